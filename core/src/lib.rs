@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+//! mars-core: the pure logic of MARS, written once.
+//!
+//! Every module in this crate uses only `core`: no std, no alloc, no external crates, no
+//! `unsafe`. The same source files are compiled into `mars.ko` (see `rust/core.rs`, which
+//! mounts this directory with `#[path]`) and into the userspace crates (marsadm, tests,
+//! fuzzers, the simulator). Modules refer to each other as `super::name`, so both mount
+//! points resolve alike. Nothing here may panic on any input: no unchecked indexing, no
+//! unchecked arithmetic on input-derived values (the kernel builds with overflow checks).
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod version;

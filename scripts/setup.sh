@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Install the toolchain from the package registries, idempotently: Debian packages for the
+# Rust-enabled kernel build and the QEMU guests, and bindgen-cli from crates.io at a pinned
+# version. Anything already present is skipped.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+DEB_PACKAGES=(
+	rustc-web rust-web-src libclang-dev linux-source-6.12
+	qemu-system-x86 busybox-static flex bison bc libelf-dev libssl-dev cpio
+	build-essential kmod e2fsprogs xfsprogs fio iproute2 dmsetup
+)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing Debian packages: ${missing[*]}"
+	[ "$(id -u)" = 0 ] || die "need root to install packages (missing: ${missing[*]})"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+	log "installing bindgen-cli $BINDGEN_VERSION from crates.io"
+	command -v cargo >/dev/null || die "cargo not found"
+	cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION" --root "$MARS_TOOLS"
+fi
+
+[ -f "$KERNEL_SRC/Makefile" ] || {
+	log "unpacking $KERNEL_TARBALL"
+	mkdir -p "$(dirname "$KERNEL_SRC")"
+	tar -C "$(dirname "$KERNEL_SRC")" -xf "$KERNEL_TARBALL"
+}
+log "toolchain ready: $($RUSTC --version), $("$BINDGEN" --version)"
