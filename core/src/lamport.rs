@@ -66,6 +66,18 @@ impl Stamp {
         }
     }
 
+    /// Nanoseconds since the epoch, if representable in an `i64` (until the year 2262).
+    pub fn to_nanos(self) -> Option<i64> {
+        self.sec.checked_mul(i64::from(NSEC_PER_SEC))?.checked_add(i64::from(self.nsec))
+    }
+
+    /// The stamp of `nanos` nanoseconds since the epoch.
+    pub fn from_nanos(nanos: i64) -> Stamp {
+        let per = i64::from(NSEC_PER_SEC);
+        // rem_euclid is in 0..per, so it fits u32.
+        Stamp { sec: nanos.div_euclid(per), nsec: nanos.rem_euclid(per) as u32 }
+    }
+
     /// The stamp `nsec` nanoseconds later, saturating at [`Stamp::MAX`].
     pub fn add_nsec(self, nsec: u64) -> Stamp {
         let total = u64::from(self.nsec).saturating_add(nsec);
@@ -158,6 +170,14 @@ impl LamportClock {
     /// A clock that has seen nothing yet.
     pub const fn new() -> LamportClock {
         LamportClock { stamp: Stamp::ZERO, max_future_sec: DEFAULT_MAX_FUTURE_SEC }
+    }
+
+    /// A clock whose largest stamp seen so far is `stamp` (state kept elsewhere, e.g. in an
+    /// atomic in the kernel), with the given future limit.
+    pub fn resume(stamp: Stamp, max_future_sec: i64) -> LamportClock {
+        let mut clock = LamportClock { stamp, max_future_sec: DEFAULT_MAX_FUTURE_SEC };
+        clock.set_max_future_sec(max_future_sec);
+        clock
     }
 
     /// Reads the clock: `max(real, stamp)`. Does not advance.
@@ -312,6 +332,14 @@ mod tests {
         let mut c = LamportClock::new();
         c.advance(Stamp::MAX);
         assert_eq!(c.tick(Stamp::ZERO), Stamp::MAX);
+    }
+
+    #[test]
+    fn nanos_round_trip() {
+        for s in [Stamp::new(0, 0), Stamp::new(1_700_000_000, 123), Stamp { sec: -1, nsec: 5 }] {
+            assert_eq!(Stamp::from_nanos(s.to_nanos().unwrap()), s);
+        }
+        assert_eq!(Stamp::MAX.to_nanos(), None);
     }
 
     #[test]

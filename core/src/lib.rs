@@ -15,4 +15,5 @@
 extern crate std;
 
 pub mod lamport;
+pub mod text;
 pub mod version;

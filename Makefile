@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+# MARS in Rust-for-Linux. Kbuild (not this file) describes mars.ko itself.
+#
+#   make          build mars.ko (against the cached guest kernel) and marsadm
+#   make check    build everything needed and run every test; ends with "N passed, N failed"
+#   make demo     boot a cluster of QEMU guests and show MARS working
+#   make bench    benchmarks, reported as ratios against baselines of the same run
+#
+# Everything installs what it needs first (scripts/setup.sh), idempotently. Caches (toolchain,
+# kernel builds, guest images) live in $(MARS_CACHE) = ~/.cache/mars by default.
+
+SHELL := /bin/bash
+.PHONY: all module marsadm setup kernel check check-host check-guest fuzz demo bench clean
+
+all: module
+
+setup:
+	scripts/setup.sh
+
+kernel: setup
+	scripts/build-kernel.sh
+
+module:
+	scripts/build-module.sh
+
+marsadm:
+	cargo build --release -p marsadm
+
+check:
+	scripts/check.sh
+
+check-host:
+	scripts/check.sh --host-only
+
+check-guest:
+	scripts/check.sh --guest-only
+
+fuzz:
+	scripts/fuzz.sh
+
+demo:
+	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
+
+clean:
+	-. scripts/env.sh && [ -d "$$KERNEL_BUILD" ] && $(MAKE) -C "$$KERNEL_BUILD" M=$(CURDIR) clean
+	cargo clean

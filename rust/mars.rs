@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+//! mars.ko: MARS, Multiversion Asynchronous Replicated Storage.
+//!
+//! The crate root holds the module declaration, the `mod` lines and the `Module` impl only.
+//! Layout: `kapi/` wraps raw kernel APIs (the only place with bindings), `mars_core` mounts the
+//! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock.
+
+use kernel::prelude::*;
+
+mod clock;
+mod kapi;
+mod knobs;
+mod mars_core;
+mod selftest;
+
+module! {
+    type: Mars,
+    name: "mars",
+    author: "MARS-in-Rust developers",
+    description: "MARS: Multiversion Asynchronous Replicated Storage",
+    license: "GPL",
+}
+
+struct Mars {
+    _sysctl: kapi::sysctl::Registration,
+}
+
+impl kernel::Module for Mars {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        selftest::run()?;
+        let sysctl = knobs::register()?;
+        pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
+        Ok(Mars { _sysctl: sysctl })
+    }
+}
+
+impl Drop for Mars {
+    fn drop(&mut self) {
+        pr_info!("unloading\n");
+    }
+}
