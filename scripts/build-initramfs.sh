@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the guest initramfs: busybox, mars.ko (installed so that `modprobe mars` works),
+# marsadm, the guest init and test library, every scenario, and the userspace tools the
+# scenarios need (Debian binaries copied with their shared libraries).
+# Usage: build-initramfs.sh KERNEL_BUILD OUTPUT.cpio
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+kbuild=$1 out=$2
+krel=$(cat "$kbuild/include/config/kernel.release")
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,mnt,mars,root,var/lock,usr/bin,usr/sbin,lib64}
+mkdir -p "$root/lib/modules/$krel/extra" "$root/mars-tests"
+
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+
+# Copy a binary and every shared library it needs, at the same paths.
+copy_bin() {
+	local bin=$1 lib
+	[ -e "$bin" ] || die "missing $bin (scripts/setup.sh installs it)"
+	mkdir -p "$root$(dirname "$bin")"
+	cp -L "$bin" "$root$bin"
+	for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' | sort -u); do
+		[ -e "$root$lib" ] && continue
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+# Real tools replace busybox applets of the same name.
+for bin in /sbin/mkfs.ext4 /sbin/e2fsck /sbin/tune2fs /sbin/mke2fs /usr/bin/fio /sbin/tc \
+	/sbin/ip /usr/sbin/dmsetup /sbin/mkfs.xfs /usr/sbin/xfs_repair; do
+	rm -f "$root$bin"
+	copy_bin "$bin"
+done
+ln -sf e2fsck "$root/sbin/fsck.ext4"
+copy_bin "$MARS_TOP/target/release/marsadm"
+mv "$root$MARS_TOP/target/release/marsadm" "$root/usr/sbin/marsadm"
+
+cp "$MARS_TOP/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
+depmod -b "$root" "$krel"
+
+cp "$MARS_TOP/tests/qemu/guest/init" "$root/init"
+cp "$MARS_TOP/tests/qemu/guest/lib.sh" "$root/mars-tests/lib.sh"
+cp "$MARS_TOP"/tests/qemu/scenarios/*.sh "$MARS_TOP"/tests/qemu/demo/*.sh "$root/mars-tests/"
+chmod +x "$root/init" "$root"/mars-tests/*.sh
+echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
+echo "root:x:0:" > "$root/etc/group"
+
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) > "$out.tmp"
+mv "$out.tmp" "$out"
+log "initramfs $(du -h "$out" | cut -f1) at $out"

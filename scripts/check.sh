@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# make check: build what is needed, run every test (host: cargo tests and bounded fuzzing;
+# guest: every QEMU scenario), and end with one line "N passed, N failed".
+# Options: --host-only, --guest-only. Environment: SCENARIOS="smoke load-unload" to run a
+# subset, FUZZ_SECONDS (per fuzz target).
+set -uo pipefail
+. "$(dirname "$0")/env.sh"
+
+host=1 guest=1
+case "${1:-}" in
+--host-only) guest=0 ;;
+--guest-only) host=0 ;;
+"") ;;
+*) die "usage: check.sh [--host-only|--guest-only]" ;;
+esac
+
+passed=0 failed=0
+results=$MARS_CACHE/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$results"
+count() { # passed failed
+	passed=$((passed + $1)); failed=$((failed + $2))
+}
+
+"$MARS_TOP/scripts/build-module.sh" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+. "$(dirname "$0")/env.sh"
+kbuild=$KERNEL_BUILD
+
+if [ "$host" = 1 ]; then
+	log "host tests: cargo test --workspace"
+	(cd "$MARS_TOP" && cargo test --workspace --release 2>&1) | tee "$results/cargo-test.log" |
+		grep -E '^(test result|error|failures:|---- )' || true
+	p=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$results/cargo-test.log" | paste -sd+ | bc)
+	f=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$results/cargo-test.log" | paste -sd+ | bc)
+	# A build error yields no result lines: count it as a failure.
+	grep -q '^error' "$results/cargo-test.log" && f=$((${f:-0} + 1))
+	count "${p:-0}" "${f:-0}"
+	log "cargo: ${p:-0} passed, ${f:-0} failed"
+
+	if [ -x "$MARS_TOP/scripts/fuzz.sh" ]; then
+		log "bounded fuzzing"
+		if "$MARS_TOP/scripts/fuzz.sh" > "$results/fuzz.log" 2>&1; then
+			n=$(grep -c '^fuzz ok' "$results/fuzz.log"); count "$n" 0
+		else
+			tail -20 "$results/fuzz.log"; count 0 1
+		fi
+	fi
+fi
+
+if [ "$guest" = 1 ]; then
+	initrd=$results/initramfs.cpio
+	"$MARS_TOP/scripts/build-initramfs.sh" "$kbuild" "$initrd" || { count 0 1; echo "$passed passed, $failed failed"; exit 1; }
+	scenarios=()
+	for s in "$MARS_TOP"/tests/qemu/scenarios/*.sh; do
+		n=$(basename "$s" .sh)
+		if [ -n "${SCENARIOS:-}" ] && ! grep -qw "$n" <<<"$SCENARIOS"; then continue; fi
+		scenarios+=("$s")
+	done
+	echo "TAP version 13"
+	echo "1..${#scenarios[@]}"
+	i=0
+	for s in "${scenarios[@]}"; do
+		i=$((i + 1))
+		log "scenario $(basename "$s" .sh)"
+		if "$MARS_TOP/scripts/run-scenario.sh" "$s" "$kbuild/arch/x86/boot/bzImage" "$initrd" "$results" "$i"; then
+			count 1 0
+		else
+			count 0 1
+		fi
+	done
+fi
+
+log "results in $results"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

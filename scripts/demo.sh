@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# make demo: build what is needed, boot two QEMU guests on a private network, run the demo
+# in both and show what each printed.
+set -uo pipefail
+. "$(dirname "$0")/env.sh"
+
+"$MARS_TOP/scripts/build-module.sh" || die "build failed"
+. "$(dirname "$0")/env.sh"
+results=$MARS_CACHE/results/demo
+mkdir -p "$results"
+"$MARS_TOP/scripts/build-initramfs.sh" "$KERNEL_BUILD" "$results/initramfs.cpio" || die "initramfs failed"
+log "booting two guests (QEMU, ${MARS_ACCEL:-tcg}); this takes a minute"
+"$MARS_TOP/scripts/run-scenario.sh" "$MARS_TOP/tests/qemu/demo/demo.sh" \
+	"$KERNEL_BUILD/arch/x86/boot/bzImage" "$results/initramfs.cpio" "$results"
+rc=$?
+for host in alpha bravo; do
+	echo "----- $host -----"
+	sed -n '/^=== dmesg ===/q;p' "$results/demo/$host.out" | grep -v '^MARS-GUEST-EXIT'
+	echo "  (kernel messages of mars:)"
+	sed -n '/^=== dmesg ===/,$p' "$results/demo/$host.out" | grep -E '\] mars: ' | sed 's/^/  /'
+done
+exit $rc

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the guests of one scenario, run it in each, collect KTAP output, console logs and dmesg,
+# enforce the timeout and always tear the guests down. Prints one KTAP result line for the
+# scenario (and the guests' subtests, indented); exit 0 iff it passed.
+#
+# Usage: run-scenario.sh SCENARIO.sh BZIMAGE INITRAMFS RESULTS_DIR [TEST_NUMBER]
+# The scenario's header says "# guests: N" and "# timeout: SECONDS"; optional
+# "# data-disk: SIZE", "# mars-disk: SIZE", "# memory: MiB".
+# Environment: MARS_ACCEL (tcg by default; kvm where /dev/kvm works), MARS_SMP (2).
+set -uo pipefail
+. "$(dirname "$0")/env.sh"
+
+scenario=$1 kernel=$2 initrd=$3 results=$4 number=${5:-1}
+name=$(basename "$scenario" .sh)
+header() { sed -n "s/^# $1: *//p" "$scenario" | head -1; }
+nguests=$(header guests); nguests=${nguests:-1}
+timeout=$(header timeout); timeout=${timeout:-300}
+data_size=$(header data-disk); data_size=${data_size:-256M}
+mars_size=$(header mars-disk); mars_size=${mars_size:-512M}
+memory=$(header memory); memory=${memory:-1024}
+accel=${MARS_ACCEL:-tcg}
+smp=${MARS_SMP:-2}
+names=(alpha bravo charlie delta)
+
+dir=$results/$name
+rm -rf "$dir"; mkdir -p "$dir"
+# UDP ports on 127.0.0.1 for the point-to-point links: guest i's end of link i-j.
+base=$((20000 + (RANDOM % 4000) * 10))
+port() { echo $((base + 10 * $1 + $2)); }
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.5
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	rm -f "$dir"/*.img
+}
+trap cleanup EXIT
+
+for i in $(seq 1 "$nguests"); do
+	host=${names[$((i - 1))]}
+	truncate -s "$data_size" "$dir/$host-data.img"
+	truncate -s "$mars_size" "$dir/$host-mars.img"
+	net=()
+	for j in $(seq 1 "$nguests"); do
+		[ "$i" = "$j" ] && continue
+		net+=(-netdev "socket,id=n$j,udp=127.0.0.1:$(port "$j" "$i"),localaddr=127.0.0.1:$(port "$i" "$j")"
+		      -device "virtio-net-pci,netdev=n$j,mac=52:54:00:77:0$i:0$j")
+	done
+	qemu-system-x86_64 -accel "$accel" -m "$memory" -smp "$smp" -display none -no-reboot \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name" \
+		-serial "file:$dir/$host.console" -serial "file:$dir/$host.out" \
+		-monitor "unix:$dir/$host.monitor,server,nowait" \
+		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \
+		-drive "file=$dir/$host-mars.img,if=virtio,format=raw,cache=none,aio=threads" \
+		"${net[@]}" >"$dir/$host.qemu" 2>&1 &
+	pids+=($!)
+done
+
+# Wait until every guest has printed its exit line or powered off, or the timeout passes.
+start=$SECONDS timed_out=0
+while :; do
+	running=0
+	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=1; done
+	[ "$running" = 0 ] && break
+	if [ $((SECONDS - start)) -ge "$timeout" ]; then timed_out=1; break; fi
+	sleep 1
+done
+elapsed=$((SECONDS - start))
+cleanup; trap - EXIT
+
+# Kernel reports that fail a scenario wherever they appear.
+splat='WARNING:|BUG:|Oops|kernel BUG|general protection fault|possible recursive locking|possible circular locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|KFENCE:|suspected memory leak|UBSAN:|Call Trace:|INFO: task .* blocked|ODEBUG:|list_(add|del) corruption|Kernel panic|self-detected stall|unreferenced object'
+failed=0 reasons=()
+for i in $(seq 1 "$nguests"); do
+	host=${names[$((i - 1))]}
+	out=$dir/$host.out
+	touch "$out"
+	rc=$(sed -n 's/^MARS-GUEST-EXIT \([0-9]*\).*/\1/p' "$out" | tail -1)
+	if [ -z "$rc" ]; then
+		failed=1; reasons+=("$host: no exit line$([ "$timed_out" = 1 ] && echo " (timeout ${timeout}s)")")
+	elif [ "$rc" != 0 ]; then
+		failed=1; reasons+=("$host: scenario exit $rc")
+	fi
+	if grep -Eq '^not ok' "$out"; then failed=1; reasons+=("$host: failed checks"); fi
+	if grep -Eq "$splat" "$dir/$host.console" "$out"; then
+		failed=1; reasons+=("$host: kernel report in console/dmesg")
+		grep -Eh -m5 "$splat" "$dir/$host.console" "$out" | sed "s/^/#   $host: /"
+	fi
+done
+
+# Subtests of every guest, indented as KTAP nested results.
+for i in $(seq 1 "$nguests"); do
+	host=${names[$((i - 1))]}
+	sed -n '/^=== dmesg ===/q;p' "$dir/$host.out" | grep -E '^(ok|not ok|#)' | sed "s/^/    # $host: /"
+done
+if [ "$failed" = 0 ]; then
+	echo "ok $number $name # ${elapsed}s"
+else
+	for r in "${reasons[@]}"; do echo "# $name: $r"; done
+	echo "# logs: $dir"
+	echo "not ok $number $name # ${elapsed}s"
+fi
+exit "$failed"
