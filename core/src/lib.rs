@@ -14,6 +14,10 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod compress;
+pub mod digest;
 pub mod lamport;
+pub mod log_record;
+pub mod log_scan;
 pub mod text;
 pub mod version;

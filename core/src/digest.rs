@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Payload digests of the transaction log, as the original MARS computes them.
+//!
+//! The hash functions themselves are not here: the kernel plugs in its crypto/lib routines and
+//! userspace its crates, both through [`Digester`]. What lives here is everything MARS adds on
+//! top and that both sides must agree on bit for bit:
+//!
+//! * the flag bits stored in a record's `l_crc_flags` ([`CrcFlags`]);
+//! * the preference order CRC32C > CRC32 > MD5 > SHA1, with plain MD5 ("MD5_OLD") as the
+//!   fallback that is always possible ([`select_digest`], [`mars_digest`]);
+//! * the 32-byte "new" digest: an algorithm whose output is shorter than 32 bytes hashes the
+//!   data in `k = ceil(32 / size)` consecutive chunks and concatenates the results
+//!   ([`digest32`]);
+//! * the XOR fold of those 32 bytes into the 16 bytes a record has room for ([`fold`]).
+//!
+//! Chunking, exactly as `kernel/mars_generic.c` does it: CRC32C and CRC32 (4 bytes each) use
+//! 8 chunks of `len / 8` bytes, the last chunk taking the remainder. MD5 (16 bytes) uses 2
+//! chunks of `len / 2` bytes and *fails* when `len` is odd (the original reports
+//! "chksum remain" and falls back to the next algorithm). SHA1 (20 bytes) hashes everything
+//! once and pads with zeros. MD5_OLD is a plain MD5 padded with zeros.
+
+/// Size of a full MARS digest (`MARS_DIGEST_SIZE`).
+pub const DIGEST_SIZE: usize = 32;
+/// Size of the digest stored in a log record (`LOG_CHKSUM_SIZE`), see [`fold`].
+pub const FOLDED_SIZE: usize = 16;
+
+/// The `l_crc_flags` field of a log record: which digest (and which compression) was used.
+///
+/// The bit values are the original's `MREF_CHKSUM_*` / `MREF_COMPRESS_*` flags shifted right
+/// by 16, which is how they are stored on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CrcFlags(pub u16);
+
+impl CrcFlags {
+    /// No flag.
+    pub const NONE: CrcFlags = CrcFlags(0);
+    /// Plain MD5, only its first 4 bytes stored in `l_crc_old` (the format's first digest).
+    pub const MD5_OLD: CrcFlags = CrcFlags(1);
+    /// MD5 over 2 chunks, folded.
+    pub const MD5: CrcFlags = CrcFlags(2);
+    /// CRC32C over 8 chunks, folded.
+    pub const CRC32C: CrcFlags = CrcFlags(4);
+    /// CRC32 (the kernel crypto API's "crc32": seed 0, no final inversion) over 8 chunks.
+    pub const CRC32: CrcFlags = CrcFlags(8);
+    /// SHA1, zero-padded to 32 bytes, folded.
+    pub const SHA1: CrcFlags = CrcFlags(16);
+    /// Payload compressed with LZO1X.
+    pub const LZO: CrcFlags = CrcFlags(0x100);
+    /// Payload compressed with LZ4 (raw block format).
+    pub const LZ4: CrcFlags = CrcFlags(0x200);
+    /// Payload compressed with zlib.
+    pub const ZLIB: CrcFlags = CrcFlags(0x400);
+    /// Every digest bit.
+    pub const DIGEST_ANY: CrcFlags = CrcFlags(0x1f);
+    /// Every compression bit.
+    pub const COMPRESS_ANY: CrcFlags = CrcFlags(0x700);
+
+    /// The raw bits.
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: CrcFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether `self` and `other` share a bit.
+    pub const fn intersects(self, other: CrcFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Bits set in either.
+    pub const fn union(self, other: CrcFlags) -> CrcFlags {
+        CrcFlags(self.0 | other.0)
+    }
+
+    /// Bits set in both.
+    pub const fn intersection(self, other: CrcFlags) -> CrcFlags {
+        CrcFlags(self.0 & other.0)
+    }
+
+    /// Bits of `self` not in `other`.
+    pub const fn difference(self, other: CrcFlags) -> CrcFlags {
+        CrcFlags(self.0 & !other.0)
+    }
+
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// One digest algorithm of the log format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DigestAlgo {
+    /// Plain MD5; a record stores its first 4 bytes in `l_crc_old`.
+    Md5Old,
+    /// MD5 over 2 chunks.
+    Md5,
+    /// CRC32C over 8 chunks.
+    Crc32c,
+    /// Kernel-crypto CRC32 over 8 chunks.
+    Crc32,
+    /// SHA1, zero-padded.
+    Sha1,
+}
+
+impl DigestAlgo {
+    /// The "new" algorithms in the original's order of preference (fastest first).
+    pub const PREFERENCE: [DigestAlgo; 4] =
+        [DigestAlgo::Crc32c, DigestAlgo::Crc32, DigestAlgo::Md5, DigestAlgo::Sha1];
+    /// Every algorithm.
+    pub const ALL: [DigestAlgo; 5] =
+        [DigestAlgo::Md5Old, DigestAlgo::Md5, DigestAlgo::Crc32c, DigestAlgo::Crc32, DigestAlgo::Sha1];
+
+    /// The flag bit of this algorithm.
+    pub const fn flag(self) -> CrcFlags {
+        match self {
+            DigestAlgo::Md5Old => CrcFlags::MD5_OLD,
+            DigestAlgo::Md5 => CrcFlags::MD5,
+            DigestAlgo::Crc32c => CrcFlags::CRC32C,
+            DigestAlgo::Crc32 => CrcFlags::CRC32,
+            DigestAlgo::Sha1 => CrcFlags::SHA1,
+        }
+    }
+
+    /// Short lower-case name, as used in test vectors, JSON and `/proc` (e.g. `crc32c`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DigestAlgo::Md5Old => "md5old",
+            DigestAlgo::Md5 => "md5",
+            DigestAlgo::Crc32c => "crc32c",
+            DigestAlgo::Crc32 => "crc32",
+            DigestAlgo::Sha1 => "sha1",
+        }
+    }
+
+    /// The algorithm called `name` (see [`DigestAlgo::name`]).
+    pub fn from_name(name: &str) -> Option<DigestAlgo> {
+        DigestAlgo::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Size in bytes of one output of the underlying hash function.
+    pub const fn output_size(self) -> usize {
+        match self {
+            DigestAlgo::Md5Old | DigestAlgo::Md5 => 16,
+            DigestAlgo::Crc32c | DigestAlgo::Crc32 => 4,
+            DigestAlgo::Sha1 => 20,
+        }
+    }
+}
+
+/// The hash functions, provided by the environment (kernel crypto/lib, or userspace crates).
+///
+/// Each method returns `None` when the implementation does not provide that algorithm.
+/// Implementations must be deterministic and must not panic.
+pub trait Digester {
+    /// CRC32C (Castagnoli) with the usual conventions: initial value `!0`, final inversion
+    /// (check value of `"123456789"` is `0xe3069283`). Stored little-endian.
+    fn crc32c(&self, _data: &[u8]) -> Option<u32> {
+        None
+    }
+
+    /// CRC32 as the kernel crypto API's "crc32" computes it: `crc32_le(0, data)`, i.e. the
+    /// reflected IEEE polynomial with initial value 0 and *no* final inversion (this is not
+    /// zlib's crc32). Stored little-endian.
+    fn crc32(&self, _data: &[u8]) -> Option<u32> {
+        None
+    }
+
+    /// MD5.
+    fn md5(&self, _data: &[u8]) -> Option<[u8; 16]> {
+        None
+    }
+
+    /// SHA1.
+    fn sha1(&self, _data: &[u8]) -> Option<[u8; 20]> {
+        None
+    }
+
+    /// The digest bits this implementation provides (`available_digest_mask`). The default
+    /// probes every method once with empty input.
+    fn available(&self) -> CrcFlags {
+        let mut mask = CrcFlags::NONE;
+        if self.md5(&[]).is_some() {
+            mask = mask.union(CrcFlags::MD5_OLD).union(CrcFlags::MD5);
+        }
+        if self.crc32c(&[]).is_some() {
+            mask = mask.union(CrcFlags::CRC32C);
+        }
+        if self.crc32(&[]).is_some() {
+            mask = mask.union(CrcFlags::CRC32);
+        }
+        if self.sha1(&[]).is_some() {
+            mask = mask.union(CrcFlags::SHA1);
+        }
+        mask
+    }
+}
+
+/// Hashes `data` in `chunks` consecutive pieces of `len / chunks` bytes (the last piece takes
+/// the remainder) and writes each `N`-byte result into `out` one after the other.
+fn chunked<const N: usize>(
+    data: &[u8],
+    chunks: usize,
+    out: &mut [u8; DIGEST_SIZE],
+    mut hash: impl FnMut(&[u8]) -> Option<[u8; N]>,
+) -> Option<()> {
+    let chunk_len = data.len().checked_div(chunks)?;
+    let mut rest = data;
+    let mut slots = out.chunks_mut(N);
+    for i in 0..chunks {
+        let piece = if i + 1 == chunks {
+            rest
+        } else {
+            let (piece, tail) = rest.split_at_checked(chunk_len)?;
+            rest = tail;
+            piece
+        };
+        let slot = slots.next()?;
+        let value = hash(piece)?;
+        slot.copy_from_slice(value.get(..slot.len())?);
+    }
+    Some(())
+}
+
+/// The 32-byte MARS digest of `data` with `algo`, or `None` when the digester lacks the
+/// algorithm or the algorithm cannot handle `data` (MD5 on an odd length).
+pub fn digest32(algo: DigestAlgo, data: &[u8], digester: &dyn Digester) -> Option<[u8; DIGEST_SIZE]> {
+    let mut out = [0u8; DIGEST_SIZE];
+    match algo {
+        DigestAlgo::Md5Old => {
+            let md5 = digester.md5(data)?;
+            out.get_mut(..16)?.copy_from_slice(&md5);
+        }
+        DigestAlgo::Md5 => {
+            // Two chunks of len/2; the original leaves an odd byte over and fails.
+            if data.len() % 2 != 0 {
+                return None;
+            }
+            chunked(data, 2, &mut out, |piece| digester.md5(piece))?;
+        }
+        DigestAlgo::Crc32c => {
+            chunked(data, 8, &mut out, |piece| digester.crc32c(piece).map(u32::to_le_bytes))?;
+        }
+        DigestAlgo::Crc32 => {
+            chunked(data, 8, &mut out, |piece| digester.crc32(piece).map(u32::to_le_bytes))?;
+        }
+        DigestAlgo::Sha1 => {
+            let sha1 = digester.sha1(data)?;
+            out.get_mut(..20)?.copy_from_slice(&sha1);
+        }
+    }
+    Some(out)
+}
+
+/// XOR-folds a 32-byte digest into the 16 bytes a record stores (`fold_crc`).
+pub fn fold(digest: &[u8; DIGEST_SIZE]) -> [u8; FOLDED_SIZE] {
+    let mut out = [0u8; FOLDED_SIZE];
+    let (low, high) = digest.split_at(FOLDED_SIZE);
+    for ((o, a), b) in out.iter_mut().zip(low).zip(high) {
+        *o = a ^ b;
+    }
+    out
+}
+
+/// The algorithm `mars_digest()` would try first for `allowed` (a set of digest flags):
+/// the first of [`DigestAlgo::PREFERENCE`] in `allowed`, else MD5_OLD.
+pub fn select_digest(allowed: CrcFlags) -> DigestAlgo {
+    DigestAlgo::PREFERENCE.into_iter().find(|a| allowed.contains(a.flag())).unwrap_or(DigestAlgo::Md5Old)
+}
+
+/// Computes the digest of `data` like the original `mars_digest()`: the algorithms in
+/// `allowed ∩ digester.available()` are tried in order of preference, one that fails is
+/// skipped, and plain MD5 (MD5_OLD) is the last resort regardless of `allowed`.
+///
+/// Returns the algorithm actually used with its 32-byte digest, or `None` when not even MD5
+/// is available.
+pub fn mars_digest(allowed: CrcFlags, data: &[u8], digester: &dyn Digester) -> Option<(DigestAlgo, [u8; DIGEST_SIZE])> {
+    let usable = allowed.intersection(digester.available());
+    for algo in DigestAlgo::PREFERENCE {
+        if usable.contains(algo.flag()) {
+            if let Some(digest) = digest32(algo, data, digester) {
+                return Some((algo, digest));
+            }
+        }
+    }
+    digest32(DigestAlgo::Md5Old, data, digester).map(|d| (DigestAlgo::Md5Old, d))
+}
+
+/// The checksum fields of a record for `digest` computed with `algo`: `(l_crc_old, crc[16])`.
+///
+/// MD5_OLD records keep the first 4 digest bytes (read as a little-endian u32) in `l_crc_old`
+/// and leave `crc` zero; every other algorithm leaves `l_crc_old` zero and stores the fold.
+pub fn record_checksum(algo: DigestAlgo, digest: &[u8; DIGEST_SIZE]) -> (u32, [u8; FOLDED_SIZE]) {
+    match algo {
+        DigestAlgo::Md5Old => {
+            let [a, b, c, d, ..] = *digest;
+            (u32::from_le_bytes([a, b, c, d]), [0; FOLDED_SIZE])
+        }
+        _ => (0, fold(digest)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake digester: "hash" = length and first byte, enough to check the chunking.
+    struct Fake;
+    impl Digester for Fake {
+        fn crc32c(&self, data: &[u8]) -> Option<u32> {
+            Some(data.len() as u32 | (u32::from(data.first().copied().unwrap_or(0xee)) << 24))
+        }
+        fn md5(&self, data: &[u8]) -> Option<[u8; 16]> {
+            let mut out = [0u8; 16];
+            out[0] = data.len() as u8;
+            out[15] = 0x55;
+            Some(out)
+        }
+    }
+
+    #[test]
+    fn crc_chunking_puts_remainder_in_last_chunk() {
+        let data: std::vec::Vec<u8> = (0..19u8).collect();
+        let d = digest32(DigestAlgo::Crc32c, &data, &Fake).unwrap();
+        // 19 / 8 = 2: seven chunks of 2 bytes starting at 0, 2, ..., 12, the last 5 bytes from 14.
+        for i in 0..7 {
+            assert_eq!(&d[i * 4..i * 4 + 4], &[2, 0, 0, (2 * i) as u8]);
+        }
+        assert_eq!(&d[28..32], &[5, 0, 0, 14]);
+    }
+
+    #[test]
+    fn tiny_inputs_give_empty_chunks() {
+        let d = digest32(DigestAlgo::Crc32c, &[9, 9, 9], &Fake).unwrap();
+        assert_eq!(&d[0..4], &[0, 0, 0, 0xee]);
+        assert_eq!(&d[28..32], &[3, 0, 0, 9]);
+    }
+
+    #[test]
+    fn md5_odd_length_fails_and_falls_back_to_md5_old() {
+        assert!(digest32(DigestAlgo::Md5, &[1, 2, 3], &Fake).is_none());
+        let (algo, d) = mars_digest(CrcFlags::MD5, &[1, 2, 3], &Fake).unwrap();
+        assert_eq!(algo, DigestAlgo::Md5Old);
+        assert_eq!(d[0], 3);
+        assert_eq!(&d[16..], &[0; 16]);
+        let (algo, d) = mars_digest(CrcFlags::MD5, &[1, 2, 3, 4], &Fake).unwrap();
+        assert_eq!(algo, DigestAlgo::Md5);
+        assert_eq!((d[0], d[15], d[16], d[31]), (2, 0x55, 2, 0x55));
+    }
+
+    #[test]
+    fn preference_and_availability() {
+        assert_eq!(Fake.available(), CrcFlags(1 | 2 | 4));
+        assert_eq!(select_digest(CrcFlags::DIGEST_ANY), DigestAlgo::Crc32c);
+        assert_eq!(select_digest(CrcFlags::SHA1.union(CrcFlags::MD5)), DigestAlgo::Md5);
+        assert_eq!(select_digest(CrcFlags::NONE), DigestAlgo::Md5Old);
+        // CRC32 is not provided by Fake, so CRC32C|CRC32 → CRC32C, CRC32 alone → MD5_OLD.
+        assert_eq!(mars_digest(CrcFlags::CRC32, &[0; 8], &Fake).unwrap().0, DigestAlgo::Md5Old);
+        assert_eq!(mars_digest(CrcFlags::DIGEST_ANY, &[0; 8], &Fake).unwrap().0, DigestAlgo::Crc32c);
+        struct Nothing;
+        impl Digester for Nothing {}
+        assert!(mars_digest(CrcFlags::DIGEST_ANY, &[0; 8], &Nothing).is_none());
+    }
+
+    #[test]
+    fn fold_xors_halves() {
+        let mut d = [0u8; 32];
+        for (i, b) in d.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let f = fold(&d);
+        for i in 0..16 {
+            assert_eq!(f[i], (i as u8) ^ (i as u8 + 16));
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for a in DigestAlgo::ALL {
+            assert_eq!(DigestAlgo::from_name(a.name()), Some(a));
+        }
+        assert_eq!(DigestAlgo::from_name("crc64"), None);
+    }
+}

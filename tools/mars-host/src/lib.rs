@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+//! mars-host: the userspace side of mars-core's pluggable services.
+//!
+//! mars-core leaves hash functions and compression to its environment. Here they come from
+//! crates.io crates: [`HostDigester`] (crc32c, crc32fast, md-5, sha1) and [`HostCompressor`]
+//! (lz4_flex, raw LZ4 blocks as the kernel's lib/lz4 reads and writes them). marsadm, the
+//! tests, the fuzzers and the benchmark use them; the kernel module has its own.
+//!
+//! [`vectors`] reads and writes `core/testdata/digest_vectors.txt`, the test vectors both
+//! sides check against, and [`LogBuilder`] assembles logfiles in memory for tests.
+
+use mars_core::compress::{Compression, Compressor};
+use mars_core::digest::{CrcFlags, Digester};
+use mars_core::log_record::{encode_record, EncodeError, EncodeOptions, Encoded, RecordHeader, OVERHEAD};
+
+pub mod vectors;
+
+/// Every digest of the log format, from crates.io crates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostDigester;
+
+impl Digester for HostDigester {
+    fn crc32c(&self, data: &[u8]) -> Option<u32> {
+        Some(crc32c::crc32c(data))
+    }
+
+    fn crc32(&self, data: &[u8]) -> Option<u32> {
+        // The kernel's crypto "crc32" is crc32_le(0, data) without final inversion. crc32fast
+        // computes !crc32_le(!init, data); init = !0 and a final ! give the kernel's value.
+        let mut hasher = crc32fast::Hasher::new_with_initial(!0);
+        hasher.update(data);
+        Some(!hasher.finalize())
+    }
+
+    fn md5(&self, data: &[u8]) -> Option<[u8; 16]> {
+        use md5::Digest;
+        Some(md5::Md5::digest(data).into())
+    }
+
+    fn sha1(&self, data: &[u8]) -> Option<[u8; 20]> {
+        use sha1::Digest;
+        Some(sha1::Sha1::digest(data).into())
+    }
+
+    fn available(&self) -> CrcFlags {
+        CrcFlags::DIGEST_ANY
+    }
+}
+
+/// A digester that offers only the algorithms in its mask (to test fallbacks and readers
+/// that lack an algorithm).
+#[derive(Clone, Copy, Debug)]
+pub struct MaskedDigester(pub CrcFlags);
+
+impl Digester for MaskedDigester {
+    fn crc32c(&self, data: &[u8]) -> Option<u32> {
+        self.0.contains(CrcFlags::CRC32C).then(|| HostDigester.crc32c(data)).flatten()
+    }
+
+    fn crc32(&self, data: &[u8]) -> Option<u32> {
+        self.0.contains(CrcFlags::CRC32).then(|| HostDigester.crc32(data)).flatten()
+    }
+
+    fn md5(&self, data: &[u8]) -> Option<[u8; 16]> {
+        self.0.intersects(CrcFlags::MD5.union(CrcFlags::MD5_OLD)).then(|| HostDigester.md5(data)).flatten()
+    }
+
+    fn sha1(&self, data: &[u8]) -> Option<[u8; 20]> {
+        self.0.contains(CrcFlags::SHA1).then(|| HostDigester.sha1(data)).flatten()
+    }
+}
+
+/// LZ4 (raw block format) from lz4_flex. LZO and zlib are not provided.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostCompressor;
+
+impl Compressor for HostCompressor {
+    fn available(&self) -> CrcFlags {
+        CrcFlags::LZ4
+    }
+
+    fn compress(&self, algo: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize> {
+        match algo {
+            Compression::Lz4 => {
+                // lz4_flex wants room for the worst case; the record only has room for less.
+                let mut tmp = vec![0u8; lz4_flex::block::get_maximum_output_size(src.len())];
+                let n = lz4_flex::block::compress_into(src, &mut tmp).ok()?;
+                dst.get_mut(..n)?.copy_from_slice(tmp.get(..n)?);
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    fn decompress(&self, algo: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize> {
+        match algo {
+            Compression::Lz4 => lz4_flex::block::decompress_into(src, dst).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The deterministic test pattern: byte `i` is `(i * mul + add + i / 256) mod 256`.
+///
+/// The `i / 256` term keeps the pattern from repeating every 256 bytes: with a periodic
+/// input, the equal chunks of a MARS digest cancel each other in the fold and every vector
+/// would read zero.
+pub fn pattern(len: usize, mul: u64, add: u64) -> Vec<u8> {
+    (0..len as u64).map(|i| (i.wrapping_mul(mul).wrapping_add(add).wrapping_add(i >> 8) & 0xff) as u8).collect()
+}
+
+/// Assembles a logfile in memory, record by record, numbering them from 1.
+pub struct LogBuilder {
+    /// The logfile so far.
+    pub bytes: Vec<u8>,
+    /// File offset of each record.
+    pub offsets: Vec<usize>,
+    /// Encoding options for the following records.
+    pub options: EncodeOptions,
+    /// Whether to offer LZ4 to the encoder.
+    pub compress: bool,
+    next_seq: u32,
+}
+
+impl Default for LogBuilder {
+    fn default() -> Self {
+        LogBuilder::new()
+    }
+}
+
+impl LogBuilder {
+    /// An empty logfile; CRC32C, no compression.
+    pub fn new() -> LogBuilder {
+        LogBuilder {
+            bytes: Vec::new(),
+            offsets: Vec::new(),
+            options: EncodeOptions { digests: CrcFlags::CRC32C, compression: CrcFlags::NONE },
+            compress: false,
+            next_seq: 1,
+        }
+    }
+
+    /// The sequence number the next record gets.
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// Sets the sequence number of the next record.
+    pub fn set_next_seq(&mut self, seq: u32) {
+        self.next_seq = seq;
+    }
+
+    /// Appends a record of `payload` for device position `pos`, stamped `1700000000 + n`
+    /// seconds for the n-th record.
+    pub fn push(&mut self, pos: i64, payload: &[u8]) -> Result<Encoded, EncodeError> {
+        let seq = self.next_seq;
+        let header = RecordHeader {
+            stamp_sec: 1_700_000_000 + i64::from(seq),
+            stamp_nsec: i64::from(seq) * 1000,
+            pos,
+            code: mars_core::log_record::CODE_WRITE_NEW,
+            seq_nr: seq,
+        };
+        let start = self.bytes.len();
+        self.bytes.resize(start + payload.len() + OVERHEAD, 0);
+        let compressor: Option<&dyn Compressor> = if self.compress { Some(&HostCompressor) } else { None };
+        let out = &mut self.bytes[start..];
+        let encoded = encode_record(&header, payload, &self.options, &HostDigester, compressor, out);
+        match encoded {
+            Ok(enc) => {
+                self.bytes.truncate(start + enc.total_len);
+                self.offsets.push(start);
+                self.next_seq = seq.wrapping_add(1);
+                Ok(enc)
+            }
+            Err(e) => {
+                self.bytes.truncate(start);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bitwise reference CRCs, independent of the crates.
+    fn crc_reflected(poly: u32, init: u32, data: &[u8]) -> u32 {
+        let mut crc = init;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ poly } else { crc >> 1 };
+            }
+        }
+        crc
+    }
+
+    #[test]
+    fn crc32c_is_the_standard_one() {
+        assert_eq!(HostDigester.crc32c(b"123456789"), Some(0xe306_9283));
+        let data = pattern(1000, 7, 3);
+        assert_eq!(HostDigester.crc32c(&data), Some(!crc_reflected(0x82f6_3b78, !0, &data)));
+    }
+
+    #[test]
+    fn crc32_is_the_kernel_crypto_one() {
+        // crc32_le(0, data), no inversion at either end.
+        let data = pattern(1000, 7, 3);
+        assert_eq!(HostDigester.crc32(&data), Some(crc_reflected(0xedb8_8320, 0, &data)));
+        assert_eq!(HostDigester.crc32(b""), Some(0));
+        // For comparison, zlib's crc32 of "123456789" is 0xcbf43926; the kernel's differs.
+        assert_ne!(HostDigester.crc32(b"123456789"), Some(0xcbf4_3926));
+    }
+
+    #[test]
+    fn md5_and_sha1_known_answers() {
+        let md5 = HostDigester.md5(b"abc").unwrap();
+        assert_eq!(hex(&md5), "900150983cd24fb0d6963f7d28e17f72");
+        let sha1 = HostDigester.sha1(b"abc").unwrap();
+        assert_eq!(hex(&sha1), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+
+    #[test]
+    fn masked_digester_reports_its_mask() {
+        assert_eq!(MaskedDigester(CrcFlags::CRC32).available(), CrcFlags::CRC32);
+        assert_eq!(MaskedDigester(CrcFlags::MD5_OLD).available(), CrcFlags(3));
+        assert_eq!(HostDigester.available(), CrcFlags::DIGEST_ANY);
+    }
+
+    #[test]
+    fn lz4_round_trip() {
+        let data = pattern(4096, 1, 0);
+        let mut packed = vec![0u8; 4096];
+        let n = HostCompressor.compress(Compression::Lz4, &data, &mut packed).unwrap();
+        assert!(n < 1000);
+        let mut out = vec![0u8; 4096];
+        assert_eq!(HostCompressor.decompress(Compression::Lz4, &packed[..n], &mut out), Some(4096));
+        assert_eq!(out, data);
+        assert_eq!(HostCompressor.compress(Compression::Lzo, &data, &mut packed), None);
+        // Garbage must fail gracefully, and a too-small destination too.
+        assert!(HostCompressor.decompress(Compression::Lz4, &[0xff; 64], &mut out).is_none());
+        assert!(HostCompressor.decompress(Compression::Lz4, &packed[..n], &mut out[..100]).is_none());
+    }
+
+    pub(crate) fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
