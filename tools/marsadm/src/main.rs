@@ -5,6 +5,8 @@
 //! `/proc/sys/mars`: it writes links (temporary name, Lamport mtime, rename, trigger) and reads
 //! the kernel's indicators back. Each command group lives in its own file.
 
+mod cmd_log_dump;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the versions of marsadm and of the formats it speaks.
     Version,
+    /// List the records of a transaction logfile and report its first defect.
+    LogDump(cmd_log_dump::LogDumpArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +38,6 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::LogDump(args) => cmd_log_dump::run(&args),
     }
 }
