@@ -90,6 +90,9 @@ impl SysctlEntry for LamportClockEntry {
     fn mode(&self) -> u16 {
         0o444
     }
+    fn read_started(&self) {
+        clock::count_proc_read();
+    }
     fn show(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         clock::write_proc_text(out)
     }

@@ -47,7 +47,7 @@ depmod -b "$root" "$krel"
 
 cp "$MARS_TOP/tests/qemu/guest/init" "$root/init"
 cp "$MARS_TOP/tests/qemu/guest/lib.sh" "$root/mars-tests/lib.sh"
-cp "$MARS_TOP"/tests/qemu/scenarios/*.sh "$MARS_TOP"/tests/qemu/demo/*.sh "$root/mars-tests/"
+cp "$MARS_TOP"/tests/qemu/scenarios/*.sh "$MARS_TOP"/tests/qemu/demo/*.sh "$MARS_TOP"/tests/qemu/selftest/*.sh "$root/mars-tests/"
 chmod +x "$root/init" "$root"/mars-tests/*.sh
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"

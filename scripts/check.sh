@@ -56,6 +56,18 @@ if [ "$guest" = 1 ]; then
 		if [ -n "${SCENARIOS:-}" ] && ! grep -qw "$n" <<<"$SCENARIOS"; then continue; fi
 		scenarios+=("$s")
 	done
+	# The harness must fail a scenario whose guest kernel printed a report, even when every
+	# check passed: prove it before trusting any other result.
+	log "harness self-test: a kernel backtrace must fail a scenario"
+	if "$MARS_TOP/scripts/run-scenario.sh" "$MARS_TOP/tests/qemu/selftest/harness-detects-splat.sh" \
+		"$kbuild/arch/x86/boot/bzImage" "$initrd" "$results" 0 > "$results/selftest.log" 2>&1; then
+		echo "harness self-test: a guest backtrace went unnoticed"; count 0 1
+	elif grep -q 'kernel report in console/dmesg' "$results/selftest.log" &&
+	     ! grep -q 'failed checks\|no exit line' "$results/selftest.log"; then
+		count 1 0
+	else
+		cat "$results/selftest.log"; echo "harness self-test: failed for the wrong reason"; count 0 1
+	fi
 	echo "TAP version 13"
 	echo "1..${#scenarios[@]}"
 	i=0

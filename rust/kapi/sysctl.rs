@@ -24,6 +24,9 @@ pub(crate) trait SysctlEntry: Sync {
     fn name(&self) -> &'static CStr;
     /// Permission bits, e.g. 0o644.
     fn mode(&self) -> u16;
+    /// Called once per read from the start of the file, before [`SysctlEntry::show`]; a read
+    /// that continues at an offset, or the empty read at end of file, does not call it.
+    fn read_started(&self) {}
     /// Writes the current text, without trailing newline.
     fn show(&self, out: &mut dyn fmt::Write) -> fmt::Result;
     /// Parses `input` (the bytes written, possibly with a trailing newline) and applies it.
@@ -125,6 +128,9 @@ unsafe extern "C" fn proc_handler(
             Err(e) => e.to_errno(),
         }
     } else {
+        if pos == 0 {
+            slot.entry.read_started();
+        }
         let mut text = FixedBuf::<SHOW_CAPACITY>::new();
         if slot.entry.show(&mut text).is_err() || fmt::Write::write_str(&mut text, "\n").is_err() {
             return EINVAL.to_errno();
