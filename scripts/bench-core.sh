@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Single-core throughput of the log record path (4 KiB payloads, CRC32C): encode+checksum and
+# scan+verify next to memcpy of the same bytes, measured in the same run. BENCH_SECONDS
+# (default 1) is the time per measurement. Pinned to one CPU when taskset is available.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+cd "$MARS_TOP"
+cargo build --quiet --release -p mars-host --benches
+pin=()
+command -v taskset >/dev/null && pin=(taskset -c "${BENCH_CPU:-0}")
+exec "${pin[@]}" cargo bench --quiet -p mars-host --bench log_record
