@@ -179,6 +179,17 @@ pub trait Digester {
         None
     }
 
+    /// CRC32C of each of the 8 chunks of a [`DigestAlgo::Crc32c`] digest. The default calls
+    /// [`Digester::crc32c`] per chunk; an implementation may override it to interleave the
+    /// 8 independent computations, which hides the latency of the CPU's CRC instruction.
+    fn crc32c_8(&self, chunks: [&[u8]; 8]) -> Option<[u32; 8]> {
+        let mut out = [0u32; 8];
+        for (o, chunk) in out.iter_mut().zip(chunks) {
+            *o = self.crc32c(chunk)?;
+        }
+        Some(out)
+    }
+
     /// The digest bits this implementation provides (`available_digest_mask`). The default
     /// probes every method once with empty input.
     fn available(&self) -> CrcFlags {
@@ -225,6 +236,23 @@ fn chunked<const N: usize>(
     Some(())
 }
 
+/// The 8 chunks of a CRC digest: `len / 8` bytes each, the last one takes the remainder.
+pub fn split8(data: &[u8]) -> Option<[&[u8]; 8]> {
+    let chunk_len = data.len() / 8;
+    let mut chunks: [&[u8]; 8] = [&[]; 8];
+    let mut rest = data;
+    for (i, slot) in chunks.iter_mut().enumerate() {
+        if i == 7 {
+            *slot = rest;
+        } else {
+            let (piece, tail) = rest.split_at_checked(chunk_len)?;
+            *slot = piece;
+            rest = tail;
+        }
+    }
+    Some(chunks)
+}
+
 /// The 32-byte MARS digest of `data` with `algo`, or `None` when the digester lacks the
 /// algorithm or the algorithm cannot handle `data` (MD5 on an odd length).
 pub fn digest32(algo: DigestAlgo, data: &[u8], digester: &dyn Digester) -> Option<[u8; DIGEST_SIZE]> {
@@ -236,13 +264,16 @@ pub fn digest32(algo: DigestAlgo, data: &[u8], digester: &dyn Digester) -> Optio
         }
         DigestAlgo::Md5 => {
             // Two chunks of len/2; the original leaves an odd byte over and fails.
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return None;
             }
             chunked(data, 2, &mut out, |piece| digester.md5(piece))?;
         }
         DigestAlgo::Crc32c => {
-            chunked(data, 8, &mut out, |piece| digester.crc32c(piece).map(u32::to_le_bytes))?;
+            let crcs = digester.crc32c_8(split8(data)?)?;
+            for (slot, crc) in out.chunks_exact_mut(4).zip(crcs) {
+                slot.copy_from_slice(&crc.to_le_bytes());
+            }
         }
         DigestAlgo::Crc32 => {
             chunked(data, 8, &mut out, |piece| digester.crc32(piece).map(u32::to_le_bytes))?;

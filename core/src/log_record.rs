@@ -272,7 +272,7 @@ fn try_compress(
     area: &mut [u8],
 ) -> Option<(Compression, usize)> {
     let len = payload.len();
-    if len % DECOMPRESS_GRANULE != 0 || len > MAX_DECOMPRESS_LEN {
+    if !len.is_multiple_of(DECOMPRESS_GRANULE) || len > MAX_DECOMPRESS_LEN {
         return None;
     }
     let method = Compression::select(allowed.intersection(compressor.available()))?;

@@ -539,7 +539,7 @@ pub fn scan_record<'a>(
     };
     let decompress_len = match usize::try_from(decompress_raw) {
         Ok(0) => 0,
-        Ok(n) if n <= MAX_DECOMPRESS_LEN && n > stored_len && n % DECOMPRESS_GRANULE == 0 => n,
+        Ok(n) if n <= MAX_DECOMPRESS_LEN && n > stored_len && n.is_multiple_of(DECOMPRESS_GRANULE) => n,
         _ => return Err(bad_length(&at, h::DECOMPRESS_LEN, LengthField::DecompressLen, i32::from(decompress_raw))),
     };
     let stored_end = START_OVERHEAD.saturating_add(stored_len);
