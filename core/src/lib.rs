@@ -27,3 +27,4 @@ pub mod tree;
 pub mod tree_value;
 pub mod version;
 pub mod version_chain;
+pub mod wire;
