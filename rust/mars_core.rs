@@ -4,9 +4,29 @@
 //! work mounted here as they do as the `mars-core` crate. Not every item is used by the kernel.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../core/src/compress.rs"]
+pub(crate) mod compress;
+#[path = "../core/src/digest.rs"]
+pub(crate) mod digest;
 #[path = "../core/src/lamport.rs"]
 pub(crate) mod lamport;
+#[path = "../core/src/log_record.rs"]
+pub(crate) mod log_record;
+#[path = "../core/src/log_scan.rs"]
+pub(crate) mod log_scan;
+#[path = "../core/src/merge.rs"]
+pub(crate) mod merge;
+#[path = "../core/src/names.rs"]
+pub(crate) mod names;
+#[path = "../core/src/split_brain.rs"]
+pub(crate) mod split_brain;
 #[path = "../core/src/text.rs"]
 pub(crate) mod text;
+#[path = "../core/src/tree.rs"]
+pub(crate) mod tree;
+#[path = "../core/src/tree_value.rs"]
+pub(crate) mod tree_value;
 #[path = "../core/src/version.rs"]
 pub(crate) mod version;
+#[path = "../core/src/version_chain.rs"]
+pub(crate) mod version_chain;
