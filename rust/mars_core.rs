@@ -30,3 +30,5 @@ pub(crate) mod tree_value;
 pub(crate) mod version;
 #[path = "../core/src/version_chain.rs"]
 pub(crate) mod version_chain;
+#[path = "../core/src/wire.rs"]
+pub(crate) mod wire;

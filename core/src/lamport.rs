@@ -116,10 +116,11 @@ impl Stamp {
                 }
                 let mut value: u32 = 0;
                 for b in f.bytes() {
-                    value = value * 10 + u32::from(b - b'0');
+                    // At most nine digits: no overflow is possible; wrapping ops keep panic paths out.
+                    value = value.wrapping_mul(10).wrapping_add(u32::from(b.wrapping_sub(b'0')));
                 }
                 for _ in f.len()..9 {
-                    value *= 10;
+                    value = value.wrapping_mul(10);
                 }
                 value
             }
@@ -140,10 +141,10 @@ fn parse_decimal_i64(text: &str) -> Result<i64, StampError> {
     for b in digits.bytes() {
         value = value
             .checked_mul(10)
-            .and_then(|v| v.checked_add(i64::from(b - b'0')))
+            .and_then(|v| v.checked_add(i64::from(b.wrapping_sub(b'0'))))
             .ok_or(StampError::Range)?;
     }
-    Ok(if negative { -value } else { value })
+    Ok(if negative { value.wrapping_neg() } else { value })
 }
 
 impl fmt::Display for Stamp {

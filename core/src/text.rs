@@ -84,7 +84,7 @@ pub fn parse_int(input: &[u8]) -> Result<i64, IntParseError> {
     }
     let mut value: i64 = 0;
     for &d in digits {
-        let digit = i64::from(d - b'0');
+        let digit = i64::from(d.wrapping_sub(b'0'));
         value = value.checked_mul(10).ok_or(IntParseError::Overflow)?;
         value = if negative { value.checked_sub(digit) } else { value.checked_add(digit) }
             .ok_or(IntParseError::Overflow)?;
