@@ -13,9 +13,48 @@
 
 #include <linux/types.h>
 #include <linux/crc32c.h>
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+#include <linux/bio.h>
 
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
 unsigned int mars_helper_memalloc_noio_save(void);
 void mars_helper_memalloc_noio_restore(unsigned int flags);
+
+/* One range of data inside one page: a single-page bio_vec. */
+struct mars_segment {
+	struct page *page;
+	unsigned int offset;
+	unsigned int len;
+};
+
+/*
+ * Stores the data segments of @rq into @out (at most @max entries), merging ranges that
+ * continue each other inside one page. Returns the number of entries, or -E2BIG.
+ */
+int mars_helper_rq_segments(struct request *rq, struct mars_segment *out, unsigned int max);
+/* blk_rq_pos(), blk_rq_bytes(): start sector and length of a request. */
+sector_t mars_helper_blk_rq_pos(struct request *rq);
+unsigned int mars_helper_blk_rq_bytes(struct request *rq);
+/* bdev_nr_bytes(), bdev_logical_block_size(). */
+loff_t mars_helper_bdev_nr_bytes(struct block_device *bdev);
+unsigned int mars_helper_bdev_logical_block_size(struct block_device *bdev);
+
+/*
+ * Macro constants kernel::bindings lacks; bindgen turns these into Rust constants (the
+ * kernel's own RUST_CONST_HELPER_ technique). Never compiled as C.
+ */
+#ifdef __BINDGEN__
+const gfp_t MARS_GFP_NOIO = GFP_NOIO;
+const blk_opf_t MARS_REQ_OP_MASK = REQ_OP_MASK;
+const blk_opf_t MARS_REQ_FUA = REQ_FUA;
+const blk_opf_t MARS_REQ_PREFLUSH = REQ_PREFLUSH;
+const blk_opf_t MARS_REQ_SYNC = REQ_SYNC;
+const blk_mode_t MARS_BLK_OPEN_READ = BLK_OPEN_READ;
+const blk_mode_t MARS_BLK_OPEN_WRITE = BLK_OPEN_WRITE;
+const blk_features_t MARS_BLK_FEAT_WRITE_CACHE = BLK_FEAT_WRITE_CACHE;
+const blk_features_t MARS_BLK_FEAT_FUA = BLK_FEAT_FUA;
+const blk_features_t MARS_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
+#endif
 
 #endif /* MARS_HELPERS_H */
