@@ -132,6 +132,14 @@ impl SysctlEntry for TriggerEntry {
 pub(crate) fn register() -> Result<Registration> {
     Registration::register(
         c_str!("mars"),
-        &[&VersionEntry, &LamportClockEntry, &TriggerEntry, &MAX_LAMPORT_FUTURE, &SCAN_INTERVAL_SEC],
+        &[
+            &VersionEntry,
+            &LamportClockEntry,
+            &TriggerEntry,
+            &MAX_LAMPORT_FUTURE,
+            &SCAN_INTERVAL_SEC,
+            #[cfg(mars_testing)]
+            &crate::testing::PassthroughEntry,
+        ],
     )
 }

@@ -18,6 +18,8 @@ mod kapi;
 mod knobs;
 mod mars_core;
 mod selftest;
+#[cfg(mars_testing)]
+mod testing;
 
 module! {
     type: Mars,
@@ -27,16 +29,27 @@ module! {
     license: "GPL",
 }
 
+// Fields drop in order: /proc/sys/mars goes before the test devices it can create.
 struct Mars {
     _sysctl: kapi::sysctl::Registration,
+    #[cfg(mars_testing)]
+    _testing: testing::TestHooks,
 }
 
 impl kernel::Module for Mars {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         selftest::run()?;
+        #[cfg(mars_testing)]
+        let testing = testing::TestHooks::new()?;
         let sysctl = knobs::register()?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
-        Ok(Mars { _sysctl: sysctl })
+        #[cfg(mars_testing)]
+        pr_info!("TESTING build: test hooks enabled\n");
+        Ok(Mars {
+            _sysctl: sysctl,
+            #[cfg(mars_testing)]
+            _testing: testing,
+        })
     }
 }
 
