@@ -44,6 +44,7 @@ mv "$root$MARS_TOP/target/release/marsadm" "$root/usr/sbin/marsadm"
 
 cp "$MARS_TOP/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
 cp "$kbuild"/modules.builtin "$kbuild"/modules.builtin.modinfo "$root/lib/modules/$krel/"
+touch "$root/lib/modules/$krel/modules.order"
 depmod -b "$root" "$krel"
 
 cp "$MARS_TOP/tests/qemu/guest/init" "$root/init"
