@@ -19,5 +19,6 @@ pub mod digest;
 pub mod lamport;
 pub mod log_record;
 pub mod log_scan;
+pub mod names;
 pub mod text;
 pub mod version;
