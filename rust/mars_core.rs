@@ -6,6 +6,8 @@
 
 #[path = "../core/src/lamport.rs"]
 pub(crate) mod lamport;
+#[path = "../core/src/names.rs"]
+pub(crate) mod names;
 #[path = "../core/src/text.rs"]
 pub(crate) mod text;
 #[path = "../core/src/version.rs"]
