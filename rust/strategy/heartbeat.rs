@@ -49,6 +49,15 @@ impl AliveLinks {
             Err(e) if e != EEXIST => return Err(e),
             _ => {}
         }
+        // The new stamp must be later than the one it replaces, also when the clock restarted
+        // with the module (the scan would only see the old one after this write).
+        match vfs::read_link(self.time.as_cstr()) {
+            Ok(old) => {
+                clock::observe(old.mtime);
+            }
+            Err(e) if e == ENOENT || e == EINVAL => {}
+            Err(e) => return Err(e),
+        }
         let stamp = clock::tick();
         let mut value = FixedBuf::<32>::new();
         write!(value, "{}", stamp).map_err(|_| EINVAL)?;
@@ -63,12 +72,15 @@ impl AliveLinks {
     }
 }
 
-/// Rewrites `link` with `value` (and a fresh Lamport mtime) unless it already has that value.
+/// Rewrites `link` with `value` and a fresh Lamport mtime, later than the old link's, unless it
+/// already has that value.
 fn update_when_necessary(link: &PathBuf, value: &[u8]) -> Result {
     match vfs::read_link(link.as_cstr()) {
         Ok(current) if current.value.as_slice() == value => return Ok(()),
-        // A different value, a missing link, or something else in its place (EINVAL): replace.
-        Ok(_) => {}
+        Ok(current) => {
+            clock::observe(current.mtime);
+        }
+        // A missing link, or something else in its place (EINVAL): replace.
         Err(e) if e == ENOENT || e == EINVAL => {}
         Err(e) => return Err(e),
     }

@@ -19,7 +19,7 @@ const MAX_ENTRIES: usize = 100_000;
 /// What one scan saw.
 #[derive(Default)]
 pub(super) struct ScanStats {
-    /// Entries listed (including skipped ones).
+    /// Entries listed (including skipped ones); at most [`MAX_ENTRIES`].
     pub(super) entries: usize,
     /// Directories descended into.
     pub(super) dirs: usize,
@@ -54,8 +54,8 @@ pub(super) fn scan(root: &PathBuf) -> Result<ScanStats> {
 /// Looks at the entries of `dir` (at `depth`), descending into subdirectories.
 fn visit(dir: &PathBuf, listing: vfs::Listing, depth: u32, stats: &mut ScanStats) {
     stats.truncated |= listing.truncated;
+    stats.entries = stats.entries.saturating_add(listing.entries.len());
     for entry in listing.entries.iter() {
-        stats.entries = stats.entries.saturating_add(1);
         if is_skipped_by_scan(&entry.name) {
             continue;
         }

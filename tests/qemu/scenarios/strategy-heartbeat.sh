@@ -8,9 +8,10 @@
 # very stamp, rewritten every round; /proc/sys/mars/trigger forces a round at once even when
 # the scan interval is long; the scan advances the Lamport clock with link mtimes it sees, but
 # a link stamped years ahead does not drag it; rmmod is prompt even while the thread sleeps and
-# leaves alive=0; without /mars mounted the module loads, stays idle and unloads cleanly.
+# leaves alive=0; stamps keep moving forward across a reload; without /mars mounted the module
+# loads, stays idle and unloads cleanly.
 . /mars-tests/lib.sh
-ktap_begin 23
+ktap_begin 27
 
 actual=/mars/actual-$mars_host
 clock_field() { sed -n "s/^$1=\([0-9]*\)\..*/\1/p" /proc/sys/mars/lamport_clock; }
@@ -25,6 +26,10 @@ wait_for() {
 }
 links_exist() { [ -L "$actual/time" ] && [ -L "$actual/alive" ] && [ -L "$actual/tree" ]; }
 time_differs() { [ "$(readlink "$actual/time")" != "$1" ]; }
+# stamp_newer A B: whether the Lamport stamp A (sec.nsec, nine digits) is later than B.
+stamp_newer() {
+	[ "${1%.*}" -gt "${2%.*}" ] || { [ "${1%.*}" -eq "${2%.*}" ] && [ "1${1#*.}" -gt "1${2#*.}" ]; }
+}
 
 check "mkfs.ext4 /dev/vdb" mkfs.ext4 -q -F /dev/vdb
 check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
@@ -79,6 +84,17 @@ took=$(($(date +%s) - start))
 echo "# rmmod took about $took s"
 check "rmmod returned within 3 seconds" test "$took" -le 3
 check_eq "alive is 0 after rmmod" 0 "$(readlink "$actual/alive")"
+
+# The clock restarts with the module; the stamps it writes must still move forward, also
+# when the last ones came from a clock that ran ahead (and the link that drove it is gone).
+old=$(readlink "$actual/time")
+rm /mars/userspace/near-future
+check "modprobe mars again" modprobe mars
+check "alive is 1 again" wait_for 6 sh -c '[ "$(readlink "$1")" = 1 ]' - "$actual/alive"
+new=$(readlink "$actual/time")
+echo "# time before: $old, after reload: $new"
+check "time moves forward across a reload" stamp_newer "$new" "$old"
+check "rmmod mars again" rmmod mars
 
 # Without /mars mounted: load, stay idle, unload.
 check "umount /mars" wait_for 5 umount /mars
