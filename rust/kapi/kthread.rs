@@ -155,11 +155,7 @@ impl Wakeup {
     /// Initialises the wait queue (once; later calls do nothing). Call it before anybody may
     /// sleep or set a condition, e.g. first thing at module load.
     pub(crate) fn init(&'static self) {
-        if self
-            .state
-            .compare_exchange(UNINIT, INITIALIZING, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if self.state.compare_exchange(UNINIT, INITIALIZING, Ordering::Acquire, Ordering::Relaxed).is_err() {
             return;
         }
         // SAFETY: the compare-exchange above makes us the only initialiser, and nobody uses the

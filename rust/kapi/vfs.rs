@@ -327,16 +327,20 @@ pub(crate) fn read_link(path: &CStr) -> Result<Link> {
     // SAFETY: we hold a reference to the positive dentry; `done` is a cleared delayed call
     // that vfs_get_link may arm, released below in every case.
     let target = unsafe { bindings::vfs_get_link(link.dentry(), &mut done) };
-    let target = from_err_ptr(target.cast_mut())?;
-    // SAFETY: on success `target` is a NUL-terminated string valid until `done` is called;
-    // strnlen reads at most PATH_MAX bytes of it.
-    let len = unsafe { bindings::strnlen(target, PATH_MAX) };
-    let mut value = KVec::new();
-    // SAFETY: `target` has `len` readable bytes (counted above), still valid (before `done`).
-    let copied = value.extend_from_slice(unsafe { core::slice::from_raw_parts(target.cast::<u8>(), len) }, GFP_KERNEL);
-    // SAFETY: `done` was filled by vfs_get_link above and is called exactly once.
+    let copied = from_err_ptr(target.cast_mut()).and_then(|target| {
+        // SAFETY: `target` is a NUL-terminated string, valid until `done` is called below;
+        // strnlen reads at most PATH_MAX bytes of it.
+        let len = unsafe { bindings::strnlen(target, PATH_MAX) };
+        // SAFETY: `target` has `len` readable bytes (counted above), still valid.
+        let bytes = unsafe { core::slice::from_raw_parts(target.cast::<u8>(), len) };
+        let mut value = KVec::new();
+        value.extend_from_slice(bytes, GFP_KERNEL)?;
+        Ok(value)
+    });
+    // SAFETY: `done` is cleared or was armed by vfs_get_link above; it is called exactly once
+    // (a cleared one does nothing), after the last use of `target`.
     unsafe { helpers::mars_helper_do_delayed_call(&mut done) };
-    copied?;
+    let value = copied?;
     Ok(Link { value, mtime: stat.mtime })
 }
 
@@ -363,9 +367,7 @@ pub(crate) fn unlink(path: &PathBuf) -> Result {
     }
     // SAFETY: the parent is locked with write access (`lock`); `entry` is a positive dentry of
     // it, looked up under that lock. No delegation handling: /mars is a local filesystem.
-    to_result(unsafe {
-        bindings::vfs_unlink(dir.idmap(), dir.inode(), entry.as_ptr(), ptr::null_mut())
-    })
+    to_result(unsafe { bindings::vfs_unlink(dir.idmap(), dir.inode(), entry.as_ptr(), ptr::null_mut()) })
 }
 
 /// Sets the mtime of the object `entry` (and its ctime to now), like `touch -h -d`. The caller

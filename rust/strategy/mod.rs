@@ -43,9 +43,8 @@ fn run(_state: &(), context: &ThreadContext) {
         let interval_ms = knobs::SCAN_INTERVAL_SEC.get().saturating_mul(1000);
         let interval_ms = u32::try_from(interval_ms).unwrap_or(u32::MAX);
         // A trigger that arrived during the round is still pending: no sleep then.
-        knobs::TRIGGER_WAKEUP.sleep(context, interval_ms, || {
-            knobs::PENDING_TRIGGER.load(Ordering::Acquire) != 0
-        });
+        knobs::TRIGGER_WAKEUP
+            .sleep(context, interval_ms, || knobs::PENDING_TRIGGER.load(Ordering::Acquire) != 0);
     }
     rounds.farewell();
 }
