@@ -3,7 +3,8 @@
 //!
 //! The crate root holds the module declaration, the `mod` lines and the `Module` impl only.
 //! Layout: `kapi/` wraps raw kernel APIs (the only place with bindings), `mars_core` mounts the
-//! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock.
+//! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock,
+//! `strategy/` the strategy thread that acts on the /mars tree.
 
 use kernel::prelude::*;
 
@@ -12,6 +13,7 @@ mod kapi;
 mod knobs;
 mod mars_core;
 mod selftest;
+mod strategy;
 
 module! {
     type: Mars,
@@ -21,7 +23,10 @@ module! {
     license: "GPL",
 }
 
+/// The loaded module. Fields drop in declaration order: the strategy thread stops (writing its
+/// farewell) while /proc/sys/mars still exists.
 struct Mars {
+    _strategy: strategy::Strategy,
     _sysctl: kapi::sysctl::Registration,
 }
 
@@ -29,8 +34,9 @@ impl kernel::Module for Mars {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         selftest::run()?;
         let sysctl = knobs::register()?;
+        let strategy = strategy::Strategy::start()?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
-        Ok(Mars { _sysctl: sysctl })
+        Ok(Mars { _strategy: strategy, _sysctl: sysctl })
     }
 }
 

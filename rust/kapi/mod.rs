@@ -4,5 +4,8 @@
 
 mod bindings;
 pub(crate) mod crc;
+pub(crate) mod kthread;
 pub(crate) mod sysctl;
 pub(crate) mod time;
+pub(crate) mod uts;
+pub(crate) mod vfs;
