@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* C helpers of mars.ko: see mars_helpers.h. */
 #include <linux/sched/mm.h>
+#include <linux/string.h>
+#include <linux/utsname.h>
 
 #include "mars_helpers.h"
 
@@ -12,6 +14,41 @@ unsigned int mars_helper_memalloc_noio_save(void)
 void mars_helper_memalloc_noio_restore(unsigned int flags)
 {
 	memalloc_noio_restore(flags);
+}
+
+void mars_helper_init_waitqueue_head(struct wait_queue_head *head)
+{
+	init_waitqueue_head(head);
+}
+
+void mars_helper_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+void mars_helper_inode_lock_parent(struct inode *dir)
+{
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+}
+
+void mars_helper_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt)
+{
+	return mnt_idmap(mnt);
+}
+
+void mars_helper_do_delayed_call(struct delayed_call *call)
+{
+	do_delayed_call(call);
+}
+
+void mars_helper_nodename(char *buf, size_t len)
+{
+	strscpy(buf, init_utsname()->nodename, len);
 }
 
 int mars_helper_rq_segments(struct request *rq, struct mars_segment *out, unsigned int max)

@@ -3,7 +3,8 @@
 //!
 //! The crate root holds the module declaration, the `mod` lines and the `Module` impl only.
 //! Layout: `kapi/` wraps raw kernel APIs (the only place with bindings), `mars_core` mounts the
-//! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock.
+//! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock,
+//! `strategy/` the strategy thread that acts on the /mars tree.
 
 use kernel::prelude::*;
 
@@ -18,6 +19,7 @@ mod kapi;
 mod knobs;
 mod mars_core;
 mod selftest;
+mod strategy;
 #[cfg(mars_testing)]
 mod testing;
 
@@ -29,8 +31,11 @@ module! {
     license: "GPL",
 }
 
-// Fields drop in order: /proc/sys/mars goes before the test devices it can create.
+/// The loaded module. Fields drop in declaration order: the strategy thread stops (writing its
+/// farewell) while /proc/sys/mars still exists; /proc/sys/mars goes before the test devices
+/// it can create.
 struct Mars {
+    _strategy: strategy::Strategy,
     _sysctl: kapi::sysctl::Registration,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
@@ -42,10 +47,12 @@ impl kernel::Module for Mars {
         #[cfg(mars_testing)]
         let testing = testing::TestHooks::new()?;
         let sysctl = knobs::register()?;
+        let strategy = strategy::Strategy::start()?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
         #[cfg(mars_testing)]
         pr_info!("TESTING build: test hooks enabled\n");
         Ok(Mars {
+            _strategy: strategy,
             _sysctl: sysctl,
             #[cfg(mars_testing)]
             _testing: testing,

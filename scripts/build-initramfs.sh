@@ -48,6 +48,7 @@ cp "$MARS_TOP/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
 # path instead of `modprobe mars`.
 cp "$MARS_TOP/mars-testing.ko" "$root/lib/modules/$krel/extra/mars-testing.ko"
 cp "$kbuild"/modules.builtin "$kbuild"/modules.builtin.modinfo "$root/lib/modules/$krel/"
+touch "$root/lib/modules/$krel/modules.order"
 depmod -b "$root" "$krel"
 
 cp "$MARS_TOP/tests/qemu/guest/init" "$root/init"

@@ -12,5 +12,8 @@ pub(crate) mod blk;
 pub(crate) mod crc;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod errno;
+pub(crate) mod kthread;
 pub(crate) mod sysctl;
 pub(crate) mod time;
+pub(crate) mod uts;
+pub(crate) mod vfs;
