@@ -51,28 +51,21 @@ void mars_helper_nodename(char *buf, size_t len)
 	strscpy(buf, init_utsname()->nodename, len);
 }
 
-int mars_helper_rq_segments(struct request *rq, struct mars_segment *out, unsigned int max)
+int mars_helper_rq_for_each_segment(struct request *rq,
+				    int (*fn)(void *ctx, struct page *page, unsigned int offset,
+					      unsigned int len),
+				    void *ctx)
 {
 	struct req_iterator iter;
 	struct bio_vec bv;
-	unsigned int n = 0;
+	int ret;
 
 	rq_for_each_segment(bv, rq, iter) {
-		struct mars_segment *last = n ? &out[n - 1] : NULL;
-
-		if (last && last->page == bv.bv_page &&
-		    last->offset + last->len == bv.bv_offset) {
-			last->len += bv.bv_len;
-			continue;
-		}
-		if (n >= max)
-			return -E2BIG;
-		out[n].page = bv.bv_page;
-		out[n].offset = bv.bv_offset;
-		out[n].len = bv.bv_len;
-		n++;
+		ret = fn(ctx, bv.bv_page, bv.bv_offset, bv.bv_len);
+		if (ret)
+			return ret;
 	}
-	return n;
+	return 0;
 }
 
 sector_t mars_helper_blk_rq_pos(struct request *rq)

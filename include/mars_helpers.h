@@ -45,18 +45,14 @@ void mars_helper_do_delayed_call(struct delayed_call *call);
  */
 void mars_helper_nodename(char *buf, size_t len);
 
-/* One range of data inside one page: a single-page bio_vec. */
-struct mars_segment {
-	struct page *page;
-	unsigned int offset;
-	unsigned int len;
-};
-
 /*
- * Stores the data segments of @rq into @out (at most @max entries), merging ranges that
- * continue each other inside one page. Returns the number of entries, or -E2BIG.
+ * rq_for_each_segment(): calls @fn for every single-page data segment of @rq, in order, and
+ * stops at the first non-zero return, which it returns (0 when all were visited).
  */
-int mars_helper_rq_segments(struct request *rq, struct mars_segment *out, unsigned int max);
+int mars_helper_rq_for_each_segment(struct request *rq,
+				    int (*fn)(void *ctx, struct page *page, unsigned int offset,
+					      unsigned int len),
+				    void *ctx);
 /* blk_rq_pos(), blk_rq_bytes(): start sector and length of a request. */
 sector_t mars_helper_blk_rq_pos(struct request *rq);
 unsigned int mars_helper_blk_rq_bytes(struct request *rq);

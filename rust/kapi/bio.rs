@@ -34,8 +34,11 @@ pub(crate) const MAX_SEGMENTS: usize = bindings::BIO_MAX_VECS as usize;
 /// Segments are only made by this layer from live block requests (`kapi::blk`); whoever owns
 /// the request keeps the page alive until the request is completed, and a segment is only
 /// reachable through that owner. There is deliberately no `Clone`.
-#[repr(transparent)]
-pub(crate) struct Segment(pub(super) mars_bindings::mars_segment);
+pub(crate) struct Segment {
+    pub(super) page: NonNull<bindings::page>,
+    pub(super) offset: u32,
+    pub(super) len: u32,
+}
 
 // SAFETY: a segment names a page and a range; the page's lifetime is managed by the request
 // that holds the segment, which may move between threads (completion runs elsewhere).
@@ -46,7 +49,7 @@ unsafe impl Sync for Segment {}
 impl Segment {
     /// Length of the range in bytes.
     pub(crate) fn len(&self) -> u32 {
-        self.0.len
+        self.len
     }
 }
 
@@ -275,10 +278,8 @@ impl<T: BioRequest> BioSet<T> {
         for segment in request.segments() {
             // SAFETY: `bio` is a fresh bio with `nr_vecs` vectors; the page is kept alive by
             // the request, which lives in the bio until completion.
-            let n = unsafe {
-                bindings::bio_add_page(bio, segment.0.page, segment.0.len, segment.0.offset)
-            };
-            if u32::try_from(n).ok() != Some(segment.0.len) {
+            let n = unsafe { bindings::bio_add_page(bio, segment.page.as_ptr(), segment.len, segment.offset) };
+            if u32::try_from(n).ok() != Some(segment.len) {
                 added = false;
                 break;
             }

@@ -152,20 +152,14 @@ impl<P> Request<P> {
     /// Replaces the contents of `out` by the request's data segments, in order, adjacent
     /// ranges of one page merged. Never allocates: E2BIG if they exceed `out`'s capacity.
     pub(crate) fn read_segments(&self, out: &mut KVec<Segment>) -> Result {
-        let max = u32::try_from(out.capacity()).unwrap_or(u32::MAX);
-        // SAFETY: the request is valid; `out` has room for `max` segments; `Segment` is a
-        // transparent wrapper of `mars_segment`; the previous contents are plain data.
-        let n = unsafe {
-            out.set_len(0);
-            mars_bindings::mars_helper_rq_segments(self.raw(), out.as_mut_ptr().cast(), max)
-        };
-        let n = usize::try_from(n).map_err(|_| E2BIG)?;
-        if n > out.capacity() {
-            return Err(E2BIG);
-        }
-        // SAFETY: the helper initialised the first `n` entries, `n <= capacity`.
-        unsafe { out.set_len(n) };
-        Ok(())
+        // SAFETY: segments are plain data without drop; emptying keeps the allocation.
+        unsafe { out.set_len(0) };
+        let ctx: *mut KVec<Segment> = out;
+        // SAFETY: the request is valid; the callback gets `ctx`, a live exclusive `KVec`, and
+        // is only called during this call.
+        to_result(unsafe {
+            mars_bindings::mars_helper_rq_for_each_segment(self.raw(), Some(add_segment), ctx.cast())
+        })
     }
 
     /// Ends the request with `status`. Any context.
@@ -200,6 +194,39 @@ impl<P> Drop for Request<P> {
         pr_err!("blk: request dropped without being ended; ending it with EIO\n");
         // SAFETY: the request is still owned (the ending paths forget `self`).
         unsafe { end_raw(self.raw(), Err(kernel::error::code::EIO)) };
+    }
+}
+
+/// Appends one single-page segment of a request to the `KVec<Segment>` at `ctx`, extending
+/// the last one when it continues it inside the same page. Returns -E2BIG when full.
+///
+/// # Safety
+/// `ctx` is a `*mut KVec<Segment>` that is valid and not otherwise accessed during the call;
+/// `page` is a page of a live request.
+unsafe extern "C" fn add_segment(
+    ctx: *mut kernel::ffi::c_void,
+    page: *mut bindings::page,
+    offset: kernel::ffi::c_uint,
+    len: kernel::ffi::c_uint,
+) -> kernel::ffi::c_int {
+    // SAFETY: per the function contract.
+    let out = unsafe { &mut *ctx.cast::<KVec<Segment>>() };
+    let Some(page) = NonNull::new(page) else {
+        return EINVAL.to_errno();
+    };
+    if let Some(last) = out.as_mut_slice().last_mut() {
+        if last.page == page && last.offset.checked_add(last.len) == Some(offset) {
+            last.len = last.len.saturating_add(len);
+            return 0;
+        }
+    }
+    if out.len() == out.capacity() {
+        return E2BIG.to_errno();
+    }
+    // Within capacity: the push does not allocate (GFP_NOWAIT only as a formality).
+    match out.push(Segment { page, offset, len }, GFP_NOWAIT) {
+        Ok(()) => 0,
+        Err(_) => E2BIG.to_errno(),
     }
 }
 
