@@ -5,6 +5,9 @@
 //! `/proc/sys/mars/test_passthrough` (write-only):
 //! * `<name> <lower-device-path>`: opens the device with a bio brick, wires an if brick to it
 //!   and switches both on: `/dev/mars/<name>` is a pass-through device.
+//! * `=<name> <lower-device-path>`: rewires the device, while it is in use, to a new bio brick
+//!   on another path (which must hold the same data, e.g. a second device-mapper mapping of
+//!   the same disk); the old bio brick finishes its requests and is switched off.
 //! * `-<name>`: switches that pair off and removes it; EBUSY while the device is open.
 //!
 //! Malformed input is EINVAL, an existing name EEXIST, an unknown one ENOENT; errors of the
@@ -94,6 +97,19 @@ impl Registry {
         Ok(())
     }
 
+    fn rewire(&self, name: &str, path: &str) -> Result {
+        let mut devices = self.devices.lock();
+        let device = devices.iter_mut().flatten().find(|d| d.name == name.as_bytes()).ok_or(ENOENT)?;
+        let lower = BioBrick::new(path)?;
+        set_power(&*lower, true)?;
+        let old = device.device.input().replace(lower.clone());
+        let old_lower = core::mem::replace(&mut device.lower, lower);
+        // Waits for the requests the old brick accepted before the switch.
+        let result = set_power(&*old_lower, false);
+        drop(old);
+        result
+    }
+
     fn remove(&self, name: &str) -> Result {
         let mut devices = self.devices.lock();
         let slot = devices
@@ -168,6 +184,10 @@ impl SysctlEntry for PassthroughEntry {
         if let Some(name) = text.strip_prefix('-') {
             return registry.remove(name);
         }
+        let (rewire, text) = match text.strip_prefix('=') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
         let mut words = text.split(' ');
         let (Some(name), Some(path), None) = (words.next(), words.next(), words.next()) else {
             return Err(EINVAL);
@@ -175,6 +195,10 @@ impl SysctlEntry for PassthroughEntry {
         if !path.starts_with('/') || path.len() > MAX_PATH_LEN || path.contains(|c: char| c.is_whitespace()) {
             return Err(EINVAL);
         }
-        registry.add(name, path)
+        if rewire {
+            registry.rewire(name, path)
+        } else {
+            registry.add(name, path)
+        }
     }
 }

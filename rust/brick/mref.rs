@@ -88,7 +88,9 @@ impl Mref {
         let total = self.segments.iter().try_fold(0u32, |sum, s| sum.checked_add(s.len()));
         let consistent = match op {
             Op::Flush => len == 0 && self.segments.is_empty(),
-            Op::Read | Op::Write => len > 0 && total == Some(len) && pos.checked_add(u64::from(len)).is_some(),
+            Op::Read | Op::Write => {
+                len > 0 && total == Some(len) && pos.checked_add(u64::from(len)).is_some()
+            }
         };
         if !consistent {
             return Err(EINVAL);

@@ -23,7 +23,11 @@ pub(crate) struct Power {
 impl Power {
     /// Switched off and quiescent.
     pub(crate) const fn new() -> Self {
-        Power { button: AtomicBool::new(false), led_on: AtomicBool::new(false), led_off: AtomicBool::new(true) }
+        Power {
+            button: AtomicBool::new(false),
+            led_on: AtomicBool::new(false),
+            led_off: AtomicBool::new(true),
+        }
     }
 
     /// The wanted state.

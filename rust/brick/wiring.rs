@@ -65,6 +65,13 @@ impl Input {
         self.connection.lock().take()
     }
 
+    /// Connects to `output` in one step, returning the previous output (to be switched off
+    /// and dropped by the caller, in process context). Every request goes to exactly one of
+    /// the two; the old one completes what it accepted.
+    pub(crate) fn replace(&self, output: Arc<dyn Output>) -> Option<Arc<dyn Output>> {
+        self.connection.lock().replace(output)
+    }
+
     /// The output now connected; ENOTCONN when none.
     fn output(&self) -> Result<Arc<dyn Output>> {
         self.connection.lock().as_ref().cloned().ok_or_else(enotconn)

@@ -11,8 +11,8 @@
 
 use crate::brick::{Brick, Flags, Input, Mref, MrefIo, MrefOwner, Op, Power};
 use crate::kapi::blk::{BlkOps, Disk, DiskConfig, Request, RequestOp};
+use crate::kapi::errno::{enametoolong, eopnotsupp};
 use crate::mars_core::names::check_name;
-use crate::kapi::errno::{eopnotsupp, enametoolong};
 use kernel::error::code::EINVAL;
 use kernel::fmt;
 use kernel::prelude::*;

@@ -4,6 +4,8 @@
 //!
 //! Contexts: opening, closing and submitting may sleep (process context only; bios come from a
 //! mempool with GFP_NOIO, so submission never recurses into IO and never fails for memory).
+//! Never submit from inside blk-mq's dispatch (a `queue_rq`): the new bio would be added to
+//! the very plug list blk-mq is flushing there (`blk_mq_plug_issue_direct`).
 //! Completions ([`BioRequest::end_io`]) run in whatever context the lower driver completes
 //! in: softirq or even hardirq. They must not sleep, allocate with GFP_KERNEL or take locks
 //! that are not irq-safe.
@@ -278,7 +280,8 @@ impl<T: BioRequest> BioSet<T> {
         for segment in request.segments() {
             // SAFETY: `bio` is a fresh bio with `nr_vecs` vectors; the page is kept alive by
             // the request, which lives in the bio until completion.
-            let n = unsafe { bindings::bio_add_page(bio, segment.page.as_ptr(), segment.len, segment.offset) };
+            let n =
+                unsafe { bindings::bio_add_page(bio, segment.page.as_ptr(), segment.len, segment.offset) };
             if u32::try_from(n).ok() != Some(segment.len) {
                 added = false;
                 break;

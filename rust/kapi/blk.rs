@@ -464,11 +464,7 @@ impl<T: BlkOps> Disk<T> {
             (*disk).flags |= bindings::GENHD_FL_NO_PART as kernel::ffi::c_int;
             copy_name(&mut (*disk).disk_name, config.name)?;
             bindings::set_capacity(disk, config.capacity / SECTOR_SIZE);
-            to_result(bindings::device_add_disk(
-                core::ptr::null_mut(),
-                disk,
-                core::ptr::null_mut(),
-            ))?;
+            to_result(bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut()))?;
         }
         // From here on the block layer owns the state reference (free_disk releases it).
         state_guard.dismiss();
@@ -542,7 +538,10 @@ fn copy_name(field: &mut [kernel::ffi::c_char], name: &CStr) -> Result {
 ///
 /// # Safety
 /// Called by the block layer for a disk made by [`Disk::new`].
-unsafe extern "C" fn open_callback(disk: *mut bindings::gendisk, _mode: bindings::blk_mode_t) -> kernel::ffi::c_int {
+unsafe extern "C" fn open_callback(
+    disk: *mut bindings::gendisk,
+    _mode: bindings::blk_mode_t,
+) -> kernel::ffi::c_int {
     // SAFETY: private_data holds the foreign `Arc<DiskState>`, released only by free_disk,
     // which cannot run while the block layer is opening the disk.
     let state = unsafe { Arc::<DiskState>::borrow((*disk).private_data) };

@@ -8,11 +8,13 @@
 # TEST-ONLY hook of the MARS_TESTING build), is a faithful pass-through block device: a
 # filesystem made on it is, byte for byte, the filesystem on the lower device; fio's
 # verifying random writes of 4k..1M at queue depth 32 read back intact; fsync and sync reach
-# the device as flushes; IO errors below reach the application; the lower device is held
-# exclusively; removal is refused while the device is open or mounted and works after;
-# malformed hook input is rejected with EINVAL; unloading removes every device. The production mars.ko has no such hook.
+# the device as flushes; IO errors below reach the application; the input can be rewired to
+# another lower device under load without losing a write; the lower device is held
+# exclusively; removal (and unloading) is refused while the device is open, mounted or busy
+# and works after; malformed hook input is rejected with EINVAL; unloading removes every
+# device. The production mars.ko has no such hook.
 . /mars-tests/lib.sh
-ktap_begin 50
+ktap_begin 63
 
 hook=/proc/sys/mars/test_passthrough
 dev=/dev/mars/pt
@@ -107,6 +109,65 @@ n=$(($(flushes) - f0))
 echo "# $n flushes for 128 fsyncs"
 # The block layer may let a flush that arrives while one is in flight share the next one.
 check "the fsyncs reached the device as flushes" test "$n" -ge 120
+
+# Waits (at most 30 s) until fio, started in the background as $fio_pid, has IO flowing on
+# the device: more than 100 requests completed.
+ios() { awk '{ print $1 + $5 }' "$sysdir/stat"; }
+wait_io() {
+	i0=$(ios) n=0
+	while [ "$(ios)" -le $((i0 + 100)) ] && [ $n -lt 300 ] && kill -0 "$fio_pid" 2>/dev/null; do
+		sleep 0.1; n=$((n + 1))
+	done
+}
+# writes completed by a device-mapper device
+dm_writes() { awk '{ print $5 }' "/sys/block/$(dmsetup info -c --noheadings -o blkdevname "$1")/stat"; }
+
+# --- rewiring under load: the input moves to another lower device while IO goes on ---
+check "remove pt" hook_write "-pt"
+sectors=$(blockdev --getsz /dev/vda)
+check "two device-mapper mappings of /dev/vda" sh -c "
+	dmsetup create mars-lin1 --table '0 $sectors linear /dev/vda 0' &&
+	dmsetup create mars-lin2 --table '0 $sectors linear /dev/vda 0' && dmsetup mknodes"
+check "create pt over the first" hook_write "pt /dev/mapper/mars-lin1"
+fio --name=rewire --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=16 \
+	--ioengine=libaio --direct=1 --size=96M --verify=crc32c --verify_fatal=1 --do_verify=1 \
+	--output=/tmp/fio-rewire.txt >/dev/null 2>&1 &
+fio_pid=$!
+wait_io
+w1=$(dm_writes mars-lin1)
+check "rewire pt to the second mapping while fio writes" hook_write "=pt /dev/mapper/mars-lin2"
+wait "$fio_pid"
+check_eq "fio verifies all it wrote across the rewiring" 0 "$?"
+grep -E '^ *(write|read):' /tmp/fio-rewire.txt | sed 's/^ */# fio rewire: /'
+echo "# writes: $w1 through the first mapping before, $(dm_writes mars-lin2) through the second after"
+check "both mappings carried writes" test "$w1" -gt 0 -a "$(dm_writes mars-lin2)" -gt 0
+check_eq "the first mapping was released" 0 "$(dmsetup info -c --noheadings -o open mars-lin1)"
+check "remove pt" hook_write "-pt"
+dmsetup remove mars-lin1; dmsetup remove mars-lin2
+
+# --- removal and unloading attempts under load are refused and do not disturb the load ---
+# (fd 3 keeps the device open across the whole loop, so fio ending cannot race an attempt.)
+check "create pt over /dev/vda again" hook_write "pt /dev/vda"
+exec 3< "$dev"
+fio --name=busy --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=16 --ioengine=libaio \
+	--direct=1 --size=128M --verify=crc32c --verify_fatal=1 --do_verify=1 \
+	--output=/tmp/fio-busy.txt >/dev/null 2>&1 &
+fio_pid=$!
+wait_io
+tries=0 refused=0 unloaded=0
+while kill -0 "$fio_pid" 2>/dev/null; do
+	tries=$((tries + 1))
+	hook_write "-pt" 2>&1 | grep -q busy && refused=$((refused + 1))
+	rmmod mars 2>/dev/null && unloaded=$((unloaded + 1))
+	sleep 0.2
+done
+wait "$fio_pid"
+check_eq "fio verifies all it wrote under removal and unload attempts" 0 "$?"
+echo "# $refused of $tries removal attempts refused with EBUSY, $unloaded unloads"
+check "every removal attempt under load was refused" test "$tries" -gt 0 -a "$refused" = "$tries"
+check_eq "no unload attempt succeeded" 0 "$unloaded"
+check_errno "an open device pins the module (rmmod refused)" "unavailable" rmmod mars
+exec 3<&-
 
 # --- errors of the lower device reach the application ---
 # (No udev in the guest: dmsetup mknodes makes /dev/mapper/mars-err.)
