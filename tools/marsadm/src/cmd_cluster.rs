@@ -77,6 +77,8 @@ fn own_ip(ctx: &Ctx, given: Option<&str>) -> Result<String, Fail> {
         (ip, "the tree")
     } else if let Some(ip) = resolve(host) {
         (ip.to_string(), "name resolution")
+    } else if let Some(ip) = etc_hosts(host) {
+        (ip.to_string(), "/etc/hosts")
     } else if let Some(ip) = first_interface_address() {
         (ip.to_string(), "the network interfaces")
     } else {
@@ -99,6 +101,18 @@ fn resolve(host: &str) -> Option<Ipv4Addr> {
     (host, 0).to_socket_addrs().ok()?.find_map(|a| match a.ip() {
         IpAddr::V4(ip) if usable(ip) => Some(ip),
         _ => None,
+    })
+}
+
+/// The first non-loopback IPv4 address of `host` in /etc/hosts, for systems without a
+/// working resolver (minimal initramfs).
+fn etc_hosts(host: &str) -> Option<Ipv4Addr> {
+    let text = std::fs::read_to_string("/etc/hosts").ok()?;
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let ip: Ipv4Addr = fields.next()?.parse().ok()?;
+        (usable(ip) && fields.any(|name| name == host)).then_some(ip)
     })
 }
 
