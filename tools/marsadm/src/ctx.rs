@@ -104,19 +104,9 @@ impl Ctx {
             if unsafe { libc::getuid() } != 0 {
                 return Err(Fail::refused("only root may use this command"));
             }
-            if meta.uid() != 0 {
-                eprintln!("WARNING: directory {} has wrong owner uid {}.", root.display(), meta.uid());
-                std::os::unix::fs::chown(root, Some(0), Some(0))
-                    .map_err(|e| Fail::refused(format!("cannot chown {}: {e}", root.display())))?;
-                eprintln!("WARNING: Fixed by setting to 0.");
-            }
         }
-        let mode = meta.mode() & 0o7777;
-        if mode != 0o700 {
-            eprintln!("WARNING: directory {} has wrong permissions 0{mode:o}.", root.display());
-            std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                .map_err(|e| Fail::refused(format!("cannot chmod {}: {e}", root.display())))?;
-            eprintln!("WARNING: Fixed to mode 0700 for security reasons.");
+        if let Some(problem) = self.root_problem() {
+            eprintln!("WARNING: {problem}; marsadm fixes it with its next change of the tree.");
         }
         match needs {
             Needs::Cluster if self.tree.value("uuid").is_none() => Err(Fail::refused(format!(
@@ -143,8 +133,38 @@ impl Ctx {
         }
     }
 
+    /// What is wrong with the owner or the permissions of the tree root (only root may read
+    /// /mars), if anything.
+    fn root_problem(&self) -> Option<String> {
+        let meta = std::fs::metadata(&self.tree.root).ok()?;
+        let root = self.tree.root.display();
+        if !self.tree.testing && meta.uid() != 0 {
+            return Some(format!("directory {root} has wrong owner uid {}", meta.uid()));
+        }
+        let mode = meta.mode() & 0o7777;
+        (mode != 0o700).then(|| format!("directory {root} has wrong permissions 0{mode:o}"))
+    }
+
+    /// Gives the tree root owner root and mode 0700, as the original does before every
+    /// command; we do it only before a change, so that a refused command changes nothing.
+    fn fix_root(&self) -> Result<(), Fail> {
+        let Some(problem) = self.root_problem() else { return Ok(()) };
+        let root = &self.tree.root;
+        if !self.tree.testing {
+            std::os::unix::fs::chown(root, Some(0), Some(0))
+                .map_err(|e| Fail::refused(format!("{problem}: cannot chown {}: {e}", root.display())))?;
+        }
+        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| Fail::refused(format!("{problem}: cannot chmod {}: {e}", root.display())))?;
+        eprintln!("WARNING: {problem}: fixed to owner root, mode 0700, for security reasons.");
+        Ok(())
+    }
+
     /// Applies a batch with the global options.
     pub(crate) fn commit(&self, batch: Batch) -> Result<(), Fail> {
+        if !self.options.dry_run && !batch.is_empty() {
+            self.fix_root()?;
+        }
         batch.commit(
             &self.tree,
             CommitOptions { dry_run: self.options.dry_run, verbose: self.options.verbose },

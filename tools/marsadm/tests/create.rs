@@ -143,7 +143,7 @@ fn create_resource_writes_the_resource_links() {
 fn create_resource_can_use_part_of_the_disk_and_another_device_name() {
     let f = Fixture::new("resource-size");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
-    f.run(&["create-resource", "r0", f.disk_arg(), "data0", "512K"]).ok();
+    f.run(&["create-resource", "r0", f.disk_arg(), "data0", "512k"]).ok();
     assert_eq!(f.value("resource-r0/size"), "512000");
     assert_eq!(f.value("resource-r0/syncstatus-alpha"), "512000");
     assert_eq!(f.value("resource-r0/device-alpha"), "data0");
@@ -298,4 +298,18 @@ fn dry_run_tells_and_writes_nothing() {
 /// O_EXCL, without a libc dependency in the tests.
 fn libc_o_excl() -> i32 {
     0o200
+}
+
+#[test]
+fn wrong_permissions_of_the_root_are_fixed_only_by_a_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new("root-mode");
+    std::fs::set_permissions(&f.root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = f.snapshot();
+    let run = f.run(&["attach", "r0"]);
+    run.refused("create-cluster first");
+    assert!(run.stderr.contains("wrong permissions 0755"), "{}", run.stderr);
+    assert_eq!(f.snapshot(), before, "a refused command does not even fix the mode");
+    f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
+    assert_eq!(std::fs::metadata(&f.root).unwrap().permissions().mode() & 0o7777, 0o700);
 }

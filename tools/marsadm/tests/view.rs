@@ -138,7 +138,7 @@ fn help_names_every_command_and_what_it_writes() {
     assert!(run.stdout.contains("Exit status"), "{}", run.stdout);
     let run = f.run(&["create-resource", "--help"]);
     run.ok();
-    for word in ["exclusively", "64 KiB", "todo-<host>/attach = 1 last", "--size", "<DEVICE_NAME>"] {
+    for word in ["exclusively", "64 KiB", "todo-<host>/attach = 1 last", "--size", "[DEVICE_NAME]"] {
         assert!(run.stdout.contains(word), "create-resource --help lacks {word:?}:\n{}", run.stdout);
     }
     let run = f.run(&["create-resource"]);
