@@ -34,7 +34,13 @@ fn create_cluster_writes_the_cluster_links() {
     assert_stamped_in_order(
         &f,
         LAMPORT,
-        &["actual-alpha/marsadm-version", "uuid", "defaults-alpha/sync-limit", "defaults-alpha/sync-pref-list", "ips/ip-alpha"],
+        &[
+            "actual-alpha/marsadm-version",
+            "uuid",
+            "defaults-alpha/sync-limit",
+            "defaults-alpha/sync-pref-list",
+            "ips/ip-alpha",
+        ],
     );
     assert_eq!(f.link("actual-alpha/marsadm-version").1, LAMPORT, "the first link gets lamport_now itself");
     // An ips link changed: a local round and tell the peers (the original's trigger 2).
@@ -90,7 +96,10 @@ fn resource_links(size: u64) -> Vec<(&'static str, String)> {
         ("resource-r0/syncstatus-alpha", size.to_string()),
         ("resource-r0/replay-alpha", "log-000000001-alpha,0,0".into()),
         ("resource-r0/version-000000000-alpha", format!("{ZERO},log-000000000-alpha,0:")),
-        ("resource-r0/version-000000001-alpha", format!("{ZERO},log-000000001-alpha,0:{ZERO},log-000000000-alpha,0")),
+        (
+            "resource-r0/version-000000001-alpha",
+            format!("{ZERO},log-000000001-alpha,0:{ZERO},log-000000000-alpha,0"),
+        ),
         ("resource-r0/maxnr", "1".into()),
         ("resource-r0/todo-alpha/attach", "1".into()),
     ]
@@ -206,7 +215,11 @@ fn create_resource_refuses_bad_input_and_changes_nothing() {
     }
     f.run(&["create-resource", "r0", disk]).ok();
     refused_unchanged(&f, &["create-resource", "r0", disk], "already member of resource 'r0'");
-    refused_unchanged(&f, &["create-resource", "r1", disk, "r0"], "'/dev/mars/r0' already exists at resource 'r0'");
+    refused_unchanged(
+        &f,
+        &["create-resource", "r1", disk, "r0"],
+        "'/dev/mars/r0' already exists at resource 'r0'",
+    );
 }
 
 #[test]
