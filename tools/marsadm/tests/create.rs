@@ -277,7 +277,7 @@ fn a_device_in_use_is_refused() {
     let Some(dev) = LoopDevice::new(&f, 1 << 20) else { return };
     // Another holder of the device, as a mounted filesystem or device mapper would be.
     use std::os::unix::fs::OpenOptionsExt;
-    let holder = std::fs::OpenOptions::new().read(true).custom_flags(libc_o_excl()).open(&dev.path).unwrap();
+    let holder = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_EXCL).open(&dev.path).unwrap();
     refused_unchanged(&f, &["create-resource", "r0", &dev.path], "exclusive");
     drop(holder);
     let run = f.run(&["create-resource", "r0", &dev.path]);
@@ -308,10 +308,6 @@ fn dry_run_tells_and_writes_nothing() {
     assert_eq!(f.trigger(), "");
 }
 
-/// O_EXCL, without a libc dependency in the tests.
-fn libc_o_excl() -> i32 {
-    0o200
-}
 
 #[test]
 fn wrong_permissions_of_the_root_are_fixed_only_by_a_change() {
