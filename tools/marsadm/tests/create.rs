@@ -308,7 +308,6 @@ fn dry_run_tells_and_writes_nothing() {
     assert_eq!(f.trigger(), "");
 }
 
-
 #[test]
 fn wrong_permissions_of_the_root_are_fixed_only_by_a_change() {
     use std::os::unix::fs::PermissionsExt;
