@@ -32,14 +32,13 @@ stamp_ge() {
 	[ "${1%.*}" -gt "${2%.*}" ] || { [ "${1%.*}" -eq "${2%.*}" ] && [ "1${1#*.}" -ge "1${2#*.}" ]; }
 }
 stamp_gt() { [ "$1" != "$2" ] && stamp_ge "$1" "$2"; }
-# listing: every entry of /mars with type, mode, size, link value and mtime. The kernel's
-# heartbeat (actual-<host>/time and its directory) changes by itself and is left out.
+# listing: every entry of /mars with type, mode, size, mtime (ns), link value, and the
+# checksum of every regular file. The kernel's heartbeat (actual-<host>/time and its
+# directory) changes by itself and is left out.
 listing() {
 	find /mars | sort | grep -v -e "^/mars/actual-$h\$" -e "^/mars/actual-$h/time\$" |
-	while read -r p; do
-		printf '%s %s %s %s\n' "$(stat -c '%n %F %a %s' "$p")" "$(mtime "$p")" "$(readlink "$p")" \
-			"$( [ -f "$p" ] && [ ! -L "$p" ] && md5sum < "$p" | cut -c1-32)"
-	done
+		xargs stat -c '%n %F %a %s %y %N'
+	find /mars -type f | sort | xargs -r md5sum
 }
 # links_in_order START PATH...: the links are stamped not before START, strictly increasing.
 links_in_order() {

@@ -300,3 +300,25 @@ pub(crate) fn parse_size(arg: &str) -> Result<u64, Fail> {
     }
     Ok(size)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_in_bytes_and_with_units() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("4096k").unwrap(), 4_096_000);
+        assert_eq!(parse_size("4K").unwrap(), 4096);
+        assert_eq!(parse_size("1M").unwrap(), 1 << 20);
+        assert!(parse_size("1g").is_err(), "10^9 is not a multiple of 4096");
+        assert_eq!(parse_size("2T").unwrap(), 2 << 40);
+    }
+
+    #[test]
+    fn bad_sizes_are_refused() {
+        for bad in ["", "k", "1.5G", "-4096", "4096 ", "1q", "5000", "99999999999999999999P"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

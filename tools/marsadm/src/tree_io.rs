@@ -555,3 +555,41 @@ fn roll_back(undo: Vec<Undo>) -> Vec<String> {
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporaries_are_named_as_the_original_does() {
+        assert_eq!(
+            temp_path(Path::new("/mars/resource-r0/primary"), 42),
+            Path::new("/mars/resource-r0/.tmp.42.primary")
+        );
+        assert_eq!(keep_path(Path::new("/mars/r/log-1"), 7), Path::new("/mars/r/.tmp.7.keep.log-1"));
+    }
+
+    #[test]
+    fn trigger_codes_follow_the_original() {
+        let mut batch = Batch::new();
+        batch.set_link("resource-r0/todo-a/attach", "1");
+        assert_eq!(batch.trigger_code(), 1);
+        batch.set_link("resource-r0/primary", "a");
+        assert_eq!(batch.trigger_code(), 5);
+        let mut batch = Batch::new();
+        batch.set_link("ips/ip-a", "10.0.0.1");
+        batch.add_trigger(trigger::FROM_REMOTE);
+        assert_eq!(batch.trigger_code(), 7);
+    }
+
+    #[test]
+    fn setting_a_link_again_moves_it_to_the_end() {
+        let mut batch = Batch::new();
+        batch.set_link("a", "0");
+        batch.set_link("b", "1");
+        batch.set_link("a", "1");
+        let order: Vec<(&str, &str)> =
+            batch.links.iter().map(|l| (l.rel.as_str(), l.value.as_str())).collect();
+        assert_eq!(order, [("b", "1"), ("a", "1")]);
+    }
+}

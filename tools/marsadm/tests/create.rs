@@ -34,7 +34,13 @@ fn create_cluster_writes_the_cluster_links() {
     assert_stamped_in_order(
         &f,
         LAMPORT,
-        &["actual-alpha/marsadm-version", "uuid", "defaults-alpha/sync-limit", "defaults-alpha/sync-pref-list", "ips/ip-alpha"],
+        &[
+            "actual-alpha/marsadm-version",
+            "uuid",
+            "defaults-alpha/sync-limit",
+            "defaults-alpha/sync-pref-list",
+            "ips/ip-alpha",
+        ],
     );
     assert_eq!(f.link("actual-alpha/marsadm-version").1, LAMPORT, "the first link gets lamport_now itself");
     // An ips link changed: a local round and tell the peers (the original's trigger 2).
@@ -90,7 +96,10 @@ fn resource_links(size: u64) -> Vec<(&'static str, String)> {
         ("resource-r0/syncstatus-alpha", size.to_string()),
         ("resource-r0/replay-alpha", "log-000000001-alpha,0,0".into()),
         ("resource-r0/version-000000000-alpha", format!("{ZERO},log-000000000-alpha,0:")),
-        ("resource-r0/version-000000001-alpha", format!("{ZERO},log-000000001-alpha,0:{ZERO},log-000000000-alpha,0")),
+        (
+            "resource-r0/version-000000001-alpha",
+            format!("{ZERO},log-000000001-alpha,0:{ZERO},log-000000000-alpha,0"),
+        ),
         ("resource-r0/maxnr", "1".into()),
         ("resource-r0/todo-alpha/attach", "1".into()),
     ]
@@ -206,7 +215,11 @@ fn create_resource_refuses_bad_input_and_changes_nothing() {
     }
     f.run(&["create-resource", "r0", disk]).ok();
     refused_unchanged(&f, &["create-resource", "r0", disk], "already member of resource 'r0'");
-    refused_unchanged(&f, &["create-resource", "r1", disk, "r0"], "'/dev/mars/r0' already exists at resource 'r0'");
+    refused_unchanged(
+        &f,
+        &["create-resource", "r1", disk, "r0"],
+        "'/dev/mars/r0' already exists at resource 'r0'",
+    );
 }
 
 #[test]
@@ -264,7 +277,7 @@ fn a_device_in_use_is_refused() {
     let Some(dev) = LoopDevice::new(&f, 1 << 20) else { return };
     // Another holder of the device, as a mounted filesystem or device mapper would be.
     use std::os::unix::fs::OpenOptionsExt;
-    let holder = std::fs::OpenOptions::new().read(true).custom_flags(libc_o_excl()).open(&dev.path).unwrap();
+    let holder = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_EXCL).open(&dev.path).unwrap();
     refused_unchanged(&f, &["create-resource", "r0", &dev.path], "exclusive");
     drop(holder);
     let run = f.run(&["create-resource", "r0", &dev.path]);
@@ -293,11 +306,6 @@ fn dry_run_tells_and_writes_nothing() {
     assert!(run.stdout.contains("resource-r0/todo-alpha/attach' -> '1'"), "{}", run.stdout);
     assert_eq!(f.snapshot(), before);
     assert_eq!(f.trigger(), "");
-}
-
-/// O_EXCL, without a libc dependency in the tests.
-fn libc_o_excl() -> i32 {
-    0o200
 }
 
 #[test]

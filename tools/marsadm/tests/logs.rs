@@ -103,7 +103,11 @@ fn log_delete_removes_what_every_member_has_replayed() {
     }
     assert_stamped_in_order(&f, t, &deleted.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(f.path(&format!("{DIR}/log-000000003-alpha")).is_file(), "the newest logfile stays");
-    assert_eq!(f.value(&format!("{DIR}/version-000000002-alpha")), "v2", "one version link more than logfiles");
+    assert_eq!(
+        f.value(&format!("{DIR}/version-000000002-alpha")),
+        "v2",
+        "one version link more than logfiles"
+    );
     assert_eq!(f.value(&format!("{DIR}/version-000000003-alpha")), "v3");
 
     // Nothing more is deletable.

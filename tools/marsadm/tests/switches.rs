@@ -52,7 +52,11 @@ fn detach_then_attach_waits_for_the_kernel() {
     f.set_lamport(t);
     let run = f.run(&["attach", "r0", "--timeout=1"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("not confirmed within 1 s") && run.stderr.contains("is-attached"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not confirmed within 1 s") && run.stderr.contains("is-attached"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.link(&todo("attach")), ("1".to_string(), t), "the switch stays set");
 
     // The kernel answers: attach is confirmed.
@@ -79,7 +83,11 @@ fn down_and_up_write_their_switches_in_order() {
     for name in ["allow-replay", "sync", "connect", "attach"] {
         assert_eq!(f.value(&todo(name)), "0", "{name}");
     }
-    assert_stamped_in_order(&f, t1, &[&todo("allow-replay"), &todo("sync"), &todo("connect"), &todo("attach")]);
+    assert_stamped_in_order(
+        &f,
+        t1,
+        &[&todo("allow-replay"), &todo("sync"), &todo("connect"), &todo("attach")],
+    );
     assert_eq!(f.link(&todo("attach")).1, (LAMPORT.0 + 101, 1), "nanoseconds carry into seconds");
 
     let t2 = (LAMPORT.0 + 200, 0);
@@ -89,7 +97,11 @@ fn down_and_up_write_their_switches_in_order() {
     for name in ["attach", "connect", "sync", "allow-replay"] {
         assert_eq!(f.value(&todo(name)), "1", "{name}");
     }
-    assert_stamped_in_order(&f, t2, &[&todo("attach"), &todo("connect"), &todo("sync"), &todo("allow-replay")]);
+    assert_stamped_in_order(
+        &f,
+        t2,
+        &[&todo("attach"), &todo("connect"), &todo("sync"), &todo("allow-replay")],
+    );
 }
 
 #[test]

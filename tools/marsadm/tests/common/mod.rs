@@ -133,7 +133,10 @@ impl Fixture {
         let meta = std::fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert!(meta.file_type().is_symlink(), "{rel} is not a symlink");
         let value = std::fs::read_link(&path).unwrap();
-        (String::from_utf8_lossy(value.as_os_str().as_bytes()).into_owned(), (meta.mtime(), meta.mtime_nsec() as u32))
+        (
+            String::from_utf8_lossy(value.as_os_str().as_bytes()).into_owned(),
+            (meta.mtime(), meta.mtime_nsec() as u32),
+        )
     }
 
     pub fn value(&self, rel: &str) -> String {
@@ -185,7 +188,10 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Snap>) {
         } else {
             ('f', std::fs::read(&path).unwrap())
         };
-        out.insert(rel, Snap { kind: k, mode: meta.mode(), value, mtime: (meta.mtime(), meta.mtime_nsec() as u32) });
+        out.insert(
+            rel,
+            Snap { kind: k, mode: meta.mode(), value, mtime: (meta.mtime(), meta.mtime_nsec() as u32) },
+        );
     }
 }
 
@@ -209,7 +215,12 @@ pub fn assert_stamped_in_order(f: &Fixture, start: Stamp, rels: &[&str]) {
     let mut prev: Option<Stamp> = None;
     for rel in rels {
         let (_, stamp) = f.link(rel);
-        assert!(stamp >= start, "{rel}: stamp {} is before lamport_now {}", stamp_text(stamp), stamp_text(start));
+        assert!(
+            stamp >= start,
+            "{rel}: stamp {} is before lamport_now {}",
+            stamp_text(stamp),
+            stamp_text(start)
+        );
         if let Some(p) = prev {
             assert!(stamp > p, "{rel}: stamp {} is not after {}", stamp_text(stamp), stamp_text(p));
         }
