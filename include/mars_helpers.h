@@ -12,10 +12,20 @@
 #define MARS_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/crc32.h>
 #include <linux/crc32c.h>
+#include <linux/lz4.h>
+#include <crypto/hash.h>
 
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
 unsigned int mars_helper_memalloc_noio_save(void);
 void mars_helper_memalloc_noio_restore(unsigned int flags);
+
+/* crypto_free_shash() and crypto_shash_digestsize() are static inline. */
+void mars_helper_crypto_free_shash(struct crypto_shash *tfm);
+unsigned int mars_helper_crypto_shash_digestsize(struct crypto_shash *tfm);
+
+/* LZ4_MEM_COMPRESS: the work memory LZ4_compress_default() needs (a sizeof expression). */
+size_t mars_helper_lz4_mem_compress(void);
 
 #endif /* MARS_HELPERS_H */

@@ -247,11 +247,9 @@ impl<'t> Fields<'t> {
         }
         let len = text.len() / 2;
         let out = out.get_mut(..len).ok_or(FailureKind::TooLarge)?;
-        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-            let (high, low) = match pair {
-                [high, low] => (hex_value(*high), hex_value(*low)),
-                _ => (None, None),
-            };
+        let mut digits = text.iter().map(|&digit| hex_value(digit));
+        for byte in out.iter_mut() {
+            let (high, low) = (digits.next().flatten(), digits.next().flatten());
             *byte = high.zip(low).map(|(h, l)| (h << 4) | l).ok_or(FailureKind::Malformed(what))?;
         }
         Ok(len)

@@ -4,5 +4,7 @@
 
 mod bindings;
 pub(crate) mod crc;
+pub(crate) mod crypto;
+pub(crate) mod lz4;
 pub(crate) mod sysctl;
 pub(crate) mod time;
