@@ -17,6 +17,14 @@
 #include <linux/lz4.h>
 #include <crypto/hash.h>
 
+#include <linux/fs.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/wait.h>
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+#include <linux/bio.h>
+
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
 unsigned int mars_helper_memalloc_noio_save(void);
 void mars_helper_memalloc_noio_restore(unsigned int flags);
@@ -27,5 +35,57 @@ unsigned int mars_helper_crypto_shash_digestsize(struct crypto_shash *tfm);
 
 /* LZ4_MEM_COMPRESS: the work memory LZ4_compress_default() needs (a sizeof expression). */
 size_t mars_helper_lz4_mem_compress(void);
+
+/* init_waitqueue_head(): a macro that gives every initialised head one lockdep class. */
+void mars_helper_init_waitqueue_head(struct wait_queue_head *head);
+
+/* inode_lock(), inode_lock_nested(dir, I_MUTEX_PARENT), inode_unlock(). */
+void mars_helper_inode_lock(struct inode *inode);
+void mars_helper_inode_lock_parent(struct inode *dir);
+void mars_helper_inode_unlock(struct inode *inode);
+
+/* mnt_idmap(): the idmapping of a mount. */
+struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt);
+
+/* do_delayed_call(): releases what vfs_get_link() handed out. */
+void mars_helper_do_delayed_call(struct delayed_call *call);
+
+/*
+ * Copies init_utsname()->nodename into buf (NUL-terminated, truncated to len). uts_sem is not
+ * exported, so a concurrent sethostname() may be seen half-done: callers validate the name.
+ */
+void mars_helper_nodename(char *buf, size_t len);
+
+/*
+ * rq_for_each_segment(): calls @fn for every single-page data segment of @rq, in order, and
+ * stops at the first non-zero return, which it returns (0 when all were visited).
+ */
+int mars_helper_rq_for_each_segment(struct request *rq,
+				    int (*fn)(void *ctx, struct page *page, unsigned int offset,
+					      unsigned int len),
+				    void *ctx);
+/* blk_rq_pos(), blk_rq_bytes(): start sector and length of a request. */
+sector_t mars_helper_blk_rq_pos(struct request *rq);
+unsigned int mars_helper_blk_rq_bytes(struct request *rq);
+/* bdev_nr_bytes(), bdev_logical_block_size(). */
+loff_t mars_helper_bdev_nr_bytes(struct block_device *bdev);
+unsigned int mars_helper_bdev_logical_block_size(struct block_device *bdev);
+
+/*
+ * Macro constants kernel::bindings lacks; bindgen turns these into Rust constants (the
+ * kernel's own RUST_CONST_HELPER_ technique). Never compiled as C.
+ */
+#ifdef __BINDGEN__
+const gfp_t MARS_GFP_NOIO = GFP_NOIO;
+const blk_opf_t MARS_REQ_OP_MASK = REQ_OP_MASK;
+const blk_opf_t MARS_REQ_FUA = REQ_FUA;
+const blk_opf_t MARS_REQ_PREFLUSH = REQ_PREFLUSH;
+const blk_opf_t MARS_REQ_SYNC = REQ_SYNC;
+const blk_mode_t MARS_BLK_OPEN_READ = BLK_OPEN_READ;
+const blk_mode_t MARS_BLK_OPEN_WRITE = BLK_OPEN_WRITE;
+const blk_features_t MARS_BLK_FEAT_WRITE_CACHE = BLK_FEAT_WRITE_CACHE;
+const blk_features_t MARS_BLK_FEAT_FUA = BLK_FEAT_FUA;
+const blk_features_t MARS_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
+#endif
 
 #endif /* MARS_HELPERS_H */

@@ -31,3 +31,33 @@ pub(crate) fn write_proc_text(out: &mut dyn fmt::Write) -> fmt::Result {
     let calls = PROC_CALLS.load(Ordering::Relaxed);
     current().write_proc_text(real_time(), calls, &mut &mut *out)
 }
+
+/// Issues a fresh stamp for a local event, e.g. a link the kernel writes: strictly later than
+/// every stamp seen or issued before, and not behind real time (the core's `tick`).
+pub(crate) fn tick() -> Stamp {
+    let real = real_time();
+    let mut last = LAST_NANOS.load(Ordering::Acquire);
+    loop {
+        let next = LamportClock::resume(Stamp::from_nanos(last), knobs::MAX_LAMPORT_FUTURE.get()).tick(real);
+        // Beyond the year 2262 the state cannot hold the stamp: issue it without recording.
+        let Some(next_nanos) = next.to_nanos() else {
+            return next;
+        };
+        match LAST_NANOS.compare_exchange_weak(last, next_nanos, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return next,
+            Err(now) => last = now,
+        }
+    }
+}
+
+/// Takes note of a stamp seen in /mars (or from a peer): advances the clock to it, never back
+/// (the core's non-strict `advance`), after replacing a stamp that lies further in the future
+/// than `max_lamport_future` allows by the current reading (the core's `protect`). Returns the
+/// stamp as believed.
+pub(crate) fn observe(stamp: Stamp) -> Stamp {
+    let believed = current().protect(stamp, real_time());
+    if let Some(nanos) = believed.to_nanos() {
+        LAST_NANOS.fetch_max(nanos, Ordering::AcqRel);
+    }
+    believed
+}

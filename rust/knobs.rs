@@ -7,6 +7,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use crate::clock;
+use crate::kapi::kthread::Wakeup;
 use crate::kapi::sysctl::{Registration, SysctlEntry};
 use crate::mars_core::lamport::DEFAULT_MAX_FUTURE_SEC;
 use crate::mars_core::text::parse_int;
@@ -104,6 +105,14 @@ impl SysctlEntry for LamportClockEntry {
 /// Trigger bits not yet consumed by the strategy thread (1 local scan, 2 also pull from
 /// peers, 4 also notify peers, 8 notify all, 16 full fetch), as in the original.
 pub(crate) static PENDING_TRIGGER: AtomicU32 = AtomicU32::new(0);
+/// Where the strategy thread sleeps between rounds; [`trigger`] wakes it. Initialised at load.
+pub(crate) static TRIGGER_WAKEUP: Wakeup = Wakeup::new();
+
+/// Asks the strategy thread for a round now, with the given trigger bits. Any context.
+pub(crate) fn trigger(bits: u32) {
+    PENDING_TRIGGER.fetch_or(bits, Ordering::Release);
+    TRIGGER_WAKEUP.wake();
+}
 /// Largest trigger code accepted.
 const TRIGGER_MAX: i64 = 31;
 
@@ -123,15 +132,24 @@ impl SysctlEntry for TriggerEntry {
     fn store(&self, input: &[u8]) -> Result {
         let code = parse_int(input).map_err(|_| EINVAL)?;
         let bits = u32::try_from(code).ok().filter(|&c| (1..=TRIGGER_MAX).contains(&i64::from(c)));
-        PENDING_TRIGGER.fetch_or(bits.ok_or(EINVAL)?, Ordering::Release);
+        trigger(bits.ok_or(EINVAL)?);
         Ok(())
     }
 }
 
-/// Creates /proc/sys/mars with every entry.
+/// Creates /proc/sys/mars with every entry (and readies the trigger's wake-up first).
 pub(crate) fn register() -> Result<Registration> {
+    TRIGGER_WAKEUP.init();
     Registration::register(
         c_str!("mars"),
-        &[&VersionEntry, &LamportClockEntry, &TriggerEntry, &MAX_LAMPORT_FUTURE, &SCAN_INTERVAL_SEC],
+        &[
+            &VersionEntry,
+            &LamportClockEntry,
+            &TriggerEntry,
+            &MAX_LAMPORT_FUTURE,
+            &SCAN_INTERVAL_SEC,
+            #[cfg(mars_testing)]
+            &crate::testing::PassthroughEntry,
+        ],
     )
 }

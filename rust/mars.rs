@@ -4,10 +4,17 @@
 //! The crate root holds the module declaration, the `mod` lines and the `Module` impl only.
 //! Layout: `kapi/` wraps raw kernel APIs (the only place with bindings), `mars_core` mounts the
 //! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock,
-//! `digest` and `compress` the kernel's hash and compression services for the log format.
+//! `digest` and `compress` the kernel's hash and compression services for the log format,
+//! `strategy/` the strategy thread that acts on the /mars tree.
 
 use kernel::prelude::*;
 
+// Until the strategy thread instantiates bricks (issue 4, wiring into the strategy), only the
+// MARS_TESTING build uses them; the production build must still compile them.
+#[cfg_attr(not(mars_testing), allow(dead_code, unused_imports))]
+mod brick;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+mod bricks;
 mod clock;
 mod compress;
 mod digest;
@@ -15,6 +22,9 @@ mod kapi;
 mod knobs;
 mod mars_core;
 mod selftest;
+mod strategy;
+#[cfg(mars_testing)]
+mod testing;
 
 module! {
     type: Mars,
@@ -24,12 +34,18 @@ module! {
     license: "GPL",
 }
 
+/// The loaded module. Fields drop in declaration order: the strategy thread stops (writing its
+/// farewell) while /proc/sys/mars still exists; /proc/sys/mars goes before the test devices
+/// it can create.
 struct Mars {
+    _strategy: strategy::Strategy,
     _sysctl: kapi::sysctl::Registration,
     /// Log digests; the logger will borrow it.
     _digester: digest::KernelDigester,
     /// Log compression; the logger will borrow it.
     _compressor: compress::KernelCompressor,
+    #[cfg(mars_testing)]
+    _testing: testing::TestHooks,
 }
 
 impl kernel::Module for Mars {
@@ -37,9 +53,21 @@ impl kernel::Module for Mars {
         let digester = digest::KernelDigester::new();
         let compressor = compress::KernelCompressor::new()?;
         selftest::run(&digester, &compressor)?;
+        #[cfg(mars_testing)]
+        let testing = testing::TestHooks::new()?;
         let sysctl = knobs::register()?;
+        let strategy = strategy::Strategy::start()?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
-        Ok(Mars { _sysctl: sysctl, _digester: digester, _compressor: compressor })
+        #[cfg(mars_testing)]
+        pr_info!("TESTING build: test hooks enabled\n");
+        Ok(Mars {
+            _strategy: strategy,
+            _sysctl: sysctl,
+            _digester: digester,
+            _compressor: compressor,
+            #[cfg(mars_testing)]
+            _testing: testing,
+        })
     }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the guest initramfs: busybox, mars.ko (installed so that `modprobe mars` works),
-# marsadm, the guest init and test library, every scenario, and the userspace tools the
-# scenarios need (Debian binaries copied with their shared libraries).
+# Build the guest initramfs: busybox, mars.ko (installed so that `modprobe mars` works) and
+# mars-testing.ko (the MARS_TESTING build), marsadm, the guest init and test library, every
+# scenario, and the userspace tools the scenarios need (Debian binaries copied with their
+# shared libraries).
 # Usage: build-initramfs.sh KERNEL_BUILD OUTPUT.cpio
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -43,7 +44,11 @@ copy_bin "$MARS_TOP/target/release/marsadm"
 mv "$root$MARS_TOP/target/release/marsadm" "$root/usr/sbin/marsadm"
 
 cp "$MARS_TOP/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
+# The test-only build (same module name "mars"): scenarios that need its hooks insmod it by
+# path instead of `modprobe mars`.
+cp "$MARS_TOP/mars-testing.ko" "$root/lib/modules/$krel/extra/mars-testing.ko"
 cp "$kbuild"/modules.builtin "$kbuild"/modules.builtin.modinfo "$root/lib/modules/$krel/"
+touch "$root/lib/modules/$krel/modules.order"
 depmod -b "$root" "$krel"
 
 cp "$MARS_TOP/tests/qemu/guest/init" "$root/init"

@@ -39,11 +39,14 @@ if [ "$host" = 1 ]; then
 
 	if [ -x "$MARS_TOP/scripts/fuzz.sh" ]; then
 		log "bounded fuzzing"
-		if "$MARS_TOP/scripts/fuzz.sh" > "$results/fuzz.log" 2>&1; then
-			n=$(grep -c '^fuzz ok' "$results/fuzz.log"); count "$n" 0
-		else
-			tail -20 "$results/fuzz.log"; count 0 1
-		fi
+		"$MARS_TOP/scripts/fuzz.sh" > "$results/fuzz.log" 2>&1
+		rc=$?
+		ok=$(grep -c '^fuzz ok' "$results/fuzz.log"); bad=$(grep -c '^fuzz FAILED' "$results/fuzz.log")
+		# A script failure with no target reported (e.g. cargo-fuzz did not build) is a failure too.
+		[ "$rc" != 0 ] && [ "$bad" = 0 ] && bad=1
+		[ "$bad" != 0 ] && tail -20 "$results/fuzz.log"
+		grep -E '^fuzz (ok|FAILED)' "$results/fuzz.log"
+		count "$ok" "$bad"
 	fi
 fi
 

@@ -40,6 +40,9 @@ for t in "${targets[@]}"; do
 	if ! cargo fuzz run --sanitizer none "$t" "${dirs[@]}" -- \
 		-max_total_time="$FUZZ_SECONDS" -print_final_stats=1; then
 		failed+=("$t")
+		echo "fuzz FAILED $t"
+	else
+		echo "fuzz ok $t"
 	fi
 done
 

@@ -7,7 +7,8 @@
 # Usage: run-scenario.sh SCENARIO.sh BZIMAGE INITRAMFS RESULTS_DIR [TEST_NUMBER]
 # The scenario's header says "# guests: N" and "# timeout: SECONDS"; optional
 # "# data-disk: SIZE", "# mars-disk: SIZE", "# memory: MiB".
-# Environment: MARS_ACCEL (tcg by default; kvm where /dev/kvm works), MARS_SMP (2).
+# Environment: MARS_ACCEL (default: kvm where a probe guest boots under it, else tcg),
+# MARS_SMP (2).
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -19,7 +20,7 @@ timeout=$(header timeout); timeout=${timeout:-300}
 data_size=$(header data-disk); data_size=${data_size:-256M}
 mars_size=$(header mars-disk); mars_size=${mars_size:-512M}
 memory=$(header memory); memory=${memory:-1024}
-accel=${MARS_ACCEL:-tcg}
+accel=$("$(dirname "$0")/detect-accel.sh" "$kernel" "$initrd")
 smp=${MARS_SMP:-2}
 names=(alpha bravo charlie delta)
 
@@ -48,7 +49,8 @@ for i in $(seq 1 "$nguests"); do
 		net+=(-netdev "socket,id=n$j,udp=127.0.0.1:$(port "$j" "$i"),localaddr=127.0.0.1:$(port "$i" "$j")"
 		      -device "virtio-net-pci,netdev=n$j,mac=52:54:00:77:0$i:0$j")
 	done
-	qemu-system-x86_64 -accel "$accel" -m "$memory" -smp "$smp" -display none -no-reboot \
+	cpu=(); [ "$accel" = kvm ] && cpu=(-cpu host)
+	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name" \
 		-serial "file:$dir/$host.console" -serial "file:$dir/$host.out" \

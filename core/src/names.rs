@@ -140,6 +140,32 @@ impl fmt::Display for ResourceName<'_> {
     }
 }
 
+/// The root of the tree.
+pub const MARS_ROOT: &str = "/mars";
+/// Prefix of the directory `actual-<host>` holding the alive links written by `<host>`'s kernel.
+pub const ACTUAL_DIR_PREFIX: &str = "actual-";
+/// Alive link: the Lamport time of the host's last strategy round (its heartbeat).
+pub const ALIVE_TIME: &str = "time";
+/// Alive link: `1` while the module runs, `0` after it stopped.
+pub const ALIVE_ALIVE: &str = "alive";
+/// Alive link: the symlink tree version the host speaks.
+pub const ALIVE_TREE: &str = "tree";
+
+/// Whether raw bytes (e.g. the kernel's node name) are a usable host name: UTF-8 and accepted
+/// by [`check_name`].
+pub fn is_valid_host_name(name: &[u8]) -> bool {
+    core::str::from_utf8(name).map_or(false, |s| check_name(s).is_ok())
+}
+
+/// Prefixes of entries that stay local to a host and are never scanned (as in the original):
+/// hidden names (temporary `.tmp-*` links, `.deleted-*` markers) and the local-only classes.
+const SKIPPED_PREFIXES: [&[u8]; 5] = [b".", b"backup", b"cache", b"local", b"probe"];
+
+/// Whether the local scanner of /mars skips the entry `name` and everything below it.
+pub fn is_skipped_by_scan(name: &[u8]) -> bool {
+    SKIPPED_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +209,26 @@ mod tests {
         for e in [NameError::Empty, NameError::TooLong, NameError::LeadingDash, NameError::BadChar, NameError::Reserved] {
             assert!(!e.message().is_empty());
             assert_eq!(std::format!("{e}"), e.message());
+        }
+    }
+
+    #[test]
+    fn raw_host_names_follow_check_name() {
+        for good in ["alpha", "bravo-2", "node_1", "_x", "9lives"] {
+            assert!(is_valid_host_name(good.as_bytes()), "{good:?} rejected");
+        }
+        for bad in [&b""[..], b"-x", b"a/b", b"a b", b"localhost", b"\xc3\xa4", b"\xff"] {
+            assert!(!is_valid_host_name(bad), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn scan_skips_hidden_and_local_names() {
+        for skipped in [".tmp-time", ".deleted-x", "backup-1", "cache-alpha", "local-alpha", "probe-bravo"] {
+            assert!(is_skipped_by_scan(skipped.as_bytes()), "{skipped:?} scanned");
+        }
+        for scanned in ["resource-r0", "actual-alpha", "ips", "uuid"] {
+            assert!(!is_skipped_by_scan(scanned.as_bytes()), "{scanned:?} skipped");
         }
     }
 }

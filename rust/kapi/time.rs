@@ -12,3 +12,9 @@ pub(crate) fn real_time() -> Stamp {
     // tv_nsec is always in 0..1e9; anything else would be a kernel bug, read as 0.
     Stamp::new(ts.tv_sec, u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
+
+/// Sleeps for at least `ms` milliseconds (process context only).
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: msleep only sleeps; callers are in process context.
+    unsafe { kernel::bindings::msleep(ms) };
+}

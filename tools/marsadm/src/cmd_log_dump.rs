@@ -148,7 +148,9 @@ fn describe(kind: &ScanErrorKind) -> String {
         ScanErrorKind::Invalid => "valid flag not set (unfinished write)".into(),
         ScanErrorKind::BadLength { field, value } => {
             let what = match field {
-                LengthField::TotalZero | LengthField::TotalNegative | LengthField::TotalTooSmall => "total_len",
+                LengthField::TotalZero | LengthField::TotalNegative | LengthField::TotalTooSmall => {
+                    "total_len"
+                }
                 LengthField::PayloadLen => "l_len",
                 LengthField::DecompressLen => "l_decompress_len",
             };
@@ -158,7 +160,9 @@ fn describe(kind: &ScanErrorKind) -> String {
         ScanErrorKind::Incomplete { valid_copy } => format!("trailer valid copy is {valid_copy}, not 1"),
         ScanErrorKind::SeqGap { expected, found } => format!("sequence number {found}, expected {expected}"),
         ScanErrorKind::BadCrcFlags { flags } => format!("no usable checksum (crc flags {flags:#06x})"),
-        ScanErrorKind::Decompress { flags } => format!("payload does not decompress (crc flags {flags:#06x})"),
+        ScanErrorKind::Decompress { flags } => {
+            format!("payload does not decompress (crc flags {flags:#06x})")
+        }
         ScanErrorKind::Checksum { algo } => format!("{} checksum mismatch", algo.name()),
     }
 }
@@ -296,7 +300,12 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
     } else {
         write!(out, "{records} records, {warnings} warnings, {defect_count} defects")?;
         if let Some(d) = defects.first() {
-            write!(out, "; first defect at offset {}: {}", d["offset"], d["class"].as_str().unwrap_or_default())?;
+            write!(
+                out,
+                "; first defect at offset {}: {}",
+                d["offset"],
+                d["class"].as_str().unwrap_or_default()
+            )?;
         }
         writeln!(out)?;
     }

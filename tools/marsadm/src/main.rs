@@ -3,41 +3,210 @@
 //!
 //! marsadm never talks to the kernel directly except through the `/mars` symlink tree and
 //! `/proc/sys/mars`: it writes links (temporary name, Lamport mtime, rename, trigger) and reads
-//! the kernel's indicators back. Each command group lives in its own file.
+//! the kernel's indicators back. Each command group lives in its own file; `tree_io` is the
+//! only writer of the tree.
 
+mod cmd_cluster;
+mod cmd_log;
 mod cmd_log_dump;
+mod cmd_resource;
+mod cmd_role;
+mod cmd_switch;
+mod ctx;
+mod fail;
+mod model;
+mod tree_io;
 
 use clap::{Parser, Subcommand};
+use ctx::{Ctx, Needs, Options};
+use fail::{CmdResult, Fail};
 use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Exit status of the tree commands: 0 done; 1 refused or failed, the tree is unchanged; 2 bad
+usage; 3 the links are written but the kernel has not confirmed within --timeout.
+
+Environment (for testing only): MARS_ROOT replaces /mars (and skips the checks that only make
+sense for the real /mars: mount point, owner, root user; a regular file may then stand in for a
+block device), MARS_PROC replaces /proc/sys/mars, MARS_HOST replaces the node name.
+
+See marsadm(8) (Documentation/marsadm.8.rst) and Documentation/admin-guide.rst.";
 
 /// Administration tool for MARS replicated block devices.
 #[derive(Parser)]
-#[command(name = "marsadm", version, about, long_about = None)]
+#[command(name = "marsadm", version, about, after_help = AFTER_HELP)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options accepted by every command, before or after it.
+#[derive(clap::Args)]
+struct GlobalArgs {
+    /// Skip safety checks (and do not wait for the kernel). Dangerous: try --dry-run first.
+    #[arg(long, global = true)]
+    force: bool,
+    /// Do not modify the tree; tell what would be written.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// Tell every link written and the Lamport time used.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    /// Seconds to wait for the kernel to follow a switch; -1 waits forever.
+    #[arg(long, global = true, default_value_t = 600, allow_negative_numbers = true, value_name = "SECONDS")]
+    timeout: i64,
+    /// Seconds within which a stamp counts as recent (logfiles younger than twice this are
+    /// kept; the kernel counts as alive when it reported within twice this).
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECONDS")]
+    window: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Create a new cluster with this host as its first member (once per cluster).
+    ///
+    /// Writes uuid (<host>_<lamport time>), ips/ip-<host>, defaults-<host>/sync-limit (0) and
+    /// sync-pref-list ((none)), actual-<host>/marsadm-version, and the directories ips,
+    /// defaults, defaults-<host>, todo-global, userspace, actual-<host>. Refused when the
+    /// cluster exists. /mars must be mounted.
+    CreateCluster(cmd_cluster::CreateClusterArgs),
+    /// Create a new resource on an existing disk, with this host as primary.
+    ///
+    /// The disk's data become the resource's data; /dev/mars/<device-name> appears on this
+    /// host once the kernel attaches it. Checks first, writes nothing unless all pass: the
+    /// name is valid and not reserved, the device exists, is a block device, can be opened
+    /// exclusively (not mounted or otherwise in use), is larger than 64 KiB, and no host is a
+    /// member of a resource of that name yet. Then writes resource-<res>/ with size, primary,
+    /// data-<host>, device-<host>, replay-<host>, the first (empty) logfile, its version
+    /// links, maxnr, syncstatus-<host>, actual-<host>/if-on = 0 and the switches
+    /// todo-<host>/{connect,sync,allow-replay} = 1, todo-<host>/attach = 1 last.
+    CreateResource(cmd_resource::CreateResourceArgs),
+    /// Attach the local disk to the resource (todo-<host>/attach = 1) and wait until the
+    /// kernel reports it attached.
+    Attach(cmd_switch::ResArgs),
+    /// Detach the local disk (todo-<host>/attach = 0) and wait until the kernel released it.
+    ///
+    /// Refused while /dev/mars/<name> is open. On the primary /dev/mars/<name> disappears.
+    Detach(cmd_switch::ResArgs),
+    /// Start the resource here: attach, fetch, sync and replay on (todo-<host>/*), then wait
+    /// until the disk is attached.
+    Up(cmd_switch::ResArgs),
+    /// Stop the resource here: replay, sync, fetch off and detach, then wait until the kernel
+    /// released the disk. Refused while /dev/mars/<name> is open.
+    Down(cmd_switch::ResArgs),
+    /// Make this host the designated primary (planned; the resource must be up and in sync).
+    ///
+    /// Sets resource-<res>/primary to this host (and userspace/last-primary), waits for
+    /// /dev/mars/<name> to appear, then does what `up` does. A handover from another host and
+    /// --force (failover) are not implemented yet.
+    Primary(cmd_switch::ResArgs),
+    /// Set the designated primary to (none) (before leaving a resource for good).
+    ///
+    /// The new value is stamped just after the old one, so a concurrent `primary` on another
+    /// host wins. Refused while the device is open. Waits for /dev/mars/<name> to disappear.
+    Secondary(cmd_switch::ResArgs),
+    /// Start a new logfile on the primary when the current one is not empty.
+    LogRotate(cmd_log::LogRotateArgs),
+    /// Delete the logfiles (and old version links) that every member has replayed.
+    #[command(alias = "log-delete-all")]
+    LogDelete(cmd_switch::ResArgs),
+    /// Show the state of this host's resources: switches next to the kernel's indicators.
+    ///
+    /// Per resource: `<res> <disk state> <replication state> <role> <designated primary>`,
+    /// then disk, device, sync, replay position, logfiles and every switch with what the
+    /// kernel reports for it ("not yet" while the kernel has not followed).
+    View(ViewArgs),
     /// Print the versions of marsadm and of the formats it speaks.
     Version,
     /// List the records of a transaction logfile and report its first defect.
     LogDump(cmd_log_dump::LogDumpArgs),
 }
 
+/// Arguments of `view`.
+#[derive(clap::Args)]
+struct ViewArgs {
+    /// A resource, or `all` (default): every resource this host is member or guest of.
+    res: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
+    let only = args.res.as_deref().filter(|r| *r != "all");
+    if let Some(res) = only {
+        ctx.existing_res(res)?;
+    }
+    let view = model::read(ctx, only);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&model::to_json(&view)).unwrap_or_default());
+    } else {
+        print!("{}", model::to_text(&view));
+    }
+    Ok(())
+}
+
+fn run(command: &Command, options: Options) -> CmdResult {
+    let needs = match command {
+        Command::CreateCluster(_) => Needs::NoCluster,
+        Command::View(_) => Needs::Root,
+        _ => Needs::Cluster,
+    };
+    let ctx = Ctx::new(options, needs)?;
+    match command {
+        Command::CreateCluster(args) => cmd_cluster::create_cluster(&ctx, args),
+        Command::CreateResource(args) => cmd_resource::create_resource(&ctx, args),
+        Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
+        Command::Detach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Detach, args),
+        Command::Up(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Up, args),
+        Command::Down(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Down, args),
+        Command::Primary(args) => cmd_role::primary(&ctx, args),
+        Command::Secondary(args) => cmd_role::secondary(&ctx, args),
+        Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
+        Command::LogDelete(args) => cmd_log::log_delete(&ctx, args),
+        Command::View(args) => view(&ctx, args),
+        Command::Version | Command::LogDump(_) => Err(Fail::refused("internal: not a tree command")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let name = match &cli.command {
         Command::Version => {
             println!(
-                "marsadm {} (tree {}, log format {})",
+                "marsadm {} (tree {}, log format {}, marsadm feature level {})",
                 env!("CARGO_PKG_VERSION"),
                 mars_core::version::SYMLINK_TREE_VERSION,
-                mars_core::version::LOG_FORMAT_VERSION
+                mars_core::version::LOG_FORMAT_VERSION,
+                tree_io::MARSADM_FEATURE_VERSION
             );
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Command::LogDump(args) => cmd_log_dump::run(&args),
+        Command::LogDump(args) => return cmd_log_dump::run(args),
+        Command::CreateCluster(_) => "create-cluster",
+        Command::CreateResource(_) => "create-resource",
+        Command::Attach(_) => "attach",
+        Command::Detach(_) => "detach",
+        Command::Up(_) => "up",
+        Command::Down(_) => "down",
+        Command::Primary(_) => "primary",
+        Command::Secondary(_) => "secondary",
+        Command::LogRotate(_) => "log-rotate",
+        Command::LogDelete(_) => "log-delete",
+        Command::View(_) => "view",
+    };
+    let g = &cli.global;
+    let options = Options {
+        force: g.force,
+        dry_run: g.dry_run,
+        verbose: g.verbose,
+        timeout: g.timeout,
+        window: g.window,
+    };
+    match run(&cli.command, options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => fail.report(name),
     }
 }

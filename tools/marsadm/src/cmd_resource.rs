@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `marsadm create-resource <res> <device> [<device-name> [<size>]]`: a new resource with this
+//! host as its primary, on an existing block device.
+//!
+//! Every check comes first (name, device present, a block device, openable for exclusive
+//! read-write access, larger than 64 KiB, no members yet, no remains of an earlier resource),
+//! then one batch writes (the original's `create_res`, in its order):
+//!
+//! ```text
+//! resource-<res>/                                  directory
+//! size                          <bytes>
+//! data-<host>                   <device>
+//! device-<host>                 <device-name>      (default <res>: /dev/mars/<res>)
+//! userspace/ (top level), userspace/ defaults/ defaults-<host>/ local-<host>/ actual-<host>/
+//! actual-<host>/if-on           0
+//! todo-<host>/connect sync allow-replay   1
+//! primary                       <host>
+//! userspace/last-primary        <host>
+//! syncstatus-<host>             <bytes>            (in sync: the primary's disk is the data)
+//! replay-<host>                 log-<n>-<host>,0,0
+//! log-<n>-<host>                empty logfile      (n = 1, or maxnr + 100000 on a reused dir)
+//! version-<n-1>-<host>          000…0,log-<n-1>-<host>,0:
+//! version-<n>-<host>            000…0,log-<n>-<host>,0:000…0,log-<n-1>-<host>,0
+//! skip-check-<host>             <n>                (only when n > 1)
+//! maxnr                         <n>
+//! todo-<host>/attach            1                  (last: the kernel starts on a complete dir)
+//! ```
+
+use crate::ctx::Ctx;
+use crate::fail::{CmdResult, Fail};
+use crate::tree_io::{trigger, Batch};
+use mars_core::names::{check_name, HostName, NameError};
+use mars_core::tree::{LogName, MAX_LOG_NR};
+use mars_core::tree_value::ReplayLink;
+use mars_core::version_chain::initial_links;
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+/// A resource needs more than this many bytes (the original's "implausible size" check).
+pub(crate) const MIN_RESOURCE_SIZE: u64 = 16 * 4096;
+/// The first logfile of a resource directory that held a resource before starts this far
+/// beyond the old `maxnr`, so old and new logfiles never share a number.
+const REUSE_NR_GAP: u32 = 100_000;
+
+/// Arguments of `create-resource`.
+#[derive(clap::Args)]
+pub(crate) struct CreateResourceArgs {
+    /// The new resource's name: letters, digits, '_' and '-', at most 63 characters.
+    res: String,
+    /// The backing block device, e.g. /dev/vg/r0. Its data become the resource's data.
+    device: String,
+    /// The name under /dev/mars (default: the resource name).
+    device_name: Option<String>,
+    /// Use only this much of the device (same as --size).
+    #[arg(value_name = "SIZE")]
+    size_arg: Option<String>,
+    /// Use only this much of the device: bytes, or a number with k/m/g/t/p (powers of 1000) or
+    /// K/M/G/T/P (powers of 1024); a multiple of 4096.
+    #[arg(long, value_name = "SIZE", conflicts_with = "size_arg")]
+    size: Option<String>,
+}
+
+fn name_fail(what: &str, name: &str, e: NameError) -> Fail {
+    let fail = Fail::refused(format!("{what} '{name}': {e}"));
+    match e {
+        NameError::Reserved if name == "all" => {
+            fail.line("'all' selects every resource; name a single new resource")
+        }
+        NameError::Reserved => fail.line("reserved names are dangerous: they mean something else to marsadm"),
+        _ => fail,
+    }
+}
+
+pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    let res = args.res.as_str();
+    check_name(res).map_err(|e| name_fail("resource name", res, e))?;
+    let appear = args.device_name.as_deref().unwrap_or(res);
+    check_name(appear).map_err(|e| name_fail("device name", appear, e))?;
+    ctx.check_mounted("modify any resource info")?;
+
+    let dir = format!("resource-{res}");
+    let reused = tree.is_dir(&dir);
+    if reused {
+        let members: Vec<String> = tree
+            .list(&dir)
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("replay-").map(str::to_string))
+            .filter(|h| tree.exists(&format!("{dir}/replay-{h}")))
+            .collect();
+        if !members.is_empty() {
+            let fail = Fail::refused(format!(
+                "DANGER: hosts '{}' are already member of resource '{res}'.",
+                members.join(",")
+            ))
+            .line("REFUSING to trash your resource!");
+            if !ctx.options.force {
+                return Err(fail);
+            }
+            eprintln!("WARNING: {} (continuing: --force)", fail.lines[0]);
+        }
+        eprintln!("WARNING: resource directory '{res}' already exists");
+    }
+
+    let mut size = device_size(ctx, &args.device)?;
+    if let Some(arg) = args.size.as_deref().or(args.size_arg.as_deref()) {
+        let wanted = parse_size(arg)?;
+        if wanted > size {
+            return Err(Fail::refused(format!(
+                "size argument '{arg}' ({wanted} bytes) is larger than the device size {size}"
+            )));
+        }
+        println!("reducing size from {size} to {wanted}");
+        size = wanted;
+    }
+    if size <= MIN_RESOURCE_SIZE {
+        return Err(Fail::refused(format!(
+            "implausible size {size}: device '{}' is too small (MARS needs more than {MIN_RESOURCE_SIZE} bytes)",
+            args.device
+        )));
+    }
+
+    // Device names must be unique among this host's resources.
+    for other in tree.list("").iter().filter_map(|n| n.strip_prefix("resource-")) {
+        if other == res {
+            continue;
+        }
+        if tree.value(&format!("resource-{other}/device-{host}")).as_deref() == Some(appear) {
+            if tree.exists(&format!("resource-{other}/data-{host}")) {
+                return Err(Fail::refused(format!(
+                    "Device name '/dev/mars/{appear}' already exists at resource '{other}'"
+                )));
+            }
+            eprintln!(
+                "WARNING: Device name '/dev/mars/{appear}' already exists in another resource '{other}'."
+            );
+        }
+    }
+
+    if reused {
+        let remains: Vec<String> = tree
+            .list(&dir)
+            .into_iter()
+            .filter(|n| {
+                (n.starts_with("log-") || n.starts_with("version-")) && n.ends_with(&format!("-{host}"))
+            })
+            .filter(|n| tree.exists(&format!("{dir}/{n}")))
+            .collect();
+        if !remains.is_empty() && !ctx.options.force {
+            return Err(Fail::refused(format!(
+                "Resource directory has some old remains: {}",
+                remains.join(" ")
+            ))
+            .line(
+                "First cleanup. If you really want to create-resource, run 'marsadm delete-resource' first.",
+            ));
+        }
+    }
+
+    let start_nr = match tree.value(&format!("{dir}/maxnr")).and_then(|v| v.parse::<u32>().ok()) {
+        Some(old) if old > 0 => {
+            old.checked_add(REUSE_NR_GAP).filter(|n| *n <= MAX_LOG_NR).ok_or_else(|| {
+                Fail::refused(format!(
+                    "maxnr {old} of the old resource directory leaves no room for new logfiles"
+                ))
+            })?
+        }
+        _ => 1,
+    };
+    let me = HostName::parse(host).map_err(|e| Fail::refused(format!("host name '{host}': {e}")))?;
+    let log = LogName { nr: start_nr, origin: me };
+    let versions = initial_links(start_nr, me).ok_or_else(|| Fail::refused("bad first logfile number"))?;
+
+    let mut batch = Batch::new();
+    batch.mkdir(&dir);
+    // Error messages of an earlier incarnation must not confuse the new one.
+    for name in tree.list(&format!("{dir}/actual-{host}")) {
+        let rel = format!("{dir}/actual-{host}/{name}");
+        if name.starts_with("msg-err-") && tree.exists(&rel) {
+            batch.delete(&rel);
+        }
+    }
+    batch.set_link(&format!("{dir}/size"), &size.to_string());
+    batch.set_link(&format!("{dir}/data-{host}"), &args.device);
+    batch.set_link(&format!("{dir}/device-{host}"), appear);
+    for sub in ["userspace".to_string(), format!("{dir}/userspace"), format!("{dir}/defaults")] {
+        batch.mkdir(&sub);
+    }
+    for sub in ["defaults", "local", "actual", "todo"] {
+        batch.mkdir(&format!("{dir}/{sub}-{host}"));
+    }
+    batch.set_link(&format!("{dir}/actual-{host}/if-on"), "0");
+    let todo = format!("{dir}/todo-{host}");
+    batch.set_link(&format!("{todo}/attach"), "0");
+    batch.set_link(&format!("{todo}/connect"), "1");
+    batch.set_link(&format!("{todo}/sync"), "1");
+    batch.set_link(&format!("{todo}/allow-replay"), "1");
+    batch.set_link(&format!("{dir}/primary"), host);
+    batch.set_link(&format!("{dir}/userspace/last-primary"), host);
+    batch.set_link(&format!("{dir}/syncstatus-{host}"), &size.to_string());
+    batch
+        .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
+    batch.create_file(&format!("{dir}/{log}"));
+    for (nr, link) in &versions {
+        batch.set_link(&format!("{dir}/version-{nr:09}-{host}"), &link.to_string());
+    }
+    if start_nr > 1 {
+        batch.set_link(&format!("{dir}/skip-check-{host}"), &start_nr.to_string());
+    }
+    batch.set_link(&format!("{dir}/maxnr"), &start_nr.to_string());
+    batch.set_link(&format!("{todo}/attach"), "1");
+    batch.add_trigger(trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL);
+
+    println!("creating new resource '{res}'");
+    println!("using existing device '{}'", args.device);
+    println!("resource '{res}' will appear as local device '/dev/mars/{appear}'");
+    ctx.commit(batch)?;
+    println!("successfully created resource '{res}'");
+    Ok(())
+}
+
+/// Checks the backing device and returns its size in bytes.
+fn device_size(ctx: &Ctx, device: &str) -> Result<u64, Fail> {
+    let missing =
+        || Fail::refused(format!("Device argument '{device}' does not exist or is no usable block device."));
+    let meta = std::fs::metadata(device).map_err(|_| missing())?;
+    if meta.file_type().is_block_device() {
+        if !device.starts_with('/') {
+            return Err(Fail::refused(format!(
+                "block device '{device}' must be an absolute path starting with '/'"
+            )));
+        }
+        let exclusive = OpenOptions::new().read(true).write(true).custom_flags(libc::O_EXCL).open(device);
+        let mut file = match exclusive {
+            Ok(f) => f,
+            Err(e) if ctx.options.force => {
+                eprintln!("WARNING: Cannot open disk device '{device}' for exclusive rw access ({e}). Continuing due to --force, hopefully you know the risk, like filesystem corruption.");
+                File::open(device)
+                    .map_err(|e| Fail::refused(format!("cannot open device '{device}': {e}")))?
+            }
+            Err(e) => {
+                return Err(Fail::refused(format!(
+                    "cannot open device '{device}' for exclusive rw access: {e}"
+                ))
+                .line("Is it mounted, used by another resource, device mapper, md or swap?"));
+            }
+        };
+        let size = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Fail::refused(format!("cannot determine the size of '{device}': {e}")))?;
+        println!("block device '{device}': determined size = {size} bytes");
+        return Ok(size);
+    }
+    if meta.is_file() && ctx.tree.testing {
+        // Tests (MARS_ROOT set) may stand a regular file in for a block device.
+        println!("Using regular file '{device}' in place of a block device (testing)");
+        return Ok(meta.len());
+    }
+    Err(missing())
+}
+
+/// Parses a size argument (`get_size`): a number with an optional unit suffix, lowercase in
+/// powers of 1000, uppercase in powers of 1024, and a multiple of 4096.
+pub(crate) fn parse_size(arg: &str) -> Result<u64, Fail> {
+    let bad = || {
+        Fail::refused(format!(
+            "Size argument '{arg}' must be a number, optionally followed by a suffix [kKmMgGtTpP]. Lowercase = multiples of 1000, Uppercase = multiples of 1024."
+        ))
+    };
+    let (digits, unit) = match arg.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&arg[..i], Some(c)),
+        _ => (arg, None),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let factor: u64 = match unit {
+        None => 1,
+        Some(c) => {
+            let power = match c.to_ascii_lowercase() {
+                'k' => 1,
+                'm' => 2,
+                'g' => 3,
+                't' => 4,
+                'p' => 5,
+                _ => return Err(Fail::refused(format!("bad unit suffix '{c}' in size argument '{arg}'"))),
+            };
+            let base: u64 = if c.is_ascii_uppercase() { 1024 } else { 1000 };
+            base.pow(power)
+        }
+    };
+    let size = number.checked_mul(factor).ok_or_else(bad)?;
+    if size % 4096 != 0 {
+        return Err(Fail::refused(format!(
+            "size argument '{arg}' evaluating to '{size}' is not a multiple of 4K = 4096"
+        )));
+    }
+    Ok(size)
+}

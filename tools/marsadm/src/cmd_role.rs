@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `marsadm primary <res>` and `marsadm secondary <res>`: the designated primary.
+//!
+//! `primary` (planned, not forced; this host's part only): refused unless the module is loaded,
+//! this host's sync is complete (`syncstatus-<host>` = `size`), `todo-<host>/{attach,connect,
+//! allow-replay}` are on and the replay has no error (`replay-code` < 0). Then it writes
+//!
+//! ```text
+//! primary                   <host>
+//! userspace/prev-primary    <old last-primary>   (old value and stamp: a rename)
+//! userspace/last-primary    <host>
+//! ```
+//!
+//! waits for `/dev/mars/<name>` (`actual-<host>/if-on` = 1) and turns on whatever `up` would.
+//! A handover from another host needs the peer protocol and is refused for now; so is
+//! `--force` (forced failover).
+//!
+//! `secondary` writes `primary` = `(none)` stamped one nanosecond after the link it replaces
+//! (not with the current time): a concurrent `primary` elsewhere, which is stamped with the
+//! current time, wins the merge. It is refused while the device is open on the primary.
+//! Then it waits for the device to disappear.
+
+use crate::cmd_switch::{self, indicator, ResArgs, SwitchCmd};
+use crate::ctx::Ctx;
+use crate::fail::{CmdResult, Fail};
+use crate::tree_io::Batch;
+use mars_core::tree_value::NONE_VALUE;
+
+fn todo_on(ctx: &Ctx, dir: &str, res: &str, name: &str, command_name: &str) -> CmdResult {
+    let value = ctx.tree.value(&format!("{dir}/todo-{}/{name}", ctx.host)).unwrap_or_default();
+    if value != "1" {
+        return Err(Fail::refused(format!(
+            "Cannot execute primary on resource {res}: todo-switch '{command_name}' must be on, but actually has value '{value}'."
+        ))
+        .line(format!("Use '{}' and/or wait until it has really succeeded.", if name == "attach" { "attach" } else { "up" })));
+    }
+    Ok(())
+}
+
+/// `check_sync_finished` for this host.
+fn check_sync_finished(ctx: &Ctx, dir: &str, res: &str) -> CmdResult {
+    let host = &ctx.host;
+    let number = |rel: String| ctx.tree.value(&rel).and_then(|v| v.trim().parse::<u64>().ok());
+    let size = number(format!("{dir}/size")).unwrap_or(0);
+    let synced = number(format!("{dir}/syncstatus-{host}")).unwrap_or(0);
+    if size == 0 || synced < size {
+        return Err(Fail::refused(format!(
+            "Sync has not yet finished on host '{host}' ({synced} of {size} bytes of '{res}')"
+        ))
+        .line(format!("Refusing to switch inconsistent host '{host}' to primary"))
+        .line("Please wait until sync has finished and all logfiles have been replayed."));
+    }
+    Ok(())
+}
+
+fn open_count(ctx: &Ctx, dir: &str, host: &str) -> i64 {
+    ctx.tree
+        .value(&format!("{dir}/actual-{host}/open-count"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
+    let res = args.res.as_str();
+    let dir = ctx.member_res(res)?;
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    if ctx.options.force {
+        return Err(Fail::refused("primary --force (forced failover) is not implemented yet"));
+    }
+    if !tree.module_loaded() {
+        return Err(Fail::refused("cannot switch primary: mars kernel module is not loaded"));
+    }
+    let designated = ctx.designated_primary(&dir);
+    let last = tree.link(&format!("{dir}/userspace/last-primary"));
+    let previous =
+        designated.clone().or_else(|| last.as_ref().map(|l| l.value.clone())).filter(|p| p != NONE_VALUE);
+    println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
+    if designated.as_deref() != Some(host) {
+        if let Some(other) = previous.as_deref().filter(|p| *p != host) {
+            return Err(Fail::refused(format!("the last primary of '{res}' is host '{other}'")).line(
+                "a planned handover from another host needs the peer protocol, which is not implemented yet",
+            ));
+        }
+        check_sync_finished(ctx, &dir, res)?;
+    }
+    todo_on(ctx, &dir, res, "attach", "attach")?;
+    todo_on(ctx, &dir, res, "connect", "fetch")?;
+    todo_on(ctx, &dir, res, "allow-replay", "replay")?;
+    let code =
+        tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
+    if let Some(code) = code.filter(|c| *c < 0) {
+        return Err(Fail::refused(format!("Logfile replay / recovery stopped with error code {code}."))
+            .line("Won't switch to avoid unnoticed data loss."));
+    }
+
+    if designated.as_deref() == Some(host) {
+        println!("host '{host}' is already the designated primary of resource '{res}'");
+    } else {
+        let mut batch = Batch::new();
+        batch.set_link(&format!("{dir}/primary"), host);
+        if let Some(last) = &last {
+            batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
+        }
+        batch.set_link(&format!("{dir}/userspace/last-primary"), host);
+        ctx.commit(batch)?;
+        println!(
+            "designated primary changed from '{}' to '{host}'",
+            designated.as_deref().unwrap_or(NONE_VALUE)
+        );
+    }
+    if ctx.options.dry_run {
+        return Ok(());
+    }
+    let device = ctx.device_name(&dir, res);
+    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
+        indicator(t, &dir, host, "if-on")
+    })?;
+    println!("device '{device}' is present");
+    // The new switch semantics: a primary is up.
+    cmd_switch::run(ctx, SwitchCmd::Up, args)
+}
+
+pub(crate) fn secondary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
+    let res = args.res.as_str();
+    let dir = ctx.member_res(res)?;
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    let rel = format!("{dir}/primary");
+    let designated = ctx.designated_primary(&dir);
+    println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
+    match (&designated, tree.link(&rel)) {
+        (Some(old), Some(link)) => {
+            let count = open_count(ctx, &dir, old);
+            if count != 0 && !ctx.options.force {
+                return Err(Fail::refused(format!(
+                    "device '{}' for resource '{res}' is {count} times in use on primary host '{old}'",
+                    ctx.device_name(&dir, res)
+                ))
+                .line(format!("first you must umount/close the device (on host '{old}')")));
+            }
+            let mut batch = Batch::new();
+            // One nanosecond after the old value: a concurrent `primary` (stamped now) wins.
+            batch.set_link_stamped(&rel, NONE_VALUE, link.stamp.add_nsec(1));
+            ctx.commit(batch)?;
+            println!("designated primary changed from '{old}' to '{NONE_VALUE}'");
+        }
+        _ => println!("resource '{res}' has no designated primary"),
+    }
+    if ctx.options.dry_run || ctx.options.force {
+        return Ok(());
+    }
+    if !tree.module_loaded() {
+        eprintln!("WARNING: Kernel module not loaded: the change will become effective after modprobe");
+        return Ok(());
+    }
+    if let Some(old) = designated.as_deref().filter(|o| *o != host) {
+        ctx.wait_for(&format!("host '{old}' reports actual-{old}/is-primary = 0"), |t| {
+            t.value(&format!("{dir}/actual-{old}/is-primary")).as_deref() == Some("0")
+        })?;
+    }
+    let device = ctx.device_name(&dir, res);
+    ctx.wait_for(&format!("device '{device}' disappears (actual-{host}/if-on = 0)"), |t| {
+        !indicator(t, &dir, host, "if-on")
+    })?;
+    println!("device '{device}' is no longer present");
+    Ok(())
+}

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The status model of `marsadm view`: one reading of the tree per resource, from which both
+//! the human output and the JSON document are made (as DRBD's events2 feeds all its outputs).
+//!
+//! Every switch this host can set is shown next to the kernel's indicator for it, because a
+//! state is only reached when both agree (the 2-edge handshake). A switch the kernel has not
+//! followed yet is reported as such, never as done.
+
+use crate::ctx::Ctx;
+use crate::tree_io::{Entry, Tree};
+use mars_core::lamport::Stamp;
+use mars_core::tree::LogName;
+use mars_core::tree_value::{ReplayLink, NONE_VALUE};
+use serde_json::{json, Value};
+
+/// Whether an indicator confirms its switch (attach, primary) or only shows activity that may
+/// legitimately be idle while the switch is on (fetch, sync, replay: nothing to do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndicatorKind {
+    Confirms,
+    Activity,
+}
+
+/// One switch and its indicator.
+#[derive(Clone, Debug)]
+pub(crate) struct SwitchState {
+    /// The operator's name (`attach`, `fetch`, `sync`, `replay`, `primary`).
+    pub(crate) name: &'static str,
+    /// The link written by marsadm, relative to the resource directory.
+    pub(crate) switch_key: String,
+    /// The indicator written by the kernel, relative to the resource directory.
+    pub(crate) indicator_key: String,
+    pub(crate) switch: Option<bool>,
+    pub(crate) indicator: Option<bool>,
+    pub(crate) kind: IndicatorKind,
+}
+
+impl SwitchState {
+    /// `on`, `off`, `switching-on` / `switching-off` (the kernel has not followed yet),
+    /// `on-idle` (an activity switch with nothing to do), `unset`.
+    pub(crate) fn state(&self) -> &'static str {
+        let indicator = self.indicator.unwrap_or(false);
+        match (self.switch, indicator, self.kind) {
+            (None, _, _) => "unset",
+            (Some(true), true, _) => "on",
+            (Some(true), false, IndicatorKind::Confirms) => "switching-on",
+            (Some(true), false, IndicatorKind::Activity) => "on-idle",
+            (Some(false), true, _) => "switching-off",
+            (Some(false), false, _) => "off",
+        }
+    }
+
+    /// The kernel's side in words.
+    pub(crate) fn kernel_text(&self) -> String {
+        match (self.state(), self.indicator) {
+            ("switching-on", None) => format!("not yet ({} missing)", self.indicator_key),
+            ("switching-on", Some(_)) => format!("not yet ({} = 0)", self.indicator_key),
+            ("switching-off", _) => format!("still on ({} = 1)", self.indicator_key),
+            ("on-idle", _) => "idle".to_string(),
+            (_, Some(true)) => "on".to_string(),
+            (_, Some(false)) => "off".to_string(),
+            (_, None) => "-".to_string(),
+        }
+    }
+}
+
+/// A logfile of the resource.
+#[derive(Clone, Debug)]
+pub(crate) struct LogInfo {
+    pub(crate) name: String,
+    pub(crate) nr: u32,
+    pub(crate) len: u64,
+}
+
+/// This host's replay position.
+#[derive(Clone, Debug)]
+pub(crate) struct ReplayInfo {
+    pub(crate) value: String,
+    pub(crate) logfile: String,
+    pub(crate) nr: u32,
+    pub(crate) min_pos: i64,
+    pub(crate) dirty_len: i64,
+}
+
+/// What `view` shows of one resource.
+#[derive(Clone, Debug)]
+pub(crate) struct ResourceView {
+    pub(crate) name: String,
+    pub(crate) size: Option<u64>,
+    pub(crate) member: bool,
+    pub(crate) disk: Option<String>,
+    pub(crate) device: String,
+    pub(crate) designated_primary: Option<String>,
+    pub(crate) members: Vec<String>,
+    pub(crate) role: &'static str,
+    pub(crate) disk_state: String,
+    pub(crate) repl_state: &'static str,
+    pub(crate) sync_status: Option<u64>,
+    pub(crate) replay: Option<ReplayInfo>,
+    pub(crate) replay_error: Option<String>,
+    pub(crate) logfiles: Vec<LogInfo>,
+    pub(crate) maxnr: Option<String>,
+    pub(crate) switches: Vec<SwitchState>,
+    /// `actual-<host>/msg-*` other than `OK`: (key, text).
+    pub(crate) messages: Vec<(String, String)>,
+}
+
+/// What `view` shows of this host and its resources.
+#[derive(Clone, Debug)]
+pub(crate) struct View {
+    pub(crate) host: String,
+    pub(crate) uuid: Option<String>,
+    pub(crate) module_loaded: bool,
+    pub(crate) lamport_now: Option<Stamp>,
+    /// The kernel's heartbeat `actual-<host>/time`, if any.
+    pub(crate) heartbeat: Option<Stamp>,
+    /// The kernel runs and reported within twice `--window`.
+    pub(crate) kernel_alive: bool,
+    pub(crate) resources: Vec<ResourceView>,
+}
+
+fn flag(tree: &Tree, rel: &str) -> Option<bool> {
+    tree.value(rel).map(|v| v.trim().parse::<i64>().unwrap_or(0) != 0)
+}
+
+fn number(tree: &Tree, rel: &str) -> Option<u64> {
+    tree.value(rel).and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads the view of this host; `only` restricts it to one resource.
+pub(crate) fn read(ctx: &Ctx, only: Option<&str>) -> View {
+    let tree = &ctx.tree;
+    let host = &ctx.host;
+    let module_loaded = tree.module_loaded();
+    let lamport_now = tree.lamport_now().ok().map(|(s, _)| s);
+    let heartbeat = tree.value(&format!("actual-{host}/time")).and_then(|v| Stamp::parse(&v).ok());
+    let alive = tree.value(&format!("actual-{host}/alive")).as_deref() == Some("1");
+    let kernel_alive = module_loaded && alive && heartbeat.is_some_and(|h| ctx.is_recent(h));
+    let names: Vec<String> = match only {
+        Some(res) => vec![res.to_string()],
+        None => tree
+            .list("")
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("resource-").map(str::to_string))
+            .filter(|r| {
+                tree.exists(&format!("resource-{r}/data-{host}"))
+                    || tree.exists(&format!("resource-{r}/device-{host}"))
+            })
+            .collect(),
+    };
+    let resources = names.iter().map(|r| read_resource(ctx, r, module_loaded, kernel_alive)).collect();
+    View {
+        host: host.clone(),
+        uuid: tree.value("uuid"),
+        module_loaded,
+        lamport_now,
+        heartbeat,
+        kernel_alive,
+        resources,
+    }
+}
+
+fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) -> ResourceView {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    let dir = format!("resource-{res}");
+    let actual = |name: &str| flag(tree, &format!("{dir}/actual-{host}/{name}"));
+    let todo = |name: &str| flag(tree, &format!("{dir}/todo-{host}/{name}"));
+    let disk = tree.value(&format!("{dir}/data-{host}"));
+    let member = disk.is_some();
+    let designated = ctx.designated_primary(&dir);
+    let i_am_designated = designated.as_deref() == Some(host);
+    let size = number(tree, &format!("{dir}/size"));
+    let sync_status = number(tree, &format!("{dir}/syncstatus-{host}"));
+    let consistent = matches!((sync_status, size), (Some(s), Some(z)) if s >= z && z > 0);
+    let replay_code =
+        tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
+
+    let switch = |name: &'static str, key: &str, indicator: &str, kind| SwitchState {
+        name,
+        switch_key: format!("todo-{host}/{key}"),
+        indicator_key: format!("actual-{host}/{indicator}"),
+        switch: todo(key),
+        indicator: actual(indicator),
+        kind,
+    };
+    let mut switches = vec![
+        switch("attach", "attach", "is-attached", IndicatorKind::Confirms),
+        switch("fetch", "connect", "is-copying", IndicatorKind::Activity),
+        switch("sync", "sync", "is-syncing", IndicatorKind::Activity),
+        switch("replay", "allow-replay", "is-replaying", IndicatorKind::Activity),
+    ];
+    switches.push(SwitchState {
+        name: "primary",
+        switch_key: "primary".to_string(),
+        indicator_key: format!("actual-{host}/is-primary"),
+        switch: tree.value(&format!("{dir}/primary")).map(|_| i_am_designated),
+        indicator: actual("is-primary"),
+        kind: IndicatorKind::Confirms,
+    });
+    let attach_wish = todo("attach").unwrap_or(false);
+    let attached = actual("is-attached").unwrap_or(false);
+    let is_primary = actual("is-primary").unwrap_or(false);
+
+    let disk_error =
+        tree.value(&format!("{dir}/actual-{host}/disk-error")).filter(|v| v.trim() != "0" && !v.is_empty());
+    let disk_state = if let Some(e) = disk_error {
+        format!("DiskError[{e}]")
+    } else if !member {
+        "NotJoined".to_string()
+    } else if !attach_wish {
+        if attached { "Detaching" } else { "Detached" }.to_string()
+    } else if let Some(code) = replay_code.filter(|c| *c < 0) {
+        match code {
+            -85 => format!("IncompleteLog[{code}]"),
+            -56 => format!("UnInitializedLogRecord[{code}]"),
+            _ => format!("DefectiveLog[{code}]"),
+        }
+    } else if !attached {
+        "NoAttach".to_string()
+    } else if !consistent {
+        "InConsistent".to_string()
+    } else {
+        "UpToDate".to_string()
+    };
+
+    let repl_state = if !module_loaded {
+        "ModuleNotLoaded"
+    } else if !kernel_alive {
+        "UnResponsive"
+    } else if !member {
+        "NotJoined"
+    } else if !attach_wish {
+        "NotStarted"
+    } else if i_am_designated {
+        if actual("is-emergency").unwrap_or(false) {
+            "EmergencyMode"
+        } else if is_primary {
+            "Replicating"
+        } else {
+            "NotYetPrimary"
+        }
+    } else if !consistent && !todo("sync").unwrap_or(false) {
+        "PausedSync"
+    } else if actual("is-syncing").unwrap_or(false) {
+        "Syncing"
+    } else if !todo("connect").unwrap_or(false) {
+        "PausedFetch"
+    } else if !todo("allow-replay").unwrap_or(false) {
+        "PausedReplay"
+    } else if designated.is_none() {
+        "NoPrimaryDesignated"
+    } else {
+        "Replaying"
+    };
+
+    let role = match (member, i_am_designated, is_primary) {
+        (false, _, _) => "None",
+        (true, true, true) => "Primary",
+        (true, true, false) => "NotYetPrimary",
+        (true, false, true) => "RemainsPrimary",
+        (true, false, false) => "Secondary",
+    };
+
+    let replay_value = tree.value(&format!("{dir}/replay-{host}"));
+    let (replay, replay_error) = match &replay_value {
+        None => (None, None),
+        Some(value) => match ReplayLink::parse(value) {
+            Ok(link) => (
+                Some(ReplayInfo {
+                    value: value.clone(),
+                    logfile: link.log.to_string(),
+                    nr: link.log.nr,
+                    min_pos: link.min_pos,
+                    dirty_len: link.dirty_len,
+                }),
+                None,
+            ),
+            Err(e) => (None, Some(format!("replay-{host} -> '{value}': {e}"))),
+        },
+    };
+    let entries = tree.list(&dir);
+    let mut logfiles: Vec<LogInfo> = entries
+        .iter()
+        .filter_map(|name| {
+            let nr = LogName::parse(name).ok()?.nr;
+            match tree.entry(&format!("{dir}/{name}")) {
+                Entry::File { len, .. } => Some(LogInfo { name: name.clone(), nr, len }),
+                _ => None,
+            }
+        })
+        .collect();
+    logfiles.sort_by(|a, b| (a.nr, &a.name).cmp(&(b.nr, &b.name)));
+    let members = entries
+        .iter()
+        .filter_map(|n| n.strip_prefix("data-"))
+        .filter(|h| tree.exists(&format!("{dir}/data-{h}")))
+        .map(str::to_string)
+        .collect();
+    let messages = tree
+        .list(&format!("{dir}/actual-{host}"))
+        .into_iter()
+        .filter_map(|n| {
+            let key = n.strip_prefix("msg-")?.to_string();
+            let text = tree.value(&format!("{dir}/actual-{host}/{n}"))?;
+            (text != "OK").then_some((key, text))
+        })
+        .collect();
+    ResourceView {
+        name: res.to_string(),
+        size,
+        member,
+        disk,
+        device: ctx.device_name(&dir, res),
+        designated_primary: designated,
+        members,
+        role,
+        disk_state,
+        repl_state,
+        sync_status,
+        replay,
+        replay_error,
+        logfiles,
+        maxnr: tree.value(&format!("{dir}/maxnr")),
+        switches,
+        messages,
+    }
+}
+
+/// The JSON document of `view --json`.
+pub(crate) fn to_json(view: &View) -> Value {
+    let resources: Vec<Value> = view.resources.iter().map(resource_json).collect();
+    json!({
+        "host": view.host,
+        "uuid": view.uuid,
+        "kernel": {
+            "module_loaded": view.module_loaded,
+            "alive": view.kernel_alive,
+            "lamport_now": view.lamport_now.map(|s| s.to_string()),
+            "heartbeat": view.heartbeat.map(|s| s.to_string()),
+        },
+        "resources": resources,
+    })
+}
+
+fn resource_json(r: &ResourceView) -> Value {
+    let switches: serde_json::Map<String, Value> = r
+        .switches
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                json!({
+                    "switch": s.switch,
+                    "switch_key": s.switch_key,
+                    "indicator": s.indicator,
+                    "indicator_key": s.indicator_key,
+                    "state": s.state(),
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "name": r.name,
+        "size": r.size,
+        "member": r.member,
+        "members": r.members,
+        "disk": r.disk,
+        "device": r.device,
+        "designated_primary": r.designated_primary.clone().unwrap_or_else(|| NONE_VALUE.to_string()),
+        "role": r.role,
+        "disk_state": r.disk_state,
+        "repl_state": r.repl_state,
+        "sync_status": r.sync_status,
+        "replay": r.replay.as_ref().map(|p| json!({
+            "link": p.value,
+            "logfile": p.logfile,
+            "nr": p.nr,
+            "min_pos": p.min_pos,
+            "dirty_len": p.dirty_len,
+        })),
+        "replay_error": r.replay_error,
+        "logfiles": r.logfiles.iter().map(|l| json!({"name": l.name, "nr": l.nr, "size": l.len})).collect::<Vec<_>>(),
+        "maxnr": r.maxnr,
+        "switches": switches,
+        "messages": r.messages.iter().map(|(k, v)| json!({"key": k, "text": v})).collect::<Vec<_>>(),
+    })
+}
+
+/// The human form of `view`: per resource a status line as the original's `view` prints
+/// (`<res> <disk state> <replication state> <role> <designated primary>`), then details.
+pub(crate) fn to_text(view: &View) -> String {
+    let mut out = String::new();
+    if !view.module_loaded {
+        out.push_str("WARNING: mars kernel module is not loaded\n");
+    } else if !view.kernel_alive {
+        out.push_str(&format!(
+            "WARNING: the kernel has not reported recently (actual-{}/time {})\n",
+            view.host,
+            view.heartbeat.map_or("missing".to_string(), |s| s.to_string())
+        ));
+    }
+    if view.uuid.is_none() {
+        out.push_str("WARNING: no cluster uuid found: run create-cluster first\n");
+    }
+    if view.resources.is_empty() {
+        out.push_str("I am not member/guest of any resource\n");
+    }
+    for r in &view.resources {
+        let size = r.size.map_or("?".to_string(), |s| s.to_string());
+        out.push_str(&format!(
+            "--------- resource {} {} bytes [{} member(s)]\n",
+            r.name,
+            size,
+            r.members.len()
+        ));
+        out.push_str(&format!(
+            "{} {} {} {} {}\n",
+            r.name,
+            r.disk_state,
+            r.repl_state,
+            r.role,
+            r.designated_primary.as_deref().unwrap_or(NONE_VALUE)
+        ));
+        out.push_str(&format!("    disk:    {}\n", r.disk.as_deref().unwrap_or("- (not joined)")));
+        out.push_str(&format!("    device:  {}\n", r.device));
+        if let Some(status) = r.sync_status {
+            out.push_str(&format!("    sync:    {status} of {size} bytes\n"));
+        }
+        match (&r.replay, &r.replay_error) {
+            (Some(p), _) => out.push_str(&format!(
+                "    replay:  {} at position {} ({} bytes possibly written back)\n",
+                p.logfile, p.min_pos, p.dirty_len
+            )),
+            (None, Some(e)) => out.push_str(&format!("    replay:  unreadable: {e}\n")),
+            (None, None) => {}
+        }
+        if let (Some(first), Some(last)) = (r.logfiles.first(), r.logfiles.last()) {
+            let bytes: u64 = r.logfiles.iter().map(|l| l.len).sum();
+            out.push_str(&format!(
+                "    logs:    {} file(s), numbers {}..{}, {bytes} bytes; maxnr {}\n",
+                r.logfiles.len(),
+                first.nr,
+                last.nr,
+                r.maxnr.as_deref().unwrap_or("-")
+            ));
+        }
+        out.push_str("    switch   wish   kernel\n");
+        for s in &r.switches {
+            let wish = match s.switch {
+                None => "-",
+                Some(true) => "on",
+                Some(false) => "off",
+            };
+            out.push_str(&format!("    {:<8} {:<6} {}\n", s.name, wish, s.kernel_text()));
+        }
+        for (key, text) in &r.messages {
+            out.push_str(&format!("    msg-{key}: {text}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `view` reads one model of the tree and prints it as text or JSON: the resource, its role,
+//! the designated primary, the disk and replication state, the replay position, and every
+//! switch next to the kernel's indicator, saying "not yet" while the kernel has not followed.
+//! The help texts name every command and what it writes.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn json(f: &Fixture, args: &[&str]) -> Value {
+    let run = f.run(args);
+    run.ok();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", run.stdout))
+}
+
+#[test]
+fn a_fresh_resource_shows_switches_the_kernel_has_not_followed_yet() {
+    let f = Fixture::with_resource("view-fresh");
+    let v = json(&f, &["view", "--json"]);
+    assert_eq!(v["host"], "alpha");
+    assert_eq!(v["uuid"], format!("alpha_{LAMPORT_TEXT}"));
+    assert_eq!(v["kernel"]["module_loaded"], true);
+    assert_eq!(v["kernel"]["alive"], false, "no heartbeat in the fixture");
+    let r = &v["resources"][0];
+    assert_eq!(v["resources"].as_array().unwrap().len(), 1);
+    assert_eq!(r["name"], "r0");
+    assert_eq!(r["size"], DISK_SIZE);
+    assert_eq!(r["disk"], f.disk_arg());
+    assert_eq!(r["device"], "/dev/mars/r0");
+    assert_eq!(r["designated_primary"], "alpha");
+    assert_eq!(r["role"], "NotYetPrimary");
+    assert_eq!(r["disk_state"], "NoAttach");
+    assert_eq!(r["repl_state"], "UnResponsive");
+    assert_eq!(r["replay"]["logfile"], "log-000000001-alpha");
+    assert_eq!(r["replay"]["min_pos"], 0);
+    assert_eq!(r["logfiles"][0]["name"], "log-000000001-alpha");
+    assert_eq!(r["maxnr"], "1");
+    let attach = &r["switches"]["attach"];
+    assert_eq!(attach["switch"], true);
+    assert!(attach["indicator"].is_null());
+    assert_eq!(attach["state"], "switching-on");
+    assert_eq!(attach["indicator_key"], "actual-alpha/is-attached");
+    assert_eq!(r["switches"]["primary"]["state"], "switching-on");
+    assert_eq!(r["switches"]["fetch"]["state"], "on-idle");
+
+    let text = f.run(&["view"]).stdout;
+    assert!(text.contains("r0 NoAttach UnResponsive NotYetPrimary alpha\n"), "{text}");
+    assert!(text.contains("    attach   on     not yet (actual-alpha/is-attached missing)\n"), "{text}");
+    assert!(text.contains("    primary  on     not yet (actual-alpha/is-primary missing)\n"), "{text}");
+    assert!(text.contains("    replay:  log-000000001-alpha at position 0"), "{text}");
+    assert!(text.contains("WARNING: the kernel has not reported recently"), "{text}");
+}
+
+#[test]
+fn a_running_primary_is_up_to_date_and_replicating() {
+    let f = Fixture::with_resource("view-primary");
+    let d = "resource-r0/actual-alpha";
+    f.put_link("actual-alpha/alive", "1", LAMPORT);
+    f.put_link("actual-alpha/time", LAMPORT_TEXT, LAMPORT);
+    for name in ["is-attached", "is-primary", "if-on"] {
+        f.put_link(&format!("{d}/{name}"), "1", LAMPORT);
+    }
+    f.put_link(&format!("{d}/msg-err-replay-stop"), "1.0 2.0 something broke", LAMPORT);
+    let v = json(&f, &["view", "r0", "--json"]);
+    assert_eq!(v["kernel"]["alive"], true);
+    assert_eq!(v["kernel"]["heartbeat"], LAMPORT_TEXT);
+    let r = &v["resources"][0];
+    assert_eq!(r["role"], "Primary");
+    assert_eq!(r["disk_state"], "UpToDate");
+    assert_eq!(r["repl_state"], "Replicating");
+    assert_eq!(r["switches"]["attach"]["state"], "on");
+    assert_eq!(r["switches"]["primary"]["state"], "on");
+    assert_eq!(r["messages"][0]["key"], "err-replay-stop");
+
+    // Detached by the operator, the kernel still attached: switching off.
+    f.put_link("resource-r0/todo-alpha/attach", "0", LAMPORT);
+    let r = json(&f, &["view", "all", "--json"])["resources"][0].clone();
+    assert_eq!(r["switches"]["attach"]["state"], "switching-off");
+    assert_eq!(r["disk_state"], "Detaching");
+    assert_eq!(r["repl_state"], "NotStarted");
+    let text = f.run(&["view", "r0"]).stdout;
+    assert!(text.contains("    attach   off    still on (actual-alpha/is-attached = 1)\n"), "{text}");
+    assert!(text.contains("    msg-err-replay-stop: 1.0 2.0 something broke\n"), "{text}");
+}
+
+#[test]
+fn view_without_module_cluster_or_resource() {
+    let f = Fixture::new("view-empty");
+    f.unload();
+    let text = f.run(&["view"]);
+    text.ok();
+    assert!(text.stdout.contains("WARNING: mars kernel module is not loaded"));
+    assert!(text.stdout.contains("no cluster uuid found"));
+    assert!(text.stdout.contains("I am not member/guest of any resource"));
+    let v = json(&f, &["view", "--json"]);
+    assert_eq!(v["kernel"]["module_loaded"], false);
+    assert!(v["resources"].as_array().unwrap().is_empty());
+    f.run(&["view", "r0"]).refused("resource 'r0' does not exist");
+}
+
+#[test]
+fn view_of_a_secondary_that_went_secondary() {
+    let f = Fixture::with_resource("view-secondary");
+    f.run(&["secondary", "r0"]).ok();
+    f.put_link("actual-alpha/alive", "1", LAMPORT);
+    f.put_link("actual-alpha/time", LAMPORT_TEXT, LAMPORT);
+    let r = json(&f, &["view", "--json"])["resources"][0].clone();
+    assert_eq!(r["designated_primary"], "(none)");
+    assert_eq!(r["role"], "Secondary");
+    assert_eq!(r["repl_state"], "NoPrimaryDesignated");
+    assert_eq!(r["switches"]["primary"]["switch"], false);
+    assert_eq!(r["switches"]["primary"]["state"], "off");
+}
+
+#[test]
+fn help_names_every_command_and_what_it_writes() {
+    let f = Fixture::new("help");
+    let run = f.run(&["--help"]);
+    run.ok();
+    for cmd in [
+        "create-cluster",
+        "create-resource",
+        "attach",
+        "detach",
+        "up",
+        "down",
+        "primary",
+        "secondary",
+        "log-rotate",
+        "log-delete",
+        "view",
+        "log-dump",
+    ] {
+        assert!(run.stdout.contains(&format!("  {cmd} ")), "--help lacks {cmd}:\n{}", run.stdout);
+    }
+    assert!(run.stdout.contains("Exit status"), "{}", run.stdout);
+    let run = f.run(&["create-resource", "--help"]);
+    run.ok();
+    for word in ["exclusively", "64 KiB", "todo-<host>/attach = 1 last", "--size", "[DEVICE_NAME]"] {
+        assert!(run.stdout.contains(word), "create-resource --help lacks {word:?}:\n{}", run.stdout);
+    }
+    let run = f.run(&["create-resource"]);
+    assert_eq!(run.code, 2, "missing arguments are a usage error");
+}
