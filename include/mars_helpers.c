@@ -16,6 +16,21 @@ void mars_helper_memalloc_noio_restore(unsigned int flags)
 	memalloc_noio_restore(flags);
 }
 
+void mars_helper_crypto_free_shash(struct crypto_shash *tfm)
+{
+	crypto_free_shash(tfm);
+}
+
+unsigned int mars_helper_crypto_shash_digestsize(struct crypto_shash *tfm)
+{
+	return crypto_shash_digestsize(tfm);
+}
+
+size_t mars_helper_lz4_mem_compress(void)
+{
+	return LZ4_MEM_COMPRESS;
+}
+
 void mars_helper_init_waitqueue_head(struct wait_queue_head *head)
 {
 	init_waitqueue_head(head);

@@ -12,7 +12,11 @@
 #define MARS_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/crc32.h>
 #include <linux/crc32c.h>
+#include <linux/lz4.h>
+#include <crypto/hash.h>
+
 #include <linux/fs.h>
 #include <linux/mount.h>
 #include <linux/namei.h>
@@ -24,6 +28,13 @@
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
 unsigned int mars_helper_memalloc_noio_save(void);
 void mars_helper_memalloc_noio_restore(unsigned int flags);
+
+/* crypto_free_shash() and crypto_shash_digestsize() are static inline. */
+void mars_helper_crypto_free_shash(struct crypto_shash *tfm);
+unsigned int mars_helper_crypto_shash_digestsize(struct crypto_shash *tfm);
+
+/* LZ4_MEM_COMPRESS: the work memory LZ4_compress_default() needs (a sizeof expression). */
+size_t mars_helper_lz4_mem_compress(void);
 
 /* init_waitqueue_head(): a macro that gives every initialised head one lockdep class. */
 void mars_helper_init_waitqueue_head(struct wait_queue_head *head);

@@ -4,6 +4,7 @@
 //! The crate root holds the module declaration, the `mod` lines and the `Module` impl only.
 //! Layout: `kapi/` wraps raw kernel APIs (the only place with bindings), `mars_core` mounts the
 //! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock,
+//! `digest` and `compress` the kernel's hash and compression services for the log format,
 //! `strategy/` the strategy thread that acts on the /mars tree.
 
 use kernel::prelude::*;
@@ -15,6 +16,8 @@ mod brick;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 mod bricks;
 mod clock;
+mod compress;
+mod digest;
 mod kapi;
 mod knobs;
 mod mars_core;
@@ -37,13 +40,19 @@ module! {
 struct Mars {
     _strategy: strategy::Strategy,
     _sysctl: kapi::sysctl::Registration,
+    /// Log digests; the logger will borrow it.
+    _digester: digest::KernelDigester,
+    /// Log compression; the logger will borrow it.
+    _compressor: compress::KernelCompressor,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
 }
 
 impl kernel::Module for Mars {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        selftest::run()?;
+        let digester = digest::KernelDigester::new();
+        let compressor = compress::KernelCompressor::new()?;
+        selftest::run(&digester, &compressor)?;
         #[cfg(mars_testing)]
         let testing = testing::TestHooks::new()?;
         let sysctl = knobs::register()?;
@@ -54,6 +63,8 @@ impl kernel::Module for Mars {
         Ok(Mars {
             _strategy: strategy,
             _sysctl: sysctl,
+            _digester: digester,
+            _compressor: compressor,
             #[cfg(mars_testing)]
             _testing: testing,
         })

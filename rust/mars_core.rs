@@ -20,6 +20,8 @@ pub(crate) mod merge;
 pub(crate) mod names;
 #[path = "../core/src/split_brain.rs"]
 pub(crate) mod split_brain;
+#[path = "../core/src/test_vectors.rs"]
+pub(crate) mod test_vectors;
 #[path = "../core/src/text.rs"]
 pub(crate) mod text;
 #[path = "../core/src/tree.rs"]

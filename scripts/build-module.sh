@@ -21,7 +21,8 @@ mkdir -p "$testing"
 # Refresh the copy; unchanged files keep their mtimes, so make rebuilds only what changed.
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-(cd "$MARS_TOP" && tar cf - Kbuild rust include core/src) | tar xf - -C "$stage"
+# core/testdata/digest_vectors.txt is compiled in by the load-time self-test (rust/selftest.rs).
+(cd "$MARS_TOP" && tar cf - Kbuild rust include core/src core/testdata/digest_vectors.txt) | tar xf - -C "$stage"
 (cd "$stage" && find . -type f) | while read -r f; do
 	cmp -s "$stage/$f" "$testing/$f" 2>/dev/null || { mkdir -p "$(dirname "$testing/$f")"; cp "$stage/$f" "$testing/$f"; }
 done

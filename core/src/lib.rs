@@ -22,6 +22,7 @@ pub mod log_scan;
 pub mod merge;
 pub mod names;
 pub mod split_brain;
+pub mod test_vectors;
 pub mod text;
 pub mod tree;
 pub mod tree_value;

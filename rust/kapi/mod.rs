@@ -10,9 +10,11 @@ pub(crate) mod bio;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod blk;
 pub(crate) mod crc;
+pub(crate) mod crypto;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod errno;
 pub(crate) mod kthread;
+pub(crate) mod lz4;
 pub(crate) mod sysctl;
 pub(crate) mod time;
 pub(crate) mod uts;

@@ -157,8 +157,13 @@ impl Compressor for HostCompressor {
 /// The `i / 256` term keeps the pattern from repeating every 256 bytes: with a periodic
 /// input, the equal chunks of a MARS digest cancel each other in the fold and every vector
 /// would read zero.
+///
+/// The one definition is [`mars_core::test_vectors::fill_pattern`], which the kernel's
+/// self-test uses too.
 pub fn pattern(len: usize, mul: u64, add: u64) -> Vec<u8> {
-    (0..len as u64).map(|i| (i.wrapping_mul(mul).wrapping_add(add).wrapping_add(i >> 8) & 0xff) as u8).collect()
+    let mut out = vec![0u8; len];
+    mars_core::test_vectors::fill_pattern(&mut out, mul, add);
+    out
 }
 
 /// Assembles a logfile in memory, record by record, numbering them from 1.
