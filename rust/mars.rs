@@ -17,11 +17,15 @@ mod bricks;
 mod clock;
 mod kapi;
 mod knobs;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+mod logger;
 mod mars_core;
 mod selftest;
 mod strategy;
 #[cfg(mars_testing)]
 mod testing;
+#[cfg(mars_testing)]
+mod testing_logger;
 
 module! {
     type: Mars,
@@ -39,6 +43,8 @@ struct Mars {
     _sysctl: kapi::sysctl::Registration,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
+    #[cfg(mars_testing)]
+    _testing_logger: testing_logger::LoggerTestHooks,
 }
 
 impl kernel::Module for Mars {
@@ -46,6 +52,8 @@ impl kernel::Module for Mars {
         selftest::run()?;
         #[cfg(mars_testing)]
         let testing = testing::TestHooks::new()?;
+        #[cfg(mars_testing)]
+        let testing_logger = testing_logger::LoggerTestHooks::new()?;
         let sysctl = knobs::register()?;
         let strategy = strategy::Strategy::start()?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
@@ -56,6 +64,8 @@ impl kernel::Module for Mars {
             _sysctl: sysctl,
             #[cfg(mars_testing)]
             _testing: testing,
+            #[cfg(mars_testing)]
+            _testing_logger: testing_logger,
         })
     }
 }

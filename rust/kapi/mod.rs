@@ -12,7 +12,13 @@ pub(crate) mod blk;
 pub(crate) mod crc;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod errno;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+pub(crate) mod file;
 pub(crate) mod kthread;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+pub(crate) mod mm;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+pub(crate) mod sync;
 pub(crate) mod sysctl;
 pub(crate) mod time;
 pub(crate) mod uts;
