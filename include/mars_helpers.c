@@ -54,6 +54,11 @@ void mars_helper_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
 	spin_unlock_irqrestore(lock, flags);
 }
 
+void mars_helper_crypto_free_shash(struct crypto_shash *tfm)
+{
+	crypto_free_shash(tfm);
+}
+
 loff_t mars_helper_file_size(struct file *file)
 {
 	return i_size_read(file_inode(file));

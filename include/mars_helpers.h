@@ -20,6 +20,7 @@
 #include <linux/blkdev.h>
 #include <linux/blk-mq.h>
 #include <linux/bio.h>
+#include <crypto/hash.h>
 
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
 unsigned int mars_helper_memalloc_noio_save(void);
@@ -36,6 +37,9 @@ void mars_helper_init_waitqueue_head(struct wait_queue_head *head);
 void mars_helper_spin_lock_init(spinlock_t *lock);
 unsigned long mars_helper_spin_lock_irqsave(spinlock_t *lock);
 void mars_helper_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+
+/* crypto_free_shash(): releases a transform from crypto_alloc_shash(). */
+void mars_helper_crypto_free_shash(struct crypto_shash *tfm);
 
 /* inode_lock(), inode_lock_nested(dir, I_MUTEX_PARENT), inode_unlock(). */
 void mars_helper_inode_lock(struct inode *inode);

@@ -11,6 +11,8 @@ pub(crate) mod bio;
 pub(crate) mod blk;
 pub(crate) mod crc;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
+pub(crate) mod crypto;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod errno;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod file;

@@ -18,13 +18,17 @@ use crate::mars_core::tree_value::{ReplayLink, MAX_LINK_LEN};
 use kernel::error::code::{EINVAL, ENOENT};
 use kernel::prelude::*;
 
-/// The hash functions the kernel offers the core: CRC32C (lib/crc32c). MD5 for version links
-/// is not bound yet (kernel crypto), so version links are not written (reported once).
+/// The hash functions the kernel offers the core: CRC32C (lib/crc32c) for log records, MD5
+/// (kernel crypto) for version links.
 pub(crate) struct KernelDigester;
 
 impl Digester for KernelDigester {
     fn crc32c(&self, data: &[u8]) -> Option<u32> {
         Some(!crc32c(!0, data))
+    }
+
+    fn md5(&self, data: &[u8]) -> Option<[u8; 16]> {
+        crate::kapi::crypto::md5(data)
     }
 }
 
