@@ -64,6 +64,16 @@ loff_t mars_helper_file_size(struct file *file)
 	return i_size_read(file_inode(file));
 }
 
+int mars_helper_statfs(struct file *file, u64 *blocks, u64 *block_size)
+{
+	struct kstatfs st = {};
+	int err = vfs_statfs(&file->f_path, &st);
+
+	*blocks = st.f_blocks;
+	*block_size = st.f_bsize;
+	return err;
+}
+
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt)
 {
 	return mnt_idmap(mnt);

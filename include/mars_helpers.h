@@ -20,6 +20,7 @@
 #include <linux/blkdev.h>
 #include <linux/blk-mq.h>
 #include <linux/bio.h>
+#include <linux/statfs.h>
 #include <crypto/hash.h>
 
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
@@ -48,6 +49,12 @@ void mars_helper_inode_unlock(struct inode *inode);
 
 /* i_size_read(file_inode(file)): the size of an open file. */
 loff_t mars_helper_file_size(struct file *file);
+
+/*
+ * vfs_statfs() on the filesystem holding @file, reduced to the two fields MARS uses (struct
+ * kstatfs is opaque in the kernel crate's bindings): total blocks and block size.
+ */
+int mars_helper_statfs(struct file *file, u64 *blocks, u64 *block_size);
 
 /* mnt_idmap(): the idmapping of a mount. */
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt);

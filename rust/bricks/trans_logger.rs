@@ -29,10 +29,11 @@
 //! all bookkeeping; completions of own requests only queue them for the thread; reads are
 //! completed (shadows copied) in the data device's completion context.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::brick::{Brick, Flags, Info, Input, Mref, MrefIo, MrefOwner, Op, Output, Power};
 use crate::clock;
+use crate::kapi::file::{File, OpenMode};
 use crate::kapi::kthread::{KThread, ThreadContext};
 use crate::kapi::mm::{total_ram, NoIoScope, PageBuf};
 use crate::knobs;
@@ -46,13 +47,14 @@ use crate::mars_core::digest::CrcFlags;
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::log_record::{seal_record_in_place, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD};
 use crate::mars_core::logger::{
-    admit, mem_limit, record_pieces, replay_link, version_link, AckPoint, CompletionSemantics, LogPositions,
-    ReportPacer, RequestKind,
+    admit, logrot_limit, mem_limit, record_pieces, replay_link, rotate_decision, version_link, AckPoint,
+    CompletionSemantics, LogPositions, NextLog, OldLogState, ReportPacer, RequestKind, RotateDecision, Rotation,
+    RotationAction,
 };
 use crate::mars_core::replay_position::{PositionTracker, Slot, TrackError};
 use crate::mars_core::tree::LogName;
 use kernel::c_str;
-use kernel::error::code::{EBUSY, EINVAL, EIO, ENOMEM, ENXIO};
+use kernel::error::code::{EBUSY, EEXIST, EINVAL, EIO, ENOENT, ENOMEM, ENXIO};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
@@ -74,8 +76,9 @@ pub(crate) const STAT_COUNT: usize = 10;
 pub(crate) const STAT_NAMES: [&str; STAT_COUNT] =
     ["log", "appended", "durable", "min_pos", "max_pos", "pending", "batches", "records", "writebacks", "replayed"];
 
-/// A request waiting until the log is durable up to `end`.
+/// A request waiting until logfile `log_nr` is durable up to `end`.
 struct Ack {
+    log_nr: u32,
     end: u64,
     io: MrefIo,
 }
@@ -101,8 +104,10 @@ struct Core {
     accepting: AtomicBool,
     /// Something was queued since the thread last looked.
     incoming_pending: AtomicBool,
-    /// End of the durable log data, as last reported by the writer.
-    durable: AtomicU64,
+    /// End of the durable data of the logfiles being written (at most two during a switch),
+    /// as last reported by their writers: slot `nr % 2` belongs to logfile `durable_nr[slot]`.
+    durable: [AtomicU64; 2],
+    durable_nr: [AtomicU32; 2],
     /// The durable end moved since the thread last looked.
     durable_changed: AtomicBool,
     /// The logfile failed: writes fail with EIO.
@@ -166,18 +171,47 @@ impl Core {
         }
     }
 
-    /// The writer reports `end` durable: acknowledge what waited for it.
-    fn on_durable(&self, end: u64) {
-        self.durable.store(end, Ordering::Release);
-        self.complete_acks(|ack| (ack.end <= end).then_some(Ok(())));
+    /// Starts tracking the durability of logfile `nr` (before its writer starts).
+    fn begin_log(&self, nr: u32) {
+        let slot = (nr % 2) as usize;
+        if let (Some(durable), Some(tag)) = (self.durable.get(slot), self.durable_nr.get(slot)) {
+            tag.store(u32::MAX, Ordering::Release);
+            durable.store(0, Ordering::Release);
+            tag.store(nr, Ordering::Release);
+        }
+    }
+
+    /// End of the durable data of logfile `nr` (0 when it is not being written).
+    fn durable_of(&self, nr: u32) -> u64 {
+        let slot = (nr % 2) as usize;
+        match (self.durable.get(slot), self.durable_nr.get(slot)) {
+            (Some(durable), Some(tag)) if tag.load(Ordering::Acquire) == nr => durable.load(Ordering::Acquire),
+            _ => 0,
+        }
+    }
+
+    /// The writer of logfile `nr` reports `end` durable: acknowledge what waited for it (also
+    /// what waited for an older logfile: a switch waits until those are durable).
+    fn on_durable(&self, nr: u32, end: u64) {
+        let slot = (nr % 2) as usize;
+        if let (Some(durable), Some(tag)) = (self.durable.get(slot), self.durable_nr.get(slot)) {
+            if tag.load(Ordering::Acquire) == nr {
+                durable.store(end, Ordering::Release);
+            }
+        }
+        self.complete_acks(|ack| (ack.log_nr < nr || (ack.log_nr == nr && ack.end <= end)).then_some(Ok(())));
         self.durable_changed.store(true, Ordering::Release);
         self.wake();
     }
 
-    /// The writer failed: what waited for durability beyond `end` fails.
-    fn on_failed(&self, end: u64) {
+    /// The writer of logfile `nr` failed: what waited for it beyond `end` fails.
+    fn on_failed(&self, nr: u32, end: u64) {
         self.log_failed.store(true, Ordering::Release);
-        self.complete_acks(|ack| Some(if ack.end <= end { Ok(()) } else { Err(EIO) }));
+        self.complete_acks(|ack| match ack.log_nr {
+            n if n < nr => Some(Ok(())),
+            n if n == nr => Some(if ack.end <= end { Ok(()) } else { Err(EIO) }),
+            _ => None,
+        });
         self.durable_changed.store(true, Ordering::Release);
         self.wake();
     }
@@ -199,37 +233,39 @@ impl Core {
         }
     }
 
-    /// Makes `io` wait until the log is durable up to `end` (or completes it now if it is).
-    fn ack_when_durable(&self, end: u64, io: MrefIo) {
+    /// Makes `io` wait until logfile `nr` is durable up to `end` (or completes it now if it
+    /// is and nothing older waits).
+    fn ack_when_durable(&self, nr: u32, end: u64, io: MrefIo) {
         let early = {
             let mut acks = self.acks.lock();
-            // Checked under the lock that `on_durable` takes after storing `durable`: either we
-            // see its value, or it sees our entry.
-            if self.durable.load(Ordering::Acquire) >= end && acks.is_empty() {
+            // Checked under the lock that `on_durable` takes after storing the durable end:
+            // either we see its value, or it sees our entry.
+            if self.durable_of(nr) >= end && acks.is_empty() {
                 Some(io)
             } else {
-                acks.push_back(Ack { end, io }).err().map(|ack| ack.io)
+                acks.push_back(Ack { log_nr: nr, end, io }).err().map(|ack| ack.io)
             }
         };
         if let Some(io) = early {
             // Durable already, or (never: room was checked) no room to wait.
-            io.complete(if self.durable.load(Ordering::Acquire) >= end { Ok(()) } else { Err(EIO) });
+            io.complete(if self.durable_of(nr) >= end { Ok(()) } else { Err(EIO) });
         }
     }
 }
 
-/// The writer's reports go to the core.
+/// The reports of the writer of logfile `nr` go to the core.
 struct LogSink {
     core: Arc<Core>,
+    nr: u32,
 }
 
 impl DurableSink for LogSink {
     fn durable(&self, end: u64) {
-        self.core.on_durable(end);
+        self.core.on_durable(self.nr, end);
     }
 
     fn failed(&self, end: u64, _error: Error) {
-        self.core.on_failed(end);
+        self.core.on_failed(self.nr, end);
     }
 }
 
@@ -293,7 +329,7 @@ unsafe impl MrefOwner for KBox<ReadAspect> {
     }
 }
 
-/// The logfile being written.
+/// A logfile being written (or, during a switch, still being written back).
 struct LogState {
     nr: u32,
     writer: LogWriter,
@@ -303,20 +339,72 @@ struct LogState {
     /// This host's version link of the previous logfile.
     prev_version: KVec<u8>,
     pacer: ReportPacer,
+    /// Positions to publish once the data device flush in flight completes.
+    flushing: Option<LogPositions>,
+    /// The replay position last published in the replay link (`None`: the link does not
+    /// name this logfile yet).
+    published_min: Option<u64>,
+    /// The durable end last published in the version link.
+    published_version: Option<u64>,
+}
+
+impl LogState {
+    /// Starts logging into `file`, logfile `nr` of this host.
+    fn start(core: &Arc<Core>, nr: u32, file: File, prev_version: KVec<u8>) -> Result<Self> {
+        let slots = KVVec::from_elem(Slot::default(), TRACKER_SLOTS, GFP_KERNEL)?;
+        core.begin_log(nr);
+        let sink: Arc<dyn DurableSink> = Arc::new(LogSink { core: core.clone(), nr }, GFP_KERNEL)?;
+        Ok(LogState {
+            nr,
+            writer: LogWriter::start(file, 0, sink)?,
+            tracker: PositionTracker::new(slots, 0),
+            record_seq: 0,
+            prev_version,
+            pacer: ReportPacer::default(),
+            flushing: None,
+            published_min: None,
+            published_version: None,
+        })
+    }
+
+    fn positions(&self) -> LogPositions {
+        LogPositions {
+            min_pos: self.tracker.min_pos(),
+            max_pos: self.tracker.max_pos(),
+            durable: self.writer.durable(),
+        }
+    }
+
+    /// Whether the replay link shows this logfile's current replay position.
+    fn reported(&self) -> bool {
+        self.flushing.is_none() && self.published_min == Some(self.tracker.min_pos())
+    }
+
+    /// Whether everything appended is durable and written back.
+    fn is_done(&self) -> bool {
+        self.tracker.is_empty() && self.writer.durable() >= self.writer.appended()
+    }
 }
 
 /// Everything only the logger thread touches.
 struct State {
     paths: ResourcePaths,
+    /// The logfile new writes go to.
     log: LogState,
+    /// During a switch, the previous logfile until it is written back; the replay link
+    /// names it until then.
+    old: Option<LogState>,
+    rotation: Rotation,
+    /// When the rotation conditions were last looked at (ms).
+    rotation_checked_ms: u64,
+    /// A non-empty next logfile was reported (once).
+    rotation_refused: bool,
+    /// Size of the /mars filesystem (limits the auto-rotation size).
+    mars_size: u64,
     /// Shadows whose writeback has not started, in log order.
     unstarted: Ring<Arc<Shadow>>,
     next_seq: u64,
     ram: u64,
-    /// Positions to publish once the data device flush in flight completes.
-    flushing: Option<LogPositions>,
-    /// The replay position last published.
-    published_min: Option<u64>,
     /// The last writeback failed: wait before retrying.
     writeback_error: bool,
     /// The version links cannot be computed (no MD5); reported once.
@@ -366,7 +454,8 @@ impl TransLogger {
                 completions,
                 accepting: AtomicBool::new(false),
                 incoming_pending: AtomicBool::new(false),
-                durable: AtomicU64::new(0),
+                durable: [const { AtomicU64::new(0) }; 2],
+                durable_nr: [const { AtomicU32::new(0) }; 2],
                 durable_changed: AtomicBool::new(false),
                 log_failed: AtomicBool::new(false),
                 abandon: AtomicBool::new(false),
@@ -411,28 +500,24 @@ impl TransLogger {
     fn start(&self) -> Result<Running> {
         self.core.data.info()?;
         let start = recovery::recover(&self.paths, &self.core.data, self.force.load(Ordering::Acquire))?;
-        self.core.durable.store(0, Ordering::Release);
         self.core.log_failed.store(false, Ordering::Release);
         self.core.abandon.store(false, Ordering::Release);
         self.core.stats[stat::REPLAYED].store(start.replayed, Ordering::Relaxed);
-        let sink: Arc<dyn DurableSink> = Arc::new(LogSink { core: self.core.clone() }, GFP_KERNEL)?;
-        let writer = LogWriter::start(start.file, 0, sink)?;
-        let slots = KVVec::from_elem(Slot::default(), TRACKER_SLOTS, GFP_KERNEL)?;
+        let mars_size = start.file.filesystem_size().unwrap_or(0);
+        let mut log = LogState::start(&self.core, start.nr, start.file, start.prev_version)?;
+        // Recovery pointed the replay link at this logfile's start.
+        log.published_min = Some(0);
         let state = State {
             paths: self.paths.try_clone()?,
-            log: LogState {
-                nr: start.nr,
-                writer,
-                tracker: PositionTracker::new(slots, 0),
-                record_seq: 0,
-                prev_version: start.prev_version,
-                pacer: ReportPacer::default(),
-            },
+            log,
+            old: None,
+            rotation: Rotation::Single,
+            rotation_checked_ms: 0,
+            rotation_refused: false,
+            mars_size,
             unstarted: Ring::new(TRACKER_SLOTS)?,
             next_seq: 1,
             ram: total_ram(),
-            flushing: None,
-            published_min: Some(0),
             writeback_error: false,
             version_unavailable: false,
         };
@@ -528,27 +613,43 @@ mod stat {
     pub(super) const REPLAYED: usize = 9;
 }
 
+
+/// Milliseconds of a monotonic clock.
+fn now_ms() -> u64 {
+    u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
+}
+
+/// The report interval in milliseconds.
+fn report_interval_ms() -> u64 {
+    u64::try_from(knobs::LOGGER_REPORT_INTERVAL_S.get()).unwrap_or(2).saturating_mul(1000)
+}
+
 /// The logger thread: logs queued writes, acknowledges, writes back, publishes positions,
-/// until asked to stop and everything is done.
+/// switches logfiles, until asked to stop and everything is done.
 fn run(thread: &Arc<LoggerThread>, context: &ThreadContext) {
     // Allocations here must not recurse into block IO: it may be our own device.
     let _noio = NoIoScope::enter();
-    let core = &*thread.core;
+    let core = &thread.core;
     let mut state = thread.state.lock();
     loop {
         let stopping = context.should_stop();
+        let abandon = stopping && core.abandon.load(Ordering::Acquire);
         core.incoming_pending.store(false, Ordering::Release);
         core.durable_changed.store(false, Ordering::Release);
         state.reap(core);
-        if stopping && core.abandon.load(Ordering::Acquire) {
+        if abandon {
             state.abandon(core);
         }
+        state.rotation_step(core);
         state.take_incoming(core);
         state.start_writebacks(core);
         let idle = state.is_idle(core);
         state.report(core, stopping && idle);
+        if !stopping {
+            state.check_rotation();
+        }
         state.publish_stats(core);
-        if stopping && idle && (state.reported() || core.abandon.load(Ordering::Acquire)) {
+        if stopping && idle && (state.reported() || abandon) {
             break;
         }
         let more = || {
@@ -566,28 +667,93 @@ fn run(thread: &Arc<LoggerThread>, context: &ThreadContext) {
     state.publish_stats(core);
 }
 
+/// Writes the version link of `log` for a durable end of `durable` if it changed; returns
+/// its value (empty when version links cannot be computed).
+fn write_version(
+    paths: &ResourcePaths,
+    log: &mut LogState,
+    durable: u64,
+    unavailable: &mut bool,
+) -> Result<KVec<u8>> {
+    let name = LogName { nr: log.nr, origin: paths.host()? };
+    let prev = core::str::from_utf8(&log.prev_version).unwrap_or("");
+    let mut value = KVec::new();
+    match version_link(&KernelDigester, name, durable, prev) {
+        Ok(version) => {
+            let text = links::format_value(&version)?;
+            if log.published_version != Some(durable) {
+                links::write(&paths.version_link(log.nr)?, text.as_bytes())?;
+                log.published_version = Some(durable);
+            }
+            value.extend_from_slice(text.as_bytes(), GFP_KERNEL)?;
+        }
+        Err(e) if !*unavailable => {
+            pr_notice!("{}: version links not written: {}\n", paths.dir(), e);
+            *unavailable = true;
+        }
+        Err(_) => {}
+    }
+    Ok(value)
+}
+
+/// Writes the replay link (and the version link) of `log` for `positions`.
+fn write_links(paths: &ResourcePaths, log: &mut LogState, positions: &LogPositions, unavailable: &mut bool) {
+    let result = (|| {
+        let name = LogName { nr: log.nr, origin: paths.host()? };
+        let replay = links::format_value(&replay_link(name, positions))?;
+        links::write(&paths.replay_link()?, replay.as_bytes())?;
+        write_version(paths, log, positions.durable, unavailable)?;
+        Ok::<(), Error>(())
+    })();
+    match result {
+        Ok(()) => log.published_min = Some(positions.min_pos),
+        Err(e) => {
+            pr_err!("{}: cannot write the replay link: {:?}\n", paths.dir(), e);
+            // Retry at the next report.
+            log.pacer = ReportPacer::default();
+        }
+    }
+}
+
 impl State {
-    /// The logfile's name.
-    fn log_name(&self) -> Result<LogName<'_>> {
-        Ok(LogName { nr: self.log.nr, origin: self.paths.host()? })
+    /// The logfile the replay link names: the old one during a switch.
+    fn replay_log(&self) -> &LogState {
+        self.old.as_ref().unwrap_or(&self.log)
     }
 
-    /// Whether nothing is queued, waiting, in flight or pending writeback (pieces that can
-    /// never be written back, because the log failed or they were abandoned, do not count).
+    /// End of the durable data of logfile `nr`.
+    fn durable_of(&self, nr: u32) -> u64 {
+        match &self.old {
+            Some(old) if old.nr == nr => old.writer.durable(),
+            _ if self.log.nr == nr => self.log.writer.durable(),
+            _ => 0,
+        }
+    }
+
+    /// The replay position tracker of logfile `nr`.
+    fn tracker_mut(&mut self, nr: u32) -> Option<&mut PositionTracker<KVVec<Slot>>> {
+        match &mut self.old {
+            Some(old) if old.nr == nr => Some(&mut old.tracker),
+            _ if self.log.nr == nr => Some(&mut self.log.tracker),
+            _ => None,
+        }
+    }
+
+    /// Whether nothing is queued, waiting, in flight, pending writeback or mid-switch (pieces
+    /// that can never be written back, because the log failed or they were abandoned, do
+    /// not count).
     fn is_idle(&self, core: &Core) -> bool {
-        let writer = &self.log.writer;
         let lost = core.log_failed.load(Ordering::Acquire) || core.abandon.load(Ordering::Acquire);
+        let done = |log: &LogState| log.is_done() || log.writer.has_failed();
         core.incoming.lock().is_empty()
             && core.acks.lock().is_empty()
-            && (self.unstarted.is_empty() || lost)
             && core.completions.in_flight() == 0
-            && (self.log.tracker.is_empty() || lost)
-            && (writer.durable() >= writer.appended() || writer.has_failed())
+            && (lost || (self.unstarted.is_empty() && done(&self.log) && self.old.is_none()))
     }
 
-    /// Whether the final positions are published.
+    /// Whether the replay link shows the final position.
     fn reported(&self) -> bool {
-        self.flushing.is_none() && self.published_min == Some(self.log.tracker.min_pos())
+        self.replay_log().reported()
     }
 
     /// Forgets every piece not written back (testing: a crash) and fails what is queued.
@@ -601,8 +767,6 @@ impl State {
                 None => break,
             }
         }
-        // The tracker's entries can never complete now; publish nothing more.
-        self.published_min = Some(self.log.tracker.min_pos());
     }
 
     /// Takes back completed writebacks and flushes.
@@ -611,10 +775,18 @@ impl State {
             match io.purpose {
                 Purpose::Writeback => self.writeback_done(core, io, status),
                 Purpose::Flush => {
-                    let positions = self.flushing.take();
-                    match (status, positions) {
-                        (Ok(()), Some(positions)) => self.write_links(&positions),
-                        (Err(e), _) => pr_err!("{}: flushing the data device failed: {:?}\n", self.paths.dir(), e),
+                    let target = match &mut self.old {
+                        Some(old) if old.flushing.is_some() => old,
+                        _ => &mut self.log,
+                    };
+                    match (status, target.flushing.take()) {
+                        (Ok(()), Some(positions)) => {
+                            write_links(&self.paths, target, &positions, &mut self.version_unavailable)
+                        }
+                        (Err(e), _) => {
+                            pr_err!("{}: flushing the data device failed: {:?}\n", self.paths.dir(), e);
+                            target.pacer = ReportPacer::default();
+                        }
                         _ => {}
                     }
                 }
@@ -635,11 +807,11 @@ impl State {
             }
             return;
         }
-        self.writeback_error = false;
         let mut index = core.index.lock();
         for shadow in io.shadows.iter() {
             index.remove(shadow);
-            if let Err(e) = self.log.tracker.complete(shadow.ticket) {
+            let completed = self.tracker_mut(shadow.log_nr).map(|tracker| tracker.complete(shadow.ticket));
+            if let Some(Err(e)) = completed {
                 pr_err!("{}: replay position: {:?}\n", self.paths.dir(), e);
             }
         }
@@ -652,6 +824,10 @@ impl State {
     fn take_incoming(&mut self, core: &Core) {
         let limit = mem_limit(self.ram, knobs::MEM_LIMIT_PERCENT.get(), knobs::MEM_LIMIT_GB.get(), None);
         loop {
+            if !self.rotation.may_append() {
+                // Switching logfiles: wait until the old one is durable.
+                return;
+            }
             let front = {
                 let incoming = core.incoming.lock();
                 incoming.front().map(|io| (io.op(), io.pos(), io.len()))
@@ -674,6 +850,7 @@ impl State {
                 let room = (len as usize).saturating_add(pieces.saturating_mul(OVERHEAD));
                 if !admit(used, need, limit)
                     || tracker.capacity() - tracker.len() < pieces
+                    || self.unstarted.capacity() - self.unstarted.len() < pieces
                     || !self.log.writer.has_room(room)
                 {
                     // Throttled: writebacks and durable reports wake us.
@@ -683,7 +860,7 @@ impl State {
             let Some(io) = core.incoming.lock().pop_front() else { return };
             match op {
                 Op::Write => self.log_write(core, io),
-                Op::Flush => core.ack_when_durable(self.log.writer.appended(), io),
+                Op::Flush => core.ack_when_durable(self.log.nr, self.log.writer.appended(), io),
                 Op::Read => core.read(io),
             }
         }
@@ -709,7 +886,7 @@ impl State {
         }
         match semantics.ack_point(kind) {
             AckPoint::Copied => io.complete(Ok(())),
-            AckPoint::Durable => core.ack_when_durable(end, io),
+            AckPoint::Durable => core.ack_when_durable(self.log.nr, end, io),
         }
     }
 
@@ -748,8 +925,9 @@ impl State {
         };
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
-        let shadow = slot.fill(&mut core.index.lock(), pos, len32, seq, end, ticket, page);
+        let shadow = slot.fill(&mut core.index.lock(), pos, len32, seq, self.log.nr, end, ticket, page);
         if self.unstarted.push_back(shadow).is_err() {
+            // Cannot happen (room was checked).
             pr_err!("{}: writeback queue full\n", self.paths.dir());
         }
         Ok(end)
@@ -759,15 +937,14 @@ impl State {
     /// adjacent on the device.
     fn start_writebacks(&mut self, core: &Core) {
         if core.writeback_paused.load(Ordering::Acquire) || self.writeback_error {
-            // After an error, retry on the next periodic round.
+            // After an error, retry on the next round.
             self.writeback_error = false;
             return;
         }
-        let durable = self.log.writer.durable();
         let mut group: KVec<Arc<Shadow>> = KVec::new();
         for _ in 0..self.unstarted.len() {
             let Some(shadow) = self.unstarted.pop_front() else { break };
-            let startable = shadow.log_end <= durable
+            let startable = shadow.log_end <= self.durable_of(shadow.log_nr)
                 && core.completions.in_flight() < WRITEBACK_IN_FLIGHT - 1
                 && !core.index.lock().has_older_overlap(&shadow);
             if !startable {
@@ -804,9 +981,9 @@ impl State {
             }
         };
         for shadow in io.shadows.iter() {
-            match self.log.tracker.start_writeback(shadow.ticket) {
-                Ok(()) | Err(TrackError::WrongState) => {}
-                Err(e) => pr_err!("{}: replay position: {:?}\n", self.paths.dir(), e),
+            match self.tracker_mut(shadow.log_nr).map(|tracker| tracker.start_writeback(shadow.ticket)) {
+                Some(Ok(())) | Some(Err(TrackError::WrongState)) | None => {}
+                Some(Err(e)) => pr_err!("{}: replay position: {:?}\n", self.paths.dir(), e),
             }
         }
         if let Err(io) = io.submit(&core.data) {
@@ -816,69 +993,161 @@ impl State {
         }
     }
 
-    /// Publishes the positions when due: the replay position only after flushing the data
-    /// device, so that a published position never runs ahead of durable data.
+    /// Publishes the replay position of the logfile the replay link names when due: only
+    /// after flushing the data device, so that a published position never runs ahead of data
+    /// the device holds durably.
     fn report(&mut self, core: &Core, force: bool) {
-        if self.flushing.is_some() || core.abandon.load(Ordering::Acquire) {
+        if core.abandon.load(Ordering::Acquire) {
             return;
         }
-        let positions = LogPositions {
-            min_pos: self.log.tracker.min_pos(),
-            max_pos: self.log.tracker.max_pos(),
-            durable: self.log.writer.durable(),
+        let target = match &mut self.old {
+            Some(old) => old,
+            None => &mut self.log,
         };
-        let now_ms = u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0);
-        let interval_ms = u64::try_from(knobs::LOGGER_REPORT_INTERVAL_S.get()).unwrap_or(2).saturating_mul(1000);
-        if !self.log.pacer.due(self.log.nr, &positions, now_ms, interval_ms, force) {
+        if target.flushing.is_some() {
             return;
         }
-        self.log.pacer.written(self.log.nr, &positions, now_ms);
-        if self.published_min == Some(positions.min_pos) {
-            return self.write_links(&positions);
+        let positions = target.positions();
+        let now = now_ms();
+        if !target.pacer.due(target.nr, &positions, now, report_interval_ms(), force) {
+            return;
+        }
+        target.pacer.written(target.nr, &positions, now);
+        if target.published_min == Some(positions.min_pos) {
+            return write_links(&self.paths, target, &positions, &mut self.version_unavailable);
         }
         match OwnIo::flush(&core.completions).map(|io| io.submit(&core.data)) {
-            Ok(Ok(())) => self.flushing = Some(positions),
+            Ok(Ok(())) => target.flushing = Some(positions),
             // Retry at the next report.
-            _ => self.log.pacer = ReportPacer::default(),
+            _ => target.pacer = ReportPacer::default(),
         }
     }
 
-    /// Writes the replay and version links for `positions`.
-    fn write_links(&mut self, positions: &LogPositions) {
-        let result = (|| {
-            let log = self.log_name()?;
-            let replay = links::format_value(&replay_link(log, positions))?;
-            links::write(&self.paths.replay_link()?, replay.as_bytes())?;
-            let prev = core::str::from_utf8(&self.log.prev_version).unwrap_or("");
-            match version_link(&KernelDigester, log, positions.durable, prev) {
-                Ok(version) => {
-                    let value = links::format_value(&version)?;
-                    links::write(&self.paths.version_link(self.log.nr)?, value.as_bytes())?;
-                }
-                Err(e) if !self.version_unavailable => {
-                    pr_notice!("{}: version links not written: {}\n", self.paths.dir(), e);
-                    self.version_unavailable = true;
-                }
-                Err(_) => {}
-            }
-            Ok::<(), Error>(())
-        })();
-        match result {
-            Ok(()) => self.published_min = Some(positions.min_pos),
-            Err(e) => pr_err!("{}: cannot write the replay link: {:?}\n", self.paths.dir(), e),
+    /// Looks (every report interval) whether to switch logfiles: when the next logfile
+    /// appeared empty (`marsadm log-rotate`), or when this one reached the rotation size
+    /// (`logrot_auto_gb`; the next one is created first).
+    fn check_rotation(&mut self) {
+        let now = now_ms();
+        if self.rotation != Rotation::Single
+            || self.old.is_some()
+            || now.saturating_sub(self.rotation_checked_ms) < report_interval_ms()
+        {
+            return;
         }
+        self.rotation_checked_ms = now;
+        let Ok(me) = self.paths.host() else { return };
+        let Some(nr) = self.log.nr.checked_add(1) else { return };
+        let Ok(path) = self.paths.log(LogName { nr, origin: me }) else { return };
+        let next = match File::open(path.as_cstr(), OpenMode::Read) {
+            Ok(file) => NextLog::Present(file.size()),
+            Err(e) if e == ENOENT => NextLog::Absent,
+            Err(_) => return,
+        };
+        let limit = logrot_limit(knobs::LOGROT_AUTO_GB.get(), self.mars_size);
+        match rotate_decision(self.log.writer.appended(), limit, next) {
+            RotateDecision::Stay => {}
+            RotateDecision::CreateNext => match File::open(path.as_cstr(), OpenMode::CreateNew) {
+                Ok(_) => {
+                    pr_info!("{}: logfile {} reached the rotation size: created {}\n", self.paths.dir(), self.log.nr, path);
+                    self.rotation.request();
+                }
+                Err(e) => pr_err!("{}: cannot create {}: {:?}\n", self.paths.dir(), path, e),
+            },
+            RotateDecision::SwitchToNext => {
+                pr_info!("{}: switching to {}\n", self.paths.dir(), path);
+                self.rotation.request();
+            }
+            RotateDecision::RefuseNonEmpty if !self.rotation_refused => {
+                pr_warn!("{}: {} is not empty: not switching to it\n", self.paths.dir(), path);
+                self.rotation_refused = true;
+            }
+            RotateDecision::RefuseNonEmpty => {}
+        }
+    }
+
+    /// Advances a logfile switch: appends move to the new logfile once the old one is
+    /// durable; the old one is released (and the replay link moves on) once it is written
+    /// back and its final position published.
+    fn rotation_step(&mut self, core: &Arc<Core>) {
+        match self.rotation {
+            Rotation::Single => {}
+            Rotation::Draining => {
+                let writer = &self.log.writer;
+                if writer.has_failed() {
+                    self.rotation = Rotation::Single;
+                    return;
+                }
+                let old = OldLogState { appended: writer.appended(), durable: writer.durable(), written_back: false };
+                if self.rotation.step(old) == RotationAction::AppendToNew {
+                    if let Err(e) = self.switch_log(core) {
+                        pr_err!("{}: cannot switch logfiles: {:?}\n", self.paths.dir(), e);
+                        self.rotation = Rotation::Single;
+                    }
+                }
+            }
+            Rotation::Overlap => {
+                let Some(old) = &self.old else {
+                    self.rotation = Rotation::Single;
+                    return;
+                };
+                if old.is_done() && !old.reported() {
+                    // Publish the final position now rather than at the next interval.
+                    self.report(core, true);
+                }
+                let Some(old) = &self.old else { return };
+                let state = OldLogState {
+                    appended: old.writer.appended(),
+                    durable: old.writer.durable(),
+                    written_back: old.is_done() && old.reported(),
+                };
+                if self.rotation.step(state) == RotationAction::ReleaseOld {
+                    self.release_old(core);
+                }
+            }
+        }
+    }
+
+    /// Starts appending to the next logfile; the current one becomes the old one.
+    fn switch_log(&mut self, core: &Arc<Core>) -> Result {
+        let nr = self.log.nr.checked_add(1).ok_or(EINVAL)?;
+        let path = self.paths.log(LogName { nr, origin: self.paths.host()? })?;
+        let file = File::open(path.as_cstr(), OpenMode::ReadWriteCreate)?;
+        if file.size() != 0 {
+            return Err(EEXIST);
+        }
+        // The old logfile is complete: its final version link, which the new one chains to.
+        let durable = self.log.writer.durable();
+        let prev_version = write_version(&self.paths, &mut self.log, durable, &mut self.version_unavailable)?;
+        let new = LogState::start(core, nr, file, prev_version)?;
+        let old = core::mem::replace(&mut self.log, new);
+        pr_info!("{}: appending to {} (logfile {} ended at {})\n", self.paths.dir(), path, old.nr, durable);
+        self.old = Some(old);
+        Ok(())
+    }
+
+    /// Forgets the old logfile: everything in it is on the data device. The replay link
+    /// moves to the current one.
+    fn release_old(&mut self, core: &Core) {
+        if let Some(old) = self.old.take() {
+            pr_info!("{}: logfile {} is written back; replaying from logfile {}\n", self.paths.dir(), old.nr, self.log.nr);
+            // Stops its writer (it has nothing left to write).
+            drop(old);
+        }
+        self.log.pacer = ReportPacer::default();
+        self.report(core, true);
     }
 
     /// Copies the positions and counters into the core for the test hook.
     fn publish_stats(&self, core: &Core) {
         let (batches, records) = self.log.writer.stats();
+        let replay = self.replay_log();
         let values = [
             (stat::LOG, u64::from(self.log.nr)),
             (stat::APPENDED, self.log.writer.appended()),
             (stat::DURABLE, self.log.writer.durable()),
-            (stat::MIN_POS, self.log.tracker.min_pos()),
-            (stat::MAX_POS, self.log.tracker.max_pos()),
-            (stat::PENDING, self.log.tracker.len() as u64),
+            (stat::MIN_POS, replay.tracker.min_pos()),
+            (stat::MAX_POS, replay.tracker.max_pos()),
+            (stat::PENDING, self.log.tracker.len() as u64 + self.old.as_ref().map_or(0, |o| o.tracker.len() as u64)),
             (stat::BATCHES, batches),
             (stat::RECORDS, records),
         ];

@@ -93,6 +93,14 @@ impl File {
         u64::try_from(size).unwrap_or(0)
     }
 
+    /// Size in bytes of the filesystem holding the file.
+    pub(crate) fn filesystem_size(&self) -> Result<u64> {
+        let (mut blocks, mut block_size) = (0u64, 0u64);
+        // SAFETY: the file is open (type invariant); the outputs are valid for writing.
+        to_result(unsafe { helpers::mars_helper_statfs(self.file.as_ptr(), &mut blocks, &mut block_size) })?;
+        Ok(blocks.saturating_mul(block_size))
+    }
+
     /// Writes all of `data` at byte position `pos`; an error leaves an unknown prefix written.
     pub(crate) fn write_all_at(&self, data: &[u8], pos: u64) -> Result {
         let mut pos = bindings::loff_t::try_from(pos).map_err(|_| EINVAL)?;

@@ -21,7 +21,7 @@ use crate::mars_core::log_record::MAX_RECORD_LEN;
 use crate::mars_core::log_recovery::{after_replay, plan_recovery, AfterReplay, RecoveryPlan, ReplayEnd, ReplayStep, Replayer};
 use crate::mars_core::log_scan::ScanContext;
 use crate::mars_core::logger::{fresh_replay_link, version_link};
-use crate::mars_core::tree::LogName;
+use crate::mars_core::tree::{LogName, MAX_LOG_NR};
 use kernel::error::code::{EEXIST, EIO, ENOENT};
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -77,7 +77,7 @@ pub(crate) fn recover(paths: &ResourcePaths, data: &Input, force: bool) -> Resul
         }
         RecoveryPlan::StartNext { end, next_nr } => {
             finish_log(paths, log, end)?;
-            start_log(paths, next_nr, 0)
+            continue_after(paths, data, next_nr, 0, force)
         }
         RecoveryPlan::Replay { from, to, next_nr } => {
             let file = file.ok_or(EIO)?;
@@ -90,10 +90,42 @@ pub(crate) fn recover(paths: &ResourcePaths, data: &Input, force: bool) -> Resul
                 }
                 AfterReplay::StartNext { end } => {
                     finish_log(paths, log, end)?;
-                    start_log(paths, next_nr, applied)
+                    continue_after(paths, data, next_nr, applied, force)
                 }
             }
         }
+    }
+}
+
+/// Goes on after the logfile before `nr` was applied: logfiles of this host that follow it
+/// (a crash during a switch of logfiles leaves the next one written) are replayed whole, in
+/// order; the first missing or empty one is where logging starts.
+fn continue_after(paths: &ResourcePaths, data: &Input, mut nr: u32, mut replayed: u64, force: bool) -> Result<LogStart> {
+    let me = paths.host()?;
+    loop {
+        let log = LogName { nr, origin: me };
+        let path = paths.log(log)?;
+        let file = match File::open(path.as_cstr(), OpenMode::Read) {
+            Ok(file) => file,
+            Err(e) if e == ENOENT => return start_log(paths, nr, replayed),
+            Err(e) => return Err(e),
+        };
+        let size = file.size();
+        if size == 0 {
+            drop(file);
+            return start_log(paths, nr, replayed);
+        }
+        let (end, applied) = replay_log(&file, 0, size, data)?;
+        replayed = replayed.saturating_add(applied);
+        pr_info!("{}: replayed {} records of the following {}: {:?}\n", paths.dir(), applied, log, end);
+        match after_replay(&end, force) {
+            AfterReplay::Refuse => {
+                pr_err!("{}: {} is damaged at {}: not starting (force to accept the loss)\n", paths.dir(), log, end.end());
+                return Err(eilseq());
+            }
+            AfterReplay::StartNext { end } => finish_log(paths, log, end)?,
+        }
+        nr = nr.checked_add(1).filter(|&n| n <= MAX_LOG_NR).ok_or(EIO)?;
     }
 }
 

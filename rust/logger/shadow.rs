@@ -31,6 +31,8 @@ pub(crate) struct Shadow {
     pub(crate) len: u32,
     /// Logger-wide sequence number: newer data has a larger one.
     pub(crate) seq: u64,
+    /// Number of the logfile holding its record.
+    pub(crate) log_nr: u32,
     /// End of its record in that logfile.
     pub(crate) log_end: u64,
     /// Its entry in that logfile's replay position tracker.
@@ -60,6 +62,7 @@ impl ShadowSlot {
         pos: u64,
         len: u32,
         seq: u64,
+        log_nr: u32,
         log_end: u64,
         ticket: Ticket,
         page: PageBuf,
@@ -67,7 +70,7 @@ impl ShadowSlot {
         // A page holds at most PAGE_SIZE bytes; pieces are never longer (record_pieces).
         let len = len.min(PageBuf::SIZE as u32);
         LOGGER_MEM_USED.fetch_add(SHADOW_BYTES as i64, Ordering::Relaxed);
-        let shadow: Arc<Shadow> = self.shadow.write(Shadow { pos, len, seq, log_end, ticket, page }).into();
+        let shadow: Arc<Shadow> = self.shadow.write(Shadow { pos, len, seq, log_nr, log_end, ticket, page }).into();
         // Keys are unique: the sequence number is.
         let _ = index.tree.insert(self.node.into_node((pos, seq), shadow.clone()));
         shadow

@@ -14,7 +14,7 @@
 # verifying writes work through the device; with writeback stopped, a simulated crash loses
 # nothing: the next start replays the log onto the data device and starts a fresh logfile.
 . /mars-tests/lib.sh
-ktap_begin 57
+ktap_begin 71
 
 hook=/proc/sys/mars/test_logger
 name=lg
@@ -23,7 +23,7 @@ res=/mars/resource-$name
 host=$(hostname)
 
 hook_write() { printf '%s\n' "$1" | dd of="$hook" bs=4096 2>&1; }
-stat_of() { sed -n "s/^$name .* $1=\([0-9]*\).*/\1/p" "$hook"; }
+stat_of() { awk -v n="$name" -v k="$1" '$1 == n { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$hook"; }
 replay_link() { readlink "$res/replay-$host"; }
 log_file() { echo "$res/log-$(printf %09d "$1")-$host"; }
 # wait_for SECONDS COMMAND...: polls until the command succeeds.
@@ -104,6 +104,35 @@ check "resume writeback" hook_write "resume $name"
 check "the logger writes everything back" wait_for 30 written_back
 check "now the data device has them" same_on_data_device 2048 /tmp/b
 check_eq "no shadow memory is left" 0 "$(cat /proc/sys/mars/logger_mem_used_kb)"
+
+# --- writers are throttled, never failed, while the shadows reach the memory limit ---
+limit_kb=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 100))
+check "mem_limit_percent 1 (${limit_kb} KiB)" write_knob mem_limit_percent 1
+check "pause writeback" hook_write "pause $name"
+dd if=/dev/urandom of=/tmp/t bs=1M count=24 2>/dev/null
+dd if=/tmp/t of="$dev" bs=64k seek=2048 oflag=direct 2>/tmp/dd-t.err &
+dd_pid=$!
+sleep 8
+used_kb=$(cat /proc/sys/mars/logger_mem_used_kb)
+echo "# with writeback paused: $used_kb KiB of shadow memory, limit $limit_kb KiB"
+check "the writer waits (it has not finished 24 MiB)" kill -0 "$dd_pid"
+check "the shadows stay within the limit" test "$used_kb" -le "$limit_kb"
+check "resume writeback" hook_write "resume $name"
+wait "$dd_pid"
+check_eq "the throttled writer finishes without error" 0 "$?"
+check "its data read back" same_on_device 32768 /tmp/t
+check "mem_limit_percent back to 20" write_knob mem_limit_percent 20
+
+# --- every completion semantics keeps the data ---
+for sem in 0 2; do
+	check "logger_completion_semantics $sem" write_knob logger_completion_semantics "$sem"
+	check "fio verify under semantics $sem" \
+		fio --name=sem$sem --filename="$dev" --rw=randwrite --bsrange=4k-128k --iodepth=8 --offset=160M \
+			--ioengine=libaio --direct=1 --size=16M --verify=crc32c --verify_fatal=1 --do_verify=1 \
+			--output=/tmp/fio-sem.txt
+done
+check "logger_completion_semantics back to 1" write_knob logger_completion_semantics 1
+check "the logger writes everything back" wait_for 60 written_back
 
 # --- fio verify and a filesystem through the logged device ---
 check "fio randwrite 4k-256k iodepth 16 direct, verify=crc32c" \

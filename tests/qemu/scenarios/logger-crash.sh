@@ -21,7 +21,7 @@ res=/mars/resource-$name
 host=$(hostname)
 
 hook_write() { printf '%s\n' "$1" | dd of="$hook" bs=4096 2>&1; }
-stat_of() { sed -n "s/^$name .* $1=\([0-9]*\).*/\1/p" "$hook"; }
+stat_of() { awk -v n="$name" -v k="$1" '$1 == n { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$hook"; }
 log_file() { echo "$res/log-$(printf %09d "$1")-$host"; }
 # same_on_data_device OFFSET_BLOCKS FILE: the data device holds FILE at OFFSET (4 KiB blocks).
 same_on_data_device() {
