@@ -51,6 +51,39 @@ void mars_helper_inode_unlock(struct inode *inode)
 	inode_unlock(inode);
 }
 
+void mars_helper_spin_lock_init(spinlock_t *lock)
+{
+	spin_lock_init(lock);
+}
+
+unsigned long mars_helper_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void mars_helper_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+loff_t mars_helper_file_size(struct file *file)
+{
+	return i_size_read(file_inode(file));
+}
+
+int mars_helper_statfs(struct file *file, u64 *blocks, u64 *block_size)
+{
+	struct kstatfs st = {};
+	int err = vfs_statfs(&file->f_path, &st);
+
+	*blocks = st.f_blocks;
+	*block_size = st.f_bsize;
+	return err;
+}
+
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt)
 {
 	return mnt_idmap(mnt);

@@ -15,7 +15,6 @@
 #include <linux/crc32.h>
 #include <linux/crc32c.h>
 #include <linux/lz4.h>
-#include <crypto/hash.h>
 
 #include <linux/fs.h>
 #include <linux/mount.h>
@@ -24,6 +23,8 @@
 #include <linux/blkdev.h>
 #include <linux/blk-mq.h>
 #include <linux/bio.h>
+#include <linux/statfs.h>
+#include <crypto/hash.h>
 
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
 unsigned int mars_helper_memalloc_noio_save(void);
@@ -39,10 +40,28 @@ size_t mars_helper_lz4_mem_compress(void);
 /* init_waitqueue_head(): a macro that gives every initialised head one lockdep class. */
 void mars_helper_init_waitqueue_head(struct wait_queue_head *head);
 
+/*
+ * spin_lock_init(), spin_lock_irqsave(), spin_unlock_irqrestore(): a spinlock that completions
+ * in hardirq context may take (kapi::sync::IrqSpinLock). All share one lockdep class: never
+ * nest two of them.
+ */
+void mars_helper_spin_lock_init(spinlock_t *lock);
+unsigned long mars_helper_spin_lock_irqsave(spinlock_t *lock);
+void mars_helper_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+
 /* inode_lock(), inode_lock_nested(dir, I_MUTEX_PARENT), inode_unlock(). */
 void mars_helper_inode_lock(struct inode *inode);
 void mars_helper_inode_lock_parent(struct inode *dir);
 void mars_helper_inode_unlock(struct inode *inode);
+
+/* i_size_read(file_inode(file)): the size of an open file. */
+loff_t mars_helper_file_size(struct file *file);
+
+/*
+ * vfs_statfs() on the filesystem holding @file, reduced to the two fields MARS uses (struct
+ * kstatfs is opaque in the kernel crate's bindings): total blocks and block size.
+ */
+int mars_helper_statfs(struct file *file, u64 *blocks, u64 *block_size);
 
 /* mnt_idmap(): the idmapping of a mount. */
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt);

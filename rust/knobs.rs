@@ -63,6 +63,46 @@ pub(crate) static MAX_LAMPORT_FUTURE: IntKnob =
 /// Seconds between two scans of /mars by the strategy thread (sooner on trigger).
 pub(crate) static SCAN_INTERVAL_SEC: IntKnob = IntKnob::new(c_str!("scan_interval_sec"), 5, 1, 300);
 
+/// When the transaction logger acknowledges writes: 0 right after copying, 1 (default)
+/// non-sync writes early and sync/FUA writes when their log record is durable, 2 every write
+/// when durable (`mars_core::logger::CompletionSemantics`).
+pub(crate) static LOGGER_COMPLETION_SEMANTICS: IntKnob =
+    IntKnob::new(c_str!("logger_completion_semantics"), 1, 0, 2);
+/// How the log writer makes a batch durable: 0 write-back only, 1 fdatasync, 2 fsync.
+pub(crate) static AIO_SYNC_MODE: IntKnob = IntKnob::new(c_str!("aio_sync_mode"), 2, 0, 2);
+/// Shadow memory of all transaction loggers together, in percent of the RAM ...
+pub(crate) static MEM_LIMIT_PERCENT: IntKnob =
+    IntKnob::new(c_str!("mem_limit_percent"), 20, 0, crate::mars_core::logger::MEM_LIMIT_PERCENT_MAX);
+/// ... and at most this many GiB.
+pub(crate) static MEM_LIMIT_GB: IntKnob = IntKnob::new(c_str!("mem_limit_gb"), 16, 1, 1 << 20);
+/// Seconds between two updates of the replay and version links of a logging resource.
+pub(crate) static LOGGER_REPORT_INTERVAL_S: IntKnob =
+    IntKnob::new(c_str!("logger_report_interval_s"), 2, 1, 3600);
+/// Size of a logfile (GiB, further limited by the size of /mars) at which a primary starts the
+/// next one; 0 = never.
+pub(crate) static LOGROT_AUTO_GB: IntKnob = IntKnob::new(c_str!("logrot_auto_gb"), 32, 0, 1 << 20);
+
+/// Bytes of shadow memory held by all transaction loggers (shown as `logger_mem_used_kb`).
+pub(crate) static LOGGER_MEM_USED: AtomicI64 = AtomicI64::new(0);
+
+/// `logger_mem_used_kb` (read-only): [`LOGGER_MEM_USED`] in KiB.
+struct LoggerMemUsedEntry;
+
+impl SysctlEntry for LoggerMemUsedEntry {
+    fn name(&self) -> &'static CStr {
+        c_str!("logger_mem_used_kb")
+    }
+    fn mode(&self) -> u16 {
+        0o444
+    }
+    fn show(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        write!(out, "{}", LOGGER_MEM_USED.load(Ordering::Relaxed) / 1024)
+    }
+    fn store(&self, _input: &[u8]) -> Result {
+        Err(EPERM)
+    }
+}
+
 /// `version` (read-only): the module's version.
 struct VersionEntry;
 
@@ -148,8 +188,17 @@ pub(crate) fn register() -> Result<Registration> {
             &TriggerEntry,
             &MAX_LAMPORT_FUTURE,
             &SCAN_INTERVAL_SEC,
+            &LOGGER_COMPLETION_SEMANTICS,
+            &AIO_SYNC_MODE,
+            &MEM_LIMIT_PERCENT,
+            &MEM_LIMIT_GB,
+            &LOGGER_REPORT_INTERVAL_S,
+            &LOGROT_AUTO_GB,
+            &LoggerMemUsedEntry,
             #[cfg(mars_testing)]
             &crate::testing::PassthroughEntry,
+            #[cfg(mars_testing)]
+            &crate::testing_logger::LoggerEntry,
         ],
     )
 }

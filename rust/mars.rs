@@ -20,11 +20,15 @@ mod compress;
 mod digest;
 mod kapi;
 mod knobs;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+mod logger;
 mod mars_core;
 mod selftest;
 mod strategy;
 #[cfg(mars_testing)]
 mod testing;
+#[cfg(mars_testing)]
+mod testing_logger;
 
 module! {
     type: Mars,
@@ -46,6 +50,8 @@ struct Mars {
     _compressor: compress::KernelCompressor,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
+    #[cfg(mars_testing)]
+    _testing_logger: testing_logger::LoggerTestHooks,
 }
 
 impl kernel::Module for Mars {
@@ -55,6 +61,8 @@ impl kernel::Module for Mars {
         selftest::run(&digester, &compressor)?;
         #[cfg(mars_testing)]
         let testing = testing::TestHooks::new()?;
+        #[cfg(mars_testing)]
+        let testing_logger = testing_logger::LoggerTestHooks::new()?;
         let sysctl = knobs::register()?;
         let strategy = strategy::Strategy::start()?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
@@ -67,6 +75,8 @@ impl kernel::Module for Mars {
             _compressor: compressor,
             #[cfg(mars_testing)]
             _testing: testing,
+            #[cfg(mars_testing)]
+            _testing_logger: testing_logger,
         })
     }
 }

@@ -6,7 +6,11 @@
 #
 # Usage: run-scenario.sh SCENARIO.sh BZIMAGE INITRAMFS RESULTS_DIR [TEST_NUMBER]
 # The scenario's header says "# guests: N" and "# timeout: SECONDS"; optional
-# "# data-disk: SIZE", "# mars-disk: SIZE", "# memory: MiB".
+# "# data-disk: SIZE", "# mars-disk: SIZE", "# memory: MiB", "# crash-boots: N".
+# Crash boots: a guest that prints MARS-KILL-ME on its output is killed with SIGKILL (a power
+# failure: nothing it did not write to its disks survives) and booted again on the same disks,
+# up to N times; the boot number reaches the scenario as $mars_boot (1, 2, ...). The outputs
+# of killed boots are kept as <host>.boot<N>.{out,console}; their checks count too.
 # Environment: MARS_ACCEL (default: kvm where a probe guest boots under it, else tcg),
 # MARS_SMP (2).
 set -uo pipefail
@@ -20,6 +24,7 @@ timeout=$(header timeout); timeout=${timeout:-300}
 data_size=$(header data-disk); data_size=${data_size:-256M}
 mars_size=$(header mars-disk); mars_size=${mars_size:-512M}
 memory=$(header memory); memory=${memory:-1024}
+crash_boots=$(header crash-boots); crash_boots=${crash_boots:-0}
 accel=$("$(dirname "$0")/detect-accel.sh" "$kernel" "$initrd")
 smp=${MARS_SMP:-2}
 names=(alpha bravo charlie delta)
@@ -39,31 +44,48 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for i in $(seq 1 "$nguests"); do
-	host=${names[$((i - 1))]}
-	truncate -s "$data_size" "$dir/$host-data.img"
-	truncate -s "$mars_size" "$dir/$host-mars.img"
-	net=()
+# Boots guest $1 for the $2-th time; its serial outputs go to <host>[.boot<N>].{console,out}.
+launch() {
+	local i=$1 b=$2 host=${names[$(($1 - 1))]} suffix=""
+	[ "$2" -le "$crash_boots" ] && suffix=".boot$2"
+	local net=() j
 	for j in $(seq 1 "$nguests"); do
 		[ "$i" = "$j" ] && continue
 		net+=(-netdev "socket,id=n$j,udp=127.0.0.1:$(port "$j" "$i"),localaddr=127.0.0.1:$(port "$i" "$j")"
 		      -device "virtio-net-pci,netdev=n$j,mac=52:54:00:77:0$i:0$j")
 	done
-	cpu=(); [ "$accel" = kvm ] && cpu=(-cpu host)
+	local cpu=(); [ "$accel" = kvm ] && cpu=(-cpu host)
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name" \
-		-serial "file:$dir/$host.console" -serial "file:$dir/$host.out" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b" \
+		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \
 		-drive "file=$dir/$host-mars.img,if=virtio,format=raw,cache=none,aio=threads" \
-		"${net[@]}" >"$dir/$host.qemu" 2>&1 &
-	pids+=($!)
+		"${net[@]}" >>"$dir/$host.qemu" 2>&1 &
+	pids[$((i - 1))]=$!
+}
+
+boots=()
+for i in $(seq 1 "$nguests"); do
+	host=${names[$((i - 1))]}
+	truncate -s "$data_size" "$dir/$host-data.img"
+	truncate -s "$mars_size" "$dir/$host-mars.img"
+	boots[$((i - 1))]=1
+	launch "$i" 1
 done
 
 # Wait until every guest has printed its exit line or powered off, or the timeout passes.
 start=$SECONDS timed_out=0
 while :; do
+	for i in $(seq 1 "$nguests"); do
+		b=${boots[$((i - 1))]} host=${names[$((i - 1))]}
+		if [ "$b" -le "$crash_boots" ] && grep -q '^MARS-KILL-ME' "$dir/$host.boot$b.out" 2>/dev/null; then
+			kill -9 "${pids[$((i - 1))]}" 2>/dev/null; wait "${pids[$((i - 1))]}" 2>/dev/null
+			boots[$((i - 1))]=$((b + 1))
+			launch "$i" $((b + 1))
+		fi
+	done
 	running=0
 	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=1; done
 	[ "$running" = 0 ] && break
@@ -86,16 +108,25 @@ for i in $(seq 1 "$nguests"); do
 	elif [ "$rc" != 0 ]; then
 		failed=1; reasons+=("$host: scenario exit $rc")
 	fi
-	if grep -Eq '^not ok' "$out"; then failed=1; reasons+=("$host: failed checks"); fi
-	if grep -Eq "$splat" "$dir/$host.console" "$out"; then
+	if [ "${boots[$((i - 1))]}" -le "$crash_boots" ]; then
+		failed=1; reasons+=("$host: asked to be killed $((${boots[$((i - 1))]} - 1)) of $crash_boots times")
+	fi
+	logs=("$dir/$host".boot*.out "$dir/$host".boot*.console "$dir/$host.console" "$out")
+	logs=($(ls "${logs[@]}" 2>/dev/null))
+	if grep -Eq '^not ok' "${logs[@]}"; then failed=1; reasons+=("$host: failed checks"); fi
+	if grep -Eq "$splat" "${logs[@]}"; then
 		failed=1; reasons+=("$host: kernel report in console/dmesg")
-		grep -Eh -m5 "$splat" "$dir/$host.console" "$out" | sed "s/^/#   $host: /"
+		grep -Eh -m5 "$splat" "${logs[@]}" | sed "s/^/#   $host: /"
 	fi
 done
 
 # Subtests of every guest, indented as KTAP nested results.
 for i in $(seq 1 "$nguests"); do
 	host=${names[$((i - 1))]}
+	for b in $(seq 1 "$crash_boots"); do
+		[ -f "$dir/$host.boot$b.out" ] &&
+			grep -E '^(ok|not ok|#)' "$dir/$host.boot$b.out" | sed "s/^/    # $host boot $b: /"
+	done
 	sed -n '/^=== dmesg ===/q;p' "$dir/$host.out" | grep -E '^(ok|not ok|#)' | sed "s/^/    # $host: /"
 done
 if [ "$failed" = 0 ]; then

@@ -64,12 +64,12 @@ impl Md5Digest {
             return Err(TreeError::BadDigest);
         }
         let mut out = [0u8; 16];
-        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            let (hi, lo) = match pair {
-                [hi, lo] => (hex_val(*hi)?, hex_val(*lo)?),
-                _ => return Err(TreeError::BadDigest),
-            };
-            *slot = (hi << 4) | lo;
+        // Indexing by pairs rather than `chunks_exact`: the latter's zip leaves an unreachable
+        // division-by-zero path that objtool reports in the kernel build.
+        for (i, slot) in out.iter_mut().enumerate() {
+            let pair = (bytes.get(2 * i), bytes.get(2 * i + 1));
+            let (Some(&hi), Some(&lo)) = pair else { return Err(TreeError::BadDigest) };
+            *slot = (hex_val(hi)? << 4) | hex_val(lo)?;
         }
         Ok(Md5Digest(out))
     }

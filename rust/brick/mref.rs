@@ -111,6 +111,12 @@ impl Mref {
         self.pos
     }
 
+    /// Length in bytes (the segments' total; 0 for a flush).
+    pub(crate) fn len(&self) -> u32 {
+        // `prepare` checked that the sum fits.
+        self.segments.iter().fold(0u32, |sum, s| sum.saturating_add(s.len()))
+    }
+
     /// Modifiers.
     pub(crate) fn flags(&self) -> Flags {
         self.flags

@@ -3,3 +3,4 @@
 
 pub(crate) mod bio_brick;
 pub(crate) mod if_brick;
+pub(crate) mod trans_logger;

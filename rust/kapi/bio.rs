@@ -53,6 +53,69 @@ impl Segment {
     pub(crate) fn len(&self) -> u32 {
         self.len
     }
+
+    /// A segment over `len` bytes of `page` from `offset`.
+    ///
+    /// # Safety
+    /// The range lies inside the page, and the page stays allocated until every IO using the
+    /// segment completed.
+    pub(super) unsafe fn from_raw_page(page: *mut bindings::page, offset: u32, len: u32) -> Segment {
+        // SAFETY: `page` is a valid page per the function contract, never NULL.
+        Segment { page: unsafe { NonNull::new_unchecked(page) }, offset, len }
+    }
+
+    /// A second segment over the same bytes, for a brick that passes a request's data down in
+    /// a request of its own (the child), e.g. a read whose completion it must see first.
+    ///
+    /// # Safety
+    /// The alias must not be used in IO after the request owning `self` completed: the
+    /// caller holds that request until the child's IO completed.
+    pub(crate) unsafe fn alias(&self) -> Segment {
+        Segment { page: self.page, offset: self.offset, len: self.len }
+    }
+
+    /// Maps the segment's page and runs `f` on the segment's bytes.
+    fn with_mapped<R>(&self, f: impl FnOnce(*mut u8) -> R) -> R {
+        // SAFETY: the page is alive while the segment is reachable (see the type's doc); on
+        // 64-bit every page is in the direct map. Unmapped below after the last use.
+        let addr = unsafe { bindings::kmap_local_page(self.page.as_ptr()) };
+        // SAFETY: `offset` lies inside the page (invariant of every constructor).
+        let start = unsafe { addr.cast::<u8>().add(self.offset as usize) };
+        let result = f(start);
+        // SAFETY: `addr` came from kmap_local_page just above, in this task.
+        unsafe { bindings::kunmap_local(addr) };
+        result
+    }
+
+    /// Copies `dst.len()` bytes of the segment, starting `offset` bytes into it, into `dst`.
+    /// EINVAL when the range exceeds the segment. Any context.
+    pub(crate) fn read_at(&self, offset: u32, dst: &mut [u8]) -> Result {
+        let len = u32::try_from(dst.len()).map_err(|_| EINVAL)?;
+        if offset.checked_add(len).map_or(true, |end| end > self.len) {
+            return Err(EINVAL);
+        }
+        self.with_mapped(|start| {
+            // SAFETY: `[offset, offset + len)` lies inside the segment (checked above), which
+            // lies inside its mapped page; `dst` is a distinct buffer of `len` bytes.
+            unsafe { core::ptr::copy_nonoverlapping(start.add(offset as usize), dst.as_mut_ptr(), dst.len()) }
+        });
+        Ok(())
+    }
+
+    /// Copies `src` into the segment, starting `offset` bytes into it (the data of a read
+    /// request being served). EINVAL when the range exceeds the segment. Any context.
+    pub(crate) fn write_at(&self, offset: u32, src: &[u8]) -> Result {
+        let len = u32::try_from(src.len()).map_err(|_| EINVAL)?;
+        if offset.checked_add(len).map_or(true, |end| end > self.len) {
+            return Err(EINVAL);
+        }
+        self.with_mapped(|start| {
+            // SAFETY: as in `read_at`; the owner of a read request hands its pages to the
+            // holder of the request to be filled, so nobody else accesses them meanwhile.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), start.add(offset as usize), src.len()) }
+        });
+        Ok(())
+    }
 }
 
 /// The operation of a bio.

@@ -69,3 +69,10 @@ impl<const N: usize> Drop for Shash<N> {
         unsafe { bindings::mars_helper_crypto_free_shash(self.tfm.as_ptr()) };
     }
 }
+
+/// The MD5 digest of `data` (what the version links need), `None` when the kernel has no MD5
+/// or `data` is 4 GiB or longer. Allocates a transform (GFP_KERNEL, may sleep): process
+/// context only, inside a NoIo scope on the IO path.
+pub(crate) fn md5(data: &[u8]) -> Option<[u8; 16]> {
+    Shash::<16>::new(kernel::c_str!("md5")).ok()?.digest(data).ok()
+}

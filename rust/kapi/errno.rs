@@ -23,3 +23,8 @@ pub(crate) fn eopnotsupp() -> Error {
 pub(crate) fn enametoolong() -> Error {
     from_errno(bindings::ENAMETOOLONG)
 }
+
+/// EILSEQ: a logfile is damaged (an illegal byte sequence where a record must be).
+pub(crate) fn eilseq() -> Error {
+    from_errno(bindings::EILSEQ)
+}

@@ -225,3 +225,82 @@ impl Wakeup {
         reason
     }
 }
+
+/// A wait queue inside a pinned object (a brick's shared state), for a thread that waits for
+/// conditions other contexts make true: they change the state, then call
+/// [`WaitEvent::wake`] (any context, also hardirq); the waiter checks its condition after
+/// queueing itself, so no wake-up is lost. Unlike [`Wakeup`] it needs no `static`: pinning
+/// keeps the head in place, and the owner keeps it alive for every waker (e.g. through an
+/// `InFlight` reference held by a completion).
+#[pin_data]
+pub(crate) struct WaitEvent {
+    #[pin]
+    head: Opaque<bindings::wait_queue_head>,
+}
+
+// SAFETY: the head is only used through the kernel's wait queue functions, which synchronise
+// on its spinlock (taken with interrupts saved).
+unsafe impl Sync for WaitEvent {}
+// SAFETY: as above; moving the owning pointer to another thread does not move the head.
+unsafe impl Send for WaitEvent {}
+
+impl WaitEvent {
+    /// An initialised wait queue, to be pinned in place.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(WaitEvent {
+            // SAFETY: `slot` is pinned, writable memory for a wait queue head, initialised here
+            // before any use.
+            head <- Opaque::ffi_init(|slot| unsafe { helpers::mars_helper_init_waitqueue_head(slot) }),
+        })
+    }
+
+    /// Wakes the waiters, if any. Any context. Make their condition true before calling this.
+    pub(crate) fn wake(&self) {
+        // SAFETY: the head is initialised and pinned (construction only through `new`);
+        // `__wake_up` takes the queue's lock with interrupts saved.
+        unsafe { bindings::__wake_up(self.head.get(), TASK_NORMAL, 0, core::ptr::null_mut()) };
+    }
+
+    /// Waits until `condition()` holds or `timeout_ms` passed, in a kernel thread also until it
+    /// is asked to stop (`context`). Without a thread context the wait is uninterruptible (a
+    /// process writing a sysctl may have signals pending, which must not end the wait early);
+    /// keep such waits short.
+    pub(crate) fn wait(
+        &self,
+        context: Option<&ThreadContext>,
+        timeout_ms: u32,
+        condition: impl Fn() -> bool,
+    ) -> WakeReason {
+        let state = if context.is_some() { TASK_INTERRUPTIBLE } else { kernel::task::TASK_UNINTERRUPTIBLE };
+        let jiffies = kernel::time::msecs_to_jiffies(timeout_ms);
+        let mut remaining = c_long::try_from(jiffies).unwrap_or(MAX_SCHEDULE_TIMEOUT);
+        let wait = Opaque::<bindings::wait_queue_entry>::uninit();
+        // SAFETY: `wait` is valid writable memory on our stack.
+        unsafe { bindings::init_wait(wait.get()) };
+        let reason = loop {
+            // SAFETY: the head is initialised and pinned; `wait` is initialised and stays on this
+            // stack frame until `finish_wait` below removed it. Sets our task state (with a
+            // full barrier) before the checks.
+            unsafe { bindings::prepare_to_wait(self.head.get(), wait.get(), state) };
+            if condition() {
+                break WakeReason::Condition;
+            }
+            if context.is_some_and(|c| c.should_stop()) {
+                break WakeReason::Stop;
+            }
+            // SAFETY: `get_current` is always valid in process context.
+            if context.is_some() && unsafe { bindings::signal_pending(bindings::get_current()) } != 0 {
+                break WakeReason::Signal;
+            }
+            // SAFETY: plain sleep in process context with our task state set above; the caller
+            // holds no spinlock (it may sleep).
+            remaining = unsafe { bindings::schedule_timeout(remaining) };
+            if remaining <= 0 {
+                break WakeReason::Timeout;
+            }
+        };
+        // SAFETY: as for `prepare_to_wait`; this dequeues `wait` and sets TASK_RUNNING.
+        unsafe { bindings::finish_wait(self.head.get(), wait.get()) };
+        reason
+    }
+}

@@ -13,8 +13,14 @@ pub(crate) mod crc;
 pub(crate) mod crypto;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod errno;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+pub(crate) mod file;
 pub(crate) mod kthread;
 pub(crate) mod lz4;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+pub(crate) mod mm;
+#[cfg_attr(not(mars_testing), allow(dead_code))]
+pub(crate) mod sync;
 pub(crate) mod sysctl;
 pub(crate) mod time;
 pub(crate) mod uts;

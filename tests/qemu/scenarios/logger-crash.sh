@@ -1,0 +1,75 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 1
+# timeout: 1800
+# data-disk: 256M
+# mars-disk: 512M
+# crash-boots: 1
+#
+# Promise: a power failure (QEMU killed with SIGKILL) loses no write the transaction logger
+# acknowledged as durable. Boot 1 logs 4 MiB of synchronous writes with writeback stopped,
+# so they exist only in the logfile, keeps more writes in flight, and is killed. Boot 2
+# recovers: the replay link still names logfile 1 at position 0, recovery replays it onto the
+# data device (stopping cleanly at a torn tail, if the kill left one), the data device then
+# holds every acknowledged write, and logging continues in a fresh logfile 2.
+. /mars-tests/lib.sh
+
+hook=/proc/sys/mars/test_logger
+name=lg
+dev=/dev/mars/$name
+res=/mars/resource-$name
+host=$(hostname)
+
+hook_write() { printf '%s\n' "$1" | dd of="$hook" bs=4096 2>&1; }
+stat_of() { awk -v n="$name" -v k="$1" '$1 == n { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$hook"; }
+log_file() { echo "$res/log-$(printf %09d "$1")-$host"; }
+# same_on_data_device OFFSET_BLOCKS FILE: the data device holds FILE at OFFSET (4 KiB blocks).
+same_on_data_device() {
+	n=$(($(stat -c %s "$2") / 4096))
+	dd if=/dev/vda of=/tmp/vda.out bs=4096 skip="$1" count="$n" iflag=direct 2>/dev/null && cmp -s /tmp/vda.out "$2"
+}
+# clean_or_torn FILE: log-dump finds no defect, or exactly one: a truncated last record.
+clean_or_torn() {
+	summary=$(marsadm log-dump "$1" | tail -1)
+	echo "$summary"
+	case "$summary" in
+	*" 0 warnings, 0 defects") return 0 ;;
+	*" 0 warnings, 1 defects; first defect at offset "*": truncated") return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+if [ "$mars_boot" = 1 ]; then
+	ktap_begin 7
+	check "load the MARS_TESTING build" insmod "/lib/modules/$(uname -r)/extra/mars-testing.ko"
+	check "make and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars && mkdir $res"
+	check "create $name over /dev/vda" hook_write "$name $res /dev/vda"
+	check "pause writeback" hook_write "pause $name"
+	dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null
+	check "write 4 MiB synchronously (64 KiB direct writes, each durable when acknowledged)" \
+		dd if=/tmp/a of="$dev" bs=64k oflag=direct
+	check "keep the expected data on /mars (synced)" sh -c "cp /tmp/a /mars/expected && sync"
+	check_fails "the data device does not have it (only the log does)" same_on_data_device 0 /tmp/a
+	# More writes in flight when the power fails.
+	(while :; do dd if=/dev/urandom of="$dev" bs=64k seek=1024 count=16 oflag=direct 2>/dev/null; done) &
+	sleep 2
+	echo "# $(stat_of records) records logged, $(stat_of durable) bytes durable; power failure now"
+	ktap_end
+	echo "MARS-KILL-ME"
+	sleep 3600
+fi
+
+ktap_begin 10
+check "mount /mars after the power failure" sh -c "mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+echo "# replay link: $(readlink "$res/replay-$host"), logfile 1: $(stat -c %s "$(log_file 1)") bytes"
+check_eq "the replay link still names the start of logfile 1" "log-000000001-$host,0,0" "$(readlink "$res/replay-$host")"
+check "log-dump: logfile 1 is clean up to at most a torn last record" clean_or_torn "$(log_file 1)"
+check "load the MARS_TESTING build" insmod "/lib/modules/$(uname -r)/extra/mars-testing.ko"
+check "create $name again: recovery replays logfile 1" hook_write "$name $res /dev/vda"
+echo "# $(stat_of replayed) records replayed"
+check "at least the 1024 acknowledged records were replayed" test "$(stat_of replayed)" -ge 1024
+check "the data device holds every acknowledged write" same_on_data_device 0 /mars/expected
+check_eq "logging continues in logfile 2" "log-000000002-$host,0,0" "$(readlink "$res/replay-$host")"
+check "remove $name" hook_write "-$name"
+check "rmmod" rmmod mars
+ktap_end
