@@ -24,6 +24,8 @@ pub struct Wanted<'a> {
     pub attach: bool,
     /// This host is the designated primary (`primary` names it).
     pub primary: bool,
+    /// `todo-<host>/allow-replay` is on (a secondary applies the logfiles it has).
+    pub allow_replay: bool,
     /// The resource size (`size`), if readable.
     pub size: Option<u64>,
     /// The name under /dev/mars (`device-<host>`, default the resource name).
@@ -37,16 +39,18 @@ impl<'a> Wanted<'a> {
         res: &'a str,
         data: Option<&str>,
         attach: Option<&str>,
+        allow_replay: Option<&str>,
         primary: Option<&str>,
         size: Option<&str>,
         device: Option<&'a str>,
     ) -> Self {
         let member = data.is_some_and(|d| !d.is_empty() && d != super::tree_value::DELETED);
         let attach = attach.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
+        let allow_replay = allow_replay.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
         let primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() == host);
         let size = size.and_then(|s| s.trim().parse::<u64>().ok()).filter(|&s| s > 0);
         let device_name = device.filter(|d| !d.is_empty() && *d != super::tree_value::DELETED).unwrap_or(res);
-        Wanted { member, attach, primary, size, device_name }
+        Wanted { member, attach, primary, allow_replay, size, device_name }
     }
 }
 
@@ -59,6 +63,8 @@ pub struct Running {
     pub data_size: u64,
     /// The logger and the device are on.
     pub primary: bool,
+    /// The replay of fetched logfiles runs.
+    pub replaying: bool,
     /// How often the device is open.
     pub open_count: u32,
 }
@@ -76,6 +82,10 @@ pub enum Step {
     StopPrimary,
     /// Close the data device.
     Detach,
+    /// Start applying the logfiles in /mars (a secondary).
+    StartReplay,
+    /// Stop applying them (after the current pass).
+    StopReplay,
 }
 
 /// Why a wanted step is not taken.
@@ -118,6 +128,8 @@ pub struct Indicators {
     pub is_primary: bool,
     /// `if-on`: the device exists.
     pub if_on: bool,
+    /// `is-replaying`.
+    pub is_replaying: bool,
     /// `open-count`.
     pub open_count: u32,
 }
@@ -128,6 +140,7 @@ pub fn indicators(running: &Running) -> Indicators {
         is_attached: running.attached,
         is_primary: running.primary,
         if_on: running.primary,
+        is_replaying: running.replaying,
         open_count: running.open_count,
     }
 }
@@ -136,7 +149,11 @@ pub fn indicators(running: &Running) -> Indicators {
 pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     let want_attached = wanted.member && wanted.attach;
     let want_primary = want_attached && wanted.primary;
+    let want_replay = want_attached && !wanted.primary && wanted.allow_replay;
     let step = |step| Decision { step, blocked: None };
+    if running.replaying && !want_replay {
+        return step(Step::StopReplay);
+    }
     if running.primary && !want_primary {
         if running.open_count > 0 {
             return Decision { step: Step::Stay, blocked: Some(Blocked::DeviceInUse) };
@@ -156,13 +173,19 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
             Some(_) => step(Step::StartPrimary),
         };
     }
+    if running.attached && want_replay && !running.replaying && !running.primary {
+        return step(Step::StartReplay);
+    }
     step(Step::Stay)
 }
 
 /// The step to take when the resource's directory disappeared (deleted) or the module is
 /// unloading: everything goes, top down; a device still open blocks.
 pub fn decide_teardown(running: &Running) -> Decision {
-    decide(&Wanted { member: false, attach: false, primary: false, size: None, device_name: "" }, running)
+    decide(
+        &Wanted { member: false, attach: false, primary: false, allow_replay: false, size: None, device_name: "" },
+        running,
+    )
 }
 
 #[cfg(test)]
@@ -170,11 +193,11 @@ mod tests {
     use super::*;
 
     fn wanted(member: bool, attach: bool, primary: bool) -> Wanted<'static> {
-        Wanted { member, attach, primary, size: Some(1 << 20), device_name: "r0" }
+        Wanted { member, attach, primary, allow_replay: true, size: Some(1 << 20), device_name: "r0" }
     }
 
     fn running(attached: bool, primary: bool, open_count: u32) -> Running {
-        Running { attached, data_size: 1 << 20, primary, open_count }
+        Running { attached, data_size: 1 << 20, primary, replaying: false, open_count }
     }
 
     /// Applies steps until the decision stays, as the strategy thread does.
@@ -187,6 +210,8 @@ mod tests {
                 Step::Detach => now.attached = false,
                 Step::StartPrimary => now.primary = true,
                 Step::StopPrimary => now.primary = false,
+                Step::StartReplay => now.replaying = true,
+                Step::StopReplay => now.replaying = false,
             }
         }
         panic!("no convergence");
@@ -209,17 +234,27 @@ mod tests {
     }
 
     #[test]
-    fn secondary_keeps_attached() {
+    fn secondary_keeps_attached_and_replays() {
         let (now, blocked) = converge(&wanted(true, true, false), running(true, true, 0));
-        assert_eq!(now, running(true, false, 0));
+        assert_eq!(now, Running { replaying: true, ..running(true, false, 0) });
         assert_eq!(blocked, None);
+        let mut paused = wanted(true, true, false);
+        paused.allow_replay = false;
+        assert_eq!(converge(&paused, now).0, running(true, false, 0));
+    }
+
+    #[test]
+    fn replay_stops_before_the_logger_starts() {
+        let replaying = Running { replaying: true, ..running(true, false, 0) };
+        assert_eq!(decide(&wanted(true, true, true), &replaying).step, Step::StopReplay);
+        assert_eq!(decide(&wanted(true, false, false), &replaying).step, Step::StopReplay);
     }
 
     #[test]
     fn open_device_is_never_pulled() {
         for w in [wanted(true, true, false), wanted(true, false, false), wanted(false, false, false)] {
             let d = decide(&w, &running(true, true, 2));
-            assert_eq!(d, Decision { step: Step::Stay, blocked: Some(Blocked::DeviceInUse) });
+            assert_eq!(d, Decision { step: Step::Stay, blocked: Some(Blocked::DeviceInUse) }, "{w:?}");
         }
         assert_eq!(decide_teardown(&running(true, true, 1)).blocked, Some(Blocked::DeviceInUse));
     }
@@ -244,17 +279,31 @@ mod tests {
                 assert_eq!(blocked, None);
                 assert_eq!(now.attached, attached, "{w:?} from {start:?}");
                 assert_eq!(now.primary, attached && w.primary, "{w:?} from {start:?}");
+                assert_eq!(now.replaying, attached && !w.primary, "{w:?} from {start:?}");
+                assert!(!(now.primary && now.replaying));
             }
         }
     }
 
     #[test]
     fn links_are_read_like_the_original() {
-        let w = Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("1"), Some("alpha"), Some("4096"), None);
-        assert_eq!(w, Wanted { member: true, attach: true, primary: true, size: Some(4096), device_name: "r0" });
-        let w = Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("0"), Some("(none)"), Some("x"), Some("data"));
-        assert_eq!(w, Wanted { member: true, attach: false, primary: false, size: None, device_name: "data" });
-        let w = Wanted::from_links("alpha", "r0", Some(".deleted"), Some("junk"), Some("bravo"), None, Some(".deleted"));
-        assert_eq!(w, Wanted { member: false, attach: false, primary: false, size: None, device_name: "r0" });
+        let w = Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("1"), Some("1"), Some("alpha"), Some("4096"), None);
+        let all = Wanted { member: true, attach: true, primary: true, allow_replay: true, size: Some(4096), device_name: "r0" };
+        assert_eq!(w, all);
+        let w =
+            Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("0"), None, Some("(none)"), Some("x"), Some("data"));
+        assert_eq!(w, Wanted { attach: false, primary: false, allow_replay: false, size: None, device_name: "data", ..all });
+        let w = Wanted::from_links(
+            "alpha",
+            "r0",
+            Some(".deleted"),
+            Some("junk"),
+            Some("2"),
+            Some("bravo"),
+            None,
+            Some(".deleted"),
+        );
+        let none = Wanted { member: false, attach: false, primary: false, allow_replay: false, size: None, device_name: "r0" };
+        assert_eq!(w, none);
     }
 }

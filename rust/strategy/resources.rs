@@ -17,6 +17,7 @@ use crate::brick::{set_power, Brick, Output};
 use crate::bricks::bio_brick::BioBrick;
 use crate::bricks::if_brick::IfBrick;
 use crate::bricks::trans_logger::TransLogger;
+use crate::logger::replayer::Replayer;
 use crate::kapi::vfs::{self, FileKind, PathBuf};
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
 use crate::mars_core::strategy::{decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted};
@@ -48,6 +49,8 @@ struct Resource {
     data_size: u64,
     logger: Option<Arc<TransLogger>>,
     device: Option<Arc<IfBrick>>,
+    /// The replay of logfiles on a secondary.
+    replayer: Option<Replayer>,
     /// Seen in the current round's listing.
     seen: bool,
     /// What blocked the last round, reported once.
@@ -70,6 +73,7 @@ impl Resource {
             data_size: 0,
             logger: None,
             device: None,
+            replayer: None,
             seen: true,
             blocked: None,
             error: None,
@@ -81,6 +85,7 @@ impl Resource {
             attached: self.lower.is_some(),
             data_size: self.data_size,
             primary: self.device.is_some(),
+            replaying: self.replayer.is_some(),
             open_count: self.device.as_ref().map_or(0, |d| d.open_count()),
         }
     }
@@ -97,6 +102,7 @@ impl Resource {
         let data = self.read(&[&concat(b"data-", host)?])?;
         let device = self.read(&[&concat(b"device-", host)?])?;
         let attach = self.read(&[&concat(b"todo-", host)?, b"attach"])?;
+        let allow_replay = self.read(&[&concat(b"todo-", host)?, b"allow-replay"])?;
         let primary = self.read(&[b"primary"])?;
         let size = self.read(&[b"size"])?;
         let wanted = Wanted::from_links(
@@ -104,12 +110,17 @@ impl Resource {
             res,
             text(&data),
             text(&attach),
+            text(&allow_replay),
             text(&primary),
             text(&size),
             text(&device),
         );
         let data_path = text(&data).unwrap_or("");
         self.converge(|running| decide(&wanted, running), data_path, wanted.device_name, host)?;
+        if let Some(replayer) = &self.replayer {
+            // Logfiles or links may have arrived.
+            replayer.kick();
+        }
         self.publish()
     }
 
@@ -176,6 +187,16 @@ impl Resource {
             }
             Step::StartPrimary => self.start_primary(device_name, host),
             Step::StopPrimary => self.stop_primary(),
+            Step::StartReplay => {
+                let lower: Arc<dyn Output> = self.lower.clone().ok_or(EINVAL)?;
+                self.replayer = Some(Replayer::start(self.dir.as_bytes(), host, lower)?);
+                Ok(())
+            }
+            Step::StopReplay => {
+                // Waits for the current pass to end.
+                drop(self.replayer.take());
+                Ok(())
+            }
         }
     }
 
@@ -260,6 +281,7 @@ impl Resource {
         update_when_necessary(&self.actual.child(b"is-attached")?, flag(shown.is_attached))?;
         update_when_necessary(&self.actual.child(b"is-primary")?, flag(shown.is_primary))?;
         update_when_necessary(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
+        update_when_necessary(&self.actual.child(b"is-replaying")?, flag(shown.is_replaying))?;
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
         update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())
