@@ -39,7 +39,7 @@ unchanged() {
 check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars"
 check "split the data disk into two halves" sh -c "
 	echo '0 $half linear /dev/vda 0' | dmsetup create a &&
-	echo '0 $half linear /dev/vda $half' | dmsetup create b"
+	echo '0 $half linear /dev/vda $half' | dmsetup create b && dmsetup mknodes"
 check "hostname alpha" hostname alpha
 check "modprobe mars" modprobe mars
 check "create-cluster" marsadm create-cluster
@@ -62,7 +62,7 @@ check "hostname bravo" hostname bravo
 check "modprobe mars as bravo" modprobe mars
 check "join-resource of an unknown resource is refused, nothing changes" unchanged marsadm join-resource r9 /dev/mapper/b
 check "join-resource with a missing device is refused, nothing changes" unchanged marsadm join-resource r0 /dev/nonexistent
-check "hold /dev/mapper/b by another device-mapper device" sh -c "echo '0 8 linear /dev/mapper/b 0' | dmsetup create c"
+check "hold /dev/mapper/b by another device-mapper device" sh -c "echo '0 8 linear /dev/mapper/b 0' | dmsetup create c && dmsetup mknodes c"
 check "join-resource with a device in use is refused, nothing changes" unchanged marsadm join-resource r0 /dev/mapper/b
 check "release it" dmsetup remove c
 check "join-resource with a bad name is refused, nothing changes" unchanged marsadm join-resource bad.name /dev/mapper/b
