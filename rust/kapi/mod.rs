@@ -21,7 +21,6 @@ pub(crate) mod lz4;
 pub(crate) mod mm;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod sync;
-#[allow(dead_code)]
 pub(crate) mod socket;
 pub(crate) mod sysctl;
 pub(crate) mod time;
