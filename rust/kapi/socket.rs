@@ -137,18 +137,9 @@ impl Socket {
         Ok(socket)
     }
 
-    /// A connection to `addr`; the connect waits at most `timeouts.send_ms`.
-    pub(crate) fn connect(addr: SocketAddrV4, timeouts: Timeouts) -> Result<Self> {
-        let socket = Self::new_tcp(timeouts)?;
-        socket.tune_stream();
-        // SAFETY: `sock` is a valid, unconnected TCP socket.
-        to_result(unsafe { helpers::mars_helper_sock_connect_ipv4(socket.sock.as_ptr(), addr.addr, addr.port) })?;
-        Ok(socket)
-    }
-
-    /// Like [`Socket::connect`], but the caller may wake a blocked connect with
-    /// [`Socket::shutdown`] from another thread: `publish` is called with the socket (before
-    /// the connect starts) and may keep a reference to it.
+    /// A connection to `addr`; the connect waits at most `timeouts.send_ms`. The caller may
+    /// wake a blocked connect with [`Socket::shutdown`] from another thread: `publish` is called
+    /// with the socket before the connect starts and may keep a reference to it.
     pub(crate) fn connect_shared(
         addr: SocketAddrV4,
         timeouts: Timeouts,
