@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One metadata connection: reads whole frames off a socket into a bounded buffer (the header
+//! One connection (metadata or logfile fetch): reads whole frames off a socket into a bounded buffer (the header
 //! first, checked before any payload is waited for) and sends frames built in a second buffer.
 //! Anything that does not decode is a [`ConnError::Protocol`]: the caller logs it and closes
 //! the connection, nothing else.
@@ -8,7 +8,7 @@ use crate::clock;
 use crate::kapi::socket::{is_timeout, Socket};
 use crate::mars_core::wire::{
     decode_frame, encode_frame, frame_status, FrameStatus, Frame, Message, MsgType, PortRole, WireError,
-    HEADER_LEN,
+    HEADER_LEN, MAX_FRAME_LEN,
 };
 use kernel::error::Error;
 use kernel::prelude::*;
@@ -55,20 +55,29 @@ impl core::fmt::Display for ConnError {
     }
 }
 
-/// Receives frames into a buffer of [`META_FRAME_LEN`] bytes.
+/// The largest frame a connection of `role` carries.
+pub(super) const fn frame_len(role: PortRole) -> usize {
+    match role {
+        PortRole::Meta => META_FRAME_LEN,
+        _ => MAX_FRAME_LEN,
+    }
+}
+
+/// Receives frames of one port role into a buffer of [`frame_len`] bytes.
 pub(super) struct FrameReader {
     buf: KVVec<u8>,
+    role: PortRole,
     /// Bytes of the current frame received so far.
     filled: usize,
 }
 
 impl FrameReader {
-    pub(super) fn new() -> Result<Self> {
-        Ok(FrameReader { buf: KVVec::from_elem(0u8, META_FRAME_LEN, GFP_KERNEL)?, filled: 0 })
+    pub(super) fn new(role: PortRole) -> Result<Self> {
+        Ok(FrameReader { buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)?, role, filled: 0 })
     }
 
     /// Reads the next frame, waiting at most `silence_ms` for its bytes (the socket's receive
-    /// timeout is the polling step). The frame's type must belong to the metadata port. The
+    /// timeout is the polling step). The frame's type must belong to the reader's port. The
     /// sender's stamp advances the local Lamport clock.
     pub(super) fn read<'a>(
         &'a mut self,
@@ -87,7 +96,7 @@ impl FrameReader {
             if self.filled >= HEADER_LEN {
                 // The header is complete and valid here (frame_status decoded it).
                 let header = crate::mars_core::wire::Header::decode(self.buf.as_slice())?;
-                if !matches!(header.msg_type.port_role(), None | Some(PortRole::Meta)) {
+                if header.msg_type.port_role().is_some_and(|role| role != self.role) {
                     return Err(ConnError::Unexpected(header.msg_type));
                 }
             }
@@ -117,14 +126,14 @@ impl FrameReader {
     }
 }
 
-/// Builds frames to send in a buffer of [`META_FRAME_LEN`] bytes.
+/// Builds frames to send in a buffer of [`frame_len`] bytes.
 pub(super) struct FrameWriter {
     pub(super) buf: KVVec<u8>,
 }
 
 impl FrameWriter {
-    pub(super) fn new() -> Result<Self> {
-        Ok(FrameWriter { buf: KVVec::from_elem(0u8, META_FRAME_LEN, GFP_KERNEL)? })
+    pub(super) fn new(role: PortRole) -> Result<Self> {
+        Ok(FrameWriter { buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)? })
     }
 
     /// Encodes and sends one message with the current Lamport reading.
@@ -150,9 +159,14 @@ pub(super) struct Conn<'s> {
 }
 
 impl<'s> Conn<'s> {
-    /// Wraps `socket`, which is already installed in `stopper`.
+    /// Wraps `socket` of a metadata connection, which is already installed in `stopper`.
     pub(super) fn new(socket: Arc<Socket>, stopper: &'s Stopper) -> Result<Self> {
-        Ok(Conn { socket, reader: FrameReader::new()?, writer: FrameWriter::new()?, stopper })
+        Self::for_role(socket, stopper, PortRole::Meta)
+    }
+
+    /// Wraps `socket` of a connection for `role`, which is already installed in `stopper`.
+    pub(super) fn for_role(socket: Arc<Socket>, stopper: &'s Stopper, role: PortRole) -> Result<Self> {
+        Ok(Conn { socket, reader: FrameReader::new(role)?, writer: FrameWriter::new(role)?, stopper })
     }
 
     pub(super) fn stopper(&self) -> &'s Stopper {

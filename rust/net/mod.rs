@@ -14,6 +14,7 @@
 //! so a change reaches the peers in one round trip instead of one poll interval.
 
 mod conn;
+pub(crate) mod logs;
 mod peer;
 mod server;
 mod tree;
@@ -23,6 +24,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::kapi::kthread::{KThread, ThreadContext, WaitEvent, Wakeup};
 use crate::kapi::socket::Socket;
 use crate::knobs;
+use crate::mars_core::wire::PortRole;
 use kernel::c_str;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -69,6 +71,12 @@ pub(crate) struct Shared {
     /// same link would otherwise race on its temporary name.
     #[pin]
     merge_lock: Mutex<()>,
+}
+
+impl Shared {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(pin_init!(Shared { merge_lock <- new_mutex!((), "mars_net_merge") }), GFP_KERNEL)
+    }
 }
 
 /// The stop handshake of one [`Worker`]: the socket its thread blocks on, if any, and whether
@@ -214,7 +222,7 @@ impl Net {
     pub(crate) fn start() -> Result<Self> {
         MANAGER_WAKEUP.init();
         PENDING.store(0, Ordering::Release);
-        let shared = Arc::pin_init(pin_init!(Shared { merge_lock <- new_mutex!((), "mars_net_merge") }), GFP_KERNEL)?;
+        let shared = Shared::new()?;
         Ok(Net { _manager: KThread::spawn(c_str!("mars_net"), shared, manage)? })
     }
 }
@@ -225,12 +233,16 @@ const MANAGER_INTERVAL_MS: u32 = 1000;
 /// The manager thread: keeps one peer thread per other member, and the listener.
 fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     let mut listener = None;
+    let mut log_listener = None;
     let mut peers: KVec<peer::Peer> = KVec::new();
     let mut listen_error_told = false;
     while !context.should_stop() {
-        if listener.is_none() {
-            match Worker::spawn(c_str!("mars_listen"), shared, (), server::listen) {
-                Ok(worker) => listener = Some(worker),
+        for (slot, role) in [(&mut listener, PortRole::Meta), (&mut log_listener, PortRole::Log)] {
+            if slot.is_some() {
+                continue;
+            }
+            match Worker::spawn(c_str!("mars_listen"), shared, role, server::listen) {
+                Ok(worker) => *slot = Some(worker),
                 Err(e) if !listen_error_told => {
                     pr_warn!("net: cannot start the listener: {:?}\n", e);
                     listen_error_told = true;
@@ -251,11 +263,12 @@ fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     for peer in peers.iter() {
         peer.stop();
     }
-    if let Some(listener) = listener.as_ref() {
+    for listener in [listener.as_ref(), log_listener.as_ref()].into_iter().flatten() {
         listener.stopper().stop();
     }
     drop(peers);
     drop(listener);
+    drop(log_listener);
 }
 
 /// A peer's `Notify` arrived: pull from every peer now and let the strategy do a round,

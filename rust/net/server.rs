@@ -41,25 +41,33 @@ const MAX_CONNECTIONS: usize = 64;
 pub(super) struct ServeData {
     socket: Arc<Socket>,
     from: SocketAddrV4,
+    role: PortRole,
 }
 
-/// The address to listen on: `ips/ip-<thishost>` (its port, else 7777), else any address.
-fn wanted_address() -> SocketAddrV4 {
+/// The port of `role` for a host whose address link names `base` (else 7777): the metadata
+/// port, the logfile port one above it, the sync port two above.
+pub(super) fn role_port(base: Option<u16>, role: PortRole) -> u16 {
+    base.unwrap_or(DEFAULT_PORT).saturating_add(role as u16)
+}
+
+/// The address to listen on for `role`: `ips/ip-<thishost>` (its port), else any address.
+fn wanted_address(role: PortRole) -> SocketAddrV4 {
     let ip = tree::own_host().and_then(|me| tree::host_ip(&me));
     match ip {
-        Some(IpAddress { octets, port }) => SocketAddrV4::new(octets, port.unwrap_or(DEFAULT_PORT)),
-        None => SocketAddrV4::any(DEFAULT_PORT),
+        Some(IpAddress { octets, port }) => SocketAddrV4::new(octets, role_port(port, role)),
+        None => SocketAddrV4::any(role_port(None, role)),
     }
 }
 
-/// The listener thread.
-pub(super) fn listen(state: &WorkerState<()>, context: &ThreadContext) {
+/// The listener thread of one port role.
+pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
     let stopper = &state.stopper;
+    let role = state.data;
     let mut handlers: KVec<Worker<ServeData>> = KVec::new();
     let mut bound: Option<(SocketAddrV4, Arc<Socket>)> = None;
     let mut told: Option<SocketAddrV4> = None;
     while !context.should_stop() && !stopper.stopping() {
-        let wanted = wanted_address();
+        let wanted = wanted_address(role);
         if bound.as_ref().map(|(addr, _)| *addr) != Some(wanted) {
             stopper.clear();
             bound = None;
@@ -77,7 +85,7 @@ pub(super) fn listen(state: &WorkerState<()>, context: &ThreadContext) {
                     if stopper.install(&socket).is_err() {
                         break;
                     }
-                    pr_info!("net: listening on {} for peers\n", addr);
+                    pr_info!("net: listening on {} for peers ({:?})\n", addr, role);
                     bound = Some((addr, socket));
                     told = None;
                 }
@@ -101,7 +109,7 @@ pub(super) fn listen(state: &WorkerState<()>, context: &ThreadContext) {
                     continue;
                 }
                 let started = Arc::new(socket, GFP_KERNEL).map_err(Error::from).and_then(|socket| {
-                    Worker::spawn(c_str!("mars_serve"), &state.shared, ServeData { socket, from }, serve)
+                    Worker::spawn(c_str!("mars_serve"), &state.shared, ServeData { socket, from, role }, serve)
                 });
                 match started.and_then(|worker| handlers.push(worker, GFP_KERNEL).map_err(Into::into)) {
                     Ok(()) => {}
@@ -149,7 +157,7 @@ fn serve(state: &WorkerState<ServeData>, _context: &ThreadContext) {
     let stopper = &state.stopper;
     let from = state.data.from;
     if stopper.install(&state.data.socket).is_ok() {
-        match Conn::new(state.data.socket.clone(), stopper) {
+        match Conn::for_role(state.data.socket.clone(), stopper, state.data.role) {
             Ok(mut conn) => {
                 let mut peer = KVec::new();
                 match serve_connection(&mut conn, state, &mut peer) {
@@ -193,7 +201,7 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
         pr_notice!("net: refusing {} ({}): this host is no member of a cluster\n", hello.host, from);
         return conn.writer.send(&conn.socket, tag, &Message::Refuse(refuse));
     };
-    let agreement = match negotiate(&hello, PortRole::Meta, local_uuid, KNOWN_FEATURES) {
+    let agreement = match negotiate(&hello, state.data.role, local_uuid, KNOWN_FEATURES) {
         Ok(agreement) => agreement,
         Err(code) => {
             let message = match code {
@@ -226,6 +234,9 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
     let welcome = Welcome { version: agreement.version, features: agreement.features, cluster_uuid: local_uuid, host: me };
     conn.writer.send(&conn.socket, tag, &Message::Welcome(welcome))?;
     pr_debug!("net: serving {} ({})\n", hello.host, from);
+    if state.data.role == PortRole::Log {
+        return super::logs::serve_logs(conn);
+    }
 
     loop {
         let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, IDLE_MS)?;

@@ -242,7 +242,7 @@ pub(crate) struct JoinResourceArgs {
 /// ```text
 /// data-<host>, device-<host>, defaults-/local-/actual-/todo-<host>/
 /// todo-<host>/{connect,sync,allow-replay} 1
-/// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile present)
+/// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile known here)
 /// todo-<host>/attach 1
 /// ```
 ///
@@ -293,13 +293,22 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
             )));
         }
     }
-    let oldest = tree
+    // The primary's oldest logfile known here: one present locally, or the one its replay
+    // link names (logfiles themselves are fetched later).
+    let local = tree
         .list(&dir)
-        .iter()
+        .into_iter()
         .filter(|n| tree.exists(&format!("{dir}/{n}")))
-        .filter_map(|n| LogName::parse(n).ok().filter(|l| l.origin.as_str() == primary).map(|l| l.nr))
+        .filter_map(|n| LogName::parse(&n).ok().filter(|l| l.origin.as_str() == primary).map(|l| l.nr))
+        .min();
+    let current = tree
+        .value(&format!("{dir}/replay-{primary}"))
+        .and_then(|v| ReplayLink::parse(&v).ok().map(|r| r.log.nr));
+    let oldest = local
+        .into_iter()
+        .chain(current)
         .min()
-        .ok_or_else(|| Fail::refused(format!("no logfile of primary '{primary}' in '{res}' yet")))?;
+        .ok_or_else(|| Fail::refused(format!("no logfile of primary '{primary}' known in '{res}' yet")))?;
     let origin = HostName::parse(&primary).map_err(|e| Fail::refused(format!("primary '{primary}': {e}")))?;
     let log = LogName { nr: oldest, origin };
 
