@@ -243,6 +243,7 @@ pub(crate) struct JoinResourceArgs {
 /// data-<host>, device-<host>, defaults-/local-/actual-/todo-<host>/
 /// todo-<host>/{connect,sync,allow-replay} 1
 /// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile known here)
+/// syncstatus-<host> <size>              (no full sync yet: the device counts as in sync)
 /// todo-<host>/attach 1
 /// ```
 ///
@@ -325,6 +326,8 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     batch.set_link(&format!("{todo}/allow-replay"), "1");
     batch
         .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
+    // No full sync yet: the device is taken to hold the data (see the note printed below).
+    batch.set_link(&format!("{dir}/syncstatus-{host}"), &size.to_string());
     batch.set_link(&format!("{todo}/attach"), "1");
     batch.add_trigger(trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL);
     println!("joining resource '{res}' (primary '{primary}') with device '{}'", args.device);
