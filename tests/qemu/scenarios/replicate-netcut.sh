@@ -51,10 +51,10 @@ if [ "$h" = alpha ]; then
 	sleep 20
 	dev=$(peer_dev)
 	echo "# cutting the network on $dev"
-	check "cut the network to bravo" tc qdisc add dev "$dev" root netem loss 100%
+	check "cut the network to bravo" /sbin/tc qdisc add dev "$dev" root netem loss 100%
 	check "bravo is unreachable" sh -c '! ping -c 2 -W 1 10.77.0.2'
 	sleep 30
-	check "restore the network" tc qdisc del dev "$dev" root
+	check "restore the network" /sbin/tc qdisc del dev "$dev" root
 	wait "$fio_pid"; fio_rc=$?
 	check_eq "fio on alpha completes without error" 0 "$fio_rc"
 	sed -n 's/^ *write: /# write: /p' /tmp/fio.out
