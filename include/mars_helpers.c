@@ -135,3 +135,115 @@ unsigned int mars_helper_bdev_logical_block_size(struct block_device *bdev)
 {
 	return bdev_logical_block_size(bdev);
 }
+
+/* Kernel TCP sockets (see mars_helpers.h). */
+
+#include <linux/in.h>
+#include <linux/tcp.h>
+#include <net/sock.h>
+#include <net/net_namespace.h>
+
+int mars_helper_sock_create_tcp(struct socket **res)
+{
+	return sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP, res);
+}
+
+void mars_helper_sock_set_timeouts(struct socket *sock, unsigned int rcv_ms, unsigned int snd_ms)
+{
+	struct sock *sk = sock->sk;
+
+	lock_sock(sk);
+	sk->sk_rcvtimeo = rcv_ms ? msecs_to_jiffies(rcv_ms) : MAX_SCHEDULE_TIMEOUT;
+	sk->sk_sndtimeo = snd_ms ? msecs_to_jiffies(snd_ms) : MAX_SCHEDULE_TIMEOUT;
+	release_sock(sk);
+}
+
+void mars_helper_sock_set_reuseaddr(struct socket *sock)
+{
+	sock_set_reuseaddr(sock->sk);
+}
+
+void mars_helper_sock_tune_stream(struct socket *sock, int keepidle, int keepintvl, int keepcnt)
+{
+	tcp_sock_set_nodelay(sock->sk);
+	sock_set_keepalive(sock->sk);
+	tcp_sock_set_keepidle(sock->sk, keepidle);
+	tcp_sock_set_keepintvl(sock->sk, keepintvl);
+	tcp_sock_set_keepcnt(sock->sk, keepcnt);
+}
+
+static void mars_sockaddr_ipv4(struct sockaddr_in *sin, u32 addr, u16 port)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(addr);
+	sin->sin_port = htons(port);
+}
+
+int mars_helper_sock_bind_ipv4(struct socket *sock, u32 addr, u16 port)
+{
+	struct sockaddr_in sin;
+
+	mars_sockaddr_ipv4(&sin, addr, port);
+	return kernel_bind(sock, (struct sockaddr *)&sin, sizeof(sin));
+}
+
+int mars_helper_sock_listen(struct socket *sock, int backlog)
+{
+	return kernel_listen(sock, backlog);
+}
+
+int mars_helper_sock_accept(struct socket *sock, struct socket **newsock)
+{
+	return kernel_accept(sock, newsock, 0);
+}
+
+int mars_helper_sock_connect_ipv4(struct socket *sock, u32 addr, u16 port)
+{
+	struct sockaddr_in sin;
+
+	mars_sockaddr_ipv4(&sin, addr, port);
+	return kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
+}
+
+int mars_helper_sock_peer_ipv4(struct socket *sock, u32 *addr, u16 *port)
+{
+	struct sockaddr_in sin;
+	int len;
+
+	memset(&sin, 0, sizeof(sin));
+	len = kernel_getpeername(sock, (struct sockaddr *)&sin);
+	if (len < 0)
+		return len;
+	if (sin.sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	*addr = ntohl(sin.sin_addr.s_addr);
+	*port = ntohs(sin.sin_port);
+	return 0;
+}
+
+int mars_helper_sock_send(struct socket *sock, const void *buf, size_t len)
+{
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	struct kvec vec = { .iov_base = (void *)buf, .iov_len = len };
+
+	return kernel_sendmsg(sock, &msg, &vec, 1, len);
+}
+
+int mars_helper_sock_recv(struct socket *sock, void *buf, size_t len)
+{
+	struct msghdr msg = { .msg_flags = 0 };
+	struct kvec vec = { .iov_base = buf, .iov_len = len };
+
+	return kernel_recvmsg(sock, &msg, &vec, 1, len, 0);
+}
+
+void mars_helper_sock_shutdown(struct socket *sock)
+{
+	kernel_sock_shutdown(sock, SHUT_RDWR);
+}
+
+void mars_helper_sock_release(struct socket *sock)
+{
+	sock_release(sock);
+}

@@ -25,6 +25,7 @@
 #include <linux/bio.h>
 #include <linux/statfs.h>
 #include <crypto/hash.h>
+#include <linux/net.h>
 
 /* memalloc_noio_save()/restore(): allocations in the scope never recurse into block IO. */
 unsigned int mars_helper_memalloc_noio_save(void);
@@ -89,6 +90,34 @@ unsigned int mars_helper_blk_rq_bytes(struct request *rq);
 /* bdev_nr_bytes(), bdev_logical_block_size(). */
 loff_t mars_helper_bdev_nr_bytes(struct block_device *bdev);
 unsigned int mars_helper_bdev_logical_block_size(struct block_device *bdev);
+
+/*
+ * Kernel TCP sockets over IPv4 (kapi::socket). Addresses and ports are in host byte order;
+ * every function returns 0 or a negative errno unless said otherwise.
+ *
+ * sock_create_kern() in the initial network namespace (init_net is not in the kernel crate's
+ * bindings), with the options MARS wants on every socket: SO_REUSEADDR, and for connections
+ * TCP_NODELAY and keepalive (idle, interval, count in seconds). The timeouts (ms, 0 = none)
+ * bound every blocking receive or accept (rcv) and send or connect (snd).
+ */
+int mars_helper_sock_create_tcp(struct socket **res);
+void mars_helper_sock_set_timeouts(struct socket *sock, unsigned int rcv_ms, unsigned int snd_ms);
+void mars_helper_sock_set_reuseaddr(struct socket *sock);
+void mars_helper_sock_tune_stream(struct socket *sock, int keepidle, int keepintvl, int keepcnt);
+int mars_helper_sock_bind_ipv4(struct socket *sock, u32 addr, u16 port);
+int mars_helper_sock_listen(struct socket *sock, int backlog);
+/* kernel_accept(); the new socket is *newsock (blocking, bounded by the rcv timeout). */
+int mars_helper_sock_accept(struct socket *sock, struct socket **newsock);
+int mars_helper_sock_connect_ipv4(struct socket *sock, u32 addr, u16 port);
+/* The peer's address of a connected socket. */
+int mars_helper_sock_peer_ipv4(struct socket *sock, u32 *addr, u16 *port);
+/* One kernel_sendmsg() of up to len bytes (MSG_NOSIGNAL): bytes sent or a negative errno. */
+int mars_helper_sock_send(struct socket *sock, const void *buf, size_t len);
+/* One kernel_recvmsg() of up to len bytes: bytes received, 0 at end of stream, or -errno. */
+int mars_helper_sock_recv(struct socket *sock, void *buf, size_t len);
+/* kernel_sock_shutdown(SHUT_RDWR): wakes every task blocked on the socket. */
+void mars_helper_sock_shutdown(struct socket *sock);
+void mars_helper_sock_release(struct socket *sock);
 
 /*
  * Macro constants kernel::bindings lacks; bindgen turns these into Rust constants (the

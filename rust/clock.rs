@@ -32,6 +32,12 @@ pub(crate) fn write_proc_text(out: &mut dyn fmt::Write) -> fmt::Result {
     current().write_proc_text(real_time(), calls, &mut &mut *out)
 }
 
+/// The current Lamport reading (`lamport_now`): not behind real time nor behind any stamp seen
+/// or issued. A reading, not an event: it does not advance the clock.
+pub(crate) fn now() -> Stamp {
+    current().read(real_time())
+}
+
 /// Issues a fresh stamp for a local event, e.g. a link the kernel writes: strictly later than
 /// every stamp seen or issued before, and not behind real time (the core's `tick`).
 pub(crate) fn tick() -> Stamp {

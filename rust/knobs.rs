@@ -156,6 +156,9 @@ pub(crate) fn trigger(bits: u32) {
     PENDING_TRIGGER.fetch_or(bits, Ordering::Release);
     TRIGGER_WAKEUP.wake();
 }
+/// Trigger bit of a round that a peer's `Notify` asked for (internal, above what
+/// /proc/sys/mars/trigger accepts): such a round does not notify the peers in turn.
+pub(crate) const TRIGGER_FROM_PEER: u32 = 32;
 /// Largest trigger code accepted.
 const TRIGGER_MAX: i64 = 31;
 

@@ -5,7 +5,8 @@
 //! Layout: `kapi/` wraps raw kernel APIs (the only place with bindings), `mars_core` mounts the
 //! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock,
 //! `digest` and `compress` the kernel's hash and compression services for the log format,
-//! `strategy/` the strategy thread that acts on the /mars tree.
+//! `strategy/` the strategy thread that acts on the /mars tree, `net/` the metadata exchange
+//! with the peers.
 
 use kernel::prelude::*;
 
@@ -23,6 +24,7 @@ mod knobs;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 mod logger;
 mod mars_core;
+mod net;
 mod selftest;
 mod strategy;
 #[cfg(mars_testing)]
@@ -42,6 +44,8 @@ module! {
 /// farewell) while /proc/sys/mars still exists; /proc/sys/mars goes before the test devices
 /// it can create.
 struct Mars {
+    /// The metadata exchange with the peers; stops first (its threads read the knobs).
+    _net: net::Net,
     _strategy: strategy::Strategy,
     _sysctl: kapi::sysctl::Registration,
     /// Log digests; the logger will borrow it.
@@ -65,10 +69,12 @@ impl kernel::Module for Mars {
         let testing_logger = testing_logger::LoggerTestHooks::new()?;
         let sysctl = knobs::register()?;
         let strategy = strategy::Strategy::start()?;
+        let net = net::Net::start()?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
         #[cfg(mars_testing)]
         pr_info!("TESTING build: test hooks enabled\n");
         Ok(Mars {
+            _net: net,
             _strategy: strategy,
             _sysctl: sysctl,
             _digester: digester,

@@ -26,6 +26,8 @@ pub struct Wanted<'a> {
     pub primary: bool,
     /// `todo-<host>/allow-replay` is on (a secondary applies the logfiles it has).
     pub allow_replay: bool,
+    /// `todo-<host>/connect` is on (a secondary fetches logfiles from their origin).
+    pub connect: bool,
     /// The resource size (`size`), if readable.
     pub size: Option<u64>,
     /// The name under /dev/mars (`device-<host>`, default the resource name).
@@ -40,6 +42,7 @@ impl<'a> Wanted<'a> {
         data: Option<&str>,
         attach: Option<&str>,
         allow_replay: Option<&str>,
+        connect: Option<&str>,
         primary: Option<&str>,
         size: Option<&str>,
         device: Option<&'a str>,
@@ -47,10 +50,11 @@ impl<'a> Wanted<'a> {
         let member = data.is_some_and(|d| !d.is_empty() && d != super::tree_value::DELETED);
         let attach = attach.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
         let allow_replay = allow_replay.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
+        let connect = connect.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
         let primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() == host);
         let size = size.and_then(|s| s.trim().parse::<u64>().ok()).filter(|&s| s > 0);
         let device_name = device.filter(|d| !d.is_empty() && *d != super::tree_value::DELETED).unwrap_or(res);
-        Wanted { member, attach, primary, allow_replay, size, device_name }
+        Wanted { member, attach, primary, allow_replay, connect, size, device_name }
     }
 }
 
@@ -65,6 +69,8 @@ pub struct Running {
     pub primary: bool,
     /// The replay of fetched logfiles runs.
     pub replaying: bool,
+    /// The fetch of logfiles runs.
+    pub fetching: bool,
     /// How often the device is open.
     pub open_count: u32,
 }
@@ -86,6 +92,10 @@ pub enum Step {
     StartReplay,
     /// Stop applying them (after the current pass).
     StopReplay,
+    /// Start fetching logfiles from their origin (a secondary).
+    StartFetch,
+    /// Stop fetching.
+    StopFetch,
 }
 
 /// Why a wanted step is not taken.
@@ -130,6 +140,8 @@ pub struct Indicators {
     pub if_on: bool,
     /// `is-replaying`.
     pub is_replaying: bool,
+    /// `is-copying`: a logfile fetch runs.
+    pub is_copying: bool,
     /// `open-count`.
     pub open_count: u32,
 }
@@ -141,6 +153,7 @@ pub fn indicators(running: &Running) -> Indicators {
         is_primary: running.primary,
         if_on: running.primary,
         is_replaying: running.replaying,
+        is_copying: running.fetching,
         open_count: running.open_count,
     }
 }
@@ -150,7 +163,12 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     let want_attached = wanted.member && wanted.attach;
     let want_primary = want_attached && wanted.primary;
     let want_replay = want_attached && !wanted.primary && wanted.allow_replay;
+    // Fetching needs no attached disk, only membership.
+    let want_fetch = wanted.member && !wanted.primary && wanted.connect;
     let step = |step| Decision { step, blocked: None };
+    if running.fetching && !want_fetch {
+        return step(Step::StopFetch);
+    }
     if running.replaying && !want_replay {
         return step(Step::StopReplay);
     }
@@ -176,6 +194,9 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     if running.attached && want_replay && !running.replaying && !running.primary {
         return step(Step::StartReplay);
     }
+    if want_fetch && !running.fetching && !running.primary {
+        return step(Step::StartFetch);
+    }
     step(Step::Stay)
 }
 
@@ -183,7 +204,15 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
 /// unloading: everything goes, top down; a device still open blocks.
 pub fn decide_teardown(running: &Running) -> Decision {
     decide(
-        &Wanted { member: false, attach: false, primary: false, allow_replay: false, size: None, device_name: "" },
+        &Wanted {
+            member: false,
+            attach: false,
+            primary: false,
+            allow_replay: false,
+            connect: false,
+            size: None,
+            device_name: "",
+        },
         running,
     )
 }
@@ -193,11 +222,11 @@ mod tests {
     use super::*;
 
     fn wanted(member: bool, attach: bool, primary: bool) -> Wanted<'static> {
-        Wanted { member, attach, primary, allow_replay: true, size: Some(1 << 20), device_name: "r0" }
+        Wanted { member, attach, primary, allow_replay: true, connect: false, size: Some(1 << 20), device_name: "r0" }
     }
 
     fn running(attached: bool, primary: bool, open_count: u32) -> Running {
-        Running { attached, data_size: 1 << 20, primary, replaying: false, open_count }
+        Running { attached, data_size: 1 << 20, primary, replaying: false, fetching: false, open_count }
     }
 
     /// Applies steps until the decision stays, as the strategy thread does.
@@ -212,6 +241,8 @@ mod tests {
                 Step::StopPrimary => now.primary = false,
                 Step::StartReplay => now.replaying = true,
                 Step::StopReplay => now.replaying = false,
+                Step::StartFetch => now.fetching = true,
+                Step::StopFetch => now.fetching = false,
             }
         }
         panic!("no convergence");
@@ -241,6 +272,19 @@ mod tests {
         let mut paused = wanted(true, true, false);
         paused.allow_replay = false;
         assert_eq!(converge(&paused, now).0, running(true, false, 0));
+    }
+
+    #[test]
+    fn a_secondary_fetches_without_a_disk_and_stops_before_becoming_primary() {
+        let mut w = wanted(true, false, false);
+        w.connect = true;
+        assert_eq!(decide(&w, &running(false, false, 0)).step, Step::StartFetch);
+        let fetching = Running { fetching: true, ..running(true, false, 0) };
+        w.primary = true;
+        w.attach = true;
+        assert_eq!(decide(&w, &fetching).step, Step::StopFetch);
+        let (now, _) = converge(&w, fetching);
+        assert!(now.primary && !now.fetching && !now.replaying);
     }
 
     #[test]
@@ -287,23 +331,54 @@ mod tests {
 
     #[test]
     fn links_are_read_like_the_original() {
-        let w = Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("1"), Some("1"), Some("alpha"), Some("4096"), None);
-        let all = Wanted { member: true, attach: true, primary: true, allow_replay: true, size: Some(4096), device_name: "r0" };
+        let w = Wanted::from_links(
+            "alpha",
+            "r0",
+            Some("/dev/vda"),
+            Some("1"),
+            Some("1"),
+            Some("1"),
+            Some("alpha"),
+            Some("4096"),
+            None,
+        );
+        let all = Wanted {
+            member: true,
+            attach: true,
+            primary: true,
+            allow_replay: true,
+            connect: true,
+            size: Some(4096),
+            device_name: "r0",
+        };
         assert_eq!(w, all);
-        let w =
-            Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("0"), None, Some("(none)"), Some("x"), Some("data"));
-        assert_eq!(w, Wanted { attach: false, primary: false, allow_replay: false, size: None, device_name: "data", ..all });
+        let w = Wanted::from_links(
+            "alpha",
+            "r0",
+            Some("/dev/vda"),
+            Some("0"),
+            None,
+            Some("0"),
+            Some("(none)"),
+            Some("x"),
+            Some("data"),
+        );
+        let expected =
+            Wanted { attach: false, primary: false, allow_replay: false, connect: false, size: None, device_name: "data", ..all };
+        assert_eq!(w, expected);
         let w = Wanted::from_links(
             "alpha",
             "r0",
             Some(".deleted"),
             Some("junk"),
             Some("2"),
+            None,
             Some("bravo"),
             None,
             Some(".deleted"),
         );
-        let none = Wanted { member: false, attach: false, primary: false, allow_replay: false, size: None, device_name: "r0" };
+        let none = Wanted { member: false, connect: false, ..expected };
+        let none = Wanted { device_name: "r0", ..none };
         assert_eq!(w, none);
     }
 }

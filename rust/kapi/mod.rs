@@ -21,6 +21,7 @@ pub(crate) mod lz4;
 pub(crate) mod mm;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod sync;
+pub(crate) mod socket;
 pub(crate) mod sysctl;
 pub(crate) mod time;
 pub(crate) mod uts;

@@ -42,6 +42,7 @@ fn run(_state: &(), context: &ThreadContext) {
     while !context.should_stop() {
         let trigger = knobs::PENDING_TRIGGER.swap(0, Ordering::AcqRel);
         rounds.round(trigger);
+        crate::net::after_round(trigger);
         let interval_ms = knobs::SCAN_INTERVAL_SEC.get().saturating_mul(1000);
         let interval_ms = u32::try_from(interval_ms).unwrap_or(u32::MAX);
         // A trigger that arrived during the round is still pending: no sleep then.

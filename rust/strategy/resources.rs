@@ -18,6 +18,7 @@ use crate::bricks::bio_brick::BioBrick;
 use crate::bricks::if_brick::IfBrick;
 use crate::bricks::trans_logger::TransLogger;
 use crate::logger::replayer::Replayer;
+use crate::net::logs::Fetcher;
 use crate::kapi::vfs::{self, FileKind, PathBuf};
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
 use crate::mars_core::strategy::{decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted};
@@ -51,6 +52,8 @@ struct Resource {
     device: Option<Arc<IfBrick>>,
     /// The replay of logfiles on a secondary.
     replayer: Option<Replayer>,
+    /// The fetch of logfiles from their origin on a secondary.
+    fetcher: Option<Fetcher>,
     /// Seen in the current round's listing.
     seen: bool,
     /// What blocked the last round, reported once.
@@ -74,6 +77,7 @@ impl Resource {
             logger: None,
             device: None,
             replayer: None,
+            fetcher: None,
             seen: true,
             blocked: None,
             error: None,
@@ -86,6 +90,7 @@ impl Resource {
             data_size: self.data_size,
             primary: self.device.is_some(),
             replaying: self.replayer.is_some(),
+            fetching: self.fetcher.is_some(),
             open_count: self.device.as_ref().map_or(0, |d| d.open_count()),
         }
     }
@@ -103,6 +108,7 @@ impl Resource {
         let device = self.read(&[&concat(b"device-", host)?])?;
         let attach = self.read(&[&concat(b"todo-", host)?, b"attach"])?;
         let allow_replay = self.read(&[&concat(b"todo-", host)?, b"allow-replay"])?;
+        let connect = self.read(&[&concat(b"todo-", host)?, b"connect"])?;
         let primary = self.read(&[b"primary"])?;
         let size = self.read(&[b"size"])?;
         let wanted = Wanted::from_links(
@@ -111,6 +117,7 @@ impl Resource {
             text(&data),
             text(&attach),
             text(&allow_replay),
+            text(&connect),
             text(&primary),
             text(&size),
             text(&device),
@@ -195,6 +202,15 @@ impl Resource {
             Step::StopReplay => {
                 // Waits for the current pass to end.
                 drop(self.replayer.take());
+                Ok(())
+            }
+            Step::StartFetch => {
+                self.fetcher = Some(Fetcher::start(&self.name)?);
+                Ok(())
+            }
+            Step::StopFetch => {
+                // Shuts its socket down and waits for the thread.
+                drop(self.fetcher.take());
                 Ok(())
             }
         }
@@ -282,6 +298,7 @@ impl Resource {
         update_when_necessary(&self.actual.child(b"is-primary")?, flag(shown.is_primary))?;
         update_when_necessary(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
         update_when_necessary(&self.actual.child(b"is-replaying")?, flag(shown.is_replaying))?;
+        update_when_necessary(&self.actual.child(b"is-copying")?, flag(shown.is_copying))?;
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
         update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())
@@ -342,7 +359,7 @@ impl Resources {
                 continue;
             }
             match resource.teardown() {
-                Ok(()) if resource.lower.is_none() => *slot = None,
+                Ok(()) if resource.lower.is_none() && resource.fetcher.is_none() => *slot = None,
                 Ok(()) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `marsadm create-cluster [--ip=<addr>]`: makes this host the first member of a new cluster.
+//! The cluster commands: `create-cluster`, `join-cluster`, `leave-cluster`, `wait-cluster`,
+//! and the expert `set-link`.
+//!
+//! `marsadm create-cluster [--ip=<addr>]` makes this host the first member of a new cluster.
 //!
 //! Writes (the original's `create_cluster`, `_create_dirs`, `create_uuid`):
 //!
@@ -16,8 +19,10 @@
 
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};
-use crate::tree_io::{Batch, MARSADM_FEATURE_VERSION};
-use mars_core::tree_value::{IpAddress, NONE_VALUE};
+use crate::tree_io::{trigger, Batch, MARSADM_FEATURE_VERSION};
+use mars_core::lamport::Stamp;
+use mars_core::names::check_name;
+use mars_core::tree_value::{IpAddress, ANY_UUID, NONE_VALUE};
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 
 /// Arguments of `create-cluster`.
@@ -146,4 +151,198 @@ fn first_interface_address() -> Option<Ipv4Addr> {
     // SAFETY: `list` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(list) };
     found
+}
+
+/// Arguments of `join-cluster`.
+#[derive(clap::Args)]
+pub(crate) struct JoinClusterArgs {
+    /// A member of the cluster to join (its host name).
+    peer: String,
+    /// The member's IPv4 address (default: what its name resolves to, or /etc/hosts).
+    peer_ip: Option<String>,
+    /// This host's IPv4 address for the peers (default as for create-cluster).
+    #[arg(long, value_name = "ADDRESS")]
+    ip: Option<String>,
+}
+
+/// The stamp of the links a joining host writes before it has heard from the cluster
+/// (1970-01-01 00:00:01): every value the cluster has wins over them.
+const PRELIMINARY_STAMP: Stamp = Stamp { sec: 1, nsec: 0 };
+
+/// `marsadm join-cluster <peer> [<peer-ip>]` (the original's `join_cluster`, the method with
+/// the module loaded): makes this host a member of the cluster `<peer>` belongs to.
+///
+/// Writes `uuid` = `(any)`, `ips/ip-<host>` and `ips/ip-<peer>` with the preliminary stamp
+/// 1970+1 s (plus the directories and defaults of create-cluster), triggers a pull, waits until
+/// the cluster's uuid has arrived from the peer (`--timeout`), then writes `ips/ip-<host>` anew
+/// with the current Lamport time, which the kernel pushes to the peer. Refused when this host
+/// already belongs to a cluster, when /mars is not mounted or the module is not loaded.
+pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
+    let tree = &ctx.tree;
+    let host = &ctx.host;
+    let peer = &args.peer;
+    check_name(peer).map_err(|e| Fail::refused(format!("peer host name '{peer}': {e}")))?;
+    if peer == host {
+        return Err(Fail::refused(format!("'{peer}' is this host: give a member of the cluster to join")));
+    }
+    if let Some(uuid) = tree.value("uuid").filter(|u| u != ANY_UUID) {
+        return Err(Fail::refused(format!("this host is already member of the cluster with uuid='{uuid}'"))
+            .line("use leave-cluster and a fresh /mars first to join another cluster"));
+    }
+    ctx.check_mounted("join a cluster")?;
+    if !tree.module_loaded() && !ctx.options.dry_run {
+        return Err(Fail::refused("the mars module is not loaded: join-cluster talks to the peer through it")
+            .line("modprobe mars first"));
+    }
+    let peer_ip = match &args.peer_ip {
+        Some(ip) => ip.clone(),
+        None => resolve(peer)
+            .or_else(|| etc_hosts(peer))
+            .map(|ip| ip.to_string())
+            .ok_or_else(|| Fail::refused(format!("cannot determine the IP address of '{peer}'")).line("give it as second argument"))?,
+    };
+    IpAddress::parse(&peer_ip).map_err(|e| Fail::refused(format!("IP address '{peer_ip}' of '{peer}': {e}")))?;
+    let ip = own_ip(ctx, args.ip.as_deref())?;
+
+    let mut batch = Batch::new();
+    for dir in ["ips", "userspace", "defaults", &format!("defaults-{host}"), "todo-global", &format!("actual-{host}")] {
+        batch.mkdir(dir);
+    }
+    batch.set_link(&format!("actual-{host}/marsadm-version"), MARSADM_FEATURE_VERSION);
+    if tree.link("uuid").is_none() {
+        batch.set_link_stamped("uuid", ANY_UUID, PRELIMINARY_STAMP);
+    }
+    batch.set_link_stamped(&format!("ips/ip-{peer}"), &peer_ip, PRELIMINARY_STAMP);
+    batch.set_link_stamped(&format!("ips/ip-{host}"), &ip, PRELIMINARY_STAMP);
+    batch.set_link(&format!("defaults-{host}/sync-limit"), "0");
+    batch.set_link(&format!("defaults-{host}/sync-pref-list"), NONE_VALUE);
+    batch.add_trigger(trigger::FROM_REMOTE);
+    ctx.commit(batch)?;
+    if ctx.options.dry_run {
+        return Ok(());
+    }
+    ctx.wait_for(&format!("the cluster uuid has arrived from {peer} ({peer_ip})"), |t| {
+        t.value("uuid").is_some_and(|u| u != ANY_UUID)
+    })?;
+    // Now our own address, stamped after everything we have seen, so that it wins everywhere.
+    let mut batch = Batch::new();
+    batch.set_link(&format!("ips/ip-{host}"), &ip);
+    batch.add_trigger(trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL);
+    ctx.commit(batch)?;
+    let uuid = tree.value("uuid").unwrap_or_default();
+    println!("joined the cluster with uuid '{uuid}' through {peer} ({peer_ip})");
+    println!("host '{host}' has IP address '{ip}'");
+    Ok(())
+}
+
+/// `marsadm leave-cluster`: this host stops being a member (deletes `ips/ip-<host>`; the
+/// peers stop exchanging with it once they have pulled the deletion). The uuid stays. Refused
+/// while this host is still member of a resource (`data-<host>` or `device-<host>` in some
+/// `resource-*`), unless `--force`.
+pub(crate) fn leave_cluster(ctx: &Ctx) -> CmdResult {
+    let tree = &ctx.tree;
+    let host = &ctx.host;
+    let joined: Vec<String> = tree
+        .list("")
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("resource-").map(str::to_string))
+        .filter(|res| {
+            tree.exists(&format!("resource-{res}/data-{host}")) || tree.exists(&format!("resource-{res}/device-{host}"))
+        })
+        .collect();
+    if !joined.is_empty() && !ctx.options.force {
+        return Err(Fail::refused(format!("this host is still member of the resource(s) {}", joined.join(", ")))
+            .line("leave every resource first (leave-resource)"));
+    }
+    if !tree.exists(&format!("ips/ip-{host}")) {
+        return Err(Fail::refused(format!("host '{host}' is no member of the cluster ({} is missing)", tree.path(&format!("ips/ip-{host}")).display())));
+    }
+    let mut batch = Batch::new();
+    batch.delete(&format!("ips/ip-{host}"));
+    batch.add_trigger(trigger::TO_REMOTE_ALL);
+    ctx.commit(batch)?;
+    println!("host '{host}' left the cluster; the peers forget it when they pull the deletion");
+    Ok(())
+}
+
+/// The other members: every `ips/ip-<host>` but this host's.
+fn other_members(ctx: &Ctx) -> Vec<String> {
+    ctx.tree
+        .list("ips")
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("ip-").map(str::to_string))
+        .filter(|h| *h != ctx.host && ctx.tree.exists(&format!("ips/ip-{h}")))
+        .collect()
+}
+
+/// `marsadm wait-cluster`: asks every peer for news (trigger: pull from and notify every
+/// peer) and waits until each one's heartbeat `actual-<peer>/time` carries a stamp not before
+/// the start, i.e. every peer has done a round after it heard from us and we have pulled it
+/// since. Fails with exit code 3 naming the peers not heard from within `--timeout`.
+pub(crate) fn wait_cluster(ctx: &Ctx) -> CmdResult {
+    let tree = &ctx.tree;
+    if !tree.module_loaded() {
+        return Err(Fail::refused("the mars module is not loaded: there is no news from peers"));
+    }
+    let peers = other_members(ctx);
+    let (start, _) = tree.lamport_now()?;
+    let code = trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL;
+    let heard = |peer: &String| tree.link(&format!("actual-{peer}/time")).is_some_and(|l| l.stamp >= start);
+    let begin = std::time::Instant::now();
+    let mut last_trigger: Option<std::time::Instant> = None;
+    loop {
+        let missing: Vec<&String> = peers.iter().filter(|p| !heard(p)).collect();
+        if missing.is_empty() {
+            println!("{} peer(s) heard from: {}", peers.len(), peers.join(", "));
+            return Ok(());
+        }
+        if ctx.options.timeout >= 0 && begin.elapsed().as_secs_f64() >= ctx.options.timeout as f64 {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Err(Fail::not_confirmed(format!(
+                "no news within {} s from: {}",
+                ctx.options.timeout,
+                names.join(", ")
+            ))
+            .line("check the network and that mars is loaded there"));
+        }
+        if last_trigger.map_or(true, |t| t.elapsed().as_secs() >= 2) {
+            tree.trigger(code).map_err(Fail::refused)?;
+            last_trigger = Some(std::time::Instant::now());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Arguments of `set-link`.
+#[derive(clap::Args)]
+pub(crate) struct SetLinkArgs {
+    /// The value.
+    value: String,
+    /// The link: a path below /mars (relative, or absolute starting with /mars/).
+    path: String,
+}
+
+/// `marsadm set-link <value> <path>` (expert): writes one link with the current Lamport time
+/// (temporary name, stamp, rename, trigger). The value `.deleted` deletes the key.
+pub(crate) fn set_link(ctx: &Ctx, args: &SetLinkArgs) -> CmdResult {
+    let root = ctx.tree.root.to_string_lossy().into_owned();
+    let rel = args
+        .path
+        .strip_prefix(&format!("{root}/"))
+        .unwrap_or(&args.path)
+        .to_string();
+    let parsed = mars_core::tree::Key::parse(&rel).map_err(|e| Fail::refused(format!("path '{}': {e}", args.path)))?;
+    if parsed.is_transient() || rel.split('/').any(|c| c == "." || c == "..") {
+        return Err(Fail::refused(format!("path '{}' is not a key of the tree", args.path)));
+    }
+    mars_core::wire::check_link_value(&args.value)
+        .map_err(|e| Fail::refused(format!("value '{}': {e}", args.value)))?;
+    if let Some((dir, _)) = rel.rsplit_once('/') {
+        if !ctx.tree.is_dir(dir) {
+            return Err(Fail::refused(format!("directory {} does not exist", ctx.tree.path(dir).display())));
+        }
+    }
+    let mut batch = Batch::new();
+    batch.set_link(&rel, &args.value);
+    ctx.commit(batch)
 }

@@ -242,7 +242,8 @@ pub(crate) struct JoinResourceArgs {
 /// ```text
 /// data-<host>, device-<host>, defaults-/local-/actual-/todo-<host>/
 /// todo-<host>/{connect,sync,allow-replay} 1
-/// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile present)
+/// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile known here)
+/// syncstatus-<host> <size>              (no full sync yet: the device counts as in sync)
 /// todo-<host>/attach 1
 /// ```
 ///
@@ -293,13 +294,22 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
             )));
         }
     }
-    let oldest = tree
+    // The primary's oldest logfile known here: one present locally, or the one its replay
+    // link names (logfiles themselves are fetched later).
+    let local = tree
         .list(&dir)
-        .iter()
+        .into_iter()
         .filter(|n| tree.exists(&format!("{dir}/{n}")))
-        .filter_map(|n| LogName::parse(n).ok().filter(|l| l.origin.as_str() == primary).map(|l| l.nr))
+        .filter_map(|n| LogName::parse(&n).ok().filter(|l| l.origin.as_str() == primary).map(|l| l.nr))
+        .min();
+    let current = tree
+        .value(&format!("{dir}/replay-{primary}"))
+        .and_then(|v| ReplayLink::parse(&v).ok().map(|r| r.log.nr));
+    let oldest = local
+        .into_iter()
+        .chain(current)
         .min()
-        .ok_or_else(|| Fail::refused(format!("no logfile of primary '{primary}' in '{res}' yet")))?;
+        .ok_or_else(|| Fail::refused(format!("no logfile of primary '{primary}' known in '{res}' yet")))?;
     let origin = HostName::parse(&primary).map_err(|e| Fail::refused(format!("primary '{primary}': {e}")))?;
     let log = LogName { nr: oldest, origin };
 
@@ -316,6 +326,8 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     batch.set_link(&format!("{todo}/allow-replay"), "1");
     batch
         .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
+    // No full sync yet: the device is taken to hold the data (see the note printed below).
+    batch.set_link(&format!("{dir}/syncstatus-{host}"), &size.to_string());
     batch.set_link(&format!("{todo}/attach"), "1");
     batch.add_trigger(trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL);
     println!("joining resource '{res}' (primary '{primary}') with device '{}'", args.device);

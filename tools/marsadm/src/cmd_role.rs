@@ -12,8 +12,10 @@
 //! ```
 //!
 //! waits for `/dev/mars/<name>` (`actual-<host>/if-on` = 1) and turns on whatever `up` would.
-//! A handover from another host needs the peer protocol and is refused for now; so is
-//! `--force` (forced failover).
+//! A planned handover from another host first asks it to step down (`primary` = `(none)`),
+//! refused when it is not alive or its device is open, and waits until it has stepped down
+//! and this host has fetched and replayed everything it logged. `--force` (forced failover)
+//! is refused for now.
 //!
 //! `secondary` writes `primary` = `(none)` stamped one nanosecond after the link it replaces
 //! (not with the current time): a concurrent `primary` elsewhere, which is stamped with the
@@ -24,7 +26,7 @@ use crate::cmd_switch::{self, indicator, ResArgs, SwitchCmd};
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};
 use crate::tree_io::Batch;
-use mars_core::tree_value::NONE_VALUE;
+use mars_core::tree_value::{ReplayLink, NONE_VALUE};
 
 fn todo_on(ctx: &Ctx, dir: &str, res: &str, name: &str, command_name: &str) -> CmdResult {
     let value = ctx.tree.value(&format!("{dir}/todo-{}/{name}", ctx.host)).unwrap_or_default();
@@ -77,11 +79,6 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         designated.clone().or_else(|| last.as_ref().map(|l| l.value.clone())).filter(|p| p != NONE_VALUE);
     println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
     if designated.as_deref() != Some(host) {
-        if let Some(other) = previous.as_deref().filter(|p| *p != host) {
-            return Err(Fail::refused(format!("the last primary of '{res}' is host '{other}'")).line(
-                "a planned handover from another host needs the peer protocol, which is not implemented yet",
-            ));
-        }
         check_sync_finished(ctx, &dir, res)?;
     }
     todo_on(ctx, &dir, res, "attach", "attach")?;
@@ -97,6 +94,9 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     if designated.as_deref() == Some(host) {
         println!("host '{host}' is already the designated primary of resource '{res}'");
     } else {
+        if let Some(old) = previous.as_deref().filter(|p| *p != host) {
+            handover_from(ctx, &dir, res, old, designated.is_some())?;
+        }
         let mut batch = Batch::new();
         batch.set_link(&format!("{dir}/primary"), host);
         if let Some(last) = &last {
@@ -119,6 +119,60 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     println!("device '{device}' is present");
     // The new switch semantics: a primary is up.
     cmd_switch::run(ctx, SwitchCmd::Up, args)
+}
+
+/// The old primary's part of a planned handover: it must be alive and its device closed;
+/// then it is asked to step down (`primary` = `(none)`), and this host waits until it has,
+/// and until everything it logged is fetched and replayed here: this host's replay link names
+/// the same logfile and position as the old primary's own (the original's
+/// `try_to_avoid_splitbrain`). Every wait ends with a clear refusal after `--timeout`.
+fn handover_from(ctx: &Ctx, dir: &str, res: &str, old: &str, still_designated: bool) -> CmdResult {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    let alive = tree
+        .link(&format!("actual-{old}/time"))
+        .is_some_and(|t| ctx.is_recent(t.stamp) && tree.value(&format!("actual-{old}/alive")).as_deref() == Some("1"));
+    if !alive {
+        return Err(Fail::refused(format!(
+            "the current primary '{old}' of '{res}' is not reachable (no recent heartbeat from it)"
+        ))
+        .line("a planned handover needs the old primary; use 'primary --force' only if it is really gone"));
+    }
+    let count = open_count(ctx, dir, old);
+    if count != 0 {
+        return Err(Fail::refused(format!(
+            "device '{}' is {count} times in use on the current primary '{old}'",
+            ctx.device_name(dir, res)
+        ))
+        .line(format!("first umount/close it on host '{old}'")));
+    }
+    if still_designated {
+        let rel = format!("{dir}/primary");
+        if let Some(link) = tree.link(&rel) {
+            let mut batch = Batch::new();
+            batch.set_link_stamped(&rel, NONE_VALUE, link.stamp.add_nsec(1));
+            ctx.commit(batch)?;
+            println!("asked '{old}' to step down (primary = {NONE_VALUE})");
+        }
+    }
+    ctx.wait_for(&format!("host '{old}' reports actual-{old}/is-primary = 0"), |t| {
+        t.value(&format!("{dir}/actual-{old}/is-primary")).as_deref() == Some("0")
+    })?;
+    let replay_of = |t: &crate::tree_io::Tree, who: &str| {
+        t.value(&format!("{dir}/replay-{who}")).and_then(|v| {
+            let link = ReplayLink::parse(&v).ok()?;
+            Some((link.log.to_string(), link.min_pos))
+        })
+    };
+    ctx.wait_for(
+        &format!("everything '{old}' logged is fetched and replayed here (replay-{host} = replay-{old})"),
+        |t| {
+            let theirs = replay_of(t, old);
+            theirs.is_some() && replay_of(t, host) == theirs
+        },
+    )?;
+    println!("host '{host}' has everything '{old}' logged");
+    Ok(())
 }
 
 pub(crate) fn secondary(ctx: &Ctx, args: &ResArgs) -> CmdResult {

@@ -72,6 +72,22 @@ enum Command {
     /// defaults, defaults-<host>, todo-global, userspace, actual-<host>. Refused when the
     /// cluster exists. /mars must be mounted.
     CreateCluster(cmd_cluster::CreateClusterArgs),
+    /// Become a member of the cluster that <PEER> belongs to (the module must be loaded).
+    ///
+    /// Writes uuid = (any), ips/ip-<host> and ips/ip-<peer> with the preliminary stamp 1970+1 s,
+    /// waits until the kernel has pulled the cluster's uuid from the peer, then stamps
+    /// ips/ip-<host> anew so that the peer learns this host. Refused when this host already
+    /// belongs to a cluster. /mars must be mounted.
+    JoinCluster(cmd_cluster::JoinClusterArgs),
+    /// Stop being a member of the cluster: deletes ips/ip-<host> (the uuid stays).
+    ///
+    /// Refused while this host is member of a resource (data-<host> or device-<host>).
+    LeaveCluster,
+    /// Ask every peer for news and wait until each one has done a round since and its
+    /// heartbeat arrived here (actual-<peer>/time), within --timeout.
+    WaitCluster,
+    /// Expert: write one link (VALUE, PATH below /mars) with the current Lamport time.
+    SetLink(cmd_cluster::SetLinkArgs),
     /// Create a new resource on an existing disk, with this host as primary.
     ///
     /// The disk's data become the resource's data; /dev/mars/<device-name> appears on this
@@ -152,13 +168,17 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
 
 fn run(command: &Command, options: Options) -> CmdResult {
     let needs = match command {
-        Command::CreateCluster(_) => Needs::NoCluster,
+        Command::CreateCluster(_) | Command::JoinCluster(_) => Needs::NoCluster,
         Command::View(_) => Needs::Root,
         _ => Needs::Cluster,
     };
     let ctx = Ctx::new(options, needs)?;
     match command {
         Command::CreateCluster(args) => cmd_cluster::create_cluster(&ctx, args),
+        Command::JoinCluster(args) => cmd_cluster::join_cluster(&ctx, args),
+        Command::LeaveCluster => cmd_cluster::leave_cluster(&ctx),
+        Command::WaitCluster => cmd_cluster::wait_cluster(&ctx),
+        Command::SetLink(args) => cmd_cluster::set_link(&ctx, args),
         Command::CreateResource(args) => cmd_resource::create_resource(&ctx, args),
         Command::JoinResource(args) => cmd_resource::join_resource(&ctx, args),
         Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
@@ -189,6 +209,10 @@ fn main() -> ExitCode {
         }
         Command::LogDump(args) => return cmd_log_dump::run(args),
         Command::CreateCluster(_) => "create-cluster",
+        Command::JoinCluster(_) => "join-cluster",
+        Command::LeaveCluster => "leave-cluster",
+        Command::WaitCluster => "wait-cluster",
+        Command::SetLink(_) => "set-link",
         Command::CreateResource(_) => "create-resource",
         Command::JoinResource(_) => "join-resource",
         Command::Attach(_) => "attach",

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One connection (metadata or logfile fetch): reads whole frames off a socket into a bounded buffer (the header
+//! first, checked before any payload is waited for) and sends frames built in a second buffer.
+//! Anything that does not decode is a [`ConnError::Protocol`]: the caller logs it and closes
+//! the connection, nothing else.
+
+use crate::clock;
+use crate::kapi::socket::{is_timeout, Socket};
+use crate::mars_core::wire::{
+    decode_frame, encode_frame, frame_status, FrameStatus, Frame, Message, MsgType, PortRole, WireError,
+    HEADER_LEN, MAX_FRAME_LEN,
+};
+use kernel::error::Error;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use super::Stopper;
+
+/// The largest frame a metadata connection carries: a full `Dents` batch.
+pub(super) const META_FRAME_LEN: usize = HEADER_LEN + MsgType::Dents.max_payload();
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ConnError {
+    /// The other side closed the connection.
+    Closed,
+    /// Nothing arrived for too long.
+    Silent,
+    /// The thread is asked to stop.
+    Stopping,
+    /// The socket failed.
+    Io(Error),
+    /// The bytes received are no valid frame, or a frame that is not allowed here.
+    Protocol(WireError),
+    /// A valid frame at a point where the protocol does not allow it.
+    Unexpected(MsgType),
+}
+
+impl From<WireError> for ConnError {
+    fn from(e: WireError) -> Self {
+        ConnError::Protocol(e)
+    }
+}
+
+impl core::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConnError::Closed => f.write_str("connection closed by the other side"),
+            ConnError::Silent => f.write_str("nothing received for too long"),
+            ConnError::Stopping => f.write_str("shutting down"),
+            ConnError::Io(e) => write!(f, "socket error {:?}", e),
+            ConnError::Protocol(e) => write!(f, "protocol error: {}", e),
+            ConnError::Unexpected(t) => write!(f, "protocol error: unexpected {:?} frame", t),
+        }
+    }
+}
+
+/// The largest frame a connection of `role` carries.
+pub(super) const fn frame_len(role: PortRole) -> usize {
+    match role {
+        PortRole::Meta => META_FRAME_LEN,
+        _ => MAX_FRAME_LEN,
+    }
+}
+
+/// Receives frames of one port role into a buffer of [`frame_len`] bytes.
+pub(super) struct FrameReader {
+    buf: KVVec<u8>,
+    role: PortRole,
+    /// Bytes of the current frame received so far.
+    filled: usize,
+}
+
+impl FrameReader {
+    pub(super) fn new(role: PortRole) -> Result<Self> {
+        Ok(FrameReader { buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)?, role, filled: 0 })
+    }
+
+    /// Reads the next frame, waiting at most `silence_ms` for its bytes (the socket's receive
+    /// timeout is the polling step). The frame's type must belong to the reader's port. The
+    /// sender's stamp advances the local Lamport clock.
+    pub(super) fn read<'a>(
+        &'a mut self,
+        socket: &Socket,
+        stopper: &Stopper,
+        step_ms: u32,
+        silence_ms: u32,
+    ) -> Result<Frame<'a>, ConnError> {
+        self.filled = 0;
+        let mut silent_ms: u32 = 0;
+        let frame_len = loop {
+            let want = match frame_status(self.buf.get(..self.filled).unwrap_or(&[]))? {
+                FrameStatus::Complete { frame_len, .. } => break frame_len,
+                FrameStatus::NeedMore(n) => n,
+            };
+            if self.filled >= HEADER_LEN {
+                // The header is complete and valid here (frame_status decoded it).
+                let header = crate::mars_core::wire::Header::decode(self.buf.as_slice())?;
+                if header.msg_type.port_role().is_some_and(|role| role != self.role) {
+                    return Err(ConnError::Unexpected(header.msg_type));
+                }
+            }
+            if stopper.stopping() {
+                return Err(ConnError::Stopping);
+            }
+            let end = self.filled.checked_add(want).ok_or(ConnError::Protocol(WireError::LengthOverCap))?;
+            let room = self.buf.get_mut(self.filled..end).ok_or(ConnError::Protocol(WireError::LengthOverCap))?;
+            match socket.recv(room) {
+                Ok(0) => return Err(ConnError::Closed),
+                Ok(n) => {
+                    self.filled = self.filled.saturating_add(n);
+                    silent_ms = 0;
+                }
+                Err(e) if is_timeout(e) => {
+                    silent_ms = silent_ms.saturating_add(step_ms);
+                    if silent_ms >= silence_ms {
+                        return Err(ConnError::Silent);
+                    }
+                }
+                Err(e) => return Err(if stopper.stopping() { ConnError::Stopping } else { ConnError::Io(e) }),
+            }
+        };
+        let frame = decode_frame(self.buf.get(..frame_len).ok_or(ConnError::Protocol(WireError::Truncated))?)?;
+        clock::observe(frame.header.stamp);
+        Ok(frame)
+    }
+}
+
+/// Builds frames to send in a buffer of [`frame_len`] bytes.
+pub(super) struct FrameWriter {
+    pub(super) buf: KVVec<u8>,
+}
+
+impl FrameWriter {
+    pub(super) fn new(role: PortRole) -> Result<Self> {
+        Ok(FrameWriter { buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)? })
+    }
+
+    /// Encodes and sends one message with the current Lamport reading.
+    pub(super) fn send(&mut self, socket: &Socket, tag: u64, message: &Message<'_>) -> Result<(), ConnError> {
+        let len = encode_frame(self.buf.as_mut_slice(), clock::now(), tag, message)?;
+        self.send_encoded(socket, len)
+    }
+
+    /// Sends the first `len` bytes of the buffer (a frame a batch writer built there).
+    pub(super) fn send_encoded(&self, socket: &Socket, len: usize) -> Result<(), ConnError> {
+        let frame = self.buf.get(..len).ok_or(ConnError::Protocol(WireError::BufferTooSmall))?;
+        socket.send_all(frame).map_err(ConnError::Io)
+    }
+}
+
+/// A connected socket, its buffers, and the socket slot of its thread's [`Stopper`] (cleared
+/// when the connection is dropped).
+pub(super) struct Conn<'s> {
+    pub(super) socket: Arc<Socket>,
+    pub(super) reader: FrameReader,
+    pub(super) writer: FrameWriter,
+    stopper: &'s Stopper,
+}
+
+impl<'s> Conn<'s> {
+    /// Wraps `socket` of a metadata connection, which is already installed in `stopper`.
+    pub(super) fn new(socket: Arc<Socket>, stopper: &'s Stopper) -> Result<Self> {
+        Self::for_role(socket, stopper, PortRole::Meta)
+    }
+
+    /// Wraps `socket` of a connection for `role`, which is already installed in `stopper`.
+    pub(super) fn for_role(socket: Arc<Socket>, stopper: &'s Stopper, role: PortRole) -> Result<Self> {
+        Ok(Conn { socket, reader: FrameReader::new(role)?, writer: FrameWriter::new(role)?, stopper })
+    }
+
+    pub(super) fn stopper(&self) -> &'s Stopper {
+        self.stopper
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        self.socket.shutdown();
+        self.stopper.clear();
+    }
+}

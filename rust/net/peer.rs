@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The client side of port 7777: one `mars_peer` thread per other member of the cluster.
+//!
+//! A peer thread connects to the member's address (`/mars/ips/ip-<host>`), says `Hello` with
+//! this host's cluster uuid (`(any)` while joining), and then, every `scan_interval_sec` or at
+//! once when asked: sends `Notify` if a local change is to be told, pushes this host's own
+//! address link, and pulls: `GetEnts` of `/mars` (depth 1, which names the resources), then of
+//! `ips`, `todo-global`, `defaults`, `userspace`, the member's own `defaults-<host>` and
+//! `actual-<host>`, and every `resource-*` (depth 2), as the original's peer thread asks for.
+//! Each entry is merged under the Lamport rule. Between pulls it pings every 5 s. After a
+//! failure it waits 1 s, doubling up to 30 s (a refusal for a foreign cluster waits 30 s at
+//! once), varied by up to a quarter.
+//!
+//! A host runs peer threads only while it is a member itself: its own `ips/ip-<host>` exists.
+
+use core::fmt::Write;
+use core::sync::atomic::Ordering;
+
+use crate::clock;
+use crate::kapi::kthread::ThreadContext;
+use crate::kapi::socket::{Socket, SocketAddrV4};
+use crate::kapi::time::real_time;
+use crate::knobs;
+use crate::mars_core::text::FixedBuf;
+use crate::mars_core::tree_value::ANY_UUID;
+use crate::mars_core::version::DEFAULT_PORT;
+use crate::mars_core::wire::{
+    accept_welcome, GetEntsWriter, Hello, Message, PortRole, PushLink, RefuseCode, WireError,
+    KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+};
+use kernel::c_str;
+use kernel::error::code::ENOMEM;
+use kernel::prelude::*;
+use kernel::str::BStr;
+use kernel::sync::Arc;
+
+use super::conn::{Conn, ConnError};
+use super::server::TIMEOUTS;
+use super::tree::{self, Applied, Bytes};
+use super::{Shared, Worker, WorkerState, NOTIFY_ALL};
+
+/// A reply must come within this time.
+const REPLY_WAIT_MS: u32 = 15_000;
+/// Ping after this much quiet between pulls.
+const PING_INTERVAL_MS: u32 = 5000;
+/// First wait after a failure ...
+const BACKOFF_MIN_MS: u32 = 1000;
+/// ... doubling up to this.
+const BACKOFF_MAX_MS: u32 = 30_000;
+
+/// What a peer thread works for.
+pub(super) struct PeerData {
+    host: Bytes,
+}
+
+/// A running peer thread.
+pub(super) struct Peer {
+    host: Bytes,
+    worker: Worker<PeerData>,
+}
+
+impl Peer {
+    /// Passes request bits ([`NOTIFY_ALL`], [`super::PULL_ALL`]) to the thread.
+    pub(super) fn post(&self, bits: u32) {
+        self.worker.stopper().post(bits);
+    }
+
+    /// Asks the thread to stop without waiting for it (dropping waits).
+    pub(super) fn stop(&self) {
+        self.worker.stopper().stop();
+    }
+}
+
+/// Brings the set of peer threads in line with `/mars/ips/`: one per other member, none while
+/// this host is no member.
+pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
+    let me = tree::own_host();
+    let member = me.as_deref().is_some_and(|me| tree::host_ip(me).is_some());
+    let members = match me.as_deref() {
+        Some(me) if member => tree::other_members(me).unwrap_or_else(|_| KVec::new()),
+        _ => KVec::new(),
+    };
+    let listed = |host: &[u8]| members.iter().any(|(h, _)| h.as_slice() == host);
+    if peers.iter().any(|p| !listed(&p.host)) {
+        let Ok(mut kept) = KVec::with_capacity(peers.len(), GFP_KERNEL) else { return };
+        let old = core::mem::replace(peers, KVec::new());
+        for peer in old.iter() {
+            if !listed(&peer.host) {
+                peer.stop();
+            }
+        }
+        for peer in old {
+            if listed(&peer.host) {
+                // Cannot fail: the capacity suffices.
+                let _ = kept.push(peer, GFP_KERNEL);
+            } else {
+                pr_info!("net: {} left the cluster: no more exchange with it\n", BStr::from_bytes(&peer.host));
+                drop(peer);
+            }
+        }
+        *peers = kept;
+    }
+    for (host, _) in members.iter() {
+        if peers.iter().any(|p| p.host.as_slice() == host.as_slice()) {
+            continue;
+        }
+        let started = copy(host).and_then(|data_host| {
+            Worker::spawn(c_str!("mars_peer"), shared, PeerData { host: data_host }, run)
+        });
+        let pushed = started.and_then(|worker| {
+            let host = copy(host)?;
+            peers.push(Peer { host, worker }, GFP_KERNEL).map_err(Into::into)
+        });
+        match pushed {
+            Ok(()) => pr_info!("net: exchanging metadata with {}\n", BStr::from_bytes(host)),
+            Err(e) => pr_warn!("net: cannot start the peer thread for {}: {:?}\n", BStr::from_bytes(host), e),
+        }
+    }
+}
+
+fn copy(bytes: &[u8]) -> Result<Bytes> {
+    let mut out = KVec::new();
+    out.extend_from_slice(bytes, GFP_KERNEL)?;
+    Ok(out)
+}
+
+/// How a session with the peer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The thread is asked to stop.
+    Stop,
+    /// This host has no valid name or the peer no valid address.
+    NotReady,
+    /// Connecting failed.
+    Connect(kernel::error::Error),
+    /// The peer refused the handshake.
+    Refused(RefuseCode),
+    /// The peer answered as another host than the one its address link names.
+    WrongHost,
+    /// The connection failed or carried something invalid.
+    Conn(ConnError),
+}
+
+impl From<ConnError> for End {
+    fn from(e: ConnError) -> Self {
+        match e {
+            ConnError::Stopping => End::Stop,
+            e => End::Conn(e),
+        }
+    }
+}
+
+impl From<WireError> for End {
+    fn from(e: WireError) -> Self {
+        End::Conn(ConnError::Protocol(e))
+    }
+}
+
+/// The peer thread: sessions until asked to stop, with backoff between them.
+fn run(state: &WorkerState<PeerData>, context: &ThreadContext) {
+    let stopper = &state.stopper;
+    let host = BStr::from_bytes(&state.data.host);
+    let mut backoff_ms = BACKOFF_MIN_MS;
+    let mut last_end: Option<End> = None;
+    while !context.should_stop() && !stopper.stopping() {
+        let mut healthy = false;
+        let end = session(state, context, &mut healthy);
+        if end == End::Stop || stopper.stopping() {
+            break;
+        }
+        if healthy {
+            backoff_ms = BACKOFF_MIN_MS;
+        }
+        if last_end != Some(end) {
+            match end {
+                End::Refused(RefuseCode::ForeignCluster) => pr_warn!(
+                    "net: {} refused us: foreign cluster (its cluster uuid differs from ours); nothing is exchanged\n",
+                    host
+                ),
+                End::Refused(code) => pr_warn!("net: {} refused us: {:?}\n", host, code),
+                End::WrongHost => pr_warn!("net: the address of {} is answered by another host\n", host),
+                End::Connect(e) => pr_info!("net: cannot connect to {}: {:?}\n", host, e),
+                End::Conn(e) => pr_info!("net: connection to {} ended: {}\n", host, e),
+                End::NotReady | End::Stop => {}
+            }
+            last_end = Some(end);
+        }
+        let wait = match end {
+            End::Refused(RefuseCode::ForeignCluster | RefuseCode::VersionMismatch | RefuseCode::UnknownPeer)
+            | End::WrongHost => BACKOFF_MAX_MS,
+            _ => backoff_ms,
+        };
+        // Up to a quarter less, so that hosts do not retry in lockstep.
+        let jitter = (real_time().nsec % 1024).saturating_mul(wait / 4) / 1024;
+        stopper.sleep(context, wait.saturating_sub(jitter));
+        backoff_ms = backoff_ms.saturating_mul(2).min(BACKOFF_MAX_MS);
+        if healthy {
+            last_end = None;
+        }
+    }
+}
+
+/// One connection to the peer: handshake, then pulls until something fails or the thread is
+/// asked to stop. `healthy` is set once a pull succeeded.
+fn session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: &mut bool) -> End {
+    match try_session(state, context, healthy) {
+        Ok(()) => End::Stop,
+        Err(end) => end,
+    }
+}
+
+fn try_session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: &mut bool) -> Result<(), End> {
+    let stopper = &state.stopper;
+    let peer_host = state.data.host.as_slice();
+    let me = tree::own_host().ok_or(End::NotReady)?;
+    let me_text = core::str::from_utf8(&me).map_err(|_| End::NotReady)?;
+    let ip = tree::host_ip(peer_host).ok_or(End::NotReady)?;
+    let addr = SocketAddrV4::new(ip.octets, ip.port.unwrap_or(DEFAULT_PORT));
+    let socket = Socket::connect_shared(addr, TIMEOUTS, |s| stopper.install(s)).map_err(|e| {
+        stopper.clear();
+        if stopper.stopping() {
+            End::Stop
+        } else {
+            End::Connect(e)
+        }
+    })?;
+    let mut conn = Conn::new(socket, stopper).map_err(End::Connect)?;
+    let mut tag: u64 = 0;
+
+    // Handshake.
+    let uuid = tree::link_value(b"uuid");
+    let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok()).unwrap_or(ANY_UUID);
+    let hello = Hello {
+        min_version: MIN_PROTOCOL_VERSION,
+        max_version: MAX_PROTOCOL_VERSION,
+        role: PortRole::Meta,
+        features: KNOWN_FEATURES,
+        cluster_uuid: uuid_text,
+        host: me_text,
+    };
+    tag = tag.wrapping_add(1);
+    conn.writer.send(&conn.socket, tag, &Message::Hello(hello))?;
+    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+    match frame.message {
+        Message::Welcome(welcome) => {
+            accept_welcome(&welcome, &hello).map_err(End::Refused)?;
+            if welcome.host.as_bytes() != peer_host {
+                return Err(End::WrongHost);
+            }
+        }
+        Message::Refuse(refuse) => {
+            if !refuse.message.is_empty() {
+                pr_debug!("net: {} says: {}\n", BStr::from_bytes(peer_host), refuse.message);
+            }
+            return Err(End::Refused(refuse.code));
+        }
+        other => return Err(End::Conn(ConnError::Unexpected(other.msg_type()))),
+    }
+    pr_debug!("net: connected to {} at {}\n", BStr::from_bytes(peer_host), addr);
+
+    let mut first = true;
+    loop {
+        let bits = stopper.take_pending();
+        if first || bits & NOTIFY_ALL != 0 {
+            if bits & NOTIFY_ALL != 0 {
+                conn.writer.send(&conn.socket, 0, &Message::Notify)?;
+            }
+            push_own_ip(&mut conn, &me)?;
+        }
+        first = false;
+        pull(&mut conn, &mut tag, state)?;
+        *healthy = true;
+
+        // Until the next pull: the scan interval, or a request; ping meanwhile.
+        let interval_ms = u32::try_from(knobs::SCAN_INTERVAL_SEC.get().saturating_mul(1000)).unwrap_or(u32::MAX);
+        let mut waited_ms: u32 = 0;
+        loop {
+            if stopper.stopping() || context.should_stop() {
+                return Ok(());
+            }
+            if stopper.pending.load(Ordering::Acquire) != 0 || waited_ms >= interval_ms {
+                break;
+            }
+            let step = PING_INTERVAL_MS.min(interval_ms.saturating_sub(waited_ms));
+            let before = real_time();
+            stopper.wait(context, step);
+            let slept = real_time().to_nanos().unwrap_or(0).saturating_sub(before.to_nanos().unwrap_or(0)) / 1_000_000;
+            waited_ms = waited_ms.saturating_add(u32::try_from(slept.max(0)).unwrap_or(u32::MAX));
+            if stopper.pending.load(Ordering::Acquire) == 0 && waited_ms < interval_ms {
+                ping(&mut conn, &mut tag)?;
+            }
+        }
+    }
+}
+
+/// Sends `ips/ip-<me>` to the peer, so that a member that does not know us yet (we are
+/// joining) learns our address and starts pulling from us.
+fn push_own_ip(conn: &mut Conn<'_>, me: &[u8]) -> Result<(), End> {
+    let mut rel = FixedBuf::<80>::new();
+    write!(rel, "ips/ip-{}", BStr::from_bytes(me)).map_err(|_| End::NotReady)?;
+    let Ok(path) = tree::mars_path(rel.as_bytes()) else { return Ok(()) };
+    let Ok(link) = crate::kapi::vfs::read_link(path.as_cstr()) else { return Ok(()) };
+    let (Ok(path_text), Ok(value)) = (core::str::from_utf8(path.as_bytes()), core::str::from_utf8(&link.value)) else {
+        return Ok(());
+    };
+    let push = PushLink { path: path_text, value, stamp: link.mtime };
+    conn.writer.send(&conn.socket, 0, &Message::PushLink(push))?;
+    Ok(())
+}
+
+/// A keepalive round trip.
+fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), End> {
+    *tag = tag.wrapping_add(1);
+    conn.writer.send(&conn.socket, *tag, &Message::Ping)?;
+    let stopper = conn.stopper();
+    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+    match frame.message {
+        Message::Pong if frame.header.tag == *tag => Ok(()),
+        other => Err(End::Conn(ConnError::Unexpected(other.msg_type()))),
+    }
+}
+
+/// One pull: the top level (which names the resources), then the subtrees.
+fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Result<(), End> {
+    let peer = state.data.host.as_slice();
+    let mut resources: KVec<Bytes> = KVec::new();
+    let mut stats = PullStats::default();
+    request(conn, tag, &[&b"/mars"[..]], 1, state, &mut stats, &mut |dent| {
+        if dent.kind == crate::mars_core::wire::DentKind::Dir {
+            if let Some(name) = dent.path.strip_prefix("/mars/resource-") {
+                if !name.contains('/') {
+                    let _ = copy(dent.path.as_bytes()).and_then(|p| resources.push(p, GFP_KERNEL).map_err(Into::into));
+                }
+            }
+        }
+    })?;
+
+    let mut defaults = FixedBuf::<80>::new();
+    let mut actual = FixedBuf::<80>::new();
+    write!(defaults, "/mars/defaults-{}", BStr::from_bytes(peer)).map_err(|_| End::NotReady)?;
+    write!(actual, "/mars/actual-{}", BStr::from_bytes(peer)).map_err(|_| End::NotReady)?;
+    let mut dirs: KVec<&[u8]> = KVec::new();
+    for dir in [&b"/mars/ips"[..], b"/mars/todo-global", b"/mars/defaults", b"/mars/userspace", defaults.as_bytes(), actual.as_bytes()] {
+        dirs.push(dir, GFP_KERNEL).map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
+    }
+    for res in resources.iter() {
+        dirs.push(res.as_slice(), GFP_KERNEL).map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
+    }
+    // At most MAX_GETENTS_DIRS per request.
+    for chunk in dirs.chunks(crate::mars_core::wire::MAX_GETENTS_DIRS) {
+        request(conn, tag, chunk, 2, state, &mut stats, &mut |_| {})?;
+    }
+    if stats.written != 0 || stats.errors != 0 {
+        pr_debug!(
+            "net: pulled {} entries from {}: {} written, {} failed\n",
+            stats.seen,
+            BStr::from_bytes(peer),
+            stats.written,
+            stats.errors
+        );
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct PullStats {
+    seen: usize,
+    written: usize,
+    errors: usize,
+}
+
+/// Sends one `GetEnts` for `dirs` and merges every entry of the answer; `seen` is called with
+/// each entry too.
+fn request(
+    conn: &mut Conn<'_>,
+    tag: &mut u64,
+    dirs: &[&[u8]],
+    depth: u8,
+    state: &WorkerState<PeerData>,
+    stats: &mut PullStats,
+    seen: &mut dyn FnMut(&crate::mars_core::wire::Dent<'_>),
+) -> Result<(), End> {
+    *tag = tag.wrapping_add(1);
+    let mut writer = GetEntsWriter::new(conn.writer.buf.as_mut_slice(), depth)?;
+    for dir in dirs.iter() {
+        let Ok(text) = core::str::from_utf8(dir) else { continue };
+        writer.push(text)?;
+    }
+    let len = writer.finish(clock::now(), *tag)?;
+    conn.writer.send_encoded(&conn.socket, len)?;
+    let stopper = conn.stopper();
+    loop {
+        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+        if frame.header.tag != *tag {
+            return Err(End::Conn(ConnError::Unexpected(frame.message.msg_type())));
+        }
+        let batch = match frame.message {
+            Message::Dents(batch) => batch,
+            Message::Error(_) => return Ok(()),
+            other => return Err(End::Conn(ConnError::Unexpected(other.msg_type()))),
+        };
+        {
+            let _guard = state.shared.merge_lock.lock();
+            for dent in batch.entries.iter() {
+                stats.seen = stats.seen.saturating_add(1);
+                seen(&dent);
+                match tree::apply(&dent) {
+                    Ok(Applied::Written) => stats.written = stats.written.saturating_add(1),
+                    Ok(_) => {}
+                    Err(e) => {
+                        if stats.errors == 0 {
+                            pr_debug!("net: cannot merge {}: {:?}\n", dent.path, e);
+                        }
+                        stats.errors = stats.errors.saturating_add(1);
+                    }
+                }
+            }
+        }
+        if !batch.more {
+            return Ok(());
+        }
+    }
+}

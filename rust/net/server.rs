@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The server side of port 7777: the listener thread (bound to the address of
+//! `/mars/ips/ip-<thishost>`, else to any address) and one `mars_serve` thread per accepted
+//! connection, which checks the peer's `Hello` (cluster uuid, version, port role) and then
+//! answers `GetEnts` with this host's entries, takes `Notify` as a request to pull now, and
+//! applies a peer's `PushLink` of its own address link. A connection that sends anything
+//! malformed or out of place is closed; nothing else is affected.
+
+use crate::clock;
+use crate::kapi::kthread::ThreadContext;
+use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
+use crate::mars_core::tree::{strip_mars_root, Key};
+use crate::mars_core::tree_value::IpAddress;
+use crate::mars_core::version::DEFAULT_PORT;
+use crate::mars_core::wire::{
+    negotiate, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse, RefuseCode, Welcome, WireError,
+    KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+};
+use kernel::c_str;
+use kernel::error::code::ENOMEM;
+use kernel::error::Error;
+use kernel::prelude::*;
+use kernel::str::BStr;
+use kernel::sync::Arc;
+
+use super::conn::{Conn, ConnError};
+use super::tree::{self, Applied, OwnedDent};
+use super::{notified_by_peer, Worker, WorkerState};
+
+/// Socket timeouts of accepted connections and of the listener: receive (and accept) wakes up
+/// every second to look around, send gives up after 10 s.
+pub(super) const TIMEOUTS: Timeouts = Timeouts { recv_ms: 1000, send_ms: 10_000 };
+/// The `Hello` must arrive within this time after the connect.
+const HELLO_WAIT_MS: u32 = 10_000;
+/// A client that sent nothing for this long is gone (clients ping every 5 s).
+const IDLE_MS: u32 = 30_000;
+/// Most connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 64;
+
+/// What a `mars_serve` thread serves.
+pub(super) struct ServeData {
+    socket: Arc<Socket>,
+    from: SocketAddrV4,
+    role: PortRole,
+}
+
+/// The port of `role` for a host whose address link names `base` (else 7777): the metadata
+/// port, the logfile port one above it, the sync port two above.
+pub(super) fn role_port(base: Option<u16>, role: PortRole) -> u16 {
+    base.unwrap_or(DEFAULT_PORT).saturating_add(role as u16)
+}
+
+/// The address to listen on for `role`: `ips/ip-<thishost>` (its port), else any address.
+fn wanted_address(role: PortRole) -> SocketAddrV4 {
+    let ip = tree::own_host().and_then(|me| tree::host_ip(&me));
+    match ip {
+        Some(IpAddress { octets, port }) => SocketAddrV4::new(octets, role_port(port, role)),
+        None => SocketAddrV4::any(role_port(None, role)),
+    }
+}
+
+/// The listener thread of one port role.
+pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
+    let stopper = &state.stopper;
+    let role = state.data;
+    let mut handlers: KVec<Worker<ServeData>> = KVec::new();
+    let mut bound: Option<(SocketAddrV4, Arc<Socket>)> = None;
+    let mut told: Option<SocketAddrV4> = None;
+    while !context.should_stop() && !stopper.stopping() {
+        let wanted = wanted_address(role);
+        if bound.as_ref().map(|(addr, _)| *addr) != Some(wanted) {
+            stopper.clear();
+            bound = None;
+            // An address that is not (yet) configured here: listen on any address meanwhile.
+            let attempt = Socket::listen(wanted, TIMEOUTS).map(|s| (wanted, s)).or_else(|e| {
+                if wanted.addr != 0 {
+                    let any = SocketAddrV4::any(wanted.port);
+                    Socket::listen(any, TIMEOUTS).map(|s| (wanted, s))
+                } else {
+                    Err(e)
+                }
+            });
+            match attempt.and_then(|(addr, s)| Ok((addr, Arc::new(s, GFP_KERNEL)?))) {
+                Ok((addr, socket)) => {
+                    if stopper.install(&socket).is_err() {
+                        break;
+                    }
+                    pr_info!("net: listening on {} for peers ({:?})\n", addr, role);
+                    bound = Some((addr, socket));
+                    told = None;
+                }
+                Err(e) => {
+                    if told != Some(wanted) {
+                        pr_warn!("net: cannot listen on {}: {:?}; retrying\n", wanted, e);
+                        told = Some(wanted);
+                    }
+                    stopper.sleep(context, 1000);
+                    continue;
+                }
+            }
+        }
+        reap(&mut handlers);
+        let Some((_, listener)) = bound.as_ref() else { continue };
+        match listener.accept(TIMEOUTS) {
+            Ok(socket) => {
+                let from = socket.peer_addr().unwrap_or(SocketAddrV4::any(0));
+                if handlers.len() >= MAX_CONNECTIONS {
+                    pr_warn!("net: too many connections, closing the one from {}\n", from);
+                    continue;
+                }
+                let started = Arc::new(socket, GFP_KERNEL).map_err(Error::from).and_then(|socket| {
+                    Worker::spawn(c_str!("mars_serve"), &state.shared, ServeData { socket, from, role }, serve)
+                });
+                match started.and_then(|worker| handlers.push(worker, GFP_KERNEL).map_err(Into::into)) {
+                    Ok(()) => {}
+                    Err(e) => pr_warn!("net: cannot serve {}: {:?}\n", from, e),
+                }
+            }
+            Err(e) if is_timeout(e) => {}
+            Err(e) => {
+                if stopper.stopping() {
+                    break;
+                }
+                pr_warn!("net: accept failed: {:?}; listening anew\n", e);
+                stopper.clear();
+                bound = None;
+                stopper.sleep(context, 1000);
+            }
+        }
+    }
+    // Shut every connection down at once, then wait for each thread.
+    for handler in handlers.iter() {
+        handler.stopper().stop();
+    }
+    drop(handlers);
+    stopper.clear();
+}
+
+/// Drops the threads whose connection ended.
+fn reap(handlers: &mut KVec<Worker<ServeData>>) {
+    if !handlers.iter().any(|h| h.stopper().done.load(core::sync::atomic::Ordering::Acquire)) {
+        return;
+    }
+    let Ok(mut kept) = KVec::with_capacity(handlers.len(), GFP_KERNEL) else { return };
+    let old = core::mem::replace(handlers, KVec::new());
+    for handler in old {
+        if !handler.stopper().done.load(core::sync::atomic::Ordering::Acquire) {
+            // Cannot fail: the capacity suffices.
+            let _ = kept.push(handler, GFP_KERNEL);
+        }
+    }
+    *handlers = kept;
+}
+
+/// A `mars_serve` thread: serves one connection until it ends.
+fn serve(state: &WorkerState<ServeData>, _context: &ThreadContext) {
+    let stopper = &state.stopper;
+    let from = state.data.from;
+    if stopper.install(&state.data.socket).is_ok() {
+        match Conn::for_role(state.data.socket.clone(), stopper, state.data.role) {
+            Ok(mut conn) => {
+                let mut peer = KVec::new();
+                match serve_connection(&mut conn, state, &mut peer) {
+                    Ok(()) | Err(ConnError::Closed) | Err(ConnError::Stopping) => {}
+                    Err(e) => pr_warn!(
+                        "net: closing the connection from {} ({}): {}\n",
+                        from,
+                        BStr::from_bytes(if peer.is_empty() { b"?" } else { &peer }),
+                        e
+                    ),
+                }
+            }
+            Err(e) => pr_warn!("net: cannot serve {}: {:?}\n", from, e),
+        }
+    }
+    stopper.done.store(true, core::sync::atomic::Ordering::Release);
+}
+
+/// The handshake, then requests until the connection ends. `peer` receives the client's host
+/// name once its `Hello` arrived.
+fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &mut KVec<u8>) -> Result<(), ConnError> {
+    let stopper = conn.stopper();
+    let from = state.data.from;
+    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, HELLO_WAIT_MS)?;
+    let Message::Hello(hello) = frame.message else {
+        return Err(ConnError::Unexpected(frame.message.msg_type()));
+    };
+    let tag = frame.header.tag;
+    peer.extend_from_slice(hello.host.as_bytes(), GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
+    let me = tree::own_host();
+    let uuid = tree::link_value(b"uuid");
+    let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok());
+    let (Some(me), Some(local_uuid)) = (me.as_deref().and_then(|m| core::str::from_utf8(m).ok()), uuid_text) else {
+        let refuse = Refuse {
+            code: RefuseCode::ForeignCluster,
+            min_version: MIN_PROTOCOL_VERSION,
+            max_version: MAX_PROTOCOL_VERSION,
+            retry_after_ms: 0,
+            message: "this host is no member of a cluster",
+        };
+        pr_notice!("net: refusing {} ({}): this host is no member of a cluster\n", hello.host, from);
+        return conn.writer.send(&conn.socket, tag, &Message::Refuse(refuse));
+    };
+    let agreement = match negotiate(&hello, state.data.role, local_uuid, KNOWN_FEATURES) {
+        Ok(agreement) => agreement,
+        Err(code) => {
+            let message = match code {
+                RefuseCode::ForeignCluster => "foreign cluster: the cluster uuids differ",
+                RefuseCode::VersionMismatch => "no common protocol version",
+                RefuseCode::WrongPort => "wrong port for this role",
+                _ => "refused",
+            };
+            if code == RefuseCode::ForeignCluster {
+                pr_warn!(
+                    "net: refusing {} ({}): foreign cluster: its uuid '{}' differs from ours '{}'\n",
+                    hello.host,
+                    from,
+                    hello.cluster_uuid,
+                    local_uuid
+                );
+            } else {
+                pr_warn!("net: refusing {} ({}): {}\n", hello.host, from, message);
+            }
+            let refuse = Refuse {
+                code,
+                min_version: MIN_PROTOCOL_VERSION,
+                max_version: MAX_PROTOCOL_VERSION,
+                retry_after_ms: 0,
+                message,
+            };
+            return conn.writer.send(&conn.socket, tag, &Message::Refuse(refuse));
+        }
+    };
+    let welcome = Welcome { version: agreement.version, features: agreement.features, cluster_uuid: local_uuid, host: me };
+    conn.writer.send(&conn.socket, tag, &Message::Welcome(welcome))?;
+    pr_debug!("net: serving {} ({})\n", hello.host, from);
+    if state.data.role == PortRole::Log {
+        return super::logs::serve_logs(conn);
+    }
+
+    loop {
+        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, IDLE_MS)?;
+        let tag = frame.header.tag;
+        match frame.message {
+            Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
+            Message::Pong => {}
+            Message::Notify => notified_by_peer(),
+            Message::GetEnts(request) => answer_get_ents((&mut conn.writer, &conn.socket), tag, &request)?,
+            Message::PushLink(push) => apply_push(state, peer, &push),
+            // A one-shot fetch from a third host is not implemented: ignoring it is allowed.
+            Message::PushCheck(_) => {}
+            other => return Err(ConnError::Unexpected(other.msg_type())),
+        }
+    }
+}
+
+/// Answers a `GetEnts` with as many `Dents` batches as needed.
+fn answer_get_ents(
+    (writer, socket): (&mut super::conn::FrameWriter, &Socket),
+    tag: u64,
+    request: &GetEnts<'_>,
+) -> Result<(), ConnError> {
+    let mut dents: KVec<OwnedDent> = KVec::new();
+    for dir in request.dirs.iter() {
+        if let Err(e) = tree::collect(dir, request.depth, &mut dents) {
+            pr_debug!("net: listing {} for a peer: {:?}\n", dir, e);
+        }
+    }
+    let mut next = 0usize;
+    loop {
+        let mut batch = DentsWriter::new(writer.buf.as_mut_slice())?;
+        while let Some(owned) = dents.get(next) {
+            let Some(dent) = owned.as_dent() else {
+                next = next.saturating_add(1);
+                continue;
+            };
+            match batch.push(&dent) {
+                Ok(()) => next = next.saturating_add(1),
+                Err(WireError::CountOverCap | WireError::BufferTooSmall) if batch.count() > 0 => break,
+                // Cannot travel (too big for any batch, invalid): leave it out.
+                Err(_) => next = next.saturating_add(1),
+            }
+        }
+        let more = next < dents.len();
+        let len = batch.finish(clock::now(), tag, more)?;
+        writer.send_encoded(socket, len)?;
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// Applies a `PushLink` if it is the sender's own address link (how a joining host makes
+/// itself known); anything else is ignored.
+fn apply_push(state: &WorkerState<ServeData>, peer: &[u8], push: &PushLink<'_>) {
+    let Some(rel) = strip_mars_root(push.path) else { return };
+    let own_ip_link = matches!(Key::parse(rel), Ok(Key::Ip(host)) if host.as_str().as_bytes() == peer);
+    if !own_ip_link || (IpAddress::parse(push.value).is_err() && push.value != ".deleted") {
+        pr_notice!("net: ignoring a push of {} from {}\n", push.path, BStr::from_bytes(peer));
+        return;
+    }
+    let Ok(path) = tree::mars_path(rel.as_bytes()) else { return };
+    let _guard = state.shared.merge_lock.lock();
+    clock::observe(push.stamp);
+    match tree::apply_link(&path, rel, push.value, push.stamp) {
+        Ok(Applied::Written) => pr_info!("net: {} pushed {} = {}\n", BStr::from_bytes(peer), push.path, push.value),
+        Ok(_) => {}
+        Err(e) => pr_warn!("net: cannot apply the push of {}: {:?}\n", push.path, e),
+    }
+}

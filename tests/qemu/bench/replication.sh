@@ -1,0 +1,93 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 2
+# timeout: 1800
+# data-disk: 512M
+# mars-disk: 1G
+#
+# Benchmark (make bench, not make check): log shipping between two guests against plain TCP
+# between the same guests in the same run. Baseline: fio's net engine sends 256 MiB over one
+# TCP connection from alpha to bravo. Catch-up: bravo stops fetching (todo-bravo/connect = 0),
+# alpha writes 256 MiB through /dev/mars/r0 (sequential 1 MiB direct writes), then bravo
+# fetches again; the time until its copy of alpha's logfile has alpha's size gives the
+# catch-up throughput. Replay lag: the time from alpha's quiesce until bravo's data device
+# is byte-identical. Prints "# bench:" lines and the ratio catch-up / TCP (aim: >= 0.8).
+. /mars-tests/lib.sh
+
+h=$mars_host
+res=/mars/resource-r0
+ktap_begin 8
+mb=256
+
+wait_for() {
+	n=$(($1 * 5)); shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2; n=$((n - 1))
+	done
+	"$@"
+}
+is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
+both_ips() { is_link /mars/ips/ip-alpha && is_link /mars/ips/ip-bravo; }
+now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+log_file() { echo "$res/log-000000001-alpha"; }
+
+check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars"
+check "modprobe mars" modprobe mars
+if [ "$h" = alpha ]; then
+	check "create-cluster" marsadm create-cluster
+else
+	wait_reachable alpha 60
+	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+fi
+check "both members are known" wait_for 90 both_ips
+
+if [ "$h" = alpha ]; then
+	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
+	wait_for 240 is_link /mars/userspace/tcp-ready
+	fio --name=tcp --ioengine=net --hostname=10.77.0.2 --port=5001 --protocol=tcp --rw=write \
+		--bs=256k --size=${mb}M --output-format=terse --terse-version=3 --eta=never > /tmp/tcp.terse 2>&1
+	# Field 48: write bandwidth in KiB/s.
+	tcp_kib=$(awk -F';' '{ print $48 }' /tmp/tcp.terse)
+	echo "# bench: plain TCP alpha -> bravo $((tcp_kib / 1024)) MiB/s"
+	marsadm set-link "$tcp_kib" userspace/tcp-kib
+	wait_for 240 is_link /mars/userspace/paused-bravo
+	check "write $mb MiB through /dev/mars/r0" fio --name=fill --filename=/dev/mars/r0 --rw=write --bs=1M \
+		--direct=1 --ioengine=libaio --iodepth=8 --size=${mb}M --eta=never --output=/dev/null
+	# The version link names the durable end once the logger reported it.
+	end=$(stat -c %s "$(log_file)")
+	wait_for 30 sh -c "readlink $res/version-000000001-alpha | grep -q ',$end:'"
+	marsadm set-link "$end" userspace/log-end
+	sum=$(dd if=/dev/mars/r0 bs=1M count=$mb iflag=direct 2>/dev/null | md5sum | cut -c1-32)
+	marsadm set-link "$sum" userspace/md5-alpha
+	check "bravo caught up" wait_for 1200 is_link /mars/userspace/done-bravo
+else
+	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
+	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k --size=${mb}M \
+		--eta=never --output=/dev/null >/dev/null 2>&1 &
+	sleep 2
+	marsadm set-link 1 userspace/tcp-ready
+	wait
+	marsadm set-link 0 "resource-r0/todo-$h/connect"
+	wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 0 ]"
+	marsadm set-link 1 userspace/paused-bravo
+	wait_for 1200 is_link /mars/userspace/log-end
+	end=$(readlink /mars/userspace/log-end)
+	t0=$(now_ms)
+	marsadm set-link 1 "resource-r0/todo-$h/connect"
+	check "the logfile arrives" wait_for 1200 sh -c "[ \"\$(stat -c %s $(log_file) 2>/dev/null)\" = $end ]"
+	t1=$(now_ms)
+	catchup_kib=$((end / 1024 * 1000 / (t1 - t0 + 1)))
+	tcp_kib=$(readlink /mars/userspace/tcp-kib)
+	echo "# bench: catch-up fetch of $((end / 1048576)) MiB: $((catchup_kib / 1024)) MiB/s ($((t1 - t0)) ms)"
+	echo "# bench: catch-up / plain TCP = $(awk -v a="$catchup_kib" -v b="$tcp_kib" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }') (aim >= 0.8)"
+	want=$(readlink /mars/userspace/md5-alpha)
+	same() { [ "$(dd if=/dev/vda bs=1M count=$mb iflag=direct 2>/dev/null | md5sum | cut -c1-32)" = "$want" ]; }
+	wait_for 1200 same
+	t2=$(now_ms)
+	echo "# bench: replay done $((t2 - t1)) ms after the fetch ($((end / 1024 * 1000 / (t2 - t0 + 1) / 1024)) MiB/s fetch + replay)"
+	marsadm set-link "$((t1 - t0))" userspace/done-bravo
+fi
+check "rmmod mars" sh -c "sleep 5; rmmod mars"
+ktap_end

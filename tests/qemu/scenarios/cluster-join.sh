@@ -1,0 +1,136 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 2
+# timeout: 360
+#
+# Promise: `marsadm create-cluster` on alpha and `marsadm join-cluster alpha` on every other
+# host make one cluster: the joiner gets alpha's uuid, every host learns every member's
+# address, and `marsadm wait-cluster` succeeds. A link written on any host shows up on every
+# other host within seconds with the same value and the same mtime (its Lamport stamp); a
+# change is told to the peers at once (a write on alpha and the answers of the others take a
+# few seconds, not poll intervals). The last host cannot leave while it is member of a
+# resource, then `leave-cluster` works and the others stop exchanging with it. When it comes
+# back with a cluster of its own, alpha refuses it as a foreign cluster (a log line on both
+# sides) and nothing is merged either way. Unloading the module with connections open is
+# prompt. (cluster-join3 runs the same with three hosts.)
+. /mars-tests/lib.sh
+
+h=$mars_host
+all=$(echo alpha bravo charlie delta | cut -d' ' -f1-"$mars_nguests")
+last=$(echo "$all" | cut -d' ' -f"$mars_nguests")
+others=$(for x in $all; do [ "$x" != "$h" ] && echo "$x"; done)
+# Members that stay to the end: all but the last host.
+stayers=$(for x in $all; do [ "$x" != "$last" ] && echo "$x"; done)
+nothers=$(($(echo "$others" | wc -w)))
+
+# Checks per role (KTAP plan): common 7 + 2 per other host; alpha +1 (ping round trip);
+# the last host +8, the others +4 (its leave, the end) and alpha +2 (foreign cluster).
+plan=$((7 + 2 * nothers))
+[ "$h" = alpha ] && plan=$((plan + 1))
+if [ "$h" = "$last" ]; then plan=$((plan + 8)); else plan=$((plan + 4)); fi
+[ "$h" = alpha ] && plan=$((plan + 2))
+ktap_begin "$plan"
+
+# wait_for SECONDS COMMAND...: polls the command every 0.2 s until it succeeds.
+wait_for() {
+	n=$(($1 * 5)); shift
+	while [ "$n" -gt 0 ]; do
+		"$@" 2>/dev/null && return 0
+		sleep 0.2; n=$((n - 1))
+	done
+	"$@"
+}
+# mtime PATH: the mtime of the link itself as sec.nsec.
+mtime() { echo "$(stat -c %Y "$1").$(stat -c %y "$1" | sed -n 's/^[^.]*\.\([0-9]\{9\}\).*/\1/p')"; }
+is_link() { [ -L "$1" ]; }
+link_is() { [ "$(readlink "$1")" = "$2" ]; }
+logged() { dmesg | grep -q "$1"; }
+uptime_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+all_ips_here() {
+	for x in $all; do [ -L "/mars/ips/ip-$x" ] && [ "$(readlink "/mars/ips/ip-$x")" != .deleted ] || return 1; done
+}
+# rmmod_prompt: unloads mars within 5 s (network threads blocked on sockets included).
+rmmod_prompt() {
+	t0=$(uptime_ms); rmmod mars || return 1; t1=$(uptime_ms)
+	echo "rmmod took $((t1 - t0)) ms"; [ $((t1 - t0)) -lt 5000 ]
+}
+
+check "mkfs.ext4 /dev/vdb" mkfs.ext4 -q -F /dev/vdb
+check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
+check "modprobe mars" modprobe mars
+
+if [ "$h" = alpha ]; then
+	check "create-cluster" marsadm create-cluster
+else
+	wait_reachable alpha 60
+	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+fi
+check "the cluster uuid is alpha's" sh -c 'readlink /mars/uuid | grep -q "^alpha_[0-9]*\.[0-9]*$"'
+check "every member's address is known here" wait_for 90 all_ips_here
+check "wait-cluster" marsadm wait-cluster --timeout 60
+
+# Every host writes a probe link, then tells its value and mtime in a second link.
+marsadm set-link "from-$h" "userspace/probe-$h"
+marsadm set-link "from-$h@$(mtime "/mars/userspace/probe-$h")" "userspace/expect-$h"
+for x in $others; do
+	check "$x's links arrived" wait_for 30 is_link "/mars/userspace/expect-$x"
+	check_eq "$x's probe has its value and mtime here" "$(readlink "/mars/userspace/expect-$x")" \
+		"$(readlink "/mars/userspace/probe-$x")@$(mtime "/mars/userspace/probe-$x")"
+done
+
+# Propagation round trip: alpha writes ping, every other host answers with pong.
+if [ "$h" = alpha ]; then
+	t0=$(uptime_ms)
+	marsadm set-link ping userspace/ping
+	ok=1
+	for x in $others; do wait_for 20 is_link "/mars/userspace/pong-$x" || ok=0; done
+	t1=$(uptime_ms)
+	echo "# ping to ${nothers} host(s) and all pongs back: $((t1 - t0)) ms"
+	check_eq "every pong came back within 20 s" 1 "$ok"
+else
+	wait_for 60 is_link /mars/userspace/ping && marsadm set-link pong "userspace/pong-$h"
+fi
+
+if [ "$h" = "$last" ]; then
+	# Leaving: refused while member of a resource.
+	mkdir -p /mars/resource-rx
+	marsadm set-link /dev/vda "resource-rx/data-$h"
+	check_fails "leave-cluster is refused while member of resource rx" marsadm leave-cluster
+	marsadm set-link .deleted "resource-rx/data-$h"
+	check "leave-cluster" marsadm leave-cluster
+	check_eq "ips/ip-$h is deleted" .deleted "$(readlink "/mars/ips/ip-$h")"
+	# Give the others time to pull the deletion (they poll every 5 s), then unload.
+	sleep 10
+	check "rmmod with the cluster's connections open is prompt" rmmod_prompt
+
+	# Back with a cluster of its own, that knows alpha's address.
+	umount /mars
+	mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars && modprobe mars
+	check "create-cluster of another cluster" marsadm create-cluster
+	marsadm set-link 10.77.0.1 ips/ip-alpha
+	marsadm set-link secret "userspace/foreign-$h"
+	check "alpha refuses us as a foreign cluster (log line)" wait_for 60 logged "net: alpha refused us: foreign cluster"
+	check "nothing of alpha's cluster merged" sh -c \
+		'[ ! -e /mars/actual-alpha ] && [ ! -e /mars/userspace/probe-alpha ] && readlink /mars/uuid | grep -q "^'"$h"'_"'
+	# Stay a little, so that alpha sees the refusal too.
+	sleep 15
+	check "rmmod while retrying a refused peer is prompt" rmmod_prompt
+else
+	check "$last's leave arrived: ips/ip-$last is deleted" wait_for 60 link_is "/mars/ips/ip-$last" .deleted
+	check "no more exchange with $last" wait_for 20 logged "net: $last left the cluster"
+	if [ "$h" = alpha ]; then
+		check "$last with another cluster is refused (log line)" wait_for 120 logged "net: refusing $last (.*): foreign cluster"
+		check "nothing of $last's cluster merged" sh -c \
+			"[ ! -e /mars/userspace/foreign-$last ] && readlink /mars/uuid | grep -q '^alpha_'"
+	fi
+	# The stayers still exchange: a last round of links, then unload with connections open.
+	marsadm set-link "end" "userspace/done-$h"
+	ok=1
+	for x in $stayers; do wait_for 60 is_link "/mars/userspace/done-$x" || ok=0; done
+	check_eq "the remaining members still exchange" 1 "$ok"
+	# Everybody should have seen every done link before anybody unloads.
+	sleep 8
+	check "rmmod with connections open is prompt" rmmod_prompt
+fi
+
+ktap_end

@@ -1,0 +1,127 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 3
+# timeout: 1500
+# data-disk: 128M
+# mars-disk: 512M
+#
+# Promise: planned handover moves a filesystem around the cluster without losing a write:
+# alpha → bravo → charlie → alpha, each time with `marsadm primary r0` on the next host. Each
+# primary mounts /dev/mars/r0, checks every file written so far against a checksum list
+# whose own checksum the previous primary published (so a lost or stale write fails), adds
+# files, unmounts and hands on. `marsadm primary` is refused while the device is still
+# mounted on the current primary, and `secondary`/`primary` on a host that is not up to date
+# waits rather than switching early. At the end every data device is byte-identical.
+. /mars-tests/lib.sh
+
+h=$mars_host
+all="alpha bravo charlie"
+secondaries="bravo charlie"
+order="alpha bravo charlie alpha"
+res=/mars/resource-r0
+# Checks: common 5 + 2 at the end; alpha +3 (create) +2 (first turn) +5 (last turn);
+# bravo and charlie +2 (join) +5 (their turn), bravo +1 (the refusal).
+case $h in
+alpha) ktap_begin 17 ;;
+bravo) ktap_begin 15 ;;
+*) ktap_begin 14 ;;
+esac
+
+wait_for() {
+	n=$(($1 * 5)); shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2; n=$((n - 1))
+	done
+	"$@"
+}
+is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
+all_ips_here() { for x in $all; do is_link "/mars/ips/ip-$x" || return 1; done; }
+all_joined() { for x in $secondaries; do is_link "/mars/userspace/joined-$x" || return 1; done; }
+size() { readlink $res/size; }
+device_md5() { dd if="$1" bs=1M count=$(($(size) / 1048576)) iflag=direct 2>/dev/null | md5sum | cut -c1-32; }
+# verify: every file listed in /mnt/sums is intact, and the list is the one published.
+verify() {
+	[ "$(md5sum < /mnt/sums | cut -c1-32)" = "$(readlink /mars/userspace/sums-$1)" ] || { echo "checksum list differs"; return 1; }
+	(cd /mnt && md5sum -c sums)
+}
+# add_files TURN: new files, appended to the checksum list.
+add_files() {
+	for i in 1 2 3; do
+		dd if=/dev/urandom of="/mnt/t$1-$i" bs=1M count=2 2>/dev/null || return 1
+		(cd /mnt && md5sum "t$1-$i") >> /mnt/sums || return 1
+	done
+	sync
+}
+
+check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars"
+check "modprobe mars" modprobe mars
+if [ "$h" = alpha ]; then
+	check "create-cluster" marsadm create-cluster
+else
+	wait_reachable alpha 60
+	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+fi
+check "every member is known" wait_for 90 all_ips_here
+if [ "$h" = alpha ]; then
+	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
+	check "every secondary joined" wait_for 240 all_joined
+	check "mkfs on /dev/mars/r0" sh -c "mkfs.ext4 -q -F /dev/mars/r0"
+else
+	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
+	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-replaying)\" = 1 ]"
+	marsadm set-link 1 "userspace/joined-$h"
+fi
+check "wait-cluster" marsadm wait-cluster --timeout 120
+
+turn=0
+for p in $order; do
+	if [ "$p" = "$h" ]; then
+		if [ "$turn" -gt 0 ]; then
+			prev=$((turn - 1))
+			check "turn $turn: primary r0 (handover)" marsadm primary r0 --timeout 400
+			check "turn $turn: /dev/mars/r0 is here" wait_for 30 test -b /dev/mars/r0
+		fi
+		check "turn $turn: mount" sh -c "mkdir -p /mnt && mount /dev/mars/r0 /mnt"
+		if [ "$turn" -gt 0 ]; then
+			check "turn $turn: every file written before is intact" verify "$prev"
+		else
+			touch /mnt/sums
+		fi
+		check "turn $turn: add files" add_files "$turn"
+		marsadm set-link "$(md5sum < /mnt/sums | cut -c1-32)" "userspace/sums-$turn"
+		if [ "$h" = alpha ] && [ "$turn" = 0 ]; then
+			# bravo tries to take over while the device is mounted here.
+			marsadm set-link 1 userspace/mounted-0
+			wait_for 300 is_link /mars/userspace/tried-0
+		fi
+		umount /mnt
+		marsadm set-link 1 "userspace/done-$turn"
+	elif [ "$h" = bravo ] && [ "$turn" = 0 ]; then
+		wait_for 300 is_link /mars/userspace/mounted-0
+		refused_in_use() {
+			out=$(marsadm primary r0 --timeout 60 2>&1) && return 1
+			echo "$out"; echo "$out" | grep -q 'in use' && [ ! -b /dev/mars/r0 ]
+		}
+		check "primary is refused while alpha has the device mounted" refused_in_use
+		marsadm set-link 1 userspace/tried-0
+	fi
+	wait_for 600 is_link "/mars/userspace/done-$turn"
+	turn=$((turn + 1))
+done
+
+# Quiesced: every device equals the final primary's.
+if [ "$h" = alpha ]; then
+	marsadm set-link "$(device_md5 /dev/mars/r0)" userspace/md5-final
+	check "every secondary is byte-identical" wait_for 300 sh -c \
+		"is_link() { [ -L \"\$1\" ]; }; is_link /mars/userspace/same-bravo && is_link /mars/userspace/same-charlie"
+else
+	wait_for 120 is_link /mars/userspace/md5-final
+	want=$(readlink /mars/userspace/md5-final)
+	same() { [ "$(device_md5 /dev/vda)" = "$want" ]; }
+	check "the data device becomes byte-identical to alpha's" wait_for 300 same
+	same && marsadm set-link 1 "userspace/same-$h"
+fi
+check "rmmod mars" sh -c "sleep 5; rmmod mars"
+ktap_end

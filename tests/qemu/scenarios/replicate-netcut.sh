@@ -1,0 +1,79 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 2
+# timeout: 1200
+# data-disk: 128M
+# mars-disk: 512M
+#
+# Promise: replication survives a network cut without operator action. While fio writes
+# continuously to /dev/mars/r0 on alpha (random writes, 4 KiB to 64 KiB, direct IO), the
+# network between alpha and bravo is cut for 30 s (every packet dropped) and restored; the
+# writes on alpha never stall or fail, bravo reconnects by itself, catches up and ends
+# byte-identical to alpha's device once alpha is quiesced.
+. /mars-tests/lib.sh
+
+h=$mars_host
+res=/mars/resource-r0
+if [ "$h" = alpha ]; then ktap_begin 12; else ktap_begin 10; fi
+
+wait_for() {
+	n=$(($1 * 5)); shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2; n=$((n - 1))
+	done
+	"$@"
+}
+is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
+both_ips() { is_link /mars/ips/ip-alpha && is_link /mars/ips/ip-bravo; }
+size() { readlink $res/size; }
+device_md5() { dd if="$1" bs=1M count=$(($(size) / 1048576)) iflag=direct 2>/dev/null | md5sum | cut -c1-32; }
+# The interface towards bravo, and the cut: every packet on it dropped (netem).
+peer_dev() { ip route get 10.77.0.2 | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1; }
+
+check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars"
+check "modprobe mars" modprobe mars
+if [ "$h" = alpha ]; then
+	check "create-cluster" marsadm create-cluster
+else
+	wait_reachable alpha 60
+	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+fi
+check "both members are known" wait_for 90 both_ips
+
+if [ "$h" = alpha ]; then
+	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
+	check "bravo joined" wait_for 240 is_link /mars/userspace/joined-bravo
+	fio --name=load --filename=/dev/mars/r0 --rw=randwrite --bsrange=4k-64k --direct=1 \
+		--ioengine=libaio --iodepth=8 --size=96M --time_based --runtime=100 \
+		--output=/tmp/fio.out >/dev/null 2>&1 &
+	fio_pid=$!
+	sleep 20
+	dev=$(peer_dev)
+	echo "# cutting the network on $dev"
+	check "cut the network to bravo" /sbin/tc qdisc add dev "$dev" root netem loss 100%
+	check "bravo is unreachable" sh -c '! ping -c 2 -W 1 10.77.0.2'
+	sleep 30
+	check "restore the network" /sbin/tc qdisc del dev "$dev" root
+	wait "$fio_pid"; fio_rc=$?
+	check_eq "fio on alpha completes without error" 0 "$fio_rc"
+	sed -n 's/^ *write: /# write: /p' /tmp/fio.out
+	sync
+	sleep 3
+	sum=$(device_md5 /dev/mars/r0)
+	marsadm set-link "$sum" userspace/md5-alpha
+	check "bravo reports the same data" wait_for 400 is_link /mars/userspace/same-bravo
+else
+	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
+	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	check "fetching" wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 1 ]"
+	marsadm set-link 1 userspace/joined-bravo
+	check "alpha's checksum arrived after the cut" wait_for 400 is_link /mars/userspace/md5-alpha
+	want=$(readlink /mars/userspace/md5-alpha)
+	same() { [ "$(device_md5 /dev/vda)" = "$want" ]; }
+	check "the data device catches up and becomes byte-identical" wait_for 300 same
+	same && marsadm set-link 1 userspace/same-bravo
+	dmesg | grep -E "fetch: .*retrying|net: " | tail -5 | sed 's/^/# /'
+fi
+check "rmmod mars" sh -c "sleep 5; rmmod mars"
+ktap_end
