@@ -219,8 +219,13 @@ fn primary_is_refused_when_unsafe() {
     f.run(&["primary", "r0"]).refused("stopped with error code -5");
     std::fs::remove_file(f.path(&actual("replay-code"))).unwrap();
 
+    // A handover from bravo: refused while bravo is silent, and while its device is open.
     f.put_link("resource-r0/userspace/last-primary", "bravo", LAMPORT);
-    f.run(&["primary", "r0"]).refused("the last primary of 'r0' is host 'bravo'");
+    f.run(&["primary", "r0"]).refused("the current primary 'bravo' of 'r0' is not reachable");
+    f.put_link("actual-bravo/time", "1", LAMPORT);
+    f.put_link("actual-bravo/alive", "1", LAMPORT);
+    f.put_link("resource-r0/actual-bravo/open-count", "1", LAMPORT);
+    f.run(&["primary", "r0"]).refused("in use on the current primary 'bravo'");
     f.put_link("resource-r0/userspace/last-primary", "alpha", LAMPORT);
 
     f.unload();
