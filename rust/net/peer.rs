@@ -94,7 +94,11 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
                 // Cannot fail: the capacity suffices.
                 let _ = kept.push(peer, GFP_KERNEL);
             } else {
-                pr_info!("net: {} left the cluster: no more exchange with it\n", BStr::from_bytes(&peer.host));
+                if member {
+                    pr_info!("net: {} left the cluster: no more exchange with it\n", BStr::from_bytes(&peer.host));
+                } else {
+                    pr_info!("net: this host is no member any more: no more exchange with {}\n", BStr::from_bytes(&peer.host));
+                }
                 drop(peer);
             }
         }

@@ -69,13 +69,13 @@ check "the cluster uuid is alpha's" sh -c 'readlink /mars/uuid | grep -q "^alpha
 check "every member's address is known here" wait_for 90 all_ips_here
 check "wait-cluster" marsadm wait-cluster --timeout 60
 
-# Every host writes a probe link, then tells its value and mtime in a second link.
-marsadm set-link "from-$h" "userspace/probe-$h"
-marsadm set-link "from-$h@$(mtime "/mars/userspace/probe-$h")" "userspace/expect-$h"
+# Every host writes a hello link, then tells its value and mtime in a second link.
+marsadm set-link "from-$h" "userspace/hello-$h"
+marsadm set-link "from-$h@$(mtime "/mars/userspace/hello-$h")" "userspace/expect-$h"
 for x in $others; do
 	check "$x's links arrived" wait_for 30 is_link "/mars/userspace/expect-$x"
-	check_eq "$x's probe has its value and mtime here" "$(readlink "/mars/userspace/expect-$x")" \
-		"$(readlink "/mars/userspace/probe-$x")@$(mtime "/mars/userspace/probe-$x")"
+	check_eq "$x's hello link has its value and mtime here" "$(readlink "/mars/userspace/expect-$x")" \
+		"$(readlink "/mars/userspace/hello-$x")@$(mtime "/mars/userspace/hello-$x")"
 done
 
 # Propagation round trip: alpha writes ping, every other host answers with pong.
@@ -111,7 +111,7 @@ if [ "$h" = "$last" ]; then
 	marsadm set-link secret "userspace/foreign-$h"
 	check "alpha refuses us as a foreign cluster (log line)" wait_for 60 logged "net: alpha refused us: foreign cluster"
 	check "nothing of alpha's cluster merged" sh -c \
-		'[ ! -e /mars/actual-alpha ] && [ ! -e /mars/userspace/probe-alpha ] && readlink /mars/uuid | grep -q "^'"$h"'_"'
+		'[ ! -e /mars/actual-alpha ] && [ ! -e /mars/userspace/hello-alpha ] && readlink /mars/uuid | grep -q "^'"$h"'_"'
 	# Stay a little, so that alpha sees the refusal too.
 	sleep 15
 	check "rmmod while retrying a refused peer is prompt" rmmod_prompt
