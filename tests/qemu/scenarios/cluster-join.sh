@@ -52,8 +52,9 @@ all_ips_here() {
 # rmmod_prompt: unloads mars within 5 s (network threads blocked on sockets included).
 rmmod_prompt() {
 	t0=$(uptime_ms); rmmod mars || return 1; t1=$(uptime_ms)
-	echo "rmmod took $((t1 - t0)) ms"; [ $((t1 - t0)) -lt 5000 ]
+	echo "$((t1 - t0))" > /tmp/rmmod_ms; [ $((t1 - t0)) -lt 5000 ]
 }
+told_rmmod() { echo "# rmmod took $(cat /tmp/rmmod_ms 2>/dev/null) ms"; }
 
 check "mkfs.ext4 /dev/vdb" mkfs.ext4 -q -F /dev/vdb
 check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
@@ -102,6 +103,7 @@ if [ "$h" = "$last" ]; then
 	# Give the others time to pull the deletion (they poll every 5 s), then unload.
 	sleep 10
 	check "rmmod with the cluster's connections open is prompt" rmmod_prompt
+	told_rmmod
 
 	# Back with a cluster of its own, that knows alpha's address.
 	umount /mars
@@ -115,6 +117,7 @@ if [ "$h" = "$last" ]; then
 	# Stay a little, so that alpha sees the refusal too.
 	sleep 15
 	check "rmmod while retrying a refused peer is prompt" rmmod_prompt
+	told_rmmod
 else
 	check "$last's leave arrived: ips/ip-$last is deleted" wait_for 60 link_is "/mars/ips/ip-$last" .deleted
 	check "no more exchange with $last" wait_for 20 logged "net: $last left the cluster"
@@ -131,6 +134,7 @@ else
 	# Everybody should have seen every done link before anybody unloads.
 	sleep 8
 	check "rmmod with connections open is prompt" rmmod_prompt
+	told_rmmod
 fi
 
 ktap_end
