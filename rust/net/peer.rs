@@ -39,6 +39,9 @@ use super::server::TIMEOUTS;
 use super::tree::{self, Applied, Bytes};
 use super::{Shared, Worker, WorkerState, NOTIFY_ALL};
 
+/// Most entries merged from one pull (servers answer at most `MAX_ANSWER_ENTRIES` per request,
+/// and a pull makes two requests per 256 resources).
+const MAX_ENTRIES_PER_PULL: usize = 1_000_000;
 /// A reply must come within this time.
 const REPLY_WAIT_MS: u32 = 15_000;
 /// Ping after this much quiet between pulls.
@@ -422,6 +425,10 @@ fn request(
         }
         if !batch.more {
             return Ok(());
+        }
+        // A server never answers more than this many entries: one that keeps sending is broken.
+        if stats.seen > MAX_ENTRIES_PER_PULL {
+            return Err(End::Conn(ConnError::Protocol(WireError::CountOverCap)));
         }
     }
 }
