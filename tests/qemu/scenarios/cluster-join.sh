@@ -23,9 +23,11 @@ others=$(for x in $all; do [ "$x" != "$h" ] && echo "$x"; done)
 stayers=$(for x in $all; do [ "$x" != "$last" ] && echo "$x"; done)
 nothers=$(($(echo "$others" | wc -w)))
 
-# Checks per role (KTAP plan): common 7 + 2 per other host; alpha +1 (ping round trip);
+# Checks per role (KTAP plan): common 7 + 3 per other host, +1 on all but alpha (deletion);
+# alpha +1 (ping round trip);
 # the last host +8, the others +4 (its leave, the end) and alpha +2 (foreign cluster).
-plan=$((7 + 2 * nothers))
+plan=$((7 + 3 * nothers))
+[ "$h" != alpha ] && plan=$((plan + 1))
 [ "$h" = alpha ] && plan=$((plan + 1))
 if [ "$h" = "$last" ]; then plan=$((plan + 8)); else plan=$((plan + 4)); fi
 [ "$h" = alpha ] && plan=$((plan + 2))
@@ -78,6 +80,22 @@ for x in $others; do
 	check_eq "$x's hello link has its value and mtime here" "$(readlink "/mars/userspace/expect-$x")" \
 		"$(readlink "/mars/userspace/hello-$x")@$(mtime "/mars/userspace/hello-$x")"
 done
+
+# Concurrent writes of one key converge on every host to the value with the newest stamp.
+marsadm set-link "conflict-$h" userspace/conflict
+sleep 10
+marsadm set-link "$(readlink /mars/userspace/conflict)@$(mtime /mars/userspace/conflict)" "userspace/seen-$h"
+for x in $others; do
+	wait_for 30 is_link "/mars/userspace/seen-$x"
+	check_eq "$x converged on the same value and stamp of a key written everywhere at once" \
+		"$(readlink "/mars/userspace/seen-$x")" \
+		"$(readlink /mars/userspace/conflict)@$(mtime /mars/userspace/conflict)"
+done
+
+# A deletion (tombstone) propagates like any value.
+[ "$h" = alpha ] && marsadm set-link .deleted userspace/hello-alpha
+[ "$h" != alpha ] && check "alpha's deletion of its hello link arrived" \
+	wait_for 30 link_is /mars/userspace/hello-alpha .deleted
 
 # Propagation round trip: alpha writes ping, every other host answers with pong.
 if [ "$h" = alpha ]; then
