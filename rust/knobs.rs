@@ -148,6 +148,9 @@ pub(crate) static PENDING_TRIGGER: AtomicU32 = AtomicU32::new(0);
 /// Where the strategy thread sleeps between rounds; [`trigger`] wakes it. Initialised at load.
 pub(crate) static TRIGGER_WAKEUP: Wakeup = Wakeup::new();
 
+/// Trigger bit: a local round.
+pub(crate) const TRIGGER_LOCAL: u32 = 1;
+
 /// Asks the strategy thread for a round now, with the given trigger bits. Any context.
 pub(crate) fn trigger(bits: u32) {
     PENDING_TRIGGER.fetch_or(bits, Ordering::Release);

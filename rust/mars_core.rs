@@ -26,6 +26,8 @@ pub(crate) mod names;
 pub(crate) mod replay_position;
 #[path = "../core/src/split_brain.rs"]
 pub(crate) mod split_brain;
+#[path = "../core/src/strategy.rs"]
+pub(crate) mod strategy;
 #[path = "../core/src/test_vectors.rs"]
 pub(crate) mod test_vectors;
 #[path = "../core/src/text.rs"]

@@ -25,6 +25,7 @@ pub mod merge;
 pub mod names;
 pub mod replay_position;
 pub mod split_brain;
+pub mod strategy;
 pub mod test_vectors;
 pub mod text;
 pub mod tree;

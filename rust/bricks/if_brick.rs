@@ -12,6 +12,7 @@
 use crate::brick::{Brick, Flags, Input, Mref, MrefIo, MrefOwner, Op, Power};
 use crate::kapi::blk::{BlkOps, Disk, DiskConfig, Request, RequestOp};
 use crate::kapi::errno::{enametoolong, eopnotsupp};
+use crate::knobs;
 use crate::mars_core::names::check_name;
 use kernel::error::code::EINVAL;
 use kernel::fmt;
@@ -42,6 +43,11 @@ pub(crate) struct IfQueue {
 
 impl BlkOps for IfQueue {
     type Pdu = IfRequest;
+
+    fn open_changed() {
+        // The strategy reports the open count in actual-<host>/open-count.
+        knobs::trigger(knobs::TRIGGER_LOCAL);
+    }
 
     fn new_pdu() -> Result<IfRequest> {
         Ok(IfRequest { mref: Mref::new(usize::from(MAX_SEGMENTS))? })

@@ -56,6 +56,10 @@ pub(crate) trait BlkOps: Send + Sync + Sized + 'static {
     /// submit IO. The request must be ended exactly once, here or later from any context
     /// ([`Request::end`]).
     fn queue_rq(&self, request: Request<Self::Pdu>);
+
+    /// Called after every successful open and every release (any process context, must not
+    /// sleep long): lets the owner report the open count.
+    fn open_changed() {}
 }
 
 /// The operation of a request.
@@ -283,6 +287,8 @@ impl Drop for Workqueue {
 struct DiskState {
     /// Number of opens, plus [`DiskState::REMOVING`] once removal started.
     opens: AtomicU32,
+    /// The driver's [`BlkOps::open_changed`].
+    open_changed: fn(),
 }
 
 impl DiskState {
@@ -448,7 +454,7 @@ impl<T: BlkOps> Disk<T> {
             unsafe { bindings::put_disk(gendisk.as_ptr()) };
         });
 
-        let state = Arc::new(DiskState { opens: AtomicU32::new(0) }, GFP_KERNEL)?;
+        let state = Arc::new(DiskState { opens: AtomicU32::new(0), open_changed: T::open_changed }, GFP_KERNEL)?;
         let state_ptr = state.clone().into_foreign();
         let state_guard = ScopeGuard::new_with_data(state_ptr, |ptr| {
             // SAFETY: `ptr` came from `into_foreign` and the disk was never added, so the
@@ -549,7 +555,10 @@ unsafe extern "C" fn open_callback(
         (n & DiskState::REMOVING == 0).then(|| n.saturating_add(1))
     });
     match result {
-        Ok(_) => 0,
+        Ok(_) => {
+            (state.open_changed)();
+            0
+        }
         Err(_) => ENXIO.to_errno(),
     }
 }
@@ -562,6 +571,7 @@ unsafe extern "C" fn release_callback(disk: *mut bindings::gendisk) {
     // SAFETY: as in `open_callback`.
     let state = unsafe { Arc::<DiskState>::borrow((*disk).private_data) };
     state.opens.fetch_sub(1, Ordering::AcqRel);
+    (state.open_changed)();
 }
 
 /// `block_device_operations.free_disk`: the last reference to the gendisk is gone.

@@ -8,5 +8,6 @@ pub(crate) mod links;
 pub(crate) mod log_writer;
 pub(crate) mod own_io;
 pub(crate) mod recovery;
+pub(crate) mod replayer;
 pub(crate) mod ring;
 pub(crate) mod shadow;

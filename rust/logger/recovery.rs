@@ -179,7 +179,7 @@ fn start_log(paths: &ResourcePaths, nr: u32, replayed: u64) -> Result<LogStart> 
 
 /// Replays `[from, to)` of `file` onto `data`, then flushes `data`. Returns how the log ended
 /// and how many records were applied.
-fn replay_log(file: &File, from: u64, to: u64, data: &Input) -> Result<(ReplayEnd, u64)> {
+pub(crate) fn replay_log(file: &File, from: u64, to: u64, data: &Input) -> Result<(ReplayEnd, u64)> {
     let completions = Completions::new(REPLAY_IN_FLIGHT)?;
     let mut buf = KVVec::from_elem(0u8, WINDOW, GFP_KERNEL)?;
     let mut scratch = KVVec::from_elem(0u8, MAX_RECORD_LEN, GFP_KERNEL)?;

@@ -74,7 +74,7 @@ impl AliveLinks {
 
 /// Rewrites `link` with `value` and a fresh Lamport mtime, later than the old link's, unless it
 /// already has that value.
-fn update_when_necessary(link: &PathBuf, value: &[u8]) -> Result {
+pub(super) fn update_when_necessary(link: &PathBuf, value: &[u8]) -> Result {
     match vfs::read_link(link.as_cstr()) {
         Ok(current) if current.value.as_slice() == value => return Ok(()),
         Ok(current) => {

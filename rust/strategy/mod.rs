@@ -6,6 +6,7 @@
 //! Lamport clock). When the module unloads, the thread sets `alive` to 0 and ends.
 
 mod heartbeat;
+mod resources;
 mod scan;
 
 use core::sync::atomic::Ordering;
@@ -16,6 +17,7 @@ use crate::kapi::vfs::{self, PathBuf};
 use crate::knobs;
 use crate::mars_core::names::{is_valid_host_name, MARS_ROOT};
 use heartbeat::AliveLinks;
+use resources::Resources;
 use kernel::c_str;
 use kernel::error::{code::ENOENT, Error};
 use kernel::prelude::*;
@@ -60,6 +62,8 @@ struct Rounds {
     host: Option<(KVec<u8>, Option<AliveLinks>)>,
     /// The error of the last round, if it failed.
     last_error: Option<Error>,
+    /// The bricks of this host's resources.
+    resources: Resources,
 }
 
 impl Rounds {
@@ -85,6 +89,10 @@ impl Rounds {
             links.beat()?;
         }
         let stats = scan::scan(&root)?;
+        let resources = match &self.host {
+            Some((host, Some(_))) => self.resources.round(&root, host),
+            _ => Ok(()),
+        };
         pr_debug!(
             "round (trigger {:#x}): {} entries, {} dirs, {} links ({} stamped too far ahead), {} unreadable{}\n",
             trigger,
@@ -98,7 +106,7 @@ impl Rounds {
         if let Some(e) = stats.first_error {
             pr_debug!("first scan error: {:?}\n", e);
         }
-        Ok(())
+        resources
     }
 
     /// Whether `root` is a mounted filesystem now; logs when that changes.
@@ -138,6 +146,7 @@ impl Rounds {
 
     /// Marks this host as gone (`alive` = 0) if /mars is still there.
     fn farewell(&mut self) {
+        self.resources.shutdown();
         let Ok(root) = PathBuf::from_parts(&[MARS_ROOT.as_bytes()]) else {
             return;
         };

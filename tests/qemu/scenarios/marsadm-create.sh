@@ -11,7 +11,7 @@
 # an existing resource, a second create-cluster) is refused with exit code 1 and a message,
 # leaving every entry of /mars exactly as it was.
 . /mars-tests/lib.sh
-ktap_begin 50
+ktap_begin 55
 
 h=$mars_host
 res=/mars/resource-r0
@@ -104,8 +104,11 @@ check "cluster links stamped from lamport_now on, strictly increasing in write o
 refused "create-cluster twice is refused" "already created" marsadm create-cluster
 
 # --- create-resource ------------------------------------------------------------------------
+# Written while the module is not loaded, so the links can be checked before the kernel acts
+# on them (it attaches the device and starts logging at once).
 size=$(($(cat /sys/block/vda/size) * 512))
 lam1=$(lamport_now)
+check "rmmod mars (create-resource works offline)" rmmod mars
 check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 link_is $res/size "$size"
 link_is $res/data-$h /dev/vda
@@ -136,13 +139,16 @@ check "resource links stamped from lamport_now on, strictly increasing in write 
 	$res/userspace/last-primary $res/syncstatus-$h $res/replay-$h $res/version-000000000-$h \
 	$res/version-000000001-$h $res/maxnr $res/todo-$h/attach
 last=$(mtime $res/todo-$h/attach)
-check "the triggered round brings the kernel's clock up to the newest stamp" \
+json=$(marsadm view r0 --json)
+check "view --json: attach switch set, kernel not yet" sh -c 'echo "$1" | grep -q "\"state\": \"switching-on\""' - "$json"
+check "modprobe mars" modprobe mars
+check "the first round brings the kernel's clock up to the newest stamp" \
 	wait_for 5 sh -c 'f() { [ "${1%.*}" -gt "${2%.*}" ] || { [ "${1%.*}" -eq "${2%.*}" ] && [ "1${1#*.}" -ge "1${2#*.}" ]; }; };
 		f "$(sed -n "s/^lamport_now=//p" /proc/sys/mars/lamport_clock)" "$1"' - "$last"
 
+check "the kernel attaches and starts /dev/mars/r0" wait_for 20 test -b /dev/mars/r0
 json=$(marsadm view r0 --json)
 check "view --json: r0 designated primary $h" sh -c 'echo "$1" | grep -q "\"designated_primary\": \"$2\""' - "$json" "$h"
-check "view --json: attach switch set, kernel not yet" sh -c 'echo "$1" | grep -q "\"state\": \"switching-on\""' - "$json"
 check "view names r0 and /dev/vda" sh -c 'marsadm view r0 | grep -q "^r0 " && marsadm view r0 | grep -q /dev/vda'
 
 # --- refusals on real devices ----------------------------------------------------------------
@@ -159,10 +165,16 @@ refused "'all' is refused as a resource name" "reserved" marsadm create-resource
 refused "a 64-character name is refused" "too long" marsadm create-resource \
 	aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa /dev/vda
 refused "an existing resource is refused" "already member" marsadm create-resource r0 /dev/vda
+refused "a device held by a resource is refused" "exclusive" marsadm create-resource r1 /dev/vda
+truncate -s 1M /tmp/small.img
+loop=$(losetup -f)
+losetup "$loop" /tmp/small.img
 refused "a size above the device size is refused" "larger than the device" \
-	marsadm create-resource r1 /dev/vda --size=1T
+	marsadm create-resource r1 "$loop" --size=1T
 refused "a device name used by another resource is refused" "already exists" \
-	marsadm create-resource r1 /dev/vda r0
+	marsadm create-resource r1 "$loop" r0
+losetup -d "$loop"
 
 check "rmmod mars" rmmod mars
+check "the device is gone with the module" test ! -e /dev/mars/r0
 ktap_end

@@ -221,6 +221,113 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
     Ok(())
 }
 
+/// Arguments of `join-resource`.
+#[derive(clap::Args)]
+pub(crate) struct JoinResourceArgs {
+    /// The existing resource to join as a secondary.
+    res: String,
+    /// The local backing block device; it must be at least as large as the resource.
+    device: String,
+    /// The name under /dev/mars (default: the resource name).
+    device_name: Option<String>,
+}
+
+/// `marsadm join-resource <res> <device> [<device-name>]`: this host becomes a secondary of an
+/// existing resource.
+///
+/// Refused unless the resource exists with a size and a designated primary other than this
+/// host, this host is not yet a member, and the device can be opened exclusively and is large
+/// enough. Then one batch writes (attach last):
+///
+/// ```text
+/// data-<host>, device-<host>, defaults-/local-/actual-/todo-<host>/
+/// todo-<host>/{connect,sync,allow-replay} 1
+/// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile present)
+/// todo-<host>/attach 1
+/// ```
+///
+/// There is no full sync yet: the device must already hold the primary's data as of the start
+/// of logfile `n` (e.g. both fresh and zeroed before the resource was created), which the
+/// command says.
+pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    let res = args.res.as_str();
+    check_name(res).map_err(|e| name_fail("resource name", res, e))?;
+    let appear = args.device_name.as_deref().unwrap_or(res);
+    check_name(appear).map_err(|e| name_fail("device name", appear, e))?;
+    ctx.check_mounted("modify any resource info")?;
+    let dir = format!("resource-{res}");
+    if !tree.is_dir(&dir) {
+        return Err(Fail::refused(format!("resource '{res}' does not exist"))
+            .line("create it on the primary with 'marsadm create-resource', or wait until the tree arrived ('marsadm wait-cluster')"));
+    }
+    if tree.exists(&format!("{dir}/data-{host}")) {
+        return Err(Fail::refused(format!("host '{host}' is already member of resource '{res}'")));
+    }
+    let size = tree
+        .value(&format!("{dir}/size"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .ok_or_else(|| Fail::refused(format!("resource '{res}' has no valid size link")))?;
+    let primary = ctx.designated_primary(&dir).ok_or_else(|| {
+        Fail::refused(format!("resource '{res}' has no designated primary: cannot join"))
+    })?;
+    if primary == host {
+        return Err(Fail::refused(format!("host '{host}' is the designated primary of '{res}' already")));
+    }
+    let device_size = device_size(ctx, &args.device)?;
+    if device_size < size {
+        return Err(Fail::refused(format!(
+            "device '{}' has {device_size} bytes, less than the resource size {size}",
+            args.device
+        )));
+    }
+    for other in tree.list("").iter().filter_map(|n| n.strip_prefix("resource-")) {
+        if other != res
+            && tree.value(&format!("resource-{other}/device-{host}")).as_deref() == Some(appear)
+            && tree.exists(&format!("resource-{other}/data-{host}"))
+        {
+            return Err(Fail::refused(format!(
+                "Device name '/dev/mars/{appear}' already exists at resource '{other}'"
+            )));
+        }
+    }
+    let oldest = tree
+        .list(&dir)
+        .iter()
+        .filter(|n| tree.exists(&format!("{dir}/{n}")))
+        .filter_map(|n| LogName::parse(n).ok().filter(|l| l.origin.as_str() == primary).map(|l| l.nr))
+        .min()
+        .ok_or_else(|| Fail::refused(format!("no logfile of primary '{primary}' in '{res}' yet")))?;
+    let origin = HostName::parse(&primary).map_err(|e| Fail::refused(format!("primary '{primary}': {e}")))?;
+    let log = LogName { nr: oldest, origin };
+
+    let mut batch = Batch::new();
+    batch.set_link(&format!("{dir}/data-{host}"), &args.device);
+    batch.set_link(&format!("{dir}/device-{host}"), appear);
+    for sub in ["defaults", "local", "actual", "todo"] {
+        batch.mkdir(&format!("{dir}/{sub}-{host}"));
+    }
+    let todo = format!("{dir}/todo-{host}");
+    batch.set_link(&format!("{todo}/attach"), "0");
+    batch.set_link(&format!("{todo}/connect"), "1");
+    batch.set_link(&format!("{todo}/sync"), "1");
+    batch.set_link(&format!("{todo}/allow-replay"), "1");
+    batch
+        .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
+    batch.set_link(&format!("{todo}/attach"), "1");
+    batch.add_trigger(trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL);
+    println!("joining resource '{res}' (primary '{primary}') with device '{}'", args.device);
+    println!(
+        "NOTE: there is no full sync yet: '{}' must already hold the data of '{primary}' as of the start of {log}",
+        args.device
+    );
+    ctx.commit(batch)?;
+    println!("successfully joined resource '{res}'; replay starts at {log}");
+    Ok(())
+}
+
 /// Checks the backing device and returns its size in bytes.
 fn device_size(ctx: &Ctx, device: &str) -> Result<u64, Fail> {
     let missing =

@@ -99,6 +99,8 @@ enum Command {
     /// links, maxnr, syncstatus-<host>, actual-<host>/if-on = 0 and the switches
     /// todo-<host>/{connect,sync,allow-replay} = 1, todo-<host>/attach = 1 last.
     CreateResource(cmd_resource::CreateResourceArgs),
+    /// Join an existing resource as a secondary.
+    JoinResource(cmd_resource::JoinResourceArgs),
     /// Attach the local disk to the resource (todo-<host>/attach = 1) and wait until the
     /// kernel reports it attached.
     Attach(cmd_switch::ResArgs),
@@ -178,6 +180,7 @@ fn run(command: &Command, options: Options) -> CmdResult {
         Command::WaitCluster => cmd_cluster::wait_cluster(&ctx),
         Command::SetLink(args) => cmd_cluster::set_link(&ctx, args),
         Command::CreateResource(args) => cmd_resource::create_resource(&ctx, args),
+        Command::JoinResource(args) => cmd_resource::join_resource(&ctx, args),
         Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
         Command::Detach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Detach, args),
         Command::Up(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Up, args),
@@ -211,6 +214,7 @@ fn main() -> ExitCode {
         Command::WaitCluster => "wait-cluster",
         Command::SetLink(_) => "set-link",
         Command::CreateResource(_) => "create-resource",
+        Command::JoinResource(_) => "join-resource",
         Command::Attach(_) => "attach",
         Command::Detach(_) => "detach",
         Command::Up(_) => "up",

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The strategy's decision for one resource on this host: from what the /mars tree asks
+//! (`todo-<host>/attach`, `primary`, membership) and what the bricks of this host are doing
+//! now, the next step to take and the indicators to publish in `actual-<host>/`.
+//!
+//! The kernel's strategy thread reads the links, asks [`decide`], performs the step and
+//! writes the indicators; it asks again in the next round (or at once after a step), so one
+//! step at a time converges on the wanted state. Steps that would break something are never
+//! taken; instead the decision names what blocks them ([`Blocked`]), which the thread reports
+//! once in the kernel log and in `actual-<host>/msg-<...>`.
+//!
+//! The bricks of a resource on a primary are stacked: a bio brick on the data device
+//! ("attached"), a transaction logger on top of it and an if brick exporting
+//! `/dev/mars/<device-name>` ("primary"). They are built bottom up and torn down top down.
+
+use super::tree_value::{parse_switch, HostOrNone};
+
+/// What the tree says about the resource, for this host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted<'a> {
+    /// This host is a member (`data-<host>` names its data device).
+    pub member: bool,
+    /// `todo-<host>/attach` is on.
+    pub attach: bool,
+    /// This host is the designated primary (`primary` names it).
+    pub primary: bool,
+    /// `todo-<host>/allow-replay` is on (a secondary applies the logfiles it has).
+    pub allow_replay: bool,
+    /// The resource size (`size`), if readable.
+    pub size: Option<u64>,
+    /// The name under /dev/mars (`device-<host>`, default the resource name).
+    pub device_name: &'a str,
+}
+
+impl<'a> Wanted<'a> {
+    /// Reads the raw link values (`None`: the link is missing or unreadable).
+    pub fn from_links(
+        host: &str,
+        res: &'a str,
+        data: Option<&str>,
+        attach: Option<&str>,
+        allow_replay: Option<&str>,
+        primary: Option<&str>,
+        size: Option<&str>,
+        device: Option<&'a str>,
+    ) -> Self {
+        let member = data.is_some_and(|d| !d.is_empty() && d != super::tree_value::DELETED);
+        let attach = attach.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
+        let allow_replay = allow_replay.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
+        let primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() == host);
+        let size = size.and_then(|s| s.trim().parse::<u64>().ok()).filter(|&s| s > 0);
+        let device_name = device.filter(|d| !d.is_empty() && *d != super::tree_value::DELETED).unwrap_or(res);
+        Wanted { member, attach, primary, allow_replay, size, device_name }
+    }
+}
+
+/// What the bricks of the resource on this host are doing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Running {
+    /// The data device is open (bio brick on).
+    pub attached: bool,
+    /// Size of the attached data device in bytes.
+    pub data_size: u64,
+    /// The logger and the device are on.
+    pub primary: bool,
+    /// The replay of fetched logfiles runs.
+    pub replaying: bool,
+    /// How often the device is open.
+    pub open_count: u32,
+}
+
+/// The next step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing to do.
+    Stay,
+    /// Open the data device.
+    Attach,
+    /// Start the logger (it recovers the log first) and the device.
+    StartPrimary,
+    /// Switch the device off and let the logger write everything back, then stop it.
+    StopPrimary,
+    /// Close the data device.
+    Detach,
+    /// Start applying the logfiles in /mars (a secondary).
+    StartReplay,
+    /// Stop applying them (after the current pass).
+    StopReplay,
+}
+
+/// Why a wanted step is not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// The device is open: it cannot go away under its users.
+    DeviceInUse,
+    /// The data device is smaller than the resource.
+    DataTooSmall,
+    /// The resource size is missing or malformed.
+    NoSize,
+}
+
+impl Blocked {
+    /// The `actual-<host>/msg-<key>` channel and the text for it.
+    pub fn message(self) -> (&'static str, &'static str) {
+        match self {
+            Blocked::DeviceInUse => ("device", "device in use: close it to switch it off"),
+            Blocked::DataTooSmall => ("attach", "data device smaller than the resource size"),
+            Blocked::NoSize => ("attach", "resource size missing or malformed"),
+        }
+    }
+}
+
+/// The decision: a step, or why the wanted one cannot be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What to do now.
+    pub step: Step,
+    /// The wanted step that cannot be taken, and why.
+    pub blocked: Option<Blocked>,
+}
+
+/// The indicators of `actual-<host>/` that follow from what runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Indicators {
+    /// `is-attached`.
+    pub is_attached: bool,
+    /// `is-primary`.
+    pub is_primary: bool,
+    /// `if-on`: the device exists.
+    pub if_on: bool,
+    /// `is-replaying`.
+    pub is_replaying: bool,
+    /// `open-count`.
+    pub open_count: u32,
+}
+
+/// The indicators for `running`.
+pub fn indicators(running: &Running) -> Indicators {
+    Indicators {
+        is_attached: running.attached,
+        is_primary: running.primary,
+        if_on: running.primary,
+        is_replaying: running.replaying,
+        open_count: running.open_count,
+    }
+}
+
+/// The next step for one resource.
+pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
+    let want_attached = wanted.member && wanted.attach;
+    let want_primary = want_attached && wanted.primary;
+    let want_replay = want_attached && !wanted.primary && wanted.allow_replay;
+    let step = |step| Decision { step, blocked: None };
+    if running.replaying && !want_replay {
+        return step(Step::StopReplay);
+    }
+    if running.primary && !want_primary {
+        if running.open_count > 0 {
+            return Decision { step: Step::Stay, blocked: Some(Blocked::DeviceInUse) };
+        }
+        return step(Step::StopPrimary);
+    }
+    if running.attached && !want_attached {
+        return step(Step::Detach);
+    }
+    if !running.attached && want_attached {
+        return step(Step::Attach);
+    }
+    if running.attached && want_primary && !running.primary {
+        return match wanted.size {
+            None => Decision { step: Step::Stay, blocked: Some(Blocked::NoSize) },
+            Some(size) if size > running.data_size => Decision { step: Step::Stay, blocked: Some(Blocked::DataTooSmall) },
+            Some(_) => step(Step::StartPrimary),
+        };
+    }
+    if running.attached && want_replay && !running.replaying && !running.primary {
+        return step(Step::StartReplay);
+    }
+    step(Step::Stay)
+}
+
+/// The step to take when the resource's directory disappeared (deleted) or the module is
+/// unloading: everything goes, top down; a device still open blocks.
+pub fn decide_teardown(running: &Running) -> Decision {
+    decide(
+        &Wanted { member: false, attach: false, primary: false, allow_replay: false, size: None, device_name: "" },
+        running,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted(member: bool, attach: bool, primary: bool) -> Wanted<'static> {
+        Wanted { member, attach, primary, allow_replay: true, size: Some(1 << 20), device_name: "r0" }
+    }
+
+    fn running(attached: bool, primary: bool, open_count: u32) -> Running {
+        Running { attached, data_size: 1 << 20, primary, replaying: false, open_count }
+    }
+
+    /// Applies steps until the decision stays, as the strategy thread does.
+    fn converge(wanted: &Wanted<'_>, mut now: Running) -> (Running, Option<Blocked>) {
+        for _ in 0..10 {
+            let d = decide(wanted, &now);
+            match d.step {
+                Step::Stay => return (now, d.blocked),
+                Step::Attach => now.attached = true,
+                Step::Detach => now.attached = false,
+                Step::StartPrimary => now.primary = true,
+                Step::StopPrimary => now.primary = false,
+                Step::StartReplay => now.replaying = true,
+                Step::StopReplay => now.replaying = false,
+            }
+        }
+        panic!("no convergence");
+    }
+
+    #[test]
+    fn builds_bottom_up() {
+        let w = wanted(true, true, true);
+        assert_eq!(decide(&w, &running(false, false, 0)).step, Step::Attach);
+        assert_eq!(decide(&w, &running(true, false, 0)).step, Step::StartPrimary);
+        assert_eq!(decide(&w, &running(true, true, 0)).step, Step::Stay);
+    }
+
+    #[test]
+    fn tears_down_top_down() {
+        let w = wanted(true, false, true);
+        assert_eq!(decide(&w, &running(true, true, 0)).step, Step::StopPrimary);
+        assert_eq!(decide(&w, &running(true, false, 0)).step, Step::Detach);
+        assert_eq!(decide_teardown(&running(true, true, 0)).step, Step::StopPrimary);
+    }
+
+    #[test]
+    fn secondary_keeps_attached_and_replays() {
+        let (now, blocked) = converge(&wanted(true, true, false), running(true, true, 0));
+        assert_eq!(now, Running { replaying: true, ..running(true, false, 0) });
+        assert_eq!(blocked, None);
+        let mut paused = wanted(true, true, false);
+        paused.allow_replay = false;
+        assert_eq!(converge(&paused, now).0, running(true, false, 0));
+    }
+
+    #[test]
+    fn replay_stops_before_the_logger_starts() {
+        let replaying = Running { replaying: true, ..running(true, false, 0) };
+        assert_eq!(decide(&wanted(true, true, true), &replaying).step, Step::StopReplay);
+        assert_eq!(decide(&wanted(true, false, false), &replaying).step, Step::StopReplay);
+    }
+
+    #[test]
+    fn open_device_is_never_pulled() {
+        for w in [wanted(true, true, false), wanted(true, false, false), wanted(false, false, false)] {
+            let d = decide(&w, &running(true, true, 2));
+            assert_eq!(d, Decision { step: Step::Stay, blocked: Some(Blocked::DeviceInUse) }, "{w:?}");
+        }
+        assert_eq!(decide_teardown(&running(true, true, 1)).blocked, Some(Blocked::DeviceInUse));
+    }
+
+    #[test]
+    fn small_data_device_blocks_primary() {
+        let mut w = wanted(true, true, true);
+        w.size = Some(2 << 20);
+        let d = decide(&w, &running(true, false, 0));
+        assert_eq!(d, Decision { step: Step::Stay, blocked: Some(Blocked::DataTooSmall) });
+        w.size = None;
+        assert_eq!(decide(&w, &running(true, false, 0)).blocked, Some(Blocked::NoSize));
+    }
+
+    #[test]
+    fn every_state_converges_to_the_wanted_one() {
+        for bits in 0..8u8 {
+            let w = wanted(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+            for start in [running(false, false, 0), running(true, false, 0), running(true, true, 0)] {
+                let (now, blocked) = converge(&w, start);
+                let attached = w.member && w.attach;
+                assert_eq!(blocked, None);
+                assert_eq!(now.attached, attached, "{w:?} from {start:?}");
+                assert_eq!(now.primary, attached && w.primary, "{w:?} from {start:?}");
+                assert_eq!(now.replaying, attached && !w.primary, "{w:?} from {start:?}");
+                assert!(!(now.primary && now.replaying));
+            }
+        }
+    }
+
+    #[test]
+    fn links_are_read_like_the_original() {
+        let w = Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("1"), Some("1"), Some("alpha"), Some("4096"), None);
+        let all = Wanted { member: true, attach: true, primary: true, allow_replay: true, size: Some(4096), device_name: "r0" };
+        assert_eq!(w, all);
+        let w =
+            Wanted::from_links("alpha", "r0", Some("/dev/vda"), Some("0"), None, Some("(none)"), Some("x"), Some("data"));
+        assert_eq!(w, Wanted { attach: false, primary: false, allow_replay: false, size: None, device_name: "data", ..all });
+        let w = Wanted::from_links(
+            "alpha",
+            "r0",
+            Some(".deleted"),
+            Some("junk"),
+            Some("2"),
+            Some("bravo"),
+            None,
+            Some(".deleted"),
+        );
+        let none = Wanted { member: false, attach: false, primary: false, allow_replay: false, size: None, device_name: "r0" };
+        assert_eq!(w, none);
+    }
+}

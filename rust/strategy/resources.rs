@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The resources of this host: in every round the strategy reads, for each
+//! `/mars/resource-<res>/`, what the tree asks of this host, lets
+//! [`mars_core::strategy::decide`](crate::mars_core::strategy::decide) choose the next steps,
+//! builds or tears down the bricks accordingly and publishes the indicators in
+//! `actual-<host>/` (`is-attached`, `is-primary`, `if-on`, `open-count`).
+//!
+//! On a primary the bricks are: a bio brick on the data device (`data-<host>`), a
+//! transaction logger for the resource directory, and an if brick `/dev/mars/<device-name>`
+//! on top. They are built bottom up and torn down top down; the logger recovers the log when
+//! it starts and writes everything back when it stops.
+
+use core::fmt::Write;
+
+use super::heartbeat::update_when_necessary;
+use crate::brick::{set_power, Brick, Output};
+use crate::bricks::bio_brick::BioBrick;
+use crate::bricks::if_brick::IfBrick;
+use crate::bricks::trans_logger::TransLogger;
+use crate::logger::replayer::Replayer;
+use crate::kapi::vfs::{self, FileKind, PathBuf};
+use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
+use crate::mars_core::strategy::{decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted};
+use crate::mars_core::text::FixedBuf;
+use kernel::error::code::{EEXIST, EINVAL, ENOENT};
+use kernel::error::Error;
+use kernel::prelude::*;
+use kernel::str::BStr;
+use kernel::sync::Arc;
+
+/// Directory entries of /mars looked at per round.
+const MAX_ROOT_ENTRIES: usize = 4096;
+/// Prefix of a resource directory.
+const RESOURCE_PREFIX: &[u8] = b"resource-";
+/// Longest link value read (device paths, sizes, host names).
+const MAX_VALUE: usize = 1024;
+/// Steps taken for one resource in one round (attach + start, or stop + detach).
+const MAX_STEPS: usize = 4;
+/// Permissions of directories the kernel creates in /mars.
+const DIR_MODE: u16 = 0o700;
+
+/// The bricks of one resource on this host.
+struct Resource {
+    name: KVec<u8>,
+    dir: PathBuf,
+    /// `actual-<host>/` of the resource.
+    actual: PathBuf,
+    lower: Option<Arc<BioBrick>>,
+    data_size: u64,
+    logger: Option<Arc<TransLogger>>,
+    device: Option<Arc<IfBrick>>,
+    /// The replay of logfiles on a secondary.
+    replayer: Option<Replayer>,
+    /// Seen in the current round's listing.
+    seen: bool,
+    /// What blocked the last round, reported once.
+    blocked: Option<Blocked>,
+    /// The last step's error, reported once.
+    error: Option<(Step, Error)>,
+}
+
+impl Resource {
+    fn new(root: &PathBuf, name: &[u8], host: &[u8]) -> Result<Self> {
+        let dir = root.child(&concat(RESOURCE_PREFIX, name)?)?;
+        let actual = dir.child(&concat(ACTUAL_DIR_PREFIX.as_bytes(), host)?)?;
+        let mut stored = KVec::new();
+        stored.extend_from_slice(name, GFP_KERNEL)?;
+        Ok(Resource {
+            name: stored,
+            dir,
+            actual,
+            lower: None,
+            data_size: 0,
+            logger: None,
+            device: None,
+            replayer: None,
+            seen: true,
+            blocked: None,
+            error: None,
+        })
+    }
+
+    fn running(&self) -> Running {
+        Running {
+            attached: self.lower.is_some(),
+            data_size: self.data_size,
+            primary: self.device.is_some(),
+            replaying: self.replayer.is_some(),
+            open_count: self.device.as_ref().map_or(0, |d| d.open_count()),
+        }
+    }
+
+    fn name(&self) -> &BStr {
+        BStr::from_bytes(&self.name)
+    }
+
+    /// Reads the tree, takes the steps, publishes the indicators.
+    fn round(&mut self, host: &[u8]) -> Result {
+        let host_str = core::str::from_utf8(host).map_err(|_| EINVAL)?;
+        let name = concat(&self.name, b"")?;
+        let res = core::str::from_utf8(&name).map_err(|_| EINVAL)?;
+        let data = self.read(&[&concat(b"data-", host)?])?;
+        let device = self.read(&[&concat(b"device-", host)?])?;
+        let attach = self.read(&[&concat(b"todo-", host)?, b"attach"])?;
+        let allow_replay = self.read(&[&concat(b"todo-", host)?, b"allow-replay"])?;
+        let primary = self.read(&[b"primary"])?;
+        let size = self.read(&[b"size"])?;
+        let wanted = Wanted::from_links(
+            host_str,
+            res,
+            text(&data),
+            text(&attach),
+            text(&allow_replay),
+            text(&primary),
+            text(&size),
+            text(&device),
+        );
+        let data_path = text(&data).unwrap_or("");
+        self.converge(|running| decide(&wanted, running), data_path, wanted.device_name, host)?;
+        if let Some(replayer) = &self.replayer {
+            // Logfiles or links may have arrived.
+            replayer.kick();
+        }
+        self.publish()
+    }
+
+    /// Takes steps until the decision is to stay (or a step fails).
+    fn converge(
+        &mut self,
+        decide: impl Fn(&Running) -> Decision,
+        data_path: &str,
+        device_name: &str,
+        host: &[u8],
+    ) -> Result {
+        for _ in 0..MAX_STEPS {
+            let decision = decide(&self.running());
+            if decision.blocked != self.blocked {
+                if let Some(blocked) = decision.blocked {
+                    pr_notice!("{}: {}\n", self.name(), blocked.message().1);
+                }
+                self.blocked = decision.blocked;
+            }
+            if decision.step == Step::Stay {
+                self.error = None;
+                return Ok(());
+            }
+            if let Err(e) = self.take(decision.step, data_path, device_name, host) {
+                if self.error != Some((decision.step, e)) {
+                    pr_err!("{}: {:?} failed: {:?}\n", self.name(), decision.step, e);
+                    self.error = Some((decision.step, e));
+                }
+                return Err(e);
+            }
+            pr_info!("{}: {:?} done\n", self.name(), decision.step);
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, step: Step, data_path: &str, device_name: &str, host: &[u8]) -> Result {
+        match step {
+            Step::Stay => Ok(()),
+            Step::Attach => {
+                if !data_path.starts_with('/') {
+                    return Err(EINVAL);
+                }
+                let lower = BioBrick::new(data_path)?;
+                set_power(&*lower, true)?;
+                self.data_size = match Output::info(&*lower) {
+                    Ok(info) => info.size,
+                    Err(e) => {
+                        let _ = set_power(&*lower, false);
+                        return Err(e);
+                    }
+                };
+                self.lower = Some(lower);
+                Ok(())
+            }
+            Step::Detach => {
+                if let Some(lower) = self.lower.take() {
+                    if let Err(e) = set_power(&*lower, false) {
+                        self.lower = Some(lower);
+                        return Err(e);
+                    }
+                }
+                self.data_size = 0;
+                Ok(())
+            }
+            Step::StartPrimary => self.start_primary(device_name, host),
+            Step::StopPrimary => self.stop_primary(),
+            Step::StartReplay => {
+                let lower: Arc<dyn Output> = self.lower.clone().ok_or(EINVAL)?;
+                self.replayer = Some(Replayer::start(self.dir.as_bytes(), host, lower)?);
+                Ok(())
+            }
+            Step::StopReplay => {
+                // Waits for the current pass to end.
+                drop(self.replayer.take());
+                Ok(())
+            }
+        }
+    }
+
+    fn start_primary(&mut self, device_name: &str, host: &[u8]) -> Result {
+        let lower = self.lower.clone().ok_or(EINVAL)?;
+        check_name(device_name).map_err(|_| EINVAL)?;
+        let logger = TransLogger::new(self.dir.as_bytes(), host)?;
+        logger.data_input().connect(lower)?;
+        if let Err(e) = set_power(&*logger, true) {
+            drop(logger.data_input().disconnect());
+            return Err(e);
+        }
+        let device = IfBrick::new(device_name).and_then(|device| {
+            device.input().connect(logger.clone())?;
+            if let Err(e) = set_power(&*device, true) {
+                drop(device.input().disconnect());
+                return Err(e);
+            }
+            Ok(device)
+        });
+        match device {
+            Ok(device) => {
+                self.logger = Some(logger);
+                self.device = Some(device);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = set_power(&*logger, false);
+                drop(logger.data_input().disconnect());
+                Err(e)
+            }
+        }
+    }
+
+    fn stop_primary(&mut self) -> Result {
+        if let Some(device) = self.device.take() {
+            if let Err(e) = set_power(&*device, false) {
+                // Opened in the meantime: it stays.
+                device.power().press(true);
+                self.device = Some(device);
+                return Err(e);
+            }
+            drop(device.input().disconnect());
+        }
+        if let Some(logger) = self.logger.take() {
+            // Writes everything back and publishes the final replay position.
+            let result = set_power(&*logger, false);
+            drop(logger.data_input().disconnect());
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Everything off (the resource is gone or the module unloads).
+    fn teardown(&mut self) -> Result {
+        self.converge(decide_teardown, "", "", b"")
+    }
+
+    /// The value of the link at the relative path `components` in the resource directory
+    /// (`None`: missing or no link).
+    fn read(&self, components: &[&[u8]]) -> Result<Option<KVec<u8>>> {
+        let mut path = self.dir.child(components.first().copied().unwrap_or(b""))?;
+        for component in components.iter().skip(1) {
+            path = path.child(component)?;
+        }
+        match vfs::read_link(path.as_cstr()) {
+            Ok(link) if link.value.len() <= MAX_VALUE => Ok(Some(link.value)),
+            Ok(_) => Ok(None),
+            Err(e) if e == ENOENT || e == EINVAL => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the indicators that changed.
+    fn publish(&self) -> Result {
+        match vfs::mkdir(&self.actual, DIR_MODE) {
+            Err(e) if e != EEXIST => return Err(e),
+            _ => {}
+        }
+        let shown = indicators(&self.running());
+        let flag = |on: bool| if on { b"1".as_slice() } else { b"0".as_slice() };
+        update_when_necessary(&self.actual.child(b"is-attached")?, flag(shown.is_attached))?;
+        update_when_necessary(&self.actual.child(b"is-primary")?, flag(shown.is_primary))?;
+        update_when_necessary(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
+        update_when_necessary(&self.actual.child(b"is-replaying")?, flag(shown.is_replaying))?;
+        let mut count = FixedBuf::<16>::new();
+        write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
+        update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())
+    }
+}
+
+/// A link value as text (`None`: missing or not UTF-8).
+fn text(value: &Option<KVec<u8>>) -> Option<&str> {
+    value.as_deref().and_then(|v| core::str::from_utf8(v).ok())
+}
+
+/// `a` followed by `b`.
+fn concat(a: &[u8], b: &[u8]) -> Result<KVec<u8>> {
+    let mut out = KVec::with_capacity(a.len() + b.len(), GFP_KERNEL)?;
+    out.extend_from_slice(a, GFP_KERNEL)?;
+    out.extend_from_slice(b, GFP_KERNEL)?;
+    Ok(out)
+}
+
+/// Every resource this host has bricks for, or had in the last round (slots are reused).
+#[derive(Default)]
+pub(super) struct Resources {
+    list: KVec<Option<Resource>>,
+}
+
+impl Resources {
+    /// One round over the resource directories under `root` for `host`. A failing resource
+    /// does not stop the others; the first error is returned.
+    pub(super) fn round(&mut self, root: &PathBuf, host: &[u8]) -> Result {
+        let listing = vfs::read_dir(root.as_cstr(), MAX_ROOT_ENTRIES)?;
+        for resource in self.list.iter_mut().flatten() {
+            resource.seen = false;
+        }
+        let mut first_error = None;
+        for entry in listing.entries.iter() {
+            let Some(name) = entry.name.strip_prefix(RESOURCE_PREFIX) else {
+                continue;
+            };
+            let valid = core::str::from_utf8(name).is_ok_and(|n| check_name(n).is_ok());
+            if entry.kind != Some(FileKind::Dir) || !valid {
+                continue;
+            }
+            let known = self.list.iter().position(|r| r.as_ref().is_some_and(|r| r.name.as_slice() == name));
+            let resource = match known.and_then(|index| self.list.get_mut(index)).and_then(Option::as_mut) {
+                Some(resource) => resource,
+                None => self.add(Resource::new(root, name, host)?)?,
+            };
+            resource.seen = true;
+            if let Err(e) = resource.round(host) {
+                first_error.get_or_insert(e);
+            }
+        }
+        // A directory gone is torn down (unless the listing was cut short); its slot is freed
+        // once nothing of it runs.
+        for slot in self.list.iter_mut() {
+            let Some(resource) = slot else { continue };
+            if resource.seen || listing.truncated {
+                continue;
+            }
+            match resource.teardown() {
+                Ok(()) if resource.lower.is_none() => *slot = None,
+                Ok(()) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn add(&mut self, resource: Resource) -> Result<&mut Resource> {
+        let index = match self.list.iter().position(Option::is_none) {
+            Some(index) => index,
+            None => {
+                self.list.push(None, GFP_KERNEL)?;
+                self.list.len() - 1
+            }
+        };
+        let slot = self.list.get_mut(index).ok_or(EINVAL)?;
+        Ok(slot.insert(resource))
+    }
+
+    /// Tears everything down (module unload: no device is open then).
+    pub(super) fn shutdown(&mut self) {
+        for slot in self.list.iter_mut() {
+            let Some(resource) = slot.as_mut() else { continue };
+            if resource.teardown().is_err() {
+                pr_err!("{}: cannot switch off at unload\n", resource.name());
+            }
+            // The indicators follow when /mars is still there.
+            let _ = resource.publish();
+            *slot = None;
+        }
+    }
+}
