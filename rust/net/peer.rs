@@ -39,6 +39,9 @@ use super::server::TIMEOUTS;
 use super::tree::{self, Applied, Bytes};
 use super::{Shared, Worker, WorkerState, NOTIFY_ALL};
 
+/// Most entries merged from one pull (servers answer at most `MAX_ANSWER_ENTRIES` per request,
+/// and a pull makes two requests per 256 resources).
+const MAX_ENTRIES_PER_PULL: usize = 1_000_000;
 /// A reply must come within this time.
 const REPLY_WAIT_MS: u32 = 15_000;
 /// Ping after this much quiet between pulls.
@@ -94,7 +97,11 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
                 // Cannot fail: the capacity suffices.
                 let _ = kept.push(peer, GFP_KERNEL);
             } else {
-                pr_info!("net: {} left the cluster: no more exchange with it\n", BStr::from_bytes(&peer.host));
+                if member {
+                    pr_info!("net: {} left the cluster: no more exchange with it\n", BStr::from_bytes(&peer.host));
+                } else {
+                    pr_info!("net: this host is no member any more: no more exchange with {}\n", BStr::from_bytes(&peer.host));
+                }
                 drop(peer);
             }
         }
@@ -418,6 +425,10 @@ fn request(
         }
         if !batch.more {
             return Ok(());
+        }
+        // A server never answers more than this many entries: one that keeps sending is broken.
+        if stats.seen > MAX_ENTRIES_PER_PULL {
+            return Err(End::Conn(ConnError::Protocol(WireError::CountOverCap)));
         }
     }
 }

@@ -6,7 +6,10 @@
 //! applies a peer's `PushLink` of its own address link. A connection that sends anything
 //! malformed or out of place is closed; nothing else is affected.
 
+use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+
 use crate::clock;
+use crate::kapi::time::real_time;
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
 use crate::mars_core::tree::{strip_mars_root, Key};
@@ -36,6 +39,29 @@ const HELLO_WAIT_MS: u32 = 10_000;
 const IDLE_MS: u32 = 30_000;
 /// Most connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
+
+/// At most this many complaints about connections are logged per window, so that a flood of
+/// bad connections cannot flood the kernel log ...
+const LOG_BURST: u32 = 10;
+/// ... of this many seconds.
+const LOG_WINDOW_SEC: i64 = 10;
+static LOG_WINDOW_START: AtomicI64 = AtomicI64::new(0);
+static LOG_COUNT: AtomicU32 = AtomicU32::new(0);
+
+/// Whether one more complaint about a connection may be logged now.
+fn may_log() -> bool {
+    let now = real_time().sec;
+    let start = LOG_WINDOW_START.load(Ordering::Relaxed);
+    if now.saturating_sub(start) >= LOG_WINDOW_SEC
+        && LOG_WINDOW_START.compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    {
+        let suppressed = LOG_COUNT.swap(0, Ordering::AcqRel).saturating_sub(LOG_BURST);
+        if suppressed != 0 {
+            pr_warn!("net: {} more complaints about connections were not logged\n", suppressed);
+        }
+    }
+    LOG_COUNT.fetch_add(1, Ordering::AcqRel) < LOG_BURST
+}
 
 /// What a `mars_serve` thread serves.
 pub(super) struct ServeData {
@@ -162,12 +188,13 @@ fn serve(state: &WorkerState<ServeData>, _context: &ThreadContext) {
                 let mut peer = KVec::new();
                 match serve_connection(&mut conn, state, &mut peer) {
                     Ok(()) | Err(ConnError::Closed) | Err(ConnError::Stopping) => {}
-                    Err(e) => pr_warn!(
+                    Err(e) if may_log() => pr_warn!(
                         "net: closing the connection from {} ({}): {}\n",
                         from,
                         BStr::from_bytes(if peer.is_empty() { b"?" } else { &peer }),
                         e
                     ),
+                    Err(_) => {}
                 }
             }
             Err(e) => pr_warn!("net: cannot serve {}: {:?}\n", from, e),
@@ -198,7 +225,9 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
             retry_after_ms: 0,
             message: "this host is no member of a cluster",
         };
-        pr_notice!("net: refusing {} ({}): this host is no member of a cluster\n", hello.host, from);
+        if may_log() {
+            pr_notice!("net: refusing {} ({}): this host is no member of a cluster\n", hello.host, from);
+        }
         return conn.writer.send(&conn.socket, tag, &Message::Refuse(refuse));
     };
     let agreement = match negotiate(&hello, state.data.role, local_uuid, KNOWN_FEATURES) {
@@ -210,7 +239,8 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
                 RefuseCode::WrongPort => "wrong port for this role",
                 _ => "refused",
             };
-            if code == RefuseCode::ForeignCluster {
+            let logged = may_log();
+            if logged && code == RefuseCode::ForeignCluster {
                 pr_warn!(
                     "net: refusing {} ({}): foreign cluster: its uuid '{}' differs from ours '{}'\n",
                     hello.host,
@@ -218,7 +248,7 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
                     hello.cluster_uuid,
                     local_uuid
                 );
-            } else {
+            } else if logged {
                 pr_warn!("net: refusing {} ({}): {}\n", hello.host, from, message);
             }
             let refuse = Refuse {
@@ -296,7 +326,9 @@ fn apply_push(state: &WorkerState<ServeData>, peer: &[u8], push: &PushLink<'_>) 
     let Some(rel) = strip_mars_root(push.path) else { return };
     let own_ip_link = matches!(Key::parse(rel), Ok(Key::Ip(host)) if host.as_str().as_bytes() == peer);
     if !own_ip_link || (IpAddress::parse(push.value).is_err() && push.value != ".deleted") {
-        pr_notice!("net: ignoring a push of {} from {}\n", push.path, BStr::from_bytes(peer));
+        if may_log() {
+            pr_notice!("net: ignoring a push of {} from {}\n", push.path, BStr::from_bytes(peer));
+        }
         return;
     }
     let Ok(path) = tree::mars_path(rel.as_bytes()) else { return };

@@ -23,9 +23,11 @@ others=$(for x in $all; do [ "$x" != "$h" ] && echo "$x"; done)
 stayers=$(for x in $all; do [ "$x" != "$last" ] && echo "$x"; done)
 nothers=$(($(echo "$others" | wc -w)))
 
-# Checks per role (KTAP plan): common 7 + 2 per other host; alpha +1 (ping round trip);
+# Checks per role (KTAP plan): common 7 + 3 per other host, +1 on all but alpha (deletion);
+# alpha +1 (ping round trip);
 # the last host +8, the others +4 (its leave, the end) and alpha +2 (foreign cluster).
-plan=$((7 + 2 * nothers))
+plan=$((7 + 3 * nothers))
+[ "$h" != alpha ] && plan=$((plan + 1))
 [ "$h" = alpha ] && plan=$((plan + 1))
 if [ "$h" = "$last" ]; then plan=$((plan + 8)); else plan=$((plan + 4)); fi
 [ "$h" = alpha ] && plan=$((plan + 2))
@@ -52,8 +54,9 @@ all_ips_here() {
 # rmmod_prompt: unloads mars within 5 s (network threads blocked on sockets included).
 rmmod_prompt() {
 	t0=$(uptime_ms); rmmod mars || return 1; t1=$(uptime_ms)
-	echo "rmmod took $((t1 - t0)) ms"; [ $((t1 - t0)) -lt 5000 ]
+	echo "$((t1 - t0))" > /tmp/rmmod_ms; [ $((t1 - t0)) -lt 5000 ]
 }
+told_rmmod() { echo "# rmmod took $(cat /tmp/rmmod_ms 2>/dev/null) ms"; }
 
 check "mkfs.ext4 /dev/vdb" mkfs.ext4 -q -F /dev/vdb
 check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
@@ -69,14 +72,30 @@ check "the cluster uuid is alpha's" sh -c 'readlink /mars/uuid | grep -q "^alpha
 check "every member's address is known here" wait_for 90 all_ips_here
 check "wait-cluster" marsadm wait-cluster --timeout 60
 
-# Every host writes a probe link, then tells its value and mtime in a second link.
-marsadm set-link "from-$h" "userspace/probe-$h"
-marsadm set-link "from-$h@$(mtime "/mars/userspace/probe-$h")" "userspace/expect-$h"
+# Every host writes a hello link, then tells its value and mtime in a second link.
+marsadm set-link "from-$h" "userspace/hello-$h"
+marsadm set-link "from-$h@$(mtime "/mars/userspace/hello-$h")" "userspace/expect-$h"
 for x in $others; do
 	check "$x's links arrived" wait_for 30 is_link "/mars/userspace/expect-$x"
-	check_eq "$x's probe has its value and mtime here" "$(readlink "/mars/userspace/expect-$x")" \
-		"$(readlink "/mars/userspace/probe-$x")@$(mtime "/mars/userspace/probe-$x")"
+	check_eq "$x's hello link has its value and mtime here" "$(readlink "/mars/userspace/expect-$x")" \
+		"$(readlink "/mars/userspace/hello-$x")@$(mtime "/mars/userspace/hello-$x")"
 done
+
+# Concurrent writes of one key converge on every host to the value with the newest stamp.
+marsadm set-link "conflict-$h" userspace/conflict
+sleep 10
+marsadm set-link "$(readlink /mars/userspace/conflict)@$(mtime /mars/userspace/conflict)" "userspace/seen-$h"
+for x in $others; do
+	wait_for 30 is_link "/mars/userspace/seen-$x"
+	check_eq "$x converged on the same value and stamp of a key written everywhere at once" \
+		"$(readlink "/mars/userspace/seen-$x")" \
+		"$(readlink /mars/userspace/conflict)@$(mtime /mars/userspace/conflict)"
+done
+
+# A deletion (tombstone) propagates like any value.
+[ "$h" = alpha ] && marsadm set-link .deleted userspace/hello-alpha
+[ "$h" != alpha ] && check "alpha's deletion of its hello link arrived" \
+	wait_for 30 link_is /mars/userspace/hello-alpha .deleted
 
 # Propagation round trip: alpha writes ping, every other host answers with pong.
 if [ "$h" = alpha ]; then
@@ -102,6 +121,7 @@ if [ "$h" = "$last" ]; then
 	# Give the others time to pull the deletion (they poll every 5 s), then unload.
 	sleep 10
 	check "rmmod with the cluster's connections open is prompt" rmmod_prompt
+	told_rmmod
 
 	# Back with a cluster of its own, that knows alpha's address.
 	umount /mars
@@ -111,10 +131,11 @@ if [ "$h" = "$last" ]; then
 	marsadm set-link secret "userspace/foreign-$h"
 	check "alpha refuses us as a foreign cluster (log line)" wait_for 60 logged "net: alpha refused us: foreign cluster"
 	check "nothing of alpha's cluster merged" sh -c \
-		'[ ! -e /mars/actual-alpha ] && [ ! -e /mars/userspace/probe-alpha ] && readlink /mars/uuid | grep -q "^'"$h"'_"'
+		'[ ! -e /mars/actual-alpha ] && [ ! -e /mars/userspace/hello-alpha ] && readlink /mars/uuid | grep -q "^'"$h"'_"'
 	# Stay a little, so that alpha sees the refusal too.
 	sleep 15
 	check "rmmod while retrying a refused peer is prompt" rmmod_prompt
+	told_rmmod
 else
 	check "$last's leave arrived: ips/ip-$last is deleted" wait_for 60 link_is "/mars/ips/ip-$last" .deleted
 	check "no more exchange with $last" wait_for 20 logged "net: $last left the cluster"
@@ -131,6 +152,7 @@ else
 	# Everybody should have seen every done link before anybody unloads.
 	sleep 8
 	check "rmmod with connections open is prompt" rmmod_prompt
+	told_rmmod
 fi
 
 ktap_end

@@ -121,6 +121,10 @@ fn help_names_every_command_and_what_it_writes() {
     run.ok();
     for cmd in [
         "create-cluster",
+        "join-cluster",
+        "leave-cluster",
+        "wait-cluster",
+        "set-link",
         "create-resource",
         "attach",
         "detach",
