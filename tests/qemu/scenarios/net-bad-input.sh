@@ -3,7 +3,8 @@
 # guests: 2
 # timeout: 360
 #
-# Promise: whatever arrives on port 7777 only ever closes that one connection: random bytes,
+# Promise: whatever arrives on port 7777 (or the log port 7778) only ever closes that one
+# connection: random bytes,
 # an HTTP request, headers announcing oversized payloads, truncated frames, garbage after a
 # valid handshake, a frame of the log port, a request for a path outside /mars, a push of a
 # link the sender does not own, a foreign cluster's hello and many connections at once leave
@@ -12,7 +13,7 @@
 . /mars-tests/lib.sh
 
 h=$mars_host
-if [ "$h" = alpha ]; then ktap_begin 13; else ktap_begin 11; fi
+if [ "$h" = alpha ]; then ktap_begin 13; else ktap_begin 12; fi
 
 wait_for() {
 	n=$(($1 * 5)); shift
@@ -32,6 +33,9 @@ header() { hex "4d41525301${1}0000${2}000000000000000000000000""0100000000000000
 # A valid Hello of host "evil" with uuid "(any)": 22 payload bytes.
 hello() { header 01 16000000; hex 01000000000000000101000504; printf '(any)evil'; }
 send() { timeout 3 nc 10.77.0.1 7777 >/dev/null 2>&1; true; }
+# The same Hello for the log port (role 1), and sending to it.
+hello_log() { header 01 16000000; hex 01000000000000000101010504; printf '(any)evil'; }
+send_log() { timeout 3 nc 10.77.0.1 7778 >/dev/null 2>&1; true; }
 
 check "mkfs.ext4 /dev/vdb" mkfs.ext4 -q -F /dev/vdb
 check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
@@ -56,6 +60,15 @@ if [ "$h" = bravo ]; then
 	{ hello; header 13 1c000000; hex 0100000000000000000000000a000200; printf '/mars/uuidxx'; } | send
 	{ header 01 22000000; hex 01000000000000000101001104; printf 'other_1.000000000evil'; } | send
 	i=0; while [ $i -lt 20 ]; do head -c 200 /dev/urandom | send & i=$((i + 1)); done; wait
+	# The log port (7778): LogRead is offset (8), max_len (4), path_len (2), path.
+	head -c 4096 /dev/urandom | send_log
+	header 21 ffffffff | send_log                                               # LogData announcing 4 GiB
+	{ hello_log; head -c 300 /dev/urandom; } | send_log                         # garbage after the handshake
+	{ hello_log; header 10 0a000000; hex 0101000500; printf /mars; } | send_log  # a metadata frame
+	{ hello_log; header 20 18000000; hex 0000000000000000000001000a00; printf /mars/uuid; } | send_log
+	{ hello_log; header 20 1b000000; hex 0000000000000000000001000d00; printf '/etc/shadow..'; } | send_log
+	out=$({ hello_log; sleep 1; } | timeout 3 nc 10.77.0.1 7778 | od -An -c | tr -d ' \n')
+	check "the log port still welcomes a well-formed hello" sh -c 'echo "$1" | grep -q "alpha"' - "$out"
 	# A well-formed request gets its answer: Welcome, then Dents naming /mars/uuid.
 	out=$({ hello; header 10 0a000000; hex 0101000500; printf /mars; sleep 1; } | timeout 3 nc 10.77.0.1 7777 | od -An -c | tr -d ' \n')
 	check "a well-formed GetEnts from userspace is answered" sh -c 'echo "$1" | grep -q "/mars/uuid"' - "$out"
