@@ -11,7 +11,11 @@
 # alpha writes 256 MiB through /dev/mars/r0 (sequential 1 MiB direct writes), then bravo
 # fetches again; the time until its copy of alpha's logfile has alpha's size gives the
 # catch-up throughput. Replay lag: the time from alpha's quiesce until bravo's data device
-# is byte-identical. Prints "# bench:" lines and the ratio catch-up / TCP (aim: >= 0.8).
+# is byte-identical. Replication lag under load: while fio writes 1 MiB/s elsewhere on the
+# device, alpha writes a marker block (O_DIRECT, O_SYNC) and bravo polls its data device for
+# it and answers with a link; the marker's round trip minus half a link round trip (measured
+# the same way without a marker) is the lag from the ack on alpha to the replay on bravo,
+# 5 samples. Prints "# bench:" lines and the ratio catch-up / TCP (aim: >= 0.8).
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -61,6 +65,22 @@ if [ "$h" = alpha ]; then
 	sum=$(dd if=/dev/mars/r0 bs=1M count=$mb iflag=direct 2>/dev/null | md5sum | cut -c1-32)
 	marsadm set-link "$sum" userspace/md5-alpha
 	check "bravo caught up" wait_for 1200 is_link /mars/userspace/done-bravo
+	# Lag under a steady load (the load writes the second half of the device).
+	fio --name=steady --filename=/dev/mars/r0 --rw=randwrite --bs=64k --direct=1 --ioengine=libaio \
+		--offset=50% --size=50% --rate=1m --time_based --runtime=120 --eta=never --output=/dev/null &
+	load=$!
+	link_rtt=0 lag_total=0
+	for i in 1 2 3 4 5; do
+		t0=$(now_ms); marsadm set-link "$i" "userspace/ping-$i"; wait_for 60 is_link "/mars/userspace/pong-$i"
+		link_rtt=$((link_rtt + $(now_ms) - t0))
+		t0=$(now_ms)
+		printf 'MARKER-%08d' "$i" | dd of=/dev/mars/r0 bs=4096 seek=$((i * 16)) conv=sync oflag=direct,sync 2>/dev/null
+		wait_for 120 is_link "/mars/userspace/seen-$i"
+		lag_total=$((lag_total + $(now_ms) - t0))
+	done
+	kill "$load" 2>/dev/null; wait "$load" 2>/dev/null
+	echo "# bench: replication lag (ack on alpha to replay on bravo) ~ $(( (lag_total - link_rtt / 2) / 5 )) ms mean of 5 (marker round trip $((lag_total / 5)) ms, link round trip $((link_rtt / 5)) ms)"
+	marsadm set-link 1 userspace/lag-done
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
@@ -88,6 +108,13 @@ else
 	t2=$(now_ms)
 	echo "# bench: replay done $((t2 - t1)) ms after the fetch ($((end / 1024 * 1000 / (t2 - t0 + 1) / 1024)) MiB/s fetch + replay)"
 	marsadm set-link "$((t1 - t0))" userspace/done-bravo
+	for i in 1 2 3 4 5; do
+		wait_for 120 is_link "/mars/userspace/ping-$i" && marsadm set-link "$i" "userspace/pong-$i"
+		marker() { dd if=/dev/vda bs=4096 skip=$((i * 16)) count=1 iflag=direct 2>/dev/null | head -c 15 | grep -q "MARKER-$(printf %08d "$i")"; }
+		n=0; while ! marker && [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
+		marsadm set-link "$i" "userspace/seen-$i"
+	done
+	wait_for 300 is_link /mars/userspace/lag-done
 fi
 check "rmmod mars" sh -c "sleep 5; rmmod mars"
 ktap_end
