@@ -26,7 +26,7 @@ use crate::knobs;
 use crate::mars_core::tree::{strip_mars_root, Key, LogName, ResourceKey};
 use crate::mars_core::tree_value::{ReplayLink, ANY_UUID};
 use crate::mars_core::wire::{
-    accept_welcome, ErrorCode, ErrorReply, Hello, LogData, LogRead, LogTail, Message, PortRole, KNOWN_FEATURES,
+    accept_welcome, ErrorCode, ErrorReply, Hello, LogData, LogRead, LogTail, Message, MsgType, PortRole, KNOWN_FEATURES,
     MAX_DATA_CHUNK, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use kernel::c_str;
@@ -53,6 +53,8 @@ const BACKOFF_MAX_MS: u32 = 30_000;
 const MAX_DIR_ENTRIES: usize = 16384;
 /// Logfiles looked ahead of the replay link.
 const MAX_AHEAD: u32 = 64;
+/// Reads a fetcher keeps in flight on its connection (the protocol allows 16).
+const WINDOW: usize = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Server
@@ -98,8 +100,10 @@ fn answer<'b>(request: &LogRead<'_>, buf: &'b mut [u8]) -> core::result::Result<
     let me = tree::own_host();
     let own = me.as_deref() == Some(log.origin.as_str().as_bytes());
     let durable_end = if own { size.min(own_durable_end(&dir, log)) } else { size };
-    if request.offset > durable_end {
-        return Err((ErrorCode::Invalid, "offset beyond the durable end"));
+    if request.offset >= durable_end {
+        // Nothing yet (a fetcher reads ahead): an empty chunk says whether more will come.
+        let tail = if durable_end == size && has_later_logfile(&dir, log.nr) { LogTail::Eof } else { LogTail::NotYet };
+        return Ok(LogData { offset: request.offset, durable_end, tail, data: &[] });
     }
     let len = usize::try_from(durable_end - request.offset)
         .unwrap_or(usize::MAX)
@@ -367,11 +371,29 @@ fn fetch_one(conn: &mut Conn<'_>, tag: &mut u64, dir_rel: &[u8], target: &Target
     let wire_path = core::str::from_utf8(&wire_path).map_err(|_| FetchEnd::Local(EINVAL))?;
     let stopper = conn.stopper();
     let mut appended = false;
-    let result = loop {
-        *tag = tag.wrapping_add(1);
-        let request = LogRead { path: wire_path, offset, max_len: MAX_DATA_CHUNK as u32 };
-        conn.writer.send(&conn.socket, *tag, &Message::LogRead(request))?;
+    let chunk = MAX_DATA_CHUNK as u64;
+    // Up to WINDOW reads in flight, at consecutive chunk offsets; the server answers in order.
+    // A `More` answer is always a full chunk, so the next answer continues where it ends.
+    let mut next_request = offset;
+    let mut in_flight = 0usize;
+    let mut outcome: Option<core::result::Result<bool, FetchEnd>> = None;
+    loop {
+        while outcome.is_none() && in_flight < WINDOW {
+            *tag = tag.wrapping_add(1);
+            let request = LogRead { path: wire_path, offset: next_request, max_len: MAX_DATA_CHUNK as u32 };
+            conn.writer.send(&conn.socket, *tag, &Message::LogRead(request))?;
+            next_request = next_request.saturating_add(chunk);
+            in_flight += 1;
+        }
+        if in_flight == 0 {
+            break;
+        }
         let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+        in_flight -= 1;
+        if outcome.is_some() {
+            // Answers to reads beyond the end: nothing in them.
+            continue;
+        }
         match frame.message {
             Message::LogData(data) if data.offset == offset => {
                 if !data.data.is_empty() {
@@ -380,16 +402,20 @@ fn fetch_one(conn: &mut Conn<'_>, tag: &mut u64, dir_rel: &[u8], target: &Target
                     appended = true;
                 }
                 match data.tail {
-                    LogTail::More => {}
-                    LogTail::NotYet => break Ok(false),
-                    LogTail::Eof => break Ok(true),
+                    LogTail::More if data.data.len() as u64 == chunk => {}
+                    // A short chunk with more to come: the reads in flight do not fit; ask anew.
+                    LogTail::More => outcome = Some(Ok(false)),
+                    LogTail::NotYet => outcome = Some(Ok(false)),
+                    LogTail::Eof => outcome = Some(Ok(true)),
                 }
             }
-            Message::Error(error) if error.code == ErrorCode::NotFound => break Ok(false),
-            Message::Error(error) => break Err(FetchEnd::Remote(error.code)),
-            other => break Err(FetchEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+            Message::LogData(_) => outcome = Some(Err(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData)))),
+            Message::Error(error) if error.code == ErrorCode::NotFound => outcome = Some(Ok(false)),
+            Message::Error(error) => outcome = Some(Err(FetchEnd::Remote(error.code))),
+            other => return Err(FetchEnd::Conn(ConnError::Unexpected(other.msg_type()))),
         }
-    };
+    }
+    let result = outcome.unwrap_or(Ok(false));
     if appended {
         // Durable before the replay may rely on it; then let the replay know.
         file.sync(SyncMode::DataSync).map_err(FetchEnd::Local)?;
