@@ -190,8 +190,6 @@ pub fn fetch_step<'a>(facts: &FetchFacts<'a>) -> FetchDecision<'a> {
 pub struct ReplayFacts<'a> {
     /// This host.
     pub me: HostName<'a>,
-    /// Whether the `primary` link names this host.
-    pub designated_primary: bool,
     /// The own replay link: the logfile replayed now and the position reached.
     pub replay: ReplayLink<'a>,
     /// Bytes of that logfile present locally.
@@ -305,7 +303,10 @@ pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(facts: &ReplayFacts<'a
         old_log: old_name.as_str(),
         new_log: new_name.as_str(),
         double_logfile: double,
-        designated_primary: facts.designated_primary,
+        // The original refuses a *logging* primary to continue with a foreign logfile. A host
+        // that is not logging must follow, also when it is the designated primary: that is
+        // how a handover back to a former primary catches up (found by tools/sim, seed 16).
+        designated_primary: false,
         skip_new: false,
         replay_tolerance: 0,
         own_replay: Some(replay_text.as_str()),
@@ -515,7 +516,19 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
         }
         return TakeoverDecision::Wait(TakeoverWait::PeerNotAcknowledged(peer.host));
     }
-    let last = max_nr(facts.logs).unwrap_or(current.nr);
+    let mut last = max_nr(facts.logs).unwrap_or(current.nr);
+    // A logfile a peer started is named by its version link, which (unlike the listing of a
+    // peer's files) survives a reboot of this host: a peer's acknowledgement may be older
+    // than anything listed since, so the links decide too.
+    while let Some(next) = last.checked_add(1) {
+        let started = core::iter::once(facts.me.as_str())
+            .chain(facts.peers.iter().map(|p| p.host))
+            .any(|h| versions.version(next, h).map(visible).is_some_and(|v| !v.is_empty()));
+        if !started {
+            break;
+        }
+        last = next;
+    }
     let (_, double) = logs_numbered(facts.logs, last);
     if double {
         return TakeoverDecision::Refuse(TakeoverRefusal::SplitBrain);
@@ -673,7 +686,7 @@ mod tests {
         links.write("a", log(2, "a"), 0);
         let logs = [facts(1, "a", Some(300), 300), facts(2, "a", Some(0), 0)];
         let replay = |pos| ReplayLink { log: log(1, "a"), min_pos: pos, dirty_len: 0 };
-        let f = ReplayFacts { me: host("b"), designated_primary: false, replay: replay(100), local_size: 300, logs: &logs };
+        let f = ReplayFacts { me: host("b"), replay: replay(100), local_size: 300, logs: &logs };
         let e = links.entries();
         assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Apply { from: 100, to: 300 });
         let f = ReplayFacts { replay: replay(300), ..f };
@@ -696,7 +709,7 @@ mod tests {
         links.write("c", log(2, "c"), 0);
         let logs = [facts(1, "a", Some(500), 300), facts(2, "c", Some(0), 0)];
         let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
-        let f = ReplayFacts { me: host("b"), designated_primary: false, replay, local_size: 300, logs: &logs };
+        let f = ReplayFacts { me: host("b"), replay, local_size: 300, logs: &logs };
         let e = links.entries();
         assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Wait(SwitchoverRefusal::NotYetTransferred));
         // b has everything of a (500) but c forked at 300: split brain.

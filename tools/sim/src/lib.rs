@@ -157,6 +157,11 @@ fn failure(w: &World, seed: u64, invariant: &'static str, detail: String) -> Fai
     }
     tail.push_str("hosts:\n");
     tail.push_str(&w.describe());
+    if std::env::var_os("MARS_SIM_DUMP").is_some() {
+        for h in 0..w.hosts.len() {
+            tail.push_str(&w.dump(h));
+        }
+    }
     Failure { seed, step: w.now, invariant, detail, trace_tail: tail }
 }
 

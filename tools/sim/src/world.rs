@@ -350,7 +350,16 @@ impl World {
     fn tree_message(&self, h: usize) -> Body {
         let me = &self.names[h];
         let suffix = format!("-{me}");
-        let floor = self.hosts[h].replay.0 .0.saturating_sub(3);
+        // Version links from the oldest logfile any host (as far as known) still replays on.
+        let floor = self.hosts[h]
+            .links
+            .iter()
+            .filter(|(k, _)| k.starts_with("replay-"))
+            .filter_map(|(_, (v, _))| ReplayLink::parse(v).ok().map(|r| r.log.nr))
+            .chain(std::iter::once(self.hosts[h].replay.0 .0))
+            .min()
+            .unwrap_or(0)
+            .saturating_sub(2);
         let links = self.hosts[h]
             .links
             .iter()
@@ -620,7 +629,6 @@ impl World {
         let local_size = logs.iter().find(|l| self.id_of(l.log) == rid).map_or(0, |l| l.local_size);
         let facts = ReplayFacts {
             me: HostName::parse(&self.names[h]).expect("valid"),
-            designated_primary: self.is_designated(h),
             replay: ReplayLink { log: self.log_name(rid), min_pos: pos as i64, dirty_len: 0 },
             local_size,
             logs: &logs,
@@ -1079,6 +1087,18 @@ impl World {
                 pos,
                 host.last_wait
             );
+        }
+        s
+    }
+}
+
+impl World {
+    /// Debug dump of one host's knowledge.
+    pub fn dump(&self, h: usize) -> String {
+        let host = &self.hosts[h];
+        let mut s = format!("{}: logs {:?}\n remote {:?}\n", self.names[h], host.logs.iter().map(|(k, v)| (*k, v.size, v.durable)).collect::<Vec<_>>(), host.remote_durable);
+        for (k, (v, st)) in &host.links {
+            let _ = writeln!(s, "  {k} -> {v} @{st}");
         }
         s
     }
