@@ -66,6 +66,11 @@ fn logs_numbered<'s, 'a>(logs: &'s [LogFacts<'a>], nr: u32) -> (Option<&'s LogFa
     (first, double)
 }
 
+/// Whether `logs` holds a logfile with the number of `log` from another origin.
+fn logs_numbered_other(logs: &[LogFacts<'_>], log: LogName<'_>) -> bool {
+    logs.iter().any(|l| l.log.nr == log.nr && l.log.origin != log.origin)
+}
+
 /// The highest logfile number among `logs`.
 fn max_nr(logs: &[LogFacts<'_>]) -> Option<u32> {
     logs.iter().map(|l| l.log.nr).max()
@@ -268,6 +273,8 @@ fn own_version_at<'v, V: VersionSource<'v> + ?Sized>(versions: &V, me: &str, log
 
 /// Decides the next replay step of a host that is not logging.
 ///
+/// 0. Another logfile with the current number (split brain) stops replay at once: whatever
+///    branch this host is on, it must not silently go on.
 /// 1. Data beyond the replay position is replayed (`Apply`).
 /// 2. At the end of the local data, the own version link is brought up to the position
 ///    (`WriteVersion`) unless the logfile is the host's own (then the logger wrote it).
@@ -283,6 +290,10 @@ pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(facts: &ReplayFacts<'a
     }
     if pos > facts.local_size {
         return ReplayDecision::Refuse(ReplayRefusal::BeyondLocalData);
+    }
+    if logs_numbered_other(facts.logs, log) {
+        // The kernel's split-brain evidence (`has_double_logfile`): report it, do not go on.
+        return ReplayDecision::Refuse(ReplayRefusal::SplitBrain(SwitchoverRefusal::DoubleLogfile));
     }
     let own_log = log.origin == facts.me;
     if !own_log && !own_version_at(versions, facts.me.as_str(), log, pos) {

@@ -184,6 +184,15 @@ pub fn run(cfg: &Config) -> Result<Report, Failure> {
             break;
         }
     }
+    // A logfile number used by two origins (a fork after a forced failover) must have been
+    // noticed: some host refused to fetch or replay across it.
+    let ids: Vec<_> = w.oracle.logs.keys().copied().collect();
+    if let Some(pair) = ids.windows(2).find(|p| p[0].0 == p[1].0) {
+        if w.stats.split_brain_refusals == 0 {
+            let detail = format!("logfile number {} used by hosts {} and {} unnoticed", pair[0].0, pair[0].1, pair[1].1);
+            return Err(failure(&w, cfg.seed, "fork-noticed", detail));
+        }
+    }
     if let Err(why) = converged {
         if !w.oracle.forced {
             return Err(failure(&w, cfg.seed, "liveness", format!("no convergence after the faults ended: {why}")));

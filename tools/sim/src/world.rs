@@ -123,6 +123,10 @@ pub struct Stats {
     pub logs_started: u64,
     /// Forced failovers.
     pub forced: u64,
+    /// Forced takeovers that forked the history (a logfile number used twice).
+    pub forks: u64,
+    /// Rounds in which a host refused to fetch or replay because of split brain.
+    pub split_brain_refusals: u64,
     /// Host crashes.
     pub crashes: u64,
     /// Messages sent, lost.
@@ -618,7 +622,12 @@ impl World {
                 self.send(h, origin, Body::FetchReq { log, from, to });
             }
             Ok(None) => {}
-            Err(why) => self.hosts[h].last_wait = why,
+            Err(why) => {
+                if why.contains("SplitBrain") {
+                    self.stats.split_brain_refusals += 1;
+                }
+                self.hosts[h].last_wait = why;
+            }
         }
     }
 
@@ -694,6 +703,9 @@ impl World {
                     self.write_replay_link(h);
                 }
                 Replay::Stop(why) => {
+                    if why.contains("SplitBrain") {
+                        self.stats.split_brain_refusals += 1;
+                    }
                     self.hosts[h].last_wait = why;
                     return;
                 }
@@ -756,6 +768,7 @@ impl World {
                     self.write_own_version(h, after, pos);
                 }
                 if fork {
+                    self.stats.forks += 1;
                     let name = self.names[h].clone();
                     self.log(format!("{name}: forced takeover forks at logfile {nr}"));
                 }
@@ -765,6 +778,9 @@ impl World {
                 Ok(())
             }
             Err(why) => {
+                if why.contains("SplitBrain") {
+                    self.stats.split_brain_refusals += 1;
+                }
                 self.hosts[h].last_wait = why;
                 Ok(())
             }
