@@ -273,12 +273,13 @@ fn own_version_at<'v, V: VersionSource<'v> + ?Sized>(versions: &V, me: &str, log
 
 /// Decides the next replay step of a host that is not logging.
 ///
-/// 0. Another logfile with the current number (split brain) stops replay at once: whatever
-///    branch this host is on, it must not silently go on.
-/// 1. Data beyond the replay position is replayed (`Apply`).
-/// 2. At the end of the local data, the own version link is brought up to the position
-///    (`WriteVersion`) unless the logfile is the host's own (then the logger wrote it).
-/// 3. Then, if a logfile N+1 is known, [`check_switchover`] decides: switch, wait (not yet
+/// 1. Data beyond the replay position is replayed (`Apply`): it is on this host's branch.
+/// 2. At the end of the local data, another logfile with the current number (split brain, the
+///    kernel's `has_double_logfile`) stops replay with a report: whatever branch this host is
+///    on, it must not silently go on.
+/// 3. The own version link is brought up to the position (`WriteVersion`) unless the logfile
+///    is the host's own (then the logger wrote it).
+/// 4. Then, if a logfile N+1 is known, [`check_switchover`] decides: switch, wait (not yet
 ///    transferred or replayed, version link not yet there), or refuse (split brain).
 pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(facts: &ReplayFacts<'a>, versions: &V) -> ReplayDecision<'a> {
     let Ok(pos) = u64::try_from(facts.replay.min_pos) else {
@@ -735,6 +736,55 @@ mod tests {
         );
         let logs = [facts(1, "a", Some(500), 500), facts(2, "c", Some(0), 0), facts(2, "a", Some(0), 0)];
         let f = ReplayFacts { logs: &logs, ..f };
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::Refuse(ReplayRefusal::SplitBrain(SwitchoverRefusal::DoubleLogfile))
+        );
+    }
+
+    /// tools/sim seed 16: a handover back to a former primary. The designated primary `a`,
+    /// not logging, stands at the end of its own logfile 1 and must follow `b`'s logfile 2.
+    #[test]
+    fn designated_primary_not_logging_follows_a_foreign_logfile() {
+        let mut links = Links(Vec::new());
+        links.write("a", log(1, "a"), 300);
+        links.write("b", log(1, "a"), 300);
+        links.write("b", log(2, "b"), 100);
+        let logs = [facts(1, "a", Some(300), 300), facts(2, "b", Some(100), 100)];
+        let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
+        let f = ReplayFacts { me: host("a"), replay, local_size: 300, logs: &logs };
+        let e = links.entries();
+        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Switch { to: log(2, "b") });
+    }
+
+    /// tools/sim seed 0: after a reboot the listing of the peer's logfiles is gone, but its
+    /// version link for the logfile it started is not; takeover must not reuse that number.
+    #[test]
+    fn takeover_sees_logfiles_known_only_by_version_links() {
+        let stamp = Stamp::new(100, 0);
+        let mut links = Links(Vec::new());
+        links.write("a", log(1, "a"), 500);
+        links.write("b", log(1, "a"), 500);
+        links.write("b", log(2, "b"), 0);
+        let logs = [facts(1, "a", Some(500), 500)];
+        let ack = PrimaryAck { logging: false, designated: Some("a"), designation_stamp: stamp };
+        let peers = [PeerFacts { host: "b", reachable: false, ack: Some(ack), device_open: false }];
+        let replay = ReplayLink { log: log(1, "a"), min_pos: 500, dirty_len: 0 };
+        let f = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, peers: &peers, replay, logs: &logs };
+        let e = links.entries();
+        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+    }
+
+    /// tools/sim seeds 47 and 221: two logfiles with the current number stop replay.
+    #[test]
+    fn replay_refuses_a_double_of_the_current_logfile() {
+        let links = Links(Vec::new());
+        let logs = [facts(3, "a", Some(10), 10), facts(3, "b", Some(0), 0)];
+        let replay = ReplayLink { log: log(3, "a"), min_pos: 0, dirty_len: 0 };
+        let f = ReplayFacts { me: host("c"), replay, local_size: 10, logs: &logs };
+        let e = links.entries();
+        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Apply { from: 0, to: 10 }, "own branch first");
+        let f = ReplayFacts { replay: ReplayLink { min_pos: 10, ..replay }, ..f };
         assert_eq!(
             replay_step(&f, &e[..]),
             ReplayDecision::Refuse(ReplayRefusal::SplitBrain(SwitchoverRefusal::DoubleLogfile))
