@@ -217,7 +217,8 @@ pub enum ReplayDecision<'a> {
     },
     /// Write the own version link for the current logfile at the replay position
     /// (`version-N-<me>`, chained to the own link for N-1; see
-    /// [`super::logger::version_link`]), then ask again.
+    /// [`super::logger::version_link`]), then ask again. For an own logfile this is the final
+    /// version link after a crash of the logger.
     WriteVersion {
         /// The logfile.
         log: LogName<'a>,
@@ -277,8 +278,8 @@ fn own_version_at<'v, V: VersionSource<'v> + ?Sized>(versions: &V, me: &str, log
 /// 2. At the end of the local data, another logfile with the current number (split brain, the
 ///    kernel's `has_double_logfile`) stops replay with a report: whatever branch this host is
 ///    on, it must not silently go on.
-/// 3. The own version link is brought up to the position (`WriteVersion`) unless the logfile
-///    is the host's own (then the logger wrote it).
+/// 3. The own version link is brought up to the position (`WriteVersion`), also for an own
+///    logfile (after a crash of the logger its link may lag behind the durable end).
 /// 4. Then, if a logfile N+1 is known, [`check_switchover`] decides: switch, wait (not yet
 ///    transferred or replayed, version link not yet there), or refuse (split brain).
 pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(facts: &ReplayFacts<'a>, versions: &V) -> ReplayDecision<'a> {
@@ -296,8 +297,11 @@ pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(facts: &ReplayFacts<'a
         // The kernel's split-brain evidence (`has_double_logfile`): report it, do not go on.
         return ReplayDecision::Refuse(ReplayRefusal::SplitBrain(SwitchoverRefusal::DoubleLogfile));
     }
-    let own_log = log.origin == facts.me;
-    if !own_log && !own_version_at(versions, facts.me.as_str(), log, pos) {
+    // Also for an own logfile: the logger reports its version link at intervals, so after a
+    // crash it may lag behind the durable end found on disk. Left there, a secondary whose
+    // copy ends at the stale position would find its link equal to the origin's and switch
+    // to the next logfile, skipping the rest (found by tools/sim with lagging links).
+    if !own_version_at(versions, facts.me.as_str(), log, pos) {
         return ReplayDecision::WriteVersion { log, pos };
     }
     let Some(next_nr) = log.nr.checked_add(1) else {
@@ -551,16 +555,12 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
     let Some(local) = local else {
         return TakeoverDecision::Wait(TakeoverWait::NotUpToDate);
     };
-    let complete = if current.origin == facts.me {
-        true
-    } else {
-        let origin_version = versions.version(current.nr, current.origin.as_str()).map(visible);
-        let own_version = versions.version(current.nr, facts.me.as_str()).map(visible);
-        local.origin_durable == Some(local.local_size)
-            && own_version.is_some_and(|v| !v.is_empty())
-            && own_version == origin_version
-            && own_version_at(versions, facts.me.as_str(), current, pos)
-    };
+    let complete = own_version_at(versions, facts.me.as_str(), current, pos)
+        && (current.origin == facts.me || {
+            let origin_version = versions.version(current.nr, current.origin.as_str()).map(visible);
+            let own_version = versions.version(current.nr, facts.me.as_str()).map(visible);
+            local.origin_durable == Some(local.local_size) && own_version == origin_version
+        });
     if !complete || pos != local.local_size {
         return TakeoverDecision::Wait(TakeoverWait::NotUpToDate);
     }
