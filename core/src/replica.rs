@@ -791,6 +791,25 @@ mod tests {
         );
     }
 
+    /// tools/sim seed 4 (lagging version links): after a crash of its logger, a host brings
+    /// the version link of its own logfile up to the durable end before anything follows.
+    #[test]
+    fn own_logfile_gets_its_final_version_link_after_a_crash() {
+        let mut links = Links(Vec::new());
+        links.write("a", log(1, "a"), 100);
+        let logs = [facts(1, "a", Some(300), 300), facts(2, "b", Some(0), 0)];
+        let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
+        let f = ReplayFacts { me: host("a"), replay, local_size: 300, logs: &logs };
+        let e = links.entries();
+        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::WriteVersion { log: log(1, "a"), pos: 300 });
+        let stamp = Stamp::new(1, 0);
+        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, peers: &[], replay, logs: &logs[..1] };
+        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        links.write("a", log(1, "a"), 300);
+        let e = links.entries();
+        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: false });
+    }
+
     #[test]
     fn release_order() {
         let p = PrimaryFacts { designated: true, device_open: true, appended: 10, durable: 5, written_back: 0 };
