@@ -432,6 +432,10 @@ pub struct TakeoverFacts<'a> {
     pub force: bool,
     /// The Lamport stamp of the `primary` link that names this host.
     pub designation_stamp: Stamp,
+    /// This host (its strategy) started only recently, within a grace period (the caller's
+    /// knob; a few propagation rounds). Until it ends, every peer must have been heard since
+    /// the start: a newer `primary` link may be on its way, naming somebody else.
+    pub just_started: bool,
     /// Every other member of the resource.
     pub peers: &'a [PeerFacts<'a>],
     /// The own replay link.
@@ -487,7 +491,10 @@ pub enum TakeoverRefusal {
 
 /// Decides the new primary's part of a handover.
 ///
-/// Not forced: every peer must have acknowledged exactly this designation (the stamp of the
+/// Not forced: right after a (re)start, every peer must have been heard from, for a grace
+/// period (`just_started`), so that a `primary` link written elsewhere while this host was
+/// down arrives before it resumes logging on its old designation (the original delays
+/// `make_primary` after modprobe for the same reason). Then every peer must have acknowledged exactly this designation (the stamp of the
 /// `primary` link naming this host) and must not be logging; so the old primary has released
 /// its logfile, and no peer can start logging on an older designation. Then the host must
 /// stand at the end of the last logfile known, with its own version link equal to the
@@ -516,6 +523,11 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
         }
         let (other, _) = logs_numbered(facts.logs, nr);
         return TakeoverDecision::Start { nr, after: current, fork: other.is_some() };
+    }
+    if facts.just_started {
+        if let Some(peer) = facts.peers.iter().find(|p| !p.reachable) {
+            return TakeoverDecision::Wait(TakeoverWait::PeerUnreachable(peer.host));
+        }
     }
     for peer in facts.peers {
         let confirmed = peer.ack.is_some_and(|a| {
@@ -770,7 +782,7 @@ mod tests {
         let ack = PrimaryAck { logging: false, designated: Some("a"), designation_stamp: stamp };
         let peers = [PeerFacts { host: "b", reachable: false, ack: Some(ack), device_open: false }];
         let replay = ReplayLink { log: log(1, "a"), min_pos: 500, dirty_len: 0 };
-        let f = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, peers: &peers, replay, logs: &logs };
+        let f = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, replay, logs: &logs };
         let e = links.entries();
         assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
     }
@@ -803,7 +815,7 @@ mod tests {
         let e = links.entries();
         assert_eq!(replay_step(&f, &e[..]), ReplayDecision::WriteVersion { log: log(1, "a"), pos: 300 });
         let stamp = Stamp::new(1, 0);
-        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, peers: &[], replay, logs: &logs[..1] };
+        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &[], replay, logs: &logs[..1] };
         assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
         links.write("a", log(1, "a"), 300);
         let e = links.entries();
@@ -836,7 +848,7 @@ mod tests {
         let logs = [facts(1, "a", Some(500), 500)];
         let replay = ReplayLink { log: log(1, "a"), min_pos: 500, dirty_len: 0 };
         let peers = [peer(false, ack(true, "a", 50))];
-        let f = TakeoverFacts { me: host("b"), force: false, designation_stamp: stamp, peers: &peers, replay, logs: &logs };
+        let f = TakeoverFacts { me: host("b"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, replay, logs: &logs };
         let e = links.entries();
         assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::PeerUnreachable("a")));
         let peers = [peer(true, ack(true, "a", 50))];
@@ -851,6 +863,9 @@ mod tests {
         links.write("b", log(1, "a"), 500);
         let e = links.entries();
         assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: false });
+        // tools/sim seed 1192: right after a restart, confirmed but silent peers are not enough.
+        let g = TakeoverFacts { just_started: true, ..f };
+        assert_eq!(takeover_step(&g, &e[..]), TakeoverDecision::Wait(TakeoverWait::PeerUnreachable("a")));
         // Forced: starts behind, and says when it forks.
         let logs = [facts(1, "a", Some(500), 400), facts(2, "a", Some(10), 0)];
         let replay = ReplayLink { min_pos: 400, ..replay };

@@ -31,6 +31,8 @@ pub const BLOCKS: usize = 64;
 const FETCH_CHUNK: u64 = 6000;
 /// A peer counts as reachable when heard from within this many ticks.
 const REACHABLE_TICKS: u64 = 40;
+/// After a (re)start, a designated primary waits this long to hear from every peer.
+const START_GRACE: u64 = 100;
 
 type Key = Rc<str>;
 
@@ -88,6 +90,8 @@ pub struct Host {
     pub rotate_requested: bool,
     /// The last reason this host gave for not progressing (for the trace).
     pub last_wait: String,
+    /// The tick it (re)started.
+    pub started_at: u64,
 }
 
 /// A message in flight.
@@ -234,6 +238,7 @@ impl World {
                 force_pending: false,
                 rotate_requested: false,
                 last_wait: String::new(),
+                started_at: 0,
             });
         }
         let mut oracle = Oracle::default();
@@ -526,6 +531,12 @@ impl World {
                 }
             }
             ReleaseDecision::Flush => self.flush(h),
+            ReleaseDecision::Wait(mars_core::replica::ReleaseWait::DeviceInUse) if self.settling => {
+                // The operator reads the reason and unmounts.
+                self.hosts[h].device_open = false;
+                let name = self.names[h].clone();
+                self.log(format!("{name}: operator unmounts the device (release waits for it)"));
+            }
             ReleaseDecision::Wait(why) => {
                 if matches!(why, mars_core::replica::ReleaseWait::Writeback) {
                     self.writeback(h);
@@ -755,6 +766,7 @@ impl World {
                 me: HostName::parse(&self.names[h]).expect("valid"),
                 force,
                 designation_stamp: stamp,
+                just_started: self.now < host.started_at + START_GRACE,
                 peers: &peers,
                 replay: ReplayLink { log: self.log_name(rid), min_pos: pos as i64, dirty_len: 0 },
                 logs: &logs,
@@ -854,6 +866,7 @@ impl World {
         let name = self.names[h].clone();
         self.log(format!("{name}: restart"));
         self.hosts[h].up = true;
+        self.hosts[h].started_at = self.now;
     }
 
     /// `marsadm primary` on host `t` (not forced): a fresh exchange with every reachable peer,
