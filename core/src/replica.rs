@@ -197,7 +197,8 @@ pub struct ReplayFacts<'a> {
     pub me: HostName<'a>,
     /// The own replay link: the logfile replayed now and the position reached.
     pub replay: ReplayLink<'a>,
-    /// Bytes of that logfile present locally.
+    /// Bytes of that logfile present locally *and durable*: replay must never get ahead of
+    /// what survives a crash of this host (the copy brick syncs before it reports).
     pub local_size: u64,
     /// Every logfile this host knows of (to find the next one).
     pub logs: &'a [LogFacts<'a>],

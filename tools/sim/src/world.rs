@@ -454,8 +454,8 @@ impl World {
                         file.recs.push(r);
                     }
                 }
+                // Fetched data is in the page cache until the next sync (see `sync_fetched`).
                 file.size = to;
-                file.durable = to;
             }
         }
     }
@@ -615,7 +615,20 @@ impl World {
         self.hosts[h].pending.push((rec.end(), write));
     }
 
+    /// Makes fetched data durable (the copy brick's fsync), at random.
+    fn sync_fetched(&mut self, h: usize) {
+        if !self.settling && !self.rng.chance(0.5) {
+            return;
+        }
+        for (id, file) in self.hosts[h].logs.iter_mut() {
+            if id.1 != h {
+                file.durable = file.size;
+            }
+        }
+    }
+
     fn fetch_round(&mut self, h: usize) {
+        self.sync_fetched(h);
         let decision = {
             let logs = self.log_facts(h);
             let (rid, _) = self.hosts[h].replay;
@@ -651,7 +664,11 @@ impl World {
         let logs = self.log_facts(h);
         let host = &self.hosts[h];
         let (rid, pos) = host.replay;
-        let local_size = logs.iter().find(|l| self.id_of(l.log) == rid).map_or(0, |l| l.local_size);
+        // Replay only what survives a crash: the durable part of the local copy.
+        let mut local_size = host.logs.get(&rid).map_or(0, |l| l.durable);
+        if self.cfg.mutation == Mutation::ReplayBeyondFetched {
+            local_size = logs.iter().find(|l| self.id_of(l.log) == rid).map_or(0, |l| l.local_size);
+        }
         let facts = ReplayFacts {
             me: HostName::parse(&self.names[h]).expect("valid"),
             replay: ReplayLink { log: self.log_name(rid), min_pos: pos as i64, dirty_len: 0 },
