@@ -1003,7 +1003,11 @@ impl World {
         if !self.settling {
             self.faults();
             if self.rng.chance(self.cfg.write_rate) {
-                if let Some(p) = (0..self.hosts.len()).find(|&p| self.hosts[p].up && self.hosts[p].logging.is_some()) {
+                // After a forced failover two hosts may log: the application writes to either.
+                let loggers: Vec<usize> =
+                    (0..self.hosts.len()).filter(|&p| self.hosts[p].up && self.hosts[p].logging.is_some()).collect();
+                if !loggers.is_empty() {
+                    let p = loggers[self.rng.index(loggers.len())];
                     for _ in 0..=self.rng.below(2) {
                         self.app_write(p);
                     }
@@ -1152,5 +1156,31 @@ impl World {
             let _ = writeln!(s, "  {k} -> {v} @{st}");
         }
         s
+    }
+}
+
+impl World {
+    /// Whether host `h`'s tree shows split brain to `marsadm` (`split_brain::detect_split_brain`
+    /// over every host's replay link and the version links).
+    pub fn split_brain_visible(&self, h: usize) -> bool {
+        use mars_core::split_brain::{detect_split_brain, HostHead};
+        use mars_core::version_chain::VersionEntry;
+        let links = &self.hosts[h].links;
+        let heads: Vec<HostHead<'_>> = self
+            .names
+            .iter()
+            .filter_map(|n| links.get(format!("replay-{n}").as_str()).map(|(v, _)| HostHead { host: n, replay: v }))
+            .collect();
+        let versions: Vec<VersionEntry<'_>> = links
+            .iter()
+            .filter_map(|(k, (v, _))| {
+                let rest = k.strip_prefix("version-")?;
+                let nr = rest.get(..9)?.parse().ok()?;
+                let host = rest.get(10..)?;
+                Some(VersionEntry { host, nr, value: v })
+            })
+            .collect();
+        let mut out = [];
+        detect_split_brain(&versions[..], &heads, &mut out).is_split()
     }
 }
