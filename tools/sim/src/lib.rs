@@ -74,6 +74,8 @@ pub struct Config {
     pub hosts: usize,
     /// Probability per message of being lost.
     pub loss: f64,
+    /// Probability per message of being delivered twice.
+    pub duplicate: f64,
     /// Largest delivery delay in ticks.
     pub max_delay: u64,
     /// Probability per step of a host crash.
@@ -103,6 +105,7 @@ impl Config {
             settle_steps: 4000,
             hosts,
             loss: 0.05 + r.below(10) as f64 / 100.0,
+            duplicate: 0.02,
             max_delay: 1 + r.below(8),
             crash: 0.002 + r.below(4) as f64 / 1000.0,
             partition: 0.004,
@@ -147,6 +150,8 @@ pub struct Report {
     pub stats: world::Stats,
     /// Whether a forced failover happened (then liveness is not required).
     pub forced: bool,
+    /// The last events and the hosts' state at the end.
+    pub trace_tail: String,
 }
 
 fn failure(w: &World, seed: u64, invariant: &'static str, detail: String) -> Failure {
@@ -202,7 +207,8 @@ pub fn run(cfg: &Config) -> Result<Report, Failure> {
             return Err(failure(&w, cfg.seed, "liveness", format!("no convergence after the faults ended: {why}")));
         }
     }
-    Ok(Report { hosts: w.hosts.len(), steps: w.now, stats: w.stats.clone(), forced: w.oracle.forced })
+    let trace_tail = failure(&w, cfg.seed, "", String::new()).trace_tail;
+    Ok(Report { hosts: w.hosts.len(), steps: w.now, stats: w.stats.clone(), forced: w.oracle.forced, trace_tail })
 }
 
 /// Parses `A..B` (B exclusive) or a single number.

@@ -9,7 +9,7 @@ use mars_sim::{parse_seeds, run, Config, Mutation};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mars-sim (--seed N | --seeds A..B) [--steps M] [--hosts 2-4] [--forced P] [--mutation NAME] [-v]\n\
+        "usage: mars-sim (--seed N | --seeds A..B) [--steps M] [--hosts 2-4] [--forced P] [--mutation NAME] [-v] [-t]\n\
          mutations: {}",
         Mutation::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
     );
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let mut forced = None;
     let mut mutation = Mutation::None;
     let mut verbose = false;
+    let mut trace = false;
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
@@ -36,6 +37,11 @@ fn main() -> ExitCode {
                 Some(m) => mutation = *m,
                 None => return usage(),
             },
+            "-t" => {
+                trace = true;
+                i += 1;
+                continue;
+            }
             "-v" => {
                 verbose = true;
                 i += 1;
@@ -62,6 +68,9 @@ fn main() -> ExitCode {
             Ok(report) => {
                 passed += 1;
                 total_steps += report.steps;
+                if trace {
+                    print!("{}", report.trace_tail);
+                }
                 if verbose {
                     println!(
                         "seed {seed} ok: {} hosts, {} steps, forced={} {:?}",

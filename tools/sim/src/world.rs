@@ -103,7 +103,7 @@ struct Msg {
     body: Body,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Body {
     /// A part of the sender's tree (its own links and the `primary` link) and the durable end
     /// of its own logfiles.
@@ -351,6 +351,10 @@ impl World {
             return;
         }
         let delay = 1 + self.rng.below(self.cfg.max_delay.max(1));
+        if !self.settling && self.rng.chance(self.cfg.duplicate) {
+            let again = 1 + self.rng.below(self.cfg.max_delay.max(1) * 2);
+            self.net.push(Msg { from, to, at: self.now + again, body: body.clone() });
+        }
         self.net.push(Msg { from, to, at: self.now + delay, body });
     }
 
