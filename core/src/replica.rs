@@ -13,14 +13,16 @@
 //! * [`fetch_step`]: which logfile to copy from its origin next, and up to where. Never beyond
 //!   what the origin made durable (the original's `d_corr_B`), so a crash of the origin can
 //!   never take back data a secondary already holds.
-//! * [`replay_step`]: replay the fetched part of the current logfile, keep the own version
-//!   link up to date, and switch to the next logfile only when
+//! * [`replay_step`]: replay the durable fetched part of the current logfile, keep the own
+//!   version link up to date (also for an own logfile after a crash of the logger), stop at a
+//!   second logfile with the same number, and switch to the next logfile only when
 //!   [`super::version_chain::check_switchover`] agrees (the version chains match).
 //! * [`release_step`]: a primary that is no longer the designated one: wait until the device
 //!   is closed, make the log durable, wait for writeback, then write the final version link
 //!   and become a secondary.
-//! * [`takeover_step`]: the designated primary that is not yet logging: wait until every peer
-//!   has acknowledged the designation without logging itself, and until everything of the
+//! * [`takeover_step`]: the designated primary that is not yet logging: right after a start,
+//!   hear every peer first; wait until every peer has acknowledged exactly this designation
+//!   (the `primary` link's Lamport stamp) without logging itself, and until everything of the
 //!   last logfile is fetched and replayed; then start a fresh logfile numbered after the last
 //!   one. Forced (`primary --force`), it starts at once after the local data, a new branch
 //!   of the version chain.
