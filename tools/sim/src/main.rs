@@ -9,7 +9,7 @@ use mars_sim::{parse_seeds, run, Config, Mutation};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mars-sim (--seed N | --seeds A..B) [--steps M] [--hosts 2-4] [--forced P] [--mutation NAME] [-v] [-t]\n\
+        "usage: mars-sim (--seed N | --seeds A..B) [--steps M] [--hosts 2-4] [--forced P] [--loss P] [--delay TICKS] [--crash P] [--mutation NAME] [-v] [-t]\n\
          mutations: {}",
         Mutation::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
     );
@@ -22,6 +22,9 @@ fn main() -> ExitCode {
     let mut steps = 3000;
     let mut hosts = None;
     let mut forced = None;
+    let mut loss = None;
+    let mut delay = None;
+    let mut crash = None;
     let mut mutation = Mutation::None;
     let mut verbose = false;
     let mut trace = false;
@@ -33,6 +36,9 @@ fn main() -> ExitCode {
             "--steps" => steps = value.parse().unwrap_or(0),
             "--hosts" => hosts = value.parse().ok(),
             "--forced" => forced = value.parse().ok(),
+            "--loss" => loss = value.parse().ok(),
+            "--delay" => delay = value.parse().ok(),
+            "--crash" => crash = value.parse().ok(),
             "--mutation" => match Mutation::ALL.iter().find(|m| m.name() == value) {
                 Some(m) => mutation = *m,
                 None => return usage(),
@@ -62,6 +68,15 @@ fn main() -> ExitCode {
         }
         if let Some(f) = forced {
             cfg.forced = f;
+        }
+        if let Some(l) = loss {
+            cfg.loss = l;
+        }
+        if let Some(d) = delay {
+            cfg.max_delay = d;
+        }
+        if let Some(c) = crash {
+            cfg.crash = c;
         }
         cfg.mutation = mutation;
         match run(&cfg) {

@@ -27,8 +27,8 @@ use crate::{Config, Mutation};
 
 /// Blocks of the data disk.
 pub const BLOCKS: usize = 64;
-/// Most bytes one fetch asks for.
-const FETCH_CHUNK: u64 = 6000;
+/// Most bytes one fetch asks for: a random size up to this (small ones cut records).
+const FETCH_CHUNK: u64 = 65536;
 /// A peer counts as reachable when heard from within this many ticks.
 const REACHABLE_TICKS: u64 = 40;
 /// After a (re)start, a designated primary waits this long to hear from every peer.
@@ -633,6 +633,7 @@ impl World {
 
     fn fetch_round(&mut self, h: usize) {
         self.sync_fetched(h);
+        let chunk = 1000 + self.rng.below(FETCH_CHUNK);
         let decision = {
             let logs = self.log_facts(h);
             let (rid, _) = self.hosts[h].replay;
@@ -641,7 +642,7 @@ impl World {
                 logging: false,
                 replaying: self.log_name(rid),
                 logs: &logs,
-                chunk_max: FETCH_CHUNK,
+                chunk_max: chunk,
             };
             match fetch_step(&facts) {
                 FetchDecision::Fetch { log, from, to } => Ok(Some((self.id_of(log), from, to))),
