@@ -24,6 +24,8 @@ pub(crate) mod merge;
 pub(crate) mod names;
 #[path = "../core/src/replay_position.rs"]
 pub(crate) mod replay_position;
+#[path = "../core/src/replica.rs"]
+pub(crate) mod replica;
 #[path = "../core/src/split_brain.rs"]
 pub(crate) mod split_brain;
 #[path = "../core/src/strategy.rs"]

@@ -24,6 +24,7 @@ pub mod logger;
 pub mod merge;
 pub mod names;
 pub mod replay_position;
+pub mod replica;
 pub mod split_brain;
 pub mod strategy;
 pub mod test_vectors;
