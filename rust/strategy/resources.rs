@@ -56,6 +56,8 @@ struct Resource {
     fetcher: Option<Fetcher>,
     /// Seen in the current round's listing.
     seen: bool,
+    /// Indicators were written for this resource (it has this host's `actual-` directory).
+    published: bool,
     /// What blocked the last round, reported once.
     blocked: Option<Blocked>,
     /// The last step's error, reported once.
@@ -79,6 +81,7 @@ impl Resource {
             replayer: None,
             fetcher: None,
             seen: true,
+            published: false,
             blocked: None,
             error: None,
         })
@@ -127,6 +130,10 @@ impl Resource {
         if let Some(replayer) = &self.replayer {
             // Logfiles or links may have arrived.
             replayer.kick();
+        }
+        // A host that is no member and runs nothing for the resource writes nothing into it.
+        if !wanted.member && self.running() == Running::default() {
+            return Ok(());
         }
         self.publish()
     }
@@ -287,7 +294,8 @@ impl Resource {
     }
 
     /// Writes the indicators that changed.
-    fn publish(&self) -> Result {
+    fn publish(&mut self) -> Result {
+        self.published = true;
         match vfs::mkdir(&self.actual, DIR_MODE) {
             Err(e) if e != EEXIST => return Err(e),
             _ => {}
@@ -389,7 +397,9 @@ impl Resources {
                 pr_err!("{}: cannot switch off at unload\n", resource.name());
             }
             // The indicators follow when /mars is still there.
-            let _ = resource.publish();
+            if resource.published {
+                let _ = resource.publish();
+            }
             *slot = None;
         }
     }
