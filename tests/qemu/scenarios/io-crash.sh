@@ -80,9 +80,9 @@ if [ "$mars_boot" -ge "$last_boot" ]; then
 fi
 
 seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
-pause=$((seed % 3 == 0))
-delay=$((2 + seed / 3 % 8))
-rotate_after=$((seed / 24 % delay))
+pause=$(((seed >> 4) % 3 == 0))
+delay=$((2 + (seed >> 8) % 8))
+rotate_after=$(((seed >> 16) % delay))
 echo "# boot $mars_boot: seed $seed, writeback paused: $pause, crash after ${delay}s, rotation after ${rotate_after}s"
 [ "$pause" = 1 ] && mars_logged_device_ctl "pause $name"
 ackcheck run "$dev" "$journal" "$blocks" 4 "$seed" 2>/tmp/ackcheck.err &
