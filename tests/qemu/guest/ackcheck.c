@@ -9,8 +9,8 @@
  *       blocks of DEV and repeatedly writes 1..16 blocks at a random place in it, one write
  *       at a time, each block carrying (block number, sequence number) and data derived from
  *       both. Before a write it appends an INTENT record to JOURNAL, after the write is
- *       acknowledged as durable an ACK record; JOURNAL is opened O_DSYNC, so a record exists
- *       after a crash iff its write(2) returned. "Durable" is what POSIX promises: even
+ *       acknowledged as durable an ACK record (see below: a record exists after a crash if
+ *       its write returned). "Durable" is what POSIX promises: even
  *       threads write with O_DIRECT|O_DSYNC (the block layer sends FUA, or a flush after the
  *       write), odd threads with O_DIRECT and then fdatasync(2) (a flush).
  *   ackcheck verify DEV JOURNAL BLOCKS [resolve]
@@ -22,7 +22,7 @@
  *       write) so that the next crash cannot silently move a block back. Exit 0 iff every
  *       block is as allowed; prints every bad block (at most 20) and a summary line.
  *
- * A journal record that does not check out is accepted only as the last one (a torn append).
+ * JOURNAL must start zeroed (a fresh disk, or an empty file).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define BLOCK 4096
@@ -93,47 +92,72 @@ static void die(const char *what)
 	exit(2);
 }
 
+/*
+ * The journal is an array of 32-byte records from offset 0 of JOURNAL (a block device of its
+ * own, or a file), ended by the first record that does not check out (zeros on a fresh
+ * device). Appending rewrites the journal's last 4 KiB block with O_DIRECT|O_DSYNC, so no
+ * filesystem and no page cache stands between an ACK record and the disk, and nothing the
+ * device under test does can make the journal durable by accident.
+ */
+#define PER_BLOCK (BLOCK / sizeof(struct record))
 static int journal_fd;
+static struct record *journal_tail; /* the journal's last block, BLOCK-aligned */
+static uint64_t journal_len;        /* records */
+static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void append(enum kind kind, uint64_t seq, uint32_t first, uint32_t count, uint32_t thread)
 {
 	struct record r = { MAGIC_RECORD, kind, seq, first, count, thread, 0 };
 	r.check = record_check(&r);
-	if (write(journal_fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+	pthread_mutex_lock(&journal_lock);
+	uint64_t at = journal_len / PER_BLOCK;
+	journal_tail[journal_len % PER_BLOCK] = r;
+	if (pwrite(journal_fd, journal_tail, BLOCK, (off_t)(at * BLOCK)) != BLOCK)
 		die("journal write");
+	journal_len++;
+	if (journal_len % PER_BLOCK == 0)
+		memset(journal_tail, 0, BLOCK);
+	pthread_mutex_unlock(&journal_lock);
 }
 
-/* Reads the journal; returns the number of valid records (the array is malloc'ed). */
+/* Reads the journal; returns the number of valid records (the array is malloc'ed) and
+ * readies appending after them. */
 static size_t load_journal(const char *path, struct record **out)
 {
-	int fd = open(path, O_RDONLY | O_CREAT, 0644);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
+	journal_fd = open(path, O_RDWR | O_DIRECT | O_DSYNC);
+	if (journal_fd < 0)
 		die(path);
-	size_t n = st.st_size / sizeof(struct record);
-	struct record *r = malloc((n + 1) * sizeof(*r));
-	if (!r)
+	size_t cap = 1 << 16, n = 0, chunk = 1 << 20;
+	struct record *r = malloc(cap * sizeof(*r));
+	void *buf;
+	if (!r || posix_memalign(&buf, BLOCK, chunk) || posix_memalign((void **)&journal_tail, BLOCK, BLOCK))
 		die("malloc");
-	size_t got = 0;
-	while (got < n * sizeof(*r)) {
-		ssize_t k = read(fd, (char *)r + got, n * sizeof(*r) - got);
-		if (k <= 0)
+	for (off_t off = 0;; off += chunk) {
+		ssize_t got = pread(journal_fd, buf, chunk, off);
+		if (got < 0)
 			die("journal read");
-		got += k;
-	}
-	close(fd);
-	size_t valid = 0;
-	for (; valid < n; valid++)
-		if (r[valid].magic != MAGIC_RECORD || r[valid].check != record_check(&r[valid]))
+		size_t k = 0, valid = (size_t)got / sizeof(*r);
+		const struct record *in = buf;
+		for (; k < valid; k++) {
+			if (in[k].magic != MAGIC_RECORD || in[k].check != record_check(&in[k]))
+				break;
+			if (n == cap) {
+				cap *= 2;
+				r = realloc(r, cap * sizeof(*r));
+				if (!r)
+					die("realloc");
+			}
+			r[n++] = in[k];
+		}
+		if (k < valid || got < (ssize_t)chunk)
 			break;
-	if (valid + 1 < n) {
-		fprintf(stderr, "journal: record %zu of %zu is damaged (only the last may be torn)\n", valid, n);
-		exit(2);
 	}
-	if (st.st_size % sizeof(struct record) || valid < n)
-		fprintf(stderr, "journal: ignoring a torn last record\n");
+	memset(journal_tail, 0, BLOCK);
+	memcpy(journal_tail, r + n / PER_BLOCK * PER_BLOCK, n % PER_BLOCK * sizeof(*r));
+	journal_len = n;
+	free(buf);
 	*out = r;
-	return valid;
+	return n;
 }
 
 static uint64_t blocks, next_seq;
@@ -199,12 +223,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		if (journal[i].seq > max_seq)
 			max_seq = journal[i].seq;
-	journal_fd = open(argv[3], O_WRONLY | O_APPEND | O_DSYNC);
-	if (journal_fd < 0)
-		die(argv[3]);
-	/* A torn tail would hide what follows it: cut it off. */
-	if (ftruncate(journal_fd, (off_t)n * sizeof(struct record)) < 0)
-		die("journal truncate");
 
 	if (strcmp(argv[1], "run") == 0 && argc == 7) {
 		uint32_t threads = strtoul(argv[5], NULL, 0);
