@@ -27,7 +27,7 @@ fio --name=probe --filename=/dev/vda --size=64k --rw=read --bs=4k --direct=1 --i
 job() {
 	n=$1 d=$2; shift 2
 	fio --name="$n" --filename="$d" --direct=1 --ioengine="$engine" --size=512M --time_based \
-		--runtime="$seconds" --ramp_time=2 --output-format=terse --terse-version=3 "$@" > "/tmp/$n.terse" &&
+		--runtime="$seconds" --ramp_time=2 --output-format=terse --terse-version=3 --eta=never "$@" > "/tmp/$n.terse" &&
 		test -s "/tmp/$n.terse"
 }
 # field NAME N: field N of job NAME's terse output (48 write KiB/s, 49 write IOPS, 81 write

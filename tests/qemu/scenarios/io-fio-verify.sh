@@ -33,7 +33,7 @@ pass() {
 	fio --name="pass$p" --filename="$dev" --offset=$(((p % 8) * region))M --size=${region}M \
 		--rw=randwrite --bssplit=512/10:4k/35:16k/20:64k/15:256k/12:1m/8 --blockalign=512 \
 		--iodepth=32 --ioengine="$engine" --direct=1 --verify=crc32c --verify_fatal=1 \
-		--do_verify=1 --randseed="$p" --output="/tmp/fio-pass$p.txt" "$@"
+		--do_verify=1 --randseed="$p" --eta=never --output="/tmp/fio-pass$p.txt" "$@"
 }
 
 check "load the module" mars_logged_device_load
