@@ -18,19 +18,24 @@
 # each block tagged with its block number and the write's sequence number, and journals every
 # write before issuing it (INTENT) and after its acknowledgement (ACK), with O_DIRECT|O_DSYNC
 # on a disk of its own (/dev/vdc): a journal in /mars would be made durable by the same ext4
-# commits as the logfiles and could hide a logger that acknowledges too early. After a random 2-9 s, with writeback sometimes paused (so acknowledged data exist
-# only in the log) and a logfile rotation at a random moment, the guest asks to be killed
-# (SIGKILL of QEMU: what the guest wrote to its virtual disks stays, nothing else). 10 crash
-# points, then a clean shutdown.
+# commits as the logfiles and could hide a logger that acknowledges too early. After a random
+# 2-9 s, with writeback sometimes paused (acknowledged data then exist only in the log), a
+# logfile rotation at a random moment and /mars on a disk that delays writes by 0, 25 or
+# 50 ms, the guest asks to be killed (SIGKILL of QEMU: what the guest handed to its virtual
+# disks stays, nothing else). 10 crash points, then a clean shutdown.
 #
 # Why a lost write fails the test: a write the logger acknowledged whose log record was not
 # durable, a record recovery does not replay, a replay in the wrong order, or a replay link
-# that skips records would leave some block with the zeros or an older sequence number than
-# the journal's last ACK for it; verify compares every byte of every block with the data the
-# ACKed write carried, and accepts a different content only for the one write per thread that
-# was in flight (INTENT without ACK), and after seeing it once pins it (FOUND/CLOSED records).
-# A failed recovery fails the "switch on" check; a kernel report on any boot's console fails
-# the scenario (scripts/run-scenario.sh).
+# that skips records would leave some block with zeros or an older sequence number than the
+# journal's last ACK for it; verify compares every byte of every block with the data the
+# ACKed write carried, and accepts other content only for the one write per thread that was
+# in flight (INTENT without ACK), which it then pins (FOUND/CLOSED records) so that a later
+# crash cannot move the block back. The slow log disk keeps records in flight for tens of
+# milliseconds, while the journal disk is fast: an acknowledgement before durability is then
+# caught by most crash points (checked by running the scenario with
+# logger_completion_semantics 0, which acknowledges on copy). A failed recovery fails the
+# "switch on" check; a kernel report on any boot's console fails the scenario
+# (scripts/run-scenario.sh).
 . /mars-tests/lib.sh
 
 name=ck
@@ -41,15 +46,27 @@ journal=/dev/vdc
 blocks=8192
 last_boot=11
 
+seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+# /mars sits on a dm-delay device delaying its writes by 0, 25 or 50 ms (chosen per boot): a
+# slow log disk keeps log records in flight for long, so that a logger acknowledging before
+# its record is durable would be caught by almost any crash. Delayed writes wait in the guest's
+# memory, so the power failure loses them as it would lose a disk's volatile cache.
+log_delay=$(((seed >> 20) % 3 * 25))
+mount_mars() {
+	dmsetup create slowmars --table "0 $(blockdev --getsz /dev/vdb) delay /dev/vdb 0 0 /dev/vdb 0 $log_delay" &&
+		mkdir -p /mars && mount -t ext4 /dev/mapper/slowmars /mars
+}
+
 if [ "$mars_boot" = 1 ]; then
-	ktap_begin 7
-	check "make and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+	ktap_begin 8
+	check "make /mars" mkfs.ext4 -q -F /dev/vdb
+	check "mount /mars (writes delayed by $log_delay ms)" mount_mars
 	check_eq "the journal disk is empty" 0 "$(head -c 1048576 "$journal" | tr -d '\0' | wc -c)"
 	check "load the module" mars_logged_device_load
 	check "switch $dev on" mars_logged_device_up "$name" /dev/vda
 else
 	ktap_begin 9
-	check "mount /mars after the power failure" sh -c "mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+	check "mount /mars after the power failure (writes delayed by $log_delay ms)" mount_mars
 	echo "# replay link: $(readlink "$res/replay-$host"); logfiles: $(cd "$res" && ls log-* | tr '\n' ' ')"
 	check "load the module" mars_logged_device_load
 	check "switch $dev on: recovery" mars_logged_device_up "$name" /dev/vda
@@ -75,13 +92,13 @@ fi
 if [ "$mars_boot" -ge "$last_boot" ]; then
 	check "switch $dev off" mars_logged_device_down "$name"
 	check "unload the module" rmmod mars
+	umount /mars; dmsetup remove slowmars
 	check "no mars message above warning level" sh -c '! dmesg -r | grep -E "^<[0-4]>" | grep -v "out-of-tree module taints" | grep -q "mars: "'
 	echo "# $(ackcheck verify /dev/vda "$journal" "$blocks")"
 	ktap_end
 	exit
 fi
 
-seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 pause=$(((seed >> 4) % 3 == 0))
 delay=$((2 + (seed >> 8) % 8))
 rotate_after=$(((seed >> 16) % delay))
