@@ -54,7 +54,7 @@ seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 log_delay=$(((seed >> 20) % 3 * 25))
 mount_mars() {
 	dmsetup create slowmars --table "0 $(blockdev --getsz /dev/vdb) delay /dev/vdb 0 0 /dev/vdb 0 $log_delay" &&
-		mkdir -p /mars && mount -t ext4 /dev/mapper/slowmars /mars
+		dmsetup mknodes slowmars && mkdir -p /mars && mount -t ext4 /dev/mapper/slowmars /mars
 }
 
 if [ "$mars_boot" = 1 ]; then
