@@ -29,11 +29,11 @@ fio --name=probe --filename=/dev/vda --size=64k --rw=read --bs=4k --direct=1 --i
 
 # pass N [ARGS...]: fio pass N over the N-th 128 MiB region (of 8), seeded by N.
 pass() {
-	p=$1; shift
-	fio --name="pass$p" --filename="$dev" --offset=$(((p % 8) * region))M --size=${region}M \
+	pass_nr=$1; shift
+	fio --name="pass$pass_nr" --filename="$dev" --offset=$(((pass_nr % 8) * region))M --size=${region}M \
 		--rw=randwrite --bssplit=512/10:4k/35:16k/20:64k/15:256k/12:1m/8 --blockalign=512 \
 		--iodepth=32 --ioengine="$engine" --direct=1 --verify=crc32c --verify_fatal=1 \
-		--do_verify=1 --randseed="$p" --eta=never --output="/tmp/fio-pass$p.txt" "$@"
+		--do_verify=1 --randseed="$pass_nr" --eta=never --output="/tmp/fio-pass$pass_nr.txt" "$@"
 }
 
 check "load the module" mars_logged_device_load
