@@ -8,7 +8,7 @@
 # Promise: every write through /dev/mars/<res> reads back intact, however the writes are
 # sized and queued, while the logfiles rotate again and again: fio writes random blocks of
 # 512 B to 1 MiB, 32 in flight, O_DIRECT, each block carrying a CRC32C, and reads them all
-# back (verify_fatal), pass after pass over a 1 GiB device for about 3 minutes, while a
+# back (verify_fatal), pass after pass of 64 MiB over a 1 GiB device for about 3 minutes, while a
 # background loop asks for a new logfile every 3 s (the empty next logfile that `marsadm
 # log-rotate` creates) and deletes the logfiles that are entirely written back (the replay
 # link names a later one; what `marsadm log-delete` would do, which needs a resource made by
@@ -22,15 +22,16 @@ dev=/dev/mars/$name
 res=/mars/resource-$name
 host=$(hostname)
 budget=180
-region=128
+region=64
 engine=libaio
 fio --name=probe --filename=/dev/vda --size=64k --rw=read --bs=4k --direct=1 --ioengine=io_uring \
 	--output=/dev/null >/dev/null 2>&1 && engine=io_uring
 
-# pass N [ARGS...]: fio pass N over the N-th 128 MiB region (of 8), seeded by N.
+# pass N [ARGS...]: fio pass N over the (N mod 16)-th 64 MiB region, seeded by N (small passes:
+# the time budget is checked between passes).
 pass() {
 	pass_nr=$1; shift
-	fio --name="pass$pass_nr" --filename="$dev" --offset=$(((pass_nr % 8) * region))M --size=${region}M \
+	fio --name="pass$pass_nr" --filename="$dev" --offset=$(((pass_nr % 16) * region))M --size=${region}M \
 		--rw=randwrite --bssplit=512/10:4k/35:16k/20:64k/15:256k/12:1m/8 --blockalign=512 \
 		--iodepth=32 --ioengine="$engine" --direct=1 --verify=crc32c --verify_fatal=1 \
 		--do_verify=1 --randseed="$pass_nr" --eta=never --output="/tmp/fio-pass$pass_nr.txt" "$@"
