@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 1
-# timeout: 600
+# timeout: 720
 # data-disk: 1G
 # mars-disk: 512M
 #
