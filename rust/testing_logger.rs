@@ -50,6 +50,10 @@ struct LoggedDevice {
 impl LoggedDevice {
     fn create(name: &str, dir: &str, path: &str, force: bool) -> Result<Self> {
         let host = uts::node_name();
+        // The name is checked first: a bad one must not leave a started logfile behind.
+        let device = IfBrick::new(name)?;
+        let mut stored = KVec::with_capacity(name.len(), GFP_KERNEL)?;
+        stored.extend_from_slice(name.as_bytes(), GFP_KERNEL)?;
         let lower = BioBrick::new(path)?;
         set_power(&*lower, true)?;
         let built = (|| {
@@ -60,16 +64,15 @@ impl LoggedDevice {
                 drop(logger.data_input().disconnect());
                 return Err(e);
             }
-            let device = IfBrick::new(name).and_then(|device| {
-                device.input().connect(logger.clone())?;
+            let powered = device.input().connect(logger.clone()).and_then(|()| {
                 if let Err(e) = set_power(&*device, true) {
                     drop(device.input().disconnect());
                     return Err(e);
                 }
-                Ok(device)
+                Ok(())
             });
-            match device {
-                Ok(device) => Ok((logger, device)),
+            match powered {
+                Ok(()) => Ok(logger),
                 Err(e) => {
                     let _ = set_power(&*logger, false);
                     drop(logger.data_input().disconnect());
@@ -77,15 +80,13 @@ impl LoggedDevice {
                 }
             }
         })();
-        let (logger, device) = match built {
+        let logger = match built {
             Ok(built) => built,
             Err(e) => {
                 let _ = set_power(&*lower, false);
                 return Err(e);
             }
         };
-        let mut stored = KVec::with_capacity(name.len(), GFP_KERNEL)?;
-        stored.extend_from_slice(name.as_bytes(), GFP_KERNEL)?;
         Ok(LoggedDevice { name: stored, device, logger, lower })
     }
 

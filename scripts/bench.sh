@@ -2,6 +2,29 @@
 # SPDX-License-Identifier: GPL-2.0
 # make bench: every benchmark, each reporting ratios against a baseline measured in the same
 # run (memcpy, the raw device, plain TCP, DRBD), never absolute thresholds.
+#   1. bench-core.sh: the log record path on the host, against memcpy;
+#   2. the guest benchmarks in tests/qemu/bench/ (run like scenarios by run-scenario.sh, but
+#      not part of make check), e.g. io.sh: /dev/mars/<res> against the raw data device.
+# BENCH="io" runs a subset of the guest benchmarks; BENCH_GUEST=0 skips them.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 "$MARS_TOP/scripts/bench-core.sh"
+[ "${BENCH_GUEST:-1}" = 0 ] && exit 0
+
+"$MARS_TOP/scripts/build-module.sh"
+. "$(dirname "$0")/env.sh"
+results=$MARS_CACHE/results/bench-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$results"
+"$MARS_TOP/scripts/build-initramfs.sh" "$KERNEL_BUILD" "$results/initramfs.cpio"
+rc=0 i=0
+for b in "$MARS_TOP"/tests/qemu/bench/*.sh; do
+	n=$(basename "$b" .sh)
+	if [ -n "${BENCH:-}" ] && ! grep -qw "$n" <<<"$BENCH"; then continue; fi
+	i=$((i + 1))
+	log "guest benchmark $n"
+	"$MARS_TOP/scripts/run-scenario.sh" "$b" "$KERNEL_BUILD/arch/x86/boot/bzImage" \
+		"$results/initramfs.cpio" "$results" "$i" > "$results/$n.log" || rc=1
+	grep -E '# bench:|^(not )?ok ' "$results/$n.log" | sed 's/^ *# alpha: # bench: /bench: /'
+done
+log "results in $results"
+exit "$rc"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest initramfs: busybox, mars.ko (installed so that `modprobe mars` works) and
-# mars-testing.ko (the MARS_TESTING build), marsadm, the guest init and test library, every
-# scenario, and the userspace tools the scenarios need (Debian binaries copied with their
-# shared libraries).
+# mars-testing.ko (the MARS_TESTING build), marsadm, the guest init and test library (with its
+# C helpers), every scenario and guest benchmark, and the userspace tools the scenarios need
+# (Debian binaries copied with their shared libraries).
 # Usage: build-initramfs.sh KERNEL_BUILD OUTPUT.cpio
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -40,6 +40,10 @@ for bin in /sbin/mkfs.ext4 /sbin/e2fsck /sbin/tune2fs /sbin/mke2fs /usr/bin/fio 
 	copy_bin "$bin"
 done
 ln -sf e2fsck "$root/sbin/fsck.ext4"
+# Test helpers written in C, linked statically (tests/qemu/guest/*.c).
+for src in "$MARS_TOP"/tests/qemu/guest/*.c; do
+	gcc -O2 -Wall -Wextra -Werror -static -pthread -o "$root/usr/bin/$(basename "$src" .c)" "$src"
+done
 copy_bin "$MARS_TOP/target/release/marsadm"
 mv "$root$MARS_TOP/target/release/marsadm" "$root/usr/sbin/marsadm"
 
@@ -53,7 +57,8 @@ depmod -b "$root" "$krel"
 
 cp "$MARS_TOP/tests/qemu/guest/init" "$root/init"
 cp "$MARS_TOP/tests/qemu/guest/lib.sh" "$root/mars-tests/lib.sh"
-cp "$MARS_TOP"/tests/qemu/scenarios/*.sh "$MARS_TOP"/tests/qemu/demo/*.sh "$MARS_TOP"/tests/qemu/selftest/*.sh "$root/mars-tests/"
+cp "$MARS_TOP"/tests/qemu/scenarios/*.sh "$MARS_TOP"/tests/qemu/demo/*.sh "$MARS_TOP"/tests/qemu/selftest/*.sh \
+	"$MARS_TOP"/tests/qemu/bench/*.sh "$root/mars-tests/"
 chmod +x "$root/init" "$root"/mars-tests/*.sh
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"

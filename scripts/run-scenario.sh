@@ -6,7 +6,9 @@
 #
 # Usage: run-scenario.sh SCENARIO.sh BZIMAGE INITRAMFS RESULTS_DIR [TEST_NUMBER]
 # The scenario's header says "# guests: N" and "# timeout: SECONDS"; optional
-# "# data-disk: SIZE", "# mars-disk: SIZE", "# memory: MiB", "# crash-boots: N".
+# "# data-disk: SIZE", "# mars-disk: SIZE", "# memory: MiB", "# crash-boots: N",
+# "# extra-disk: SIZE" (a third disk, /dev/vdc, e.g. for a test's own records that must not
+# share a filesystem with /mars).
 # Crash boots: a guest that prints MARS-KILL-ME on its output is killed with SIGKILL (a power
 # failure: nothing it did not write to its disks survives) and booted again on the same disks,
 # up to N times; the boot number reaches the scenario as $mars_boot (1, 2, ...). The outputs
@@ -25,6 +27,7 @@ data_size=$(header data-disk); data_size=${data_size:-256M}
 mars_size=$(header mars-disk); mars_size=${mars_size:-512M}
 memory=$(header memory); memory=${memory:-1024}
 crash_boots=$(header crash-boots); crash_boots=${crash_boots:-0}
+extra_size=$(header extra-disk)
 accel=$("$(dirname "$0")/detect-accel.sh" "$kernel" "$initrd")
 smp=${MARS_SMP:-2}
 names=(alpha bravo charlie delta)
@@ -55,14 +58,18 @@ launch() {
 		      -device "virtio-net-pci,netdev=n$j,mac=52:54:00:77:0$i:0$j")
 	done
 	local cpu=(); [ "$accel" = kvm ] && cpu=(-cpu host)
+	local extra=()
+	[ -n "$extra_size" ] && extra=(-drive "file=$dir/$host-extra.img,if=virtio,format=raw,cache=none,aio=threads")
+	# no_timer_check: on a loaded host a TCG guest can fail the IO-APIC timer check at boot
+	# and panic ("IO-APIC + timer doesn't work"); crash scenarios boot many times.
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b" \
 		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \
 		-drive "file=$dir/$host-mars.img,if=virtio,format=raw,cache=none,aio=threads" \
-		"${net[@]}" >>"$dir/$host.qemu" 2>&1 &
+		"${extra[@]}" "${net[@]}" >>"$dir/$host.qemu" 2>&1 &
 	pids[$((i - 1))]=$!
 }
 
@@ -71,6 +78,7 @@ for i in $(seq 1 "$nguests"); do
 	host=${names[$((i - 1))]}
 	truncate -s "$data_size" "$dir/$host-data.img"
 	truncate -s "$mars_size" "$dir/$host-mars.img"
+	[ -n "$extra_size" ] && truncate -s "$extra_size" "$dir/$host-extra.img"
 	boots[$((i - 1))]=1
 	launch "$i" 1
 done

@@ -73,3 +73,63 @@ wait_reachable() {
 	done
 	return 1
 }
+
+# wait_for SECONDS COMMAND...: polls (every 0.1 s) until the command succeeds.
+wait_for() {
+	_n=0 _limit=$(($1 * 10)); shift
+	while ! "$@" >/dev/null 2>&1; do
+		_n=$((_n + 1)); [ "$_n" -ge "$_limit" ] && return 1
+		sleep 0.1
+	done
+}
+
+# --- A logged device: /dev/mars/NAME on a transaction logger over a data device ---
+# Every scenario that needs the primary's IO path makes its device here, so that switching
+# from the TEST-ONLY hook of mars-testing.ko to marsadm changes this one place. Today:
+# /proc/sys/mars/test_logger (rust/testing_logger.rs), logging into /mars/resource-NAME,
+# which must be on a mounted /mars.
+
+# mars_logged_device_load: loads the module variant the device needs.
+mars_logged_device_load() {
+	insmod "/lib/modules/$(uname -r)/extra/mars-testing.ko"
+}
+
+# mars_logged_device_up NAME DATADEV [force]: makes /dev/mars/NAME (recovering its log
+# first, if there is one) and waits for the device node; fails, with the kernel's error on
+# stderr, if it could not.
+mars_logged_device_up() {
+	mkdir -p "/mars/resource-$1" &&
+		mars_logged_device_ctl "$1 /mars/resource-$1 $2${3:+ $3}" &&
+		wait_for 10 test -b "/dev/mars/$1"
+}
+
+# mars_logged_device_down NAME: switches /dev/mars/NAME off cleanly (everything written
+# back, the final replay position published). Fails while the device is open.
+mars_logged_device_down() {
+	mars_logged_device_ctl "-$1"
+}
+
+# mars_logged_device_crash NAME: switches it off as a crash would: whatever is not yet
+# written back is forgotten, only the log keeps it.
+mars_logged_device_crash() {
+	mars_logged_device_ctl "!$1"
+}
+
+# mars_logged_device_ctl COMMAND: any other command of the hook (pause NAME, resume NAME).
+mars_logged_device_ctl() {
+	printf '%s\n' "$1" | dd of=/proc/sys/mars/test_logger bs=4096 2>/tmp/.mars-ctl.err ||
+		{ grep -v 'records\|copied' /tmp/.mars-ctl.err >&2; return 1; }
+}
+
+# mars_logger_stat NAME KEY: one of the logger's counters (log, appended, durable, min_pos,
+# max_pos, pending, batches, records, writebacks, replayed).
+mars_logger_stat() {
+	awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' \
+		/proc/sys/mars/test_logger
+}
+
+# mars_written_back NAME: everything acknowledged so far is on the data device.
+mars_written_back() {
+	[ "$(mars_logger_stat "$1" min_pos)" = "$(mars_logger_stat "$1" appended)" ] &&
+		[ "$(mars_logger_stat "$1" pending)" = 0 ]
+}

@@ -1,0 +1,66 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 1
+# timeout: 1200
+# data-disk: 1G
+# mars-disk: 1G
+#
+# Benchmark (make bench, not make check): the primary's IO path against the raw data device,
+# same guest, same run, same disks. fio on /dev/vda first, then the same jobs on
+# /dev/mars/<res> over /dev/vda with its log on /dev/vdb (/mars): sequential 1 MiB writes
+# (throughput), random 4 KiB writes at queue depth 1 (mean latency; also O_DSYNC on the raw device, since the logger
+# acknowledges these O_DIRECT writes only once their log record is durable) and at queue
+# depth 32 (IOPS), all O_DIRECT. Prints one "# bench:" line per number and the ratios
+# mars/raw. The aim: sequential >= 0.8 of raw, QD1 latency <= 1.25 of raw. Under TCG the
+# absolute numbers mean little; the ratios are what to compare. 20 s per job.
+. /mars-tests/lib.sh
+ktap_begin 13
+
+name=bench
+dev=/dev/mars/$name
+seconds=20
+engine=libaio
+fio --name=probe --filename=/dev/vda --size=64k --rw=read --bs=4k --direct=1 --ioengine=io_uring \
+	--output=/dev/null >/dev/null 2>&1 && engine=io_uring
+
+# job NAME DEVICE FIO-ARGS...: runs one fio job for $seconds s; prints the terse v3 line.
+job() {
+	n=$1 d=$2; shift 2
+	fio --name="$n" --filename="$d" --direct=1 --ioengine="$engine" --size=512M --time_based \
+		--runtime="$seconds" --ramp_time=2 --output-format=terse --terse-version=3 --eta=never "$@" > "/tmp/$n.terse" &&
+		test -s "/tmp/$n.terse"
+}
+# field NAME N: field N of job NAME's terse output (48 write KiB/s, 49 write IOPS, 81 write
+# mean latency in us).
+field() { awk -F';' -v f="$2" '{ print $f }' "/tmp/$1.terse"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+run_all() { # PREFIX DEVICE
+	check "$1: sequential 1 MiB writes, QD 8" job "$1-seq" "$2" --rw=write --bs=1M --iodepth=8
+	check "$1: random 4 KiB writes, QD 1" job "$1-qd1" "$2" --rw=randwrite --bs=4k --iodepth=1 --randrepeat=1
+	check "$1: random 4 KiB writes, QD 32" job "$1-qd32" "$2" --rw=randwrite --bs=4k --iodepth=32 --randrepeat=1
+}
+
+echo "# engine $engine, $seconds s per job"
+run_all raw /dev/vda
+# A durable write on the raw device costs a FUA/flush too: the fairer QD1 baseline.
+check "raw: random 4 KiB O_DSYNC writes, QD 1" job raw-qd1-dsync /dev/vda --rw=randwrite --bs=4k --iodepth=1 --randrepeat=1 --sync=dsync
+check "load the module" mars_logged_device_load
+check "make and mount /mars on its own disk" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
+run_all mars "$dev"
+echo "# logger: $(mars_logger_stat "$name" records) records in $(mars_logger_stat "$name" batches) batches, $(mars_logger_stat "$name" writebacks) writebacks"
+check "the logger writes everything back" wait_for 300 mars_written_back "$name"
+check "switch $dev off" mars_logged_device_down "$name"
+check "unload the module" rmmod mars
+
+for p in raw mars; do
+	echo "# bench: $p seq-1M-write $(($(field $p-seq 48) / 1024)) MiB/s"
+	echo "# bench: $p randwrite-4k-qd1 mean latency $(field $p-qd1 81) us"
+	[ $p = raw ] && echo "# bench: raw randwrite-4k-qd1 O_DSYNC mean latency $(field raw-qd1-dsync 81) us"
+	echo "# bench: $p randwrite-4k-qd32 $(field $p-qd32 49) IOPS"
+done
+echo "# bench: ratio seq-1M-write throughput mars/raw $(ratio "$(field mars-seq 48)" "$(field raw-seq 48)") (aim >= 0.8)"
+echo "# bench: ratio randwrite-4k-qd1 latency mars/raw $(ratio "$(field mars-qd1 81)" "$(field raw-qd1 81)") (aim <= 1.25)"
+echo "# bench: ratio randwrite-4k-qd1 latency mars/raw-O_DSYNC $(ratio "$(field mars-qd1 81)" "$(field raw-qd1-dsync 81)")"
+echo "# bench: ratio randwrite-4k-qd32 IOPS mars/raw $(ratio "$(field mars-qd32 49)" "$(field raw-qd32 49)")"
+ktap_end

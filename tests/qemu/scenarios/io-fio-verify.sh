@@ -1,0 +1,99 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 1
+# timeout: 720
+# data-disk: 1G
+# mars-disk: 512M
+#
+# Promise: every write through /dev/mars/<res> reads back intact, however the writes are
+# sized and queued, while the logfiles rotate again and again: fio writes random blocks of
+# 512 B to 1 MiB, 32 in flight, O_DIRECT, each block carrying a CRC32C, and reads them all
+# back (verify_fatal), pass after pass of 64 MiB over a 1 GiB device for about 3 minutes, while a
+# background loop asks for a new logfile every 3 s (the empty next logfile that `marsadm
+# log-rotate` creates) and deletes the logfiles that are entirely written back (the replay
+# link names a later one; what `marsadm log-delete` would do, which needs a resource made by
+# marsadm), so /mars (512 MiB) never fills. After the device is switched off, the data
+# device alone holds what the last passes wrote (fio --verify_only on /dev/vda).
+. /mars-tests/lib.sh
+ktap_begin 15
+
+name=fv
+dev=/dev/mars/$name
+res=/mars/resource-$name
+host=$(hostname)
+budget=180
+region=64
+engine=libaio
+fio --name=probe --filename=/dev/vda --size=64k --rw=read --bs=4k --direct=1 --ioengine=io_uring \
+	--output=/dev/null >/dev/null 2>&1 && engine=io_uring
+
+# pass N [ARGS...]: fio pass N over the (N mod 16)-th 64 MiB region, seeded by N (small passes:
+# the time budget is checked between passes).
+pass() {
+	pass_nr=$1; shift
+	fio --name="pass$pass_nr" --filename="$dev" --offset=$(((pass_nr % 16) * region))M --size=${region}M \
+		--rw=randwrite --bssplit=512/10:4k/35:16k/20:64k/15:256k/12:1m/8 --blockalign=512 \
+		--iodepth=32 --ioengine="$engine" --direct=1 --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 --randseed="$pass_nr" --eta=never --output="/tmp/fio-pass$pass_nr.txt" "$@"
+}
+
+check "load the module" mars_logged_device_load
+check "make and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
+check "logger_report_interval_s 1 (rotation requests are looked at every second)" write_knob logger_report_interval_s 1
+
+# Rotation: whenever the logger logs into logfile N and N+1 does not exist, create it empty;
+# delete every logfile below the one the replay link names. Counts what it saw in /tmp.
+rotate_loop() {
+	: > /tmp/rotations; : > /tmp/deleted
+	while [ ! -e /tmp/stop-rotating ]; do
+		nr=$(mars_logger_stat "$name" log)
+		next=$res/log-$(printf %09d $((nr + 1)))-$host
+		[ -n "$nr" ] && [ ! -e "$next" ] && touch "$next" && echo "$nr" >> /tmp/rotations
+		replay=$(readlink "$res/replay-$host" | sed 's/^log-0*\([0-9]*\)-.*/\1/')
+		for f in "$res"/log-*; do
+			n=$(basename "$f" | sed 's/^log-0*\([0-9]*\)-.*/\1/')
+			[ -n "$replay" ] && [ "$n" -lt "$replay" ] && rm -f "$f" && echo "$n" >> /tmp/deleted
+		done
+		echo "$(df -k /mars | awk 'NR == 2 { print $3 }')" >> /tmp/mars-used
+		sleep 3
+	done
+}
+rotate_loop &
+rotator=$!
+first_log=$(mars_logger_stat "$name" log)
+
+start=$(date +%s) p=0 failed=0
+while [ $(($(date +%s) - start)) -lt "$budget" ]; do
+	p=$((p + 1))
+	pass "$p" || { failed=$p; break; }
+done
+elapsed=$(($(date +%s) - start))
+touch /tmp/stop-rotating; wait "$rotator"
+check_eq "every fio pass verified (first failed pass: 0 = none)" 0 "$failed"
+[ "$failed" != 0 ] && sed 's/^/# /' "/tmp/fio-pass$failed.txt" | head -40
+written=$((p * region))
+echo "# $p passes of $region MiB in ${elapsed}s: $written MiB written and verified, engine $engine"
+grep -h -E '^ *(write|read):' /tmp/fio-pass1.txt "/tmp/fio-pass$p.txt" | sed 's/^ */# fio: /'
+last_log=$(mars_logger_stat "$name" log)
+rotations=$((last_log - first_log))
+echo "# logfiles $first_log..$last_log: $rotations rotations, $(wc -l < /tmp/deleted) logfiles deleted, /mars peak use $(sort -n /tmp/mars-used | tail -1) KiB"
+check "more than 10 rotations" test "$rotations" -gt 10
+check "written-back logfiles were deleted" test "$(wc -l < /tmp/deleted)" -gt 5
+check "/mars never filled (peak below 400 MiB)" test "$(sort -n /tmp/mars-used | tail -1)" -lt 409600
+check "the logger writes everything back" wait_for 120 mars_written_back "$name"
+check "the logfiles left read back clean" sh -c "for f in $res/log-*; do marsadm log-dump \$f | tail -1 | grep -q ' 0 warnings, 0 defects' || { echo \$f; exit 1; }; done"
+check "switch $dev off" mars_logged_device_down "$name"
+# The data device alone: the last 3 passes' regions hold what they wrote.
+dev=/dev/vda
+verified=0 q=$p
+while [ "$q" -ge 1 ] && [ "$q" -gt $((p - 3)) ]; do
+	pass "$q" --verify_only >/dev/null || break
+	verified=$((verified + 1)); q=$((q - 1))
+done
+expect=$((p < 3 ? p : 3))
+check_eq "the data device alone holds the last $expect passes' data" "$expect" "$verified"
+check "logger_report_interval_s back to 2" write_knob logger_report_interval_s 2
+check "unload the module" rmmod mars
+check "no mars message above warning level" sh -c '! dmesg -r | grep -E "^<[0-4]>" | grep -v "out-of-tree module taints" | grep -q "mars: "'
+ktap_end
