@@ -10,7 +10,7 @@ set -uo pipefail
 results=$MARS_CACHE/results/demo
 mkdir -p "$results"
 "$MARS_TOP/scripts/build-initramfs.sh" "$KERNEL_BUILD" "$results/initramfs.cpio" || die "initramfs failed"
-log "booting two guests (QEMU, $("$MARS_TOP/scripts/detect-accel.sh" "$KERNEL_BUILD/arch/x86/boot/bzImage" "$results/initramfs.cpio")); this takes a minute"
+log "booting two guests (QEMU, $("$MARS_TOP/scripts/detect-accel.sh" "$KERNEL_BUILD/arch/x86/boot/bzImage" "$results/initramfs.cpio")); replication and a handover take a few minutes under TCG"
 "$MARS_TOP/scripts/run-scenario.sh" "$MARS_TOP/tests/qemu/demo/demo.sh" \
 	"$KERNEL_BUILD/arch/x86/boot/bzImage" "$results/initramfs.cpio" "$results"
 rc=$?
