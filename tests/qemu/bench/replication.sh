@@ -23,28 +23,10 @@ res=/mars/resource-r0
 ktap_begin 8
 mb=256
 
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
-is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
-both_ips() { is_link /mars/ips/ip-alpha && is_link /mars/ips/ip-bravo; }
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 log_file() { echo "$res/log-000000001-alpha"; }
 
-check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars"
-check "modprobe mars" modprobe mars
-if [ "$h" = alpha ]; then
-	check "create-cluster" marsadm create-cluster
-else
-	wait_reachable alpha 60
-	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
-fi
-check "both members are known" wait_for 90 both_ips
+mars_cluster_up
 
 if [ "$h" = alpha ]; then
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
@@ -62,7 +44,7 @@ if [ "$h" = alpha ]; then
 	end=$(stat -c %s "$(log_file)")
 	wait_for 30 sh -c "readlink $res/version-000000001-alpha | grep -q ',$end:'"
 	marsadm set-link "$end" userspace/log-end
-	sum=$(dd if=/dev/mars/r0 bs=1M count=$mb iflag=direct 2>/dev/null | md5sum | cut -c1-32)
+	sum=$(device_md5 /dev/mars/r0 $((mb * 1048576)))
 	marsadm set-link "$sum" userspace/md5-alpha
 	check "bravo caught up" wait_for 1200 is_link /mars/userspace/done-bravo
 	# Lag under a steady load (the load writes the second half of the device).
@@ -103,7 +85,7 @@ else
 	echo "# bench: catch-up fetch of $((end / 1048576)) MiB: $((catchup_kib / 1024)) MiB/s ($((t1 - t0)) ms)"
 	echo "# bench: catch-up / plain TCP = $(awk -v a="$catchup_kib" -v b="$tcp_kib" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }') (aim >= 0.8)"
 	want=$(readlink /mars/userspace/md5-alpha)
-	same() { [ "$(dd if=/dev/vda bs=1M count=$mb iflag=direct 2>/dev/null | md5sum | cut -c1-32)" = "$want" ]; }
+	same() { [ "$(device_md5 /dev/vda $((mb * 1048576)))" = "$want" ]; }
 	wait_for 1200 same
 	t2=$(now_ms)
 	echo "# bench: replay done $((t2 - t1)) ms after the fetch ($((end / 1024 * 1000 / (t2 - t0 + 1) / 1024)) MiB/s fetch + replay)"

@@ -14,18 +14,9 @@
 h=$mars_host
 res=/mars/resource-demo
 say() { echo "[$h] $*"; }
-is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
 wait_link() { wait_for "$1" is_link "$2"; }
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
 fail() { say "FAILED: $*"; exit 1; }
-device_md5() { dd if="$1" bs=1M count=$(($(readlink $res/size) / 1048576)) iflag=direct 2>/dev/null | md5sum | cut -c1-32; }
+res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
 
 say "kernel $(uname -r); /mars on /dev/vdb, data on /dev/vda"
 mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars || fail "mount /mars"
@@ -49,8 +40,8 @@ if [ "$h" = alpha ]; then
 	wait_link 600 /mars/userspace/took-over || fail "bravo did not take over"
 	say "now secondary: $(marsadm view demo | head -1)"
 	want=$(readlink /mars/userspace/md5-bravo)
-	wait_for 300 sh -c "[ \"\$(dd if=/dev/vda bs=1M count=$(($(readlink $res/size) / 1048576)) iflag=direct 2>/dev/null | md5sum | cut -c1-32)\" = $want ]" ||
-		fail "alpha's disk differs from bravo's"
+	same() { [ "$(res_md5 /dev/vda)" = "$want" ]; }
+	wait_for 300 same || fail "alpha's disk differs from bravo's"
 	say "alpha's data device is byte-identical to bravo's ($want)"
 	marsadm set-link 1 userspace/alpha-done
 else
@@ -74,7 +65,7 @@ else
 	say "all of alpha's files are intact on bravo"
 	umount /mnt
 	marsadm view demo | sed "s/^/[$h]   /"
-	marsadm set-link "$(device_md5 /dev/mars/demo)" userspace/md5-bravo
+	marsadm set-link "$(res_md5 /dev/mars/demo)" userspace/md5-bravo
 	marsadm set-link 1 userspace/took-over
 	wait_link 600 /mars/userspace/alpha-done || fail "alpha did not finish"
 fi

@@ -83,6 +83,39 @@ wait_for() {
 	done
 }
 
+# --- A cluster of the guests (alpha creates it, the others join through alpha) ---
+
+# is_link PATH: PATH is a symlink and no tombstone.
+is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
+
+# mars_cluster_up: a fresh /mars on /dev/vdb, the module, and the cluster: create-cluster on
+# alpha, join-cluster alpha on the others, then every guest's address is known here.
+# Four KTAP checks.
+mars_cluster_up() {
+	check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+	check "modprobe mars" modprobe mars
+	if [ "$mars_host" = alpha ]; then
+		check "create-cluster" marsadm create-cluster
+	else
+		wait_reachable alpha 60
+		check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+	fi
+	check "every member is known" wait_for 120 mars_all_members_known
+}
+
+# mars_all_members_known: ips/ip-<host> of every guest of the scenario is here.
+mars_all_members_known() {
+	for _x in $(echo alpha bravo charlie delta | cut -d' ' -f1-"$mars_nguests"); do
+		is_link "/mars/ips/ip-$_x" || return 1
+	done
+}
+
+# device_md5 DEV BYTES: checksum of the first BYTES (whole MiB) of DEV, read past the page
+# cache (a secondary's data device is written by the kernel underneath it).
+device_md5() {
+	dd if="$1" bs=1M count=$(($2 / 1048576)) iflag=direct 2>/dev/null | md5sum | cut -c1-32
+}
+
 # --- A logged device: /dev/mars/NAME on a transaction logger over a data device ---
 # Every scenario that needs the primary's IO path makes its device here, so that switching
 # from the TEST-ONLY hook of mars-testing.ko to marsadm changes this one place. Today:

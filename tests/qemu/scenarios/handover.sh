@@ -15,7 +15,6 @@
 . /mars-tests/lib.sh
 
 h=$mars_host
-all="alpha bravo charlie"
 secondaries="bravo charlie"
 order="alpha bravo charlie alpha"
 res=/mars/resource-r0
@@ -27,19 +26,8 @@ bravo) ktap_begin 15 ;;
 *) ktap_begin 14 ;;
 esac
 
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
-is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
-all_ips_here() { for x in $all; do is_link "/mars/ips/ip-$x" || return 1; done; }
 all_joined() { for x in $secondaries; do is_link "/mars/userspace/joined-$x" || return 1; done; }
-size() { readlink $res/size; }
-device_md5() { dd if="$1" bs=1M count=$(($(size) / 1048576)) iflag=direct 2>/dev/null | md5sum | cut -c1-32; }
+res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
 # verify: every file listed in /mnt/sums is intact, and the list is the one published.
 verify() {
 	[ "$(md5sum < /mnt/sums | cut -c1-32)" = "$(readlink /mars/userspace/sums-$1)" ] || { echo "checksum list differs"; return 1; }
@@ -54,15 +42,7 @@ add_files() {
 	sync
 }
 
-check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars"
-check "modprobe mars" modprobe mars
-if [ "$h" = alpha ]; then
-	check "create-cluster" marsadm create-cluster
-else
-	wait_reachable alpha 60
-	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
-fi
-check "every member is known" wait_for 90 all_ips_here
+mars_cluster_up
 if [ "$h" = alpha ]; then
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	check "every secondary joined" wait_for 240 all_joined
@@ -113,13 +93,13 @@ done
 
 # Quiesced: every device equals the final primary's.
 if [ "$h" = alpha ]; then
-	marsadm set-link "$(device_md5 /dev/mars/r0)" userspace/md5-final
+	marsadm set-link "$(res_md5 /dev/mars/r0)" userspace/md5-final
 	check "every secondary is byte-identical" wait_for 300 sh -c \
 		"is_link() { [ -L \"\$1\" ]; }; is_link /mars/userspace/same-bravo && is_link /mars/userspace/same-charlie"
 else
 	wait_for 120 is_link /mars/userspace/md5-final
 	want=$(readlink /mars/userspace/md5-final)
-	same() { [ "$(device_md5 /dev/vda)" = "$want" ]; }
+	same() { [ "$(res_md5 /dev/vda)" = "$want" ]; }
 	check "the data device becomes byte-identical to alpha's" wait_for 300 same
 	same && marsadm set-link 1 "userspace/same-$h"
 fi

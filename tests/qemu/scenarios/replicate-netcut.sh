@@ -16,30 +16,11 @@ h=$mars_host
 res=/mars/resource-r0
 if [ "$h" = alpha ]; then ktap_begin 12; else ktap_begin 10; fi
 
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
-is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
-both_ips() { is_link /mars/ips/ip-alpha && is_link /mars/ips/ip-bravo; }
-size() { readlink $res/size; }
-device_md5() { dd if="$1" bs=1M count=$(($(size) / 1048576)) iflag=direct 2>/dev/null | md5sum | cut -c1-32; }
+res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
 # The interface towards bravo, and the cut: every packet on it dropped (netem).
 peer_dev() { ip route get 10.77.0.2 | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1; }
 
-check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars"
-check "modprobe mars" modprobe mars
-if [ "$h" = alpha ]; then
-	check "create-cluster" marsadm create-cluster
-else
-	wait_reachable alpha 60
-	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
-fi
-check "both members are known" wait_for 90 both_ips
+mars_cluster_up
 
 if [ "$h" = alpha ]; then
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
@@ -60,7 +41,7 @@ if [ "$h" = alpha ]; then
 	sed -n 's/^ *write: /# write: /p' /tmp/fio.out
 	sync
 	sleep 3
-	sum=$(device_md5 /dev/mars/r0)
+	sum=$(res_md5 /dev/mars/r0)
 	marsadm set-link "$sum" userspace/md5-alpha
 	check "bravo reports the same data" wait_for 400 is_link /mars/userspace/same-bravo
 else
@@ -70,7 +51,7 @@ else
 	marsadm set-link 1 userspace/joined-bravo
 	check "alpha's checksum arrived after the cut" wait_for 400 is_link /mars/userspace/md5-alpha
 	want=$(readlink /mars/userspace/md5-alpha)
-	same() { [ "$(device_md5 /dev/vda)" = "$want" ]; }
+	same() { [ "$(res_md5 /dev/vda)" = "$want" ]; }
 	check "the data device catches up and becomes byte-identical" wait_for 300 same
 	same && marsadm set-link 1 userspace/same-bravo
 	dmesg | grep -E "fetch: .*retrying|net: " | tail -5 | sed 's/^/# /'
