@@ -19,7 +19,7 @@ fail() { say "FAILED: $*"; exit 1; }
 res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
 
 say "kernel $(uname -r); /mars on /dev/vdb, data on /dev/vda"
-mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars || fail "mount /mars"
+mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars && chmod 0700 /mars || fail "mount /mars"
 modprobe mars || fail "modprobe mars"
 say "$(cat /proc/sys/mars/version); knobs: $(ls /proc/sys/mars | tr '\n' ' ')"
 if [ "$h" = alpha ]; then
