@@ -299,7 +299,7 @@ fn session(state: &WorkerState<FetchData>, context: &ThreadContext, complete: &m
 }
 
 /// The logfiles to fetch, in order: the one `replay-<me>` names, then for each later number
-/// the logfile of a host (not this one) whose version link for it exists here.
+/// the logfile of the host (not this one) whose own version link for it exists here.
 fn targets(dir_rel: &[u8], me: &[u8]) -> Result<KVec<Target>> {
     let mut out = KVec::new();
     let replay_rel = concat(&[dir_rel, b"/replay-", me]);
@@ -317,12 +317,18 @@ fn targets(dir_rel: &[u8], me: &[u8]) -> Result<KVec<Target>> {
             out.push(Target { name: concat(&[name.as_bytes(), &origin]), origin: concat(&[&origin]) }, GFP_KERNEL)?;
         }
         let Some(next) = nr.checked_add(1) else { break };
-        // The host that wrote logfile `next`: its version link for it is here.
+        // The host that wrote logfile `next`: its own version link for it is here and names
+        // its own logfile (secondaries write version links for logfiles of others too).
         let writer = listing.entries.iter().find_map(|entry| {
             let name = core::str::from_utf8(&entry.name).ok()?;
             let rest = name.strip_prefix("version-")?;
             let (digits, host) = rest.split_once('-')?;
-            (digits.len() == 9 && digits.parse::<u32>().ok()? == next && host.as_bytes() != me).then_some(host)
+            if digits.len() != 9 || digits.parse::<u32>().ok()? != next || host.as_bytes() == me {
+                return None;
+            }
+            let value = tree::link_value(&concat(&[dir_rel, b"/", name.as_bytes()]))?;
+            let log = LogName { nr: next, origin: crate::mars_core::names::HostName::parse(host).ok()? };
+            crate::logger::links::version_pos(&value, log).map(|_| host)
         });
         let Some(writer) = writer else { break };
         nr = next;
@@ -365,8 +371,14 @@ fn handshake(conn: &mut Conn<'_>, me: &[u8], origin: &[u8]) -> core::result::Res
 fn fetch_one(conn: &mut Conn<'_>, tag: &mut u64, dir_rel: &[u8], target: &Target) -> core::result::Result<bool, FetchEnd> {
     let rel = concat(&[dir_rel, b"/", &target.name]);
     let path = tree::mars_path(&rel).map_err(FetchEnd::Local)?;
-    let file = File::open(path.as_cstr(), OpenMode::ReadWriteCreate).map_err(FetchEnd::Local)?;
-    let mut offset = file.size();
+    // The local copy is made when the first data arrive: an empty file of a logfile the origin
+    // does not have would look like a second logfile with that number to the replay.
+    let mut file = match File::open(path.as_cstr(), OpenMode::Read) {
+        Ok(_) => Some(File::open(path.as_cstr(), OpenMode::ReadWriteCreate).map_err(FetchEnd::Local)?),
+        Err(e) if e == ENOENT => None,
+        Err(e) => return Err(FetchEnd::Local(e)),
+    };
+    let mut offset = file.as_ref().map_or(0, File::size);
     let wire_path = concat(&[b"/mars/", &rel]);
     let wire_path = core::str::from_utf8(&wire_path).map_err(|_| FetchEnd::Local(EINVAL))?;
     let stopper = conn.stopper();
@@ -397,6 +409,10 @@ fn fetch_one(conn: &mut Conn<'_>, tag: &mut u64, dir_rel: &[u8], target: &Target
         match frame.message {
             Message::LogData(data) if data.offset == offset => {
                 if !data.data.is_empty() {
+                    if file.is_none() {
+                        file = Some(File::open(path.as_cstr(), OpenMode::ReadWriteCreate).map_err(FetchEnd::Local)?);
+                    }
+                    let Some(file) = file.as_ref() else { return Err(FetchEnd::Local(EINVAL)) };
                     file.write_all_at(data.data, offset).map_err(FetchEnd::Local)?;
                     offset = offset.saturating_add(data.data.len() as u64);
                     appended = true;
@@ -416,7 +432,7 @@ fn fetch_one(conn: &mut Conn<'_>, tag: &mut u64, dir_rel: &[u8], target: &Target
         }
     }
     let result = outcome.unwrap_or(Ok(false));
-    if appended {
+    if let Some(file) = file.as_ref().filter(|_| appended) {
         // Durable before the replay may rely on it; then let the replay know.
         file.sync(SyncMode::DataSync).map_err(FetchEnd::Local)?;
         knobs::trigger(knobs::TRIGGER_LOCAL);
