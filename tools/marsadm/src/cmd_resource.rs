@@ -122,22 +122,7 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
         )));
     }
 
-    // Device names must be unique among this host's resources.
-    for other in tree.list("").iter().filter_map(|n| n.strip_prefix("resource-")) {
-        if other == res {
-            continue;
-        }
-        if tree.value(&format!("resource-{other}/device-{host}")).as_deref() == Some(appear) {
-            if tree.exists(&format!("resource-{other}/data-{host}")) {
-                return Err(Fail::refused(format!(
-                    "Device name '/dev/mars/{appear}' already exists at resource '{other}'"
-                )));
-            }
-            eprintln!(
-                "WARNING: Device name '/dev/mars/{appear}' already exists in another resource '{other}'."
-            );
-        }
-    }
+    check_device_name_free(ctx, res, appear)?;
 
     if reused {
         let remains: Vec<String> = tree
@@ -221,6 +206,25 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
     Ok(())
 }
 
+/// Device names must be unique among this host's resources: refused when another resource
+/// this host is a member of uses `appear`; a warning when only a left-over link names it.
+fn check_device_name_free(ctx: &Ctx, res: &str, appear: &str) -> CmdResult {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    for other in tree.list("").iter().filter_map(|n| n.strip_prefix("resource-")) {
+        if other == res || tree.value(&format!("resource-{other}/device-{host}")).as_deref() != Some(appear) {
+            continue;
+        }
+        if tree.exists(&format!("resource-{other}/data-{host}")) {
+            return Err(Fail::refused(format!(
+                "Device name '/dev/mars/{appear}' already exists at resource '{other}'"
+            )));
+        }
+        eprintln!("WARNING: Device name '/dev/mars/{appear}' already exists in another resource '{other}'.");
+    }
+    Ok(())
+}
+
 /// Arguments of `join-resource`.
 #[derive(clap::Args)]
 pub(crate) struct JoinResourceArgs {
@@ -284,16 +288,7 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
             args.device
         )));
     }
-    for other in tree.list("").iter().filter_map(|n| n.strip_prefix("resource-")) {
-        if other != res
-            && tree.value(&format!("resource-{other}/device-{host}")).as_deref() == Some(appear)
-            && tree.exists(&format!("resource-{other}/data-{host}"))
-        {
-            return Err(Fail::refused(format!(
-                "Device name '/dev/mars/{appear}' already exists at resource '{other}'"
-            )));
-        }
-    }
+    check_device_name_free(ctx, res, appear)?;
     // The primary's oldest logfile known here: one present locally, or the one its replay
     // link names (logfiles themselves are fetched later).
     let local = tree
