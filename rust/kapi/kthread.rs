@@ -191,38 +191,8 @@ impl Wakeup {
             // not called at load time): do not queue on it, check once and report a timeout.
             return if condition() { WakeReason::Condition } else { WakeReason::Timeout };
         }
-        let jiffies = kernel::time::msecs_to_jiffies(timeout_ms);
-        let mut remaining = c_long::try_from(jiffies).unwrap_or(MAX_SCHEDULE_TIMEOUT);
-        let wait = Opaque::<bindings::wait_queue_entry>::uninit();
-        // SAFETY: `wait` is valid writable memory on our stack.
-        unsafe { bindings::init_wait(wait.get()) };
-        let reason = loop {
-            // SAFETY: the head is initialised and static; `wait` is initialised and stays on
-            // this stack frame until `finish_wait` below removed it from the queue. This also
-            // sets our task state to TASK_INTERRUPTIBLE (with a full barrier) before the checks.
-            unsafe { bindings::prepare_to_wait(self.head.get(), wait.get(), TASK_INTERRUPTIBLE) };
-            if condition() {
-                break WakeReason::Condition;
-            }
-            // kthread_stop sets the flag, then wakes us: either we see it here, or its wake-up
-            // comes after our task state was set and makes schedule_timeout return.
-            if context.should_stop() {
-                break WakeReason::Stop;
-            }
-            // SAFETY: `get_current` is always valid in process context.
-            if unsafe { bindings::signal_pending(bindings::get_current()) } != 0 {
-                break WakeReason::Signal;
-            }
-            // SAFETY: plain sleep in process context with our task state set above; no locks
-            // are held.
-            remaining = unsafe { bindings::schedule_timeout(remaining) };
-            if remaining <= 0 {
-                break WakeReason::Timeout;
-            }
-        };
-        // SAFETY: as for `prepare_to_wait`; this dequeues `wait` and sets TASK_RUNNING.
-        unsafe { bindings::finish_wait(self.head.get(), wait.get()) };
-        reason
+        // SAFETY: the head is initialised (state READY) and static.
+        unsafe { wait_on(self.head.get(), Some(context), timeout_ms, condition) }
     }
 }
 
@@ -271,36 +241,56 @@ impl WaitEvent {
         timeout_ms: u32,
         condition: impl Fn() -> bool,
     ) -> WakeReason {
-        let state = if context.is_some() { TASK_INTERRUPTIBLE } else { kernel::task::TASK_UNINTERRUPTIBLE };
-        let jiffies = kernel::time::msecs_to_jiffies(timeout_ms);
-        let mut remaining = c_long::try_from(jiffies).unwrap_or(MAX_SCHEDULE_TIMEOUT);
-        let wait = Opaque::<bindings::wait_queue_entry>::uninit();
-        // SAFETY: `wait` is valid writable memory on our stack.
-        unsafe { bindings::init_wait(wait.get()) };
-        let reason = loop {
-            // SAFETY: the head is initialised and pinned; `wait` is initialised and stays on this
-            // stack frame until `finish_wait` below removed it. Sets our task state (with a
-            // full barrier) before the checks.
-            unsafe { bindings::prepare_to_wait(self.head.get(), wait.get(), state) };
-            if condition() {
-                break WakeReason::Condition;
-            }
-            if context.is_some_and(|c| c.should_stop()) {
-                break WakeReason::Stop;
-            }
-            // SAFETY: `get_current` is always valid in process context.
-            if context.is_some() && unsafe { bindings::signal_pending(bindings::get_current()) } != 0 {
-                break WakeReason::Signal;
-            }
-            // SAFETY: plain sleep in process context with our task state set above; the caller
-            // holds no spinlock (it may sleep).
-            remaining = unsafe { bindings::schedule_timeout(remaining) };
-            if remaining <= 0 {
-                break WakeReason::Timeout;
-            }
-        };
-        // SAFETY: as for `prepare_to_wait`; this dequeues `wait` and sets TASK_RUNNING.
-        unsafe { bindings::finish_wait(self.head.get(), wait.get()) };
-        reason
+        // SAFETY: the head is initialised and pinned (construction only through `new`) and
+        // lives as long as `self`.
+        unsafe { wait_on(self.head.get(), context, timeout_ms, condition) }
     }
+}
+
+/// Waits on the queue `head` until `condition()` holds, `timeout_ms` passed, or (with a
+/// thread context) the thread is asked to stop or a signal is pending, checked in that order
+/// after queueing, so no wake-up is lost. Without a thread context the wait is
+/// uninterruptible.
+///
+/// # Safety
+/// `head` is an initialised wait queue head that stays valid and in place during the call.
+unsafe fn wait_on(
+    head: *mut bindings::wait_queue_head,
+    context: Option<&ThreadContext>,
+    timeout_ms: u32,
+    condition: impl Fn() -> bool,
+) -> WakeReason {
+    let state = if context.is_some() { TASK_INTERRUPTIBLE } else { kernel::task::TASK_UNINTERRUPTIBLE };
+    let jiffies = kernel::time::msecs_to_jiffies(timeout_ms);
+    let mut remaining = c_long::try_from(jiffies).unwrap_or(MAX_SCHEDULE_TIMEOUT);
+    let wait = Opaque::<bindings::wait_queue_entry>::uninit();
+    // SAFETY: `wait` is valid writable memory on our stack.
+    unsafe { bindings::init_wait(wait.get()) };
+    let reason = loop {
+        // SAFETY: `head` is valid (caller); `wait` is initialised and stays on this stack frame
+        // until `finish_wait` below removed it. Sets our task state (with a full barrier)
+        // before the checks.
+        unsafe { bindings::prepare_to_wait(head, wait.get(), state) };
+        if condition() {
+            break WakeReason::Condition;
+        }
+        // kthread_stop sets the flag, then wakes us: either we see it here, or its wake-up
+        // comes after our task state was set and makes schedule_timeout return.
+        if context.is_some_and(|c| c.should_stop()) {
+            break WakeReason::Stop;
+        }
+        // SAFETY: `get_current` is always valid in process context.
+        if context.is_some() && unsafe { bindings::signal_pending(bindings::get_current()) } != 0 {
+            break WakeReason::Signal;
+        }
+        // SAFETY: plain sleep in process context with our task state set above; the caller
+        // holds no spinlock (it may sleep).
+        remaining = unsafe { bindings::schedule_timeout(remaining) };
+        if remaining <= 0 {
+            break WakeReason::Timeout;
+        }
+    };
+    // SAFETY: as for `prepare_to_wait`; this dequeues `wait` and sets TASK_RUNNING.
+    unsafe { bindings::finish_wait(head, wait.get()) };
+    reason
 }
