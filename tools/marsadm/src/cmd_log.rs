@@ -12,7 +12,11 @@
 //! `log-delete`: deletes (tombstones) the logfiles every member has replayed: those numbered
 //! below the smallest logfile number of all `replay-*` links. Never the newest logfile, and
 //! never one modified within twice `--window` unless `--force`. Also deletes version links
-//! numbered below that number minus one, unless recent.
+//! numbered below that number minus one, unless recent. Refused when a member (`data-<host>`)
+//! has no replay link. Each host unlinks its copy when the tombstone arrives (the merge).
+//!
+//! Both also run from `cron` (`cmd_cron`), where a host that is not the actual primary skips
+//! the rotation silently.
 
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};

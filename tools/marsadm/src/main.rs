@@ -79,7 +79,9 @@ enum Command {
     /// Writes uuid = (any), ips/ip-<host> and ips/ip-<peer> with the preliminary stamp 1970+1 s,
     /// waits until the kernel has pulled the cluster's uuid from the peer, then stamps
     /// ips/ip-<host> anew so that the peer learns this host. Refused when this host already
-    /// belongs to a cluster. /mars must be mounted.
+    /// belongs to a cluster, and (writing nothing) when nothing answers at the peer's address
+    /// or it is this host's own; when no uuid arrives within --timeout, the links are removed
+    /// again (exit 1). /mars must be mounted.
     JoinCluster(cmd_cluster::JoinClusterArgs),
     /// Stop being a member of the cluster: deletes ips/ip-<host> (the uuid stays).
     ///
@@ -128,7 +130,7 @@ enum Command {
     /// until the disk is attached.
     Up(cmd_switch::ResArgs),
     /// Stop the resource here: replay, sync, fetch off and detach, then wait until the kernel
-    /// released the disk. Refused while /dev/mars/<name> is open.
+    /// released the disk and stopped fetching. Refused while /dev/mars/<name> is open.
     Down(cmd_switch::ResArgs),
     /// Make this host the designated primary (planned; the resource must be up and in sync).
     ///
