@@ -304,6 +304,31 @@ mod tests {
     }
 
     #[test]
+    fn a_host_that_left_or_a_deleted_resource_tears_everything_down() {
+        // After leave-resource (or delete-resource) the host's links are tombstones.
+        let left = Wanted::from_links(
+            "bravo",
+            "r0",
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+        );
+        assert!(!left.member && !left.attach && !left.primary && !left.connect);
+        let nothing = Running { data_size: 1 << 20, ..Running::default() };
+        let secondary = Running { replaying: true, fetching: true, ..running(true, false, 0) };
+        assert_eq!(converge(&left, secondary), (nothing, None));
+        assert_eq!(converge(&left, running(true, true, 0)), (nothing, None));
+        // An open device is never yanked: it stays, and says why.
+        let (now, blocked) = converge(&left, running(true, true, 1));
+        assert!(now.primary && now.attached);
+        assert_eq!(blocked, Some(Blocked::DeviceInUse));
+    }
+
+    #[test]
     fn small_data_device_blocks_primary() {
         let mut w = wanted(true, true, true);
         w.size = Some(2 << 20);

@@ -46,7 +46,8 @@ if [ "$h" = alpha ]; then
 	marsadm set-link 1 userspace/alpha-done
 else
 	wait_reachable alpha 60 || fail "alpha unreachable"
-	say "marsadm join-cluster alpha"; marsadm join-cluster alpha --timeout 120 >/dev/null || fail "join-cluster"
+	# Refused (nothing changed) until alpha's module listens: try again.
+	say "marsadm join-cluster alpha"; wait_for 120 marsadm join-cluster alpha --timeout 120 || fail "join-cluster"
 	wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]" || fail "resource demo did not arrive"
 	say "marsadm join-resource demo /dev/vda"
 	out=$(marsadm join-resource demo /dev/vda 2>&1) || fail "join-resource: $out"

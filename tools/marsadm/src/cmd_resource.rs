@@ -267,6 +267,9 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
         return Err(Fail::refused(format!("resource '{res}' does not exist"))
             .line("create it on the primary with 'marsadm create-resource', or wait until the tree arrived ('marsadm wait-cluster')"));
     }
+    if ctx.resource_deleted(&dir) {
+        return Err(Fail::refused(format!("resource '{res}' was deleted (delete-resource)")));
+    }
     if tree.exists(&format!("{dir}/data-{host}")) {
         return Err(Fail::refused(format!("host '{host}' is already member of resource '{res}'")));
     }

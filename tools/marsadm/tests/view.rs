@@ -134,6 +134,10 @@ fn help_names_every_command_and_what_it_writes() {
         "secondary",
         "log-rotate",
         "log-delete",
+        "leave-resource",
+        "delete-resource",
+        "log-purge-all",
+        "cron",
         "view",
         "log-dump",
     ] {
