@@ -234,7 +234,15 @@ const SPLIT_BRAIN_MSG: &str = "msg-err-splitbrain-detected";
 /// Publishes the split brain the replay stopped at (best effort: the kernel log has it too).
 fn report_split_brain(paths: &ResourcePaths, old: &str, new: &str, refusal: SwitchoverRefusal) {
     let written = paths.actual(SPLIT_BRAIN_MSG).and_then(|path| {
-        let text = links::format_value(&format_args!("replay stops after {}: {} does not continue it: {}", old, new, refusal))?;
+        // `<real sec.nsec> <lamport sec.nsec> <text>`, as every message (Documentation/tree.rst).
+        let text = links::format_value(&format_args!(
+            "{} {} replay stops after {}: {} does not continue it: {}",
+            crate::kapi::time::real_time(),
+            crate::clock::now(),
+            old,
+            new,
+            refusal
+        ))?;
         links::write(&path, text.as_bytes())
     });
     if let Err(e) = written {
