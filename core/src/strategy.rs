@@ -34,6 +34,18 @@ pub struct Wanted<'a> {
     pub device_name: &'a str,
 }
 
+impl Wanted<'_> {
+    /// A forced failover (`marsadm primary --force`): this host is the designated primary
+    /// while its fetch switch (`todo-<host>/connect`) is off. As in the original
+    /// (`_get_tolerance`, "forcefully bypassing"), that combination tells the kernel not to
+    /// wait for the old primary or its logfiles: it starts logging from what its data device
+    /// holds after replaying what it has locally, a new branch of the version chain. A
+    /// planned handover keeps fetch on (`marsadm primary` refuses otherwise).
+    pub fn forced(&self) -> bool {
+        self.member && self.primary && !self.connect
+    }
+}
+
 impl<'a> Wanted<'a> {
     /// Reads the raw link values (`None`: the link is missing or unreadable).
     pub fn from_links(
@@ -352,6 +364,22 @@ mod tests {
                 assert!(!(now.primary && now.replaying));
             }
         }
+    }
+
+    #[test]
+    fn a_designated_primary_without_fetch_is_a_forced_failover() {
+        let mut w = wanted(true, true, true);
+        w.connect = true;
+        assert!(!w.forced(), "planned: fetch stays on");
+        w.connect = false;
+        assert!(w.forced());
+        // Forced or not, the steps are the same: the logger starts from the local data.
+        assert_eq!(converge(&w, Running { replaying: true, ..running(true, false, 0) }).0, running(true, true, 0));
+        w.primary = false;
+        assert!(!w.forced(), "a secondary with fetch paused is no failover");
+        w.primary = true;
+        w.member = false;
+        assert!(!w.forced());
     }
 
     #[test]

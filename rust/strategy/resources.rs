@@ -62,6 +62,8 @@ struct Resource {
     blocked: Option<Blocked>,
     /// The last step's error, reported once.
     error: Option<(Step, Error)>,
+    /// This round's wish is a forced failover ([`Wanted::forced`]).
+    forced: bool,
 }
 
 impl Resource {
@@ -84,6 +86,7 @@ impl Resource {
             published: false,
             blocked: None,
             error: None,
+            forced: false,
         })
     }
 
@@ -126,6 +129,7 @@ impl Resource {
             text(&device),
         );
         let data_path = text(&data).unwrap_or("");
+        self.forced = wanted.forced();
         self.converge(|running| decide(&wanted, running), data_path, wanted.device_name, host)?;
         if let Some(replayer) = &self.replayer {
             // Logfiles or links may have arrived.
@@ -227,6 +231,13 @@ impl Resource {
         let lower = self.lower.clone().ok_or(EINVAL)?;
         check_name(device_name).map_err(|_| EINVAL)?;
         let logger = TransLogger::new(self.dir.as_bytes(), host)?;
+        if self.forced {
+            // `primary --force`: no waiting for the old primary; its logfiles are applied as far
+            // as they are here (a damaged one up to the damage), then a fresh logfile of this
+            // host starts a new branch of the history.
+            pr_notice!("{}: forced failover: starting from the local data\n", self.name());
+            logger.set_force(true);
+        }
         logger.data_input().connect(lower)?;
         if let Err(e) = set_power(&*logger, true) {
             drop(logger.data_input().disconnect());

@@ -135,8 +135,12 @@ enum Command {
     /// Make this host the designated primary (planned; the resource must be up and in sync).
     ///
     /// Sets resource-<res>/primary to this host (and userspace/last-primary), waits for
-    /// /dev/mars/<name> to appear, then does what `up` does. A handover from another host and
-    /// --force (failover) are not implemented yet.
+    /// /dev/mars/<name> to appear, then does what `up` does. A handover from another host first
+    /// asks it to step down and waits until everything it logged is replayed here; refused
+    /// when it is unreachable or its device is open. --force (failover, the old primary is
+    /// gone): no waiting for the old primary; fetch is switched off first and the kernel
+    /// starts from the local data, a new branch of the history (split brain if the old
+    /// primary wrote on; see `view`).
     Primary(cmd_switch::ResArgs),
     /// Set the designated primary to (none) (before leaving a resource for good).
     ///
