@@ -93,6 +93,9 @@ pub(crate) static SYNC_PARALLEL: IntKnob = IntKnob::new(c_str!("sync_parallel"),
 pub(crate) static SYNC_DATA_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Bytes of block digests this host's sync clients received (`sync_sum_bytes`).
 pub(crate) static SYNC_SUM_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Bytes this host's sync clients wrote to their data devices (`sync_copied_bytes`; a zero
+/// block counts here, though no data travelled for it).
+pub(crate) static SYNC_COPIED_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Bytes of the data device this host's sync server read for `SyncRead` (`sync_served_bytes`).
 pub(crate) static SYNC_SERVED_BYTES: AtomicI64 = AtomicI64::new(0);
 
@@ -119,6 +122,8 @@ impl SysctlEntry for CounterEntry {
 
 static SYNC_DATA_BYTES_ENTRY: CounterEntry = CounterEntry { name: c_str!("sync_data_bytes"), counter: &SYNC_DATA_BYTES };
 static SYNC_SUM_BYTES_ENTRY: CounterEntry = CounterEntry { name: c_str!("sync_sum_bytes"), counter: &SYNC_SUM_BYTES };
+static SYNC_COPIED_BYTES_ENTRY: CounterEntry =
+    CounterEntry { name: c_str!("sync_copied_bytes"), counter: &SYNC_COPIED_BYTES };
 static SYNC_SERVED_BYTES_ENTRY: CounterEntry =
     CounterEntry { name: c_str!("sync_served_bytes"), counter: &SYNC_SERVED_BYTES };
 
@@ -246,6 +251,7 @@ pub(crate) fn register() -> Result<Registration> {
             &SYNC_PARALLEL,
             &SYNC_DATA_BYTES_ENTRY,
             &SYNC_SUM_BYTES_ENTRY,
+            &SYNC_COPIED_BYTES_ENTRY,
             &SYNC_SERVED_BYTES_ENTRY,
             #[cfg(mars_testing)]
             &crate::testing::PassthroughEntry,

@@ -417,6 +417,10 @@ fn device_for(res: &str, peer: &[u8]) -> core::result::Result<(Arc<dyn Output>, 
     if rel.is_empty() || tree::link_value(&rel).is_none() {
         return Err((ErrorCode::Denied, "not a member of this resource"));
     }
+    let primary = tree::link_value(&concat(&[b"resource-", res.as_bytes(), b"/primary"]));
+    if primary.is_none() || primary != tree::own_host() {
+        return Err((ErrorCode::Denied, "not the designated primary of this resource"));
+    }
     let output = lookup_data(res.as_bytes()).ok_or((ErrorCode::Busy, "data device not attached here"))?;
     let info = output.info().map_err(|_| (ErrorCode::Busy, "data device not attached here"))?;
     Ok((output, info.size, u64::from(info.logical_block_size.max(1))))
@@ -787,10 +791,15 @@ fn copy(
         transfer(conn, state, context, res, &runs, &mut buf, &mut tag, &mut pace)?;
         buf.flush(output).map_err(SyncEnd::Local)?;
         pos = window_end;
-        // Persist the progress, unless someone else changed it meanwhile (invalidate).
+        // Persist the progress, unless someone else changed it meanwhile (invalidate). The end
+        // is not written here: `syncstatus` = size means finished, which `finish` says once
+        // `syncpos` is recorded (after an interruption now, the last window is compared again).
         let current = res_link(res.as_bytes(), &[b"syncstatus-", me]);
         if current.as_deref() != Some(persisted.as_slice()) {
             return Err(SyncEnd::Restart);
+        }
+        if pos >= size {
+            break;
         }
         let value = decimal(progress(pos, size));
         write_res_link(res.as_bytes(), &[b"syncstatus-", me], value.as_bytes()).map_err(SyncEnd::Local)?;
@@ -830,6 +839,7 @@ fn transfer(
                 knobs::SYNC_DATA_BYTES.fetch_add(wire as i64, Ordering::Relaxed);
                 let content = if data.zero { None } else { Some(data.data) };
                 buf.write(output, run.offset, content, run.len as usize).map_err(SyncEnd::Local)?;
+                knobs::SYNC_COPIED_BYTES.fetch_add(i64::from(run.len), Ordering::Relaxed);
                 pace.account(stopper, context, wire.max(1));
             }
             Message::SyncData(_) => return Err(SyncEnd::Mismatch),
