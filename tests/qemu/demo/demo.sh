@@ -52,6 +52,8 @@ else
 	say "marsadm join-resource demo /dev/vda"
 	out=$(marsadm join-resource demo /dev/vda 2>&1) || fail "join-resource: $out"
 	echo "$out" | sed "s/^/[$h]   /"
+	wait_for 300 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]" || fail "the full sync did not finish"
+	say "full sync finished: $(cat /proc/sys/mars/sync_data_bytes) data bytes, $(cat /proc/sys/mars/sync_sum_bytes) checksum bytes received"
 	marsadm set-link 1 userspace/joined-bravo
 	wait_link 600 /mars/userspace/written || fail "alpha did not write"
 	say "alpha wrote its files; fetching and replaying"

@@ -98,6 +98,12 @@ pub(crate) struct ResourceView {
     pub(crate) disk_state: String,
     pub(crate) repl_state: &'static str,
     pub(crate) sync_status: Option<u64>,
+    /// `sync_status` in percent of the size, one decimal.
+    pub(crate) sync_percent: Option<f64>,
+    /// `syncpos-<host>`: the primary's replay link when the sync finished.
+    pub(crate) sync_pos: Option<String>,
+    /// Synced, and the replay passed `sync_pos`.
+    pub(crate) consistent: bool,
     pub(crate) replay: Option<ReplayInfo>,
     pub(crate) replay_error: Option<String>,
     pub(crate) logfiles: Vec<LogInfo>,
@@ -290,7 +296,22 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
     let i_am_designated = designated.as_deref() == Some(host);
     let size = number(tree, &format!("{dir}/size"));
     let sync_status = number(tree, &format!("{dir}/syncstatus-{host}"));
-    let consistent = matches!((sync_status, size), (Some(s), Some(z)) if s >= z && z > 0);
+    let synced = matches!((sync_status, size), (Some(s), Some(z)) if s >= z && z > 0);
+    let sync_pos = tree.value(&format!("{dir}/syncpos-{host}"));
+    // After a full sync the replica is consistent once its replay passed syncpos-<host>.
+    let replay_passed_syncpos = match (&sync_pos, tree.value(&format!("{dir}/replay-{host}"))) {
+        (None, _) => true,
+        (Some(pos), Some(replay)) => match (ReplayLink::parse(pos), ReplayLink::parse(&replay)) {
+            (Ok(pos), Ok(replay)) => mars_core::sync::consistent(&replay, &pos),
+            _ => false,
+        },
+        (Some(_), None) => false,
+    };
+    let consistent = synced && (i_am_designated || replay_passed_syncpos);
+    let sync_percent = match (sync_status, size) {
+        (Some(s), Some(z)) if z > 0 => Some((s.min(z) as f64 * 1000.0 / z as f64).floor() / 10.0),
+        _ => None,
+    };
     let replay_code =
         tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
 
@@ -436,6 +457,9 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         disk_state,
         repl_state,
         sync_status,
+        sync_percent,
+        sync_pos,
+        consistent: member && consistent,
         replay,
         replay_error,
         logfiles,
@@ -491,6 +515,9 @@ fn resource_json(r: &ResourceView) -> Value {
         "disk_state": r.disk_state,
         "repl_state": r.repl_state,
         "sync_status": r.sync_status,
+        "sync_percent": r.sync_percent,
+        "sync_pos": r.sync_pos,
+        "consistent": r.consistent,
         "replay": r.replay.as_ref().map(|p| json!({
             "link": p.value,
             "logfile": p.logfile,
@@ -605,7 +632,18 @@ pub(crate) fn to_text(view: &View) -> String {
         out.push_str(&format!("    disk:    {}\n", r.disk.as_deref().unwrap_or("- (not joined)")));
         out.push_str(&format!("    device:  {}\n", r.device));
         if let Some(status) = r.sync_status {
-            out.push_str(&format!("    sync:    {status} of {size} bytes\n"));
+            let percent = r.sync_percent.map_or("?".to_string(), |p| format!("{p:.1}%"));
+            out.push_str(&format!("    sync:    {status} of {size} bytes ({percent})\n"));
+        }
+        if r.member {
+            let how = match (&r.sync_pos, r.consistent) {
+                (_, true) => "yes".to_string(),
+                (Some(pos), false) if r.sync_status.is_some_and(|s| r.size.is_some_and(|z| s >= z)) => {
+                    format!("not yet: replay must pass syncpos {pos}")
+                }
+                _ => "no: sync not finished".to_string(),
+            };
+            out.push_str(&format!("    consistent: {how}\n"));
         }
         match (&r.replay, &r.replay_error) {
             (Some(p), _) => out.push_str(&format!(
