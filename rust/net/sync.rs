@@ -431,7 +431,7 @@ fn check_range(offset: u64, len: u64, size: u64, align: u64) -> core::result::Re
     if end > size {
         return Err((ErrorCode::Invalid, "range beyond the end of the device"));
     }
-    if offset % align != 0 || len % align != 0 {
+    if offset.checked_rem(align) != Some(0) || len.checked_rem(align) != Some(0) {
         return Err((ErrorCode::Invalid, "range not aligned to the logical block size"));
     }
     Ok(())
