@@ -431,7 +431,6 @@ fn check_range(offset: u64, len: u64, size: u64, align: u64) -> core::result::Re
     if end > size {
         return Err((ErrorCode::Invalid, "range beyond the end of the device"));
     }
-    // checked_rem: `align` is at least 1, but say so without a division-by-zero panic path.
     if offset.checked_rem(align) != Some(0) || len.checked_rem(align) != Some(0) {
         return Err((ErrorCode::Invalid, "range not aligned to the logical block size"));
     }

@@ -6,8 +6,9 @@
 # mars-disk: 512M
 #
 # The demo (make demo): two MARS hosts on a private network. alpha creates a cluster and a
-# resource, bravo joins both; alpha puts a filesystem on /dev/mars/demo and writes files;
-# bravo fetches the logfiles over port 7778 and replays them; then the primary role moves to
+# resource, bravo joins both (a fast full sync finds the fresh disks equal); alpha puts a
+# filesystem on /dev/mars/demo and writes files; bravo fetches the logfiles over port 7778
+# and replays them; then the primary role moves to
 # bravo (planned handover), which mounts the filesystem and finds alpha's files. Both data
 # devices end byte-identical. Every step prints what it does.
 . /mars-tests/lib.sh
