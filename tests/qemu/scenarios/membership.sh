@@ -28,10 +28,10 @@ say() { marsadm set-link 1 "userspace/$1-$h" >/dev/null; }
 await() { wait_for "${2:-300}" is_link "/mars/userspace/$1-$other"; }
 is() { [ "$(readlink "$1")" = "$2" ]; }
 # snapshot: the tree without what changes by itself (heartbeats, the other host's keys, the
-# logger's replay and version links).
+# logger's replay and version links, directory mtimes); directories by name only.
 snapshot() {
-	find /mars | sort | grep -v -e /actual- -e "-$other" -e /userspace -e /replay- -e /version- -e /log- |
-		xargs stat -c '%n %s %y %N'
+	{ find /mars -type d; find /mars ! -type d -exec stat -c '%n %s %y %N' {} +; } | sort |
+		grep -v -e /actual- -e "-$other" -e /userspace -e /replay- -e /version- -e /log-
 }
 # unchanged COMMAND...: the command fails and the tree is the same before and after.
 unchanged() {
