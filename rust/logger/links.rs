@@ -94,7 +94,7 @@ impl ResourcePaths {
 
     /// `actual-<host>/<name>`: an indicator or message of this host.
     pub(crate) fn actual(&self, name: &str) -> Result<PathBuf> {
-        self.child(format_args!("actual-{}/{}", self.host()?, name))
+        self.child(format_args!("actual-{}", self.host()?))?.child(name.as_bytes())
     }
 
     /// The logfile `log`.

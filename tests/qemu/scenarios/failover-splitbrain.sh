@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 900
+# timeout: 1500
 # data-disk: 64M
 # mars-disk: 512M
 #
@@ -28,8 +28,8 @@ zero_md5=$(dd if=/dev/zero bs=1M count=1 2>/dev/null | md5sum | cut -c1-32)
 P=1 A=16 B=32
 # The cut: every packet towards the peer dropped (netem), on this side.
 peer_dev() { ip route get "$peer_ip" | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1; }
-cut() { /sbin/tc qdisc add dev "$(peer_dev)" root netem loss 100%; }
-restore() { /sbin/tc qdisc del dev "$(peer_dev)" root; }
+net_cut() { /sbin/tc qdisc add dev "$(peer_dev)" root netem loss 100%; }
+net_restore() { /sbin/tc qdisc del dev "$(peer_dev)" root; }
 unreachable() { ! ping -c 1 -W 1 "$peer_ip" >/dev/null 2>&1 && ! ping -c 1 -W 1 "$peer_ip" >/dev/null 2>&1; }
 # split_seen: `view` and `view --json` both report the split brain with both hosts.
 split_seen() {
@@ -47,11 +47,11 @@ if [ "$h" = alpha ]; then
 	check "write region P on alpha" region_write /dev/mars/r0 $P /tmp/p
 	marsadm set-link "$(md5sum < /tmp/p | cut -c1-32)" userspace/md5-p
 	check "bravo replayed region P" wait_for 240 is_link /mars/userspace/has-p-bravo
-	check "cut the network to bravo" cut
+	check "cut the network to bravo" net_cut
 	dd if=/dev/urandom of=/tmp/a bs=1M count=1 2>/dev/null
 	check "write region A on alpha while cut off" region_write /dev/mars/r0 $A /tmp/a
 	sleep 20
-	check "restore the network on alpha's side" restore
+	check "restore the network on alpha's side" net_restore
 	check "bravo is reachable again" wait_reachable $peer_ip 300
 	check "alpha learns that bravo is primary" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = bravo ]"
 	check "alpha steps down (its device was closed)" wait_for 120 sh -c "[ ! -b /dev/mars/r0 ] && [ \"\$(readlink $res/actual-alpha/is-primary)\" = 0 ]"
@@ -73,7 +73,7 @@ else
 	check "region P replayed" wait_for 240 has_p
 	marsadm set-link 1 userspace/has-p-bravo
 	check "alpha is cut off" wait_for 300 unreachable
-	check "cut the network to alpha" cut
+	check "cut the network to alpha" net_cut
 	# alpha's last heartbeat here must be older than 2 x 5 s for the refusal below.
 	sleep 15
 	refused() {
@@ -91,7 +91,7 @@ else
 	check_eq "bravo's device starts from the replayed data (region P)" "$(readlink /mars/userspace/md5-p)" "$(region_md5 /dev/mars/r0 $P)"
 	dd if=/dev/urandom of=/tmp/b bs=1M count=1 2>/dev/null
 	check "write region B on bravo" region_write /dev/mars/r0 $B /tmp/b
-	check "restore the network on bravo's side" restore
+	check "restore the network on bravo's side" net_restore
 	check "alpha is reachable again" wait_reachable $peer_ip 300
 	check "view on bravo reports the split brain with both hosts" wait_for 180 split_seen
 	marsadm view r0 | sed 's/^/# /'
