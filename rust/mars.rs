@@ -68,8 +68,9 @@ impl kernel::Module for Mars {
         #[cfg(mars_testing)]
         let testing_logger = testing_logger::LoggerTestHooks::new()?;
         let sysctl = knobs::register()?;
-        let strategy = strategy::Strategy::start()?;
-        let net = net::Net::start()?;
+        let loggers = logger::durable::Loggers::new()?;
+        let strategy = strategy::Strategy::start(loggers.clone())?;
+        let net = net::Net::start(loggers)?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
         #[cfg(mars_testing)]
         pr_info!("TESTING build: test hooks enabled\n");
