@@ -80,6 +80,11 @@ pub(crate) static LOGGER_REPORT_INTERVAL_S: IntKnob =
     IntKnob::new(c_str!("logger_report_interval_s"), 2, 1, 3600);
 /// Size of a logfile (GiB, further limited by the size of /mars) at which a primary starts the
 /// next one; 0 = never.
+/// Parallel connections of a log fetch to one origin (port 7778); see
+/// Documentation/knobs.rst. The upper bound is the socket slots of a network thread.
+pub(crate) static LOG_FETCH_SOCKETS: IntKnob =
+    IntKnob::new(c_str!("log_fetch_sockets"), 2, 1, crate::net::MAX_THREAD_SOCKETS as i64);
+
 pub(crate) static LOGROT_AUTO_GB: IntKnob = IntKnob::new(c_str!("logrot_auto_gb"), 32, 0, 1 << 20);
 
 /// `do_fast_fullsync`: a full sync compares block digests and transfers only blocks that differ.
@@ -245,6 +250,7 @@ pub(crate) fn register() -> Result<Registration> {
             &MEM_LIMIT_GB,
             &LOGGER_REPORT_INTERVAL_S,
             &LOGROT_AUTO_GB,
+            &LOG_FETCH_SOCKETS,
             &LoggerMemUsedEntry,
             &DO_FAST_FULLSYNC,
             &SYNC_SPEED_LIMIT_KIB,

@@ -71,8 +71,9 @@ impl kernel::Module for Mars {
         let testing_logger = testing_logger::LoggerTestHooks::new()?;
         let sysctl = knobs::register()?;
         let data_devices = net::sync::DataDevices::new()?;
-        let strategy = strategy::Strategy::start()?;
-        let net = net::Net::start()?;
+        let loggers = logger::durable::Loggers::new()?;
+        let strategy = strategy::Strategy::start(loggers.clone())?;
+        let net = net::Net::start(loggers)?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
         #[cfg(mars_testing)]
         pr_info!("TESTING build: test hooks enabled\n");

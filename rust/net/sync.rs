@@ -514,7 +514,7 @@ pub(crate) struct Syncer {
 impl Syncer {
     /// Starts syncing resource `res` onto `data` (the attached local data device).
     pub(crate) fn start(res: &[u8], data: Arc<dyn Output>) -> Result<Self> {
-        let shared = Shared::new()?;
+        let shared = Shared::new(None)?;
         let mut name = KVec::new();
         name.extend_from_slice(res, GFP_KERNEL)?;
         Ok(Syncer { _worker: Worker::spawn(c_str!("mars_sync"), &shared, SyncJob { res: name, data }, sync_thread)? })

@@ -25,7 +25,8 @@ aio_sync_mode 0 2
 mem_limit_percent 0 70
 mem_limit_gb 1 1048576
 logger_report_interval_s 1 3600
-logrot_auto_gb 0 1048576"
+logrot_auto_gb 0 1048576
+log_fetch_sockets 1 8"
 nknobs=$(echo "$knobs" | wc -l)
 nbad=15
 ktap_begin $((2 + nknobs * (nbad + 3) + 5 + 1 + 8 * 4 + 8))

@@ -226,6 +226,19 @@ fn primary_is_refused_when_unsafe() {
     f.put_link("resource-r0/actual-bravo/open-count", "1", LAMPORT);
     f.run(&["primary", "r0"]).refused("in use on the current primary 'bravo'");
     f.put_link("resource-r0/userspace/last-primary", "alpha", LAMPORT);
+    // Every other member must be reachable and have the device closed, not only the old
+    // primary (mars_core::replica::check_handover).
+    f.put_link("resource-r0/data-charlie", "/dev/vdc", LAMPORT);
+    let before = f.snapshot();
+    f.run(&["primary", "r0"]).refused("member 'charlie' of 'r0' is not reachable");
+    assert_eq!(f.snapshot(), before);
+    f.put_link("actual-charlie/time", "1", LAMPORT);
+    f.put_link("actual-charlie/alive", "1", LAMPORT);
+    f.put_link("resource-r0/actual-charlie/open-count", "2", LAMPORT);
+    let before = f.snapshot();
+    f.run(&["primary", "r0"]).refused("2 times in use on member 'charlie'");
+    assert_eq!(f.snapshot(), before);
+    std::fs::remove_file(f.path("resource-r0/data-charlie")).unwrap();
 
     f.unload();
     f.run(&["primary", "r0"]).refused("mars kernel module is not loaded");
