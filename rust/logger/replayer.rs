@@ -191,8 +191,8 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                 local_size = end;
             }
             ReplayDecision::WriteVersion { log, pos } => {
-                write_own_version(paths, log, pos)?;
-                return Ok(true);
+                // Not written (reported): asking again at once would only repeat it.
+                return write_own_version(paths, log, pos);
             }
             ReplayDecision::Switch { to } => {
                 let link = fresh_replay_link(to.nr, to.origin);
@@ -256,8 +256,9 @@ fn clear_split_brain_msg(paths: &ResourcePaths) {
 }
 
 /// Writes this host's version link of `log` at `pos`, chained to its own link of the logfile
-/// before (or, when it joined after that one, the origin's).
-fn write_own_version(paths: &ResourcePaths, log: LogName<'_>, pos: u64) -> Result {
+/// before (or, when it joined after that one, the origin's). `Ok(false)`: it cannot be
+/// computed (reported).
+fn write_own_version(paths: &ResourcePaths, log: LogName<'_>, pos: u64) -> Result<bool> {
     let prev_own = match log.nr.checked_sub(1) {
         Some(prev) => match links::read(&paths.version_link(prev)?)? {
             Some(own) => Some(own),
@@ -269,10 +270,13 @@ fn write_own_version(paths: &ResourcePaths, log: LogName<'_>, pos: u64) -> Resul
     let prev_text = prev_own.as_deref().and_then(|v| core::str::from_utf8(v).ok()).unwrap_or("");
     let pos = i64::try_from(pos).map_err(|_| EINVAL)?;
     match make_version_link(&KernelDigester, log.nr, log.origin, pos, prev_text) {
-        Ok(value) => links::write(&paths.version_link(log.nr)?, links::format_value(&value)?.as_bytes()),
+        Ok(value) => {
+            links::write(&paths.version_link(log.nr)?, links::format_value(&value)?.as_bytes())?;
+            Ok(true)
+        }
         Err(e) => {
             pr_notice!("{}: version link of {} not written: {:?}\n", paths.dir(), log, e);
-            Ok(())
+            Ok(false)
         }
     }
 }
@@ -281,6 +285,7 @@ fn write_own_version(paths: &ResourcePaths, log: LogName<'_>, pos: u64) -> Resul
 /// host's version link for it, then the replay link.
 fn record_progress(paths: &ResourcePaths, log: LogName<'_>, end: u64) -> Result {
     write_own_version(paths, log, end)?;
+    // The replay link follows even without a version link (a later pass reports it again).
     let pos = i64::try_from(end).map_err(|_| EINVAL)?;
     let link = ReplayLink { log, min_pos: pos, dirty_len: 0 };
     links::write(&paths.replay_link()?, links::format_value(&link)?.as_bytes())
