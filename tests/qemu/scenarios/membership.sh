@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 900
+# timeout: 1500
 # data-disk: 64M
 # mars-disk: 256M
 #
