@@ -111,6 +111,7 @@ fn run(shared: &Arc<Shared>, context: &ThreadContext) {
     // Allocations must not recurse into block IO (the data device may be under pressure).
     let _noio = NoIoScope::enter();
     let mut reported = Reported::default();
+    clear_split_brain_msg(&shared.paths);
     while !context.should_stop() {
         shared.kicked.store(false, Ordering::Release);
         let wait_ms = if shared.halted.load(Ordering::Acquire) {
@@ -219,9 +220,42 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
             if matches!(refusal, SwitchoverRefusal::DoubleLogfile | SwitchoverRefusal::VersionMismatch) {
                 pr_err!("{}: replay stops at {}: split brain\n", paths.dir(), log);
                 shared.halted.store(true, Ordering::Release);
+                report_split_brain(paths, old_name, new_name, refusal);
                 return Err(EIO);
             }
             Ok(false)
+        }
+    }
+}
+
+/// The message key of a split brain in `actual-<host>/`.
+const SPLIT_BRAIN_MSG: &str = "msg-err-splitbrain-detected";
+
+/// Publishes the split brain the replay stopped at (best effort: the kernel log has it too).
+fn report_split_brain(paths: &ResourcePaths, old: &str, new: &str, refusal: SwitchoverRefusal) {
+    let written = paths.actual(SPLIT_BRAIN_MSG).and_then(|path| {
+        // `<real sec.nsec> <lamport sec.nsec> <text>`, as every message (Documentation/tree.rst).
+        let text = links::format_value(&format_args!(
+            "{} {} replay stops after {}: {} does not continue it: {}",
+            crate::kapi::time::real_time(),
+            crate::clock::now(),
+            old,
+            new,
+            refusal
+        ))?;
+        links::write(&path, text.as_bytes())
+    });
+    if let Err(e) = written {
+        pr_notice!("{}: {} not written: {:?}\n", paths.dir(), SPLIT_BRAIN_MSG, e);
+    }
+}
+
+/// Resets a split-brain message of an earlier replayer to `OK`.
+fn clear_split_brain_msg(paths: &ResourcePaths) {
+    let Ok(path) = paths.actual(SPLIT_BRAIN_MSG) else { return };
+    if let Ok(Some(value)) = links::read(&path) {
+        if value.as_slice() != b"OK" {
+            let _ = links::write(&path, b"OK");
         }
     }
 }
@@ -253,7 +287,7 @@ fn text(value: &Option<KVec<u8>>) -> &str {
 }
 
 /// `version-<nr>-<host>` of any host.
-fn read_version(paths: &ResourcePaths, nr: u32, host: &str) -> Result<Option<KVec<u8>>> {
+pub(crate) fn read_version(paths: &ResourcePaths, nr: u32, host: &str) -> Result<Option<KVec<u8>>> {
     let mut name = links::LinkText::new();
     core::fmt::Write::write_fmt(&mut name, format_args!("version-{:09}-{}", nr, host)).map_err(|_| EINVAL)?;
     links::read(&paths.dir().child(name.as_bytes())?)

@@ -17,6 +17,7 @@ mod conn;
 pub(crate) mod logs;
 mod peer;
 mod server;
+pub(crate) mod sync;
 mod tree;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -234,10 +235,13 @@ const MANAGER_INTERVAL_MS: u32 = 1000;
 fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     let mut listener = None;
     let mut log_listener = None;
+    let mut sync_listener = None;
     let mut peers: KVec<peer::Peer> = KVec::new();
     let mut listen_error_told = false;
     while !context.should_stop() {
-        for (slot, role) in [(&mut listener, PortRole::Meta), (&mut log_listener, PortRole::Log)] {
+        for (slot, role) in
+            [(&mut listener, PortRole::Meta), (&mut log_listener, PortRole::Log), (&mut sync_listener, PortRole::Sync)]
+        {
             if slot.is_some() {
                 continue;
             }
@@ -263,12 +267,13 @@ fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     for peer in peers.iter() {
         peer.stop();
     }
-    for listener in [listener.as_ref(), log_listener.as_ref()].into_iter().flatten() {
+    for listener in [listener.as_ref(), log_listener.as_ref(), sync_listener.as_ref()].into_iter().flatten() {
         listener.stopper().stop();
     }
     drop(peers);
     drop(listener);
     drop(log_listener);
+    drop(sync_listener);
 }
 
 /// A peer's `Notify` arrived: pull from every peer now and let the strategy do a round,

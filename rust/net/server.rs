@@ -267,6 +267,9 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
     if state.data.role == PortRole::Log {
         return super::logs::serve_logs(conn);
     }
+    if state.data.role == PortRole::Sync {
+        return super::sync::serve_sync(conn, peer);
+    }
 
     loop {
         let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, IDLE_MS)?;

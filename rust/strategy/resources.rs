@@ -19,6 +19,7 @@ use crate::bricks::if_brick::IfBrick;
 use crate::bricks::trans_logger::TransLogger;
 use crate::logger::replayer::Replayer;
 use crate::net::logs::Fetcher;
+use crate::net::sync::{register_data, unregister_data, Syncer};
 use crate::kapi::vfs::{self, FileKind, PathBuf};
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
 use crate::mars_core::strategy::{decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted};
@@ -54,6 +55,8 @@ struct Resource {
     replayer: Option<Replayer>,
     /// The fetch of logfiles from their origin on a secondary.
     fetcher: Option<Fetcher>,
+    /// The full sync from the designated primary on a secondary.
+    syncer: Option<Syncer>,
     /// Seen in the current round's listing.
     seen: bool,
     /// Indicators were written for this resource (it has this host's `actual-` directory).
@@ -62,6 +65,8 @@ struct Resource {
     blocked: Option<Blocked>,
     /// The last step's error, reported once.
     error: Option<(Step, Error)>,
+    /// This round's wish is a forced failover ([`Wanted::forced`]).
+    forced: bool,
 }
 
 impl Resource {
@@ -80,10 +85,12 @@ impl Resource {
             device: None,
             replayer: None,
             fetcher: None,
+            syncer: None,
             seen: true,
             published: false,
             blocked: None,
             error: None,
+            forced: false,
         })
     }
 
@@ -95,6 +102,7 @@ impl Resource {
             replaying: self.replayer.is_some(),
             fetching: self.fetcher.is_some(),
             open_count: self.device.as_ref().map_or(0, |d| d.open_count()),
+            syncing: self.syncer.is_some(),
         }
     }
 
@@ -114,6 +122,8 @@ impl Resource {
         let connect = self.read(&[&concat(b"todo-", host)?, b"connect"])?;
         let primary = self.read(&[b"primary"])?;
         let size = self.read(&[b"size"])?;
+        let sync = self.read(&[&concat(b"todo-", host)?, b"sync"])?;
+        let syncstatus = self.read(&[&concat(b"syncstatus-", host)?])?;
         let wanted = Wanted::from_links(
             host_str,
             res,
@@ -124,8 +134,10 @@ impl Resource {
             text(&primary),
             text(&size),
             text(&device),
-        );
+        )
+        .with_sync(text(&sync), text(&syncstatus));
         let data_path = text(&data).unwrap_or("");
+        self.forced = wanted.forced();
         self.converge(|running| decide(&wanted, running), data_path, wanted.device_name, host)?;
         if let Some(replayer) = &self.replayer {
             // Logfiles or links may have arrived.
@@ -186,12 +198,19 @@ impl Resource {
                         return Err(e);
                     }
                 };
+                // Served to sync clients of other members (port 7779).
+                if let Err(e) = register_data(&self.name, lower.clone()) {
+                    let _ = set_power(&*lower, false);
+                    return Err(e);
+                }
                 self.lower = Some(lower);
                 Ok(())
             }
             Step::Detach => {
+                unregister_data(&self.name);
                 if let Some(lower) = self.lower.take() {
                     if let Err(e) = set_power(&*lower, false) {
+                        let _ = register_data(&self.name, lower.clone());
                         self.lower = Some(lower);
                         return Err(e);
                     }
@@ -215,6 +234,16 @@ impl Resource {
                 self.fetcher = Some(Fetcher::start(&self.name)?);
                 Ok(())
             }
+            Step::StartSync => {
+                let lower: Arc<dyn Output> = self.lower.clone().ok_or(EINVAL)?;
+                self.syncer = Some(Syncer::start(&self.name, lower)?);
+                Ok(())
+            }
+            Step::StopSync => {
+                // Shuts its socket down and waits for the thread; the progress is persisted.
+                drop(self.syncer.take());
+                Ok(())
+            }
             Step::StopFetch => {
                 // Shuts its socket down and waits for the thread.
                 drop(self.fetcher.take());
@@ -227,6 +256,13 @@ impl Resource {
         let lower = self.lower.clone().ok_or(EINVAL)?;
         check_name(device_name).map_err(|_| EINVAL)?;
         let logger = TransLogger::new(self.dir.as_bytes(), host)?;
+        if self.forced {
+            // `primary --force`: no waiting for the old primary; its logfiles are applied as far
+            // as they are here (a damaged one up to the damage), then a fresh logfile of this
+            // host starts a new branch of the history.
+            pr_notice!("{}: forced failover: starting from the local data\n", self.name());
+            logger.set_force(true);
+        }
         logger.data_input().connect(lower)?;
         if let Err(e) = set_power(&*logger, true) {
             drop(logger.data_input().disconnect());
@@ -307,6 +343,7 @@ impl Resource {
         update_when_necessary(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
         update_when_necessary(&self.actual.child(b"is-replaying")?, flag(shown.is_replaying))?;
         update_when_necessary(&self.actual.child(b"is-copying")?, flag(shown.is_copying))?;
+        update_when_necessary(&self.actual.child(b"is-syncing")?, flag(shown.is_syncing))?;
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
         update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())

@@ -66,6 +66,8 @@ if [ "$h" = alpha ]; then
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	# The (fast) full sync first, so that it does not disturb the measurements below.
+	wait_for 600 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]"
 	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k --size=${mb}M \
 		--eta=never --output=/dev/null >/dev/null 2>&1 &
 	sleep 2

@@ -14,8 +14,18 @@
 //! waits for `/dev/mars/<name>` (`actual-<host>/if-on` = 1) and turns on whatever `up` would.
 //! A planned handover from another host first asks it to step down (`primary` = `(none)`),
 //! refused when it is not alive or its device is open, and waits until it has stepped down
-//! and this host has fetched and replayed everything it logged. `--force` (forced failover)
-//! is refused for now.
+//! and this host has fetched and replayed everything it logged.
+//!
+//! `primary --force` (forced failover, [`primary_forced`]): for when the old primary is gone
+//! or unreachable. It checks what the original checks (module loaded, sync finished here,
+//! `attach` and `replay` on), warns where the original warns (the old primary is alive, its
+//! device is open: a split brain is being made), then switches this host's fetch off
+//! (`todo-<host>/connect` = 0, which the original demands the operator did with
+//! `pause-fetch`; designated primary + fetch off is the kernel's sign of a forced failover)
+//! and, after that is written, sets `primary` as above, without asking the old primary
+//! anything. The kernel applies what it has of the old primary's logfiles and starts a
+//! fresh logfile with the next number: a new branch of the version chain. Then it waits for
+//! the device and does what `up` does.
 //!
 //! `secondary` writes `primary` = `(none)` stamped one nanosecond after the link it replaces
 //! (not with the current time): a concurrent `primary` elsewhere, which is stamped with the
@@ -68,7 +78,7 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
     if ctx.options.force {
-        return Err(Fail::refused("primary --force (forced failover) is not implemented yet"));
+        return primary_forced(ctx, args);
     }
     if !tree.module_loaded() {
         return Err(Fail::refused("cannot switch primary: mars kernel module is not loaded"));
@@ -118,6 +128,84 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     })?;
     println!("device '{device}' is present");
     // The new switch semantics: a primary is up.
+    cmd_switch::run(ctx, SwitchCmd::Up, args)
+}
+
+/// `primary --force`: see the module documentation.
+fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
+    let res = args.res.as_str();
+    let dir = ctx.member_res(res)?;
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    if !tree.module_loaded() {
+        return Err(Fail::refused("cannot switch primary: mars kernel module is not loaded"));
+    }
+    let designated = ctx.designated_primary(&dir);
+    println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
+    let already = designated.as_deref() == Some(host);
+    if !already {
+        check_sync_finished(ctx, &dir, res)?;
+    }
+    todo_on(ctx, &dir, res, "attach", "attach")?;
+    todo_on(ctx, &dir, res, "allow-replay", "replay")?;
+    let code =
+        tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
+    if let Some(code) = code.filter(|c| *c < 0) {
+        eprintln!("WARNING: Logfile replay / recovery stopped with error code {code}: forced anyway.");
+    }
+    if let Some(old) = designated.as_deref().filter(|o| *o != host) {
+        let alive = tree.link(&format!("actual-{old}/time")).is_some_and(|t| ctx.is_recent(t.stamp))
+            && tree.value(&format!("actual-{old}/alive")).as_deref() == Some("1");
+        let count = open_count(ctx, &dir, old);
+        if count != 0 {
+            eprintln!(
+                "WARNING: device '{}' for resource '{res}' is {count} times in use on primary host '{old}'",
+                ctx.device_name(&dir, res)
+            );
+        }
+        if alive {
+            eprintln!("WARNING: '{old}' is alive: you are forcing a SPLIT BRAIN right now.");
+            eprintln!("WARNING: a planned handover ('primary' without --force) would avoid it.");
+        } else {
+            eprintln!("WARNING: '{old}' is not reachable: its writes since the last transfer here will");
+            eprintln!("WARNING: form a SPLIT BRAIN; resolve it later with 'invalidate' on the losing side.");
+        }
+    }
+    // Fetch off first, and committed before `primary`: the kernel must never see this host
+    // designated with fetch still on, which is a planned takeover that waits for the old one.
+    let connect = format!("{dir}/todo-{host}/connect");
+    if !already && tree.value(&connect).as_deref() != Some("0") {
+        let mut batch = Batch::new();
+        batch.set_link(&connect, "0");
+        ctx.commit(batch)?;
+        println!("successfully started pause-fetch-local on resource {res} (forced failover)");
+    }
+    if already {
+        println!("host '{host}' is already the designated primary of resource '{res}'");
+    } else {
+        let last = tree.link(&format!("{dir}/userspace/last-primary"));
+        let mut batch = Batch::new();
+        batch.set_link(&format!("{dir}/primary"), host);
+        if let Some(last) = &last {
+            batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
+        }
+        batch.set_link(&format!("{dir}/userspace/last-primary"), host);
+        ctx.commit(batch)?;
+        println!(
+            "designated primary changed from '{}' to '{host}' (forced)",
+            designated.as_deref().unwrap_or(NONE_VALUE)
+        );
+    }
+    if ctx.options.dry_run {
+        return Ok(());
+    }
+    let device = ctx.device_name(&dir, res);
+    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
+        indicator(t, &dir, host, "if-on")
+    })?;
+    println!("device '{device}' is present");
+    // As the original: the primary is up (this also turns fetch on again; a logging primary
+    // does not fetch, and a later planned handover needs it on).
     cmd_switch::run(ctx, SwitchCmd::Up, args)
 }
 

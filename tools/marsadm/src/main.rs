@@ -14,6 +14,7 @@ mod cmd_member;
 mod cmd_resource;
 mod cmd_role;
 mod cmd_switch;
+mod cmd_sync;
 mod ctx;
 mod fail;
 mod model;
@@ -103,7 +104,12 @@ enum Command {
     /// links, maxnr, syncstatus-<host>, actual-<host>/if-on = 0 and the switches
     /// todo-<host>/{connect,sync,allow-replay} = 1, todo-<host>/attach = 1 last.
     CreateResource(cmd_resource::CreateResourceArgs),
-    /// Join an existing resource as a secondary.
+    /// Join an existing resource as a secondary; a full sync from the primary follows.
+    ///
+    /// Writes data-<host>, device-<host>, replay-<host> (the start of the primary's oldest
+    /// logfile known here), syncstatus-<host> = 0 and the switches; the kernel then copies the
+    /// primary's device (fast full sync: only blocks whose checksums differ) and replays the
+    /// log once the sync finished.
     JoinResource(cmd_resource::JoinResourceArgs),
     /// Stop being a member of a resource (as a secondary, after `down`).
     ///
@@ -119,6 +125,16 @@ enum Command {
     /// Refused while any host has a data-, device- or replay- link in it (--force trashes it
     /// anyway). Deletes every link and logfile of resource-<res>/ except maxnr.
     DeleteResource(cmd_switch::ResArgs),
+    /// Copy the primary's device again (secondary only): syncstatus-<host> = 0, then, once the
+    /// replay stopped, replay-<host> = start of the primary's current logfile.
+    ///
+    /// Refused on the designated primary, without one, or while it is in emergency mode.
+    Invalidate(cmd_switch::ResArgs),
+    /// Pause the full sync here (todo-<host>/sync = 0) and wait until it stopped; its progress
+    /// is kept in syncstatus-<host>.
+    PauseSync(cmd_switch::ResArgs),
+    /// Resume the full sync here (todo-<host>/sync = 1); it continues at syncstatus-<host>.
+    ResumeSync(cmd_switch::ResArgs),
     /// Attach the local disk to the resource (todo-<host>/attach = 1) and wait until the
     /// kernel reports it attached.
     Attach(cmd_switch::ResArgs),
@@ -135,8 +151,12 @@ enum Command {
     /// Make this host the designated primary (planned; the resource must be up and in sync).
     ///
     /// Sets resource-<res>/primary to this host (and userspace/last-primary), waits for
-    /// /dev/mars/<name> to appear, then does what `up` does. A handover from another host and
-    /// --force (failover) are not implemented yet.
+    /// /dev/mars/<name> to appear, then does what `up` does. A handover from another host first
+    /// asks it to step down and waits until everything it logged is replayed here; refused
+    /// when it is unreachable or its device is open. --force (failover, the old primary is
+    /// gone): no waiting for the old primary; fetch is switched off first and the kernel
+    /// starts from the local data, a new branch of the history (split brain if the old
+    /// primary wrote on; see `view`).
     Primary(cmd_switch::ResArgs),
     /// Set the designated primary to (none) (before leaving a resource for good).
     ///
@@ -221,6 +241,9 @@ fn run(command: &Command, options: Options) -> CmdResult {
         Command::DeleteResource(args) => cmd_member::delete_resource(&ctx, args),
         Command::LogPurgeAll(args) => cmd_member::log_purge_all(&ctx, args),
         Command::Cron(args) => cmd_cron::cron(&ctx, args),
+        Command::Invalidate(args) => cmd_sync::invalidate(&ctx, args),
+        Command::PauseSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Pause, args),
+        Command::ResumeSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Resume, args),
         Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
         Command::Detach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Detach, args),
         Command::Up(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Up, args),
@@ -259,6 +282,9 @@ fn main() -> ExitCode {
         Command::DeleteResource(_) => "delete-resource",
         Command::LogPurgeAll(_) => "log-purge-all",
         Command::Cron(_) => "cron",
+        Command::Invalidate(_) => "invalidate",
+        Command::PauseSync(_) => "pause-sync",
+        Command::ResumeSync(_) => "resume-sync",
         Command::Attach(_) => "attach",
         Command::Detach(_) => "detach",
         Command::Up(_) => "up",
