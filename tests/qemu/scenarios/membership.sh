@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 900
+# timeout: 1500
 # data-disk: 64M
 # mars-disk: 256M
 #
@@ -16,13 +16,14 @@
 #   bravo's fetched copy disappears too; the tombstone is collected once bravo has seen it
 #   and does not come back.
 # * bravo leaves the resource while alpha keeps running and writing: bravo's data device is
-#   free again and bravo's links are gone on both hosts; bravo joins again and replicates.
+#   free again and bravo's links are gone on both hosts; bravo joins again (its full sync
+#   catches up) and replicates.
 # * After both left, delete-resource deletes the resource on both hosts (view lists nothing).
 . /mars-tests/lib.sh
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then other=bravo; ktap_begin 39; else other=alpha; ktap_begin 41; fi
+if [ "$h" = alpha ]; then other=bravo; ktap_begin 39; else other=alpha; ktap_begin 43; fi
 
 say() { marsadm set-link 1 "userspace/$1-$h" >/dev/null; }
 await() { wait_for "${2:-300}" is_link "/mars/userspace/$1-$other"; }
@@ -39,6 +40,8 @@ unchanged() {
 	"$@" && return 1
 	[ "$before" = "$(snapshot)" ]
 }
+# synced: bravo's full sync is complete (both disks start zeroed: it finds them equal).
+synced() { [ "$(readlink $res/syncstatus-bravo)" = "$(readlink $res/size)" ]; }
 is_file() { [ -f "$1" ] && [ ! -L "$1" ]; }
 gone() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
 replays_in() { readlink "$res/replay-$1" | grep -q "^log-00000000$2-alpha,"; }
@@ -77,6 +80,7 @@ else
 	check "join-resource of an unknown resource is refused, nothing changes" \
 		unchanged marsadm join-resource r9 /dev/vda
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	check "the full sync finished" wait_for 400 synced
 	check "replaying" wait_for 60 is $res/actual-bravo/is-replaying 1
 	check "leave-resource while up is refused, nothing changes" unchanged marsadm leave-resource r0
 	# Lag behind: keep fetching, stop replaying.
@@ -157,6 +161,7 @@ else
 	say left
 	check "alpha checked" await checked
 	check "join-resource r0 again" marsadm join-resource r0 /dev/vda
+	check "the full sync finished again" wait_for 400 synced
 	check "replaying again" wait_for 60 is $res/actual-bravo/is-replaying 1
 	say rejoined
 	check "alpha left" await left2
