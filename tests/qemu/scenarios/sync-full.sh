@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 1500
+# timeout: 2400
 # data-disk: 64M
 # mars-disk: 256M
 # extra-disk: 1M
@@ -46,13 +46,13 @@ if [ "$h" = alpha ]; then
 	check "mkfs.ext4, mount, write 8 MiB of files" sh -c "mkfs.ext4 -q -F /dev/mars/r0 && mkdir -p /mnt &&
 		mount /dev/mars/r0 /mnt && dd if=/dev/urandom of=/mnt/a bs=1M count=8 2>/dev/null && sync"
 	check "bravo joined" wait_for 300 is_link /mars/userspace/joined-bravo
-	check "write 4 MiB more while bravo syncs" sh -c "dd if=/dev/urandom of=/mnt/b bs=1M count=4 2>/dev/null && sync"
 	check "bravo asks for the network cut" wait_for 300 is_link /mars/userspace/cut-now
 	dev=$(peer_dev)
 	check "cut the network to bravo" /sbin/tc qdisc add dev "$dev" root netem loss 100%
 	sleep 30
 	check "restore the network" /sbin/tc qdisc del dev "$dev" root
 	check "tell bravo" marsadm set-link 1 userspace/restored
+	check "write 4 MiB more while bravo syncs" sh -c "dd if=/dev/urandom of=/mnt/b bs=1M count=4 2>/dev/null && sync"
 	check "umount (quiesce)" umount /mnt
 	sum=$(res_md5 /dev/mars/r0)
 	echo "# alpha's device: $sum"
@@ -90,7 +90,7 @@ if [ "$mars_boot" = 1 ]; then
 	echo "# syncstatus after the cut: $s2"
 	check "still syncing before the power failure" test "$s2" -lt "$size_bytes"
 	# Where the sync was, for the next boot, on a disk of the test's own.
-	check "note it" sh -c "echo $s2 | dd of=/dev/vdc bs=512 count=1 conv=sync oflag=direct,sync 2>/dev/null"
+	check "note it" sh -c "printf '%s\\n' $s2 | dd of=/dev/vdc bs=512 count=1 conv=sync,fsync"
 	sleep 6
 	echo "# power failure at syncstatus $(syncstatus)"
 	ktap_end
