@@ -237,6 +237,9 @@ struct Session<'s> {
     origin: Bytes,
     conns: KVec<Conn<'s>>,
     tag: u64,
+    /// The connection the next probe goes to: probes rotate over all of them, so that none
+    /// stays silent long enough for the origin to close it as idle (`IDLE_MS` there).
+    next_probe: usize,
 }
 
 /// The fetch thread: steps until asked to stop.
@@ -390,7 +393,7 @@ fn connect<'s>(stopper: &'s Stopper, me: &[u8], origin: &[u8]) -> core::result::
         handshake(&mut conn, me, origin)?;
         conns.push(conn, GFP_KERNEL).map_err(|_| FetchEnd::Local(ENOMEM))?;
     }
-    Ok(Session { origin: concat(&[origin]), conns, tag: 0 })
+    Ok(Session { origin: concat(&[origin]), conns, tag: 0, next_probe: 0 })
 }
 
 /// Says `Hello` on the log port and checks the `Welcome`.
@@ -428,7 +431,10 @@ fn handshake(conn: &mut Conn<'_>, me: &[u8], origin: &[u8]) -> core::result::Res
 fn probe_durable(session: &mut Session<'_>, rel: &[u8], offset: u64) -> core::result::Result<u64, FetchEnd> {
     let wire_path = concat(&[b"/mars/", rel]);
     let wire_path = core::str::from_utf8(&wire_path).map_err(|_| FetchEnd::Local(EINVAL))?;
-    let Some(conn) = session.conns.first_mut() else { return Err(FetchEnd::Local(EINVAL)) };
+    let n = session.conns.len();
+    let i = session.next_probe.checked_rem(n).unwrap_or(0);
+    session.next_probe = i.wrapping_add(1);
+    let Some(conn) = session.conns.get_mut(i) else { return Err(FetchEnd::Local(EINVAL)) };
     session.tag = session.tag.wrapping_add(1);
     conn.writer.send(&conn.socket, session.tag, &Message::LogRead(LogRead { path: wire_path, offset, max_len: 1 }))?;
     let stopper = conn.stopper();
