@@ -24,9 +24,9 @@ if [ "$h" = alpha ]; then ktap_begin $((16 + nsec)); else ktap_begin 23; fi
 
 all_joined() { for x in $secondaries; do is_link "/mars/userspace/joined-$x" || return 1; done; }
 res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
-# Whether exactly $1 TCP connections to port 7778 (0x1E62) of alpha (10.77.0.1 = 0100000A)
+# Whether exactly $1 TCP connections to port 7778 (0x1E62) of alpha (10.77.0.1 = 01004D0A in /proc/net/tcp)
 # are established.
-log_conns_are() { [ "$(awk '$3 == "0100000A:1E62" && $4 == "01"' /proc/net/tcp | wc -l)" = "$1" ]; }
+log_conns_are() { [ "$(awk '$3 == "01004D0A:1E62" && $4 == "01"' /proc/net/tcp | wc -l)" = "$1" ]; }
 
 mars_cluster_up
 
@@ -68,6 +68,8 @@ else
 	check "the data device becomes byte-identical to alpha's device" wait_for 240 same
 	sockets=$(cat /proc/sys/mars/log_fetch_sockets)
 	check "the fetch holds $sockets connections to alpha's port 7778" wait_for 30 log_conns_are "$sockets"
+	echo "# connections to alpha (local, remote, state):"
+	awk '$3 ~ /^01004D0A:/ {print "#   " $2, $3, $4}' /proc/net/tcp
 	check_eq "version link of logfile 1 equals alpha's" "$(readlink $res/version-000000001-alpha)" "$(readlink $res/version-000000001-$h)"
 	check "replay reached logfile 2" sh -c "readlink $res/replay-$h | grep -q '^log-000000002-alpha,'"
 	check "tell alpha" marsadm set-link 1 "userspace/same-$h"

@@ -76,6 +76,33 @@ fn open_count(ctx: &Ctx, dir: &str, host: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// Makes this host the designated primary: `primary`, `userspace/prev-primary` (the old
+/// `last-primary`, value and stamp: a rename) and `userspace/last-primary`, in one batch.
+fn designate(ctx: &Ctx, dir: &str, designated: Option<&str>, how: &str) -> CmdResult {
+    let host = ctx.host.as_str();
+    let last = ctx.tree.link(&format!("{dir}/userspace/last-primary"));
+    let mut batch = Batch::new();
+    batch.set_link(&format!("{dir}/primary"), host);
+    if let Some(last) = &last {
+        batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
+    }
+    batch.set_link(&format!("{dir}/userspace/last-primary"), host);
+    ctx.commit(batch)?;
+    println!("designated primary changed from '{}' to '{host}'{how}", designated.unwrap_or(NONE_VALUE));
+    Ok(())
+}
+
+/// Waits until the kernel shows `/dev/mars/<name>` here (`actual-<host>/if-on` = 1).
+fn wait_for_device(ctx: &Ctx, dir: &str, res: &str) -> CmdResult {
+    let host = ctx.host.as_str();
+    let device = ctx.device_name(dir, res);
+    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
+        indicator(t, dir, host, "if-on")
+    })?;
+    println!("device '{device}' is present");
+    Ok(())
+}
+
 pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let res = args.res.as_str();
     let dir = ctx.member_res(res)?;
@@ -109,26 +136,12 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         println!("host '{host}' is already the designated primary of resource '{res}'");
     } else {
         check_handover_peers(ctx, &dir, res, previous.as_deref().filter(|p| *p != host))?;
-        let mut batch = Batch::new();
-        batch.set_link(&format!("{dir}/primary"), host);
-        if let Some(last) = &last {
-            batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
-        }
-        batch.set_link(&format!("{dir}/userspace/last-primary"), host);
-        ctx.commit(batch)?;
-        println!(
-            "designated primary changed from '{}' to '{host}'",
-            designated.as_deref().unwrap_or(NONE_VALUE)
-        );
+        designate(ctx, &dir, designated.as_deref(), "")?;
     }
     if ctx.options.dry_run {
         return Ok(());
     }
-    let device = ctx.device_name(&dir, res);
-    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
-        indicator(t, &dir, host, "if-on")
-    })?;
-    println!("device '{device}' is present");
+    wait_for_device(ctx, &dir, res)?;
     // The new switch semantics: a primary is up.
     cmd_switch::run(ctx, SwitchCmd::Up, args)
 }
@@ -185,27 +198,12 @@ fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     if already {
         println!("host '{host}' is already the designated primary of resource '{res}'");
     } else {
-        let last = tree.link(&format!("{dir}/userspace/last-primary"));
-        let mut batch = Batch::new();
-        batch.set_link(&format!("{dir}/primary"), host);
-        if let Some(last) = &last {
-            batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
-        }
-        batch.set_link(&format!("{dir}/userspace/last-primary"), host);
-        ctx.commit(batch)?;
-        println!(
-            "designated primary changed from '{}' to '{host}' (forced)",
-            designated.as_deref().unwrap_or(NONE_VALUE)
-        );
+        designate(ctx, &dir, designated.as_deref(), " (forced)")?;
     }
     if ctx.options.dry_run {
         return Ok(());
     }
-    let device = ctx.device_name(&dir, res);
-    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
-        indicator(t, &dir, host, "if-on")
-    })?;
-    println!("device '{device}' is present");
+    wait_for_device(ctx, &dir, res)?;
     // As the original: the primary is up (this also turns fetch on again; a logging primary
     // does not fetch, and a later planned handover needs it on).
     cmd_switch::run(ctx, SwitchCmd::Up, args)
