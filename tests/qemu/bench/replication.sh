@@ -31,12 +31,7 @@ mars_cluster_up
 if [ "$h" = alpha ]; then
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	wait_for 240 is_link /mars/userspace/tcp-ready
-	fio --name=tcp --ioengine=net --hostname=10.77.0.2 --port=5001 --protocol=tcp --rw=write \
-		--bs=256k --size=${mb}M --output-format=terse --terse-version=3 --eta=never > /tmp/tcp.terse 2>&1
-	# Field 48 of the terse (version 3) line: write bandwidth in KiB/s. Warnings fio prints
-	# before it are skipped; without a terse line, fio's output is shown.
-	tcp_kib=$(awk -F';' '$1 == 3 { print $48 }' /tmp/tcp.terse | tail -1)
-	case "$tcp_kib" in ''|*[!0-9]*) sed 's/^/# fio: /' /tmp/tcp.terse; tcp_kib=0 ;; esac
+	tcp_kib=$(tcp_send_kib 10.77.0.2 $mb)
 	echo "# bench: plain TCP alpha -> bravo $(awk -v k="$tcp_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB/s"
 	marsadm set-link "$tcp_kib" userspace/tcp-kib
 	wait_for 240 is_link /mars/userspace/paused-bravo
@@ -70,12 +65,9 @@ else
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
 	# The (fast) full sync first, so that it does not disturb the measurements below.
 	wait_for 600 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]"
-	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k --size=${mb}M \
-		--eta=never > /tmp/tcp-listen.log 2>&1 &
-	sleep 2
+	tcp_listen $mb || echo "# the TCP listener did not start"
 	marsadm set-link 1 userspace/tcp-ready
 	wait
-	grep -qi error /tmp/tcp-listen.log && sed 's/^/# fio listener: /' /tmp/tcp-listen.log
 	marsadm set-link 0 "resource-r0/todo-$h/connect"
 	wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 0 ]"
 	marsadm set-link 1 userspace/paused-bravo

@@ -167,3 +167,24 @@ mars_written_back() {
 	[ "$(mars_logger_stat "$1" min_pos)" = "$(mars_logger_stat "$1" appended)" ] &&
 		[ "$(mars_logger_stat "$1" pending)" = 0 ]
 }
+
+# Plain TCP baseline of the benchmarks (fio's net engine, port 5001).
+# tcp_listen MIB: starts a listener in the background (call it directly, not inside check:
+# the caller's `wait` waits for it) that takes up to 2*MIB MiB and ends at the sender's close
+# (fio's listener stops short of an exact size, and the sender then dies of SIGPIPE with a
+# bandwidth of 0); returns once it listens (0x1389 = 5001, state 0A).
+tcp_listen() {
+	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k \
+		--size=$(($1 * 2))M --eta=never > /tmp/tcp-listen.log 2>&1 &
+	wait_for 60 grep -q ':1389 00000000:0000 0A' /proc/net/tcp
+}
+# tcp_send_kib HOST MIB: sends MIB MiB to HOST's listener, prints the bandwidth in KiB/s (0,
+# with fio's output as comments, when fio failed).
+tcp_send_kib() {
+	fio --name=tcp --ioengine=net --hostname="$1" --port=5001 --protocol=tcp --rw=write --bs=256k \
+		--size="$2"M --output-format=terse --terse-version=3 --eta=never > /tmp/tcp.terse 2>&1
+	# Terse version 3: field 5 is the error, field 48 the write bandwidth in KiB/s.
+	kib=$(awk -F';' '$1 == 3 && $5 == 0 { print $48 }' /tmp/tcp.terse | tail -1)
+	case "$kib" in ''|0|*[!0-9]*) sed 's/^/# fio: /' /tmp/tcp.terse | cut -c1-200 >&2; kib=0 ;; esac
+	echo "$kib"
+}
