@@ -54,8 +54,9 @@ if [ "$h" = alpha ]; then
 		link_rtt=$((link_rtt + $(now_ms) - t0))
 		t0=$(now_ms)
 		printf 'MARKER-%08d' "$i" | dd of=/dev/mars/r0 bs=4096 seek=$((i * 16)) conv=sync oflag=direct,sync 2>/dev/null
-		wait_for 120 is_link "/mars/userspace/seen-$i"
+		wait_for 120 is_link "/mars/userspace/seen-$i" || echo "# sample $i: bravo did not answer"
 		lag_total=$((lag_total + $(now_ms) - t0))
+		echo "# sample $i: marker round trip $(($(now_ms) - t0)) ms"
 	done
 	kill "$load" 2>/dev/null; wait "$load" 2>/dev/null
 	echo "# bench: replication lag (ack on alpha to replay on bravo) ~ $(( (lag_total - link_rtt / 2) / 5 )) ms mean of 5 (marker round trip $((lag_total / 5)) ms, link round trip $((link_rtt / 5)) ms)"
