@@ -80,7 +80,57 @@ pub(crate) static LOGGER_REPORT_INTERVAL_S: IntKnob =
     IntKnob::new(c_str!("logger_report_interval_s"), 2, 1, 3600);
 /// Size of a logfile (GiB, further limited by the size of /mars) at which a primary starts the
 /// next one; 0 = never.
+/// Parallel connections of a log fetch to one origin (port 7778); see
+/// Documentation/knobs.rst. The upper bound is the socket slots of a network thread.
+pub(crate) static LOG_FETCH_SOCKETS: IntKnob =
+    IntKnob::new(c_str!("log_fetch_sockets"), 2, 1, crate::net::MAX_THREAD_SOCKETS as i64);
+
 pub(crate) static LOGROT_AUTO_GB: IntKnob = IntKnob::new(c_str!("logrot_auto_gb"), 32, 0, 1 << 20);
+
+/// `do_fast_fullsync`: a full sync compares block digests and transfers only blocks that differ.
+pub(crate) static DO_FAST_FULLSYNC: IntKnob = IntKnob::new(c_str!("do_fast_fullsync"), 1, 0, 1);
+/// `sync_speed_limit_kib`: most KiB/s of data a full sync transfers (0: no limit).
+pub(crate) static SYNC_SPEED_LIMIT_KIB: IntKnob = IntKnob::new(c_str!("sync_speed_limit_kib"), 0, 0, 1 << 30);
+/// `sync_parallel`: reads a full sync keeps in flight.
+pub(crate) static SYNC_PARALLEL: IntKnob = IntKnob::new(c_str!("sync_parallel"), 4, 1, 16);
+
+/// Bytes of block data this host's sync clients received (`sync_data_bytes`).
+pub(crate) static SYNC_DATA_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Bytes of block digests this host's sync clients received (`sync_sum_bytes`).
+pub(crate) static SYNC_SUM_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Bytes this host's sync clients wrote to their data devices (`sync_copied_bytes`; a zero
+/// block counts here, though no data travelled for it).
+pub(crate) static SYNC_COPIED_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Bytes of the data device this host's sync server read for `SyncRead` (`sync_served_bytes`).
+pub(crate) static SYNC_SERVED_BYTES: AtomicI64 = AtomicI64::new(0);
+
+/// A read-only counter in /proc/sys/mars.
+struct CounterEntry {
+    name: &'static CStr,
+    counter: &'static AtomicI64,
+}
+
+impl SysctlEntry for CounterEntry {
+    fn name(&self) -> &'static CStr {
+        self.name
+    }
+    fn mode(&self) -> u16 {
+        0o444
+    }
+    fn show(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        write!(out, "{}", self.counter.load(Ordering::Relaxed))
+    }
+    fn store(&self, _input: &[u8]) -> Result {
+        Err(EPERM)
+    }
+}
+
+static SYNC_DATA_BYTES_ENTRY: CounterEntry = CounterEntry { name: c_str!("sync_data_bytes"), counter: &SYNC_DATA_BYTES };
+static SYNC_SUM_BYTES_ENTRY: CounterEntry = CounterEntry { name: c_str!("sync_sum_bytes"), counter: &SYNC_SUM_BYTES };
+static SYNC_COPIED_BYTES_ENTRY: CounterEntry =
+    CounterEntry { name: c_str!("sync_copied_bytes"), counter: &SYNC_COPIED_BYTES };
+static SYNC_SERVED_BYTES_ENTRY: CounterEntry =
+    CounterEntry { name: c_str!("sync_served_bytes"), counter: &SYNC_SERVED_BYTES };
 
 /// Bytes of shadow memory held by all transaction loggers (shown as `logger_mem_used_kb`).
 pub(crate) static LOGGER_MEM_USED: AtomicI64 = AtomicI64::new(0);
@@ -200,7 +250,15 @@ pub(crate) fn register() -> Result<Registration> {
             &MEM_LIMIT_GB,
             &LOGGER_REPORT_INTERVAL_S,
             &LOGROT_AUTO_GB,
+            &LOG_FETCH_SOCKETS,
             &LoggerMemUsedEntry,
+            &DO_FAST_FULLSYNC,
+            &SYNC_SPEED_LIMIT_KIB,
+            &SYNC_PARALLEL,
+            &SYNC_DATA_BYTES_ENTRY,
+            &SYNC_SUM_BYTES_ENTRY,
+            &SYNC_COPIED_BYTES_ENTRY,
+            &SYNC_SERVED_BYTES_ENTRY,
             #[cfg(mars_testing)]
             &crate::testing::PassthroughEntry,
             #[cfg(mars_testing)]

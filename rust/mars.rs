@@ -47,6 +47,8 @@ struct Mars {
     /// The metadata exchange with the peers; stops first (its threads read the knobs).
     _net: net::Net,
     _strategy: strategy::Strategy,
+    /// The attached data devices the sync server reads; after the strategy and net threads.
+    _data_devices: net::sync::DataDevices,
     _sysctl: kapi::sysctl::Registration,
     /// Log digests; the logger will borrow it.
     _digester: digest::KernelDigester,
@@ -68,14 +70,17 @@ impl kernel::Module for Mars {
         #[cfg(mars_testing)]
         let testing_logger = testing_logger::LoggerTestHooks::new()?;
         let sysctl = knobs::register()?;
-        let strategy = strategy::Strategy::start()?;
-        let net = net::Net::start()?;
+        let data_devices = net::sync::DataDevices::new()?;
+        let loggers = logger::durable::Loggers::new()?;
+        let strategy = strategy::Strategy::start(loggers.clone())?;
+        let net = net::Net::start(loggers)?;
         pr_info!("loaded, version {}\n", mars_core::version::MODULE_VERSION);
         #[cfg(mars_testing)]
         pr_info!("TESTING build: test hooks enabled\n");
         Ok(Mars {
             _net: net,
             _strategy: strategy,
+            _data_devices: data_devices,
             _sysctl: sysctl,
             _digester: digester,
             _compressor: compressor,

@@ -30,6 +30,9 @@ pub(crate) mod replica;
 pub(crate) mod split_brain;
 #[path = "../core/src/strategy.rs"]
 pub(crate) mod strategy;
+#[path = "../core/src/sync.rs"]
+#[allow(dead_code)]
+pub(crate) mod sync;
 #[path = "../core/src/test_vectors.rs"]
 pub(crate) mod test_vectors;
 #[path = "../core/src/text.rs"]

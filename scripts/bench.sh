@@ -24,7 +24,7 @@ for b in "$MARS_TOP"/tests/qemu/bench/*.sh; do
 	log "guest benchmark $n"
 	"$MARS_TOP/scripts/run-scenario.sh" "$b" "$KERNEL_BUILD/arch/x86/boot/bzImage" \
 		"$results/initramfs.cpio" "$results" "$i" > "$results/$n.log" || rc=1
-	grep -E '# bench:|^(not )?ok ' "$results/$n.log" | sed 's/^ *# alpha: # bench: /bench: /'
+	grep -E '# bench:|^(not )?ok ' "$results/$n.log" | sed 's/^ *# [a-z]*: # bench: /bench: /'
 done
 log "results in $results"
 exit "$rc"

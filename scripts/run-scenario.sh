@@ -13,6 +13,7 @@
 # failure: nothing it did not write to its disks survives) and booted again on the same disks,
 # up to N times; the boot number reaches the scenario as $mars_boot (1, 2, ...). The outputs
 # of killed boots are kept as <host>.boot<N>.{out,console}; their checks count too.
+# "# crash-hosts: bravo ..." limits the crash boots to those guests (default: every guest).
 # Environment: MARS_ACCEL (default: kvm where a probe guest boots under it, else tcg),
 # MARS_SMP (2).
 set -uo pipefail
@@ -27,6 +28,11 @@ data_size=$(header data-disk); data_size=${data_size:-256M}
 mars_size=$(header mars-disk); mars_size=${mars_size:-512M}
 memory=$(header memory); memory=${memory:-1024}
 crash_boots=$(header crash-boots); crash_boots=${crash_boots:-0}
+crash_hosts=$(header crash-hosts)
+# host_crash_boots HOST: the crash boots of that guest.
+host_crash_boots() {
+	if [ -z "$crash_hosts" ] || [[ " $crash_hosts " == *" $1 "* ]]; then echo "$crash_boots"; else echo 0; fi
+}
 extra_size=$(header extra-disk)
 accel=$("$(dirname "$0")/detect-accel.sh" "$kernel" "$initrd")
 smp=${MARS_SMP:-2}
@@ -50,7 +56,7 @@ trap cleanup EXIT
 # Boots guest $1 for the $2-th time; its serial outputs go to <host>[.boot<N>].{console,out}.
 launch() {
 	local i=$1 b=$2 host=${names[$(($1 - 1))]} suffix=""
-	[ "$2" -le "$crash_boots" ] && suffix=".boot$2"
+	[ "$2" -le "$(host_crash_boots "$host")" ] && suffix=".boot$2"
 	local net=() j
 	for j in $(seq 1 "$nguests"); do
 		[ "$i" = "$j" ] && continue
@@ -92,7 +98,7 @@ start=$SECONDS timed_out=0
 while :; do
 	for i in $(seq 1 "$nguests"); do
 		b=${boots[$((i - 1))]} host=${names[$((i - 1))]}
-		if [ "$b" -le "$crash_boots" ] && grep -q '^MARS-KILL-ME' "$dir/$host.boot$b.out" 2>/dev/null; then
+		if [ "$b" -le "$(host_crash_boots "$host")" ] && grep -q '^MARS-KILL-ME' "$dir/$host.boot$b.out" 2>/dev/null; then
 			kill -9 "${pids[$((i - 1))]}" 2>/dev/null; wait "${pids[$((i - 1))]}" 2>/dev/null
 			boots[$((i - 1))]=$((b + 1))
 			launch "$i" $((b + 1))
@@ -120,8 +126,8 @@ for i in $(seq 1 "$nguests"); do
 	elif [ "$rc" != 0 ]; then
 		failed=1; reasons+=("$host: scenario exit $rc")
 	fi
-	if [ "${boots[$((i - 1))]}" -le "$crash_boots" ]; then
-		failed=1; reasons+=("$host: asked to be killed $((${boots[$((i - 1))]} - 1)) of $crash_boots times")
+	if [ "${boots[$((i - 1))]}" -le "$(host_crash_boots "$host")" ]; then
+		failed=1; reasons+=("$host: asked to be killed $((${boots[$((i - 1))]} - 1)) of $(host_crash_boots "$host") times")
 	fi
 	logs=("$dir/$host".boot*.out "$dir/$host".boot*.console "$dir/$host.console" "$out")
 	logs=($(ls "${logs[@]}" 2>/dev/null))
@@ -135,7 +141,7 @@ done
 # Subtests of every guest, indented as KTAP nested results.
 for i in $(seq 1 "$nguests"); do
 	host=${names[$((i - 1))]}
-	for b in $(seq 1 "$crash_boots"); do
+	for b in $(seq 1 "$(host_crash_boots "$host")"); do
 		[ -f "$dir/$host.boot$b.out" ] &&
 			grep -E '^(ok|not ok|#)' "$dir/$host.boot$b.out" | sed "s/^/    # $host boot $b: /"
 	done

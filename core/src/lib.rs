@@ -27,6 +27,7 @@ pub mod replay_position;
 pub mod replica;
 pub mod split_brain;
 pub mod strategy;
+pub mod sync;
 pub mod test_vectors;
 pub mod text;
 pub mod tree;

@@ -441,6 +441,12 @@ pub struct TakeoverFacts<'a> {
     pub just_started: bool,
     /// Every other member of the resource.
     pub peers: &'a [PeerFacts<'a>],
+    /// Starting to log recovers an own current logfile (the kernel's logger replays its rest
+    /// from the replay position, up to a torn last record, and writes its final version link
+    /// before it starts the next one). Then an own current logfile need not be replayed and
+    /// version-linked first: no other host can hold more of it. Without it, [`replay_step`]
+    /// must have brought it to its end.
+    pub recovers_own: bool,
     /// The own replay link.
     pub replay: ReplayLink<'a>,
     /// Every logfile this host knows of.
@@ -570,6 +576,9 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
     let Some(local) = local else {
         return TakeoverDecision::Wait(TakeoverWait::NotUpToDate);
     };
+    if current.origin == facts.me && facts.recovers_own {
+        return TakeoverDecision::Start { nr, after: current, fork: false };
+    }
     let complete = own_version_at(versions, facts.me.as_str(), current, pos)
         && (current.origin == facts.me || {
             let origin_version = versions.version(current.nr, current.origin.as_str()).map(visible);
@@ -785,7 +794,7 @@ mod tests {
         let ack = PrimaryAck { logging: false, designated: Some("a"), designation_stamp: stamp };
         let peers = [PeerFacts { host: "b", reachable: false, ack: Some(ack), device_open: false }];
         let replay = ReplayLink { log: log(1, "a"), min_pos: 500, dirty_len: 0 };
-        let f = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, replay, logs: &logs };
+        let f = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, recovers_own: false, replay, logs: &logs };
         let e = links.entries();
         assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
     }
@@ -818,11 +827,39 @@ mod tests {
         let e = links.entries();
         assert_eq!(replay_step(&f, &e[..]), ReplayDecision::WriteVersion { log: log(1, "a"), pos: 300 });
         let stamp = Stamp::new(1, 0);
-        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &[], replay, logs: &logs[..1] };
+        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &[], recovers_own: false, replay, logs: &logs[..1] };
         assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
         links.write("a", log(1, "a"), 300);
         let e = links.entries();
         assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: false });
+    }
+
+    /// The kernel's logger recovers an own current logfile itself: a crashed primary whose
+    /// replay position and version link lag behind its logfile starts the next one, but not
+    /// while a peer started a later logfile.
+    #[test]
+    fn takeover_with_own_recovery() {
+        let mut links = Links(Vec::new());
+        links.write("a", log(1, "a"), 100);
+        let logs = [facts(1, "a", Some(300), 300)];
+        let replay = ReplayLink { log: log(1, "a"), min_pos: 100, dirty_len: 0 };
+        let stamp = Stamp::new(1, 0);
+        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &[], recovers_own: false, replay, logs: &logs };
+        let e = links.entries();
+        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        let t = TakeoverFacts { recovers_own: true, ..t };
+        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: false });
+        links.write("b", log(1, "a"), 300);
+        links.write("b", log(2, "b"), 0);
+        let e = links.entries();
+        let peers = [PeerFacts { host: "b", reachable: true, ack: Some(PrimaryAck { logging: false, designated: Some("a"), designation_stamp: stamp }), device_open: false }];
+        let t = TakeoverFacts { peers: &peers, ..t };
+        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        // Another host's current logfile is never taken as recovered.
+        let logs = [facts(1, "b", Some(300), 300)];
+        let replay = ReplayLink { log: log(1, "b"), min_pos: 100, dirty_len: 0 };
+        let t = TakeoverFacts { peers: &[], replay, logs: &logs, ..t };
+        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
     }
 
     #[test]
@@ -851,7 +888,7 @@ mod tests {
         let logs = [facts(1, "a", Some(500), 500)];
         let replay = ReplayLink { log: log(1, "a"), min_pos: 500, dirty_len: 0 };
         let peers = [peer(false, ack(true, "a", 50))];
-        let f = TakeoverFacts { me: host("b"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, replay, logs: &logs };
+        let f = TakeoverFacts { me: host("b"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, recovers_own: false, replay, logs: &logs };
         let e = links.entries();
         assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::PeerUnreachable("a")));
         let peers = [peer(true, ack(true, "a", 50))];

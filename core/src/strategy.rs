@@ -32,6 +32,24 @@ pub struct Wanted<'a> {
     pub size: Option<u64>,
     /// The name under /dev/mars (`device-<host>`, default the resource name).
     pub device_name: &'a str,
+    /// `todo-<host>/sync` is on (a secondary may run its full sync).
+    pub sync: bool,
+    /// `syncstatus-<host>`: bytes synced so far (`None`: missing or malformed, nothing asked).
+    pub syncstatus: Option<u64>,
+    /// Another host is the designated primary (the source of a full sync).
+    pub other_primary: bool,
+}
+
+impl Wanted<'_> {
+    /// A forced failover (`marsadm primary --force`): this host is the designated primary
+    /// while its fetch switch (`todo-<host>/connect`) is off. As in the original
+    /// (`_get_tolerance`, "forcefully bypassing"), that combination tells the kernel not to
+    /// wait for the old primary or its logfiles: it starts logging from what its data device
+    /// holds after replaying what it has locally, a new branch of the version chain. A
+    /// planned handover keeps fetch on (`marsadm primary` refuses otherwise).
+    pub fn forced(&self) -> bool {
+        self.member && self.primary && !self.connect
+    }
 }
 
 impl<'a> Wanted<'a> {
@@ -51,10 +69,24 @@ impl<'a> Wanted<'a> {
         let attach = attach.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
         let allow_replay = allow_replay.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
         let connect = connect.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
-        let primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() == host);
+        let is_primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() == host);
         let size = size.and_then(|s| s.trim().parse::<u64>().ok()).filter(|&s| s > 0);
         let device_name = device.filter(|d| !d.is_empty() && *d != super::tree_value::DELETED).unwrap_or(res);
-        Wanted { member, attach, primary, allow_replay, connect, size, device_name }
+        let other_primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() != host);
+        Wanted { member, attach, primary: is_primary, allow_replay, connect, size, device_name, sync: false, syncstatus: None, other_primary }
+    }
+
+    /// Adds the full-sync links: `todo-<host>/sync` and `syncstatus-<host>`.
+    pub fn with_sync(mut self, sync: Option<&str>, syncstatus: Option<&str>) -> Self {
+        self.sync = sync.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
+        self.syncstatus = syncstatus.and_then(|s| s.trim().parse::<u64>().ok());
+        self
+    }
+
+    /// The data device still differs from the primary's: a full sync is due (or under way).
+    /// Replay is forbidden meanwhile.
+    pub fn needs_sync(&self) -> bool {
+        self.member && !self.primary && matches!((self.syncstatus, self.size), (Some(done), Some(size)) if done < size)
     }
 }
 
@@ -73,6 +105,8 @@ pub struct Running {
     pub fetching: bool,
     /// How often the device is open.
     pub open_count: u32,
+    /// The full sync runs.
+    pub syncing: bool,
 }
 
 /// The next step.
@@ -96,6 +130,10 @@ pub enum Step {
     StartFetch,
     /// Stop fetching.
     StopFetch,
+    /// Start the full sync from the designated primary (a secondary).
+    StartSync,
+    /// Stop the full sync (its progress is persisted).
+    StopSync,
 }
 
 /// Why a wanted step is not taken.
@@ -107,6 +145,8 @@ pub enum Blocked {
     DataTooSmall,
     /// The resource size is missing or malformed.
     NoSize,
+    /// A full sync is due but no other host is the designated primary.
+    NoSyncSource,
 }
 
 impl Blocked {
@@ -116,6 +156,7 @@ impl Blocked {
             Blocked::DeviceInUse => ("device", "device in use: close it to switch it off"),
             Blocked::DataTooSmall => ("attach", "data device smaller than the resource size"),
             Blocked::NoSize => ("attach", "resource size missing or malformed"),
+            Blocked::NoSyncSource => ("sync", "full sync due, but no designated primary to sync from"),
         }
     }
 }
@@ -144,6 +185,8 @@ pub struct Indicators {
     pub is_copying: bool,
     /// `open-count`.
     pub open_count: u32,
+    /// `is-syncing`.
+    pub is_syncing: bool,
 }
 
 /// The indicators for `running`.
@@ -155,6 +198,7 @@ pub fn indicators(running: &Running) -> Indicators {
         is_replaying: running.replaying,
         is_copying: running.fetching,
         open_count: running.open_count,
+        is_syncing: running.syncing,
     }
 }
 
@@ -162,12 +206,18 @@ pub fn indicators(running: &Running) -> Indicators {
 pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     let want_attached = wanted.member && wanted.attach;
     let want_primary = want_attached && wanted.primary;
-    let want_replay = want_attached && !wanted.primary && wanted.allow_replay;
+    let need_sync = wanted.needs_sync();
+    // Sync and replay never run together; replay waits until the sync finished.
+    let want_replay = want_attached && !wanted.primary && wanted.allow_replay && !need_sync;
+    let want_sync = want_attached && need_sync && wanted.sync && wanted.other_primary;
     // Fetching needs no attached disk, only membership.
     let want_fetch = wanted.member && !wanted.primary && wanted.connect;
     let step = |step| Decision { step, blocked: None };
     if running.fetching && !want_fetch {
         return step(Step::StopFetch);
+    }
+    if running.syncing && !want_sync {
+        return step(Step::StopSync);
     }
     if running.replaying && !want_replay {
         return step(Step::StopReplay);
@@ -194,8 +244,14 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     if running.attached && want_replay && !running.replaying && !running.primary {
         return step(Step::StartReplay);
     }
+    if running.attached && want_sync && !running.syncing && !running.replaying && !running.primary {
+        return step(Step::StartSync);
+    }
     if want_fetch && !running.fetching && !running.primary {
         return step(Step::StartFetch);
+    }
+    if want_attached && need_sync && wanted.sync && !wanted.other_primary {
+        return Decision { step: Step::Stay, blocked: Some(Blocked::NoSyncSource) };
     }
     step(Step::Stay)
 }
@@ -212,6 +268,9 @@ pub fn decide_teardown(running: &Running) -> Decision {
             connect: false,
             size: None,
             device_name: "",
+            sync: false,
+            syncstatus: None,
+            other_primary: false,
         },
         running,
     )
@@ -222,11 +281,22 @@ mod tests {
     use super::*;
 
     fn wanted(member: bool, attach: bool, primary: bool) -> Wanted<'static> {
-        Wanted { member, attach, primary, allow_replay: true, connect: false, size: Some(1 << 20), device_name: "r0" }
+        Wanted {
+            member,
+            attach,
+            primary,
+            allow_replay: true,
+            connect: false,
+            size: Some(1 << 20),
+            device_name: "r0",
+            sync: true,
+            syncstatus: Some(1 << 20),
+            other_primary: !primary,
+        }
     }
 
     fn running(attached: bool, primary: bool, open_count: u32) -> Running {
-        Running { attached, data_size: 1 << 20, primary, replaying: false, fetching: false, open_count }
+        Running { attached, data_size: 1 << 20, primary, replaying: false, fetching: false, open_count, syncing: false }
     }
 
     /// Applies steps until the decision stays, as the strategy thread does.
@@ -243,6 +313,8 @@ mod tests {
                 Step::StopReplay => now.replaying = false,
                 Step::StartFetch => now.fetching = true,
                 Step::StopFetch => now.fetching = false,
+                Step::StartSync => now.syncing = true,
+                Step::StopSync => now.syncing = false,
             }
         }
         panic!("no convergence");
@@ -304,6 +376,31 @@ mod tests {
     }
 
     #[test]
+    fn a_host_that_left_or_a_deleted_resource_tears_everything_down() {
+        // After leave-resource (or delete-resource) the host's links are tombstones.
+        let left = Wanted::from_links(
+            "bravo",
+            "r0",
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+            Some(".deleted"),
+        );
+        assert!(!left.member && !left.attach && !left.primary && !left.connect);
+        let nothing = Running { data_size: 1 << 20, ..Running::default() };
+        let secondary = Running { replaying: true, fetching: true, ..running(true, false, 0) };
+        assert_eq!(converge(&left, secondary), (nothing, None));
+        assert_eq!(converge(&left, running(true, true, 0)), (nothing, None));
+        // An open device is never yanked: it stays, and says why.
+        let (now, blocked) = converge(&left, running(true, true, 1));
+        assert!(now.primary && now.attached);
+        assert_eq!(blocked, Some(Blocked::DeviceInUse));
+    }
+
+    #[test]
     fn small_data_device_blocks_primary() {
         let mut w = wanted(true, true, true);
         w.size = Some(2 << 20);
@@ -330,6 +427,68 @@ mod tests {
     }
 
     #[test]
+    fn a_designated_primary_without_fetch_is_a_forced_failover() {
+        let mut w = wanted(true, true, true);
+        w.connect = true;
+        assert!(!w.forced(), "planned: fetch stays on");
+        w.connect = false;
+        assert!(w.forced());
+        // Forced or not, the steps are the same: the logger starts from the local data.
+        assert_eq!(converge(&w, Running { replaying: true, ..running(true, false, 0) }).0, running(true, true, 0));
+        w.primary = false;
+        assert!(!w.forced(), "a secondary with fetch paused is no failover");
+        w.primary = true;
+        w.member = false;
+        assert!(!w.forced());
+    }
+
+    #[test]
+    fn a_due_sync_runs_instead_of_the_replay_and_the_replay_follows() {
+        let mut w = wanted(true, true, false);
+        w.syncstatus = Some(0);
+        let (now, blocked) = converge(&w, running(false, false, 0));
+        assert_eq!(blocked, None);
+        assert!(now.attached && now.syncing && !now.replaying);
+        // A replay that ran before the sync became due stops first.
+        let replaying = Running { replaying: true, ..running(true, false, 0) };
+        assert_eq!(decide(&w, &replaying).step, Step::StopReplay);
+        // Paused: neither sync nor replay.
+        let mut paused = w;
+        paused.sync = false;
+        let (now, _) = converge(&paused, now);
+        assert!(now.attached && !now.syncing && !now.replaying);
+        // Finished: the sync stops and the replay starts.
+        w.syncstatus = Some(1 << 20);
+        let syncing = Running { syncing: true, ..running(true, false, 0) };
+        assert_eq!(decide(&w, &syncing).step, Step::StopSync);
+        let (now, _) = converge(&w, syncing);
+        assert!(now.replaying && !now.syncing);
+    }
+
+    #[test]
+    fn a_sync_needs_a_primary_elsewhere_and_never_runs_on_the_primary() {
+        let mut w = wanted(true, true, false);
+        w.syncstatus = Some(0);
+        w.other_primary = false;
+        let (now, blocked) = converge(&w, running(false, false, 0));
+        assert_eq!(blocked, Some(Blocked::NoSyncSource));
+        assert!(!now.syncing && !now.replaying);
+        let mut p = wanted(true, true, true);
+        p.syncstatus = Some(0);
+        assert!(!p.needs_sync());
+        let (now, _) = converge(&p, running(false, false, 0));
+        assert!(now.primary && !now.syncing);
+        // Becoming primary stops a running sync first.
+        let syncing = Running { syncing: true, ..running(true, false, 0) };
+        assert_eq!(decide(&p, &syncing).step, Step::StopSync);
+        let w = Wanted::from_links("b", "r0", Some("/dev/x"), Some("1"), Some("1"), None, Some("a"), Some("4096"), None)
+            .with_sync(Some("1"), Some("100"));
+        assert!(w.needs_sync() && w.sync && w.other_primary);
+        assert!(!w.with_sync(Some("1"), Some("4096")).needs_sync());
+        assert!(!w.with_sync(Some("1"), None).needs_sync());
+    }
+
+    #[test]
     fn links_are_read_like_the_original() {
         let w = Wanted::from_links(
             "alpha",
@@ -350,6 +509,9 @@ mod tests {
             connect: true,
             size: Some(4096),
             device_name: "r0",
+            sync: false,
+            syncstatus: None,
+            other_primary: false,
         };
         assert_eq!(w, all);
         let w = Wanted::from_links(
@@ -377,7 +539,7 @@ mod tests {
             None,
             Some(".deleted"),
         );
-        let none = Wanted { member: false, connect: false, ..expected };
+        let none = Wanted { member: false, connect: false, other_primary: true, ..expected };
         let none = Wanted { device_name: "r0", ..none };
         assert_eq!(w, none);
     }

@@ -181,6 +181,18 @@ impl Core {
         }
     }
 
+    /// End of the durable data of logfile `nr` while it is being written; the tag is read
+    /// again after the end, so a slot reused for a later logfile meanwhile is not taken.
+    fn durable_end(&self, nr: u32) -> Option<u64> {
+        let slot = (nr % 2) as usize;
+        let (durable, tag) = (self.durable.get(slot)?, self.durable_nr.get(slot)?);
+        if tag.load(Ordering::Acquire) != nr {
+            return None;
+        }
+        let end = durable.load(Ordering::Acquire);
+        (tag.load(Ordering::Acquire) == nr).then_some(end)
+    }
+
     /// End of the durable data of logfile `nr` (0 when it is not being written).
     fn durable_of(&self, nr: u32) -> u64 {
         let slot = (nr % 2) as usize;
@@ -534,6 +546,12 @@ impl TransLogger {
             self.core.accepting.store(true, Ordering::Release);
         }
         Ok(Running { _thread: thread })
+    }
+
+    /// The durable end of logfile `nr` while this logger writes it (for the log server,
+    /// `logger::durable`).
+    pub(crate) fn durable_end(&self, nr: u32) -> Option<u64> {
+        self.core.durable_end(nr)
     }
 
     /// What the logger thread last published about itself.

@@ -92,6 +92,11 @@ impl ResourcePaths {
         self.child(format_args!("version-{:09}-{}", nr, self.host()?))
     }
 
+    /// `actual-<host>/<name>`: an indicator or message of this host.
+    pub(crate) fn actual(&self, name: &str) -> Result<PathBuf> {
+        self.child(format_args!("actual-{}", self.host()?))?.child(name.as_bytes())
+    }
+
     /// The logfile `log`.
     pub(crate) fn log(&self, log: LogName<'_>) -> Result<PathBuf> {
         self.child(format_args!("{}", log))

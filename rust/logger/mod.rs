@@ -4,6 +4,8 @@
 //! start-up and the /mars links it maintains. The decisions are in `mars_core::logger`,
 //! `mars_core::replay_position` and `mars_core::log_recovery`.
 
+pub(crate) mod durable;
+pub(crate) mod facts;
 pub(crate) mod links;
 pub(crate) mod log_writer;
 pub(crate) mod own_io;

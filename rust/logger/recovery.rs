@@ -143,13 +143,23 @@ fn read_prev_version(paths: &ResourcePaths, nr: u32) -> Result<KVec<u8>> {
     }
 }
 
-/// Records the end of this host's logfile `log` in its version link (the original's
-/// `_recover_versionlink`). Logfiles of other hosts are left alone.
+/// Records the end of the applied part of logfile `log` in this host's version link (the
+/// original's `_recover_versionlink`), which the fresh logfile's version link chains to.
+///
+/// For a logfile of another host (a secondary becoming primary, in particular by a forced
+/// failover while the old primary is gone) this is what the replayer records after a pass
+/// (`replayer::record_progress`): the host's own history then says exactly how much of the
+/// old primary's logfile its data device holds, so the new branch of the version chain forks
+/// at the right point and split-brain detection names the true common ancestor.
 fn finish_log(paths: &ResourcePaths, log: LogName<'_>, end: u64) -> Result {
-    if log.origin != paths.host()? {
-        return Ok(());
+    let own = log.origin == paths.host()?;
+    let mut prev = read_prev_version(paths, log.nr)?;
+    if prev.is_empty() && !own {
+        // Joined after logfile N-1: chain to the origin's link as the origin does.
+        if let Some(prev_nr) = log.nr.checked_sub(1) {
+            prev = super::replayer::read_version(paths, prev_nr, log.origin.as_str())?.unwrap_or_default();
+        }
     }
-    let prev = read_prev_version(paths, log.nr)?;
     let prev = core::str::from_utf8(&prev).unwrap_or("");
     match version_link(&KernelDigester, log, end, prev) {
         Ok(value) => links::write(&paths.version_link(log.nr)?, links::format_value(&value)?.as_bytes()),

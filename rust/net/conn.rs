@@ -177,6 +177,6 @@ impl<'s> Conn<'s> {
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
         self.socket.shutdown();
-        self.stopper.clear();
+        self.stopper.remove(&self.socket);
     }
 }

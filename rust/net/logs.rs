@@ -3,28 +3,36 @@
 //!
 //! Server side ([`serve_logs`], in a `mars_serve` thread after the handshake): answers
 //! `LogRead` for logfiles of `/mars/resource-*/` with `LogData`, never beyond the *durable
-//! end*: for a logfile this host writes, the position in its own version link (the logger
-//! writes it only after the data are durable, every `logger_report_interval_s` and at every
-//! switch); for a logfile this host fetched from another, its local size (only durable data
-//! was fetched). A logfile is finished (`Eof`) once a later logfile of the resource exists
+//! end*: for a logfile this host writes, the running logger's in-memory durable end
+//! (`logger::durable`), else the position in its own version link (the logger writes it only
+//! after the data are durable, every `logger_report_interval_s` and at every switch); for a
+//! logfile this host fetched from another, its local size (the fetcher syncs each range). A logfile is finished (`Eof`) once a later logfile of the resource exists
 //! here and the durable end is its size.
 //!
 //! Client side ([`Fetcher`], one `mars_fetch` thread per resource of a secondary with
-//! `todo-<host>/connect` on): copies the logfile named by `replay-<host>` and every later one
-//! the tree announces (a `version-N-<origin>` link of another host) from its origin into the
-//! local file of the same name, appending at the local size, in order. It connects to the
-//! origin's address (`ips/ip-<origin>`, port + 1), reconnects after any failure with a
-//! backoff from 1 s doubling to 30 s, polls a logfile that is still being written every half
-//! second, and syncs what it appended before it asks the strategy for a round (which lets the
-//! replay go on).
+//! `todo-<host>/connect` on): what to fetch next and up to where is
+//! `mars_core::replica::fetch_step` (the function `tools/sim` checks), over a
+//! `logger::facts::Snapshot` of the resource directory: from the logfile `replay-<host>`
+//! names on, the first one whose local copy is shorter than its origin's durable end; the
+//! range never goes beyond that end. The origin's durable end is the position in its version
+//! link, raised by the `durable_end` of the origin's own recent answers. When nothing is
+//! missing, the thread asks the origin of the newest logfile for its durable end every
+//! 200 ms (a one-byte read). A range is read over `log_fetch_sockets` parallel connections
+//! to the origin (`ips/ip-<origin>`, port + 1), chunk `i` on connection `i mod n`, and
+//! appended in order; the copy is synced once per range (at most 16 MiB), then the strategy
+//! is asked for a round (which lets the replay go on). After any failure it reconnects with
+//! a backoff from 1 s doubling to 30 s.
 
 use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{Socket, SocketAddrV4};
 use crate::kapi::vfs::{self, FileKind};
 use crate::knobs;
+use crate::logger::durable::Loggers;
+use crate::logger::facts::{Learned, Snapshot};
+use crate::mars_core::replica::{fetch_step, FetchDecision, FetchFacts, FetchRefusal};
 use crate::mars_core::tree::{strip_mars_root, Key, LogName, ResourceKey};
-use crate::mars_core::tree_value::{ReplayLink, ANY_UUID};
+use crate::mars_core::tree_value::ANY_UUID;
 use crate::mars_core::wire::{
     accept_welcome, ErrorCode, ErrorReply, Hello, LogData, LogRead, LogTail, Message, MsgType, PortRole, KNOWN_FEATURES,
     MAX_DATA_CHUNK, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
@@ -37,30 +45,31 @@ use kernel::str::BStr;
 use super::conn::{Conn, ConnError};
 use super::server::{role_port, TIMEOUTS};
 use super::tree::{self, Bytes};
-use super::{Shared, Worker, WorkerState};
+use super::{Shared, Stopper, Worker, WorkerState};
 
 /// A fetcher that sent nothing for this long is gone (fetchers poll twice a second).
 const SERVE_IDLE_MS: u32 = 60_000;
 /// A reply must come within this time.
 const REPLY_WAIT_MS: u32 = 15_000;
-/// How often a logfile that is still being written is asked again.
-const POLL_MS: u32 = 500;
+/// How often the origin of a logfile that is still being written is asked again.
+const POLL_MS: u32 = 200;
 /// First wait after a failure ...
 const BACKOFF_MIN_MS: u32 = 1000;
 /// ... doubling up to this.
 const BACKOFF_MAX_MS: u32 = 30_000;
 /// Entries of a resource directory looked at.
 const MAX_DIR_ENTRIES: usize = 16384;
-/// Logfiles looked ahead of the replay link.
-const MAX_AHEAD: u32 = 64;
-/// Reads a fetcher keeps in flight on its connection (the protocol allows 16).
-const WINDOW: usize = 4;
+/// Reads a fetcher keeps in flight on each connection (the protocol allows 16).
+const WINDOW: usize = 8;
+/// The most bytes one fetch decision asks for (`FetchFacts::chunk_max`): the copy is synced
+/// and the replay told after each range.
+const RANGE_MAX: u64 = 16 << 20;
 
 // ---------------------------------------------------------------------------------------------
 // Server
 
 /// Serves `LogRead` requests on an accepted and welcomed connection until it ends.
-pub(super) fn serve_logs(conn: &mut Conn<'_>) -> Result<(), ConnError> {
+pub(super) fn serve_logs(conn: &mut Conn<'_>, loggers: Option<&Loggers>) -> Result<(), ConnError> {
     let stopper = conn.stopper();
     let mut chunk = KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
     loop {
@@ -70,7 +79,7 @@ pub(super) fn serve_logs(conn: &mut Conn<'_>) -> Result<(), ConnError> {
             Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
             Message::Pong => {}
             Message::LogRead(request) => {
-                let reply = answer(&request, chunk.as_mut_slice());
+                let reply = answer(&request, chunk.as_mut_slice(), loggers);
                 let message = match &reply {
                     Ok(data) => Message::LogData(*data),
                     Err((code, message)) => Message::Error(ErrorReply { code: *code, message }),
@@ -83,7 +92,11 @@ pub(super) fn serve_logs(conn: &mut Conn<'_>) -> Result<(), ConnError> {
 }
 
 /// The answer to one `LogRead`: a chunk read into `buf`, or an error for the reader.
-fn answer<'b>(request: &LogRead<'_>, buf: &'b mut [u8]) -> core::result::Result<LogData<'b>, (ErrorCode, &'static str)> {
+fn answer<'b>(
+    request: &LogRead<'_>,
+    buf: &'b mut [u8],
+    loggers: Option<&Loggers>,
+) -> core::result::Result<LogData<'b>, (ErrorCode, &'static str)> {
     let denied = (ErrorCode::Denied, "only logfiles of resources are served");
     let rel = strip_mars_root(request.path).ok_or(denied)?;
     let Ok(Key::Resource { res, key: ResourceKey::Log(log) }) = Key::parse(rel) else {
@@ -99,7 +112,13 @@ fn answer<'b>(request: &LogRead<'_>, buf: &'b mut [u8]) -> core::result::Result<
     let size = file.size();
     let me = tree::own_host();
     let own = me.as_deref() == Some(log.origin.as_str().as_bytes());
-    let durable_end = if own { size.min(own_durable_end(&dir, log)) } else { size };
+    let durable_end = if own {
+        // The running logger's in-memory durable end, else (or if behind) the version link.
+        let live = loggers.and_then(|l| l.durable_end(res.as_str().as_bytes(), log.nr)).unwrap_or(0);
+        size.min(own_durable_end(&dir, log).max(live))
+    } else {
+        size
+    };
     if request.offset >= durable_end {
         // Nothing yet (a fetcher reads ahead): an empty chunk says whether more will come.
         let tail = if durable_end == size && has_later_logfile(&dir, log.nr) { LogTail::Eof } else { LogTail::NotYet };
@@ -171,7 +190,7 @@ pub(crate) struct FetchData {
 }
 
 /// A running fetch of one resource's logfiles; dropping it stops the thread promptly (its
-/// socket is shut down).
+/// sockets are shut down).
 pub(crate) struct Fetcher {
     _worker: Worker<FetchData>,
 }
@@ -179,19 +198,23 @@ pub(crate) struct Fetcher {
 impl Fetcher {
     /// Starts fetching the logfiles of resource `res` for this host.
     pub(crate) fn start(res: &[u8]) -> Result<Self> {
-        let shared = Shared::new()?;
+        let shared = Shared::new(None)?;
         let mut name = KVec::new();
         name.extend_from_slice(res, GFP_KERNEL)?;
         Ok(Fetcher { _worker: Worker::spawn(c_str!("mars_fetch"), &shared, FetchData { res: name }, fetch_thread)? })
     }
 }
 
-/// Why a fetch session ended.
+/// How one step of a fetch thread ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FetchEnd {
     Stop,
+    /// Data arrived, or a larger durable end was learned: decide again at once.
+    Progress,
     /// Nothing to fetch from anybody now.
     Idle,
+    /// `fetch_step` refuses (split brain, a hole, a local copy beyond its origin).
+    Refuse(FetchRefusal),
     Connect(Error),
     Refused,
     Conn(ConnError),
@@ -209,30 +232,49 @@ impl From<ConnError> for FetchEnd {
     }
 }
 
-/// A logfile to fetch.
-struct Target {
-    /// `log-NNNNNNNNN-<origin>`.
-    name: Bytes,
+/// The connections to one origin: `log_fetch_sockets` of them, each with its own `Hello`.
+struct Session<'s> {
     origin: Bytes,
+    conns: KVec<Conn<'s>>,
+    tag: u64,
+    /// The connection the next probe goes to: probes rotate over all of them, so that none
+    /// stays silent long enough for the origin to close it as idle (`IDLE_MS` there).
+    next_probe: usize,
 }
 
-/// The fetch thread: sessions until asked to stop.
+/// The fetch thread: steps until asked to stop.
 fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
-    let stopper = &state.stopper;
+    let stopper = &*state.stopper;
     let mut backoff = BACKOFF_MIN_MS;
     let mut told: Option<FetchEnd> = None;
-    // Logfiles known to be complete here (`Eof` seen and all of it fetched).
-    let mut complete: KVec<Bytes> = KVec::new();
+    let mut learned: KVec<Learned> = KVec::new();
+    let mut session: Option<Session<'_>> = None;
     while !context.should_stop() && !stopper.stopping() {
-        let end = session(state, context, &mut complete);
+        let end = step(state, stopper, &mut session, &mut learned);
         match end {
             FetchEnd::Stop => break,
+            FetchEnd::Progress => {
+                backoff = BACKOFF_MIN_MS;
+                told = None;
+                continue;
+            }
             FetchEnd::Idle => {
                 backoff = BACKOFF_MIN_MS;
                 stopper.sleep(context, POLL_MS);
                 continue;
             }
+            FetchEnd::Refuse(refusal) => {
+                if told != Some(end) {
+                    pr_warn!("{}: fetch stops: {}\n", BStr::from_bytes(&state.data.res), refusal.message());
+                    told = Some(end);
+                }
+                stopper.sleep(context, BACKOFF_MAX_MS);
+                continue;
+            }
             other => {
+                // The connections may be in any state: start afresh.
+                session = None;
+                stopper.clear();
                 if told != Some(other) {
                     pr_notice!("{}: fetch: {:?}; retrying\n", BStr::from_bytes(&state.data.res), other);
                     told = Some(other);
@@ -244,97 +286,114 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
     }
 }
 
-/// One connection to one origin: fetches until nothing is left there, or something fails.
-fn session(state: &WorkerState<FetchData>, context: &ThreadContext, complete: &mut KVec<Bytes>) -> FetchEnd {
-    let stopper = &state.stopper;
+/// One decision of `mars_core::replica::fetch_step` and what it asks for: fetch a range of a
+/// logfile from its origin, or, when nothing is known to be missing, ask the origin of the
+/// newest logfile for its durable end (a one-byte read; the reply carries `durable_end`).
+fn step<'s>(
+    state: &WorkerState<FetchData>,
+    stopper: &'s Stopper,
+    session: &mut Option<Session<'s>>,
+    learned: &mut KVec<Learned>,
+) -> FetchEnd {
     let Some(me) = tree::own_host() else { return FetchEnd::Idle };
-    let res = state.data.res.as_slice();
-    let dir_rel = concat(&[b"resource-", res]);
-    let targets = match targets(&dir_rel, &me) {
-        Ok(targets) => targets,
+    let dir_rel = concat(&[b"resource-", state.data.res.as_slice()]);
+    let dir = match tree::mars_path(&dir_rel) {
+        Ok(dir) => dir,
         Err(e) => return FetchEnd::Local(e),
     };
-    let Some(first) = targets.iter().find(|t| !complete.iter().any(|c| c.as_slice() == t.name.as_slice())) else {
+    let snap = match Snapshot::read(&dir, &me, learned) {
+        Ok(snap) => snap,
+        Err(e) => return FetchEnd::Local(e),
+    };
+    let (Ok(Some(replay)), Ok(me_name), Ok(logs)) = (snap.replay(), snap.me(), snap.log_facts()) else {
         return FetchEnd::Idle;
     };
-    let origin = first.origin.as_slice();
-    let Some(ip) = tree::host_ip(origin) else { return FetchEnd::Idle };
-    let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Log));
-    let socket = match Socket::connect_shared(addr, TIMEOUTS, |s| stopper.install(s)) {
-        Ok(socket) => socket,
-        Err(e) => {
-            stopper.clear();
-            return if stopper.stopping() { FetchEnd::Stop } else { FetchEnd::Connect(e) };
+    // What was learned about logfiles before the replayed one's predecessor is history.
+    let oldest = replay.log.nr.saturating_sub(1);
+    if learned.iter().any(|l| l.nr < oldest) {
+        let mut kept = KVec::new();
+        for l in core::mem::take(learned) {
+            if l.nr >= oldest && kept.push(l, GFP_KERNEL).is_err() {
+                break;
+            }
         }
-    };
-    let mut conn = match Conn::for_role(socket, stopper, PortRole::Log) {
-        Ok(conn) => conn,
-        Err(e) => return FetchEnd::Connect(e),
-    };
-    if let Err(end) = handshake(&mut conn, &me, origin) {
-        return end;
+        *learned = kept;
     }
-    // Every target of this origin, in order, as far as there is data.
-    let mut tag: u64 = 1;
-    for target in targets.iter().filter(|t| t.origin.as_slice() == origin) {
-        if complete.iter().any(|c| c.as_slice() == target.name.as_slice()) {
-            continue;
+    let facts = FetchFacts { me: me_name, logging: false, replaying: replay.log, logs: &logs, chunk_max: RANGE_MAX };
+    let (log, from, to, probe) = match fetch_step(&facts) {
+        FetchDecision::Fetch { log, from, to } => (log, from, to, false),
+        FetchDecision::Refuse(refusal) => return FetchEnd::Refuse(refusal),
+        FetchDecision::Idle => {
+            let newest = logs.iter().filter(|l| l.log.origin != me_name && l.log.nr >= replay.log.nr).max_by_key(|l| l.log.nr);
+            let Some(newest) = newest else { return FetchEnd::Idle };
+            (newest.log, newest.local_size, newest.local_size.saturating_add(1), true)
         }
-        match fetch_one(&mut conn, &mut tag, &dir_rel, target) {
-            Ok(true) => {
-                let mut name = KVec::new();
-                if name.extend_from_slice(&target.name, GFP_KERNEL).is_ok() {
-                    let _ = complete.push(name, GFP_KERNEL);
+    };
+    let known = logs.iter().find(|l| l.log == log).and_then(|l| l.origin_durable).unwrap_or(0);
+    let origin = log.origin.as_str().as_bytes();
+    if session.as_ref().is_none_or(|s| s.origin.as_slice() != origin || s.conns.len() != sockets_wanted()) {
+        *session = None;
+        stopper.clear();
+        match connect(stopper, &me, origin) {
+            Ok(s) => *session = Some(s),
+            Err(end) => {
+                stopper.clear();
+                return end;
+            }
+        }
+    }
+    let Some(session) = session.as_mut() else { return FetchEnd::Idle };
+    let mut name = crate::mars_core::text::FixedBuf::<128>::new();
+    if core::fmt::Write::write_fmt(&mut name, format_args!("{}", log)).is_err() {
+        return FetchEnd::Local(EINVAL);
+    }
+    let rel = concat(&[&dir_rel, b"/", name.as_bytes()]);
+    let result = if probe { probe_durable(session, &rel, from).map(|d| (d, false)) } else { fetch_range(session, &rel, from, to) };
+    let (durable, appended) = match result {
+        Ok(r) => r,
+        Err(end) => return end,
+    };
+    if durable > known {
+        let entry = learned.iter_mut().find(|l| l.nr == log.nr && l.origin.as_slice() == origin);
+        match entry {
+            Some(entry) => entry.durable = entry.durable.max(durable),
+            None => {
+                let learned_one = Learned { nr: log.nr, origin: concat(&[origin]), durable };
+                if learned.push(learned_one, GFP_KERNEL).is_err() {
+                    return FetchEnd::Local(ENOMEM);
                 }
             }
-            // Still being written: look again soon.
-            Ok(false) => break,
-            Err(end) => return end,
-        }
-        if context.should_stop() {
-            return FetchEnd::Stop;
         }
     }
-    FetchEnd::Idle
+    if appended {
+        // The replay may go on.
+        knobs::trigger(knobs::TRIGGER_LOCAL);
+        return FetchEnd::Progress;
+    }
+    // Nothing arrived: go on at once only if the origin has more than was known.
+    if durable > known { FetchEnd::Progress } else { FetchEnd::Idle }
 }
 
-/// The logfiles to fetch, in order: the one `replay-<me>` names, then for each later number
-/// the logfile of the host (not this one) whose own version link for it exists here.
-fn targets(dir_rel: &[u8], me: &[u8]) -> Result<KVec<Target>> {
-    let mut out = KVec::new();
-    let replay_rel = concat(&[dir_rel, b"/replay-", me]);
-    let Some(value) = tree::link_value(&replay_rel) else { return Ok(out) };
-    let text = core::str::from_utf8(&value).map_err(|_| EINVAL)?;
-    let replay = ReplayLink::parse(text).map_err(|_| EINVAL)?;
-    let dir = tree::mars_path(dir_rel)?;
-    let listing = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES)?;
-    let mut nr = replay.log.nr;
-    let mut origin = concat(&[replay.log.origin.as_str().as_bytes()]);
-    for _ in 0..MAX_AHEAD {
-        if origin.as_slice() != me {
-            let mut name = crate::mars_core::text::FixedBuf::<128>::new();
-            core::fmt::Write::write_fmt(&mut name, format_args!("log-{:09}-", nr)).map_err(|_| EINVAL)?;
-            out.push(Target { name: concat(&[name.as_bytes(), &origin]), origin: concat(&[&origin]) }, GFP_KERNEL)?;
-        }
-        let Some(next) = nr.checked_add(1) else { break };
-        // The host that wrote logfile `next`: its own version link for it is here and names
-        // its own logfile (secondaries write version links for logfiles of others too).
-        let writer = listing.entries.iter().find_map(|entry| {
-            let name = core::str::from_utf8(&entry.name).ok()?;
-            let rest = name.strip_prefix("version-")?;
-            let (digits, host) = rest.split_once('-')?;
-            if digits.len() != 9 || digits.parse::<u32>().ok()? != next || host.as_bytes() == me {
-                return None;
-            }
-            let value = tree::link_value(&concat(&[dir_rel, b"/", name.as_bytes()]))?;
-            let log = LogName { nr: next, origin: crate::mars_core::names::HostName::parse(host).ok()? };
-            crate::logger::links::version_pos(&value, log).map(|_| host)
-        });
-        let Some(writer) = writer else { break };
-        nr = next;
-        origin = concat(&[writer.as_bytes()]);
+/// The number of parallel connections wanted now.
+fn sockets_wanted() -> usize {
+    usize::try_from(knobs::LOG_FETCH_SOCKETS.get()).unwrap_or(1).clamp(1, super::MAX_THREAD_SOCKETS)
+}
+
+/// Opens `log_fetch_sockets` connections to `origin` and says `Hello` on each.
+fn connect<'s>(stopper: &'s Stopper, me: &[u8], origin: &[u8]) -> core::result::Result<Session<'s>, FetchEnd> {
+    let Some(ip) = tree::host_ip(origin) else { return Err(FetchEnd::Idle) };
+    let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Log));
+    let mut conns = KVec::new();
+    for _ in 0..sockets_wanted() {
+        let socket = match Socket::connect_shared(addr, TIMEOUTS, |s| stopper.install(s)) {
+            Ok(socket) => socket,
+            Err(e) => return Err(if stopper.stopping() { FetchEnd::Stop } else { FetchEnd::Connect(e) }),
+        };
+        let mut conn = Conn::for_role(socket, stopper, PortRole::Log).map_err(FetchEnd::Connect)?;
+        handshake(&mut conn, me, origin)?;
+        conns.push(conn, GFP_KERNEL).map_err(|_| FetchEnd::Local(ENOMEM))?;
     }
-    Ok(out)
+    Ok(Session { origin: concat(&[origin]), conns, tag: 0, next_probe: 0 })
 }
 
 /// Says `Hello` on the log port and checks the `Welcome`.
@@ -366,11 +425,38 @@ fn handshake(conn: &mut Conn<'_>, me: &[u8], origin: &[u8]) -> core::result::Res
     }
 }
 
-/// Appends what the origin has of `target` beyond the local size. `Ok(true)`: the logfile is
-/// complete here; `Ok(false)`: the origin is still writing it.
-fn fetch_one(conn: &mut Conn<'_>, tag: &mut u64, dir_rel: &[u8], target: &Target) -> core::result::Result<bool, FetchEnd> {
-    let rel = concat(&[dir_rel, b"/", &target.name]);
-    let path = tree::mars_path(&rel).map_err(FetchEnd::Local)?;
+/// Asks the origin for its durable end of the logfile at `rel` with a one-byte read at
+/// `offset` (the local size); the byte is not kept. Returns the durable end (0 when the origin
+/// does not have the logfile).
+fn probe_durable(session: &mut Session<'_>, rel: &[u8], offset: u64) -> core::result::Result<u64, FetchEnd> {
+    let wire_path = concat(&[b"/mars/", rel]);
+    let wire_path = core::str::from_utf8(&wire_path).map_err(|_| FetchEnd::Local(EINVAL))?;
+    let n = session.conns.len();
+    let i = session.next_probe.checked_rem(n).unwrap_or(0);
+    session.next_probe = i.wrapping_add(1);
+    let Some(conn) = session.conns.get_mut(i) else { return Err(FetchEnd::Local(EINVAL)) };
+    session.tag = session.tag.wrapping_add(1);
+    conn.writer.send(&conn.socket, session.tag, &Message::LogRead(LogRead { path: wire_path, offset, max_len: 1 }))?;
+    let stopper = conn.stopper();
+    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+    match frame.message {
+        Message::LogData(data) if data.offset == offset => Ok(data.durable_end),
+        Message::LogData(_) => Err(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData))),
+        Message::Error(error) if error.code == ErrorCode::NotFound => Ok(0),
+        Message::Error(error) => Err(FetchEnd::Remote(error.code)),
+        other => Err(FetchEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+    }
+}
+
+/// Copies `[from, to)` of the logfile at `rel` from its origin, appending to the local copy
+/// (which starts at `from`), and syncs the copy. The range is cut into chunks of
+/// `MAX_DATA_CHUNK`; chunk `i` goes to connection `i mod n`, up to [`WINDOW`] in flight on
+/// each. Every connection answers in order, so reading the connections round robin gives the
+/// chunks in order: the copy only ever grows at its end, without buffering. Returns the
+/// largest durable end the origin reported and whether anything was appended; stops early
+/// (without error) when the origin has less than asked for.
+fn fetch_range(session: &mut Session<'_>, rel: &[u8], from: u64, to: u64) -> core::result::Result<(u64, bool), FetchEnd> {
+    let path = tree::mars_path(rel).map_err(FetchEnd::Local)?;
     // The local copy is made when the first data arrive: an empty file of a logfile the origin
     // does not have would look like a second logfile with that number to the replay.
     let mut file = match File::open(path.as_cstr(), OpenMode::Read) {
@@ -378,64 +464,93 @@ fn fetch_one(conn: &mut Conn<'_>, tag: &mut u64, dir_rel: &[u8], target: &Target
         Err(e) if e == ENOENT => None,
         Err(e) => return Err(FetchEnd::Local(e)),
     };
-    let mut offset = file.as_ref().map_or(0, File::size);
-    let wire_path = concat(&[b"/mars/", &rel]);
+    let local = file.as_ref().map_or(0, File::size);
+    if local != from {
+        // The copy changed since the decision: decide again.
+        return Ok((0, false));
+    }
+    let wire_path = concat(&[b"/mars/", rel]);
     let wire_path = core::str::from_utf8(&wire_path).map_err(|_| FetchEnd::Local(EINVAL))?;
-    let stopper = conn.stopper();
-    let mut appended = false;
+    let n = session.conns.len();
+    if n == 0 {
+        return Err(FetchEnd::Local(EINVAL));
+    }
     let chunk = MAX_DATA_CHUNK as u64;
-    // Up to WINDOW reads in flight, at consecutive chunk offsets; the server answers in order.
-    // A `More` answer is always a full chunk, so the next answer continues where it ends.
-    let mut next_request = offset;
-    let mut in_flight = 0usize;
-    let mut outcome: Option<core::result::Result<bool, FetchEnd>> = None;
+    let mut in_flight = [0usize; super::MAX_THREAD_SOCKETS];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut offset = from;
+    let mut durable = 0u64;
+    let mut appended = false;
+    let mut outcome: Option<FetchEnd> = None;
+    let mut short = false;
     loop {
-        while outcome.is_none() && in_flight < WINDOW {
-            *tag = tag.wrapping_add(1);
-            let request = LogRead { path: wire_path, offset: next_request, max_len: MAX_DATA_CHUNK as u32 };
-            conn.writer.send(&conn.socket, *tag, &Message::LogRead(request))?;
-            next_request = next_request.saturating_add(chunk);
-            in_flight += 1;
+        // Fill the windows, chunk by chunk, round robin.
+        while outcome.is_none() && !short {
+            let start = from.saturating_add(sent.saturating_mul(chunk));
+            if start >= to {
+                break;
+            }
+            let c = (sent % n as u64) as usize;
+            let (Some(conn), Some(flying)) = (session.conns.get_mut(c), in_flight.get_mut(c)) else { break };
+            if *flying >= WINDOW {
+                break;
+            }
+            let len = (to - start).min(chunk) as u32;
+            session.tag = session.tag.wrapping_add(1);
+            let request = LogRead { path: wire_path, offset: start, max_len: len };
+            conn.writer.send(&conn.socket, session.tag, &Message::LogRead(request))?;
+            *flying += 1;
+            sent += 1;
         }
-        if in_flight == 0 {
+        if received == sent {
             break;
         }
+        let c = (received % n as u64) as usize;
+        let (Some(conn), Some(flying)) = (session.conns.get_mut(c), in_flight.get_mut(c)) else {
+            return Err(FetchEnd::Local(EINVAL));
+        };
+        let stopper = conn.stopper();
         let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
-        in_flight -= 1;
-        if outcome.is_some() {
-            // Answers to reads beyond the end: nothing in them.
+        *flying -= 1;
+        received += 1;
+        if outcome.is_some() || short {
+            // Answers to reads after the end of what the origin had: nothing used.
             continue;
         }
+        let wanted = (to - offset).min(chunk);
         match frame.message {
             Message::LogData(data) if data.offset == offset => {
-                if !data.data.is_empty() {
+                let len = data.data.len() as u64;
+                if len > wanted || offset.saturating_add(len) > data.durable_end {
+                    outcome = Some(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData)));
+                    continue;
+                }
+                durable = durable.max(data.durable_end);
+                if len > 0 {
                     if file.is_none() {
                         file = Some(File::open(path.as_cstr(), OpenMode::ReadWriteCreate).map_err(FetchEnd::Local)?);
                     }
                     let Some(file) = file.as_ref() else { return Err(FetchEnd::Local(EINVAL)) };
                     file.write_all_at(data.data, offset).map_err(FetchEnd::Local)?;
-                    offset = offset.saturating_add(data.data.len() as u64);
+                    offset = offset.saturating_add(len);
                     appended = true;
                 }
-                match data.tail {
-                    LogTail::More if data.data.len() as u64 == chunk => {}
-                    // A short chunk with more to come: the reads in flight do not fit; ask anew.
-                    LogTail::More => outcome = Some(Ok(false)),
-                    LogTail::NotYet => outcome = Some(Ok(false)),
-                    LogTail::Eof => outcome = Some(Ok(true)),
-                }
+                // Less than asked for: the origin has no more now; the reads after this one
+                // do not continue the copy.
+                short = len < wanted;
             }
-            Message::LogData(_) => outcome = Some(Err(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData)))),
-            Message::Error(error) if error.code == ErrorCode::NotFound => outcome = Some(Ok(false)),
-            Message::Error(error) => outcome = Some(Err(FetchEnd::Remote(error.code))),
+            Message::LogData(_) => outcome = Some(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData))),
+            Message::Error(error) if error.code == ErrorCode::NotFound => short = true,
+            Message::Error(error) => outcome = Some(FetchEnd::Remote(error.code)),
             other => return Err(FetchEnd::Conn(ConnError::Unexpected(other.msg_type()))),
         }
     }
-    let result = outcome.unwrap_or(Ok(false));
     if let Some(file) = file.as_ref().filter(|_| appended) {
-        // Durable before the replay may rely on it; then let the replay know.
+        // One sync per range, not per chunk: what this host serves or replays is durable.
         file.sync(SyncMode::DataSync).map_err(FetchEnd::Local)?;
-        knobs::trigger(knobs::TRIGGER_LOCAL);
     }
-    result
+    match outcome {
+        Some(end) => Err(end),
+        None => Ok((durable, appended)),
+    }
 }

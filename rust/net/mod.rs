@@ -17,6 +17,7 @@ mod conn;
 pub(crate) mod logs;
 mod peer;
 mod server;
+pub(crate) mod sync;
 mod tree;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -24,6 +25,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::kapi::kthread::{KThread, ThreadContext, WaitEvent, Wakeup};
 use crate::kapi::socket::Socket;
 use crate::knobs;
+use crate::logger::durable::Loggers;
 use crate::mars_core::wire::PortRole;
 use kernel::c_str;
 use kernel::new_mutex;
@@ -37,6 +39,8 @@ static PENDING: AtomicU32 = AtomicU32::new(0);
 static MANAGER_WAKEUP: Wakeup = Wakeup::new();
 
 /// Every peer thread sends `Notify` (and pulls).
+/// Most sockets one network thread blocks on at once (the range of `log_fetch_sockets`).
+pub(crate) const MAX_THREAD_SOCKETS: usize = 8;
 const NOTIFY_ALL: u32 = 1;
 /// Every peer thread pulls now.
 const PULL_ALL: u32 = 2;
@@ -71,11 +75,13 @@ pub(crate) struct Shared {
     /// same link would otherwise race on its temporary name.
     #[pin]
     merge_lock: Mutex<()>,
+    /// The running loggers (the log server serves up to their in-memory durable ends).
+    loggers: Option<Arc<Loggers>>,
 }
 
 impl Shared {
-    fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(pin_init!(Shared { merge_lock <- new_mutex!((), "mars_net_merge") }), GFP_KERNEL)
+    fn new(loggers: Option<Arc<Loggers>>) -> Result<Arc<Self>> {
+        Arc::pin_init(pin_init!(Shared { merge_lock <- new_mutex!((), "mars_net_merge"), loggers }), GFP_KERNEL)
     }
 }
 
@@ -88,8 +94,9 @@ impl Shared {
 #[pin_data]
 pub(crate) struct Stopper {
     stopping: AtomicBool,
+    /// The sockets the thread may block on (a log fetcher holds one per parallel connection).
     #[pin]
-    socket: Mutex<Option<Arc<Socket>>>,
+    socket: Mutex<[Option<Arc<Socket>>; MAX_THREAD_SOCKETS]>,
     /// Wakes the thread out of a wait between two pulls.
     #[pin]
     wake: WaitEvent,
@@ -104,7 +111,7 @@ impl Stopper {
         Arc::pin_init(
             pin_init!(Stopper {
                 stopping: AtomicBool::new(false),
-                socket <- new_mutex!(None, "mars_net_socket"),
+                socket <- new_mutex!([const { None }; MAX_THREAD_SOCKETS], "mars_net_socket"),
                 wake <- WaitEvent::new(),
                 pending: AtomicU32::new(0),
                 done: AtomicBool::new(false),
@@ -113,21 +120,35 @@ impl Stopper {
         )
     }
 
-    /// Makes `socket` the one [`Stopper::stop`] shuts down. Fails (and shuts it down) if the
-    /// stop came first.
+    /// Adds `socket` to the ones [`Stopper::stop`] shuts down. Fails (and shuts it down) if
+    /// the stop came first or every slot is taken.
     pub(crate) fn install(&self, socket: &Arc<Socket>) -> Result {
-        let mut slot = self.socket.lock();
+        let mut slots = self.socket.lock();
         if self.stopping.load(Ordering::Acquire) {
             socket.shutdown();
             return Err(kernel::error::code::EPIPE);
         }
+        let Some(slot) = slots.iter_mut().find(|s| s.is_none()) else {
+            socket.shutdown();
+            return Err(kernel::error::code::EBUSY);
+        };
         *slot = Some(socket.clone());
         Ok(())
     }
 
-    /// Forgets the installed socket (before the thread drops its own reference).
+    /// Forgets every installed socket (before the thread drops its own references).
     pub(crate) fn clear(&self) {
-        let old = self.socket.lock().take();
+        let mut old: [Option<Arc<Socket>>; MAX_THREAD_SOCKETS] = [const { None }; MAX_THREAD_SOCKETS];
+        core::mem::swap(&mut old, &mut *self.socket.lock());
+        drop(old);
+    }
+
+    /// Forgets `socket` (a connection of a thread with several ends).
+    pub(crate) fn remove(&self, socket: &Arc<Socket>) {
+        let old = {
+            let mut slots = self.socket.lock();
+            slots.iter_mut().find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, socket))).and_then(Option::take)
+        };
         drop(old);
     }
 
@@ -138,12 +159,12 @@ impl Stopper {
 
     /// Asks the thread to stop and wakes it wherever it blocks.
     fn stop(&self) {
-        let socket = {
-            let slot = self.socket.lock();
+        let sockets = {
+            let slots = self.socket.lock();
             self.stopping.store(true, Ordering::Release);
-            slot.clone()
+            slots.clone()
         };
-        if let Some(socket) = socket {
+        for socket in sockets.iter().flatten() {
             socket.shutdown();
         }
         self.wake.wake();
@@ -219,10 +240,10 @@ pub(crate) struct Net {
 
 impl Net {
     /// Starts the manager, which starts the listener and the peer threads.
-    pub(crate) fn start() -> Result<Self> {
+    pub(crate) fn start(loggers: Arc<Loggers>) -> Result<Self> {
         MANAGER_WAKEUP.init();
         PENDING.store(0, Ordering::Release);
-        let shared = Shared::new()?;
+        let shared = Shared::new(Some(loggers))?;
         Ok(Net { _manager: KThread::spawn(c_str!("mars_net"), shared, manage)? })
     }
 }
@@ -234,10 +255,13 @@ const MANAGER_INTERVAL_MS: u32 = 1000;
 fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     let mut listener = None;
     let mut log_listener = None;
+    let mut sync_listener = None;
     let mut peers: KVec<peer::Peer> = KVec::new();
     let mut listen_error_told = false;
     while !context.should_stop() {
-        for (slot, role) in [(&mut listener, PortRole::Meta), (&mut log_listener, PortRole::Log)] {
+        for (slot, role) in
+            [(&mut listener, PortRole::Meta), (&mut log_listener, PortRole::Log), (&mut sync_listener, PortRole::Sync)]
+        {
             if slot.is_some() {
                 continue;
             }
@@ -263,12 +287,13 @@ fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     for peer in peers.iter() {
         peer.stop();
     }
-    for listener in [listener.as_ref(), log_listener.as_ref()].into_iter().flatten() {
+    for listener in [listener.as_ref(), log_listener.as_ref(), sync_listener.as_ref()].into_iter().flatten() {
         listener.stopper().stop();
     }
     drop(peers);
     drop(listener);
     drop(log_listener);
+    drop(sync_listener);
 }
 
 /// A peer's `Notify` arrived: pull from every peer now and let the strategy do a round,

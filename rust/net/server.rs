@@ -265,7 +265,10 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
     conn.writer.send(&conn.socket, tag, &Message::Welcome(welcome))?;
     pr_debug!("net: serving {} ({})\n", hello.host, from);
     if state.data.role == PortRole::Log {
-        return super::logs::serve_logs(conn);
+        return super::logs::serve_logs(conn, state.shared.loggers.as_deref());
+    }
+    if state.data.role == PortRole::Sync {
+        return super::sync::serve_sync(conn, peer);
     }
 
     loop {

@@ -6,6 +6,7 @@
 //! Lamport clock). When the module unloads, the thread sets `alive` to 0 and ends.
 
 mod heartbeat;
+mod handover;
 mod resources;
 mod scan;
 
@@ -15,6 +16,7 @@ use crate::kapi::kthread::{KThread, ThreadContext};
 use crate::kapi::uts;
 use crate::kapi::vfs::{self, PathBuf};
 use crate::knobs;
+use crate::logger::durable::Loggers;
 use crate::mars_core::names::{is_valid_host_name, MARS_ROOT};
 use heartbeat::AliveLinks;
 use resources::Resources;
@@ -22,23 +24,25 @@ use kernel::c_str;
 use kernel::error::{code::ENOENT, Error};
 use kernel::prelude::*;
 use kernel::str::BStr;
+use kernel::sync::Arc;
 
 /// The running strategy thread; dropping it stops the thread (promptly, even mid-sleep) and
 /// waits until its last round and farewell are done.
 pub(crate) struct Strategy {
-    _thread: KThread<()>,
+    _thread: KThread<Arc<Loggers>>,
 }
 
 impl Strategy {
     /// Starts the thread.
-    pub(crate) fn start() -> Result<Self> {
-        Ok(Strategy { _thread: KThread::spawn(c_str!("mars_main"), (), run)? })
+    pub(crate) fn start(loggers: Arc<Loggers>) -> Result<Self> {
+        Ok(Strategy { _thread: KThread::spawn(c_str!("mars_main"), loggers, run)? })
     }
 }
 
 /// The thread's body: rounds until asked to stop, then the farewell.
-fn run(_state: &(), context: &ThreadContext) {
+fn run(loggers: &Arc<Loggers>, context: &ThreadContext) {
     let mut rounds = Rounds::default();
+    rounds.resources.set_loggers(loggers.clone());
     while !context.should_stop() {
         let trigger = knobs::PENDING_TRIGGER.swap(0, Ordering::AcqRel);
         rounds.round(trigger);

@@ -12,16 +12,21 @@
 
 use core::fmt::Write;
 
+use super::handover::{ack_value, release, takeover, Designation, Text};
 use super::heartbeat::update_when_necessary;
 use crate::brick::{set_power, Brick, Output};
 use crate::bricks::bio_brick::BioBrick;
 use crate::bricks::if_brick::IfBrick;
 use crate::bricks::trans_logger::TransLogger;
+use crate::logger::durable::Loggers;
 use crate::logger::replayer::Replayer;
 use crate::net::logs::Fetcher;
+use crate::net::sync::{register_data, unregister_data, Syncer};
 use crate::kapi::vfs::{self, FileKind, PathBuf};
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
 use crate::mars_core::strategy::{decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted};
+use crate::mars_core::lamport::Stamp;
+use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
 use crate::mars_core::text::FixedBuf;
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
 use kernel::error::Error;
@@ -54,6 +59,8 @@ struct Resource {
     replayer: Option<Replayer>,
     /// The fetch of logfiles from their origin on a secondary.
     fetcher: Option<Fetcher>,
+    /// The full sync from the designated primary on a secondary.
+    syncer: Option<Syncer>,
     /// Seen in the current round's listing.
     seen: bool,
     /// Indicators were written for this resource (it has this host's `actual-` directory).
@@ -62,10 +69,16 @@ struct Resource {
     blocked: Option<Blocked>,
     /// The last step's error, reported once.
     error: Option<(Step, Error)>,
+    /// This round's wish is a forced failover ([`Wanted::forced`]).
+    forced: bool,
+    /// Why the handover waits (release or takeover), reported once.
+    handover: Text,
+    /// The registry of running loggers (for the log server).
+    loggers: Option<Arc<Loggers>>,
 }
 
 impl Resource {
-    fn new(root: &PathBuf, name: &[u8], host: &[u8]) -> Result<Self> {
+    fn new(root: &PathBuf, name: &[u8], host: &[u8], loggers: Option<Arc<Loggers>>) -> Result<Self> {
         let dir = root.child(&concat(RESOURCE_PREFIX, name)?)?;
         let actual = dir.child(&concat(ACTUAL_DIR_PREFIX.as_bytes(), host)?)?;
         let mut stored = KVec::new();
@@ -80,10 +93,14 @@ impl Resource {
             device: None,
             replayer: None,
             fetcher: None,
+            syncer: None,
             seen: true,
             published: false,
             blocked: None,
             error: None,
+            forced: false,
+            handover: Text::new(),
+            loggers,
         })
     }
 
@@ -95,6 +112,7 @@ impl Resource {
             replaying: self.replayer.is_some(),
             fetching: self.fetcher.is_some(),
             open_count: self.device.as_ref().map_or(0, |d| d.open_count()),
+            syncing: self.syncer.is_some(),
         }
     }
 
@@ -102,8 +120,55 @@ impl Resource {
         BStr::from_bytes(&self.name)
     }
 
+    /// Whether this host should be logging, as `mars_core::replica` decides: a logging host
+    /// goes on until `release_step` lets it go; the designated primary starts only when
+    /// `takeover_step` allows it. A waiting handover is reported once.
+    fn primary_wanted(&mut self, root: &PathBuf, host: &[u8], wanted: &Wanted<'_>, designation: &Designation, started: Stamp) -> Result<bool> {
+        let designated = designation.names(host);
+        let mut why = Text::new();
+        let want = if let Some(logger) = &self.logger {
+            let open = self.device.as_ref().map_or(0, |d| d.open_count());
+            match release(logger, designated, open) {
+                ReleaseDecision::Stay => true,
+                ReleaseDecision::Release { .. } => false,
+                ReleaseDecision::Flush => {
+                    let _ = write!(why, "handing over: making the log durable");
+                    true
+                }
+                ReleaseDecision::Wait(ReleaseWait::DeviceInUse) => {
+                    let _ = write!(why, "handing over: waiting until the device is closed");
+                    true
+                }
+                ReleaseDecision::Wait(ReleaseWait::Writeback) => {
+                    let _ = write!(why, "handing over: waiting for the writeback");
+                    true
+                }
+            }
+        } else if designated && wanted.member && wanted.attach && self.forced {
+            // `primary --force`: the old primary is not asked (it may be gone for good).
+            true
+        } else if designated && wanted.member && wanted.attach {
+            match takeover(root, &self.dir, host, designation, started)? {
+                None => true,
+                Some(reason) => {
+                    why = reason;
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        if why.as_bytes() != self.handover.as_bytes() {
+            if !why.as_bytes().is_empty() {
+                pr_notice!("{}: {}\n", self.name(), BStr::from_bytes(why.as_bytes()));
+            }
+            self.handover = why;
+        }
+        Ok(want)
+    }
+
     /// Reads the tree, takes the steps, publishes the indicators.
-    fn round(&mut self, host: &[u8]) -> Result {
+    fn round(&mut self, root: &PathBuf, host: &[u8], started: Stamp) -> Result {
         let host_str = core::str::from_utf8(host).map_err(|_| EINVAL)?;
         let name = concat(&self.name, b"")?;
         let res = core::str::from_utf8(&name).map_err(|_| EINVAL)?;
@@ -114,7 +179,9 @@ impl Resource {
         let connect = self.read(&[&concat(b"todo-", host)?, b"connect"])?;
         let primary = self.read(&[b"primary"])?;
         let size = self.read(&[b"size"])?;
-        let wanted = Wanted::from_links(
+        let sync = self.read(&[&concat(b"todo-", host)?, b"sync"])?;
+        let syncstatus = self.read(&[&concat(b"syncstatus-", host)?])?;
+        let mut wanted = Wanted::from_links(
             host_str,
             res,
             text(&data),
@@ -124,7 +191,12 @@ impl Resource {
             text(&primary),
             text(&size),
             text(&device),
-        );
+        )
+        .with_sync(text(&sync), text(&syncstatus));
+        // A forced failover (designated, fetch off) does not wait for the old primary.
+        self.forced = wanted.forced();
+        let designation = Designation::read(&self.dir)?;
+        wanted.primary = self.primary_wanted(root, host, &wanted, &designation, started)?;
         let data_path = text(&data).unwrap_or("");
         self.converge(|running| decide(&wanted, running), data_path, wanted.device_name, host)?;
         if let Some(replayer) = &self.replayer {
@@ -135,7 +207,8 @@ impl Resource {
         if !wanted.member && self.running() == Running::default() {
             return Ok(());
         }
-        self.publish()
+        let ack = ack_value(self.device.is_some(), &designation)?;
+        self.publish(Some(ack.as_bytes()))
     }
 
     /// Takes steps until the decision is to stay (or a step fails).
@@ -186,12 +259,19 @@ impl Resource {
                         return Err(e);
                     }
                 };
+                // Served to sync clients of other members (port 7779).
+                if let Err(e) = register_data(&self.name, lower.clone()) {
+                    let _ = set_power(&*lower, false);
+                    return Err(e);
+                }
                 self.lower = Some(lower);
                 Ok(())
             }
             Step::Detach => {
+                unregister_data(&self.name);
                 if let Some(lower) = self.lower.take() {
                     if let Err(e) = set_power(&*lower, false) {
+                        let _ = register_data(&self.name, lower.clone());
                         self.lower = Some(lower);
                         return Err(e);
                     }
@@ -215,6 +295,16 @@ impl Resource {
                 self.fetcher = Some(Fetcher::start(&self.name)?);
                 Ok(())
             }
+            Step::StartSync => {
+                let lower: Arc<dyn Output> = self.lower.clone().ok_or(EINVAL)?;
+                self.syncer = Some(Syncer::start(&self.name, lower)?);
+                Ok(())
+            }
+            Step::StopSync => {
+                // Shuts its socket down and waits for the thread; the progress is persisted.
+                drop(self.syncer.take());
+                Ok(())
+            }
             Step::StopFetch => {
                 // Shuts its socket down and waits for the thread.
                 drop(self.fetcher.take());
@@ -227,6 +317,13 @@ impl Resource {
         let lower = self.lower.clone().ok_or(EINVAL)?;
         check_name(device_name).map_err(|_| EINVAL)?;
         let logger = TransLogger::new(self.dir.as_bytes(), host)?;
+        if self.forced {
+            // `primary --force`: no waiting for the old primary; its logfiles are applied as far
+            // as they are here (a damaged one up to the damage), then a fresh logfile of this
+            // host starts a new branch of the history.
+            pr_notice!("{}: forced failover: starting from the local data\n", self.name());
+            logger.set_force(true);
+        }
         logger.data_input().connect(lower)?;
         if let Err(e) = set_power(&*logger, true) {
             drop(logger.data_input().disconnect());
@@ -242,6 +339,10 @@ impl Resource {
         });
         match device {
             Ok(device) => {
+                if let Some(loggers) = &self.loggers {
+                    // Without it the log server uses the version link: slower, not wrong.
+                    let _ = loggers.add(&self.name, logger.clone());
+                }
                 self.logger = Some(logger);
                 self.device = Some(device);
                 Ok(())
@@ -268,6 +369,9 @@ impl Resource {
             // Writes everything back and publishes the final replay position.
             let result = set_power(&*logger, false);
             drop(logger.data_input().disconnect());
+            if let Some(loggers) = &self.loggers {
+                loggers.remove(&self.name);
+            }
             result?;
         }
         Ok(())
@@ -293,8 +397,10 @@ impl Resource {
         }
     }
 
-    /// Writes the indicators that changed.
-    fn publish(&mut self) -> Result {
+    /// Writes the indicators that changed, and the acknowledgement of the `primary` link
+    /// (`primary-ack`, see `handover.rs`) when given; a changed one is told to the peers at
+    /// once.
+    fn publish(&mut self, ack: Option<&[u8]>) -> Result {
         self.published = true;
         match vfs::mkdir(&self.actual, DIR_MODE) {
             Err(e) if e != EEXIST => return Err(e),
@@ -307,9 +413,20 @@ impl Resource {
         update_when_necessary(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
         update_when_necessary(&self.actual.child(b"is-replaying")?, flag(shown.is_replaying))?;
         update_when_necessary(&self.actual.child(b"is-copying")?, flag(shown.is_copying))?;
+        update_when_necessary(&self.actual.child(b"is-syncing")?, flag(shown.is_syncing))?;
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
-        update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())
+        update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())?;
+        if let Some(ack) = ack {
+            let link = self.actual.child(b"primary-ack")?;
+            let same = vfs::read_link(link.as_cstr()).is_ok_and(|l| l.value.as_slice() == ack);
+            if !same {
+                update_when_necessary(&link, ack)?;
+                // Local round, then notify every peer (the new primary waits for this).
+                crate::knobs::trigger(crate::knobs::TRIGGER_LOCAL | 4);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -330,6 +447,10 @@ fn concat(a: &[u8], b: &[u8]) -> Result<KVec<u8>> {
 #[derive(Default)]
 pub(super) struct Resources {
     list: KVec<Option<Resource>>,
+    /// The running loggers, for the log server.
+    loggers: Option<Arc<Loggers>>,
+    /// When the first round ran (the takeover's grace period after a start).
+    started: Option<Stamp>,
 }
 
 impl Resources {
@@ -337,6 +458,7 @@ impl Resources {
     /// does not stop the others; the first error is returned.
     pub(super) fn round(&mut self, root: &PathBuf, host: &[u8]) -> Result {
         let listing = vfs::read_dir(root.as_cstr(), MAX_ROOT_ENTRIES)?;
+        let started = *self.started.get_or_insert_with(crate::kapi::time::real_time);
         for resource in self.list.iter_mut().flatten() {
             resource.seen = false;
         }
@@ -352,10 +474,10 @@ impl Resources {
             let known = self.list.iter().position(|r| r.as_ref().is_some_and(|r| r.name.as_slice() == name));
             let resource = match known.and_then(|index| self.list.get_mut(index)).and_then(Option::as_mut) {
                 Some(resource) => resource,
-                None => self.add(Resource::new(root, name, host)?)?,
+                None => self.add(Resource::new(root, name, host, self.loggers.clone())?)?,
             };
             resource.seen = true;
-            if let Err(e) = resource.round(host) {
+            if let Err(e) = resource.round(root, host, started) {
                 first_error.get_or_insert(e);
             }
         }
@@ -375,6 +497,11 @@ impl Resources {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// The registry the loggers started here go into.
+    pub(super) fn set_loggers(&mut self, loggers: Arc<Loggers>) {
+        self.loggers = Some(loggers);
     }
 
     fn add(&mut self, resource: Resource) -> Result<&mut Resource> {
@@ -398,7 +525,7 @@ impl Resources {
             }
             // The indicators follow when /mars is still there.
             if resource.published {
-                let _ = resource.publish();
+                let _ = resource.publish(None);
             }
             *slot = None;
         }

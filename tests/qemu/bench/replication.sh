@@ -33,9 +33,11 @@ if [ "$h" = alpha ]; then
 	wait_for 240 is_link /mars/userspace/tcp-ready
 	fio --name=tcp --ioengine=net --hostname=10.77.0.2 --port=5001 --protocol=tcp --rw=write \
 		--bs=256k --size=${mb}M --output-format=terse --terse-version=3 --eta=never > /tmp/tcp.terse 2>&1
-	# Field 48: write bandwidth in KiB/s.
-	tcp_kib=$(awk -F';' '{ print $48 }' /tmp/tcp.terse)
-	echo "# bench: plain TCP alpha -> bravo $((tcp_kib / 1024)) MiB/s"
+	# Field 48 of the terse (version 3) line: write bandwidth in KiB/s. Warnings fio prints
+	# before it are skipped; without a terse line, fio's output is shown.
+	tcp_kib=$(awk -F';' '$1 == 3 { print $48 }' /tmp/tcp.terse | tail -1)
+	case "$tcp_kib" in ''|*[!0-9]*) sed 's/^/# fio: /' /tmp/tcp.terse; tcp_kib=0 ;; esac
+	echo "# bench: plain TCP alpha -> bravo $(awk -v k="$tcp_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB/s"
 	marsadm set-link "$tcp_kib" userspace/tcp-kib
 	wait_for 240 is_link /mars/userspace/paused-bravo
 	check "write $mb MiB through /dev/mars/r0" fio --name=fill --filename=/dev/mars/r0 --rw=write --bs=1M \
@@ -67,11 +69,14 @@ if [ "$h" = alpha ]; then
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	# The (fast) full sync first, so that it does not disturb the measurements below.
+	wait_for 600 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]"
 	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k --size=${mb}M \
-		--eta=never --output=/dev/null >/dev/null 2>&1 &
+		--eta=never > /tmp/tcp-listen.log 2>&1 &
 	sleep 2
 	marsadm set-link 1 userspace/tcp-ready
 	wait
+	grep -qi error /tmp/tcp-listen.log && sed 's/^/# fio listener: /' /tmp/tcp-listen.log
 	marsadm set-link 0 "resource-r0/todo-$h/connect"
 	wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 0 ]"
 	marsadm set-link 1 userspace/paused-bravo
@@ -83,7 +88,7 @@ else
 	t1=$(now_ms)
 	catchup_kib=$((end / 1024 * 1000 / (t1 - t0 + 1)))
 	tcp_kib=$(readlink /mars/userspace/tcp-kib)
-	echo "# bench: catch-up fetch of $((end / 1048576)) MiB: $((catchup_kib / 1024)) MiB/s ($((t1 - t0)) ms)"
+	echo "# bench: catch-up fetch of $((end / 1048576)) MiB: $(awk -v k="$catchup_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB/s ($((t1 - t0)) ms, log_fetch_sockets $(cat /proc/sys/mars/log_fetch_sockets 2>/dev/null || echo 1))"
 	echo "# bench: catch-up / plain TCP = $(awk -v a="$catchup_kib" -v b="$tcp_kib" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }') (aim >= 0.8)"
 	want=$(readlink /mars/userspace/md5-alpha)
 	same() { [ "$(device_md5 /dev/vda $((mb * 1048576)))" = "$want" ]; }

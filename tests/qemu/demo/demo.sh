@@ -6,8 +6,9 @@
 # mars-disk: 512M
 #
 # The demo (make demo): two MARS hosts on a private network. alpha creates a cluster and a
-# resource, bravo joins both; alpha puts a filesystem on /dev/mars/demo and writes files;
-# bravo fetches the logfiles over port 7778 and replays them; then the primary role moves to
+# resource, bravo joins both (a fast full sync finds the fresh disks equal); alpha puts a
+# filesystem on /dev/mars/demo and writes files; bravo fetches the logfiles over port 7778
+# and replays them; then the primary role moves to
 # bravo (planned handover), which mounts the filesystem and finds alpha's files. Both data
 # devices end byte-identical. Every step prints what it does.
 . /mars-tests/lib.sh
@@ -46,11 +47,14 @@ if [ "$h" = alpha ]; then
 	marsadm set-link 1 userspace/alpha-done
 else
 	wait_reachable alpha 60 || fail "alpha unreachable"
-	say "marsadm join-cluster alpha"; marsadm join-cluster alpha --timeout 120 >/dev/null || fail "join-cluster"
+	# Refused (nothing changed) until alpha's module listens: try again.
+	say "marsadm join-cluster alpha"; wait_for 120 marsadm join-cluster alpha --timeout 120 || fail "join-cluster"
 	wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]" || fail "resource demo did not arrive"
 	say "marsadm join-resource demo /dev/vda"
 	out=$(marsadm join-resource demo /dev/vda 2>&1) || fail "join-resource: $out"
 	echo "$out" | sed "s/^/[$h]   /"
+	wait_for 300 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]" || fail "the full sync did not finish"
+	say "full sync finished: $(cat /proc/sys/mars/sync_data_bytes) data bytes, $(cat /proc/sys/mars/sync_sum_bytes) checksum bytes received"
 	marsadm set-link 1 userspace/joined-bravo
 	wait_link 600 /mars/userspace/written || fail "alpha did not write"
 	say "alpha wrote its files; fetching and replaying"

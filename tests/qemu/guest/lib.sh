@@ -98,7 +98,8 @@ mars_cluster_up() {
 		check "create-cluster" marsadm create-cluster
 	else
 		wait_reachable alpha 60
-		check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+		# Refused (nothing changed) until alpha's module listens: try again.
+		check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120
 	fi
 	check "every member is known" wait_for 120 mars_all_members_known
 }

@@ -66,7 +66,7 @@ if [ "$h" = alpha ]; then
 	check "create-cluster" marsadm create-cluster
 else
 	wait_reachable alpha 60
-	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120
 fi
 check "the cluster uuid is alpha's" sh -c 'readlink /mars/uuid | grep -q "^alpha_[0-9]*\.[0-9]*$"'
 check "every member's address is known here" wait_for 90 all_ips_here

@@ -50,7 +50,8 @@ if [ "$h" = alpha ]; then
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
-	wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-replaying)\" = 1 ]"
+	# The replay starts once the (fast) full sync finished.
+	wait_for 300 sh -c "[ \"\$(readlink $res/actual-$h/is-replaying)\" = 1 ]"
 	marsadm set-link 1 "userspace/joined-$h"
 fi
 check "wait-cluster" marsadm wait-cluster --timeout 120

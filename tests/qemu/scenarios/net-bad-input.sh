@@ -44,7 +44,7 @@ if [ "$h" = alpha ]; then
 	check "create-cluster" marsadm create-cluster
 else
 	wait_reachable alpha 60
-	check "join-cluster alpha" marsadm join-cluster alpha --timeout 120
+	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120
 fi
 check "wait-cluster" marsadm wait-cluster --timeout 60
 

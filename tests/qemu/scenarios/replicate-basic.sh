@@ -6,12 +6,13 @@
 # mars-disk: 512M
 #
 # Promise: create-cluster on alpha, join-cluster on the others, create-resource on alpha and
-# join-resource on the others (fresh zeroed disks) make a replicating cluster: a filesystem
+# join-resource on the others (fresh zeroed disks: the full sync finds them equal) make a replicating cluster: a filesystem
 # written through /dev/mars/r0 on alpha, with a logfile switch in between, arrives on every
 # secondary's data device byte-identical once quiesced (checksums of the whole device
 # compared), without any further operator action; the secondaries fetched the logfiles over
-# port 7778, replayed them, and their version links equal alpha's. (replicate-basic3 runs the
-# same with three hosts.)
+# port 7778 over log_fetch_sockets parallel connections (bravo sets 3, others keep the default
+# 2), replayed them, and their version links equal alpha's. (replicate-basic3 runs the same
+# with three hosts.)
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -19,10 +20,13 @@ all=$(echo alpha bravo charlie delta | cut -d' ' -f1-"$mars_nguests")
 secondaries=$(for x in $all; do [ "$x" != alpha ] && echo "$x"; done)
 res=/mars/resource-r0
 nsec=$(echo $secondaries | wc -w)
-if [ "$h" = alpha ]; then ktap_begin $((16 + nsec)); else ktap_begin 20; fi
+if [ "$h" = alpha ]; then ktap_begin $((16 + nsec)); else ktap_begin 23; fi
 
 all_joined() { for x in $secondaries; do is_link "/mars/userspace/joined-$x" || return 1; done; }
 res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
+# Whether exactly $1 TCP connections to port 7778 (0x1E62) of alpha (10.77.0.1 = 01004D0A in /proc/net/tcp)
+# are established.
+log_conns_are() { [ "$(awk '$3 == "01004D0A:1E62" && $4 == "01"' /proc/net/tcp | wc -l)" = "$1" ]; }
 
 mars_cluster_up
 
@@ -46,8 +50,13 @@ if [ "$h" = alpha ]; then
 	check "still primary" test -b /dev/mars/r0
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
+	[ "$h" = bravo ] && echo 3 > /proc/sys/mars/log_fetch_sockets
+	check "log_fetch_sockets refuses 9" sh -c '! echo 9 > /proc/sys/mars/log_fetch_sockets'
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
 	check "attached" wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-attached)\" = 1 ]"
+	# Both disks start zeroed: the fast full sync compares checksums and copies (almost) nothing.
+	check "the full sync finished" wait_for 300 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]"
+	echo "# sync: $(cat /proc/sys/mars/sync_data_bytes) data bytes, $(cat /proc/sys/mars/sync_sum_bytes) checksum bytes received"
 	check "replaying" wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-replaying)\" = 1 ]"
 	check "fetching" wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 1 ]"
 	check "tell alpha" marsadm set-link 1 "userspace/joined-$h"
@@ -57,6 +66,10 @@ else
 	# Poll the checksum of the data device until it matches (replay may still be running).
 	same() { [ "$(res_md5 /dev/vda)" = "$want" ]; }
 	check "the data device becomes byte-identical to alpha's device" wait_for 240 same
+	sockets=$(cat /proc/sys/mars/log_fetch_sockets)
+	check "the fetch holds $sockets connections to alpha's port 7778" wait_for 30 log_conns_are "$sockets"
+	echo "# connections to alpha (local, remote, state):"
+	awk '$3 ~ /^01004D0A:/ {print "#   " $2, $3, $4}' /proc/net/tcp
 	check_eq "version link of logfile 1 equals alpha's" "$(readlink $res/version-000000001-alpha)" "$(readlink $res/version-000000001-$h)"
 	check "replay reached logfile 2" sh -c "readlink $res/replay-$h | grep -q '^log-000000002-alpha,'"
 	check "tell alpha" marsadm set-link 1 "userspace/same-$h"

@@ -201,8 +201,15 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
             .map(|ip| ip.to_string())
             .ok_or_else(|| Fail::refused(format!("cannot determine the IP address of '{peer}'")).line("give it as second argument"))?,
     };
-    IpAddress::parse(&peer_ip).map_err(|e| Fail::refused(format!("IP address '{peer_ip}' of '{peer}': {e}")))?;
+    let parsed = IpAddress::parse(&peer_ip)
+        .map_err(|e| Fail::refused(format!("IP address '{peer_ip}' of '{peer}': {e}")))?;
     let ip = own_ip(ctx, args.ip.as_deref())?;
+    if IpAddress::parse(&ip).is_ok_and(|own| own.octets == parsed.octets && own.port == parsed.port) {
+        return Err(Fail::refused(format!("address '{peer_ip}' of '{peer}' is this host's own address '{ip}'")));
+    }
+    if !ctx.options.dry_run && !ctx.options.force {
+        check_reachable(ctx, peer, &peer_ip, parsed)?;
+    }
 
     let mut batch = Batch::new();
     for dir in ["ips", "userspace", "defaults", &format!("defaults-{host}"), "todo-global", &format!("actual-{host}")] {
@@ -217,13 +224,34 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
     batch.set_link(&format!("defaults-{host}/sync-limit"), "0");
     batch.set_link(&format!("defaults-{host}/sync-pref-list"), NONE_VALUE);
     batch.add_trigger(trigger::FROM_REMOTE);
+    let undo = JoinUndo::plan(ctx, peer);
     ctx.commit(batch)?;
     if ctx.options.dry_run {
         return Ok(());
     }
-    ctx.wait_for(&format!("the cluster uuid has arrived from {peer} ({peer_ip})"), |t| {
+    let arrived = ctx.wait_for(&format!("the cluster uuid has arrived from {peer} ({peer_ip})"), |t| {
         t.value("uuid").is_some_and(|u| u != ANY_UUID)
-    })?;
+    });
+    if let Err(fail) = arrived {
+        if tree.value("uuid").is_some_and(|u| u != ANY_UUID) {
+            // It arrived just now.
+        } else {
+            let problems = undo.roll_back(ctx);
+            let mut out = Fail::refused(format!(
+                "no cluster answered from {peer} ({peer_ip}) within {} s: nothing changed",
+                ctx.options.timeout
+            ))
+            .line(format!("is {peer_ip} the address of a member of the cluster, and is mars loaded there?"))
+            .line("a host of another cluster refuses us; check the kernel log of both hosts");
+            for p in problems {
+                out = out.line(format!("rollback: {p}"));
+            }
+            if fail.code != crate::fail::EXIT_NOT_CONFIRMED {
+                return Err(fail);
+            }
+            return Err(out);
+        }
+    }
     // Now our own address, stamped after everything we have seen, so that it wins everywhere.
     let mut batch = Batch::new();
     batch.set_link(&format!("ips/ip-{host}"), &ip);
@@ -233,6 +261,70 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
     println!("joined the cluster with uuid '{uuid}' through {peer} ({peer_ip})");
     println!("host '{host}' has IP address '{ip}'");
     Ok(())
+}
+
+/// Refuses when nothing answers at the peer's metadata port (connection refused, no route,
+/// no answer within 10 s or `--timeout`): a wrong address must not leave a half-joined tree.
+fn check_reachable(ctx: &Ctx, peer: &str, peer_ip: &str, ip: IpAddress) -> CmdResult {
+    let port = ip.port.unwrap_or(mars_core::version::DEFAULT_PORT);
+    let addr = std::net::SocketAddr::from((Ipv4Addr::from(ip.octets), port));
+    let seconds = if ctx.options.timeout >= 0 { ctx.options.timeout.clamp(1, 10) } else { 10 };
+    let timeout = std::time::Duration::from_secs(seconds as u64);
+    match std::net::TcpStream::connect_timeout(&addr, timeout) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Fail::refused(format!("cannot reach '{peer}' at {addr} ({peer_ip}): {e}"))
+            .line("check the address, the network, and that mars is loaded there; nothing changed")),
+    }
+}
+
+/// What `join-cluster` must remove again when no cluster answers: the links it wrote that
+/// were not there before (they still carry its values), and the directories it made.
+struct JoinUndo {
+    links: Vec<String>,
+    dirs: Vec<String>,
+}
+
+impl JoinUndo {
+    fn plan(ctx: &Ctx, peer: &str) -> JoinUndo {
+        let host = &ctx.host;
+        let tree = &ctx.tree;
+        let links = [
+            "uuid".to_string(),
+            format!("ips/ip-{peer}"),
+            format!("ips/ip-{host}"),
+            format!("actual-{host}/marsadm-version"),
+            format!("defaults-{host}/sync-limit"),
+            format!("defaults-{host}/sync-pref-list"),
+        ]
+        .into_iter()
+        .filter(|rel| tree.link(rel).is_none())
+        .collect();
+        let dirs = ["ips", "userspace", "defaults", &format!("defaults-{host}"), "todo-global", &format!("actual-{host}")]
+            .into_iter()
+            .filter(|d| !tree.is_dir(d))
+            .map(str::to_string)
+            .collect();
+        JoinUndo { links, dirs }
+    }
+
+    /// Removes them; returns what could not be removed.
+    fn roll_back(&self, ctx: &Ctx) -> Vec<String> {
+        let mut problems = Vec::new();
+        for rel in &self.links {
+            let path = ctx.tree.path(rel);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    problems.push(format!("'{}': {e}", path.display()))
+                }
+                _ => {}
+            }
+        }
+        for dir in self.dirs.iter().rev() {
+            // Not empty: something arrived or the kernel wrote into it; it stays.
+            let _ = std::fs::remove_dir(ctx.tree.path(dir));
+        }
+        problems
+    }
 }
 
 /// `marsadm leave-cluster`: this host stops being a member (deletes `ips/ip-<host>`; the

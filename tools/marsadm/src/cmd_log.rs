@@ -12,7 +12,11 @@
 //! `log-delete`: deletes (tombstones) the logfiles every member has replayed: those numbered
 //! below the smallest logfile number of all `replay-*` links. Never the newest logfile, and
 //! never one modified within twice `--window` unless `--force`. Also deletes version links
-//! numbered below that number minus one, unless recent.
+//! numbered below that number minus one, unless recent. Refused when a member (`data-<host>`)
+//! has no replay link. Each host unlinks its copy when the tombstone arrives (the merge).
+//!
+//! Both also run from `cron` (`cmd_cron`), where a host that is not the actual primary skips
+//! the rotation silently.
 
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};
@@ -64,12 +68,20 @@ fn logfiles(ctx: &Ctx, dir: &str, origin: Option<&str>) -> Vec<Logfile> {
 }
 
 pub(crate) fn log_rotate(ctx: &Ctx, args: &LogRotateArgs) -> CmdResult {
-    let res = args.res.as_str();
+    rotate(ctx, &args.res, args.thresh_logfiles, args.thresh_logsize, false)
+}
+
+/// `log-rotate`; from `cron` (`cron`: true) a host that is not the actual primary has
+/// nothing to do and is not told so.
+pub(crate) fn rotate(ctx: &Ctx, res: &str, thresh_logfiles: usize, thresh_logsize: u64, cron: bool) -> CmdResult {
     let dir = ctx.member_res(res)?;
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
     let is_primary = crate::cmd_switch::indicator(tree, &dir, host, "is-primary")
         || crate::cmd_switch::indicator(tree, &dir, host, "if-on");
+    if !is_primary && cron {
+        return Ok(());
+    }
     if !is_primary && !ctx.options.force {
         return Err(Fail::refused(format!(
             "For operation 'log-rotate' I need to be the actual primary of '{res}'"
@@ -95,11 +107,11 @@ pub(crate) fn log_rotate(ctx: &Ctx, args: &LogRotateArgs) -> CmdResult {
         println!("an empty logfile '{}' already exists, nothing to do.", last.name);
         return ctx.commit(batch);
     }
-    if logs.len() > args.thresh_logfiles && last.len < args.thresh_logsize.saturating_mul(1_000_000_000) {
+    if logs.len() > thresh_logfiles && last.len < thresh_logsize.saturating_mul(1_000_000_000) {
         println!(
             "current logfile '{}' is smaller than {} GB and {} logfiles exist, skipping log-rotate.",
             last.name,
-            args.thresh_logsize,
+            thresh_logsize,
             logs.len()
         );
         return ctx.commit(batch);
@@ -135,7 +147,11 @@ pub(crate) fn log_rotate(ctx: &Ctx, args: &LogRotateArgs) -> CmdResult {
 }
 
 pub(crate) fn log_delete(ctx: &Ctx, args: &crate::cmd_switch::ResArgs) -> CmdResult {
-    let res = args.res.as_str();
+    delete_logs(ctx, &args.res)
+}
+
+/// `log-delete` of one resource.
+pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
     let dir = ctx.member_res(res)?;
     let tree = &ctx.tree;
     // Race prevention as in the original: the replay links first, then the logfiles.
@@ -148,6 +164,14 @@ pub(crate) fn log_delete(ctx: &Ctx, args: &crate::cmd_switch::ResArgs) -> CmdRes
     }
     let min_replayed =
         min_replayed.ok_or_else(|| Fail::refused(format!("cannot find any replay symlinks in '{res}'")))?;
+    // A member without a replay link may still need anything.
+    for member in tree.list(&dir).iter().filter_map(|n| n.strip_prefix("data-")) {
+        if tree.exists(&format!("{dir}/data-{member}")) && !tree.exists(&format!("{dir}/replay-{member}")) {
+            return Err(Fail::refused(format!(
+                "member '{member}' of '{res}' has no replay link: cannot tell which logfiles it still needs"
+            )));
+        }
+    }
     let logs = logfiles(ctx, &dir, None);
     let Some(newest) = logs.last() else {
         return Err(Fail::refused(format!("cannot find any logfiles in '{res}'")));

@@ -247,13 +247,13 @@ pub(crate) struct JoinResourceArgs {
 /// data-<host>, device-<host>, defaults-/local-/actual-/todo-<host>/
 /// todo-<host>/{connect,sync,allow-replay} 1
 /// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile known here)
-/// syncstatus-<host> <size>              (no full sync yet: the device counts as in sync)
+/// syncstatus-<host> 0                   (full sync from the primary follows)
 /// todo-<host>/attach 1
 /// ```
 ///
-/// There is no full sync yet: the device must already hold the primary's data as of the start
-/// of logfile `n` (e.g. both fresh and zeroed before the resource was created), which the
-/// command says.
+/// The kernel then copies the primary's device (fast full sync: only the blocks whose
+/// checksums differ, so identical devices cost little), records `syncpos-<host>`, and replays
+/// from logfile `n`; the replica is consistent once its replay passed `syncpos-<host>`.
 pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
@@ -266,6 +266,9 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     if !tree.is_dir(&dir) {
         return Err(Fail::refused(format!("resource '{res}' does not exist"))
             .line("create it on the primary with 'marsadm create-resource', or wait until the tree arrived ('marsadm wait-cluster')"));
+    }
+    if ctx.resource_deleted(&dir) {
+        return Err(Fail::refused(format!("resource '{res}' was deleted (delete-resource)")));
     }
     if tree.exists(&format!("{dir}/data-{host}")) {
         return Err(Fail::refused(format!("host '{host}' is already member of resource '{res}'")));
@@ -321,13 +324,13 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     batch.set_link(&format!("{todo}/allow-replay"), "1");
     batch
         .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
-    // No full sync yet: the device is taken to hold the data (see the note printed below).
-    batch.set_link(&format!("{dir}/syncstatus-{host}"), &size.to_string());
+    // A full sync from the primary follows; replay waits until it finished.
+    batch.set_link(&format!("{dir}/syncstatus-{host}"), "0");
     batch.set_link(&format!("{todo}/attach"), "1");
     batch.add_trigger(trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL);
     println!("joining resource '{res}' (primary '{primary}') with device '{}'", args.device);
     println!(
-        "NOTE: there is no full sync yet: '{}' must already hold the data of '{primary}' as of the start of {log}",
+        "NOTE: a full sync of {size} bytes from '{primary}' onto '{}' follows (fast full sync: only differing blocks are copied)",
         args.device
     );
     ctx.commit(batch)?;

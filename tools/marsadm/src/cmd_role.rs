@@ -12,10 +12,23 @@
 //! ```
 //!
 //! waits for `/dev/mars/<name>` (`actual-<host>/if-on` = 1) and turns on whatever `up` would.
-//! A planned handover from another host first asks it to step down (`primary` = `(none)`),
-//! refused when it is not alive or its device is open, and waits until it has stepped down
-//! and this host has fetched and replayed everything it logged. `--force` (forced failover)
-//! is refused for now.
+//! A planned handover is refused (`mars_core::replica::check_handover`) unless every other
+//! member is alive and has the device closed; it then only writes the `primary` link. The
+//! kernels hand over by themselves (`release_step` on the old primary, `takeover_step` here:
+//! every peer acknowledges the new designation in `actual-<host>/primary-ack`, and this host
+//! fetches and replays everything the old primary logged before it starts logging), so the
+//! wait for the device covers the whole handover and ends with a refusal after `--timeout`.
+//!
+//! `primary --force` (forced failover, [`primary_forced`]): for when the old primary is gone
+//! or unreachable. It checks what the original checks (module loaded, sync finished here,
+//! `attach` and `replay` on), warns where the original warns (the old primary is alive, its
+//! device is open: a split brain is being made), then switches this host's fetch off
+//! (`todo-<host>/connect` = 0, which the original demands the operator did with
+//! `pause-fetch`; designated primary + fetch off is the kernel's sign of a forced failover)
+//! and, after that is written, sets `primary` as above, without asking the old primary
+//! anything. The kernel applies what it has of the old primary's logfiles and starts a
+//! fresh logfile with the next number: a new branch of the version chain. Then it waits for
+//! the device and does what `up` does.
 //!
 //! `secondary` writes `primary` = `(none)` stamped one nanosecond after the link it replaces
 //! (not with the current time): a concurrent `primary` elsewhere, which is stamped with the
@@ -26,7 +39,8 @@ use crate::cmd_switch::{self, indicator, ResArgs, SwitchCmd};
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};
 use crate::tree_io::Batch;
-use mars_core::tree_value::{ReplayLink, NONE_VALUE};
+use mars_core::replica::{check_handover, HandoverRefusal, PeerFacts};
+use mars_core::tree_value::{DELETED, NONE_VALUE};
 
 fn todo_on(ctx: &Ctx, dir: &str, res: &str, name: &str, command_name: &str) -> CmdResult {
     let value = ctx.tree.value(&format!("{dir}/todo-{}/{name}", ctx.host)).unwrap_or_default();
@@ -62,13 +76,40 @@ fn open_count(ctx: &Ctx, dir: &str, host: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// Makes this host the designated primary: `primary`, `userspace/prev-primary` (the old
+/// `last-primary`, value and stamp: a rename) and `userspace/last-primary`, in one batch.
+fn designate(ctx: &Ctx, dir: &str, designated: Option<&str>, how: &str) -> CmdResult {
+    let host = ctx.host.as_str();
+    let last = ctx.tree.link(&format!("{dir}/userspace/last-primary"));
+    let mut batch = Batch::new();
+    batch.set_link(&format!("{dir}/primary"), host);
+    if let Some(last) = &last {
+        batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
+    }
+    batch.set_link(&format!("{dir}/userspace/last-primary"), host);
+    ctx.commit(batch)?;
+    println!("designated primary changed from '{}' to '{host}'{how}", designated.unwrap_or(NONE_VALUE));
+    Ok(())
+}
+
+/// Waits until the kernel shows `/dev/mars/<name>` here (`actual-<host>/if-on` = 1).
+fn wait_for_device(ctx: &Ctx, dir: &str, res: &str) -> CmdResult {
+    let host = ctx.host.as_str();
+    let device = ctx.device_name(dir, res);
+    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
+        indicator(t, dir, host, "if-on")
+    })?;
+    println!("device '{device}' is present");
+    Ok(())
+}
+
 pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let res = args.res.as_str();
     let dir = ctx.member_res(res)?;
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
     if ctx.options.force {
-        return Err(Fail::refused("primary --force (forced failover) is not implemented yet"));
+        return primary_forced(ctx, args);
     }
     if !tree.module_loaded() {
         return Err(Fail::refused("cannot switch primary: mars kernel module is not loaded"));
@@ -94,85 +135,130 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     if designated.as_deref() == Some(host) {
         println!("host '{host}' is already the designated primary of resource '{res}'");
     } else {
-        if let Some(old) = previous.as_deref().filter(|p| *p != host) {
-            handover_from(ctx, &dir, res, old, designated.is_some())?;
-        }
-        let mut batch = Batch::new();
-        batch.set_link(&format!("{dir}/primary"), host);
-        if let Some(last) = &last {
-            batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
-        }
-        batch.set_link(&format!("{dir}/userspace/last-primary"), host);
-        ctx.commit(batch)?;
-        println!(
-            "designated primary changed from '{}' to '{host}'",
-            designated.as_deref().unwrap_or(NONE_VALUE)
-        );
+        check_handover_peers(ctx, &dir, res, previous.as_deref().filter(|p| *p != host))?;
+        designate(ctx, &dir, designated.as_deref(), "")?;
     }
     if ctx.options.dry_run {
         return Ok(());
     }
-    let device = ctx.device_name(&dir, res);
-    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
-        indicator(t, &dir, host, "if-on")
-    })?;
-    println!("device '{device}' is present");
+    wait_for_device(ctx, &dir, res)?;
     // The new switch semantics: a primary is up.
     cmd_switch::run(ctx, SwitchCmd::Up, args)
 }
 
-/// The old primary's part of a planned handover: it must be alive and its device closed;
-/// then it is asked to step down (`primary` = `(none)`), and this host waits until it has,
-/// and until everything it logged is fetched and replayed here: this host's replay link names
-/// the same logfile and position as the old primary's own (the original's
-/// `try_to_avoid_splitbrain`). Every wait ends with a clear refusal after `--timeout`.
-fn handover_from(ctx: &Ctx, dir: &str, res: &str, old: &str, still_designated: bool) -> CmdResult {
+/// `primary --force`: see the module documentation.
+fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
+    let res = args.res.as_str();
+    let dir = ctx.member_res(res)?;
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
-    let alive = tree
-        .link(&format!("actual-{old}/time"))
-        .is_some_and(|t| ctx.is_recent(t.stamp) && tree.value(&format!("actual-{old}/alive")).as_deref() == Some("1"));
-    if !alive {
-        return Err(Fail::refused(format!(
-            "the current primary '{old}' of '{res}' is not reachable (no recent heartbeat from it)"
-        ))
-        .line("a planned handover needs the old primary; use 'primary --force' only if it is really gone"));
+    if !tree.module_loaded() {
+        return Err(Fail::refused("cannot switch primary: mars kernel module is not loaded"));
     }
-    let count = open_count(ctx, dir, old);
-    if count != 0 {
-        return Err(Fail::refused(format!(
-            "device '{}' is {count} times in use on the current primary '{old}'",
-            ctx.device_name(dir, res)
-        ))
-        .line(format!("first umount/close it on host '{old}'")));
+    let designated = ctx.designated_primary(&dir);
+    println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
+    let already = designated.as_deref() == Some(host);
+    if !already {
+        check_sync_finished(ctx, &dir, res)?;
     }
-    if still_designated {
-        let rel = format!("{dir}/primary");
-        if let Some(link) = tree.link(&rel) {
-            let mut batch = Batch::new();
-            batch.set_link_stamped(&rel, NONE_VALUE, link.stamp.add_nsec(1));
-            ctx.commit(batch)?;
-            println!("asked '{old}' to step down (primary = {NONE_VALUE})");
+    todo_on(ctx, &dir, res, "attach", "attach")?;
+    todo_on(ctx, &dir, res, "allow-replay", "replay")?;
+    let code =
+        tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
+    if let Some(code) = code.filter(|c| *c < 0) {
+        eprintln!("WARNING: Logfile replay / recovery stopped with error code {code}: forced anyway.");
+    }
+    if let Some(old) = designated.as_deref().filter(|o| *o != host) {
+        let alive = tree.link(&format!("actual-{old}/time")).is_some_and(|t| ctx.is_recent(t.stamp))
+            && tree.value(&format!("actual-{old}/alive")).as_deref() == Some("1");
+        let count = open_count(ctx, &dir, old);
+        if count != 0 {
+            eprintln!(
+                "WARNING: device '{}' for resource '{res}' is {count} times in use on primary host '{old}'",
+                ctx.device_name(&dir, res)
+            );
+        }
+        if alive {
+            eprintln!("WARNING: '{old}' is alive: you are forcing a SPLIT BRAIN right now.");
+            eprintln!("WARNING: a planned handover ('primary' without --force) would avoid it.");
+        } else {
+            eprintln!("WARNING: '{old}' is not reachable: its writes since the last transfer here will");
+            eprintln!("WARNING: form a SPLIT BRAIN; resolve it later with 'invalidate' on the losing side.");
         }
     }
-    ctx.wait_for(&format!("host '{old}' reports actual-{old}/is-primary = 0"), |t| {
-        t.value(&format!("{dir}/actual-{old}/is-primary")).as_deref() == Some("0")
-    })?;
-    let replay_of = |t: &crate::tree_io::Tree, who: &str| {
-        t.value(&format!("{dir}/replay-{who}")).and_then(|v| {
-            let link = ReplayLink::parse(&v).ok()?;
-            Some((link.log.to_string(), link.min_pos))
+    // Fetch off first, and committed before `primary`: the kernel must never see this host
+    // designated with fetch still on, which is a planned takeover that waits for the old one.
+    let connect = format!("{dir}/todo-{host}/connect");
+    if !already && tree.value(&connect).as_deref() != Some("0") {
+        let mut batch = Batch::new();
+        batch.set_link(&connect, "0");
+        ctx.commit(batch)?;
+        println!("successfully started pause-fetch-local on resource {res} (forced failover)");
+    }
+    if already {
+        println!("host '{host}' is already the designated primary of resource '{res}'");
+    } else {
+        designate(ctx, &dir, designated.as_deref(), " (forced)")?;
+    }
+    if ctx.options.dry_run {
+        return Ok(());
+    }
+    wait_for_device(ctx, &dir, res)?;
+    // As the original: the primary is up (this also turns fetch on again; a logging primary
+    // does not fetch, and a later planned handover needs it on).
+    cmd_switch::run(ctx, SwitchCmd::Up, args)
+}
+
+/// The checks of a planned handover (`mars_core::replica::check_handover`): every other
+/// member of the resource must be reachable (a recent heartbeat) and the device closed on each
+/// (`open-count`), above all on the current primary `old`. Then the command only writes the
+/// `primary` link: the kernels do the rest (`release_step` on the old primary: wait for
+/// writeback, write the final version link, stop logging, acknowledge; `takeover_step` here:
+/// wait for every peer's acknowledgement of this designation and until everything the old
+/// primary logged is fetched and replayed, then start the next logfile).
+fn check_handover_peers(ctx: &Ctx, dir: &str, res: &str, old: Option<&str>) -> CmdResult {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    let mut members: Vec<String> = tree
+        .list(dir)
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("data-").map(str::to_string))
+        .filter(|h| h != host && tree.value(&format!("{dir}/data-{h}")).is_some_and(|v| !v.is_empty() && v != DELETED))
+        .collect();
+    // The old primary is checked also when it is no member (any more).
+    if let Some(old) = old.filter(|o| !members.iter().any(|m| m == o)) {
+        members.push(old.to_string());
+    }
+    // The old primary first: its refusal is the one that matters most.
+    members.sort_by_key(|h| Some(h.as_str()) != old);
+    let facts: Vec<PeerFacts<'_>> = members
+        .iter()
+        .map(|h| {
+            let reachable = tree.link(&format!("actual-{h}/time")).is_some_and(|t| {
+                ctx.is_recent(t.stamp) && tree.value(&format!("actual-{h}/alive")).as_deref() == Some("1")
+            });
+            PeerFacts { host: h, reachable, ack: None, device_open: open_count(ctx, dir, h) != 0 }
         })
+        .collect();
+    let role = |peer: &str| {
+        if Some(peer) == old { format!("the current primary '{peer}'") } else { format!("member '{peer}'") }
     };
-    ctx.wait_for(
-        &format!("everything '{old}' logged is fetched and replayed here (replay-{host} = replay-{old})"),
-        |t| {
-            let theirs = replay_of(t, old);
-            theirs.is_some() && replay_of(t, host) == theirs
-        },
-    )?;
-    println!("host '{host}' has everything '{old}' logged");
-    Ok(())
+    match check_handover(false, &facts) {
+        Ok(()) => Ok(()),
+        Err((HandoverRefusal::DeviceInUse, Some(peer))) => Err(Fail::refused(format!(
+            "device '{}' is {} times in use on {}",
+            ctx.device_name(dir, res),
+            open_count(ctx, dir, peer),
+            role(peer)
+        ))
+        .line(format!("first umount/close it on host '{peer}'"))),
+        Err((HandoverRefusal::PeerUnreachable, Some(peer))) => Err(Fail::refused(format!(
+            "{} of '{res}' is not reachable (no recent heartbeat from it)",
+            role(peer)
+        ))
+        .line("a planned handover needs every member; use 'primary --force' only if it is really gone")),
+        Err((refusal, _)) => Err(Fail::refused(refusal.message())),
+    }
 }
 
 pub(crate) fn secondary(ctx: &Ctx, args: &ResArgs) -> CmdResult {

@@ -10,7 +10,7 @@
 //! | `attach` | `attach` 1                                     | `is-attached` 1                |
 //! | `detach` | `attach` 0                                     | `is-attached`, `if-on`, `is-replaying`, `is-syncing` 0 |
 //! | `up`     | `attach`, `connect`, `sync`, `allow-replay` 1  | `is-attached` 1                |
-//! | `down`   | `allow-replay`, `sync`, `connect`, `attach` 0  | as `detach`                    |
+//! | `down`   | `allow-replay`, `sync`, `connect`, `attach` 0  | as `detach`, and `is-copying` 0 |
 //!
 //! `detach` and `down` refuse while the device is open (`actual-<host>/open-count`). `up`
 //! leaves `sync` alone when no primary is designated or the primary is in emergency mode.
@@ -130,7 +130,9 @@ pub(crate) fn run(ctx: &Ctx, cmd: SwitchCmd, args: &ResArgs) -> CmdResult {
         return Ok(());
     }
     if off {
-        for name in ["is-attached", "if-on", "is-replaying", "is-syncing"] {
+        // Fetching needs no disk: only `down` stops it.
+        let fetch: &[&str] = if cmd == SwitchCmd::Down { &["is-copying"] } else { &[] };
+        for &name in ["is-attached", "if-on", "is-replaying", "is-syncing"].iter().chain(fetch) {
             ctx.wait_for(&format!("actual-{host}/{name} of '{res}' is off"), |t| {
                 !indicator(t, &dir, host, name)
             })?;

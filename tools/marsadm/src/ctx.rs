@@ -183,7 +183,15 @@ impl Ctx {
         if !self.tree.is_dir(&dir) {
             return Err(Fail::refused(format!("resource '{res}' does not exist")));
         }
+        if self.resource_deleted(&dir) {
+            return Err(Fail::refused(format!("resource '{res}' does not exist (it was deleted)")));
+        }
         Ok(dir)
+    }
+
+    /// Whether `delete-resource` deleted the resource in `dir` (its `size` is a tombstone).
+    pub(crate) fn resource_deleted(&self, dir: &str) -> bool {
+        self.tree.link(&format!("{dir}/size")).is_some_and(|l| mars_core::tree_value::is_tombstone(&l.value))
     }
 
     /// The directory of a resource this host is a member of (`check_res` + `check_res_member`).

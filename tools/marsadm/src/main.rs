@@ -7,11 +7,14 @@
 //! only writer of the tree.
 
 mod cmd_cluster;
+mod cmd_cron;
 mod cmd_log;
 mod cmd_log_dump;
+mod cmd_member;
 mod cmd_resource;
 mod cmd_role;
 mod cmd_switch;
+mod cmd_sync;
 mod ctx;
 mod fail;
 mod model;
@@ -77,7 +80,9 @@ enum Command {
     /// Writes uuid = (any), ips/ip-<host> and ips/ip-<peer> with the preliminary stamp 1970+1 s,
     /// waits until the kernel has pulled the cluster's uuid from the peer, then stamps
     /// ips/ip-<host> anew so that the peer learns this host. Refused when this host already
-    /// belongs to a cluster. /mars must be mounted.
+    /// belongs to a cluster, and (writing nothing) when nothing answers at the peer's address
+    /// or it is this host's own; when no uuid arrives within --timeout, the links are removed
+    /// again (exit 1). /mars must be mounted.
     JoinCluster(cmd_cluster::JoinClusterArgs),
     /// Stop being a member of the cluster: deletes ips/ip-<host> (the uuid stays).
     ///
@@ -99,8 +104,37 @@ enum Command {
     /// links, maxnr, syncstatus-<host>, actual-<host>/if-on = 0 and the switches
     /// todo-<host>/{connect,sync,allow-replay} = 1, todo-<host>/attach = 1 last.
     CreateResource(cmd_resource::CreateResourceArgs),
-    /// Join an existing resource as a secondary.
+    /// Join an existing resource as a secondary; a full sync from the primary follows.
+    ///
+    /// Writes data-<host>, device-<host>, replay-<host> (the start of the primary's oldest
+    /// logfile known here), syncstatus-<host> = 0 and the switches; the kernel then copies the
+    /// primary's device (fast full sync: only blocks whose checksums differ) and replays the
+    /// log once the sync finished.
     JoinResource(cmd_resource::JoinResourceArgs),
+    /// Stop being a member of a resource (as a secondary, after `down`).
+    ///
+    /// Refused on the actual or designated primary, while a switch in todo-<host>/ is on or
+    /// the kernel reports an activity (run `down` first), and when this host is no member.
+    /// Deletes (tombstones, which the peers pull) replay-, data-, device-, syncstatus-,
+    /// syncpos-, skip-check-, verifystatus-, actsize-<host>, every link in todo-, actual-,
+    /// defaults-, local-<host>/, this host's version links and logfiles no other member needs,
+    /// and unlinks the local copies of other hosts' logfiles. The disk keeps its data.
+    LeaveResource(cmd_switch::ResArgs),
+    /// Dangerous: delete a resource every member has left, on every host.
+    ///
+    /// Refused while any host has a data-, device- or replay- link in it (--force trashes it
+    /// anyway). Deletes every link and logfile of resource-<res>/ except maxnr.
+    DeleteResource(cmd_switch::ResArgs),
+    /// Copy the primary's device again (secondary only): syncstatus-<host> = 0, then, once the
+    /// replay stopped, replay-<host> = start of the primary's current logfile.
+    ///
+    /// Refused on the designated primary, without one, or while it is in emergency mode.
+    Invalidate(cmd_switch::ResArgs),
+    /// Pause the full sync here (todo-<host>/sync = 0) and wait until it stopped; its progress
+    /// is kept in syncstatus-<host>.
+    PauseSync(cmd_switch::ResArgs),
+    /// Resume the full sync here (todo-<host>/sync = 1); it continues at syncstatus-<host>.
+    ResumeSync(cmd_switch::ResArgs),
     /// Attach the local disk to the resource (todo-<host>/attach = 1) and wait until the
     /// kernel reports it attached.
     Attach(cmd_switch::ResArgs),
@@ -112,13 +146,17 @@ enum Command {
     /// until the disk is attached.
     Up(cmd_switch::ResArgs),
     /// Stop the resource here: replay, sync, fetch off and detach, then wait until the kernel
-    /// released the disk. Refused while /dev/mars/<name> is open.
+    /// released the disk and stopped fetching. Refused while /dev/mars/<name> is open.
     Down(cmd_switch::ResArgs),
     /// Make this host the designated primary (planned; the resource must be up and in sync).
     ///
     /// Sets resource-<res>/primary to this host (and userspace/last-primary), waits for
-    /// /dev/mars/<name> to appear, then does what `up` does. A handover from another host and
-    /// --force (failover) are not implemented yet.
+    /// /dev/mars/<name> to appear, then does what `up` does. A handover from another host first
+    /// asks it to step down and waits until everything it logged is replayed here; refused
+    /// when it is unreachable or its device is open. --force (failover, the old primary is
+    /// gone): no waiting for the old primary; fetch is switched off first and the kernel
+    /// starts from the local data, a new branch of the history (split brain if the old
+    /// primary wrote on; see `view`).
     Primary(cmd_switch::ResArgs),
     /// Set the designated primary to (none) (before leaving a resource for good).
     ///
@@ -128,8 +166,26 @@ enum Command {
     /// Start a new logfile on the primary when the current one is not empty.
     LogRotate(cmd_log::LogRotateArgs),
     /// Delete the logfiles (and old version links) that every member has replayed.
+    ///
+    /// Deletes (tombstones) the logfiles numbered below the logfile of every replay-* link,
+    /// never the newest and none modified within twice --window (unless --force), and the
+    /// version links below that number minus one. Every host drops its copy when the
+    /// deletion arrives. Refused when a member has no replay link.
     #[command(alias = "log-delete-all")]
     LogDelete(cmd_switch::ResArgs),
+    /// Dangerous: delete this host's logfiles and version links no member's history needs.
+    ///
+    /// Left-overs of a split brain, an invalidate or a leave: what no replay link's logfile,
+    /// no version link of a host with a replay link, and no later logfile number needs.
+    /// Recent logfiles (twice --window) stay. --force also deletes other hosts' objects.
+    LogPurgeAll(cmd_member::PurgeArgs),
+    /// Regular housekeeping, one pass (run it from a timer every few minutes).
+    ///
+    /// Collects the tombstones every peer has seen (older than --window before the oldest
+    /// heartbeat of every other member; a member silent for --keep-backup-hours no longer
+    /// counts), then for every resource this host is member of: log-rotate where it is the
+    /// actual primary, and log-delete.
+    Cron(cmd_cron::CronArgs),
     /// Show the state of this host's resources: switches next to the kernel's indicators.
     ///
     /// Per resource: `<res> <disk state> <replication state> <role> <designated primary>`,
@@ -181,6 +237,13 @@ fn run(command: &Command, options: Options) -> CmdResult {
         Command::SetLink(args) => cmd_cluster::set_link(&ctx, args),
         Command::CreateResource(args) => cmd_resource::create_resource(&ctx, args),
         Command::JoinResource(args) => cmd_resource::join_resource(&ctx, args),
+        Command::LeaveResource(args) => cmd_member::leave_resource(&ctx, args),
+        Command::DeleteResource(args) => cmd_member::delete_resource(&ctx, args),
+        Command::LogPurgeAll(args) => cmd_member::log_purge_all(&ctx, args),
+        Command::Cron(args) => cmd_cron::cron(&ctx, args),
+        Command::Invalidate(args) => cmd_sync::invalidate(&ctx, args),
+        Command::PauseSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Pause, args),
+        Command::ResumeSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Resume, args),
         Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
         Command::Detach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Detach, args),
         Command::Up(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Up, args),
@@ -215,6 +278,13 @@ fn main() -> ExitCode {
         Command::SetLink(_) => "set-link",
         Command::CreateResource(_) => "create-resource",
         Command::JoinResource(_) => "join-resource",
+        Command::LeaveResource(_) => "leave-resource",
+        Command::DeleteResource(_) => "delete-resource",
+        Command::LogPurgeAll(_) => "log-purge-all",
+        Command::Cron(_) => "cron",
+        Command::Invalidate(_) => "invalidate",
+        Command::PauseSync(_) => "pause-sync",
+        Command::ResumeSync(_) => "resume-sync",
         Command::Attach(_) => "attach",
         Command::Detach(_) => "detach",
         Command::Up(_) => "up",

@@ -9,7 +9,9 @@
 use crate::ctx::Ctx;
 use crate::tree_io::{Entry, Tree};
 use mars_core::lamport::Stamp;
+use mars_core::split_brain::{detect_split_brain, double_logfiles, HostHead, PairReport, Verdict};
 use mars_core::tree::LogName;
+use mars_core::version_chain::VersionEntry;
 use mars_core::tree_value::{ReplayLink, NONE_VALUE};
 use serde_json::{json, Value};
 
@@ -96,6 +98,12 @@ pub(crate) struct ResourceView {
     pub(crate) disk_state: String,
     pub(crate) repl_state: &'static str,
     pub(crate) sync_status: Option<u64>,
+    /// `sync_status` in percent of the size, one decimal.
+    pub(crate) sync_percent: Option<f64>,
+    /// `syncpos-<host>`: the primary's replay link when the sync finished.
+    pub(crate) sync_pos: Option<String>,
+    /// Synced, and the replay passed `sync_pos`.
+    pub(crate) consistent: bool,
     pub(crate) replay: Option<ReplayInfo>,
     pub(crate) replay_error: Option<String>,
     pub(crate) logfiles: Vec<LogInfo>,
@@ -103,6 +111,122 @@ pub(crate) struct ResourceView {
     pub(crate) switches: Vec<SwitchState>,
     /// `actual-<host>/msg-*` other than `OK`: (key, text).
     pub(crate) messages: Vec<(String, String)>,
+    /// What the tree here tells about a split brain.
+    pub(crate) split_brain: SplitBrainView,
+}
+
+/// Two hosts whose histories forked (or could not be compared).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SplitPair {
+    pub(crate) hosts: [String; 2],
+    /// The histories forked for sure.
+    pub(crate) certain: bool,
+    /// The last point both histories share (`log-N-<origin>,<pos>`), when found.
+    pub(crate) ancestor: Option<String>,
+    /// Per host, the oldest point of its history the other lacks.
+    pub(crate) diverged: [Option<String>; 2],
+    /// Per host, the bytes of logfile data walked back to the meeting point.
+    pub(crate) amount: [i64; 2],
+}
+
+/// Split brain as seen from this host's tree: the pairwise comparison of every member's
+/// history (replay link and version-link chain, `mars_core::split_brain`), logfiles with the
+/// same number from two origins, and what the members' kernels reported
+/// (`actual-<host>/msg-err-splitbrain-detected`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SplitBrainView {
+    pub(crate) pairs: Vec<SplitPair>,
+    /// Logfiles here with equal numbers and different origins.
+    pub(crate) double_logfiles: Vec<[String; 2]>,
+    /// (host, text) of every member whose kernel reported a split brain.
+    pub(crate) kernel: Vec<(String, String)>,
+}
+
+impl SplitBrainView {
+    /// Split brain for sure: a forked pair, two logfiles with one number, or a kernel's report.
+    pub(crate) fn detected(&self) -> bool {
+        self.pairs.iter().any(|p| p.certain) || !self.double_logfiles.is_empty() || !self.kernel.is_empty()
+    }
+
+    /// A pair whose histories could not be compared (links missing): the original counts this
+    /// as split brain too; `view` calls it suspected.
+    pub(crate) fn suspected(&self) -> bool {
+        self.pairs.iter().any(|p| !p.certain)
+    }
+
+    /// Every host named by a pair or a kernel report, sorted.
+    pub(crate) fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .pairs
+            .iter()
+            .flat_map(|p| p.hosts.iter().cloned())
+            .chain(self.kernel.iter().map(|(h, _)| h.clone()))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+}
+
+/// `version-NNNNNNNNN-<host>` split into number and host.
+fn version_key(name: &str) -> Option<(u32, &str)> {
+    let rest = name.strip_prefix("version-")?;
+    let (digits, host) = rest.split_once('-')?;
+    if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) || host.is_empty() {
+        return None;
+    }
+    Some((digits.parse().ok()?, host))
+}
+
+/// Reads what the resource directory `dir` tells about a split brain.
+pub(crate) fn read_split_brain(tree: &Tree, dir: &str) -> SplitBrainView {
+    let entries = tree.list(dir);
+    let mut heads_owned: Vec<(String, String)> = Vec::new();
+    let mut versions_owned: Vec<(u32, String, String)> = Vec::new();
+    let mut logfiles: Vec<String> = Vec::new();
+    for name in &entries {
+        let rel = format!("{dir}/{name}");
+        if let Some(host) = name.strip_prefix("replay-") {
+            if let Some(value) = tree.value(&rel) {
+                heads_owned.push((host.to_string(), value));
+            }
+        } else if let Some((nr, host)) = version_key(name) {
+            if let Some(value) = tree.value(&rel) {
+                versions_owned.push((nr, host.to_string(), value));
+            }
+        } else if LogName::parse(name).is_ok() && matches!(tree.entry(&rel), Entry::File { .. }) {
+            logfiles.push(name.clone());
+        }
+    }
+    let versions: Vec<VersionEntry<'_>> =
+        versions_owned.iter().map(|(nr, host, value)| VersionEntry { host, nr: *nr, value }).collect();
+    let heads: Vec<HostHead<'_>> = heads_owned.iter().map(|(host, replay)| HostHead { host, replay }).collect();
+    let empty = PairReport { hosts: ["", ""], verdict: Verdict::Consistent, ancestor: None, diverged: [None, None], amount: [0, 0] };
+    let mut out = vec![empty; heads.len().saturating_mul(heads.len().saturating_sub(1)) / 2];
+    let summary = detect_split_brain(versions.as_slice(), &heads, &mut out);
+    let show = |p: Option<mars_core::split_brain::Position<'_>>| p.map(|p| p.to_string());
+    let pairs = out
+        .iter()
+        .take(summary.written)
+        .map(|r| SplitPair {
+            hosts: [r.hosts[0].to_string(), r.hosts[1].to_string()],
+            certain: r.verdict == Verdict::SplitBrain,
+            ancestor: show(r.ancestor),
+            diverged: [show(r.diverged[0]), show(r.diverged[1])],
+            amount: r.amount,
+        })
+        .collect();
+    let names: Vec<&str> = logfiles.iter().map(String::as_str).collect();
+    let double_logfiles = double_logfiles(&names).map(|(a, b)| [a.to_string(), b.to_string()]).collect();
+    let kernel = entries
+        .iter()
+        .filter_map(|n| n.strip_prefix("actual-"))
+        .filter_map(|h| {
+            let text = tree.value(&format!("{dir}/actual-{h}/msg-err-splitbrain-detected"))?;
+            (text != "OK").then(|| (h.to_string(), text))
+        })
+        .collect();
+    SplitBrainView { pairs, double_logfiles, kernel }
 }
 
 /// What `view` shows of this host and its resources.
@@ -172,7 +296,22 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
     let i_am_designated = designated.as_deref() == Some(host);
     let size = number(tree, &format!("{dir}/size"));
     let sync_status = number(tree, &format!("{dir}/syncstatus-{host}"));
-    let consistent = matches!((sync_status, size), (Some(s), Some(z)) if s >= z && z > 0);
+    let synced = matches!((sync_status, size), (Some(s), Some(z)) if s >= z && z > 0);
+    let sync_pos = tree.value(&format!("{dir}/syncpos-{host}"));
+    // After a full sync the replica is consistent once its replay passed syncpos-<host>.
+    let replay_passed_syncpos = match (&sync_pos, tree.value(&format!("{dir}/replay-{host}"))) {
+        (None, _) => true,
+        (Some(pos), Some(replay)) => match (ReplayLink::parse(pos), ReplayLink::parse(&replay)) {
+            (Ok(pos), Ok(replay)) => mars_core::sync::consistent(&replay, &pos),
+            _ => false,
+        },
+        (Some(_), None) => false,
+    };
+    let consistent = synced && (i_am_designated || replay_passed_syncpos);
+    let sync_percent = match (sync_status, size) {
+        (Some(s), Some(z)) if z > 0 => Some((s.min(z) as f64 * 1000.0 / z as f64).floor() / 10.0),
+        _ => None,
+    };
     let replay_code =
         tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
 
@@ -318,12 +457,16 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         disk_state,
         repl_state,
         sync_status,
+        sync_percent,
+        sync_pos,
+        consistent: member && consistent,
         replay,
         replay_error,
         logfiles,
         maxnr: tree.value(&format!("{dir}/maxnr")),
         switches,
         messages,
+        split_brain: read_split_brain(tree, &dir),
     }
 }
 
@@ -372,6 +515,9 @@ fn resource_json(r: &ResourceView) -> Value {
         "disk_state": r.disk_state,
         "repl_state": r.repl_state,
         "sync_status": r.sync_status,
+        "sync_percent": r.sync_percent,
+        "sync_pos": r.sync_pos,
+        "consistent": r.consistent,
         "replay": r.replay.as_ref().map(|p| json!({
             "link": p.value,
             "logfile": p.logfile,
@@ -384,7 +530,68 @@ fn resource_json(r: &ResourceView) -> Value {
         "maxnr": r.maxnr,
         "switches": switches,
         "messages": r.messages.iter().map(|(k, v)| json!({"key": k, "text": v})).collect::<Vec<_>>(),
+        "split_brain": split_brain_json(&r.split_brain),
     })
+}
+
+fn split_brain_json(s: &SplitBrainView) -> Value {
+    json!({
+        "detected": s.detected(),
+        "suspected": s.suspected(),
+        "hosts": s.hosts(),
+        "pairs": s.pairs.iter().map(|p| json!({
+            "hosts": p.hosts,
+            "verdict": if p.certain { "split-brain" } else { "unknown" },
+            "common_ancestor": p.ancestor,
+            "diverged": [
+                {"host": p.hosts[0], "since": p.diverged[0], "bytes": p.amount[0]},
+                {"host": p.hosts[1], "since": p.diverged[1], "bytes": p.amount[1]},
+            ],
+        })).collect::<Vec<_>>(),
+        "double_logfiles": s.double_logfiles,
+        "kernel": s.kernel.iter().map(|(h, t)| json!({"host": h, "text": t})).collect::<Vec<_>>(),
+    })
+}
+
+/// The split-brain lines of `view` (none when there is none).
+fn split_brain_text(r: &ResourceView, out: &mut String) {
+    let s = &r.split_brain;
+    for p in &s.pairs {
+        let [a, b] = &p.hosts;
+        if p.certain {
+            out.push_str(&format!("    SPLIT BRAIN between '{a}' and '{b}'"));
+        } else {
+            out.push_str(&format!("    POSSIBLE SPLIT BRAIN between '{a}' and '{b}' (their histories cannot be compared)"));
+        }
+        match &p.ancestor {
+            Some(ancestor) => out.push_str(&format!(": common ancestor {ancestor}\n")),
+            None => out.push_str(": no common ancestor found\n"),
+        }
+        for i in 0..2 {
+            if let Some(since) = &p.diverged[i] {
+                out.push_str(&format!(
+                    "        '{}' diverged with {since} ({} bytes of logfiles back to the meeting point)\n",
+                    p.hosts[i], p.amount[i]
+                ));
+            }
+        }
+    }
+    for [a, b] in &s.double_logfiles {
+        out.push_str(&format!("    SPLIT BRAIN: logfiles {a} and {b} have the same number\n"));
+    }
+    for (host, text) in &s.kernel {
+        out.push_str(&format!("    SPLIT BRAIN reported by the kernel of '{host}': {text}\n"));
+    }
+    if s.detected() || s.suspected() {
+        out.push_str(&format!(
+            "    resolve: on each host whose writes are to be discarded: marsadm invalidate {}\n",
+            r.name
+        ));
+        out.push_str(&format!(
+            "             (or marsadm leave-resource {0} and marsadm join-resource {0} <disk>); see the admin guide\n",
+            r.name
+        ));
+    }
 }
 
 /// The human form of `view`: per resource a status line as the original's `view` prints
@@ -425,7 +632,18 @@ pub(crate) fn to_text(view: &View) -> String {
         out.push_str(&format!("    disk:    {}\n", r.disk.as_deref().unwrap_or("- (not joined)")));
         out.push_str(&format!("    device:  {}\n", r.device));
         if let Some(status) = r.sync_status {
-            out.push_str(&format!("    sync:    {status} of {size} bytes\n"));
+            let percent = r.sync_percent.map_or("?".to_string(), |p| format!("{p:.1}%"));
+            out.push_str(&format!("    sync:    {status} of {size} bytes ({percent})\n"));
+        }
+        if r.member {
+            let how = match (&r.sync_pos, r.consistent) {
+                (_, true) => "yes".to_string(),
+                (Some(pos), false) if r.sync_status.is_some_and(|s| r.size.is_some_and(|z| s >= z)) => {
+                    format!("not yet: replay must pass syncpos {pos}")
+                }
+                _ => "no: sync not finished".to_string(),
+            };
+            out.push_str(&format!("    consistent: {how}\n"));
         }
         match (&r.replay, &r.replay_error) {
             (Some(p), _) => out.push_str(&format!(
@@ -457,6 +675,7 @@ pub(crate) fn to_text(view: &View) -> String {
         for (key, text) in &r.messages {
             out.push_str(&format!("    msg-{key}: {text}\n"));
         }
+        split_brain_text(r, &mut out);
     }
     out
 }

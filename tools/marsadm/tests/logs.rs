@@ -141,3 +141,98 @@ fn log_delete_needs_replay_links() {
     f.run(&["log-delete", "r0"]).refused("cannot find any replay symlinks");
     assert_eq!(f.snapshot(), before);
 }
+
+#[test]
+fn log_delete_is_refused_while_a_member_has_no_replay_link() {
+    let f = history("delete-member-without-replay", 3);
+    // bravo is a member (data link) but its replay link is missing: it may need anything.
+    f.put_link(&format!("{DIR}/data-bravo"), "/dev/vda", LAMPORT);
+    let before = f.snapshot();
+    f.run(&["log-delete", "r0"]).refused("member 'bravo' of 'r0' has no replay link");
+    f.run(&["log-delete-all", "r0"]).refused("member 'bravo' of 'r0' has no replay link");
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn cron_rotates_on_the_primary_and_deletes_what_everyone_replayed() {
+    let f = history("cron", 3);
+    f.put_link(&format!("{DIR}/replay-bravo"), "log-000000002-alpha,0,0", LAMPORT);
+    f.put_link(&format!("{DIR}/data-bravo"), "/dev/vda", LAMPORT);
+    f.set_lamport((LAMPORT.0 + 1000, 0));
+    f.run(&["cron"]).ok();
+    // The newest logfile had data: a new one; logfile 1 is replayed everywhere, 2 is not.
+    assert!(f.path(&format!("{DIR}/log-000000004-alpha")).is_file());
+    assert_eq!(f.value(&format!("{DIR}/log-000000001-alpha")), ".deleted");
+    assert!(f.path(&format!("{DIR}/log-000000002-alpha")).is_file());
+    // A secondary (not the actual primary) does not rotate, and cron says nothing about it.
+    let g = history("cron-secondary", 3);
+    g.put_link(&format!("{DIR}/actual-alpha/is-primary"), "0", (LAMPORT.0 + 1, 0));
+    let run = g.run(&["cron"]);
+    run.ok();
+    assert!(!g.path(&format!("{DIR}/log-000000004-alpha")).exists());
+    assert!(!run.stderr.contains("primary"), "{}", run.stderr);
+}
+
+/// A cluster of alpha (with r0) and bravo whose heartbeat is `heartbeat` seconds before the
+/// fixture's Lamport time (None: no heartbeat), and a tombstone deleted 100 s before it.
+fn gc_fixture(tag: &str, heartbeat: Option<i64>) -> Fixture {
+    let f = Fixture::with_resource(tag);
+    f.put_link("ips/ip-bravo", "10.0.0.2", LAMPORT);
+    if let Some(ago) = heartbeat {
+        f.put_link("actual-bravo/time", "x", (LAMPORT.0 - ago, 0));
+    }
+    f.put_link(&format!("{DIR}/todo-alpha/old"), ".deleted", (LAMPORT.0 - 100, 0));
+    f.put_link("userspace/old", ".deleted", (LAMPORT.0 - 100, 0));
+    f
+}
+
+fn collected(f: &Fixture) -> bool {
+    let gone = |rel: &str| std::fs::symlink_metadata(f.path(rel)).is_err();
+    let a = gone(&format!("{DIR}/todo-alpha/old"));
+    assert_eq!(a, gone("userspace/old"), "resource and global tombstones alike");
+    a
+}
+
+#[test]
+fn cron_collects_a_tombstone_only_once_every_peer_has_seen_it() {
+    // bravo's last heartbeat is older than the deletion plus --window (60 s): not yet.
+    let f = gc_fixture("gc-not-yet", Some(100));
+    let before = f.snapshot();
+    f.run(&["cron"]).ok();
+    assert!(!collected(&f));
+    assert_eq!(f.snapshot(), before);
+    // Still within --window after the deletion: not yet.
+    let f = gc_fixture("gc-window", Some(50));
+    f.run(&["cron"]).ok();
+    assert!(!collected(&f));
+    // bravo did rounds for more than --window after the deletion: collected.
+    let f = gc_fixture("gc-seen", Some(30));
+    f.run(&["cron", "--dry-run"]).ok();
+    assert!(!collected(&f), "--dry-run changes nothing");
+    let run = f.run(&["cron"]);
+    run.ok();
+    assert!(run.stdout.contains("collected 2 deleted link(s)"), "{}", run.stdout);
+    assert!(collected(&f));
+    // Live links are never collected.
+    assert_eq!(f.value(&format!("{DIR}/todo-alpha/attach")), "1");
+    // No heartbeat of bravo at all: kept (until --keep-backup-hours).
+    let f = gc_fixture("gc-silent", None);
+    f.run(&["cron"]).ok();
+    assert!(!collected(&f));
+    f.run(&["cron", "--keep-backup-hours=0"]).ok();
+    assert!(collected(&f), "a peer silent for longer than --keep-backup-hours no longer counts");
+    // A smaller --window collects earlier.
+    let f = gc_fixture("gc-small-window", Some(50));
+    f.run(&["cron", "--window=10"]).ok();
+    assert!(collected(&f));
+}
+
+#[test]
+fn deleted_member_addresses_are_collected_only_after_keep_backup_hours() {
+    let f = Fixture::with_resource("gc-ips");
+    f.put_link("ips/ip-charlie", ".deleted", (LAMPORT.0 - 100, 0));
+    f.put_link("ips/ip-delta", ".deleted", (LAMPORT.0 - 169 * 3600, 0));
+    f.run(&["cron"]).ok();
+    assert_eq!(f.value("ips/ip-charlie"), ".deleted");
+    assert!(std::fs::symlink_metadata(f.path("ips/ip-delta")).is_err());
+}

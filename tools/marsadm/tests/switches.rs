@@ -203,7 +203,6 @@ fn primary_when_already_designated_writes_nothing() {
 #[test]
 fn primary_is_refused_when_unsafe() {
     let f = secondary_fixture("primary-refused");
-    f.run(&["primary", "r0", "--force"]).refused("not implemented");
 
     f.put_link("resource-r0/syncstatus-alpha", "4096", LAMPORT);
     let unsynced = f.snapshot();
@@ -227,8 +226,85 @@ fn primary_is_refused_when_unsafe() {
     f.put_link("resource-r0/actual-bravo/open-count", "1", LAMPORT);
     f.run(&["primary", "r0"]).refused("in use on the current primary 'bravo'");
     f.put_link("resource-r0/userspace/last-primary", "alpha", LAMPORT);
+    // Every other member must be reachable and have the device closed, not only the old
+    // primary (mars_core::replica::check_handover).
+    f.put_link("resource-r0/data-charlie", "/dev/vdc", LAMPORT);
+    let before = f.snapshot();
+    f.run(&["primary", "r0"]).refused("member 'charlie' of 'r0' is not reachable");
+    assert_eq!(f.snapshot(), before);
+    f.put_link("actual-charlie/time", "1", LAMPORT);
+    f.put_link("actual-charlie/alive", "1", LAMPORT);
+    f.put_link("resource-r0/actual-charlie/open-count", "2", LAMPORT);
+    let before = f.snapshot();
+    f.run(&["primary", "r0"]).refused("2 times in use on member 'charlie'");
+    assert_eq!(f.snapshot(), before);
+    std::fs::remove_file(f.path("resource-r0/data-charlie")).unwrap();
 
     f.unload();
     f.run(&["primary", "r0"]).refused("mars kernel module is not loaded");
     assert_eq!(f.value("resource-r0/primary"), "(none)");
+}
+
+/// alpha is a secondary of r0 whose primary bravo went silent (no heartbeat here).
+fn failover_fixture(tag: &str) -> Fixture {
+    let f = Fixture::with_resource(tag);
+    f.put_link("resource-r0/primary", "bravo", LAMPORT);
+    f.put_link("resource-r0/userspace/last-primary", "bravo", LAMPORT);
+    f.put_link(&actual("is-attached"), "1", LAMPORT);
+    f.set_lamport(later());
+    f
+}
+
+#[test]
+fn primary_without_force_is_refused_while_the_primary_is_unreachable() {
+    let f = failover_fixture("failover-refused");
+    let before = f.snapshot();
+    let run = f.run(&["primary", "r0"]);
+    run.refused("the current primary 'bravo' of 'r0' is not reachable");
+    assert!(run.stderr.contains("primary --force"), "the way out is named: {}", run.stderr);
+    assert_eq!(f.snapshot(), before, "nothing written");
+}
+
+#[test]
+fn primary_force_pauses_fetch_then_takes_over_without_the_old_primary() {
+    let f = failover_fixture("failover");
+    f.put_link("resource-r0/actual-bravo/open-count", "1", LAMPORT);
+    // The kernel does not follow within the timeout: the links stay as written.
+    let run = f.run(&["primary", "r0", "--force", "--timeout=1"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stdout.contains("designated primary changed from 'bravo' to 'alpha' (forced)"), "{}", run.stdout);
+    assert!(run.stderr.contains("in use on primary host 'bravo'"), "{}", run.stderr);
+    assert!(run.stderr.contains("SPLIT BRAIN"), "{}", run.stderr);
+    let (connect, connect_stamp) = f.link(&todo("connect"));
+    let (primary, primary_stamp) = f.link("resource-r0/primary");
+    assert_eq!(connect, "0", "fetch is off: the kernel's sign of a forced failover");
+    assert_eq!(primary, "alpha");
+    assert!(connect_stamp <= primary_stamp);
+    assert_eq!(f.value("resource-r0/userspace/last-primary"), "alpha");
+    assert_eq!(f.value("resource-r0/userspace/prev-primary"), "bravo");
+    assert!(!f.path("resource-r0/actual-bravo").join("is-primary").exists(), "nothing asked of bravo");
+
+    // The device appears: the primary is up (fetch on again, as the original's `up`).
+    f.put_link(&actual("if-on"), "1", later());
+    let run = f.run(&["primary", "r0", "--force"]);
+    run.ok();
+    assert!(run.stdout.contains("already the designated primary"), "{}", run.stdout);
+    assert_eq!(f.value(&todo("connect")), "1");
+}
+
+#[test]
+fn primary_force_still_checks_this_host() {
+    let f = failover_fixture("failover-checks");
+    f.put_link(&todo("allow-replay"), "0", LAMPORT);
+    let before = links(&f.snapshot());
+    f.run(&["primary", "r0", "--force"]).refused("todo-switch 'replay' must be on");
+    f.put_link(&todo("allow-replay"), "1", LAMPORT);
+    f.put_link("resource-r0/syncstatus-alpha", "4096", LAMPORT);
+    f.run(&["primary", "r0", "--force"]).refused("Sync has not yet finished on host 'alpha'");
+    f.put_link("resource-r0/syncstatus-alpha", &DISK_SIZE.to_string(), LAMPORT);
+    f.put_link(&todo("allow-replay"), "0", LAMPORT);
+    assert_eq!(links(&f.snapshot()), before, "refusals change nothing");
+    f.unload();
+    f.run(&["primary", "r0", "--force"]).refused("mars kernel module is not loaded");
+    assert_eq!(f.value("resource-r0/primary"), "bravo");
 }

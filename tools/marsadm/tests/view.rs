@@ -134,6 +134,10 @@ fn help_names_every_command_and_what_it_writes() {
         "secondary",
         "log-rotate",
         "log-delete",
+        "leave-resource",
+        "delete-resource",
+        "log-purge-all",
+        "cron",
         "view",
         "log-dump",
     ] {
@@ -147,4 +151,90 @@ fn help_names_every_command_and_what_it_writes() {
     }
     let run = f.run(&["create-resource"]);
     assert_eq!(run.code, 2, "missing arguments are a usage error");
+}
+
+/// r0 with alpha as primary at `log-1-alpha,2000` and bravo a member replaying alpha's
+/// logfile 1, up to 1000.
+fn two_members(tag: &str) -> Fixture {
+    let f = Fixture::with_resource(tag);
+    let zero = "0".repeat(32);
+    let a = "a".repeat(32);
+    let b = "b".repeat(32);
+    f.put_link("resource-r0/data-bravo", "/dev/vda", LAMPORT);
+    f.put_link(
+        "resource-r0/version-000000001-alpha",
+        &format!("{a},log-000000001-alpha,2000:{zero},log-000000000-alpha,0"),
+        LAMPORT,
+    );
+    f.put_link("resource-r0/replay-alpha", "log-000000001-alpha,2000,0", LAMPORT);
+    f.put_link(
+        "resource-r0/version-000000001-bravo",
+        &format!("{b},log-000000001-alpha,1000:{zero},log-000000000-alpha,0"),
+        LAMPORT,
+    );
+    f.put_link("resource-r0/replay-bravo", "log-000000001-alpha,1000,0", LAMPORT);
+    f
+}
+
+#[test]
+fn a_secondary_that_is_merely_behind_is_no_split_brain() {
+    let f = two_members("view-behind");
+    let r = json(&f, &["view", "--json"])["resources"][0].clone();
+    assert_eq!(r["split_brain"]["detected"], false, "{r}");
+    assert_eq!(r["split_brain"]["suspected"], false, "{r}");
+    assert!(r["split_brain"]["pairs"].as_array().unwrap().is_empty());
+    let text = f.run(&["view"]).stdout;
+    assert!(!text.contains("SPLIT BRAIN"), "{text}");
+}
+
+#[test]
+fn a_forced_failover_with_writes_on_both_sides_is_reported_as_split_brain() {
+    let f = two_members("view-split");
+    // bravo was forced to primary at 1000 of alpha's logfile 1 and wrote logfile 2; alpha
+    // went on writing logfile 1 up to 2000.
+    let b = "b".repeat(32);
+    let c = "c".repeat(32);
+    f.put_link(
+        "resource-r0/version-000000002-bravo",
+        &format!("{c},log-000000002-bravo,500:{b},log-000000001-alpha,1000"),
+        LAMPORT,
+    );
+    f.put_link("resource-r0/replay-bravo", "log-000000002-bravo,500,0", LAMPORT);
+    let v = json(&f, &["view", "--json"]);
+    let s = &v["resources"][0]["split_brain"];
+    assert_eq!(s["detected"], true, "{s}");
+    assert_eq!(s["hosts"], serde_json::json!(["alpha", "bravo"]));
+    let pair = &s["pairs"][0];
+    assert_eq!(pair["verdict"], "split-brain");
+    assert_eq!(pair["common_ancestor"], "log-000000001-alpha,1000");
+    assert_eq!(pair["diverged"][0]["host"], "alpha");
+    assert_eq!(pair["diverged"][0]["since"], "log-000000001-alpha,2000");
+    assert_eq!(pair["diverged"][1]["host"], "bravo");
+    assert_eq!(pair["diverged"][1]["since"], "log-000000002-bravo,500");
+    let text = f.run(&["view", "r0"]).stdout;
+    assert!(text.contains("SPLIT BRAIN between 'alpha' and 'bravo': common ancestor log-000000001-alpha,1000"), "{text}");
+    assert!(text.contains("marsadm invalidate r0"), "the resolution is named: {text}");
+
+    // Both started a logfile 2, and alpha's kernel stopped its replay: both are reported.
+    std::fs::write(f.path("resource-r0/log-000000002-alpha"), b"x").unwrap();
+    std::fs::write(f.path("resource-r0/log-000000002-bravo"), b"y").unwrap();
+    f.put_link("resource-r0/actual-alpha/msg-err-splitbrain-detected", "replay stops after log-000000001-alpha", LAMPORT);
+    let s = json(&f, &["view", "--json"])["resources"][0]["split_brain"].clone();
+    assert_eq!(s["double_logfiles"], serde_json::json!([["log-000000002-alpha", "log-000000002-bravo"]]));
+    assert_eq!(s["kernel"][0]["host"], "alpha");
+    let text = f.run(&["view"]).stdout;
+    assert!(text.contains("logfiles log-000000002-alpha and log-000000002-bravo have the same number"), "{text}");
+    assert!(text.contains("reported by the kernel of 'alpha': replay stops after"), "{text}");
+}
+
+#[test]
+fn a_history_that_cannot_be_compared_is_suspected_not_detected() {
+    let f = two_members("view-unknown");
+    // bravo names a logfile 3 whose links are gone: its history cannot be walked back.
+    f.put_link("resource-r0/replay-bravo", "log-000000003-bravo,10,0", LAMPORT);
+    let s = json(&f, &["view", "--json"])["resources"][0]["split_brain"].clone();
+    assert_eq!(s["detected"], false, "{s}");
+    assert_eq!(s["suspected"], true, "{s}");
+    assert_eq!(s["pairs"][0]["verdict"], "unknown");
+    assert!(f.run(&["view"]).stdout.contains("POSSIBLE SPLIT BRAIN between 'alpha' and 'bravo'"));
 }

@@ -790,6 +790,8 @@ impl World {
                 designation_stamp: stamp,
                 just_started: self.now < host.started_at + START_GRACE,
                 peers: &peers,
+                // As the kernel's logger: its start recovers an own current logfile.
+                recovers_own: true,
                 replay: ReplayLink { log: self.log_name(rid), min_pos: pos as i64, dirty_len: 0 },
                 logs: &logs,
             };
@@ -801,8 +803,21 @@ impl World {
         };
         match decision {
             Ok((nr, after, fork)) => {
-                let pos = self.hosts[h].replay.1;
-                if after.1 != h {
+                let mut pos = self.hosts[h].replay.1;
+                if after.1 == h {
+                    // The kernel's recovery: the rest of the own logfile (everything durable
+                    // in it) goes to the disk, its version link to its end.
+                    let host = &mut self.hosts[h];
+                    if let Some(file) = host.logs.get(&after) {
+                        for r in file.recs.iter().filter(|r| r.start >= pos && r.end() <= file.durable) {
+                            host.disk[r.block] = r.write;
+                        }
+                        pos = pos.max(file.durable);
+                    }
+                    self.hosts[h].replay = (after, pos);
+                    self.write_replay_link(h);
+                    self.write_own_version(h, after, pos);
+                } else {
                     // Forced: the own version link must stand where the new branch starts.
                     self.write_own_version(h, after, pos);
                 }

@@ -109,11 +109,16 @@ impl Fixture {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_as(HOST, args)
+    }
+
+    /// Runs marsadm as another host on the same tree (a tree after the merge).
+    pub fn run_as(&self, host: &str, args: &[&str]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_marsadm"))
             .args(args)
             .env("MARS_ROOT", &self.root)
             .env("MARS_PROC", &self.proc_dir)
-            .env("MARS_HOST", HOST)
+            .env("MARS_HOST", host)
             .output()
             .unwrap();
         Run {

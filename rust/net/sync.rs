@@ -1,0 +1,888 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Full sync over port 7779 (`Documentation/protocol.rst`, "Sync messages").
+//!
+//! Server side ([`serve_sync`], in a `mars_serve` thread after the handshake): answers
+//! `SyncRead` (a block range of a resource's data device) and `SyncSumsRead` (one digest per
+//! block of a range) from the data device this host has attached, through its bio brick
+//! ([`register_data`]). Only a member of the resource (`data-<host>` names a device) is
+//! served; ranges must lie inside the device and be aligned to its logical block size, and a
+//! checksum request may cover at most [`MAX_SUMS_SPAN`] bytes. Anything else is answered with
+//! an `Error`; a malformed frame closes the connection.
+//!
+//! Client side ([`Syncer`], one `mars_sync` thread per resource of a secondary whose sync is
+//! due, started and stopped by the strategy): copies `[syncstatus-<me>, size)` of the
+//! designated primary's device onto the local data device, window by window
+//! ([`WINDOW`] bytes). With `do_fast_fullsync` on it first asks for the primary's CRC32C
+//! digests of the window's 64 KiB blocks, computes the local ones meanwhile, and transfers
+//! only the blocks that differ (`mars_core::sync`). Up to `sync_parallel` reads are in flight
+//! on the connection; `sync_speed_limit_kib` bounds the data rate. After each window the local
+//! device is flushed and `syncstatus-<me>` advances, so an interrupted sync (network cut,
+//! reboot) resumes there. At the end, once the primary's heartbeat (`actual-<primary>/time`)
+//! is newer than the end of the copy, the primary's replay link is recorded in
+//! `syncpos-<me>` and `syncstatus-<me>` becomes the size: the replay may start, and the
+//! replica is consistent once its replay passed `syncpos` (`mars_core::sync::consistent`).
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+
+use crate::brick::{Flags, Mref, MrefIo, MrefOwner, Op, Output};
+use crate::clock;
+use crate::kapi::kthread::{ThreadContext, WaitEvent};
+use crate::kapi::mm::{NoIoScope, PageBuf};
+use crate::kapi::socket::{Socket, SocketAddrV4};
+use crate::kapi::time::real_time;
+use crate::kapi::vfs;
+use crate::knobs;
+use crate::logger::links::KernelDigester;
+use crate::mars_core::digest::digest32;
+use crate::mars_core::sync::{progress, throttle_delay_ms, MismatchRuns, Run};
+use crate::mars_core::tree_value::{HostOrNone, ANY_UUID};
+use crate::mars_core::wire::{
+    accept_welcome, check_resource, DigestAlg, DigestList, ErrorCode, ErrorReply, Hello, Message, PortRole,
+    SyncData, SyncRead, SyncSums, SyncSumsRead, DIGEST_LEN, KNOWN_FEATURES, MAX_DATA_CHUNK, MAX_PROTOCOL_VERSION,
+    MIN_PROTOCOL_VERSION,
+};
+use kernel::c_str;
+use kernel::error::code::{EINVAL, ENOMEM};
+use kernel::error::Error;
+use kernel::prelude::*;
+use kernel::str::BStr;
+use kernel::sync::{Arc, Mutex};
+
+use super::conn::{Conn, ConnError};
+use super::server::{role_port, TIMEOUTS};
+use super::tree::{self, Bytes};
+use super::{Shared, Worker, WorkerState};
+
+/// Block size of fast full sync digests.
+pub(crate) const SUM_BLOCK: u32 = 64 * 1024;
+/// Bytes one client window covers: one checksum request, then the transfers, then a flush
+/// and a progress update.
+pub(crate) const WINDOW: u64 = 16 * 1024 * 1024;
+/// Most bytes one checksum request may cover on the server.
+pub(crate) const MAX_SUMS_SPAN: u64 = 32 * 1024 * 1024;
+/// A sync client that sent nothing for this long is gone.
+const SERVE_IDLE_MS: u32 = 60_000;
+/// A reply must come within this time (a checksum reply reads a whole window).
+const REPLY_WAIT_MS: u32 = 60_000;
+/// First wait after a failure ...
+const BACKOFF_MIN_MS: u32 = 1000;
+/// ... doubling up to this.
+const BACKOFF_MAX_MS: u32 = 10_000;
+/// How long the end of a sync waits for a fresh heartbeat of the primary.
+const FINISH_WAIT_MS: u32 = 120_000;
+/// Most reads in flight (the `sync_parallel` knob's bound).
+pub(crate) const MAX_PARALLEL: usize = 16;
+
+// ---------------------------------------------------------------------------------------------
+// The attached data devices, for the server
+
+/// The data devices this host has attached, by resource name.
+#[pin_data]
+struct DataRegistry {
+    #[pin]
+    list: Mutex<KVec<(Bytes, Arc<dyn Output>)>>,
+}
+
+/// The registry while the module is loaded.
+static REGISTRY: AtomicPtr<DataRegistry> = AtomicPtr::new(ptr::null_mut());
+
+/// Owns the registry of attached data devices. Created before the strategy starts, dropped
+/// after the strategy and the network threads ended (field order in the module struct).
+pub(crate) struct DataDevices {
+    registry: Option<Pin<KBox<DataRegistry>>>,
+}
+
+impl DataDevices {
+    /// Creates the registry and publishes it.
+    pub(crate) fn new() -> Result<Self> {
+        let registry =
+            KBox::pin_init(pin_init!(DataRegistry { list <- kernel::new_mutex!(KVec::new(), "mars_sync_data") }), GFP_KERNEL)?;
+        REGISTRY.store(ptr::from_ref(&*registry).cast_mut(), Ordering::Release);
+        Ok(DataDevices { registry: Some(registry) })
+    }
+}
+
+impl Drop for DataDevices {
+    fn drop(&mut self) {
+        REGISTRY.store(ptr::null_mut(), Ordering::Release);
+        drop(self.registry.take());
+    }
+}
+
+fn with_registry<R>(f: impl FnOnce(&DataRegistry) -> R) -> Option<R> {
+    let raw = REGISTRY.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer was published by `DataDevices::new` and stays valid until
+    // `DataDevices` drops, which happens after every thread that calls this ended (the
+    // strategy and the network threads stop first).
+    let registry = unsafe { raw.as_ref() }?;
+    Some(f(registry))
+}
+
+/// Makes `data`, the attached data device of resource `res`, available to sync clients.
+pub(crate) fn register_data(res: &[u8], data: Arc<dyn Output>) -> Result {
+    let mut name = KVec::new();
+    name.extend_from_slice(res, GFP_KERNEL)?;
+    let old = with_registry(|registry| {
+        let mut list = registry.list.lock();
+        let old = take_entry(&mut list, res);
+        list.push((name, data), GFP_KERNEL).map(|()| old).map_err(Error::from)
+    });
+    // Dropped outside the lock.
+    match old {
+        Some(Ok(old)) => {
+            drop(old);
+            Ok(())
+        }
+        Some(Err(e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Takes the entry of `res` out of `list` (which is rebuilt without it).
+fn take_entry(list: &mut KVec<(Bytes, Arc<dyn Output>)>, res: &[u8]) -> Option<Arc<dyn Output>> {
+    if !list.iter().any(|(n, _)| n.as_slice() == res) {
+        return None;
+    }
+    let old = core::mem::replace(list, KVec::new());
+    let mut taken = None;
+    for (name, data) in old {
+        if name.as_slice() == res {
+            taken = Some(data);
+        } else if list.push((name, data), GFP_KERNEL).is_err() {
+            // Cannot happen for a list that only shrinks by more than the allocator's minimum;
+            // if it does, that entry is no longer served (a client retries).
+        }
+    }
+    taken
+}
+
+/// Withdraws the data device of `res` (before it is detached). The returned reference, if
+/// any, must be dropped in process context.
+pub(crate) fn unregister_data(res: &[u8]) {
+    let old = with_registry(|registry| take_entry(&mut registry.list.lock(), res));
+    drop(old);
+}
+
+fn lookup_data(res: &[u8]) -> Option<Arc<dyn Output>> {
+    with_registry(|registry| registry.list.lock().iter().find(|(n, _)| n.as_slice() == res).map(|(_, d)| d.clone()))
+        .flatten()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synchronous block IO through a brick
+
+/// Completion state of one synchronous request.
+#[pin_data]
+struct Waiter {
+    #[pin]
+    event: WaitEvent,
+    done: AtomicBool,
+    status: AtomicI32,
+}
+
+struct BlockReq {
+    mref: Mref,
+    waiter: Arc<Waiter>,
+}
+
+struct BlockHandle(KBox<BlockReq>);
+
+// SAFETY: the `Mref` lives inside the box, whose heap address does not change while the box
+// is given up as a raw pointer; `from_raw` restores exactly that box.
+unsafe impl MrefOwner for BlockHandle {
+    fn mref(&self) -> &Mref {
+        &self.0.mref
+    }
+
+    fn into_raw(self) -> *mut kernel::ffi::c_void {
+        KBox::into_raw(self.0).cast()
+    }
+
+    unsafe fn from_raw(raw: *mut kernel::ffi::c_void) -> Self {
+        // SAFETY: per the function contract `raw` came from `into_raw` of a `KBox<BlockReq>`.
+        BlockHandle(unsafe { KBox::from_raw(raw.cast()) })
+    }
+
+    fn done(self, status: Result) {
+        let waiter = self.0.waiter.clone();
+        drop(self);
+        waiter.status.store(status.err().map_or(0, |e| e.to_errno()), Ordering::Release);
+        waiter.done.store(true, Ordering::Release);
+        waiter.event.wake();
+        // `waiter` drops last; freeing it never sleeps.
+    }
+}
+
+/// A buffer of [`MAX_DATA_CHUNK`] bytes in pages, and synchronous reads and writes of up to
+/// that much through a brick's output.
+pub(crate) struct BlockBuf {
+    pages: KVec<PageBuf>,
+    waiter: Arc<Waiter>,
+}
+
+impl BlockBuf {
+    pub(crate) fn new() -> Result<Self> {
+        let count = MAX_DATA_CHUNK / PageBuf::SIZE;
+        let mut pages = KVec::with_capacity(count, GFP_KERNEL)?;
+        for _ in 0..count {
+            pages.push(PageBuf::new()?, GFP_KERNEL)?;
+        }
+        let waiter = Arc::pin_init(
+            pin_init!(Waiter { event <- WaitEvent::new(), done: AtomicBool::new(false), status: AtomicI32::new(0) }),
+            GFP_KERNEL,
+        )?;
+        Ok(BlockBuf { pages, waiter })
+    }
+
+    /// Reads or writes `len` bytes at `pos` (a flush with `len` 0), waiting for completion.
+    fn io(&mut self, output: &dyn Output, op: Op, pos: u64, len: usize) -> Result {
+        let _noio = NoIoScope::enter();
+        if len > MAX_DATA_CHUNK {
+            return Err(EINVAL);
+        }
+        let segments = len.div_ceil(PageBuf::SIZE);
+        let mut mref = Mref::new(segments)?;
+        let mut left = len;
+        for page in self.pages.iter().take(segments) {
+            let piece = left.min(PageBuf::SIZE);
+            // SAFETY: the pages belong to `self`, which is borrowed mutably until the request
+            // completed (waited for below), so they stay allocated and unmodified meanwhile.
+            let segment = unsafe { page.segment(0, u32::try_from(piece).map_err(|_| EINVAL)?)? };
+            mref.segments_mut().push(segment, GFP_KERNEL)?;
+            left -= piece;
+        }
+        mref.prepare(op, pos, u32::try_from(len).map_err(|_| EINVAL)?, Flags::default())?;
+        self.waiter.done.store(false, Ordering::Release);
+        let request = KBox::new(BlockReq { mref, waiter: self.waiter.clone() }, GFP_KERNEL)?;
+        output.io(MrefIo::new(BlockHandle(request)));
+        // Every request completes (the brick promises it), so wait in slices until it did.
+        while !self.waiter.done.load(Ordering::Acquire) {
+            self.waiter.event.wait(None, 1000, || self.waiter.done.load(Ordering::Acquire));
+        }
+        match self.waiter.status.load(Ordering::Acquire) {
+            0 => Ok(()),
+            errno => Err(Error::from_errno(errno)),
+        }
+    }
+
+    /// Copies the first `out.len()` bytes of the buffer into `out`.
+    fn copy_out(&self, out: &mut [u8]) {
+        for (page, chunk) in self.pages.iter().zip(out.chunks_mut(PageBuf::SIZE)) {
+            page.with(|bytes| {
+                if let Some(src) = bytes.get(..chunk.len()) {
+                    chunk.copy_from_slice(src);
+                }
+            });
+        }
+    }
+
+    /// Fills the buffer's start with `data` (`None`: `len` zero bytes).
+    fn copy_in(&mut self, data: Option<&[u8]>, len: usize) {
+        let mut left = len;
+        for (index, page) in self.pages.iter_mut().enumerate() {
+            if left == 0 {
+                break;
+            }
+            let piece = left.min(PageBuf::SIZE);
+            let start = index.saturating_mul(PageBuf::SIZE);
+            page.with_mut(|bytes| {
+                let Some(dst) = bytes.get_mut(..piece) else { return };
+                match data.and_then(|d| d.get(start..start.saturating_add(piece))) {
+                    Some(src) => dst.copy_from_slice(src),
+                    None => dst.fill(0),
+                }
+            });
+            left -= piece;
+        }
+    }
+
+    /// Reads `out.len()` bytes at `pos` into `out`.
+    pub(crate) fn read(&mut self, output: &dyn Output, pos: u64, out: &mut [u8]) -> Result {
+        self.io(output, Op::Read, pos, out.len())?;
+        self.copy_out(out);
+        Ok(())
+    }
+
+    /// Writes `data` (`None`: `len` zero bytes) at `pos`.
+    pub(crate) fn write(&mut self, output: &dyn Output, pos: u64, data: Option<&[u8]>, len: usize) -> Result {
+        self.copy_in(data, len);
+        self.io(output, Op::Write, pos, len)
+    }
+
+    /// Makes the writes so far durable.
+    pub(crate) fn flush(&mut self, output: &dyn Output) -> Result {
+        let _noio = NoIoScope::enter();
+        let mut mref = Mref::new(0)?;
+        mref.prepare(Op::Flush, 0, 0, Flags::default())?;
+        self.waiter.done.store(false, Ordering::Release);
+        let request = KBox::new(BlockReq { mref, waiter: self.waiter.clone() }, GFP_KERNEL)?;
+        output.io(MrefIo::new(BlockHandle(request)));
+        while !self.waiter.done.load(Ordering::Acquire) {
+            self.waiter.event.wait(None, 1000, || self.waiter.done.load(Ordering::Acquire));
+        }
+        match self.waiter.status.load(Ordering::Acquire) {
+            0 => Ok(()),
+            errno => Err(Error::from_errno(errno)),
+        }
+    }
+}
+
+/// Digest `i` of a concatenation of digests.
+fn digest_at(list: &[u8], i: usize) -> Option<&[u8]> {
+    let from = i.checked_mul(DIGEST_LEN)?;
+    list.get(from..from.checked_add(DIGEST_LEN)?)
+}
+
+/// The 32-byte CRC32C digest of every `block`-sized piece of `data`, appended to `out`.
+fn digest_blocks(data: &[u8], block: usize, out: &mut KVVec<u8>) -> Result {
+    for piece in data.chunks(block.max(1)) {
+        let digest = digest32(DigestAlg::Crc32c.algo(), piece, &KernelDigester).ok_or(EINVAL)?;
+        out.extend_from_slice(&digest, GFP_KERNEL)?;
+    }
+    Ok(())
+}
+
+/// The digests of `count` blocks of `block_size` bytes from `offset` of `output` (the last
+/// block cut at `end`), read through `buf` and `data` (a chunk-sized scratch area).
+fn local_digests(
+    output: &dyn Output,
+    buf: &mut BlockBuf,
+    data: &mut [u8],
+    offset: u64,
+    end: u64,
+    block_size: u32,
+    count: usize,
+    out: &mut KVVec<u8>,
+) -> Result {
+    *out = KVVec::new();
+    let span = u64::from(block_size).checked_mul(count as u64).ok_or(EINVAL)?;
+    let stop = offset.checked_add(span).ok_or(EINVAL)?.min(end);
+    // Whole blocks per read.
+    let per_read = (MAX_DATA_CHUNK as u64).checked_div(u64::from(block_size)).unwrap_or(0).max(1).saturating_mul(u64::from(block_size)).max(1);
+    let mut pos = offset;
+    while pos < stop {
+        let len = usize::try_from((stop - pos).min(per_read)).map_err(|_| EINVAL)?;
+        let chunk = data.get_mut(..len).ok_or(EINVAL)?;
+        buf.read(output, pos, chunk)?;
+        digest_blocks(chunk, block_size as usize, out)?;
+        pos = pos.saturating_add(len as u64);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+type Refusal = (ErrorCode, &'static str);
+
+/// What a sync connection serves: the client's host name.
+pub(super) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(), ConnError> {
+    let stopper = conn.stopper();
+    let mut buf = BlockBuf::new().map_err(ConnError::Io)?;
+    let mut data = KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
+    let mut sums = KVVec::new();
+    loop {
+        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, SERVE_IDLE_MS)?;
+        let tag = frame.header.tag;
+        match frame.message {
+            Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
+            Message::Pong => {}
+            Message::SyncRead(request) => {
+                let reply = answer_read(&request, peer, &mut buf, data.as_mut_slice());
+                let message = match &reply {
+                    Ok(reply) => Message::SyncData(*reply),
+                    Err((code, message)) => Message::Error(ErrorReply { code: *code, message }),
+                };
+                conn.writer.send(&conn.socket, tag, &message)?;
+            }
+            Message::SyncSumsRead(request) => {
+                let reply = answer_sums(&request, peer, &mut buf, data.as_mut_slice(), &mut sums);
+                let message = match &reply {
+                    Ok(reply) => Message::SyncSums(*reply),
+                    Err((code, message)) => Message::Error(ErrorReply { code: *code, message }),
+                };
+                conn.writer.send(&conn.socket, tag, &message)?;
+            }
+            other => return Err(ConnError::Unexpected(other.msg_type())),
+        }
+    }
+}
+
+/// The data device of `res` for `peer`, if `peer` is a member and the device is attached;
+/// with its size and logical block size.
+fn device_for(res: &str, peer: &[u8]) -> core::result::Result<(Arc<dyn Output>, u64, u64), Refusal> {
+    check_resource(res).map_err(|_| (ErrorCode::Invalid, "bad resource name"))?;
+    let rel = concat(&[b"resource-", res.as_bytes(), b"/data-", peer]);
+    if rel.is_empty() || tree::link_value(&rel).is_none() {
+        return Err((ErrorCode::Denied, "not a member of this resource"));
+    }
+    let primary = tree::link_value(&concat(&[b"resource-", res.as_bytes(), b"/primary"]));
+    if primary.is_none() || primary != tree::own_host() {
+        return Err((ErrorCode::Denied, "not the designated primary of this resource"));
+    }
+    let output = lookup_data(res.as_bytes()).ok_or((ErrorCode::Busy, "data device not attached here"))?;
+    let info = output.info().map_err(|_| (ErrorCode::Busy, "data device not attached here"))?;
+    Ok((output, info.size, u64::from(info.logical_block_size.max(1))))
+}
+
+fn check_range(offset: u64, len: u64, size: u64, align: u64) -> core::result::Result<(), Refusal> {
+    let end = offset.checked_add(len).ok_or((ErrorCode::Invalid, "range overflows"))?;
+    if end > size {
+        return Err((ErrorCode::Invalid, "range beyond the end of the device"));
+    }
+    if offset.checked_rem(align) != Some(0) || len.checked_rem(align) != Some(0) {
+        return Err((ErrorCode::Invalid, "range not aligned to the logical block size"));
+    }
+    Ok(())
+}
+
+fn answer_read<'b>(
+    request: &SyncRead<'_>,
+    peer: &[u8],
+    buf: &mut BlockBuf,
+    data: &'b mut [u8],
+) -> core::result::Result<SyncData<'b>, Refusal> {
+    let (output, size, align) = device_for(request.resource, peer)?;
+    let len = request.len as usize;
+    check_range(request.offset, u64::from(request.len), size, align)?;
+    let chunk = data.get_mut(..len).ok_or((ErrorCode::Invalid, "too long"))?;
+    buf.read(&*output, request.offset, chunk).map_err(|_| (ErrorCode::Io, "cannot read the data device"))?;
+    drop(output);
+    knobs::SYNC_SERVED_BYTES.fetch_add(request.len.into(), Ordering::Relaxed);
+    let chunk: &'b [u8] = chunk;
+    if chunk.iter().all(|&b| b == 0) {
+        return Ok(SyncData { offset: request.offset, len: request.len, zero: true, data: &[] });
+    }
+    Ok(SyncData { offset: request.offset, len: request.len, zero: false, data: chunk })
+}
+
+fn answer_sums<'s>(
+    request: &SyncSumsRead<'_>,
+    peer: &[u8],
+    buf: &mut BlockBuf,
+    data: &mut [u8],
+    sums: &'s mut KVVec<u8>,
+) -> core::result::Result<SyncSums<'s>, Refusal> {
+    if request.alg != DigestAlg::Crc32c {
+        return Err((ErrorCode::Unsupported, "only CRC32C block digests are served"));
+    }
+    let (output, size, align) = device_for(request.resource, peer)?;
+    let count = usize::from(request.count);
+    let span = u64::from(request.block_size).saturating_mul(u64::from(request.count));
+    if span > MAX_SUMS_SPAN {
+        return Err((ErrorCode::Invalid, "checksum request too large"));
+    }
+    // The last block may end at the device end.
+    let end = request.offset.saturating_add(span).min(size);
+    if request.offset >= end {
+        return Err((ErrorCode::Invalid, "range beyond the end of the device"));
+    }
+    check_range(request.offset, end - request.offset, size, align)?;
+    local_digests(&*output, buf, data, request.offset, end, request.block_size, count, sums)
+        .map_err(|_| (ErrorCode::Io, "cannot read the data device"))?;
+    drop(output);
+    let digests = DigestList::new(DigestAlg::Crc32c, sums.as_slice()).map_err(|_| (ErrorCode::Io, "digests"))?;
+    Ok(SyncSums { offset: request.offset, block_size: request.block_size, digests })
+}
+
+fn concat(parts: &[&[u8]]) -> Bytes {
+    let mut out = KVec::new();
+    for part in parts {
+        if out.extend_from_slice(part, GFP_KERNEL).is_err() {
+            return KVec::new();
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+/// What a sync thread works for.
+pub(crate) struct SyncJob {
+    res: Bytes,
+    data: Arc<dyn Output>,
+}
+
+/// A running full sync of one resource; dropping it stops the thread promptly (its socket is
+/// shut down). Its progress is in `syncstatus-<host>`.
+pub(crate) struct Syncer {
+    _worker: Worker<SyncJob>,
+}
+
+impl Syncer {
+    /// Starts syncing resource `res` onto `data` (the attached local data device).
+    pub(crate) fn start(res: &[u8], data: Arc<dyn Output>) -> Result<Self> {
+        let shared = Shared::new(None)?;
+        let mut name = KVec::new();
+        name.extend_from_slice(res, GFP_KERNEL)?;
+        Ok(Syncer { _worker: Worker::spawn(c_str!("mars_sync"), &shared, SyncJob { res: name, data }, sync_thread)? })
+    }
+}
+
+/// Why a sync session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SyncEnd {
+    Stop,
+    /// Nothing to do now (finished, or links missing).
+    Idle,
+    /// `syncstatus-<me>` was changed by someone else: start over from its value.
+    Restart,
+    Connect(Error),
+    Refused,
+    Conn(ConnError),
+    Remote(ErrorCode),
+    Local(Error),
+    /// The primary sent an answer that does not fit the request.
+    Mismatch,
+    /// The primary's heartbeat did not come in time after the copy.
+    NoHeartbeat,
+}
+
+impl From<ConnError> for SyncEnd {
+    fn from(e: ConnError) -> Self {
+        match e {
+            ConnError::Stopping => SyncEnd::Stop,
+            e => SyncEnd::Conn(e),
+        }
+    }
+}
+
+fn sync_thread(state: &WorkerState<SyncJob>, context: &ThreadContext) {
+    let stopper = &state.stopper;
+    let mut backoff = BACKOFF_MIN_MS;
+    let mut told: Option<SyncEnd> = None;
+    let res = BStr::from_bytes(&state.data.res);
+    while !context.should_stop() && !stopper.stopping() {
+        let end = session(state, context);
+        match end {
+            SyncEnd::Stop => break,
+            SyncEnd::Idle => {
+                backoff = BACKOFF_MIN_MS;
+                stopper.sleep(context, 1000);
+                continue;
+            }
+            SyncEnd::Restart => {
+                pr_info!("{}: sync: syncstatus was reset; starting over\n", res);
+                continue;
+            }
+            other => {
+                if told != Some(other) {
+                    pr_notice!("{}: sync: {:?}; retrying\n", res, other);
+                    told = Some(other);
+                }
+            }
+        }
+        stopper.sleep(context, backoff);
+        backoff = backoff.saturating_mul(2).min(BACKOFF_MAX_MS);
+    }
+}
+
+/// A link of the resource directory, as text.
+fn res_link(res: &[u8], name: &[&[u8]]) -> Option<Bytes> {
+    let mut rel = concat(&[b"resource-", res, b"/"]);
+    for part in name {
+        rel.extend_from_slice(part, GFP_KERNEL).ok()?;
+    }
+    tree::link_value(&rel)
+}
+
+fn parse_u64(value: Option<Bytes>) -> Option<u64> {
+    core::str::from_utf8(&value?).ok()?.trim().parse::<u64>().ok()
+}
+
+/// Writes the link `resource-<res>/<name>` with a fresh stamp.
+fn write_res_link(res: &[u8], name: &[&[u8]], value: &[u8]) -> Result {
+    let mut rel = concat(&[b"resource-", res, b"/"]);
+    for part in name {
+        rel.extend_from_slice(part, GFP_KERNEL)?;
+    }
+    let path = tree::mars_path(&rel)?;
+    if let Ok(old) = vfs::read_link(path.as_cstr()) {
+        if old.value.as_slice() == value {
+            return Ok(());
+        }
+        clock::observe(old.mtime);
+    }
+    vfs::replace_symlink(&path, value, clock::tick())
+}
+
+fn decimal(value: u64) -> crate::mars_core::text::FixedBuf<24> {
+    let mut text = crate::mars_core::text::FixedBuf::<24>::new();
+    let _ = core::fmt::Write::write_fmt(&mut text, format_args!("{}", value));
+    text
+}
+
+/// Milliseconds since boot (real time is enough for pacing).
+fn now_ms() -> u64 {
+    let t = real_time();
+    u64::try_from(t.sec).unwrap_or(0).saturating_mul(1000).saturating_add(u64::from(t.nsec / 1_000_000))
+}
+
+/// Transfer pacing for the bandwidth limit.
+struct Pace {
+    start_ms: u64,
+    bytes: u64,
+}
+
+impl Pace {
+    fn account(&mut self, stopper: &super::Stopper, context: &ThreadContext, bytes: u64) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        let limit = u64::try_from(knobs::SYNC_SPEED_LIMIT_KIB.get()).unwrap_or(0);
+        let elapsed = now_ms().saturating_sub(self.start_ms);
+        let delay = throttle_delay_ms(self.bytes, elapsed, limit);
+        if delay > 0 {
+            stopper.sleep(context, u32::try_from(delay.min(10_000)).unwrap_or(10_000));
+        }
+        if limit == 0 || elapsed > 10_000 {
+            // Restart the measurement now and then (a changed limit takes effect soon).
+            self.start_ms = now_ms();
+            self.bytes = 0;
+        }
+    }
+}
+
+/// One connection to the designated primary: syncs until done or something fails.
+fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
+    let stopper = &state.stopper;
+    let res = state.data.res.as_slice();
+    let Some(me) = tree::own_host() else { return SyncEnd::Idle };
+    let Some(primary_value) = res_link(res, &[b"primary"]) else { return SyncEnd::Idle };
+    let primary = match core::str::from_utf8(&primary_value).ok().and_then(|p| HostOrNone::parse(p).ok()) {
+        Some(HostOrNone::Host(h)) if h.as_str().as_bytes() != me.as_slice() => concat(&[h.as_str().as_bytes()]),
+        _ => return SyncEnd::Idle,
+    };
+    let Some(size) = parse_u64(res_link(res, &[b"size"])) else { return SyncEnd::Idle };
+    let Some(start) = parse_u64(res_link(res, &[b"syncstatus-", &me])) else { return SyncEnd::Idle };
+    if start >= size {
+        return SyncEnd::Idle;
+    }
+    let Some(ip) = tree::host_ip(&primary) else { return SyncEnd::Idle };
+    let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Sync));
+    let socket = match Socket::connect_shared(addr, TIMEOUTS, |s| stopper.install(s)) {
+        Ok(socket) => socket,
+        Err(e) => {
+            stopper.clear();
+            return if stopper.stopping() { SyncEnd::Stop } else { SyncEnd::Connect(e) };
+        }
+    };
+    let mut conn = match Conn::for_role(socket, stopper, PortRole::Sync) {
+        Ok(conn) => conn,
+        Err(e) => return SyncEnd::Connect(e),
+    };
+    if let Err(end) = handshake(&mut conn, &me, &primary) {
+        return end;
+    }
+    let Ok(res_text) = core::str::from_utf8(res) else { return SyncEnd::Local(EINVAL) };
+    let name = BStr::from_bytes(res);
+    match copy(&mut conn, state, context, res_text, &me, start, size) {
+        Ok(()) => {}
+        Err(end) => return end,
+    }
+    drop(conn);
+    pr_info!("{}: sync: copy of {} bytes finished, waiting for the primary's replay position\n", name, size - start);
+    match finish(state, context, res, &me, &primary, size) {
+        Ok(()) => {
+            pr_info!("{}: sync finished\n", name);
+            knobs::trigger(knobs::TRIGGER_LOCAL | 4);
+            SyncEnd::Idle
+        }
+        Err(end) => end,
+    }
+}
+
+/// Says `Hello` on the sync port and checks the `Welcome`.
+fn handshake(conn: &mut Conn<'_>, me: &[u8], primary: &[u8]) -> core::result::Result<(), SyncEnd> {
+    let me_text = core::str::from_utf8(me).map_err(|_| SyncEnd::Idle)?;
+    let uuid = tree::link_value(b"uuid");
+    let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok()).unwrap_or(ANY_UUID);
+    let hello = Hello {
+        min_version: MIN_PROTOCOL_VERSION,
+        max_version: MAX_PROTOCOL_VERSION,
+        role: PortRole::Sync,
+        features: KNOWN_FEATURES,
+        cluster_uuid: uuid_text,
+        host: me_text,
+    };
+    conn.writer.send(&conn.socket, 0, &Message::Hello(hello))?;
+    let stopper = conn.stopper();
+    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+    match frame.message {
+        Message::Welcome(welcome) => {
+            accept_welcome(&welcome, &hello).map_err(|_| SyncEnd::Refused)?;
+            if welcome.host.as_bytes() != primary {
+                return Err(SyncEnd::Refused);
+            }
+            Ok(())
+        }
+        Message::Refuse(_) => Err(SyncEnd::Refused),
+        other => Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+    }
+}
+
+/// Copies `[start, size)` window by window, persisting the progress after each.
+fn copy(
+    conn: &mut Conn<'_>,
+    state: &WorkerState<SyncJob>,
+    context: &ThreadContext,
+    res: &str,
+    me: &[u8],
+    start: u64,
+    size: u64,
+) -> core::result::Result<(), SyncEnd> {
+    let stopper = &state.stopper;
+    let output = &*state.data.data;
+    let mut buf = BlockBuf::new().map_err(SyncEnd::Local)?;
+    let mut scratch = KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+    let mut local = KVVec::new();
+    let mut pace = Pace { start_ms: now_ms(), bytes: 0 };
+    let mut tag: u64 = 1;
+    // Resume at a block boundary at or before the persisted progress.
+    let mut pos = start - start % u64::from(SUM_BLOCK);
+    let mut persisted = concat(&[decimal(start).as_bytes()]);
+    while pos < size {
+        if context.should_stop() || stopper.stopping() {
+            return Err(SyncEnd::Stop);
+        }
+        let window_end = pos.saturating_add(WINDOW).min(size);
+        let mut runs: KVec<Run> = KVec::new();
+        let mut remote = KVVec::new();
+        if knobs::DO_FAST_FULLSYNC.get() != 0 {
+            let count = (window_end - pos).div_ceil(u64::from(SUM_BLOCK));
+            let count16 = u16::try_from(count).map_err(|_| SyncEnd::Local(EINVAL))?;
+            tag = tag.wrapping_add(1);
+            let request = SyncSumsRead { resource: res, offset: pos, block_size: SUM_BLOCK, count: count16, alg: DigestAlg::Crc32c };
+            conn.writer.send(&conn.socket, tag, &Message::SyncSumsRead(request))?;
+            // The local digests while the primary computes its own.
+            local_digests(output, &mut buf, scratch.as_mut_slice(), pos, window_end, SUM_BLOCK, count as usize, &mut local)
+                .map_err(SyncEnd::Local)?;
+            let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+            match frame.message {
+                Message::SyncSums(sums) if sums.offset == pos && sums.block_size == SUM_BLOCK && sums.digests.len() == count as usize => {
+                    knobs::SYNC_SUM_BYTES.fetch_add(sums.digests.as_bytes().len() as i64, Ordering::Relaxed);
+                    remote.extend_from_slice(sums.digests.as_bytes(), GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+                }
+                Message::SyncSums(_) => return Err(SyncEnd::Mismatch),
+                Message::Error(error) => return Err(SyncEnd::Remote(error.code)),
+                other => return Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+            }
+            let (remote_ref, local_ref) = (remote.as_slice(), local.as_slice());
+            let mismatches = MismatchRuns::new(
+                pos,
+                window_end,
+                SUM_BLOCK,
+                count as usize,
+                MAX_DATA_CHUNK as u32,
+                |i| digest_at(remote_ref, i),
+                |i| digest_at(local_ref, i),
+            );
+            for run in mismatches {
+                runs.push(run, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+            }
+        } else {
+            let mut at = pos;
+            while at < window_end {
+                let len = (window_end - at).min(MAX_DATA_CHUNK as u64) as u32;
+                runs.push(Run { offset: at, len }, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+                at = at.saturating_add(u64::from(len));
+            }
+        }
+        transfer(conn, state, context, res, &runs, &mut buf, &mut tag, &mut pace)?;
+        buf.flush(output).map_err(SyncEnd::Local)?;
+        pos = window_end;
+        // Persist the progress, unless someone else changed it meanwhile (invalidate). The end
+        // is not written here: `syncstatus` = size means finished, which `finish` says once
+        // `syncpos` is recorded (after an interruption now, the last window is compared again).
+        let current = res_link(res.as_bytes(), &[b"syncstatus-", me]);
+        if current.as_deref() != Some(persisted.as_slice()) {
+            return Err(SyncEnd::Restart);
+        }
+        if pos >= size {
+            break;
+        }
+        let value = decimal(progress(pos, size));
+        write_res_link(res.as_bytes(), &[b"syncstatus-", me], value.as_bytes()).map_err(SyncEnd::Local)?;
+        persisted = concat(&[value.as_bytes()]);
+    }
+    Ok(())
+}
+
+/// Reads `runs` from the primary (up to `sync_parallel` in flight) and writes them locally.
+fn transfer(
+    conn: &mut Conn<'_>,
+    state: &WorkerState<SyncJob>,
+    context: &ThreadContext,
+    res: &str,
+    runs: &[Run],
+    buf: &mut BlockBuf,
+    tag: &mut u64,
+    pace: &mut Pace,
+) -> core::result::Result<(), SyncEnd> {
+    let stopper = &state.stopper;
+    let output = &*state.data.data;
+    let window = usize::try_from(knobs::SYNC_PARALLEL.get()).unwrap_or(1).clamp(1, MAX_PARALLEL);
+    let mut sent = 0usize;
+    let mut received = 0usize;
+    while received < runs.len() {
+        while sent < runs.len() && sent - received < window {
+            let Some(run) = runs.get(sent) else { break };
+            *tag = tag.wrapping_add(1);
+            conn.writer.send(&conn.socket, *tag, &Message::SyncRead(SyncRead { resource: res, offset: run.offset, len: run.len }))?;
+            sent += 1;
+        }
+        let Some(run) = runs.get(received) else { break };
+        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+        match frame.message {
+            Message::SyncData(data) if data.offset == run.offset && data.len == run.len => {
+                let wire = data.data.len() as u64;
+                knobs::SYNC_DATA_BYTES.fetch_add(wire as i64, Ordering::Relaxed);
+                let content = if data.zero { None } else { Some(data.data) };
+                buf.write(output, run.offset, content, run.len as usize).map_err(SyncEnd::Local)?;
+                knobs::SYNC_COPIED_BYTES.fetch_add(i64::from(run.len), Ordering::Relaxed);
+                pace.account(stopper, context, wire.max(1));
+            }
+            Message::SyncData(_) => return Err(SyncEnd::Mismatch),
+            Message::Error(error) => return Err(SyncEnd::Remote(error.code)),
+            other => return Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+        }
+        received += 1;
+    }
+    Ok(())
+}
+
+/// After the copy: waits for a heartbeat of the primary newer than the copy's end, records
+/// its replay link in `syncpos-<me>`, then marks the sync complete.
+fn finish(
+    state: &WorkerState<SyncJob>,
+    context: &ThreadContext,
+    res: &[u8],
+    me: &[u8],
+    primary: &[u8],
+    size: u64,
+) -> core::result::Result<(), SyncEnd> {
+    let stopper = &state.stopper;
+    let end = clock::now();
+    let time_rel = concat(&[b"actual-", primary, b"/time"]);
+    let time_path = tree::mars_path(&time_rel).map_err(SyncEnd::Local)?;
+    let mut waited: u32 = 0;
+    loop {
+        if context.should_stop() || stopper.stopping() {
+            return Err(SyncEnd::Stop);
+        }
+        if vfs::read_link(time_path.as_cstr()).is_ok_and(|link| link.mtime > end) {
+            break;
+        }
+        if waited >= FINISH_WAIT_MS {
+            return Err(SyncEnd::NoHeartbeat);
+        }
+        // Ask for the peers' news now rather than at the next poll.
+        knobs::trigger(2);
+        stopper.sleep(context, 500);
+        waited = waited.saturating_add(500);
+    }
+    let replay = res_link(res, &[b"replay-", primary]).ok_or(SyncEnd::Idle)?;
+    write_res_link(res, &[b"syncpos-", me], &replay).map_err(SyncEnd::Local)?;
+    write_res_link(res, &[b"syncstatus-", me], decimal(size).as_bytes()).map_err(SyncEnd::Local)?;
+    Ok(())
+}

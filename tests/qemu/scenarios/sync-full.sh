@@ -1,0 +1,139 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 2
+# timeout: 2400
+# data-disk: 64M
+# mars-disk: 256M
+# extra-disk: 1M
+# crash-boots: 1
+# crash-hosts: bravo
+#
+# Promise: a secondary whose data device holds different data joins and ends byte-identical
+# to the primary through the full sync (port 7779), and the sync survives a network cut and a
+# power failure by resuming where it stopped, never from 0; fast full sync moves only what
+# differs.
+#
+# alpha fills its disk with random data, creates r0 on it and writes a filesystem; bravo fills
+# its disk with other random data and joins with the sync limited to 1 MiB/s. While the sync
+# runs (replay waits for it) alpha writes more files, then cuts the network for 30 s; the
+# sync continues after the cut from its persisted syncstatus. Then bravo is killed (power
+# failure, crash boot) in the middle of the sync; after the reboot syncstatus is still at
+# least what it was 6 s before the kill (ext4 commits every 5 s) and the kernel copies only
+# the rest. Once synced and replayed past syncpos, bravo's device equals alpha's (checksums
+# of the whole device) and `marsadm view` reports it consistent. Fast full sync: `invalidate`
+# with identical devices moves (almost) no data over the wire (counter
+# /proc/sys/mars/sync_data_bytes), and with three 64 KiB blocks changed on bravo moves about
+# those three blocks; the devices are identical again afterwards.
+. /mars-tests/lib.sh
+
+h=$mars_host
+res=/mars/resource-r0
+mib=64
+size_bytes=$((mib * 1048576))
+res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
+peer_dev() { ip route get 10.77.0.2 | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1; }
+syncstatus() { readlink "$res/syncstatus-bravo"; }
+synced() { [ "$(syncstatus)" = "$(readlink $res/size)" ]; }
+data_bytes() { cat /proc/sys/mars/sync_data_bytes; }
+copied_bytes() { cat /proc/sys/mars/sync_copied_bytes; }
+
+if [ "$h" = alpha ]; then
+	ktap_begin 18
+	mars_cluster_up
+	check "fill alpha's disk with random data" dd if=/dev/urandom of=/dev/vda bs=1M count=$mib oflag=direct
+	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
+	check "/dev/mars/r0 appears" wait_for 30 test -b /dev/mars/r0
+	check "mkfs.ext4, mount, write 8 MiB of files" sh -c "mkfs.ext4 -q -F /dev/mars/r0 && mkdir -p /mnt &&
+		mount /dev/mars/r0 /mnt && dd if=/dev/urandom of=/mnt/a bs=1M count=8 2>/dev/null && sync"
+	check "bravo joined" wait_for 300 is_link /mars/userspace/joined-bravo
+	check "bravo asks for the network cut" wait_for 300 is_link /mars/userspace/cut-now
+	dev=$(peer_dev)
+	check "cut the network to bravo" /sbin/tc qdisc add dev "$dev" root netem loss 100%
+	sleep 30
+	check "restore the network" /sbin/tc qdisc del dev "$dev" root
+	check "tell bravo" marsadm set-link 1 userspace/restored
+	check "write 4 MiB more while bravo syncs" sh -c "dd if=/dev/urandom of=/mnt/b bs=1M count=4 2>/dev/null && sync"
+	check "umount (quiesce)" umount /mnt
+	sum=$(res_md5 /dev/mars/r0)
+	echo "# alpha's device: $sum"
+	check "publish the checksum" marsadm set-link "$sum" userspace/md5-alpha
+	check "bravo finished" wait_for 900 is_link /mars/userspace/done-bravo
+	echo "# alpha served $(cat /proc/sys/mars/sync_served_bytes) bytes of block data"
+	check "rmmod mars" rmmod mars
+	ktap_end
+	exit
+fi
+
+# --- bravo -------------------------------------------------------------------------------
+if [ "$mars_boot" = 1 ]; then
+	ktap_begin 17
+	mars_cluster_up
+	check "fill bravo's disk with other random data" dd if=/dev/urandom of=/dev/vda bs=1M count=$mib oflag=direct
+	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
+	check "bad sync knob values are refused" sh -c "! (echo -1 > /proc/sys/mars/sync_speed_limit_kib) 2>/dev/null &&
+		! (echo 0 > /proc/sys/mars/sync_parallel) 2>/dev/null && ! (echo 2 > /proc/sys/mars/do_fast_fullsync) 2>/dev/null &&
+		[ \"\$(cat /proc/sys/mars/sync_speed_limit_kib) \$(cat /proc/sys/mars/sync_parallel) \$(cat /proc/sys/mars/do_fast_fullsync)\" = '0 4 1' ]"
+	check "limit the sync to 1 MiB/s" write_knob sync_speed_limit_kib 1024
+	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	check_eq "join asks for a full sync" 0 "$(syncstatus)"
+	check "syncing" wait_for 60 sh -c "[ \"\$(readlink $res/actual-bravo/is-syncing)\" = 1 ]"
+	marsadm set-link 1 userspace/joined-bravo
+	check "no replay while syncing" sh -c "[ \"\$(readlink $res/actual-bravo/is-replaying)\" != 1 ]"
+	check "progress is persisted in syncstatus" wait_for 200 sh -c "[ \$(readlink $res/syncstatus-bravo) -gt 0 ]"
+	s1=$(syncstatus)
+	echo "# syncstatus before the cut: $s1"
+	marsadm set-link 1 userspace/cut-now
+	check "the network is back" wait_for 300 is_link /mars/userspace/restored
+	check "the sync goes on after the cut, from where it was" wait_for 300 sh -c "[ \$(readlink $res/syncstatus-bravo) -gt $s1 ]"
+	dmesg | grep -E "sync: .*retrying" | tail -3 | sed 's/^/# /'
+	s2=$(syncstatus)
+	echo "# syncstatus after the cut: $s2"
+	check "still syncing before the power failure" test "$s2" -lt "$size_bytes"
+	# Where the sync was, for the next boot, on a disk of the test's own.
+	check "note it" sh -c "printf '%s\\n' $s2 | dd of=/dev/vdc bs=512 count=1 conv=sync,fsync"
+	sleep 6
+	echo "# power failure at syncstatus $(syncstatus)"
+	ktap_end
+	echo "MARS-KILL-ME"
+	sleep 3600
+fi
+
+ktap_begin 18
+check "mount /mars after the power failure" sh -c "mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+s2=$(dd if=/dev/vdc bs=512 count=1 2>/dev/null | tr -d '\0' | head -1)
+s3=$(syncstatus)
+echo "# syncstatus noted before the power failure: $s2; after: $s3"
+check "syncstatus survived the power failure (resume, not restart)" test "$s3" -gt 0 -a "$s3" -ge "$s2"
+check "modprobe mars" modprobe mars
+check "the sync resumes and finishes" wait_for 400 synced
+copied=$(dmesg | sed -n 's/.*r0: sync: copy of \([0-9]*\) bytes finished.*/\1/p' | tail -1)
+echo "# this boot copied $copied bytes of $size_bytes"
+check "it copied only the rest" test -n "$copied" -a "$copied" -le $((size_bytes - s3 + 16777216)) -a "$copied" -lt "$size_bytes"
+check "syncpos recorded" is_link $res/syncpos-bravo
+echo "# syncpos-bravo: $(readlink $res/syncpos-bravo)"
+check "alpha's checksum arrived" wait_for 300 is_link /mars/userspace/md5-alpha
+want=$(readlink /mars/userspace/md5-alpha)
+same() { [ "$(res_md5 /dev/vda)" = "$want" ]; }
+check "bravo's device becomes byte-identical to alpha's" wait_for 300 same
+check "marsadm view: consistent" wait_for 120 sh -c "marsadm view r0 --json | grep -q '\"consistent\": true'"
+marsadm view r0 | sed 's/^/# /'
+
+# --- fast full sync ------------------------------------------------------------------------
+check "no sync limit" write_knob sync_speed_limit_kib 0
+d0=$(data_bytes) c0=$(copied_bytes) s0=$(cat /proc/sys/mars/sync_sum_bytes)
+check "invalidate with identical devices" marsadm invalidate r0
+check "the sync finishes" wait_for 300 synced
+d1=$(data_bytes) c1=$(copied_bytes) s1=$(cat /proc/sys/mars/sync_sum_bytes)
+echo "# fast full sync of identical devices ($size_bytes bytes): $((d1 - d0)) data bytes and $((s1 - s0)) checksum bytes received, $((c1 - c0)) bytes written"
+check "identical devices: (almost) nothing moved" test $((d1 - d0)) -le 65536 -a $((c1 - c0)) -le 65536 -a $((s1 - s0)) -gt 0
+check "down, change three 64 KiB blocks, invalidate, up" sh -c "marsadm down r0 &&
+	for off in 16 272 640; do dd if=/dev/urandom of=/dev/vda bs=64k count=1 seek=\$off oflag=direct 2>/dev/null || exit 1; done &&
+	marsadm invalidate r0 && marsadm up r0"
+check "the sync finishes" wait_for 300 synced
+d2=$(data_bytes) c2=$(copied_bytes)
+echo "# fast full sync with 3 changed 64 KiB blocks: $((d2 - d1)) data bytes received, $((c2 - c1)) bytes written"
+check "three changed blocks: about three blocks moved" test $((c2 - c1)) -ge 196608 -a $((c2 - c1)) -le 393216 -a $((d2 - d1)) -le $((c2 - c1))
+check "identical again" wait_for 300 same
+marsadm set-link 1 userspace/done-bravo
+check "rmmod mars" sh -c "sleep 5; rmmod mars"
+ktap_end
