@@ -91,7 +91,8 @@ check "more than 10 rotations" test "$rotations" -gt 10
 check "written-back logfiles were deleted" test "$(wc -l < /tmp/deleted)" -gt 5
 check "/mars never filled (peak below 400 MiB)" test "$(sort -n /tmp/mars-used | tail -1)" -lt 409600
 check "the logger writes everything back" wait_for 120 written_back
-check "the logfiles left read back clean" sh -c "for f in $res/log-*; do marsadm log-dump \$f | tail -1 | grep -q ' 0 warnings, 0 defects' || { echo \$f; exit 1; }; done"
+# (A deleted logfile leaves a tombstone: a symlink to .deleted, no logfile.)
+check "the logfiles left read back clean" sh -c "for f in $res/log-*; do [ -L \$f ] && continue; marsadm log-dump \$f | tail -1 | grep -q ' 0 warnings, 0 defects' || { echo \$f; exit 1; }; done"
 check "marsadm down $name" marsadm down "$name"
 check "$dev is gone" wait_for 30 test ! -e "$dev"
 # The data device alone: the last 3 passes' regions hold what they wrote.
