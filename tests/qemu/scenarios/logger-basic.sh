@@ -61,7 +61,8 @@ check "create $name over /dev/vda, logging into $res" hook_write "$name $res /de
 check "$dev is a block device" test -b "$dev"
 check_eq "it has the size of /dev/vda" "$(blockdev --getsize64 /dev/vda)" "$(blockdev --getsize64 $dev)"
 check_eq "the replay link points to the start of logfile 1" "log-000000001-$host,0,0" "$(replay_link)"
-check_eq "logfile 1 exists and is empty" 0 "$(stat -c %s "$(log_file 1)")"
+# (Only zeros: the logger writes zeros ahead of its records as soon as it starts.)
+check_eq "logfile 1 exists and holds no record" "0 records, 0 warnings, 0 defects" "$(marsadm log-dump "$(log_file 1)" | tail -1)"
 
 # --- sequential writes: logged, acknowledged, written back ---
 dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null
