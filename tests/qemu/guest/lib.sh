@@ -118,10 +118,14 @@ device_md5() {
 }
 
 # --- A logged device: /dev/mars/NAME on a transaction logger over a data device ---
-# Every scenario that needs the primary's IO path makes its device here, so that switching
-# from the TEST-ONLY hook of mars-testing.ko to marsadm changes this one place. Today:
-# /proc/sys/mars/test_logger (rust/testing_logger.rs), logging into /mars/resource-NAME,
-# which must be on a mounted /mars.
+# Through the TEST-ONLY hook /proc/sys/mars/test_logger of mars-testing.ko
+# (rust/testing_logger.rs), logging into /mars/resource-NAME, which must be on a mounted
+# /mars. Scenarios that can use the production path (modprobe mars, marsadm create-cluster,
+# create-resource, down) do: io-filesystem, io-fio-verify, primary-device. The hook stays for
+# what only it offers: io-crash pauses writeback (acknowledged data then exist only in the
+# log) and reads the logger's counters; io-bad-input checks the hook's own refusals (the
+# production refusals are marsadm-create's); logger-* need pause, abandon (a simulated crash)
+# and the counters.
 
 # mars_logged_device_load: loads the module variant the device needs.
 mars_logged_device_load() {
