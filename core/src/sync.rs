@@ -13,6 +13,8 @@
 //!   recorded when the sync finished, up to the end of its possibly written-back region
 //!   (`min_pos + dirty_len`).
 //! * How far the persisted progress may advance ([`progress`]).
+//! * How the digest request of a window is shared among the parallel connections
+//!   ([`sums_share`]).
 
 use super::tree_value::ReplayLink;
 
@@ -117,6 +119,22 @@ pub fn throttle_delay_ms(bytes: u64, elapsed_ms: u64, limit_kib: u64) -> u64 {
     allowed_ms.saturating_sub(elapsed_ms)
 }
 
+/// The part of a checksum window's `total` blocks that connection `index` of `parts` asks
+/// the digests of: `(first, count)`. The parts are contiguous and in connection order, cover
+/// every block exactly once, and differ by at most one block (the first `total % parts` are
+/// one longer); with more connections than blocks the last ones get none. `parts` 0 counts
+/// as 1.
+pub fn sums_share(total: usize, parts: usize, index: usize) -> (usize, usize) {
+    let parts = parts.max(1);
+    if index >= parts {
+        return (total, 0);
+    }
+    let base = total / parts;
+    let extra = total % parts;
+    let first = index.saturating_mul(base).saturating_add(index.min(extra));
+    (first, base.saturating_add(usize::from(index < extra)))
+}
+
 /// The progress to persist: the synced prefix, never beyond `size`.
 pub fn progress(done: u64, size: u64) -> u64 {
     done.min(size)
@@ -201,6 +219,30 @@ mod tests {
         assert_eq!(throttle_delay_ms(1 << 20, 400, 1024), 600);
         assert_eq!(throttle_delay_ms(1 << 20, 5000, 1024), 0);
         assert_eq!(throttle_delay_ms(u64::MAX, 0, u64::MAX), throttle_delay_ms(u64::MAX, 0, u64::MAX));
+    }
+
+    #[test]
+    fn digest_requests_share_the_window() {
+        for total in 0..40usize {
+            for parts in 0..10usize {
+                let mut next = 0;
+                let (mut least, mut most) = (usize::MAX, 0);
+                for index in 0..parts.max(1) {
+                    let (first, count) = sums_share(total, parts, index);
+                    assert_eq!(first, next, "total {total} parts {parts} index {index}");
+                    next = first + count;
+                    least = least.min(count);
+                    most = most.max(count);
+                }
+                assert_eq!(next, total, "every block once: total {total} parts {parts}");
+                assert!(most - least <= 1);
+                // Nothing for a connection that does not exist.
+                assert_eq!(sums_share(total, parts, parts.max(1)).1, 0);
+            }
+        }
+        // 256 blocks of a 16 MiB window over 3 connections; 2 blocks over 4.
+        assert_eq!([sums_share(256, 3, 0), sums_share(256, 3, 1), sums_share(256, 3, 2)], [(0, 86), (86, 85), (171, 85)]);
+        assert_eq!([sums_share(2, 4, 0), sums_share(2, 4, 1), sums_share(2, 4, 2)], [(0, 1), (1, 1), (2, 0)]);
     }
 
     #[test]
