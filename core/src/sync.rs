@@ -7,14 +7,14 @@
 //!   that differ, merged into runs of adjacent blocks up to one data chunk. A remote digest of
 //!   all zero bytes is never trusted as a match (as in the original).
 //! * How long to pause to stay under a bandwidth limit ([`throttle_delay_ms`]).
+//! * How the digest request of a window is shared among the parallel connections
+//!   ([`sums_share`]).
 //! * Whether a finished sync has become consistent ([`consistent`]): the sync copies a
 //!   *fuzzy* image of the primary's device (the primary keeps writing meanwhile); the replica
 //!   is consistent once its replay has passed `syncpos-<host>`, the primary's replay link
 //!   recorded when the sync finished, up to the end of its possibly written-back region
 //!   (`min_pos + dirty_len`).
 //! * How far the persisted progress may advance ([`progress`]).
-//! * How the digest request of a window is shared among the parallel connections
-//!   ([`sums_share`]).
 
 use super::tree_value::ReplayLink;
 
@@ -212,16 +212,6 @@ mod tests {
     }
 
     #[test]
-    fn throttling() {
-        assert_eq!(throttle_delay_ms(1 << 30, 0, 0), 0);
-        // 1 MiB at 1024 KiB/s takes a second.
-        assert_eq!(throttle_delay_ms(1 << 20, 0, 1024), 1000);
-        assert_eq!(throttle_delay_ms(1 << 20, 400, 1024), 600);
-        assert_eq!(throttle_delay_ms(1 << 20, 5000, 1024), 0);
-        assert_eq!(throttle_delay_ms(u64::MAX, 0, u64::MAX), throttle_delay_ms(u64::MAX, 0, u64::MAX));
-    }
-
-    #[test]
     fn digest_requests_share_the_window() {
         for total in 0..40usize {
             for parts in 0..10usize {
@@ -243,6 +233,16 @@ mod tests {
         // 256 blocks of a 16 MiB window over 3 connections; 2 blocks over 4.
         assert_eq!([sums_share(256, 3, 0), sums_share(256, 3, 1), sums_share(256, 3, 2)], [(0, 86), (86, 85), (171, 85)]);
         assert_eq!([sums_share(2, 4, 0), sums_share(2, 4, 1), sums_share(2, 4, 2)], [(0, 1), (1, 1), (2, 0)]);
+    }
+
+    #[test]
+    fn throttling() {
+        assert_eq!(throttle_delay_ms(1 << 30, 0, 0), 0);
+        // 1 MiB at 1024 KiB/s takes a second.
+        assert_eq!(throttle_delay_ms(1 << 20, 0, 1024), 1000);
+        assert_eq!(throttle_delay_ms(1 << 20, 400, 1024), 600);
+        assert_eq!(throttle_delay_ms(1 << 20, 5000, 1024), 0);
+        assert_eq!(throttle_delay_ms(u64::MAX, 0, u64::MAX), throttle_delay_ms(u64::MAX, 0, u64::MAX));
     }
 
     #[test]

@@ -681,27 +681,28 @@ fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
     }
     let Some(ip) = tree::host_ip(&primary) else { return SyncEnd::Idle };
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Sync));
-    let mut bundle = match Bundle::connect(stopper, addr, &me, &primary) {
+    // The `sync_sockets` connections.
+    let mut conn = match Bundle::connect(stopper, addr, &me, &primary) {
         Ok(bundle) => bundle,
         Err(end) => {
             stopper.clear();
             return end;
         }
     };
-    let Ok(res_text) = core::str::from_utf8(res) else { return SyncEnd::Local(EINVAL) };
-    let name = BStr::from_bytes(res);
     pr_info!(
         "{}: sync: connected to {} over {} connections, copying from byte {}\n",
-        name,
+        BStr::from_bytes(res),
         BStr::from_bytes(&primary),
-        bundle.conns.len(),
+        conn.conns.len(),
         start
     );
-    match copy(&mut bundle, state, context, res_text, &me, start, size) {
+    let Ok(res_text) = core::str::from_utf8(res) else { return SyncEnd::Local(EINVAL) };
+    let name = BStr::from_bytes(res);
+    match copy(&mut conn, state, context, res_text, &me, start, size) {
         Ok(()) => {}
         Err(end) => return end,
     }
-    drop(bundle);
+    drop(conn);
     pr_info!("{}: sync: copy of {} bytes finished, waiting for the primary's replay position\n", name, size - start);
     match finish(state, context, res, &me, &primary, size) {
         Ok(()) => {
@@ -836,7 +837,7 @@ fn window_sums(
 
 /// Copies `[start, size)` window by window, persisting the progress after each.
 fn copy(
-    bundle: &mut Bundle<'_>,
+    conn: &mut Bundle<'_>,
     state: &WorkerState<SyncJob>,
     context: &ThreadContext,
     res: &str,
@@ -857,17 +858,17 @@ fn copy(
         if context.should_stop() || stopper.stopping() {
             return Err(SyncEnd::Stop);
         }
-        if bundle.conns.len() != sockets_wanted() {
+        if conn.conns.len() != sockets_wanted() {
             // `sync_sockets` changed: connect anew (the progress so far is persisted).
             return Err(SyncEnd::Reconnect);
         }
-        bundle.keepalive()?;
+        conn.keepalive()?;
         let window_end = pos.saturating_add(WINDOW).min(size);
         let mut runs: KVec<Run> = KVec::new();
         let mut remote = KVVec::new();
         if knobs::DO_FAST_FULLSYNC.get() != 0 {
             let count = usize::try_from((window_end - pos).div_ceil(u64::from(SUM_BLOCK))).map_err(|_| SyncEnd::Local(EINVAL))?;
-            window_sums(bundle, state, res, pos, window_end, count, &mut buf, scratch.as_mut_slice(), &mut local, &mut remote)?;
+            window_sums(conn, state, res, pos, window_end, count, &mut buf, scratch.as_mut_slice(), &mut local, &mut remote)?;
             let (remote_ref, local_ref) = (remote.as_slice(), local.as_slice());
             let mismatches = MismatchRuns::new(
                 pos,
@@ -889,7 +890,7 @@ fn copy(
                 at = at.saturating_add(u64::from(len));
             }
         }
-        transfer(bundle, state, context, res, &runs, &mut buf, &mut pace)?;
+        transfer(conn, state, context, res, &runs, &mut buf, &mut pace)?;
         buf.flush(output).map_err(SyncEnd::Local)?;
         pos = window_end;
         // Persist the progress, unless someone else changed it meanwhile (invalidate). The end
