@@ -93,6 +93,10 @@ pub(crate) static DO_FAST_FULLSYNC: IntKnob = IntKnob::new(c_str!("do_fast_fulls
 pub(crate) static SYNC_SPEED_LIMIT_KIB: IntKnob = IntKnob::new(c_str!("sync_speed_limit_kib"), 0, 0, 1 << 30);
 /// `sync_parallel`: reads a full sync keeps in flight.
 pub(crate) static SYNC_PARALLEL: IntKnob = IntKnob::new(c_str!("sync_parallel"), 4, 1, 16);
+/// `sync_sockets`: parallel connections of a full sync to the primary (port 7779); the upper
+/// bound is the socket slots of a network thread.
+pub(crate) static SYNC_SOCKETS: IntKnob =
+    IntKnob::new(c_str!("sync_sockets"), 2, 1, crate::net::MAX_THREAD_SOCKETS as i64);
 
 /// Bytes of block data this host's sync clients received (`sync_data_bytes`).
 pub(crate) static SYNC_DATA_BYTES: AtomicI64 = AtomicI64::new(0);
@@ -103,6 +107,8 @@ pub(crate) static SYNC_SUM_BYTES: AtomicI64 = AtomicI64::new(0);
 pub(crate) static SYNC_COPIED_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Bytes of the data device this host's sync server read for `SyncRead` (`sync_served_bytes`).
 pub(crate) static SYNC_SERVED_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Connections this host's sync clients hold open now (`sync_connections`).
+pub(crate) static SYNC_CONNECTIONS: AtomicI64 = AtomicI64::new(0);
 
 /// A read-only counter in /proc/sys/mars.
 struct CounterEntry {
@@ -131,6 +137,8 @@ static SYNC_COPIED_BYTES_ENTRY: CounterEntry =
     CounterEntry { name: c_str!("sync_copied_bytes"), counter: &SYNC_COPIED_BYTES };
 static SYNC_SERVED_BYTES_ENTRY: CounterEntry =
     CounterEntry { name: c_str!("sync_served_bytes"), counter: &SYNC_SERVED_BYTES };
+static SYNC_CONNECTIONS_ENTRY: CounterEntry =
+    CounterEntry { name: c_str!("sync_connections"), counter: &SYNC_CONNECTIONS };
 
 /// Bytes of shadow memory held by all transaction loggers (shown as `logger_mem_used_kb`).
 pub(crate) static LOGGER_MEM_USED: AtomicI64 = AtomicI64::new(0);
@@ -255,10 +263,12 @@ pub(crate) fn register() -> Result<Registration> {
             &DO_FAST_FULLSYNC,
             &SYNC_SPEED_LIMIT_KIB,
             &SYNC_PARALLEL,
+            &SYNC_SOCKETS,
             &SYNC_DATA_BYTES_ENTRY,
             &SYNC_SUM_BYTES_ENTRY,
             &SYNC_COPIED_BYTES_ENTRY,
             &SYNC_SERVED_BYTES_ENTRY,
+            &SYNC_CONNECTIONS_ENTRY,
             #[cfg(mars_testing)]
             &crate::testing::PassthroughEntry,
             #[cfg(mars_testing)]

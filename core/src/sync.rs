@@ -7,6 +7,8 @@
 //!   that differ, merged into runs of adjacent blocks up to one data chunk. A remote digest of
 //!   all zero bytes is never trusted as a match (as in the original).
 //! * How long to pause to stay under a bandwidth limit ([`throttle_delay_ms`]).
+//! * How the digest request of a window is shared among the parallel connections
+//!   ([`sums_share`]).
 //! * Whether a finished sync has become consistent ([`consistent`]): the sync copies a
 //!   *fuzzy* image of the primary's device (the primary keeps writing meanwhile); the replica
 //!   is consistent once its replay has passed `syncpos-<host>`, the primary's replay link
@@ -117,6 +119,22 @@ pub fn throttle_delay_ms(bytes: u64, elapsed_ms: u64, limit_kib: u64) -> u64 {
     allowed_ms.saturating_sub(elapsed_ms)
 }
 
+/// The part of a checksum window's `total` blocks that connection `index` of `parts` asks
+/// the digests of: `(first, count)`. The parts are contiguous and in connection order, cover
+/// every block exactly once, and differ by at most one block (the first `total % parts` are
+/// one longer); with more connections than blocks the last ones get none. `parts` 0 counts
+/// as 1.
+pub fn sums_share(total: usize, parts: usize, index: usize) -> (usize, usize) {
+    let parts = parts.max(1);
+    if index >= parts {
+        return (total, 0);
+    }
+    let base = total / parts;
+    let extra = total % parts;
+    let first = index.saturating_mul(base).saturating_add(index.min(extra));
+    (first, base.saturating_add(usize::from(index < extra)))
+}
+
 /// The progress to persist: the synced prefix, never beyond `size`.
 pub fn progress(done: u64, size: u64) -> u64 {
     done.min(size)
@@ -191,6 +209,30 @@ mod tests {
         let local = [[2; 4]; 4];
         assert_eq!(runs(&remote, &local, 1025, 100), [Run { offset: 1000, len: 25 }]);
         assert!(runs(&remote, &local, 1000, 100).is_empty());
+    }
+
+    #[test]
+    fn digest_requests_share_the_window() {
+        for total in 0..40usize {
+            for parts in 0..10usize {
+                let mut next = 0;
+                let (mut least, mut most) = (usize::MAX, 0);
+                for index in 0..parts.max(1) {
+                    let (first, count) = sums_share(total, parts, index);
+                    assert_eq!(first, next, "total {total} parts {parts} index {index}");
+                    next = first + count;
+                    least = least.min(count);
+                    most = most.max(count);
+                }
+                assert_eq!(next, total, "every block once: total {total} parts {parts}");
+                assert!(most - least <= 1);
+                // Nothing for a connection that does not exist.
+                assert_eq!(sums_share(total, parts, parts.max(1)).1, 0);
+            }
+        }
+        // 256 blocks of a 16 MiB window over 3 connections; 2 blocks over 4.
+        assert_eq!([sums_share(256, 3, 0), sums_share(256, 3, 1), sums_share(256, 3, 2)], [(0, 86), (86, 85), (171, 85)]);
+        assert_eq!([sums_share(2, 4, 0), sums_share(2, 4, 1), sums_share(2, 4, 2)], [(0, 1), (1, 1), (2, 0)]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One connection (metadata or logfile fetch): reads whole frames off a socket into a bounded buffer (the header
+//! One connection (metadata, logfile fetch or sync): reads whole frames off a socket into a bounded buffer (the header
 //! first, checked before any payload is waited for) and sends frames built in a second buffer.
 //! Anything that does not decode is a [`ConnError::Protocol`]: the caller logs it and closes
 //! the connection, nothing else.
@@ -159,11 +159,6 @@ pub(super) struct Conn<'s> {
 }
 
 impl<'s> Conn<'s> {
-    /// Wraps `socket` of a metadata connection, which is already installed in `stopper`.
-    pub(super) fn new(socket: Arc<Socket>, stopper: &'s Stopper) -> Result<Self> {
-        Self::for_role(socket, stopper, PortRole::Meta)
-    }
-
     /// Wraps `socket` of a connection for `role`, which is already installed in `stopper`.
     pub(super) fn for_role(socket: Arc<Socket>, stopper: &'s Stopper, role: PortRole) -> Result<Self> {
         Ok(Conn { socket, reader: FrameReader::new(role)?, writer: FrameWriter::new(role)?, stopper })

@@ -25,23 +25,22 @@
 
 use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::kapi::kthread::ThreadContext;
-use crate::kapi::socket::{Socket, SocketAddrV4};
+use crate::kapi::socket::SocketAddrV4;
 use crate::kapi::vfs::{self, FileKind};
 use crate::knobs;
 use crate::logger::durable::Loggers;
 use crate::logger::facts::{Learned, Snapshot};
 use crate::mars_core::replica::{fetch_step, FetchDecision, FetchFacts, FetchRefusal};
 use crate::mars_core::tree::{strip_mars_root, Key, LogName, ResourceKey};
-use crate::mars_core::tree_value::ANY_UUID;
 use crate::mars_core::wire::{
-    accept_welcome, ErrorCode, ErrorReply, Hello, LogData, LogRead, LogTail, Message, MsgType, PortRole, KNOWN_FEATURES,
-    MAX_DATA_CHUNK, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    ErrorCode, ErrorReply, LogData, LogRead, LogTail, Message, MsgType, PortRole, MAX_DATA_CHUNK,
 };
 use kernel::c_str;
 use kernel::error::code::{EINVAL, ENOENT, ENOMEM};
 use kernel::prelude::*;
 use kernel::str::BStr;
 
+use super::client::{self, ClientError};
 use super::conn::{Conn, ConnError};
 use super::server::{role_port, TIMEOUTS};
 use super::tree::{self, Bytes};
@@ -232,6 +231,18 @@ impl From<ConnError> for FetchEnd {
     }
 }
 
+impl From<ClientError> for FetchEnd {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Stopping => FetchEnd::Stop,
+            ClientError::NotReady => FetchEnd::Idle,
+            ClientError::Connect(e) => FetchEnd::Connect(e),
+            ClientError::Refused(_) | ClientError::WrongHost => FetchEnd::Refused,
+            ClientError::Conn(e) => FetchEnd::Conn(e),
+        }
+    }
+}
+
 /// The connections to one origin: `log_fetch_sockets` of them, each with its own `Hello`.
 struct Session<'s> {
     origin: Bytes,
@@ -385,44 +396,10 @@ fn connect<'s>(stopper: &'s Stopper, me: &[u8], origin: &[u8]) -> core::result::
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Log));
     let mut conns = KVec::new();
     for _ in 0..sockets_wanted() {
-        let socket = match Socket::connect_shared(addr, TIMEOUTS, |s| stopper.install(s)) {
-            Ok(socket) => socket,
-            Err(e) => return Err(if stopper.stopping() { FetchEnd::Stop } else { FetchEnd::Connect(e) }),
-        };
-        let mut conn = Conn::for_role(socket, stopper, PortRole::Log).map_err(FetchEnd::Connect)?;
-        handshake(&mut conn, me, origin)?;
+        let conn = client::connect(stopper, addr, PortRole::Log, me, origin, REPLY_WAIT_MS).map_err(FetchEnd::from)?;
         conns.push(conn, GFP_KERNEL).map_err(|_| FetchEnd::Local(ENOMEM))?;
     }
     Ok(Session { origin: concat(&[origin]), conns, tag: 0, next_probe: 0 })
-}
-
-/// Says `Hello` on the log port and checks the `Welcome`.
-fn handshake(conn: &mut Conn<'_>, me: &[u8], origin: &[u8]) -> core::result::Result<(), FetchEnd> {
-    let me_text = core::str::from_utf8(me).map_err(|_| FetchEnd::Idle)?;
-    let uuid = tree::link_value(b"uuid");
-    let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok()).unwrap_or(ANY_UUID);
-    let hello = Hello {
-        min_version: MIN_PROTOCOL_VERSION,
-        max_version: MAX_PROTOCOL_VERSION,
-        role: PortRole::Log,
-        features: KNOWN_FEATURES,
-        cluster_uuid: uuid_text,
-        host: me_text,
-    };
-    conn.writer.send(&conn.socket, 0, &Message::Hello(hello))?;
-    let stopper = conn.stopper();
-    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
-    match frame.message {
-        Message::Welcome(welcome) => {
-            accept_welcome(&welcome, &hello).map_err(|_| FetchEnd::Refused)?;
-            if welcome.host.as_bytes() != origin {
-                return Err(FetchEnd::Refused);
-            }
-            Ok(())
-        }
-        Message::Refuse(_) => Err(FetchEnd::Refused),
-        other => Err(FetchEnd::Conn(ConnError::Unexpected(other.msg_type()))),
-    }
 }
 
 /// Asks the origin for its durable end of the logfile at `rel` with a one-byte read at

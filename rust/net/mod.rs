@@ -13,6 +13,7 @@
 //! started (marsadm, `/proc/sys/mars/trigger`) makes every peer thread send `Notify` and pull,
 //! so a change reaches the peers in one round trip instead of one poll interval.
 
+mod client;
 mod conn;
 pub(crate) mod logs;
 mod peer;
@@ -38,9 +39,10 @@ static PENDING: AtomicU32 = AtomicU32::new(0);
 /// Where the manager sleeps; [`request`] wakes it.
 static MANAGER_WAKEUP: Wakeup = Wakeup::new();
 
-/// Every peer thread sends `Notify` (and pulls).
-/// Most sockets one network thread blocks on at once (the range of `log_fetch_sockets`).
+/// Most sockets one network thread blocks on at once (the range of `log_fetch_sockets` and
+/// `sync_sockets`).
 pub(crate) const MAX_THREAD_SOCKETS: usize = 8;
+/// Every peer thread sends `Notify` (and pulls).
 const NOTIFY_ALL: u32 = 1;
 /// Every peer thread pulls now.
 const PULL_ALL: u32 = 2;

@@ -18,22 +18,19 @@ use core::sync::atomic::Ordering;
 
 use crate::clock;
 use crate::kapi::kthread::ThreadContext;
-use crate::kapi::socket::{Socket, SocketAddrV4};
+use crate::kapi::socket::SocketAddrV4;
 use crate::kapi::time::real_time;
 use crate::knobs;
 use crate::mars_core::text::FixedBuf;
-use crate::mars_core::tree_value::ANY_UUID;
 use crate::mars_core::version::DEFAULT_PORT;
-use crate::mars_core::wire::{
-    accept_welcome, GetEntsWriter, Hello, Message, PortRole, PushLink, RefuseCode, WireError,
-    KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
-};
+use crate::mars_core::wire::{GetEntsWriter, Message, PortRole, PushLink, RefuseCode, WireError};
 use kernel::c_str;
 use kernel::error::code::ENOMEM;
 use kernel::prelude::*;
 use kernel::str::BStr;
 use kernel::sync::Arc;
 
+use super::client::{self, ClientError};
 use super::conn::{Conn, ConnError};
 use super::server::TIMEOUTS;
 use super::tree::{self, Applied, Bytes};
@@ -220,49 +217,17 @@ fn try_session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: 
     let stopper = &state.stopper;
     let peer_host = state.data.host.as_slice();
     let me = tree::own_host().ok_or(End::NotReady)?;
-    let me_text = core::str::from_utf8(&me).map_err(|_| End::NotReady)?;
     let ip = tree::host_ip(peer_host).ok_or(End::NotReady)?;
     let addr = SocketAddrV4::new(ip.octets, ip.port.unwrap_or(DEFAULT_PORT));
-    let socket = Socket::connect_shared(addr, TIMEOUTS, |s| stopper.install(s)).map_err(|e| {
-        stopper.clear();
-        if stopper.stopping() {
-            End::Stop
-        } else {
-            End::Connect(e)
-        }
+    let mut conn = client::connect(stopper, addr, PortRole::Meta, &me, peer_host, REPLY_WAIT_MS).map_err(|e| match e {
+        ClientError::Stopping => End::Stop,
+        ClientError::NotReady => End::NotReady,
+        ClientError::Connect(e) => End::Connect(e),
+        ClientError::Refused(code) => End::Refused(code),
+        ClientError::WrongHost => End::WrongHost,
+        ClientError::Conn(e) => End::Conn(e),
     })?;
-    let mut conn = Conn::new(socket, stopper).map_err(End::Connect)?;
     let mut tag: u64 = 0;
-
-    // Handshake.
-    let uuid = tree::link_value(b"uuid");
-    let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok()).unwrap_or(ANY_UUID);
-    let hello = Hello {
-        min_version: MIN_PROTOCOL_VERSION,
-        max_version: MAX_PROTOCOL_VERSION,
-        role: PortRole::Meta,
-        features: KNOWN_FEATURES,
-        cluster_uuid: uuid_text,
-        host: me_text,
-    };
-    tag = tag.wrapping_add(1);
-    conn.writer.send(&conn.socket, tag, &Message::Hello(hello))?;
-    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
-    match frame.message {
-        Message::Welcome(welcome) => {
-            accept_welcome(&welcome, &hello).map_err(End::Refused)?;
-            if welcome.host.as_bytes() != peer_host {
-                return Err(End::WrongHost);
-            }
-        }
-        Message::Refuse(refuse) => {
-            if !refuse.message.is_empty() {
-                pr_debug!("net: {} says: {}\n", BStr::from_bytes(peer_host), refuse.message);
-            }
-            return Err(End::Refused(refuse.code));
-        }
-        other => return Err(End::Conn(ConnError::Unexpected(other.msg_type()))),
-    }
     pr_debug!("net: connected to {} at {}\n", BStr::from_bytes(peer_host), addr);
 
     let mut first = true;

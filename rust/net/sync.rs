@@ -14,8 +14,10 @@
 //! designated primary's device onto the local data device, window by window
 //! ([`WINDOW`] bytes). With `do_fast_fullsync` on it first asks for the primary's CRC32C
 //! digests of the window's 64 KiB blocks, computes the local ones meanwhile, and transfers
-//! only the blocks that differ (`mars_core::sync`). Up to `sync_parallel` reads are in flight
-//! on the connection; `sync_speed_limit_kib` bounds the data rate. After each window the local
+//! only the blocks that differ (`mars_core::sync`). It holds `sync_sockets` connections to
+//! the primary ([`Bundle`]): the window's digest request is shared among them, and the runs
+//! to transfer go round robin over them, up to `sync_parallel` reads in flight on each;
+//! `sync_speed_limit_kib` bounds the data rate of all of them together. After each window the local
 //! device is flushed and `syncstatus-<me>` advances, so an interrupted sync (network cut,
 //! reboot) resumes there. At the end, once the primary's heartbeat (`actual-<primary>/time`)
 //! is newer than the end of the copy, the primary's replay link is recorded in
@@ -29,18 +31,17 @@ use crate::brick::{Flags, Mref, MrefIo, MrefOwner, Op, Output};
 use crate::clock;
 use crate::kapi::kthread::{ThreadContext, WaitEvent};
 use crate::kapi::mm::{NoIoScope, PageBuf};
-use crate::kapi::socket::{Socket, SocketAddrV4};
+use crate::kapi::socket::SocketAddrV4;
 use crate::kapi::time::real_time;
 use crate::kapi::vfs;
 use crate::knobs;
 use crate::logger::links::KernelDigester;
 use crate::mars_core::digest::digest32;
-use crate::mars_core::sync::{progress, throttle_delay_ms, MismatchRuns, Run};
-use crate::mars_core::tree_value::{HostOrNone, ANY_UUID};
+use crate::mars_core::sync::{progress, sums_share, throttle_delay_ms, MismatchRuns, Run};
+use crate::mars_core::tree_value::HostOrNone;
 use crate::mars_core::wire::{
-    accept_welcome, check_resource, DigestAlg, DigestList, ErrorCode, ErrorReply, Hello, Message, PortRole,
-    SyncData, SyncRead, SyncSums, SyncSumsRead, DIGEST_LEN, KNOWN_FEATURES, MAX_DATA_CHUNK, MAX_PROTOCOL_VERSION,
-    MIN_PROTOCOL_VERSION,
+    check_resource, DigestAlg, DigestList, ErrorCode, ErrorReply, Message, PortRole, SyncData, SyncRead, SyncSums,
+    SyncSumsRead, DIGEST_LEN, MAX_DATA_CHUNK,
 };
 use kernel::c_str;
 use kernel::error::code::{EINVAL, ENOMEM};
@@ -49,10 +50,11 @@ use kernel::prelude::*;
 use kernel::str::BStr;
 use kernel::sync::{Arc, Mutex};
 
+use super::client::{self, ClientError};
 use super::conn::{Conn, ConnError};
 use super::server::{role_port, TIMEOUTS};
 use super::tree::{self, Bytes};
-use super::{Shared, Worker, WorkerState};
+use super::{Shared, Worker, WorkerState, MAX_THREAD_SOCKETS};
 
 /// Block size of fast full sync digests.
 pub(crate) const SUM_BLOCK: u32 = 64 * 1024;
@@ -65,6 +67,9 @@ pub(crate) const MAX_SUMS_SPAN: u64 = 32 * 1024 * 1024;
 const SERVE_IDLE_MS: u32 = 60_000;
 /// A reply must come within this time (a checksum reply reads a whole window).
 const REPLY_WAIT_MS: u32 = 60_000;
+/// A connection that carried no request for this long gets a `Ping` (the server closes one
+/// silent for [`SERVE_IDLE_MS`]).
+const KEEPALIVE_MS: u32 = 20_000;
 /// First wait after a failure ...
 const BACKOFF_MIN_MS: u32 = 1000;
 /// ... doubling up to this.
@@ -529,6 +534,8 @@ enum SyncEnd {
     Idle,
     /// `syncstatus-<me>` was changed by someone else: start over from its value.
     Restart,
+    /// `sync_sockets` changed: connect anew at once.
+    Reconnect,
     Connect(Error),
     Refused,
     Conn(ConnError),
@@ -545,6 +552,18 @@ impl From<ConnError> for SyncEnd {
         match e {
             ConnError::Stopping => SyncEnd::Stop,
             e => SyncEnd::Conn(e),
+        }
+    }
+}
+
+impl From<ClientError> for SyncEnd {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Stopping => SyncEnd::Stop,
+            ClientError::NotReady => SyncEnd::Idle,
+            ClientError::Connect(e) => SyncEnd::Connect(e),
+            ClientError::Refused(_) | ClientError::WrongHost => SyncEnd::Refused,
+            ClientError::Conn(e) => SyncEnd::Conn(e),
         }
     }
 }
@@ -567,6 +586,7 @@ fn sync_thread(state: &WorkerState<SyncJob>, context: &ThreadContext) {
                 pr_info!("{}: sync: syncstatus was reset; starting over\n", res);
                 continue;
             }
+            SyncEnd::Reconnect => continue,
             other => {
                 if told != Some(other) {
                     pr_notice!("{}: sync: {:?}; retrying\n", res, other);
@@ -643,7 +663,8 @@ impl Pace {
     }
 }
 
-/// One connection to the designated primary: syncs until done or something fails.
+/// One session with the designated primary (`sync_sockets` connections): syncs until done or
+/// something fails.
 fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
     let stopper = &state.stopper;
     let res = state.data.res.as_slice();
@@ -660,20 +681,21 @@ fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
     }
     let Some(ip) = tree::host_ip(&primary) else { return SyncEnd::Idle };
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Sync));
-    let socket = match Socket::connect_shared(addr, TIMEOUTS, |s| stopper.install(s)) {
-        Ok(socket) => socket,
-        Err(e) => {
+    // The `sync_sockets` connections.
+    let mut conn = match Bundle::connect(stopper, addr, &me, &primary) {
+        Ok(bundle) => bundle,
+        Err(end) => {
             stopper.clear();
-            return if stopper.stopping() { SyncEnd::Stop } else { SyncEnd::Connect(e) };
+            return end;
         }
     };
-    let mut conn = match Conn::for_role(socket, stopper, PortRole::Sync) {
-        Ok(conn) => conn,
-        Err(e) => return SyncEnd::Connect(e),
-    };
-    if let Err(end) = handshake(&mut conn, &me, &primary) {
-        return end;
-    }
+    pr_info!(
+        "{}: sync: connected to {} over {} connections, copying from byte {}\n",
+        BStr::from_bytes(res),
+        BStr::from_bytes(&primary),
+        conn.conns.len(),
+        start
+    );
     let Ok(res_text) = core::str::from_utf8(res) else { return SyncEnd::Local(EINVAL) };
     let name = BStr::from_bytes(res);
     match copy(&mut conn, state, context, res_text, &me, start, size) {
@@ -692,38 +714,130 @@ fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
     }
 }
 
-/// Says `Hello` on the sync port and checks the `Welcome`.
-fn handshake(conn: &mut Conn<'_>, me: &[u8], primary: &[u8]) -> core::result::Result<(), SyncEnd> {
-    let me_text = core::str::from_utf8(me).map_err(|_| SyncEnd::Idle)?;
-    let uuid = tree::link_value(b"uuid");
-    let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok()).unwrap_or(ANY_UUID);
-    let hello = Hello {
-        min_version: MIN_PROTOCOL_VERSION,
-        max_version: MAX_PROTOCOL_VERSION,
-        role: PortRole::Sync,
-        features: KNOWN_FEATURES,
-        cluster_uuid: uuid_text,
-        host: me_text,
-    };
-    conn.writer.send(&conn.socket, 0, &Message::Hello(hello))?;
-    let stopper = conn.stopper();
-    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
-    match frame.message {
-        Message::Welcome(welcome) => {
-            accept_welcome(&welcome, &hello).map_err(|_| SyncEnd::Refused)?;
-            if welcome.host.as_bytes() != primary {
-                return Err(SyncEnd::Refused);
-            }
-            Ok(())
+/// The number of parallel connections wanted now.
+fn sockets_wanted() -> usize {
+    usize::try_from(knobs::SYNC_SOCKETS.get()).unwrap_or(1).clamp(1, MAX_THREAD_SOCKETS)
+}
+
+/// The connections of one session to the primary: `sync_sockets` of them, each with its own
+/// handshake, counted in `sync_connections` while they are open. Requests are spread over
+/// them in connection order; each connection answers its requests in order.
+struct Bundle<'s> {
+    conns: KVec<Conn<'s>>,
+    tag: u64,
+    /// When a request last went out on each connection ([`now_ms`]).
+    last_sent: [u64; MAX_THREAD_SOCKETS],
+}
+
+impl<'s> Bundle<'s> {
+    /// Opens `sync_sockets` connections to `primary` at `addr` and says `Hello` on each.
+    fn connect(stopper: &'s super::Stopper, addr: SocketAddrV4, me: &[u8], primary: &[u8]) -> core::result::Result<Self, SyncEnd> {
+        let mut bundle = Bundle { conns: KVec::new(), tag: 0, last_sent: [now_ms(); MAX_THREAD_SOCKETS] };
+        for _ in 0..sockets_wanted() {
+            let conn = client::connect(stopper, addr, PortRole::Sync, me, primary, REPLY_WAIT_MS).map_err(SyncEnd::from)?;
+            bundle.conns.push(conn, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+            knobs::SYNC_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         }
-        Message::Refuse(_) => Err(SyncEnd::Refused),
-        other => Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+        Ok(bundle)
     }
+
+    /// Sends a request on connection `c`.
+    fn send(&mut self, c: usize, message: &Message<'_>) -> core::result::Result<(), SyncEnd> {
+        let conn = self.conns.get_mut(c).ok_or(SyncEnd::Local(EINVAL))?;
+        self.tag = self.tag.wrapping_add(1);
+        conn.writer.send(&conn.socket, self.tag, message)?;
+        if let Some(last) = self.last_sent.get_mut(c) {
+            *last = now_ms();
+        }
+        Ok(())
+    }
+
+    /// Reads the next reply on connection `c` (skipping the `Pong`s of keepalives) and hands
+    /// it to `f`.
+    fn reply<R>(
+        &mut self,
+        c: usize,
+        f: impl FnOnce(Message<'_>) -> core::result::Result<R, SyncEnd>,
+    ) -> core::result::Result<R, SyncEnd> {
+        let conn = self.conns.get_mut(c).ok_or(SyncEnd::Local(EINVAL))?;
+        let stopper = conn.stopper();
+        loop {
+            let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+            match frame.message {
+                Message::Pong => continue,
+                Message::Error(error) => return Err(SyncEnd::Remote(error.code)),
+                message => return f(message),
+            }
+        }
+    }
+
+    /// Sends a `Ping` on every connection that carried no request for [`KEEPALIVE_MS`] (a
+    /// slow, paced sync leaves some of them silent for long; the server closes a connection
+    /// silent for a minute). The `Pong` is skipped when the connection's next reply is read.
+    fn keepalive(&mut self) -> core::result::Result<(), SyncEnd> {
+        let now = now_ms();
+        for c in 0..self.conns.len() {
+            if self.last_sent.get(c).is_some_and(|&last| now.saturating_sub(last) >= u64::from(KEEPALIVE_MS)) {
+                self.send(c, &Message::Ping)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Bundle<'_> {
+    fn drop(&mut self) {
+        knobs::SYNC_CONNECTIONS.fetch_sub(self.conns.len() as i64, Ordering::Relaxed);
+    }
+}
+
+/// Asks the primary for the digests of the `count` blocks of the window `[pos, window_end)`,
+/// shared among the connections ([`sums_share`]: the primary reads the parts in parallel),
+/// computes the local digests meanwhile into `local`, and collects the primary's into `remote`.
+fn window_sums(
+    bundle: &mut Bundle<'_>,
+    state: &WorkerState<SyncJob>,
+    res: &str,
+    pos: u64,
+    window_end: u64,
+    count: usize,
+    buf: &mut BlockBuf,
+    scratch: &mut [u8],
+    local: &mut KVVec<u8>,
+    remote: &mut KVVec<u8>,
+) -> core::result::Result<(), SyncEnd> {
+    let output = &*state.data.data;
+    let parts = bundle.conns.len().min(count).max(1);
+    let part = |p: usize| -> core::result::Result<(u64, usize), SyncEnd> {
+        let (first, blocks) = sums_share(count, parts, p);
+        let offset = (first as u64).checked_mul(u64::from(SUM_BLOCK)).and_then(|o| o.checked_add(pos));
+        Ok((offset.ok_or(SyncEnd::Local(EINVAL))?, blocks))
+    };
+    for p in 0..parts {
+        let (offset, blocks) = part(p)?;
+        let count16 = u16::try_from(blocks).map_err(|_| SyncEnd::Local(EINVAL))?;
+        let request = SyncSumsRead { resource: res, offset, block_size: SUM_BLOCK, count: count16, alg: DigestAlg::Crc32c };
+        bundle.send(p, &Message::SyncSumsRead(request))?;
+    }
+    // The local digests while the primary computes its own.
+    local_digests(output, buf, scratch, pos, window_end, SUM_BLOCK, count, local).map_err(SyncEnd::Local)?;
+    for p in 0..parts {
+        let (offset, blocks) = part(p)?;
+        bundle.reply(p, |message| match message {
+            Message::SyncSums(sums) if sums.offset == offset && sums.block_size == SUM_BLOCK && sums.digests.len() == blocks => {
+                knobs::SYNC_SUM_BYTES.fetch_add(sums.digests.as_bytes().len() as i64, Ordering::Relaxed);
+                remote.extend_from_slice(sums.digests.as_bytes(), GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))
+            }
+            Message::SyncSums(_) => Err(SyncEnd::Mismatch),
+            other => Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+        })?;
+    }
+    Ok(())
 }
 
 /// Copies `[start, size)` window by window, persisting the progress after each.
 fn copy(
-    conn: &mut Conn<'_>,
+    conn: &mut Bundle<'_>,
     state: &WorkerState<SyncJob>,
     context: &ThreadContext,
     res: &str,
@@ -737,7 +851,6 @@ fn copy(
     let mut scratch = KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
     let mut local = KVVec::new();
     let mut pace = Pace { start_ms: now_ms(), bytes: 0 };
-    let mut tag: u64 = 1;
     // Resume at a block boundary at or before the persisted progress.
     let mut pos = start - start % u64::from(SUM_BLOCK);
     let mut persisted = concat(&[decimal(start).as_bytes()]);
@@ -745,34 +858,23 @@ fn copy(
         if context.should_stop() || stopper.stopping() {
             return Err(SyncEnd::Stop);
         }
+        if conn.conns.len() != sockets_wanted() {
+            // `sync_sockets` changed: connect anew (the progress so far is persisted).
+            return Err(SyncEnd::Reconnect);
+        }
+        conn.keepalive()?;
         let window_end = pos.saturating_add(WINDOW).min(size);
         let mut runs: KVec<Run> = KVec::new();
         let mut remote = KVVec::new();
         if knobs::DO_FAST_FULLSYNC.get() != 0 {
-            let count = (window_end - pos).div_ceil(u64::from(SUM_BLOCK));
-            let count16 = u16::try_from(count).map_err(|_| SyncEnd::Local(EINVAL))?;
-            tag = tag.wrapping_add(1);
-            let request = SyncSumsRead { resource: res, offset: pos, block_size: SUM_BLOCK, count: count16, alg: DigestAlg::Crc32c };
-            conn.writer.send(&conn.socket, tag, &Message::SyncSumsRead(request))?;
-            // The local digests while the primary computes its own.
-            local_digests(output, &mut buf, scratch.as_mut_slice(), pos, window_end, SUM_BLOCK, count as usize, &mut local)
-                .map_err(SyncEnd::Local)?;
-            let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
-            match frame.message {
-                Message::SyncSums(sums) if sums.offset == pos && sums.block_size == SUM_BLOCK && sums.digests.len() == count as usize => {
-                    knobs::SYNC_SUM_BYTES.fetch_add(sums.digests.as_bytes().len() as i64, Ordering::Relaxed);
-                    remote.extend_from_slice(sums.digests.as_bytes(), GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
-                }
-                Message::SyncSums(_) => return Err(SyncEnd::Mismatch),
-                Message::Error(error) => return Err(SyncEnd::Remote(error.code)),
-                other => return Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
-            }
+            let count = usize::try_from((window_end - pos).div_ceil(u64::from(SUM_BLOCK))).map_err(|_| SyncEnd::Local(EINVAL))?;
+            window_sums(conn, state, res, pos, window_end, count, &mut buf, scratch.as_mut_slice(), &mut local, &mut remote)?;
             let (remote_ref, local_ref) = (remote.as_slice(), local.as_slice());
             let mismatches = MismatchRuns::new(
                 pos,
                 window_end,
                 SUM_BLOCK,
-                count as usize,
+                count,
                 MAX_DATA_CHUNK as u32,
                 |i| digest_at(remote_ref, i),
                 |i| digest_at(local_ref, i),
@@ -788,7 +890,7 @@ fn copy(
                 at = at.saturating_add(u64::from(len));
             }
         }
-        transfer(conn, state, context, res, &runs, &mut buf, &mut tag, &mut pace)?;
+        transfer(conn, state, context, res, &runs, &mut buf, &mut pace)?;
         buf.flush(output).map_err(SyncEnd::Local)?;
         pos = window_end;
         // Persist the progress, unless someone else changed it meanwhile (invalidate). The end
@@ -808,45 +910,58 @@ fn copy(
     Ok(())
 }
 
-/// Reads `runs` from the primary (up to `sync_parallel` in flight) and writes them locally.
+/// Reads `runs` from the primary and writes them locally: run `i` is asked on connection
+/// `i mod n`, up to `sync_parallel` reads in flight on each; every connection answers in order,
+/// so reading the connections round robin yields the runs in order. The pacing
+/// (`sync_speed_limit_kib`) counts the data of all connections together.
 fn transfer(
-    conn: &mut Conn<'_>,
+    bundle: &mut Bundle<'_>,
     state: &WorkerState<SyncJob>,
     context: &ThreadContext,
     res: &str,
     runs: &[Run],
     buf: &mut BlockBuf,
-    tag: &mut u64,
     pace: &mut Pace,
 ) -> core::result::Result<(), SyncEnd> {
     let stopper = &state.stopper;
     let output = &*state.data.data;
     let window = usize::try_from(knobs::SYNC_PARALLEL.get()).unwrap_or(1).clamp(1, MAX_PARALLEL);
+    let n = bundle.conns.len();
+    let conn_of = |i: usize| i.checked_rem(n).ok_or(SyncEnd::Local(EINVAL));
+    let mut in_flight = [0usize; MAX_THREAD_SOCKETS];
     let mut sent = 0usize;
     let mut received = 0usize;
     while received < runs.len() {
-        while sent < runs.len() && sent - received < window {
-            let Some(run) = runs.get(sent) else { break };
-            *tag = tag.wrapping_add(1);
-            conn.writer.send(&conn.socket, *tag, &Message::SyncRead(SyncRead { resource: res, offset: run.offset, len: run.len }))?;
+        while let Some(run) = runs.get(sent) {
+            let c = conn_of(sent)?;
+            let Some(flying) = in_flight.get_mut(c) else { return Err(SyncEnd::Local(EINVAL)) };
+            if *flying >= window {
+                break;
+            }
+            bundle.send(c, &Message::SyncRead(SyncRead { resource: res, offset: run.offset, len: run.len }))?;
+            *flying += 1;
             sent += 1;
         }
         let Some(run) = runs.get(received) else { break };
-        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
-        match frame.message {
+        let c = conn_of(received)?;
+        let wire = bundle.reply(c, |message| match message {
             Message::SyncData(data) if data.offset == run.offset && data.len == run.len => {
                 let wire = data.data.len() as u64;
                 knobs::SYNC_DATA_BYTES.fetch_add(wire as i64, Ordering::Relaxed);
                 let content = if data.zero { None } else { Some(data.data) };
                 buf.write(output, run.offset, content, run.len as usize).map_err(SyncEnd::Local)?;
                 knobs::SYNC_COPIED_BYTES.fetch_add(i64::from(run.len), Ordering::Relaxed);
-                pace.account(stopper, context, wire.max(1));
+                Ok(wire)
             }
-            Message::SyncData(_) => return Err(SyncEnd::Mismatch),
-            Message::Error(error) => return Err(SyncEnd::Remote(error.code)),
-            other => return Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+            Message::SyncData(_) => Err(SyncEnd::Mismatch),
+            other => Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
+        })?;
+        if let Some(flying) = in_flight.get_mut(c) {
+            *flying = flying.saturating_sub(1);
         }
         received += 1;
+        pace.account(stopper, context, wire.max(1));
+        bundle.keepalive()?;
     }
     Ok(())
 }

@@ -59,7 +59,7 @@ else
 	check "the whole device is copied" wait_for 1200 sh -c "[ \$(cat /proc/sys/mars/sync_copied_bytes) -ge $((c0 + bytes)) ]"
 	sync_ms=$(($(now_ms) - t0 + 1))
 	sync_kib=$((bytes / 1024 * 1000 / sync_ms))
-	echo "# bench: full sync of $mb MiB: $((sync_kib / 1024)) MiB/s ($sync_ms ms), $(counter sync_data_bytes) data bytes received"
+	echo "# bench: full sync of $mb MiB: $((sync_kib / 1024)) MiB/s ($sync_ms ms), $(counter sync_data_bytes) data bytes received, sync_sockets $(counter sync_sockets)"
 	echo "# bench: full sync / plain TCP = $(ratio "$sync_kib" "$tcp_kib") (aim >= 0.9)"
 	check "the sync finished" wait_for 300 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = $bytes ]"
 

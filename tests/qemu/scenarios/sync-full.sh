@@ -19,7 +19,10 @@
 # sync continues after the cut from its persisted syncstatus. Then bravo is killed (power
 # failure, crash boot) in the middle of the sync; after the reboot syncstatus is still at
 # least what it was 6 s before the kill (ext4 commits every 5 s) and the kernel copies only
-# the rest. Once synced and replayed past syncpos, bravo's device equals alpha's (checksums
+# the rest. Parallel sockets: bravo sets sync_sockets to 3, and during the copy exactly three
+# connections to alpha's port 7779 are established (/proc/net/tcp) and sync_connections says
+# 3; after the reboot the sync uses the default 2, and none is left once a sync finished.
+# Once synced and replayed past syncpos, bravo's device equals alpha's (checksums
 # of the whole device) and `marsadm view` reports it consistent. Fast full sync: `invalidate`
 # with identical devices moves (almost) no data over the wire (counter
 # /proc/sys/mars/sync_data_bytes), and with three 64 KiB blocks changed on bravo moves about
@@ -36,6 +39,9 @@ syncstatus() { readlink "$res/syncstatus-bravo"; }
 synced() { [ "$(syncstatus)" = "$(readlink $res/size)" ]; }
 data_bytes() { cat /proc/sys/mars/sync_data_bytes; }
 copied_bytes() { cat /proc/sys/mars/sync_copied_bytes; }
+# Whether exactly $1 TCP connections to port 7779 (0x1E63) of alpha (10.77.0.1 = 01004D0A in
+# /proc/net/tcp) are established.
+sync_conns_are() { [ "$(awk '$3 == "01004D0A:1E63" && $4 == "01"' /proc/net/tcp | wc -l)" = "$1" ]; }
 
 if [ "$h" = alpha ]; then
 	ktap_begin 18
@@ -66,20 +72,26 @@ fi
 
 # --- bravo -------------------------------------------------------------------------------
 if [ "$mars_boot" = 1 ]; then
-	ktap_begin 17
+	ktap_begin 20
 	mars_cluster_up
 	check "fill bravo's disk with other random data" dd if=/dev/urandom of=/dev/vda bs=1M count=$mib oflag=direct
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "bad sync knob values are refused" sh -c "! (echo -1 > /proc/sys/mars/sync_speed_limit_kib) 2>/dev/null &&
 		! (echo 0 > /proc/sys/mars/sync_parallel) 2>/dev/null && ! (echo 2 > /proc/sys/mars/do_fast_fullsync) 2>/dev/null &&
-		[ \"\$(cat /proc/sys/mars/sync_speed_limit_kib) \$(cat /proc/sys/mars/sync_parallel) \$(cat /proc/sys/mars/do_fast_fullsync)\" = '0 4 1' ]"
+		! (echo 0 > /proc/sys/mars/sync_sockets) 2>/dev/null && ! (echo 9 > /proc/sys/mars/sync_sockets) 2>/dev/null &&
+		[ \"\$(cat /proc/sys/mars/sync_speed_limit_kib) \$(cat /proc/sys/mars/sync_parallel) \$(cat /proc/sys/mars/do_fast_fullsync) \$(cat /proc/sys/mars/sync_sockets)\" = '0 4 1 2' ]"
 	check "limit the sync to 1 MiB/s" write_knob sync_speed_limit_kib 1024
+	check "sync over 3 connections" write_knob sync_sockets 3
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
 	check_eq "join asks for a full sync" 0 "$(syncstatus)"
 	check "syncing" wait_for 60 sh -c "[ \"\$(readlink $res/actual-bravo/is-syncing)\" = 1 ]"
 	marsadm set-link 1 userspace/joined-bravo
 	check "no replay while syncing" sh -c "[ \"\$(readlink $res/actual-bravo/is-replaying)\" != 1 ]"
 	check "progress is persisted in syncstatus" wait_for 200 sh -c "[ \$(readlink $res/syncstatus-bravo) -gt 0 ]"
+	check "the sync holds 3 connections to alpha's port 7779" wait_for 30 sync_conns_are 3
+	echo "# connections to alpha (local, remote, state):"
+	awk '$3 ~ /^01004D0A:/ {print "#   " $2, $3, $4}' /proc/net/tcp
+	check_eq "sync_connections says 3" 3 "$(cat /proc/sys/mars/sync_connections)"
 	s1=$(syncstatus)
 	echo "# syncstatus before the cut: $s1"
 	marsadm set-link 1 userspace/cut-now
@@ -98,7 +110,7 @@ if [ "$mars_boot" = 1 ]; then
 	sleep 3600
 fi
 
-ktap_begin 18
+ktap_begin 20
 check "mount /mars after the power failure" sh -c "mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
 s2=$(dd if=/dev/vdc bs=512 count=1 2>/dev/null | tr -d '\0' | head -1)
 s3=$(syncstatus)
@@ -109,6 +121,9 @@ check "the sync resumes and finishes" wait_for 400 synced
 copied=$(dmesg | sed -n 's/.*r0: sync: copy of \([0-9]*\) bytes finished.*/\1/p' | tail -1)
 echo "# this boot copied $copied bytes of $size_bytes"
 check "it copied only the rest" test -n "$copied" -a "$copied" -le $((size_bytes - s3 + 16777216)) -a "$copied" -lt "$size_bytes"
+dmesg | grep "r0: sync: connected to" | sed 's/^/# /'
+check "after the reboot it synced over the default 2 connections" sh -c "dmesg | grep -q 'r0: sync: connected to alpha over 2 connections'"
+check_eq "no sync connection left after the sync" 0 "$(cat /proc/sys/mars/sync_connections)"
 check "syncpos recorded" is_link $res/syncpos-bravo
 echo "# syncpos-bravo: $(readlink $res/syncpos-bravo)"
 check "alpha's checksum arrived" wait_for 300 is_link /mars/userspace/md5-alpha
