@@ -15,7 +15,12 @@
 //!   recorded when the sync finished, up to the end of its possibly written-back region
 //!   (`min_pos + dirty_len`).
 //! * How far the persisted progress may advance ([`progress`]).
+//! * Whether the sync may still write `syncstatus-<host>` ([`claim_holds`]): only while the
+//!   link holds exactly what this sync started from or wrote last, so that an `invalidate`
+//!   (which resets it to 0) arriving during the copy or while the end waits for the
+//!   primary's heartbeat is never overwritten by the sync's progress or final size.
 
+use super::lamport::Stamp;
 use super::tree_value::ReplayLink;
 
 /// A run of blocks to transfer: byte offset and length.
@@ -140,6 +145,29 @@ pub fn progress(done: u64, size: u64) -> u64 {
     done.min(size)
 }
 
+/// What a sync client knows of `syncstatus-<host>`: the value it started from or wrote last,
+/// and the link's Lamport stamp (its mtime) as read back then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusClaim {
+    /// Bytes synced, as the link says.
+    pub value: u64,
+    /// The link's stamp.
+    pub stamp: Stamp,
+}
+
+/// Whether the sync may still write `syncstatus-<host>` (its progress or the final size):
+/// the link, now `current_value` with stamp `current_stamp` (`None`: missing or unreadable),
+/// still holds exactly `claim`. Anyone else's write in between (`marsadm invalidate`, which
+/// resets it to 0, even to the value it had; `set-link`; a value pulled from a peer) changes
+/// the value or the stamp, and the sync must start over from the new value instead of
+/// overwriting it.
+pub fn claim_holds(claim: &StatusClaim, current_value: Option<&str>, current_stamp: Option<Stamp>) -> bool {
+    let Some(value) = current_value.and_then(|v| v.trim().parse::<u64>().ok()) else {
+        return false;
+    };
+    value == claim.value && current_stamp == Some(claim.stamp)
+}
+
 /// Whether a replica that replayed up to `replay` is consistent with respect to `syncpos`
 /// (the primary's replay link when the sync finished): its replay reached a later logfile, or
 /// the same logfile at or beyond `min_pos + dirty_len` of `syncpos`.
@@ -243,6 +271,24 @@ mod tests {
         assert_eq!(throttle_delay_ms(1 << 20, 400, 1024), 600);
         assert_eq!(throttle_delay_ms(1 << 20, 5000, 1024), 0);
         assert_eq!(throttle_delay_ms(u64::MAX, 0, u64::MAX), throttle_delay_ms(u64::MAX, 0, u64::MAX));
+    }
+
+    #[test]
+    fn a_claim_holds_only_while_nobody_else_wrote() {
+        let stamp = Stamp::parse("1700000000.000000100").unwrap();
+        let later = Stamp::parse("1700000000.000000101").unwrap();
+        let claim = StatusClaim { value: 16 << 20, stamp };
+        assert!(claim_holds(&claim, Some("16777216"), Some(stamp)));
+        // invalidate: a new value, or the same value written again (a new stamp).
+        assert!(!claim_holds(&claim, Some("0"), Some(later)));
+        assert!(!claim_holds(&claim, Some("16777216"), Some(later)));
+        // A value with our stamp but another number cannot be ours either.
+        assert!(!claim_holds(&claim, Some("0"), Some(stamp)));
+        // Missing, deleted, malformed: never overwritten.
+        assert!(!claim_holds(&claim, None, None));
+        assert!(!claim_holds(&claim, Some(".deleted"), Some(stamp)));
+        assert!(!claim_holds(&claim, Some("16777216"), None));
+        assert!(!claim_holds(&claim, Some("-1"), Some(stamp)));
     }
 
     #[test]

@@ -23,6 +23,15 @@
 //! is newer than the end of the copy, the primary's replay link is recorded in
 //! `syncpos-<me>` and `syncstatus-<me>` becomes the size: the replay may start, and the
 //! replica is consistent once its replay passed `syncpos` (`mars_core::sync::consistent`).
+//!
+//! The client writes `syncstatus-<me>` only while the link still holds what it started from
+//! or wrote last, value and stamp ([`StatusClaim`], `mars_core::sync::claim_holds`), checked
+//! after every window and twice at the end (before `syncpos`, before the final size, after
+//! the wait for the heartbeat). Anyone else's write (`marsadm invalidate` resets it to 0)
+//! makes the sync start over from the new value instead of overwriting it. What remains is
+//! the instant between a check and the write after it; `marsadm invalidate` closes it too:
+//! it switches the sync off and waits for `is-syncing` = 0 (this thread has ended) before it
+//! writes `syncstatus-<me>`.
 
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
@@ -37,7 +46,7 @@ use crate::kapi::vfs;
 use crate::knobs;
 use crate::logger::links::KernelDigester;
 use crate::mars_core::digest::digest32;
-use crate::mars_core::sync::{progress, sums_share, throttle_delay_ms, MismatchRuns, Run};
+use crate::mars_core::sync::{claim_holds, progress, sums_share, throttle_delay_ms, MismatchRuns, Run, StatusClaim};
 use crate::mars_core::tree_value::HostOrNone;
 use crate::mars_core::wire::{
     check_resource, DigestAlg, DigestList, ErrorCode, ErrorReply, Message, PortRole, SyncData, SyncRead, SyncSums,
@@ -612,6 +621,24 @@ fn parse_u64(value: Option<Bytes>) -> Option<u64> {
     core::str::from_utf8(&value?).ok()?.trim().parse::<u64>().ok()
 }
 
+/// `syncstatus-<me>` of `res` as it is now: its value and stamp (`None`: missing, deleted or
+/// malformed).
+fn read_claim(res: &[u8], me: &[u8]) -> Option<StatusClaim> {
+    let path = tree::mars_path(&concat(&[b"resource-", res, b"/syncstatus-", me])).ok()?;
+    let link = vfs::read_link(path.as_cstr()).ok()?;
+    let value = core::str::from_utf8(&link.value).ok()?.trim().parse::<u64>().ok()?;
+    Some(StatusClaim { value, stamp: link.mtime })
+}
+
+/// Whether `syncstatus-<me>` still holds `claim` (nobody else wrote it meanwhile).
+fn claim_still_holds(res: &[u8], me: &[u8], claim: &StatusClaim) -> bool {
+    let current = tree::mars_path(&concat(&[b"resource-", res, b"/syncstatus-", me]))
+        .ok()
+        .and_then(|path| vfs::read_link(path.as_cstr()).ok());
+    let value = current.as_ref().and_then(|l| core::str::from_utf8(&l.value).ok());
+    claim_holds(claim, value, current.as_ref().map(|l| l.mtime))
+}
+
 /// Writes the link `resource-<res>/<name>` with a fresh stamp.
 fn write_res_link(res: &[u8], name: &[&[u8]], value: &[u8]) -> Result {
     let mut rel = concat(&[b"resource-", res, b"/"]);
@@ -675,7 +702,8 @@ fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
         _ => return SyncEnd::Idle,
     };
     let Some(size) = parse_u64(res_link(res, &[b"size"])) else { return SyncEnd::Idle };
-    let Some(start) = parse_u64(res_link(res, &[b"syncstatus-", &me])) else { return SyncEnd::Idle };
+    let Some(claim) = read_claim(res, &me) else { return SyncEnd::Idle };
+    let start = claim.value;
     if start >= size {
         return SyncEnd::Idle;
     }
@@ -698,13 +726,13 @@ fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
     );
     let Ok(res_text) = core::str::from_utf8(res) else { return SyncEnd::Local(EINVAL) };
     let name = BStr::from_bytes(res);
-    match copy(&mut conn, state, context, res_text, &me, start, size) {
-        Ok(()) => {}
+    let claim = match copy(&mut conn, state, context, res_text, &me, claim, size) {
+        Ok(claim) => claim,
         Err(end) => return end,
-    }
+    };
     drop(conn);
     pr_info!("{}: sync: copy of {} bytes finished, waiting for the primary's replay position\n", name, size - start);
-    match finish(state, context, res, &me, &primary, size) {
+    match finish(state, context, res, &me, &primary, size, &claim) {
         Ok(()) => {
             pr_info!("{}: sync finished\n", name);
             knobs::trigger(knobs::TRIGGER_LOCAL | 4);
@@ -835,16 +863,18 @@ fn window_sums(
     Ok(())
 }
 
-/// Copies `[start, size)` window by window, persisting the progress after each.
+/// Copies `[claim.value, size)` window by window, persisting the progress after each while
+/// `syncstatus-<me>` still holds `claim`; returns what it holds at the end.
 fn copy(
     conn: &mut Bundle<'_>,
     state: &WorkerState<SyncJob>,
     context: &ThreadContext,
     res: &str,
     me: &[u8],
-    start: u64,
+    mut claim: StatusClaim,
     size: u64,
-) -> core::result::Result<(), SyncEnd> {
+) -> core::result::Result<StatusClaim, SyncEnd> {
+    let start = claim.value;
     let stopper = &state.stopper;
     let output = &*state.data.data;
     let mut buf = BlockBuf::new().map_err(SyncEnd::Local)?;
@@ -853,7 +883,6 @@ fn copy(
     let mut pace = Pace { start_ms: now_ms(), bytes: 0 };
     // Resume at a block boundary at or before the persisted progress.
     let mut pos = start - start % u64::from(SUM_BLOCK);
-    let mut persisted = concat(&[decimal(start).as_bytes()]);
     while pos < size {
         if context.should_stop() || stopper.stopping() {
             return Err(SyncEnd::Stop);
@@ -896,8 +925,7 @@ fn copy(
         // Persist the progress, unless someone else changed it meanwhile (invalidate). The end
         // is not written here: `syncstatus` = size means finished, which `finish` says once
         // `syncpos` is recorded (after an interruption now, the last window is compared again).
-        let current = res_link(res.as_bytes(), &[b"syncstatus-", me]);
-        if current.as_deref() != Some(persisted.as_slice()) {
+        if !claim_still_holds(res.as_bytes(), me, &claim) {
             return Err(SyncEnd::Restart);
         }
         if pos >= size {
@@ -905,9 +933,11 @@ fn copy(
         }
         let value = decimal(progress(pos, size));
         write_res_link(res.as_bytes(), &[b"syncstatus-", me], value.as_bytes()).map_err(SyncEnd::Local)?;
-        persisted = concat(&[value.as_bytes()]);
+        // What was written, with the stamp the link got (someone else's write right after
+        // ours shows as a different claim: the next check restarts).
+        claim = read_claim(res.as_bytes(), me).ok_or(SyncEnd::Restart)?;
     }
-    Ok(())
+    Ok(claim)
 }
 
 /// Reads `runs` from the primary and writes them locally: run `i` is asked on connection
@@ -967,7 +997,8 @@ fn transfer(
 }
 
 /// After the copy: waits for a heartbeat of the primary newer than the copy's end, records
-/// its replay link in `syncpos-<me>`, then marks the sync complete.
+/// its replay link in `syncpos-<me>`, then marks the sync complete; both only while
+/// `syncstatus-<me>` still holds `claim` (an `invalidate` during the wait restarts the sync).
 fn finish(
     state: &WorkerState<SyncJob>,
     context: &ThreadContext,
@@ -975,6 +1006,7 @@ fn finish(
     me: &[u8],
     primary: &[u8],
     size: u64,
+    claim: &StatusClaim,
 ) -> core::result::Result<(), SyncEnd> {
     let stopper = &state.stopper;
     let end = clock::now();
@@ -984,6 +1016,9 @@ fn finish(
     loop {
         if context.should_stop() || stopper.stopping() {
             return Err(SyncEnd::Stop);
+        }
+        if !claim_still_holds(res, me, claim) {
+            return Err(SyncEnd::Restart);
         }
         if vfs::read_link(time_path.as_cstr()).is_ok_and(|link| link.mtime > end) {
             break;
@@ -997,7 +1032,13 @@ fn finish(
         waited = waited.saturating_add(500);
     }
     let replay = res_link(res, &[b"replay-", primary]).ok_or(SyncEnd::Idle)?;
+    if !claim_still_holds(res, me, claim) {
+        return Err(SyncEnd::Restart);
+    }
     write_res_link(res, &[b"syncpos-", me], &replay).map_err(SyncEnd::Local)?;
+    if !claim_still_holds(res, me, claim) {
+        return Err(SyncEnd::Restart);
+    }
     write_res_link(res, &[b"syncstatus-", me], decimal(size).as_bytes()).map_err(SyncEnd::Local)?;
     Ok(())
 }

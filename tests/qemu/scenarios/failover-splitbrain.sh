@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 1500
+# timeout: 1800
 # data-disk: 64M
 # mars-disk: 512M
 #
@@ -14,18 +14,25 @@
 # down; `marsadm view` and `view --json` on both hosts report the split brain naming both
 # hosts and their common ancestor; alpha's kernel stops its replay there; each device keeps
 # P and its own region, and the other side's region never arrives (it stays zero).
+#
+# Then the documented resolution with bravo's side surviving: on alpha (which has already
+# stepped down) `marsadm invalidate r0` and `marsadm log-purge-all r0`. Afterwards `view`
+# (text and JSON) reports no split brain on either host, alpha's sync finishes and `view`
+# calls alpha consistent, alpha's region A is gone (zero, as on bravo) and bravo's region B
+# is there, a new write of bravo (region C) arrives on alpha, and alpha's whole data device
+# is byte-identical to bravo's /dev/mars/r0 (md5sum of the whole device).
 . /mars-tests/lib.sh
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then ktap_begin 20; peer=bravo; peer_ip=10.77.0.2; else ktap_begin 22; peer=alpha; peer_ip=10.77.0.1; fi
+if [ "$h" = alpha ]; then ktap_begin 30; peer=bravo; peer_ip=10.77.0.2; else ktap_begin 26; peer=alpha; peer_ip=10.77.0.1; fi
 
 # region_md5 DEV MIB: checksum of 1 MiB at MIB MiB, read past the page cache.
 region_md5() { dd if="$1" bs=1M skip="$2" count=1 iflag=direct 2>/dev/null | md5sum | cut -c1-32; }
 # region_write DEV MIB FILE: writes FILE (1 MiB) there, durably.
 region_write() { dd if="$3" of="$1" bs=1M seek="$2" count=1 oflag=direct conv=fsync,notrunc 2>/dev/null; }
 zero_md5=$(dd if=/dev/zero bs=1M count=1 2>/dev/null | md5sum | cut -c1-32)
-P=1 A=16 B=32
+P=1 A=16 B=32 C=48
 # The cut: every packet towards the peer dropped (netem), on this side.
 peer_dev() { ip route get "$peer_ip" | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1; }
 net_cut() { /sbin/tc qdisc add dev "$(peer_dev)" root netem loss 100%; }
@@ -38,6 +45,14 @@ split_seen() {
 	echo "$json" | tr -d ' \n' | grep -q '"detected":true' || return 1
 	echo "$json" | tr -d ' \n' | grep -q '"hosts":\["alpha","bravo"\]'
 }
+# split_gone: neither `view` nor `view --json` reports (or suspects) a split brain.
+split_gone() {
+	text=$(marsadm view r0) && json=$(marsadm view r0 --json) || return 1
+	! echo "$text" | grep -q "SPLIT BRAIN" || return 1
+	echo "$json" | tr -d ' \n' | grep -q '"detected":false' || return 1
+	echo "$json" | tr -d ' \n' | grep -q '"suspected":false'
+}
+size() { readlink $res/size; }
 
 mars_cluster_up
 if [ "$h" = alpha ]; then
@@ -64,6 +79,27 @@ if [ "$h" = alpha ]; then
 	check_eq "bravo's region B never reaches alpha" "$zero_md5" "$(region_md5 /dev/vda $B)"
 	marsadm set-link 1 userspace/done-alpha
 	wait_for 300 is_link /mars/userspace/done-bravo
+
+	# --- Resolution: bravo's side survives, alpha gives up its writes since the split ---
+	resolve() {
+		out=$(marsadm invalidate r0 --timeout 120 2>&1); rc=$?
+		echo "$out"; [ $rc = 0 ]
+	}
+	check "marsadm invalidate r0 on alpha" resolve
+	check "view on alpha no longer reports a split brain" wait_for 120 split_gone
+	check "alpha's full sync from bravo finishes" wait_for 300 sh -c "[ \"\$(readlink $res/syncstatus-alpha)\" = \"\$(readlink $res/size)\" ]"
+	check "marsadm log-purge-all r0 on alpha" marsadm log-purge-all r0
+	marsadm set-link 1 userspace/resolved-alpha
+	has_c() { is_link /mars/userspace/md5-c && [ "$(readlink /mars/userspace/md5-c)" = "$(region_md5 /dev/vda $C)" ]; }
+	check "bravo's new region C arrives on alpha" wait_for 300 has_c
+	check_eq "alpha's region A written during the split is gone" "$zero_md5" "$(region_md5 /dev/vda $A)"
+	check_eq "bravo's region B is on alpha" "$(readlink /mars/userspace/md5-b)" "$(region_md5 /dev/vda $B)"
+	check "bravo's checksum of its whole device arrived" wait_for 120 is_link /mars/userspace/md5-all-bravo
+	same_as_bravo() { [ "$(device_md5 /dev/vda "$(size)")" = "$(readlink /mars/userspace/md5-all-bravo)" ]; }
+	check "alpha's data device is byte-identical to bravo's" wait_for 120 same_as_bravo
+	check "view on alpha: consistent" wait_for 60 sh -c "marsadm view r0 --json | tr -d ' \n' | grep -q '\"consistent\":true'"
+	marsadm view r0 | sed 's/^/# /'
+	marsadm set-link 1 userspace/resolved-done-alpha
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
@@ -91,6 +127,7 @@ else
 	check_eq "bravo's device starts from the replayed data (region P)" "$(readlink /mars/userspace/md5-p)" "$(region_md5 /dev/mars/r0 $P)"
 	dd if=/dev/urandom of=/tmp/b bs=1M count=1 2>/dev/null
 	check "write region B on bravo" region_write /dev/mars/r0 $B /tmp/b
+	marsadm set-link "$(md5sum < /tmp/b | cut -c1-32)" userspace/md5-b
 	check "restore the network on bravo's side" net_restore
 	check "alpha is reachable again" wait_reachable $peer_ip 300
 	check "view on bravo reports the split brain with both hosts" wait_for 180 split_seen
@@ -100,6 +137,18 @@ else
 	wait_for 300 is_link /mars/userspace/done-alpha
 	check_eq "alpha's region A never reaches bravo" "$zero_md5" "$(region_md5 /dev/mars/r0 $A)"
 	marsadm set-link 1 userspace/done-bravo
+
+	# --- Resolution (on alpha): bravo's data are the resource's data ---
+	check "alpha invalidated" wait_for 600 is_link /mars/userspace/resolved-alpha
+	check "view on bravo no longer reports a split brain" wait_for 120 split_gone
+	dd if=/dev/urandom of=/tmp/c bs=1M count=1 2>/dev/null
+	check "write region C on bravo" region_write /dev/mars/r0 $C /tmp/c
+	marsadm set-link "$(md5sum < /tmp/c | cut -c1-32)" userspace/md5-c
+	all=$(device_md5 /dev/mars/r0 "$(size)")
+	echo "# bravo's /dev/mars/r0: $all"
+	marsadm set-link "$all" userspace/md5-all-bravo
+	check "alpha's device equals bravo's" wait_for 600 is_link /mars/userspace/resolved-done-alpha
+	marsadm view r0 | sed 's/^/# /'
 fi
 check "rmmod mars" sh -c "sleep 5; rmmod mars"
 ktap_end

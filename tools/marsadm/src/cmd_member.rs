@@ -33,7 +33,8 @@
 //! the version links of a host that has a replay link, up to the logfile number that link
 //! names (its history); every logfile such a version link or a replay link names; every logfile numbered above all replay links (the next ones); and the version
 //! links of a logfile's origin for every needed logfile. Logfiles modified within twice
-//! `--window` are kept unless `--force`.
+//! `--window` are kept unless `--force`, except an own logfile that has the number of another
+//! host's needed logfile: the abandoned branch of a split brain, which nobody can replay.
 
 use crate::cmd_switch::{indicator, ResArgs};
 use crate::ctx::Ctx;
@@ -99,8 +100,16 @@ pub(crate) struct PurgePlan {
 }
 
 /// Plans `log-purge-all` for `dir` as if the hosts in `leaving` had no replay link any more.
-/// `foreign`: also delete other hosts' objects (`--force`).
-pub(crate) fn purge_plan(ctx: &Ctx, dir: &str, leaving: &[&str], foreign: bool) -> Result<PurgePlan, Fail> {
+/// `foreign`: also delete other hosts' objects (`--force`). `abandon_from` (`invalidate`):
+/// this host's logfiles numbered from there on are an abandoned branch: deleted unless a
+/// member's history needs them, however recent, and not kept as "next" logfiles.
+pub(crate) fn purge_plan(
+    ctx: &Ctx,
+    dir: &str,
+    leaving: &[&str],
+    foreign: bool,
+    abandon_from: Option<u32>,
+) -> Result<PurgePlan, Fail> {
     let tree = &ctx.tree;
     let me = ctx.host.as_str();
     // Hosts with a replay link, and the logfile number it names.
@@ -157,13 +166,24 @@ pub(crate) fn purge_plan(ctx: &Ctx, dir: &str, leaving: &[&str], foreign: bool) 
     for name in &names {
         let Ok(log) = LogName::parse(name) else { continue };
         let Entry::File { stamp, .. } = tree.entry(&format!("{dir}/{name}")) else { continue };
-        if needed_logs.contains(name) || (!starts.is_empty() && log.nr > max_start) {
+        if needed_logs.contains(name) {
+            continue;
+        }
+        // An own logfile with the number of another origin's needed logfile is the other
+        // branch of a split brain (a double logfile): nobody can ever replay it.
+        let doubled = needed_logs
+            .iter()
+            .filter_map(|n| LogName::parse(n).ok())
+            .any(|n| n.nr == log.nr && n.origin.as_str() != me);
+        let abandoned =
+            log.origin.as_str() == me && (doubled || abandon_from.is_some_and(|from| log.nr >= from));
+        if !abandoned && !starts.is_empty() && log.nr > max_start {
             continue;
         }
         if log.origin.as_str() != me && !foreign {
             continue;
         }
-        if ctx.is_recent(stamp) && !ctx.options.force {
+        if !abandoned && ctx.is_recent(stamp) && !ctx.options.force {
             plan.recent.push(name.clone());
             continue;
         }
@@ -189,7 +209,7 @@ pub(crate) fn log_purge_all(ctx: &Ctx, args: &PurgeArgs) -> CmdResult {
         println!("resource '{res}' contains no replay link: there is nothing to purge");
         return Ok(());
     }
-    let plan = purge_plan(ctx, &dir, &[], ctx.options.force)?;
+    let plan = purge_plan(ctx, &dir, &[], ctx.options.force, None)?;
     for name in &plan.recent {
         println!("skipping recent logfile '{name}' (see --window)");
     }
@@ -285,7 +305,7 @@ pub(crate) fn leave_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         }
     }
 
-    let plan = purge_plan(ctx, &dir, &[host], false)?;
+    let plan = purge_plan(ctx, &dir, &[host], false, None)?;
     let mut batch = Batch::new();
     for key in HOST_KEYS {
         let rel = format!("{dir}/{key}-{host}");

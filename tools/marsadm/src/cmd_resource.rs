@@ -247,6 +247,7 @@ pub(crate) struct JoinResourceArgs {
 /// data-<host>, device-<host>, defaults-/local-/actual-/todo-<host>/
 /// todo-<host>/{connect,sync,allow-replay} 1
 /// replay-<host>   log-<n>-<primary>,0,0   (n: the primary's oldest logfile known here)
+/// version-<n>-<host>, version-<n-1>-<host>   the primary's (or deleted where it has none)
 /// syncstatus-<host> 0                   (full sync from the primary follows)
 /// todo-<host>/attach 1
 /// ```
@@ -324,6 +325,17 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     batch.set_link(&format!("{todo}/allow-replay"), "1");
     batch
         .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
+    // This host's history starts as the primary's (`_fake_versionlink`): its version links of
+    // that logfile and the one before are the primary's, so that the links the kernel computes
+    // here chain to the primary's, never to a stale own one (a join after a split brain).
+    for nr in [oldest.checked_sub(1), Some(oldest)].into_iter().flatten().filter(|&nr| nr > 0) {
+        let own = format!("{dir}/version-{nr:09}-{host}");
+        match tree.value(&format!("{dir}/version-{nr:09}-{primary}")) {
+            Some(value) => batch.set_link(&own, &value),
+            None if tree.exists(&own) => batch.delete(&own),
+            None => {}
+        }
+    }
     // A full sync from the primary follows; replay waits until it finished.
     batch.set_link(&format!("{dir}/syncstatus-{host}"), "0");
     batch.set_link(&format!("{todo}/attach"), "1");

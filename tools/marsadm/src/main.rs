@@ -107,7 +107,8 @@ enum Command {
     /// Join an existing resource as a secondary; a full sync from the primary follows.
     ///
     /// Writes data-<host>, device-<host>, replay-<host> (the start of the primary's oldest
-    /// logfile known here), syncstatus-<host> = 0 and the switches; the kernel then copies the
+    /// logfile known here, <n>), version-<n>- and version-<n-1>-<host> (the primary's),
+    /// syncstatus-<host> = 0 and the switches; the kernel then copies the
     /// primary's device (fast full sync: only blocks whose checksums differ) and replays the
     /// log once the sync finished.
     JoinResource(cmd_resource::JoinResourceArgs),
@@ -125,10 +126,18 @@ enum Command {
     /// Refused while any host has a data-, device- or replay- link in it (--force trashes it
     /// anyway). Deletes every link and logfile of resource-<res>/ except maxnr.
     DeleteResource(cmd_switch::ResArgs),
-    /// Copy the primary's device again (secondary only): syncstatus-<host> = 0, then, once the
-    /// replay stopped, replay-<host> = start of the primary's current logfile.
+    /// Give up this host's data and history; copy the primary's device again (secondary only).
     ///
-    /// Refused on the designated primary, without one, or while it is in emergency mode.
+    /// Resolves a split brain on the side whose writes are discarded, and emergency mode.
+    /// Switches attach, fetch, sync and replay off and waits until the kernel stopped them;
+    /// then writes syncstatus-<host> = 0, replay-<host> = start of the primary's current
+    /// logfile <n>, version-<n>- and version-<n-1>-<host> = the primary's, skip-check-<host>,
+    /// and deletes this host's version links above <n>, its logfiles and links no history
+    /// needs (as log-purge-all; its own logfiles numbered <n> or higher however recent) and
+    /// actual-<host>/msg-err-*; then switches everything on: a fast full sync and the replay
+    /// of the primary's logfiles follow. Refused (nothing written) on the designated or actual
+    /// primary, without a designated primary, while it is unreachable, in emergency mode or
+    /// not logging yet, or while its replay link has not arrived here.
     Invalidate(cmd_switch::ResArgs),
     /// Pause the full sync here (todo-<host>/sync = 0) and wait until it stopped; its progress
     /// is kept in syncstatus-<host>.
@@ -177,7 +186,9 @@ enum Command {
     ///
     /// Left-overs of a split brain, an invalidate or a leave: what no replay link's logfile,
     /// no version link of a host with a replay link, and no later logfile number needs.
-    /// Recent logfiles (twice --window) stay. --force also deletes other hosts' objects.
+    /// Recent logfiles (twice --window) stay, except an own logfile with the number of another
+    /// host's needed one (the other branch of a split brain). --force also deletes other
+    /// hosts' objects.
     LogPurgeAll(cmd_member::PurgeArgs),
     /// Regular housekeeping, one pass (run it from a timer every few minutes).
     ///

@@ -64,10 +64,20 @@ fn invalidate_restarts_the_sync_and_the_replay() {
     assert_eq!(json["resources"][0]["sync_percent"], 25.0);
     f.put_link("resource-r0/syncstatus-alpha", &DISK_SIZE.to_string(), LAMPORT);
 
+    // bravo is alive and its version links arrived.
+    std::fs::create_dir_all(f.path("actual-bravo")).unwrap();
+    f.put_link("actual-bravo/alive", "1", LAMPORT);
+    f.put_link("actual-bravo/time", LAMPORT_TEXT, LAMPORT);
+    let (v4, v5) = (format!("{},log-000000004-bravo,900:", "4".repeat(32)), format!("{},log-000000005-bravo,777:", "5".repeat(32)));
+    f.put_link("resource-r0/version-000000004-bravo", &v4, LAMPORT);
+    f.put_link("resource-r0/version-000000005-bravo", &v5, LAMPORT);
     let run = f.run(&["invalidate", "r0", "--timeout=1"]);
     run.ok();
     assert_eq!(f.value("resource-r0/syncstatus-alpha"), "0");
     assert_eq!(f.value("resource-r0/replay-alpha"), "log-000000005-bravo,0,0");
+    assert_eq!(f.value("resource-r0/version-000000004-alpha"), v4);
+    assert_eq!(f.value("resource-r0/version-000000005-alpha"), v5);
+    assert_eq!(f.value("resource-r0/todo-alpha/sync"), "1");
 }
 
 #[test]
