@@ -114,8 +114,12 @@ impl Space {
         if self.total == 0 {
             return 0;
         }
-        let percent = u128::from(self.rest) * 100 / u128::from(self.total);
-        u64::try_from(percent).unwrap_or(100)
+        // No 128-bit division (the kernel has no __udivti3).
+        let rest = self.rest.min(self.total);
+        match rest.checked_mul(100) {
+            Some(scaled) => scaled / self.total,
+            None => rest / (self.total / 100).max(1),
+        }
     }
 }
 
@@ -282,6 +286,8 @@ mod tests {
         let s = assess(256 * MIB, 144 * MIB, 0, DEFAULTS, 0);
         assert_eq!(s.rest_percent(), 50);
         assert_eq!(Space::default().rest_percent(), 0);
+        assert_eq!(Space { level: 0, rest: u64::MAX / 2, total: u64::MAX }.rest_percent(), 50);
+        assert_eq!(Space { level: 0, rest: 5, total: 3 }.rest_percent(), 100);
     }
 
     #[test]
