@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
 # timeout: 1500
-# data-disk: 192M
-# mars-disk: 128M
+# data-disk: 96M
+# mars-disk: 64M
 #
 # Promise: a full /mars never fails an application write. bravo joins r0 and then stops
 # fetching, so none of alpha's logfiles can be deleted; cron's log rotation runs on alpha (every
-# 2 s here). fio writes more than the 128 MiB /mars holds to alpha's /dev/mars/r0 (random
+# 2 s here). fio writes more than the 64 MiB /mars holds to alpha's /dev/mars/r0 (random
 # writes of 4 KiB to 256 KiB, direct IO) and verifies everything it wrote: it exits 0 with no
 # error. Meanwhile /mars fills, alpha goes into emergency mode (level 4, jammed): it stops
 # logging, its writes go to the data device directly, and it makes a hole of ten logfile
@@ -22,7 +22,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-fio_mib=160
+fio_mib=80
 res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
 synced() { [ "$(readlink $res/syncstatus-bravo)" = "$(readlink $res/size)" ]; }
 link_is() { [ "$(readlink "$1")" = "$2" ]; }

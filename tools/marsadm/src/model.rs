@@ -749,7 +749,12 @@ pub(crate) fn to_text(view: &View) -> String {
         for (key, text) in &r.messages {
             out.push_str(&format!("    msg-{key}: {text}\n"));
         }
-        split_brain_text(r, &mut out);
+        // Across the hole of an emergency the histories cannot be compared: the EMERGENCY
+        // line says what to do, a "possible split brain" would only confuse.
+        let hole = r.emergency.logging_stopped || r.emergency.primary_stopped.is_some();
+        if !hole || r.split_brain.detected() {
+            split_brain_text(r, &mut out);
+        }
         emergency_text(r, &mut out);
     }
     out
