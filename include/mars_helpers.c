@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* C helpers of mars.ko: see mars_helpers.h. */
+#include <linux/cred.h>
+#include <linux/uio.h>
 #include <linux/sched/mm.h>
 #include <linux/string.h>
 #include <linux/utsname.h>
@@ -82,6 +84,36 @@ int mars_helper_statfs(struct file *file, u64 *blocks, u64 *block_size)
 	*blocks = st.f_blocks;
 	*block_size = st.f_bsize;
 	return err;
+}
+
+struct file *mars_helper_file_reopen_direct(struct file *file)
+{
+	struct file *direct = dentry_open(&file->f_path, O_RDWR | O_LARGEFILE | O_DIRECT, current_cred());
+
+	if (!IS_ERR(direct))
+		direct->f_mode |= FMODE_NOCMTIME;
+	return direct;
+}
+
+ssize_t mars_helper_file_write_repeated(struct file *file, const void *buf, size_t len, unsigned int count, loff_t pos)
+{
+	struct kvec vec[MARS_WRITE_REPEAT_MAX];
+	struct iov_iter iter;
+	unsigned int i;
+
+	if (count == 0 || count > MARS_WRITE_REPEAT_MAX)
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		vec[i].iov_base = (void *)buf;
+		vec[i].iov_len = len;
+	}
+	iov_iter_kvec(&iter, ITER_SOURCE, vec, count, len * count);
+	return vfs_iter_write(file, &iter, &pos, 0);
+}
+
+long mars_helper_file_truncate(struct file *file, loff_t len)
+{
+	return vfs_truncate(&file->f_path, len);
 }
 
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt)

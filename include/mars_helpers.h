@@ -64,6 +64,27 @@ loff_t mars_helper_file_size(struct file *file);
  */
 int mars_helper_statfs(struct file *file, u64 *blocks, u64 *block_size);
 
+/*
+ * A second open file of @file's path for direct IO (O_RDWR | O_DIRECT | O_LARGEFILE), with
+ * FMODE_NOCMTIME: its writes leave mtime and ctime alone, so an fsync after an overwrite
+ * inside the file has no metadata to commit (the log writer's preallocated logfiles).
+ * Returns the file or an ERR_PTR (EINVAL where the filesystem has no direct IO).
+ */
+struct file *mars_helper_file_reopen_direct(struct file *file);
+
+/* Most repetitions mars_helper_file_write_repeated() takes. */
+#define MARS_WRITE_REPEAT_MAX 32
+
+/*
+ * Writes @count (at most MARS_WRITE_REPEAT_MAX) copies of @buf[0..@len) back to back at @pos
+ * with one vfs_iter_write(): one direct IO write of count * len bytes (its bios in flight
+ * together). Returns the bytes written or a negative errno.
+ */
+ssize_t mars_helper_file_write_repeated(struct file *file, const void *buf, size_t len, unsigned int count, loff_t pos);
+
+/* vfs_truncate() of @file's path to @len bytes. */
+long mars_helper_file_truncate(struct file *file, loff_t len);
+
 /* mnt_idmap(): the idmapping of a mount. */
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt);
 

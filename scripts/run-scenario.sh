@@ -63,7 +63,11 @@ launch() {
 		net+=(-netdev "socket,id=n$j,udp=127.0.0.1:$(port "$j" "$i"),localaddr=127.0.0.1:$(port "$i" "$j")"
 		      -device "virtio-net-pci,netdev=n$j,mac=52:54:00:77:0$i:0$j")
 	done
-	local cpu=(); [ "$accel" = kvm ] && cpu=(-cpu host)
+	# TCG: qemu64 plus SSE4.2 and PCLMULQDQ, so that the guest's crc32c (the log records'
+	# digest) uses the crc32 instruction (crc32c-intel), which TCG runs as one helper call per
+	# 8 bytes instead of emulating the table loop. Not "max": its fast-string flags (ERMS,
+	# FSRM) make the kernel's memcpy a "rep movsb", which QEMU 7 emulates byte by byte.
+	local cpu=(-cpu qemu64,+ssse3,+sse4.1,+sse4.2,+pclmulqdq); [ "$accel" = kvm ] && cpu=(-cpu host)
 	local extra=()
 	[ -n "$extra_size" ] && extra=(-drive "file=$dir/$host-extra.img,if=virtio,format=raw,cache=none,aio=threads")
 	# no_timer_check: on a loaded host a TCG guest can fail the IO-APIC timer check at boot

@@ -135,6 +135,38 @@ impl ReplayEnd {
     }
 }
 
+/// The most bytes a log writer writes at once (one batch of records with the rest of the
+/// page before it and zero padding up to the page after it: `mars.ko` asserts that its
+/// batches fit). Pages of a write that was in flight when the machine died may reach the
+/// disk in any order, so a *torn* last write can leave valid-looking or zero pages anywhere
+/// in these bytes after its first damaged record, never beyond.
+pub const MAX_TORN_WRITE: u64 = (2 << 20) + 2 * 4096;
+
+/// Zeros at the end of a logfile shorter than this are no zero tail (the last record's
+/// digest may end in zero bytes; a record never holds this many zeros followed by nothing).
+pub const MIN_ZERO_TAIL: u64 = 4096;
+
+/// Judges a replay that stopped at a defect with a look at the rest of the file: a logger
+/// that preallocates its logfile (zeros written ahead of the records, so that appends are
+/// overwrites) leaves zeros up to EOF after its last write; when its last write was torn,
+/// what lies between the defect and those zeros is that write. So a defect at `e` is a torn
+/// tail when every byte from `zero_from` to `eof` is zero, at least `MIN_ZERO_TAIL` of them,
+/// and `zero_from <= e + MAX_TORN_WRITE`: nothing acknowledged as durable was lost. Any other
+/// end is returned as it is (a defect followed by more data, or at the end of a logfile
+/// without zeros ahead, is corruption).
+pub fn judge_tail(end: ReplayEnd, eof: u64, zero_from: u64) -> ReplayEnd {
+    match end {
+        ReplayEnd::Corrupt { end: e, .. }
+            if zero_from >= e
+                && zero_from <= e.saturating_add(MAX_TORN_WRITE)
+                && eof.saturating_sub(zero_from) >= MIN_ZERO_TAIL =>
+        {
+            ReplayEnd::TruncatedTail { end: e, torn: eof.saturating_sub(e) }
+        }
+        other => other,
+    }
+}
+
 /// What to do after replay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterReplay {
@@ -388,6 +420,55 @@ mod tests {
         let (applied, end) = run(&file, 0, 1 << 20);
         assert_eq!(applied.len(), 3);
         assert_eq!(end, ReplayEnd::TruncatedTail { end: offsets[2] + 512 + OVERHEAD as u64, torn: 3000 });
+    }
+
+    #[test]
+    fn zeroes_beyond_the_window_are_a_torn_tail_once_judged() {
+        // A preallocated logfile: 8 MiB of zeros after the records, read in 1 MiB windows.
+        let (mut file, offsets) = logfile(3);
+        let records_end = offsets[2] + 512 + OVERHEAD as u64;
+        file.resize(file.len() + (8 << 20), 0);
+        let (applied, end) = run(&file, 0, 1 << 20);
+        assert_eq!(applied.len(), 3);
+        let ReplayEnd::Corrupt { end: at, .. } = end else { panic!("{end:?}") };
+        assert_eq!(at, records_end);
+        let eof = file.len() as u64;
+        assert_eq!(judge_tail(end, eof, records_end), ReplayEnd::TruncatedTail { end: records_end, torn: eof - records_end });
+        assert_eq!(after_replay(&judge_tail(end, eof, records_end), false), AfterReplay::StartNext { end: records_end });
+    }
+
+    #[test]
+    fn a_torn_last_write_is_a_torn_tail() {
+        // The last write's first page never arrived, a later page of it did: a defect, then
+        // data, then zeros, all within MAX_TORN_WRITE.
+        let (mut file, offsets) = logfile(6);
+        let eof = file.len() as u64 + (4 << 20);
+        for b in file.get_mut(offsets[3] as usize..offsets[4] as usize).unwrap() {
+            *b = 0;
+        }
+        file.resize(eof as usize, 0);
+        let (applied, end) = run(&file, 0, 1 << 20);
+        assert_eq!(applied.len(), 3);
+        let zero_from = offsets[5] + 512 + OVERHEAD as u64;
+        assert_eq!(judge_tail(end, eof, zero_from), ReplayEnd::TruncatedTail { end: offsets[3], torn: eof - offsets[3] });
+    }
+
+    #[test]
+    fn data_far_beyond_a_defect_stay_corruption() {
+        let (mut file, offsets) = logfile(3);
+        file[offsets[1] as usize + 100] ^= 0xff;
+        let (_, end) = run(&file, 0, 1 << 20);
+        let eof = file.len() as u64;
+        assert!(matches!(judge_tail(end, eof, offsets[1] + MAX_TORN_WRITE + 1), ReplayEnd::Corrupt { .. }));
+        // A zero suffix starting before the defect is impossible; judged as it is.
+        assert!(matches!(judge_tail(end, eof, 0), ReplayEnd::Corrupt { .. }));
+        // A defect near the end of a logfile without zeros ahead (an old-style logfile, or
+        // one whose last record's digest ends in a zero byte) stays corruption.
+        assert!(matches!(judge_tail(end, eof, eof), ReplayEnd::Corrupt { .. }));
+        assert!(matches!(judge_tail(end, eof, eof - 1), ReplayEnd::Corrupt { .. }));
+        // Clean ends and truncated tails stay what they are.
+        let clean = ReplayEnd::Clean { end: eof };
+        assert_eq!(judge_tail(clean, eof, eof), clean);
     }
 
     #[test]

@@ -1565,7 +1565,12 @@ impl State {
         if file.size() != 0 {
             return Err(EEXIST);
         }
-        // The old logfile is complete: its final version link, which the new one chains to.
+        // The old logfile is complete: cut off the zeros written ahead of its records (its
+        // size is its end from now on, which is what fetchers look for), then its final
+        // version link, which the new one chains to.
+        if let Err(e) = self.log.writer.finish() {
+            pr_warn!("{}: cannot cut logfile {} at its end: {:?}\n", self.paths.dir(), self.log.nr, e);
+        }
         let durable = self.log.writer.durable();
         let prev_version = write_version(&self.paths, &mut self.log, durable, &mut self.version_unavailable)?;
         let new = LogState::start(core, nr, file, prev_version)?;

@@ -65,6 +65,9 @@ unsafe impl Send for File {}
 // through `&File` is what the VFS allows for pread/pwrite.
 unsafe impl Sync for File {}
 
+/// Most copies [`File::write_repeated_at`] writes at once.
+pub(crate) const WRITE_REPEAT_MAX: u32 = helpers::MARS_WRITE_REPEAT_MAX;
+
 fn bad_count() -> Error {
     EIO
 }
@@ -99,6 +102,44 @@ impl File {
         // SAFETY: the file is open (type invariant); the outputs are valid for writing.
         to_result(unsafe { helpers::mars_helper_statfs(self.file.as_ptr(), &mut blocks, &mut block_size) })?;
         Ok(blocks.saturating_mul(block_size))
+    }
+
+    /// A second open file of the same path for direct IO (read and write, `O_DIRECT`), whose
+    /// writes leave mtime and ctime alone (`FMODE_NOCMTIME`): an overwrite inside the file
+    /// then changes no metadata, and its [`File::sync`] is a device cache flush only. Writes
+    /// through it must be aligned to the logical block size (in memory, position and
+    /// length). EINVAL where the filesystem has no direct IO.
+    pub(crate) fn reopen_direct(&self) -> Result<File> {
+        // SAFETY: the file is open (type invariant); the helper returns a referenced file or
+        // an ERR_PTR.
+        let file = from_err_ptr(unsafe { helpers::mars_helper_file_reopen_direct(self.file.as_ptr()) })?;
+        let file = NonNull::new(file).ok_or(ENOMEM)?;
+        // INVARIANT: a reference from dentry_open, owned by the returned value.
+        Ok(File { file })
+    }
+
+    /// Writes `count` copies of `data` back to back at `pos` with one write (direct IO: its
+    /// bios are in flight together); `count` at most [`WRITE_REPEAT_MAX`]. Returns the bytes
+    /// written (fewer only on a short write).
+    pub(crate) fn write_repeated_at(&self, data: &[u8], count: u32, pos: u64) -> Result<usize> {
+        if count == 0 || count > WRITE_REPEAT_MAX {
+            return Err(EINVAL);
+        }
+        let pos = bindings::loff_t::try_from(pos).map_err(|_| EINVAL)?;
+        // SAFETY: the file is open (type invariant); `data` is a readable kernel buffer of
+        // `data.len()` bytes for the duration of the call, which only reads it.
+        let n = unsafe {
+            helpers::mars_helper_file_write_repeated(self.file.as_ptr(), data.as_ptr().cast::<c_void>(), data.len(), count, pos)
+        };
+        usize::try_from(n).map_err(|_| Error::from_errno(c_int::try_from(n).unwrap_or(-5)))
+    }
+
+    /// Truncates (or extends with zeros) the file to `len` bytes.
+    pub(crate) fn truncate(&self, len: u64) -> Result {
+        let len = bindings::loff_t::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: the file is open (type invariant); vfs_truncate only sleeps and does IO.
+        let ret = unsafe { helpers::mars_helper_file_truncate(self.file.as_ptr(), len) };
+        to_result(c_int::try_from(ret).unwrap_or(-5))
     }
 
     /// Writes all of `data` at byte position `pos`; an error leaves an unknown prefix written.

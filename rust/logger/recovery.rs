@@ -16,9 +16,11 @@ use super::links::{self, KernelDigester, ResourcePaths};
 use super::own_io::{Completions, OwnIo};
 use crate::brick::Input;
 use crate::kapi::errno::eilseq;
-use crate::kapi::file::{File, OpenMode};
+use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::mars_core::log_record::MAX_RECORD_LEN;
-use crate::mars_core::log_recovery::{after_replay, plan_recovery, AfterReplay, RecoveryPlan, ReplayEnd, ReplayStep, Replayer};
+use crate::mars_core::log_recovery::{
+    after_replay, judge_tail, plan_recovery, AfterReplay, RecoveryPlan, ReplayEnd, ReplayStep, Replayer,
+};
 use crate::mars_core::log_scan::ScanContext;
 use crate::mars_core::logger::{fresh_replay_link, version_link};
 use crate::mars_core::tree::{LogName, MAX_LOG_NR};
@@ -81,15 +83,16 @@ pub(crate) fn recover(paths: &ResourcePaths, data: &Input, force: bool) -> Resul
         }
         RecoveryPlan::Replay { from, to, next_nr } => {
             let file = file.ok_or(EIO)?;
-            let (end, applied) = replay_log(&file, from, to, data)?;
+            let (end, applied) = replay_judged(&file, from, to, data)?;
             pr_info!("{}: replayed {} records of {} from {}: {:?}\n", paths.dir(), applied, log, from, end);
             match after_replay(&end, force) {
                 AfterReplay::Refuse => {
                     pr_err!("{}: {} is damaged at {}: not starting (force to accept the loss)\n", paths.dir(), log, end.end());
                     Err(eilseq())
                 }
-                AfterReplay::StartNext { end } => {
-                    finish_log(paths, log, end)?;
+                AfterReplay::StartNext { end: log_end } => {
+                    cut_torn_tail(paths, log, &file, &end)?;
+                    finish_log(paths, log, log_end)?;
                     continue_after(paths, data, next_nr, applied, force)
                 }
             }
@@ -115,7 +118,7 @@ fn continue_after(paths: &ResourcePaths, data: &Input, mut nr: u32, mut replayed
             drop(file);
             return start_log(paths, nr, replayed);
         }
-        let (end, applied) = replay_log(&file, 0, size, data)?;
+        let (end, applied) = replay_judged(&file, 0, size, data)?;
         replayed = replayed.saturating_add(applied);
         pr_info!("{}: replayed {} records of the following {}: {:?}\n", paths.dir(), applied, log, end);
         match after_replay(&end, force) {
@@ -123,7 +126,10 @@ fn continue_after(paths: &ResourcePaths, data: &Input, mut nr: u32, mut replayed
                 pr_err!("{}: {} is damaged at {}: not starting (force to accept the loss)\n", paths.dir(), log, end.end());
                 return Err(eilseq());
             }
-            AfterReplay::StartNext { end } => finish_log(paths, log, end)?,
+            AfterReplay::StartNext { end: log_end } => {
+                cut_torn_tail(paths, log, &file, &end)?;
+                finish_log(paths, log, log_end)?;
+            }
         }
         nr = nr.checked_add(1).filter(|&n| n <= MAX_LOG_NR).ok_or(EIO)?;
     }
@@ -185,6 +191,54 @@ fn start_log(paths: &ResourcePaths, nr: u32, replayed: u64) -> Result<LogStart> 
     let prev_version = read_prev_version(paths, nr)?;
     pr_info!("{}: logging into {}\n", paths.dir(), path);
     Ok(LogStart { nr, file, prev_version, replayed })
+}
+
+/// Replays `[from, to)` of `file` like [`replay_log`] and judges a defect with a look at the
+/// rest of the file: followed by nothing but zeros (the log writer writes zeros ahead of its
+/// records) within `MAX_TORN_WRITE`, it is the torn last write, never acknowledged
+/// (`mars_core::log_recovery::judge_tail`).
+fn replay_judged(file: &File, from: u64, to: u64, data: &Input) -> Result<(ReplayEnd, u64)> {
+    let (end, applied) = replay_log(file, from, to, data)?;
+    match end {
+        ReplayEnd::Corrupt { end: at, .. } => Ok((judge_tail(end, to, zero_suffix_start(file, at, to)?), applied)),
+        _ => Ok((end, applied)),
+    }
+}
+
+/// Where the all-zero suffix of `[floor, eof)` of `file` starts (reads backwards from `eof`
+/// and stops at the first non-zero byte).
+fn zero_suffix_start(file: &File, floor: u64, eof: u64) -> Result<u64> {
+    let mut buf = KVVec::from_elem(0u8, WINDOW, GFP_KERNEL)?;
+    let mut pos = eof;
+    while pos > floor {
+        let start = pos.saturating_sub(WINDOW as u64).max(floor);
+        let len = usize::try_from(pos - start).map_err(|_| EIO)?;
+        let window = buf.get_mut(..len).ok_or(EIO)?;
+        let read = file.read_at(window, start)?;
+        if read < len {
+            // The file shrank under us: count it as data.
+            return Ok(pos);
+        }
+        if let Some(i) = window.iter().rposition(|&b| b != 0) {
+            return Ok(start.saturating_add(i as u64 + 1));
+        }
+        pos = start;
+    }
+    Ok(floor)
+}
+
+/// Truncates this host's logfile `log` to the end of its records when recovery found a torn
+/// tail (zeros written ahead, or a write that never completed): its size is its end again,
+/// as for every finished logfile. Logfiles of other hosts are left alone.
+fn cut_torn_tail(paths: &ResourcePaths, log: LogName<'_>, file: &File, end: &ReplayEnd) -> Result {
+    if let ReplayEnd::TruncatedTail { end, .. } = *end {
+        if log.origin == paths.host()? && file.size() > end {
+            pr_info!("{}: cutting {} at {} (torn tail of {} bytes)\n", paths.dir(), log, end, file.size() - end);
+            file.truncate(end)?;
+            file.sync(SyncMode::FullSync)?;
+        }
+    }
+    Ok(())
 }
 
 /// Replays `[from, to)` of `file` onto `data`, then flushes `data`. Returns how the log ended

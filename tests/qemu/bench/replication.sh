@@ -31,20 +31,17 @@ mars_cluster_up
 if [ "$h" = alpha ]; then
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	wait_for 240 is_link /mars/userspace/tcp-ready
-	fio --name=tcp --ioengine=net --hostname=10.77.0.2 --port=5001 --protocol=tcp --rw=write \
-		--bs=256k --size=${mb}M --output-format=terse --terse-version=3 --eta=never > /tmp/tcp.terse 2>&1
-	# Field 48 of the terse (version 3) line: write bandwidth in KiB/s. Warnings fio prints
-	# before it are skipped; without a terse line, fio's output is shown.
-	tcp_kib=$(awk -F';' '$1 == 3 { print $48 }' /tmp/tcp.terse | tail -1)
-	case "$tcp_kib" in ''|*[!0-9]*) sed 's/^/# fio: /' /tmp/tcp.terse; tcp_kib=0 ;; esac
+	tcp_kib=$(tcp_send_kib 10.77.0.2 $mb)
 	echo "# bench: plain TCP alpha -> bravo $(awk -v k="$tcp_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB/s"
 	marsadm set-link "$tcp_kib" userspace/tcp-kib
 	wait_for 240 is_link /mars/userspace/paused-bravo
 	check "write $mb MiB through /dev/mars/r0" fio --name=fill --filename=/dev/mars/r0 --rw=write --bs=1M \
 		--direct=1 --ioengine=libaio --iodepth=8 --size=${mb}M --eta=never --output=/dev/null
-	# The version link names the durable end once the logger reported it.
+	# Logfile 1 is finished by a rotation: cut at the end of its last record (a running
+	# logger keeps zeros written ahead), its version link naming that end.
+	marsadm log-rotate r0 || echo "# log-rotate failed"
+	wait_for 60 sh -c "readlink $res/version-000000001-alpha | grep -q \",\$(stat -c %s $(log_file)):\""
 	end=$(stat -c %s "$(log_file)")
-	wait_for 30 sh -c "readlink $res/version-000000001-alpha | grep -q ',$end:'"
 	marsadm set-link "$end" userspace/log-end
 	sum=$(device_md5 /dev/mars/r0 $((mb * 1048576)))
 	marsadm set-link "$sum" userspace/md5-alpha
@@ -59,8 +56,9 @@ if [ "$h" = alpha ]; then
 		link_rtt=$((link_rtt + $(now_ms) - t0))
 		t0=$(now_ms)
 		printf 'MARKER-%08d' "$i" | dd of=/dev/mars/r0 bs=4096 seek=$((i * 16)) conv=sync oflag=direct,sync 2>/dev/null
-		wait_for 120 is_link "/mars/userspace/seen-$i"
+		wait_for 120 is_link "/mars/userspace/seen-$i" || echo "# sample $i: bravo did not answer"
 		lag_total=$((lag_total + $(now_ms) - t0))
+		echo "# sample $i: marker round trip $(($(now_ms) - t0)) ms"
 	done
 	kill "$load" 2>/dev/null; wait "$load" 2>/dev/null
 	echo "# bench: replication lag (ack on alpha to replay on bravo) ~ $(( (lag_total - link_rtt / 2) / 5 )) ms mean of 5 (marker round trip $((lag_total / 5)) ms, link round trip $((link_rtt / 5)) ms)"
@@ -70,12 +68,9 @@ else
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
 	# The (fast) full sync first, so that it does not disturb the measurements below.
 	wait_for 600 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]"
-	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k --size=${mb}M \
-		--eta=never > /tmp/tcp-listen.log 2>&1 &
-	sleep 2
+	tcp_listen $mb || echo "# the TCP listener did not start"
 	marsadm set-link 1 userspace/tcp-ready
 	wait
-	grep -qi error /tmp/tcp-listen.log && sed 's/^/# fio listener: /' /tmp/tcp-listen.log
 	marsadm set-link 0 "resource-r0/todo-$h/connect"
 	wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 0 ]"
 	marsadm set-link 1 userspace/paused-bravo

@@ -35,9 +35,7 @@ if [ "$h" = alpha ]; then
 	check "fill alpha's disk with random data" dd if=/dev/urandom of=/dev/vda bs=1M count=$mb oflag=direct
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	wait_for 240 is_link /mars/userspace/tcp-ready
-	fio --name=tcp --ioengine=net --hostname=10.77.0.2 --port=5001 --protocol=tcp --rw=write \
-		--bs=256k --size=${mb}M --output-format=terse --terse-version=3 --eta=never > /tmp/tcp.terse 2>&1
-	tcp_kib=$(awk -F';' '{ print $48 }' /tmp/tcp.terse)
+	tcp_kib=$(tcp_send_kib 10.77.0.2 $mb)
 	echo "# bench: plain TCP alpha -> bravo $((tcp_kib / 1024)) MiB/s"
 	marsadm set-link "$tcp_kib" userspace/tcp-kib
 	check "bravo done" wait_for 1500 is_link /mars/userspace/done-bravo
@@ -48,9 +46,7 @@ else
 	read_ms=$(($(now_ms) - t0 + 1))
 	echo "# bench: plain read of the data device: $((bytes / 1024 * 1000 / read_ms / 1024)) MiB/s ($read_ms ms)"
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
-	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k --size=${mb}M \
-		--eta=never --output=/dev/null >/dev/null 2>&1 &
-	sleep 2
+	tcp_listen $mb || echo "# the TCP listener did not start"
 	marsadm set-link 1 userspace/tcp-ready
 	wait
 	check "TCP baseline measured" wait_for 120 is_link /mars/userspace/tcp-kib

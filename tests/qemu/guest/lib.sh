@@ -118,10 +118,14 @@ device_md5() {
 }
 
 # --- A logged device: /dev/mars/NAME on a transaction logger over a data device ---
-# Every scenario that needs the primary's IO path makes its device here, so that switching
-# from the TEST-ONLY hook of mars-testing.ko to marsadm changes this one place. Today:
-# /proc/sys/mars/test_logger (rust/testing_logger.rs), logging into /mars/resource-NAME,
-# which must be on a mounted /mars.
+# Through the TEST-ONLY hook /proc/sys/mars/test_logger of mars-testing.ko
+# (rust/testing_logger.rs), logging into /mars/resource-NAME, which must be on a mounted
+# /mars. Scenarios that can use the production path (modprobe mars, marsadm create-cluster,
+# create-resource, down) do: io-filesystem, io-fio-verify, primary-device. The hook stays for
+# what only it offers: io-crash pauses writeback (acknowledged data then exist only in the
+# log) and reads the logger's counters; io-bad-input checks the hook's own refusals (the
+# production refusals are marsadm-create's); logger-* need pause, abandon (a simulated crash)
+# and the counters.
 
 # mars_logged_device_load: loads the module variant the device needs.
 mars_logged_device_load() {
@@ -166,4 +170,26 @@ mars_logger_stat() {
 mars_written_back() {
 	[ "$(mars_logger_stat "$1" min_pos)" = "$(mars_logger_stat "$1" appended)" ] &&
 		[ "$(mars_logger_stat "$1" pending)" = 0 ]
+}
+
+# Plain TCP baseline of the benchmarks (fio's net engine, port 5001).
+# tcp_listen MIB: starts a listener in the background (call it directly, not inside check:
+# the caller's `wait` waits for it) that ends at the sender's close, and returns once it
+# listens (0x1389 = 5001, state 0A). fio's listener counts each receive as a whole block, so
+# with short receives (common in guests) it stops after far fewer bytes than its size, and
+# the sender then dies of SIGPIPE with a bandwidth of 0: its size is 64 times what is sent.
+tcp_listen() {
+	fio --name=tcp --ioengine=net --listen --port=5001 --protocol=tcp --rw=read --bs=256k \
+		--size=$(($1 * 64))M --eta=never > /tmp/tcp-listen.log 2>&1 &
+	wait_for 60 grep -q ':1389 00000000:0000 0A' /proc/net/tcp
+}
+# tcp_send_kib HOST MIB: sends MIB MiB to HOST's listener, prints the bandwidth in KiB/s (0,
+# with fio's output as comments, when fio failed).
+tcp_send_kib() {
+	fio --name=tcp --ioengine=net --hostname="$1" --port=5001 --protocol=tcp --rw=write --bs=256k \
+		--size="$2"M --output-format=terse --terse-version=3 --eta=never > /tmp/tcp.terse 2>&1
+	# Terse version 3: field 5 is the error, field 48 the write bandwidth in KiB/s.
+	kib=$(awk -F';' '$1 == 3 && $5 == 0 { print $48 }' /tmp/tcp.terse | tail -1)
+	case "$kib" in ''|0|*[!0-9]*) sed 's/^/# fio: /' /tmp/tcp.terse | cut -c1-200 >&2; kib=0 ;; esac
+	echo "$kib"
 }

@@ -8,9 +8,10 @@
 # Promise: a filesystem made and filled through /dev/mars/<res> is on the data device once
 # the device is switched off: the data device alone (mounted directly, without MARS) holds
 # the same files with the same checksums, and fsck finds it clean both through the device and
-# on the data device. The module then unloads cleanly.
+# on the data device. The module then unloads cleanly. The resource is made the way an
+# operator makes it (modprobe mars, create-cluster, create-resource; marsadm down).
 . /mars-tests/lib.sh
-ktap_begin 17
+ktap_begin 19
 
 name=fs
 dev=/dev/mars/$name
@@ -36,9 +37,11 @@ make_tree() {
 sums_of() { (cd "$1" && find . -type f -exec md5sum {} + | sort -k 2); }
 listing_of() { (cd "$1" && find . | sort && find . -type l -exec readlink {} + ); }
 
-check "load the module" mars_logged_device_load
 check "make and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
-check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
+check "modprobe mars" modprobe mars
+check "create-cluster" marsadm create-cluster
+check "create-resource $name /dev/vda" marsadm create-resource "$name" /dev/vda
+check "$dev appears" wait_for 60 test -b "$dev"
 check "mkfs.ext4 on $dev" mkfs.ext4 -q -F "$dev"
 mkdir -p /mnt/fs /mnt/raw
 check "mount $dev" mount -t ext4 "$dev" /mnt/fs
@@ -50,9 +53,9 @@ check "unmount" umount /mnt/fs
 check "fsck -fn through $dev finds it clean" e2fsck -fn "$dev"
 check "mount again: the files read back with the same checksums" sh -c \
 	"mount -t ext4 $dev /mnt/fs && cd /mnt/fs && md5sum -c -s /tmp/sums && cd / && umount /mnt/fs"
-echo "# logger: $(mars_logger_stat "$name" records) records, $(mars_logger_stat "$name" writebacks) writebacks"
-check "switch $dev off" mars_logged_device_down "$name"
-check_fails "$dev is gone" test -e "$dev"
+echo "# logfiles: $(ls -l /mars/resource-$name/log-* | awk '{ print $5, $9 }' | tr '\n' ' ')"
+check "marsadm down $name" marsadm down "$name"
+check "$dev is gone" wait_for 30 test ! -e "$dev"
 check "fsck -fn on the data device alone finds it clean" e2fsck -fn /dev/vda
 check "mount the data device alone (read-only)" mount -t ext4 -o ro /dev/vda /mnt/raw
 check "it holds the same files, links and directories" sh -c "listing_of() { (cd \$1 && find . | sort && find . -type l -exec readlink {} + ); }; listing_of /mnt/raw | cmp -s - /tmp/listing"

@@ -9,13 +9,12 @@
 # sized and queued, while the logfiles rotate again and again: fio writes random blocks of
 # 512 B to 1 MiB, 32 in flight, O_DIRECT, each block carrying a CRC32C, and reads them all
 # back (verify_fatal), pass after pass of 64 MiB over a 1 GiB device for about 3 minutes, while a
-# background loop asks for a new logfile every 3 s (the empty next logfile that `marsadm
-# log-rotate` creates) and deletes the logfiles that are entirely written back (the replay
-# link names a later one; what `marsadm log-delete` would do, which needs a resource made by
-# marsadm), so /mars (512 MiB) never fills. After the device is switched off, the data
-# device alone holds what the last passes wrote (fio --verify_only on /dev/vda).
+# background loop runs `marsadm log-rotate` every 3 s and `marsadm log-delete` (the logfiles
+# every member has replayed), so /mars (512 MiB) never fills. The resource is made the way
+# an operator makes it (modprobe mars, create-cluster, create-resource). After `marsadm down`
+# the data device alone holds what the last passes wrote (fio --verify_only on /dev/vda).
 . /mars-tests/lib.sh
-ktap_begin 15
+ktap_begin 18
 
 name=fv
 dev=/dev/mars/$name
@@ -37,31 +36,41 @@ pass() {
 		--do_verify=1 --randseed="$pass_nr" --eta=never --output="/tmp/fio-pass$pass_nr.txt" "$@"
 }
 
-check "load the module" mars_logged_device_load
-check "make and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
-check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
-check "logger_report_interval_s 1 (rotation requests are looked at every second)" write_knob logger_report_interval_s 1
+# log_nr: the number of the logfile the replay link names.
+log_nr() { readlink "$res/replay-$host" | sed 's/^log-0*\([0-9]*\)-.*/\1/'; }
+# newest_nr: the number of this host's newest logfile.
+newest_nr() { ls "$res" | sed -n "s/^log-0*\([0-9]*\)-$host\$/\1/p" | sort -n | tail -1; }
+# written_back: the replay link names the newest logfile, nothing dirty, at the durable end
+# its version link names (everything logged is on the data device; production links only).
+written_back() {
+	l=$(readlink "$res/replay-$host") || return 1
+	nr=$(log_nr) rest=${l#*,}
+	[ "$nr" = "$(newest_nr)" ] && [ "${rest#*,}" = 0 ] || return 1
+	v=$(readlink "$res/version-$(printf %09d "$nr")-$host") || return 1
+	[ "${rest%%,*}" = "$(echo "$v" | cut -d, -f3 | cut -d: -f1)" ]
+}
 
-# Rotation: whenever the logger logs into logfile N and N+1 does not exist, create it empty;
-# delete every logfile below the one the replay link names. Counts what it saw in /tmp.
+check "make and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+check "modprobe mars" modprobe mars
+check "logger_report_interval_s 1 (rotation requests are looked at every second)" write_knob logger_report_interval_s 1
+check "create-cluster" marsadm create-cluster
+check "create-resource $name /dev/vda" marsadm create-resource "$name" /dev/vda
+check "$dev appears" wait_for 60 test -b "$dev"
+
+# Rotation: `marsadm log-rotate` (a new empty logfile when the newest is not empty) and
+# `marsadm log-delete` (logfiles replayed everywhere) every 3 s. Counts what it saw in /tmp.
 rotate_loop() {
-	: > /tmp/rotations; : > /tmp/deleted
+	: > /tmp/deleted
 	while [ ! -e /tmp/stop-rotating ]; do
-		nr=$(mars_logger_stat "$name" log)
-		next=$res/log-$(printf %09d $((nr + 1)))-$host
-		[ -n "$nr" ] && [ ! -e "$next" ] && touch "$next" && echo "$nr" >> /tmp/rotations
-		replay=$(readlink "$res/replay-$host" | sed 's/^log-0*\([0-9]*\)-.*/\1/')
-		for f in "$res"/log-*; do
-			n=$(basename "$f" | sed 's/^log-0*\([0-9]*\)-.*/\1/')
-			[ -n "$replay" ] && [ "$n" -lt "$replay" ] && rm -f "$f" && echo "$n" >> /tmp/deleted
-		done
+		marsadm log-rotate "$name" > /dev/null 2>> /tmp/rotate.err
+		marsadm --window=1 log-delete "$name" 2>> /tmp/rotate.err | grep "^deleted 'log-" >> /tmp/deleted
 		echo "$(df -k /mars | awk 'NR == 2 { print $3 }')" >> /tmp/mars-used
 		sleep 3
 	done
 }
 rotate_loop &
 rotator=$!
-first_log=$(mars_logger_stat "$name" log)
+first_log=$(log_nr)
 
 start=$(date +%s) p=0 failed=0
 while [ $(($(date +%s) - start)) -lt "$budget" ]; do
@@ -75,15 +84,17 @@ check_eq "every fio pass verified (first failed pass: 0 = none)" 0 "$failed"
 written=$((p * region))
 echo "# $p passes of $region MiB in ${elapsed}s: $written MiB written and verified, engine $engine"
 grep -h -E '^ *(write|read):' /tmp/fio-pass1.txt "/tmp/fio-pass$p.txt" | sed 's/^ */# fio: /'
-last_log=$(mars_logger_stat "$name" log)
+last_log=$(newest_nr)
 rotations=$((last_log - first_log))
 echo "# logfiles $first_log..$last_log: $rotations rotations, $(wc -l < /tmp/deleted) logfiles deleted, /mars peak use $(sort -n /tmp/mars-used | tail -1) KiB"
 check "more than 10 rotations" test "$rotations" -gt 10
 check "written-back logfiles were deleted" test "$(wc -l < /tmp/deleted)" -gt 5
 check "/mars never filled (peak below 400 MiB)" test "$(sort -n /tmp/mars-used | tail -1)" -lt 409600
-check "the logger writes everything back" wait_for 120 mars_written_back "$name"
-check "the logfiles left read back clean" sh -c "for f in $res/log-*; do marsadm log-dump \$f | tail -1 | grep -q ' 0 warnings, 0 defects' || { echo \$f; exit 1; }; done"
-check "switch $dev off" mars_logged_device_down "$name"
+check "the logger writes everything back" wait_for 120 written_back
+# (A deleted logfile leaves a tombstone: a symlink to .deleted, no logfile.)
+check "the logfiles left read back clean" sh -c "for f in $res/log-*; do [ -L \$f ] && continue; marsadm log-dump \$f | tail -1 | grep -q ' 0 warnings, 0 defects' || { echo \$f; exit 1; }; done"
+check "marsadm down $name" marsadm down "$name"
+check "$dev is gone" wait_for 30 test ! -e "$dev"
 # The data device alone: the last 3 passes' regions hold what they wrote.
 dev=/dev/vda
 verified=0 q=$p

@@ -13,7 +13,7 @@
 # A crash while both logfiles are in use loses nothing: recovery replays the rest of the old
 # one and all of the new one, and logging continues in a fresh logfile.
 . /mars-tests/lib.sh
-ktap_begin 36
+ktap_begin 37
 
 hook=/proc/sys/mars/test_logger
 name=lg
@@ -65,7 +65,9 @@ check "log-rotate: create the empty logfile 2" touch "$(log_file 2)"
 check "the logger switches to logfile 2" wait_for 10 logging_into 2
 check "write C (1 MiB at 8 MiB): into logfile 2" dd if=/tmp/c of="$dev" bs=64k seek=128 oflag=direct
 check_eq "logfile 1 holds A and B" $((512 * record)) "$(stat -c %s "$(log_file 1)")"
-check_eq "logfile 2 holds C" $((256 * record)) "$(stat -c %s "$(log_file 2)")"
+# (logfile 2 is still written: zeros ahead of its records; its end is what was appended)
+check_eq "logfile 2 holds C" $((256 * record)) "$(stat_of appended)"
+check "logfile 2 is C and zeros written ahead" sh -c "marsadm log-dump $(log_file 2) | tail -1 | grep -qx '256 records, 0 warnings, 0 defects'"
 check "the replay link still names logfile 1 (B is not written back)" link_names 1
 check "resume writeback" hook_write "resume $name"
 check "the replay link moves to the end of logfile 2" wait_for 20 link_is "log-000000002-$host,$((256 * record)),0"

@@ -67,6 +67,19 @@ fn logfiles(ctx: &Ctx, dir: &str, origin: Option<&str>) -> Vec<Logfile> {
     logs
 }
 
+/// Whether the logfile at `path` (`len` bytes) holds no record yet: it is empty, or it starts
+/// with zeros where its first record's start magic would be (a running logger writes zeros
+/// ahead of its records, so the logfile it has just started is zeros only). A logfile that
+/// cannot be read counts as holding records (nothing is skipped on a guess).
+fn holds_no_record(path: &std::path::Path, len: u64) -> bool {
+    use std::io::Read;
+    if len == 0 {
+        return true;
+    }
+    let mut head = [0u8; 8];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok_and(|()| head == [0u8; 8])
+}
+
 pub(crate) fn log_rotate(ctx: &Ctx, args: &LogRotateArgs) -> CmdResult {
     rotate(ctx, &args.res, args.thresh_logfiles, args.thresh_logsize, false)
 }
@@ -103,7 +116,7 @@ pub(crate) fn rotate(ctx: &Ctx, res: &str, thresh_logfiles: usize, thresh_logsiz
         println!("nothing to log-rotate: no old logfiles for '{host}' exist.");
         return ctx.commit(batch);
     };
-    if last.len == 0 {
+    if holds_no_record(&ctx.tree.path(&format!("{dir}/{}", last.name)), last.len) {
         println!("an empty logfile '{}' already exists, nothing to do.", last.name);
         return ctx.commit(batch);
     }

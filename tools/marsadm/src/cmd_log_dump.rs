@@ -6,9 +6,14 @@
 //! is scanned and verified by mars-core's scanner with the host digests and LZ4. After a
 //! defect the dump goes on: past the damaged record when its frame is intact (checksum,
 //! sequence gap, decompression), else from the next start magic found at any byte offset.
+//! Zeros from the end of the last record up to EOF are a *zero tail* (a running logger
+//! writes zeros ahead of its records), no defect; a first defect followed by zeros up to EOF
+//! (at least `MIN_ZERO_TAIL` of them) within `MAX_TORN_WRITE` is one defect of class `torn-tail` (the interrupted last write of a
+//! crash, which recovery discards), as crash recovery judges them.
 //! Exit status: 0 clean (warnings allowed), 1 a defect was found, 2 usage or I/O error.
 
 use mars_core::log_record::MAX_RECORD_LEN;
+use mars_core::log_recovery::{MAX_TORN_WRITE, MIN_ZERO_TAIL};
 use mars_core::log_scan::{
     find_start_magic, scan_record, LengthField, Record, ScanContext, ScanError, ScanErrorKind, ScanState,
 };
@@ -206,6 +211,7 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
     let mut defect_count = 0u64;
     let mut records = 0u64;
     let mut warnings = 0u64;
+    let mut zero_tail_len = 0u64;
 
     let file_name = args.file.display().to_string();
     if args.json {
@@ -252,6 +258,38 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
             }
             Err(e) => e,
         };
+        // Zeros from here to EOF: what a running logger writes ahead of its records (or the
+        // unwritten tail of a crash), no defect; recovery reads it the same way. A first
+        // defect followed by zeros up to EOF within MAX_TORN_WRITE is the torn last write of
+        // a crash (recovery's `judge_tail`): one defect of class "torn-tail", nothing after.
+        if defect_count == 0 {
+            let data_end = data_end(&args.file, err.offset)?;
+            if data_end == err.offset && matches!(err.kind, ScanErrorKind::Zeroed) {
+                zero_tail_len = rd_len(&args.file)?.saturating_sub(err.offset);
+                if !args.json {
+                    writeln!(out, "{:>12} zero tail of {zero_tail_len} bytes up to EOF (written ahead, not yet used)", err.offset)?;
+                }
+                break;
+            }
+            let eof = rd_len(&args.file)?;
+            if data_end <= err.offset.saturating_add(MAX_TORN_WRITE) && eof.saturating_sub(data_end) >= MIN_ZERO_TAIL {
+                defect_count += 1;
+                let detail = format!("{}; then {} bytes up to {data_end}, zeros up to EOF: the interrupted last write", describe(&err.kind), data_end - err.offset);
+                if !args.json {
+                    writeln!(out, "{:>12} DEFECT torn-tail: {detail}", err.offset)?;
+                }
+                defects.push(json!({
+                    "offset": err.offset,
+                    "at": err.at,
+                    "class": "torn-tail",
+                    "errno": err.kind.mars_errno(),
+                    "detail": detail,
+                    "seq": err.seq_nr,
+                    "resume": null,
+                }));
+                break;
+            }
+        }
         // NeedMore cannot happen: the window always reaches EOF or holds a whole record.
         defect_count += 1;
         // Where to go on: past an intact record, past a hole, or at the next start magic.
@@ -294,6 +332,7 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
             "defects": defect_count,
             "clean": defect_count == 0,
             "end_offset": end,
+            "zero_tail": zero_tail_len,
             "first_defect": first,
         });
         writeln!(out, "\n],\"defects\":{},\"summary\":{}}}", Value::Array(defects), summary)?;
@@ -310,6 +349,33 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
         writeln!(out)?;
     }
     Ok(defect_count)
+}
+
+/// The end of the data in `path` from `from` on: the offset after its last non-zero byte
+/// (`from` when everything from there to EOF is zero).
+fn data_end(path: &std::path::Path, from: u64) -> io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; READ_SIZE];
+    let (mut pos, mut end) = (from, from);
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(end),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(i) = buf.get(..n).unwrap_or_default().iter().rposition(|&b| b != 0) {
+            end = pos + i as u64 + 1;
+        }
+        pos += n as u64;
+    }
+}
+
+/// The size of `path`.
+fn rd_len(path: &std::path::Path) -> io::Result<u64> {
+    Ok(std::fs::metadata(path)?.len())
 }
 
 /// Finds the next start magic after `from`, reading on as needed; `None` if there is none.

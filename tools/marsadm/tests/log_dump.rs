@@ -89,6 +89,48 @@ fn clean_logfile_lists_every_record() {
 }
 
 #[test]
+fn zeros_up_to_eof_are_a_zero_tail_not_a_defect() {
+    // A logfile being written: the logger writes zeros ahead of its records.
+    let dir = TempDir::new("zerotail");
+    let log = logfile();
+    let mut bytes = log.bytes.clone();
+    bytes.resize(bytes.len() + (3 << 20) + 123, 0);
+    let (code, v) = dump(&dir, "log-000000001-a", &bytes);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 10);
+    assert_eq!(v["summary"]["clean"], true);
+    assert_eq!(v["summary"]["end_offset"].as_u64().unwrap(), log.bytes.len() as u64);
+    assert_eq!(v["summary"]["zero_tail"].as_u64().unwrap(), (3 << 20) + 123);
+    let path = dir.0.join("log-000000001-a");
+    let (code, text) = marsadm(&["log-dump", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(text.contains("zero tail of 3145851 bytes"), "{text}");
+    assert!(text.ends_with("10 records, 0 warnings, 0 defects\n"), "{text}");
+    // Zeros followed by data far beyond stay a defect.
+    let last = bytes.len() - 1;
+    bytes[last] = 1;
+    let (code, v) = dump(&dir, "log-000000001-a", &bytes);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(first_defect(&v), (log.bytes.len() as u64, "zeroed".to_string()));
+}
+
+#[test]
+fn a_torn_last_write_before_zeros_is_one_torn_tail_defect() {
+    // A crash tore the last write: its first record is zero, a later one arrived, then the
+    // zeros written ahead.
+    let dir = TempDir::new("torn");
+    let log = logfile();
+    let mut bytes = log.bytes.clone();
+    bytes[log.offsets[7]..log.offsets[8]].fill(0);
+    bytes.resize(bytes.len() + (1 << 20), 0);
+    let (code, v) = dump(&dir, "log-000000001-a", &bytes);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 7);
+    assert_eq!(v["summary"]["defects"].as_u64(), Some(1));
+    assert_eq!(first_defect(&v), (log.offsets[7] as u64, "torn-tail".to_string()));
+}
+
+#[test]
 fn each_damage_is_located_and_classified() {
     let dir = TempDir::new("damage");
     let log = logfile();

@@ -43,6 +43,21 @@ fn log_rotate_starts_the_next_logfile_when_the_current_one_has_data() {
     let before = f.snapshot();
     f.run(&["log-rotate", "r0"]).ok();
     assert_eq!(f.snapshot(), before);
+    // Nor when it holds only the zeros a running logger writes ahead of its records.
+    std::fs::write(f.path(&format!("{DIR}/log-000000002-alpha")), vec![0u8; 1 << 20]).unwrap();
+    f.put_link(&format!("{DIR}/version-000000002-alpha"), "x", LAMPORT);
+    let before = f.snapshot();
+    let run = f.run(&["log-rotate", "r0"]);
+    run.ok();
+    assert!(run.stdout.contains("an empty logfile 'log-000000002-alpha' already exists"), "{}", run.stdout);
+    assert_eq!(f.snapshot(), before);
+    // A record at its start: it rotates.
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[0] = 7;
+    std::fs::write(f.path(&format!("{DIR}/log-000000002-alpha")), bytes).unwrap();
+    f.set_lamport((LAMPORT.0 + 100, 0));
+    f.run(&["log-rotate", "r0"]).ok();
+    assert!(f.snapshot().contains_key(&format!("{DIR}/log-000000003-alpha")));
 }
 
 #[test]
