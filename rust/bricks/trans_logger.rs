@@ -1101,6 +1101,11 @@ impl State {
         if self.hole.is_none() {
             let me = self.paths.host()?;
             let (version_nr, nr) = hole(self.log.nr).ok_or(EINVAL)?;
+            // Nothing more is appended: cut off the zeros written ahead of the records (a
+            // failed logfile is left as it is; its version link says where it ends).
+            if let Err(e) = self.log.writer.finish() {
+                pr_warn!("{}: cannot cut logfile {} at its end: {:?}\n", self.paths.dir(), self.log.nr, e);
+            }
             let durable = self.log.writer.durable();
             if let Err(e) = write_version(&self.paths, &mut self.log, durable, &mut self.version_unavailable) {
                 // Secondaries then stop before the end of this logfile: still consistent.
