@@ -171,6 +171,11 @@ static SYNC_SERVED_BYTES_ENTRY: CounterEntry =
 /// Bytes of shadow memory held by all transaction loggers (shown as `logger_mem_used_kb`).
 pub(crate) static LOGGER_MEM_USED: AtomicI64 = AtomicI64::new(0);
 
+/// Bytes of zeros the log writers keep written ahead of their records (`rust/logger/
+/// log_writer.rs`): used on the filesystem, yet free for the log; the emergency levels count
+/// them as free space.
+pub(crate) static LOG_ZEROS_AHEAD: AtomicI64 = AtomicI64::new(0);
+
 /// `logger_mem_used_kb` (read-only): [`LOGGER_MEM_USED`] in KiB.
 struct LoggerMemUsedEntry;
 

@@ -47,6 +47,8 @@ impl Levels {
             }
         };
         let shadow = u64::try_from(knobs::LOGGER_MEM_USED.load(Ordering::Relaxed)).unwrap_or(0);
+        // Zeros written ahead of running logs are free for them (given back at the cut).
+        let free = free.saturating_add(u64::try_from(knobs::LOG_ZEROS_AHEAD.load(Ordering::Relaxed)).unwrap_or(0));
         let thresholds = [
             knobs::REQUIRED_FREE_SPACE_1_MB.get(),
             knobs::REQUIRED_FREE_SPACE_2_MB.get(),
