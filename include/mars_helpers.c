@@ -279,3 +279,13 @@ void mars_helper_sock_release(struct socket *sock)
 {
 	sock_release(sock);
 }
+
+int mars_helper_statfs_space(struct file *file, u64 *total, u64 *avail)
+{
+	struct kstatfs st = {};
+	int err = vfs_statfs(&file->f_path, &st);
+
+	*total = st.f_blocks * st.f_bsize;
+	*avail = st.f_bavail * st.f_bsize;
+	return err;
+}

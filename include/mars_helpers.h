@@ -157,4 +157,10 @@ const blk_features_t MARS_BLK_FEAT_FUA = BLK_FEAT_FUA;
 const blk_features_t MARS_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
 #endif
 
+/*
+ * vfs_statfs() on the filesystem holding @file: its size and the bytes available to ordinary
+ * users (f_bavail, without the root reserve), for the emergency levels.
+ */
+int mars_helper_statfs_space(struct file *file, u64 *total, u64 *avail);
+
 #endif /* MARS_HELPERS_H */

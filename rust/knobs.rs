@@ -87,6 +87,42 @@ pub(crate) static LOG_FETCH_SOCKETS: IntKnob =
 
 pub(crate) static LOGROT_AUTO_GB: IntKnob = IntKnob::new(c_str!("logrot_auto_gb"), 32, 0, 1 << 20);
 
+/// `required_free_space_<i>_mb`: the emergency thresholds of `/mars` in MiB, each at most 1/32
+/// of its size (`mars_core::emergency`, Documentation/knobs.rst).
+pub(crate) static REQUIRED_FREE_SPACE_1_MB: IntKnob = IntKnob::new(
+    c_str!("required_free_space_1_mb"),
+    crate::mars_core::emergency::DEFAULT_FREE_SPACE_MB,
+    0,
+    crate::mars_core::emergency::FREE_SPACE_MB_MAX,
+);
+/// See [`REQUIRED_FREE_SPACE_1_MB`].
+pub(crate) static REQUIRED_FREE_SPACE_2_MB: IntKnob = IntKnob::new(
+    c_str!("required_free_space_2_mb"),
+    crate::mars_core::emergency::DEFAULT_FREE_SPACE_MB,
+    0,
+    crate::mars_core::emergency::FREE_SPACE_MB_MAX,
+);
+/// See [`REQUIRED_FREE_SPACE_1_MB`].
+pub(crate) static REQUIRED_FREE_SPACE_3_MB: IntKnob = IntKnob::new(
+    c_str!("required_free_space_3_mb"),
+    crate::mars_core::emergency::DEFAULT_FREE_SPACE_MB,
+    0,
+    crate::mars_core::emergency::FREE_SPACE_MB_MAX,
+);
+/// See [`REQUIRED_FREE_SPACE_1_MB`].
+pub(crate) static REQUIRED_FREE_SPACE_4_MB: IntKnob = IntKnob::new(
+    c_str!("required_free_space_4_mb"),
+    crate::mars_core::emergency::DEFAULT_FREE_SPACE_MB,
+    0,
+    crate::mars_core::emergency::FREE_SPACE_MB_MAX,
+);
+/// `logger_resume`: a primary that stopped logging in emergency mode starts again by itself
+/// once the emergency is over (1), or stays without logging (0).
+pub(crate) static LOGGER_RESUME: IntKnob = IntKnob::new(c_str!("logger_resume"), 1, 0, 1);
+/// The emergency level of this host (0..4), as the strategy computed it last.
+pub(crate) static EMERGENCY_LEVEL: AtomicI64 = AtomicI64::new(0);
+static EMERGENCY_LEVEL_ENTRY: CounterEntry = CounterEntry { name: c_str!("emergency_mode"), counter: &EMERGENCY_LEVEL };
+
 /// `do_fast_fullsync`: a full sync compares block digests and transfers only blocks that differ.
 pub(crate) static DO_FAST_FULLSYNC: IntKnob = IntKnob::new(c_str!("do_fast_fullsync"), 1, 0, 1);
 /// `sync_speed_limit_kib`: most KiB/s of data a full sync transfers (0: no limit).
@@ -142,6 +178,11 @@ static SYNC_CONNECTIONS_ENTRY: CounterEntry =
 
 /// Bytes of shadow memory held by all transaction loggers (shown as `logger_mem_used_kb`).
 pub(crate) static LOGGER_MEM_USED: AtomicI64 = AtomicI64::new(0);
+
+/// Bytes of zeros the log writers keep written ahead of their records (`rust/logger/
+/// log_writer.rs`): used on the filesystem, yet free for the log; the emergency levels count
+/// them as free space.
+pub(crate) static LOG_ZEROS_AHEAD: AtomicI64 = AtomicI64::new(0);
 
 /// `logger_mem_used_kb` (read-only): [`LOGGER_MEM_USED`] in KiB.
 struct LoggerMemUsedEntry;
@@ -264,6 +305,12 @@ pub(crate) fn register() -> Result<Registration> {
             &SYNC_SPEED_LIMIT_KIB,
             &SYNC_PARALLEL,
             &SYNC_SOCKETS,
+            &REQUIRED_FREE_SPACE_1_MB,
+            &REQUIRED_FREE_SPACE_2_MB,
+            &REQUIRED_FREE_SPACE_3_MB,
+            &REQUIRED_FREE_SPACE_4_MB,
+            &LOGGER_RESUME,
+            &EMERGENCY_LEVEL_ENTRY,
             &SYNC_DATA_BYTES_ENTRY,
             &SYNC_SUM_BYTES_ENTRY,
             &SYNC_COPIED_BYTES_ENTRY,

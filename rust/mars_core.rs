@@ -8,6 +8,8 @@
 pub(crate) mod compress;
 #[path = "../core/src/digest.rs"]
 pub(crate) mod digest;
+#[path = "../core/src/emergency.rs"]
+pub(crate) mod emergency;
 #[path = "../core/src/lamport.rs"]
 pub(crate) mod lamport;
 #[path = "../core/src/log_record.rs"]

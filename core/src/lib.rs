@@ -16,6 +16,7 @@ extern crate std;
 
 pub mod compress;
 pub mod digest;
+pub mod emergency;
 pub mod lamport;
 pub mod log_record;
 pub mod log_recovery;

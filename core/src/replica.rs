@@ -138,7 +138,9 @@ impl FetchRefusal {
         match self {
             FetchRefusal::SplitBrain { .. } => "logfiles from two origins with the same number: SPLIT BRAIN",
             FetchRefusal::LocalBeyondOrigin { .. } => "local logfile is longer than its origin's durable data",
-            FetchRefusal::Hole { .. } => "logfile numbers are not contiguous",
+            FetchRefusal::Hole { .. } => {
+                "logfile numbers are not contiguous (a hole: the primary stopped logging in emergency mode); `marsadm invalidate` resolves it"
+            }
         }
     }
 }
@@ -250,6 +252,13 @@ pub enum ReplayRefusal {
     BeyondLocalData,
     /// The replay link's position is negative.
     BadPosition,
+    /// Logfile `nr` is replayed completely, the next number is missing, but later logfiles
+    /// exist: a hole (the original's `has_hole_logfile`, made by a primary in emergency mode).
+    /// This host stays consistent but outdated until it is invalidated.
+    Hole {
+        /// The last logfile before the hole.
+        nr: u32,
+    },
 }
 
 /// Longest `log-NNNNNNNNN-<host>` (number up to 10 digits, host up to 63 bytes).
@@ -312,6 +321,9 @@ pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(facts: &ReplayFacts<'a
     };
     let (next, double) = logs_numbered(facts.logs, next_nr);
     let Some(next) = next else {
+        if max_nr(facts.logs).is_some_and(|last| last > next_nr) {
+            return ReplayDecision::Refuse(ReplayRefusal::Hole { nr: log.nr });
+        }
         return ReplayDecision::Idle;
     };
     let old_name = format::<LOG_NAME_MAX>(log);
@@ -764,6 +776,29 @@ mod tests {
             replay_step(&f, &e[..]),
             ReplayDecision::Refuse(ReplayRefusal::SplitBrain(SwitchoverRefusal::DoubleLogfile))
         );
+    }
+
+    /// A primary in emergency mode leaves a hole of ten numbers: fetch and replay stop at the
+    /// end of the logfile before it, with a refusal (reported), not an error loop.
+    #[test]
+    fn fetch_and_replay_stop_at_a_hole() {
+        let mut links = Links(Vec::new());
+        links.write("a", log(1, "a"), 300);
+        links.write("b", log(1, "a"), 300);
+        let logs = [facts(1, "a", Some(300), 300), facts(12, "a", Some(0), 0)];
+        let f = FetchFacts { me: host("b"), logging: false, replaying: log(1, "a"), logs: &logs, chunk_max: 10 };
+        assert_eq!(fetch_step(&f), FetchDecision::Refuse(FetchRefusal::Hole { nr: 1 }));
+        let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
+        let r = ReplayFacts { me: host("b"), replay, local_size: 300, logs: &logs };
+        let e = links.entries();
+        assert_eq!(replay_step(&r, &e[..]), ReplayDecision::Refuse(ReplayRefusal::Hole { nr: 1 }));
+        // Before its end the logfile is still replayed.
+        let r = ReplayFacts { replay: ReplayLink { min_pos: 100, ..replay }, ..r };
+        assert_eq!(replay_step(&r, &e[..]), ReplayDecision::Apply { from: 100, to: 300 });
+        // Without later logfiles there is simply nothing to do.
+        let logs = [facts(1, "a", Some(300), 300)];
+        let r = ReplayFacts { replay, logs: &logs, ..r };
+        assert_eq!(replay_step(&r, &e[..]), ReplayDecision::Idle);
     }
 
     /// tools/sim seed 16: a handover back to a former primary. The designated primary `a`,

@@ -20,6 +20,20 @@
 //! (their requests wait in the queue) while the shadows exceed the memory limit
 //! (`mem_limit_percent`, `mem_limit_gb`), the tracker or the writer's batch is full.
 //!
+//! Emergency mode (`/mars` full, research §8.1, `mars_core::emergency`): when the strategy asks
+//! the logger to cease logging ([`TransLogger::set_cease`]), or the log writer fails (ENOSPC or
+//! any other write error of the logfile), no write fails. The logger takes no new writes for a
+//! moment, writes back everything in its shadows (also pieces whose records never became
+//! durable), flushes the data device and acknowledges every write that waited for durability;
+//! then it ends the logfile at its durable end (its final version link), makes the *hole*
+//! (`version-(N+10)-<host>` = `000…0,log-(N+10)-<host>,0:` and the empty `log-(N+11)-<host>`)
+//! and points the replay link at the start of that empty logfile, so that a crash recovery
+//! replays nothing older over the data written meanwhile. From then on (*bypass*) every write
+//! and flush goes to the data device directly and completes from there; reads never needed
+//! the log. When the strategy lets it resume, the logger waits for the direct writes, flushes
+//! the data device and starts logging into `log-(N+11)-<host>`, whose version link chains to
+//! the hole's. `is-emergency` shows the whole period.
+//!
 //! Switching on recovers first (`logger::recovery`: replays what the replay link says may be
 //! missing on the data device, starts a fresh logfile). Switching off stops accepting
 //! requests, then the thread finishes everything queued, waits until the log is durable and
@@ -44,10 +58,11 @@ use crate::logger::recovery;
 use crate::logger::ring::Ring;
 use crate::logger::shadow::{read_segments, Index, Shadow, ShadowSlot, SHADOW_BYTES};
 use crate::mars_core::digest::CrcFlags;
+use crate::mars_core::emergency::{hole, hole_version_link};
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::log_record::{seal_record_in_place, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD};
 use crate::mars_core::logger::{
-    admit, logrot_limit, mem_limit, record_pieces, replay_link, rotate_decision, version_link, AckPoint,
+    admit, fresh_replay_link, logrot_limit, mem_limit, record_pieces, replay_link, rotate_decision, version_link, AckPoint,
     CompletionSemantics, LogPositions, NextLog, OldLogState, ReportPacer, RequestKind, RotateDecision, Rotation,
     RotationAction,
 };
@@ -83,6 +98,15 @@ struct Ack {
     io: MrefIo,
 }
 
+/// The emergency mode as others see it.
+struct EmergencyFlags {
+    /// Logging is to stop (the strategy's emergency decision, or a failed logfile); cleared
+    /// only by the strategy ([`TransLogger::set_cease`]).
+    cease: AtomicBool,
+    /// Logging has stopped (from the moment the logger ceases until it logs again).
+    stopped: AtomicBool,
+}
+
 /// What `io`, the logger thread and the log writer's reports share.
 #[pin_data]
 struct Core {
@@ -110,8 +134,10 @@ struct Core {
     durable_nr: [AtomicU32; 2],
     /// The durable end moved since the thread last looked.
     durable_changed: AtomicBool,
-    /// The logfile failed: writes fail with EIO.
+    /// The logfile failed: logging stops (emergency mode), writes go to the data device.
     log_failed: AtomicBool,
+    /// The emergency mode's flags.
+    em: EmergencyFlags,
     /// On switching off, abandon everything not written back (testing: a simulated crash).
     abandon: AtomicBool,
     /// Do not start writebacks (testing: keeps pieces in the shadows).
@@ -216,14 +242,13 @@ impl Core {
         self.wake();
     }
 
-    /// The writer of logfile `nr` failed: what waited for it beyond `end` fails.
+    /// The writer of logfile `nr` failed: what is durable is acknowledged; what waited for
+    /// more keeps waiting: the logger goes into emergency mode and acknowledges it once its
+    /// data are on the data device.
     fn on_failed(&self, nr: u32, end: u64) {
         self.log_failed.store(true, Ordering::Release);
-        self.complete_acks(|ack| match ack.log_nr {
-            n if n < nr => Some(Ok(())),
-            n if n == nr => Some(if ack.end <= end { Ok(()) } else { Err(EIO) }),
-            _ => None,
-        });
+        self.em.cease.store(true, Ordering::Release);
+        self.complete_acks(|ack| (ack.log_nr < nr || (ack.log_nr == nr && ack.end <= end)).then_some(Ok(())));
         self.durable_changed.store(true, Ordering::Release);
         self.wake();
     }
@@ -341,6 +366,75 @@ unsafe impl MrefOwner for KBox<ReadAspect> {
     }
 }
 
+/// A write or flush of the application passed to the data device directly in emergency
+/// mode (bypass), in a request of our own over the same pages so that its completion is
+/// counted (resuming waits for it).
+struct DirectAspect {
+    parent: MrefIo,
+    child: Mref,
+    completions: Arc<Completions>,
+}
+
+impl DirectAspect {
+    fn new(parent: MrefIo, completions: Arc<Completions>) -> core::result::Result<KBox<Self>, (MrefIo, Error)> {
+        let slot = match KBox::<DirectAspect>::new_uninit(GFP_KERNEL) {
+            Ok(slot) => slot,
+            Err(_) => return Err((parent, ENOMEM)),
+        };
+        let child = (|| {
+            let mut child = Mref::new(parent.segments().len())?;
+            for segment in parent.segments() {
+                // SAFETY: the alias is only used by the child request, which completes before
+                // the parent (the parent is completed in the child's completion below).
+                child.segments_mut().push(unsafe { segment.alias() }, GFP_KERNEL)?;
+            }
+            child.prepare(parent.op(), parent.pos(), parent.len(), parent.flags())?;
+            Ok(child)
+        })();
+        match child {
+            Ok(child) => Ok(slot.write(DirectAspect { parent, child, completions })),
+            Err(e) => Err((parent, e)),
+        }
+    }
+}
+
+// SAFETY: the child `Mref` lives in the box, whose heap address does not change while the box
+// is given up; `from_raw` restores exactly that box.
+unsafe impl MrefOwner for KBox<DirectAspect> {
+    fn mref(&self) -> &Mref {
+        &self.child
+    }
+
+    fn into_raw(self) -> *mut kernel::ffi::c_void {
+        KBox::into_raw(self).cast()
+    }
+
+    unsafe fn from_raw(raw: *mut kernel::ffi::c_void) -> Self {
+        // SAFETY: per the function contract `raw` came from `into_raw` above.
+        unsafe { KBox::from_raw(raw.cast()) }
+    }
+
+    fn done(self, status: Result) {
+        let DirectAspect { parent, child, completions } = KBox::into_inner(self);
+        // The child's segments alias the parent's pages: gone before the parent completes.
+        drop(child);
+        parent.complete(status);
+        completions.direct_done();
+        // `completions` is dropped last; its drop never sleeps.
+    }
+}
+
+/// Passes `io` to the data device directly (emergency bypass), counted in flight.
+fn submit_direct(core: &Core, io: MrefIo) {
+    match DirectAspect::new(io, core.completions.clone()) {
+        Ok(aspect) => {
+            core.completions.direct_started();
+            core.data.io(MrefIo::new(aspect));
+        }
+        Err((io, e)) => io.complete(Err(e)),
+    }
+}
+
 /// A logfile being written (or, during a switch, still being written back).
 struct LogState {
     nr: u32,
@@ -421,6 +515,50 @@ struct State {
     writeback_error: bool,
     /// The version links cannot be computed (no MD5); reported once.
     version_unavailable: bool,
+    /// Where the emergency mode stands.
+    emergency: Emergency,
+    /// A flush of the data device of the emergency mode.
+    barrier: Barrier,
+    /// The hole made when logging stopped: where logging resumes.
+    hole: Option<Hole>,
+    /// A write whose logging failed half way (the writer failed): it goes to the data device
+    /// whole, first thing in bypass.
+    held: Option<MrefIo>,
+    /// The last error of an emergency step, reported once.
+    emergency_error: Option<Error>,
+    /// When to try resuming again after a failure (ms).
+    resume_after_ms: u64,
+}
+
+/// The logger's emergency mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Emergency {
+    /// Logging.
+    Off,
+    /// Logging stops: no write is taken while the shadows are written back.
+    Ceasing,
+    /// Writes go to the data device directly.
+    Bypass,
+    /// Logging starts again once the direct writes completed and the data device is flushed.
+    Resuming,
+}
+
+/// A flush of the data device that a step of the emergency mode waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Barrier {
+    Idle,
+    InFlight,
+    Done(bool),
+}
+
+/// The hole: logging resumes into logfile `nr`, whose version link chains to `prev_version`,
+/// the fake version link `version_nr` of the hole.
+struct Hole {
+    nr: u32,
+    version_nr: u32,
+    prev_version: KVec<u8>,
+    /// The version link and the empty logfile exist.
+    complete: bool,
 }
 
 /// The logger thread's state.
@@ -470,6 +608,7 @@ impl TransLogger {
                 durable_nr: [const { AtomicU32::new(0) }; 2],
                 durable_changed: AtomicBool::new(false),
                 log_failed: AtomicBool::new(false),
+                em: EmergencyFlags { cease: AtomicBool::new(false), stopped: AtomicBool::new(false) },
                 abandon: AtomicBool::new(false),
                 writeback_paused: AtomicBool::new(false),
                 stats: [const { AtomicU64::new(0) }; STAT_COUNT],
@@ -513,6 +652,8 @@ impl TransLogger {
         self.core.data.info()?;
         let start = recovery::recover(&self.paths, &self.core.data, self.force.load(Ordering::Acquire))?;
         self.core.log_failed.store(false, Ordering::Release);
+        self.core.em.cease.store(false, Ordering::Release);
+        self.core.em.stopped.store(false, Ordering::Release);
         self.core.abandon.store(false, Ordering::Release);
         self.core.stats[stat::REPLAYED].store(start.replayed, Ordering::Relaxed);
         let mars_size = start.file.filesystem_size().unwrap_or(0);
@@ -532,6 +673,12 @@ impl TransLogger {
             ram: total_ram(),
             writeback_error: false,
             version_unavailable: false,
+            emergency: Emergency::Off,
+            barrier: Barrier::Idle,
+            hole: None,
+            held: None,
+            emergency_error: None,
+            resume_after_ms: 0,
         };
         let thread = Arc::pin_init(
             pin_init!(LoggerThread {
@@ -552,6 +699,18 @@ impl TransLogger {
     /// `logger::durable`).
     pub(crate) fn durable_end(&self, nr: u32) -> Option<u64> {
         self.core.durable_end(nr)
+    }
+
+    /// Asks the logger to stop logging (emergency mode) or allows it to log again.
+    pub(crate) fn set_cease(&self, cease: bool) {
+        if self.core.em.cease.swap(cease, Ordering::AcqRel) != cease {
+            self.core.wake();
+        }
+    }
+
+    /// Whether logging has stopped (emergency mode, from ceasing until logging again).
+    pub(crate) fn in_emergency(&self) -> bool {
+        self.core.em.stopped.load(Ordering::Acquire)
     }
 
     /// What the logger thread last published about itself.
@@ -659,6 +818,7 @@ fn run(thread: &Arc<LoggerThread>, context: &ThreadContext) {
             state.abandon(core);
         }
         state.rotation_step(core);
+        state.emergency_step(core, stopping);
         state.take_incoming(core);
         state.start_writebacks(core);
         let idle = state.is_idle(core);
@@ -761,17 +921,24 @@ impl State {
     /// that can never be written back, because the log failed or they were abandoned, do
     /// not count).
     fn is_idle(&self, core: &Core) -> bool {
-        let lost = core.log_failed.load(Ordering::Acquire) || core.abandon.load(Ordering::Acquire);
+        let lost = core.abandon.load(Ordering::Acquire);
         let done = |log: &LogState| log.is_done() || log.writer.has_failed();
+        let settled = match self.emergency {
+            Emergency::Off => self.unstarted.is_empty() && done(&self.log) && self.old.is_none(),
+            Emergency::Bypass => true,
+            Emergency::Ceasing | Emergency::Resuming => false,
+        };
         core.incoming.lock().is_empty()
             && core.acks.lock().is_empty()
             && core.completions.in_flight() == 0
-            && (lost || (self.unstarted.is_empty() && done(&self.log) && self.old.is_none()))
+            && core.completions.direct_in_flight() == 0
+            && self.held.is_none()
+            && (lost || settled)
     }
 
-    /// Whether the replay link shows the final position.
+    /// Whether the replay link shows the final position (in bypass: the hole's).
     fn reported(&self) -> bool {
-        self.replay_log().reported()
+        self.emergency == Emergency::Bypass || self.replay_log().reported()
     }
 
     /// Forgets every piece not written back (testing: a crash) and fails what is queued.
@@ -787,11 +954,261 @@ impl State {
         }
     }
 
+    /// Advances the emergency mode (see the module documentation).
+    fn emergency_step(&mut self, core: &Arc<Core>, stopping: bool) {
+        match self.emergency {
+            Emergency::Off => {
+                let failed = core.log_failed.load(Ordering::Acquire) || self.log.writer.has_failed();
+                if !failed && !core.em.cease.load(Ordering::Acquire) {
+                    return;
+                }
+                core.em.cease.store(true, Ordering::Release);
+                core.em.stopped.store(true, Ordering::Release);
+                pr_warn!(
+                    "{}: EMERGENCY MODE: {}: logging stops at {} of logfile {}, writes go to the data device\n",
+                    self.paths.dir(),
+                    if failed { "the logfile cannot be written" } else { "/mars is (nearly) full" },
+                    self.log.writer.durable(),
+                    self.log.nr
+                );
+                self.emergency = Emergency::Ceasing;
+                self.emergency_error = None;
+                self.ceasing_step(core);
+            }
+            Emergency::Ceasing => self.ceasing_step(core),
+            Emergency::Bypass => {
+                self.complete_hole();
+                if stopping || core.em.cease.load(Ordering::Acquire) || now_ms() < self.resume_after_ms {
+                    return;
+                }
+                // A flush left from an earlier attempt covers no direct write after it.
+                match self.barrier {
+                    Barrier::InFlight => return,
+                    _ => self.barrier = Barrier::Idle,
+                }
+                pr_notice!("{}: emergency mode ends: logging resumes after the hole\n", self.paths.dir());
+                self.emergency = Emergency::Resuming;
+                self.resuming_step(core);
+            }
+            Emergency::Resuming => self.resuming_step(core),
+        }
+    }
+
+    /// Ceasing: once every shadow is on the data device, flush it, acknowledge every waiting
+    /// request, make the hole and go into bypass.
+    fn ceasing_step(&mut self, core: &Arc<Core>) {
+        let abandoned = core.abandon.load(Ordering::Acquire);
+        let written_back = self.unstarted.is_empty() && (self.log.tracker.is_empty() || abandoned);
+        // The logfile ends at its durable end, which must not move any more: everything
+        // appended is durable, or the writer failed.
+        let writer = &self.log.writer;
+        let final_end = writer.has_failed() || writer.durable() >= writer.appended();
+        if !written_back
+            || !final_end
+            || self.old.is_some()
+            || self.rotation != Rotation::Single
+            || (core.completions.in_flight() != 0 && self.barrier == Barrier::Idle)
+        {
+            return;
+        }
+        if !self.barrier_passed(core) {
+            return;
+        }
+        // Every write that waited for durability is on the data device now, and durable.
+        core.complete_acks(|_| Some(Ok(())));
+        match self.make_hole() {
+            Ok(()) => {
+                pr_warn!("{}: EMERGENCY MODE: logging stopped, writes bypass the log; the secondaries stop at the hole and need `marsadm invalidate`\n", self.paths.dir());
+                self.emergency = Emergency::Bypass;
+                self.emergency_error = None;
+                core.wake();
+            }
+            Err(e) => {
+                if self.emergency_error != Some(e) {
+                    pr_err!("{}: emergency mode: cannot end the logfile: {:?}; retrying\n", self.paths.dir(), e);
+                    self.emergency_error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Resuming: once no direct write is in flight, flush the data device and log again into
+    /// the logfile after the hole.
+    fn resuming_step(&mut self, core: &Arc<Core>) {
+        if core.em.cease.load(Ordering::Acquire) {
+            self.emergency = Emergency::Bypass;
+            return;
+        }
+        if core.completions.direct_in_flight() != 0 || self.held.is_some() {
+            return;
+        }
+        if core.completions.in_flight() != 0 && self.barrier == Barrier::Idle {
+            return;
+        }
+        if !self.barrier_passed(core) {
+            return;
+        }
+        match self.resume_logging(core) {
+            Ok(nr) => {
+                pr_notice!("{}: emergency mode over: logging into logfile {}\n", self.paths.dir(), nr);
+                core.log_failed.store(false, Ordering::Release);
+                core.em.stopped.store(false, Ordering::Release);
+                self.emergency = Emergency::Off;
+                self.emergency_error = None;
+                self.rotation_refused = false;
+                core.wake();
+            }
+            Err(e) => {
+                if self.emergency_error != Some(e) {
+                    pr_err!("{}: emergency mode: cannot resume logging: {:?}; retrying\n", self.paths.dir(), e);
+                    self.emergency_error = Some(e);
+                }
+                self.emergency = Emergency::Bypass;
+                self.resume_after_ms = now_ms().saturating_add(report_interval_ms());
+            }
+        }
+    }
+
+    /// Drives a flush of the data device: `true` once one completed successfully (and
+    /// resets it for the next time).
+    fn barrier_passed(&mut self, core: &Core) -> bool {
+        match self.barrier {
+            Barrier::Idle => {
+                match OwnIo::flush(&core.completions).map(|io| io.submit(&core.data)) {
+                    Ok(Ok(())) => self.barrier = Barrier::InFlight,
+                    // No room or no memory: the next round tries again.
+                    _ => {}
+                }
+                false
+            }
+            Barrier::InFlight => false,
+            Barrier::Done(false) => {
+                self.barrier = Barrier::Idle;
+                false
+            }
+            Barrier::Done(true) => {
+                self.barrier = Barrier::Idle;
+                true
+            }
+        }
+    }
+
+    /// Ends the current logfile at its durable end (its final version link) and points the
+    /// replay link at the start of the logfile after the hole, `log-(N+11)-<host>` (so a
+    /// crash recovery replays nothing from before over the data written in bypass). Only the
+    /// replay link must succeed; the rest of the hole follows in [`State::complete_hole`].
+    fn make_hole(&mut self) -> Result {
+        if self.hole.is_none() {
+            let me = self.paths.host()?;
+            let (version_nr, nr) = hole(self.log.nr).ok_or(EINVAL)?;
+            // Nothing more is appended: cut off the zeros written ahead of the records (a
+            // failed logfile is left as it is; its version link says where it ends).
+            if let Err(e) = self.log.writer.finish() {
+                pr_warn!("{}: cannot cut logfile {} at its end: {:?}\n", self.paths.dir(), self.log.nr, e);
+            }
+            let durable = self.log.writer.durable();
+            if let Err(e) = write_version(&self.paths, &mut self.log, durable, &mut self.version_unavailable) {
+                // Secondaries then stop before the end of this logfile: still consistent.
+                pr_err!("{}: final version link of logfile {} not written: {:?}\n", self.paths.dir(), self.log.nr, e);
+            }
+            links::write(&self.paths.replay_link()?, links::format_value(&fresh_replay_link(nr, me))?.as_bytes())?;
+            let version = links::format_value(&hole_version_link(version_nr, me))?;
+            let mut prev_version = KVec::new();
+            prev_version.extend_from_slice(version.as_bytes(), GFP_KERNEL)?;
+            pr_info!(
+                "{}: logfile {} ends at {}; hole up to {}: logging resumes into logfile {}\n",
+                self.paths.dir(),
+                self.log.nr,
+                durable,
+                version_nr,
+                nr
+            );
+            self.hole = Some(Hole { nr, version_nr, prev_version, complete: false });
+        }
+        self.complete_hole();
+        Ok(())
+    }
+
+    /// Writes the rest of the hole, `version-(N+10)-<host>` = `000…0,log-(N+10)-<host>,0:`
+    /// and the empty `log-(N+11)-<host>` (secondaries see the gap and stop before it);
+    /// retried while it fails (/mars is full).
+    fn complete_hole(&mut self) {
+        let Some(hole) = self.hole.as_mut() else { return };
+        if hole.complete {
+            return;
+        }
+        let result = (|| {
+            let me = self.paths.host()?;
+            links::write(&self.paths.version_link(hole.version_nr)?, &hole.prev_version)?;
+            let path = self.paths.log(LogName { nr: hole.nr, origin: me })?;
+            match File::open(path.as_cstr(), OpenMode::CreateNew) {
+                Ok(_) => Ok(()),
+                Err(e) if e == EEXIST => Ok(()),
+                Err(e) => Err(e),
+            }
+        })();
+        match result {
+            Ok(()) => hole.complete = true,
+            Err(e) => {
+                if self.emergency_error != Some(e) {
+                    pr_err!("{}: emergency mode: cannot make the hole yet: {:?}; retrying\n", self.paths.dir(), e);
+                    self.emergency_error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Starts logging into the logfile after the hole. Returns its number.
+    fn resume_logging(&mut self, core: &Arc<Core>) -> Result<u32> {
+        self.complete_hole();
+        let hole = self.hole.as_ref().ok_or(EINVAL)?;
+        if !hole.complete {
+            return Err(self.emergency_error.unwrap_or(EIO));
+        }
+        let nr = hole.nr;
+        let path = self.paths.log(LogName { nr, origin: self.paths.host()? })?;
+        let file = File::open(path.as_cstr(), OpenMode::ReadWriteCreate)?;
+        if file.size() != 0 {
+            return Err(EEXIST);
+        }
+        let mut prev_version = KVec::new();
+        prev_version.extend_from_slice(&hole.prev_version, GFP_KERNEL)?;
+        let mut log = LogState::start(core, nr, file, prev_version)?;
+        // The replay link names its start since the hole was made.
+        log.published_min = Some(0);
+        let old = core::mem::replace(&mut self.log, log);
+        self.hole = None;
+        // Stops its writer (it has nothing left to write, or failed).
+        drop(old);
+        Ok(nr)
+    }
+
+    /// Bypass: every queued write and flush goes to the data device directly.
+    fn take_direct(&mut self, core: &Core) {
+        if let Some(io) = self.held.take() {
+            submit_direct(core, io);
+        }
+        loop {
+            let io = core.incoming.lock().pop_front();
+            match io {
+                Some(io) if io.op() == Op::Read => core.read(io),
+                Some(io) => submit_direct(core, io),
+                None => return,
+            }
+        }
+    }
+
     /// Takes back completed writebacks and flushes.
     fn reap(&mut self, core: &Core) {
         while let Some((io, status)) = core.completions.take() {
             match io.purpose {
                 Purpose::Writeback => self.writeback_done(core, io, status),
+                Purpose::Flush if self.barrier == Barrier::InFlight => {
+                    if let Err(e) = status {
+                        pr_err!("{}: flushing the data device failed: {:?}\n", self.paths.dir(), e);
+                    }
+                    self.barrier = Barrier::Done(status.is_ok());
+                }
                 Purpose::Flush => {
                     let target = match &mut self.old {
                         Some(old) if old.flushing.is_some() => old,
@@ -840,6 +1257,12 @@ impl State {
 
     /// Logs queued writes and queues flushes, in order, while there is room; the rest waits.
     fn take_incoming(&mut self, core: &Core) {
+        match self.emergency {
+            Emergency::Off => {}
+            Emergency::Bypass => return self.take_direct(core),
+            // Writes wait until the shadows are written back, or the direct writes done.
+            Emergency::Ceasing | Emergency::Resuming => return,
+        }
         let limit = mem_limit(self.ram, knobs::MEM_LIMIT_PERCENT.get(), knobs::MEM_LIMIT_GB.get(), None);
         loop {
             if !self.rotation.may_append() {
@@ -851,11 +1274,9 @@ impl State {
                 incoming.front().map(|io| (io.op(), io.pos(), io.len()))
             };
             let Some((op, pos, len)) = front else { return };
-            if core.log_failed.load(Ordering::Acquire) {
-                if let Some(io) = core.incoming.lock().pop_front() {
-                    io.complete(Err(EIO));
-                }
-                continue;
+            if core.log_failed.load(Ordering::Acquire) || core.em.cease.load(Ordering::Acquire) || self.held.is_some() {
+                // Emergency mode begins (`emergency_step`): the write waits for the bypass.
+                return;
             }
             if core.acks.lock().is_full() {
                 return;
@@ -895,6 +1316,13 @@ impl State {
         for (pos, len) in record_pieces(io.pos(), u64::from(io.len())) {
             match self.log_piece(core, &io, offset, pos, len, stamp) {
                 Ok(piece_end) => end = piece_end,
+                Err(_) if self.log.writer.has_failed() || core.log_failed.load(Ordering::Acquire) => {
+                    // The logfile failed under us: emergency mode; the whole write goes to
+                    // the data device in bypass (its pieces logged so far are written back
+                    // before).
+                    self.held = Some(io);
+                    return;
+                }
                 Err(e) => {
                     pr_err!("{}: cannot log the write at {}: {:?}\n", self.paths.dir(), pos, e);
                     return io.complete(Err(e));
@@ -962,7 +1390,10 @@ impl State {
         let mut group: KVec<Arc<Shadow>> = KVec::new();
         for _ in 0..self.unstarted.len() {
             let Some(shadow) = self.unstarted.pop_front() else { break };
-            let startable = shadow.log_end <= self.durable_of(shadow.log_nr)
+            // Ceasing: everything goes to the data device, also pieces whose records will
+            // never be durable (the log failed); the log is given up anyway.
+            let durable = self.emergency == Emergency::Ceasing || shadow.log_end <= self.durable_of(shadow.log_nr);
+            let startable = durable
                 && core.completions.in_flight() < WRITEBACK_IN_FLIGHT - 1
                 && !core.index.lock().has_older_overlap(&shadow);
             if !startable {
@@ -1018,6 +1449,11 @@ impl State {
         if core.abandon.load(Ordering::Acquire) {
             return;
         }
+        // In emergency mode the current logfile's positions may run beyond its durable end
+        // (pieces written back without their records); the links are written with the hole.
+        if self.emergency != Emergency::Off && self.old.is_none() {
+            return;
+        }
         let target = match &mut self.old {
             Some(old) => old,
             None => &mut self.log,
@@ -1047,6 +1483,7 @@ impl State {
     fn check_rotation(&mut self) {
         let now = now_ms();
         if self.rotation != Rotation::Single
+            || self.emergency != Emergency::Off
             || self.old.is_some()
             || now.saturating_sub(self.rotation_checked_ms) < report_interval_ms()
         {

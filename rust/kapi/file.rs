@@ -189,6 +189,15 @@ impl File {
             }
         })
     }
+
+    /// Size of the filesystem holding the file and the bytes available on it to ordinary
+    /// users (without the root reserve), in bytes.
+    pub(crate) fn filesystem_space(&self) -> Result<(u64, u64)> {
+        let (mut total, mut avail) = (0u64, 0u64);
+        // SAFETY: the file is open (type invariant); the outputs are valid for writing.
+        to_result(unsafe { helpers::mars_helper_statfs_space(self.file.as_ptr(), &mut total, &mut avail) })?;
+        Ok((total, avail))
+    }
 }
 
 impl Drop for File {

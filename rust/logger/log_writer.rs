@@ -141,6 +141,8 @@ struct Shared {
     pending: AtomicBool,
     /// End of the durable data.
     durable: AtomicU64,
+    /// What this writer adds to [`knobs::LOG_ZEROS_AHEAD`] now (see [`account_ahead`]).
+    ahead_counted: AtomicU64,
     /// End of the appended data.
     appended: AtomicU64,
     /// The logfile failed.
@@ -195,6 +197,7 @@ impl LogWriter {
                 wake <- WaitEvent::new(),
                 pending: AtomicBool::new(false),
                 durable: AtomicU64::new(start),
+                ahead_counted: AtomicU64::new(0),
                 appended: AtomicU64::new(start),
                 failed: AtomicBool::new(false),
                 batches: AtomicU64::new(0),
@@ -276,6 +279,7 @@ impl LogWriter {
         }
         self.shared.file.truncate(end)?;
         self.shared.ahead.allocated.store(end, Ordering::Release);
+        account_ahead(&self.shared);
         self.shared.file.sync(SyncMode::from_knob(knobs::AIO_SYNC_MODE.get()))
     }
 
@@ -292,6 +296,9 @@ impl Drop for LogWriter {
         if let Err(e) = self.finish() {
             pr_warn!("log writer: cannot cut the logfile at its end {}: {:?}\n", self.appended(), e);
         }
+        // The file is no longer this writer's: its zeros (if any are left) are no reserve.
+        let counted = self.shared.ahead_counted.swap(0, Ordering::AcqRel);
+        knobs::LOG_ZEROS_AHEAD.fetch_sub(i64::try_from(counted).unwrap_or(i64::MAX), Ordering::AcqRel);
     }
 }
 
@@ -357,6 +364,7 @@ fn write_batch(shared: &Shared, batch: &mut Batch) {
             shared.batches.fetch_add(1, Ordering::Relaxed);
             shared.durable.store(end, Ordering::Release);
             shared.sink.durable(end);
+            account_ahead(shared);
             // Keep a chunk of zeros ahead, now that nobody waits for this batch.
             fill_ahead(shared, end, mode);
         }
@@ -433,10 +441,25 @@ fn preallocate(shared: &Shared, direct: &File, end: u64, mode: SyncMode) {
         Ok::<(), Error>(())
     })();
     match result {
-        Ok(()) => shared.ahead.allocated.store(target, Ordering::Release),
+        Ok(()) => {
+            shared.ahead.allocated.store(target, Ordering::Release);
+            account_ahead(shared);
+        }
         Err(e) => {
             pr_notice!("log writer: cannot write zeros ahead of the log ({:?}): appending without\n", e);
             shared.ahead.prealloc_off.store(true, Ordering::Release);
         }
     }
+}
+
+/// Publishes the zeros this writer keeps ahead of its durable records (allocated minus
+/// durable) in [`knobs::LOG_ZEROS_AHEAD`]: space the log will fill, and that is given back
+/// when the logfile is cut at its end, so the emergency levels count it as free (else a small
+/// `/mars` would jam on the zeros of a fresh logfile alone). Callers may race; each swap moves
+/// the total by exactly this writer's change.
+fn account_ahead(shared: &Shared) {
+    let ahead = shared.ahead.allocated.load(Ordering::Acquire).saturating_sub(shared.durable.load(Ordering::Acquire));
+    let old = shared.ahead_counted.swap(ahead, Ordering::AcqRel);
+    let delta = i64::try_from(ahead).unwrap_or(i64::MAX).saturating_sub(i64::try_from(old).unwrap_or(i64::MAX));
+    knobs::LOG_ZEROS_AHEAD.fetch_add(delta, Ordering::AcqRel);
 }

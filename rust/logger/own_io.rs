@@ -172,6 +172,9 @@ pub(crate) struct Completions {
     /// Requests submitted and not yet taken back with [`Completions::take`].
     in_flight: AtomicUsize,
     capacity: usize,
+    /// Writes of others passed to the data device directly (the logger's emergency bypass)
+    /// and not yet completed.
+    direct: AtomicUsize,
 }
 
 impl Completions {
@@ -184,6 +187,7 @@ impl Completions {
                 done <- IrqSpinLock::new(ring),
                 in_flight: AtomicUsize::new(0),
                 capacity,
+                direct: AtomicUsize::new(0),
             }),
             GFP_KERNEL,
         )
@@ -207,6 +211,22 @@ impl Completions {
     /// Requests in flight (reserved and not yet taken back).
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Counts one more direct write in flight (before submitting it).
+    pub(crate) fn direct_started(&self) {
+        self.direct.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A direct write completed (any context): wakes the thread.
+    pub(crate) fn direct_done(&self) {
+        self.direct.fetch_sub(1, Ordering::AcqRel);
+        self.event.wake();
+    }
+
+    /// Direct writes in flight.
+    pub(crate) fn direct_in_flight(&self) -> usize {
+        self.direct.load(Ordering::Acquire)
     }
 
     /// Whether completed requests wait to be taken.

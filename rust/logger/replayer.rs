@@ -104,6 +104,8 @@ impl Drop for Replayer {
 struct Reported {
     refusal: Option<SwitchoverRefusal>,
     error: Option<Error>,
+    /// The replay stands at a hole (reported once).
+    hole: bool,
 }
 
 fn run(shared: &Arc<Shared>, context: &ThreadContext) {
@@ -199,6 +201,7 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                 links::write(&paths.replay_link()?, links::format_value(&link)?.as_bytes())?;
                 pr_info!("{}: replay moves on to {}\n", paths.dir(), to);
                 reported.refusal = None;
+                reported.hole = false;
                 return Ok(true);
             }
             ReplayDecision::Idle => return Ok(false),
@@ -214,6 +217,17 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                 shared.halted.store(true, Ordering::Release);
                 report_split_brain(paths, log, refusal);
                 return Err(EIO);
+            }
+            ReplayDecision::Refuse(ReplayRefusal::Hole { nr }) => {
+                if !reported.hole {
+                    pr_warn!(
+                        "{}: replay stops after logfile {}: the next logfile numbers are missing (a hole: the primary stopped logging in emergency mode); this host stays consistent but outdated until `marsadm invalidate`\n",
+                        paths.dir(),
+                        nr
+                    );
+                    reported.hole = true;
+                }
+                return Ok(false);
             }
             ReplayDecision::Refuse(other) => {
                 pr_err!("{}: replay of {} at {}: {:?}\n", paths.dir(), log, pos, other);

@@ -435,6 +435,17 @@ fn device_for(res: &str, peer: &[u8]) -> core::result::Result<(Arc<dyn Output>, 
     if primary.is_none() || primary != tree::own_host() {
         return Err((ErrorCode::Denied, "not the designated primary of this resource"));
     }
+    // A primary in emergency mode serves no sync (the original answers -EMEDIUMTYPE): the
+    // client retries and goes on once the emergency is over.
+    let mut emergency = concat(&[b"resource-", res.as_bytes(), b"/actual-"]);
+    if let Some(me) = tree::own_host() {
+        if emergency.extend_from_slice(&me, GFP_KERNEL).is_ok()
+            && emergency.extend_from_slice(b"/has-emergency", GFP_KERNEL).is_ok()
+            && tree::link_value(&emergency).as_deref() == Some(b"1".as_slice())
+        {
+            return Err((ErrorCode::Denied, "the primary is in emergency mode (/mars full): no sync now"));
+        }
+    }
     let output = lookup_data(res.as_bytes()).ok_or((ErrorCode::Busy, "data device not attached here"))?;
     let info = output.info().map_err(|_| (ErrorCode::Busy, "data device not attached here"))?;
     Ok((output, info.size, u64::from(info.logical_block_size.max(1))))

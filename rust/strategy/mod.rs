@@ -5,6 +5,7 @@
 //! mounted filesystem, write this host's alive links, then scan the tree (which advances the
 //! Lamport clock). When the module unloads, the thread sets `alive` to 0 and ends.
 
+mod emergency;
 mod heartbeat;
 mod handover;
 mod resources;
@@ -68,6 +69,8 @@ struct Rounds {
     last_error: Option<Error>,
     /// The bricks of this host's resources.
     resources: Resources,
+    /// The emergency level (free space of /mars).
+    levels: emergency::Levels,
 }
 
 impl Rounds {
@@ -94,7 +97,10 @@ impl Rounds {
         }
         let stats = scan::scan(&root)?;
         let resources = match &self.host {
-            Some((host, Some(_))) => self.resources.round(&root, host),
+            Some((host, Some(_))) => {
+                let space = self.levels.round(&root, host);
+                self.resources.round(&root, host, &space)
+            }
             _ => Ok(()),
         };
         pr_debug!(

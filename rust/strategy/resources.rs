@@ -23,7 +23,13 @@ use crate::logger::replayer::Replayer;
 use crate::net::logs::Fetcher;
 use crate::net::sync::{register_data, unregister_data, Syncer};
 use crate::kapi::vfs::{self, FileKind, PathBuf};
+use crate::mars_core::emergency::{
+    deletable_logfile, deletes_old_logfiles, may_resume, parse_limit, resource_emergency, sync_allowed, ResourceFacts,
+    Space,
+};
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
+use crate::mars_core::tree::LogName;
+use crate::mars_core::tree_value::ReplayLink;
 use crate::mars_core::strategy::{decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted};
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
@@ -42,6 +48,8 @@ const RESOURCE_PREFIX: &[u8] = b"resource-";
 const MAX_VALUE: usize = 1024;
 /// Steps taken for one resource in one round (attach + start, or stop + detach).
 const MAX_STEPS: usize = 4;
+/// Old logfiles a secondary deletes per round in emergency, at most.
+const MAX_DELETE_PER_ROUND: usize = 64;
 /// Permissions of directories the kernel creates in /mars.
 const DIR_MODE: u16 = 0o700;
 
@@ -75,6 +83,13 @@ struct Resource {
     handover: Text,
     /// The registry of running loggers (for the log server).
     loggers: Option<Arc<Loggers>>,
+    /// The resource is in emergency (`has-emergency`) after the last round.
+    has_emergency: bool,
+    /// A wanted sync is held back by the emergency level (reported once).
+    blocked_sync: bool,
+    /// The emergency message last published (`msg-err-emergency`): whether logging had
+    /// stopped (`None` before the first).
+    emergency_shown: Option<bool>,
 }
 
 impl Resource {
@@ -101,6 +116,9 @@ impl Resource {
             forced: false,
             handover: Text::new(),
             loggers,
+            has_emergency: false,
+            blocked_sync: false,
+            emergency_shown: None,
         })
     }
 
@@ -168,7 +186,7 @@ impl Resource {
     }
 
     /// Reads the tree, takes the steps, publishes the indicators.
-    fn round(&mut self, root: &PathBuf, host: &[u8], started: Stamp) -> Result {
+    fn round(&mut self, root: &PathBuf, host: &[u8], started: Stamp, space: &Space) -> Result {
         let host_str = core::str::from_utf8(host).map_err(|_| EINVAL)?;
         let name = concat(&self.name, b"")?;
         let res = core::str::from_utf8(&name).map_err(|_| EINVAL)?;
@@ -181,6 +199,7 @@ impl Resource {
         let size = self.read(&[b"size"])?;
         let sync = self.read(&[&concat(b"todo-", host)?, b"sync"])?;
         let syncstatus = self.read(&[&concat(b"syncstatus-", host)?])?;
+        let limit = self.read(&[&concat(b"todo-", host)?, b"emergency-limit"])?;
         let mut wanted = Wanted::from_links(
             host_str,
             res,
@@ -193,6 +212,16 @@ impl Resource {
             text(&device),
         )
         .with_sync(text(&sync), text(&syncstatus));
+        if !sync_allowed(space.level) && wanted.sync {
+            // Emergency level 3 or more: no full sync starts or goes on (its progress stays).
+            if !self.blocked_sync {
+                pr_notice!("{}: /mars is very full (emergency level {}): no full sync\n", self.name(), space.level);
+                self.blocked_sync = true;
+            }
+            wanted.sync = false;
+        } else {
+            self.blocked_sync = false;
+        }
         // A forced failover (designated, fetch off) does not wait for the old primary.
         self.forced = wanted.forced();
         let designation = Designation::read(&self.dir)?;
@@ -203,12 +232,83 @@ impl Resource {
             // Logfiles or links may have arrived.
             replayer.kick();
         }
+        // Not on the designated primary: its old logfiles are what the secondaries fetch.
+        let may_delete = wanted.member && !designation.names(host);
+        self.emergency(host, space, text(&limit).and_then(parse_limit).unwrap_or(0), may_delete);
         // A host that is no member and runs nothing for the resource writes nothing into it.
         if !wanted.member && self.running() == Running::default() {
             return Ok(());
         }
         let ack = ack_value(self.device.is_some(), &designation)?;
         self.publish(Some(ack.as_bytes()))
+    }
+
+    /// Emergency mode of the resource (`mars_core::emergency`): whether it is in emergency;
+    /// a logger stops logging then and resumes when it is over (and `logger_resume` allows
+    /// it); a secondary deletes the logfiles its replay no longer needs while /mars is low
+    /// (level 2 or more).
+    fn emergency(&mut self, host: &[u8], space: &Space, limit_percent: u8, may_delete: bool) {
+        let stopped = self.logger.as_ref().is_some_and(|l| l.in_emergency());
+        let facts = ResourceFacts { space: *space, had_emergency: self.has_emergency, logger_stopped: stopped, limit_percent };
+        let has = resource_emergency(&facts);
+        if has != self.has_emergency {
+            if has {
+                pr_warn!("{}: EMERGENCY (emergency level {}, limit {}%)\n", self.name(), space.level, limit_percent);
+            } else {
+                pr_notice!("{}: the emergency is over\n", self.name());
+            }
+            self.has_emergency = has;
+        }
+        if let Some(logger) = &self.logger {
+            if has {
+                logger.set_cease(true);
+            } else if may_resume(has, crate::knobs::LOGGER_RESUME.get() != 0) {
+                logger.set_cease(false);
+            }
+        } else if may_delete && deletes_old_logfiles(space.level) {
+            if let Err(e) = self.delete_old_logfiles(host) {
+                pr_warn!("{}: cannot delete an old logfile: {:?}\n", self.name(), e);
+            }
+        }
+    }
+
+    /// Unlinks this host's copies of the logfiles numbered below the one its replay link
+    /// names, oldest first (the original's "ruthlessly freeing", which takes one per round;
+    /// here all of them, so that a secondary catching up on a small /mars is not held back by
+    /// the scan interval): nothing here needs them any more, and other hosts fetch a logfile
+    /// only from its origin.
+    fn delete_old_logfiles(&mut self, host: &[u8]) -> Result {
+        let Some(replay) = self.read(&[&concat(b"replay-", host)?])? else { return Ok(()) };
+        let Some(replay) = text(&Some(replay)).and_then(|v| ReplayLink::parse(v).ok()).map(|r| r.log.nr) else {
+            return Ok(());
+        };
+        let listing = vfs::read_dir(self.dir.as_cstr(), MAX_ROOT_ENTRIES)?;
+        let mut doomed: KVec<(u32, FixedBuf<96>)> = KVec::new();
+        for entry in listing.entries.iter().filter(|e| e.kind == Some(FileKind::Regular)) {
+            let Some(log) = core::str::from_utf8(&entry.name).ok().and_then(|n| LogName::parse(n).ok()) else {
+                continue;
+            };
+            if deletable_logfile([log], replay).is_none() || doomed.len() >= MAX_DELETE_PER_ROUND {
+                continue;
+            }
+            let mut name = FixedBuf::<96>::new();
+            write!(name, "{}", log).map_err(|_| EINVAL)?;
+            doomed.push((log.nr, name), GFP_KERNEL)?;
+        }
+        doomed.sort_unstable_by_key(|(nr, _)| *nr);
+        for (_, name) in doomed.iter() {
+            pr_warn!(
+                "{}: EMERGENCY: /mars is low: deleting the old logfile {} (replay is at logfile {})\n",
+                self.name(),
+                BStr::from_bytes(name.as_bytes()),
+                replay
+            );
+            match vfs::unlink(&self.dir.child(name.as_bytes())?) {
+                Err(e) if e != ENOENT => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Takes steps until the decision is to stay (or a step fails).
@@ -414,6 +514,27 @@ impl Resource {
         update_when_necessary(&self.actual.child(b"is-replaying")?, flag(shown.is_replaying))?;
         update_when_necessary(&self.actual.child(b"is-copying")?, flag(shown.is_copying))?;
         update_when_necessary(&self.actual.child(b"is-syncing")?, flag(shown.is_syncing))?;
+        let stopped = self.logger.as_ref().is_some_and(|l| l.in_emergency());
+        update_when_necessary(&self.actual.child(b"is-emergency")?, flag(stopped))?;
+        update_when_necessary(&self.actual.child(b"has-emergency")?, flag(self.has_emergency))?;
+        if self.emergency_shown != Some(stopped) {
+            let msg = self.actual.child(b"msg-err-emergency")?;
+            if stopped {
+                // `<real sec.nsec> <lamport sec.nsec> <text>`, as every message.
+                let mut text = FixedBuf::<256>::new();
+                write!(
+                    text,
+                    "{} {} /mars full: logging stopped, writes bypass the log; secondaries stop at the hole and need `marsadm invalidate`",
+                    crate::kapi::time::real_time(),
+                    crate::clock::now()
+                )
+                .map_err(|_| EINVAL)?;
+                update_when_necessary(&msg, text.as_bytes())?;
+            } else {
+                update_when_necessary(&msg, b"OK")?;
+            }
+            self.emergency_shown = Some(stopped);
+        }
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
         update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())?;
@@ -456,7 +577,7 @@ pub(super) struct Resources {
 impl Resources {
     /// One round over the resource directories under `root` for `host`. A failing resource
     /// does not stop the others; the first error is returned.
-    pub(super) fn round(&mut self, root: &PathBuf, host: &[u8]) -> Result {
+    pub(super) fn round(&mut self, root: &PathBuf, host: &[u8], space: &Space) -> Result {
         let listing = vfs::read_dir(root.as_cstr(), MAX_ROOT_ENTRIES)?;
         let started = *self.started.get_or_insert_with(crate::kapi::time::real_time);
         for resource in self.list.iter_mut().flatten() {
@@ -477,7 +598,7 @@ impl Resources {
                 None => self.add(Resource::new(root, name, host, self.loggers.clone())?)?,
             };
             resource.seen = true;
-            if let Err(e) = resource.round(root, host, started) {
+            if let Err(e) = resource.round(root, host, started, space) {
                 first_error.get_or_insert(e);
             }
         }

@@ -30,7 +30,12 @@ log_fetch_sockets 1 8
 do_fast_fullsync 0 1
 sync_speed_limit_kib 0 1073741824
 sync_parallel 1 16
-sync_sockets 1 8"
+sync_sockets 1 8
+required_free_space_1_mb 0 1048576
+required_free_space_2_mb 0 1048576
+required_free_space_3_mb 0 1048576
+required_free_space_4_mb 0 1048576
+logger_resume 0 1"
 nknobs=$(echo "$knobs" | wc -l)
 nbad=15
 ktap_begin $((2 + nknobs * (nbad + 3) + 5 + 1 + 8 * 4 + 8))

@@ -8,6 +8,7 @@
 
 mod cmd_cluster;
 mod cmd_cron;
+mod cmd_emergency;
 mod cmd_log;
 mod cmd_log_dump;
 mod cmd_member;
@@ -139,6 +140,15 @@ enum Command {
     /// primary, without a designated primary, while it is unreachable, in emergency mode or
     /// not logging yet, or while its replay link has not arrived here.
     Invalidate(cmd_switch::ResArgs),
+    /// Set this host's emergency limit of a resource (todo-<host>/emergency-limit, 0..100).
+    ///
+    /// When the free space of /mars (after the emergency thresholds, see
+    /// /proc/sys/mars/required_free_space_*_mb) falls below this percentage of /mars, the
+    /// resource goes into emergency mode here before /mars is full: as primary it stops
+    /// logging, its secondaries stop at a hole. 0 (default) switches the limit off.
+    SetEmergencyLimit(cmd_emergency::SetLimitArgs),
+    /// Print this host's emergency limit of a resource in percent (0: off).
+    GetEmergencyLimit(cmd_switch::ResArgs),
     /// Pause the full sync here (todo-<host>/sync = 0) and wait until it stopped; its progress
     /// is kept in syncstatus-<host>.
     PauseSync(cmd_switch::ResArgs),
@@ -253,6 +263,8 @@ fn run(command: &Command, options: Options) -> CmdResult {
         Command::LogPurgeAll(args) => cmd_member::log_purge_all(&ctx, args),
         Command::Cron(args) => cmd_cron::cron(&ctx, args),
         Command::Invalidate(args) => cmd_sync::invalidate(&ctx, args),
+        Command::SetEmergencyLimit(args) => cmd_emergency::set_limit(&ctx, args),
+        Command::GetEmergencyLimit(args) => cmd_emergency::get_limit(&ctx, &args.res),
         Command::PauseSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Pause, args),
         Command::ResumeSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Resume, args),
         Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
@@ -294,6 +306,8 @@ fn main() -> ExitCode {
         Command::LogPurgeAll(_) => "log-purge-all",
         Command::Cron(_) => "cron",
         Command::Invalidate(_) => "invalidate",
+        Command::SetEmergencyLimit(_) => "set-emergency-limit",
+        Command::GetEmergencyLimit(_) => "get-emergency-limit",
         Command::PauseSync(_) => "pause-sync",
         Command::ResumeSync(_) => "resume-sync",
         Command::Attach(_) => "attach",

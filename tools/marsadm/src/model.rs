@@ -113,6 +113,31 @@ pub(crate) struct ResourceView {
     pub(crate) messages: Vec<(String, String)>,
     /// What the tree here tells about a split brain.
     pub(crate) split_brain: SplitBrainView,
+    /// Emergency mode (/mars full).
+    pub(crate) emergency: EmergencyView,
+}
+
+/// Emergency mode of a resource as this host sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EmergencyView {
+    /// This host's logger stopped logging (`actual-<host>/is-emergency`).
+    pub(crate) logging_stopped: bool,
+    /// Since when (the stamp of that indicator).
+    pub(crate) since: Option<Stamp>,
+    /// The resource is in emergency here (`actual-<host>/has-emergency`).
+    pub(crate) has_emergency: bool,
+    /// `todo-<host>/emergency-limit` in percent (0: off).
+    pub(crate) limit_percent: u8,
+    /// The designated primary (another host) stopped logging: this host stops at the hole.
+    pub(crate) primary_stopped: Option<String>,
+}
+
+/// The space of /mars on this host (`actual-<host>/emergency`, `rest-space`, `total-space`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpaceView {
+    pub(crate) level: Option<u8>,
+    pub(crate) rest_mib: Option<u64>,
+    pub(crate) total_mib: Option<u64>,
 }
 
 /// Two hosts whose histories forked (or could not be compared).
@@ -240,6 +265,8 @@ pub(crate) struct View {
     pub(crate) heartbeat: Option<Stamp>,
     /// The kernel runs and reported within twice `--window`.
     pub(crate) kernel_alive: bool,
+    /// The space of /mars and the emergency level.
+    pub(crate) space: SpaceView,
     pub(crate) resources: Vec<ResourceView>,
 }
 
@@ -273,6 +300,11 @@ pub(crate) fn read(ctx: &Ctx, only: Option<&str>) -> View {
             .collect(),
     };
     let resources = names.iter().map(|r| read_resource(ctx, r, module_loaded, kernel_alive)).collect();
+    let space = SpaceView {
+        level: number(tree, &format!("actual-{host}/emergency")).and_then(|l| u8::try_from(l).ok()),
+        rest_mib: number(tree, &format!("actual-{host}/rest-space")),
+        total_mib: number(tree, &format!("actual-{host}/total-space")),
+    };
     View {
         host: host.clone(),
         uuid: tree.value("uuid"),
@@ -280,6 +312,7 @@ pub(crate) fn read(ctx: &Ctx, only: Option<&str>) -> View {
         lamport_now,
         heartbeat,
         kernel_alive,
+        space,
         resources,
     }
 }
@@ -445,6 +478,24 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
             (text != "OK").then_some((key, text))
         })
         .collect();
+    let stopped_link = tree.link(&format!("{dir}/actual-{host}/is-emergency"));
+    let logging_stopped = stopped_link.as_ref().is_some_and(|l| l.value.trim() == "1");
+    let primary_stopped = designated
+        .as_deref()
+        .filter(|p| *p != host)
+        .filter(|p| flag(tree, &format!("{dir}/actual-{p}/is-emergency")).unwrap_or(false))
+        .map(str::to_string);
+    let emergency = EmergencyView {
+        logging_stopped,
+        since: stopped_link.filter(|_| logging_stopped).map(|l| l.stamp),
+        has_emergency: actual("has-emergency").unwrap_or(false),
+        limit_percent: tree
+            .value(&format!("{dir}/todo-{host}/emergency-limit"))
+            .as_deref()
+            .and_then(mars_core::emergency::parse_limit)
+            .unwrap_or(0),
+        primary_stopped,
+    };
     ResourceView {
         name: res.to_string(),
         size,
@@ -467,6 +518,7 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         switches,
         messages,
         split_brain: read_split_brain(tree, &dir),
+        emergency,
     }
 }
 
@@ -481,6 +533,12 @@ pub(crate) fn to_json(view: &View) -> Value {
             "alive": view.kernel_alive,
             "lamport_now": view.lamport_now.map(|s| s.to_string()),
             "heartbeat": view.heartbeat.map(|s| s.to_string()),
+        },
+        "space": {
+            "emergency_level": view.space.level,
+            "emergency_text": view.space.level.map(mars_core::emergency::level_text),
+            "rest_space_mib": view.space.rest_mib,
+            "total_space_mib": view.space.total_mib,
         },
         "resources": resources,
     })
@@ -531,6 +589,13 @@ fn resource_json(r: &ResourceView) -> Value {
         "switches": switches,
         "messages": r.messages.iter().map(|(k, v)| json!({"key": k, "text": v})).collect::<Vec<_>>(),
         "split_brain": split_brain_json(&r.split_brain),
+        "emergency": {
+            "logging_stopped": r.emergency.logging_stopped,
+            "since": r.emergency.since.map(|s| s.to_string()),
+            "has_emergency": r.emergency.has_emergency,
+            "limit_percent": r.emergency.limit_percent,
+            "primary_stopped": r.emergency.primary_stopped,
+        },
     })
 }
 
@@ -610,6 +675,15 @@ pub(crate) fn to_text(view: &View) -> String {
     if view.uuid.is_none() {
         out.push_str("WARNING: no cluster uuid found: run create-cluster first\n");
     }
+    if let Some(level) = view.space.level {
+        let mib = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+        out.push_str(&format!(
+            "/mars: emergency level {level} ({}), {} MiB free of {} MiB (after the emergency thresholds)\n",
+            mars_core::emergency::level_text(level),
+            mib(view.space.rest_mib),
+            mib(view.space.total_mib)
+        ));
+    }
     if view.resources.is_empty() {
         out.push_str("I am not member/guest of any resource\n");
     }
@@ -675,7 +749,37 @@ pub(crate) fn to_text(view: &View) -> String {
         for (key, text) in &r.messages {
             out.push_str(&format!("    msg-{key}: {text}\n"));
         }
-        split_brain_text(r, &mut out);
+        // Across the hole of an emergency the histories cannot be compared: the EMERGENCY
+        // line says what to do, a "possible split brain" would only confuse.
+        let hole = r.emergency.logging_stopped || r.emergency.primary_stopped.is_some();
+        if !hole || r.split_brain.detected() {
+            split_brain_text(r, &mut out);
+        }
+        emergency_text(r, &mut out);
     }
     out
+}
+
+/// The emergency lines of `view` (none without an emergency).
+fn emergency_text(r: &ResourceView, out: &mut String) {
+    let e = &r.emergency;
+    if e.logging_stopped {
+        let since = e.since.map_or("?".to_string(), |s| s.to_string());
+        out.push_str(&format!(
+            "    EMERGENCY: /mars full: logging stopped since {since}, secondaries need `marsadm invalidate {}`\n",
+            r.name
+        ));
+        out.push_str("             writes go to the disk directly; free space in /mars (marsadm log-delete-all, cron); see the admin guide\n");
+    } else if e.has_emergency {
+        out.push_str("    EMERGENCY: /mars is (nearly) full here; free space in /mars (marsadm log-delete-all, cron)\n");
+    }
+    if let Some(primary) = &e.primary_stopped {
+        out.push_str(&format!(
+            "    EMERGENCY on the primary '{primary}': logging stopped there; this host stops at the hole (consistent, outdated); once it is over: marsadm invalidate {}\n",
+            r.name
+        ));
+    }
+    if e.limit_percent > 0 {
+        out.push_str(&format!("    emergency limit: {}% of /mars\n", e.limit_percent));
+    }
 }
