@@ -321,17 +321,7 @@ impl ReadAspect {
             Ok(slot) => slot,
             Err(_) => return Err((parent, ENOMEM)),
         };
-        let child = (|| {
-            let mut child = Mref::new(parent.segments().len())?;
-            for segment in parent.segments() {
-                // SAFETY: the alias is only used by the child request, which completes before
-                // the parent (the parent is completed in the child's completion below).
-                child.segments_mut().push(unsafe { segment.alias() }, GFP_KERNEL)?;
-            }
-            child.prepare(Op::Read, parent.pos(), parent.len(), parent.flags())?;
-            Ok(child)
-        })();
-        match child {
+        match alias_child(&parent, Op::Read) {
             Ok(child) => Ok(slot.write(ReadAspect { parent, child, shadows })),
             Err(e) => Err((parent, e)),
         }
@@ -366,6 +356,20 @@ unsafe impl MrefOwner for KBox<ReadAspect> {
     }
 }
 
+/// A request of our own for `op` over the pages of `parent` (same position, length and
+/// flags). Its completion must come before `parent` is completed.
+fn alias_child(parent: &MrefIo, op: Op) -> Result<Mref> {
+    let mut child = Mref::new(parent.segments().len())?;
+    for segment in parent.segments() {
+        // SAFETY: the alias is only used by the child request, which completes before the
+        // parent (the callers complete the parent in the child's completion, after dropping
+        // the child).
+        child.segments_mut().push(unsafe { segment.alias() }, GFP_KERNEL)?;
+    }
+    child.prepare(op, parent.pos(), parent.len(), parent.flags())?;
+    Ok(child)
+}
+
 /// A write or flush of the application passed to the data device directly in emergency
 /// mode (bypass), in a request of our own over the same pages so that its completion is
 /// counted (resuming waits for it).
@@ -381,17 +385,8 @@ impl DirectAspect {
             Ok(slot) => slot,
             Err(_) => return Err((parent, ENOMEM)),
         };
-        let child = (|| {
-            let mut child = Mref::new(parent.segments().len())?;
-            for segment in parent.segments() {
-                // SAFETY: the alias is only used by the child request, which completes before
-                // the parent (the parent is completed in the child's completion below).
-                child.segments_mut().push(unsafe { segment.alias() }, GFP_KERNEL)?;
-            }
-            child.prepare(parent.op(), parent.pos(), parent.len(), parent.flags())?;
-            Ok(child)
-        })();
-        match child {
+        let op = parent.op();
+        match alias_child(&parent, op) {
             Ok(child) => Ok(slot.write(DirectAspect { parent, child, completions })),
             Err(e) => Err((parent, e)),
         }
