@@ -5,12 +5,13 @@
 #   make check    build everything needed and run every test; ends with "N passed, N failed"
 #   make demo     boot a cluster of QEMU guests and show MARS working
 #   make bench    benchmarks, reported as ratios against baselines of the same run
+#   make profile  perf profile of a guest writing to /dev/mars/<res> (PROFILE_JOB=seq|qd1|qd32)
 #
 # Everything installs what it needs first (scripts/setup.sh), idempotently. Caches (toolchain,
 # kernel builds, guest images) live in $(MARS_CACHE) = ~/.cache/mars by default.
 
 SHELL := /bin/bash
-.PHONY: all module marsadm setup kernel check check-host check-guest fuzz demo bench clean
+.PHONY: all module marsadm setup kernel check check-host check-guest fuzz demo bench profile clean
 
 all: module
 
@@ -43,6 +44,9 @@ demo:
 
 bench:
 	scripts/bench.sh
+
+profile:
+	scripts/profile.sh
 
 clean:
 	-. scripts/env.sh && [ -d "$$KERNEL_BUILD" ] && $(MAKE) -C "$$KERNEL_BUILD" M=$(CURDIR) clean

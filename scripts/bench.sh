@@ -5,8 +5,11 @@
 #   1. bench-core.sh: the log record path on the host, against memcpy;
 #   2. the guest benchmarks in tests/qemu/bench/ (run like scenarios by run-scenario.sh, but
 #      not part of make check), e.g. io.sh: /dev/mars/<res> against the raw data device.
-# BENCH="io" runs a subset of the guest benchmarks; BENCH_GUEST=0 skips them.
+# BENCH="io" runs a subset of the guest benchmarks; BENCH_GUEST=0 skips them. The guests run
+# the bench kernel flavour (env.sh: no lockdep, KFENCE, kmemleak; built once, like the test
+# kernel); MARS_KERNEL_FLAVOUR=test benchmarks on the debug kernel of make check instead.
 set -euo pipefail
+export MARS_KERNEL_FLAVOUR=${MARS_KERNEL_FLAVOUR:-bench}
 . "$(dirname "$0")/env.sh"
 "$MARS_TOP/scripts/bench-core.sh"
 [ "${BENCH_GUEST:-1}" = 0 ] && exit 0
@@ -21,7 +24,7 @@ for b in "$MARS_TOP"/tests/qemu/bench/*.sh; do
 	n=$(basename "$b" .sh)
 	if [ -n "${BENCH:-}" ] && ! grep -qw "$n" <<<"$BENCH"; then continue; fi
 	i=$((i + 1))
-	log "guest benchmark $n"
+	log "guest benchmark $n ($MARS_KERNEL_FLAVOUR kernel)"
 	"$MARS_TOP/scripts/run-scenario.sh" "$b" "$KERNEL_BUILD/arch/x86/boot/bzImage" \
 		"$results/initramfs.cpio" "$results" "$i" > "$results/$n.log" || rc=1
 	grep -E '# bench:|^(not )?ok ' "$results/$n.log" | sed 's/^ *# [a-z]*: # bench: /bench: /'

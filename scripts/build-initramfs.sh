@@ -47,10 +47,10 @@ done
 copy_bin "$MARS_TOP/target/release/marsadm"
 mv "$root$MARS_TOP/target/release/marsadm" "$root/usr/sbin/marsadm"
 
-cp "$MARS_TOP/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
+cp "$MARS_MODULE_DIR/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
 # The test-only build (same module name "mars"): scenarios that need its hooks insmod it by
 # path instead of `modprobe mars`.
-cp "$MARS_TOP/mars-testing.ko" "$root/lib/modules/$krel/extra/mars-testing.ko"
+cp "$MARS_MODULE_DIR/mars-testing.ko" "$root/lib/modules/$krel/extra/mars-testing.ko"
 cp "$kbuild"/modules.builtin "$kbuild"/modules.builtin.modinfo "$root/lib/modules/$krel/"
 touch "$root/lib/modules/$krel/modules.order"
 depmod -b "$root" "$krel"

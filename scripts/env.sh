@@ -11,17 +11,33 @@ RUSTC=/usr/bin/rustc
 RUSTDOC=/usr/bin/rustdoc
 KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 KERNEL_SRC=$MARS_CACHE/src/linux-source-6.12
-KCONFIG_FRAGMENT=$MARS_TOP/tests/kconfig/guest.config
+# Two guest kernel flavours, selected by MARS_KERNEL_FLAVOUR (default test):
+# - test (make check, make demo): tests/kconfig/guest.config + debug.config (lockdep, KFENCE,
+#   kmemleak, debug objects: every test run is a debug run);
+# - bench (make bench, make profile): guest.config + bench.config (ACPI, so guests use all their
+#   vCPUs), without the debug options, as a production kernel is configured: their per-lock and
+#   per-allocation costs would distort the ratios.
+MARS_KERNEL_FLAVOUR=${MARS_KERNEL_FLAVOUR:-test}
+case "$MARS_KERNEL_FLAVOUR" in
+test) KCONFIG_FRAGMENTS="$MARS_TOP/tests/kconfig/guest.config $MARS_TOP/tests/kconfig/debug.config" ;;
+bench) KCONFIG_FRAGMENTS="$MARS_TOP/tests/kconfig/guest.config $MARS_TOP/tests/kconfig/bench.config" ;;
+*) echo "error: MARS_KERNEL_FLAVOUR must be test or bench" >&2; exit 1 ;;
+esac
 
-# The kernel build is keyed by what determines it: kernel version, fragment, compiler.
+# The kernel build is keyed by what determines it: kernel version, fragments, compiler (the
+# test flavour's key is the hash of its fragments concatenated; the bench flavour's is marked).
 mars_kernel_key() {
-	local ver frag rc
+	local ver frag rc prefix=
 	ver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown)
-	frag=$(sha256sum "$KCONFIG_FRAGMENT" | cut -c1-12)
+	# shellcheck disable=SC2086
+	frag=$(cat $KCONFIG_FRAGMENTS | sha256sum | cut -c1-12)
 	rc=$($RUSTC --version 2>/dev/null | tr -dc 'a-z0-9.' | cut -c1-24)
-	echo "${ver}-${frag}-${rc}"
+	[ "$MARS_KERNEL_FLAVOUR" = test ] || prefix=$MARS_KERNEL_FLAVOUR-
+	echo "${prefix}${ver}-${frag}-${rc}"
 }
 KERNEL_BUILD=${KERNEL_BUILD:-$MARS_CACHE/kernel/$(mars_kernel_key)}
+# Where mars.ko and mars-testing.ko for the flavour's kernel are (build-module.sh puts them there).
+if [ "$MARS_KERNEL_FLAVOUR" = test ]; then MARS_MODULE_DIR=$MARS_TOP; else MARS_MODULE_DIR=$MARS_TOP/build/$MARS_KERNEL_FLAVOUR; fi
 
 # Every kernel and module make gets Debian's rustc/rustdoc and our bindgen.
 KMAKE_VARS="RUSTC=$RUSTC HOSTRUSTC=$RUSTC RUSTDOC=$RUSTDOC BINDGEN=$BINDGEN"

@@ -30,14 +30,23 @@ job() {
 		--runtime="$seconds" --ramp_time=2 --output-format=terse --terse-version=3 --eta=never "$@" > "/tmp/$n.terse" &&
 		test -s "/tmp/$n.terse"
 }
+# job_cpu NAME DEVICE FIO-ARGS...: job, and notes in /tmp/NAME.cpu where the guest's CPU
+# time went during 10 s of it (cpu_report).
+job_cpu() {
+	job "$@" &
+	sleep 6; cpu_snapshot /tmp/cpu.0; sleep 10; cpu_snapshot /tmp/cpu.1
+	cpu_report /tmp/cpu.0 /tmp/cpu.1 | sed "s/^# cpu:/# cpu $1:/" > "/tmp/$1.cpu"
+	wait $!
+}
 # field NAME N: field N of job NAME's terse output (48 write KiB/s, 49 write IOPS, 81 write
 # mean latency in us).
 field() { awk -F';' -v f="$2" '{ print $f }' "/tmp/$1.terse"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 run_all() { # PREFIX DEVICE
-	check "$1: sequential 1 MiB writes, QD 8" job "$1-seq" "$2" --rw=write --bs=1M --iodepth=8
-	check "$1: random 4 KiB writes, QD 1" job "$1-qd1" "$2" --rw=randwrite --bs=4k --iodepth=1 --randrepeat=1
-	check "$1: random 4 KiB writes, QD 32" job "$1-qd32" "$2" --rw=randwrite --bs=4k --iodepth=32 --randrepeat=1
+	check "$1: sequential 1 MiB writes, QD 8" job_cpu "$1-seq" "$2" --rw=write --bs=1M --iodepth=8
+	check "$1: random 4 KiB writes, QD 1" job_cpu "$1-qd1" "$2" --rw=randwrite --bs=4k --iodepth=1 --randrepeat=1
+	check "$1: random 4 KiB writes, QD 32" job_cpu "$1-qd32" "$2" --rw=randwrite --bs=4k --iodepth=32 --randrepeat=1
+	cat "/tmp/$1-seq.cpu" "/tmp/$1-qd1.cpu" "/tmp/$1-qd32.cpu" 2>/dev/null
 }
 
 echo "# engine $engine, $seconds s per job"

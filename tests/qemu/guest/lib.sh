@@ -193,3 +193,27 @@ tcp_send_kib() {
 	case "$kib" in ''|0|*[!0-9]*) sed 's/^/# fio: /' /tmp/tcp.terse | cut -c1-200 >&2; kib=0 ;; esac
 	echo "$kib"
 }
+
+# cpu_snapshot FILE: CPU ticks (user + system) per thread name (digits and anything after a
+# '/' dropped, so kworker/0:1H counts as kworker), plus a line "= BUSY TOTAL" of /proc/stat.
+cpu_snapshot() {
+	{
+		for s in /proc/[0-9]*/task/[0-9]*/stat; do cat "$s" 2>/dev/null; done |
+			awk '{ n = $0; sub(/^[^(]*\(/, "", n); c = n; sub(/\).*$/, "", c); sub(/^.*\) /, "", n)
+				split(n, f, " "); sub(/\/.*$/, "", c); gsub(/[0-9]+$/, "", c); t[c] += f[12] + f[13] }
+				END { for (c in t) print c, t[c] }'
+		awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8; print "=", busy, busy + $5 + $6 }' /proc/stat
+	} > "$1"
+}
+# cpu_report BEFORE AFTER: prints the share of the guest's CPU time each thread name used
+# between two snapshots (the busiest eight), and how busy the CPUs were.
+cpu_report() {
+	awk 'FNR == NR { b[$1] = $2; bt[$1] = $3; next }
+		$1 == "=" { busy = $2 - b["="]; total = $3 - bt["="]; next }
+		{ d[$1] = $2 - b[$1] }
+		END { if (total <= 0) exit
+			printf "# cpu: %.0f%% busy;", 100 * busy / total
+			for (i = 0; i < 8; i++) { m = ""; for (c in d) if (m == "" || d[c] > d[m]) m = c
+				if (m == "" || d[m] <= 0) break; printf " %s %.0f%%", m, 100 * d[m] / total; delete d[m] }
+			print "" }' "$1" "$2"
+}

@@ -13,6 +13,8 @@
 # every member has replayed), so /mars (512 MiB) never fills. The resource is made the way
 # an operator makes it (modprobe mars, create-cluster, create-resource). After `marsadm down`
 # the data device alone holds what the last passes wrote (fio --verify_only on /dev/vda).
+# A long run (several GiB): MARS_EXTRA_APPEND=mars_fio_budget=SECONDS MARS_TIMEOUT=... (see
+# Documentation/testing.rst).
 . /mars-tests/lib.sh
 ktap_begin 18
 
@@ -20,7 +22,7 @@ name=fv
 dev=/dev/mars/$name
 res=/mars/resource-$name
 host=$(hostname)
-budget=180
+budget=${mars_fio_budget:-180}
 region=64
 engine=libaio
 fio --name=probe --filename=/dev/vda --size=64k --rw=read --bs=4k --direct=1 --ioengine=io_uring \
