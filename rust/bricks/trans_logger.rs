@@ -1376,6 +1376,13 @@ impl State {
 
     /// Starts writebacks of durable pieces that no older piece overlaps, coalescing pieces
     /// adjacent on the device.
+    ///
+    /// `unstarted` is in log order, and a logfile becomes durable in log order: the queue is a
+    /// durable prefix followed by pieces that are not durable yet. The scan takes pieces from
+    /// the front and stops at the first piece that is not durable, or when the writebacks in
+    /// flight reach their limit, so a round costs what it starts, not the whole backlog (a
+    /// full pass per round made random writes quadratic in the backlog). A durable piece
+    /// that an older one overlaps (its writeback must come first) goes to the back.
     fn start_writebacks(&mut self, core: &Core) {
         if core.writeback_paused.load(Ordering::Acquire) || self.writeback_error {
             // After an error, retry on the next round.
@@ -1384,14 +1391,15 @@ impl State {
         }
         let mut group: KVec<Arc<Shadow>> = KVec::new();
         for _ in 0..self.unstarted.len() {
-            let Some(shadow) = self.unstarted.pop_front() else { break };
+            let Some(front) = self.unstarted.front() else { break };
             // Ceasing: everything goes to the data device, also pieces whose records will
             // never be durable (the log failed); the log is given up anyway.
-            let durable = self.emergency == Emergency::Ceasing || shadow.log_end <= self.durable_of(shadow.log_nr);
-            let startable = durable
-                && core.completions.in_flight() < WRITEBACK_IN_FLIGHT - 1
-                && !core.index.lock().has_older_overlap(&shadow);
-            if !startable {
+            let durable = self.emergency == Emergency::Ceasing || front.log_end <= self.durable_of(front.log_nr);
+            if !durable || core.completions.in_flight() >= WRITEBACK_IN_FLIGHT - 1 {
+                break;
+            }
+            let Some(shadow) = self.unstarted.pop_front() else { break };
+            if core.index.lock().has_older_overlap(&shadow) {
                 self.submit_group(core, &mut group);
                 let _ = self.unstarted.push_back(shadow);
                 continue;
