@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 1800
+# timeout: 2400
 # data-disk: 512M
 # mars-disk: 1G
 #
