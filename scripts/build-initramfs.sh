@@ -40,6 +40,11 @@ for bin in /sbin/mkfs.ext4 /sbin/e2fsck /sbin/tune2fs /sbin/mke2fs /usr/bin/fio 
 	copy_bin "$bin"
 done
 ln -sf e2fsck "$root/sbin/fsck.ext4"
+# DRBD userspace for the benchmarks' DRBD baselines (the kernel has DRBD 8.4 built in):
+# drbd-utils 9's 8.4 tools, used without a configuration file (tests/qemu/guest/lib.sh).
+for bin in /lib/drbd/drbdsetup-84 /sbin/drbdmeta; do
+	copy_bin "$bin"
+done
 # Test helpers written in C, linked statically (tests/qemu/guest/*.c).
 for src in "$MARS_TOP"/tests/qemu/guest/*.c; do
 	gcc -O2 -Wall -Wextra -Werror -static -pthread -o "$root/usr/bin/$(basename "$src" .c)" "$src"

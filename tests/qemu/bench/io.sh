@@ -10,11 +10,14 @@
 # /dev/mars/<res> over /dev/vda with its log on /dev/vdb (/mars): sequential 1 MiB writes
 # (throughput), random 4 KiB writes at queue depth 1 (mean latency; also O_DSYNC on the raw device, since the logger
 # acknowledges these O_DIRECT writes only once their log record is durable) and at queue
-# depth 32 (IOPS), all O_DIRECT. Prints one "# bench:" line per number and the ratios
-# mars/raw. The aim: sequential >= 0.8 of raw, QD1 latency <= 1.25 of raw. Under TCG the
-# absolute numbers mean little; the ratios are what to compare. 20 s per job.
+# depth 32 (IOPS), all O_DIRECT. Then the DRBD baseline: the same jobs on a single-node DRBD
+# 8.4 device (built into the kernel) over /dev/vda with external metadata on /dev/vdb (after
+# /mars is unmounted), Primary without a peer (drbd_up_single in lib.sh). Prints one
+# "# bench:" line per number and the ratios mars/raw and mars/drbd. The aim: sequential
+# >= 0.8 of raw, QD1 latency <= 1.25 of raw. Under TCG the absolute numbers mean little; the
+# ratios are what to compare. 20 s per job.
 . /mars-tests/lib.sh
-ktap_begin 13
+ktap_begin 19
 
 name=bench
 dev=/dev/mars/$name
@@ -61,8 +64,14 @@ echo "# logger: $(mars_logger_stat "$name" records) records in $(mars_logger_sta
 check "the logger writes everything back" wait_for 300 mars_written_back "$name"
 check "switch $dev off" mars_logged_device_down "$name"
 check "unload the module" rmmod mars
+check "unmount /mars" umount /mars
+# DRBD's metadata overwrites the start of /dev/vdb (/mars is gone); its data device is /dev/vda.
+check "DRBD 8.4: /dev/drbd0 over /dev/vda, metadata on /dev/vdb, Primary alone" drbd_up_single /dev/vda /dev/vdb
+run_all drbd /dev/drbd0
+echo "# drbd: $(grep '^ *0:' -A1 /proc/drbd | tr -s ' \n' ' ')max request $(cat /sys/block/drbd0/queue/max_sectors_kb) KiB"
+check "switch /dev/drbd0 off" drbd_down
 
-for p in raw mars; do
+for p in raw mars drbd; do
 	echo "# bench: $p seq-1M-write $(($(field $p-seq 48) / 1024)) MiB/s"
 	echo "# bench: $p randwrite-4k-qd1 mean latency $(field $p-qd1 81) us"
 	[ $p = raw ] && echo "# bench: raw randwrite-4k-qd1 O_DSYNC mean latency $(field raw-qd1-dsync 81) us"
@@ -72,4 +81,8 @@ echo "# bench: ratio seq-1M-write throughput mars/raw $(ratio "$(field mars-seq 
 echo "# bench: ratio randwrite-4k-qd1 latency mars/raw $(ratio "$(field mars-qd1 81)" "$(field raw-qd1 81)") (aim <= 1.25)"
 echo "# bench: ratio randwrite-4k-qd1 latency mars/raw-O_DSYNC $(ratio "$(field mars-qd1 81)" "$(field raw-qd1-dsync 81)")"
 echo "# bench: ratio randwrite-4k-qd32 IOPS mars/raw $(ratio "$(field mars-qd32 49)" "$(field raw-qd32 49)")"
+echo "# bench: ratio seq-1M-write throughput drbd/raw $(ratio "$(field drbd-seq 48)" "$(field raw-seq 48)")"
+echo "# bench: ratio seq-1M-write throughput mars/drbd $(ratio "$(field mars-seq 48)" "$(field drbd-seq 48)")"
+echo "# bench: ratio randwrite-4k-qd1 latency mars/drbd $(ratio "$(field mars-qd1 81)" "$(field drbd-qd1 81)")"
+echo "# bench: ratio randwrite-4k-qd32 IOPS mars/drbd $(ratio "$(field mars-qd32 49)" "$(field drbd-qd32 49)")"
 ktap_end

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 1800
+# timeout: 2400
 # data-disk: 512M
 # mars-disk: 1G
 #
@@ -16,16 +16,58 @@
 # it and answers with a link; the marker's round trip minus half a link round trip (measured
 # the same way without a marker) is the lag from the ack on alpha to the replay on bravo,
 # 5 samples. Prints "# bench:" lines and the ratio catch-up / TCP (aim: >= 0.8).
+# DRBD baseline, first, on the same disks (the MARS part takes them afterwards): a DRBD 8.4
+# pair (built into the kernel) alpha -> bravo over the same network, protocol A (asynchronous,
+# like MARS), data device the first 256 MiB of /dev/vda (device-mapper linear), external
+# metadata on /dev/vdb (drbd_up_pair in lib.sh). The time of the full initial resync of the
+# 256 MiB gives the resync throughput; then alpha writes 256 MiB to /dev/drbd0 with the same
+# fio job as through /dev/mars/r0 below, while connected. Ratios (alpha): MARS catch-up /
+# DRBD resync, and MARS write throughput / DRBD protocol A write throughput (MARS's with
+# bravo not fetching: an asynchronous primary does not wait for its secondary either way).
 . /mars-tests/lib.sh
 
 h=$mars_host
 res=/mars/resource-r0
-ktap_begin 8
+if [ "$h" = alpha ]; then ktap_begin 14; else ktap_begin 13; fi
 mb=256
 
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 log_file() { echo "$res/log-000000001-alpha"; }
+mib_s() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+# fill DEV TERSE: the write job of both parts: $mb MiB of sequential 1 MiB direct writes, QD 8.
+fill() {
+	fio --name=fill --filename="$1" --rw=write --bs=1M --direct=1 --ioengine=libaio --iodepth=8 \
+		--size=${mb}M --eta=never --output-format=terse --terse-version=3 --output="$2" && test -s "$2"
+}
+# Terse version 3: field 48 is the write bandwidth in KiB/s.
+write_kib() { awk -F';' '{ print $48 }' "$1" 2>/dev/null; }
 
+# --- DRBD baseline ---
+check "DRBD data device: the first $mb MiB of /dev/vda" sh -c \
+	"dmsetup create drbd-data --table '0 $((mb * 2048)) linear /dev/vda 0' && dmsetup mknodes drbd-data"
+check "DRBD 8.4 pair alpha - bravo, protocol A, connected" drbd_up_pair /dev/mapper/drbd-data /dev/vdb $((3 - mars_index)) A
+if [ "$h" = alpha ]; then
+	t0=$(now_ms)
+	check "primary --force: full resync of $mb MiB to bravo" $DRBDSETUP primary 0 --force
+	check "the resync ends" wait_for 1200 drbd_in_sync
+	t1=$(now_ms)
+	drbd_resync_kib=$((mb * 1024 * 1000 / (t1 - t0 + 1)))
+	echo "# bench: drbd full resync of $mb MiB: $(mib_s $drbd_resync_kib) MiB/s ($((t1 - t0)) ms)"
+	check "write $mb MiB through /dev/drbd0 (protocol A, connected)" fill /dev/drbd0 /tmp/drbd-fill.terse
+	drbd_write_kib=$(write_kib /tmp/drbd-fill.terse)
+	echo "# bench: drbd protocol A seq-1M-write $(mib_s "$drbd_write_kib") MiB/s"
+	echo "# drbd: $(grep '^ *0:' -A1 /proc/drbd | tr -s ' \n' ' ')"
+	check "DRBD off" drbd_down
+else
+	check "the resync arrives" wait_for 1200 drbd_in_sync
+	# Connected until alpha switches off.
+	wait_for 1200 drbd_disconnected || echo "# alpha did not disconnect"
+	check "DRBD off" drbd_down
+fi
+check "remove the DRBD data device" dmsetup remove drbd-data
+
+# --- MARS ---
 mars_cluster_up
 
 if [ "$h" = alpha ]; then
@@ -35,8 +77,9 @@ if [ "$h" = alpha ]; then
 	echo "# bench: plain TCP alpha -> bravo $(awk -v k="$tcp_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB/s"
 	marsadm set-link "$tcp_kib" userspace/tcp-kib
 	wait_for 240 is_link /mars/userspace/paused-bravo
-	check "write $mb MiB through /dev/mars/r0" fio --name=fill --filename=/dev/mars/r0 --rw=write --bs=1M \
-		--direct=1 --ioengine=libaio --iodepth=8 --size=${mb}M --eta=never --output=/dev/null
+	check "write $mb MiB through /dev/mars/r0" fill /dev/mars/r0 /tmp/mars-fill.terse
+	mars_write_kib=$(write_kib /tmp/mars-fill.terse)
+	echo "# bench: mars seq-1M-write $(mib_s "$mars_write_kib") MiB/s (bravo not fetching)"
 	# Logfile 1 is finished by a rotation: cut at the end of its last record (a running
 	# logger keeps zeros written ahead), its version link naming that end.
 	marsadm log-rotate r0 || echo "# log-rotate failed"
@@ -46,6 +89,11 @@ if [ "$h" = alpha ]; then
 	sum=$(device_md5 /dev/mars/r0 $((mb * 1048576)))
 	marsadm set-link "$sum" userspace/md5-alpha
 	check "bravo caught up" wait_for 1200 is_link /mars/userspace/done-bravo
+	# bravo's catch-up throughput, computed as bravo does from its time and the log's end.
+	catchup_kib=$((end / 1024 * 1000 / ($(readlink /mars/userspace/done-bravo) + 1)))
+	echo "# bench: ratio catch-up (mars) / full resync (drbd) $(ratio "$catchup_kib" "$drbd_resync_kib")"
+	echo "# bench: ratio full resync (drbd) / plain TCP $(ratio "$drbd_resync_kib" "$tcp_kib")"
+	echo "# bench: ratio seq-1M-write throughput mars/drbd-protocol-A $(ratio "$mars_write_kib" "$drbd_write_kib")"
 	# Lag under a steady load (the load writes the second half of the device).
 	fio --name=steady --filename=/dev/mars/r0 --rw=randwrite --bs=64k --direct=1 --ioengine=libaio \
 		--offset=50% --size=50% --rate=1m --time_based --runtime=120 --eta=never --output=/dev/null &

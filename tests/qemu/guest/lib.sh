@@ -218,3 +218,55 @@ cpu_report() {
 				if (m == "" || d[m] <= 0) break; printf " %s %.0f%%", m, 100 * d[m] / total; delete d[m] }
 			print "" }' "$1" "$2"
 }
+
+# --- DRBD 8.4 (built into the guest kernel): the benchmarks' DRBD baselines ---
+# drbd-utils' 8.4 tools without a configuration file: resource "bench", minor 0 (/dev/drbd0),
+# external metadata (flex-external: the whole META device). Resync at a fixed maximal rate
+# (c-plan-ahead 0, resync-rate 4 GiB/s: the dynamic controller and the 250 KiB/s default would
+# throttle it); everything else at DRBD's defaults (disk flushes, al-extents 1237, buffers).
+DRBDSETUP=/lib/drbd/drbdsetup-84
+
+# drbd_attach DEV META: fresh metadata on META, /dev/drbd0 over DEV (StandAlone, Secondary,
+# Inconsistent). META's first 4 MiB are zeroed first: drbdmeta refuses (even with --force)
+# to write over what looks like a filesystem, e.g. a /mars of an earlier part. The metadata
+# remember a peer that took 1 MiB requests, as on any DRBD that was ever connected: with a
+# fresh metadata's 0, DRBD 8.4 splits every write into 4 KiB requests until a peer connects.
+drbd_attach() {
+	grep -q '^version: 8\.4\.' /proc/drbd &&
+		dd if=/dev/zero of="$2" bs=1M count=4 oflag=direct 2>/dev/null &&
+		$DRBDSETUP new-resource bench && $DRBDSETUP new-minor bench 0 0 &&
+		drbdmeta --force 0 v08 "$2" flex-external create-md --peer-max-bio-size=1M &&
+		$DRBDSETUP attach 0 "$1" "$2" flexible --c-plan-ahead=0 --resync-rate=4194304 &&
+		wait_for 10 test -b /dev/drbd0
+}
+
+# drbd_up_single DEV META: /dev/drbd0 over DEV alone, Primary (--force: no peer, nothing to
+# sync; writes are tracked in the bitmap for a peer that never comes, as DRBD does whenever
+# its peer is away).
+drbd_up_single() {
+	drbd_attach "$1" "$2" && $DRBDSETUP primary 0 --force &&
+		[ "$($DRBDSETUP dstate 0)" = UpToDate/DUnknown ]
+}
+
+# drbd_up_pair DEV META PEER-INDEX [PROTOCOL]: /dev/drbd0 over DEV, connected to the guest
+# 10.77.0.PEER-INDEX (port 7789) with PROTOCOL (default A, asynchronous like MARS); both
+# sides Secondary and Inconsistent: `$DRBDSETUP primary 0 --force` on one side starts the
+# full initial resync from it. Waits up to 120 s for the connection.
+drbd_up_pair() {
+	drbd_attach "$1" "$2" &&
+		$DRBDSETUP connect bench "ipv4:10.77.0.$mars_index:7789" "ipv4:10.77.0.$3:7789" \
+			--protocol="${4:-A}" &&
+		wait_for 120 drbd_connected
+}
+
+# drbd_connected: /dev/drbd0 is connected to its peer (also while syncing).
+drbd_connected() { case "$($DRBDSETUP cstate 0)" in Connected|Sync*) ;; *) return 1 ;; esac; }
+
+# drbd_disconnected: /dev/drbd0 lost its peer (e.g. the peer switched off) or never had one.
+drbd_disconnected() { ! drbd_connected; }
+
+# drbd_in_sync: both sides UpToDate (the resync, if any, is over).
+drbd_in_sync() { [ "$($DRBDSETUP dstate 0)" = UpToDate/UpToDate ]; }
+
+# drbd_down: /dev/drbd0 and the resource gone (disconnected, detached).
+drbd_down() { $DRBDSETUP down bench && ! grep -q '^ *0: cs:' /proc/drbd; }
