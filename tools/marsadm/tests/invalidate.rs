@@ -76,6 +76,8 @@ fn invalidate_makes_the_primarys_history_this_hosts_own() {
     let f = split_brain("invalidate-split");
     assert_eq!(split_brain_json(&f, "alpha")["detected"], true);
     assert_eq!(split_brain_json(&f, "bravo")["detected"], true);
+    assert_eq!(split_brain_json(&f, "alpha")["this_host_forked"], true);
+    assert_eq!(split_brain_json(&f, "bravo")["this_host_forked"], false, "bravo is the designated primary");
 
     let run = f.run(&["invalidate", "r0", "--timeout=1"]);
     run.ok();
@@ -110,8 +112,10 @@ fn invalidate_makes_the_primarys_history_this_hosts_own() {
         let s = split_brain_json(&f, host);
         assert_eq!(s["detected"], false, "{host}: {s}");
         assert_eq!(s["suspected"], false, "{host}: {s}");
+        assert_eq!(s["this_host_forked"], false, "{host}: {s}");
         let text = f.run_as(host, &["view", "r0"]).ok().stdout.clone();
         assert!(!text.contains("SPLIT BRAIN"), "{host}: {text}");
+        assert!(!text.contains("SplitBrain") && !text.contains("ReplayHalted"), "{host}: {text}");
     }
     let purge = f.run(&["log-purge-all", "r0"]);
     assert!(purge.ok().stdout.contains("nothing to purge"), "{}", purge.stdout);
@@ -188,6 +192,7 @@ fn invalidate_dry_run_writes_nothing() {
 #[test]
 fn leave_and_join_resolve_a_split_brain_too() {
     let f = split_brain("leave-join");
+    assert_eq!(split_brain_json(&f, "alpha")["this_host_forked"], true, "alpha is the losing side");
     f.run(&["down", "r0", "--timeout=1"]).ok();
     let run = f.run(&["leave-resource", "r0"]);
     run.ok();
@@ -209,7 +214,12 @@ fn leave_and_join_resolve_a_split_brain_too() {
         let s = split_brain_json(&f, host);
         assert_eq!(s["detected"], false, "{host}: {s}");
         assert_eq!(s["suspected"], false, "{host}: {s}");
+        assert_eq!(s["this_host_forked"], false, "{host}: {s}");
     }
+    // Joined again, alpha is a secondary that has to sync: no longer the losing side.
+    let v: serde_json::Value = serde_json::from_str(&f.run(&["view", "r0", "--json"]).ok().stdout).unwrap();
+    assert_ne!(v["resources"][0]["disk_state"], "SplitBrain", "{}", v["resources"][0]);
+    assert_ne!(v["resources"][0]["repl_state"], "ReplayHalted", "{}", v["resources"][0]);
 }
 
 #[test]
