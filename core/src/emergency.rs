@@ -169,10 +169,114 @@ pub fn resource_emergency(facts: &ResourceFacts) -> bool {
     facts.limit_percent > 0 && facts.space.rest_percent() < u64::from(facts.limit_percent)
 }
 
-/// Whether a logger in emergency may start logging again: the resource left its emergency and
-/// the `logger_resume` knob allows it.
-pub fn may_resume(has_emergency: bool, logger_resume: bool) -> bool {
-    !has_emergency && logger_resume
+/// Whether a logger in emergency may start logging again: the resource left its emergency, the
+/// `logger_resume` knob allows it, and the [`ResumeBackoff`] after a failed log write is over.
+pub fn may_resume(has_emergency: bool, logger_resume: bool, backoff_over: bool) -> bool {
+    !has_emergency && logger_resume && backoff_over
+}
+
+/// The first wait after a failed log write, in scan intervals.
+pub const BACKOFF_FIRST_INTERVALS: u64 = 2;
+/// The longest wait, in scan intervals (5 min 20 s at the default interval of 5 s).
+pub const BACKOFF_MAX_INTERVALS: u64 = 64;
+
+/// How long a logger waits after its `failures`th failed log write in a row before it resumes
+/// logging: [`BACKOFF_FIRST_INTERVALS`] scan intervals, twice as long after each further
+/// failure, at most [`BACKOFF_MAX_INTERVALS`]; 0 without a failure.
+pub fn backoff_ms(failures: u32, interval_ms: u64) -> u64 {
+    if failures == 0 {
+        return 0;
+    }
+    let shift = (failures - 1).min(BACKOFF_MAX_INTERVALS.trailing_zeros());
+    let intervals = (BACKOFF_FIRST_INTERVALS << shift).min(BACKOFF_MAX_INTERVALS);
+    intervals.saturating_mul(interval_ms)
+}
+
+/// No resume storm: after a failed log write (ENOSPC) a logger resumes logging only once the
+/// emergency level has been 0 for [`backoff_ms`] (not at once, which with a still full `/mars`
+/// would fail the next write again and make a new hole every round). Failures in a row (a
+/// resume that ended in another failure) double the wait; logging for as long as the current
+/// wait without a failure forgets them. A logger stopped without a failure (the strategy made
+/// it cease) is not held back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResumeBackoff {
+    /// Failed log writes in a row.
+    failures: u32,
+    /// The logger's count of failed log writes when last seen.
+    seen: u32,
+    /// Since when (ms) the level has been 0 while the logger waits after a failure.
+    quiet_since: Option<u64>,
+    /// Since when (ms) the logger has logged again after a failure.
+    logging_since: Option<u64>,
+}
+
+/// What [`ResumeBackoff::round`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// Nothing holds the logger back.
+    Over,
+    /// A failure was seen this round: the logger waits this long (ms) at level 0; the
+    /// `u32` is the number of failures in a row.
+    Began(u32, u64),
+    /// The logger still waits.
+    Waiting,
+}
+
+impl ResumeBackoff {
+    /// A backoff that takes the logger's current failure count `failed_total` as seen (for a
+    /// logger just started: its earlier failures are no reason to wait).
+    pub fn new(failed_total: u32) -> Self {
+        ResumeBackoff { seen: failed_total, ..ResumeBackoff::default() }
+    }
+
+    /// Failed log writes in a row so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// One round at `now_ms`: `failed_total` is the logger's count of failed log writes (it
+    /// only grows, wrapping), `logging` whether it logs now (not in emergency), `level` this
+    /// round's emergency level, `interval_ms` the scan interval. The caller reads `logging`
+    /// before `failed_total`, and the logger counts a failure before it shows it stopped:
+    /// so a logger seen stopped by a failure is never let go in the round that sees it.
+    pub fn round(&mut self, failed_total: u32, logging: bool, level: u8, now_ms: u64, interval_ms: u64) -> Backoff {
+        let new = failed_total.wrapping_sub(self.seen);
+        self.seen = failed_total;
+        if new != 0 {
+            // Also when `logging` still says so: the failure may have come after the caller
+            // looked (it reads `logging` first, the count second); it stops the logger.
+            self.failures = self.failures.saturating_add(new);
+            self.logging_since = None;
+            self.quiet_since = (level == 0).then_some(now_ms);
+            return Backoff::Began(self.failures, backoff_ms(self.failures, interval_ms));
+        }
+        let wait = backoff_ms(self.failures, interval_ms);
+        if logging {
+            self.quiet_since = None;
+            if self.failures > 0 {
+                let since = *self.logging_since.get_or_insert(now_ms);
+                if now_ms.saturating_sub(since) >= wait {
+                    self.failures = 0;
+                    self.logging_since = None;
+                }
+            }
+            return Backoff::Over;
+        }
+        self.logging_since = None;
+        if self.failures == 0 {
+            return Backoff::Over;
+        }
+        if level != 0 {
+            self.quiet_since = None;
+            return Backoff::Waiting;
+        }
+        let since = *self.quiet_since.get_or_insert(now_ms);
+        if now_ms.saturating_sub(since) >= wait {
+            Backoff::Over
+        } else {
+            Backoff::Waiting
+        }
+    }
 }
 
 /// Whether full syncs may start or go on at `level`.
@@ -309,9 +413,76 @@ mod tests {
         assert!(resource_emergency(&ResourceFacts { limit_percent: 51, ..f }));
         assert!(!resource_emergency(&ResourceFacts { limit_percent: 50, ..f }));
         assert!(resource_emergency(&ResourceFacts { limit_percent: 1, space: space(0, 0, 0), ..f }));
-        assert!(may_resume(false, true));
-        assert!(!may_resume(false, false));
-        assert!(!may_resume(true, true));
+        assert!(may_resume(false, true, true));
+        assert!(!may_resume(false, false, true));
+        assert!(!may_resume(true, true, true));
+        assert!(!may_resume(false, true, false));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_ms(0, 5000), 0);
+        assert_eq!(backoff_ms(1, 5000), 10_000);
+        assert_eq!(backoff_ms(2, 5000), 20_000);
+        assert_eq!(backoff_ms(3, 1000), 8000);
+        assert_eq!(backoff_ms(6, 1000), 64_000);
+        assert_eq!(backoff_ms(7, 1000), 64_000);
+        assert_eq!(backoff_ms(u32::MAX, 1000), 64_000);
+        assert_eq!(backoff_ms(u32::MAX, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_failed_log_write_waits_at_level_0_before_resuming() {
+        const I: u64 = 1000;
+        let mut b = ResumeBackoff::new(0);
+        // Stopped by the strategy (ceased), no failure: nothing to wait for.
+        assert_eq!(b.round(0, false, 0, 0, I), Backoff::Over);
+        // A failure: 2 intervals at level 0.
+        assert_eq!(b.round(1, false, 0, 100, I), Backoff::Began(1, 2000));
+        assert_eq!(b.round(1, false, 0, 1100, I), Backoff::Waiting);
+        assert_eq!(b.round(1, false, 0, 2099, I), Backoff::Waiting);
+        assert_eq!(b.round(1, false, 0, 2100, I), Backoff::Over);
+        // It resumed and failed again at once: twice as long.
+        assert_eq!(b.round(1, true, 0, 2200, I), Backoff::Over);
+        assert_eq!(b.round(2, false, 0, 2300, I), Backoff::Began(2, 4000));
+        assert_eq!(b.round(2, false, 0, 6299, I), Backoff::Waiting);
+        // Failures between two rounds count each; the logger had not yet shown it logged.
+        assert_eq!(b.round(4, false, 0, 6300, I), Backoff::Began(4, 16_000));
+        assert_eq!(b.failures(), 4);
+        assert_eq!(b.round(4, false, 0, 22_300, I), Backoff::Over);
+    }
+
+    #[test]
+    fn the_wait_counts_only_at_level_0() {
+        const I: u64 = 1000;
+        let mut b = ResumeBackoff::new(7);
+        assert_eq!(b.round(8, false, 2, 0, I), Backoff::Began(1, 2000));
+        assert_eq!(b.round(8, false, 2, 5000, I), Backoff::Waiting, "level 2: no wait counts");
+        assert_eq!(b.round(8, false, 0, 6000, I), Backoff::Waiting, "level 0 from now on");
+        assert_eq!(b.round(8, false, 1, 7000, I), Backoff::Waiting, "up again: starts over");
+        assert_eq!(b.round(8, false, 0, 8000, I), Backoff::Waiting);
+        assert_eq!(b.round(8, false, 0, 9999, I), Backoff::Waiting);
+        assert_eq!(b.round(8, false, 0, 10_000, I), Backoff::Over);
+    }
+
+    #[test]
+    fn logging_long_enough_forgets_the_failures() {
+        const I: u64 = 1000;
+        let mut b = ResumeBackoff::new(u32::MAX);
+        assert_eq!(b.round(0, false, 0, 0, I), Backoff::Began(1, 2000), "the count wraps");
+        assert_eq!(b.round(0, false, 0, 2000, I), Backoff::Over);
+        assert_eq!(b.round(0, true, 0, 2500, I), Backoff::Over);
+        assert_eq!(b.failures(), 1);
+        assert_eq!(b.round(0, true, 0, 4499, I), Backoff::Over);
+        assert_eq!(b.failures(), 1, "not long enough yet");
+        assert_eq!(b.round(0, true, 0, 4500, I), Backoff::Over);
+        assert_eq!(b.failures(), 0, "logged for the whole wait: forgotten");
+        assert_eq!(b.round(1, false, 0, 5000, I), Backoff::Began(1, 2000), "the next failure starts at the first wait");
+        // A failure counted after the caller saw the logger logging is one all the same.
+        let mut b = ResumeBackoff::new(0);
+        assert_eq!(b.round(1, true, 0, 0, I), Backoff::Began(1, 2000));
+        assert_eq!(b.round(1, false, 0, 1999, I), Backoff::Waiting);
+        assert_eq!(b.round(1, false, 0, 2000, I), Backoff::Over);
     }
 
     #[test]

@@ -150,6 +150,9 @@ struct EmergencyFlags {
     cease: AtomicBool,
     /// Logging has stopped (from the moment the logger ceases until it logs again).
     stopped: AtomicBool,
+    /// How often logging stopped because the logfile failed (for the strategy's backoff);
+    /// counted before `stopped` is set.
+    failures: AtomicU32,
 }
 
 /// What `io`, the logger thread and the log writer's reports share.
@@ -498,6 +501,9 @@ struct LogState {
     published_min: Option<u64>,
     /// The durable end last published in the version link.
     published_version: Option<u64>,
+    /// The last failure to write the links (reported once, not at every retry: on a full
+    /// /mars that is every report interval).
+    link_error: Option<Error>,
 }
 
 impl LogState {
@@ -516,6 +522,7 @@ impl LogState {
             flushing: None,
             published_min: None,
             published_version: None,
+            link_error: None,
         })
     }
 
@@ -654,7 +661,11 @@ impl TransLogger {
                 durable_nr: [const { AtomicU32::new(0) }; 2],
                 durable_changed: AtomicBool::new(false),
                 log_failed: AtomicBool::new(false),
-                em: EmergencyFlags { cease: AtomicBool::new(false), stopped: AtomicBool::new(false) },
+                em: EmergencyFlags {
+                    cease: AtomicBool::new(false),
+                    stopped: AtomicBool::new(false),
+                    failures: AtomicU32::new(0),
+                },
                 abandon: AtomicBool::new(false),
                 writeback_paused: AtomicBool::new(false),
                 stats: [const { AtomicU64::new(0) }; STAT_COUNT],
@@ -752,6 +763,12 @@ impl TransLogger {
         if self.core.em.cease.swap(cease, Ordering::AcqRel) != cease {
             self.core.wake();
         }
+    }
+
+    /// How often logging stopped because the logfile failed (ENOSPC), since the logger was
+    /// made; it only grows (wrapping).
+    pub(crate) fn log_failures(&self) -> u32 {
+        self.core.em.failures.load(Ordering::Acquire)
     }
 
     /// Whether logging has stopped (emergency mode, from ceasing until logging again).
@@ -930,9 +947,17 @@ fn write_links(paths: &ResourcePaths, log: &mut LogState, positions: &LogPositio
         Ok::<(), Error>(())
     })();
     match result {
-        Ok(()) => log.published_min = Some(positions.min_pos),
+        Ok(()) => {
+            log.published_min = Some(positions.min_pos);
+            if log.link_error.take().is_some() {
+                pr_notice!("{}: replay and version links written again\n", paths.dir());
+            }
+        }
         Err(e) => {
-            pr_err!("{}: cannot write the replay link: {:?}\n", paths.dir(), e);
+            if log.link_error != Some(e) {
+                pr_err!("{}: cannot write the replay or version link: {:?}; retrying\n", paths.dir(), e);
+                log.link_error = Some(e);
+            }
             // Retry at the next report.
             log.pacer = ReportPacer::default();
         }
@@ -1009,6 +1034,10 @@ impl State {
                     return;
                 }
                 core.em.cease.store(true, Ordering::Release);
+                if failed {
+                    // Before `stopped`: the strategy sees the failure with the stop.
+                    let _ = core.em.failures.fetch_add(1, Ordering::AcqRel);
+                }
                 core.em.stopped.store(true, Ordering::Release);
                 pr_warn!(
                     "{}: EMERGENCY MODE: {}: logging stops at {} of logfile {}, writes go to the data device\n",

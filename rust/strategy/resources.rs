@@ -24,8 +24,8 @@ use crate::net::logs::Fetcher;
 use crate::net::sync::{register_data, unregister_data, Syncer};
 use crate::kapi::vfs::{self, FileKind, PathBuf};
 use crate::mars_core::emergency::{
-    deletable_logfile, deletes_old_logfiles, may_resume, parse_limit, resource_emergency, sync_allowed, ResourceFacts,
-    Space,
+    deletable_logfile, deletes_old_logfiles, may_resume, parse_limit, resource_emergency, sync_allowed, Backoff,
+    ResourceFacts, ResumeBackoff, Space,
 };
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
 use crate::mars_core::tree::LogName;
@@ -90,6 +90,8 @@ struct Resource {
     /// The emergency message last published (`msg-err-emergency`): whether logging had
     /// stopped (`None` before the first).
     emergency_shown: Option<bool>,
+    /// The wait after a failed log write before the logger may resume (no resume storm).
+    backoff: ResumeBackoff,
 }
 
 impl Resource {
@@ -119,6 +121,7 @@ impl Resource {
             has_emergency: false,
             blocked_sync: false,
             emergency_shown: None,
+            backoff: ResumeBackoff::default(),
         })
     }
 
@@ -245,8 +248,8 @@ impl Resource {
 
     /// Emergency mode of the resource (`mars_core::emergency`): whether it is in emergency;
     /// a logger stops logging then and resumes when it is over (and `logger_resume` allows
-    /// it); a secondary deletes the logfiles its replay no longer needs while /mars is low
-    /// (level 2 or more).
+    /// it, and after a failed log write the [`ResumeBackoff`] is over); a secondary deletes
+    /// the logfiles its replay no longer needs while /mars is low (level 2 or more).
     fn emergency(&mut self, host: &[u8], space: &Space, limit_percent: u8, may_delete: bool) {
         let stopped = self.logger.as_ref().is_some_and(|l| l.in_emergency());
         let facts = ResourceFacts { space: *space, had_emergency: self.has_emergency, logger_stopped: stopped, limit_percent };
@@ -260,9 +263,20 @@ impl Resource {
             self.has_emergency = has;
         }
         if let Some(logger) = &self.logger {
+            let interval_ms = u64::try_from(crate::knobs::SCAN_INTERVAL_SEC.get()).unwrap_or(5).saturating_mul(1000);
+            let now_ms = u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0);
+            let backoff = self.backoff.round(logger.log_failures(), !stopped, space.level, now_ms, interval_ms);
+            if let Backoff::Began(failures, wait_ms) = backoff {
+                pr_warn!(
+                    "{}: a log write failed ({} in a row): logging resumes after emergency level 0 for {} s\n",
+                    self.name(),
+                    failures,
+                    wait_ms / 1000
+                );
+            }
             if has {
                 logger.set_cease(true);
-            } else if may_resume(has, crate::knobs::LOGGER_RESUME.get() != 0) {
+            } else if may_resume(has, crate::knobs::LOGGER_RESUME.get() != 0, backoff == Backoff::Over) {
                 logger.set_cease(false);
             }
         } else if may_delete && deletes_old_logfiles(space.level) {
@@ -445,6 +459,7 @@ impl Resource {
                 }
                 self.logger = Some(logger);
                 self.device = Some(device);
+                self.backoff = ResumeBackoff::default();
                 Ok(())
             }
             Err(e) => {
@@ -517,24 +532,6 @@ impl Resource {
         let stopped = self.logger.as_ref().is_some_and(|l| l.in_emergency());
         update_when_necessary(&self.actual.child(b"is-emergency")?, flag(stopped))?;
         update_when_necessary(&self.actual.child(b"has-emergency")?, flag(self.has_emergency))?;
-        if self.emergency_shown != Some(stopped) {
-            let msg = self.actual.child(b"msg-err-emergency")?;
-            if stopped {
-                // `<real sec.nsec> <lamport sec.nsec> <text>`, as every message.
-                let mut text = FixedBuf::<256>::new();
-                write!(
-                    text,
-                    "{} {} /mars full: logging stopped, writes bypass the log; secondaries stop at the hole and need `marsadm invalidate`",
-                    crate::kapi::time::real_time(),
-                    crate::clock::now()
-                )
-                .map_err(|_| EINVAL)?;
-                update_when_necessary(&msg, text.as_bytes())?;
-            } else {
-                update_when_necessary(&msg, b"OK")?;
-            }
-            self.emergency_shown = Some(stopped);
-        }
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
         update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())?;
@@ -547,7 +544,34 @@ impl Resource {
                 crate::knobs::trigger(crate::knobs::TRIGGER_LOCAL | 4);
             }
         }
+        // Last, and not an error of the round: on a full /mars this long link may not fit (it
+        // needs a data block) until space is freed; it is tried again every round. The
+        // indicators above are short (inline) links and must not wait for it.
+        if self.emergency_shown != Some(stopped) {
+            match self.publish_emergency_message(stopped) {
+                Ok(()) => self.emergency_shown = Some(stopped),
+                Err(e) => pr_debug!("{}: msg-err-emergency not written: {:?}\n", self.name(), e),
+            }
+        }
         Ok(())
+    }
+
+    /// Writes `msg-err-emergency`: why logging stopped, or `OK`.
+    fn publish_emergency_message(&self, stopped: bool) -> Result {
+        let msg = self.actual.child(b"msg-err-emergency")?;
+        if !stopped {
+            return update_when_necessary(&msg, b"OK");
+        }
+        // `<real sec.nsec> <lamport sec.nsec> <text>`, as every message.
+        let mut text = FixedBuf::<256>::new();
+        write!(
+            text,
+            "{} {} /mars full: logging stopped, writes bypass the log; secondaries stop at the hole and need `marsadm invalidate`",
+            crate::kapi::time::real_time(),
+            crate::clock::now()
+        )
+        .map_err(|_| EINVAL)?;
+        update_when_necessary(&msg, text.as_bytes())
     }
 }
 

@@ -48,7 +48,11 @@ if [ "$h" = alpha ]; then
 	check "fio reports no error" sh -c "grep -q 'err= 0' /tmp/fio.out && ! grep -qiE 'verify.*(fail|bad)|Input/output' /tmp/fio.out"
 	check "alpha stopped logging (is-emergency)" link_is $res/actual-alpha/is-emergency 1
 	check "r0 is in emergency (has-emergency)" link_is $res/actual-alpha/has-emergency 1
-	check_eq "emergency level 4 (jammed) published" 4 "$(readlink /mars/actual-alpha/emergency)"
+	# Level 4 at the jam; once the logger's shadow memory went to the data device instead of
+	# /mars it may fall (one step per round) while fio still verifies, but not to 0: the
+	# emergency stays until then (hysteresis).
+	level_seen() { dmesg | grep -q 'emergency level 4 (jammed' && [ "$(readlink /mars/actual-alpha/emergency)" -ge 1 ]; }
+	check "emergency level 4 (jammed) reached, the level published still above 0" level_seen
 	check "the kernel log says so" sh -c "dmesg | grep -q 'EMERGENCY MODE'"
 	hole=$(lognr $res/replay-alpha)
 	echo "# logging resumes into logfile $hole; logfiles: $(ls $res | grep -c '^log-')"
@@ -60,7 +64,7 @@ if [ "$h" = alpha ]; then
 	check "the hole: the replay link names an empty logfile after ten missing numbers" the_hole
 	marsadm view r0 | sed 's/^/# /'
 	check "view shows the emergency" sh -c "marsadm view r0 | grep -q 'EMERGENCY: /mars full: logging stopped since'"
-	check "view --json: level 4, logging stopped" sh -c "marsadm view r0 --json | grep -q '\"emergency_level\": 4' &&
+	check "view --json: level above 0, logging stopped" sh -c "marsadm view r0 --json | grep -q '\"emergency_level\": [1-4]' &&
 		marsadm view r0 --json | grep -q '\"logging_stopped\": true'"
 	marsadm set-link 1 userspace/jammed-alpha
 	# Recovery (Documentation/admin-guide.rst, "Emergency mode"): bravo fetches again and stops

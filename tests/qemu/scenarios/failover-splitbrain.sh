@@ -12,7 +12,8 @@
 # makes bravo primary; bravo writes region B through /dev/mars/r0, alpha writes region A
 # through its /dev/mars/r0. After the network is back alpha, whose device is closed, steps
 # down; `marsadm view` and `view --json` on both hosts report the split brain naming both
-# hosts and their common ancestor; alpha's kernel stops its replay there; each device keeps
+# hosts and their common ancestor, and alpha's status line shows it as the losing side
+# (`SplitBrain ReplayHalted`, not consistent); alpha's kernel stops its replay there; each device keeps
 # P and its own region, and the other side's region never arrives (it stays zero).
 #
 # Then the documented resolution with bravo's side surviving: on alpha (which has already
@@ -25,7 +26,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then ktap_begin 30; peer=bravo; peer_ip=10.77.0.2; else ktap_begin 26; peer=alpha; peer_ip=10.77.0.1; fi
+if [ "$h" = alpha ]; then ktap_begin 31; peer=bravo; peer_ip=10.77.0.2; else ktap_begin 26; peer=alpha; peer_ip=10.77.0.1; fi
 
 # region_md5 DEV MIB: checksum of 1 MiB at MIB MiB, read past the page cache.
 region_md5() { dd if="$1" bs=1M skip="$2" count=1 iflag=direct 2>/dev/null | md5sum | cut -c1-32; }
@@ -72,6 +73,12 @@ if [ "$h" = alpha ]; then
 	check "alpha steps down (its device was closed)" wait_for 120 sh -c "[ ! -b /dev/mars/r0 ] && [ \"\$(readlink $res/actual-alpha/is-primary)\" = 0 ]"
 	check "view on alpha reports the split brain with both hosts" wait_for 120 split_seen
 	marsadm view r0 | sed 's/^/# /'
+	losing_side() {
+		marsadm view r0 | grep -q '^r0 SplitBrain ReplayHalted Secondary bravo$' &&
+			marsadm view r0 --json | tr -d ' \n' | grep -q '"this_host_forked":true' &&
+			marsadm view r0 --json | tr -d ' \n' | grep -q '"consistent":false'
+	}
+	check "view on alpha: the losing side (SplitBrain ReplayHalted, not consistent)" wait_for 60 losing_side
 	check "alpha's kernel stops its replay at the split brain" wait_for 120 sh -c \
 		"readlink $res/actual-alpha/msg-err-splitbrain-detected | grep -q 'does not continue'"
 	check_eq "alpha's device keeps region P" "$(readlink /mars/userspace/md5-p)" "$(region_md5 /dev/vda $P)"

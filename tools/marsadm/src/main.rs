@@ -211,7 +211,8 @@ enum Command {
     ///
     /// Per resource: `<res> <disk state> <replication state> <role> <designated primary>`,
     /// then disk, device, sync, replay position, logfiles and every switch with what the
-    /// kernel reports for it ("not yet" while the kernel has not followed).
+    /// kernel reports for it ("not yet" while the kernel has not followed). The losing side
+    /// of a split brain shows `SplitBrain ReplayHalted` (not consistent).
     View(ViewArgs),
     /// Print the versions of marsadm and of the formats it speaks.
     Version,

@@ -113,6 +113,8 @@ pub(crate) struct ResourceView {
     pub(crate) messages: Vec<(String, String)>,
     /// What the tree here tells about a split brain.
     pub(crate) split_brain: SplitBrainView,
+    /// This host is on the losing side of a split brain ([`SplitBrainView::forked_here`]).
+    pub(crate) forked_here: bool,
     /// Emergency mode (/mars full).
     pub(crate) emergency: EmergencyView,
 }
@@ -177,6 +179,24 @@ impl SplitBrainView {
     /// as split brain too; `view` calls it suspected.
     pub(crate) fn suspected(&self) -> bool {
         self.pairs.iter().any(|p| !p.certain)
+    }
+
+    /// Whether `host` (a member that is not the designated `primary`) is on the losing side of
+    /// a split brain: its kernel reported one, its history forked from the primary's for sure,
+    /// or one of its own logfiles has the number of another host's. Its data are then not
+    /// the primary's, and its replay stops at the fork: `view` says `SplitBrain
+    /// ReplayHalted`, not `UpToDate Replaying`.
+    pub(crate) fn forked_here(&self, host: &str, primary: Option<&str>) -> bool {
+        if primary == Some(host) {
+            return false;
+        }
+        let with_primary = |p: &SplitPair| {
+            p.certain && p.hosts.iter().any(|h| h == host) && primary.is_some_and(|pr| p.hosts.iter().any(|h| h == pr))
+        };
+        let own = |name: &String| LogName::parse(name).is_ok_and(|l| l.origin.as_str() == host);
+        self.kernel.iter().any(|(h, _)| h == host)
+            || self.pairs.iter().any(with_primary)
+            || self.double_logfiles.iter().any(|pair| pair.iter().any(own))
     }
 
     /// Every host named by a pair or a kernel report, sorted.
@@ -340,7 +360,10 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         },
         (Some(_), None) => false,
     };
-    let consistent = synced && (i_am_designated || replay_passed_syncpos);
+    let split_brain = read_split_brain(tree, &dir);
+    let forked_here = member && split_brain.forked_here(host, designated.as_deref());
+    // The losing side of a split brain holds writes the primary's history lacks.
+    let consistent = synced && (i_am_designated || replay_passed_syncpos) && !forked_here;
     let sync_percent = match (sync_status, size) {
         (Some(s), Some(z)) if z > 0 => Some((s.min(z) as f64 * 1000.0 / z as f64).floor() / 10.0),
         _ => None,
@@ -390,6 +413,8 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         }
     } else if !attached {
         "NoAttach".to_string()
+    } else if forked_here {
+        "SplitBrain".to_string()
     } else if !consistent {
         "InConsistent".to_string()
     } else {
@@ -412,6 +437,9 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         } else {
             "NotYetPrimary"
         }
+    } else if forked_here {
+        // The replay cannot go on past the fork (the kernel stops it there).
+        "ReplayHalted"
     } else if !consistent && !todo("sync").unwrap_or(false) {
         "PausedSync"
     } else if actual("is-syncing").unwrap_or(false) {
@@ -517,7 +545,8 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         maxnr: tree.value(&format!("{dir}/maxnr")),
         switches,
         messages,
-        split_brain: read_split_brain(tree, &dir),
+        split_brain,
+        forked_here,
         emergency,
     }
 }
@@ -588,7 +617,7 @@ fn resource_json(r: &ResourceView) -> Value {
         "maxnr": r.maxnr,
         "switches": switches,
         "messages": r.messages.iter().map(|(k, v)| json!({"key": k, "text": v})).collect::<Vec<_>>(),
-        "split_brain": split_brain_json(&r.split_brain),
+        "split_brain": split_brain_json(&r.split_brain, r.forked_here),
         "emergency": {
             "logging_stopped": r.emergency.logging_stopped,
             "since": r.emergency.since.map(|s| s.to_string()),
@@ -599,9 +628,10 @@ fn resource_json(r: &ResourceView) -> Value {
     })
 }
 
-fn split_brain_json(s: &SplitBrainView) -> Value {
+fn split_brain_json(s: &SplitBrainView, forked_here: bool) -> Value {
     json!({
         "detected": s.detected(),
+        "this_host_forked": forked_here,
         "suspected": s.suspected(),
         "hosts": s.hosts(),
         "pairs": s.pairs.iter().map(|p| json!({
@@ -646,6 +676,11 @@ fn split_brain_text(r: &ResourceView, out: &mut String) {
     }
     for (host, text) in &s.kernel {
         out.push_str(&format!("    SPLIT BRAIN reported by the kernel of '{host}': {text}\n"));
+    }
+    if r.forked_here {
+        out.push_str(
+            "    SPLIT BRAIN here: the history of this host forked from the primary's; its data are not the primary's and its replay stops at the fork\n",
+        );
     }
     if s.detected() || s.suspected() {
         out.push_str(&format!(
@@ -712,6 +747,7 @@ pub(crate) fn to_text(view: &View) -> String {
         if r.member {
             let how = match (&r.sync_pos, r.consistent) {
                 (_, true) => "yes".to_string(),
+                _ if r.forked_here => "no: split brain".to_string(),
                 (Some(pos), false) if r.sync_status.is_some_and(|s| r.size.is_some_and(|z| s >= z)) => {
                     format!("not yet: replay must pass syncpos {pos}")
                 }

@@ -76,6 +76,8 @@ fn invalidate_makes_the_primarys_history_this_hosts_own() {
     let f = split_brain("invalidate-split");
     assert_eq!(split_brain_json(&f, "alpha")["detected"], true);
     assert_eq!(split_brain_json(&f, "bravo")["detected"], true);
+    assert_eq!(split_brain_json(&f, "alpha")["this_host_forked"], true);
+    assert_eq!(split_brain_json(&f, "bravo")["this_host_forked"], false, "bravo is the designated primary");
 
     let run = f.run(&["invalidate", "r0", "--timeout=1"]);
     run.ok();
@@ -110,8 +112,10 @@ fn invalidate_makes_the_primarys_history_this_hosts_own() {
         let s = split_brain_json(&f, host);
         assert_eq!(s["detected"], false, "{host}: {s}");
         assert_eq!(s["suspected"], false, "{host}: {s}");
+        assert_eq!(s["this_host_forked"], false, "{host}: {s}");
         let text = f.run_as(host, &["view", "r0"]).ok().stdout.clone();
         assert!(!text.contains("SPLIT BRAIN"), "{host}: {text}");
+        assert!(!text.contains("SplitBrain") && !text.contains("ReplayHalted"), "{host}: {text}");
     }
     let purge = f.run(&["log-purge-all", "r0"]);
     assert!(purge.ok().stdout.contains("nothing to purge"), "{}", purge.stdout);
@@ -185,16 +189,54 @@ fn invalidate_dry_run_writes_nothing() {
     assert_eq!(f.snapshot(), before);
 }
 
+/// The other documented resolution, `leave-resource` + `join-resource` on the losing side: the
+/// tree each step leaves behind (the host's keys tombstoned, the other side untouched, then a
+/// member again whose history is the primary's).
 #[test]
 fn leave_and_join_resolve_a_split_brain_too() {
     let f = split_brain("leave-join");
+    assert_eq!(split_brain_json(&f, "alpha")["this_host_forked"], true, "alpha is the losing side");
+    let before_bravo = f.value("resource-r0/version-000000002-bravo");
     f.run(&["down", "r0", "--timeout=1"]).ok();
     let run = f.run(&["leave-resource", "r0"]);
     run.ok();
     // The abandoned branch goes with the leave, although recent: it is a double logfile.
     assert!(is_tombstone(&f, "resource-r0/log-000000002-alpha"), "{}", run.stdout);
     assert!(is_tombstone(&f, "resource-r0/version-000000003-alpha"));
+    // The tree after the leave: alpha is no member, its keys are tombstones (they spread to
+    // the peers), the split brain is no longer seen from bravo.
+    for key in [
+        "data-alpha",
+        "device-alpha",
+        "replay-alpha",
+        "syncstatus-alpha",
+        "todo-alpha/attach",
+        "todo-alpha/connect",
+        "todo-alpha/sync",
+        "todo-alpha/allow-replay",
+        "actual-alpha/msg-err-splitbrain-detected",
+    ] {
+        assert!(is_tombstone(&f, &format!("resource-r0/{key}")), "{key} after the leave");
+    }
+    assert_eq!(split_brain_json(&f, "bravo")["detected"], false, "after the leave");
+    // bravo's history is untouched: its links and alpha's logfile 1 (up to 1000 bravo's
+    // past). alpha's fetched copy of bravo's logfile 2 is gone here, without a tombstone
+    // (one would delete the origin's file everywhere).
+    assert_eq!(f.value("resource-r0/replay-bravo"), "log-000000002-bravo,500,0");
+    assert_eq!(f.value("resource-r0/version-000000002-bravo"), before_bravo);
+    assert_eq!(f.value("resource-r0/primary"), "bravo");
+    assert_eq!(std::fs::read(f.path("resource-r0/log-000000001-alpha")).unwrap().len(), 2000);
+    let copy = std::fs::symlink_metadata(f.path("resource-r0/log-000000002-bravo"));
+    assert!(copy.is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound), "no copy and no tombstone");
+
     f.run(&["join-resource", "r0", f.disk_arg()]).ok();
+    // The tree after the join: a member again, every switch on, a full sync asked for, the
+    // replay at the start of the primary's current logfile.
+    assert_eq!(f.value("resource-r0/data-alpha"), f.disk_arg());
+    assert_eq!(f.value("resource-r0/device-alpha"), "r0");
+    for switch in ["attach", "connect", "sync", "allow-replay"] {
+        assert_eq!(f.value(&format!("resource-r0/todo-alpha/{switch}")), "1", "{switch}");
+    }
     assert_eq!(f.value("resource-r0/replay-alpha"), "log-000000002-bravo,0,0");
     assert_eq!(f.value("resource-r0/syncstatus-alpha"), "0");
     // The history starts as the primary's, not from alpha's old link of logfile 1.
@@ -209,7 +251,12 @@ fn leave_and_join_resolve_a_split_brain_too() {
         let s = split_brain_json(&f, host);
         assert_eq!(s["detected"], false, "{host}: {s}");
         assert_eq!(s["suspected"], false, "{host}: {s}");
+        assert_eq!(s["this_host_forked"], false, "{host}: {s}");
     }
+    // Joined again, alpha is a secondary that has to sync: no longer the losing side.
+    let v: serde_json::Value = serde_json::from_str(&f.run(&["view", "r0", "--json"]).ok().stdout).unwrap();
+    assert_ne!(v["resources"][0]["disk_state"], "SplitBrain", "{}", v["resources"][0]);
+    assert_ne!(v["resources"][0]["repl_state"], "ReplayHalted", "{}", v["resources"][0]);
 }
 
 #[test]

@@ -238,3 +238,101 @@ fn a_history_that_cannot_be_compared_is_suspected_not_detected() {
     assert_eq!(s["pairs"][0]["verdict"], "unknown");
     assert!(f.run(&["view"]).stdout.contains("POSSIBLE SPLIT BRAIN between 'alpha' and 'bravo'"));
 }
+
+/// The split brain of tests/qemu/scenarios/failover-splitbrain.sh before its resolution:
+/// bravo was forced to primary at 1000 of alpha's logfile 1 and writes logfile 2; alpha, the
+/// old primary, wrote on up to 2000 and stepped down (its replay link still at its own end).
+fn forced_failover(tag: &str) -> Fixture {
+    let f = two_members(tag);
+    let (b, c) = ("b".repeat(32), "c".repeat(32));
+    f.put_link("resource-r0/primary", "bravo", LAMPORT);
+    f.put_link(
+        "resource-r0/version-000000002-bravo",
+        &format!("{c},log-000000002-bravo,500:{b},log-000000001-alpha,1000"),
+        LAMPORT,
+    );
+    f.put_link("resource-r0/replay-bravo", "log-000000002-bravo,500,0", LAMPORT);
+    f.put_link("resource-r0/syncstatus-alpha", &DISK_SIZE.to_string(), LAMPORT);
+    f.put_link("resource-r0/syncstatus-bravo", &DISK_SIZE.to_string(), LAMPORT);
+    for (host, primary) in [("alpha", "0"), ("bravo", "1")] {
+        std::fs::create_dir_all(f.path(&format!("actual-{host}"))).unwrap();
+        f.put_link(&format!("actual-{host}/alive"), "1", LAMPORT);
+        f.put_link(&format!("actual-{host}/time"), LAMPORT_TEXT, LAMPORT);
+        let d = format!("resource-r0/actual-{host}");
+        for (name, value) in [("is-attached", "1"), ("is-replaying", "1"), ("is-copying", "1"), ("is-primary", primary)] {
+            f.put_link(&format!("{d}/{name}"), value, LAMPORT);
+        }
+        for name in ["attach", "connect", "allow-replay"] {
+            f.put_link(&format!("resource-r0/todo-{host}/{name}"), "1", LAMPORT);
+        }
+    }
+    f
+}
+
+fn status_line(f: &Fixture, host: &str) -> String {
+    let text = f.run_as(host, &["view", "r0"]).ok().stdout.clone();
+    text.lines().find(|l| l.starts_with("r0 ")).unwrap_or_else(|| panic!("no status line: {text}")).to_string()
+}
+
+#[test]
+fn the_losing_side_of_a_split_brain_shows_it_in_its_status() {
+    let f = forced_failover("view-split-status");
+    // alpha, the losing side: not "UpToDate Replaying", and not consistent with the primary.
+    assert_eq!(status_line(&f, "alpha"), "r0 SplitBrain ReplayHalted Secondary bravo");
+    let text = f.run_as("alpha", &["view", "r0"]).stdout;
+    assert!(text.contains("    consistent: no: split brain\n"), "{text}");
+    assert!(text.contains("SPLIT BRAIN here: the history of this host forked from the primary's"), "{text}");
+    let v: Value = serde_json::from_str(&f.run_as("alpha", &["view", "r0", "--json"]).ok().stdout).unwrap();
+    let r = &v["resources"][0];
+    assert_eq!(r["disk_state"], "SplitBrain", "{r}");
+    assert_eq!(r["repl_state"], "ReplayHalted", "{r}");
+    assert_eq!(r["consistent"], false, "{r}");
+    assert_eq!(r["split_brain"]["this_host_forked"], true, "{r}");
+
+    // bravo, the designated primary, sees the split brain but is not the losing side.
+    assert_eq!(status_line(&f, "bravo"), "r0 UpToDate Replicating Primary bravo");
+    let v: Value = serde_json::from_str(&f.run_as("bravo", &["view", "r0", "--json"]).ok().stdout).unwrap();
+    let r = &v["resources"][0];
+    assert_eq!(r["split_brain"]["detected"], true, "{r}");
+    assert_eq!(r["split_brain"]["this_host_forked"], false, "{r}");
+    assert_eq!(r["consistent"], true, "{r}");
+    assert!(!f.run_as("bravo", &["view", "r0"]).stdout.contains("SPLIT BRAIN here"));
+
+    // Only the kernel's report (the version links not here yet): the losing side all the same.
+    let f = two_members("view-split-kernel");
+    f.put_link("resource-r0/primary", "bravo", LAMPORT);
+    f.put_link("resource-r0/syncstatus-alpha", &DISK_SIZE.to_string(), LAMPORT);
+    f.put_link("resource-r0/actual-alpha/is-attached", "1", LAMPORT);
+    f.put_link("resource-r0/todo-alpha/allow-replay", "1", LAMPORT);
+    f.put_link("resource-r0/todo-alpha/connect", "1", LAMPORT);
+    f.put_link("actual-alpha/alive", "1", LAMPORT);
+    f.put_link("actual-alpha/time", LAMPORT_TEXT, LAMPORT);
+    assert_eq!(status_line(&f, "alpha"), "r0 UpToDate Replaying Secondary bravo");
+    assert!(status_line(&f, "alpha").starts_with("r0 UpToDate "), "{}", status_line(&f, "alpha"));
+    f.put_link(
+        "resource-r0/actual-alpha/msg-err-splitbrain-detected",
+        "1 2 replay stops after log-000000001-alpha: VERSION MISMATCH: check for SPLIT BRAIN",
+        LAMPORT,
+    );
+    assert_eq!(status_line(&f, "alpha"), "r0 SplitBrain ReplayHalted Secondary bravo");
+}
+
+#[test]
+fn a_secondary_that_is_merely_behind_stays_up_to_date_replaying() {
+    let f = forced_failover("view-behind-status");
+    // No fork: bravo's logfile 2 continues alpha's logfile 1 at its end, and alpha replays it.
+    let (a, c) = ("a".repeat(32), "c".repeat(32));
+    f.put_link(
+        "resource-r0/version-000000002-bravo",
+        &format!("{c},log-000000002-bravo,500:{a},log-000000001-alpha,2000"),
+        LAMPORT,
+    );
+    f.put_link(
+        "resource-r0/version-000000001-bravo",
+        &format!("{a},log-000000001-alpha,2000:{},log-000000000-alpha,0", "0".repeat(32)),
+        LAMPORT,
+    );
+    let v: Value = serde_json::from_str(&f.run_as("alpha", &["view", "r0", "--json"]).ok().stdout).unwrap();
+    assert_eq!(v["resources"][0]["split_brain"]["detected"], false, "{}", v["resources"][0]);
+    assert_eq!(status_line(&f, "alpha"), "r0 UpToDate Replaying Secondary bravo");
+}
