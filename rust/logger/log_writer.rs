@@ -446,6 +446,15 @@ fn preallocate(shared: &Shared, direct: &File, end: u64, mode: SyncMode) {
             account_ahead(shared);
         }
         Err(e) => {
+            // Zeros written before the failure (a full /mars fails partway) made the file
+            // longer: count them, so that the emergency levels see them as the reserve they
+            // are, not as used space (the first sync after them commits the new size with the
+            // data, as for any append).
+            let size = shared.file.size();
+            if size > shared.ahead.allocated.load(Ordering::Acquire) {
+                shared.ahead.allocated.store(size, Ordering::Release);
+                account_ahead(shared);
+            }
             pr_notice!("log writer: cannot write zeros ahead of the log ({:?}): appending without\n", e);
             shared.ahead.prealloc_off.store(true, Ordering::Release);
         }
