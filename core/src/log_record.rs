@@ -32,7 +32,7 @@
 //! `log_scan`.
 
 use super::compress::{Compression, Compressor, MAX_DECOMPRESS_LEN};
-use super::digest::{mars_digest, record_checksum, CrcFlags, Digester, FOLDED_SIZE};
+use super::digest::{mars_digest, record_checksum, CrcFlags, DigestAlgo, Digester, DIGEST_SIZE, FOLDED_SIZE};
 use super::lamport::Stamp;
 
 /// First 8 bytes of every record.
@@ -248,7 +248,26 @@ pub fn seal_record_in_place(
     }
     let payload = out.get(START_OVERHEAD..area_end).ok_or(EncodeError::BufferTooSmall)?;
     let (algo, digest) = mars_digest(digests, payload, digester).ok_or(EncodeError::NoDigest)?;
-    let (crc_old, crc) = record_checksum(algo, &digest);
+    seal_record_digested(header, payload_len, algo, &digest, out)
+}
+
+/// [`seal_record_in_place`] with the payload's digest computed beforehand (`mars_digest` of
+/// exactly the payload at `out[START_OVERHEAD..]`, `algo` being what it chose): the kernel's
+/// logger digests a write's data outside the log's batch lock, in the submitter's context.
+/// A digest of other data makes a record that fails its check on reading.
+pub fn seal_record_digested(
+    header: &RecordHeader,
+    payload_len: usize,
+    algo: DigestAlgo,
+    digest: &[u8; DIGEST_SIZE],
+    out: &mut [u8],
+) -> Result<Encoded, EncodeError> {
+    check_payload_len(payload_len)?;
+    let area_end = START_OVERHEAD.checked_add(payload_len).ok_or(EncodeError::PayloadTooLarge)?;
+    if out.len() < area_end.saturating_add(END_OVERHEAD) {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let (crc_old, crc) = record_checksum(algo, digest);
     let frame = Frame { stored_len: payload_len, padded_len: payload_len, decompress_len: 0 };
     let total_len = write_frame(out, header, &frame, algo.flag(), crc_old, &crc)?;
     Ok(Encoded { total_len, crc_flags: algo.flag(), stored_len: payload_len })
@@ -331,7 +350,6 @@ fn write_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use super::super::digest::DigestAlgo;
 
     struct Md5Only;
     impl Digester for Md5Only {
@@ -399,6 +417,16 @@ mod tests {
         again[START_OVERHEAD..trailer].copy_from_slice(&payload);
         seal_record_in_place(&hdr, 33, CrcFlags::NONE, &Md5Only, &mut again).unwrap();
         assert_eq!(out, again);
+        // And so does sealing with the digest computed beforehand.
+        let mut digested = [0u8; 33 + OVERHEAD];
+        digested[START_OVERHEAD..trailer].copy_from_slice(&payload);
+        let (algo, digest) = mars_digest(CrcFlags::NONE, &payload, &Md5Only).unwrap();
+        seal_record_digested(&hdr, 33, algo, &digest, &mut digested).unwrap();
+        assert_eq!(out, digested);
+        // A digest of other data makes a record whose check fails.
+        let (algo, digest) = mars_digest(CrcFlags::NONE, &[0x43u8; 33], &Md5Only).unwrap();
+        seal_record_digested(&hdr, 33, algo, &digest, &mut digested).unwrap();
+        assert_ne!(out, digested);
     }
 
     #[test]

@@ -7,10 +7,14 @@
 //! connected to a bio brick on the data device; its log is a [`LogWriter`] on
 //! `/mars/resource-<res>/log-N-<host>` (the original's aio brick on the log input).
 //!
-//! A write is cut into pieces of at most a page (`record_pieces`); for each piece the logger
-//! thread copies the data into a shadow page, appends a record to the open batch of the log
-//! writer, tracks its log position (`PositionTracker`) and indexes the shadow by device
-//! position. The write is acknowledged as `logger_completion_semantics` says: right after
+//! A write is cut into pieces of at most a page (`record_pieces`). The submitter (the if
+//! brick's worker, on the CPU that submitted the request) copies each piece into the page that
+//! becomes its shadow and computes the record digest ([`Queued::prepare`]): the per-byte work
+//! runs on many CPUs, not on the one logger thread, and not under the batch lock. Those pages
+//! are not counted in the shadow memory limit until the logger takes the write; they are
+//! bounded by the if brick's queue depth. For each piece the logger thread then appends a
+//! record to the open batch of the log writer (a copy of the page and the header around it),
+//! tracks its log position (`PositionTracker`) and indexes the shadow by device position. The write is acknowledged as `logger_completion_semantics` says: right after
 //! the copy, or when the writer reports its last record durable. Durable records are written
 //! back to the data device out of order, adjacent pieces coalesced, a piece only after every
 //! older piece overlapping it. The replay position (`min_pos`) advances as the oldest
@@ -57,10 +61,10 @@ use crate::logger::own_io::{Completions, OwnIo, Purpose};
 use crate::logger::recovery;
 use crate::logger::ring::Ring;
 use crate::logger::shadow::{read_segments, Index, Shadow, ShadowSlot, SHADOW_BYTES};
-use crate::mars_core::digest::CrcFlags;
+use crate::mars_core::digest::{mars_digest, CrcFlags, DigestAlgo, DIGEST_SIZE};
 use crate::mars_core::emergency::{hole, hole_version_link};
 use crate::mars_core::lamport::Stamp;
-use crate::mars_core::log_record::{seal_record_in_place, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD};
+use crate::mars_core::log_record::{seal_record_digested, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD};
 use crate::mars_core::logger::{
     admit, fresh_replay_link, logrot_limit, mem_limit, record_pieces, replay_link, rotate_decision, version_link, AckPoint,
     CompletionSemantics, LogPositions, NextLog, OldLogState, ReportPacer, RequestKind, RotateDecision, Rotation,
@@ -98,6 +102,47 @@ struct Ack {
     io: MrefIo,
 }
 
+/// One record piece of a write, prepared before the logger thread takes the write: its data
+/// copied out of the request into the page that becomes its shadow, and digested.
+struct Piece {
+    page: PageBuf,
+    algo: DigestAlgo,
+    digest: [u8; DIGEST_SIZE],
+}
+
+/// A write or flush waiting for the logger thread, with the write's prepared pieces (in
+/// `record_pieces` order; empty for a flush, or when preparing failed: the logger thread then
+/// copies and digests itself).
+struct Queued {
+    io: MrefIo,
+    pieces: KVec<Piece>,
+}
+
+impl Queued {
+    /// Copies and digests every record piece of a write (in the submitter's context, so that
+    /// this per-byte work runs on the submitting CPUs in parallel, not on the one logger
+    /// thread). Returns no pieces when any step fails.
+    fn prepare(io: &MrefIo) -> KVec<Piece> {
+        let _noio = NoIoScope::enter();
+        let prepared = (|| {
+            let mut pieces = KVec::with_capacity(record_pieces(io.pos(), u64::from(io.len())).count(), GFP_KERNEL)?;
+            let mut offset = 0u64;
+            for (_, len) in record_pieces(io.pos(), u64::from(io.len())) {
+                let len = usize::try_from(len).map_err(|_| EINVAL)?;
+                let mut page = PageBuf::new()?;
+                page.with_mut(|bytes| read_segments(io.segments(), offset, bytes.get_mut(..len).ok_or(EINVAL)?))?;
+                let (algo, digest) = page
+                    .with(|bytes| bytes.get(..len).and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester)))
+                    .ok_or(EINVAL)?;
+                pieces.push(Piece { page, algo, digest }, GFP_KERNEL)?;
+                offset = offset.saturating_add(len as u64);
+            }
+            Ok::<_, Error>(pieces)
+        })();
+        prepared.unwrap_or_default()
+    }
+}
+
 /// The emergency mode as others see it.
 struct EmergencyFlags {
     /// Logging is to stop (the strategy's emergency decision, or a failed logfile); cleared
@@ -115,7 +160,7 @@ struct Core {
     data: Input,
     /// Writes and flushes for the logger thread, in arrival order.
     #[pin]
-    incoming: Mutex<Ring<MrefIo>>,
+    incoming: Mutex<Ring<Queued>>,
     /// Requests waiting for durability, in log order.
     #[pin]
     acks: Mutex<Ring<Ack>>,
@@ -151,14 +196,20 @@ impl Core {
         self.completions.event().wake();
     }
 
-    /// Queues a write or flush for the logger thread.
+    /// Queues a write or flush for the logger thread, a write with its pieces prepared
+    /// (unless logging has stopped: in emergency mode writes go to the data device as they are).
     fn enqueue(&self, io: MrefIo) {
+        let pieces = if io.op() == Op::Write && !self.em.stopped.load(Ordering::Acquire) {
+            Queued::prepare(&io)
+        } else {
+            KVec::new()
+        };
         let rejected = {
             let mut incoming = self.incoming.lock();
             if !self.accepting.load(Ordering::Acquire) {
                 Some((io, ENXIO))
             } else {
-                incoming.push_back(io).err().map(|io| (io, EBUSY))
+                incoming.push_back(Queued { io, pieces }).err().map(|queued| (queued.io, EBUSY))
             }
         };
         match rejected {
@@ -941,9 +992,9 @@ impl State {
         while self.unstarted.pop_front().is_some() {}
         core.index.lock().clear();
         loop {
-            let io = core.incoming.lock().pop_front();
-            match io {
-                Some(io) => io.complete(Err(EIO)),
+            let queued = core.incoming.lock().pop_front();
+            match queued {
+                Some(queued) => queued.io.complete(Err(EIO)),
                 None => break,
             }
         }
@@ -1184,8 +1235,8 @@ impl State {
             submit_direct(core, io);
         }
         loop {
-            let io = core.incoming.lock().pop_front();
-            match io {
+            let queued = core.incoming.lock().pop_front();
+            match queued.map(|queued| queued.io) {
                 Some(io) if io.op() == Op::Read => core.read(io),
                 Some(io) => submit_direct(core, io),
                 None => return,
@@ -1266,7 +1317,7 @@ impl State {
             }
             let front = {
                 let incoming = core.incoming.lock();
-                incoming.front().map(|io| (io.op(), io.pos(), io.len()))
+                incoming.front().map(|queued| (queued.io.op(), queued.io.pos(), queued.io.len()))
             };
             let Some((op, pos, len)) = front else { return };
             if core.log_failed.load(Ordering::Acquire) || core.em.cease.load(Ordering::Acquire) || self.held.is_some() {
@@ -1291,25 +1342,28 @@ impl State {
                     return;
                 }
             }
-            let Some(io) = core.incoming.lock().pop_front() else { return };
+            let Some(Queued { io, pieces }) = core.incoming.lock().pop_front() else { return };
             match op {
-                Op::Write => self.log_write(core, io),
+                Op::Write => self.log_write(core, io, pieces),
                 Op::Flush => core.ack_when_durable(self.log.nr, self.log.writer.appended(), io),
                 Op::Read => core.read(io),
             }
         }
     }
 
-    /// Logs one write and acknowledges it as the completion semantics say.
-    fn log_write(&mut self, core: &Core, io: MrefIo) {
+    /// Logs one write (with its prepared pieces, if any) and acknowledges it as the
+    /// completion semantics say.
+    fn log_write(&mut self, core: &Core, io: MrefIo, pieces: KVec<Piece>) {
         let stamp = clock::tick();
         let kind = RequestKind::Write { sync: io.flags().contains(Flags::SYNC), fua: io.flags().contains(Flags::FUA) };
         let semantics = CompletionSemantics::from_knob(knobs::LOGGER_COMPLETION_SEMANTICS.get())
             .unwrap_or(CompletionSemantics::DEFAULT);
         let mut offset = 0u64;
         let mut end = self.log.writer.appended();
+        let whole = pieces.len() == record_pieces(io.pos(), u64::from(io.len())).count();
+        let mut prepared = pieces.into_iter().filter(|_| whole);
         for (pos, len) in record_pieces(io.pos(), u64::from(io.len())) {
-            match self.log_piece(core, &io, offset, pos, len, stamp) {
+            match self.log_piece(core, &io, offset, pos, len, stamp, prepared.next()) {
                 Ok(piece_end) => end = piece_end,
                 Err(_) if self.log.writer.has_failed() || core.log_failed.load(Ordering::Acquire) => {
                     // The logfile failed under us: emergency mode; the whole write goes to
@@ -1332,11 +1386,34 @@ impl State {
     }
 
     /// Logs one piece: shadow copy, record, position, index. Returns the record's end.
-    fn log_piece(&mut self, core: &Core, io: &MrefIo, offset: u64, pos: u64, len: u64, stamp: Stamp) -> Result<u64> {
+    /// `prepared` is the piece copied and digested by the submitter; without it the piece is
+    /// copied and digested here. Only the copy into the log's batch happens under its lock.
+    #[allow(clippy::too_many_arguments)]
+    fn log_piece(
+        &mut self,
+        core: &Core,
+        io: &MrefIo,
+        offset: u64,
+        pos: u64,
+        len: u64,
+        stamp: Stamp,
+        prepared: Option<Piece>,
+    ) -> Result<u64> {
         let len32 = u32::try_from(len).map_err(|_| EINVAL)?;
         let len_bytes = len32 as usize;
-        let mut page = PageBuf::new()?;
-        page.with_mut(|bytes| read_segments(io.segments(), offset, bytes.get_mut(..len_bytes).ok_or(EINVAL)?))?;
+        let Piece { page, algo, digest } = match prepared {
+            Some(piece) => piece,
+            None => {
+                let mut page = PageBuf::new()?;
+                page.with_mut(|bytes| read_segments(io.segments(), offset, bytes.get_mut(..len_bytes).ok_or(EINVAL)?))?;
+                let (algo, digest) = page
+                    .with(|bytes| {
+                        bytes.get(..len_bytes).and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester))
+                    })
+                    .ok_or(EINVAL)?;
+                Piece { page, algo, digest }
+            }
+        };
         let slot = ShadowSlot::new()?;
         let seq_nr = self.log.record_seq.wrapping_add(1);
         let header = RecordHeader::new(stamp, i64::try_from(pos).map_err(|_| EINVAL)?, CODE_WRITE_NEW, seq_nr);
@@ -1347,8 +1424,7 @@ impl State {
             .append(record_len, |room, _file_pos| {
                 let payload = room.get_mut(START_OVERHEAD..START_OVERHEAD + len_bytes).ok_or(EINVAL)?;
                 page.with(|data| data.get(..len_bytes).map(|data| payload.copy_from_slice(data))).ok_or(EINVAL)?;
-                seal_record_in_place(&header, len_bytes, CrcFlags::CRC32C, &KernelDigester, room)
-                    .map_err(|_| EINVAL)?;
+                seal_record_digested(&header, len_bytes, algo, &digest, room).map_err(|_| EINVAL)?;
                 Ok(())
             })
             .map_err(|_| EIO)?;
@@ -1376,6 +1452,13 @@ impl State {
 
     /// Starts writebacks of durable pieces that no older piece overlaps, coalescing pieces
     /// adjacent on the device.
+    ///
+    /// `unstarted` is in log order, and a logfile becomes durable in log order: the queue is a
+    /// durable prefix followed by pieces that are not durable yet. The scan takes pieces from
+    /// the front and stops at the first piece that is not durable, or when the writebacks in
+    /// flight reach their limit, so a round costs what it starts, not the whole backlog (a
+    /// full pass per round made random writes quadratic in the backlog). A durable piece
+    /// that an older one overlaps (its writeback must come first) goes to the back.
     fn start_writebacks(&mut self, core: &Core) {
         if core.writeback_paused.load(Ordering::Acquire) || self.writeback_error {
             // After an error, retry on the next round.
@@ -1384,14 +1467,15 @@ impl State {
         }
         let mut group: KVec<Arc<Shadow>> = KVec::new();
         for _ in 0..self.unstarted.len() {
-            let Some(shadow) = self.unstarted.pop_front() else { break };
+            let Some(front) = self.unstarted.front() else { break };
             // Ceasing: everything goes to the data device, also pieces whose records will
             // never be durable (the log failed); the log is given up anyway.
-            let durable = self.emergency == Emergency::Ceasing || shadow.log_end <= self.durable_of(shadow.log_nr);
-            let startable = durable
-                && core.completions.in_flight() < WRITEBACK_IN_FLIGHT - 1
-                && !core.index.lock().has_older_overlap(&shadow);
-            if !startable {
+            let durable = self.emergency == Emergency::Ceasing || front.log_end <= self.durable_of(front.log_nr);
+            if !durable || core.completions.in_flight() >= WRITEBACK_IN_FLIGHT - 1 {
+                break;
+            }
+            let Some(shadow) = self.unstarted.pop_front() else { break };
+            if core.index.lock().has_older_overlap(&shadow) {
                 self.submit_group(core, &mut group);
                 let _ = self.unstarted.push_back(shadow);
                 continue;

@@ -3,7 +3,7 @@
 # guests: 1
 # timeout: 1200
 # data-disk: 1G
-# mars-disk: 1G
+# mars-disk: 4G
 #
 # Benchmark (make bench, not make check): the primary's IO path against the raw data device,
 # same guest, same run, same disks. fio on /dev/vda first, then the same jobs on

@@ -195,14 +195,15 @@ tcp_send_kib() {
 }
 
 # cpu_snapshot FILE: CPU ticks (user + system) per thread name (digits and anything after a
-# '/' dropped, so kworker/0:1H counts as kworker), plus a line "= BUSY TOTAL" of /proc/stat.
+# '/' dropped, so kworker/0:1H counts as kworker), plus a line "= BUSY TOTAL" of /proc/stat
+# (TOTAL: every CPU's time, idle, iowait and stolen included). Tick-based: shares are rough.
 cpu_snapshot() {
 	{
 		for s in /proc/[0-9]*/task/[0-9]*/stat; do cat "$s" 2>/dev/null; done |
 			awk '{ n = $0; sub(/^[^(]*\(/, "", n); c = n; sub(/\).*$/, "", c); sub(/^.*\) /, "", n)
 				split(n, f, " "); sub(/\/.*$/, "", c); gsub(/[0-9]+$/, "", c); t[c] += f[12] + f[13] }
 				END { for (c in t) print c, t[c] }'
-		awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8; print "=", busy, busy + $5 + $6 }' /proc/stat
+		awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8; print "=", busy, busy + $5 + $6 + $9 }' /proc/stat
 	} > "$1"
 }
 # cpu_report BEFORE AFTER: prints the share of the guest's CPU time each thread name used

@@ -3,7 +3,7 @@
 # guests: 1
 # timeout: 1500
 # data-disk: 1G
-# mars-disk: 1G
+# mars-disk: 4G
 #
 # Profile (make profile, neither a test nor a benchmark): where the guest's CPU time goes while
 # fio writes to /dev/mars/<res> (log on /dev/vdb, data on /dev/vda), as perf's software
@@ -26,7 +26,7 @@ check "load the module" mars_logged_device_load
 check "make and mount /mars on its own disk" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
 check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
 # shellcheck disable=SC2086
-fio --name=prof --filename="$dev" --direct=1 --ioengine=libaio --size=900M --time_based --runtime=40 \
+fio --name=prof --filename="$dev" --direct=1 --ioengine=libaio --size=900M --time_based --runtime=30 \
 	--output-format=terse --terse-version=3 --eta=never $args > /tmp/prof.terse 2>&1 &
 fio_pid=$!
 sleep 10
