@@ -12,7 +12,7 @@
 # fetches again; the time until its copy of alpha's logfile has alpha's size gives the
 # catch-up throughput. Replay lag: the time from alpha's quiesce until bravo's data device
 # is byte-identical. Replication lag under load: while fio writes 1 MiB/s elsewhere on the
-# device, alpha writes a marker block (O_DIRECT, O_SYNC) and bravo polls its data device for
+# device, alpha writes a marker block (O_DIRECT, then fsync) and bravo polls its data device for
 # it and answers with a link; the marker's round trip minus half a link round trip (measured
 # the same way without a marker) is the lag from the ack on alpha to the replay on bravo,
 # 5 samples. Prints "# bench:" lines and the ratio catch-up / TCP (aim: >= 0.8).
@@ -103,7 +103,9 @@ if [ "$h" = alpha ]; then
 		t0=$(now_ms); marsadm set-link "$i" "userspace/ping-$i"; wait_for 60 is_link "/mars/userspace/pong-$i"
 		link_rtt=$((link_rtt + $(now_ms) - t0))
 		t0=$(now_ms)
-		printf 'MARKER-%08d' "$i" | dd of=/dev/mars/r0 bs=4096 seek=$((i * 16)) conv=sync oflag=direct,sync 2>/dev/null
+		# (busybox dd: no oflag=sync; conv=fsync flushes after the O_DIRECT write.)
+		printf 'MARKER-%08d' "$i" | dd of=/dev/mars/r0 bs=4096 seek=$((i * 16)) conv=sync,fsync oflag=direct 2>/tmp/marker.err ||
+			sed 's/^/# marker write failed: /' /tmp/marker.err
 		wait_for 120 is_link "/mars/userspace/seen-$i" || echo "# sample $i: bravo did not answer"
 		lag_total=$((lag_total + $(now_ms) - t0))
 		echo "# sample $i: marker round trip $(($(now_ms) - t0)) ms"
