@@ -86,9 +86,12 @@ if [ "$h" = alpha ]; then
 	wait_for 60 sh -c "readlink $res/version-000000001-alpha | grep -q \",\$(stat -c %s $(log_file)):\""
 	end=$(stat -c %s "$(log_file)")
 	marsadm set-link "$end" userspace/log-end
+	cpu_snapshot /tmp/cpu.0
 	sum=$(device_md5 /dev/mars/r0 $((mb * 1048576)))
 	marsadm set-link "$sum" userspace/md5-alpha
 	check "bravo caught up" wait_for 1200 is_link /mars/userspace/done-bravo
+	cpu_snapshot /tmp/cpu.1
+	cpu_report /tmp/cpu.0 /tmp/cpu.1 | sed 's/^# cpu:/# cpu alpha while bravo fetched and replayed:/'
 	# bravo's catch-up throughput, computed as bravo does from its time and the log's end.
 	catchup_kib=$((end / 1024 * 1000 / ($(readlink /mars/userspace/done-bravo) + 1)))
 	echo "# bench: ratio catch-up (mars) / full resync (drbd) $(ratio "$catchup_kib" "$drbd_resync_kib")"
@@ -126,10 +129,13 @@ else
 	marsadm set-link 1 userspace/paused-bravo
 	wait_for 1200 is_link /mars/userspace/log-end
 	end=$(readlink /mars/userspace/log-end)
+	cpu_snapshot /tmp/cpu.0
 	t0=$(now_ms)
 	marsadm set-link 1 "resource-r0/todo-$h/connect"
 	check "the logfile arrives" wait_for 1200 sh -c "[ \"\$(stat -c %s $(log_file) 2>/dev/null)\" = $end ]"
 	t1=$(now_ms)
+	cpu_snapshot /tmp/cpu.1
+	cpu_report /tmp/cpu.0 /tmp/cpu.1 | sed 's/^# cpu:/# cpu bravo during the catch-up fetch:/'
 	catchup_kib=$((end / 1024 * 1000 / (t1 - t0 + 1)))
 	tcp_kib=$(readlink /mars/userspace/tcp-kib)
 	echo "# bench: catch-up fetch of $((end / 1048576)) MiB: $(awk -v k="$catchup_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB/s ($((t1 - t0)) ms, log_fetch_sockets $(cat /proc/sys/mars/log_fetch_sockets 2>/dev/null || echo 1))"
