@@ -241,14 +241,20 @@ pub fn seal_record_in_place(
     digester: &dyn Digester,
     out: &mut [u8],
 ) -> Result<Encoded, EncodeError> {
-    check_payload_len(payload_len)?;
-    let area_end = START_OVERHEAD.checked_add(payload_len).ok_or(EncodeError::PayloadTooLarge)?;
-    if out.len() < area_end.saturating_add(END_OVERHEAD) {
-        return Err(EncodeError::BufferTooSmall);
-    }
-    let payload = out.get(START_OVERHEAD..area_end).ok_or(EncodeError::BufferTooSmall)?;
+    let payload = out.get(payload_area(payload_len, out.len())?).ok_or(EncodeError::BufferTooSmall)?;
     let (algo, digest) = mars_digest(digests, payload, digester).ok_or(EncodeError::NoDigest)?;
     seal_record_digested(header, payload_len, algo, &digest, out)
+}
+
+/// Where the payload of `payload_len` bytes lies in a record buffer of `out_len` bytes, once
+/// the length is valid and the whole record fits.
+fn payload_area(payload_len: usize, out_len: usize) -> Result<core::ops::Range<usize>, EncodeError> {
+    check_payload_len(payload_len)?;
+    let area_end = START_OVERHEAD.checked_add(payload_len).ok_or(EncodeError::PayloadTooLarge)?;
+    if out_len < area_end.saturating_add(END_OVERHEAD) {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    Ok(START_OVERHEAD..area_end)
 }
 
 /// [`seal_record_in_place`] with the payload's digest computed beforehand (`mars_digest` of
@@ -262,11 +268,7 @@ pub fn seal_record_digested(
     digest: &[u8; DIGEST_SIZE],
     out: &mut [u8],
 ) -> Result<Encoded, EncodeError> {
-    check_payload_len(payload_len)?;
-    let area_end = START_OVERHEAD.checked_add(payload_len).ok_or(EncodeError::PayloadTooLarge)?;
-    if out.len() < area_end.saturating_add(END_OVERHEAD) {
-        return Err(EncodeError::BufferTooSmall);
-    }
+    payload_area(payload_len, out.len())?;
     let (crc_old, crc) = record_checksum(algo, digest);
     let frame = Frame { stored_len: payload_len, padded_len: payload_len, decompress_len: 0 };
     let total_len = write_frame(out, header, &frame, algo.flag(), crc_old, &crc)?;
