@@ -49,5 +49,5 @@ profile:
 	scripts/profile.sh
 
 clean:
-	-. scripts/env.sh && [ -d "$$KERNEL_BUILD" ] && $(MAKE) -C "$$KERNEL_BUILD" M=$(CURDIR) clean
+	-. scripts/env.sh && kb=$$(mars_kernel_build 2>/dev/null) && [ -d "$$kb" ] && $(MAKE) -C "$$kb" M=$(CURDIR) clean
 	cargo clean

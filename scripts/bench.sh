@@ -15,7 +15,7 @@ export MARS_KERNEL_FLAVOUR=${MARS_KERNEL_FLAVOUR:-bench}
 [ "${BENCH_GUEST:-1}" = 0 ] && exit 0
 
 "$MARS_TOP/scripts/build-module.sh"
-. "$(dirname "$0")/env.sh"
+KERNEL_BUILD=$(mars_kernel_build) || exit 1
 results=$MARS_CACHE/results/bench-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results"
 "$MARS_TOP/scripts/build-initramfs.sh" "$KERNEL_BUILD" "$results/initramfs.cpio"

@@ -6,6 +6,7 @@
 # Prints the build directory on stdout.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
+KERNEL_BUILD=$(mars_kernel_build) || exit 1
 
 stamp=$KERNEL_BUILD/.mars-build-done
 if [ -f "$stamp" ]; then echo "$KERNEL_BUILD"; exit 0; fi

@@ -10,7 +10,6 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 "$MARS_TOP/scripts/setup.sh"
-. "$(dirname "$0")/env.sh"   # the kernel key depends on the installed rustc
 kbuild=$("$MARS_TOP/scripts/build-kernel.sh")
 
 # sources: the module's source files, relative to the current directory.

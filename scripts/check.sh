@@ -23,8 +23,7 @@ count() { # passed failed
 }
 
 "$MARS_TOP/scripts/build-module.sh" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
-. "$(dirname "$0")/env.sh"
-kbuild=$KERNEL_BUILD
+kbuild=$(mars_kernel_build) || { echo "0 passed, 1 failed"; exit 1; }
 
 if [ "$host" = 1 ]; then
 	log "host tests: cargo test --workspace"
@@ -36,6 +35,16 @@ if [ "$host" = 1 ]; then
 	grep -q '^error' "$results/cargo-test.log" && f=$((${f:-0} + 1))
 	count "${p:-0}" "${f:-0}"
 	log "cargo: ${p:-0} passed, ${f:-0} failed"
+
+	# Tests of the scripts themselves (tests/host/*.sh, KTAP; exit 0 iff every check passed).
+	for t in "$MARS_TOP"/tests/host/*.sh; do
+		n=$(basename "$t" .sh)
+		if "$t" > "$results/host-$n.log" 2>&1; then
+			log "host test $n: ok"; count 1 0
+		else
+			grep '^not ok' "$results/host-$n.log"; log "host test $n: FAILED"; count 0 1
+		fi
+	done
 
 	if [ -x "$MARS_TOP/scripts/fuzz.sh" ]; then
 		log "bounded fuzzing"

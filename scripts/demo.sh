@@ -6,7 +6,7 @@ set -uo pipefail
 . "$(dirname "$0")/env.sh"
 
 "$MARS_TOP/scripts/build-module.sh" || die "build failed"
-. "$(dirname "$0")/env.sh"
+KERNEL_BUILD=$(mars_kernel_build) || exit 1
 results=$MARS_CACHE/results/demo
 mkdir -p "$results"
 "$MARS_TOP/scripts/build-initramfs.sh" "$KERNEL_BUILD" "$results/initramfs.cpio" || die "initramfs failed"

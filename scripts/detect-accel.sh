@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Print the QEMU accelerator to use: $MARS_ACCEL if set; else kvm when /dev/kvm exists and a
 # probe guest actually boots under it (on some machines /dev/kvm opens but guests never run);
-# else tcg. The probe result is cached per kernel build.
+# else tcg. The probe result is cached beside the kernel image.
 # Usage: detect-accel.sh BZIMAGE INITRAMFS
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 
 if [ -n "${MARS_ACCEL:-}" ]; then echo "$MARS_ACCEL"; exit 0; fi
-cache=$KERNEL_BUILD/.mars-accel
+cache=$(dirname "$1")/.mars-accel
 if [ -f "$cache" ]; then cat "$cache"; exit 0; fi
 accel=tcg
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then

@@ -7,8 +7,9 @@ MARS_CACHE=${MARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mars}
 MARS_TOOLS=$MARS_CACHE/tools
 BINDGEN_VERSION=0.73.2
 BINDGEN=$MARS_TOOLS/bin/bindgen
-RUSTC=/usr/bin/rustc
-RUSTDOC=/usr/bin/rustdoc
+# Debian's rustc-web (MARS_RUSTC/MARS_RUSTDOC only for tests of these scripts).
+RUSTC=${MARS_RUSTC:-/usr/bin/rustc}
+RUSTDOC=${MARS_RUSTDOC:-/usr/bin/rustdoc}
 KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 KERNEL_SRC=$MARS_CACHE/src/linux-source-6.12
 # Two guest kernel flavours, selected by MARS_KERNEL_FLAVOUR (default test):
@@ -26,16 +27,30 @@ esac
 
 # The kernel build is keyed by what determines it: kernel version, fragments, compiler (the
 # test flavour's key is the hash of its fragments concatenated; the bench flavour's is marked).
+# The key needs the installed linux-source-6.12 and Debian's rustc, so nothing computes it when
+# this file is sourced: a script calls mars_kernel_build after scripts/setup.sh has run, and a
+# missing package is an error naming it, never a placeholder in a path.
 mars_kernel_key() {
 	local ver frag rc prefix=
-	ver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown)
+	ver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) && [ -n "$ver" ] || {
+		echo "error: the Debian package linux-source-6.12 is not installed (scripts/setup.sh installs it)" >&2
+		return 1
+	}
+	rc=$("$RUSTC" --version 2>/dev/null | tr -dc 'a-z0-9.' | cut -c1-24) && [ -n "$rc" ] || {
+		echo "error: $RUSTC does not run: install Debian's rustc-web (scripts/setup.sh installs it)" >&2
+		return 1
+	}
 	# shellcheck disable=SC2086
 	frag=$(cat $KCONFIG_FRAGMENTS | sha256sum | cut -c1-12)
-	rc=$($RUSTC --version 2>/dev/null | tr -dc 'a-z0-9.' | cut -c1-24)
 	[ "$MARS_KERNEL_FLAVOUR" = test ] || prefix=$MARS_KERNEL_FLAVOUR-
 	echo "${prefix}${ver}-${frag}-${rc}"
 }
-KERNEL_BUILD=${KERNEL_BUILD:-$MARS_CACHE/kernel/$(mars_kernel_key)}
+# mars_kernel_build: prints the flavour's kernel build directory (built or not), or fails.
+mars_kernel_build() {
+	local key
+	key=$(mars_kernel_key) || return 1
+	echo "$MARS_CACHE/kernel/$key"
+}
 # Where mars.ko and mars-testing.ko for the flavour's kernel are (build-module.sh puts them there).
 if [ "$MARS_KERNEL_FLAVOUR" = test ]; then MARS_MODULE_DIR=$MARS_TOP; else MARS_MODULE_DIR=$MARS_TOP/build/$MARS_KERNEL_FLAVOUR; fi
 

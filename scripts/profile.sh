@@ -9,7 +9,7 @@ set -euo pipefail
 export MARS_KERNEL_FLAVOUR=${MARS_KERNEL_FLAVOUR:-bench}
 . "$(dirname "$0")/env.sh"
 "$MARS_TOP/scripts/build-module.sh"
-. "$(dirname "$0")/env.sh"
+KERNEL_BUILD=$(mars_kernel_build) || exit 1
 command -v perf >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q --no-install-recommends linux-perf; }
 command -v perf >/dev/null || die "perf missing: install Debian's linux-perf"
 
