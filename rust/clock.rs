@@ -44,12 +44,18 @@ pub(crate) fn tick() -> Stamp {
     let real = real_time();
     let mut last = LAST_NANOS.load(Ordering::Acquire);
     loop {
-        let next = LamportClock::resume(Stamp::from_nanos(last), knobs::MAX_LAMPORT_FUTURE.get()).tick(real);
+        let next = LamportClock::resume(Stamp::from_nanos(last), knobs::MAX_LAMPORT_FUTURE.get())
+            .tick(real);
         // Beyond the year 2262 the state cannot hold the stamp: issue it without recording.
         let Some(next_nanos) = next.to_nanos() else {
             return next;
         };
-        match LAST_NANOS.compare_exchange_weak(last, next_nanos, Ordering::AcqRel, Ordering::Acquire) {
+        match LAST_NANOS.compare_exchange_weak(
+            last,
+            next_nanos,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => return next,
             Err(now) => last = now,
         }

@@ -26,7 +26,10 @@ impl KernelDigester {
     /// Looks up the crypto transforms. An algorithm the kernel lacks is left out (see
     /// [`Digester::available`]), as the original does. May sleep.
     pub(crate) fn new() -> Self {
-        KernelDigester { md5: lookup(c_str!("md5")), sha1: lookup(c_str!("sha1")) }
+        KernelDigester {
+            md5: lookup(c_str!("md5")),
+            sha1: lookup(c_str!("sha1")),
+        }
     }
 }
 

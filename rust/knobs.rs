@@ -28,7 +28,12 @@ pub(crate) struct IntKnob {
 
 impl IntKnob {
     const fn new(name: &'static CStr, default: i64, min: i64, max: i64) -> Self {
-        IntKnob { name, value: AtomicI64::new(default), min, max }
+        IntKnob {
+            name,
+            value: AtomicI64::new(default),
+            min,
+            max,
+        }
     }
 
     /// The current value (always within the knob's bounds).
@@ -58,8 +63,12 @@ impl SysctlEntry for IntKnob {
 }
 
 /// Stamps further than this many seconds ahead of real time are not believed.
-pub(crate) static MAX_LAMPORT_FUTURE: IntKnob =
-    IntKnob::new(c_str!("max_lamport_future"), DEFAULT_MAX_FUTURE_SEC, 1, 10 * 365 * 24 * 3600);
+pub(crate) static MAX_LAMPORT_FUTURE: IntKnob = IntKnob::new(
+    c_str!("max_lamport_future"),
+    DEFAULT_MAX_FUTURE_SEC,
+    1,
+    10 * 365 * 24 * 3600,
+);
 /// Seconds between two scans of /mars by the strategy thread (sooner on trigger).
 pub(crate) static SCAN_INTERVAL_SEC: IntKnob = IntKnob::new(c_str!("scan_interval_sec"), 5, 1, 300);
 
@@ -71,8 +80,12 @@ pub(crate) static LOGGER_COMPLETION_SEMANTICS: IntKnob =
 /// How the log writer makes a batch durable: 0 write-back only, 1 fdatasync, 2 fsync.
 pub(crate) static AIO_SYNC_MODE: IntKnob = IntKnob::new(c_str!("aio_sync_mode"), 2, 0, 2);
 /// Shadow memory of all transaction loggers together, in percent of the RAM ...
-pub(crate) static MEM_LIMIT_PERCENT: IntKnob =
-    IntKnob::new(c_str!("mem_limit_percent"), 20, 0, crate::mars_core::logger::MEM_LIMIT_PERCENT_MAX);
+pub(crate) static MEM_LIMIT_PERCENT: IntKnob = IntKnob::new(
+    c_str!("mem_limit_percent"),
+    20,
+    0,
+    crate::mars_core::logger::MEM_LIMIT_PERCENT_MAX,
+);
 /// ... and at most this many GiB.
 pub(crate) static MEM_LIMIT_GB: IntKnob = IntKnob::new(c_str!("mem_limit_gb"), 16, 1, 1 << 20);
 /// Seconds between two updates of the replay and version links of a logging resource.
@@ -82,8 +95,12 @@ pub(crate) static LOGGER_REPORT_INTERVAL_S: IntKnob =
 /// next one; 0 = never.
 /// Parallel connections of a log fetch to one origin (port 7778); see
 /// Documentation/knobs.rst. The upper bound is the socket slots of a network thread.
-pub(crate) static LOG_FETCH_SOCKETS: IntKnob =
-    IntKnob::new(c_str!("log_fetch_sockets"), 2, 1, crate::net::MAX_THREAD_SOCKETS as i64);
+pub(crate) static LOG_FETCH_SOCKETS: IntKnob = IntKnob::new(
+    c_str!("log_fetch_sockets"),
+    2,
+    1,
+    crate::net::MAX_THREAD_SOCKETS as i64,
+);
 
 pub(crate) static LOGROT_AUTO_GB: IntKnob = IntKnob::new(c_str!("logrot_auto_gb"), 32, 0, 1 << 20);
 
@@ -121,18 +138,26 @@ pub(crate) static REQUIRED_FREE_SPACE_4_MB: IntKnob = IntKnob::new(
 pub(crate) static LOGGER_RESUME: IntKnob = IntKnob::new(c_str!("logger_resume"), 1, 0, 1);
 /// The emergency level of this host (0..4), as the strategy computed it last.
 pub(crate) static EMERGENCY_LEVEL: AtomicI64 = AtomicI64::new(0);
-static EMERGENCY_LEVEL_ENTRY: CounterEntry = CounterEntry { name: c_str!("emergency_mode"), counter: &EMERGENCY_LEVEL };
+static EMERGENCY_LEVEL_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("emergency_mode"),
+    counter: &EMERGENCY_LEVEL,
+};
 
 /// `do_fast_fullsync`: a full sync compares block digests and transfers only blocks that differ.
 pub(crate) static DO_FAST_FULLSYNC: IntKnob = IntKnob::new(c_str!("do_fast_fullsync"), 1, 0, 1);
 /// `sync_speed_limit_kib`: most KiB/s of data a full sync transfers (0: no limit).
-pub(crate) static SYNC_SPEED_LIMIT_KIB: IntKnob = IntKnob::new(c_str!("sync_speed_limit_kib"), 0, 0, 1 << 30);
+pub(crate) static SYNC_SPEED_LIMIT_KIB: IntKnob =
+    IntKnob::new(c_str!("sync_speed_limit_kib"), 0, 0, 1 << 30);
 /// `sync_parallel`: reads a full sync keeps in flight.
 pub(crate) static SYNC_PARALLEL: IntKnob = IntKnob::new(c_str!("sync_parallel"), 4, 1, 16);
 /// `sync_sockets`: parallel connections of a full sync to the primary (port 7779); the upper
 /// bound is the socket slots of a network thread.
-pub(crate) static SYNC_SOCKETS: IntKnob =
-    IntKnob::new(c_str!("sync_sockets"), 2, 1, crate::net::MAX_THREAD_SOCKETS as i64);
+pub(crate) static SYNC_SOCKETS: IntKnob = IntKnob::new(
+    c_str!("sync_sockets"),
+    2,
+    1,
+    crate::net::MAX_THREAD_SOCKETS as i64,
+);
 
 /// Bytes of block data this host's sync clients received (`sync_data_bytes`).
 pub(crate) static SYNC_DATA_BYTES: AtomicI64 = AtomicI64::new(0);
@@ -167,14 +192,26 @@ impl SysctlEntry for CounterEntry {
     }
 }
 
-static SYNC_DATA_BYTES_ENTRY: CounterEntry = CounterEntry { name: c_str!("sync_data_bytes"), counter: &SYNC_DATA_BYTES };
-static SYNC_SUM_BYTES_ENTRY: CounterEntry = CounterEntry { name: c_str!("sync_sum_bytes"), counter: &SYNC_SUM_BYTES };
-static SYNC_COPIED_BYTES_ENTRY: CounterEntry =
-    CounterEntry { name: c_str!("sync_copied_bytes"), counter: &SYNC_COPIED_BYTES };
-static SYNC_SERVED_BYTES_ENTRY: CounterEntry =
-    CounterEntry { name: c_str!("sync_served_bytes"), counter: &SYNC_SERVED_BYTES };
-static SYNC_CONNECTIONS_ENTRY: CounterEntry =
-    CounterEntry { name: c_str!("sync_connections"), counter: &SYNC_CONNECTIONS };
+static SYNC_DATA_BYTES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("sync_data_bytes"),
+    counter: &SYNC_DATA_BYTES,
+};
+static SYNC_SUM_BYTES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("sync_sum_bytes"),
+    counter: &SYNC_SUM_BYTES,
+};
+static SYNC_COPIED_BYTES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("sync_copied_bytes"),
+    counter: &SYNC_COPIED_BYTES,
+};
+static SYNC_SERVED_BYTES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("sync_served_bytes"),
+    counter: &SYNC_SERVED_BYTES,
+};
+static SYNC_CONNECTIONS_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("sync_connections"),
+    counter: &SYNC_CONNECTIONS,
+};
 
 /// Bytes of shadow memory held by all transaction loggers (shown as `logger_mem_used_kb`).
 pub(crate) static LOGGER_MEM_USED: AtomicI64 = AtomicI64::new(0);
@@ -276,7 +313,9 @@ impl SysctlEntry for TriggerEntry {
     }
     fn store(&self, input: &[u8]) -> Result {
         let code = parse_int(input).map_err(|_| EINVAL)?;
-        let bits = u32::try_from(code).ok().filter(|&c| (1..=TRIGGER_MAX).contains(&i64::from(c)));
+        let bits = u32::try_from(code)
+            .ok()
+            .filter(|&c| (1..=TRIGGER_MAX).contains(&i64::from(c)));
         trigger(bits.ok_or(EINVAL)?);
         Ok(())
     }

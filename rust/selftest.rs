@@ -26,7 +26,11 @@ const CRC32C_CHECK: u32 = 0xe306_9283;
 pub(crate) fn run(digester: &dyn Digester, compressor: &dyn Compressor) -> Result {
     let got = !crc32c(!0, b"123456789");
     if got != CRC32C_CHECK {
-        pr_err!("self-test: crc32c gives {:#010x}, expected {:#010x}\n", got, CRC32C_CHECK);
+        pr_err!(
+            "self-test: crc32c gives {:#010x}, expected {:#010x}\n",
+            got,
+            CRC32C_CHECK
+        );
         return Err(EINVAL);
     }
     crc32_matches_crypto_api()?;
@@ -35,9 +39,15 @@ pub(crate) fn run(digester: &dyn Digester, compressor: &dyn Compressor) -> Resul
     match test_vectors::check(VECTORS, digester, Some(compressor), &mut work) {
         Ok(checked) if checked.digests > 0 && checked.records > 0 => {
             let n = checked.digests.saturating_add(checked.records);
-            pr_info!("self-test: {} digest vectors and records agree with userspace\n", n);
+            pr_info!(
+                "self-test: {} digest vectors and records agree with userspace\n",
+                n
+            );
             if checked.skipped > 0 {
-                pr_info!("self-test: {} vectors skipped (algorithm unavailable)\n", checked.skipped);
+                pr_info!(
+                    "self-test: {} vectors skipped (algorithm unavailable)\n",
+                    checked.skipped
+                );
             }
             Ok(())
         }
@@ -63,7 +73,11 @@ fn crc32_matches_crypto_api() -> Result {
     let from_crypto = u32::from_le_bytes(crypto.digest(data)?);
     let from_lib = crc32_le(0, data);
     if from_crypto != from_lib {
-        pr_err!("self-test: crypto crc32 gives {:#010x}, lib crc32_le(0) {:#010x}\n", from_crypto, from_lib);
+        pr_err!(
+            "self-test: crypto crc32 gives {:#010x}, lib crc32_le(0) {:#010x}\n",
+            from_crypto,
+            from_lib
+        );
         return Err(EINVAL);
     }
     Ok(())

@@ -60,14 +60,21 @@ impl Passthrough {
         };
         let mut stored = KVec::with_capacity(name.len(), GFP_KERNEL)?;
         stored.extend_from_slice(name.as_bytes(), GFP_KERNEL)?;
-        Ok(Passthrough { name: stored, device, lower })
+        Ok(Passthrough {
+            name: stored,
+            device,
+            lower,
+        })
     }
 
     /// Switches the pair off; EBUSY (and still working) while the device is open.
     fn shut_down(&self) -> Result {
         if let Err(e) = set_power(&*self.device, false) {
             self.device.power().press(true);
-            pr_info!("test_passthrough: device busy ({} opens)\n", self.device.open_count());
+            pr_info!(
+                "test_passthrough: device busy ({} opens)\n",
+                self.device.open_count()
+            );
             return Err(e);
         }
         drop(self.device.input().disconnect());
@@ -99,7 +106,11 @@ impl Registry {
 
     fn rewire(&self, name: &str, path: &str) -> Result {
         let mut devices = self.devices.lock();
-        let device = devices.iter_mut().flatten().find(|d| d.name == name.as_bytes()).ok_or(ENOENT)?;
+        let device = devices
+            .iter_mut()
+            .flatten()
+            .find(|d| d.name == name.as_bytes())
+            .ok_or(ENOENT)?;
         let lower = BioBrick::new(path)?;
         set_power(&*lower, true)?;
         let old = device.device.input().replace(lower.clone());
@@ -139,7 +150,9 @@ impl TestHooks {
             GFP_KERNEL,
         )?;
         REGISTRY.store(ptr::from_ref(&*registry).cast_mut(), Ordering::Release);
-        Ok(TestHooks { registry: Some(registry) })
+        Ok(TestHooks {
+            registry: Some(registry),
+        })
     }
 }
 
@@ -192,7 +205,10 @@ impl SysctlEntry for PassthroughEntry {
         let (Some(name), Some(path), None) = (words.next(), words.next(), words.next()) else {
             return Err(EINVAL);
         };
-        if !path.starts_with('/') || path.len() > MAX_PATH_LEN || path.contains(|c: char| c.is_whitespace()) {
+        if !path.starts_with('/')
+            || path.len() > MAX_PATH_LEN
+            || path.contains(|c: char| c.is_whitespace())
+        {
             return Err(EINVAL);
         }
         if rewire {

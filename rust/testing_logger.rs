@@ -87,7 +87,12 @@ impl LoggedDevice {
                 return Err(e);
             }
         };
-        Ok(LoggedDevice { name: stored, device, logger, lower })
+        Ok(LoggedDevice {
+            name: stored,
+            device,
+            logger,
+            lower,
+        })
     }
 
     /// Switches everything off; EBUSY (and still working) while the device is open.
@@ -128,7 +133,11 @@ impl Registry {
 
     fn with(&self, name: &str, f: impl FnOnce(&LoggedDevice) -> Result) -> Result {
         let devices = self.devices.lock();
-        let device = devices.iter().flatten().find(|d| d.name == name.as_bytes()).ok_or(ENOENT)?;
+        let device = devices
+            .iter()
+            .flatten()
+            .find(|d| d.name == name.as_bytes())
+            .ok_or(ENOENT)?;
         f(device)
     }
 
@@ -177,7 +186,9 @@ impl LoggerTestHooks {
             GFP_KERNEL,
         )?;
         REGISTRY.store(ptr::from_ref(&*registry).cast_mut(), Ordering::Release);
-        Ok(LoggerTestHooks { registry: Some(registry) })
+        Ok(LoggerTestHooks {
+            registry: Some(registry),
+        })
     }
 }
 
@@ -229,7 +240,13 @@ impl SysctlEntry for LoggerEntry {
             return registry.remove(name, true);
         }
         let mut words = text.split(' ');
-        let words = (words.next(), words.next(), words.next(), words.next(), words.next());
+        let words = (
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+        );
         if words.4.is_some() {
             return Err(EINVAL);
         }

@@ -28,7 +28,8 @@ pub enum Compression {
 
 impl Compression {
     /// The algorithms in the original's order of preference.
-    pub const PREFERENCE: [Compression; 3] = [Compression::Lzo, Compression::Lz4, Compression::Zlib];
+    pub const PREFERENCE: [Compression; 3] =
+        [Compression::Lzo, Compression::Lz4, Compression::Zlib];
 
     /// The flag bit of this algorithm.
     pub const fn flag(self) -> CrcFlags {
@@ -50,7 +51,9 @@ impl Compression {
 
     /// The preferred algorithm among the compression bits of `flags`.
     pub fn select(flags: CrcFlags) -> Option<Compression> {
-        Compression::PREFERENCE.into_iter().find(|c| flags.contains(c.flag()))
+        Compression::PREFERENCE
+            .into_iter()
+            .find(|c| flags.contains(c.flag()))
     }
 }
 
@@ -76,8 +79,14 @@ mod tests {
 
     #[test]
     fn preference() {
-        assert_eq!(Compression::select(CrcFlags::COMPRESS_ANY), Some(Compression::Lzo));
-        assert_eq!(Compression::select(CrcFlags::LZ4.union(CrcFlags::ZLIB)), Some(Compression::Lz4));
+        assert_eq!(
+            Compression::select(CrcFlags::COMPRESS_ANY),
+            Some(Compression::Lzo)
+        );
+        assert_eq!(
+            Compression::select(CrcFlags::LZ4.union(CrcFlags::ZLIB)),
+            Some(Compression::Lz4)
+        );
         assert_eq!(Compression::select(CrcFlags::CRC32C), None);
         assert_eq!(Compression::Lz4.name(), "lz4");
     }

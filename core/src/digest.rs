@@ -108,11 +108,20 @@ pub enum DigestAlgo {
 
 impl DigestAlgo {
     /// The "new" algorithms in the original's order of preference (fastest first).
-    pub const PREFERENCE: [DigestAlgo; 4] =
-        [DigestAlgo::Crc32c, DigestAlgo::Crc32, DigestAlgo::Md5, DigestAlgo::Sha1];
+    pub const PREFERENCE: [DigestAlgo; 4] = [
+        DigestAlgo::Crc32c,
+        DigestAlgo::Crc32,
+        DigestAlgo::Md5,
+        DigestAlgo::Sha1,
+    ];
     /// Every algorithm.
-    pub const ALL: [DigestAlgo; 5] =
-        [DigestAlgo::Md5Old, DigestAlgo::Md5, DigestAlgo::Crc32c, DigestAlgo::Crc32, DigestAlgo::Sha1];
+    pub const ALL: [DigestAlgo; 5] = [
+        DigestAlgo::Md5Old,
+        DigestAlgo::Md5,
+        DigestAlgo::Crc32c,
+        DigestAlgo::Crc32,
+        DigestAlgo::Sha1,
+    ];
 
     /// The flag bit of this algorithm.
     pub const fn flag(self) -> CrcFlags {
@@ -255,7 +264,11 @@ pub fn split8(data: &[u8]) -> Option<[&[u8]; 8]> {
 
 /// The 32-byte MARS digest of `data` with `algo`, or `None` when the digester lacks the
 /// algorithm or the algorithm cannot handle `data` (MD5 on an odd length).
-pub fn digest32(algo: DigestAlgo, data: &[u8], digester: &dyn Digester) -> Option<[u8; DIGEST_SIZE]> {
+pub fn digest32(
+    algo: DigestAlgo,
+    data: &[u8],
+    digester: &dyn Digester,
+) -> Option<[u8; DIGEST_SIZE]> {
     let mut out = [0u8; DIGEST_SIZE];
     match algo {
         DigestAlgo::Md5Old => {
@@ -276,7 +289,9 @@ pub fn digest32(algo: DigestAlgo, data: &[u8], digester: &dyn Digester) -> Optio
             }
         }
         DigestAlgo::Crc32 => {
-            chunked(data, 8, &mut out, |piece| digester.crc32(piece).map(u32::to_le_bytes))?;
+            chunked(data, 8, &mut out, |piece| {
+                digester.crc32(piece).map(u32::to_le_bytes)
+            })?;
         }
         DigestAlgo::Sha1 => {
             let sha1 = digester.sha1(data)?;
@@ -299,7 +314,10 @@ pub fn fold(digest: &[u8; DIGEST_SIZE]) -> [u8; FOLDED_SIZE] {
 /// The algorithm `mars_digest()` would try first for `allowed` (a set of digest flags):
 /// the first of [`DigestAlgo::PREFERENCE`] in `allowed`, else MD5_OLD.
 pub fn select_digest(allowed: CrcFlags) -> DigestAlgo {
-    DigestAlgo::PREFERENCE.into_iter().find(|a| allowed.contains(a.flag())).unwrap_or(DigestAlgo::Md5Old)
+    DigestAlgo::PREFERENCE
+        .into_iter()
+        .find(|a| allowed.contains(a.flag()))
+        .unwrap_or(DigestAlgo::Md5Old)
 }
 
 /// Computes the digest of `data` like the original `mars_digest()`: the algorithms in
@@ -308,7 +326,11 @@ pub fn select_digest(allowed: CrcFlags) -> DigestAlgo {
 ///
 /// Returns the algorithm actually used with its 32-byte digest, or `None` when not even MD5
 /// is available.
-pub fn mars_digest(allowed: CrcFlags, data: &[u8], digester: &dyn Digester) -> Option<(DigestAlgo, [u8; DIGEST_SIZE])> {
+pub fn mars_digest(
+    allowed: CrcFlags,
+    data: &[u8],
+    digester: &dyn Digester,
+) -> Option<(DigestAlgo, [u8; DIGEST_SIZE])> {
     let usable = allowed.intersection(digester.available());
     for algo in DigestAlgo::PREFERENCE {
         if usable.contains(algo.flag()) {
@@ -386,11 +408,20 @@ mod tests {
     fn preference_and_availability() {
         assert_eq!(Fake.available(), CrcFlags(1 | 2 | 4));
         assert_eq!(select_digest(CrcFlags::DIGEST_ANY), DigestAlgo::Crc32c);
-        assert_eq!(select_digest(CrcFlags::SHA1.union(CrcFlags::MD5)), DigestAlgo::Md5);
+        assert_eq!(
+            select_digest(CrcFlags::SHA1.union(CrcFlags::MD5)),
+            DigestAlgo::Md5
+        );
         assert_eq!(select_digest(CrcFlags::NONE), DigestAlgo::Md5Old);
         // CRC32 is not provided by Fake, so CRC32C|CRC32 → CRC32C, CRC32 alone → MD5_OLD.
-        assert_eq!(mars_digest(CrcFlags::CRC32, &[0; 8], &Fake).unwrap().0, DigestAlgo::Md5Old);
-        assert_eq!(mars_digest(CrcFlags::DIGEST_ANY, &[0; 8], &Fake).unwrap().0, DigestAlgo::Crc32c);
+        assert_eq!(
+            mars_digest(CrcFlags::CRC32, &[0; 8], &Fake).unwrap().0,
+            DigestAlgo::Md5Old
+        );
+        assert_eq!(
+            mars_digest(CrcFlags::DIGEST_ANY, &[0; 8], &Fake).unwrap().0,
+            DigestAlgo::Crc32c
+        );
         struct Nothing;
         impl Digester for Nothing {}
         assert!(mars_digest(CrcFlags::DIGEST_ANY, &[0; 8], &Nothing).is_none());

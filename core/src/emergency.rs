@@ -50,7 +50,11 @@ pub const HOLE_SKIP: u32 = 10;
 pub fn limits(knobs_mb: [i64; 4], total: u64) -> [u64; 4] {
     let cap = total / SHARE_DIVISOR;
     let t = |i: usize| {
-        let mb = knobs_mb.get(i).copied().unwrap_or(0).clamp(0, FREE_SPACE_MB_MAX) as u64;
+        let mb = knobs_mb
+            .get(i)
+            .copied()
+            .unwrap_or(0)
+            .clamp(0, FREE_SPACE_MB_MAX) as u64;
         mb.saturating_mul(MIB).min(cap)
     };
     let l4 = t(3);
@@ -130,7 +134,11 @@ pub fn assess(total: u64, free: u64, shadow: u64, knobs_mb: [i64; 4], previous: 
     let rest = free.saturating_sub(shadow);
     let limits = limits(knobs_mb, total);
     let level = next_level(previous, raw_level(rest, &limits));
-    Space { level, rest: rest.saturating_sub(limits[0]), total: total.saturating_sub(limits[0]) }
+    Space {
+        level,
+        rest: rest.saturating_sub(limits[0]),
+        total: total.saturating_sub(limits[0]),
+    }
 }
 
 /// Parses `todo-<host>/emergency-limit`: a percentage 0..=100 (0: off).
@@ -226,7 +234,10 @@ impl ResumeBackoff {
     /// A backoff that takes the logger's current failure count `failed_total` as seen (for a
     /// logger just started: its earlier failures are no reason to wait).
     pub fn new(failed_total: u32) -> Self {
-        ResumeBackoff { seen: failed_total, ..ResumeBackoff::default() }
+        ResumeBackoff {
+            seen: failed_total,
+            ..ResumeBackoff::default()
+        }
     }
 
     /// Failed log writes in a row so far.
@@ -239,7 +250,14 @@ impl ResumeBackoff {
     /// round's emergency level, `interval_ms` the scan interval. The caller reads `logging`
     /// before `failed_total`, and the logger counts a failure before it shows it stopped:
     /// so a logger seen stopped by a failure is never let go in the round that sees it.
-    pub fn round(&mut self, failed_total: u32, logging: bool, level: u8, now_ms: u64, interval_ms: u64) -> Backoff {
+    pub fn round(
+        &mut self,
+        failed_total: u32,
+        logging: bool,
+        level: u8,
+        now_ms: u64,
+        interval_ms: u64,
+    ) -> Backoff {
         let new = failed_total.wrapping_sub(self.seen);
         self.seen = failed_total;
         if new != 0 {
@@ -291,8 +309,13 @@ pub fn deletes_old_logfiles(level: u8) -> bool {
 
 /// The local logfile a secondary deletes first in emergency: the oldest one numbered below
 /// the logfile its replay link names (its replay needs nothing before that).
-pub fn deletable_logfile<'a>(logs: impl IntoIterator<Item = LogName<'a>>, replaying: u32) -> Option<LogName<'a>> {
-    logs.into_iter().filter(|l| l.nr < replaying).min_by_key(|l| l.nr)
+pub fn deletable_logfile<'a>(
+    logs: impl IntoIterator<Item = LogName<'a>>,
+    replaying: u32,
+) -> Option<LogName<'a>> {
+    logs.into_iter()
+        .filter(|l| l.nr < replaying)
+        .min_by_key(|l| l.nr)
 }
 
 /// The hole after logfile `current`: the number of the fake version link
@@ -306,7 +329,14 @@ pub fn hole(current: u32) -> Option<(u32, u32)> {
 /// The fake version link at the hole, `000…0,log-<nr>-<host>,0:` (as at resource creation),
 /// which the version link of the next logfile chains to.
 pub fn hole_version_link(nr: u32, host: HostName<'_>) -> VersionLink<'_> {
-    VersionLink { head: VersionHead { digest: Md5Digest::ZERO, log: LogName { nr, origin: host }, pos: 0 }, prev: None }
+    VersionLink {
+        head: VersionHead {
+            digest: Md5Digest::ZERO,
+            log: LogName { nr, origin: host },
+            pos: 0,
+        },
+        prev: None,
+    }
 }
 
 /// The level in words, for messages and `marsadm view`.
@@ -373,7 +403,15 @@ mod tests {
         assert_eq!(next_level(9, 0), 3);
         let mut level = 0;
         let mut seen = std::vec::Vec::new();
-        for free in [100 * MIB, 5 * MIB, 200 * MIB, 200 * MIB, 200 * MIB, 200 * MIB, 200 * MIB] {
+        for free in [
+            100 * MIB,
+            5 * MIB,
+            200 * MIB,
+            200 * MIB,
+            200 * MIB,
+            200 * MIB,
+            200 * MIB,
+        ] {
             level = assess(256 * MIB, free, 0, DEFAULTS, level).level;
             seen.push(level);
         }
@@ -390,29 +428,84 @@ mod tests {
         let s = assess(256 * MIB, 144 * MIB, 0, DEFAULTS, 0);
         assert_eq!(s.rest_percent(), 50);
         assert_eq!(Space::default().rest_percent(), 0);
-        assert_eq!(Space { level: 0, rest: u64::MAX / 2, total: u64::MAX }.rest_percent(), 50);
-        assert_eq!(Space { level: 0, rest: 5, total: 3 }.rest_percent(), 100);
+        assert_eq!(
+            Space {
+                level: 0,
+                rest: u64::MAX / 2,
+                total: u64::MAX
+            }
+            .rest_percent(),
+            50
+        );
+        assert_eq!(
+            Space {
+                level: 0,
+                rest: 5,
+                total: 3
+            }
+            .rest_percent(),
+            100
+        );
     }
 
     #[test]
     fn resource_emergency_rules() {
         let space = |level, rest, total| Space { level, rest, total };
-        let f = ResourceFacts { space: space(0, 50, 100), had_emergency: false, logger_stopped: false, limit_percent: 0 };
+        let f = ResourceFacts {
+            space: space(0, 50, 100),
+            had_emergency: false,
+            logger_stopped: false,
+            limit_percent: 0,
+        };
         assert!(!resource_emergency(&f));
-        assert!(resource_emergency(&ResourceFacts { space: space(4, 0, 100), ..f }), "jammed");
-        assert!(!resource_emergency(&ResourceFacts { space: space(3, 0, 100), ..f }), "not jammed, no limit");
+        assert!(
+            resource_emergency(&ResourceFacts {
+                space: space(4, 0, 100),
+                ..f
+            }),
+            "jammed"
+        );
+        assert!(
+            !resource_emergency(&ResourceFacts {
+                space: space(3, 0, 100),
+                ..f
+            }),
+            "not jammed, no limit"
+        );
         // Hysteresis: an emergency stays while the level is above 0.
-        let had = ResourceFacts { had_emergency: true, ..f };
-        assert!(resource_emergency(&ResourceFacts { space: space(1, 90, 100), ..had }));
+        let had = ResourceFacts {
+            had_emergency: true,
+            ..f
+        };
+        assert!(resource_emergency(&ResourceFacts {
+            space: space(1, 90, 100),
+            ..had
+        }));
         assert!(!resource_emergency(&had), "level 0 ends it");
         // A logger that stopped by itself (a failed log write) waits for level 0 too.
-        let stopped = ResourceFacts { logger_stopped: true, ..f };
-        assert!(resource_emergency(&ResourceFacts { space: space(2, 90, 100), ..stopped }));
+        let stopped = ResourceFacts {
+            logger_stopped: true,
+            ..f
+        };
+        assert!(resource_emergency(&ResourceFacts {
+            space: space(2, 90, 100),
+            ..stopped
+        }));
         assert!(!resource_emergency(&stopped));
         // The per-resource limit.
-        assert!(resource_emergency(&ResourceFacts { limit_percent: 51, ..f }));
-        assert!(!resource_emergency(&ResourceFacts { limit_percent: 50, ..f }));
-        assert!(resource_emergency(&ResourceFacts { limit_percent: 1, space: space(0, 0, 0), ..f }));
+        assert!(resource_emergency(&ResourceFacts {
+            limit_percent: 51,
+            ..f
+        }));
+        assert!(!resource_emergency(&ResourceFacts {
+            limit_percent: 50,
+            ..f
+        }));
+        assert!(resource_emergency(&ResourceFacts {
+            limit_percent: 1,
+            space: space(0, 0, 0),
+            ..f
+        }));
         assert!(may_resume(false, true, true));
         assert!(!may_resume(false, false, true));
         assert!(!may_resume(true, true, true));
@@ -457,9 +550,21 @@ mod tests {
         const I: u64 = 1000;
         let mut b = ResumeBackoff::new(7);
         assert_eq!(b.round(8, false, 2, 0, I), Backoff::Began(1, 2000));
-        assert_eq!(b.round(8, false, 2, 5000, I), Backoff::Waiting, "level 2: no wait counts");
-        assert_eq!(b.round(8, false, 0, 6000, I), Backoff::Waiting, "level 0 from now on");
-        assert_eq!(b.round(8, false, 1, 7000, I), Backoff::Waiting, "up again: starts over");
+        assert_eq!(
+            b.round(8, false, 2, 5000, I),
+            Backoff::Waiting,
+            "level 2: no wait counts"
+        );
+        assert_eq!(
+            b.round(8, false, 0, 6000, I),
+            Backoff::Waiting,
+            "level 0 from now on"
+        );
+        assert_eq!(
+            b.round(8, false, 1, 7000, I),
+            Backoff::Waiting,
+            "up again: starts over"
+        );
         assert_eq!(b.round(8, false, 0, 8000, I), Backoff::Waiting);
         assert_eq!(b.round(8, false, 0, 9999, I), Backoff::Waiting);
         assert_eq!(b.round(8, false, 0, 10_000, I), Backoff::Over);
@@ -469,7 +574,11 @@ mod tests {
     fn logging_long_enough_forgets_the_failures() {
         const I: u64 = 1000;
         let mut b = ResumeBackoff::new(u32::MAX);
-        assert_eq!(b.round(0, false, 0, 0, I), Backoff::Began(1, 2000), "the count wraps");
+        assert_eq!(
+            b.round(0, false, 0, 0, I),
+            Backoff::Began(1, 2000),
+            "the count wraps"
+        );
         assert_eq!(b.round(0, false, 0, 2000, I), Backoff::Over);
         assert_eq!(b.round(0, true, 0, 2500, I), Backoff::Over);
         assert_eq!(b.failures(), 1);
@@ -477,7 +586,11 @@ mod tests {
         assert_eq!(b.failures(), 1, "not long enough yet");
         assert_eq!(b.round(0, true, 0, 4500, I), Backoff::Over);
         assert_eq!(b.failures(), 0, "logged for the whole wait: forgotten");
-        assert_eq!(b.round(1, false, 0, 5000, I), Backoff::Began(1, 2000), "the next failure starts at the first wait");
+        assert_eq!(
+            b.round(1, false, 0, 5000, I),
+            Backoff::Began(1, 2000),
+            "the next failure starts at the first wait"
+        );
         // A failure counted after the caller saw the logger logging is one all the same.
         let mut b = ResumeBackoff::new(0);
         assert_eq!(b.round(1, true, 0, 0, I), Backoff::Began(1, 2000));
@@ -501,9 +614,20 @@ mod tests {
         assert!(!deletes_old_logfiles(1) && deletes_old_logfiles(2));
         let h = HostName::parse("alpha").unwrap();
         let b = HostName::parse("bravo").unwrap();
-        let logs = [LogName { nr: 5, origin: h }, LogName { nr: 3, origin: b }, LogName { nr: 7, origin: h }];
-        assert_eq!(deletable_logfile(logs, 7), Some(LogName { nr: 3, origin: b }));
-        assert_eq!(deletable_logfile(logs, 3), None, "the replayed logfile and later ones stay");
+        let logs = [
+            LogName { nr: 5, origin: h },
+            LogName { nr: 3, origin: b },
+            LogName { nr: 7, origin: h },
+        ];
+        assert_eq!(
+            deletable_logfile(logs, 7),
+            Some(LogName { nr: 3, origin: b })
+        );
+        assert_eq!(
+            deletable_logfile(logs, 3),
+            None,
+            "the replayed logfile and later ones stay"
+        );
         assert_eq!(level_text(4), "jammed: logging stopped");
     }
 
@@ -514,6 +638,9 @@ mod tests {
         assert_eq!(hole(MAX_LOG_NR - 10), None);
         assert_eq!(hole(u32::MAX), None);
         let h = HostName::parse("alpha").unwrap();
-        assert_eq!(hole_version_link(15, h).to_string(), "00000000000000000000000000000000,log-000000015-alpha,0:");
+        assert_eq!(
+            hole_version_link(15, h).to_string(),
+            "00000000000000000000000000000000,log-000000015-alpha,0:"
+        );
     }
 }

@@ -55,27 +55,38 @@ impl Stamp {
     /// The zero stamp (the epoch).
     pub const ZERO: Stamp = Stamp { sec: 0, nsec: 0 };
     /// The largest representable stamp.
-    pub const MAX: Stamp = Stamp { sec: i64::MAX, nsec: NSEC_PER_SEC - 1 };
+    pub const MAX: Stamp = Stamp {
+        sec: i64::MAX,
+        nsec: NSEC_PER_SEC - 1,
+    };
 
     /// Builds a stamp, normalising `nsec` overflow into seconds (saturating at [`Stamp::MAX`]).
     pub const fn new(sec: i64, nsec: u32) -> Stamp {
         let carry = (nsec / NSEC_PER_SEC) as i64;
         match sec.checked_add(carry) {
-            Some(sec) => Stamp { sec, nsec: nsec % NSEC_PER_SEC },
+            Some(sec) => Stamp {
+                sec,
+                nsec: nsec % NSEC_PER_SEC,
+            },
             None => Stamp::MAX,
         }
     }
 
     /// Nanoseconds since the epoch, if representable in an `i64` (until the year 2262).
     pub fn to_nanos(self) -> Option<i64> {
-        self.sec.checked_mul(i64::from(NSEC_PER_SEC))?.checked_add(i64::from(self.nsec))
+        self.sec
+            .checked_mul(i64::from(NSEC_PER_SEC))?
+            .checked_add(i64::from(self.nsec))
     }
 
     /// The stamp of `nanos` nanoseconds since the epoch.
     pub fn from_nanos(nanos: i64) -> Stamp {
         let per = i64::from(NSEC_PER_SEC);
         // rem_euclid is in 0..per, so it fits u32.
-        Stamp { sec: nanos.div_euclid(per), nsec: nanos.rem_euclid(per) as u32 }
+        Stamp {
+            sec: nanos.div_euclid(per),
+            nsec: nanos.rem_euclid(per) as u32,
+        }
     }
 
     /// The stamp `nsec` nanoseconds later, saturating at [`Stamp::MAX`].
@@ -94,9 +105,15 @@ impl Stamp {
     /// The stamp `sec` seconds later, saturating.
     pub fn add_sec(self, sec: i64) -> Stamp {
         match self.sec.checked_add(sec) {
-            Some(s) => Stamp { sec: s, nsec: self.nsec },
+            Some(s) => Stamp {
+                sec: s,
+                nsec: self.nsec,
+            },
             None if sec > 0 => Stamp::MAX,
-            None => Stamp { sec: i64::MIN, nsec: 0 },
+            None => Stamp {
+                sec: i64::MIN,
+                nsec: 0,
+            },
         }
     }
 
@@ -117,7 +134,9 @@ impl Stamp {
                 let mut value: u32 = 0;
                 for b in f.bytes() {
                     // At most nine digits: no overflow is possible; wrapping ops keep panic paths out.
-                    value = value.wrapping_mul(10).wrapping_add(u32::from(b.wrapping_sub(b'0')));
+                    value = value
+                        .wrapping_mul(10)
+                        .wrapping_add(u32::from(b.wrapping_sub(b'0')));
                 }
                 for _ in f.len()..9 {
                     value = value.wrapping_mul(10);
@@ -144,7 +163,11 @@ fn parse_decimal_i64(text: &str) -> Result<i64, StampError> {
             .and_then(|v| v.checked_add(i64::from(b.wrapping_sub(b'0'))))
             .ok_or(StampError::Range)?;
     }
-    Ok(if negative { value.wrapping_neg() } else { value })
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 impl fmt::Display for Stamp {
@@ -170,13 +193,19 @@ impl Default for LamportClock {
 impl LamportClock {
     /// A clock that has seen nothing yet.
     pub const fn new() -> LamportClock {
-        LamportClock { stamp: Stamp::ZERO, max_future_sec: DEFAULT_MAX_FUTURE_SEC }
+        LamportClock {
+            stamp: Stamp::ZERO,
+            max_future_sec: DEFAULT_MAX_FUTURE_SEC,
+        }
     }
 
     /// A clock whose largest stamp seen so far is `stamp` (state kept elsewhere, e.g. in an
     /// atomic in the kernel), with the given future limit.
     pub fn resume(stamp: Stamp, max_future_sec: i64) -> LamportClock {
-        let mut clock = LamportClock { stamp, max_future_sec: DEFAULT_MAX_FUTURE_SEC };
+        let mut clock = LamportClock {
+            stamp,
+            max_future_sec: DEFAULT_MAX_FUTURE_SEC,
+        };
         clock.set_max_future_sec(max_future_sec);
         clock
     }
@@ -194,7 +223,11 @@ impl LamportClock {
     /// Strict advance (`set_lamport`): the stamp becomes `t` if `t` is newer, else it moves
     /// on by one nanosecond, so two events never share a stamp.
     pub fn advance_strict(&mut self, t: Stamp) {
-        self.stamp = if t > self.stamp { t } else { self.stamp.add_nsec(1) };
+        self.stamp = if t > self.stamp {
+            t
+        } else {
+            self.stamp.add_nsec(1)
+        };
     }
 
     /// Non-strict advance (`set_lamport_nonstrict`): only ever moves forward. Used for every
@@ -240,8 +273,19 @@ impl LamportClock {
 
     /// Writes the text of `/proc/sys/mars/lamport_clock` as the original prints it (before the
     /// trailing newline the sysctl layer adds): real time, clock reading and the call count.
-    pub fn write_proc_text(&self, real: Stamp, calls: u32, out: &mut impl fmt::Write) -> fmt::Result {
-        write!(out, "CURRENT_TIME={}\nlamport_now={}\nCALLS={}", real, self.read(real), calls)
+    pub fn write_proc_text(
+        &self,
+        real: Stamp,
+        calls: u32,
+        out: &mut impl fmt::Write,
+    ) -> fmt::Result {
+        write!(
+            out,
+            "CURRENT_TIME={}\nlamport_now={}\nCALLS={}",
+            real,
+            self.read(real),
+            calls
+        )
     }
 }
 
@@ -263,7 +307,18 @@ mod tests {
 
     #[test]
     fn parse_rejects_garbage() {
-        for bad in ["", ".", "1.", ".5", "1.1234567890", "x", "1.x", "1 .2", "99999999999999999999", "--1"] {
+        for bad in [
+            "",
+            ".",
+            "1.",
+            ".5",
+            "1.1234567890",
+            "x",
+            "1.x",
+            "1 .2",
+            "99999999999999999999",
+            "--1",
+        ] {
             assert!(Stamp::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -337,7 +392,11 @@ mod tests {
 
     #[test]
     fn nanos_round_trip() {
-        for s in [Stamp::new(0, 0), Stamp::new(1_700_000_000, 123), Stamp { sec: -1, nsec: 5 }] {
+        for s in [
+            Stamp::new(0, 0),
+            Stamp::new(1_700_000_000, 123),
+            Stamp { sec: -1, nsec: 5 },
+        ] {
             assert_eq!(Stamp::from_nanos(s.to_nanos().unwrap()), s);
         }
         assert_eq!(Stamp::MAX.to_nanos(), None);
@@ -349,6 +408,9 @@ mod tests {
         c.advance(Stamp::new(20, 5));
         let mut s = String::new();
         c.write_proc_text(Stamp::new(10, 0), 7, &mut s).unwrap();
-        assert_eq!(s, "CURRENT_TIME=10.000000000\nlamport_now=20.000000005\nCALLS=7");
+        assert_eq!(
+            s,
+            "CURRENT_TIME=10.000000000\nlamport_now=20.000000005\nCALLS=7"
+        );
     }
 }

@@ -32,7 +32,9 @@
 //! `log_scan`.
 
 use super::compress::{Compression, Compressor, MAX_DECOMPRESS_LEN};
-use super::digest::{mars_digest, record_checksum, CrcFlags, DigestAlgo, Digester, DIGEST_SIZE, FOLDED_SIZE};
+use super::digest::{
+    mars_digest, record_checksum, CrcFlags, DigestAlgo, Digester, DIGEST_SIZE, FOLDED_SIZE,
+};
 use super::lamport::Stamp;
 
 /// First 8 bytes of every record.
@@ -124,13 +126,22 @@ pub struct RecordHeader {
 impl RecordHeader {
     /// A header with the given stamp.
     pub fn new(stamp: Stamp, pos: i64, code: i16, seq_nr: u32) -> RecordHeader {
-        RecordHeader { stamp_sec: stamp.sec, stamp_nsec: i64::from(stamp.nsec), pos, code, seq_nr }
+        RecordHeader {
+            stamp_sec: stamp.sec,
+            stamp_nsec: i64::from(stamp.nsec),
+            pos,
+            code,
+            seq_nr,
+        }
     }
 
     /// The stamp, if the nanoseconds are in range.
     pub fn stamp(&self) -> Option<Stamp> {
         let nsec = u32::try_from(self.stamp_nsec).ok()?;
-        (nsec < super::lamport::NSEC_PER_SEC).then_some(Stamp { sec: self.stamp_sec, nsec })
+        (nsec < super::lamport::NSEC_PER_SEC).then_some(Stamp {
+            sec: self.stamp_sec,
+            nsec,
+        })
     }
 }
 
@@ -146,7 +157,10 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        EncodeOptions { digests: CrcFlags::DIGEST_ANY, compression: CrcFlags::NONE }
+        EncodeOptions {
+            digests: CrcFlags::DIGEST_ANY,
+            compression: CrcFlags::NONE,
+        }
     }
 }
 
@@ -180,8 +194,12 @@ pub const fn pad_len(len: usize) -> usize {
 }
 
 fn put(out: &mut [u8], offset: usize, bytes: &[u8]) -> Result<(), EncodeError> {
-    let end = offset.checked_add(bytes.len()).ok_or(EncodeError::BufferTooSmall)?;
-    out.get_mut(offset..end).ok_or(EncodeError::BufferTooSmall)?.copy_from_slice(bytes);
+    let end = offset
+        .checked_add(bytes.len())
+        .ok_or(EncodeError::BufferTooSmall)?;
+    out.get_mut(offset..end)
+        .ok_or(EncodeError::BufferTooSmall)?
+        .copy_from_slice(bytes);
     Ok(())
 }
 
@@ -206,20 +224,33 @@ pub fn encode_record(
 ) -> Result<Encoded, EncodeError> {
     let len = payload.len();
     check_payload_len(len)?;
-    let area_end = START_OVERHEAD.checked_add(len).ok_or(EncodeError::PayloadTooLarge)?;
+    let area_end = START_OVERHEAD
+        .checked_add(len)
+        .ok_or(EncodeError::PayloadTooLarge)?;
     if out.len() < area_end.saturating_add(END_OVERHEAD) {
         return Err(EncodeError::BufferTooSmall);
     }
-    let (algo, digest) = mars_digest(opts.digests, payload, digester).ok_or(EncodeError::NoDigest)?;
+    let (algo, digest) =
+        mars_digest(opts.digests, payload, digester).ok_or(EncodeError::NoDigest)?;
     let (crc_old, crc) = record_checksum(algo, &digest);
     let mut flags = algo.flag();
 
-    let area = out.get_mut(START_OVERHEAD..area_end).ok_or(EncodeError::BufferTooSmall)?;
-    let mut stored = Frame { stored_len: len, padded_len: len, decompress_len: 0 };
+    let area = out
+        .get_mut(START_OVERHEAD..area_end)
+        .ok_or(EncodeError::BufferTooSmall)?;
+    let mut stored = Frame {
+        stored_len: len,
+        padded_len: len,
+        decompress_len: 0,
+    };
     let compressed = compressor.and_then(|c| try_compress(c, opts.compression, payload, area));
     match compressed {
         Some((method, clen)) => {
-            stored = Frame { stored_len: clen, padded_len: pad_len(clen), decompress_len: len };
+            stored = Frame {
+                stored_len: clen,
+                padded_len: pad_len(clen),
+                decompress_len: len,
+            };
             flags = flags.union(method.flag());
             if let Some(pad) = area.get_mut(clen..stored.padded_len) {
                 pad.fill(0);
@@ -228,7 +259,11 @@ pub fn encode_record(
         None => area.copy_from_slice(payload),
     }
     let total_len = write_frame(out, header, &stored, flags, crc_old, &crc)?;
-    Ok(Encoded { total_len, crc_flags: flags, stored_len: stored.stored_len })
+    Ok(Encoded {
+        total_len,
+        crc_flags: flags,
+        stored_len: stored.stored_len,
+    })
 }
 
 /// Finishes a record whose uncompressed payload of `payload_len` bytes the caller already
@@ -241,16 +276,23 @@ pub fn seal_record_in_place(
     digester: &dyn Digester,
     out: &mut [u8],
 ) -> Result<Encoded, EncodeError> {
-    let payload = out.get(payload_area(payload_len, out.len())?).ok_or(EncodeError::BufferTooSmall)?;
+    let payload = out
+        .get(payload_area(payload_len, out.len())?)
+        .ok_or(EncodeError::BufferTooSmall)?;
     let (algo, digest) = mars_digest(digests, payload, digester).ok_or(EncodeError::NoDigest)?;
     seal_record_digested(header, payload_len, algo, &digest, out)
 }
 
 /// Where the payload of `payload_len` bytes lies in a record buffer of `out_len` bytes, once
 /// the length is valid and the whole record fits.
-fn payload_area(payload_len: usize, out_len: usize) -> Result<core::ops::Range<usize>, EncodeError> {
+fn payload_area(
+    payload_len: usize,
+    out_len: usize,
+) -> Result<core::ops::Range<usize>, EncodeError> {
     check_payload_len(payload_len)?;
-    let area_end = START_OVERHEAD.checked_add(payload_len).ok_or(EncodeError::PayloadTooLarge)?;
+    let area_end = START_OVERHEAD
+        .checked_add(payload_len)
+        .ok_or(EncodeError::PayloadTooLarge)?;
     if out_len < area_end.saturating_add(END_OVERHEAD) {
         return Err(EncodeError::BufferTooSmall);
     }
@@ -270,9 +312,17 @@ pub fn seal_record_digested(
 ) -> Result<Encoded, EncodeError> {
     payload_area(payload_len, out.len())?;
     let (crc_old, crc) = record_checksum(algo, digest);
-    let frame = Frame { stored_len: payload_len, padded_len: payload_len, decompress_len: 0 };
+    let frame = Frame {
+        stored_len: payload_len,
+        padded_len: payload_len,
+        decompress_len: 0,
+    };
     let total_len = write_frame(out, header, &frame, algo.flag(), crc_old, &crc)?;
-    Ok(Encoded { total_len, crc_flags: algo.flag(), stored_len: payload_len })
+    Ok(Encoded {
+        total_len,
+        crc_flags: algo.flag(),
+        stored_len: payload_len,
+    })
 }
 
 fn check_payload_len(len: usize) -> Result<(), EncodeError> {
@@ -320,8 +370,13 @@ fn write_frame(
 ) -> Result<usize, EncodeError> {
     use header_offset as h;
     use trailer_offset as t;
-    let total_len = frame.padded_len.checked_add(OVERHEAD).ok_or(EncodeError::PayloadTooLarge)?;
-    let trailer = START_OVERHEAD.checked_add(frame.padded_len).ok_or(EncodeError::PayloadTooLarge)?;
+    let total_len = frame
+        .padded_len
+        .checked_add(OVERHEAD)
+        .ok_or(EncodeError::PayloadTooLarge)?;
+    let trailer = START_OVERHEAD
+        .checked_add(frame.padded_len)
+        .ok_or(EncodeError::PayloadTooLarge)?;
     if out.len() < total_len {
         return Err(EncodeError::BufferTooSmall);
     }
@@ -332,7 +387,11 @@ fn write_frame(
     put(out, h::STAMP_NSEC, &header.stamp_nsec.to_le_bytes())?;
     put(out, h::POS, &header.pos.to_le_bytes())?;
     put(out, h::LEN, &i16_len(frame.stored_len)?.to_le_bytes())?;
-    put(out, h::DECOMPRESS_LEN, &i16_len(frame.decompress_len)?.to_le_bytes())?;
+    put(
+        out,
+        h::DECOMPRESS_LEN,
+        &i16_len(frame.decompress_len)?.to_le_bytes(),
+    )?;
     put(out, 40, &[0; 4])?;
     put(out, h::CODE, &header.code.to_le_bytes())?;
     put(out, 46, &[0; 2])?;
@@ -379,8 +438,14 @@ mod tests {
         let hdr = RecordHeader::default();
         let mut out = [0u8; 200];
         let opts = EncodeOptions::default();
-        assert_eq!(encode_record(&hdr, &[], &opts, &Md5Only, None, &mut out), Err(EncodeError::EmptyPayload));
-        assert_eq!(encode_record(&hdr, &[1; 117], &opts, &Md5Only, None, &mut out), Err(EncodeError::BufferTooSmall));
+        assert_eq!(
+            encode_record(&hdr, &[], &opts, &Md5Only, None, &mut out),
+            Err(EncodeError::EmptyPayload)
+        );
+        assert_eq!(
+            encode_record(&hdr, &[1; 117], &opts, &Md5Only, None, &mut out),
+            Err(EncodeError::BufferTooSmall)
+        );
         let big = std::vec![0u8; MAX_PAYLOAD_LEN + 1];
         let mut big_out = std::vec![0u8; MAX_PAYLOAD_LEN + 200];
         assert_eq!(
@@ -389,8 +454,14 @@ mod tests {
         );
         struct Nothing;
         impl Digester for Nothing {}
-        assert_eq!(encode_record(&hdr, &[1; 16], &opts, &Nothing, None, &mut out), Err(EncodeError::NoDigest));
-        assert_eq!(seal_record_in_place(&hdr, 117, CrcFlags::MD5, &Md5Only, &mut out), Err(EncodeError::BufferTooSmall));
+        assert_eq!(
+            encode_record(&hdr, &[1; 16], &opts, &Nothing, None, &mut out),
+            Err(EncodeError::NoDigest)
+        );
+        assert_eq!(
+            seal_record_in_place(&hdr, 117, CrcFlags::MD5, &Md5Only, &mut out),
+            Err(EncodeError::BufferTooSmall)
+        );
     }
 
     #[test]
@@ -398,7 +469,15 @@ mod tests {
         let hdr = RecordHeader::default();
         let big = std::vec![7u8; MAX_PAYLOAD_LEN];
         let mut out = std::vec![0u8; MAX_RECORD_LEN];
-        let enc = encode_record(&hdr, &big, &EncodeOptions::default(), &Md5Only, None, &mut out).unwrap();
+        let enc = encode_record(
+            &hdr,
+            &big,
+            &EncodeOptions::default(),
+            &Md5Only,
+            None,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(enc.total_len, MAX_RECORD_LEN);
     }
 
@@ -407,7 +486,10 @@ mod tests {
         let hdr = RecordHeader::new(Stamp { sec: 5, nsec: 6 }, 4096, CODE_WRITE_NEW, 1);
         let payload = [0x42u8; 33];
         let mut out = [0u8; 33 + OVERHEAD];
-        let opts = EncodeOptions { digests: CrcFlags::NONE, compression: CrcFlags::NONE };
+        let opts = EncodeOptions {
+            digests: CrcFlags::NONE,
+            compression: CrcFlags::NONE,
+        };
         let enc = encode_record(&hdr, &payload, &opts, &Md5Only, None, &mut out).unwrap();
         assert_eq!(enc.crc_flags, DigestAlgo::Md5Old.flag());
         let md5 = Md5Only.md5(&payload).unwrap();
@@ -433,8 +515,22 @@ mod tests {
 
     #[test]
     fn stamp_helper_rejects_bad_nsec() {
-        let mut hdr = RecordHeader::new(Stamp { sec: 1, nsec: 999_999_999 }, 0, 0, 1);
-        assert_eq!(hdr.stamp(), Some(Stamp { sec: 1, nsec: 999_999_999 }));
+        let mut hdr = RecordHeader::new(
+            Stamp {
+                sec: 1,
+                nsec: 999_999_999,
+            },
+            0,
+            0,
+            1,
+        );
+        assert_eq!(
+            hdr.stamp(),
+            Some(Stamp {
+                sec: 1,
+                nsec: 999_999_999
+            })
+        );
         hdr.stamp_nsec = 1_000_000_000;
         assert_eq!(hdr.stamp(), None);
         hdr.stamp_nsec = -1;

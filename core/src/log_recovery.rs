@@ -84,19 +84,33 @@ pub fn plan_recovery(
         Some(version_pos) => min_pos.min(version_pos),
         None => min_pos,
     };
-    if log_size == 0 && min_pos == 0 && replay.dirty_len == 0 && replay.log.origin.as_str() == me.as_str() {
+    if log_size == 0
+        && min_pos == 0
+        && replay.dirty_len == 0
+        && replay.log.origin.as_str() == me.as_str()
+    {
         return RecoveryPlan::UseEmpty;
     }
     let Some(next_nr) = replay.log.nr.checked_add(1).filter(|&nr| nr <= MAX_LOG_NR) else {
         return RecoveryPlan::Refuse(Refusal::NoNextNumber);
     };
     if log_size < start {
-        return RecoveryPlan::Refuse(Refusal::LogShorter { size: log_size, start });
+        return RecoveryPlan::Refuse(Refusal::LogShorter {
+            size: log_size,
+            start,
+        });
     }
     if log_size == start {
-        return RecoveryPlan::StartNext { end: log_size, next_nr };
+        return RecoveryPlan::StartNext {
+            end: log_size,
+            next_nr,
+        };
     }
-    RecoveryPlan::Replay { from: start, to: log_size, next_nr }
+    RecoveryPlan::Replay {
+        from: start,
+        to: log_size,
+        next_nr,
+    }
 }
 
 /// How the replayed part of a logfile ended.
@@ -161,7 +175,10 @@ pub fn judge_tail(end: ReplayEnd, eof: u64, zero_from: u64) -> ReplayEnd {
                 && zero_from <= e.saturating_add(MAX_TORN_WRITE)
                 && eof.saturating_sub(zero_from) >= MIN_ZERO_TAIL =>
         {
-            ReplayEnd::TruncatedTail { end: e, torn: eof.saturating_sub(e) }
+            ReplayEnd::TruncatedTail {
+                end: e,
+                torn: eof.saturating_sub(e),
+            }
         }
         other => other,
     }
@@ -221,7 +238,12 @@ pub struct Replayer {
 impl Replayer {
     /// A replay of `[from, eof)`.
     pub fn new(from: u64, eof: u64) -> Replayer {
-        Replayer { state: ScanState::at(from), eof, applied: 0, skipped: 0 }
+        Replayer {
+            state: ScanState::at(from),
+            eof,
+            applied: 0,
+            skipped: 0,
+        }
     }
 
     /// File offset of the next record: where the next window must start.
@@ -250,7 +272,9 @@ impl Replayer {
     ) -> ReplayStep<'a> {
         let pos = self.state.file_pos;
         let remaining = self.eof.saturating_sub(pos);
-        let window = window.get(..usize::try_from(remaining).unwrap_or(usize::MAX)).unwrap_or(window);
+        let window = window
+            .get(..usize::try_from(remaining).unwrap_or(usize::MAX))
+            .unwrap_or(window);
         let at_eof = window.len() as u64 >= remaining;
         match scan_record(window, at_eof, &mut self.state, ctx, scratch) {
             Ok(None) => ReplayStep::End(ReplayEnd::Clean { end: pos }),
@@ -263,12 +287,19 @@ impl Replayer {
                 ReplayStep::Skip(record)
             }
             Err(error) => match error.kind {
-                ScanErrorKind::NeedMore { needed } => ReplayStep::NeedData { from: pos, min_len: needed },
-                ScanErrorKind::Truncated { .. } => {
-                    ReplayStep::End(ReplayEnd::TruncatedTail { end: pos, torn: remaining })
-                }
+                ScanErrorKind::NeedMore { needed } => ReplayStep::NeedData {
+                    from: pos,
+                    min_len: needed,
+                },
+                ScanErrorKind::Truncated { .. } => ReplayStep::End(ReplayEnd::TruncatedTail {
+                    end: pos,
+                    torn: remaining,
+                }),
                 ScanErrorKind::Zeroed if at_eof && window.iter().all(|&b| b == 0) => {
-                    ReplayStep::End(ReplayEnd::TruncatedTail { end: pos, torn: remaining })
+                    ReplayStep::End(ReplayEnd::TruncatedTail {
+                        end: pos,
+                        torn: remaining,
+                    })
                 }
                 _ => ReplayStep::End(ReplayEnd::Corrupt { end: pos, error }),
             },
@@ -280,7 +311,9 @@ impl Replayer {
 mod tests {
     use super::super::digest::{CrcFlags, Digester};
     use super::super::lamport::Stamp;
-    use super::super::log_record::{encode_record, EncodeOptions, RecordHeader, CODE_WRITE_OLD, OVERHEAD};
+    use super::super::log_record::{
+        encode_record, EncodeOptions, RecordHeader, CODE_WRITE_OLD, OVERHEAD,
+    };
     use super::super::tree::LogName;
     use super::*;
     use std::vec::Vec;
@@ -293,7 +326,11 @@ mod tests {
             for &b in data {
                 crc ^= u32::from(b);
                 for _ in 0..8 {
-                    crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+                    crc = if crc & 1 != 0 {
+                        (crc >> 1) ^ 0x82f6_3b78
+                    } else {
+                        crc >> 1
+                    };
                 }
             }
             Some(!crc)
@@ -305,13 +342,23 @@ mod tests {
     }
 
     fn link(nr: u32, origin: &'static str, min_pos: i64, dirty_len: i64) -> ReplayLink<'static> {
-        ReplayLink { log: LogName { nr, origin: HostName::parse(origin).unwrap() }, min_pos, dirty_len }
+        ReplayLink {
+            log: LogName {
+                nr,
+                origin: HostName::parse(origin).unwrap(),
+            },
+            min_pos,
+            dirty_len,
+        }
     }
 
     #[test]
     fn planning() {
         let me = host();
-        assert_eq!(plan_recovery(&link(3, "alpha", 0, 0), None, 0, me), RecoveryPlan::UseEmpty);
+        assert_eq!(
+            plan_recovery(&link(3, "alpha", 0, 0), None, 0, me),
+            RecoveryPlan::UseEmpty
+        );
         assert_eq!(
             plan_recovery(&link(3, "bravo", 0, 0), None, 0, me),
             RecoveryPlan::StartNext { end: 0, next_nr: 4 },
@@ -319,24 +366,42 @@ mod tests {
         );
         assert_eq!(
             plan_recovery(&link(3, "alpha", 100, 0), None, 100, me),
-            RecoveryPlan::StartNext { end: 100, next_nr: 4 }
+            RecoveryPlan::StartNext {
+                end: 100,
+                next_nr: 4
+            }
         );
         assert_eq!(
             plan_recovery(&link(3, "alpha", 100, 50), None, 500, me),
-            RecoveryPlan::Replay { from: 100, to: 500, next_nr: 4 }
+            RecoveryPlan::Replay {
+                from: 100,
+                to: 500,
+                next_nr: 4
+            }
         );
         assert_eq!(
             plan_recovery(&link(3, "alpha", 100, 50), Some(40), 500, me),
-            RecoveryPlan::Replay { from: 40, to: 500, next_nr: 4 },
+            RecoveryPlan::Replay {
+                from: 40,
+                to: 500,
+                next_nr: 4
+            },
             "the smaller of replay and version position"
         );
         assert_eq!(
             plan_recovery(&link(3, "alpha", 100, 50), Some(400), 500, me),
-            RecoveryPlan::Replay { from: 100, to: 500, next_nr: 4 }
+            RecoveryPlan::Replay {
+                from: 100,
+                to: 500,
+                next_nr: 4
+            }
         );
         assert_eq!(
             plan_recovery(&link(3, "alpha", 600, 0), None, 500, me),
-            RecoveryPlan::Refuse(Refusal::LogShorter { size: 500, start: 600 })
+            RecoveryPlan::Refuse(Refusal::LogShorter {
+                size: 500,
+                start: 600
+            })
         );
         assert_eq!(
             plan_recovery(&link(3, "alpha", -1, 0), None, 500, me),
@@ -354,10 +419,18 @@ mod tests {
         let mut file = Vec::new();
         let mut offsets = Vec::new();
         for i in 0..n {
-            let hdr = RecordHeader::new(Stamp { sec: 1, nsec: i }, i64::from(i) * 512, CODE_WRITE_NEW, i + 1);
+            let hdr = RecordHeader::new(
+                Stamp { sec: 1, nsec: i },
+                i64::from(i) * 512,
+                CODE_WRITE_NEW,
+                i + 1,
+            );
             let payload = [i as u8; 512];
             let mut out = [0u8; 512 + OVERHEAD];
-            let opts = EncodeOptions { digests: CrcFlags::CRC32C, compression: CrcFlags::NONE };
+            let opts = EncodeOptions {
+                digests: CrcFlags::CRC32C,
+                compression: CrcFlags::NONE,
+            };
             let enc = encode_record(&hdr, &payload, &opts, &Crc, None, &mut out).unwrap();
             offsets.push(file.len() as u64);
             file.extend_from_slice(&out[..enc.total_len]);
@@ -368,7 +441,10 @@ mod tests {
     /// Runs a replayer over `file[from..]` with windows of at most `chunk` bytes, growing on
     /// demand as a kernel reader would; returns applied positions and the end.
     fn run(file: &[u8], from: u64, chunk: usize) -> (Vec<i64>, ReplayEnd) {
-        let ctx = ScanContext { digester: &Crc, compressor: None };
+        let ctx = ScanContext {
+            digester: &Crc,
+            compressor: None,
+        };
         let mut r = Replayer::new(from, file.len() as u64);
         let mut applied = Vec::new();
         let mut want = chunk;
@@ -397,9 +473,23 @@ mod tests {
         let (file, offsets) = logfile(10);
         for chunk in [1, 100, 700, 1 << 20] {
             let (applied, end) = run(&file, offsets[3], chunk);
-            assert_eq!(applied, (3..10).map(|i| i * 512).collect::<Vec<i64>>(), "chunk {chunk}");
-            assert_eq!(end, ReplayEnd::Clean { end: file.len() as u64 });
-            assert_eq!(after_replay(&end, false), AfterReplay::StartNext { end: file.len() as u64 });
+            assert_eq!(
+                applied,
+                (3..10).map(|i| i * 512).collect::<Vec<i64>>(),
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                end,
+                ReplayEnd::Clean {
+                    end: file.len() as u64
+                }
+            );
+            assert_eq!(
+                after_replay(&end, false),
+                AfterReplay::StartNext {
+                    end: file.len() as u64
+                }
+            );
         }
     }
 
@@ -409,8 +499,17 @@ mod tests {
         file.truncate(offsets[4] as usize + 100);
         let (applied, end) = run(&file, 0, 4096);
         assert_eq!(applied.len(), 4);
-        assert_eq!(end, ReplayEnd::TruncatedTail { end: offsets[4], torn: 100 });
-        assert_eq!(after_replay(&end, false), AfterReplay::StartNext { end: offsets[4] });
+        assert_eq!(
+            end,
+            ReplayEnd::TruncatedTail {
+                end: offsets[4],
+                torn: 100
+            }
+        );
+        assert_eq!(
+            after_replay(&end, false),
+            AfterReplay::StartNext { end: offsets[4] }
+        );
     }
 
     #[test]
@@ -419,7 +518,13 @@ mod tests {
         file.resize(file.len() + 3000, 0);
         let (applied, end) = run(&file, 0, 1 << 20);
         assert_eq!(applied.len(), 3);
-        assert_eq!(end, ReplayEnd::TruncatedTail { end: offsets[2] + 512 + OVERHEAD as u64, torn: 3000 });
+        assert_eq!(
+            end,
+            ReplayEnd::TruncatedTail {
+                end: offsets[2] + 512 + OVERHEAD as u64,
+                torn: 3000
+            }
+        );
     }
 
     #[test]
@@ -430,11 +535,22 @@ mod tests {
         file.resize(file.len() + (8 << 20), 0);
         let (applied, end) = run(&file, 0, 1 << 20);
         assert_eq!(applied.len(), 3);
-        let ReplayEnd::Corrupt { end: at, .. } = end else { panic!("{end:?}") };
+        let ReplayEnd::Corrupt { end: at, .. } = end else {
+            panic!("{end:?}")
+        };
         assert_eq!(at, records_end);
         let eof = file.len() as u64;
-        assert_eq!(judge_tail(end, eof, records_end), ReplayEnd::TruncatedTail { end: records_end, torn: eof - records_end });
-        assert_eq!(after_replay(&judge_tail(end, eof, records_end), false), AfterReplay::StartNext { end: records_end });
+        assert_eq!(
+            judge_tail(end, eof, records_end),
+            ReplayEnd::TruncatedTail {
+                end: records_end,
+                torn: eof - records_end
+            }
+        );
+        assert_eq!(
+            after_replay(&judge_tail(end, eof, records_end), false),
+            AfterReplay::StartNext { end: records_end }
+        );
     }
 
     #[test]
@@ -443,14 +559,23 @@ mod tests {
         // data, then zeros, all within MAX_TORN_WRITE.
         let (mut file, offsets) = logfile(6);
         let eof = file.len() as u64 + (4 << 20);
-        for b in file.get_mut(offsets[3] as usize..offsets[4] as usize).unwrap() {
+        for b in file
+            .get_mut(offsets[3] as usize..offsets[4] as usize)
+            .unwrap()
+        {
             *b = 0;
         }
         file.resize(eof as usize, 0);
         let (applied, end) = run(&file, 0, 1 << 20);
         assert_eq!(applied.len(), 3);
         let zero_from = offsets[5] + 512 + OVERHEAD as u64;
-        assert_eq!(judge_tail(end, eof, zero_from), ReplayEnd::TruncatedTail { end: offsets[3], torn: eof - offsets[3] });
+        assert_eq!(
+            judge_tail(end, eof, zero_from),
+            ReplayEnd::TruncatedTail {
+                end: offsets[3],
+                torn: eof - offsets[3]
+            }
+        );
     }
 
     #[test]
@@ -459,13 +584,22 @@ mod tests {
         file[offsets[1] as usize + 100] ^= 0xff;
         let (_, end) = run(&file, 0, 1 << 20);
         let eof = file.len() as u64;
-        assert!(matches!(judge_tail(end, eof, offsets[1] + MAX_TORN_WRITE + 1), ReplayEnd::Corrupt { .. }));
+        assert!(matches!(
+            judge_tail(end, eof, offsets[1] + MAX_TORN_WRITE + 1),
+            ReplayEnd::Corrupt { .. }
+        ));
         // A zero suffix starting before the defect is impossible; judged as it is.
         assert!(matches!(judge_tail(end, eof, 0), ReplayEnd::Corrupt { .. }));
         // A defect near the end of a logfile without zeros ahead (an old-style logfile, or
         // one whose last record's digest ends in a zero byte) stays corruption.
-        assert!(matches!(judge_tail(end, eof, eof), ReplayEnd::Corrupt { .. }));
-        assert!(matches!(judge_tail(end, eof, eof - 1), ReplayEnd::Corrupt { .. }));
+        assert!(matches!(
+            judge_tail(end, eof, eof),
+            ReplayEnd::Corrupt { .. }
+        ));
+        assert!(matches!(
+            judge_tail(end, eof, eof - 1),
+            ReplayEnd::Corrupt { .. }
+        ));
         // Clean ends and truncated tails stay what they are.
         let clean = ReplayEnd::Clean { end: eof };
         assert_eq!(judge_tail(clean, eof, eof), clean);
@@ -478,11 +612,16 @@ mod tests {
         file[offsets[2] as usize + 100] ^= 0xff;
         let (applied, end) = run(&file, 0, 1 << 20);
         assert_eq!(applied, [0, 512]);
-        let ReplayEnd::Corrupt { end: at, error } = end else { panic!("{end:?}") };
+        let ReplayEnd::Corrupt { end: at, error } = end else {
+            panic!("{end:?}")
+        };
         assert_eq!(at, offsets[2]);
         assert_eq!(error.kind.name(), "checksum");
         assert_eq!(after_replay(&end, false), AfterReplay::Refuse);
-        assert_eq!(after_replay(&end, true), AfterReplay::StartNext { end: offsets[2] });
+        assert_eq!(
+            after_replay(&end, true),
+            AfterReplay::StartNext { end: offsets[2] }
+        );
     }
 
     #[test]
@@ -493,24 +632,41 @@ mod tests {
         }
         let (applied, end) = run(&file, 0, 1 << 20);
         assert_eq!(applied, [0]);
-        assert!(matches!(end, ReplayEnd::Corrupt { end, .. } if end == offsets[1]), "{end:?}");
+        assert!(
+            matches!(end, ReplayEnd::Corrupt { end, .. } if end == offsets[1]),
+            "{end:?}"
+        );
     }
 
     #[test]
     fn pre_images_are_skipped() {
         let hdr = RecordHeader::new(Stamp { sec: 1, nsec: 0 }, 0, CODE_WRITE_OLD, 1);
         let mut out = [0u8; 64 + OVERHEAD];
-        let opts = EncodeOptions { digests: CrcFlags::CRC32C, compression: CrcFlags::NONE };
+        let opts = EncodeOptions {
+            digests: CrcFlags::CRC32C,
+            compression: CrcFlags::NONE,
+        };
         encode_record(&hdr, &[7; 64], &opts, &Crc, None, &mut out).unwrap();
-        let ctx = ScanContext { digester: &Crc, compressor: None };
+        let ctx = ScanContext {
+            digester: &Crc,
+            compressor: None,
+        };
         let mut r = Replayer::new(0, out.len() as u64);
         let mut scratch = [];
-        assert!(matches!(r.step(&out, &ctx, &mut scratch), ReplayStep::Skip(_)));
-        assert_eq!((r.applied(), r.skipped(), r.position()), (0, 1, out.len() as u64));
+        assert!(matches!(
+            r.step(&out, &ctx, &mut scratch),
+            ReplayStep::Skip(_)
+        ));
+        assert_eq!(
+            (r.applied(), r.skipped(), r.position()),
+            (0, 1, out.len() as u64)
+        );
         let mut scratch = [];
         assert_eq!(
             r.step(&[], &ctx, &mut scratch),
-            ReplayStep::End(ReplayEnd::Clean { end: out.len() as u64 })
+            ReplayStep::End(ReplayEnd::Clean {
+                end: out.len() as u64
+            })
         );
     }
 
@@ -520,7 +676,10 @@ mod tests {
         let (file, _) = logfile(2);
         let mut longer = file.clone();
         longer.extend_from_slice(&[0xaa; 100]);
-        let ctx = ScanContext { digester: &Crc, compressor: None };
+        let ctx = ScanContext {
+            digester: &Crc,
+            compressor: None,
+        };
         let mut r = Replayer::new(0, file.len() as u64);
         let mut n = 0;
         loop {
@@ -529,7 +688,12 @@ mod tests {
             match r.step(&longer[start..], &ctx, &mut scratch) {
                 ReplayStep::Apply(_) => n += 1,
                 ReplayStep::End(e) => {
-                    assert_eq!(e, ReplayEnd::Clean { end: file.len() as u64 });
+                    assert_eq!(
+                        e,
+                        ReplayEnd::Clean {
+                            end: file.len() as u64
+                        }
+                    );
                     break;
                 }
                 other => panic!("{other:?}"),

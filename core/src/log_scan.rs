@@ -20,8 +20,8 @@
 use super::compress::{Compression, Compressor, MAX_DECOMPRESS_LEN};
 use super::digest::{digest32, mars_digest, CrcFlags, DigestAlgo, Digester, FOLDED_SIZE};
 use super::log_record::{
-    header_offset as h, trailer_offset as t, RecordHeader, DECOMPRESS_GRANULE, END_MAGIC, END_OVERHEAD,
-    FORMAT_VERSION, OVERHEAD, START_MAGIC, START_OVERHEAD,
+    header_offset as h, trailer_offset as t, RecordHeader, DECOMPRESS_GRANULE, END_MAGIC,
+    END_OVERHEAD, FORMAT_VERSION, OVERHEAD, START_MAGIC, START_OVERHEAD,
 };
 
 /// Where the scanner stands in a logfile.
@@ -38,7 +38,11 @@ pub struct ScanState {
 impl ScanState {
     /// A state for scanning from `file_pos` with no sequence expectation.
     pub const fn at(file_pos: u64) -> ScanState {
-        ScanState { file_pos, last_seq_nr: 0, records: 0 }
+        ScanState {
+            file_pos,
+            last_seq_nr: 0,
+            records: 0,
+        }
     }
 
     /// Moves past the damage reported by `err`: past the record if its frame was intact (and
@@ -439,10 +443,18 @@ pub fn scan_record<'a>(
     ctx: &ScanContext<'_>,
     scratch: &'a mut [u8],
 ) -> Result<Option<Record<'a>>, ScanError> {
-    let mut at = At { base: state.file_pos, record_len: None, seq_nr: None };
+    let mut at = At {
+        base: state.file_pos,
+        record_len: None,
+        seq_nr: None,
+    };
     let avail = window.len();
     if avail == 0 {
-        return if at_eof { Ok(None) } else { Err(at.short(START_OVERHEAD, 0, false)) };
+        return if at_eof {
+            Ok(None)
+        } else {
+            Err(at.short(START_OVERHEAD, 0, false))
+        };
     }
 
     // Start magic, checked on what is there even if the window is short.
@@ -470,9 +482,21 @@ pub fn scan_record<'a>(
     let total_value = i32::from(total_len_raw);
     let total_len = match usize::try_from(total_len_raw) {
         Ok(0) => return Err(bad_length(&at, h::TOTAL_LEN, LengthField::TotalZero, 0)),
-        Err(_) => return Err(bad_length(&at, h::TOTAL_LEN, LengthField::TotalNegative, total_value)),
+        Err(_) => {
+            return Err(bad_length(
+                &at,
+                h::TOTAL_LEN,
+                LengthField::TotalNegative,
+                total_value,
+            ))
+        }
         Ok(n) if n <= OVERHEAD => {
-            return Err(bad_length(&at, h::TOTAL_LEN, LengthField::TotalTooSmall, total_value))
+            return Err(bad_length(
+                &at,
+                h::TOTAL_LEN,
+                LengthField::TotalTooSmall,
+                total_value,
+            ))
         }
         Ok(n) => n,
     };
@@ -508,12 +532,18 @@ pub fn scan_record<'a>(
     let trailer = record.get(trailer_start..).unwrap_or_default();
     if trailer.len() != END_OVERHEAD {
         // Cannot happen: trailer_start + END_OVERHEAD == total_len.
-        return Err(at.err(trailer_start, ScanErrorKind::BadEndMagic { found: end_magic }));
+        return Err(at.err(
+            trailer_start,
+            ScanErrorKind::BadEndMagic { found: end_magic },
+        ));
     }
     let crc_old = read_u32(trailer, t::CRC_OLD).unwrap_or_default();
     let valid_copy = read_u8(trailer, t::VALID_COPY).unwrap_or_default();
     if valid_copy != 1 {
-        return Err(at.err(trailer_start + t::VALID_COPY, ScanErrorKind::Incomplete { valid_copy }));
+        return Err(at.err(
+            trailer_start + t::VALID_COPY,
+            ScanErrorKind::Incomplete { valid_copy },
+        ));
     }
     let crc_flags = CrcFlags(read_u16(trailer, t::CRC_FLAGS).unwrap_or_default());
     let seq_nr = read_u32(trailer, t::SEQ_NR).unwrap_or_default();
@@ -526,21 +556,50 @@ pub fn scan_record<'a>(
     if seq_nr != 0 && last != 0 {
         let expected = last.wrapping_add(1);
         if u64::from(seq_nr) > u64::from(last) + 1 {
-            return Err(at.err(trailer_start + t::SEQ_NR, ScanErrorKind::SeqGap { expected, found: seq_nr }));
+            return Err(at.err(
+                trailer_start + t::SEQ_NR,
+                ScanErrorKind::SeqGap {
+                    expected,
+                    found: seq_nr,
+                },
+            ));
         } else if seq_nr != expected {
-            warning = Some(ScanWarning::SeqBackward { expected, found: seq_nr });
+            warning = Some(ScanWarning::SeqBackward {
+                expected,
+                found: seq_nr,
+            });
         }
     }
 
     // Lengths. The original trusts l_len; we must not read past the payload area.
     let stored_len = match usize::try_from(stored_raw) {
         Ok(n) if n > 0 && n <= advance => n,
-        _ => return Err(bad_length(&at, h::LEN, LengthField::PayloadLen, i32::from(stored_raw))),
+        _ => {
+            return Err(bad_length(
+                &at,
+                h::LEN,
+                LengthField::PayloadLen,
+                i32::from(stored_raw),
+            ))
+        }
     };
     let decompress_len = match usize::try_from(decompress_raw) {
         Ok(0) => 0,
-        Ok(n) if n <= MAX_DECOMPRESS_LEN && n > stored_len && n.is_multiple_of(DECOMPRESS_GRANULE) => n,
-        _ => return Err(bad_length(&at, h::DECOMPRESS_LEN, LengthField::DecompressLen, i32::from(decompress_raw))),
+        Ok(n)
+            if n <= MAX_DECOMPRESS_LEN
+                && n > stored_len
+                && n.is_multiple_of(DECOMPRESS_GRANULE) =>
+        {
+            n
+        }
+        _ => {
+            return Err(bad_length(
+                &at,
+                h::DECOMPRESS_LEN,
+                LengthField::DecompressLen,
+                i32::from(decompress_raw),
+            ))
+        }
     };
     let stored_end = START_OVERHEAD.saturating_add(stored_len);
     let stored = record.get(START_OVERHEAD..stored_end).unwrap_or_default();
@@ -559,8 +618,14 @@ pub fn scan_record<'a>(
     let mut payload: &'a [u8] = stored;
     let mut compression = None;
     if decompress_len > 0 {
-        if let (Some(method), Some(compressor)) = (Compression::select(check_flags), ctx.compressor) {
-            let fail = at.err(START_OVERHEAD, ScanErrorKind::Decompress { flags: crc_flags.bits() });
+        if let (Some(method), Some(compressor)) = (Compression::select(check_flags), ctx.compressor)
+        {
+            let fail = at.err(
+                START_OVERHEAD,
+                ScanErrorKind::Decompress {
+                    flags: crc_flags.bits(),
+                },
+            );
             let dst = scratch.get_mut(..decompress_len).ok_or(fail)?;
             match compressor.decompress(method, stored, dst) {
                 Some(n) if n == decompress_len => {}
@@ -582,15 +647,30 @@ pub fn scan_record<'a>(
         }
     } else if crc_old != 0 {
         let Some(digest) = digest32(DigestAlgo::Md5Old, payload, ctx.digester) else {
-            return Err(at.err(trailer_start + t::CRC_FLAGS, ScanErrorKind::BadCrcFlags { flags: crc_flags.bits() }));
+            return Err(at.err(
+                trailer_start + t::CRC_FLAGS,
+                ScanErrorKind::BadCrcFlags {
+                    flags: crc_flags.bits(),
+                },
+            ));
         };
         let [a, b, c, d, ..] = digest;
         if u32::from_le_bytes([a, b, c, d]) != crc_old {
-            return Err(at.err(START_OVERHEAD, ScanErrorKind::Checksum { algo: DigestAlgo::Md5Old }));
+            return Err(at.err(
+                START_OVERHEAD,
+                ScanErrorKind::Checksum {
+                    algo: DigestAlgo::Md5Old,
+                },
+            ));
         }
         DigestAlgo::Md5Old
     } else {
-        return Err(at.err(trailer_start + t::CRC_FLAGS, ScanErrorKind::BadCrcFlags { flags: crc_flags.bits() }));
+        return Err(at.err(
+            trailer_start + t::CRC_FLAGS,
+            ScanErrorKind::BadCrcFlags {
+                flags: crc_flags.bits(),
+            },
+        ));
     };
 
     state.file_pos = state.file_pos.saturating_add(total_len as u64);
@@ -599,7 +679,10 @@ pub fn scan_record<'a>(
     Ok(Some(Record {
         offset: at.base,
         total_len,
-        header: RecordHeader { seq_nr, ..rec_header },
+        header: RecordHeader {
+            seq_nr,
+            ..rec_header
+        },
         stored_len,
         decompress_len,
         crc_flags,

@@ -63,9 +63,13 @@ impl CompletionSemantics {
         match (self, kind) {
             (_, RequestKind::Flush) => AckPoint::Durable,
             (CompletionSemantics::EarlyAll, RequestKind::Write { .. }) => AckPoint::Copied,
-            (CompletionSemantics::EarlyNonSync, RequestKind::Write { sync: false, fua: false }) => {
-                AckPoint::Copied
-            }
+            (
+                CompletionSemantics::EarlyNonSync,
+                RequestKind::Write {
+                    sync: false,
+                    fua: false,
+                },
+            ) => AckPoint::Copied,
             (CompletionSemantics::EarlyNonSync, RequestKind::Write { .. }) => AckPoint::Durable,
             (CompletionSemantics::Late, RequestKind::Write { .. }) => AckPoint::Durable,
         }
@@ -111,7 +115,9 @@ pub fn record_pieces(pos: u64, len: u64) -> impl Iterator<Item = (u64, u64)> {
         if at >= end {
             return None;
         }
-        let boundary = (at / RECORD_PAYLOAD_MAX).saturating_add(1).saturating_mul(RECORD_PAYLOAD_MAX);
+        let boundary = (at / RECORD_PAYLOAD_MAX)
+            .saturating_add(1)
+            .saturating_mul(RECORD_PAYLOAD_MAX);
         let piece_end = boundary.min(end);
         let piece = (at, piece_end - at);
         at = piece_end;
@@ -139,7 +145,9 @@ pub fn mem_limit(total_ram: u64, percent: i64, gb: i64, mars_free: Option<u64>) 
     let percent = u64::try_from(percent.clamp(0, MEM_LIMIT_PERCENT_MAX)).unwrap_or(0);
     let gb = u64::try_from(gb.max(1)).unwrap_or(1);
     // No 128-bit division: the kernel has no such builtin.
-    let by_ram = (total_ram / 100).saturating_mul(percent).saturating_add(total_ram % 100 * percent / 100);
+    let by_ram = (total_ram / 100)
+        .saturating_mul(percent)
+        .saturating_add(total_ram % 100 * percent / 100);
     let mut limit = by_ram.min(gb.saturating_mul(1 << 30));
     if let Some(free) = mars_free {
         limit = limit.min(free / 4);
@@ -152,7 +160,10 @@ pub fn mem_limit(total_ram: u64, percent: i64, gb: i64, mars_free: Option<u64>) 
 /// throttled, never failed); when nothing is in use every write is admitted, so even a write
 /// larger than the limit makes progress.
 pub fn admit(used: u64, request: u64, limit: u64) -> bool {
-    used == 0 || used.checked_add(request).is_some_and(|total| total <= limit)
+    used == 0
+        || used
+            .checked_add(request)
+            .is_some_and(|total| total <= limit)
 }
 
 /// The auto-rotation size in bytes (`logrot_auto_gb`): `None` when the knob is 0 or negative
@@ -194,7 +205,9 @@ pub fn rotate_decision(current_size: u64, limit: Option<u64>, next: NextLog) -> 
     match next {
         NextLog::Present(0) => RotateDecision::SwitchToNext,
         NextLog::Present(_) => RotateDecision::RefuseNonEmpty,
-        NextLog::Absent if limit.is_some_and(|limit| current_size >= limit) => RotateDecision::CreateNext,
+        NextLog::Absent if limit.is_some_and(|limit| current_size >= limit) => {
+            RotateDecision::CreateNext
+        }
         NextLog::Absent => RotateDecision::Stay,
     }
 }
@@ -287,12 +300,20 @@ pub struct LogPositions {
 pub fn replay_link<'a>(log: LogName<'a>, positions: &LogPositions) -> ReplayLink<'a> {
     let min_pos = i64::try_from(positions.min_pos).unwrap_or(i64::MAX);
     let dirty = positions.max_pos.saturating_sub(positions.min_pos);
-    ReplayLink { log, min_pos, dirty_len: i64::try_from(dirty).unwrap_or(i64::MAX) }
+    ReplayLink {
+        log,
+        min_pos,
+        dirty_len: i64::try_from(dirty).unwrap_or(i64::MAX),
+    }
 }
 
 /// The `replay-<host>` value of a fresh logfile: `log-N-<host>,0,0`.
 pub fn fresh_replay_link(nr: u32, host: HostName<'_>) -> ReplayLink<'_> {
-    ReplayLink { log: LogName { nr, origin: host }, min_pos: 0, dirty_len: 0 }
+    ReplayLink {
+        log: LogName { nr, origin: host },
+        min_pos: 0,
+        dirty_len: 0,
+    }
 }
 
 /// The `version-N-<host>` value a primary writes for its logfile `log` logged durably up to
@@ -318,7 +339,14 @@ pub struct ReportPacer {
 impl ReportPacer {
     /// Whether to write the links for logfile `nr` at `positions` now (`now_ms` is any
     /// monotonic clock). Call [`ReportPacer::written`] after writing them.
-    pub fn due(&self, nr: u32, positions: &LogPositions, now_ms: u64, interval_ms: u64, force: bool) -> bool {
+    pub fn due(
+        &self,
+        nr: u32,
+        positions: &LogPositions,
+        now_ms: u64,
+        interval_ms: u64,
+        force: bool,
+    ) -> bool {
         if self.last == Some((nr, *positions)) {
             return false;
         }
@@ -409,10 +437,17 @@ mod tests {
         let gib = 1u64 << 30;
         assert_eq!(mem_limit(10 * gib, 20, 16, None), 2 * gib);
         assert_eq!(mem_limit(100 * gib, 20, 16, None), 16 * gib);
-        assert_eq!(mem_limit(100 * gib, 99, 100, None), 70 * gib, "percent clamps to 70");
+        assert_eq!(
+            mem_limit(100 * gib, 99, 100, None),
+            70 * gib,
+            "percent clamps to 70"
+        );
         assert_eq!(mem_limit(10 * gib, 20, 0, None), gib, "gb clamps to 1");
         assert_eq!(mem_limit(10 * gib, 0, 16, None), MEM_LIMIT_MIN);
-        assert_eq!(mem_limit(10 * gib, 20, 16, Some(4 * 4096)), MEM_LIMIT_MIN.max(4096));
+        assert_eq!(
+            mem_limit(10 * gib, 20, 16, Some(4 * 4096)),
+            MEM_LIMIT_MIN.max(4096)
+        );
         assert_eq!(mem_limit(10 * gib, 20, 16, Some(gib)), gib / 4);
         assert_eq!(
             mem_limit(u64::MAX, 70, i64::MAX, None),
@@ -432,33 +467,70 @@ mod tests {
         let gib = 1u64 << 30;
         assert_eq!(logrot_limit(0, 1 << 50), None);
         assert_eq!(logrot_limit(-3, 1 << 50), None);
-        assert_eq!(logrot_limit(32, 512 << 20), Some(gib), "small /mars: at least 1 GiB");
+        assert_eq!(
+            logrot_limit(32, 512 << 20),
+            Some(gib),
+            "small /mars: at least 1 GiB"
+        );
         assert_eq!(logrot_limit(32, 320 * gib), Some(10 * gib));
         assert_eq!(logrot_limit(32, 4096 * gib), Some(32 * gib));
-        assert_eq!(logrot_limit(i64::MAX, u64::MAX), Some((u64::MAX >> 35) << 30), "no overflow");
-        assert_eq!(rotate_decision(5, Some(10), NextLog::Absent), RotateDecision::Stay);
-        assert_eq!(rotate_decision(10, Some(10), NextLog::Absent), RotateDecision::CreateNext);
-        assert_eq!(rotate_decision(10, None, NextLog::Absent), RotateDecision::Stay);
-        assert_eq!(rotate_decision(1, None, NextLog::Present(0)), RotateDecision::SwitchToNext);
-        assert_eq!(rotate_decision(1, Some(0), NextLog::Present(1)), RotateDecision::RefuseNonEmpty);
+        assert_eq!(
+            logrot_limit(i64::MAX, u64::MAX),
+            Some((u64::MAX >> 35) << 30),
+            "no overflow"
+        );
+        assert_eq!(
+            rotate_decision(5, Some(10), NextLog::Absent),
+            RotateDecision::Stay
+        );
+        assert_eq!(
+            rotate_decision(10, Some(10), NextLog::Absent),
+            RotateDecision::CreateNext
+        );
+        assert_eq!(
+            rotate_decision(10, None, NextLog::Absent),
+            RotateDecision::Stay
+        );
+        assert_eq!(
+            rotate_decision(1, None, NextLog::Present(0)),
+            RotateDecision::SwitchToNext
+        );
+        assert_eq!(
+            rotate_decision(1, Some(0), NextLog::Present(1)),
+            RotateDecision::RefuseNonEmpty
+        );
     }
 
     #[test]
     fn switch_waits_for_durability_then_for_writeback() {
         let mut r = Rotation::Single;
-        let busy = OldLogState { appended: 300, durable: 200, written_back: false };
+        let busy = OldLogState {
+            appended: 300,
+            durable: 200,
+            written_back: false,
+        };
         assert_eq!(r.step(busy), RotationAction::Wait);
         assert!(r.may_append());
         assert!(r.request());
         assert!(!r.request(), "one switch at a time");
         assert!(!r.may_append(), "new writes wait while the old log drains");
         assert_eq!(r.step(busy), RotationAction::Wait);
-        let durable = OldLogState { durable: 300, ..busy };
+        let durable = OldLogState {
+            durable: 300,
+            ..busy
+        };
         assert_eq!(r.step(durable), RotationAction::AppendToNew);
         assert_eq!(r, Rotation::Overlap);
         assert!(r.may_append());
-        assert_eq!(r.step(durable), RotationAction::Wait, "old log not yet written back");
-        let done = OldLogState { written_back: true, ..durable };
+        assert_eq!(
+            r.step(durable),
+            RotationAction::Wait,
+            "old log not yet written back"
+        );
+        let done = OldLogState {
+            written_back: true,
+            ..durable
+        };
         assert_eq!(r.step(done), RotationAction::ReleaseOld);
         assert_eq!(r, Rotation::Single);
         assert_eq!(r.step(done), RotationAction::Wait);
@@ -478,10 +550,23 @@ mod tests {
     #[test]
     fn link_values() {
         let host = HostName::parse("alpha").unwrap();
-        let log = LogName { nr: 7, origin: host };
-        let pos = LogPositions { min_pos: 4096, max_pos: 12288, durable: 20000 };
-        assert_eq!(replay_link(log, &pos).to_string(), "log-000000007-alpha,4096,8192");
-        assert_eq!(fresh_replay_link(8, host).to_string(), "log-000000008-alpha,0,0");
+        let log = LogName {
+            nr: 7,
+            origin: host,
+        };
+        let pos = LogPositions {
+            min_pos: 4096,
+            max_pos: 12288,
+            durable: 20000,
+        };
+        assert_eq!(
+            replay_link(log, &pos).to_string(),
+            "log-000000007-alpha,4096,8192"
+        );
+        assert_eq!(
+            fresh_replay_link(8, host).to_string(),
+            "log-000000008-alpha,0,0"
+        );
         let prev = "00000000000000000000000000000000,log-000000006-alpha,0:";
         let v = version_link(&FakeMd5, log, 20000, prev).unwrap();
         let text = v.to_string();
@@ -492,13 +577,20 @@ mod tests {
             "{text}"
         );
         assert_ne!(v.head.digest, Md5Digest::ZERO);
-        assert_eq!(version_link(&FakeMd5, log, u64::MAX, prev), Err(ChainError::BadPosition));
+        assert_eq!(
+            version_link(&FakeMd5, log, u64::MAX, prev),
+            Err(ChainError::BadPosition)
+        );
     }
 
     #[test]
     fn pacer() {
         let mut p = ReportPacer::default();
-        let a = LogPositions { min_pos: 0, max_pos: 0, durable: 0 };
+        let a = LogPositions {
+            min_pos: 0,
+            max_pos: 0,
+            durable: 0,
+        };
         let b = LogPositions { min_pos: 10, ..a };
         assert!(p.due(1, &a, 0, 2000, false), "first report at once");
         p.written(1, &a, 0);

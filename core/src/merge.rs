@@ -111,49 +111,106 @@ pub const fn tombstone() -> &'static str {
 mod tests {
     use super::*;
 
-    const LIMIT: Stamp = Stamp { sec: 1_000_000, nsec: 0 };
+    const LIMIT: Stamp = Stamp {
+        sec: 1_000_000,
+        nsec: 0,
+    };
 
     fn st(value: &str, sec: i64) -> Stamped<'_> {
-        Stamped { value, stamp: Stamp::new(sec, 0) }
+        Stamped {
+            value,
+            stamp: Stamp::new(sec, 0),
+        }
     }
 
     #[test]
     fn missing_locally_creates_unless_tombstone() {
         assert_eq!(merge(None, st("1", 10), LIMIT), MergeDecision::Create);
-        assert_eq!(merge(None, st(DELETED, 10), LIMIT), MergeDecision::Keep(KeepReason::UnknownTombstone));
+        assert_eq!(
+            merge(None, st(DELETED, 10), LIMIT),
+            MergeDecision::Keep(KeepReason::UnknownTombstone)
+        );
     }
 
     #[test]
     fn newer_wins_equal_keeps_local() {
-        assert_eq!(merge(Some(st("0", 10)), st("1", 11), LIMIT), MergeDecision::Replace);
-        assert_eq!(merge(Some(st("0", 10)), st("1", 10), LIMIT), MergeDecision::Keep(KeepReason::SameStamp));
-        assert_eq!(merge(Some(st("0", 10)), st("1", 9), LIMIT), MergeDecision::Keep(KeepReason::LocalNewer));
-        let a = Stamped { value: "a", stamp: Stamp::new(10, 5) };
-        let b = Stamped { value: "b", stamp: Stamp::new(10, 6) };
+        assert_eq!(
+            merge(Some(st("0", 10)), st("1", 11), LIMIT),
+            MergeDecision::Replace
+        );
+        assert_eq!(
+            merge(Some(st("0", 10)), st("1", 10), LIMIT),
+            MergeDecision::Keep(KeepReason::SameStamp)
+        );
+        assert_eq!(
+            merge(Some(st("0", 10)), st("1", 9), LIMIT),
+            MergeDecision::Keep(KeepReason::LocalNewer)
+        );
+        let a = Stamped {
+            value: "a",
+            stamp: Stamp::new(10, 5),
+        };
+        let b = Stamped {
+            value: "b",
+            stamp: Stamp::new(10, 6),
+        };
         assert_eq!(merge(Some(a), b, LIMIT), MergeDecision::Replace);
-        assert_eq!(merge(Some(b), a, LIMIT), MergeDecision::Keep(KeepReason::LocalNewer));
+        assert_eq!(
+            merge(Some(b), a, LIMIT),
+            MergeDecision::Keep(KeepReason::LocalNewer)
+        );
     }
 
     #[test]
     fn tombstones_apply_only_to_existing_objects_and_only_when_newer() {
-        assert_eq!(merge(Some(st("x", 10)), st(DELETED, 11), LIMIT), MergeDecision::Delete);
-        assert_eq!(merge(Some(st("x", 10)), st(DELETED, 10), LIMIT), MergeDecision::Keep(KeepReason::SameStamp));
-        assert_eq!(merge(Some(st("x", 12)), st(DELETED, 11), LIMIT), MergeDecision::Keep(KeepReason::LocalNewer));
+        assert_eq!(
+            merge(Some(st("x", 10)), st(DELETED, 11), LIMIT),
+            MergeDecision::Delete
+        );
+        assert_eq!(
+            merge(Some(st("x", 10)), st(DELETED, 10), LIMIT),
+            MergeDecision::Keep(KeepReason::SameStamp)
+        );
+        assert_eq!(
+            merge(Some(st("x", 12)), st(DELETED, 11), LIMIT),
+            MergeDecision::Keep(KeepReason::LocalNewer)
+        );
         // A newer re-creation beats an older tombstone.
-        assert_eq!(merge(Some(st(DELETED, 10)), st("x", 11), LIMIT), MergeDecision::Replace);
+        assert_eq!(
+            merge(Some(st(DELETED, 10)), st("x", 11), LIMIT),
+            MergeDecision::Replace
+        );
         // A local tombstone is an existing object: a newer remote tombstone refreshes it.
-        assert_eq!(merge(Some(st(DELETED, 10)), st(DELETED, 11), LIMIT), MergeDecision::Delete);
+        assert_eq!(
+            merge(Some(st(DELETED, 10)), st(DELETED, 11), LIMIT),
+            MergeDecision::Delete
+        );
     }
 
     #[test]
     fn bogus_local_stamps_lose_bogus_remote_stamps_are_refused() {
         let bogus = LIMIT.add_sec(1).sec;
-        assert_eq!(merge(Some(st("x", bogus)), st("y", 5), LIMIT), MergeDecision::Replace);
-        assert_eq!(merge(Some(st("x", bogus)), st(DELETED, 5), LIMIT), MergeDecision::Delete);
-        assert_eq!(merge(Some(st("x", 5)), st("y", bogus), LIMIT), MergeDecision::Keep(KeepReason::RemoteFromFuture));
-        assert_eq!(merge(None, st("y", bogus), LIMIT), MergeDecision::Keep(KeepReason::RemoteFromFuture));
+        assert_eq!(
+            merge(Some(st("x", bogus)), st("y", 5), LIMIT),
+            MergeDecision::Replace
+        );
+        assert_eq!(
+            merge(Some(st("x", bogus)), st(DELETED, 5), LIMIT),
+            MergeDecision::Delete
+        );
+        assert_eq!(
+            merge(Some(st("x", 5)), st("y", bogus), LIMIT),
+            MergeDecision::Keep(KeepReason::RemoteFromFuture)
+        );
+        assert_eq!(
+            merge(None, st("y", bogus), LIMIT),
+            MergeDecision::Keep(KeepReason::RemoteFromFuture)
+        );
         // Exactly at the limit is still believed.
-        assert_eq!(merge(Some(st("x", 5)), st("y", LIMIT.sec), LIMIT), MergeDecision::Replace);
+        assert_eq!(
+            merge(Some(st("x", 5)), st("y", LIMIT.sec), LIMIT),
+            MergeDecision::Replace
+        );
         assert_eq!(bogus_after(Stamp::new(100, 0), 30), Stamp::new(130, 0));
         assert_eq!(bogus_after(Stamp::MAX, 30), Stamp::MAX);
     }

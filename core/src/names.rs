@@ -14,8 +14,17 @@ pub const MAX_ID_LEN: usize = 63;
 
 /// Words that may not name a host or a resource. `marsadm` also refuses them wrapped in
 /// parentheses, as in the value `(none)`.
-pub const RESERVED_WORDS: [&str; 9] =
-    ["none", "all", "any", "full", "empty", "undefined", "remote", "local", "localhost"];
+pub const RESERVED_WORDS: [&str; 9] = [
+    "none",
+    "all",
+    "any",
+    "full",
+    "empty",
+    "undefined",
+    "remote",
+    "local",
+    "localhost",
+];
 
 /// Why a text is not a valid host or resource name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +46,9 @@ impl NameError {
     pub const fn message(self) -> &'static str {
         match self {
             NameError::Empty => "identifier is empty",
-            NameError::TooLong => "identifier is too long (only 63 chars supported according to RFC 1123)",
+            NameError::TooLong => {
+                "identifier is too long (only 63 chars supported according to RFC 1123)"
+            }
             NameError::LeadingDash => "identifier must not start with '-'",
             NameError::BadChar => "identifier has disallowed characters (allowed: A-Z a-z 0-9 _ -)",
             NameError::Reserved => "identifier is a reserved special name",
@@ -58,7 +69,10 @@ pub fn check_id(text: &str) -> Result<(), NameError> {
         None => return Err(NameError::Empty),
         Some(b) => *b,
     };
-    if !bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !bytes
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(NameError::BadChar);
     }
     if first == b'-' {
@@ -163,7 +177,9 @@ const SKIPPED_PREFIXES: [&[u8]; 5] = [b".", b"backup", b"cache", b"local", b"pro
 
 /// Whether the local scanner of /mars skips the entry `name` and everything below it.
 pub fn is_skipped_by_scan(name: &[u8]) -> bool {
-    SKIPPED_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+    SKIPPED_PREFIXES
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -172,11 +188,24 @@ mod tests {
 
     #[test]
     fn accepts_what_check_id_accepts() {
-        for ok in ["a", "A", "0", "_", "istore-test-bap1", "host_1", "9lives", "a-", "x--y"] {
+        for ok in [
+            "a",
+            "A",
+            "0",
+            "_",
+            "istore-test-bap1",
+            "host_1",
+            "9lives",
+            "a-",
+            "x--y",
+        ] {
             assert_eq!(check_name(ok), Ok(()), "{ok}");
         }
         let longest = "a".repeat(63);
-        assert_eq!(HostName::parse(&longest).map(|h| h.as_str()), Ok(longest.as_str()));
+        assert_eq!(
+            HostName::parse(&longest).map(|h| h.as_str()),
+            Ok(longest.as_str())
+        );
     }
 
     #[test]
@@ -184,7 +213,9 @@ mod tests {
         assert_eq!(check_id(""), Err(NameError::Empty));
         assert_eq!(check_id(&"a".repeat(64)), Err(NameError::TooLong));
         assert_eq!(check_id("-a"), Err(NameError::LeadingDash));
-        for bad in ["a.b", "a b", "a/b", "a,b", "a:b", "(none)", "ä", "host\n", "a\0"] {
+        for bad in [
+            "a.b", "a b", "a/b", "a,b", "a:b", "(none)", "ä", "host\n", "a\0",
+        ] {
             assert_eq!(check_id(bad), Err(NameError::BadChar), "{bad:?}");
         }
     }
@@ -206,7 +237,13 @@ mod tests {
 
     #[test]
     fn every_error_has_a_message() {
-        for e in [NameError::Empty, NameError::TooLong, NameError::LeadingDash, NameError::BadChar, NameError::Reserved] {
+        for e in [
+            NameError::Empty,
+            NameError::TooLong,
+            NameError::LeadingDash,
+            NameError::BadChar,
+            NameError::Reserved,
+        ] {
             assert!(!e.message().is_empty());
             assert_eq!(std::format!("{e}"), e.message());
         }
@@ -217,18 +254,39 @@ mod tests {
         for good in ["alpha", "bravo-2", "node_1", "_x", "9lives"] {
             assert!(is_valid_host_name(good.as_bytes()), "{good:?} rejected");
         }
-        for bad in [&b""[..], b"-x", b"a/b", b"a b", b"localhost", b"\xc3\xa4", b"\xff"] {
+        for bad in [
+            &b""[..],
+            b"-x",
+            b"a/b",
+            b"a b",
+            b"localhost",
+            b"\xc3\xa4",
+            b"\xff",
+        ] {
             assert!(!is_valid_host_name(bad), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn scan_skips_hidden_and_local_names() {
-        for skipped in [".tmp-time", ".deleted-x", "backup-1", "cache-alpha", "local-alpha", "probe-bravo"] {
-            assert!(is_skipped_by_scan(skipped.as_bytes()), "{skipped:?} scanned");
+        for skipped in [
+            ".tmp-time",
+            ".deleted-x",
+            "backup-1",
+            "cache-alpha",
+            "local-alpha",
+            "probe-bravo",
+        ] {
+            assert!(
+                is_skipped_by_scan(skipped.as_bytes()),
+                "{skipped:?} scanned"
+            );
         }
         for scanned in ["resource-r0", "actual-alpha", "ips", "uuid"] {
-            assert!(!is_skipped_by_scan(scanned.as_bytes()), "{scanned:?} skipped");
+            assert!(
+                !is_skipped_by_scan(scanned.as_bytes()),
+                "{scanned:?} skipped"
+            );
         }
     }
 }

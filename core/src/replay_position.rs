@@ -151,7 +151,10 @@ impl<S: DerefMut<Target = [Slot]>> PositionTracker<S> {
         let seq = self.next;
         let index = self.index(seq).ok_or(TrackError::Full)?;
         let slot = self.slots.get_mut(index).ok_or(TrackError::Full)?;
-        *slot = Slot { end, state: SlotState::Logged };
+        *slot = Slot {
+            end,
+            state: SlotState::Logged,
+        };
         self.next = seq.wrapping_add(1);
         self.last_end = end;
         Ok(Ticket(seq))
@@ -181,8 +184,12 @@ impl<S: DerefMut<Target = [Slot]>> PositionTracker<S> {
         self.max_pos = self.max_pos.max(end);
         let mut advanced = false;
         while self.first != self.next {
-            let Some(index) = self.index(self.first) else { break };
-            let Some(oldest) = self.slots.get_mut(index) else { break };
+            let Some(index) = self.index(self.first) else {
+                break;
+            };
+            let Some(oldest) = self.slots.get_mut(index) else {
+                break;
+            };
             if oldest.state != SlotState::Done {
                 break;
             }
@@ -255,7 +262,11 @@ mod tests {
         assert!(t.is_full());
         assert_eq!(t.push(30), Err(TrackError::Full));
         assert_eq!(t.complete(b), Ok(false));
-        assert_eq!(t.push(30), Err(TrackError::Full), "a younger completion frees no slot");
+        assert_eq!(
+            t.push(30),
+            Err(TrackError::Full),
+            "a younger completion frees no slot"
+        );
         assert_eq!(t.complete(a), Ok(true));
         let c = t.push(30).unwrap();
         assert_eq!(t.state(c), Some(SlotState::Logged));

@@ -70,7 +70,8 @@ fn logs_numbered<'s, 'a>(logs: &'s [LogFacts<'a>], nr: u32) -> (Option<&'s LogFa
 
 /// Whether `logs` holds a logfile with the number of `log` from another origin.
 fn logs_numbered_other(logs: &[LogFacts<'_>], log: LogName<'_>) -> bool {
-    logs.iter().any(|l| l.log.nr == log.nr && l.log.origin != log.origin)
+    logs.iter()
+        .any(|l| l.log.nr == log.nr && l.log.origin != log.origin)
 }
 
 /// The highest logfile number among `logs`.
@@ -169,7 +170,11 @@ pub fn fetch_step<'a>(facts: &FetchFacts<'a>) -> FetchDecision<'a> {
             }
             match first {
                 Some(l) => Some(l),
-                None => return FetchDecision::Refuse(FetchRefusal::Hole { nr: nr.saturating_sub(1) }),
+                None => {
+                    return FetchDecision::Refuse(FetchRefusal::Hole {
+                        nr: nr.saturating_sub(1),
+                    })
+                }
             }
         };
         let Some(log) = current else {
@@ -185,7 +190,11 @@ pub fn fetch_step<'a>(facts: &FetchFacts<'a>) -> FetchDecision<'a> {
             }
             if log.local_size < durable {
                 let to = durable.min(log.local_size.saturating_add(facts.chunk_max.max(1)));
-                return FetchDecision::Fetch { log: log.log, from: log.local_size, to };
+                return FetchDecision::Fetch {
+                    log: log.log,
+                    from: log.local_size,
+                    to,
+                };
             }
         }
         let Some(next) = nr.checked_add(1) else { break };
@@ -274,8 +283,17 @@ fn format<const N: usize>(value: impl fmt::Display) -> FixedBuf<N> {
 }
 
 /// Whether the own version link for `log` stands at `pos` already.
-fn own_version_at<'v, V: VersionSource<'v> + ?Sized>(versions: &V, me: &str, log: LogName<'_>, pos: u64) -> bool {
-    let Some(value) = versions.version(log.nr, me).map(visible).filter(|v| !v.is_empty()) else {
+fn own_version_at<'v, V: VersionSource<'v> + ?Sized>(
+    versions: &V,
+    me: &str,
+    log: LogName<'_>,
+    pos: u64,
+) -> bool {
+    let Some(value) = versions
+        .version(log.nr, me)
+        .map(visible)
+        .filter(|v| !v.is_empty())
+    else {
         return false;
     };
     match VersionLink::parse(value) {
@@ -294,13 +312,19 @@ fn own_version_at<'v, V: VersionSource<'v> + ?Sized>(versions: &V, me: &str, log
 ///    logfile (after a crash of the logger its link may lag behind the durable end).
 /// 4. Then, if a logfile N+1 is known, [`check_switchover`] decides: switch, wait (not yet
 ///    transferred or replayed, version link not yet there), or refuse (split brain).
-pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(facts: &ReplayFacts<'a>, versions: &V) -> ReplayDecision<'a> {
+pub fn replay_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
+    facts: &ReplayFacts<'a>,
+    versions: &V,
+) -> ReplayDecision<'a> {
     let Ok(pos) = u64::try_from(facts.replay.min_pos) else {
         return ReplayDecision::Refuse(ReplayRefusal::BadPosition);
     };
     let log = facts.replay.log;
     if pos < facts.local_size {
-        return ReplayDecision::Apply { from: pos, to: facts.local_size };
+        return ReplayDecision::Apply {
+            from: pos,
+            to: facts.local_size,
+        };
     }
     if pos > facts.local_size {
         return ReplayDecision::Refuse(ReplayRefusal::BeyondLocalData);
@@ -410,7 +434,9 @@ pub fn release_step(facts: &PrimaryFacts) -> ReleaseDecision {
     if facts.written_back < facts.durable {
         return ReleaseDecision::Wait(ReleaseWait::Writeback);
     }
-    ReleaseDecision::Release { final_pos: facts.durable }
+    ReleaseDecision::Release {
+        final_pos: facts.durable,
+    }
 }
 
 /// A peer's acknowledgement of the `primary` link, as this host last heard it
@@ -533,7 +559,11 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
     let Ok(pos) = u64::try_from(facts.replay.min_pos) else {
         return TakeoverDecision::Refuse(TakeoverRefusal::BadPosition);
     };
-    let Some(nr) = current.nr.checked_add(1).filter(|&n| n <= super::tree::MAX_LOG_NR) else {
+    let Some(nr) = current
+        .nr
+        .checked_add(1)
+        .filter(|&n| n <= super::tree::MAX_LOG_NR)
+    else {
         return TakeoverDecision::Refuse(TakeoverRefusal::NoNextNumber);
     };
     let local = facts.logs.iter().find(|l| l.log == current);
@@ -543,7 +573,11 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
             return TakeoverDecision::Wait(TakeoverWait::NotUpToDate);
         }
         let (other, _) = logs_numbered(facts.logs, nr);
-        return TakeoverDecision::Start { nr, after: current, fork: other.is_some() };
+        return TakeoverDecision::Start {
+            nr,
+            after: current,
+            fork: other.is_some(),
+        };
     }
     if facts.just_started {
         if let Some(peer) = facts.peers.iter().find(|p| !p.reachable) {
@@ -552,7 +586,9 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
     }
     for peer in facts.peers {
         let confirmed = peer.ack.is_some_and(|a| {
-            !a.logging && a.designated == Some(facts.me.as_str()) && a.designation_stamp == facts.designation_stamp
+            !a.logging
+                && a.designated == Some(facts.me.as_str())
+                && a.designation_stamp == facts.designation_stamp
         });
         if confirmed {
             continue;
@@ -572,7 +608,12 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
     while let Some(next) = last.checked_add(1) {
         let started = core::iter::once(facts.me.as_str())
             .chain(facts.peers.iter().map(|p| p.host))
-            .any(|h| versions.version(next, h).map(visible).is_some_and(|v| !v.is_empty()));
+            .any(|h| {
+                versions
+                    .version(next, h)
+                    .map(visible)
+                    .is_some_and(|v| !v.is_empty())
+            });
         if !started {
             break;
         }
@@ -589,18 +630,28 @@ pub fn takeover_step<'a, 'v, V: VersionSource<'v> + ?Sized>(
         return TakeoverDecision::Wait(TakeoverWait::NotUpToDate);
     };
     if current.origin == facts.me && facts.recovers_own {
-        return TakeoverDecision::Start { nr, after: current, fork: false };
+        return TakeoverDecision::Start {
+            nr,
+            after: current,
+            fork: false,
+        };
     }
     let complete = own_version_at(versions, facts.me.as_str(), current, pos)
         && (current.origin == facts.me || {
-            let origin_version = versions.version(current.nr, current.origin.as_str()).map(visible);
+            let origin_version = versions
+                .version(current.nr, current.origin.as_str())
+                .map(visible);
             let own_version = versions.version(current.nr, facts.me.as_str()).map(visible);
             local.origin_durable == Some(local.local_size) && own_version == origin_version
         });
     if !complete || pos != local.local_size {
         return TakeoverDecision::Wait(TakeoverWait::NotUpToDate);
     }
-    TakeoverDecision::Start { nr, after: current, fork: false }
+    TakeoverDecision::Start {
+        nr,
+        after: current,
+        fork: false,
+    }
 }
 
 /// Why `marsadm primary` refuses a handover.
@@ -669,42 +720,121 @@ mod tests {
     }
 
     fn log<'a>(nr: u32, origin: &'a str) -> LogName<'a> {
-        LogName { nr, origin: host(origin) }
+        LogName {
+            nr,
+            origin: host(origin),
+        }
     }
 
     fn facts<'a>(nr: u32, origin: &'a str, durable: Option<u64>, local: u64) -> LogFacts<'a> {
-        LogFacts { log: log(nr, origin), origin_durable: durable, local_size: local }
+        LogFacts {
+            log: log(nr, origin),
+            origin_durable: durable,
+            local_size: local,
+        }
     }
 
     #[test]
     fn fetch_never_beyond_durable_and_in_order() {
-        let logs = [facts(1, "a", Some(100), 100), facts(2, "a", Some(300), 50), facts(3, "a", Some(10), 0)];
-        let f = FetchFacts { me: host("b"), logging: false, replaying: log(1, "a"), logs: &logs, chunk_max: 1000 };
-        assert_eq!(fetch_step(&f), FetchDecision::Fetch { log: log(2, "a"), from: 50, to: 300 });
+        let logs = [
+            facts(1, "a", Some(100), 100),
+            facts(2, "a", Some(300), 50),
+            facts(3, "a", Some(10), 0),
+        ];
+        let f = FetchFacts {
+            me: host("b"),
+            logging: false,
+            replaying: log(1, "a"),
+            logs: &logs,
+            chunk_max: 1000,
+        };
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Fetch {
+                log: log(2, "a"),
+                from: 50,
+                to: 300
+            }
+        );
         let f = FetchFacts { chunk_max: 20, ..f };
-        assert_eq!(fetch_step(&f), FetchDecision::Fetch { log: log(2, "a"), from: 50, to: 70 });
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Fetch {
+                log: log(2, "a"),
+                from: 50,
+                to: 70
+            }
+        );
         let f = FetchFacts { logging: true, ..f };
-        assert_eq!(fetch_step(&f), FetchDecision::Idle, "a primary does not fetch");
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Idle,
+            "a primary does not fetch"
+        );
         let logs = [facts(1, "a", None, 0)];
-        let f = FetchFacts { me: host("b"), logging: false, replaying: log(1, "a"), logs: &logs, chunk_max: 10 };
-        assert_eq!(fetch_step(&f), FetchDecision::Idle, "unknown durable end: wait");
+        let f = FetchFacts {
+            me: host("b"),
+            logging: false,
+            replaying: log(1, "a"),
+            logs: &logs,
+            chunk_max: 10,
+        };
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Idle,
+            "unknown durable end: wait"
+        );
         let logs = [facts(1, "a", Some(10), 20)];
         let f = FetchFacts { logs: &logs, ..f };
-        assert_eq!(fetch_step(&f), FetchDecision::Refuse(FetchRefusal::LocalBeyondOrigin { nr: 1 }));
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Refuse(FetchRefusal::LocalBeyondOrigin { nr: 1 })
+        );
     }
 
     #[test]
     fn fetch_stops_at_split_brain_and_holes() {
-        let logs = [facts(1, "a", Some(10), 10), facts(2, "a", Some(10), 0), facts(2, "c", Some(10), 0)];
-        let f = FetchFacts { me: host("b"), logging: false, replaying: log(1, "a"), logs: &logs, chunk_max: 10 };
-        assert_eq!(fetch_step(&f), FetchDecision::Refuse(FetchRefusal::SplitBrain { nr: 2 }));
+        let logs = [
+            facts(1, "a", Some(10), 10),
+            facts(2, "a", Some(10), 0),
+            facts(2, "c", Some(10), 0),
+        ];
+        let f = FetchFacts {
+            me: host("b"),
+            logging: false,
+            replaying: log(1, "a"),
+            logs: &logs,
+            chunk_max: 10,
+        };
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Refuse(FetchRefusal::SplitBrain { nr: 2 })
+        );
         let logs = [facts(1, "a", Some(10), 10), facts(3, "a", Some(10), 0)];
         let f = FetchFacts { logs: &logs, ..f };
-        assert_eq!(fetch_step(&f), FetchDecision::Refuse(FetchRefusal::Hole { nr: 1 }));
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Refuse(FetchRefusal::Hole { nr: 1 })
+        );
         // Own logfiles are skipped, the one being replayed is followed even with a double.
-        let logs = [facts(1, "b", Some(10), 10), facts(1, "a", Some(10), 0), facts(2, "a", Some(5), 0)];
-        let f = FetchFacts { logs: &logs, replaying: log(1, "b"), ..f };
-        assert_eq!(fetch_step(&f), FetchDecision::Fetch { log: log(2, "a"), from: 0, to: 5 });
+        let logs = [
+            facts(1, "b", Some(10), 10),
+            facts(1, "a", Some(10), 0),
+            facts(2, "a", Some(5), 0),
+        ];
+        let f = FetchFacts {
+            logs: &logs,
+            replaying: log(1, "b"),
+            ..f
+        };
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Fetch {
+                log: log(2, "a"),
+                from: 0,
+                to: 5
+            }
+        );
     }
 
     /// Builds version links as hosts would write them.
@@ -715,7 +845,11 @@ mod tests {
             self.0.push((h.to_string(), nr, value));
         }
         fn get(&self, h: &str, nr: u32) -> String {
-            self.0.iter().find(|(x, n, _)| x == h && *n == nr).map(|e| e.2.clone()).unwrap_or_default()
+            self.0
+                .iter()
+                .find(|(x, n, _)| x == h && *n == nr)
+                .map(|e| e.2.clone())
+                .unwrap_or_default()
         }
         fn write(&mut self, h: &str, l: LogName<'_>, pos: u64) {
             let prev = self.get(h, l.nr - 1);
@@ -723,7 +857,14 @@ mod tests {
             self.put(h, l.nr, v);
         }
         fn entries(&self) -> Vec<VersionEntry<'_>> {
-            self.0.iter().map(|(h, nr, v)| VersionEntry { host: h, nr: *nr, value: v }).collect()
+            self.0
+                .iter()
+                .map(|(h, nr, v)| VersionEntry {
+                    host: h,
+                    nr: *nr,
+                    value: v,
+                })
+                .collect()
         }
     }
 
@@ -733,17 +874,47 @@ mod tests {
         links.write("a", log(1, "a"), 300);
         links.write("a", log(2, "a"), 0);
         let logs = [facts(1, "a", Some(300), 300), facts(2, "a", Some(0), 0)];
-        let replay = |pos| ReplayLink { log: log(1, "a"), min_pos: pos, dirty_len: 0 };
-        let f = ReplayFacts { me: host("b"), replay: replay(100), local_size: 300, logs: &logs };
+        let replay = |pos| ReplayLink {
+            log: log(1, "a"),
+            min_pos: pos,
+            dirty_len: 0,
+        };
+        let f = ReplayFacts {
+            me: host("b"),
+            replay: replay(100),
+            local_size: 300,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Apply { from: 100, to: 300 });
-        let f = ReplayFacts { replay: replay(300), ..f };
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::WriteVersion { log: log(1, "a"), pos: 300 });
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::Apply { from: 100, to: 300 }
+        );
+        let f = ReplayFacts {
+            replay: replay(300),
+            ..f
+        };
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::WriteVersion {
+                log: log(1, "a"),
+                pos: 300
+            }
+        );
         links.write("b", log(1, "a"), 300);
         let e = links.entries();
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Switch { to: log(2, "a") });
-        let f = ReplayFacts { replay: replay(400), ..f };
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Refuse(ReplayRefusal::BeyondLocalData));
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::Switch { to: log(2, "a") }
+        );
+        let f = ReplayFacts {
+            replay: replay(400),
+            ..f
+        };
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::Refuse(ReplayRefusal::BeyondLocalData)
+        );
     }
 
     #[test]
@@ -756,21 +927,47 @@ mod tests {
         // 300 of a logfile whose origin reached 500, so b must wait, not switch.
         links.write("c", log(2, "c"), 0);
         let logs = [facts(1, "a", Some(500), 300), facts(2, "c", Some(0), 0)];
-        let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
-        let f = ReplayFacts { me: host("b"), replay, local_size: 300, logs: &logs };
+        let replay = ReplayLink {
+            log: log(1, "a"),
+            min_pos: 300,
+            dirty_len: 0,
+        };
+        let f = ReplayFacts {
+            me: host("b"),
+            replay,
+            local_size: 300,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Wait(SwitchoverRefusal::NotYetTransferred));
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::Wait(SwitchoverRefusal::NotYetTransferred)
+        );
         // b has everything of a (500) but c forked at 300: split brain.
         links.write("b", log(1, "a"), 500);
         let e = links.entries();
-        let replay = ReplayLink { min_pos: 500, ..replay };
+        let replay = ReplayLink {
+            min_pos: 500,
+            ..replay
+        };
         let logs = [facts(1, "a", Some(500), 500), facts(2, "c", Some(0), 0)];
-        let f = ReplayFacts { replay, local_size: 500, logs: &logs, ..f };
+        let f = ReplayFacts {
+            replay,
+            local_size: 500,
+            logs: &logs,
+            ..f
+        };
         assert_eq!(
             replay_step(&f, &e[..]),
-            ReplayDecision::Refuse(ReplayRefusal::SplitBrain(SwitchoverRefusal::VersionMismatch))
+            ReplayDecision::Refuse(ReplayRefusal::SplitBrain(
+                SwitchoverRefusal::VersionMismatch
+            ))
         );
-        let logs = [facts(1, "a", Some(500), 500), facts(2, "c", Some(0), 0), facts(2, "a", Some(0), 0)];
+        let logs = [
+            facts(1, "a", Some(500), 500),
+            facts(2, "c", Some(0), 0),
+            facts(2, "a", Some(0), 0),
+        ];
         let f = ReplayFacts { logs: &logs, ..f };
         assert_eq!(
             replay_step(&f, &e[..]),
@@ -786,18 +983,52 @@ mod tests {
         links.write("a", log(1, "a"), 300);
         links.write("b", log(1, "a"), 300);
         let logs = [facts(1, "a", Some(300), 300), facts(12, "a", Some(0), 0)];
-        let f = FetchFacts { me: host("b"), logging: false, replaying: log(1, "a"), logs: &logs, chunk_max: 10 };
-        assert_eq!(fetch_step(&f), FetchDecision::Refuse(FetchRefusal::Hole { nr: 1 }));
-        let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
-        let r = ReplayFacts { me: host("b"), replay, local_size: 300, logs: &logs };
+        let f = FetchFacts {
+            me: host("b"),
+            logging: false,
+            replaying: log(1, "a"),
+            logs: &logs,
+            chunk_max: 10,
+        };
+        assert_eq!(
+            fetch_step(&f),
+            FetchDecision::Refuse(FetchRefusal::Hole { nr: 1 })
+        );
+        let replay = ReplayLink {
+            log: log(1, "a"),
+            min_pos: 300,
+            dirty_len: 0,
+        };
+        let r = ReplayFacts {
+            me: host("b"),
+            replay,
+            local_size: 300,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(replay_step(&r, &e[..]), ReplayDecision::Refuse(ReplayRefusal::Hole { nr: 1 }));
+        assert_eq!(
+            replay_step(&r, &e[..]),
+            ReplayDecision::Refuse(ReplayRefusal::Hole { nr: 1 })
+        );
         // Before its end the logfile is still replayed.
-        let r = ReplayFacts { replay: ReplayLink { min_pos: 100, ..replay }, ..r };
-        assert_eq!(replay_step(&r, &e[..]), ReplayDecision::Apply { from: 100, to: 300 });
+        let r = ReplayFacts {
+            replay: ReplayLink {
+                min_pos: 100,
+                ..replay
+            },
+            ..r
+        };
+        assert_eq!(
+            replay_step(&r, &e[..]),
+            ReplayDecision::Apply { from: 100, to: 300 }
+        );
         // Without later logfiles there is simply nothing to do.
         let logs = [facts(1, "a", Some(300), 300)];
-        let r = ReplayFacts { replay, logs: &logs, ..r };
+        let r = ReplayFacts {
+            replay,
+            logs: &logs,
+            ..r
+        };
         assert_eq!(replay_step(&r, &e[..]), ReplayDecision::Idle);
     }
 
@@ -810,10 +1041,22 @@ mod tests {
         links.write("b", log(1, "a"), 300);
         links.write("b", log(2, "b"), 100);
         let logs = [facts(1, "a", Some(300), 300), facts(2, "b", Some(100), 100)];
-        let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
-        let f = ReplayFacts { me: host("a"), replay, local_size: 300, logs: &logs };
+        let replay = ReplayLink {
+            log: log(1, "a"),
+            min_pos: 300,
+            dirty_len: 0,
+        };
+        let f = ReplayFacts {
+            me: host("a"),
+            replay,
+            local_size: 300,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Switch { to: log(2, "b") });
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::Switch { to: log(2, "b") }
+        );
     }
 
     /// tools/sim seed 0: after a reboot the listing of the peer's logfiles is gone, but its
@@ -826,12 +1069,37 @@ mod tests {
         links.write("b", log(1, "a"), 500);
         links.write("b", log(2, "b"), 0);
         let logs = [facts(1, "a", Some(500), 500)];
-        let ack = PrimaryAck { logging: false, designated: Some("a"), designation_stamp: stamp };
-        let peers = [PeerFacts { host: "b", reachable: false, ack: Some(ack), device_open: false }];
-        let replay = ReplayLink { log: log(1, "a"), min_pos: 500, dirty_len: 0 };
-        let f = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, recovers_own: false, replay, logs: &logs };
+        let ack = PrimaryAck {
+            logging: false,
+            designated: Some("a"),
+            designation_stamp: stamp,
+        };
+        let peers = [PeerFacts {
+            host: "b",
+            reachable: false,
+            ack: Some(ack),
+            device_open: false,
+        }];
+        let replay = ReplayLink {
+            log: log(1, "a"),
+            min_pos: 500,
+            dirty_len: 0,
+        };
+        let f = TakeoverFacts {
+            me: host("a"),
+            force: false,
+            designation_stamp: stamp,
+            just_started: false,
+            peers: &peers,
+            recovers_own: false,
+            replay,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::NotUpToDate)
+        );
     }
 
     /// tools/sim seeds 47 and 221: two logfiles with the current number stop replay.
@@ -839,11 +1107,30 @@ mod tests {
     fn replay_refuses_a_double_of_the_current_logfile() {
         let links = Links(Vec::new());
         let logs = [facts(3, "a", Some(10), 10), facts(3, "b", Some(0), 0)];
-        let replay = ReplayLink { log: log(3, "a"), min_pos: 0, dirty_len: 0 };
-        let f = ReplayFacts { me: host("c"), replay, local_size: 10, logs: &logs };
+        let replay = ReplayLink {
+            log: log(3, "a"),
+            min_pos: 0,
+            dirty_len: 0,
+        };
+        let f = ReplayFacts {
+            me: host("c"),
+            replay,
+            local_size: 10,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::Apply { from: 0, to: 10 }, "own branch first");
-        let f = ReplayFacts { replay: ReplayLink { min_pos: 10, ..replay }, ..f };
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::Apply { from: 0, to: 10 },
+            "own branch first"
+        );
+        let f = ReplayFacts {
+            replay: ReplayLink {
+                min_pos: 10,
+                ..replay
+            },
+            ..f
+        };
         assert_eq!(
             replay_step(&f, &e[..]),
             ReplayDecision::Refuse(ReplayRefusal::SplitBrain(SwitchoverRefusal::DoubleLogfile))
@@ -857,16 +1144,50 @@ mod tests {
         let mut links = Links(Vec::new());
         links.write("a", log(1, "a"), 100);
         let logs = [facts(1, "a", Some(300), 300), facts(2, "b", Some(0), 0)];
-        let replay = ReplayLink { log: log(1, "a"), min_pos: 300, dirty_len: 0 };
-        let f = ReplayFacts { me: host("a"), replay, local_size: 300, logs: &logs };
+        let replay = ReplayLink {
+            log: log(1, "a"),
+            min_pos: 300,
+            dirty_len: 0,
+        };
+        let f = ReplayFacts {
+            me: host("a"),
+            replay,
+            local_size: 300,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(replay_step(&f, &e[..]), ReplayDecision::WriteVersion { log: log(1, "a"), pos: 300 });
+        assert_eq!(
+            replay_step(&f, &e[..]),
+            ReplayDecision::WriteVersion {
+                log: log(1, "a"),
+                pos: 300
+            }
+        );
         let stamp = Stamp::new(1, 0);
-        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &[], recovers_own: false, replay, logs: &logs[..1] };
-        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        let t = TakeoverFacts {
+            me: host("a"),
+            force: false,
+            designation_stamp: stamp,
+            just_started: false,
+            peers: &[],
+            recovers_own: false,
+            replay,
+            logs: &logs[..1],
+        };
+        assert_eq!(
+            takeover_step(&t, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::NotUpToDate)
+        );
         links.write("a", log(1, "a"), 300);
         let e = links.entries();
-        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: false });
+        assert_eq!(
+            takeover_step(&t, &e[..]),
+            TakeoverDecision::Start {
+                nr: 2,
+                after: log(1, "a"),
+                fork: false
+            }
+        );
     }
 
     /// The kernel's logger recovers an own current logfile itself: a crashed primary whose
@@ -877,37 +1198,108 @@ mod tests {
         let mut links = Links(Vec::new());
         links.write("a", log(1, "a"), 100);
         let logs = [facts(1, "a", Some(300), 300)];
-        let replay = ReplayLink { log: log(1, "a"), min_pos: 100, dirty_len: 0 };
+        let replay = ReplayLink {
+            log: log(1, "a"),
+            min_pos: 100,
+            dirty_len: 0,
+        };
         let stamp = Stamp::new(1, 0);
-        let t = TakeoverFacts { me: host("a"), force: false, designation_stamp: stamp, just_started: false, peers: &[], recovers_own: false, replay, logs: &logs };
+        let t = TakeoverFacts {
+            me: host("a"),
+            force: false,
+            designation_stamp: stamp,
+            just_started: false,
+            peers: &[],
+            recovers_own: false,
+            replay,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
-        let t = TakeoverFacts { recovers_own: true, ..t };
-        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: false });
+        assert_eq!(
+            takeover_step(&t, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::NotUpToDate)
+        );
+        let t = TakeoverFacts {
+            recovers_own: true,
+            ..t
+        };
+        assert_eq!(
+            takeover_step(&t, &e[..]),
+            TakeoverDecision::Start {
+                nr: 2,
+                after: log(1, "a"),
+                fork: false
+            }
+        );
         links.write("b", log(1, "a"), 300);
         links.write("b", log(2, "b"), 0);
         let e = links.entries();
-        let peers = [PeerFacts { host: "b", reachable: true, ack: Some(PrimaryAck { logging: false, designated: Some("a"), designation_stamp: stamp }), device_open: false }];
+        let peers = [PeerFacts {
+            host: "b",
+            reachable: true,
+            ack: Some(PrimaryAck {
+                logging: false,
+                designated: Some("a"),
+                designation_stamp: stamp,
+            }),
+            device_open: false,
+        }];
         let t = TakeoverFacts { peers: &peers, ..t };
-        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        assert_eq!(
+            takeover_step(&t, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::NotUpToDate)
+        );
         // Another host's current logfile is never taken as recovered.
         let logs = [facts(1, "b", Some(300), 300)];
-        let replay = ReplayLink { log: log(1, "b"), min_pos: 100, dirty_len: 0 };
-        let t = TakeoverFacts { peers: &[], replay, logs: &logs, ..t };
-        assert_eq!(takeover_step(&t, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        let replay = ReplayLink {
+            log: log(1, "b"),
+            min_pos: 100,
+            dirty_len: 0,
+        };
+        let t = TakeoverFacts {
+            peers: &[],
+            replay,
+            logs: &logs,
+            ..t
+        };
+        assert_eq!(
+            takeover_step(&t, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::NotUpToDate)
+        );
     }
 
     #[test]
     fn release_order() {
-        let p = PrimaryFacts { designated: true, device_open: true, appended: 10, durable: 5, written_back: 0 };
+        let p = PrimaryFacts {
+            designated: true,
+            device_open: true,
+            appended: 10,
+            durable: 5,
+            written_back: 0,
+        };
         assert_eq!(release_step(&p), ReleaseDecision::Stay);
-        let p = PrimaryFacts { designated: false, ..p };
-        assert_eq!(release_step(&p), ReleaseDecision::Wait(ReleaseWait::DeviceInUse));
-        let p = PrimaryFacts { device_open: false, ..p };
+        let p = PrimaryFacts {
+            designated: false,
+            ..p
+        };
+        assert_eq!(
+            release_step(&p),
+            ReleaseDecision::Wait(ReleaseWait::DeviceInUse)
+        );
+        let p = PrimaryFacts {
+            device_open: false,
+            ..p
+        };
         assert_eq!(release_step(&p), ReleaseDecision::Flush);
         let p = PrimaryFacts { durable: 10, ..p };
-        assert_eq!(release_step(&p), ReleaseDecision::Wait(ReleaseWait::Writeback));
-        let p = PrimaryFacts { written_back: 10, ..p };
+        assert_eq!(
+            release_step(&p),
+            ReleaseDecision::Wait(ReleaseWait::Writeback)
+        );
+        let p = PrimaryFacts {
+            written_back: 10,
+            ..p
+        };
         assert_eq!(release_step(&p), ReleaseDecision::Release { final_pos: 10 });
     }
 
@@ -915,47 +1307,127 @@ mod tests {
     fn takeover_waits_for_acks_and_data() {
         let stamp = Stamp::new(100, 0);
         let ack = |logging, designated, sec| {
-            Some(PrimaryAck { logging, designated: Some(designated), designation_stamp: Stamp::new(sec, 0) })
+            Some(PrimaryAck {
+                logging,
+                designated: Some(designated),
+                designation_stamp: Stamp::new(sec, 0),
+            })
         };
-        let peer = |reachable, ack| PeerFacts { host: "a", reachable, ack, device_open: false };
+        let peer = |reachable, ack| PeerFacts {
+            host: "a",
+            reachable,
+            ack,
+            device_open: false,
+        };
         let mut links = Links(Vec::new());
         links.write("a", log(1, "a"), 500);
         let logs = [facts(1, "a", Some(500), 500)];
-        let replay = ReplayLink { log: log(1, "a"), min_pos: 500, dirty_len: 0 };
+        let replay = ReplayLink {
+            log: log(1, "a"),
+            min_pos: 500,
+            dirty_len: 0,
+        };
         let peers = [peer(false, ack(true, "a", 50))];
-        let f = TakeoverFacts { me: host("b"), force: false, designation_stamp: stamp, just_started: false, peers: &peers, recovers_own: false, replay, logs: &logs };
+        let f = TakeoverFacts {
+            me: host("b"),
+            force: false,
+            designation_stamp: stamp,
+            just_started: false,
+            peers: &peers,
+            recovers_own: false,
+            replay,
+            logs: &logs,
+        };
         let e = links.entries();
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::PeerUnreachable("a")));
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::PeerUnreachable("a"))
+        );
         let peers = [peer(true, ack(true, "a", 50))];
         let f = TakeoverFacts { peers: &peers, ..f };
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::PeerStillPrimary("a")));
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::PeerStillPrimary("a"))
+        );
         let peers = [peer(true, ack(false, "b", 99))];
         let f = TakeoverFacts { peers: &peers, ..f };
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::PeerNotAcknowledged("a")));
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::PeerNotAcknowledged("a"))
+        );
         let peers = [peer(false, ack(false, "b", 100))];
         let f = TakeoverFacts { peers: &peers, ..f };
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate), "own version missing");
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::NotUpToDate),
+            "own version missing"
+        );
         links.write("b", log(1, "a"), 500);
         let e = links.entries();
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: false });
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Start {
+                nr: 2,
+                after: log(1, "a"),
+                fork: false
+            }
+        );
         // tools/sim seed 1192: right after a restart, confirmed but silent peers are not enough.
-        let g = TakeoverFacts { just_started: true, ..f };
-        assert_eq!(takeover_step(&g, &e[..]), TakeoverDecision::Wait(TakeoverWait::PeerUnreachable("a")));
+        let g = TakeoverFacts {
+            just_started: true,
+            ..f
+        };
+        assert_eq!(
+            takeover_step(&g, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::PeerUnreachable("a"))
+        );
         // Forced: starts behind, and says when it forks.
         let logs = [facts(1, "a", Some(500), 400), facts(2, "a", Some(10), 0)];
-        let replay = ReplayLink { min_pos: 400, ..replay };
-        let f = TakeoverFacts { force: true, logs: &logs, replay, ..f };
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Start { nr: 2, after: log(1, "a"), fork: true });
+        let replay = ReplayLink {
+            min_pos: 400,
+            ..replay
+        };
+        let f = TakeoverFacts {
+            force: true,
+            logs: &logs,
+            replay,
+            ..f
+        };
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Start {
+                nr: 2,
+                after: log(1, "a"),
+                fork: true
+            }
+        );
         let f = TakeoverFacts { force: false, ..f };
-        assert_eq!(takeover_step(&f, &e[..]), TakeoverDecision::Wait(TakeoverWait::NotUpToDate));
+        assert_eq!(
+            takeover_step(&f, &e[..]),
+            TakeoverDecision::Wait(TakeoverWait::NotUpToDate)
+        );
     }
 
     #[test]
     fn handover_precheck() {
-        let p = |host, reachable, device_open| PeerFacts { host, reachable, ack: None, device_open };
-        assert_eq!(check_handover(true, &[]), Err((HandoverRefusal::AlreadyPrimary, None)));
-        assert_eq!(check_handover(false, &[p("a", true, false), p("c", false, false)]), Err((HandoverRefusal::PeerUnreachable, Some("c"))));
-        assert_eq!(check_handover(false, &[p("a", true, true)]), Err((HandoverRefusal::DeviceInUse, Some("a"))));
+        let p = |host, reachable, device_open| PeerFacts {
+            host,
+            reachable,
+            ack: None,
+            device_open,
+        };
+        assert_eq!(
+            check_handover(true, &[]),
+            Err((HandoverRefusal::AlreadyPrimary, None))
+        );
+        assert_eq!(
+            check_handover(false, &[p("a", true, false), p("c", false, false)]),
+            Err((HandoverRefusal::PeerUnreachable, Some("c")))
+        );
+        assert_eq!(
+            check_handover(false, &[p("a", true, true)]),
+            Err((HandoverRefusal::DeviceInUse, Some("a")))
+        );
         assert_eq!(check_handover(false, &[p("a", true, false)]), Ok(()));
     }
 }

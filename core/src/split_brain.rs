@@ -118,15 +118,29 @@ impl<'a> Side<'a> {
 /// `nr`, or, when that link is missing, the head of its link for `nr - 1`. `None` when neither
 /// exists, the back pointer is empty (start of the history) or the links are malformed. A
 /// predecessor that does not lie before `nr` is refused, so a corrupt tree cannot loop.
-fn prev_position<'v, V: VersionSource<'v> + ?Sized>(versions: &V, nr: u32, host: &str) -> Option<Position<'v>> {
-    let head = match versions.version(nr, host).map(visible).filter(|v| !v.is_empty()) {
+fn prev_position<'v, V: VersionSource<'v> + ?Sized>(
+    versions: &V,
+    nr: u32,
+    host: &str,
+) -> Option<Position<'v>> {
+    let head = match versions
+        .version(nr, host)
+        .map(visible)
+        .filter(|v| !v.is_empty())
+    {
         Some(value) => VersionLink::parse(value).ok()?.prev?,
         None => {
-            let value = versions.version(nr.checked_sub(1)?, host).map(visible).filter(|v| !v.is_empty())?;
+            let value = versions
+                .version(nr.checked_sub(1)?, host)
+                .map(visible)
+                .filter(|v| !v.is_empty())?;
             VersionHead::parse(value.split_once(':').map_or(value, |(h, _)| h)).ok()?
         }
     };
-    (head.log.nr < nr).then_some(Position { log: head.log, pos: head.pos })
+    (head.log.nr < nr).then_some(Position {
+        log: head.log,
+        pos: head.pos,
+    })
 }
 
 /// Compares the histories of two hosts (`_get_common_ancestor`).
@@ -138,12 +152,20 @@ pub fn compare_hosts<'a, 'v: 'a, V: VersionSource<'v> + ?Sized>(
     a: HostHead<'a>,
     b: HostHead<'a>,
 ) -> PairReport<'a> {
-    let mut report =
-        PairReport { hosts: [a.host, b.host], verdict: Verdict::Unknown, ancestor: None, diverged: [None, None], amount: [0, 0] };
+    let mut report = PairReport {
+        hosts: [a.host, b.host],
+        verdict: Verdict::Unknown,
+        ancestor: None,
+        diverged: [None, None],
+        amount: [0, 0],
+    };
     let start = |h: HostHead<'a>| {
         ReplayLink::parse(visible(h.replay)).ok().map(|r| Side {
             host: h.host,
-            at: Position { log: r.log, pos: r.min_pos },
+            at: Position {
+                log: r.log,
+                pos: r.min_pos,
+            },
             newer: None,
             depth: 0,
             total: 0,
@@ -156,24 +178,37 @@ pub fn compare_hosts<'a, 'v: 'a, V: VersionSource<'v> + ?Sized>(
     // Each step moves one side back by at least one logfile number; this bounds the walk even
     // on a corrupt tree (prev_position only ever goes backwards).
     let mut sure_split = false;
-    let finish = |report: &mut PairReport<'a>, s1: &Side<'a>, s2: &Side<'a>, verdict, ancestor, d1, d2| {
-        report.verdict = verdict;
-        report.ancestor = ancestor;
-        report.diverged = [d1, d2];
-        report.amount = [s1.total, s2.total];
-    };
+    let finish =
+        |report: &mut PairReport<'a>, s1: &Side<'a>, s2: &Side<'a>, verdict, ancestor, d1, d2| {
+            report.verdict = verdict;
+            report.ancestor = ancestor;
+            report.diverged = [d1, d2];
+            report.amount = [s1.total, s2.total];
+        };
     loop {
         let (p1, p2) = (s1.at, s2.at);
         if p1 == p2 {
             let split = sure_split || (s1.depth > 0 && s2.depth > 0);
-            let verdict = if split { Verdict::SplitBrain } else { Verdict::Consistent };
+            let verdict = if split {
+                Verdict::SplitBrain
+            } else {
+                Verdict::Consistent
+            };
             finish(&mut report, &s1, &s2, verdict, Some(p1), s1.newer, s2.newer);
             return report;
         }
         if p1.log.nr != p2.log.nr {
-            let behind = if p1.log.nr < p2.log.nr { &mut s2 } else { &mut s1 };
+            let behind = if p1.log.nr < p2.log.nr {
+                &mut s2
+            } else {
+                &mut s1
+            };
             if !behind.step_back(versions) {
-                let verdict = if sure_split { Verdict::SplitBrain } else { Verdict::Unknown };
+                let verdict = if sure_split {
+                    Verdict::SplitBrain
+                } else {
+                    Verdict::Unknown
+                };
                 finish(&mut report, &s1, &s2, verdict, None, None, None);
                 return report;
             }
@@ -197,7 +232,11 @@ pub fn compare_hosts<'a, 'v: 'a, V: VersionSource<'v> + ?Sized>(
         } else {
             (p2, s2.depth > 0, Some(p1), s2.newer)
         };
-        let verdict = if sure_split || split { Verdict::SplitBrain } else { Verdict::Consistent };
+        let verdict = if sure_split || split {
+            Verdict::SplitBrain
+        } else {
+            Verdict::Consistent
+        };
         finish(&mut report, &s1, &s2, verdict, Some(ancestor), d1, d2);
         return report;
     }

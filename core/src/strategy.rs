@@ -67,13 +67,30 @@ impl<'a> Wanted<'a> {
     ) -> Self {
         let member = data.is_some_and(|d| !d.is_empty() && d != super::tree_value::DELETED);
         let attach = attach.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
-        let allow_replay = allow_replay.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
+        let allow_replay = allow_replay
+            .and_then(|v| parse_switch(v).ok())
+            .unwrap_or(false);
         let connect = connect.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
         let is_primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() == host);
-        let size = size.and_then(|s| s.trim().parse::<u64>().ok()).filter(|&s| s > 0);
-        let device_name = device.filter(|d| !d.is_empty() && *d != super::tree_value::DELETED).unwrap_or(res);
+        let size = size
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0);
+        let device_name = device
+            .filter(|d| !d.is_empty() && *d != super::tree_value::DELETED)
+            .unwrap_or(res);
         let other_primary = matches!(primary.and_then(|p| HostOrNone::parse(p).ok()), Some(HostOrNone::Host(h)) if h.as_str() != host);
-        Wanted { member, attach, primary: is_primary, allow_replay, connect, size, device_name, sync: false, syncstatus: None, other_primary }
+        Wanted {
+            member,
+            attach,
+            primary: is_primary,
+            allow_replay,
+            connect,
+            size,
+            device_name,
+            sync: false,
+            syncstatus: None,
+            other_primary,
+        }
     }
 
     /// Adds the full-sync links: `todo-<host>/sync` and `syncstatus-<host>`.
@@ -86,7 +103,9 @@ impl<'a> Wanted<'a> {
     /// The data device still differs from the primary's: a full sync is due (or under way).
     /// Replay is forbidden meanwhile.
     pub fn needs_sync(&self) -> bool {
-        self.member && !self.primary && matches!((self.syncstatus, self.size), (Some(done), Some(size)) if done < size)
+        self.member
+            && !self.primary
+            && matches!((self.syncstatus, self.size), (Some(done), Some(size)) if done < size)
     }
 }
 
@@ -156,7 +175,10 @@ impl Blocked {
             Blocked::DeviceInUse => ("device", "device in use: close it to switch it off"),
             Blocked::DataTooSmall => ("attach", "data device smaller than the resource size"),
             Blocked::NoSize => ("attach", "resource size missing or malformed"),
-            Blocked::NoSyncSource => ("sync", "full sync due, but no designated primary to sync from"),
+            Blocked::NoSyncSource => (
+                "sync",
+                "full sync due, but no designated primary to sync from",
+            ),
         }
     }
 }
@@ -212,7 +234,10 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     let want_sync = want_attached && need_sync && wanted.sync && wanted.other_primary;
     // Fetching needs no attached disk, only membership.
     let want_fetch = wanted.member && !wanted.primary && wanted.connect;
-    let step = |step| Decision { step, blocked: None };
+    let step = |step| Decision {
+        step,
+        blocked: None,
+    };
     if running.fetching && !want_fetch {
         return step(Step::StopFetch);
     }
@@ -224,7 +249,10 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     }
     if running.primary && !want_primary {
         if running.open_count > 0 {
-            return Decision { step: Step::Stay, blocked: Some(Blocked::DeviceInUse) };
+            return Decision {
+                step: Step::Stay,
+                blocked: Some(Blocked::DeviceInUse),
+            };
         }
         return step(Step::StopPrimary);
     }
@@ -236,8 +264,14 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     }
     if running.attached && want_primary && !running.primary {
         return match wanted.size {
-            None => Decision { step: Step::Stay, blocked: Some(Blocked::NoSize) },
-            Some(size) if size > running.data_size => Decision { step: Step::Stay, blocked: Some(Blocked::DataTooSmall) },
+            None => Decision {
+                step: Step::Stay,
+                blocked: Some(Blocked::NoSize),
+            },
+            Some(size) if size > running.data_size => Decision {
+                step: Step::Stay,
+                blocked: Some(Blocked::DataTooSmall),
+            },
             Some(_) => step(Step::StartPrimary),
         };
     }
@@ -251,7 +285,10 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
         return step(Step::StartFetch);
     }
     if want_attached && need_sync && wanted.sync && !wanted.other_primary {
-        return Decision { step: Step::Stay, blocked: Some(Blocked::NoSyncSource) };
+        return Decision {
+            step: Step::Stay,
+            blocked: Some(Blocked::NoSyncSource),
+        };
     }
     step(Step::Stay)
 }
@@ -296,7 +333,15 @@ mod tests {
     }
 
     fn running(attached: bool, primary: bool, open_count: u32) -> Running {
-        Running { attached, data_size: 1 << 20, primary, replaying: false, fetching: false, open_count, syncing: false }
+        Running {
+            attached,
+            data_size: 1 << 20,
+            primary,
+            replaying: false,
+            fetching: false,
+            open_count,
+            syncing: false,
+        }
     }
 
     /// Applies steps until the decision stays, as the strategy thread does.
@@ -324,7 +369,10 @@ mod tests {
     fn builds_bottom_up() {
         let w = wanted(true, true, true);
         assert_eq!(decide(&w, &running(false, false, 0)).step, Step::Attach);
-        assert_eq!(decide(&w, &running(true, false, 0)).step, Step::StartPrimary);
+        assert_eq!(
+            decide(&w, &running(true, false, 0)).step,
+            Step::StartPrimary
+        );
         assert_eq!(decide(&w, &running(true, true, 0)).step, Step::Stay);
     }
 
@@ -333,13 +381,22 @@ mod tests {
         let w = wanted(true, false, true);
         assert_eq!(decide(&w, &running(true, true, 0)).step, Step::StopPrimary);
         assert_eq!(decide(&w, &running(true, false, 0)).step, Step::Detach);
-        assert_eq!(decide_teardown(&running(true, true, 0)).step, Step::StopPrimary);
+        assert_eq!(
+            decide_teardown(&running(true, true, 0)).step,
+            Step::StopPrimary
+        );
     }
 
     #[test]
     fn secondary_keeps_attached_and_replays() {
         let (now, blocked) = converge(&wanted(true, true, false), running(true, true, 0));
-        assert_eq!(now, Running { replaying: true, ..running(true, false, 0) });
+        assert_eq!(
+            now,
+            Running {
+                replaying: true,
+                ..running(true, false, 0)
+            }
+        );
         assert_eq!(blocked, None);
         let mut paused = wanted(true, true, false);
         paused.allow_replay = false;
@@ -351,7 +408,10 @@ mod tests {
         let mut w = wanted(true, false, false);
         w.connect = true;
         assert_eq!(decide(&w, &running(false, false, 0)).step, Step::StartFetch);
-        let fetching = Running { fetching: true, ..running(true, false, 0) };
+        let fetching = Running {
+            fetching: true,
+            ..running(true, false, 0)
+        };
         w.primary = true;
         w.attach = true;
         assert_eq!(decide(&w, &fetching).step, Step::StopFetch);
@@ -361,18 +421,41 @@ mod tests {
 
     #[test]
     fn replay_stops_before_the_logger_starts() {
-        let replaying = Running { replaying: true, ..running(true, false, 0) };
-        assert_eq!(decide(&wanted(true, true, true), &replaying).step, Step::StopReplay);
-        assert_eq!(decide(&wanted(true, false, false), &replaying).step, Step::StopReplay);
+        let replaying = Running {
+            replaying: true,
+            ..running(true, false, 0)
+        };
+        assert_eq!(
+            decide(&wanted(true, true, true), &replaying).step,
+            Step::StopReplay
+        );
+        assert_eq!(
+            decide(&wanted(true, false, false), &replaying).step,
+            Step::StopReplay
+        );
     }
 
     #[test]
     fn open_device_is_never_pulled() {
-        for w in [wanted(true, true, false), wanted(true, false, false), wanted(false, false, false)] {
+        for w in [
+            wanted(true, true, false),
+            wanted(true, false, false),
+            wanted(false, false, false),
+        ] {
             let d = decide(&w, &running(true, true, 2));
-            assert_eq!(d, Decision { step: Step::Stay, blocked: Some(Blocked::DeviceInUse) }, "{w:?}");
+            assert_eq!(
+                d,
+                Decision {
+                    step: Step::Stay,
+                    blocked: Some(Blocked::DeviceInUse)
+                },
+                "{w:?}"
+            );
         }
-        assert_eq!(decide_teardown(&running(true, true, 1)).blocked, Some(Blocked::DeviceInUse));
+        assert_eq!(
+            decide_teardown(&running(true, true, 1)).blocked,
+            Some(Blocked::DeviceInUse)
+        );
     }
 
     #[test]
@@ -390,8 +473,15 @@ mod tests {
             Some(".deleted"),
         );
         assert!(!left.member && !left.attach && !left.primary && !left.connect);
-        let nothing = Running { data_size: 1 << 20, ..Running::default() };
-        let secondary = Running { replaying: true, fetching: true, ..running(true, false, 0) };
+        let nothing = Running {
+            data_size: 1 << 20,
+            ..Running::default()
+        };
+        let secondary = Running {
+            replaying: true,
+            fetching: true,
+            ..running(true, false, 0)
+        };
         assert_eq!(converge(&left, secondary), (nothing, None));
         assert_eq!(converge(&left, running(true, true, 0)), (nothing, None));
         // An open device is never yanked: it stays, and says why.
@@ -405,22 +495,39 @@ mod tests {
         let mut w = wanted(true, true, true);
         w.size = Some(2 << 20);
         let d = decide(&w, &running(true, false, 0));
-        assert_eq!(d, Decision { step: Step::Stay, blocked: Some(Blocked::DataTooSmall) });
+        assert_eq!(
+            d,
+            Decision {
+                step: Step::Stay,
+                blocked: Some(Blocked::DataTooSmall)
+            }
+        );
         w.size = None;
-        assert_eq!(decide(&w, &running(true, false, 0)).blocked, Some(Blocked::NoSize));
+        assert_eq!(
+            decide(&w, &running(true, false, 0)).blocked,
+            Some(Blocked::NoSize)
+        );
     }
 
     #[test]
     fn every_state_converges_to_the_wanted_one() {
         for bits in 0..8u8 {
             let w = wanted(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
-            for start in [running(false, false, 0), running(true, false, 0), running(true, true, 0)] {
+            for start in [
+                running(false, false, 0),
+                running(true, false, 0),
+                running(true, true, 0),
+            ] {
                 let (now, blocked) = converge(&w, start);
                 let attached = w.member && w.attach;
                 assert_eq!(blocked, None);
                 assert_eq!(now.attached, attached, "{w:?} from {start:?}");
                 assert_eq!(now.primary, attached && w.primary, "{w:?} from {start:?}");
-                assert_eq!(now.replaying, attached && !w.primary, "{w:?} from {start:?}");
+                assert_eq!(
+                    now.replaying,
+                    attached && !w.primary,
+                    "{w:?} from {start:?}"
+                );
                 assert!(!(now.primary && now.replaying));
             }
         }
@@ -434,7 +541,17 @@ mod tests {
         w.connect = false;
         assert!(w.forced());
         // Forced or not, the steps are the same: the logger starts from the local data.
-        assert_eq!(converge(&w, Running { replaying: true, ..running(true, false, 0) }).0, running(true, true, 0));
+        assert_eq!(
+            converge(
+                &w,
+                Running {
+                    replaying: true,
+                    ..running(true, false, 0)
+                }
+            )
+            .0,
+            running(true, true, 0)
+        );
         w.primary = false;
         assert!(!w.forced(), "a secondary with fetch paused is no failover");
         w.primary = true;
@@ -450,7 +567,10 @@ mod tests {
         assert_eq!(blocked, None);
         assert!(now.attached && now.syncing && !now.replaying);
         // A replay that ran before the sync became due stops first.
-        let replaying = Running { replaying: true, ..running(true, false, 0) };
+        let replaying = Running {
+            replaying: true,
+            ..running(true, false, 0)
+        };
         assert_eq!(decide(&w, &replaying).step, Step::StopReplay);
         // Paused: neither sync nor replay.
         let mut paused = w;
@@ -459,7 +579,10 @@ mod tests {
         assert!(now.attached && !now.syncing && !now.replaying);
         // Finished: the sync stops and the replay starts.
         w.syncstatus = Some(1 << 20);
-        let syncing = Running { syncing: true, ..running(true, false, 0) };
+        let syncing = Running {
+            syncing: true,
+            ..running(true, false, 0)
+        };
         assert_eq!(decide(&w, &syncing).step, Step::StopSync);
         let (now, _) = converge(&w, syncing);
         assert!(now.replaying && !now.syncing);
@@ -479,10 +602,23 @@ mod tests {
         let (now, _) = converge(&p, running(false, false, 0));
         assert!(now.primary && !now.syncing);
         // Becoming primary stops a running sync first.
-        let syncing = Running { syncing: true, ..running(true, false, 0) };
+        let syncing = Running {
+            syncing: true,
+            ..running(true, false, 0)
+        };
         assert_eq!(decide(&p, &syncing).step, Step::StopSync);
-        let w = Wanted::from_links("b", "r0", Some("/dev/x"), Some("1"), Some("1"), None, Some("a"), Some("4096"), None)
-            .with_sync(Some("1"), Some("100"));
+        let w = Wanted::from_links(
+            "b",
+            "r0",
+            Some("/dev/x"),
+            Some("1"),
+            Some("1"),
+            None,
+            Some("a"),
+            Some("4096"),
+            None,
+        )
+        .with_sync(Some("1"), Some("100"));
         assert!(w.needs_sync() && w.sync && w.other_primary);
         assert!(!w.with_sync(Some("1"), Some("4096")).needs_sync());
         assert!(!w.with_sync(Some("1"), None).needs_sync());
@@ -525,8 +661,15 @@ mod tests {
             Some("x"),
             Some("data"),
         );
-        let expected =
-            Wanted { attach: false, primary: false, allow_replay: false, connect: false, size: None, device_name: "data", ..all };
+        let expected = Wanted {
+            attach: false,
+            primary: false,
+            allow_replay: false,
+            connect: false,
+            size: None,
+            device_name: "data",
+            ..all
+        };
         assert_eq!(w, expected);
         let w = Wanted::from_links(
             "alpha",
@@ -539,8 +682,16 @@ mod tests {
             None,
             Some(".deleted"),
         );
-        let none = Wanted { member: false, connect: false, other_primary: true, ..expected };
-        let none = Wanted { device_name: "r0", ..none };
+        let none = Wanted {
+            member: false,
+            connect: false,
+            other_primary: true,
+            ..expected
+        };
+        let none = Wanted {
+            device_name: "r0",
+            ..none
+        };
         assert_eq!(w, none);
     }
 }

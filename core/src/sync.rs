@@ -34,7 +34,10 @@ pub struct Run {
 
 /// Whether a remote digest may count as equal to the local one.
 pub fn digests_match(remote: &[u8], local: &[u8]) -> bool {
-    remote.len() == local.len() && !remote.is_empty() && remote.iter().any(|&b| b != 0) && remote == local
+    remote.len() == local.len()
+        && !remote.is_empty()
+        && remote.iter().any(|&b| b != 0)
+        && remote == local
 }
 
 /// The runs of mismatching blocks of one checksum window, in order.
@@ -59,12 +62,32 @@ where
     L: Fn(usize) -> Option<&'a [u8]>,
 {
     /// The runs of `count` blocks of `block_size` bytes from `offset`, cut at `end`.
-    pub fn new(offset: u64, end: u64, block_size: u32, count: usize, max_run: u32, remote: R, local: L) -> Self {
-        MismatchRuns { offset, end, block_size, count, max_run: max_run.max(block_size), next: 0, remote, local }
+    pub fn new(
+        offset: u64,
+        end: u64,
+        block_size: u32,
+        count: usize,
+        max_run: u32,
+        remote: R,
+        local: L,
+    ) -> Self {
+        MismatchRuns {
+            offset,
+            end,
+            block_size,
+            count,
+            max_run: max_run.max(block_size),
+            next: 0,
+            remote,
+            local,
+        }
     }
 
     fn block(&self, index: usize) -> Option<(u64, u32)> {
-        let start = u64::try_from(index).ok()?.checked_mul(u64::from(self.block_size))?.checked_add(self.offset)?;
+        let start = u64::try_from(index)
+            .ok()?
+            .checked_mul(u64::from(self.block_size))?
+            .checked_add(self.offset)?;
         if start >= self.end {
             return None;
         }
@@ -100,7 +123,9 @@ where
             }
             let mut run = Run { offset: start, len };
             while self.next < self.count {
-                let Some((_, more)) = self.block(self.next) else { break };
+                let Some((_, more)) = self.block(self.next) else {
+                    break;
+                };
                 if !self.differs(self.next) || run.len.saturating_add(more) > self.max_run {
                     break;
                 }
@@ -161,7 +186,11 @@ pub struct StatusClaim {
 /// resets it to 0, even to the value it had; `set-link`; a value pulled from a peer) changes
 /// the value or the stamp, and the sync must start over from the new value instead of
 /// overwriting it.
-pub fn claim_holds(claim: &StatusClaim, current_value: Option<&str>, current_stamp: Option<Stamp>) -> bool {
+pub fn claim_holds(
+    claim: &StatusClaim,
+    current_value: Option<&str>,
+    current_stamp: Option<Stamp>,
+) -> bool {
     let Some(value) = current_value.and_then(|v| v.trim().parse::<u64>().ok()) else {
         return false;
     };
@@ -210,32 +239,72 @@ mod tests {
         local[5] = [9; 4];
         assert_eq!(
             runs(&remote, &local, 2000, 100),
-            [Run { offset: 1010, len: 20 }, Run { offset: 1040, len: 20 }]
+            [
+                Run {
+                    offset: 1010,
+                    len: 20
+                },
+                Run {
+                    offset: 1040,
+                    len: 20
+                }
+            ]
         );
         // Runs are cut at max_run.
         let all_bad = [[9; 4]; 6];
         assert_eq!(
             runs(&remote, &all_bad, 2000, 25),
-            [Run { offset: 1000, len: 20 }, Run { offset: 1020, len: 20 }, Run { offset: 1040, len: 20 }]
+            [
+                Run {
+                    offset: 1000,
+                    len: 20
+                },
+                Run {
+                    offset: 1020,
+                    len: 20
+                },
+                Run {
+                    offset: 1040,
+                    len: 20
+                }
+            ]
         );
     }
 
     #[test]
     fn zero_digests_and_missing_ones_are_mismatches() {
         let zero = [[0; 4]; 2];
-        assert_eq!(runs(&zero, &zero, 2000, 100), [Run { offset: 1000, len: 20 }]);
+        assert_eq!(
+            runs(&zero, &zero, 2000, 100),
+            [Run {
+                offset: 1000,
+                len: 20
+            }]
+        );
         assert!(!digests_match(&[], &[]));
         assert!(!digests_match(&[1, 2], &[1]));
         let remote = [[1; 4], [2; 4]];
         let local = [[1; 4]];
-        assert_eq!(runs(&remote, &local, 2000, 100), [Run { offset: 1010, len: 10 }]);
+        assert_eq!(
+            runs(&remote, &local, 2000, 100),
+            [Run {
+                offset: 1010,
+                len: 10
+            }]
+        );
     }
 
     #[test]
     fn the_last_block_is_cut_at_the_end() {
         let remote = [[1; 4]; 4];
         let local = [[2; 4]; 4];
-        assert_eq!(runs(&remote, &local, 1025, 100), [Run { offset: 1000, len: 25 }]);
+        assert_eq!(
+            runs(&remote, &local, 1025, 100),
+            [Run {
+                offset: 1000,
+                len: 25
+            }]
+        );
         assert!(runs(&remote, &local, 1000, 100).is_empty());
     }
 
@@ -259,8 +328,22 @@ mod tests {
             }
         }
         // 256 blocks of a 16 MiB window over 3 connections; 2 blocks over 4.
-        assert_eq!([sums_share(256, 3, 0), sums_share(256, 3, 1), sums_share(256, 3, 2)], [(0, 86), (86, 85), (171, 85)]);
-        assert_eq!([sums_share(2, 4, 0), sums_share(2, 4, 1), sums_share(2, 4, 2)], [(0, 1), (1, 1), (2, 0)]);
+        assert_eq!(
+            [
+                sums_share(256, 3, 0),
+                sums_share(256, 3, 1),
+                sums_share(256, 3, 2)
+            ],
+            [(0, 86), (86, 85), (171, 85)]
+        );
+        assert_eq!(
+            [
+                sums_share(2, 4, 0),
+                sums_share(2, 4, 1),
+                sums_share(2, 4, 2)
+            ],
+            [(0, 1), (1, 1), (2, 0)]
+        );
     }
 
     #[test]
@@ -270,14 +353,20 @@ mod tests {
         assert_eq!(throttle_delay_ms(1 << 20, 0, 1024), 1000);
         assert_eq!(throttle_delay_ms(1 << 20, 400, 1024), 600);
         assert_eq!(throttle_delay_ms(1 << 20, 5000, 1024), 0);
-        assert_eq!(throttle_delay_ms(u64::MAX, 0, u64::MAX), throttle_delay_ms(u64::MAX, 0, u64::MAX));
+        assert_eq!(
+            throttle_delay_ms(u64::MAX, 0, u64::MAX),
+            throttle_delay_ms(u64::MAX, 0, u64::MAX)
+        );
     }
 
     #[test]
     fn a_claim_holds_only_while_nobody_else_wrote() {
         let stamp = Stamp::parse("1700000000.000000100").unwrap();
         let later = Stamp::parse("1700000000.000000101").unwrap();
-        let claim = StatusClaim { value: 16 << 20, stamp };
+        let claim = StatusClaim {
+            value: 16 << 20,
+            stamp,
+        };
         assert!(claim_holds(&claim, Some("16777216"), Some(stamp)));
         // invalidate: a new value, or the same value written again (a new stamp).
         assert!(!claim_holds(&claim, Some("0"), Some(later)));

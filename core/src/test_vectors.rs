@@ -48,7 +48,11 @@ pub const WORK_LEN: usize = 3 * AREA_LEN;
 pub fn fill_pattern(out: &mut [u8], mul: u64, add: u64) {
     let mut i: u64 = 0;
     for byte in out.iter_mut() {
-        let [low, ..] = i.wrapping_mul(mul).wrapping_add(add).wrapping_add(i >> 8).to_le_bytes();
+        let [low, ..] = i
+            .wrapping_mul(mul)
+            .wrapping_add(add)
+            .wrapping_add(i >> 8)
+            .to_le_bytes();
         *byte = low;
         i = i.wrapping_add(1);
     }
@@ -128,9 +132,13 @@ impl fmt::Display for FailureKind {
             FailureKind::NotComputed(algo) => write!(f, "{} digest not computed", algo.name()),
             FailureKind::Digest(algo) => write!(f, "{} digest differs", algo.name()),
             FailureKind::Fold(algo) => write!(f, "{} folded digest differs", algo.name()),
-            FailureKind::Scan(stage, kind) => write!(f, "{} does not scan: {}", stage.name(), kind.name()),
+            FailureKind::Scan(stage, kind) => {
+                write!(f, "{} does not scan: {}", stage.name(), kind.name())
+            }
             FailureKind::Field(stage, field) => write!(f, "{}: {field} differs", stage.name()),
-            FailureKind::Payload(stage) => write!(f, "{}: payload differs from the input", stage.name()),
+            FailureKind::Payload(stage) => {
+                write!(f, "{}: payload differs from the input", stage.name())
+            }
             FailureKind::Encode(err) => write!(f, "payload does not encode: {err:?}"),
             FailureKind::Reencoded => f.write_str("re-encoded record differs from the stored one"),
             FailureKind::NotCompressed => f.write_str("compressor did not compress the payload"),
@@ -169,13 +177,23 @@ pub fn check(
     let (input_area, rest) = work.split_at_mut(area);
     let (record_area, rest) = rest.split_at_mut(area);
     let scratch_area = rest.get_mut(..area).unwrap_or_default();
-    let mut areas = Areas { input: input_area, record: record_area, scratch: scratch_area };
-    let services = Services { digester, compressor };
+    let mut areas = Areas {
+        input: input_area,
+        record: record_area,
+        scratch: scratch_area,
+    };
+    let services = Services {
+        digester,
+        compressor,
+    };
 
     let mut checked = Checked::default();
     for (index, line) in text.lines().enumerate() {
         let line_nr = index.saturating_add(1);
-        let fail = |kind| Failure { line: line_nr, kind };
+        let fail = |kind| Failure {
+            line: line_nr,
+            kind,
+        };
         let mut fields = Fields(line.split_whitespace());
         let outcome = match fields.0.next() {
             None => continue,
@@ -222,7 +240,9 @@ impl<'t> Fields<'t> {
     }
 
     fn number<T: core::str::FromStr>(&mut self, what: &'static str) -> Result<T, FailureKind> {
-        self.text(what)?.parse().map_err(|_| FailureKind::Malformed(what))
+        self.text(what)?
+            .parse()
+            .map_err(|_| FailureKind::Malformed(what))
     }
 
     fn algo(&mut self) -> Result<DigestAlgo, FailureKind> {
@@ -250,7 +270,10 @@ impl<'t> Fields<'t> {
         let mut digits = text.iter().map(|&digit| hex_value(digit));
         for byte in out.iter_mut() {
             let (high, low) = (digits.next().flatten(), digits.next().flatten());
-            *byte = high.zip(low).map(|(h, l)| (h << 4) | l).ok_or(FailureKind::Malformed(what))?;
+            *byte = high
+                .zip(low)
+                .map(|(h, l)| (h << 4) | l)
+                .ok_or(FailureKind::Malformed(what))?;
         }
         Ok(len)
     }
@@ -259,8 +282,13 @@ impl<'t> Fields<'t> {
     fn hex_array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], FailureKind> {
         let mut out = [0u8; N];
         let mut wide = [0u8; DIGEST_SIZE];
-        let len = self.hex(what, &mut wide).map_err(|_| FailureKind::Malformed(what))?;
-        let bytes = wide.get(..len).filter(|b| b.len() == N).ok_or(FailureKind::Malformed(what))?;
+        let len = self
+            .hex(what, &mut wide)
+            .map_err(|_| FailureKind::Malformed(what))?;
+        let bytes = wide
+            .get(..len)
+            .filter(|b| b.len() == N)
+            .ok_or(FailureKind::Malformed(what))?;
         out.copy_from_slice(bytes);
         Ok(out)
     }
@@ -284,7 +312,11 @@ fn hex_value(digit: u8) -> Option<u8> {
 }
 
 /// `digest ALGO LEN MUL ADD DIGEST32 FOLDED16`.
-fn check_digest(fields: &mut Fields<'_>, services: &Services<'_>, areas: &mut Areas<'_>) -> Result<Outcome, FailureKind> {
+fn check_digest(
+    fields: &mut Fields<'_>,
+    services: &Services<'_>,
+    areas: &mut Areas<'_>,
+) -> Result<Outcome, FailureKind> {
     let algo = fields.algo()?;
     let input = fields.input(areas.input)?;
     let expected_digest: [u8; DIGEST_SIZE] = fields.hex_array("digest")?;
@@ -312,12 +344,19 @@ struct ExpectedRecord<'a> {
 }
 
 /// `record ALGO COMPRESSION LEN MUL ADD SEQ SEC NSEC POS CODE RECORD`.
-fn check_record(fields: &mut Fields<'_>, services: &Services<'_>, areas: &mut Areas<'_>) -> Result<Outcome, FailureKind> {
+fn check_record(
+    fields: &mut Fields<'_>,
+    services: &Services<'_>,
+    areas: &mut Areas<'_>,
+) -> Result<Outcome, FailureKind> {
     let algo = fields.algo()?;
     let compression = match fields.text("compression")? {
         "none" => None,
         name => Some(
-            Compression::PREFERENCE.into_iter().find(|c| c.name() == name).ok_or(FailureKind::UnknownCompression)?,
+            Compression::PREFERENCE
+                .into_iter()
+                .find(|c| c.name() == name)
+                .ok_or(FailureKind::UnknownCompression)?,
         ),
     };
     let payload = fields.input(areas.input)?;
@@ -326,7 +365,13 @@ fn check_record(fields: &mut Fields<'_>, services: &Services<'_>, areas: &mut Ar
     let stamp_nsec = fields.number("stamp nanoseconds")?;
     let pos = fields.number("position")?;
     let code = fields.number("code")?;
-    let header = RecordHeader { stamp_sec, stamp_nsec, pos, code, seq_nr };
+    let header = RecordHeader {
+        stamp_sec,
+        stamp_nsec,
+        pos,
+        code,
+        seq_nr,
+    };
     let record_len = fields.hex("record", areas.record)?;
     fields.end()?;
 
@@ -340,22 +385,51 @@ fn check_record(fields: &mut Fields<'_>, services: &Services<'_>, areas: &mut Ar
     if !services.digester.available().contains(algo.flag()) {
         return Ok(Outcome::Skipped);
     }
-    let expected = ExpectedRecord { algo, compression, header, payload };
-    let stored = areas.record.get(..record_len).ok_or(FailureKind::TooLarge)?;
+    let expected = ExpectedRecord {
+        algo,
+        compression,
+        header,
+        payload,
+    };
+    let stored = areas
+        .record
+        .get(..record_len)
+        .ok_or(FailureKind::TooLarge)?;
     verify_scan(stored, &expected, Stage::Stored, services, areas.scratch)?;
 
     // The writing side: the same payload encoded again with the services under test.
-    let opts = EncodeOptions { digests: algo.flag(), compression: compression.map_or(CrcFlags::NONE, |c| c.flag()) };
-    let encoded = encode_record(&header, payload, &opts, services.digester, compressor, areas.scratch)
-        .map_err(FailureKind::Encode)?;
-    let reencoded = areas.scratch.get(..encoded.total_len).ok_or(FailureKind::TooLarge)?;
+    let opts = EncodeOptions {
+        digests: algo.flag(),
+        compression: compression.map_or(CrcFlags::NONE, |c| c.flag()),
+    };
+    let encoded = encode_record(
+        &header,
+        payload,
+        &opts,
+        services.digester,
+        compressor,
+        areas.scratch,
+    )
+    .map_err(FailureKind::Encode)?;
+    let reencoded = areas
+        .scratch
+        .get(..encoded.total_len)
+        .ok_or(FailureKind::TooLarge)?;
     match compression {
         None if reencoded != stored => Err(FailureKind::Reencoded),
         None => Ok(Outcome::Record),
-        Some(method) if !encoded.crc_flags.contains(method.flag()) => Err(FailureKind::NotCompressed),
+        Some(method) if !encoded.crc_flags.contains(method.flag()) => {
+            Err(FailureKind::NotCompressed)
+        }
         Some(_) => {
             // The stored record is no longer needed: its area is the decompression scratch.
-            verify_scan(reencoded, &expected, Stage::Reencoded, services, areas.record)?;
+            verify_scan(
+                reencoded,
+                &expected,
+                Stage::Reencoded,
+                services,
+                areas.record,
+            )?;
             Ok(Outcome::Record)
         }
     }
@@ -387,7 +461,9 @@ fn verify_scan(
     if header.seq_nr != expected.header.seq_nr {
         return Err(field("sequence number"));
     }
-    if (header.stamp_sec, header.stamp_nsec) != (expected.header.stamp_sec, expected.header.stamp_nsec) {
+    if (header.stamp_sec, header.stamp_nsec)
+        != (expected.header.stamp_sec, expected.header.stamp_nsec)
+    {
         return Err(field("stamp"));
     }
     if header.pos != expected.header.pos {
@@ -416,7 +492,10 @@ mod tests {
     struct Xor;
     impl Digester for Xor {
         fn crc32c(&self, data: &[u8]) -> Option<u32> {
-            Some(data.iter().fold(0x1234_5678u32, |acc, &b| acc.rotate_left(5) ^ u32::from(b)))
+            Some(
+                data.iter()
+                    .fold(0x1234_5678u32, |acc, &b| acc.rotate_left(5) ^ u32::from(b)),
+            )
         }
     }
 
@@ -438,21 +517,45 @@ mod tests {
         let mut input = [0u8; 100];
         fill_pattern(&mut input, 3, 1);
         let d = digest32(DigestAlgo::Crc32c, &input, &Xor).unwrap();
-        let good = std::format!("# comment\n\ndigest crc32c 100 3 1 {} {}\n", hex(&d), hex(&fold(&d)));
+        let good = std::format!(
+            "# comment\n\ndigest crc32c 100 3 1 {} {}\n",
+            hex(&d),
+            hex(&fold(&d))
+        );
         let mut work = std::vec![0u8; 3 * 256];
-        assert_eq!(check(&good, &Xor, None, &mut work), Ok(Checked { digests: 1, records: 0, skipped: 0 }));
+        assert_eq!(
+            check(&good, &Xor, None, &mut work),
+            Ok(Checked {
+                digests: 1,
+                records: 0,
+                skipped: 0
+            })
+        );
 
         let mut bad_digest = d;
         bad_digest[31] ^= 1;
-        let bad = std::format!("digest crc32c 100 3 1 {} {}", hex(&bad_digest), hex(&fold(&d)));
+        let bad = std::format!(
+            "digest crc32c 100 3 1 {} {}",
+            hex(&bad_digest),
+            hex(&fold(&d))
+        );
         let err = check(&bad, &Xor, None, &mut work).unwrap_err();
-        assert_eq!(err, Failure { line: 1, kind: FailureKind::Digest(DigestAlgo::Crc32c) });
+        assert_eq!(
+            err,
+            Failure {
+                line: 1,
+                kind: FailureKind::Digest(DigestAlgo::Crc32c)
+            }
+        );
         assert_eq!(std::format!("{err}"), "line 1: crc32c digest differs");
 
         let skipped = std::format!("digest sha1 100 3 1 {} {}", hex(&d), hex(&fold(&d)));
         assert_eq!(check(&skipped, &Xor, None, &mut work).unwrap().skipped, 1);
         let too_long = std::format!("digest crc32c 300 3 1 {} {}", hex(&d), hex(&fold(&d)));
-        assert_eq!(check(&too_long, &Xor, None, &mut work).unwrap_err().kind, FailureKind::TooLarge);
+        assert_eq!(
+            check(&too_long, &Xor, None, &mut work).unwrap_err().kind,
+            FailureKind::TooLarge
+        );
     }
 
     #[test]
@@ -462,22 +565,44 @@ mod tests {
             ("frobnicate crc32c", FailureKind::UnknownKind),
             ("digest crc64 1 7 3 00 00", FailureKind::UnknownAlgorithm),
             ("digest crc32c 1 7", FailureKind::Malformed("addend")),
-            ("digest crc32c x 7 3 00 00", FailureKind::Malformed("length")),
-            ("digest crc32c 1 7 3 0g 00", FailureKind::Malformed("digest")),
-            ("digest crc32c 1 7 3 00 00", FailureKind::Malformed("digest")),
-            ("record crc32c zstd 1 7 3 1 1 1 1 1 00", FailureKind::UnknownCompression),
+            (
+                "digest crc32c x 7 3 00 00",
+                FailureKind::Malformed("length"),
+            ),
+            (
+                "digest crc32c 1 7 3 0g 00",
+                FailureKind::Malformed("digest"),
+            ),
+            (
+                "digest crc32c 1 7 3 00 00",
+                FailureKind::Malformed("digest"),
+            ),
+            (
+                "record crc32c zstd 1 7 3 1 1 1 1 1 00",
+                FailureKind::UnknownCompression,
+            ),
         ];
         for (line, kind) in cases {
             let text = std::format!("# header\n{line}\n");
-            assert_eq!(check(&text, &Xor, None, &mut work), Err(Failure { line: 2, kind }), "{line}");
+            assert_eq!(
+                check(&text, &Xor, None, &mut work),
+                Err(Failure { line: 2, kind }),
+                "{line}"
+            );
         }
         let zeros = "0".repeat(64);
         let trailing = std::format!("digest crc32c 1 7 3 {zeros} {} extra", &zeros[..32]);
-        assert_eq!(check(&trailing, &Xor, None, &mut work).unwrap_err().kind, FailureKind::Malformed("end of line (trailing field)"));
+        assert_eq!(
+            check(&trailing, &Xor, None, &mut work).unwrap_err().kind,
+            FailureKind::Malformed("end of line (trailing field)")
+        );
     }
 
     #[test]
     fn empty_text_checks_nothing() {
-        assert_eq!(check("# nothing\n", &Xor, None, &mut []), Ok(Checked::default()));
+        assert_eq!(
+            check("# nothing\n", &Xor, None, &mut []),
+            Ok(Checked::default())
+        );
     }
 }

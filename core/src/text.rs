@@ -20,7 +20,10 @@ impl<const N: usize> Default for FixedBuf<N> {
 impl<const N: usize> FixedBuf<N> {
     /// An empty buffer.
     pub const fn new() -> Self {
-        FixedBuf { bytes: [0; N], len: 0 }
+        FixedBuf {
+            bytes: [0; N],
+            len: 0,
+        }
     }
 
     /// The bytes written so far.
@@ -86,8 +89,12 @@ pub fn parse_int(input: &[u8]) -> Result<i64, IntParseError> {
     for &d in digits {
         let digit = i64::from(d.wrapping_sub(b'0'));
         value = value.checked_mul(10).ok_or(IntParseError::Overflow)?;
-        value = if negative { value.checked_sub(digit) } else { value.checked_add(digit) }
-            .ok_or(IntParseError::Overflow)?;
+        value = if negative {
+            value.checked_sub(digit)
+        } else {
+            value.checked_add(digit)
+        }
+        .ok_or(IntParseError::Overflow)?;
     }
     Ok(value)
 }
@@ -119,9 +126,24 @@ mod tests {
 
     #[test]
     fn parse_int_rejects_everything_else() {
-        for bad in [&b""[..], b"\n", b"-", b"+", b"5 6", b"0x10", b"1e3", b"abc", b"5abc", b"--5", b"5\0"] {
+        for bad in [
+            &b""[..],
+            b"\n",
+            b"-",
+            b"+",
+            b"5 6",
+            b"0x10",
+            b"1e3",
+            b"abc",
+            b"5abc",
+            b"--5",
+            b"5\0",
+        ] {
             assert_eq!(parse_int(bad), Err(IntParseError::Syntax), "{:?}", bad);
         }
-        assert_eq!(parse_int(b"9223372036854775808"), Err(IntParseError::Overflow));
+        assert_eq!(
+            parse_int(b"9223372036854775808"),
+            Err(IntParseError::Overflow)
+        );
     }
 }

@@ -161,7 +161,11 @@ impl<'a> TempName<'a> {
         }
         if let Some((pid, target)) = rest.strip_prefix('.').and_then(|r| r.split_once('.')) {
             let canonical = !pid.starts_with('0') || pid == "0";
-            if let (Some(pid), true, false) = (parse_u64(pid).ok().and_then(|p| u32::try_from(p).ok()), canonical, target.is_empty()) {
+            if let (Some(pid), true, false) = (
+                parse_u64(pid).ok().and_then(|p| u32::try_from(p).ok()),
+                canonical,
+                target.is_empty(),
+            ) {
                 return Some(TempName::Marsadm { pid, target });
             }
         }
@@ -190,7 +194,9 @@ impl fmt::Display for TempName<'_> {
 /// Whether a remote entry with this last path component is skipped when merging a peer's
 /// tree (`run_bone`): temporaries, old deletion markers and `ignore*` names.
 pub fn is_skipped_name(component: &str) -> bool {
-    component.starts_with(".tmp") || component.starts_with(".deleted-") || component.starts_with("ignore")
+    component.starts_with(".tmp")
+        || component.starts_with(".deleted-")
+        || component.starts_with("ignore")
 }
 
 /// Defines an enum of well-known names plus an `Other` catch-all (and optionally a
@@ -427,7 +433,9 @@ pub enum ResourceKey<'a> {
 
 /// Strips a `<prefix><host>` component into the host.
 fn host_after<'a>(component: &'a str, prefix: &str) -> Option<Result<HostName<'a>, TreeError>> {
-    component.strip_prefix(prefix).map(|h| HostName::parse(h).map_err(TreeError::BadName))
+    component
+        .strip_prefix(prefix)
+        .map(|h| HostName::parse(h).map_err(TreeError::BadName))
 }
 
 impl<'a> ResourceKey<'a> {
@@ -443,28 +451,47 @@ impl<'a> ResourceKey<'a> {
         };
         if let Some(host) = host_after(first, "todo-") {
             return match sub {
-                None => Ok(ResourceKey::Todo { host: host?, switch: None }),
-                Some(s) if !s.contains('/') => Ok(ResourceKey::Todo { host: host?, switch: Some(Switch::parse(s)) }),
+                None => Ok(ResourceKey::Todo {
+                    host: host?,
+                    switch: None,
+                }),
+                Some(s) if !s.contains('/') => Ok(ResourceKey::Todo {
+                    host: host?,
+                    switch: Some(Switch::parse(s)),
+                }),
                 Some(_) => host.map(|_| ResourceKey::Unknown(rest)),
             };
         }
         if let Some(host) = host_after(first, "actual-") {
             return match sub {
-                None => Ok(ResourceKey::Actual { host: host?, indicator: None }),
-                Some(s) if !s.contains('/') => {
-                    Ok(ResourceKey::Actual { host: host?, indicator: Some(Indicator::parse(s)) })
-                }
+                None => Ok(ResourceKey::Actual {
+                    host: host?,
+                    indicator: None,
+                }),
+                Some(s) if !s.contains('/') => Ok(ResourceKey::Actual {
+                    host: host?,
+                    indicator: Some(Indicator::parse(s)),
+                }),
                 Some(_) => host.map(|_| ResourceKey::Unknown(rest)),
             };
         }
         if first == "defaults" {
-            return Ok(ResourceKey::Defaults { host: None, name: sub });
+            return Ok(ResourceKey::Defaults {
+                host: None,
+                name: sub,
+            });
         }
         if let Some(host) = host_after(first, "defaults-") {
-            return Ok(ResourceKey::Defaults { host: Some(host?), name: sub });
+            return Ok(ResourceKey::Defaults {
+                host: Some(host?),
+                name: sub,
+            });
         }
         if let Some(host) = host_after(first, "local-") {
-            return Ok(ResourceKey::Local { host: host?, name: sub });
+            return Ok(ResourceKey::Local {
+                host: host?,
+                name: sub,
+            });
         }
         if first == "userspace" {
             return Ok(ResourceKey::Userspace { name: sub });
@@ -523,7 +550,11 @@ impl<'a> ResourceKey<'a> {
 }
 
 /// Writes `name` or `name/sub`.
-fn write_opt(f: &mut fmt::Formatter<'_>, name: fmt::Arguments<'_>, sub: Option<&dyn fmt::Display>) -> fmt::Result {
+fn write_opt(
+    f: &mut fmt::Formatter<'_>,
+    name: fmt::Arguments<'_>,
+    sub: Option<&dyn fmt::Display>,
+) -> fmt::Result {
     f.write_fmt(name)?;
     match sub {
         Some(s) => write!(f, "/{s}"),
@@ -557,18 +588,23 @@ impl fmt::Display for ResourceKey<'_> {
             ResourceKey::Version { nr, host } => write!(f, "version-{nr:09}-{host}"),
             ResourceKey::Log(log) => write!(f, "{log}"),
             ResourceKey::LogStatus(h) => write!(f, "logstatus-{h}.status"),
-            ResourceKey::Todo { host, switch } => {
-                write_opt(f, format_args!("todo-{host}"), switch.as_ref().map(|s| s as &dyn fmt::Display))
-            }
-            ResourceKey::Actual { host, indicator } => {
-                write_opt(f, format_args!("actual-{host}"), indicator.as_ref().map(|s| s as &dyn fmt::Display))
-            }
+            ResourceKey::Todo { host, switch } => write_opt(
+                f,
+                format_args!("todo-{host}"),
+                switch.as_ref().map(|s| s as &dyn fmt::Display),
+            ),
+            ResourceKey::Actual { host, indicator } => write_opt(
+                f,
+                format_args!("actual-{host}"),
+                indicator.as_ref().map(|s| s as &dyn fmt::Display),
+            ),
             ResourceKey::Defaults { host: None, name } => {
                 write_opt(f, format_args!("defaults"), as_disp(name))
             }
-            ResourceKey::Defaults { host: Some(host), name } => {
-                write_opt(f, format_args!("defaults-{host}"), as_disp(name))
-            }
+            ResourceKey::Defaults {
+                host: Some(host),
+                name,
+            } => write_opt(f, format_args!("defaults-{host}"), as_disp(name)),
             ResourceKey::Local { host, name } => {
                 write_opt(f, format_args!("local-{host}"), as_disp(name))
             }
@@ -699,31 +735,54 @@ impl<'a> Key<'a> {
                     },
                 })
             }
-            "defaults" => return Ok(Key::Defaults { host: None, name: sub }),
+            "defaults" => {
+                return Ok(Key::Defaults {
+                    host: None,
+                    name: sub,
+                })
+            }
             "todo-global" => return Ok(Key::TodoGlobal { name: sub }),
             "userspace" => return Ok(Key::Userspace { name: sub }),
             _ => {}
         }
         if let Some(host) = host_after(first, "defaults-") {
-            return Ok(Key::Defaults { host: Some(host?), name: sub });
+            return Ok(Key::Defaults {
+                host: Some(host?),
+                name: sub,
+            });
         }
         if let Some(host) = host_after(first, "actual-") {
             let host = host?;
             return Ok(match sub {
-                None => Key::Actual { host, indicator: None },
-                Some(s) if !s.contains('/') => Key::Actual { host, indicator: Some(GlobalIndicator::parse(s)) },
+                None => Key::Actual {
+                    host,
+                    indicator: None,
+                },
+                Some(s) if !s.contains('/') => Key::Actual {
+                    host,
+                    indicator: Some(GlobalIndicator::parse(s)),
+                },
                 Some(_) => Key::Unknown(path),
             });
         }
         if let Some(host) = host_after(first, "cache-") {
-            return Ok(Key::Cache { host: host?, name: sub });
+            return Ok(Key::Cache {
+                host: host?,
+                name: sub,
+            });
         }
         if let Some(host) = host_after(first, "probe-") {
-            return Ok(Key::Probe { host: host?, rest: sub });
+            return Ok(Key::Probe {
+                host: host?,
+                rest: sub,
+            });
         }
         if let Some(res) = first.strip_prefix("resource-") {
             let res = ResourceName::parse(res)?;
-            return Ok(Key::Resource { res, key: ResourceKey::parse(sub)? });
+            return Ok(Key::Resource {
+                res,
+                key: ResourceKey::parse(sub)?,
+            });
         }
         Ok(Key::Unknown(path))
     }
@@ -741,16 +800,26 @@ impl fmt::Display for Key<'_> {
             Key::Uuid => f.write_str("uuid"),
             Key::IpsDir => f.write_str("ips"),
             Key::Ip(h) => write!(f, "ips/ip-{h}"),
-            Key::Defaults { host: None, name } => write_opt(f, format_args!("defaults"), as_disp(name)),
-            Key::Defaults { host: Some(h), name } => write_opt(f, format_args!("defaults-{h}"), as_disp(name)),
+            Key::Defaults { host: None, name } => {
+                write_opt(f, format_args!("defaults"), as_disp(name))
+            }
+            Key::Defaults {
+                host: Some(h),
+                name,
+            } => write_opt(f, format_args!("defaults-{h}"), as_disp(name)),
             Key::TodoGlobal { name } => write_opt(f, format_args!("todo-global"), as_disp(name)),
             Key::Userspace { name } => write_opt(f, format_args!("userspace"), as_disp(name)),
-            Key::Actual { host, indicator } => {
-                write_opt(f, format_args!("actual-{host}"), indicator.as_ref().map(|i| i as &dyn fmt::Display))
-            }
+            Key::Actual { host, indicator } => write_opt(
+                f,
+                format_args!("actual-{host}"),
+                indicator.as_ref().map(|i| i as &dyn fmt::Display),
+            ),
             Key::Cache { host, name } => write_opt(f, format_args!("cache-{host}"), as_disp(name)),
             Key::Probe { host, rest } => write_opt(f, format_args!("probe-{host}"), as_disp(rest)),
-            Key::Resource { res, key: ResourceKey::Dir } => write!(f, "resource-{res}"),
+            Key::Resource {
+                res,
+                key: ResourceKey::Dir,
+            } => write!(f, "resource-{res}"),
             Key::Resource { res, key } => write!(f, "resource-{res}/{key}"),
             Key::Temporary { dir: "", name } => write!(f, "{name}"),
             Key::Temporary { dir, name } => write!(f, "{dir}/{name}"),
@@ -771,5 +840,8 @@ fn as_disp<'s>(name: &'s Option<&str>) -> Option<&'s dyn fmt::Display> {
 /// created from a remote listing; below the top level, writing a link recreates its missing
 /// parent directory anyway (`ordered_symlink`), so this matters mostly at the top level.
 pub fn may_create_remote_dir(name: &str) -> bool {
-    name.starts_with("resource-") || name.starts_with("todo-") || name.starts_with("actual-") || name.starts_with("defaults")
+    name.starts_with("resource-")
+        || name.starts_with("todo-")
+        || name.starts_with("actual-")
+        || name.starts_with("defaults")
 }

@@ -24,7 +24,9 @@ use core::fmt;
 
 use super::lamport::Stamp;
 use super::names::HostName;
-use super::tree::{parse_pos, parse_u64, GlobalIndicator, Indicator, Key, LogName, ResourceKey, Switch, TreeError};
+use super::tree::{
+    parse_pos, parse_u64, GlobalIndicator, Indicator, Key, LogName, ResourceKey, Switch, TreeError,
+};
 
 /// The tombstone value: the key is deleted, and the link's stamp says when.
 pub const DELETED: &str = ".deleted";
@@ -68,7 +70,9 @@ impl Md5Digest {
         // division-by-zero path that objtool reports in the kernel build.
         for (i, slot) in out.iter_mut().enumerate() {
             let pair = (bytes.get(2 * i), bytes.get(2 * i + 1));
-            let (Some(&hi), Some(&lo)) = pair else { return Err(TreeError::BadDigest) };
+            let (Some(&hi), Some(&lo)) = pair else {
+                return Err(TreeError::BadDigest);
+            };
             *slot = (hex_val(hi)? << 4) | hex_val(lo)?;
         }
         Ok(Md5Digest(out))
@@ -123,7 +127,11 @@ impl<'a> ReplayLink<'a> {
     /// Parses a replay link value.
     pub fn parse(text: &'a str) -> Result<ReplayLink<'a>, TreeError> {
         let [log, min_pos, dirty_len] = split_n::<3>(text, ',').ok_or(TreeError::BadValue)?;
-        Ok(ReplayLink { log: LogName::parse(log)?, min_pos: parse_pos(min_pos)?, dirty_len: parse_pos(dirty_len)? })
+        Ok(ReplayLink {
+            log: LogName::parse(log)?,
+            min_pos: parse_pos(min_pos)?,
+            dirty_len: parse_pos(dirty_len)?,
+        })
     }
 }
 
@@ -149,7 +157,11 @@ impl<'a> VersionHead<'a> {
     /// Parses `<md5hex>,log-NNNNNNNNN-<origin>,<pos>`.
     pub fn parse(text: &'a str) -> Result<VersionHead<'a>, TreeError> {
         let [digest, log, pos] = split_n::<3>(text, ',').ok_or(TreeError::BadValue)?;
-        Ok(VersionHead { digest: Md5Digest::parse(digest)?, log: LogName::parse(log)?, pos: parse_pos(pos)? })
+        Ok(VersionHead {
+            digest: Md5Digest::parse(digest)?,
+            log: LogName::parse(log)?,
+            pos: parse_pos(pos)?,
+        })
     }
 }
 
@@ -173,8 +185,15 @@ impl<'a> VersionLink<'a> {
     /// Parses a version link value.
     pub fn parse(text: &'a str) -> Result<VersionLink<'a>, TreeError> {
         let (head, prev) = text.split_once(':').ok_or(TreeError::BadValue)?;
-        let prev = if prev.is_empty() { None } else { Some(VersionHead::parse(prev)?) };
-        Ok(VersionLink { head: VersionHead::parse(head)?, prev })
+        let prev = if prev.is_empty() {
+            None
+        } else {
+            Some(VersionHead::parse(prev)?)
+        };
+        Ok(VersionLink {
+            head: VersionHead::parse(head)?,
+            prev,
+        })
     }
 }
 
@@ -247,7 +266,10 @@ pub struct SkipCheck<'a> {
 impl<'a> SkipCheck<'a> {
     /// Parses leading digits and keeps the rest as text.
     pub fn parse(text: &'a str) -> Result<SkipCheck<'a>, TreeError> {
-        let end = text.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(text.len());
+        let end = text
+            .bytes()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(text.len());
         let (digits, msg) = (text.get(..end).unwrap_or(""), text.get(end..).unwrap_or(""));
         let nr = u32::try_from(parse_u64(digits)?).map_err(|_| TreeError::BadNumber)?;
         if nr > super::tree::MAX_LOG_NR {
@@ -287,7 +309,11 @@ impl<'a> Msg<'a> {
         }
         let (system, rest) = value.split_once(' ').ok_or(TreeError::BadValue)?;
         let (lamport, text) = rest.split_once(' ').ok_or(TreeError::BadValue)?;
-        Ok(Msg::Text { system: parse_stamp(system)?, lamport: parse_stamp(lamport)?, text })
+        Ok(Msg::Text {
+            system: parse_stamp(system)?,
+            lamport: parse_stamp(lamport)?,
+            text,
+        })
     }
 }
 
@@ -295,7 +321,11 @@ impl fmt::Display for Msg<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Msg::Ok => f.write_str("OK"),
-            Msg::Text { system, lamport, text } => write!(f, "{system} {lamport} {text}"),
+            Msg::Text {
+                system,
+                lamport,
+                text,
+            } => write!(f, "{system} {lamport} {text}"),
         }
     }
 }
@@ -318,7 +348,10 @@ impl VerifyStatus {
     /// Parses `<ok>,<errors>`.
     pub fn parse(text: &str) -> Result<VerifyStatus, TreeError> {
         let [ok, errors] = split_n::<2>(text, ',').ok_or(TreeError::BadValue)?;
-        Ok(VerifyStatus { ok: parse_u64(ok)?, errors: parse_u64(errors)? })
+        Ok(VerifyStatus {
+            ok: parse_u64(ok)?,
+            errors: parse_u64(errors)?,
+        })
     }
 }
 
@@ -350,11 +383,15 @@ impl IpAddress {
             if part.len() > 3 {
                 return Err(TreeError::BadIp);
             }
-            *slot = u8::try_from(parse_u64(part).map_err(|_| TreeError::BadIp)?).map_err(|_| TreeError::BadIp)?;
+            *slot = u8::try_from(parse_u64(part).map_err(|_| TreeError::BadIp)?)
+                .map_err(|_| TreeError::BadIp)?;
         }
         let port = match port {
             None => None,
-            Some(p) => Some(u16::try_from(parse_u64(p).map_err(|_| TreeError::BadIp)?).map_err(|_| TreeError::BadIp)?),
+            Some(p) => Some(
+                u16::try_from(parse_u64(p).map_err(|_| TreeError::BadIp)?)
+                    .map_err(|_| TreeError::BadIp)?,
+            ),
         };
         Ok(IpAddress { octets, port })
     }
@@ -395,7 +432,10 @@ impl<'a> ClusterUuid<'a> {
         if host.is_empty() || host.contains('/') {
             return Err(TreeError::BadValue);
         }
-        Ok(ClusterUuid::Created { host, stamp: parse_stamp(stamp)? })
+        Ok(ClusterUuid::Created {
+            host,
+            stamp: parse_stamp(stamp)?,
+        })
     }
 }
 
@@ -450,27 +490,42 @@ impl<'a> Value<'a> {
         Ok(match key {
             Key::Uuid => Value::Uuid(ClusterUuid::parse(value)?),
             Key::Ip(_) => Value::Ip(IpAddress::parse(value)?),
-            Key::Actual { indicator: Some(ind), .. } => match ind {
-                GlobalIndicator::Time | GlobalIndicator::ReadStamp => Value::Stamp(parse_stamp(value)?),
+            Key::Actual {
+                indicator: Some(ind),
+                ..
+            } => match ind {
+                GlobalIndicator::Time | GlobalIndicator::ReadStamp => {
+                    Value::Stamp(parse_stamp(value)?)
+                }
                 GlobalIndicator::Alive => Value::Switch(parse_switch(value)?),
                 GlobalIndicator::Msg(_) => Value::Msg(Msg::parse(value)?),
                 _ => Value::Text(value),
             },
             Key::Resource { key, .. } => match key {
-                ResourceKey::Size | ResourceKey::MaxNr | ResourceKey::ActSize(_) | ResourceKey::SyncStatus(_) => {
-                    Value::Number(parse_u64(value)?)
+                ResourceKey::Size
+                | ResourceKey::MaxNr
+                | ResourceKey::ActSize(_)
+                | ResourceKey::SyncStatus(_) => Value::Number(parse_u64(value)?),
+                ResourceKey::Primary | ResourceKey::SystemdWant => {
+                    Value::HostOrNone(HostOrNone::parse(value)?)
                 }
-                ResourceKey::Primary | ResourceKey::SystemdWant => Value::HostOrNone(HostOrNone::parse(value)?),
-                ResourceKey::Replay(_) | ResourceKey::SyncPos(_) => Value::Replay(ReplayLink::parse(value)?),
+                ResourceKey::Replay(_) | ResourceKey::SyncPos(_) => {
+                    Value::Replay(ReplayLink::parse(value)?)
+                }
                 ResourceKey::Version { .. } => Value::Version(VersionLink::parse(value)?),
                 ResourceKey::VerifyStatus(_) => Value::VerifyStatus(VerifyStatus::parse(value)?),
                 ResourceKey::SkipCheck(_) => Value::SkipCheck(SkipCheck::parse(value)?),
-                ResourceKey::Todo { switch: Some(sw), .. } => match sw {
+                ResourceKey::Todo {
+                    switch: Some(sw), ..
+                } => match sw {
                     Switch::EmergencyLimit => Value::Percent(parse_percent(value)?),
                     Switch::Other(_) => Value::Text(value),
                     _ => Value::Switch(parse_switch(value)?),
                 },
-                ResourceKey::Actual { indicator: Some(ind), .. } => match ind {
+                ResourceKey::Actual {
+                    indicator: Some(ind),
+                    ..
+                } => match ind {
                     Indicator::IsAttached
                     | Indicator::IsPrimary
                     | Indicator::IsReplaying

@@ -61,8 +61,12 @@ impl ChainError {
             ChainError::NoMd5 => "no MD5 implementation available",
             ChainError::BadPrevious(_) => "previous version link is malformed",
             ChainError::Unparseable(_) => "version link is malformed",
-            ChainError::NumberMismatch => "version link names a different logfile number than its key",
-            ChainError::PrevMismatch => "version link does not point back to the previous version link",
+            ChainError::NumberMismatch => {
+                "version link names a different logfile number than its key"
+            }
+            ChainError::PrevMismatch => {
+                "version link does not point back to the previous version link"
+            }
             ChainError::DigestMismatch => "version link digest does not match its contents",
             ChainError::BadPosition => "log position is negative",
             ChainError::BadNumber => "logfile number out of range",
@@ -78,11 +82,23 @@ impl fmt::Display for ChainError {
 
 /// Computes the digest of a version link: MD5 over `"<nr>,<origin>,<log_pos>:<prev_full>"`.
 /// `prev_full` is used as given (the caller passes `""` for `nr <= 1`).
-fn link_digest(digester: &dyn Digester, nr: u32, origin: &str, log_pos: i64, prev_full: &str) -> Result<Md5Digest, ChainError> {
+fn link_digest(
+    digester: &dyn Digester,
+    nr: u32,
+    origin: &str,
+    log_pos: i64,
+    prev_full: &str,
+) -> Result<Md5Digest, ChainError> {
     let mut input = FixedBuf::<HASH_INPUT_MAX>::new();
-    fmt::Write::write_fmt(&mut input, format_args!("{nr},{origin},{log_pos}:{prev_full}"))
-        .map_err(|_| ChainError::BadPrevious(TreeError::BadValue))?;
-    digester.md5(input.as_bytes()).map(Md5Digest).ok_or(ChainError::NoMd5)
+    fmt::Write::write_fmt(
+        &mut input,
+        format_args!("{nr},{origin},{log_pos}:{prev_full}"),
+    )
+    .map_err(|_| ChainError::BadPrevious(TreeError::BadValue))?;
+    digester
+        .md5(input.as_bytes())
+        .map(Md5Digest)
+        .ok_or(ChainError::NoMd5)
 }
 
 /// The head of a version link value (the part before the first `:`), or the whole text.
@@ -120,7 +136,14 @@ pub fn make_version_link<'a>(
         Some(VersionHead::parse(head_text(prev_own)).map_err(ChainError::BadPrevious)?)
     };
     let digest = link_digest(digester, nr, origin.as_str(), log_pos, prev_own)?;
-    Ok(VersionLink { head: VersionHead { digest, log: LogName { nr, origin }, pos: log_pos }, prev })
+    Ok(VersionLink {
+        head: VersionHead {
+            digest,
+            log: LogName { nr, origin },
+            pos: log_pos,
+        },
+        prev,
+    })
 }
 
 /// The two fake links `create-resource` writes for the first logfile `nr` of `host`:
@@ -131,9 +154,35 @@ pub fn initial_links(nr: u32, host: HostName<'_>) -> Option<[(u32, VersionLink<'
         return None;
     }
     let before = nr.checked_sub(1)?;
-    let older = VersionHead { digest: Md5Digest::ZERO, log: LogName { nr: before, origin: host }, pos: 0 };
-    let newer = VersionHead { digest: Md5Digest::ZERO, log: LogName { nr, origin: host }, pos: 0 };
-    Some([(before, VersionLink { head: older, prev: None }), (nr, VersionLink { head: newer, prev: Some(older) })])
+    let older = VersionHead {
+        digest: Md5Digest::ZERO,
+        log: LogName {
+            nr: before,
+            origin: host,
+        },
+        pos: 0,
+    };
+    let newer = VersionHead {
+        digest: Md5Digest::ZERO,
+        log: LogName { nr, origin: host },
+        pos: 0,
+    };
+    Some([
+        (
+            before,
+            VersionLink {
+                head: older,
+                prev: None,
+            },
+        ),
+        (
+            nr,
+            VersionLink {
+                head: newer,
+                prev: Some(older),
+            },
+        ),
+    ])
 }
 
 /// A version link as stored: which host wrote it, for which logfile number, and its value.
@@ -156,7 +205,9 @@ pub trait VersionSource<'a> {
 
 impl<'a> VersionSource<'a> for [VersionEntry<'a>] {
     fn version(&self, nr: u32, host: &str) -> Option<&'a str> {
-        self.iter().find(|e| e.nr == nr && e.host == host).map(|e| e.value)
+        self.iter()
+            .find(|e| e.nr == nr && e.host == host)
+            .map(|e| e.value)
     }
 }
 
@@ -197,7 +248,10 @@ enum LinkCheck {
 /// back pointer whose predecessor is not given counts as unverifiable, not as an error: old
 /// links are deleted by log rotation. Tombstones are treated as missing. When several links
 /// are bad, the fault with the lowest number is reported (where the history first breaks).
-pub fn verify_chain(digester: &dyn Digester, links: &[(u32, &str)]) -> Result<ChainSummary, ChainFault> {
+pub fn verify_chain(
+    digester: &dyn Digester,
+    links: &[(u32, &str)],
+) -> Result<ChainSummary, ChainFault> {
     let mut summary = ChainSummary::default();
     let mut first_fault: Option<ChainFault> = None;
     for &(nr, value) in links {
@@ -219,7 +273,12 @@ pub fn verify_chain(digester: &dyn Digester, links: &[(u32, &str)]) -> Result<Ch
     }
 }
 
-fn check_link(digester: &dyn Digester, links: &[(u32, &str)], nr: u32, value: &str) -> Result<LinkCheck, ChainError> {
+fn check_link(
+    digester: &dyn Digester,
+    links: &[(u32, &str)],
+    nr: u32,
+    value: &str,
+) -> Result<LinkCheck, ChainError> {
     let value = visible(value);
     if value.is_empty() {
         return Ok(LinkCheck::Missing);
@@ -251,7 +310,13 @@ fn check_link(digester: &dyn Digester, links: &[(u32, &str)], nr: u32, value: &s
     if back_pointer != head_text(prev_full) {
         return Err(ChainError::PrevMismatch);
     }
-    let digest = link_digest(digester, nr, link.head.log.origin.as_str(), link.head.pos, prev_full)?;
+    let digest = link_digest(
+        digester,
+        nr,
+        link.head.log.origin.as_str(),
+        link.head.pos,
+        prev_full,
+    )?;
     if digest != link.head.digest {
         return Err(ChainError::DigestMismatch);
     }
@@ -269,7 +334,11 @@ pub struct SequenceSkip {
 
 /// The sequence check of `_update_version_link`: moving from logfile `prev` (0 = unknown) to
 /// `nr` must be a step of one, unless `skip-check-<me>` names `nr` exactly.
-pub fn check_sequence_step(prev: u32, nr: u32, skip_check: Option<&str>) -> Result<(), SequenceSkip> {
+pub fn check_sequence_step(
+    prev: u32,
+    nr: u32,
+    skip_check: Option<&str>,
+) -> Result<(), SequenceSkip> {
     let contiguous = nr >= prev && nr - prev <= 1;
     if nr <= 1 || prev == 0 || contiguous {
         return Ok(());
@@ -318,8 +387,12 @@ impl SwitchoverRefusal {
     /// The `actual-<host>/msg-<key>` channel the original reports this on.
     pub const fn msg_key(self) -> &'static str {
         match self {
-            SwitchoverRefusal::DoubleLogfile | SwitchoverRefusal::VersionMismatch => "err-splitbrain-detected",
-            SwitchoverRefusal::BadLogName | SwitchoverRefusal::LogNameMismatch => "err-bad-log-name",
+            SwitchoverRefusal::DoubleLogfile | SwitchoverRefusal::VersionMismatch => {
+                "err-splitbrain-detected"
+            }
+            SwitchoverRefusal::BadLogName | SwitchoverRefusal::LogNameMismatch => {
+                "err-bad-log-name"
+            }
             SwitchoverRefusal::NotContiguous => "err-log-not-contiguous",
             SwitchoverRefusal::OwnVersionMissing
             | SwitchoverRefusal::OriginVersionMissing
@@ -336,17 +409,25 @@ impl SwitchoverRefusal {
     /// A one-line explanation.
     pub const fn message(self) -> &'static str {
         match self {
-            SwitchoverRefusal::DoubleLogfile => "SPLIT BRAIN detected: multiple logfiles with the same sequence number exist",
+            SwitchoverRefusal::DoubleLogfile => {
+                "SPLIT BRAIN detected: multiple logfiles with the same sequence number exist"
+            }
             SwitchoverRefusal::BadLogName => "logfile name cannot be parsed",
             SwitchoverRefusal::NotContiguous => "logfile sequence numbers are not contiguous",
             SwitchoverRefusal::OwnVersionMissing => "cannot read my own version link",
             SwitchoverRefusal::OriginVersionMissing => "cannot read the old logfile's version link",
-            SwitchoverRefusal::ForeignDenied => "as designated primary, refusing to continue with a foreign logfile",
-            SwitchoverRefusal::NewVersionMissing => "the new version link does not yet exist, waiting for it",
+            SwitchoverRefusal::ForeignDenied => {
+                "as designated primary, refusing to continue with a foreign logfile"
+            }
+            SwitchoverRefusal::NewVersionMissing => {
+                "the new version link does not yet exist, waiting for it"
+            }
             SwitchoverRefusal::NotYetTransferred => "old logfile is not yet completely transferred",
             SwitchoverRefusal::ReplayUnreadable => "cannot read my own replay link",
             SwitchoverRefusal::OwnVersionMalformed => "my own version link is malformed",
-            SwitchoverRefusal::LogNameMismatch => "internal problem: logfile name mismatch between replay and version link",
+            SwitchoverRefusal::LogNameMismatch => {
+                "internal problem: logfile name mismatch between replay and version link"
+            }
             SwitchoverRefusal::ReplayNotFinished => "log replay is not yet finished",
             SwitchoverRefusal::NewVersionMalformed => "the new version link is malformed",
             SwitchoverRefusal::VersionMismatch => "VERSION MISMATCH: check for SPLIT BRAIN",
@@ -415,8 +496,8 @@ pub fn check_switchover<'v, V: VersionSource<'v> + ?Sized>(
     }
     let own_version =
         nonempty(versions.version(old.nr, query.me)).ok_or(SwitchoverRefusal::OwnVersionMissing)?;
-    let origin_version =
-        nonempty(versions.version(old.nr, old.origin.as_str())).ok_or(SwitchoverRefusal::OriginVersionMissing)?;
+    let origin_version = nonempty(versions.version(old.nr, old.origin.as_str()))
+        .ok_or(SwitchoverRefusal::OriginVersionMissing)?;
     let new_version = nonempty(versions.version(new.nr, new.origin.as_str()));
     let new_is_mine = new.origin.as_str() == query.me;
     if query.designated_primary && old.origin.as_str() == query.me && !new_is_mine {
@@ -430,7 +511,8 @@ pub fn check_switchover<'v, V: VersionSource<'v> + ?Sized>(
     }
     let replay = nonempty(query.own_replay).ok_or(SwitchoverRefusal::ReplayUnreadable)?;
     let replay = ReplayLink::parse(replay).map_err(|_| SwitchoverRefusal::ReplayUnreadable)?;
-    let own = VersionLink::parse(own_version).map_err(|_| SwitchoverRefusal::OwnVersionMalformed)?;
+    let own =
+        VersionLink::parse(own_version).map_err(|_| SwitchoverRefusal::OwnVersionMalformed)?;
     if replay.log != own.head.log {
         return Err(SwitchoverRefusal::LogNameMismatch);
     }
@@ -439,7 +521,10 @@ pub fn check_switchover<'v, V: VersionSource<'v> + ?Sized>(
         return Err(SwitchoverRefusal::ReplayNotFinished);
     }
     if let Some(new_version) = new_version {
-        let back_pointer = new_version.split_once(':').ok_or(SwitchoverRefusal::NewVersionMalformed)?.1;
+        let back_pointer = new_version
+            .split_once(':')
+            .ok_or(SwitchoverRefusal::NewVersionMalformed)?
+            .1;
         let back_pointer = head_text(back_pointer);
         if back_pointer != head_text(own_version) {
             return Err(SwitchoverRefusal::VersionMismatch);

@@ -512,12 +512,19 @@ pub enum DigestAlg {
 
 impl DigestAlg {
     /// The original's order of preference, fastest first; MD5_OLD is the last resort.
-    pub const PREFERENCE: [DigestAlg; 5] =
-        [DigestAlg::Crc32c, DigestAlg::Crc32, DigestAlg::Md5, DigestAlg::Sha1, DigestAlg::Md5Old];
+    pub const PREFERENCE: [DigestAlg; 5] = [
+        DigestAlg::Crc32c,
+        DigestAlg::Crc32,
+        DigestAlg::Md5,
+        DigestAlg::Sha1,
+        DigestAlg::Md5Old,
+    ];
 
     /// The algorithm with wire value `value`.
     pub fn from_u8(value: u8) -> Option<DigestAlg> {
-        DigestAlg::PREFERENCE.into_iter().find(|alg| *alg as u8 == value)
+        DigestAlg::PREFERENCE
+            .into_iter()
+            .find(|alg| *alg as u8 == value)
     }
 
     /// The feature bit announcing support for this algorithm (its wire value).
@@ -550,7 +557,9 @@ impl DigestAlg {
 
     /// The preferred algorithm allowed by a feature mask (see [`DigestAlg::PREFERENCE`]).
     pub fn preferred(features: u64) -> Option<DigestAlg> {
-        DigestAlg::PREFERENCE.into_iter().find(|alg| features & alg.feature_bit() != 0)
+        DigestAlg::PREFERENCE
+            .into_iter()
+            .find(|alg| features & alg.feature_bit() != 0)
     }
 }
 
@@ -784,8 +793,14 @@ impl<'b> Writer<'b> {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), WireError> {
-        let end = self.pos.checked_add(bytes.len()).ok_or(WireError::BufferTooSmall)?;
-        let dst = self.buf.get_mut(self.pos..end).ok_or(WireError::BufferTooSmall)?;
+        let end = self
+            .pos
+            .checked_add(bytes.len())
+            .ok_or(WireError::BufferTooSmall)?;
+        let dst = self
+            .buf
+            .get_mut(self.pos..end)
+            .ok_or(WireError::BufferTooSmall)?;
         dst.copy_from_slice(bytes);
         self.pos = end;
         Ok(())
@@ -883,7 +898,14 @@ impl Header {
         let stamp = Stamp { sec, nsec };
         check_stamp(stamp)?;
         let tag = r.u64()?;
-        Ok(Header { version, msg_type, flags, payload_len, stamp, tag })
+        Ok(Header {
+            version,
+            msg_type,
+            flags,
+            payload_len,
+            stamp,
+            tag,
+        })
     }
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `out`; returns
@@ -1078,7 +1100,10 @@ pub fn negotiate(
     if !same_cluster(hello.cluster_uuid, local_uuid) {
         return Err(RefuseCode::ForeignCluster);
     }
-    Ok(Agreement { version, features: hello.features & local_features & KNOWN_FEATURES })
+    Ok(Agreement {
+        version,
+        features: hello.features & local_features & KNOWN_FEATURES,
+    })
 }
 
 /// Client side of the handshake: checks the server's `welcome` against the `hello` it
@@ -1094,7 +1119,10 @@ pub fn accept_welcome(welcome: &Welcome<'_>, hello: &Hello<'_>) -> Result<Agreem
         return Err(RefuseCode::ForeignCluster);
     }
     let features = welcome.features & hello.features & KNOWN_FEATURES;
-    Ok(Agreement { version: welcome.version, features })
+    Ok(Agreement {
+        version: welcome.version,
+        features,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1116,7 +1144,9 @@ enum PathRepr<'a> {
 impl<'a> PathList<'a> {
     /// A list to send. Validation happens in [`encode_frame`].
     pub fn from_slice(paths: &'a [&'a str]) -> PathList<'a> {
-        PathList { repr: PathRepr::Slice(paths) }
+        PathList {
+            repr: PathRepr::Slice(paths),
+        }
     }
 
     /// Number of paths.
@@ -1136,9 +1166,10 @@ impl<'a> PathList<'a> {
     pub fn iter(&self) -> PathIter<'a> {
         PathIter {
             repr: match self.repr {
-                PathRepr::Wire { raw, count } => {
-                    PathIterRepr::Wire { reader: Reader::new(raw), left: count }
-                }
+                PathRepr::Wire { raw, count } => PathIterRepr::Wire {
+                    reader: Reader::new(raw),
+                    left: count,
+                },
                 PathRepr::Slice(paths) => PathIterRepr::Slice(paths.iter()),
             },
         }
@@ -1262,7 +1293,9 @@ impl Dent<'_> {
 
     /// Bytes this entry takes on the wire (fixed part + path + value).
     fn wire_len(&self) -> usize {
-        DENT_FIXED.saturating_add(self.path.len()).saturating_add(self.value.len())
+        DENT_FIXED
+            .saturating_add(self.path.len())
+            .saturating_add(self.value.len())
     }
 }
 
@@ -1278,7 +1311,13 @@ fn read_dent<'a>(r: &mut Reader<'a>) -> Result<Dent<'a>, WireError> {
     let size = r.u64()?;
     let path = r.str(path_len)?;
     let value = r.str(value_len)?;
-    let dent = Dent { kind, path, value, stamp: Stamp { sec, nsec }, size };
+    let dent = Dent {
+        kind,
+        path,
+        value,
+        stamp: Stamp { sec, nsec },
+        size,
+    };
     dent.validate()?;
     Ok(dent)
 }
@@ -1311,7 +1350,9 @@ enum DentRepr<'a> {
 impl<'a> DentList<'a> {
     /// A list to send. Validation happens in [`encode_frame`].
     pub fn from_slice(dents: &'a [Dent<'a>]) -> DentList<'a> {
-        DentList { repr: DentRepr::Slice(dents) }
+        DentList {
+            repr: DentRepr::Slice(dents),
+        }
     }
 
     /// Number of entries.
@@ -1331,9 +1372,10 @@ impl<'a> DentList<'a> {
     pub fn iter(&self) -> DentIter<'a> {
         DentIter {
             repr: match self.repr {
-                DentRepr::Wire { raw, count } => {
-                    DentIterRepr::Wire { reader: Reader::new(raw), left: count }
-                }
+                DentRepr::Wire { raw, count } => DentIterRepr::Wire {
+                    reader: Reader::new(raw),
+                    left: count,
+                },
                 DentRepr::Slice(dents) => DentIterRepr::Slice(dents.iter()),
             },
         }
@@ -1543,7 +1585,9 @@ fn check_sum_range(offset: u64, block_size: u32, count: usize) -> Result<(), Wir
     if count > MAX_SUM_BLOCKS {
         return Err(WireError::CountOverCap);
     }
-    let bytes = u64::from(block_size).checked_mul(count as u64).ok_or(WireError::OutOfRange)?;
+    let bytes = u64::from(block_size)
+        .checked_mul(count as u64)
+        .ok_or(WireError::OutOfRange)?;
     range_end(offset, bytes).map(|_| ())
 }
 
@@ -1909,7 +1953,14 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             }
             let cluster_uuid = r.str(uuid_len)?;
             let host = r.str(host_len)?;
-            let m = Hello { min_version, max_version, role, features, cluster_uuid, host };
+            let m = Hello {
+                min_version,
+                max_version,
+                role,
+                features,
+                cluster_uuid,
+                host,
+            };
             m.validate()?;
             Message::Hello(m)
         }
@@ -1923,7 +1974,12 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             }
             let cluster_uuid = r.str(uuid_len)?;
             let host = r.str(host_len)?;
-            let m = Welcome { version, features, cluster_uuid, host };
+            let m = Welcome {
+                version,
+                features,
+                cluster_uuid,
+                host,
+            };
             m.validate()?;
             Message::Welcome(m)
         }
@@ -1933,7 +1989,13 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let max_version = r.u8()?;
             let retry_after_ms = r.u32()?;
             let message = r.str_u16(MAX_TEXT_LEN)?;
-            let m = Refuse { code, min_version, max_version, retry_after_ms, message };
+            let m = Refuse {
+                code,
+                min_version,
+                max_version,
+                retry_after_ms,
+                message,
+            };
             m.validate()?;
             Message::Refuse(m)
         }
@@ -1963,7 +2025,9 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let raw = r.since(start)?;
             Message::GetEnts(GetEnts {
                 depth,
-                dirs: PathList { repr: PathRepr::Wire { raw, count } },
+                dirs: PathList {
+                    repr: PathRepr::Wire { raw, count },
+                },
             })
         }
         MsgType::Dents => {
@@ -1978,7 +2042,9 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let raw = r.since(start)?;
             Message::Dents(Dents {
                 more: header.flags & FLAG_MORE != 0,
-                entries: DentList { repr: DentRepr::Wire { raw, count } },
+                entries: DentList {
+                    repr: DentRepr::Wire { raw, count },
+                },
             })
         }
         MsgType::PushLink => {
@@ -1991,7 +2057,11 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             }
             let path = r.str(path_len)?;
             let value = r.str(value_len)?;
-            let m = PushLink { path, value, stamp: Stamp { sec, nsec } };
+            let m = PushLink {
+                path,
+                value,
+                stamp: Stamp { sec, nsec },
+            };
             m.validate()?;
             Message::PushLink(m)
         }
@@ -2011,7 +2081,11 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let offset = r.u64()?;
             let max_len = r.u32()?;
             let path = r.str_u16(MAX_PATH_LEN)?;
-            let m = LogRead { path, offset, max_len };
+            let m = LogRead {
+                path,
+                offset,
+                max_len,
+            };
             m.validate()?;
             Message::LogRead(m)
         }
@@ -2030,7 +2104,12 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
                 return Err(WireError::LengthOverCap);
             }
             let data = r.take(data_len)?;
-            let m = LogData { offset, durable_end, tail, data };
+            let m = LogData {
+                offset,
+                durable_end,
+                tail,
+                data,
+            };
             m.validate()?;
             Message::LogData(m)
         }
@@ -2038,7 +2117,11 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let offset = r.u64()?;
             let len = r.u32()?;
             let resource = r.str_u8(MAX_RESOURCE_LEN)?;
-            let m = SyncRead { resource, offset, len };
+            let m = SyncRead {
+                resource,
+                offset,
+                len,
+            };
             m.validate()?;
             Message::SyncRead(m)
         }
@@ -2054,7 +2137,12 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             check_data_len(len)?;
             // The data is the rest of the payload; its length must agree with `len`.
             let data = r.rest();
-            let m = SyncData { offset, len, zero, data };
+            let m = SyncData {
+                offset,
+                len,
+                zero,
+                data,
+            };
             m.validate()?;
             Message::SyncData(m)
         }
@@ -2064,7 +2152,13 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let count = r.u16()?;
             let alg = DigestAlg::from_u8(r.u8()?).ok_or(WireError::UnknownCode)?;
             let resource = r.str_u8(MAX_RESOURCE_LEN)?;
-            let m = SyncSumsRead { resource, offset, block_size, count, alg };
+            let m = SyncSumsRead {
+                resource,
+                offset,
+                block_size,
+                count,
+                alg,
+            };
             m.validate()?;
             Message::SyncSumsRead(m)
         }
@@ -2074,9 +2168,15 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let alg = DigestAlg::from_u8(r.u8()?).ok_or(WireError::UnknownCode)?;
             let count = usize::from(r.u16()?);
             check_sum_range(offset, block_size, count)?;
-            let raw_len = count.checked_mul(DIGEST_LEN).ok_or(WireError::CountOverCap)?;
+            let raw_len = count
+                .checked_mul(DIGEST_LEN)
+                .ok_or(WireError::CountOverCap)?;
             let digests = DigestList::new(alg, r.take(raw_len)?)?;
-            Message::SyncSums(SyncSums { offset, block_size, digests })
+            Message::SyncSums(SyncSums {
+                offset,
+                block_size,
+                digests,
+            })
         }
     };
     r.finish()?;
@@ -2098,7 +2198,14 @@ pub fn encode_frame(
     let mut w = Writer::new(payload_area);
     message.encode_payload(&mut w)?;
     let payload_len = w.pos;
-    finish_frame(out, message.msg_type(), message.flags(), payload_len, stamp, tag)
+    finish_frame(
+        out,
+        message.msg_type(),
+        message.flags(),
+        payload_len,
+        stamp,
+        tag,
+    )
 }
 
 /// Writes the header for a payload already in place behind it.
@@ -2123,7 +2230,9 @@ fn finish_frame(
         tag,
     };
     header.encode(out)?;
-    HEADER_LEN.checked_add(payload_len).ok_or(WireError::LengthOverCap)
+    HEADER_LEN
+        .checked_add(payload_len)
+        .ok_or(WireError::LengthOverCap)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2146,7 +2255,12 @@ impl<'b> GetEntsWriter<'b> {
         if out.len() < end {
             return Err(WireError::BufferTooSmall);
         }
-        Ok(GetEntsWriter { out, depth, end, count: 0 })
+        Ok(GetEntsWriter {
+            out,
+            depth,
+            end,
+            count: 0,
+        })
     }
 
     /// Adds a directory. On error nothing is added: [`WireError::CountOverCap`] or
@@ -2156,10 +2270,16 @@ impl<'b> GetEntsWriter<'b> {
         if usize::from(self.count) >= MAX_GETENTS_DIRS {
             return Err(WireError::CountOverCap);
         }
-        let area = self.out.get_mut(self.end..).ok_or(WireError::BufferTooSmall)?;
+        let area = self
+            .out
+            .get_mut(self.end..)
+            .ok_or(WireError::BufferTooSmall)?;
         let mut w = Writer::new(area);
         put_path(&mut w, dir)?;
-        self.end = self.end.checked_add(w.pos).ok_or(WireError::BufferTooSmall)?;
+        self.end = self
+            .end
+            .checked_add(w.pos)
+            .ok_or(WireError::BufferTooSmall)?;
         self.count = self.count.checked_add(1).ok_or(WireError::CountOverCap)?;
         Ok(())
     }
@@ -2182,7 +2302,10 @@ impl<'b> GetEntsWriter<'b> {
         let mut w = Writer::new(fixed);
         w.u8(self.depth)?;
         w.u16(self.count)?;
-        let payload_len = self.end.checked_sub(HEADER_LEN).ok_or(WireError::BufferTooSmall)?;
+        let payload_len = self
+            .end
+            .checked_sub(HEADER_LEN)
+            .ok_or(WireError::BufferTooSmall)?;
         finish_frame(self.out, MsgType::GetEnts, 0, payload_len, stamp, tag)
     }
 }
@@ -2212,14 +2335,23 @@ impl<'b> DentsWriter<'b> {
         if usize::from(self.count) >= MAX_DENTS_PER_BATCH {
             return Err(WireError::CountOverCap);
         }
-        let needed = self.end.checked_add(dent.wire_len()).ok_or(WireError::BufferTooSmall)?;
+        let needed = self
+            .end
+            .checked_add(dent.wire_len())
+            .ok_or(WireError::BufferTooSmall)?;
         if needed > self.out.len() {
             return Err(WireError::BufferTooSmall);
         }
-        let area = self.out.get_mut(self.end..).ok_or(WireError::BufferTooSmall)?;
+        let area = self
+            .out
+            .get_mut(self.end..)
+            .ok_or(WireError::BufferTooSmall)?;
         let mut w = Writer::new(area);
         put_dent(&mut w, dent)?;
-        self.end = self.end.checked_add(w.pos).ok_or(WireError::BufferTooSmall)?;
+        self.end = self
+            .end
+            .checked_add(w.pos)
+            .ok_or(WireError::BufferTooSmall)?;
         self.count = self.count.checked_add(1).ok_or(WireError::CountOverCap)?;
         Ok(())
     }
@@ -2239,7 +2371,10 @@ impl<'b> DentsWriter<'b> {
             .ok_or(WireError::BufferTooSmall)?;
         let mut w = Writer::new(fixed);
         w.u16(self.count)?;
-        let payload_len = self.end.checked_sub(HEADER_LEN).ok_or(WireError::BufferTooSmall)?;
+        let payload_len = self
+            .end
+            .checked_sub(HEADER_LEN)
+            .ok_or(WireError::BufferTooSmall)?;
         let flags = if more { FLAG_MORE } else { 0 };
         finish_frame(self.out, MsgType::Dents, flags, payload_len, stamp, tag)
     }

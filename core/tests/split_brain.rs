@@ -13,7 +13,13 @@ use mars_core::split_brain::{
 use mars_core::tree::LogName;
 
 fn pos(nr: u32, origin: &str, at: i64) -> Position<'_> {
-    Position { log: LogName { nr, origin: HostName::parse(origin).unwrap() }, pos: at }
+    Position {
+        log: LogName {
+            nr,
+            origin: HostName::parse(origin).unwrap(),
+        },
+        pos: at,
+    }
 }
 
 fn compare<'a>(c: &'a Cluster, a: &str, b: &str) -> PairReport<'a> {
@@ -23,14 +29,24 @@ fn compare<'a>(c: &'a Cluster, a: &str, b: &str) -> PairReport<'a> {
     let reverse = compare_hosts(entries.as_slice(), c.head(b), c.head(a));
     assert_eq!(report.verdict, reverse.verdict, "asymmetric verdict");
     assert_eq!(report.ancestor, reverse.ancestor, "asymmetric ancestor");
-    assert_eq!(report.amount, [reverse.amount[1], reverse.amount[0]], "amounts follow their hosts");
+    assert_eq!(
+        report.amount,
+        [reverse.amount[1], reverse.amount[0]],
+        "amounts follow their hosts"
+    );
     report
 }
 
 fn detect(c: &Cluster) -> (bool, Vec<(String, String, Verdict)>) {
     let entries = c.entries();
     let heads = c.heads();
-    let empty = PairReport { hosts: ["", ""], verdict: Verdict::Consistent, ancestor: None, diverged: [None, None], amount: [0, 0] };
+    let empty = PairReport {
+        hosts: ["", ""],
+        verdict: Verdict::Consistent,
+        ancestor: None,
+        diverged: [None, None],
+        amount: [0, 0],
+    };
     let mut out = vec![empty; 8];
     let summary = detect_split_brain(entries.as_slice(), &heads, &mut out);
     let pairs = out[..summary.written]
@@ -59,7 +75,11 @@ fn linear_history_is_consistent_at_every_stage() {
     let r = compare(&c, "hostA", "hostB");
     assert_eq!(r.verdict, Verdict::Consistent);
     assert_eq!(r.ancestor, Some(pos(2, "hostA", 2000)));
-    assert_eq!(r.diverged, [Some(pos(3, "hostA", 500)), None], "only hostA has something new");
+    assert_eq!(
+        r.diverged,
+        [Some(pos(3, "hostA", 500)), None],
+        "only hostA has something new"
+    );
     // hostB is replaying inside the same logfile.
     c.advance("hostB", 3, "hostA", 200);
     let r = compare(&c, "hostA", "hostB");
@@ -125,7 +145,10 @@ fn forced_failover_with_writes_on_both_sides_is_split_brain() {
     let r = compare(&c, "hostA", "hostB");
     assert_eq!(r.verdict, Verdict::SplitBrain);
     assert_eq!(r.ancestor, Some(pos(3, "hostA", 300)));
-    assert_eq!(r.diverged, [Some(pos(3, "hostA", 900)), Some(pos(4, "hostB", 800))]);
+    assert_eq!(
+        r.diverged,
+        [Some(pos(3, "hostA", 900)), Some(pos(4, "hostB", 800))]
+    );
     // hostA rotates to its own logfile 4: now there are two logfiles number 4.
     c.advance("hostA", 4, "hostA", 50);
     let r = compare(&c, "hostA", "hostB");
@@ -134,7 +157,14 @@ fn forced_failover_with_writes_on_both_sides_is_split_brain() {
     assert_eq!(r.amount, [50 + 900, 800 + 300]);
     let (split, pairs) = detect(&c);
     assert!(split);
-    assert_eq!(pairs, vec![("hostA".to_string(), "hostB".to_string(), Verdict::SplitBrain)]);
+    assert_eq!(
+        pairs,
+        vec![(
+            "hostA".to_string(),
+            "hostB".to_string(),
+            Verdict::SplitBrain
+        )]
+    );
 }
 
 #[test]
@@ -160,17 +190,37 @@ fn same_logfile_number_from_two_origins() {
     assert_eq!(r.verdict, Verdict::SplitBrain);
     assert!(detect(&c).0);
 
-    let names = ["log-000000001-hostA", "replay-hostA", "log-000000001-hostB", "log-000000002-hostA", "log-000000001-hostC"];
-    let doubles: Vec<_> = double_logfiles(&names).map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let names = [
+        "log-000000001-hostA",
+        "replay-hostA",
+        "log-000000001-hostB",
+        "log-000000002-hostA",
+        "log-000000001-hostC",
+    ];
+    let doubles: Vec<_> = double_logfiles(&names)
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(
         doubles,
         vec![
-            ("log-000000001-hostA".to_string(), "log-000000001-hostB".to_string()),
-            ("log-000000001-hostA".to_string(), "log-000000001-hostC".to_string()),
-            ("log-000000001-hostB".to_string(), "log-000000001-hostC".to_string()),
+            (
+                "log-000000001-hostA".to_string(),
+                "log-000000001-hostB".to_string()
+            ),
+            (
+                "log-000000001-hostA".to_string(),
+                "log-000000001-hostC".to_string()
+            ),
+            (
+                "log-000000001-hostB".to_string(),
+                "log-000000001-hostC".to_string()
+            ),
         ]
     );
-    assert_eq!(double_logfiles(&["log-000000001-hostA", "log-000000002-hostA"]).count(), 0);
+    assert_eq!(
+        double_logfiles(&["log-000000001-hostA", "log-000000002-hostA"]).count(),
+        0
+    );
     assert_eq!(double_logfiles(&[]).count(), 0);
 }
 
@@ -191,8 +241,16 @@ fn three_hosts_report_only_the_forked_pairs() {
     assert_eq!(
         pairs,
         vec![
-            ("hostA".to_string(), "hostB".to_string(), Verdict::SplitBrain),
-            ("hostB".to_string(), "hostC".to_string(), Verdict::SplitBrain),
+            (
+                "hostA".to_string(),
+                "hostB".to_string(),
+                Verdict::SplitBrain
+            ),
+            (
+                "hostB".to_string(),
+                "hostC".to_string(),
+                Verdict::SplitBrain
+            ),
         ]
     );
     // A full output slice does not stop the counting.
@@ -205,14 +263,22 @@ fn three_hosts_report_only_the_forked_pairs() {
 #[test]
 fn missing_links_give_unknown_which_counts_as_split() {
     let mut c = linear();
-    c.versions.retain(|(h, n, _)| !(h == "hostA" && (*n == 2 || *n == 3)));
+    c.versions
+        .retain(|(h, n, _)| !(h == "hostA" && (*n == 2 || *n == 3)));
     let r = compare(&c, "hostA", "hostB");
     assert_eq!(r.verdict, Verdict::Unknown);
     assert!(r.verdict.is_split());
     assert!(detect(&c).0);
     // A malformed replay link cannot be placed at all.
     let entries = c.entries();
-    let r = compare_hosts(entries.as_slice(), HostHead { host: "hostA", replay: "junk" }, c.head("hostB"));
+    let r = compare_hosts(
+        entries.as_slice(),
+        HostHead {
+            host: "hostA",
+            replay: "junk",
+        },
+        c.head("hostB"),
+    );
     assert_eq!(r.verdict, Verdict::Unknown);
 }
 

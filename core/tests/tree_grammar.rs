@@ -6,12 +6,12 @@
 use mars_core::lamport::Stamp;
 use mars_core::names::{HostName, NameError, ResourceName};
 use mars_core::tree::{
-    is_skipped_name, may_create_remote_dir, strip_mars_root, GlobalIndicator, Indicator, Key, LogName, ResourceKey,
-    Switch, TempName, TreeError,
+    is_skipped_name, may_create_remote_dir, strip_mars_root, GlobalIndicator, Indicator, Key,
+    LogName, ResourceKey, Switch, TempName, TreeError,
 };
 use mars_core::tree_value::{
-    is_tombstone, visible, ClusterUuid, HostOrNone, IpAddress, Md5Digest, Msg, ReplayLink, SkipCheck, Value,
-    VerifyStatus, VersionHead, VersionLink, DELETED,
+    is_tombstone, visible, ClusterUuid, HostOrNone, IpAddress, Md5Digest, Msg, ReplayLink,
+    SkipCheck, Value, VerifyStatus, VersionHead, VersionLink, DELETED,
 };
 use proptest::prelude::*;
 
@@ -24,7 +24,10 @@ fn res(s: &str) -> ResourceName<'_> {
 }
 
 fn r(key: ResourceKey<'_>) -> Key<'_> {
-    Key::Resource { res: res("r0"), key }
+    Key::Resource {
+        res: res("r0"),
+        key,
+    }
 }
 
 /// Parses, compares with the expectation, and checks the round trip.
@@ -39,19 +42,77 @@ fn top_level_keys() {
     key_case("uuid", Key::Uuid);
     key_case("ips", Key::IpsDir);
     key_case("ips/ip-hostA", Key::Ip(host("hostA")));
-    key_case("defaults", Key::Defaults { host: None, name: None });
-    key_case("defaults/enabled-log-compressions", Key::Defaults { host: None, name: Some("enabled-log-compressions") });
-    key_case("defaults-hostA", Key::Defaults { host: Some(host("hostA")), name: None });
-    key_case("defaults-hostA/sync-limit", Key::Defaults { host: Some(host("hostA")), name: Some("sync-limit") });
+    key_case(
+        "defaults",
+        Key::Defaults {
+            host: None,
+            name: None,
+        },
+    );
+    key_case(
+        "defaults/enabled-log-compressions",
+        Key::Defaults {
+            host: None,
+            name: Some("enabled-log-compressions"),
+        },
+    );
+    key_case(
+        "defaults-hostA",
+        Key::Defaults {
+            host: Some(host("hostA")),
+            name: None,
+        },
+    );
+    key_case(
+        "defaults-hostA/sync-limit",
+        Key::Defaults {
+            host: Some(host("hostA")),
+            name: Some("sync-limit"),
+        },
+    );
     key_case("todo-global", Key::TodoGlobal { name: None });
-    key_case("todo-global/deleted-hostB", Key::TodoGlobal { name: Some("deleted-hostB") });
+    key_case(
+        "todo-global/deleted-hostB",
+        Key::TodoGlobal {
+            name: Some("deleted-hostB"),
+        },
+    );
     key_case("userspace", Key::Userspace { name: None });
-    key_case("userspace/systemd-trigger", Key::Userspace { name: Some("systemd-trigger") });
+    key_case(
+        "userspace/systemd-trigger",
+        Key::Userspace {
+            name: Some("systemd-trigger"),
+        },
+    );
     key_case("userspace/a/b", Key::Userspace { name: Some("a/b") });
-    key_case("actual-hostA", Key::Actual { host: host("hostA"), indicator: None });
-    key_case("cache-hostA/invalid", Key::Cache { host: host("hostA"), name: Some("invalid") });
-    key_case("probe-hostB", Key::Probe { host: host("hostB"), rest: None });
-    key_case("probe-hostB/resource-r0/size", Key::Probe { host: host("hostB"), rest: Some("resource-r0/size") });
+    key_case(
+        "actual-hostA",
+        Key::Actual {
+            host: host("hostA"),
+            indicator: None,
+        },
+    );
+    key_case(
+        "cache-hostA/invalid",
+        Key::Cache {
+            host: host("hostA"),
+            name: Some("invalid"),
+        },
+    );
+    key_case(
+        "probe-hostB",
+        Key::Probe {
+            host: host("hostB"),
+            rest: None,
+        },
+    );
+    key_case(
+        "probe-hostB/resource-r0/size",
+        Key::Probe {
+            host: host("hostB"),
+            rest: Some("resource-r0/size"),
+        },
+    );
     key_case("resource-r0", r(ResourceKey::Dir));
 }
 
@@ -73,19 +134,31 @@ fn global_indicators() {
         ("used-net-digest", GlobalIndicator::UsedNetDigest),
         ("used-log-compression", GlobalIndicator::UsedLogCompression),
         ("used-net-compression", GlobalIndicator::UsedNetCompression),
-        ("msg-needed-connection-with-hostB", GlobalIndicator::Msg("needed-connection-with-hostB")),
+        (
+            "msg-needed-connection-with-hostB",
+            GlobalIndicator::Msg("needed-connection-with-hostB"),
+        ),
         ("something-new", GlobalIndicator::Other("something-new")),
         ("msg-", GlobalIndicator::Other("msg-")),
     ];
     for (name, ind) in cases {
         let path = format!("actual-hostA/{name}");
-        key_case(&path, Key::Actual { host: host("hostA"), indicator: Some(*ind) });
+        key_case(
+            &path,
+            Key::Actual {
+                host: host("hostA"),
+                indicator: Some(*ind),
+            },
+        );
     }
 }
 
 #[test]
 fn resource_keys() {
-    let lr = LogName { nr: 42, origin: host("hostA") };
+    let lr = LogName {
+        nr: 42,
+        origin: host("hostA"),
+    };
     let cases: &[(&str, ResourceKey<'_>)] = &[
         ("size", ResourceKey::Size),
         ("primary", ResourceKey::Primary),
@@ -94,39 +167,149 @@ fn resource_keys() {
         ("systemd-start-unit", ResourceKey::SystemdStartUnit),
         ("systemd-stop-unit", ResourceKey::SystemdStopUnit),
         ("systemd-trigger", ResourceKey::SystemdTrigger),
-        ("systemd-new-thing", ResourceKey::Systemd("systemd-new-thing")),
+        (
+            "systemd-new-thing",
+            ResourceKey::Systemd("systemd-new-thing"),
+        ),
         ("data-hostA", ResourceKey::Data(host("hostA"))),
         ("device-hostA", ResourceKey::Device(host("hostA"))),
         ("actsize-hostA", ResourceKey::ActSize(host("hostA"))),
         ("replay-hostA", ResourceKey::Replay(host("hostA"))),
         ("syncstatus-hostA", ResourceKey::SyncStatus(host("hostA"))),
         ("syncpos-hostA", ResourceKey::SyncPos(host("hostA"))),
-        ("verifystatus-hostA", ResourceKey::VerifyStatus(host("hostA"))),
+        (
+            "verifystatus-hostA",
+            ResourceKey::VerifyStatus(host("hostA")),
+        ),
         ("skip-check-hostA", ResourceKey::SkipCheck(host("hostA"))),
         ("syncfrom-hostA", ResourceKey::SyncFrom(host("hostA"))),
         ("connect-hostA", ResourceKey::Connect(host("hostA"))),
-        ("version-000000042-hostB", ResourceKey::Version { nr: 42, host: host("hostB") }),
-        ("version-1234567890-hostB", ResourceKey::Version { nr: 1_234_567_890, host: host("hostB") }),
+        (
+            "version-000000042-hostB",
+            ResourceKey::Version {
+                nr: 42,
+                host: host("hostB"),
+            },
+        ),
+        (
+            "version-1234567890-hostB",
+            ResourceKey::Version {
+                nr: 1_234_567_890,
+                host: host("hostB"),
+            },
+        ),
         ("log-000000042-hostA", ResourceKey::Log(lr)),
-        ("log-000000001-istore-test-bs7", ResourceKey::Log(LogName { nr: 1, origin: host("istore-test-bs7") })),
-        ("logstatus-hostA.status", ResourceKey::LogStatus(host("hostA"))),
-        ("todo-hostA", ResourceKey::Todo { host: host("hostA"), switch: None }),
-        ("todo-hostA/attach", ResourceKey::Todo { host: host("hostA"), switch: Some(Switch::Attach) }),
-        ("todo-hostA/connect", ResourceKey::Todo { host: host("hostA"), switch: Some(Switch::Connect) }),
-        ("todo-hostA/sync", ResourceKey::Todo { host: host("hostA"), switch: Some(Switch::Sync) }),
-        ("todo-hostA/allow-replay", ResourceKey::Todo { host: host("hostA"), switch: Some(Switch::AllowReplay) }),
-        ("todo-hostA/emergency-limit", ResourceKey::Todo { host: host("hostA"), switch: Some(Switch::EmergencyLimit) }),
-        ("todo-hostA/future", ResourceKey::Todo { host: host("hostA"), switch: Some(Switch::Other("future")) }),
-        ("actual-hostA", ResourceKey::Actual { host: host("hostA"), indicator: None }),
-        ("defaults", ResourceKey::Defaults { host: None, name: None }),
-        ("defaults-hostA/x", ResourceKey::Defaults { host: Some(host("hostA")), name: Some("x") }),
-        ("local-hostA", ResourceKey::Local { host: host("hostA"), name: None }),
-        ("local-hostA/x", ResourceKey::Local { host: host("hostA"), name: Some("x") }),
-        ("userspace/last-primary", ResourceKey::Userspace { name: Some("last-primary") }),
+        (
+            "log-000000001-istore-test-bs7",
+            ResourceKey::Log(LogName {
+                nr: 1,
+                origin: host("istore-test-bs7"),
+            }),
+        ),
+        (
+            "logstatus-hostA.status",
+            ResourceKey::LogStatus(host("hostA")),
+        ),
+        (
+            "todo-hostA",
+            ResourceKey::Todo {
+                host: host("hostA"),
+                switch: None,
+            },
+        ),
+        (
+            "todo-hostA/attach",
+            ResourceKey::Todo {
+                host: host("hostA"),
+                switch: Some(Switch::Attach),
+            },
+        ),
+        (
+            "todo-hostA/connect",
+            ResourceKey::Todo {
+                host: host("hostA"),
+                switch: Some(Switch::Connect),
+            },
+        ),
+        (
+            "todo-hostA/sync",
+            ResourceKey::Todo {
+                host: host("hostA"),
+                switch: Some(Switch::Sync),
+            },
+        ),
+        (
+            "todo-hostA/allow-replay",
+            ResourceKey::Todo {
+                host: host("hostA"),
+                switch: Some(Switch::AllowReplay),
+            },
+        ),
+        (
+            "todo-hostA/emergency-limit",
+            ResourceKey::Todo {
+                host: host("hostA"),
+                switch: Some(Switch::EmergencyLimit),
+            },
+        ),
+        (
+            "todo-hostA/future",
+            ResourceKey::Todo {
+                host: host("hostA"),
+                switch: Some(Switch::Other("future")),
+            },
+        ),
+        (
+            "actual-hostA",
+            ResourceKey::Actual {
+                host: host("hostA"),
+                indicator: None,
+            },
+        ),
+        (
+            "defaults",
+            ResourceKey::Defaults {
+                host: None,
+                name: None,
+            },
+        ),
+        (
+            "defaults-hostA/x",
+            ResourceKey::Defaults {
+                host: Some(host("hostA")),
+                name: Some("x"),
+            },
+        ),
+        (
+            "local-hostA",
+            ResourceKey::Local {
+                host: host("hostA"),
+                name: None,
+            },
+        ),
+        (
+            "local-hostA/x",
+            ResourceKey::Local {
+                host: host("hostA"),
+                name: Some("x"),
+            },
+        ),
+        (
+            "userspace/last-primary",
+            ResourceKey::Userspace {
+                name: Some("last-primary"),
+            },
+        ),
         ("userspace", ResourceKey::Userspace { name: None }),
         ("something-else", ResourceKey::Unknown("something-else")),
-        ("nested/unknown/path", ResourceKey::Unknown("nested/unknown/path")),
-        ("todo-hostA/attach/deeper", ResourceKey::Unknown("todo-hostA/attach/deeper")),
+        (
+            "nested/unknown/path",
+            ResourceKey::Unknown("nested/unknown/path"),
+        ),
+        (
+            "todo-hostA/attach/deeper",
+            ResourceKey::Unknown("todo-hostA/attach/deeper"),
+        ),
         ("size-but-longer", ResourceKey::Unknown("size-but-longer")),
     ];
     for (rest, key) in cases {
@@ -151,13 +334,19 @@ fn resource_indicators() {
         ("if-state", Indicator::IfState),
         ("if-completion-stamp", Indicator::IfCompletionStamp),
         ("open-count", Indicator::OpenCount),
-        ("msg-err-splitbrain-detected", Indicator::Msg("err-splitbrain-detected")),
+        (
+            "msg-err-splitbrain-detected",
+            Indicator::Msg("err-splitbrain-detected"),
+        ),
         ("ops-replay_rate", Indicator::Other("ops-replay_rate")),
     ];
     for (name, ind) in names {
         key_case(
             &format!("resource-r0/actual-hostB/{name}"),
-            r(ResourceKey::Actual { host: host("hostB"), indicator: Some(ind) }),
+            r(ResourceKey::Actual {
+                host: host("hostB"),
+                indicator: Some(ind),
+            }),
         );
     }
 }
@@ -166,19 +355,73 @@ fn resource_indicators() {
 fn temporaries_and_markers_anywhere() {
     key_case(
         "resource-r0/.tmp.4711.replay-hostA",
-        Key::Temporary { dir: "resource-r0", name: TempName::Marsadm { pid: 4711, target: "replay-hostA" } },
+        Key::Temporary {
+            dir: "resource-r0",
+            name: TempName::Marsadm {
+                pid: 4711,
+                target: "replay-hostA",
+            },
+        },
     );
-    key_case("resource-r0/.tmp-primary", Key::Temporary { dir: "resource-r0", name: TempName::Kernel { target: "primary" } });
-    key_case(".tmp.1.uuid", Key::Temporary { dir: "", name: TempName::Marsadm { pid: 1, target: "uuid" } });
-    key_case(".tmpfoo", Key::Temporary { dir: "", name: TempName::Other("foo") });
-    key_case(".tmp.x.y", Key::Temporary { dir: "", name: TempName::Other(".x.y") });
-    key_case(".tmp.01.y", Key::Temporary { dir: "", name: TempName::Other(".01.y") });
-    key_case("resource-r0/.deleted-primary", Key::DeletedMarker { dir: "resource-r0", target: "primary" });
+    key_case(
+        "resource-r0/.tmp-primary",
+        Key::Temporary {
+            dir: "resource-r0",
+            name: TempName::Kernel { target: "primary" },
+        },
+    );
+    key_case(
+        ".tmp.1.uuid",
+        Key::Temporary {
+            dir: "",
+            name: TempName::Marsadm {
+                pid: 1,
+                target: "uuid",
+            },
+        },
+    );
+    key_case(
+        ".tmpfoo",
+        Key::Temporary {
+            dir: "",
+            name: TempName::Other("foo"),
+        },
+    );
+    key_case(
+        ".tmp.x.y",
+        Key::Temporary {
+            dir: "",
+            name: TempName::Other(".x.y"),
+        },
+    );
+    key_case(
+        ".tmp.01.y",
+        Key::Temporary {
+            dir: "",
+            name: TempName::Other(".01.y"),
+        },
+    );
+    key_case(
+        "resource-r0/.deleted-primary",
+        Key::DeletedMarker {
+            dir: "resource-r0",
+            target: "primary",
+        },
+    );
     // A temporary below a malformed resource name is still just a temporary.
-    key_case("resource-bad.name/.tmp-x", Key::Temporary { dir: "resource-bad.name", name: TempName::Kernel { target: "x" } });
+    key_case(
+        "resource-bad.name/.tmp-x",
+        Key::Temporary {
+            dir: "resource-bad.name",
+            name: TempName::Kernel { target: "x" },
+        },
+    );
     assert!(Key::parse("resource-r0/.tmp-x").unwrap().is_transient());
     assert!(!Key::parse("uuid").unwrap().is_transient());
-    assert_eq!(TempName::parse(".tmp.9.a").and_then(|t| t.target()), Some("a"));
+    assert_eq!(
+        TempName::parse(".tmp.9.a").and_then(|t| t.target()),
+        Some("a")
+    );
     assert_eq!(TempName::parse("tmp"), None);
     for skipped in [".tmp-x", ".tmp.1.x", ".deleted-x", "ignore-me"] {
         assert!(is_skipped_name(skipped));
@@ -188,7 +431,15 @@ fn temporaries_and_markers_anywhere() {
 
 #[test]
 fn unknown_keys_are_preserved() {
-    for path in ["5.total.status", "backups-2024/ips-backup/ip-a", "ips/other", "ips/ip-a/b", "actual-hostA/x/y", "uuid/x", "todo-hostA"] {
+    for path in [
+        "5.total.status",
+        "backups-2024/ips-backup/ip-a",
+        "ips/other",
+        "ips/ip-a/b",
+        "actual-hostA/x/y",
+        "uuid/x",
+        "todo-hostA",
+    ] {
         key_case(path, Key::Unknown(path));
     }
 }
@@ -202,10 +453,19 @@ fn invalid_names_in_known_places_are_refused() {
         ("defaults-(none)", TreeError::BadName(NameError::Reserved)),
         ("defaults-(x)", TreeError::BadName(NameError::BadChar)),
         ("resource-", TreeError::BadName(NameError::Empty)),
-        ("resource-localhost/size", TreeError::BadName(NameError::Reserved)),
+        (
+            "resource-localhost/size",
+            TreeError::BadName(NameError::Reserved),
+        ),
         ("resource-r0/replay-", TreeError::BadName(NameError::Empty)),
-        ("resource-r0/replay-a b", TreeError::BadName(NameError::BadChar)),
-        ("resource-r0/todo--x/attach", TreeError::BadName(NameError::LeadingDash)),
+        (
+            "resource-r0/replay-a b",
+            TreeError::BadName(NameError::BadChar),
+        ),
+        (
+            "resource-r0/todo--x/attach",
+            TreeError::BadName(NameError::LeadingDash),
+        ),
         ("resource-r0/log-1-hostA", TreeError::BadLogName),
         ("resource-r0/log-0000000001-hostA", TreeError::BadLogName),
         ("resource-r0/log-000000001-", TreeError::BadLogName),
@@ -214,7 +474,10 @@ fn invalid_names_in_known_places_are_refused() {
         ("resource-r0/log-2147483648-hostA", TreeError::BadLogName),
         ("resource-r0/version-000000001", TreeError::BadVersionName),
         ("resource-r0/version-00000001-h", TreeError::BadVersionName),
-        ("resource-r0/logstatus-a.b.status", TreeError::BadName(NameError::BadChar)),
+        (
+            "resource-r0/logstatus-a.b.status",
+            TreeError::BadName(NameError::BadChar),
+        ),
         ("", TreeError::BadPath),
         ("/mars/uuid", TreeError::BadPath),
         ("resource-r0/", TreeError::BadPath),
@@ -227,19 +490,39 @@ fn invalid_names_in_known_places_are_refused() {
     }
     assert_eq!(
         Key::parse("resource-r0/log-2147483647-h"),
-        Ok(r(ResourceKey::Log(LogName { nr: 2_147_483_647, origin: host("h") })))
+        Ok(r(ResourceKey::Log(LogName {
+            nr: 2_147_483_647,
+            origin: host("h")
+        })))
     );
 }
 
 #[test]
 fn mars_root_and_remote_dirs() {
-    assert_eq!(strip_mars_root("/mars/resource-r0/size"), Some("resource-r0/size"));
+    assert_eq!(
+        strip_mars_root("/mars/resource-r0/size"),
+        Some("resource-r0/size")
+    );
     assert_eq!(strip_mars_root("/mars"), Some(""));
     assert_eq!(strip_mars_root("/marsx/y"), None);
-    for ok in ["resource-r0", "todo-global", "actual-hostA", "defaults", "defaults-hostA", "todo-hostA"] {
+    for ok in [
+        "resource-r0",
+        "todo-global",
+        "actual-hostA",
+        "defaults",
+        "defaults-hostA",
+        "todo-hostA",
+    ] {
         assert!(may_create_remote_dir(ok), "{ok}");
     }
-    for no in ["ips", "userspace", "local-hostA", "probe-hostA", "cache-hostA", "backups-1"] {
+    for no in [
+        "ips",
+        "userspace",
+        "local-hostA",
+        "probe-hostA",
+        "cache-hostA",
+        "backups-1",
+    ] {
         assert!(!may_create_remote_dir(no), "{no}");
     }
 }
@@ -257,20 +540,42 @@ fn value_forms() {
     value_case(
         "resource-r0/replay-hostB",
         "log-000000001-istore-test-bs7,317023740,2564",
-        Value::Replay(ReplayLink { log: LogName { nr: 1, origin: host("istore-test-bs7") }, min_pos: 317_023_740, dirty_len: 2564 }),
+        Value::Replay(ReplayLink {
+            log: LogName {
+                nr: 1,
+                origin: host("istore-test-bs7"),
+            },
+            min_pos: 317_023_740,
+            dirty_len: 2564,
+        }),
     );
     value_case(
         "resource-r0/syncpos-hostB",
         "log-000000003-hostA,0,0",
-        Value::Replay(ReplayLink { log: LogName { nr: 3, origin: a }, min_pos: 0, dirty_len: 0 }),
+        Value::Replay(ReplayLink {
+            log: LogName { nr: 3, origin: a },
+            min_pos: 0,
+            dirty_len: 0,
+        }),
     );
     let zero = Md5Digest::ZERO;
-    let v0 = VersionHead { digest: zero, log: LogName { nr: 0, origin: a }, pos: 0 };
-    let v1 = VersionHead { digest: zero, log: LogName { nr: 1, origin: a }, pos: 0 };
+    let v0 = VersionHead {
+        digest: zero,
+        log: LogName { nr: 0, origin: a },
+        pos: 0,
+    };
+    let v1 = VersionHead {
+        digest: zero,
+        log: LogName { nr: 1, origin: a },
+        pos: 0,
+    };
     value_case(
         "resource-r0/version-000000000-hostA",
         "00000000000000000000000000000000,log-000000000-hostA,0:",
-        Value::Version(VersionLink { head: v0, prev: None }),
+        Value::Version(VersionLink {
+            head: v0,
+            prev: None,
+        }),
     );
     value_case(
         "resource-r0/version-000000001-hostA",
@@ -283,22 +588,70 @@ fn value_forms() {
         "0fa1000000000000000000000000beef,log-000000002-hostA,4096:00000000000000000000000000000000,log-000000001-hostA,0",
         Value::Version(VersionLink { head: VersionHead { digest: d, log: LogName { nr: 2, origin: a }, pos: 4096 }, prev: Some(v1) }),
     );
-    value_case("resource-r0/size", "10737418240", Value::Number(10_737_418_240));
+    value_case(
+        "resource-r0/size",
+        "10737418240",
+        Value::Number(10_737_418_240),
+    );
     value_case("resource-r0/maxnr", "100001", Value::Number(100_001));
     value_case("resource-r0/actsize-hostA", "0", Value::Number(0));
-    value_case("resource-r0/syncstatus-hostA", "10737418240", Value::Number(10_737_418_240));
-    value_case("resource-r0/primary", "(none)", Value::HostOrNone(HostOrNone::None));
-    value_case("resource-r0/primary", "hostA", Value::HostOrNone(HostOrNone::Host(a)));
-    value_case("resource-r0/systemd-want", "(none)", Value::HostOrNone(HostOrNone::None));
+    value_case(
+        "resource-r0/syncstatus-hostA",
+        "10737418240",
+        Value::Number(10_737_418_240),
+    );
+    value_case(
+        "resource-r0/primary",
+        "(none)",
+        Value::HostOrNone(HostOrNone::None),
+    );
+    value_case(
+        "resource-r0/primary",
+        "hostA",
+        Value::HostOrNone(HostOrNone::Host(a)),
+    );
+    value_case(
+        "resource-r0/systemd-want",
+        "(none)",
+        Value::HostOrNone(HostOrNone::None),
+    );
     value_case("resource-r0/todo-hostA/attach", "1", Value::Switch(true));
-    value_case("resource-r0/todo-hostA/allow-replay", "0", Value::Switch(false));
-    value_case("resource-r0/todo-hostA/emergency-limit", "85", Value::Percent(85));
-    value_case("resource-r0/todo-hostA/emergency-limit", "0", Value::Percent(0));
-    value_case("resource-r0/todo-hostA/emergency-limit", "100", Value::Percent(100));
-    value_case("resource-r0/todo-hostA/new-switch", "whatever", Value::Text("whatever"));
-    value_case("resource-r0/actual-hostA/is-primary", "1", Value::Switch(true));
+    value_case(
+        "resource-r0/todo-hostA/allow-replay",
+        "0",
+        Value::Switch(false),
+    );
+    value_case(
+        "resource-r0/todo-hostA/emergency-limit",
+        "85",
+        Value::Percent(85),
+    );
+    value_case(
+        "resource-r0/todo-hostA/emergency-limit",
+        "0",
+        Value::Percent(0),
+    );
+    value_case(
+        "resource-r0/todo-hostA/emergency-limit",
+        "100",
+        Value::Percent(100),
+    );
+    value_case(
+        "resource-r0/todo-hostA/new-switch",
+        "whatever",
+        Value::Text("whatever"),
+    );
+    value_case(
+        "resource-r0/actual-hostA/is-primary",
+        "1",
+        Value::Switch(true),
+    );
     value_case("resource-r0/actual-hostA/if-state", "3", Value::Text("3"));
-    value_case("resource-r0/actual-hostA/msg-err-splitbrain-detected", "OK", Value::Msg(Msg::Ok));
+    value_case(
+        "resource-r0/actual-hostA/msg-err-splitbrain-detected",
+        "OK",
+        Value::Msg(Msg::Ok),
+    );
     value_case(
         "resource-r0/actual-hostA/msg-inf-replay-not-yet-finished",
         "1700000000.000000001 1700000001.123456789 log replay is not yet finished: 'a' and 'b', really",
@@ -311,31 +664,87 @@ fn value_forms() {
     value_case(
         "actual-hostA/msg-needed-connection-with-hostB",
         "1.000000000 2.000000000 ",
-        Value::Msg(Msg::Text { system: Stamp::new(1, 0), lamport: Stamp::new(2, 0), text: "" }),
+        Value::Msg(Msg::Text {
+            system: Stamp::new(1, 0),
+            lamport: Stamp::new(2, 0),
+            text: "",
+        }),
     );
-    value_case("actual-hostA/time", "1700000000.000000042", Value::Stamp(Stamp::new(1_700_000_000, 42)));
-    value_case("actual-hostB/read-stamp", "1.500000000", Value::Stamp(Stamp::new(1, 500_000_000)));
+    value_case(
+        "actual-hostA/time",
+        "1700000000.000000042",
+        Value::Stamp(Stamp::new(1_700_000_000, 42)),
+    );
+    value_case(
+        "actual-hostB/read-stamp",
+        "1.500000000",
+        Value::Stamp(Stamp::new(1, 500_000_000)),
+    );
     value_case("actual-hostA/alive", "1", Value::Switch(true));
     value_case("actual-hostA/tree", "0.1", Value::Text("0.1"));
-    value_case("resource-r0/verifystatus-hostB", "1000,3", Value::VerifyStatus(VerifyStatus { ok: 1000, errors: 3 }));
-    value_case("resource-r0/skip-check-hostB", "100001", Value::SkipCheck(SkipCheck { nr: 100_001, msg: "" }));
+    value_case(
+        "resource-r0/verifystatus-hostB",
+        "1000,3",
+        Value::VerifyStatus(VerifyStatus {
+            ok: 1000,
+            errors: 3,
+        }),
+    );
+    value_case(
+        "resource-r0/skip-check-hostB",
+        "100001",
+        Value::SkipCheck(SkipCheck {
+            nr: 100_001,
+            msg: "",
+        }),
+    );
     value_case(
         "resource-r0/skip-check-hostB",
         "5 -- THIS IS EXTREMELY RISKY -- any inconsistencies are on your own!",
-        Value::SkipCheck(SkipCheck { nr: 5, msg: " -- THIS IS EXTREMELY RISKY -- any inconsistencies are on your own!" }),
+        Value::SkipCheck(SkipCheck {
+            nr: 5,
+            msg: " -- THIS IS EXTREMELY RISKY -- any inconsistencies are on your own!",
+        }),
     );
-    value_case("ips/ip-hostA", "192.168.0.1", Value::Ip(IpAddress { octets: [192, 168, 0, 1], port: None }));
-    value_case("ips/ip-hostA", "10.0.0.2:7777", Value::Ip(IpAddress { octets: [10, 0, 0, 2], port: Some(7777) }));
+    value_case(
+        "ips/ip-hostA",
+        "192.168.0.1",
+        Value::Ip(IpAddress {
+            octets: [192, 168, 0, 1],
+            port: None,
+        }),
+    );
+    value_case(
+        "ips/ip-hostA",
+        "10.0.0.2:7777",
+        Value::Ip(IpAddress {
+            octets: [10, 0, 0, 2],
+            port: Some(7777),
+        }),
+    );
     value_case("uuid", "(any)", Value::Uuid(ClusterUuid::Any));
     value_case(
         "uuid",
         "host_with_underscores_1700000000.000000000",
-        Value::Uuid(ClusterUuid::Created { host: "host_with_underscores", stamp: Stamp::new(1_700_000_000, 0) }),
+        Value::Uuid(ClusterUuid::Created {
+            host: "host_with_underscores",
+            stamp: Stamp::new(1_700_000_000, 0),
+        }),
     );
-    value_case("resource-r0/data-hostA", "/dev/vg/r0", Value::Text("/dev/vg/r0"));
+    value_case(
+        "resource-r0/data-hostA",
+        "/dev/vg/r0",
+        Value::Text("/dev/vg/r0"),
+    );
     value_case("resource-r0/device-hostA", "(none)", Value::Text("(none)"));
     value_case("userspace/anything", "free text", Value::Text("free text"));
-    for path in ["resource-r0/replay-hostA", "resource-r0/log-000000001-hostA", "uuid", "ips/ip-hostA", "resource-r0/size"] {
+    for path in [
+        "resource-r0/replay-hostA",
+        "resource-r0/log-000000001-hostA",
+        "uuid",
+        "ips/ip-hostA",
+        "resource-r0/size",
+    ] {
         value_case(path, DELETED, Value::Tombstone);
     }
     assert!(is_tombstone(".deleted"));
@@ -348,36 +757,111 @@ fn lenient_numbers_format_canonically() {
     let key = Key::parse("resource-r0/todo-hostA/emergency-limit").unwrap();
     assert_eq!(Value::parse(&key, "050").unwrap().to_string(), "50");
     let key = Key::parse("uuid").unwrap();
-    assert_eq!(Value::parse(&key, "h_12").unwrap().to_string(), "h_12.000000000");
+    assert_eq!(
+        Value::parse(&key, "h_12").unwrap().to_string(),
+        "h_12.000000000"
+    );
 }
 
 #[test]
 fn malformed_values_are_refused() {
     let cases: &[(&str, &str, TreeError)] = &[
-        ("resource-r0/replay-hostA", "log-000000001-hostA,1", TreeError::BadValue),
-        ("resource-r0/replay-hostA", "log-000000001-hostA,1,2,3", TreeError::BadValue),
-        ("resource-r0/replay-hostA", "log-000000001-hostA,-1,2", TreeError::BadNumber),
-        ("resource-r0/replay-hostA", "log-000000001-hostA,99999999999999999999,2", TreeError::BadNumber),
-        ("resource-r0/replay-hostA", "log-1-hostA,1,2", TreeError::BadLogName),
+        (
+            "resource-r0/replay-hostA",
+            "log-000000001-hostA,1",
+            TreeError::BadValue,
+        ),
+        (
+            "resource-r0/replay-hostA",
+            "log-000000001-hostA,1,2,3",
+            TreeError::BadValue,
+        ),
+        (
+            "resource-r0/replay-hostA",
+            "log-000000001-hostA,-1,2",
+            TreeError::BadNumber,
+        ),
+        (
+            "resource-r0/replay-hostA",
+            "log-000000001-hostA,99999999999999999999,2",
+            TreeError::BadNumber,
+        ),
+        (
+            "resource-r0/replay-hostA",
+            "log-1-hostA,1,2",
+            TreeError::BadLogName,
+        ),
         ("resource-r0/replay-hostA", "", TreeError::BadValue),
-        ("resource-r0/version-000000001-hostA", "00000000000000000000000000000000,log-000000001-hostA,0", TreeError::BadValue),
-        ("resource-r0/version-000000001-hostA", "0000000000000000000000000000000,log-000000001-hostA,0:", TreeError::BadDigest),
-        ("resource-r0/version-000000001-hostA", "0000000000000000000000000000000G,log-000000001-hostA,0:", TreeError::BadDigest),
-        ("resource-r0/version-000000001-hostA", "0000000000000000000000000000000A,log-000000001-hostA,0:", TreeError::BadDigest),
-        ("resource-r0/version-000000001-hostA", "00000000000000000000000000000000,log-000000001-hostA,0:junk", TreeError::BadValue),
-        ("resource-r0/version-000000001-hostA", "00000000000000000000000000000000,log-000000001-hostA,0:a:b", TreeError::BadValue),
+        (
+            "resource-r0/version-000000001-hostA",
+            "00000000000000000000000000000000,log-000000001-hostA,0",
+            TreeError::BadValue,
+        ),
+        (
+            "resource-r0/version-000000001-hostA",
+            "0000000000000000000000000000000,log-000000001-hostA,0:",
+            TreeError::BadDigest,
+        ),
+        (
+            "resource-r0/version-000000001-hostA",
+            "0000000000000000000000000000000G,log-000000001-hostA,0:",
+            TreeError::BadDigest,
+        ),
+        (
+            "resource-r0/version-000000001-hostA",
+            "0000000000000000000000000000000A,log-000000001-hostA,0:",
+            TreeError::BadDigest,
+        ),
+        (
+            "resource-r0/version-000000001-hostA",
+            "00000000000000000000000000000000,log-000000001-hostA,0:junk",
+            TreeError::BadValue,
+        ),
+        (
+            "resource-r0/version-000000001-hostA",
+            "00000000000000000000000000000000,log-000000001-hostA,0:a:b",
+            TreeError::BadValue,
+        ),
         ("resource-r0/todo-hostA/attach", "2", TreeError::BadValue),
         ("resource-r0/todo-hostA/attach", "", TreeError::BadValue),
-        ("resource-r0/todo-hostA/emergency-limit", "101", TreeError::BadNumber),
-        ("resource-r0/todo-hostA/emergency-limit", "-1", TreeError::BadNumber),
-        ("resource-r0/primary", "", TreeError::BadName(NameError::Empty)),
-        ("resource-r0/primary", "none", TreeError::BadName(NameError::Reserved)),
+        (
+            "resource-r0/todo-hostA/emergency-limit",
+            "101",
+            TreeError::BadNumber,
+        ),
+        (
+            "resource-r0/todo-hostA/emergency-limit",
+            "-1",
+            TreeError::BadNumber,
+        ),
+        (
+            "resource-r0/primary",
+            "",
+            TreeError::BadName(NameError::Empty),
+        ),
+        (
+            "resource-r0/primary",
+            "none",
+            TreeError::BadName(NameError::Reserved),
+        ),
         ("resource-r0/size", "12k", TreeError::BadNumber),
-        ("resource-r0/size", "18446744073709551616", TreeError::BadNumber),
+        (
+            "resource-r0/size",
+            "18446744073709551616",
+            TreeError::BadNumber,
+        ),
         ("resource-r0/skip-check-hostA", "x5", TreeError::BadNumber),
         ("resource-r0/verifystatus-hostA", "1", TreeError::BadValue),
-        ("resource-r0/actual-hostA/msg-x", "1.0 2.0", TreeError::BadValue),
-        ("resource-r0/actual-hostA/msg-x", "1.x 2.0 text", TreeError::BadStamp),
+        (
+            "resource-r0/actual-hostA/msg-x",
+            "1.0 2.0",
+            TreeError::BadValue,
+        ),
+        (
+            "resource-r0/actual-hostA/msg-x",
+            "1.x 2.0 text",
+            TreeError::BadStamp,
+        ),
         ("ips/ip-hostA", "256.0.0.1", TreeError::BadIp),
         ("ips/ip-hostA", "1.2.3", TreeError::BadIp),
         ("ips/ip-hostA", "1.2.3.4:70000", TreeError::BadIp),
@@ -403,24 +887,47 @@ fn nr_strategy() -> impl Strategy<Value = u32> {
 }
 
 fn head_strategy() -> impl Strategy<Value = String> {
-    (proptest::array::uniform16(any::<u8>()), nr_strategy(), name_strategy(), 0i64..=i64::MAX)
+    (
+        proptest::array::uniform16(any::<u8>()),
+        nr_strategy(),
+        name_strategy(),
+        0i64..=i64::MAX,
+    )
         .prop_map(|(d, nr, h, pos)| format!("{},log-{nr:09}-{h},{pos}", Md5Digest(d)))
 }
 
 fn canonical_key_strategy() -> impl Strategy<Value = String> {
     let host_keys = prop::sample::select(vec![
-        "data-", "device-", "actsize-", "replay-", "syncstatus-", "syncpos-", "verifystatus-", "skip-check-", "syncfrom-",
-        "connect-", "todo-", "actual-", "local-", "defaults-",
+        "data-",
+        "device-",
+        "actsize-",
+        "replay-",
+        "syncstatus-",
+        "syncpos-",
+        "verifystatus-",
+        "skip-check-",
+        "syncfrom-",
+        "connect-",
+        "todo-",
+        "actual-",
+        "local-",
+        "defaults-",
     ]);
     prop_oneof![
-        (name_strategy(), host_keys, name_strategy()).prop_map(|(r, p, h)| format!("resource-{r}/{p}{h}")),
-        (name_strategy(), nr_strategy(), name_strategy()).prop_map(|(r, n, h)| format!("resource-{r}/version-{n:09}-{h}")),
-        (name_strategy(), nr_strategy(), name_strategy()).prop_map(|(r, n, h)| format!("resource-{r}/log-{n:09}-{h}")),
-        (name_strategy(), name_strategy(), "[a-z-]{1,20}").prop_map(|(r, h, s)| format!("resource-{r}/todo-{h}/{s}")),
-        (name_strategy(), name_strategy(), "[a-z-]{1,20}").prop_map(|(r, h, s)| format!("resource-{r}/actual-{h}/{s}")),
+        (name_strategy(), host_keys, name_strategy())
+            .prop_map(|(r, p, h)| format!("resource-{r}/{p}{h}")),
+        (name_strategy(), nr_strategy(), name_strategy())
+            .prop_map(|(r, n, h)| format!("resource-{r}/version-{n:09}-{h}")),
+        (name_strategy(), nr_strategy(), name_strategy())
+            .prop_map(|(r, n, h)| format!("resource-{r}/log-{n:09}-{h}")),
+        (name_strategy(), name_strategy(), "[a-z-]{1,20}")
+            .prop_map(|(r, h, s)| format!("resource-{r}/todo-{h}/{s}")),
+        (name_strategy(), name_strategy(), "[a-z-]{1,20}")
+            .prop_map(|(r, h, s)| format!("resource-{r}/actual-{h}/{s}")),
         (name_strategy(), "[a-z]{1,10}").prop_map(|(h, s)| format!("actual-{h}/{s}")),
         name_strategy().prop_map(|h| format!("ips/ip-{h}")),
-        (name_strategy(), 0u32..100_000, "[a-z-]{1,10}").prop_map(|(r, pid, n)| format!("resource-{r}/.tmp.{pid}.{n}")),
+        (name_strategy(), 0u32..100_000, "[a-z-]{1,10}")
+            .prop_map(|(r, pid, n)| format!("resource-{r}/.tmp.{pid}.{n}")),
     ]
 }
 

@@ -14,7 +14,10 @@ use proptest::prelude::*;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const STAMP: Stamp = Stamp { sec: 1_700_000_000, nsec: 123_456_789 };
+const STAMP: Stamp = Stamp {
+    sec: 1_700_000_000,
+    nsec: 123_456_789,
+};
 
 /// Builds a frame by hand: a version-1 header with the given type, flags and the payload's
 /// length, stamp `STAMP`, tag 42.
@@ -75,7 +78,10 @@ impl P {
     }
     /// Uuid and host of Hello/Welcome: both 1-byte lengths first, then both strings.
     fn names(self, uuid: &[u8], host: &[u8]) -> Self {
-        self.u8(uuid.len() as u8).u8(host.len() as u8).bytes(uuid).bytes(host)
+        self.u8(uuid.len() as u8)
+            .u8(host.len() as u8)
+            .bytes(uuid)
+            .bytes(host)
     }
 }
 
@@ -131,25 +137,52 @@ fn check_roundtrip(msg: &Message<'_>, stamp: Stamp, tag: u64) {
 
     // Header and payload decoded separately agree.
     let header = Header::decode(bytes).unwrap();
-    assert_eq!(decode_message(&header, &bytes[HEADER_LEN..]), Ok(frame.message));
+    assert_eq!(
+        decode_message(&header, &bytes[HEADER_LEN..]),
+        Ok(frame.message)
+    );
 
     // The streaming reader asks for exactly what is missing, then reports the frame; bytes of
     // a following frame do not disturb it.
-    let prefixes: Vec<usize> =
-        if n <= 4096 { (0..n).collect() } else { vec![0, 1, 4, 31, 32, 33, n / 2, n - 1] };
+    let prefixes: Vec<usize> = if n <= 4096 {
+        (0..n).collect()
+    } else {
+        vec![0, 1, 4, 31, 32, 33, n / 2, n - 1]
+    };
     for p in prefixes {
-        let want = if p < HEADER_LEN { HEADER_LEN - p } else { n - p };
-        assert_eq!(frame_status(&bytes[..p]), Ok(FrameStatus::NeedMore(want)), "prefix {p}");
-        assert_eq!(decode_frame(&bytes[..p]), Err(WireError::Truncated), "prefix {p}");
+        let want = if p < HEADER_LEN {
+            HEADER_LEN - p
+        } else {
+            n - p
+        };
+        assert_eq!(
+            frame_status(&bytes[..p]),
+            Ok(FrameStatus::NeedMore(want)),
+            "prefix {p}"
+        );
+        assert_eq!(
+            decode_frame(&bytes[..p]),
+            Err(WireError::Truncated),
+            "prefix {p}"
+        );
     }
     let mut stream = bytes.to_vec();
     stream.extend_from_slice(b"MARS\x01");
-    assert_eq!(frame_status(&stream), Ok(FrameStatus::Complete { header, frame_len: n }));
+    assert_eq!(
+        frame_status(&stream),
+        Ok(FrameStatus::Complete {
+            header,
+            frame_len: n
+        })
+    );
     assert_eq!(decode_frame(&stream), Err(WireError::TrailingBytes));
 
     // Too small an output buffer is reported, never overrun.
-    let sizes: Vec<usize> =
-        if n <= 1024 { (0..n).collect() } else { vec![0, HEADER_LEN, n / 2, n - 1] };
+    let sizes: Vec<usize> = if n <= 1024 {
+        (0..n).collect()
+    } else {
+        vec![0, HEADER_LEN, n / 2, n - 1]
+    };
     for len in sizes {
         let mut small = vec![0u8; len];
         assert_eq!(
@@ -165,7 +198,10 @@ fn check_roundtrip(msg: &Message<'_>, stamp: Stamp, tag: u64) {
 
 #[test]
 fn header_bytes_of_a_ping() {
-    let stamp = Stamp { sec: 1_700_000_000, nsec: 123_456_789 };
+    let stamp = Stamp {
+        sec: 1_700_000_000,
+        nsec: 123_456_789,
+    };
     let expected: [u8; 32] = [
         0x4d, 0x41, 0x52, 0x53, // "MARS"
         0x01, // version 1
@@ -224,14 +260,28 @@ fn hello_bytes() {
         b'a', b'l', b'p', b'h', b'a',
     ];
     let mut buf = [0u8; 128];
-    let n = encode_frame(&mut buf, Stamp { sec: 1, nsec: 2 }, 7, &Message::Hello(hello)).unwrap();
+    let n = encode_frame(
+        &mut buf,
+        Stamp { sec: 1, nsec: 2 },
+        7,
+        &Message::Hello(hello),
+    )
+    .unwrap();
     assert_eq!(buf[..n], expected[..]);
-    assert_eq!(decode_frame(&expected).unwrap().message, Message::Hello(hello));
+    assert_eq!(
+        decode_frame(&expected).unwrap().message,
+        Message::Hello(hello)
+    );
 }
 
 #[test]
 fn log_data_bytes() {
-    let msg = LogData { offset: 4096, durable_end: 4100, tail: LogTail::NotYet, data: b"abcd" };
+    let msg = LogData {
+        offset: 4096,
+        durable_end: 4100,
+        tail: LogTail::NotYet,
+        data: b"abcd",
+    };
     #[rustfmt::skip]
     let payload: Vec<u8> = vec![
         0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // offset 4096
@@ -243,7 +293,10 @@ fn log_data_bytes() {
     let expected = frame(0x21, 0, &payload);
     assert_eq!(expected[8], 28); // payload length
     assert_eq!(encode(&Message::LogData(msg)).unwrap(), expected);
-    assert_eq!(decode_frame(&expected).unwrap().message, Message::LogData(msg));
+    assert_eq!(
+        decode_frame(&expected).unwrap().message,
+        Message::LogData(msg)
+    );
 }
 
 #[test]
@@ -270,7 +323,10 @@ fn dents_bytes() {
     .concat();
     let expected = frame(0x11, 0x0001, &payload);
     let dents = [dent];
-    let msg = Message::Dents(Dents { more: true, entries: DentList::from_slice(&dents) });
+    let msg = Message::Dents(Dents {
+        more: true,
+        entries: DentList::from_slice(&dents),
+    });
     assert_eq!(encode(&msg).unwrap(), expected);
     let decoded = decode_frame(&expected).unwrap();
     assert_eq!(decoded.message, msg);
@@ -291,7 +347,13 @@ fn sync_sums_bytes() {
         block_size: 4096,
         digests: DigestList::new(DigestAlg::Md5, &digests).unwrap(),
     };
-    let payload = P::default().u64(1 << 20).u32(4096).u8(0x02).u16(2).bytes(&digests).0;
+    let payload = P::default()
+        .u64(1 << 20)
+        .u32(4096)
+        .u8(0x02)
+        .u16(2)
+        .bytes(&digests)
+        .0;
     let expected = frame(0x33, 0, &payload);
     assert_eq!(encode(&Message::SyncSums(msg)).unwrap(), expected);
     match decode_frame(&expected).unwrap().message {
@@ -357,7 +419,10 @@ fn wire_values_are_stable() {
     assert_eq!(MsgType::LogRead.port_role(), Some(PortRole::Log));
     assert_eq!(MsgType::Ping.port_role(), None);
     assert_eq!(KNOWN_FEATURES, 0x1f);
-    assert_eq!(DigestAlg::preferred(KNOWN_FEATURES), Some(DigestAlg::Crc32c));
+    assert_eq!(
+        DigestAlg::preferred(KNOWN_FEATURES),
+        Some(DigestAlg::Crc32c)
+    );
     assert_eq!(
         DigestAlg::preferred(FEATURE_DIGEST_SHA1 | FEATURE_DIGEST_MD5_OLD),
         Some(DigestAlg::Sha1)
@@ -381,9 +446,15 @@ fn wire_values_are_stable() {
 #[test]
 fn bad_magic_is_refused_early() {
     assert_eq!(frame_status(b""), Ok(FrameStatus::NeedMore(HEADER_LEN)));
-    assert_eq!(frame_status(b"MA"), Ok(FrameStatus::NeedMore(HEADER_LEN - 2)));
+    assert_eq!(
+        frame_status(b"MA"),
+        Ok(FrameStatus::NeedMore(HEADER_LEN - 2))
+    );
     assert_eq!(frame_status(b"MX"), Err(WireError::BadMagic));
-    assert_eq!(frame_status(b"GET / HTTP/1.1\r\n"), Err(WireError::BadMagic));
+    assert_eq!(
+        frame_status(b"GET / HTTP/1.1\r\n"),
+        Err(WireError::BadMagic)
+    );
     let mut f = frame(0x04, 0, &[]);
     f[3] = b'Z';
     assert_eq!(decode_err(&f), WireError::BadMagic);
@@ -396,7 +467,10 @@ fn unsupported_version() {
         let mut f = frame(0x04, 0, &[]);
         f[4] = v;
         assert_eq!(decode_err(&f), WireError::UnsupportedVersion(v));
-        assert_eq!(frame_status(&f[..HEADER_LEN]), Err(WireError::UnsupportedVersion(v)));
+        assert_eq!(
+            frame_status(&f[..HEADER_LEN]),
+            Err(WireError::UnsupportedVersion(v))
+        );
     }
 }
 
@@ -409,11 +483,20 @@ fn unknown_type() {
 
 #[test]
 fn bad_flags() {
-    assert_eq!(decode_err(&frame(0x04, FLAG_MORE, &[])), WireError::BadFlags);
+    assert_eq!(
+        decode_err(&frame(0x04, FLAG_MORE, &[])),
+        WireError::BadFlags
+    );
     let empty_batch = P::default().u16(0).0;
     assert!(decode_frame(&frame(0x11, FLAG_MORE, &empty_batch)).is_ok());
-    assert_eq!(decode_err(&frame(0x11, 0x0002, &empty_batch)), WireError::BadFlags);
-    assert_eq!(decode_err(&frame(0x11, 0x8000, &empty_batch)), WireError::BadFlags);
+    assert_eq!(
+        decode_err(&frame(0x11, 0x0002, &empty_batch)),
+        WireError::BadFlags
+    );
+    assert_eq!(
+        decode_err(&frame(0x11, 0x8000, &empty_batch)),
+        WireError::BadFlags
+    );
     let hdr = Header {
         version: 1,
         msg_type: MsgType::Ping,
@@ -439,7 +522,10 @@ fn payload_over_cap_is_refused_from_the_header_alone() {
     assert_eq!(frame_status(&f), Err(WireError::LengthOverCap));
     // At the cap the reader waits for the payload.
     let f = frame_with_len(0x21, 0, MsgType::LogData.max_payload() as u32, &[]);
-    assert_eq!(frame_status(&f), Ok(FrameStatus::NeedMore(MsgType::LogData.max_payload())));
+    assert_eq!(
+        frame_status(&f),
+        Ok(FrameStatus::NeedMore(MsgType::LogData.max_payload()))
+    );
 }
 
 #[test]
@@ -448,10 +534,19 @@ fn bad_stamp_in_header() {
     f[12..16].copy_from_slice(&1_000_000_000u32.to_le_bytes());
     assert_eq!(decode_err(&f), WireError::BadStamp);
     let mut buf = [0u8; 64];
-    let bad = Stamp { sec: 0, nsec: 1_000_000_000 };
-    assert_eq!(encode_frame(&mut buf, bad, 0, &Message::Ping), Err(WireError::BadStamp));
+    let bad = Stamp {
+        sec: 0,
+        nsec: 1_000_000_000,
+    };
+    assert_eq!(
+        encode_frame(&mut buf, bad, 0, &Message::Ping),
+        Err(WireError::BadStamp)
+    );
     // Negative seconds are a valid (if odd) stamp.
-    let odd = Stamp { sec: -5, nsec: 999_999_999 };
+    let odd = Stamp {
+        sec: -5,
+        nsec: 999_999_999,
+    };
     check_roundtrip(&Message::Pong, odd, 0);
 }
 
@@ -470,14 +565,31 @@ fn truncated_and_trailing() {
     // A byte after the last field but inside the declared payload.
     let mut inner = payload.clone();
     inner.push(0);
-    assert_eq!(decode_err(&frame(0x01, 0, &inner)), WireError::TrailingBytes);
+    assert_eq!(
+        decode_err(&frame(0x01, 0, &inner)),
+        WireError::TrailingBytes
+    );
     // A declared payload longer than its fields: the last field runs out.
-    let short = P::default().u64(0).u8(1).u8(1).u8(0).u8(1).u8(5).bytes(b"uh").0;
+    let short = P::default()
+        .u64(0)
+        .u8(1)
+        .u8(1)
+        .u8(0)
+        .u8(1)
+        .u8(5)
+        .bytes(b"uh")
+        .0;
     assert_eq!(decode_err(&frame(0x01, 0, &short)), WireError::Truncated);
     // decode_message with a payload that disagrees with the header.
     let header = Header::decode(&good).unwrap();
-    assert_eq!(decode_message(&header, &payload[..payload.len() - 1]), Err(WireError::Truncated));
-    assert_eq!(decode_message(&header, &inner), Err(WireError::TrailingBytes));
+    assert_eq!(
+        decode_message(&header, &payload[..payload.len() - 1]),
+        Err(WireError::Truncated)
+    );
+    assert_eq!(
+        decode_message(&header, &inner),
+        Err(WireError::TrailingBytes)
+    );
     assert_eq!(Header::decode(&good[..31]), Err(WireError::Truncated));
 }
 
@@ -489,19 +601,42 @@ fn trailing_bytes_in_every_fixed_message() {
         (0x06, P::default().u16(1).s16(b"x").0),
         (0x10, P::default().u8(1).u16(1).s16(b"/mars").0),
         (0x11, P::default().u16(0).0),
-        (0x13, P::default().i64(0).u32(0).u16(5).u16(1).bytes(b"/mars").bytes(b"v").0),
-        (0x14, P::default().u8(1).u16(5).bytes(b"h").bytes(b"/mars").0),
+        (
+            0x13,
+            P::default()
+                .i64(0)
+                .u32(0)
+                .u16(5)
+                .u16(1)
+                .bytes(b"/mars")
+                .bytes(b"v")
+                .0,
+        ),
+        (
+            0x14,
+            P::default().u8(1).u16(5).bytes(b"h").bytes(b"/mars").0,
+        ),
         (0x20, P::default().u64(0).u32(1).s16(b"/mars/x").0),
         (0x21, P::default().u64(0).u64(1).u32(2).u32(1).bytes(b"x").0),
         (0x30, P::default().u64(0).u32(1).s8(b"r").0),
         (0x32, P::default().u64(0).u32(4096).u16(1).u8(4).s8(b"r").0),
-        (0x33, P::default().u64(0).u32(4096).u8(4).u16(1).bytes(&[1; 32]).0),
+        (
+            0x33,
+            P::default().u64(0).u32(4096).u8(4).u16(1).bytes(&[1; 32]).0,
+        ),
     ];
     for (t, payload) in cases {
-        assert!(decode_frame(&frame(t, 0, &payload)).is_ok(), "type {t:#x} base case");
+        assert!(
+            decode_frame(&frame(t, 0, &payload)).is_ok(),
+            "type {t:#x} base case"
+        );
         let mut extra = payload.clone();
         extra.push(0);
-        assert_eq!(decode_err(&frame(t, 0, &extra)), WireError::TrailingBytes, "type {t:#x}");
+        assert_eq!(
+            decode_err(&frame(t, 0, &extra)),
+            WireError::TrailingBytes,
+            "type {t:#x}"
+        );
     }
     // SyncData's data is the rest of the payload: an extra byte is a length mismatch.
     let ok = P::default().u64(0).u32(1).u32(0).bytes(b"x").0;
@@ -520,42 +655,84 @@ fn count_over_cap() {
     for _ in 0..=MAX_GETENTS_DIRS {
         getents = getents.s16(b"/mars");
     }
-    assert_eq!(decode_err(&frame(0x10, 0, &getents.0)), WireError::CountOverCap);
+    assert_eq!(
+        decode_err(&frame(0x10, 0, &getents.0)),
+        WireError::CountOverCap
+    );
 
     let mut dents = P::default().u16((MAX_DENTS_PER_BATCH + 1) as u16);
     for _ in 0..=MAX_DENTS_PER_BATCH {
         dents = dents.bytes(&dent_bytes(3, b"/mars", b"", 0, 0, 0));
     }
-    assert_eq!(decode_err(&frame(0x11, 0, &dents.0)), WireError::CountOverCap);
+    assert_eq!(
+        decode_err(&frame(0x11, 0, &dents.0)),
+        WireError::CountOverCap
+    );
     // The count is checked before the entries: a huge count with no entries is refused as such.
-    assert_eq!(decode_err(&frame(0x11, 0, &P::default().u16(u16::MAX).0)), WireError::CountOverCap);
+    assert_eq!(
+        decode_err(&frame(0x11, 0, &P::default().u16(u16::MAX).0)),
+        WireError::CountOverCap
+    );
     assert_eq!(
         decode_err(&frame(0x10, 0, &P::default().u8(1).u16(u16::MAX).0)),
         WireError::CountOverCap
     );
 
-    let sums = P::default().u64(0).u32(4096).u8(4).u16((MAX_SUM_BLOCKS + 1) as u16).0;
+    let sums = P::default()
+        .u64(0)
+        .u32(4096)
+        .u8(4)
+        .u16((MAX_SUM_BLOCKS + 1) as u16)
+        .0;
     assert_eq!(decode_err(&frame(0x33, 0, &sums)), WireError::CountOverCap);
-    let sums_read = P::default().u64(0).u32(4096).u16((MAX_SUM_BLOCKS + 1) as u16).u8(4).s8(b"r").0;
-    assert_eq!(decode_err(&frame(0x32, 0, &sums_read)), WireError::CountOverCap);
+    let sums_read = P::default()
+        .u64(0)
+        .u32(4096)
+        .u16((MAX_SUM_BLOCKS + 1) as u16)
+        .u8(4)
+        .s8(b"r")
+        .0;
+    assert_eq!(
+        decode_err(&frame(0x32, 0, &sums_read)),
+        WireError::CountOverCap
+    );
 
     // Encoding refuses the same.
     let paths = vec!["/mars"; MAX_GETENTS_DIRS + 1];
-    let msg = Message::GetEnts(GetEnts { depth: 1, dirs: PathList::from_slice(&paths) });
+    let msg = Message::GetEnts(GetEnts {
+        depth: 1,
+        dirs: PathList::from_slice(&paths),
+    });
     assert_eq!(encode(&msg), Err(WireError::CountOverCap));
-    let d = Dent { kind: DentKind::Dir, path: "/mars", value: "", stamp: STAMP, size: 0 };
+    let d = Dent {
+        kind: DentKind::Dir,
+        path: "/mars",
+        value: "",
+        stamp: STAMP,
+        size: 0,
+    };
     let many = vec![d; MAX_DENTS_PER_BATCH + 1];
-    let msg = Message::Dents(Dents { more: false, entries: DentList::from_slice(&many) });
+    let msg = Message::Dents(Dents {
+        more: false,
+        entries: DentList::from_slice(&many),
+    });
     assert_eq!(encode(&msg), Err(WireError::CountOverCap));
     let big = vec![0u8; (MAX_SUM_BLOCKS + 1) * DIGEST_LEN];
-    assert_eq!(DigestList::new(DigestAlg::Crc32c, &big), Err(WireError::CountOverCap));
+    assert_eq!(
+        DigestList::new(DigestAlg::Crc32c, &big),
+        Err(WireError::CountOverCap)
+    );
 }
 
 #[test]
 fn length_over_cap() {
     let long_path = format!("/mars/{}", "p".repeat(MAX_PATH_LEN - 5));
     assert_eq!(long_path.len(), MAX_PATH_LEN + 1);
-    let f = frame(0x20, 0, &P::default().u64(0).u32(1).s16(long_path.as_bytes()).0);
+    let f = frame(
+        0x20,
+        0,
+        &P::default().u64(0).u32(1).s16(long_path.as_bytes()).0,
+    );
     assert_eq!(decode_err(&f), WireError::LengthOverCap);
     // The length prefix is checked before the bytes are looked for.
     let f = frame(0x20, 0, &P::default().u64(0).u32(1).u16(u16::MAX).0);
@@ -565,7 +742,10 @@ fn length_over_cap() {
     let f = frame(
         0x11,
         0,
-        &P::default().u16(1).bytes(&dent_bytes(1, b"/mars/x", &long_value, 0, 0, 0)).0,
+        &P::default()
+            .u16(1)
+            .bytes(&dent_bytes(1, b"/mars/x", &long_value, 0, 0, 0))
+            .0,
     );
     assert_eq!(decode_err(&f), WireError::LengthOverCap);
 
@@ -589,7 +769,14 @@ fn length_over_cap() {
     let f = frame(
         0x02,
         0,
-        &P::default().u64(0).u8(1).u8(long_uuid.len() as u8).u8(1).bytes(&long_uuid).bytes(b"h").0,
+        &P::default()
+            .u64(0)
+            .u8(1)
+            .u8(long_uuid.len() as u8)
+            .u8(1)
+            .bytes(&long_uuid)
+            .bytes(b"h")
+            .0,
     );
     assert_eq!(decode_err(&f), WireError::LengthOverCap);
     let long_text = vec![b't'; MAX_TEXT_LEN + 1];
@@ -599,12 +786,36 @@ fn length_over_cap() {
     let f = frame(0x30, 0, &P::default().u64(0).u32(1).s8(&long_res).0);
     assert_eq!(decode_err(&f), WireError::LengthOverCap);
 
-    let f = frame(0x20, 0, &P::default().u64(0).u32(MAX_DATA_CHUNK as u32 + 1).s16(b"/mars/x").0);
+    let f = frame(
+        0x20,
+        0,
+        &P::default()
+            .u64(0)
+            .u32(MAX_DATA_CHUNK as u32 + 1)
+            .s16(b"/mars/x")
+            .0,
+    );
     assert_eq!(decode_err(&f), WireError::LengthOverCap);
-    let f = frame(0x30, 0, &P::default().u64(0).u32(MAX_DATA_CHUNK as u32 + 1).s8(b"r").0);
+    let f = frame(
+        0x30,
+        0,
+        &P::default()
+            .u64(0)
+            .u32(MAX_DATA_CHUNK as u32 + 1)
+            .s8(b"r")
+            .0,
+    );
     assert_eq!(decode_err(&f), WireError::LengthOverCap);
-    let f =
-        frame(0x21, 0, &P::default().u64(0).u64(u64::MAX).u32(0).u32(MAX_DATA_CHUNK as u32 + 1).0);
+    let f = frame(
+        0x21,
+        0,
+        &P::default()
+            .u64(0)
+            .u64(u64::MAX)
+            .u32(0)
+            .u32(MAX_DATA_CHUNK as u32 + 1)
+            .0,
+    );
     assert_eq!(decode_err(&f), WireError::LengthOverCap);
 
     // Encoding: the largest chunk fits, one byte more does not.
@@ -616,8 +827,15 @@ fn length_over_cap() {
         data: &data[..MAX_DATA_CHUNK],
     };
     check_roundtrip(&Message::LogData(ok), STAMP, 1);
-    let over = LogData { durable_end: data.len() as u64, data: &data, ..ok };
-    assert_eq!(encode(&Message::LogData(over)), Err(WireError::LengthOverCap));
+    let over = LogData {
+        durable_end: data.len() as u64,
+        data: &data,
+        ..ok
+    };
+    assert_eq!(
+        encode(&Message::LogData(over)),
+        Err(WireError::LengthOverCap)
+    );
     let ok = SyncData {
         offset: 0,
         len: MAX_DATA_CHUNK as u32,
@@ -625,10 +843,21 @@ fn length_over_cap() {
         data: &data[..MAX_DATA_CHUNK],
     };
     check_roundtrip(&Message::SyncData(ok), STAMP, 1);
-    let over = SyncData { len: data.len() as u32, data: &data, ..ok };
-    assert_eq!(encode(&Message::SyncData(over)), Err(WireError::LengthOverCap));
+    let over = SyncData {
+        len: data.len() as u32,
+        data: &data,
+        ..ok
+    };
     assert_eq!(
-        encode(&Message::PushLink(PushLink { path: &long_path, value: "v", stamp: STAMP })),
+        encode(&Message::SyncData(over)),
+        Err(WireError::LengthOverCap)
+    );
+    assert_eq!(
+        encode(&Message::PushLink(PushLink {
+            path: &long_path,
+            value: "v",
+            stamp: STAMP
+        })),
         Err(WireError::LengthOverCap)
     );
 }
@@ -640,7 +869,10 @@ fn bad_utf8() {
     let f = frame(
         0x11,
         0,
-        &P::default().u16(1).bytes(&dent_bytes(1, b"/mars/x", b"\xc3\x28", 0, 0, 0)).0,
+        &P::default()
+            .u16(1)
+            .bytes(&dent_bytes(1, b"/mars/x", b"\xc3\x28", 0, 0, 0))
+            .0,
     );
     assert_eq!(decode_err(&f), WireError::BadUtf8);
     let f = frame(0x06, 0, &P::default().u16(1).s16(b"\xe2\x82").0);
@@ -648,7 +880,16 @@ fn bad_utf8() {
     let f = frame(
         0x01,
         0,
-        &P::default().u64(0).u8(1).u8(1).u8(0).u8(1).u8(1).bytes(b"\x80").bytes(b"h").0,
+        &P::default()
+            .u64(0)
+            .u8(1)
+            .u8(1)
+            .u8(0)
+            .u8(1)
+            .u8(1)
+            .bytes(b"\x80")
+            .bytes(b"h")
+            .0,
     );
     assert_eq!(decode_err(&f), WireError::BadUtf8);
 }
@@ -676,7 +917,11 @@ fn paths_must_be_canonical_and_under_mars() {
         assert_eq!(check_path(path), Err(WireError::BadPath), "{path:?}");
         let f = frame(0x20, 0, &P::default().u64(0).u32(1).s16(path.as_bytes()).0);
         assert_eq!(decode_err(&f), WireError::BadPath, "{path:?}");
-        let msg = Message::LogRead(LogRead { path, offset: 0, max_len: 1 });
+        let msg = Message::LogRead(LogRead {
+            path,
+            offset: 0,
+            max_len: 1,
+        });
         assert_eq!(encode(&msg), Err(WireError::BadPath), "{path:?}");
     }
     for good in [
@@ -691,12 +936,33 @@ fn paths_must_be_canonical_and_under_mars() {
     // Paths in every message that carries one are checked.
     let getents = frame(0x10, 0, &P::default().u8(1).u16(1).s16(b"/etc").0);
     assert_eq!(decode_err(&getents), WireError::BadPath);
-    let dents = frame(0x11, 0, &P::default().u16(1).bytes(&dent_bytes(3, b"/tmp", b"", 0, 0, 0)).0);
+    let dents = frame(
+        0x11,
+        0,
+        &P::default()
+            .u16(1)
+            .bytes(&dent_bytes(3, b"/tmp", b"", 0, 0, 0))
+            .0,
+    );
     assert_eq!(decode_err(&dents), WireError::BadPath);
-    let push =
-        frame(0x13, 0, &P::default().i64(0).u32(0).u16(4).u16(1).bytes(b"/etc").bytes(b"v").0);
+    let push = frame(
+        0x13,
+        0,
+        &P::default()
+            .i64(0)
+            .u32(0)
+            .u16(4)
+            .u16(1)
+            .bytes(b"/etc")
+            .bytes(b"v")
+            .0,
+    );
     assert_eq!(decode_err(&push), WireError::BadPath);
-    let check = frame(0x14, 0, &P::default().u8(1).u16(4).bytes(b"h").bytes(b"/etc").0);
+    let check = frame(
+        0x14,
+        0,
+        &P::default().u8(1).u16(4).bytes(b"h").bytes(b"/etc").0,
+    );
     assert_eq!(decode_err(&check), WireError::BadPath);
 }
 
@@ -742,26 +1008,60 @@ fn names_uuids_values_and_texts() {
     let check = frame(0x14, 0, &P::default().u8(0).u16(5).bytes(b"/mars").0);
     assert_eq!(decode_err(&check), WireError::BadName);
 
-    let push = frame(0x13, 0, &P::default().i64(0).u32(0).u16(5).u16(0).bytes(b"/mars").0);
+    let push = frame(
+        0x13,
+        0,
+        &P::default().i64(0).u32(0).u16(5).u16(0).bytes(b"/mars").0,
+    );
     assert_eq!(decode_err(&push), WireError::BadLinkValue);
-    let symlink_without_value =
-        P::default().u16(1).bytes(&dent_bytes(1, b"/mars/x", b"", 0, 0, 0)).0;
-    assert_eq!(decode_err(&frame(0x11, 0, &symlink_without_value)), WireError::BadLinkValue);
+    let symlink_without_value = P::default()
+        .u16(1)
+        .bytes(&dent_bytes(1, b"/mars/x", b"", 0, 0, 0))
+        .0;
+    assert_eq!(
+        decode_err(&frame(0x11, 0, &symlink_without_value)),
+        WireError::BadLinkValue
+    );
     let err = frame(0x06, 0, &P::default().u16(1).s16(b"line\nbreak").0);
     assert_eq!(decode_err(&err), WireError::BadText);
-    let refuse = frame(0x03, 0, &P::default().u16(1).u8(1).u8(1).u32(0).s16(b"\x1b[31m").0);
+    let refuse = frame(
+        0x03,
+        0,
+        &P::default().u16(1).u8(1).u8(1).u32(0).s16(b"\x1b[31m").0,
+    );
     assert_eq!(decode_err(&refuse), WireError::BadText);
-    let msg = Message::Error(ErrorReply { code: ErrorCode::Io, message: "a\tb" });
+    let msg = Message::Error(ErrorReply {
+        code: ErrorCode::Io,
+        message: "a\tb",
+    });
     assert_eq!(encode(&msg), Err(WireError::BadText));
 }
 
 #[test]
 fn unknown_codes() {
-    let dent = frame(0x11, 0, &P::default().u16(1).bytes(&dent_bytes(9, b"/mars", b"", 0, 0, 0)).0);
+    let dent = frame(
+        0x11,
+        0,
+        &P::default()
+            .u16(1)
+            .bytes(&dent_bytes(9, b"/mars", b"", 0, 0, 0))
+            .0,
+    );
     assert_eq!(decode_err(&dent), WireError::UnknownCode);
-    let dent = frame(0x11, 0, &P::default().u16(1).bytes(&dent_bytes(0, b"/mars", b"", 0, 0, 0)).0);
+    let dent = frame(
+        0x11,
+        0,
+        &P::default()
+            .u16(1)
+            .bytes(&dent_bytes(0, b"/mars", b"", 0, 0, 0))
+            .0,
+    );
     assert_eq!(decode_err(&dent), WireError::UnknownCode);
-    let hello = frame(0x01, 0, &P::default().u64(0).u8(1).u8(1).u8(3).names(b"u", b"h").0);
+    let hello = frame(
+        0x01,
+        0,
+        &P::default().u64(0).u8(1).u8(1).u8(3).names(b"u", b"h").0,
+    );
     assert_eq!(decode_err(&hello), WireError::UnknownCode);
     let refuse = frame(0x03, 0, &P::default().u16(99).u8(1).u8(1).u32(0).s16(b"").0);
     assert_eq!(decode_err(&refuse), WireError::UnknownCode);
@@ -770,12 +1070,29 @@ fn unknown_codes() {
     let error = frame(0x06, 0, &P::default().u16(0).s16(b"").0);
     assert_eq!(decode_err(&error), WireError::UnknownCode);
     for alg in [0u8, 3, 0x20, 0xff] {
-        let sums_read = frame(0x32, 0, &P::default().u64(0).u32(4096).u16(1).u8(alg).s8(b"r").0);
+        let sums_read = frame(
+            0x32,
+            0,
+            &P::default().u64(0).u32(4096).u16(1).u8(alg).s8(b"r").0,
+        );
         assert_eq!(decode_err(&sums_read), WireError::UnknownCode, "alg {alg}");
-        let sums = frame(0x33, 0, &P::default().u64(0).u32(4096).u8(alg).u16(1).bytes(&[0; 32]).0);
+        let sums = frame(
+            0x33,
+            0,
+            &P::default()
+                .u64(0)
+                .u32(4096)
+                .u8(alg)
+                .u16(1)
+                .bytes(&[0; 32])
+                .0,
+        );
         assert_eq!(decode_err(&sums), WireError::UnknownCode, "alg {alg}");
     }
-    for (t, v) in [(1u8, RefuseCode::ForeignCluster), (6, RefuseCode::ShuttingDown)] {
+    for (t, v) in [
+        (1u8, RefuseCode::ForeignCluster),
+        (6, RefuseCode::ShuttingDown),
+    ] {
         assert_eq!(RefuseCode::from_u16(u16::from(t)), Some(v));
     }
     assert_eq!(ErrorCode::from_u16(7), None);
@@ -788,25 +1105,41 @@ fn bad_stamps_in_payloads() {
     let dent = frame(
         0x11,
         0,
-        &P::default().u16(1).bytes(&dent_bytes(3, b"/mars", b"", 0, 1_000_000_000, 0)).0,
+        &P::default()
+            .u16(1)
+            .bytes(&dent_bytes(3, b"/mars", b"", 0, 1_000_000_000, 0))
+            .0,
     );
     assert_eq!(decode_err(&dent), WireError::BadStamp);
     let push = frame(
         0x13,
         0,
-        &P::default().i64(0).u32(u32::MAX).u16(5).u16(1).bytes(b"/mars").bytes(b"v").0,
+        &P::default()
+            .i64(0)
+            .u32(u32::MAX)
+            .u16(5)
+            .u16(1)
+            .bytes(b"/mars")
+            .bytes(b"v")
+            .0,
     );
     assert_eq!(decode_err(&push), WireError::BadStamp);
     let d = Dent {
         kind: DentKind::Dir,
         path: "/mars",
         value: "",
-        stamp: Stamp { sec: 0, nsec: 1_000_000_000 },
+        stamp: Stamp {
+            sec: 0,
+            nsec: 1_000_000_000,
+        },
         size: 0,
     };
     let ds = [d];
     assert_eq!(
-        encode(&Message::Dents(Dents { more: false, entries: DentList::from_slice(&ds) })),
+        encode(&Message::Dents(Dents {
+            more: false,
+            entries: DentList::from_slice(&ds)
+        })),
         Err(WireError::BadStamp)
     );
 }
@@ -817,10 +1150,23 @@ fn out_of_range() {
         let f = frame(0x10, 0, &P::default().u8(depth).u16(1).s16(b"/mars").0);
         assert_eq!(decode_err(&f), WireError::OutOfRange, "depth {depth}");
     }
-    assert_eq!(decode_err(&frame(0x10, 0, &P::default().u8(1).u16(0).0)), WireError::OutOfRange);
+    assert_eq!(
+        decode_err(&frame(0x10, 0, &P::default().u8(1).u16(0).0)),
+        WireError::OutOfRange
+    );
     // Hello: version 0, min > max.
     let hello = |min: u8, max: u8| {
-        frame(0x01, 0, &P::default().u64(0).u8(min).u8(max).u8(0).names(b"u", b"h").0)
+        frame(
+            0x01,
+            0,
+            &P::default()
+                .u64(0)
+                .u8(min)
+                .u8(max)
+                .u8(0)
+                .names(b"u", b"h")
+                .0,
+        )
     };
     assert_eq!(decode_err(&hello(0, 1)), WireError::OutOfRange);
     assert_eq!(decode_err(&hello(3, 2)), WireError::OutOfRange);
@@ -831,7 +1177,11 @@ fn out_of_range() {
     assert_eq!(decode_err(&refuse), WireError::OutOfRange);
     // Zero-length reads.
     assert_eq!(
-        decode_err(&frame(0x20, 0, &P::default().u64(0).u32(0).s16(b"/mars/x").0)),
+        decode_err(&frame(
+            0x20,
+            0,
+            &P::default().u64(0).u32(0).s16(b"/mars/x").0
+        )),
         WireError::OutOfRange
     );
     assert_eq!(
@@ -844,11 +1194,19 @@ fn out_of_range() {
     );
     // Ranges that overflow u64.
     assert_eq!(
-        decode_err(&frame(0x20, 0, &P::default().u64(u64::MAX).u32(2).s16(b"/mars/x").0)),
+        decode_err(&frame(
+            0x20,
+            0,
+            &P::default().u64(u64::MAX).u32(2).s16(b"/mars/x").0
+        )),
         WireError::OutOfRange
     );
     assert_eq!(
-        decode_err(&frame(0x30, 0, &P::default().u64(u64::MAX - 1).u32(2).s8(b"r").0)),
+        decode_err(&frame(
+            0x30,
+            0,
+            &P::default().u64(u64::MAX - 1).u32(2).s8(b"r").0
+        )),
         WireError::OutOfRange
     );
     assert_eq!(
@@ -859,23 +1217,49 @@ fn out_of_range() {
         decode_err(&frame(
             0x21,
             0,
-            &P::default().u64(u64::MAX).u64(u64::MAX).u32(1).u32(1).bytes(b"x").0
+            &P::default()
+                .u64(u64::MAX)
+                .u64(u64::MAX)
+                .u32(1)
+                .u32(1)
+                .bytes(b"x")
+                .0
         )),
         WireError::OutOfRange
     );
     let sums_read = |offset: u64, block: u32, count: u16| {
-        frame(0x32, 0, &P::default().u64(offset).u32(block).u16(count).u8(4).s8(b"r").0)
+        frame(
+            0x32,
+            0,
+            &P::default()
+                .u64(offset)
+                .u32(block)
+                .u16(count)
+                .u8(4)
+                .s8(b"r")
+                .0,
+        )
     };
     for block in [0u32, 256, 1000, 4097, MAX_SUM_BLOCK_SIZE * 2] {
-        assert_eq!(decode_err(&sums_read(0, block, 1)), WireError::OutOfRange, "block {block}");
+        assert_eq!(
+            decode_err(&sums_read(0, block, 1)),
+            WireError::OutOfRange,
+            "block {block}"
+        );
     }
     assert_eq!(decode_err(&sums_read(0, 4096, 0)), WireError::OutOfRange);
-    assert_eq!(decode_err(&sums_read(u64::MAX - 4095, 4096, 1)), WireError::OutOfRange);
+    assert_eq!(
+        decode_err(&sums_read(u64::MAX - 4095, 4096, 1)),
+        WireError::OutOfRange
+    );
     assert!(decode_frame(&sums_read(u64::MAX - 4095 - 1, 4096, 1)).is_ok());
     assert!(decode_frame(&sums_read(0, MIN_SUM_BLOCK_SIZE, MAX_SUM_BLOCKS as u16)).is_ok());
     let sums = frame(0x33, 0, &P::default().u64(0).u32(4096).u8(4).u16(0).0);
     assert_eq!(decode_err(&sums), WireError::OutOfRange);
-    assert_eq!(DigestList::new(DigestAlg::Md5, &[]), Err(WireError::OutOfRange));
+    assert_eq!(
+        DigestList::new(DigestAlg::Md5, &[]),
+        Err(WireError::OutOfRange)
+    );
 }
 
 #[test]
@@ -899,7 +1283,13 @@ fn inconsistent_fields() {
         frame(
             0x21,
             0,
-            &P::default().u64(offset).u64(end).u32(flags).u32(data.len() as u32).bytes(data).0,
+            &P::default()
+                .u64(offset)
+                .u64(end)
+                .u32(flags)
+                .u32(data.len() as u32)
+                .bytes(data)
+                .0,
         )
     };
     assert_eq!(decode_err(&log(0, 2, 0, b"abc")), WireError::Inconsistent); // beyond durable end
@@ -914,23 +1304,45 @@ fn inconsistent_fields() {
     assert!(decode_frame(&log(9, 9, 2, b"")).is_ok());
     assert!(decode_frame(&log(20, 9, 2, b"")).is_ok()); // asked beyond what this peer has
     let declared_longer = P::default().u64(0).u64(9).u32(0).u32(4).bytes(b"abc").0;
-    assert_eq!(decode_err(&frame(0x21, 0, &declared_longer)), WireError::Truncated);
+    assert_eq!(
+        decode_err(&frame(0x21, 0, &declared_longer)),
+        WireError::Truncated
+    );
 
     // SyncData: data length must equal len unless ZERO, then no data at all.
     let sync = |len: u32, flags: u32, data: &[u8]| {
-        frame(0x31, 0, &P::default().u64(0).u32(len).u32(flags).bytes(data).0)
+        frame(
+            0x31,
+            0,
+            &P::default().u64(0).u32(len).u32(flags).bytes(data).0,
+        )
     };
     assert_eq!(decode_err(&sync(4, 0, b"abc")), WireError::Inconsistent);
     assert_eq!(decode_err(&sync(4, 1, b"abcd")), WireError::Inconsistent);
     assert_eq!(decode_err(&sync(4, 2, b"abcd")), WireError::BadFlags);
     assert!(decode_frame(&sync(4, 1, b"")).is_ok());
     assert!(decode_frame(&sync(4, 0, b"abcd")).is_ok());
-    let zero_with_data = SyncData { offset: 0, len: 1, zero: true, data: b"x" };
-    assert_eq!(encode(&Message::SyncData(zero_with_data)), Err(WireError::Inconsistent));
+    let zero_with_data = SyncData {
+        offset: 0,
+        len: 1,
+        zero: true,
+        data: b"x",
+    };
+    assert_eq!(
+        encode(&Message::SyncData(zero_with_data)),
+        Err(WireError::Inconsistent)
+    );
 
     // SyncSums: a digest byte count that is not a whole number of digests.
-    assert_eq!(DigestList::new(DigestAlg::Sha1, &[0; 33]), Err(WireError::Inconsistent));
-    let sums = frame(0x33, 0, &P::default().u64(0).u32(4096).u8(4).u16(2).bytes(&[0; 33]).0);
+    assert_eq!(
+        DigestList::new(DigestAlg::Sha1, &[0; 33]),
+        Err(WireError::Inconsistent)
+    );
+    let sums = frame(
+        0x33,
+        0,
+        &P::default().u64(0).u32(4096).u8(4).u16(2).bytes(&[0; 33]).0,
+    );
     assert_eq!(decode_err(&sums), WireError::Truncated);
 }
 
@@ -942,14 +1354,19 @@ fn sample_dent(i: usize, path: &str) -> Dent<'_> {
         kind: DentKind::Symlink,
         path,
         value: "1",
-        stamp: Stamp { sec: i as i64, nsec: 0 },
+        stamp: Stamp {
+            sec: i as i64,
+            nsec: 0,
+        },
         size: 0,
     }
 }
 
 #[test]
 fn dents_writer_fills_batches() {
-    let paths: Vec<String> = (0..300).map(|i| format!("/mars/resource-r/key-{i:03}")).collect();
+    let paths: Vec<String> = (0..300)
+        .map(|i| format!("/mars/resource-r/key-{i:03}"))
+        .collect();
     let mut buf = vec![0u8; MAX_FRAME_LEN];
     let mut writer = DentsWriter::new(&mut buf).unwrap();
     let mut pushed = Vec::new();
@@ -963,7 +1380,13 @@ fn dents_writer_fills_batches() {
         }
     }
     assert_eq!(writer.count(), MAX_DENTS_PER_BATCH);
-    let bad = Dent { kind: DentKind::Dir, path: "/etc", value: "", stamp: STAMP, size: 0 };
+    let bad = Dent {
+        kind: DentKind::Dir,
+        path: "/etc",
+        value: "",
+        stamp: STAMP,
+        size: 0,
+    };
     assert_eq!(writer.push(&bad), Err(WireError::BadPath));
     let n = writer.finish(STAMP, 9, true).unwrap();
     let frame = decode_frame(&buf[..n]).unwrap();
@@ -975,8 +1398,10 @@ fn dents_writer_fills_batches() {
             assert_eq!(d.entries.len(), pushed.len());
             assert_eq!(d.entries.iter().collect::<Vec<_>>(), pushed);
             // Same bytes as encoding the slice.
-            let slice =
-                Message::Dents(Dents { more: true, entries: DentList::from_slice(&pushed) });
+            let slice = Message::Dents(Dents {
+                more: true,
+                entries: DentList::from_slice(&pushed),
+            });
             let mut other = vec![0u8; MAX_FRAME_LEN];
             let m = encode_frame(&mut other, STAMP, 9, &slice).unwrap();
             assert_eq!(other[..m], buf[..n]);
@@ -994,7 +1419,10 @@ fn dents_writer_stops_at_buffer_end_and_keeps_what_fits() {
     for i in 0..3 {
         writer.push(&sample_dent(i, path)).unwrap();
     }
-    assert_eq!(writer.push(&sample_dent(3, path)), Err(WireError::BufferTooSmall));
+    assert_eq!(
+        writer.push(&sample_dent(3, path)),
+        Err(WireError::BufferTooSmall)
+    );
     assert_eq!(writer.count(), 3);
     let n = writer.finish(STAMP, 1, false).unwrap();
     match decode_frame(&buf[..n]).unwrap().message {
@@ -1006,28 +1434,49 @@ fn dents_writer_stops_at_buffer_end_and_keeps_what_fits() {
     }
     // An empty final batch is valid.
     let mut buf = [0u8; 64];
-    let n = DentsWriter::new(&mut buf).unwrap().finish(STAMP, 1, false).unwrap();
+    let n = DentsWriter::new(&mut buf)
+        .unwrap()
+        .finish(STAMP, 1, false)
+        .unwrap();
     assert_eq!(n, HEADER_LEN + 2);
     assert!(
         matches!(decode_frame(&buf[..n]).unwrap().message, Message::Dents(d) if d.entries.is_empty())
     );
-    assert_eq!(DentsWriter::new(&mut [0u8; HEADER_LEN + 1]).err(), Some(WireError::BufferTooSmall));
+    assert_eq!(
+        DentsWriter::new(&mut [0u8; HEADER_LEN + 1]).err(),
+        Some(WireError::BufferTooSmall)
+    );
 }
 
 #[test]
 fn getents_writer() {
     let mut buf = vec![0u8; 4096];
     let mut writer = GetEntsWriter::new(&mut buf, 3).unwrap();
-    for dir in ["/mars", "/mars/ips", "/mars/resource-r0", "/mars/actual-beta"] {
+    for dir in [
+        "/mars",
+        "/mars/ips",
+        "/mars/resource-r0",
+        "/mars/actual-beta",
+    ] {
         writer.push(dir).unwrap();
     }
     assert_eq!(writer.push("/mars/ips/"), Err(WireError::BadPath));
     assert_eq!(writer.count(), 4);
     let n = writer.finish(STAMP, 5).unwrap();
-    let expected_dirs = ["/mars", "/mars/ips", "/mars/resource-r0", "/mars/actual-beta"];
-    let expected =
-        Message::GetEnts(GetEnts { depth: 3, dirs: PathList::from_slice(&expected_dirs) });
-    assert_eq!(encode_frame(&mut vec![0u8; 4096], STAMP, 5, &expected), Ok(n));
+    let expected_dirs = [
+        "/mars",
+        "/mars/ips",
+        "/mars/resource-r0",
+        "/mars/actual-beta",
+    ];
+    let expected = Message::GetEnts(GetEnts {
+        depth: 3,
+        dirs: PathList::from_slice(&expected_dirs),
+    });
+    assert_eq!(
+        encode_frame(&mut vec![0u8; 4096], STAMP, 5, &expected),
+        Ok(n)
+    );
     let frame = decode_frame(&buf[..n]).unwrap();
     assert_eq!(frame.message, expected);
     match frame.message {
@@ -1036,12 +1485,18 @@ fn getents_writer() {
     }
 
     let mut buf = vec![0u8; 64];
-    assert_eq!(GetEntsWriter::new(&mut buf, 0).err(), Some(WireError::OutOfRange));
+    assert_eq!(
+        GetEntsWriter::new(&mut buf, 0).err(),
+        Some(WireError::OutOfRange)
+    );
     let writer = GetEntsWriter::new(&mut buf, 1).unwrap();
     assert_eq!(writer.finish(STAMP, 1), Err(WireError::OutOfRange));
     let mut writer = GetEntsWriter::new(&mut buf, 1).unwrap();
     writer.push("/mars/resource-abc").unwrap();
-    assert_eq!(writer.push("/mars/resource-abc"), Err(WireError::BufferTooSmall));
+    assert_eq!(
+        writer.push("/mars/resource-abc"),
+        Err(WireError::BufferTooSmall)
+    );
     assert!(writer.finish(STAMP, 1).is_ok());
 
     let mut big = vec![0u8; MAX_FRAME_LEN];
@@ -1056,7 +1511,14 @@ fn getents_writer() {
 // Handshake
 
 fn hello<'a>(uuid: &'a str, min: u8, max: u8, role: PortRole, features: u64) -> Hello<'a> {
-    Hello { min_version: min, max_version: max, role, features, cluster_uuid: uuid, host: "alpha" }
+    Hello {
+        min_version: min,
+        max_version: max,
+        role,
+        features,
+        cluster_uuid: uuid,
+        host: "alpha",
+    }
 }
 
 #[test]
@@ -1064,15 +1526,33 @@ fn negotiation() {
     let uuid = "alpha_1700000000.000000000";
     let h = hello(uuid, 1, 1, PortRole::Meta, KNOWN_FEATURES | 1 << 63);
     assert_eq!(
-        negotiate(&h, PortRole::Meta, uuid, FEATURE_DIGEST_MD5_OLD | FEATURE_DIGEST_SHA1),
-        Ok(Agreement { version: 1, features: FEATURE_DIGEST_MD5_OLD | FEATURE_DIGEST_SHA1 })
+        negotiate(
+            &h,
+            PortRole::Meta,
+            uuid,
+            FEATURE_DIGEST_MD5_OLD | FEATURE_DIGEST_SHA1
+        ),
+        Ok(Agreement {
+            version: 1,
+            features: FEATURE_DIGEST_MD5_OLD | FEATURE_DIGEST_SHA1
+        })
     );
-    assert_eq!(negotiate(&h, PortRole::Sync, uuid, 0), Err(RefuseCode::WrongPort));
-    assert_eq!(negotiate(&h, PortRole::Meta, "other_1", 0), Err(RefuseCode::ForeignCluster));
+    assert_eq!(
+        negotiate(&h, PortRole::Sync, uuid, 0),
+        Err(RefuseCode::WrongPort)
+    );
+    assert_eq!(
+        negotiate(&h, PortRole::Meta, "other_1", 0),
+        Err(RefuseCode::ForeignCluster)
+    );
     // A joining host matches any cluster, in either direction.
-    assert!(
-        negotiate(&hello(ANY_CLUSTER, 1, 1, PortRole::Meta, 0), PortRole::Meta, uuid, 0).is_ok()
-    );
+    assert!(negotiate(
+        &hello(ANY_CLUSTER, 1, 1, PortRole::Meta, 0),
+        PortRole::Meta,
+        uuid,
+        0
+    )
+    .is_ok());
     assert!(negotiate(&h, PortRole::Meta, ANY_CLUSTER, 0).is_ok());
     // A newer peer that still speaks version 1 gets version 1; one that does not is refused.
     assert_eq!(
@@ -1092,9 +1572,21 @@ fn negotiation() {
         cluster_uuid: uuid,
         host: "beta",
     };
-    assert_eq!(accept_welcome(&w, &h), Ok(Agreement { version: 1, features: FEATURE_DIGEST_SHA1 }));
-    let foreign = Welcome { cluster_uuid: "other_1", ..w };
-    assert_eq!(accept_welcome(&foreign, &h), Err(RefuseCode::ForeignCluster));
+    assert_eq!(
+        accept_welcome(&w, &h),
+        Ok(Agreement {
+            version: 1,
+            features: FEATURE_DIGEST_SHA1
+        })
+    );
+    let foreign = Welcome {
+        cluster_uuid: "other_1",
+        ..w
+    };
+    assert_eq!(
+        accept_welcome(&foreign, &h),
+        Err(RefuseCode::ForeignCluster)
+    );
     let newer = Welcome { version: 2, ..w };
     assert_eq!(
         accept_welcome(&newer, &hello(uuid, 1, 2, PortRole::Meta, 0)),
@@ -1134,7 +1626,11 @@ fn uuid() -> impl Strategy<Value = String> {
 }
 
 fn value() -> impl Strategy<Value = String> {
-    prop_oneof!["[^\u{0}]{1,60}", Just(".deleted".to_string()), "[a-z]{1024}"]
+    prop_oneof![
+        "[^\u{0}]{1,60}",
+        Just(".deleted".to_string()),
+        "[a-z]{1024}"
+    ]
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -1157,9 +1653,27 @@ struct OwnedDent {
 fn owned_dent() -> impl Strategy<Value = OwnedDent> {
     (0..3u8, path(), value(), stamp(), any::<u64>()).prop_map(|(k, path, value, stamp, size)| {
         match k {
-            0 => OwnedDent { kind: DentKind::Symlink, path, value, stamp, size: 0 },
-            1 => OwnedDent { kind: DentKind::File, path, value: String::new(), stamp, size },
-            _ => OwnedDent { kind: DentKind::Dir, path, value: String::new(), stamp, size: 0 },
+            0 => OwnedDent {
+                kind: DentKind::Symlink,
+                path,
+                value,
+                stamp,
+                size: 0,
+            },
+            1 => OwnedDent {
+                kind: DentKind::File,
+                path,
+                value: String::new(),
+                stamp,
+                size,
+            },
+            _ => OwnedDent {
+                kind: DentKind::Dir,
+                path,
+                value: String::new(),
+                stamp,
+                size: 0,
+            },
         }
     })
 }
@@ -1214,15 +1728,21 @@ fn owned() -> impl Strategy<Value = Owned> {
         Just(Owned::Ping).boxed(),
         Just(Owned::Pong).boxed(),
         Just(Owned::Notify).boxed(),
-        (1..=6u16, text()).prop_map(|(c, t)| Owned::Error(c, t)).boxed(),
+        (1..=6u16, text())
+            .prop_map(|(c, t)| Owned::Error(c, t))
+            .boxed(),
         (1..=MAX_GETENTS_DEPTH, prop::collection::vec(path(), 1..20))
             .prop_map(|(d, p)| Owned::GetEnts(d, p))
             .boxed(),
         (any::<bool>(), prop::collection::vec(owned_dent(), 0..20))
             .prop_map(|(m, d)| Owned::Dents(m, d))
             .boxed(),
-        (path(), value(), stamp()).prop_map(|(p, v, s)| Owned::PushLink(p, v, s)).boxed(),
-        (name(), path()).prop_map(|(h, p)| Owned::PushCheck(h, p)).boxed(),
+        (path(), value(), stamp())
+            .prop_map(|(p, v, s)| Owned::PushLink(p, v, s))
+            .boxed(),
+        (name(), path())
+            .prop_map(|(h, p)| Owned::PushCheck(h, p))
+            .boxed(),
         (path(), offset.clone(), 1..=MAX_DATA_CHUNK as u32)
             .prop_map(|(p, o, l)| Owned::LogRead(p, o, l))
             .boxed(),
@@ -1232,10 +1752,21 @@ fn owned() -> impl Strategy<Value = Owned> {
         (name(), offset.clone(), 1..=MAX_DATA_CHUNK as u32)
             .prop_map(|(r, o, l)| Owned::SyncRead(r, o, l))
             .boxed(),
-        (offset.clone(), any::<bool>(), 1..=MAX_DATA_CHUNK as u32, data(600))
+        (
+            offset.clone(),
+            any::<bool>(),
+            1..=MAX_DATA_CHUNK as u32,
+            data(600)
+        )
             .prop_map(|(o, z, l, d)| Owned::SyncData(o, z, l, d))
             .boxed(),
-        (name(), offset.clone(), 9..=18u32, 1..=MAX_SUM_BLOCKS as u16, 0..5usize)
+        (
+            name(),
+            offset.clone(),
+            9..=18u32,
+            1..=MAX_SUM_BLOCKS as u16,
+            0..5usize
+        )
             .prop_map(|(r, o, shift, c, a)| Owned::SyncSumsRead(r, o, 1 << shift, c, a))
             .boxed(),
         (offset, 9..=18u32, 0..5usize, 1..40usize, any::<u8>())
@@ -1277,12 +1808,16 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
         Owned::Ping => f(&Message::Ping),
         Owned::Pong => f(&Message::Pong),
         Owned::Notify => f(&Message::Notify),
-        Owned::Error(c, t) => {
-            f(&Message::Error(ErrorReply { code: ErrorCode::from_u16(*c).unwrap(), message: t }))
-        }
+        Owned::Error(c, t) => f(&Message::Error(ErrorReply {
+            code: ErrorCode::from_u16(*c).unwrap(),
+            message: t,
+        })),
         Owned::GetEnts(depth, paths) => {
             let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            f(&Message::GetEnts(GetEnts { depth: *depth, dirs: PathList::from_slice(&refs) }))
+            f(&Message::GetEnts(GetEnts {
+                depth: *depth,
+                dirs: PathList::from_slice(&refs),
+            }))
         }
         Owned::Dents(more, dents) => {
             let refs: Vec<Dent<'_>> = dents
@@ -1295,15 +1830,22 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
                     size: d.size,
                 })
                 .collect();
-            f(&Message::Dents(Dents { more: *more, entries: DentList::from_slice(&refs) }))
+            f(&Message::Dents(Dents {
+                more: *more,
+                entries: DentList::from_slice(&refs),
+            }))
         }
-        Owned::PushLink(p, v, s) => {
-            f(&Message::PushLink(PushLink { path: p, value: v, stamp: *s }))
-        }
+        Owned::PushLink(p, v, s) => f(&Message::PushLink(PushLink {
+            path: p,
+            value: v,
+            stamp: *s,
+        })),
         Owned::PushCheck(h, p) => f(&Message::PushCheck(PushCheck { host: h, path: p })),
-        Owned::LogRead(p, o, l) => {
-            f(&Message::LogRead(LogRead { path: p, offset: *o, max_len: *l }))
-        }
+        Owned::LogRead(p, o, l) => f(&Message::LogRead(LogRead {
+            path: p,
+            offset: *o,
+            max_len: *l,
+        })),
         Owned::LogData(offset, gap, tail, data) => {
             let end = offset + data.len() as u64;
             let (tail, durable_end, data) = match tail {
@@ -1316,11 +1858,18 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
                 _ => (LogTail::Eof, end, &data[..]),
             };
             let offset = if data.is_empty() { end } else { *offset };
-            f(&Message::LogData(LogData { offset, durable_end, tail, data }))
+            f(&Message::LogData(LogData {
+                offset,
+                durable_end,
+                tail,
+                data,
+            }))
         }
-        Owned::SyncRead(r, o, l) => {
-            f(&Message::SyncRead(SyncRead { resource: r, offset: *o, len: *l }))
-        }
+        Owned::SyncRead(r, o, l) => f(&Message::SyncRead(SyncRead {
+            resource: r,
+            offset: *o,
+            len: *l,
+        })),
         Owned::SyncData(offset, zero, len, data) => {
             if *zero {
                 f(&Message::SyncData(SyncData {
@@ -1330,10 +1879,20 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
                     data: &[],
                 }))
             } else if data.is_empty() {
-                f(&Message::SyncData(SyncData { offset: *offset, len: 1, zero: false, data: &[0] }))
+                f(&Message::SyncData(SyncData {
+                    offset: *offset,
+                    len: 1,
+                    zero: false,
+                    data: &[0],
+                }))
             } else {
                 let len = data.len() as u32;
-                f(&Message::SyncData(SyncData { offset: *offset, len, zero: false, data }))
+                f(&Message::SyncData(SyncData {
+                    offset: *offset,
+                    len,
+                    zero: false,
+                    data,
+                }))
             }
         }
         Owned::SyncSumsRead(r, o, block_size, count, alg) => {
@@ -1419,17 +1978,28 @@ proptest! {
 fn max_size_dent_batches_fit_a_frame() {
     let path = format!("/mars/{}", "p".repeat(MAX_PATH_LEN - 6));
     let value = "v".repeat(MAX_LINK_VALUE_LEN);
-    let d = Dent { kind: DentKind::Symlink, path: &path, value: &value, stamp: STAMP, size: 0 };
+    let d = Dent {
+        kind: DentKind::Symlink,
+        path: &path,
+        value: &value,
+        stamp: STAMP,
+        size: 0,
+    };
     for n in [0, 1, MAX_DENTS_PER_BATCH - 1, MAX_DENTS_PER_BATCH] {
         let all = vec![d; n];
-        let msg = Message::Dents(Dents { more: false, entries: DentList::from_slice(&all) });
+        let msg = Message::Dents(Dents {
+            more: false,
+            entries: DentList::from_slice(&all),
+        });
         let bytes = encode(&msg).unwrap();
         assert!(bytes.len() <= MAX_FRAME_LEN);
         assert_eq!(decode_frame(&bytes).unwrap().message, msg);
     }
     // The largest possible request fits as well.
     let paths = vec![path.as_str(); MAX_GETENTS_DIRS];
-    let msg =
-        Message::GetEnts(GetEnts { depth: MAX_GETENTS_DEPTH, dirs: PathList::from_slice(&paths) });
+    let msg = Message::GetEnts(GetEnts {
+        depth: MAX_GETENTS_DEPTH,
+        dirs: PathList::from_slice(&paths),
+    });
     check_roundtrip(&msg, STAMP, 3);
 }

@@ -13,12 +13,25 @@ use mars_core::log_scan::{find_start_magic, scan_record, ScanContext, ScanErrorK
 use mars_host::{HostCompressor, HostDigester};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
-    let Some((seq, body)) = rest.split_first_chunk::<4>() else { return };
-    let ctx = ScanContext { digester: &HostDigester, compressor: Some(&HostCompressor) };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((seq, body)) = rest.split_first_chunk::<4>() else {
+        return;
+    };
+    let ctx = ScanContext {
+        digester: &HostDigester,
+        compressor: Some(&HostCompressor),
+    };
     let mut scratch = vec![0u8; 32768];
     if mode & 1 == 0 {
-        scan_file(body, mode & 2 != 0, u32::from_le_bytes(*seq), &ctx, &mut scratch);
+        scan_file(
+            body,
+            mode & 2 != 0,
+            u32::from_le_bytes(*seq),
+            &ctx,
+            &mut scratch,
+        );
     } else {
         round_trip(body, mode, u32::from_le_bytes(*seq), &ctx, &mut scratch);
     }
@@ -26,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
 
 /// Walks `body` like `marsadm log-dump`: every record, every defect, resynchronising.
 fn scan_file(body: &[u8], at_eof: bool, last_seq: u32, ctx: &ScanContext<'_>, scratch: &mut [u8]) {
-    let mut state = ScanState { file_pos: 0, last_seq_nr: last_seq, records: 0 };
+    let mut state = ScanState {
+        file_pos: 0,
+        last_seq_nr: last_seq,
+        records: 0,
+    };
     let mut steps = 0;
     while let Some(window) = body.get(state.file_pos as usize..) {
         steps += 1;
@@ -73,11 +90,31 @@ fn scan_file(body: &[u8], at_eof: bool, last_seq: u32, ctx: &ScanContext<'_>, sc
 /// Encodes `body` as a payload with options from `mode` and scans it back.
 fn round_trip(body: &[u8], mode: u8, seq: u32, ctx: &ScanContext<'_>, scratch: &mut [u8]) {
     let digests = CrcFlags(u16::from(mode >> 3) & 0x1f);
-    let compression = if mode & 2 != 0 { CrcFlags::LZ4 } else { CrcFlags::NONE };
-    let header = RecordHeader { stamp_sec: i64::from(seq), stamp_nsec: 7, pos: -1, code: 1, seq_nr: seq };
+    let compression = if mode & 2 != 0 {
+        CrcFlags::LZ4
+    } else {
+        CrcFlags::NONE
+    };
+    let header = RecordHeader {
+        stamp_sec: i64::from(seq),
+        stamp_nsec: 7,
+        pos: -1,
+        code: 1,
+        seq_nr: seq,
+    };
     let mut out = vec![0u8; body.len() + OVERHEAD];
-    let opts = EncodeOptions { digests, compression };
-    let Ok(enc) = encode_record(&header, body, &opts, &HostDigester, Some(&HostCompressor), &mut out) else {
+    let opts = EncodeOptions {
+        digests,
+        compression,
+    };
+    let Ok(enc) = encode_record(
+        &header,
+        body,
+        &opts,
+        &HostDigester,
+        Some(&HostCompressor),
+        &mut out,
+    ) else {
         assert!(body.is_empty() || body.len() > mars_core::log_record::MAX_PAYLOAD_LEN);
         return;
     };

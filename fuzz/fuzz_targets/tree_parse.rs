@@ -12,13 +12,17 @@
 
 use libfuzzer_sys::fuzz_target;
 use mars_core::names::HostName;
-use mars_core::split_brain::{compare_hosts, detect_split_brain, double_logfiles, HostHead, PairReport, Verdict};
+use mars_core::split_brain::{
+    compare_hosts, detect_split_brain, double_logfiles, HostHead, PairReport, Verdict,
+};
 use mars_core::tree::{Key, LogName, TempName};
 use mars_core::tree_value::{
-    ClusterUuid, HostOrNone, IpAddress, Msg, ReplayLink, SkipCheck, Value, VerifyStatus, VersionLink,
+    ClusterUuid, HostOrNone, IpAddress, Msg, ReplayLink, SkipCheck, Value, VerifyStatus,
+    VersionLink,
 };
 use mars_core::version_chain::{
-    check_sequence_step, check_switchover, make_version_link, verify_chain, SwitchoverQuery, VersionEntry,
+    check_sequence_step, check_switchover, make_version_link, verify_chain, SwitchoverQuery,
+    VersionEntry,
 };
 use mars_host::HostDigester;
 
@@ -33,7 +37,9 @@ macro_rules! round_trip {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut lines = text.split('\n');
     let key_text = lines.next().unwrap_or("");
     let value_text = lines.next().unwrap_or("");
@@ -43,7 +49,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Key::parse(&again), Ok(key), "{key_text:?} -> {again:?}");
         if let Ok(value) = Value::parse(&key, value_text) {
             let again = value.to_string();
-            assert_eq!(Value::parse(&key, &again), Ok(value), "{value_text:?} -> {again:?}");
+            assert_eq!(
+                Value::parse(&key, &again),
+                Ok(value),
+                "{value_text:?} -> {again:?}"
+            );
         }
     }
     for t in [key_text, value_text] {
@@ -77,7 +87,13 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         }
     }
-    let empty = PairReport { hosts: ["", ""], verdict: Verdict::Consistent, ancestor: None, diverged: [None, None], amount: [0, 0] };
+    let empty = PairReport {
+        hosts: ["", ""],
+        verdict: Verdict::Consistent,
+        ancestor: None,
+        diverged: [None, None],
+        amount: [0, 0],
+    };
     let mut out = [empty; 4];
     let summary = detect_split_brain(entries.as_slice(), &heads, &mut out);
     assert!(summary.written <= out.len());

@@ -11,25 +11,33 @@
 
 use libfuzzer_sys::fuzz_target;
 use mars_core::wire::{
-    decode_frame, encode_frame, frame_status, FrameStatus, Message, MsgType, WireError,
-    FLAG_MORE, HEADER_LEN, MAGIC, MAX_FRAME_LEN, PROTOCOL_VERSION,
+    decode_frame, encode_frame, frame_status, FrameStatus, Message, MsgType, WireError, FLAG_MORE,
+    HEADER_LEN, MAGIC, MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 
 const TYPES: [u8; 17] = [
-    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x21, 0x30, 0x31,
-    0x32, 0x33,
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x21, 0x30, 0x31, 0x32,
+    0x33,
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     if mode & 0x80 == 0 {
         read_stream(rest);
     } else {
-        let Some((&pick, payload)) = rest.split_first() else { return };
+        let Some((&pick, payload)) = rest.split_first() else {
+            return;
+        };
         let msg_type = TYPES[usize::from(pick) % TYPES.len()];
         let max = MsgType::from_u8(msg_type).map_or(0, MsgType::max_payload);
         let payload = &payload[..payload.len().min(max)];
-        let flags = if mode & 1 != 0 && msg_type == MsgType::Dents as u8 { FLAG_MORE } else { 0 };
+        let flags = if mode & 1 != 0 && msg_type == MsgType::Dents as u8 {
+            FLAG_MORE
+        } else {
+            0
+        };
         let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
         frame.extend_from_slice(&MAGIC);
         frame.push(PROTOCOL_VERSION);

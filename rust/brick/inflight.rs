@@ -27,7 +27,11 @@ pub(crate) struct InFlight<T> {
 impl<T> InFlight<T> {
     /// Wraps `value` (pin it before handing out references).
     pub(crate) fn new(value: T) -> Self {
-        InFlight { count: AtomicUsize::new(0), value, _pinned: PhantomPinned }
+        InFlight {
+            count: AtomicUsize::new(0),
+            value,
+            _pinned: PhantomPinned,
+        }
     }
 
     /// A reference for one request in flight.
@@ -35,7 +39,9 @@ impl<T> InFlight<T> {
         self.count.fetch_add(1, Ordering::Relaxed);
         // INVARIANT: counted just above; `self` is pinned, so it stays put until its drop,
         // which waits for this reference.
-        InFlightRef { target: NonNull::from(self.get_ref()) }
+        InFlightRef {
+            target: NonNull::from(self.get_ref()),
+        }
     }
 
     /// Waits until no reference is left. Process context.
@@ -74,7 +80,9 @@ impl<T> Clone for InFlightRef<T> {
         let target = unsafe { self.target.as_ref() };
         target.count.fetch_add(1, Ordering::Relaxed);
         // INVARIANT: counted just above.
-        InFlightRef { target: self.target }
+        InFlightRef {
+            target: self.target,
+        }
     }
 }
 
@@ -91,6 +99,8 @@ impl<T> Drop for InFlightRef<T> {
     fn drop(&mut self) {
         // SAFETY: valid by the type invariant until this decrement, after which the value
         // may be freed: nothing is accessed afterwards.
-        unsafe { self.target.as_ref() }.count.fetch_sub(1, Ordering::Release);
+        unsafe { self.target.as_ref() }
+            .count
+            .fetch_sub(1, Ordering::Release);
     }
 }

@@ -85,7 +85,10 @@ impl Mref {
     /// Describes the request. EINVAL unless `len` is the segments' total (and 0 without
     /// segments for a flush).
     pub(crate) fn prepare(&mut self, op: Op, pos: u64, len: u32, flags: Flags) -> Result {
-        let total = self.segments.iter().try_fold(0u32, |sum, s| sum.checked_add(s.len()));
+        let total = self
+            .segments
+            .iter()
+            .try_fold(0u32, |sum, s| sum.checked_add(s.len()));
         let consistent = match op {
             Op::Flush => len == 0 && self.segments.is_empty(),
             Op::Read | Op::Write => {
@@ -114,7 +117,9 @@ impl Mref {
     /// Length in bytes (the segments' total; 0 for a flush).
     pub(crate) fn len(&self) -> u32 {
         // `prepare` checked that the sum fits.
-        self.segments.iter().fold(0u32, |sum, s| sum.saturating_add(s.len()))
+        self.segments
+            .iter()
+            .fold(0u32, |sum, s| sum.saturating_add(s.len()))
     }
 
     /// Modifiers.
@@ -176,7 +181,11 @@ impl MrefIo {
         let mref = NonNull::from(owner.mref());
         let raw = owner.into_raw();
         // INVARIANT: `mref` stays valid while the owner is raw (`MrefOwner` contract).
-        MrefIo { mref, raw, done: done_trampoline::<O> }
+        MrefIo {
+            mref,
+            raw,
+            done: done_trampoline::<O>,
+        }
     }
 
     /// Completes the request with `status` and gives it back to its originator. Any context.

@@ -74,7 +74,11 @@ impl Input {
 
     /// The output now connected; ENOTCONN when none.
     fn output(&self) -> Result<Arc<dyn Output>> {
-        self.connection.lock().as_ref().cloned().ok_or_else(enotconn)
+        self.connection
+            .lock()
+            .as_ref()
+            .cloned()
+            .ok_or_else(enotconn)
     }
 
     /// [`Output::info`] of the connected output.

@@ -77,14 +77,21 @@ impl BioBrick {
 
     /// An in-flight reference on the open device; ENXIO while switched off.
     fn lower(&self) -> Result<InFlightRef<Lower>> {
-        self.lower.lock().as_ref().map(|lower| lower.as_ref().get()).ok_or(ENXIO)
+        self.lower
+            .lock()
+            .as_ref()
+            .map(|lower| lower.as_ref().get())
+            .ok_or(ENXIO)
     }
 }
 
 impl Output for BioBrick {
     fn info(&self) -> Result<Info> {
         let lower = self.lower()?;
-        Ok(Info { size: lower.device.size(), logical_block_size: lower.device.logical_block_size() })
+        Ok(Info {
+            size: lower.device.size(),
+            logical_block_size: lower.device.logical_block_size(),
+        })
     }
 
     fn io(&self, io: MrefIo) {
@@ -104,7 +111,9 @@ impl Output for BioBrick {
         };
         let pos = io.pos();
         let submitter = lower.clone();
-        submitter.bios.submit(&submitter.device, op, flags, pos, BioIo { io, lower });
+        submitter
+            .bios
+            .submit(&submitter.device, op, flags, pos, BioIo { io, lower });
     }
 }
 
@@ -122,7 +131,10 @@ impl Brick for BioBrick {
             self.power.set_led_off(false);
             let opened = BlockDevice::open(&self.path).and_then(|device| {
                 let bios = BioSet::new(BIO_POOL_SIZE)?;
-                Ok(KBox::pin(InFlight::new(Lower { bios, device }), GFP_KERNEL)?)
+                Ok(KBox::pin(
+                    InFlight::new(Lower { bios, device }),
+                    GFP_KERNEL,
+                )?)
             });
             match opened {
                 Ok(lower) => {

@@ -50,7 +50,9 @@ impl BlkOps for IfQueue {
     }
 
     fn new_pdu() -> Result<IfRequest> {
-        Ok(IfRequest { mref: Mref::new(usize::from(MAX_SEGMENTS))? })
+        Ok(IfRequest {
+            mref: Mref::new(usize::from(MAX_SEGMENTS))?,
+        })
     }
 
     fn queue_rq(&self, mut request: Request<IfRequest>) {
@@ -74,7 +76,12 @@ impl BlkOps for IfQueue {
         let mref = &mut request.pdu_mut().mref;
         *mref.segments_mut() = segments;
         if let Err(e) = filled.and_then(|()| mref.prepare(op, pos, len, flags)) {
-            pr_err!("if: cannot map request (pos {} len {}): {:?}\n", pos, len, e);
+            pr_err!(
+                "if: cannot map request (pos {} len {}): {:?}\n",
+                pos,
+                len,
+                e
+            );
             return request.end(Err(e));
         }
         self.input.io(MrefIo::new(IfIo(request)));
@@ -145,7 +152,10 @@ impl IfBrick {
 
     /// How often the device is open now (0 when switched off).
     pub(crate) fn open_count(&self) -> u32 {
-        self.disk.lock().as_ref().map_or(0, |disk| disk.open_count())
+        self.disk
+            .lock()
+            .as_ref()
+            .map_or(0, |disk| disk.open_count())
     }
 
     fn disk_name(&self) -> &CStr {

@@ -64,11 +64,13 @@ use crate::logger::shadow::{read_segments, Index, Shadow, ShadowSlot, SHADOW_BYT
 use crate::mars_core::digest::{mars_digest, CrcFlags, DigestAlgo, DIGEST_SIZE};
 use crate::mars_core::emergency::{hole, hole_version_link};
 use crate::mars_core::lamport::Stamp;
-use crate::mars_core::log_record::{seal_record_digested, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD};
+use crate::mars_core::log_record::{
+    seal_record_digested, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD,
+};
 use crate::mars_core::logger::{
-    admit, fresh_replay_link, logrot_limit, mem_limit, record_pieces, replay_link, rotate_decision, version_link, AckPoint,
-    CompletionSemantics, LogPositions, NextLog, OldLogState, ReportPacer, RequestKind, RotateDecision, Rotation,
-    RotationAction,
+    admit, fresh_replay_link, logrot_limit, mem_limit, record_pieces, replay_link, rotate_decision,
+    version_link, AckPoint, CompletionSemantics, LogPositions, NextLog, OldLogState, ReportPacer,
+    RequestKind, RotateDecision, Rotation, RotationAction,
 };
 use crate::mars_core::replay_position::{PositionTracker, Slot, TrackError};
 use crate::mars_core::tree::LogName;
@@ -92,8 +94,18 @@ const IDLE_WAIT_MS: u32 = 500;
 /// Number of statistics a logger publishes.
 pub(crate) const STAT_COUNT: usize = 10;
 /// Their names, as the test hook shows them.
-pub(crate) const STAT_NAMES: [&str; STAT_COUNT] =
-    ["log", "appended", "durable", "min_pos", "max_pos", "pending", "batches", "records", "writebacks", "replayed"];
+pub(crate) const STAT_NAMES: [&str; STAT_COUNT] = [
+    "log",
+    "appended",
+    "durable",
+    "min_pos",
+    "max_pos",
+    "pending",
+    "batches",
+    "records",
+    "writebacks",
+    "replayed",
+];
 
 /// A request waiting until logfile `log_nr` is durable up to `end`.
 struct Ack {
@@ -125,14 +137,23 @@ impl Queued {
     fn prepare(io: &MrefIo) -> KVec<Piece> {
         let _noio = NoIoScope::enter();
         let prepared = (|| {
-            let mut pieces = KVec::with_capacity(record_pieces(io.pos(), u64::from(io.len())).count(), GFP_KERNEL)?;
+            let mut pieces = KVec::with_capacity(
+                record_pieces(io.pos(), u64::from(io.len())).count(),
+                GFP_KERNEL,
+            )?;
             let mut offset = 0u64;
             for (_, len) in record_pieces(io.pos(), u64::from(io.len())) {
                 let len = usize::try_from(len).map_err(|_| EINVAL)?;
                 let mut page = PageBuf::new()?;
-                page.with_mut(|bytes| read_segments(io.segments(), offset, bytes.get_mut(..len).ok_or(EINVAL)?))?;
+                page.with_mut(|bytes| {
+                    read_segments(io.segments(), offset, bytes.get_mut(..len).ok_or(EINVAL)?)
+                })?;
                 let (algo, digest) = page
-                    .with(|bytes| bytes.get(..len).and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester)))
+                    .with(|bytes| {
+                        bytes
+                            .get(..len)
+                            .and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester))
+                    })
                     .ok_or(EINVAL)?;
                 pieces.push(Piece { page, algo, digest }, GFP_KERNEL)?;
                 offset = offset.saturating_add(len as u64);
@@ -212,7 +233,10 @@ impl Core {
             if !self.accepting.load(Ordering::Acquire) {
                 Some((io, ENXIO))
             } else {
-                incoming.push_back(Queued { io, pieces }).err().map(|queued| (queued.io, EBUSY))
+                incoming
+                    .push_back(Queued { io, pieces })
+                    .err()
+                    .map(|queued| (queued.io, EBUSY))
             }
         };
         match rejected {
@@ -233,10 +257,9 @@ impl Core {
         let _noio = NoIoScope::enter();
         let (pos, len) = (io.pos(), u64::from(io.len()));
         let mut shadows = KVec::new();
-        let found = self
-            .index
-            .lock()
-            .for_overlapping(pos, len, |shadow| shadows.push(shadow.clone(), GFP_KERNEL).map_err(|_| ENOMEM));
+        let found = self.index.lock().for_overlapping(pos, len, |shadow| {
+            shadows.push(shadow.clone(), GFP_KERNEL).map_err(|_| ENOMEM)
+        });
         if let Err(e) = found {
             return io.complete(Err(e));
         }
@@ -244,7 +267,9 @@ impl Core {
             return self.data.io(io);
         }
         // Oldest first: newer data are copied over older.
-        shadows.as_mut_slice().sort_unstable_by_key(|shadow| shadow.seq);
+        shadows
+            .as_mut_slice()
+            .sort_unstable_by_key(|shadow| shadow.seq);
         match ReadAspect::new(io, shadows) {
             Ok(aspect) => self.data.io(MrefIo::new(aspect)),
             Err((io, e)) => io.complete(Err(e)),
@@ -277,7 +302,9 @@ impl Core {
     fn durable_of(&self, nr: u32) -> u64 {
         let slot = (nr % 2) as usize;
         match (self.durable.get(slot), self.durable_nr.get(slot)) {
-            (Some(durable), Some(tag)) if tag.load(Ordering::Acquire) == nr => durable.load(Ordering::Acquire),
+            (Some(durable), Some(tag)) if tag.load(Ordering::Acquire) == nr => {
+                durable.load(Ordering::Acquire)
+            }
             _ => 0,
         }
     }
@@ -291,7 +318,9 @@ impl Core {
                 durable.store(end, Ordering::Release);
             }
         }
-        self.complete_acks(|ack| (ack.log_nr < nr || (ack.log_nr == nr && ack.end <= end)).then_some(Ok(())));
+        self.complete_acks(|ack| {
+            (ack.log_nr < nr || (ack.log_nr == nr && ack.end <= end)).then_some(Ok(()))
+        });
         self.durable_changed.store(true, Ordering::Release);
         self.wake();
     }
@@ -302,7 +331,9 @@ impl Core {
     fn on_failed(&self, nr: u32, end: u64) {
         self.log_failed.store(true, Ordering::Release);
         self.em.cease.store(true, Ordering::Release);
-        self.complete_acks(|ack| (ack.log_nr < nr || (ack.log_nr == nr && ack.end <= end)).then_some(Ok(())));
+        self.complete_acks(|ack| {
+            (ack.log_nr < nr || (ack.log_nr == nr && ack.end <= end)).then_some(Ok(()))
+        });
         self.durable_changed.store(true, Ordering::Release);
         self.wake();
     }
@@ -334,12 +365,22 @@ impl Core {
             if self.durable_of(nr) >= end && acks.is_empty() {
                 Some(io)
             } else {
-                acks.push_back(Ack { log_nr: nr, end, io }).err().map(|ack| ack.io)
+                acks.push_back(Ack {
+                    log_nr: nr,
+                    end,
+                    io,
+                })
+                .err()
+                .map(|ack| ack.io)
             }
         };
         if let Some(io) = early {
             // Durable already, or (never: room was checked) no room to wait.
-            io.complete(if self.durable_of(nr) >= end { Ok(()) } else { Err(EIO) });
+            io.complete(if self.durable_of(nr) >= end {
+                Ok(())
+            } else {
+                Err(EIO)
+            });
         }
     }
 }
@@ -369,14 +410,21 @@ struct ReadAspect {
 }
 
 impl ReadAspect {
-    fn new(parent: MrefIo, shadows: KVec<Arc<Shadow>>) -> core::result::Result<KBox<Self>, (MrefIo, Error)> {
+    fn new(
+        parent: MrefIo,
+        shadows: KVec<Arc<Shadow>>,
+    ) -> core::result::Result<KBox<Self>, (MrefIo, Error)> {
         // Allocate first: a failure must leave the parent with us.
         let slot = match KBox::<ReadAspect>::new_uninit(GFP_KERNEL) {
             Ok(slot) => slot,
             Err(_) => return Err((parent, ENOMEM)),
         };
         match alias_child(&parent, Op::Read) {
-            Ok(child) => Ok(slot.write(ReadAspect { parent, child, shadows })),
+            Ok(child) => Ok(slot.write(ReadAspect {
+                parent,
+                child,
+                shadows,
+            })),
             Err(e) => Err((parent, e)),
         }
     }
@@ -399,10 +447,17 @@ unsafe impl MrefOwner for KBox<ReadAspect> {
     }
 
     fn done(self, status: Result) {
-        let ReadAspect { parent, child, shadows } = KBox::into_inner(self);
+        let ReadAspect {
+            parent,
+            child,
+            shadows,
+        } = KBox::into_inner(self);
         let (pos, len) = (parent.pos(), u64::from(parent.len()));
         let status = status.and_then(|()| {
-            shadows.iter().try_for_each(|shadow| shadow.overlay(pos, len, parent.segments())).map_err(|_| EIO)
+            shadows
+                .iter()
+                .try_for_each(|shadow| shadow.overlay(pos, len, parent.segments()))
+                .map_err(|_| EIO)
         });
         // The child's segments alias the parent's pages: gone before the parent completes.
         drop(child);
@@ -418,7 +473,9 @@ fn alias_child(parent: &MrefIo, op: Op) -> Result<Mref> {
         // SAFETY: the alias is only used by the child request, which completes before the
         // parent (the callers complete the parent in the child's completion, after dropping
         // the child).
-        child.segments_mut().push(unsafe { segment.alias() }, GFP_KERNEL)?;
+        child
+            .segments_mut()
+            .push(unsafe { segment.alias() }, GFP_KERNEL)?;
     }
     child.prepare(op, parent.pos(), parent.len(), parent.flags())?;
     Ok(child)
@@ -434,14 +491,21 @@ struct DirectAspect {
 }
 
 impl DirectAspect {
-    fn new(parent: MrefIo, completions: Arc<Completions>) -> core::result::Result<KBox<Self>, (MrefIo, Error)> {
+    fn new(
+        parent: MrefIo,
+        completions: Arc<Completions>,
+    ) -> core::result::Result<KBox<Self>, (MrefIo, Error)> {
         let slot = match KBox::<DirectAspect>::new_uninit(GFP_KERNEL) {
             Ok(slot) => slot,
             Err(_) => return Err((parent, ENOMEM)),
         };
         let op = parent.op();
         match alias_child(&parent, op) {
-            Ok(child) => Ok(slot.write(DirectAspect { parent, child, completions })),
+            Ok(child) => Ok(slot.write(DirectAspect {
+                parent,
+                child,
+                completions,
+            })),
             Err(e) => Err((parent, e)),
         }
     }
@@ -464,7 +528,11 @@ unsafe impl MrefOwner for KBox<DirectAspect> {
     }
 
     fn done(self, status: Result) {
-        let DirectAspect { parent, child, completions } = KBox::into_inner(self);
+        let DirectAspect {
+            parent,
+            child,
+            completions,
+        } = KBox::into_inner(self);
         // The child's segments alias the parent's pages: gone before the parent completes.
         drop(child);
         parent.complete(status);
@@ -511,7 +579,13 @@ impl LogState {
     fn start(core: &Arc<Core>, nr: u32, file: File, prev_version: KVec<u8>) -> Result<Self> {
         let slots = KVVec::from_elem(Slot::default(), TRACKER_SLOTS, GFP_KERNEL)?;
         core.begin_log(nr);
-        let sink: Arc<dyn DurableSink> = Arc::new(LogSink { core: core.clone(), nr }, GFP_KERNEL)?;
+        let sink: Arc<dyn DurableSink> = Arc::new(
+            LogSink {
+                core: core.clone(),
+                nr,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(LogState {
             nr,
             writer: LogWriter::start(file, 0, sink)?,
@@ -707,7 +781,11 @@ impl TransLogger {
 
     fn start(&self) -> Result<Running> {
         self.core.data.info()?;
-        let start = recovery::recover(&self.paths, &self.core.data, self.force.load(Ordering::Acquire))?;
+        let start = recovery::recover(
+            &self.paths,
+            &self.core.data,
+            self.force.load(Ordering::Acquire),
+        )?;
         self.core.log_failed.store(false, Ordering::Release);
         self.core.em.cease.store(false, Ordering::Release);
         self.core.em.stopped.store(false, Ordering::Release);
@@ -853,7 +931,6 @@ mod stat {
     pub(super) const REPLAYED: usize = 9;
 }
 
-
 /// Milliseconds of a monotonic clock.
 fn now_ms() -> u64 {
     u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
@@ -861,7 +938,9 @@ fn now_ms() -> u64 {
 
 /// The report interval in milliseconds.
 fn report_interval_ms() -> u64 {
-    u64::try_from(knobs::LOGGER_REPORT_INTERVAL_S.get()).unwrap_or(2).saturating_mul(1000)
+    u64::try_from(knobs::LOGGER_REPORT_INTERVAL_S.get())
+        .unwrap_or(2)
+        .saturating_mul(1000)
 }
 
 /// The logger thread: logs queued writes, acknowledges, writes back, publishes positions,
@@ -902,7 +981,9 @@ fn run(thread: &Arc<LoggerThread>, context: &ThreadContext) {
             // `should_stop` stays true: wait without it, in short slices.
             core.completions.event().wait(None, 20, more);
         } else {
-            core.completions.event().wait(Some(context), IDLE_WAIT_MS, more);
+            core.completions
+                .event()
+                .wait(Some(context), IDLE_WAIT_MS, more);
         }
     }
     state.publish_stats(core);
@@ -916,7 +997,10 @@ fn write_version(
     durable: u64,
     unavailable: &mut bool,
 ) -> Result<KVec<u8>> {
-    let name = LogName { nr: log.nr, origin: paths.host()? };
+    let name = LogName {
+        nr: log.nr,
+        origin: paths.host()?,
+    };
     let prev = core::str::from_utf8(&log.prev_version).unwrap_or("");
     let mut value = KVec::new();
     match version_link(&KernelDigester, name, durable, prev) {
@@ -938,9 +1022,17 @@ fn write_version(
 }
 
 /// Writes the replay link (and the version link) of `log` for `positions`.
-fn write_links(paths: &ResourcePaths, log: &mut LogState, positions: &LogPositions, unavailable: &mut bool) {
+fn write_links(
+    paths: &ResourcePaths,
+    log: &mut LogState,
+    positions: &LogPositions,
+    unavailable: &mut bool,
+) {
     let result = (|| {
-        let name = LogName { nr: log.nr, origin: paths.host()? };
+        let name = LogName {
+            nr: log.nr,
+            origin: paths.host()?,
+        };
         let replay = links::format_value(&replay_link(name, positions))?;
         links::write(&paths.replay_link()?, replay.as_bytes())?;
         write_version(paths, log, positions.durable, unavailable)?;
@@ -955,7 +1047,11 @@ fn write_links(paths: &ResourcePaths, log: &mut LogState, positions: &LogPositio
         }
         Err(e) => {
             if log.link_error != Some(e) {
-                pr_err!("{}: cannot write the replay or version link: {:?}; retrying\n", paths.dir(), e);
+                pr_err!(
+                    "{}: cannot write the replay or version link: {:?}; retrying\n",
+                    paths.dir(),
+                    e
+                );
                 log.link_error = Some(e);
             }
             // Retry at the next report.
@@ -1029,7 +1125,8 @@ impl State {
     fn emergency_step(&mut self, core: &Arc<Core>, stopping: bool) {
         match self.emergency {
             Emergency::Off => {
-                let failed = core.log_failed.load(Ordering::Acquire) || self.log.writer.has_failed();
+                let failed =
+                    core.log_failed.load(Ordering::Acquire) || self.log.writer.has_failed();
                 if !failed && !core.em.cease.load(Ordering::Acquire) {
                     return;
                 }
@@ -1053,7 +1150,10 @@ impl State {
             Emergency::Ceasing => self.ceasing_step(core),
             Emergency::Bypass => {
                 self.complete_hole();
-                if stopping || core.em.cease.load(Ordering::Acquire) || now_ms() < self.resume_after_ms {
+                if stopping
+                    || core.em.cease.load(Ordering::Acquire)
+                    || now_ms() < self.resume_after_ms
+                {
                     return;
                 }
                 // A flush left from an earlier attempt covers no direct write after it.
@@ -1061,7 +1161,10 @@ impl State {
                     Barrier::InFlight => return,
                     _ => self.barrier = Barrier::Idle,
                 }
-                pr_notice!("{}: emergency mode ends: logging resumes after the hole\n", self.paths.dir());
+                pr_notice!(
+                    "{}: emergency mode ends: logging resumes after the hole\n",
+                    self.paths.dir()
+                );
                 self.emergency = Emergency::Resuming;
                 self.resuming_step(core);
             }
@@ -1100,7 +1203,11 @@ impl State {
             }
             Err(e) => {
                 if self.emergency_error != Some(e) {
-                    pr_err!("{}: emergency mode: cannot end the logfile: {:?}; retrying\n", self.paths.dir(), e);
+                    pr_err!(
+                        "{}: emergency mode: cannot end the logfile: {:?}; retrying\n",
+                        self.paths.dir(),
+                        e
+                    );
                     self.emergency_error = Some(e);
                 }
             }
@@ -1125,7 +1232,11 @@ impl State {
         }
         match self.resume_logging(core) {
             Ok(nr) => {
-                pr_notice!("{}: emergency mode over: logging into logfile {}\n", self.paths.dir(), nr);
+                pr_notice!(
+                    "{}: emergency mode over: logging into logfile {}\n",
+                    self.paths.dir(),
+                    nr
+                );
                 core.log_failed.store(false, Ordering::Release);
                 core.em.stopped.store(false, Ordering::Release);
                 self.emergency = Emergency::Off;
@@ -1135,7 +1246,11 @@ impl State {
             }
             Err(e) => {
                 if self.emergency_error != Some(e) {
-                    pr_err!("{}: emergency mode: cannot resume logging: {:?}; retrying\n", self.paths.dir(), e);
+                    pr_err!(
+                        "{}: emergency mode: cannot resume logging: {:?}; retrying\n",
+                        self.paths.dir(),
+                        e
+                    );
                     self.emergency_error = Some(e);
                 }
                 self.emergency = Emergency::Bypass;
@@ -1179,14 +1294,32 @@ impl State {
             // Nothing more is appended: cut off the zeros written ahead of the records (a
             // failed logfile is left as it is; its version link says where it ends).
             if let Err(e) = self.log.writer.finish() {
-                pr_warn!("{}: cannot cut logfile {} at its end: {:?}\n", self.paths.dir(), self.log.nr, e);
+                pr_warn!(
+                    "{}: cannot cut logfile {} at its end: {:?}\n",
+                    self.paths.dir(),
+                    self.log.nr,
+                    e
+                );
             }
             let durable = self.log.writer.durable();
-            if let Err(e) = write_version(&self.paths, &mut self.log, durable, &mut self.version_unavailable) {
+            if let Err(e) = write_version(
+                &self.paths,
+                &mut self.log,
+                durable,
+                &mut self.version_unavailable,
+            ) {
                 // Secondaries then stop before the end of this logfile: still consistent.
-                pr_err!("{}: final version link of logfile {} not written: {:?}\n", self.paths.dir(), self.log.nr, e);
+                pr_err!(
+                    "{}: final version link of logfile {} not written: {:?}\n",
+                    self.paths.dir(),
+                    self.log.nr,
+                    e
+                );
             }
-            links::write(&self.paths.replay_link()?, links::format_value(&fresh_replay_link(nr, me))?.as_bytes())?;
+            links::write(
+                &self.paths.replay_link()?,
+                links::format_value(&fresh_replay_link(nr, me))?.as_bytes(),
+            )?;
             let version = links::format_value(&hole_version_link(version_nr, me))?;
             let mut prev_version = KVec::new();
             prev_version.extend_from_slice(version.as_bytes(), GFP_KERNEL)?;
@@ -1198,7 +1331,12 @@ impl State {
                 version_nr,
                 nr
             );
-            self.hole = Some(Hole { nr, version_nr, prev_version, complete: false });
+            self.hole = Some(Hole {
+                nr,
+                version_nr,
+                prev_version,
+                complete: false,
+            });
         }
         self.complete_hole();
         Ok(())
@@ -1208,14 +1346,22 @@ impl State {
     /// and the empty `log-(N+11)-<host>` (secondaries see the gap and stop before it);
     /// retried while it fails (/mars is full).
     fn complete_hole(&mut self) {
-        let Some(hole) = self.hole.as_mut() else { return };
+        let Some(hole) = self.hole.as_mut() else {
+            return;
+        };
         if hole.complete {
             return;
         }
         let result = (|| {
             let me = self.paths.host()?;
-            links::write(&self.paths.version_link(hole.version_nr)?, &hole.prev_version)?;
-            let path = self.paths.log(LogName { nr: hole.nr, origin: me })?;
+            links::write(
+                &self.paths.version_link(hole.version_nr)?,
+                &hole.prev_version,
+            )?;
+            let path = self.paths.log(LogName {
+                nr: hole.nr,
+                origin: me,
+            })?;
             match File::open(path.as_cstr(), OpenMode::CreateNew) {
                 Ok(_) => Ok(()),
                 Err(e) if e == EEXIST => Ok(()),
@@ -1226,7 +1372,11 @@ impl State {
             Ok(()) => hole.complete = true,
             Err(e) => {
                 if self.emergency_error != Some(e) {
-                    pr_err!("{}: emergency mode: cannot make the hole yet: {:?}; retrying\n", self.paths.dir(), e);
+                    pr_err!(
+                        "{}: emergency mode: cannot make the hole yet: {:?}; retrying\n",
+                        self.paths.dir(),
+                        e
+                    );
                     self.emergency_error = Some(e);
                 }
             }
@@ -1241,7 +1391,10 @@ impl State {
             return Err(self.emergency_error.unwrap_or(EIO));
         }
         let nr = hole.nr;
-        let path = self.paths.log(LogName { nr, origin: self.paths.host()? })?;
+        let path = self.paths.log(LogName {
+            nr,
+            origin: self.paths.host()?,
+        })?;
         let file = File::open(path.as_cstr(), OpenMode::ReadWriteCreate)?;
         if file.size() != 0 {
             return Err(EEXIST);
@@ -1280,7 +1433,11 @@ impl State {
                 Purpose::Writeback => self.writeback_done(core, io, status),
                 Purpose::Flush if self.barrier == Barrier::InFlight => {
                     if let Err(e) = status {
-                        pr_err!("{}: flushing the data device failed: {:?}\n", self.paths.dir(), e);
+                        pr_err!(
+                            "{}: flushing the data device failed: {:?}\n",
+                            self.paths.dir(),
+                            e
+                        );
                     }
                     self.barrier = Barrier::Done(status.is_ok());
                 }
@@ -1290,11 +1447,18 @@ impl State {
                         _ => &mut self.log,
                     };
                     match (status, target.flushing.take()) {
-                        (Ok(()), Some(positions)) => {
-                            write_links(&self.paths, target, &positions, &mut self.version_unavailable)
-                        }
+                        (Ok(()), Some(positions)) => write_links(
+                            &self.paths,
+                            target,
+                            &positions,
+                            &mut self.version_unavailable,
+                        ),
                         (Err(e), _) => {
-                            pr_err!("{}: flushing the data device failed: {:?}\n", self.paths.dir(), e);
+                            pr_err!(
+                                "{}: flushing the data device failed: {:?}\n",
+                                self.paths.dir(),
+                                e
+                            );
                             target.pacer = ReportPacer::default();
                         }
                         _ => {}
@@ -1308,7 +1472,12 @@ impl State {
     fn writeback_done(&mut self, core: &Core, io: KBox<OwnIo>, status: Result) {
         if let Err(e) = status {
             if !self.writeback_error {
-                pr_err!("{}: writeback at {} failed: {:?}; retrying\n", self.paths.dir(), io.pos(), e);
+                pr_err!(
+                    "{}: writeback at {} failed: {:?}; retrying\n",
+                    self.paths.dir(),
+                    io.pos(),
+                    e
+                );
             }
             self.writeback_error = true;
             for shadow in io.shadows.iter() {
@@ -1320,7 +1489,9 @@ impl State {
         let mut index = core.index.lock();
         for shadow in io.shadows.iter() {
             index.remove(shadow);
-            let completed = self.tracker_mut(shadow.log_nr).map(|tracker| tracker.complete(shadow.ticket));
+            let completed = self
+                .tracker_mut(shadow.log_nr)
+                .map(|tracker| tracker.complete(shadow.ticket));
             if let Some(Err(e)) = completed {
                 pr_err!("{}: replay position: {:?}\n", self.paths.dir(), e);
             }
@@ -1338,7 +1509,12 @@ impl State {
             // Writes wait until the shadows are written back, or the direct writes done.
             Emergency::Ceasing | Emergency::Resuming => return,
         }
-        let limit = mem_limit(self.ram, knobs::MEM_LIMIT_PERCENT.get(), knobs::MEM_LIMIT_GB.get(), None);
+        let limit = mem_limit(
+            self.ram,
+            knobs::MEM_LIMIT_PERCENT.get(),
+            knobs::MEM_LIMIT_GB.get(),
+            None,
+        );
         loop {
             if !self.rotation.may_append() {
                 // Switching logfiles: wait until the old one is durable.
@@ -1346,10 +1522,15 @@ impl State {
             }
             let front = {
                 let incoming = core.incoming.lock();
-                incoming.front().map(|queued| (queued.io.op(), queued.io.pos(), queued.io.len()))
+                incoming
+                    .front()
+                    .map(|queued| (queued.io.op(), queued.io.pos(), queued.io.len()))
             };
             let Some((op, pos, len)) = front else { return };
-            if core.log_failed.load(Ordering::Acquire) || core.em.cease.load(Ordering::Acquire) || self.held.is_some() {
+            if core.log_failed.load(Ordering::Acquire)
+                || core.em.cease.load(Ordering::Acquire)
+                || self.held.is_some()
+            {
                 // Emergency mode begins (`emergency_step`): the write waits for the bypass.
                 return;
             }
@@ -1358,7 +1539,8 @@ impl State {
             }
             if op == Op::Write {
                 let pieces = record_pieces(pos, u64::from(len)).count();
-                let used = u64::try_from(knobs::LOGGER_MEM_USED.load(Ordering::Relaxed)).unwrap_or(0);
+                let used =
+                    u64::try_from(knobs::LOGGER_MEM_USED.load(Ordering::Relaxed)).unwrap_or(0);
                 let need = SHADOW_BYTES.saturating_mul(pieces as u64);
                 let tracker = &self.log.tracker;
                 let room = (len as usize).saturating_add(pieces.saturating_mul(OVERHEAD));
@@ -1371,7 +1553,9 @@ impl State {
                     return;
                 }
             }
-            let Some(Queued { io, pieces }) = core.incoming.lock().pop_front() else { return };
+            let Some(Queued { io, pieces }) = core.incoming.lock().pop_front() else {
+                return;
+            };
             match op {
                 Op::Write => self.log_write(core, io, pieces),
                 Op::Flush => core.ack_when_durable(self.log.nr, self.log.writer.appended(), io),
@@ -1384,7 +1568,10 @@ impl State {
     /// completion semantics say.
     fn log_write(&mut self, core: &Core, io: MrefIo, pieces: KVec<Piece>) {
         let stamp = clock::tick();
-        let kind = RequestKind::Write { sync: io.flags().contains(Flags::SYNC), fua: io.flags().contains(Flags::FUA) };
+        let kind = RequestKind::Write {
+            sync: io.flags().contains(Flags::SYNC),
+            fua: io.flags().contains(Flags::FUA),
+        };
         let semantics = CompletionSemantics::from_knob(knobs::LOGGER_COMPLETION_SEMANTICS.get())
             .unwrap_or(CompletionSemantics::DEFAULT);
         let mut offset = 0u64;
@@ -1394,7 +1581,9 @@ impl State {
         for (pos, len) in record_pieces(io.pos(), u64::from(io.len())) {
             match self.log_piece(core, &io, offset, pos, len, stamp, prepared.next()) {
                 Ok(piece_end) => end = piece_end,
-                Err(_) if self.log.writer.has_failed() || core.log_failed.load(Ordering::Acquire) => {
+                Err(_)
+                    if self.log.writer.has_failed() || core.log_failed.load(Ordering::Acquire) =>
+                {
                     // The logfile failed under us: emergency mode; the whole write goes to
                     // the data device in bypass (its pieces logged so far are written back
                     // before).
@@ -1402,7 +1591,12 @@ impl State {
                     return;
                 }
                 Err(e) => {
-                    pr_err!("{}: cannot log the write at {}: {:?}\n", self.paths.dir(), pos, e);
+                    pr_err!(
+                        "{}: cannot log the write at {}: {:?}\n",
+                        self.paths.dir(),
+                        pos,
+                        e
+                    );
                     return io.complete(Err(e));
                 }
             }
@@ -1434,10 +1628,18 @@ impl State {
             Some(piece) => piece,
             None => {
                 let mut page = PageBuf::new()?;
-                page.with_mut(|bytes| read_segments(io.segments(), offset, bytes.get_mut(..len_bytes).ok_or(EINVAL)?))?;
+                page.with_mut(|bytes| {
+                    read_segments(
+                        io.segments(),
+                        offset,
+                        bytes.get_mut(..len_bytes).ok_or(EINVAL)?,
+                    )
+                })?;
                 let (algo, digest) = page
                     .with(|bytes| {
-                        bytes.get(..len_bytes).and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester))
+                        bytes
+                            .get(..len_bytes)
+                            .and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester))
                     })
                     .ok_or(EINVAL)?;
                 Piece { page, algo, digest }
@@ -1445,15 +1647,27 @@ impl State {
         };
         let slot = ShadowSlot::new()?;
         let seq_nr = self.log.record_seq.wrapping_add(1);
-        let header = RecordHeader::new(stamp, i64::try_from(pos).map_err(|_| EINVAL)?, CODE_WRITE_NEW, seq_nr);
+        let header = RecordHeader::new(
+            stamp,
+            i64::try_from(pos).map_err(|_| EINVAL)?,
+            CODE_WRITE_NEW,
+            seq_nr,
+        );
         let record_len = len_bytes.checked_add(OVERHEAD).ok_or(EINVAL)?;
         let (end, ()) = self
             .log
             .writer
             .append(record_len, |room, _file_pos| {
-                let payload = room.get_mut(START_OVERHEAD..START_OVERHEAD + len_bytes).ok_or(EINVAL)?;
-                page.with(|data| data.get(..len_bytes).map(|data| payload.copy_from_slice(data))).ok_or(EINVAL)?;
-                seal_record_digested(&header, len_bytes, algo, &digest, room).map_err(|_| EINVAL)?;
+                let payload = room
+                    .get_mut(START_OVERHEAD..START_OVERHEAD + len_bytes)
+                    .ok_or(EINVAL)?;
+                page.with(|data| {
+                    data.get(..len_bytes)
+                        .map(|data| payload.copy_from_slice(data))
+                })
+                .ok_or(EINVAL)?;
+                seal_record_digested(&header, len_bytes, algo, &digest, room)
+                    .map_err(|_| EINVAL)?;
                 Ok(())
             })
             .map_err(|_| EIO)?;
@@ -1464,14 +1678,28 @@ impl State {
             Err(e) => {
                 // Cannot happen (room was checked, positions increase); the piece would be
                 // lost to writeback, so stop logging rather than diverge.
-                pr_err!("{}: replay position tracker refused {}: {:?}\n", self.paths.dir(), end, e);
+                pr_err!(
+                    "{}: replay position tracker refused {}: {:?}\n",
+                    self.paths.dir(),
+                    end,
+                    e
+                );
                 core.log_failed.store(true, Ordering::Release);
                 return Err(EIO);
             }
         };
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
-        let shadow = slot.fill(&mut core.index.lock(), pos, len32, seq, self.log.nr, end, ticket, page);
+        let shadow = slot.fill(
+            &mut core.index.lock(),
+            pos,
+            len32,
+            seq,
+            self.log.nr,
+            end,
+            ticket,
+            page,
+        );
         if self.unstarted.push_back(shadow).is_err() {
             // Cannot happen (room was checked).
             pr_err!("{}: writeback queue full\n", self.paths.dir());
@@ -1496,14 +1724,19 @@ impl State {
         }
         let mut group: KVec<Arc<Shadow>> = KVec::new();
         for _ in 0..self.unstarted.len() {
-            let Some(front) = self.unstarted.front() else { break };
+            let Some(front) = self.unstarted.front() else {
+                break;
+            };
             // Ceasing: everything goes to the data device, also pieces whose records will
             // never be durable (the log failed); the log is given up anyway.
-            let durable = self.emergency == Emergency::Ceasing || front.log_end <= self.durable_of(front.log_nr);
+            let durable = self.emergency == Emergency::Ceasing
+                || front.log_end <= self.durable_of(front.log_nr);
             if !durable || core.completions.in_flight() >= WRITEBACK_IN_FLIGHT - 1 {
                 break;
             }
-            let Some(shadow) = self.unstarted.pop_front() else { break };
+            let Some(shadow) = self.unstarted.pop_front() else {
+                break;
+            };
             if core.index.lock().has_older_overlap(&shadow) {
                 self.submit_group(core, &mut group);
                 let _ = self.unstarted.push_back(shadow);
@@ -1538,7 +1771,10 @@ impl State {
             }
         };
         for shadow in io.shadows.iter() {
-            match self.tracker_mut(shadow.log_nr).map(|tracker| tracker.start_writeback(shadow.ticket)) {
+            match self
+                .tracker_mut(shadow.log_nr)
+                .map(|tracker| tracker.start_writeback(shadow.ticket))
+            {
                 Some(Ok(())) | Some(Err(TrackError::WrongState)) | None => {}
                 Some(Err(e)) => pr_err!("{}: replay position: {:?}\n", self.paths.dir(), e),
             }
@@ -1571,12 +1807,20 @@ impl State {
         }
         let positions = target.positions();
         let now = now_ms();
-        if !target.pacer.due(target.nr, &positions, now, report_interval_ms(), force) {
+        if !target
+            .pacer
+            .due(target.nr, &positions, now, report_interval_ms(), force)
+        {
             return;
         }
         target.pacer.written(target.nr, &positions, now);
         if target.published_min == Some(positions.min_pos) {
-            return write_links(&self.paths, target, &positions, &mut self.version_unavailable);
+            return write_links(
+                &self.paths,
+                target,
+                &positions,
+                &mut self.version_unavailable,
+            );
         }
         match OwnIo::flush(&core.completions).map(|io| io.submit(&core.data)) {
             Ok(Ok(())) => target.flushing = Some(positions),
@@ -1599,8 +1843,12 @@ impl State {
         }
         self.rotation_checked_ms = now;
         let Ok(me) = self.paths.host() else { return };
-        let Some(nr) = self.log.nr.checked_add(1) else { return };
-        let Ok(path) = self.paths.log(LogName { nr, origin: me }) else { return };
+        let Some(nr) = self.log.nr.checked_add(1) else {
+            return;
+        };
+        let Ok(path) = self.paths.log(LogName { nr, origin: me }) else {
+            return;
+        };
         let next = match File::open(path.as_cstr(), OpenMode::Read) {
             Ok(file) => NextLog::Present(file.size()),
             Err(e) if e == ENOENT => NextLog::Absent,
@@ -1611,7 +1859,12 @@ impl State {
             RotateDecision::Stay => {}
             RotateDecision::CreateNext => match File::open(path.as_cstr(), OpenMode::CreateNew) {
                 Ok(_) => {
-                    pr_info!("{}: logfile {} reached the rotation size: created {}\n", self.paths.dir(), self.log.nr, path);
+                    pr_info!(
+                        "{}: logfile {} reached the rotation size: created {}\n",
+                        self.paths.dir(),
+                        self.log.nr,
+                        path
+                    );
                     self.rotation.request();
                 }
                 Err(e) => pr_err!("{}: cannot create {}: {:?}\n", self.paths.dir(), path, e),
@@ -1621,7 +1874,11 @@ impl State {
                 self.rotation.request();
             }
             RotateDecision::RefuseNonEmpty if !self.rotation_refused => {
-                pr_warn!("{}: {} is not empty: not switching to it\n", self.paths.dir(), path);
+                pr_warn!(
+                    "{}: {} is not empty: not switching to it\n",
+                    self.paths.dir(),
+                    path
+                );
                 self.rotation_refused = true;
             }
             RotateDecision::RefuseNonEmpty => {}
@@ -1640,7 +1897,11 @@ impl State {
                     self.rotation = Rotation::Single;
                     return;
                 }
-                let old = OldLogState { appended: writer.appended(), durable: writer.durable(), written_back: false };
+                let old = OldLogState {
+                    appended: writer.appended(),
+                    durable: writer.durable(),
+                    written_back: false,
+                };
                 if self.rotation.step(old) == RotationAction::AppendToNew {
                     if let Err(e) = self.switch_log(core) {
                         pr_err!("{}: cannot switch logfiles: {:?}\n", self.paths.dir(), e);
@@ -1673,7 +1934,10 @@ impl State {
     /// Starts appending to the next logfile; the current one becomes the old one.
     fn switch_log(&mut self, core: &Arc<Core>) -> Result {
         let nr = self.log.nr.checked_add(1).ok_or(EINVAL)?;
-        let path = self.paths.log(LogName { nr, origin: self.paths.host()? })?;
+        let path = self.paths.log(LogName {
+            nr,
+            origin: self.paths.host()?,
+        })?;
         let file = File::open(path.as_cstr(), OpenMode::ReadWriteCreate)?;
         if file.size() != 0 {
             return Err(EEXIST);
@@ -1682,13 +1946,29 @@ impl State {
         // size is its end from now on, which is what fetchers look for), then its final
         // version link, which the new one chains to.
         if let Err(e) = self.log.writer.finish() {
-            pr_warn!("{}: cannot cut logfile {} at its end: {:?}\n", self.paths.dir(), self.log.nr, e);
+            pr_warn!(
+                "{}: cannot cut logfile {} at its end: {:?}\n",
+                self.paths.dir(),
+                self.log.nr,
+                e
+            );
         }
         let durable = self.log.writer.durable();
-        let prev_version = write_version(&self.paths, &mut self.log, durable, &mut self.version_unavailable)?;
+        let prev_version = write_version(
+            &self.paths,
+            &mut self.log,
+            durable,
+            &mut self.version_unavailable,
+        )?;
         let new = LogState::start(core, nr, file, prev_version)?;
         let old = core::mem::replace(&mut self.log, new);
-        pr_info!("{}: appending to {} (logfile {} ended at {})\n", self.paths.dir(), path, old.nr, durable);
+        pr_info!(
+            "{}: appending to {} (logfile {} ended at {})\n",
+            self.paths.dir(),
+            path,
+            old.nr,
+            durable
+        );
         self.old = Some(old);
         Ok(())
     }
@@ -1697,7 +1977,12 @@ impl State {
     /// moves to the current one.
     fn release_old(&mut self, core: &Core) {
         if let Some(old) = self.old.take() {
-            pr_info!("{}: logfile {} is written back; replaying from logfile {}\n", self.paths.dir(), old.nr, self.log.nr);
+            pr_info!(
+                "{}: logfile {} is written back; replaying from logfile {}\n",
+                self.paths.dir(),
+                old.nr,
+                self.log.nr
+            );
             // Stops its writer (it has nothing left to write).
             drop(old);
         }
@@ -1715,7 +2000,11 @@ impl State {
             (stat::DURABLE, self.log.writer.durable()),
             (stat::MIN_POS, replay.tracker.min_pos()),
             (stat::MAX_POS, replay.tracker.max_pos()),
-            (stat::PENDING, self.log.tracker.len() as u64 + self.old.as_ref().map_or(0, |o| o.tracker.len() as u64)),
+            (
+                stat::PENDING,
+                self.log.tracker.len() as u64
+                    + self.old.as_ref().map_or(0, |o| o.tracker.len() as u64),
+            ),
             (stat::BATCHES, batches),
             (stat::RECORDS, records),
         ];

@@ -59,9 +59,17 @@ impl Segment {
     /// # Safety
     /// The range lies inside the page, and the page stays allocated until every IO using the
     /// segment completed.
-    pub(super) unsafe fn from_raw_page(page: *mut bindings::page, offset: u32, len: u32) -> Segment {
+    pub(super) unsafe fn from_raw_page(
+        page: *mut bindings::page,
+        offset: u32,
+        len: u32,
+    ) -> Segment {
         // SAFETY: `page` is a valid page per the function contract, never NULL.
-        Segment { page: unsafe { NonNull::new_unchecked(page) }, offset, len }
+        Segment {
+            page: unsafe { NonNull::new_unchecked(page) },
+            offset,
+            len,
+        }
     }
 
     /// A second segment over the same bytes, for a brick that passes a request's data down in
@@ -71,7 +79,11 @@ impl Segment {
     /// The alias must not be used in IO after the request owning `self` completed: the
     /// caller holds that request until the child's IO completed.
     pub(crate) unsafe fn alias(&self) -> Segment {
-        Segment { page: self.page, offset: self.offset, len: self.len }
+        Segment {
+            page: self.page,
+            offset: self.offset,
+            len: self.len,
+        }
     }
 
     /// Maps the segment's page and runs `f` on the segment's bytes.
@@ -97,7 +109,13 @@ impl Segment {
         self.with_mapped(|start| {
             // SAFETY: `[offset, offset + len)` lies inside the segment (checked above), which
             // lies inside its mapped page; `dst` is a distinct buffer of `len` bytes.
-            unsafe { core::ptr::copy_nonoverlapping(start.add(offset as usize), dst.as_mut_ptr(), dst.len()) }
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    start.add(offset as usize),
+                    dst.as_mut_ptr(),
+                    dst.len(),
+                )
+            }
         });
         Ok(())
     }
@@ -112,7 +130,9 @@ impl Segment {
         self.with_mapped(|start| {
             // SAFETY: as in `read_at`; the owner of a read request hands its pages to the
             // holder of the request to be filled, so nobody else accesses them meanwhile.
-            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), start.add(offset as usize), src.len()) }
+            unsafe {
+                core::ptr::copy_nonoverlapping(src.as_ptr(), start.add(offset as usize), src.len())
+            }
         });
         Ok(())
     }
@@ -197,7 +217,9 @@ impl BlockDevice {
     /// ENOENT/ENOTBLK for a wrong path. Process context.
     pub(crate) fn open(path: &CStr) -> Result<Self> {
         let holder = KBox::new(Holder(0), GFP_KERNEL)?;
-        let holder_ptr = (&*holder as *const Holder).cast_mut().cast::<kernel::ffi::c_void>();
+        let holder_ptr = (&*holder as *const Holder)
+            .cast_mut()
+            .cast::<kernel::ffi::c_void>();
         // SAFETY: `path` is NUL-terminated; the holder is a unique address that lives as long
         // as the returned handle, which releases the claim before dropping it; no holder ops.
         let file = from_err_ptr(unsafe {
@@ -217,7 +239,11 @@ impl BlockDevice {
             return Err(EINVAL);
         };
         // INVARIANT: opened and claimed with `holder`, which moves into the handle.
-        Ok(BlockDevice { file, bdev, _holder: holder })
+        Ok(BlockDevice {
+            file,
+            bdev,
+            _holder: holder,
+        })
     }
 
     /// Size of the device in bytes.
@@ -284,7 +310,10 @@ impl<T: BioRequest> BioSet<T> {
             bindings::bioset_init(set.get(), pool_size, front_pad, flags as kernel::ffi::c_int)
         })?;
         // INVARIANT: initialised with FRONT_PAD just above.
-        Ok(BioSet { set, _request: PhantomData })
+        Ok(BioSet {
+            set,
+            _request: PhantomData,
+        })
     }
 
     /// Where the request of `bio` lives.
@@ -293,7 +322,11 @@ impl<T: BioRequest> BioSet<T> {
     /// `bio` must have been allocated from a set with front pad [`Self::FRONT_PAD`].
     unsafe fn slot(bio: *mut bindings::bio) -> *mut MaybeUninit<T> {
         // SAFETY: per the function contract the front pad precedes the bio in one allocation.
-        unsafe { bio.cast::<u8>().sub(Self::FRONT_PAD).cast::<MaybeUninit<T>>() }
+        unsafe {
+            bio.cast::<u8>()
+                .sub(Self::FRONT_PAD)
+                .cast::<MaybeUninit<T>>()
+        }
     }
 
     /// Builds one bio for `request` at byte position `pos` of `device` and submits it. The
@@ -302,14 +335,23 @@ impl<T: BioRequest> BioSet<T> {
     /// or length, no data for a read or write, more than [`MAX_SEGMENTS`] segments).
     ///
     /// May sleep (bio allocation waits for the mempool); process context only.
-    pub(crate) fn submit(&self, device: &BlockDevice, op: BioOp, flags: BioFlags, pos: u64, request: T) {
+    pub(crate) fn submit(
+        &self,
+        device: &BlockDevice,
+        op: BioOp,
+        flags: BioFlags,
+        pos: u64,
+        request: T,
+    ) {
         let segments = request.segments();
         let total: u64 = segments.iter().map(|s| u64::from(s.len())).sum();
         let aligned = |v: u64| v % u64::from(device.logical_block_size().max(SECTOR_SIZE)) == 0;
         let nr_vecs = match op {
             BioOp::Flush => Some(0),
             BioOp::Read | BioOp::Write if total > 0 && aligned(pos) && aligned(total) => {
-                u16::try_from(segments.len()).ok().filter(|&n| usize::from(n) <= MAX_SEGMENTS)
+                u16::try_from(segments.len())
+                    .ok()
+                    .filter(|&n| usize::from(n) <= MAX_SEGMENTS)
             }
             _ => None,
         };
@@ -343,8 +385,9 @@ impl<T: BioRequest> BioSet<T> {
         for segment in request.segments() {
             // SAFETY: `bio` is a fresh bio with `nr_vecs` vectors; the page is kept alive by
             // the request, which lives in the bio until completion.
-            let n =
-                unsafe { bindings::bio_add_page(bio, segment.page.as_ptr(), segment.len, segment.offset) };
+            let n = unsafe {
+                bindings::bio_add_page(bio, segment.page.as_ptr(), segment.len, segment.offset)
+            };
             if u32::try_from(n).ok() != Some(segment.len) {
                 added = false;
                 break;
@@ -383,7 +426,11 @@ impl<T: BioRequest> BioSet<T> {
         unsafe { bindings::bio_put(bio) };
         // SAFETY: plain conversion of a status code.
         let errno = unsafe { bindings::blk_status_to_errno(status) };
-        request.end_io(if errno == 0 { Ok(()) } else { Err(Error::from_errno(errno)) });
+        request.end_io(if errno == 0 {
+            Ok(())
+        } else {
+            Err(Error::from_errno(errno))
+        });
     }
 }
 

@@ -162,7 +162,11 @@ impl<P> Request<P> {
         // SAFETY: the request is valid; the callback gets `ctx`, a live exclusive `KVec`, and
         // is only called during this call.
         to_result(unsafe {
-            mars_bindings::mars_helper_rq_for_each_segment(self.raw(), Some(add_segment), ctx.cast())
+            mars_bindings::mars_helper_rq_for_each_segment(
+                self.raw(),
+                Some(add_segment),
+                ctx.cast(),
+            )
         })
     }
 
@@ -189,7 +193,10 @@ impl<P> Request<P> {
     pub(crate) unsafe fn from_raw(raw: *mut kernel::ffi::c_void) -> Self {
         // INVARIANT: per the function contract this is the original, unique handle.
         // SAFETY: `into_raw` returned a non-null request pointer.
-        Request { rq: unsafe { NonNull::new_unchecked(raw.cast()) }, _pdu: PhantomData }
+        Request {
+            rq: unsafe { NonNull::new_unchecked(raw.cast()) },
+            _pdu: PhantomData,
+        }
     }
 }
 
@@ -268,7 +275,12 @@ impl Workqueue {
         let flags = bindings::wq_flags_WQ_MEM_RECLAIM | bindings::wq_flags_WQ_HIGHPRI;
         // SAFETY: "%s" with one NUL-terminated string argument; max_active 0 is the default.
         let wq = unsafe {
-            bindings::alloc_workqueue(kernel::c_str!("%s").as_char_ptr(), flags, 0, name.as_char_ptr())
+            bindings::alloc_workqueue(
+                kernel::c_str!("%s").as_char_ptr(),
+                flags,
+                0,
+                name.as_char_ptr(),
+            )
         };
         // INVARIANT: freshly allocated.
         Ok(Workqueue(NonNull::new(wq).ok_or(ENOMEM)?))
@@ -454,7 +466,13 @@ impl<T: BlkOps> Disk<T> {
             unsafe { bindings::put_disk(gendisk.as_ptr()) };
         });
 
-        let state = Arc::new(DiskState { opens: AtomicU32::new(0), open_changed: T::open_changed }, GFP_KERNEL)?;
+        let state = Arc::new(
+            DiskState {
+                opens: AtomicU32::new(0),
+                open_changed: T::open_changed,
+            },
+            GFP_KERNEL,
+        )?;
         let state_ptr = state.clone().into_foreign();
         let state_guard = ScopeGuard::new_with_data(state_ptr, |ptr| {
             // SAFETY: `ptr` came from `into_foreign` and the disk was never added, so the
@@ -470,7 +488,11 @@ impl<T: BlkOps> Disk<T> {
             (*disk).flags |= bindings::GENHD_FL_NO_PART as kernel::ffi::c_int;
             copy_name(&mut (*disk).disk_name, config.name)?;
             bindings::set_capacity(disk, config.capacity / SECTOR_SIZE);
-            to_result(bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut()))?;
+            to_result(bindings::device_add_disk(
+                core::ptr::null_mut(),
+                disk,
+                core::ptr::null_mut(),
+            ))?;
         }
         // From here on the block layer owns the state reference (free_disk releases it).
         state_guard.dismiss();
@@ -501,7 +523,12 @@ impl<T: BlkOps> Disk<T> {
     /// Removes the device unless it is open (EBUSY, and the disk stays). Waits for requests
     /// in flight to end. Process context.
     pub(crate) fn remove(self) -> core::result::Result<(), (Self, Error)> {
-        match self.state.opens.compare_exchange(0, DiskState::REMOVING, Ordering::AcqRel, Ordering::Acquire) {
+        match self.state.opens.compare_exchange(
+            0,
+            DiskState::REMOVING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => Ok(()), // dropping `self` deletes the disk
             Err(_) => Err((self, EBUSY)),
         }
@@ -511,7 +538,9 @@ impl<T: BlkOps> Disk<T> {
 impl<T: BlkOps> Drop for Disk<T> {
     fn drop(&mut self) {
         // No new opens from here on (normally already set by `remove`).
-        self.state.opens.fetch_or(DiskState::REMOVING, Ordering::AcqRel);
+        self.state
+            .opens
+            .fetch_or(DiskState::REMOVING, Ordering::AcqRel);
         if self.open_count() != 0 {
             pr_err!("blk: deleting a disk that is still open\n");
         }
@@ -551,9 +580,11 @@ unsafe extern "C" fn open_callback(
     // SAFETY: private_data holds the foreign `Arc<DiskState>`, released only by free_disk,
     // which cannot run while the block layer is opening the disk.
     let state = unsafe { Arc::<DiskState>::borrow((*disk).private_data) };
-    let result = state.opens.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-        (n & DiskState::REMOVING == 0).then(|| n.saturating_add(1))
-    });
+    let result = state
+        .opens
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n & DiskState::REMOVING == 0).then(|| n.saturating_add(1))
+        });
     match result {
         Ok(_) => {
             (state.open_changed)();
@@ -613,7 +644,12 @@ unsafe extern "C" fn queue_rq_callback<T: BlkOps>(
 ) -> bindings::blk_status_t {
     // SAFETY: `bd` and `hctx` are valid for the call; the driver data is the workqueue, which
     // outlives the queue.
-    let (rq, workqueue) = unsafe { ((*bd).rq, (*hctx).driver_data.cast::<bindings::workqueue_struct>()) };
+    let (rq, workqueue) = unsafe {
+        (
+            (*bd).rq,
+            (*hctx).driver_data.cast::<bindings::workqueue_struct>(),
+        )
+    };
     // SAFETY: a request handed to queue_rq belongs to the driver; starting it first is the
     // blk-mq protocol. Its pdu is a `Slot` whose work item was initialised by init_request
     // and is idle (the previous request of this tag has handed itself over already).
@@ -644,7 +680,10 @@ unsafe extern "C" fn request_work<T: BlkOps>(work: *mut bindings::work_struct) {
     // SAFETY: the pointer comes from a live request.
     let rq = unsafe { NonNull::new_unchecked(rq) };
     // INVARIANT: started in queue_rq, pdu initialised by init_request, owned by the driver.
-    data.queue_rq(Request { rq, _pdu: PhantomData });
+    data.queue_rq(Request {
+        rq,
+        _pdu: PhantomData,
+    });
 }
 
 /// `blk_mq_ops.init_request`: creates the per-request data of one tag.
@@ -664,7 +703,10 @@ unsafe extern "C" fn init_request_callback<T: BlkOps>(
         // name are static.
         unsafe {
             let slot = bindings::blk_mq_rq_to_pdu(rq).cast::<Slot<T::Pdu>>();
-            slot.write(Slot { work: Opaque::uninit(), pdu });
+            slot.write(Slot {
+                work: Opaque::uninit(),
+                pdu,
+            });
             bindings::init_work_with_key(
                 (*slot).work.get(),
                 Some(request_work::<T>),

@@ -57,7 +57,12 @@ impl<const N: usize> Shash<N> {
         // SAFETY: by the type invariant `tfm` is live and writes exactly `N` bytes to `out`,
         // which has room for them; `data` is readable for `len` bytes.
         to_result(unsafe {
-            bindings::crypto_shash_tfm_digest(self.tfm.as_ptr(), data.as_ptr(), len, out.as_mut_ptr())
+            bindings::crypto_shash_tfm_digest(
+                self.tfm.as_ptr(),
+                data.as_ptr(),
+                len,
+                out.as_mut_ptr(),
+            )
         })?;
         Ok(out)
     }
@@ -74,5 +79,8 @@ impl<const N: usize> Drop for Shash<N> {
 /// or `data` is 4 GiB or longer. Allocates a transform (GFP_KERNEL, may sleep): process
 /// context only, inside a NoIo scope on the IO path.
 pub(crate) fn md5(data: &[u8]) -> Option<[u8; 16]> {
-    Shash::<16>::new(kernel::c_str!("md5")).ok()?.digest(data).ok()
+    Shash::<16>::new(kernel::c_str!("md5"))
+        .ok()?
+        .digest(data)
+        .ok()
 }

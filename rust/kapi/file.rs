@@ -100,7 +100,9 @@ impl File {
     pub(crate) fn filesystem_size(&self) -> Result<u64> {
         let (mut blocks, mut block_size) = (0u64, 0u64);
         // SAFETY: the file is open (type invariant); the outputs are valid for writing.
-        to_result(unsafe { helpers::mars_helper_statfs(self.file.as_ptr(), &mut blocks, &mut block_size) })?;
+        to_result(unsafe {
+            helpers::mars_helper_statfs(self.file.as_ptr(), &mut blocks, &mut block_size)
+        })?;
         Ok(blocks.saturating_mul(block_size))
     }
 
@@ -112,7 +114,8 @@ impl File {
     pub(crate) fn reopen_direct(&self) -> Result<File> {
         // SAFETY: the file is open (type invariant); the helper returns a referenced file or
         // an ERR_PTR.
-        let file = from_err_ptr(unsafe { helpers::mars_helper_file_reopen_direct(self.file.as_ptr()) })?;
+        let file =
+            from_err_ptr(unsafe { helpers::mars_helper_file_reopen_direct(self.file.as_ptr()) })?;
         let file = NonNull::new(file).ok_or(ENOMEM)?;
         // INVARIANT: a reference from dentry_open, owned by the returned value.
         Ok(File { file })
@@ -129,7 +132,13 @@ impl File {
         // SAFETY: the file is open (type invariant); `data` is a readable kernel buffer of
         // `data.len()` bytes for the duration of the call, which only reads it.
         let n = unsafe {
-            helpers::mars_helper_file_write_repeated(self.file.as_ptr(), data.as_ptr().cast::<c_void>(), data.len(), count, pos)
+            helpers::mars_helper_file_write_repeated(
+                self.file.as_ptr(),
+                data.as_ptr().cast::<c_void>(),
+                data.len(),
+                count,
+                pos,
+            )
         };
         usize::try_from(n).map_err(|_| Error::from_errno(c_int::try_from(n).unwrap_or(-5)))
     }
@@ -149,8 +158,16 @@ impl File {
         while !rest.is_empty() {
             // SAFETY: the file is open; `rest` is a readable kernel buffer of `rest.len()` bytes;
             // `pos` is a valid loff_t the call advances.
-            let n = unsafe { bindings::kernel_write(self.file.as_ptr(), rest.as_ptr().cast::<c_void>(), rest.len(), &mut pos) };
-            let n = usize::try_from(n).map_err(|_| Error::from_errno(c_int::try_from(n).unwrap_or(-5)))?;
+            let n = unsafe {
+                bindings::kernel_write(
+                    self.file.as_ptr(),
+                    rest.as_ptr().cast::<c_void>(),
+                    rest.len(),
+                    &mut pos,
+                )
+            };
+            let n = usize::try_from(n)
+                .map_err(|_| Error::from_errno(c_int::try_from(n).unwrap_or(-5)))?;
             if n == 0 {
                 return Err(bad_count());
             }
@@ -167,8 +184,16 @@ impl File {
         while done < buf.len() {
             let rest = buf.get_mut(done..).ok_or_else(bad_count)?;
             // SAFETY: the file is open; `rest` is a writable kernel buffer of `rest.len()` bytes.
-            let n = unsafe { bindings::kernel_read(self.file.as_ptr(), rest.as_mut_ptr().cast::<c_void>(), rest.len(), &mut pos) };
-            let n = usize::try_from(n).map_err(|_| Error::from_errno(c_int::try_from(n).unwrap_or(-5)))?;
+            let n = unsafe {
+                bindings::kernel_read(
+                    self.file.as_ptr(),
+                    rest.as_mut_ptr().cast::<c_void>(),
+                    rest.len(),
+                    &mut pos,
+                )
+            };
+            let n = usize::try_from(n)
+                .map_err(|_| Error::from_errno(c_int::try_from(n).unwrap_or(-5)))?;
             if n == 0 {
                 break;
             }
@@ -195,7 +220,9 @@ impl File {
     pub(crate) fn filesystem_space(&self) -> Result<(u64, u64)> {
         let (mut total, mut avail) = (0u64, 0u64);
         // SAFETY: the file is open (type invariant); the outputs are valid for writing.
-        to_result(unsafe { helpers::mars_helper_statfs_space(self.file.as_ptr(), &mut total, &mut avail) })?;
+        to_result(unsafe {
+            helpers::mars_helper_statfs_space(self.file.as_ptr(), &mut total, &mut avail)
+        })?;
         Ok((total, avail))
     }
 }

@@ -59,7 +59,11 @@ unsafe impl<T: Send + Sync + 'static> Sync for KThread<T> {}
 impl<T: Send + Sync + 'static> KThread<T> {
     /// Starts a kernel thread called `name` that runs `body(&state, &context)`. The body should
     /// return once [`ThreadContext::should_stop`] is true; dropping the handle waits for it.
-    pub(crate) fn spawn(name: &'static CStr, state: T, body: fn(&T, &ThreadContext)) -> Result<Self> {
+    pub(crate) fn spawn(
+        name: &'static CStr,
+        state: T,
+        body: fn(&T, &ThreadContext),
+    ) -> Result<Self> {
         let start = KBox::new(Start { state, body }, GFP_KERNEL)?;
         let data = (&*start as *const Start<T>).cast_mut().cast::<c_void>();
         // SAFETY: `trampoline::<T>` has the signature of a thread function and reads `data` as
@@ -83,7 +87,10 @@ impl<T: Send + Sync + 'static> KThread<T> {
             bindings::wake_up_process(task.as_ptr());
         }
         // INVARIANT: created with `data` pointing into `start`, woken, reference taken.
-        Ok(KThread { task, _start: start })
+        Ok(KThread {
+            task,
+            _start: start,
+        })
     }
 }
 
@@ -105,7 +112,9 @@ impl<T: Send + Sync + 'static> Drop for KThread<T> {
 unsafe extern "C" fn trampoline<T: Send + Sync + 'static>(data: *mut c_void) -> c_int {
     // SAFETY: per the function contract `data` points to a live `Start<T>`, shared read-only.
     let start = unsafe { &*data.cast::<Start<T>>() };
-    let context = ThreadContext { _not_send: PhantomData };
+    let context = ThreadContext {
+        _not_send: PhantomData,
+    };
     (start.body)(&start.state, &context);
     0
 }
@@ -149,13 +158,20 @@ unsafe impl Sync for Wakeup {}
 impl Wakeup {
     /// An uninitialised wake-up channel; call [`Wakeup::init`] before sharing it.
     pub(crate) const fn new() -> Self {
-        Wakeup { state: AtomicU8::new(UNINIT), head: Opaque::uninit() }
+        Wakeup {
+            state: AtomicU8::new(UNINIT),
+            head: Opaque::uninit(),
+        }
     }
 
     /// Initialises the wait queue (once; later calls do nothing). Call it before anybody may
     /// sleep or set a condition, e.g. first thing at module load.
     pub(crate) fn init(&'static self) {
-        if self.state.compare_exchange(UNINIT, INITIALIZING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self
+            .state
+            .compare_exchange(UNINIT, INITIALIZING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return;
         }
         // SAFETY: the compare-exchange above makes us the only initialiser, and nobody uses the
@@ -189,7 +205,11 @@ impl Wakeup {
         if self.state.load(Ordering::Acquire) != READY {
             // Another context is initialising the head right now (only possible if `init` was
             // not called at load time): do not queue on it, check once and report a timeout.
-            return if condition() { WakeReason::Condition } else { WakeReason::Timeout };
+            return if condition() {
+                WakeReason::Condition
+            } else {
+                WakeReason::Timeout
+            };
         }
         // SAFETY: the head is initialised (state READY) and static.
         unsafe { wait_on(self.head.get(), Some(context), timeout_ms, condition) }
@@ -260,7 +280,11 @@ unsafe fn wait_on(
     timeout_ms: u32,
     condition: impl Fn() -> bool,
 ) -> WakeReason {
-    let state = if context.is_some() { TASK_INTERRUPTIBLE } else { kernel::task::TASK_UNINTERRUPTIBLE };
+    let state = if context.is_some() {
+        TASK_INTERRUPTIBLE
+    } else {
+        kernel::task::TASK_UNINTERRUPTIBLE
+    };
     let jiffies = kernel::time::msecs_to_jiffies(timeout_ms);
     let mut remaining = c_long::try_from(jiffies).unwrap_or(MAX_SCHEDULE_TIMEOUT);
     let wait = Opaque::<bindings::wait_queue_entry>::uninit();

@@ -25,7 +25,9 @@ impl Lz4Workmem {
         let bytes = unsafe { bindings::mars_helper_lz4_mem_compress() };
         let words = bytes.div_ceil(core::mem::size_of::<u64>());
         // INVARIANT: `words` u64s cover `LZ4_MEM_COMPRESS` bytes.
-        Ok(Lz4Workmem { mem: KVVec::from_elem(0, words, flags)? })
+        Ok(Lz4Workmem {
+            mem: KVVec::from_elem(0, words, flags)?,
+        })
     }
 
     /// Compresses `src` into `dst`. Returns the compressed length, or `None` if the result
@@ -59,6 +61,7 @@ pub(crate) fn decompress(src: &[u8], dst: &mut [u8]) -> Option<usize> {
     let dst_len = i32::try_from(dst.len()).unwrap_or(i32::MAX);
     // SAFETY: `src` is readable for `src_len` bytes and `dst` writable for `dst_len` bytes;
     // LZ4_decompress_safe never reads or writes outside them, whatever the input.
-    let written = unsafe { bindings::LZ4_decompress_safe(src.as_ptr(), dst.as_mut_ptr(), src_len, dst_len) };
+    let written =
+        unsafe { bindings::LZ4_decompress_safe(src.as_ptr(), dst.as_mut_ptr(), src_len, dst_len) };
     usize::try_from(written).ok()
 }

@@ -25,7 +25,10 @@ impl NoIoScope {
     pub(crate) fn enter() -> Self {
         // SAFETY: only sets a flag of the current task, returning the old state.
         let flags = unsafe { helpers::mars_helper_memalloc_noio_save() };
-        NoIoScope { flags, _not_send: core::marker::PhantomData }
+        NoIoScope {
+            flags,
+            _not_send: core::marker::PhantomData,
+        }
     }
 }
 
@@ -42,7 +45,9 @@ pub(crate) fn total_ram() -> u64 {
     let mut info = bindings::sysinfo::default();
     // SAFETY: `info` is a valid, writable sysinfo for the duration of the call.
     unsafe { bindings::si_meminfo(&mut info) };
-    u64::try_from(info.totalram).unwrap_or(0).saturating_mul(u64::from(info.mem_unit))
+    u64::try_from(info.totalram)
+        .unwrap_or(0)
+        .saturating_mul(u64::from(info.mem_unit))
 }
 
 /// One page of memory, read and written as bytes.
@@ -56,7 +61,9 @@ impl PageBuf {
 
     /// Allocates a page (GFP_KERNEL: use a [`NoIoScope`] on the IO path).
     pub(crate) fn new() -> Result<Self> {
-        Ok(PageBuf { page: Page::alloc_page(GFP_KERNEL)? })
+        Ok(PageBuf {
+            page: Page::alloc_page(GFP_KERNEL)?,
+        })
     }
 
     /// Runs `f` on the page's bytes.

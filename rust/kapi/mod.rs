@@ -19,9 +19,9 @@ pub(crate) mod kthread;
 pub(crate) mod lz4;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod mm;
+pub(crate) mod socket;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod sync;
-pub(crate) mod socket;
 pub(crate) mod sysctl;
 pub(crate) mod time;
 pub(crate) mod uts;

@@ -31,7 +31,10 @@ pub(crate) struct SocketAddrV4 {
 impl SocketAddrV4 {
     /// The address `a.b.c.d:port`.
     pub(crate) fn new(octets: [u8; 4], port: u16) -> Self {
-        SocketAddrV4 { addr: u32::from_be_bytes(octets), port }
+        SocketAddrV4 {
+            addr: u32::from_be_bytes(octets),
+            port,
+        }
     }
 
     /// The wildcard address (any local address) with `port`.
@@ -94,7 +97,9 @@ impl Socket {
         // SAFETY: `raw` is a valid out pointer; on success it holds a socket we own.
         to_result(unsafe { helpers::mars_helper_sock_create_tcp(&mut raw) })?;
         // INVARIANT: created by sock_create_kern, owned from here on.
-        let socket = Socket { sock: NonNull::new(raw).ok_or(ENOMEM)? };
+        let socket = Socket {
+            sock: NonNull::new(raw).ok_or(ENOMEM)?,
+        };
         socket.set_timeouts(timeouts);
         Ok(socket)
     }
@@ -102,12 +107,25 @@ impl Socket {
     /// Bounds the blocking calls on this socket.
     pub(crate) fn set_timeouts(&self, timeouts: Timeouts) {
         // SAFETY: `sock` is valid (type invariant) and has its `sk`.
-        unsafe { helpers::mars_helper_sock_set_timeouts(self.sock.as_ptr(), timeouts.recv_ms, timeouts.send_ms) };
+        unsafe {
+            helpers::mars_helper_sock_set_timeouts(
+                self.sock.as_ptr(),
+                timeouts.recv_ms,
+                timeouts.send_ms,
+            )
+        };
     }
 
     fn tune_stream(&self) {
         // SAFETY: `sock` is a valid TCP socket (type invariant).
-        unsafe { helpers::mars_helper_sock_tune_stream(self.sock.as_ptr(), KEEPIDLE_SEC, KEEPINTVL_SEC, KEEPCNT) };
+        unsafe {
+            helpers::mars_helper_sock_tune_stream(
+                self.sock.as_ptr(),
+                KEEPIDLE_SEC,
+                KEEPINTVL_SEC,
+                KEEPCNT,
+            )
+        };
     }
 
     /// A socket listening on `addr` (SO_REUSEADDR, so a restarted module can bind again at
@@ -117,9 +135,13 @@ impl Socket {
         // SAFETY: `sock` is valid (type invariant).
         unsafe { helpers::mars_helper_sock_set_reuseaddr(socket.sock.as_ptr()) };
         // SAFETY: `sock` is a valid, unbound TCP socket.
-        to_result(unsafe { helpers::mars_helper_sock_bind_ipv4(socket.sock.as_ptr(), addr.addr, addr.port) })?;
+        to_result(unsafe {
+            helpers::mars_helper_sock_bind_ipv4(socket.sock.as_ptr(), addr.addr, addr.port)
+        })?;
         // SAFETY: `sock` is a valid, bound TCP socket.
-        to_result(unsafe { helpers::mars_helper_sock_listen(socket.sock.as_ptr(), LISTEN_BACKLOG) })?;
+        to_result(unsafe {
+            helpers::mars_helper_sock_listen(socket.sock.as_ptr(), LISTEN_BACKLOG)
+        })?;
         Ok(socket)
     }
 
@@ -131,7 +153,9 @@ impl Socket {
         // new socket we own on success.
         to_result(unsafe { helpers::mars_helper_sock_accept(self.sock.as_ptr(), &mut raw) })?;
         // INVARIANT: handed out by kernel_accept, owned from here on.
-        let socket = Socket { sock: NonNull::new(raw).ok_or(ENOMEM)? };
+        let socket = Socket {
+            sock: NonNull::new(raw).ok_or(ENOMEM)?,
+        };
         socket.set_timeouts(timeouts);
         socket.tune_stream();
         Ok(socket)
@@ -149,7 +173,9 @@ impl Socket {
         socket.tune_stream();
         publish(&socket)?;
         // SAFETY: `sock` is a valid, unconnected TCP socket.
-        to_result(unsafe { helpers::mars_helper_sock_connect_ipv4(socket.sock.as_ptr(), addr.addr, addr.port) })?;
+        to_result(unsafe {
+            helpers::mars_helper_sock_connect_ipv4(socket.sock.as_ptr(), addr.addr, addr.port)
+        })?;
         Ok(socket)
     }
 
@@ -157,7 +183,9 @@ impl Socket {
     pub(crate) fn peer_addr(&self) -> Result<SocketAddrV4> {
         let (mut addr, mut port) = (0u32, 0u16);
         // SAFETY: `sock` is valid (type invariant); both out pointers are valid.
-        to_result(unsafe { helpers::mars_helper_sock_peer_ipv4(self.sock.as_ptr(), &mut addr, &mut port) })?;
+        to_result(unsafe {
+            helpers::mars_helper_sock_peer_ipv4(self.sock.as_ptr(), &mut addr, &mut port)
+        })?;
         Ok(SocketAddrV4 { addr, port })
     }
 
@@ -169,7 +197,9 @@ impl Socket {
             let chunk = buf.len().min(1 << 30);
             // SAFETY: `sock` is valid (type invariant); `buf` has `chunk` readable bytes that
             // outlive the call.
-            let sent = unsafe { helpers::mars_helper_sock_send(self.sock.as_ptr(), buf.as_ptr().cast(), chunk) };
+            let sent = unsafe {
+                helpers::mars_helper_sock_send(self.sock.as_ptr(), buf.as_ptr().cast(), chunk)
+            };
             if sent < 0 {
                 return Err(Error::from_errno(sent));
             }
@@ -190,7 +220,9 @@ impl Socket {
         }
         let len = buf.len().min(1 << 30);
         // SAFETY: `sock` is valid (type invariant); `buf` has `len` writable bytes.
-        let got = unsafe { helpers::mars_helper_sock_recv(self.sock.as_ptr(), buf.as_mut_ptr().cast(), len) };
+        let got = unsafe {
+            helpers::mars_helper_sock_recv(self.sock.as_ptr(), buf.as_mut_ptr().cast(), len)
+        };
         if got < 0 {
             return Err(Error::from_errno(got));
         }

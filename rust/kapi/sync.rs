@@ -44,7 +44,11 @@ impl<T> IrqSpinLock<T> {
     pub(crate) fn lock(&self) -> IrqGuard<'_, T> {
         // SAFETY: the lock is initialised and pinned (construction only through `new`).
         let flags = unsafe { helpers::mars_helper_spin_lock_irqsave(self.lock.get()) };
-        IrqGuard { lock: self, flags, _not_send: PhantomData }
+        IrqGuard {
+            lock: self,
+            flags,
+            _not_send: PhantomData,
+        }
     }
 }
 

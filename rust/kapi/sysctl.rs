@@ -59,7 +59,10 @@ unsafe impl Sync for Registration {}
 
 impl Registration {
     /// Registers `entries` as files of the directory `/proc/sys/<path>`.
-    pub(crate) fn register(path: &'static CStr, entries: &[&'static dyn SysctlEntry]) -> Result<Self> {
+    pub(crate) fn register(
+        path: &'static CStr,
+        entries: &[&'static dyn SysctlEntry],
+    ) -> Result<Self> {
         let mut slots = KVec::with_capacity(entries.len(), GFP_KERNEL)?;
         for entry in entries {
             slots.push(Slot { entry: *entry }, GFP_KERNEL)?;
@@ -79,11 +82,16 @@ impl Registration {
         // SAFETY: `path` is NUL-terminated and static; `table` holds `table.len()` initialised
         // entries whose names are static and whose data point into `slots`; both vectors are
         // moved into the returned value unchanged, which unregisters before dropping them.
-        let header =
-            unsafe { bindings::register_sysctl_sz(path.as_char_ptr(), table.as_mut_ptr(), table.len()) };
+        let header = unsafe {
+            bindings::register_sysctl_sz(path.as_char_ptr(), table.as_mut_ptr(), table.len())
+        };
         let header = NonNull::new(header).ok_or(ENOMEM)?;
         // INVARIANT: registered over `table`, whose data point into `slots`.
-        Ok(Registration { header, _table: table, _slots: slots })
+        Ok(Registration {
+            header,
+            _table: table,
+            _slots: slots,
+        })
     }
 }
 

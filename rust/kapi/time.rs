@@ -6,7 +6,10 @@ use kernel::bindings;
 
 /// The current real time (CLOCK_REALTIME).
 pub(crate) fn real_time() -> Stamp {
-    let mut ts = bindings::timespec64 { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = bindings::timespec64 {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec64 for the duration of the call.
     unsafe { bindings::ktime_get_real_ts64(&mut ts) };
     // tv_nsec is always in 0..1e9; anything else would be a kernel bug, read as 0.

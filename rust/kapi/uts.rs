@@ -14,14 +14,20 @@ pub(crate) struct NodeName {
 impl NodeName {
     /// The name, without NUL.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        let len = self.bytes.iter().position(|&b| b == 0).unwrap_or(self.bytes.len());
+        let len = self
+            .bytes
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.bytes.len());
         self.bytes.get(..len).unwrap_or(&[])
     }
 }
 
 /// Reads the node name. A concurrent `sethostname` may be seen half done: validate the result.
 pub(crate) fn node_name() -> NodeName {
-    let mut name = NodeName { bytes: [0; NODE_NAME_CAPACITY] };
+    let mut name = NodeName {
+        bytes: [0; NODE_NAME_CAPACITY],
+    };
     // SAFETY: the buffer is writable for its full length, which is what we pass; the helper
     // writes a NUL-terminated string of at most that length.
     unsafe { helpers::mars_helper_nodename(name.bytes.as_mut_ptr(), name.bytes.len()) };

@@ -92,7 +92,10 @@ impl PathBuf {
     /// The last component (empty for the root).
     fn name(&self) -> &[u8] {
         let path = self.as_bytes();
-        path.iter().rposition(|&b| b == b'/').and_then(|slash| path.get(slash + 1..)).unwrap_or(&[])
+        path.iter()
+            .rposition(|&b| b == b'/')
+            .and_then(|slash| path.get(slash + 1..))
+            .unwrap_or(&[])
     }
 
     /// The directory holding the last component.
@@ -212,7 +215,10 @@ impl Path {
                 bindings::AT_STATX_SYNC_AS_STAT,
             )
         })?;
-        Ok(Stat { kind: FileKind::from_mode(u32::from(stat.mode)), mtime: stamp_of(stat.mtime) })
+        Ok(Stat {
+            kind: FileKind::from_mode(u32::from(stat.mode)),
+            mtime: stamp_of(stat.mtime),
+        })
     }
 }
 
@@ -341,7 +347,10 @@ pub(crate) fn read_link(path: &CStr) -> Result<Link> {
     // (a cleared one does nothing), after the last use of `target`.
     unsafe { helpers::mars_helper_do_delayed_call(&mut done) };
     let value = copied?;
-    Ok(Link { value, mtime: stat.mtime })
+    Ok(Link {
+        value,
+        mtime: stat.mtime,
+    })
 }
 
 /// Creates the directory `path` with permissions `mode`. EEXIST if the name is taken.
@@ -367,7 +376,9 @@ pub(crate) fn unlink(path: &PathBuf) -> Result {
     }
     // SAFETY: the parent is locked with write access (`lock`); `entry` is a positive dentry of
     // it, looked up under that lock. No delegation handling: /mars is a local filesystem.
-    to_result(unsafe { bindings::vfs_unlink(dir.idmap(), dir.inode(), entry.as_ptr(), ptr::null_mut()) })
+    to_result(unsafe {
+        bindings::vfs_unlink(dir.idmap(), dir.inode(), entry.as_ptr(), ptr::null_mut())
+    })
 }
 
 /// Sets the mtime of the object `entry` (and its ctime to now), like `touch -h -d`. The caller
@@ -409,7 +420,8 @@ pub(crate) fn replace_symlink(path: &PathBuf, value: &[u8], mtime: Stamp) -> Res
     target.push(0, GFP_KERNEL)?;
 
     let name = path.name();
-    let mut tmp_name = KVec::with_capacity(TMP_PREFIX.len().saturating_add(name.len()), GFP_KERNEL)?;
+    let mut tmp_name =
+        KVec::with_capacity(TMP_PREFIX.len().saturating_add(name.len()), GFP_KERNEL)?;
     tmp_name.extend_from_slice(TMP_PREFIX, GFP_KERNEL)?;
     tmp_name.extend_from_slice(name, GFP_KERNEL)?;
     let parent = path.parent()?;
@@ -431,7 +443,12 @@ pub(crate) fn replace_symlink(path: &PathBuf, value: &[u8], mtime: Stamp) -> Res
     // SAFETY: the parent is locked with write access (`lock`); `tmp` is a negative dentry of
     // it; `target` is NUL-terminated.
     to_result(unsafe {
-        bindings::vfs_symlink(idmap, dir.inode(), tmp.as_ptr(), target.as_ptr().cast::<c_char>())
+        bindings::vfs_symlink(
+            idmap,
+            dir.inode(),
+            tmp.as_ptr(),
+            target.as_ptr().cast::<c_char>(),
+        )
     })?;
     set_mtime(idmap, &tmp, mtime)?;
     let new = lock.lookup(name)?;
@@ -536,7 +553,13 @@ unsafe extern "C" fn collect_entry(
     if owned.extend_from_slice(name, GFP_KERNEL).is_err()
         || collector
             .entries
-            .push(DirEntry { name: owned, kind: FileKind::from_d_type(d_type) }, GFP_KERNEL)
+            .push(
+                DirEntry {
+                    name: owned,
+                    kind: FileKind::from_d_type(d_type),
+                },
+                GFP_KERNEL,
+            )
             .is_err()
     {
         collector.error = Some(ENOMEM);
@@ -550,7 +573,10 @@ unsafe extern "C" fn collect_entry(
 pub(crate) fn read_dir(path: &CStr, max_entries: usize) -> Result<Listing> {
     let file = File::open_directory(path)?;
     let mut collector = Collector {
-        ctx: bindings::dir_context { actor: Some(collect_entry), pos: 0 },
+        ctx: bindings::dir_context {
+            actor: Some(collect_entry),
+            pos: 0,
+        },
         entries: KVec::new(),
         max_entries,
         added: 0,
@@ -575,5 +601,8 @@ pub(crate) fn read_dir(path: &CStr, max_entries: usize) -> Result<Listing> {
             break;
         }
     }
-    Ok(Listing { entries: collector.entries, truncated: collector.truncated })
+    Ok(Listing {
+        entries: collector.entries,
+        truncated: collector.truncated,
+    })
 }

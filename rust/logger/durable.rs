@@ -28,7 +28,10 @@ pub(crate) struct Loggers {
 impl Loggers {
     /// An empty registry.
     pub(crate) fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(pin_init!(Loggers { list <- new_mutex!(KVec::new(), "mars_loggers") }), GFP_KERNEL)
+        Arc::pin_init(
+            pin_init!(Loggers { list <- new_mutex!(KVec::new(), "mars_loggers") }),
+            GFP_KERNEL,
+        )
     }
 
     /// Adds the logger of resource `res` (replacing an older entry of it).
@@ -57,7 +60,11 @@ impl Loggers {
             let mut kept = KVec::new();
             let mut removed = KVec::new();
             for entry in core::mem::take(&mut *list) {
-                let target = if entry.res.as_slice() == res { &mut removed } else { &mut kept };
+                let target = if entry.res.as_slice() == res {
+                    &mut removed
+                } else {
+                    &mut kept
+                };
                 // `kept` never outgrows the old list's length, `removed` holds at most one
                 // entry; should an allocation fail anyway, that entry is dropped here (the
                 // strategy still holds its own reference, so no logger is freed under the lock).
@@ -73,6 +80,8 @@ impl Loggers {
     /// host writes it now.
     pub(crate) fn durable_end(&self, res: &[u8], nr: u32) -> Option<u64> {
         let list = self.list.lock();
-        list.iter().find(|e| e.res.as_slice() == res).and_then(|e| e.logger.durable_end(nr))
+        list.iter()
+            .find(|e| e.res.as_slice() == res)
+            .and_then(|e| e.logger.durable_end(nr))
     }
 }

@@ -100,12 +100,21 @@ impl Snapshot {
             .and_then(|v| links::parse_replay(v).ok())
             .map_or(0, |r| r.log.nr.saturating_sub(1));
         let listing = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES)?;
-        let mut snap = Snapshot { me: owned(me)?, replay, logs: KVec::new(), versions: KVec::new() };
+        let mut snap = Snapshot {
+            me: owned(me)?,
+            replay,
+            logs: KVec::new(),
+            versions: KVec::new(),
+        };
         for entry in listing.entries.iter() {
-            let Ok(name) = core::str::from_utf8(&entry.name) else { continue };
+            let Ok(name) = core::str::from_utf8(&entry.name) else {
+                continue;
+            };
             match entry.kind {
                 Some(FileKind::Regular) => {
-                    let Ok(log) = LogName::parse(name) else { continue };
+                    let Ok(log) = LogName::parse(name) else {
+                        continue;
+                    };
                     if log.nr < min_nr {
                         continue;
                     }
@@ -117,28 +126,49 @@ impl Snapshot {
                     };
                     let origin = owned(log.origin.as_str().as_bytes())?;
                     let durable = (origin.as_slice() == me).then_some(size);
-                    snap.logs.push(LogEntry { nr: log.nr, origin, size, durable }, GFP_KERNEL)?;
+                    snap.logs.push(
+                        LogEntry {
+                            nr: log.nr,
+                            origin,
+                            size,
+                            durable,
+                        },
+                        GFP_KERNEL,
+                    )?;
                 }
                 Some(FileKind::Symlink) => {
-                    let Some((nr, host)) = parse_version_name(name) else { continue };
+                    let Some((nr, host)) = parse_version_name(name) else {
+                        continue;
+                    };
                     if nr < min_nr {
                         continue;
                     }
-                    let Some(value) = links::read(&dir.child(&entry.name)?)? else { continue };
+                    let Some(value) = links::read(&dir.child(&entry.name)?)? else {
+                        continue;
+                    };
                     let host = owned(host.as_bytes())?;
-                    snap.versions.push(VersionRaw { nr, host, value }, GFP_KERNEL)?;
+                    snap.versions
+                        .push(VersionRaw { nr, host, value }, GFP_KERNEL)?;
                 }
                 _ => {}
             }
         }
         // The origins' durable ends from their own version links; logfiles known only so.
         for index in 0..snap.versions.len() {
-            let Some(v) = snap.versions.get(index) else { break };
+            let Some(v) = snap.versions.get(index) else {
+                break;
+            };
             if v.host.as_slice() == me {
                 continue;
             }
-            let log = LogName { nr: v.nr, origin: host_name(&v.host)? };
-            let Some(pos) = links::version_pos(&v.value, log).and_then(|p| u64::try_from(p).ok()) else { continue };
+            let log = LogName {
+                nr: v.nr,
+                origin: host_name(&v.host)?,
+            };
+            let Some(pos) = links::version_pos(&v.value, log).and_then(|p| u64::try_from(p).ok())
+            else {
+                continue;
+            };
             let (nr, host) = (v.nr, owned(&v.host)?);
             snap.raise(nr, host, pos)?;
         }
@@ -153,9 +183,21 @@ impl Snapshot {
     /// Raises the known durable end of logfile `nr` of `origin` to `pos` (adds the logfile
     /// with local size 0 when it is not here).
     fn raise(&mut self, nr: u32, origin: KVec<u8>, pos: u64) -> Result {
-        match self.logs.iter_mut().find(|l| l.nr == nr && l.origin.as_slice() == origin.as_slice()) {
+        match self
+            .logs
+            .iter_mut()
+            .find(|l| l.nr == nr && l.origin.as_slice() == origin.as_slice())
+        {
             Some(l) => l.durable = Some(l.durable.map_or(pos, |d| d.max(pos))),
-            None => self.logs.push(LogEntry { nr, origin, size: 0, durable: Some(pos) }, GFP_KERNEL)?,
+            None => self.logs.push(
+                LogEntry {
+                    nr,
+                    origin,
+                    size: 0,
+                    durable: Some(pos),
+                },
+                GFP_KERNEL,
+            )?,
         }
         Ok(())
     }
@@ -174,8 +216,18 @@ impl Snapshot {
     pub(crate) fn log_facts(&self) -> Result<KVec<LogFacts<'_>>> {
         let mut out = KVec::with_capacity(self.logs.len(), GFP_KERNEL)?;
         for l in self.logs.iter() {
-            let log = LogName { nr: l.nr, origin: host_name(&l.origin)? };
-            out.push(LogFacts { log, origin_durable: l.durable, local_size: l.size }, GFP_KERNEL)?;
+            let log = LogName {
+                nr: l.nr,
+                origin: host_name(&l.origin)?,
+            };
+            out.push(
+                LogFacts {
+                    log,
+                    origin_durable: l.durable,
+                    local_size: l.size,
+                },
+                GFP_KERNEL,
+            )?;
         }
         Ok(out)
     }
@@ -186,7 +238,14 @@ impl Snapshot {
         for v in self.versions.iter() {
             let host = core::str::from_utf8(&v.host).map_err(|_| EINVAL)?;
             let value = core::str::from_utf8(&v.value).unwrap_or("");
-            out.push(VersionEntry { host, nr: v.nr, value }, GFP_KERNEL)?;
+            out.push(
+                VersionEntry {
+                    host,
+                    nr: v.nr,
+                    value,
+                },
+                GFP_KERNEL,
+            )?;
         }
         Ok(out)
     }

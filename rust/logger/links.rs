@@ -57,7 +57,10 @@ impl ResourcePaths {
         HostName::parse(text).map_err(|_| EINVAL)?;
         let mut owned = KVec::new();
         owned.extend_from_slice(host, GFP_KERNEL)?;
-        Ok(ResourcePaths { dir: PathBuf::from_parts(&[dir])?, host: owned })
+        Ok(ResourcePaths {
+            dir: PathBuf::from_parts(&[dir])?,
+            host: owned,
+        })
     }
 
     /// A second value with the same paths.
@@ -94,7 +97,8 @@ impl ResourcePaths {
 
     /// `actual-<host>/<name>`: an indicator or message of this host.
     pub(crate) fn actual(&self, name: &str) -> Result<PathBuf> {
-        self.child(format_args!("actual-{}", self.host()?))?.child(name.as_bytes())
+        self.child(format_args!("actual-{}", self.host()?))?
+            .child(name.as_bytes())
     }
 
     /// The logfile `log`.

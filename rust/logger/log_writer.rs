@@ -94,7 +94,12 @@ struct Batch {
 impl Batch {
     /// An empty batch whose records will go to `base`, the page prefix zero.
     fn new(base: u64) -> Result<Self> {
-        Ok(Batch { buf: KVVec::from_elem(0u8, BUFFER_LEN, GFP_KERNEL)?, head: page_offset(base), len: 0, base })
+        Ok(Batch {
+            buf: KVVec::from_elem(0u8, BUFFER_LEN, GFP_KERNEL)?,
+            head: page_offset(base),
+            len: 0,
+            base,
+        })
     }
 }
 
@@ -207,7 +212,10 @@ impl LogWriter {
             GFP_KERNEL,
         )?;
         let thread = KThread::spawn(c_str!("mars_logwriter"), shared.clone(), run)?;
-        Ok(LogWriter { shared, thread: Some(thread) })
+        Ok(LogWriter {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     /// Appends one record of `len` bytes at the end of the log: `fill` gets the record's
@@ -223,8 +231,15 @@ impl LogWriter {
             return Err(AppendError::Failed);
         }
         let mut open = self.shared.open.lock();
-        let new_len = open.len.checked_add(len).filter(|&end| end <= BATCH_CAPACITY).ok_or(AppendError::Full)?;
-        let pos = open.base.checked_add(open.len as u64).ok_or(AppendError::Failed)?;
+        let new_len = open
+            .len
+            .checked_add(len)
+            .filter(|&end| end <= BATCH_CAPACITY)
+            .ok_or(AppendError::Full)?;
+        let pos = open
+            .base
+            .checked_add(open.len as u64)
+            .ok_or(AppendError::Failed)?;
         let start = open.head.checked_add(open.len).ok_or(AppendError::Failed)?;
         let end = start.checked_add(len).ok_or(AppendError::Failed)?;
         let room = open.buf.get_mut(start..end).ok_or(AppendError::Full)?;
@@ -243,7 +258,9 @@ impl LogWriter {
     /// Whether `len` more bytes fit into the open batch now.
     pub(crate) fn has_room(&self, len: usize) -> bool {
         let open = self.shared.open.lock();
-        open.len.checked_add(len).is_some_and(|end| end <= BATCH_CAPACITY)
+        open.len
+            .checked_add(len)
+            .is_some_and(|end| end <= BATCH_CAPACITY)
     }
 
     /// End of the durable log data.
@@ -273,19 +290,27 @@ impl LogWriter {
         // No zeros ahead from now on (the writer thread may be writing some right now: the
         // lock waits for it).
         let _ahead = self.shared.ahead_lock.lock();
-        self.shared.ahead.prealloc_off.store(true, Ordering::Release);
+        self.shared
+            .ahead
+            .prealloc_off
+            .store(true, Ordering::Release);
         if self.shared.file.size() == end {
             return Ok(());
         }
         self.shared.file.truncate(end)?;
         self.shared.ahead.allocated.store(end, Ordering::Release);
         account_ahead(&self.shared);
-        self.shared.file.sync(SyncMode::from_knob(knobs::AIO_SYNC_MODE.get()))
+        self.shared
+            .file
+            .sync(SyncMode::from_knob(knobs::AIO_SYNC_MODE.get()))
     }
 
     /// Batches written (each one write and one sync) and records appended so far.
     pub(crate) fn stats(&self) -> (u64, u64) {
-        (self.shared.batches.load(Ordering::Relaxed), self.shared.records.load(Ordering::Relaxed))
+        (
+            self.shared.batches.load(Ordering::Relaxed),
+            self.shared.records.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -294,11 +319,16 @@ impl Drop for LogWriter {
         // The thread writes what is left before it returns.
         drop(self.thread.take());
         if let Err(e) = self.finish() {
-            pr_warn!("log writer: cannot cut the logfile at its end {}: {:?}\n", self.appended(), e);
+            pr_warn!(
+                "log writer: cannot cut the logfile at its end {}: {:?}\n",
+                self.appended(),
+                e
+            );
         }
         // The file is no longer this writer's: its zeros (if any are left) are no reserve.
         let counted = self.shared.ahead_counted.swap(0, Ordering::AcqRel);
-        knobs::LOG_ZEROS_AHEAD.fetch_sub(i64::try_from(counted).unwrap_or(i64::MAX), Ordering::AcqRel);
+        knobs::LOG_ZEROS_AHEAD
+            .fetch_sub(i64::try_from(counted).unwrap_or(i64::MAX), Ordering::AcqRel);
     }
 }
 
@@ -309,9 +339,15 @@ fn run(shared: &Arc<Shared>, context: &ThreadContext) {
     let _noio = NoIoScope::enter();
     let mut flight = shared.flight.lock();
     // The first chunk of zeros before the first batch comes.
-    fill_ahead(shared, shared.durable.load(Ordering::Acquire), SyncMode::from_knob(knobs::AIO_SYNC_MODE.get()));
+    fill_ahead(
+        shared,
+        shared.durable.load(Ordering::Acquire),
+        SyncMode::from_knob(knobs::AIO_SYNC_MODE.get()),
+    );
     loop {
-        shared.wake.wait(Some(context), 1000, || shared.pending.load(Ordering::Acquire));
+        shared.wake.wait(Some(context), 1000, || {
+            shared.pending.load(Ordering::Acquire)
+        });
         {
             let mut open = shared.open.lock();
             shared.pending.store(false, Ordering::Release);
@@ -326,7 +362,9 @@ fn run(shared: &Arc<Shared>, context: &ThreadContext) {
                 let base = open.base.saturating_add(open.len as u64);
                 let head = page_offset(base);
                 let from = (flight.head + flight.len).saturating_sub(head);
-                if let (Some(dst), Some(src)) = (open.buf.get_mut(..head), flight.buf.get(from..from + head)) {
+                if let (Some(dst), Some(src)) =
+                    (open.buf.get_mut(..head), flight.buf.get(from..from + head))
+                {
                     dst.copy_from_slice(src);
                 }
                 open.base = base;
@@ -369,9 +407,16 @@ fn write_batch(shared: &Shared, batch: &mut Batch) {
             fill_ahead(shared, end, mode);
         }
         Err(e) => {
-            pr_err!("log writer: writing {} bytes at {} failed: {:?}\n", len, batch.base, e);
+            pr_err!(
+                "log writer: writing {} bytes at {} failed: {:?}\n",
+                len,
+                batch.base,
+                e
+            );
             shared.failed.store(true, Ordering::Release);
-            shared.sink.failed(shared.durable.load(Ordering::Acquire), e);
+            shared
+                .sink
+                .failed(shared.durable.load(Ordering::Acquire), e);
         }
     }
 }
@@ -380,13 +425,21 @@ fn write_batch(shared: &Shared, batch: &mut Batch) {
 /// written ahead when possible, else through the page cache.
 fn write_pages(shared: &Shared, data: &[u8], pos: u64, mode: SyncMode) -> Result {
     let end = pos.saturating_add(data.len() as u64);
-    if let Some(direct) = shared.ahead.direct.as_ref().filter(|_| !shared.ahead.direct_off.load(Ordering::Acquire)) {
+    if let Some(direct) = shared
+        .ahead
+        .direct
+        .as_ref()
+        .filter(|_| !shared.ahead.direct_off.load(Ordering::Acquire))
+    {
         preallocate(shared, direct, end, mode);
         match direct.write_all_at(data, pos) {
             Ok(()) => return direct.sync(mode),
             Err(e) if e == EINVAL => {
                 // Alignment the filesystem does not accept: nothing was written.
-                pr_info!("log writer: direct IO refused ({:?}): writing through the page cache\n", e);
+                pr_info!(
+                    "log writer: direct IO refused ({:?}): writing through the page cache\n",
+                    e
+                );
                 shared.ahead.direct_off.store(true, Ordering::Release);
             }
             Err(e) => return Err(e),
@@ -398,7 +451,12 @@ fn write_pages(shared: &Shared, data: &[u8], pos: u64, mode: SyncMode) -> Result
 
 /// Writes zeros ahead so that at least `PREALLOC_CHUNK` follow `end` (direct IO only).
 fn fill_ahead(shared: &Shared, end: u64, mode: SyncMode) {
-    if let Some(direct) = shared.ahead.direct.as_ref().filter(|_| !shared.ahead.direct_off.load(Ordering::Acquire)) {
+    if let Some(direct) = shared
+        .ahead
+        .direct
+        .as_ref()
+        .filter(|_| !shared.ahead.direct_off.load(Ordering::Acquire))
+    {
         preallocate(shared, direct, end.saturating_add(PREALLOC_CHUNK), mode);
     }
 }
@@ -412,7 +470,9 @@ fn preallocate(shared: &Shared, direct: &File, end: u64, mode: SyncMode) {
     if end <= allocated || shared.ahead.prealloc_off.load(Ordering::Acquire) {
         return;
     }
-    let target = end.next_multiple_of(PREALLOC_CHUNK).saturating_add(PREALLOC_CHUNK);
+    let target = end
+        .next_multiple_of(PREALLOC_CHUNK)
+        .saturating_add(PREALLOC_CHUNK);
     let result = (|| {
         // Direct IO starts at a page boundary; what lies between the file's end and that is
         // zero (beyond EOF) and belongs to a page only the records' writes touch.
@@ -422,7 +482,9 @@ fn preallocate(shared: &Shared, direct: &File, end: u64, mode: SyncMode) {
             // in flight together), a partial one at the end.
             let rest = target - allocated;
             let written = if rest >= ZERO_LEN as u64 {
-                let count = u32::try_from(rest / ZERO_LEN as u64).unwrap_or(WRITE_REPEAT_MAX).min(WRITE_REPEAT_MAX);
+                let count = u32::try_from(rest / ZERO_LEN as u64)
+                    .unwrap_or(WRITE_REPEAT_MAX)
+                    .min(WRITE_REPEAT_MAX);
                 direct.write_repeated_at(&shared.ahead.zeros, count, allocated)?
             } else {
                 let n = usize::try_from(rest).unwrap_or(ZERO_LEN);
@@ -455,7 +517,10 @@ fn preallocate(shared: &Shared, direct: &File, end: u64, mode: SyncMode) {
                 shared.ahead.allocated.store(size, Ordering::Release);
                 account_ahead(shared);
             }
-            pr_notice!("log writer: cannot write zeros ahead of the log ({:?}): appending without\n", e);
+            pr_notice!(
+                "log writer: cannot write zeros ahead of the log ({:?}): appending without\n",
+                e
+            );
             shared.ahead.prealloc_off.store(true, Ordering::Release);
         }
     }
@@ -467,8 +532,14 @@ fn preallocate(shared: &Shared, direct: &File, end: u64, mode: SyncMode) {
 /// `/mars` would jam on the zeros of a fresh logfile alone). Callers may race; each swap moves
 /// the total by exactly this writer's change.
 fn account_ahead(shared: &Shared) {
-    let ahead = shared.ahead.allocated.load(Ordering::Acquire).saturating_sub(shared.durable.load(Ordering::Acquire));
+    let ahead = shared
+        .ahead
+        .allocated
+        .load(Ordering::Acquire)
+        .saturating_sub(shared.durable.load(Ordering::Acquire));
     let old = shared.ahead_counted.swap(ahead, Ordering::AcqRel);
-    let delta = i64::try_from(ahead).unwrap_or(i64::MAX).saturating_sub(i64::try_from(old).unwrap_or(i64::MAX));
+    let delta = i64::try_from(ahead)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(i64::try_from(old).unwrap_or(i64::MAX));
     knobs::LOG_ZEROS_AHEAD.fetch_add(delta, Ordering::AcqRel);
 }

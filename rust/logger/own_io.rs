@@ -91,24 +91,39 @@ impl OwnIo {
     }
 
     /// A write of `data` at `pos` (a replayed record; allocates: use a NoIo scope).
-    pub(crate) fn replay(pos: u64, data: &[u8], completions: &Arc<Completions>) -> Result<KBox<Self>> {
+    pub(crate) fn replay(
+        pos: u64,
+        data: &[u8],
+        completions: &Arc<Completions>,
+    ) -> Result<KBox<Self>> {
         let pieces = data.len().div_ceil(PageBuf::SIZE);
         let mut mref = Mref::new(pieces)?;
         let mut pages = KVec::with_capacity(pieces, GFP_KERNEL)?;
         for chunk in data.chunks(PageBuf::SIZE) {
             let mut page = PageBuf::new()?;
-            page.with_mut(|bytes| bytes.get_mut(..chunk.len()).map(|dst| dst.copy_from_slice(chunk)));
+            page.with_mut(|bytes| {
+                bytes
+                    .get_mut(..chunk.len())
+                    .map(|dst| dst.copy_from_slice(chunk))
+            });
             pages.push(page, GFP_KERNEL)?;
         }
         for (page, chunk) in pages.iter().zip(data.chunks(PageBuf::SIZE)) {
             let len = u32::try_from(chunk.len()).map_err(|_| EINVAL)?;
             // SAFETY: `pages` moves into the request below and lives until its completion.
-            mref.segments_mut().push(unsafe { page.segment(0, len)? }, GFP_KERNEL)?;
+            mref.segments_mut()
+                .push(unsafe { page.segment(0, len)? }, GFP_KERNEL)?;
         }
         let len = u32::try_from(data.len()).map_err(|_| EINVAL)?;
         mref.prepare(Op::Write, pos, len, Flags::default())?;
         Ok(KBox::new(
-            OwnIo { mref, purpose: Purpose::Replay, shadows: KVec::new(), _pages: pages, completions: completions.clone() },
+            OwnIo {
+                mref,
+                purpose: Purpose::Replay,
+                shadows: KVec::new(),
+                _pages: pages,
+                completions: completions.clone(),
+            },
             GFP_KERNEL,
         )?)
     }
@@ -118,7 +133,13 @@ impl OwnIo {
         let mut mref = Mref::new(0)?;
         mref.prepare(Op::Flush, 0, 0, Flags::default())?;
         Ok(KBox::new(
-            OwnIo { mref, purpose: Purpose::Flush, shadows: KVec::new(), _pages: KVec::new(), completions: completions.clone() },
+            OwnIo {
+                mref,
+                purpose: Purpose::Flush,
+                shadows: KVec::new(),
+                _pages: KVec::new(),
+                completions: completions.clone(),
+            },
             GFP_KERNEL,
         )?)
     }

@@ -19,7 +19,8 @@ use crate::kapi::errno::eilseq;
 use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::mars_core::log_record::MAX_RECORD_LEN;
 use crate::mars_core::log_recovery::{
-    after_replay, judge_tail, plan_recovery, AfterReplay, RecoveryPlan, ReplayEnd, ReplayStep, Replayer,
+    after_replay, judge_tail, plan_recovery, AfterReplay, RecoveryPlan, ReplayEnd, ReplayStep,
+    Replayer,
 };
 use crate::mars_core::log_scan::ScanContext;
 use crate::mars_core::logger::{fresh_replay_link, version_link};
@@ -54,7 +55,8 @@ pub(crate) fn recover(paths: &ResourcePaths, data: &Input, force: bool) -> Resul
         pr_info!("{}: no replay link: starting with logfile 1\n", paths.dir());
         return start_log(paths, 1, 0);
     };
-    let replay = links::parse_replay(&value).inspect_err(|_| pr_err!("{}: malformed replay link\n", paths.dir()))?;
+    let replay = links::parse_replay(&value)
+        .inspect_err(|_| pr_err!("{}: malformed replay link\n", paths.dir()))?;
     let log = replay.log;
     let log_path = paths.log(log)?;
     let file = match File::open(log_path.as_cstr(), OpenMode::Read) {
@@ -64,14 +66,27 @@ pub(crate) fn recover(paths: &ResourcePaths, data: &Input, force: bool) -> Resul
     };
     let size = file.as_ref().map_or(0, File::size);
     let own_version = links::read(&paths.version_link(log.nr)?)?;
-    let version_pos = own_version.as_deref().and_then(|v| links::version_pos(v, log));
+    let version_pos = own_version
+        .as_deref()
+        .and_then(|v| links::version_pos(v, log));
     let plan = plan_recovery(&replay, version_pos, size, me);
-    pr_info!("{}: replay link {}, logfile size {}: {:?}\n", paths.dir(), replay, size, plan);
+    pr_info!(
+        "{}: replay link {}, logfile size {}: {:?}\n",
+        paths.dir(),
+        replay,
+        size,
+        plan
+    );
     match plan {
         RecoveryPlan::UseEmpty => {
             let file = File::open(log_path.as_cstr(), OpenMode::ReadWriteCreate)?;
             let prev_version = read_prev_version(paths, log.nr)?;
-            Ok(LogStart { nr: log.nr, file, prev_version, replayed: 0 })
+            Ok(LogStart {
+                nr: log.nr,
+                file,
+                prev_version,
+                replayed: 0,
+            })
         }
         RecoveryPlan::Refuse(refusal) => {
             pr_err!("{}: cannot recover: {:?}\n", paths.dir(), refusal);
@@ -84,10 +99,22 @@ pub(crate) fn recover(paths: &ResourcePaths, data: &Input, force: bool) -> Resul
         RecoveryPlan::Replay { from, to, next_nr } => {
             let file = file.ok_or(EIO)?;
             let (end, applied) = replay_judged(&file, from, to, data)?;
-            pr_info!("{}: replayed {} records of {} from {}: {:?}\n", paths.dir(), applied, log, from, end);
+            pr_info!(
+                "{}: replayed {} records of {} from {}: {:?}\n",
+                paths.dir(),
+                applied,
+                log,
+                from,
+                end
+            );
             match after_replay(&end, force) {
                 AfterReplay::Refuse => {
-                    pr_err!("{}: {} is damaged at {}: not starting (force to accept the loss)\n", paths.dir(), log, end.end());
+                    pr_err!(
+                        "{}: {} is damaged at {}: not starting (force to accept the loss)\n",
+                        paths.dir(),
+                        log,
+                        end.end()
+                    );
                     Err(eilseq())
                 }
                 AfterReplay::StartNext { end: log_end } => {
@@ -103,7 +130,13 @@ pub(crate) fn recover(paths: &ResourcePaths, data: &Input, force: bool) -> Resul
 /// Goes on after the logfile before `nr` was applied: logfiles of this host that follow it
 /// (a crash during a switch of logfiles leaves the next one written) are replayed whole, in
 /// order; the first missing or empty one is where logging starts.
-fn continue_after(paths: &ResourcePaths, data: &Input, mut nr: u32, mut replayed: u64, force: bool) -> Result<LogStart> {
+fn continue_after(
+    paths: &ResourcePaths,
+    data: &Input,
+    mut nr: u32,
+    mut replayed: u64,
+    force: bool,
+) -> Result<LogStart> {
     let me = paths.host()?;
     loop {
         let log = LogName { nr, origin: me };
@@ -120,10 +153,21 @@ fn continue_after(paths: &ResourcePaths, data: &Input, mut nr: u32, mut replayed
         }
         let (end, applied) = replay_judged(&file, 0, size, data)?;
         replayed = replayed.saturating_add(applied);
-        pr_info!("{}: replayed {} records of the following {}: {:?}\n", paths.dir(), applied, log, end);
+        pr_info!(
+            "{}: replayed {} records of the following {}: {:?}\n",
+            paths.dir(),
+            applied,
+            log,
+            end
+        );
         match after_replay(&end, force) {
             AfterReplay::Refuse => {
-                pr_err!("{}: {} is damaged at {}: not starting (force to accept the loss)\n", paths.dir(), log, end.end());
+                pr_err!(
+                    "{}: {} is damaged at {}: not starting (force to accept the loss)\n",
+                    paths.dir(),
+                    log,
+                    end.end()
+                );
                 return Err(eilseq());
             }
             AfterReplay::StartNext { end: log_end } => {
@@ -157,14 +201,23 @@ fn finish_log(paths: &ResourcePaths, log: LogName<'_>, end: u64) -> Result {
     if prev.is_empty() && !own {
         // Joined after logfile N-1: chain to the origin's link as the origin does.
         if let Some(prev_nr) = log.nr.checked_sub(1) {
-            prev = super::replayer::read_version(paths, prev_nr, log.origin.as_str())?.unwrap_or_default();
+            prev = super::replayer::read_version(paths, prev_nr, log.origin.as_str())?
+                .unwrap_or_default();
         }
     }
     let prev = core::str::from_utf8(&prev).unwrap_or("");
     match version_link(&KernelDigester, log, end, prev) {
-        Ok(value) => links::write(&paths.version_link(log.nr)?, links::format_value(&value)?.as_bytes()),
+        Ok(value) => links::write(
+            &paths.version_link(log.nr)?,
+            links::format_value(&value)?.as_bytes(),
+        ),
         Err(e) => {
-            pr_notice!("{}: version link of {} not written: {}\n", paths.dir(), log, e);
+            pr_notice!(
+                "{}: version link of {} not written: {}\n",
+                paths.dir(),
+                log,
+                e
+            );
             Ok(())
         }
     }
@@ -180,17 +233,29 @@ fn start_log(paths: &ResourcePaths, nr: u32, replayed: u64) -> Result<LogStart> 
         Err(e) if e == EEXIST => {
             let file = File::open(path.as_cstr(), OpenMode::ReadWriteCreate)?;
             if file.size() != 0 {
-                pr_err!("{}: logfile {} exists and is not empty: not appending to it\n", paths.dir(), path);
+                pr_err!(
+                    "{}: logfile {} exists and is not empty: not appending to it\n",
+                    paths.dir(),
+                    path
+                );
                 return Err(EEXIST);
             }
             file
         }
         Err(e) => return Err(e),
     };
-    links::write(&paths.replay_link()?, links::format_value(&fresh_replay_link(nr, me))?.as_bytes())?;
+    links::write(
+        &paths.replay_link()?,
+        links::format_value(&fresh_replay_link(nr, me))?.as_bytes(),
+    )?;
     let prev_version = read_prev_version(paths, nr)?;
     pr_info!("{}: logging into {}\n", paths.dir(), path);
-    Ok(LogStart { nr, file, prev_version, replayed })
+    Ok(LogStart {
+        nr,
+        file,
+        prev_version,
+        replayed,
+    })
 }
 
 /// Replays `[from, to)` of `file` like [`replay_log`] and judges a defect with a look at the
@@ -200,7 +265,10 @@ fn start_log(paths: &ResourcePaths, nr: u32, replayed: u64) -> Result<LogStart> 
 fn replay_judged(file: &File, from: u64, to: u64, data: &Input) -> Result<(ReplayEnd, u64)> {
     let (end, applied) = replay_log(file, from, to, data)?;
     match end {
-        ReplayEnd::Corrupt { end: at, .. } => Ok((judge_tail(end, to, zero_suffix_start(file, at, to)?), applied)),
+        ReplayEnd::Corrupt { end: at, .. } => Ok((
+            judge_tail(end, to, zero_suffix_start(file, at, to)?),
+            applied,
+        )),
         _ => Ok((end, applied)),
     }
 }
@@ -233,7 +301,13 @@ fn zero_suffix_start(file: &File, floor: u64, eof: u64) -> Result<u64> {
 fn cut_torn_tail(paths: &ResourcePaths, log: LogName<'_>, file: &File, end: &ReplayEnd) -> Result {
     if let ReplayEnd::TruncatedTail { end, .. } = *end {
         if log.origin == paths.host()? && file.size() > end {
-            pr_info!("{}: cutting {} at {} (torn tail of {} bytes)\n", paths.dir(), log, end, file.size() - end);
+            pr_info!(
+                "{}: cutting {} at {} (torn tail of {} bytes)\n",
+                paths.dir(),
+                log,
+                end,
+                file.size() - end
+            );
             file.truncate(end)?;
             file.sync(SyncMode::FullSync)?;
         }
@@ -243,25 +317,37 @@ fn cut_torn_tail(paths: &ResourcePaths, log: LogName<'_>, file: &File, end: &Rep
 
 /// Replays `[from, to)` of `file` onto `data`, then flushes `data`. Returns how the log ended
 /// and how many records were applied.
-pub(crate) fn replay_log(file: &File, from: u64, to: u64, data: &Input) -> Result<(ReplayEnd, u64)> {
+pub(crate) fn replay_log(
+    file: &File,
+    from: u64,
+    to: u64,
+    data: &Input,
+) -> Result<(ReplayEnd, u64)> {
     let completions = Completions::new(REPLAY_IN_FLIGHT)?;
     let mut buf = KVVec::from_elem(0u8, WINDOW, GFP_KERNEL)?;
     let mut scratch = KVVec::from_elem(0u8, MAX_RECORD_LEN, GFP_KERNEL)?;
     // In-flight writes: their ranges, so overlapping records go in log order.
     let mut flying: KVec<Option<(u64, u64)>> = KVec::from_elem(None, REPLAY_IN_FLIGHT, GFP_KERNEL)?;
     let mut failed = false;
-    let ctx = ScanContext { digester: &KernelDigester, compressor: None };
+    let ctx = ScanContext {
+        digester: &KernelDigester,
+        compressor: None,
+    };
     let mut replayer = Replayer::new(from, to);
     let (mut buf_start, mut buf_len) = (from, 0usize);
     let end = loop {
-        let rel = usize::try_from(replayer.position().saturating_sub(buf_start)).map_err(|_| EIO)?;
+        let rel =
+            usize::try_from(replayer.position().saturating_sub(buf_start)).map_err(|_| EIO)?;
         let window = buf.get(rel..buf_len).unwrap_or_default();
         match replayer.step(window, &ctx, scratch.as_mut_slice()) {
             ReplayStep::Apply(record) => {
                 let pos = u64::try_from(record.header.pos).map_err(|_| EIO)?;
                 let len = record.payload.len() as u64;
                 // Wait until no overlapping write is in flight and there is room for one more.
-                while flying.iter().flatten().any(|&(p, e)| p < pos.saturating_add(len) && pos < e)
+                while flying
+                    .iter()
+                    .flatten()
+                    .any(|&(p, e)| p < pos.saturating_add(len) && pos < e)
                     || !flying.iter().any(Option::is_none)
                 {
                     reap_one(&completions, &mut flying, &mut failed);
@@ -281,7 +367,11 @@ pub(crate) fn replay_log(file: &File, from: u64, to: u64, data: &Input) -> Resul
                 buf_len = file.read_at(buf.as_mut_slice(), from)?;
                 if buf_len < min_len && buf_len <= had && from.saturating_add(buf_len as u64) < to {
                     // The file shrank under us.
-                    pr_err!("replay: logfile ends at {} before {}\n", from.saturating_add(buf_len as u64), to);
+                    pr_err!(
+                        "replay: logfile ends at {} before {}\n",
+                        from.saturating_add(buf_len as u64),
+                        to
+                    );
                     break ReplayEnd::Clean { end: from };
                 }
             }
@@ -308,7 +398,9 @@ fn reap_one(completions: &Arc<Completions>, flying: &mut [Option<(u64, u64)>], f
             note_done(&io, status, flying, failed);
             return;
         }
-        completions.event().wait(None, 100, || completions.has_done());
+        completions
+            .event()
+            .wait(None, 100, || completions.has_done());
     }
 }
 
@@ -319,7 +411,10 @@ fn note_done(io: &OwnIo, status: Result, flying: &mut [Option<(u64, u64)>], fail
     }
     let pos = io.pos();
     // Writes in flight never overlap, so the start position names one.
-    if let Some(slot) = flying.iter_mut().find(|slot| slot.is_some_and(|(p, _)| p == pos)) {
+    if let Some(slot) = flying
+        .iter_mut()
+        .find(|slot| slot.is_some_and(|(p, _)| p == pos))
+    {
         *slot = None;
     }
 }

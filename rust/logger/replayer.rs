@@ -29,9 +29,9 @@ use crate::kapi::kthread::{KThread, ThreadContext, WaitEvent};
 use crate::kapi::mm::NoIoScope;
 use crate::mars_core::log_recovery::ReplayEnd;
 use crate::mars_core::logger::fresh_replay_link;
+use crate::mars_core::replica::{replay_step, ReplayDecision, ReplayFacts, ReplayRefusal};
 use crate::mars_core::tree::LogName;
 use crate::mars_core::tree_value::ReplayLink;
-use crate::mars_core::replica::{replay_step, ReplayDecision, ReplayFacts, ReplayRefusal};
 use crate::mars_core::version_chain::{make_version_link, SwitchoverRefusal};
 use kernel::c_str;
 use kernel::error::code::{EINVAL, EIO, ENOENT};
@@ -82,7 +82,10 @@ impl Replayer {
         )?;
         shared.data.connect(data)?;
         let thread = KThread::spawn(c_str!("mars_replay"), shared.clone(), run)?;
-        Ok(Replayer { shared, _thread: thread })
+        Ok(Replayer {
+            shared,
+            _thread: thread,
+        })
     }
 
     /// Asks for a pass now (something changed in the tree).
@@ -136,7 +139,9 @@ fn run(shared: &Arc<Shared>, context: &ThreadContext) {
                 }
             }
         };
-        shared.kick.wait(Some(context), wait_ms, || shared.kicked.load(Ordering::Acquire));
+        shared.kick.wait(Some(context), wait_ms, || {
+            shared.kicked.load(Ordering::Acquire)
+        });
     }
     drop(shared.data.disconnect());
 }
@@ -166,14 +171,25 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
     let logs = snap.log_facts()?;
     let versions = snap.versions()?;
     for _ in 0..2 {
-        let facts = ReplayFacts { me, replay, local_size, logs: &logs };
+        let facts = ReplayFacts {
+            me,
+            replay,
+            local_size,
+            logs: &logs,
+        };
         match replay_step(&facts, &versions[..]) {
             ReplayDecision::Apply { from, to } => {
                 let file = file.as_ref().ok_or(EIO)?;
                 let (end, applied) = replay_log(file, from, to, &shared.data)?;
                 shared.applied.fetch_add(applied, Ordering::Relaxed);
                 if let ReplayEnd::Corrupt { end, error } = end {
-                    pr_err!("{}: {} is damaged at {} ({:?}): replay stops\n", paths.dir(), log, end, error);
+                    pr_err!(
+                        "{}: {} is damaged at {} ({:?}): replay stops\n",
+                        paths.dir(),
+                        log,
+                        end,
+                        error
+                    );
                     shared.halted.store(true, Ordering::Release);
                     // What was applied before the damage is recorded.
                     record_progress(paths, log, end)?;
@@ -198,7 +214,10 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
             }
             ReplayDecision::Switch { to } => {
                 let link = fresh_replay_link(to.nr, to.origin);
-                links::write(&paths.replay_link()?, links::format_value(&link)?.as_bytes())?;
+                links::write(
+                    &paths.replay_link()?,
+                    links::format_value(&link)?.as_bytes(),
+                )?;
                 pr_info!("{}: replay moves on to {}\n", paths.dir(), to);
                 reported.refusal = None;
                 reported.hole = false;
@@ -207,13 +226,23 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
             ReplayDecision::Idle => return Ok(false),
             ReplayDecision::Wait(refusal) => {
                 if reported.refusal != Some(refusal) {
-                    pr_notice!("{}: not yet replaying the logfile after {}: {}\n", paths.dir(), log, refusal);
+                    pr_notice!(
+                        "{}: not yet replaying the logfile after {}: {}\n",
+                        paths.dir(),
+                        log,
+                        refusal
+                    );
                     reported.refusal = Some(refusal);
                 }
                 return Ok(false);
             }
             ReplayDecision::Refuse(ReplayRefusal::SplitBrain(refusal)) => {
-                pr_err!("{}: replay stops at {}: split brain ({})\n", paths.dir(), log, refusal);
+                pr_err!(
+                    "{}: replay stops at {}: split brain ({})\n",
+                    paths.dir(),
+                    log,
+                    refusal
+                );
                 shared.halted.store(true, Ordering::Release);
                 report_split_brain(paths, log, refusal);
                 return Err(EIO);
@@ -230,7 +259,13 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                 return Ok(false);
             }
             ReplayDecision::Refuse(other) => {
-                pr_err!("{}: replay of {} at {}: {:?}\n", paths.dir(), log, pos, other);
+                pr_err!(
+                    "{}: replay of {} at {}: {:?}\n",
+                    paths.dir(),
+                    log,
+                    pos,
+                    other
+                );
                 return Err(EIO);
             }
         }
@@ -255,13 +290,20 @@ fn report_split_brain(paths: &ResourcePaths, log: LogName<'_>, refusal: Switchov
         links::write(&path, text.as_bytes())
     });
     if let Err(e) = written {
-        pr_notice!("{}: {} not written: {:?}\n", paths.dir(), SPLIT_BRAIN_MSG, e);
+        pr_notice!(
+            "{}: {} not written: {:?}\n",
+            paths.dir(),
+            SPLIT_BRAIN_MSG,
+            e
+        );
     }
 }
 
 /// Resets a split-brain message of an earlier replayer to `OK`.
 fn clear_split_brain_msg(paths: &ResourcePaths) {
-    let Ok(path) = paths.actual(SPLIT_BRAIN_MSG) else { return };
+    let Ok(path) = paths.actual(SPLIT_BRAIN_MSG) else {
+        return;
+    };
     if let Ok(Some(value)) = links::read(&path) {
         if value.as_slice() != b"OK" {
             let _ = links::write(&path, b"OK");
@@ -281,15 +323,26 @@ fn write_own_version(paths: &ResourcePaths, log: LogName<'_>, pos: u64) -> Resul
         },
         None => None,
     };
-    let prev_text = prev_own.as_deref().and_then(|v| core::str::from_utf8(v).ok()).unwrap_or("");
+    let prev_text = prev_own
+        .as_deref()
+        .and_then(|v| core::str::from_utf8(v).ok())
+        .unwrap_or("");
     let pos = i64::try_from(pos).map_err(|_| EINVAL)?;
     match make_version_link(&KernelDigester, log.nr, log.origin, pos, prev_text) {
         Ok(value) => {
-            links::write(&paths.version_link(log.nr)?, links::format_value(&value)?.as_bytes())?;
+            links::write(
+                &paths.version_link(log.nr)?,
+                links::format_value(&value)?.as_bytes(),
+            )?;
             Ok(true)
         }
         Err(e) => {
-            pr_notice!("{}: version link of {} not written: {:?}\n", paths.dir(), log, e);
+            pr_notice!(
+                "{}: version link of {} not written: {:?}\n",
+                paths.dir(),
+                log,
+                e
+            );
             Ok(false)
         }
     }
@@ -301,13 +354,21 @@ fn record_progress(paths: &ResourcePaths, log: LogName<'_>, end: u64) -> Result 
     write_own_version(paths, log, end)?;
     // The replay link follows even without a version link (a later pass reports it again).
     let pos = i64::try_from(end).map_err(|_| EINVAL)?;
-    let link = ReplayLink { log, min_pos: pos, dirty_len: 0 };
-    links::write(&paths.replay_link()?, links::format_value(&link)?.as_bytes())
+    let link = ReplayLink {
+        log,
+        min_pos: pos,
+        dirty_len: 0,
+    };
+    links::write(
+        &paths.replay_link()?,
+        links::format_value(&link)?.as_bytes(),
+    )
 }
 
 /// `version-<nr>-<host>` of any host.
 pub(crate) fn read_version(paths: &ResourcePaths, nr: u32, host: &str) -> Result<Option<KVec<u8>>> {
     let mut name = links::LinkText::new();
-    core::fmt::Write::write_fmt(&mut name, format_args!("version-{:09}-{}", nr, host)).map_err(|_| EINVAL)?;
+    core::fmt::Write::write_fmt(&mut name, format_args!("version-{:09}-{}", nr, host))
+        .map_err(|_| EINVAL)?;
     links::read(&paths.dir().child(name.as_bytes())?)
 }

@@ -22,7 +22,11 @@ impl<T> Ring<T> {
         for _ in 0..capacity {
             slots.push(None, GFP_KERNEL)?;
         }
-        Ok(Ring { slots, head: 0, len: 0 })
+        Ok(Ring {
+            slots,
+            head: 0,
+            len: 0,
+        })
     }
 
     /// How many values it can hold.

@@ -14,9 +14,9 @@ use crate::kapi::mm::PageBuf;
 use crate::knobs::LOGGER_MEM_USED;
 use crate::mars_core::logger::{overlap, RECORD_PAYLOAD_MAX};
 use crate::mars_core::replay_position::Ticket;
+use core::mem::MaybeUninit;
 use kernel::error::code::EINVAL;
 use kernel::prelude::*;
-use core::mem::MaybeUninit;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::{Arc, UniqueArc};
 
@@ -50,7 +50,10 @@ pub(crate) struct ShadowSlot {
 impl ShadowSlot {
     /// Allocates (use a NoIo scope on the IO path).
     pub(crate) fn new() -> Result<Self> {
-        Ok(ShadowSlot { shadow: UniqueArc::new_uninit(GFP_KERNEL)?, node: RBTreeNodeReservation::new(GFP_KERNEL)? })
+        Ok(ShadowSlot {
+            shadow: UniqueArc::new_uninit(GFP_KERNEL)?,
+            node: RBTreeNodeReservation::new(GFP_KERNEL)?,
+        })
     }
 
     /// Makes the shadow of the logged piece `[pos, pos + len)` whose data are the first `len`
@@ -70,9 +73,22 @@ impl ShadowSlot {
         // A page holds at most PAGE_SIZE bytes; pieces are never longer (record_pieces).
         let len = len.min(PageBuf::SIZE as u32);
         LOGGER_MEM_USED.fetch_add(SHADOW_BYTES as i64, Ordering::Relaxed);
-        let shadow: Arc<Shadow> = self.shadow.write(Shadow { pos, len, seq, log_nr, log_end, ticket, page }).into();
+        let shadow: Arc<Shadow> = self
+            .shadow
+            .write(Shadow {
+                pos,
+                len,
+                seq,
+                log_nr,
+                log_end,
+                ticket,
+                page,
+            })
+            .into();
         // Keys are unique: the sequence number is.
-        let _ = index.tree.insert(self.node.into_node((pos, seq), shadow.clone()));
+        let _ = index
+            .tree
+            .insert(self.node.into_node((pos, seq), shadow.clone()));
         shadow
     }
 }
@@ -86,7 +102,8 @@ impl Shadow {
     /// Runs `f` on the data.
     pub(crate) fn with_data<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         let len = self.len as usize;
-        self.page.with(|bytes| f(bytes.get(..len).unwrap_or_default()))
+        self.page
+            .with(|bytes| f(bytes.get(..len).unwrap_or_default()))
     }
 
     /// An IO segment over the data.
@@ -102,7 +119,8 @@ impl Shadow {
     /// Copies the part of the data that overlaps `[pos, pos + segments' length)` into the
     /// request data `segments`, which hold the bytes from `pos` on.
     pub(crate) fn overlay(&self, pos: u64, len: u64, segments: &[Segment]) -> Result {
-        let Some((in_request, in_shadow, n)) = overlap(pos, len, self.pos, u64::from(self.len)) else {
+        let Some((in_request, in_shadow, n)) = overlap(pos, len, self.pos, u64::from(self.len))
+        else {
             return Ok(());
         };
         self.with_data(|data| {
@@ -138,7 +156,8 @@ fn for_range(
         let want = offset.saturating_add(done as u64);
         if want < seg_end && want >= seg_start {
             let in_seg = want - seg_start;
-            let n = usize::try_from((seg_end - want).min((len - done) as u64)).map_err(|_| EINVAL)?;
+            let n =
+                usize::try_from((seg_end - want).min((len - done) as u64)).map_err(|_| EINVAL)?;
             let range = done..done.checked_add(n).ok_or(EINVAL)?;
             f(segment, u32::try_from(in_seg).map_err(|_| EINVAL)?, range)?;
             done += n;
@@ -155,12 +174,16 @@ fn for_range(
 /// Copies `dst.len()` bytes from `offset` of the request data `segments` into `dst`.
 pub(crate) fn read_segments(segments: &[Segment], offset: u64, dst: &mut [u8]) -> Result {
     let len = dst.len();
-    for_range(segments, offset, len, |segment, at, range| segment.read_at(at, dst.get_mut(range).ok_or(EINVAL)?))
+    for_range(segments, offset, len, |segment, at, range| {
+        segment.read_at(at, dst.get_mut(range).ok_or(EINVAL)?)
+    })
 }
 
 /// Copies `src` to `offset` of the request data `segments`.
 pub(crate) fn write_segments(segments: &[Segment], offset: u64, src: &[u8]) -> Result {
-    for_range(segments, offset, src.len(), |segment, at, range| segment.write_at(at, src.get(range).ok_or(EINVAL)?))
+    for_range(segments, offset, src.len(), |segment, at, range| {
+        segment.write_at(at, src.get(range).ok_or(EINVAL)?)
+    })
 }
 
 /// The shadows not yet written back, by position on the data device.
@@ -171,7 +194,9 @@ pub(crate) struct Index {
 impl Index {
     /// An empty index.
     pub(crate) fn new() -> Self {
-        Index { tree: RBTree::new() }
+        Index {
+            tree: RBTree::new(),
+        }
     }
 
     /// Forgets every shadow (a crash being simulated, or a failed log).
@@ -185,7 +210,12 @@ impl Index {
     }
 
     /// Calls `f` for every shadow overlapping `[pos, pos + len)`, in position order.
-    pub(crate) fn for_overlapping(&mut self, pos: u64, len: u64, mut f: impl FnMut(&Arc<Shadow>) -> Result) -> Result {
+    pub(crate) fn for_overlapping(
+        &mut self,
+        pos: u64,
+        len: u64,
+        mut f: impl FnMut(&Arc<Shadow>) -> Result,
+    ) -> Result {
         let end = pos.saturating_add(len);
         // A shadow never crosses a RECORD_PAYLOAD_MAX boundary, so overlapping ones start in
         // the block of `pos` or later.

@@ -9,7 +9,8 @@
 use crate::kapi::socket::{Socket, SocketAddrV4};
 use crate::mars_core::tree_value::ANY_UUID;
 use crate::mars_core::wire::{
-    accept_welcome, Hello, Message, PortRole, RefuseCode, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    accept_welcome, Hello, Message, PortRole, RefuseCode, KNOWN_FEATURES, MAX_PROTOCOL_VERSION,
+    MIN_PROTOCOL_VERSION,
 };
 use kernel::error::Error;
 use kernel::prelude::*;
@@ -70,7 +71,11 @@ pub(super) fn connect<'s>(
             if let Some(socket) = installed {
                 stopper.remove(&socket);
             }
-            return Err(if stopper.stopping() { ClientError::Stopping } else { ClientError::Connect(e) });
+            return Err(if stopper.stopping() {
+                ClientError::Stopping
+            } else {
+                ClientError::Connect(e)
+            });
         }
     };
     drop(installed);
@@ -97,7 +102,10 @@ pub(super) fn handshake(
 ) -> Result<(), ClientError> {
     let me_text = core::str::from_utf8(me).map_err(|_| ClientError::NotReady)?;
     let uuid = tree::link_value(b"uuid");
-    let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok()).unwrap_or(ANY_UUID);
+    let uuid_text = uuid
+        .as_deref()
+        .and_then(|u| core::str::from_utf8(u).ok())
+        .unwrap_or(ANY_UUID);
     let hello = Hello {
         min_version: MIN_PROTOCOL_VERSION,
         max_version: MAX_PROTOCOL_VERSION,
@@ -108,7 +116,9 @@ pub(super) fn handshake(
     };
     conn.writer.send(&conn.socket, 0, &Message::Hello(hello))?;
     let stopper = conn.stopper();
-    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, wait_ms)?;
+    let frame = conn
+        .reader
+        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, wait_ms)?;
     match frame.message {
         Message::Welcome(welcome) => {
             accept_welcome(&welcome, &hello).map_err(ClientError::Refused)?;
@@ -119,7 +129,11 @@ pub(super) fn handshake(
         }
         Message::Refuse(refuse) => {
             if !refuse.message.is_empty() {
-                pr_debug!("net: {} says: {}\n", BStr::from_bytes(server), refuse.message);
+                pr_debug!(
+                    "net: {} says: {}\n",
+                    BStr::from_bytes(server),
+                    refuse.message
+                );
             }
             Err(ClientError::Refused(refuse.code))
         }

@@ -7,8 +7,8 @@
 use crate::clock;
 use crate::kapi::socket::{is_timeout, Socket};
 use crate::mars_core::wire::{
-    decode_frame, encode_frame, frame_status, FrameStatus, Frame, Message, MsgType, PortRole, WireError,
-    HEADER_LEN, MAX_FRAME_LEN,
+    decode_frame, encode_frame, frame_status, Frame, FrameStatus, Message, MsgType, PortRole,
+    WireError, HEADER_LEN, MAX_FRAME_LEN,
 };
 use kernel::error::Error;
 use kernel::prelude::*;
@@ -73,7 +73,11 @@ pub(super) struct FrameReader {
 
 impl FrameReader {
     pub(super) fn new(role: PortRole) -> Result<Self> {
-        Ok(FrameReader { buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)?, role, filled: 0 })
+        Ok(FrameReader {
+            buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)?,
+            role,
+            filled: 0,
+        })
     }
 
     /// Reads the next frame, waiting at most `silence_ms` for its bytes (the socket's receive
@@ -96,15 +100,25 @@ impl FrameReader {
             if self.filled >= HEADER_LEN {
                 // The header is complete and valid here (frame_status decoded it).
                 let header = crate::mars_core::wire::Header::decode(self.buf.as_slice())?;
-                if header.msg_type.port_role().is_some_and(|role| role != self.role) {
+                if header
+                    .msg_type
+                    .port_role()
+                    .is_some_and(|role| role != self.role)
+                {
                     return Err(ConnError::Unexpected(header.msg_type));
                 }
             }
             if stopper.stopping() {
                 return Err(ConnError::Stopping);
             }
-            let end = self.filled.checked_add(want).ok_or(ConnError::Protocol(WireError::LengthOverCap))?;
-            let room = self.buf.get_mut(self.filled..end).ok_or(ConnError::Protocol(WireError::LengthOverCap))?;
+            let end = self
+                .filled
+                .checked_add(want)
+                .ok_or(ConnError::Protocol(WireError::LengthOverCap))?;
+            let room = self
+                .buf
+                .get_mut(self.filled..end)
+                .ok_or(ConnError::Protocol(WireError::LengthOverCap))?;
             match socket.recv(room) {
                 Ok(0) => return Err(ConnError::Closed),
                 Ok(n) => {
@@ -117,10 +131,20 @@ impl FrameReader {
                         return Err(ConnError::Silent);
                     }
                 }
-                Err(e) => return Err(if stopper.stopping() { ConnError::Stopping } else { ConnError::Io(e) }),
+                Err(e) => {
+                    return Err(if stopper.stopping() {
+                        ConnError::Stopping
+                    } else {
+                        ConnError::Io(e)
+                    })
+                }
             }
         };
-        let frame = decode_frame(self.buf.get(..frame_len).ok_or(ConnError::Protocol(WireError::Truncated))?)?;
+        let frame = decode_frame(
+            self.buf
+                .get(..frame_len)
+                .ok_or(ConnError::Protocol(WireError::Truncated))?,
+        )?;
         clock::observe(frame.header.stamp);
         Ok(frame)
     }
@@ -133,18 +157,28 @@ pub(super) struct FrameWriter {
 
 impl FrameWriter {
     pub(super) fn new(role: PortRole) -> Result<Self> {
-        Ok(FrameWriter { buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)? })
+        Ok(FrameWriter {
+            buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)?,
+        })
     }
 
     /// Encodes and sends one message with the current Lamport reading.
-    pub(super) fn send(&mut self, socket: &Socket, tag: u64, message: &Message<'_>) -> Result<(), ConnError> {
+    pub(super) fn send(
+        &mut self,
+        socket: &Socket,
+        tag: u64,
+        message: &Message<'_>,
+    ) -> Result<(), ConnError> {
         let len = encode_frame(self.buf.as_mut_slice(), clock::now(), tag, message)?;
         self.send_encoded(socket, len)
     }
 
     /// Sends the first `len` bytes of the buffer (a frame a batch writer built there).
     pub(super) fn send_encoded(&self, socket: &Socket, len: usize) -> Result<(), ConnError> {
-        let frame = self.buf.get(..len).ok_or(ConnError::Protocol(WireError::BufferTooSmall))?;
+        let frame = self
+            .buf
+            .get(..len)
+            .ok_or(ConnError::Protocol(WireError::BufferTooSmall))?;
         socket.send_all(frame).map_err(ConnError::Io)
     }
 }
@@ -160,8 +194,17 @@ pub(super) struct Conn<'s> {
 
 impl<'s> Conn<'s> {
     /// Wraps `socket` of a connection for `role`, which is already installed in `stopper`.
-    pub(super) fn for_role(socket: Arc<Socket>, stopper: &'s Stopper, role: PortRole) -> Result<Self> {
-        Ok(Conn { socket, reader: FrameReader::new(role)?, writer: FrameWriter::new(role)?, stopper })
+    pub(super) fn for_role(
+        socket: Arc<Socket>,
+        stopper: &'s Stopper,
+        role: PortRole,
+    ) -> Result<Self> {
+        Ok(Conn {
+            socket,
+            reader: FrameReader::new(role)?,
+            writer: FrameWriter::new(role)?,
+            stopper,
+        })
     }
 
     pub(super) fn stopper(&self) -> &'s Stopper {

@@ -70,9 +70,12 @@ const RANGE_MAX: u64 = 16 << 20;
 /// Serves `LogRead` requests on an accepted and welcomed connection until it ends.
 pub(super) fn serve_logs(conn: &mut Conn<'_>, loggers: Option<&Loggers>) -> Result<(), ConnError> {
     let stopper = conn.stopper();
-    let mut chunk = KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
+    let mut chunk =
+        KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
     loop {
-        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, SERVE_IDLE_MS)?;
+        let frame = conn
+            .reader
+            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, SERVE_IDLE_MS)?;
         let tag = frame.header.tag;
         match frame.message {
             Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
@@ -81,7 +84,10 @@ pub(super) fn serve_logs(conn: &mut Conn<'_>, loggers: Option<&Loggers>) -> Resu
                 let reply = answer(&request, chunk.as_mut_slice(), loggers);
                 let message = match &reply {
                     Ok(data) => Message::LogData(*data),
-                    Err((code, message)) => Message::Error(ErrorReply { code: *code, message }),
+                    Err((code, message)) => Message::Error(ErrorReply {
+                        code: *code,
+                        message,
+                    }),
                 };
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
@@ -98,10 +104,15 @@ fn answer<'b>(
 ) -> core::result::Result<LogData<'b>, (ErrorCode, &'static str)> {
     let denied = (ErrorCode::Denied, "only logfiles of resources are served");
     let rel = strip_mars_root(request.path).ok_or(denied)?;
-    let Ok(Key::Resource { res, key: ResourceKey::Log(log) }) = Key::parse(rel) else {
+    let Ok(Key::Resource {
+        res,
+        key: ResourceKey::Log(log),
+    }) = Key::parse(rel)
+    else {
         return Err(denied);
     };
-    let dir = tree::mars_path(&concat(&[b"resource-", res.as_str().as_bytes()])).map_err(|_| denied)?;
+    let dir =
+        tree::mars_path(&concat(&[b"resource-", res.as_str().as_bytes()])).map_err(|_| denied)?;
     let path = tree::mars_path(rel.as_bytes()).map_err(|_| denied)?;
     let file = match File::open(path.as_cstr(), OpenMode::Read) {
         Ok(file) => file,
@@ -113,22 +124,35 @@ fn answer<'b>(
     let own = me.as_deref() == Some(log.origin.as_str().as_bytes());
     let durable_end = if own {
         // The running logger's in-memory durable end, else (or if behind) the version link.
-        let live = loggers.and_then(|l| l.durable_end(res.as_str().as_bytes(), log.nr)).unwrap_or(0);
+        let live = loggers
+            .and_then(|l| l.durable_end(res.as_str().as_bytes(), log.nr))
+            .unwrap_or(0);
         size.min(own_durable_end(&dir, log).max(live))
     } else {
         size
     };
     if request.offset >= durable_end {
         // Nothing yet (a fetcher reads ahead): an empty chunk says whether more will come.
-        let tail = if durable_end == size && has_later_logfile(&dir, log.nr) { LogTail::Eof } else { LogTail::NotYet };
-        return Ok(LogData { offset: request.offset, durable_end, tail, data: &[] });
+        let tail = if durable_end == size && has_later_logfile(&dir, log.nr) {
+            LogTail::Eof
+        } else {
+            LogTail::NotYet
+        };
+        return Ok(LogData {
+            offset: request.offset,
+            durable_end,
+            tail,
+            data: &[],
+        });
     }
     let len = usize::try_from(durable_end - request.offset)
         .unwrap_or(usize::MAX)
         .min(usize::try_from(request.max_len).unwrap_or(usize::MAX))
         .min(buf.len());
     let buf = buf.get_mut(..len).ok_or((ErrorCode::Io, "buffer"))?;
-    let read = file.read_at(buf, request.offset).map_err(|_| (ErrorCode::Io, "cannot read the logfile"))?;
+    let read = file
+        .read_at(buf, request.offset)
+        .map_err(|_| (ErrorCode::Io, "cannot read the logfile"))?;
     let data = buf.get(..read).unwrap_or_default();
     let end = request.offset.saturating_add(read as u64);
     let tail = if end < durable_end {
@@ -138,23 +162,43 @@ fn answer<'b>(
     } else {
         LogTail::NotYet
     };
-    Ok(LogData { offset: request.offset, durable_end: if read < len { end } else { durable_end }, tail, data })
+    Ok(LogData {
+        offset: request.offset,
+        durable_end: if read < len { end } else { durable_end },
+        tail,
+        data,
+    })
 }
 
 /// The durable end of this host's logfile `log`: the position in its version link when that
 /// names the logfile, else 0.
 fn own_durable_end(dir: &vfs::PathBuf, log: LogName<'_>) -> u64 {
-    let Ok(name) = version_name(log.nr, log.origin.as_str().as_bytes()) else { return 0 };
-    let Some(value) = dir.child(&name).ok().and_then(|p| vfs::read_link(p.as_cstr()).ok()) else { return 0 };
-    crate::logger::links::version_pos(&value.value, log).and_then(|p| u64::try_from(p).ok()).unwrap_or(0)
+    let Ok(name) = version_name(log.nr, log.origin.as_str().as_bytes()) else {
+        return 0;
+    };
+    let Some(value) = dir
+        .child(&name)
+        .ok()
+        .and_then(|p| vfs::read_link(p.as_cstr()).ok())
+    else {
+        return 0;
+    };
+    crate::logger::links::version_pos(&value.value, log)
+        .and_then(|p| u64::try_from(p).ok())
+        .unwrap_or(0)
 }
 
 /// Whether a logfile numbered above `nr` exists in `dir`.
 fn has_later_logfile(dir: &vfs::PathBuf, nr: u32) -> bool {
-    let Ok(listing) = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES) else { return false };
+    let Ok(listing) = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES) else {
+        return false;
+    };
     listing.entries.iter().any(|entry| {
         entry.kind == Some(FileKind::Regular)
-            && core::str::from_utf8(&entry.name).ok().and_then(|n| LogName::parse(n).ok()).is_some_and(|l| l.nr > nr)
+            && core::str::from_utf8(&entry.name)
+                .ok()
+                .and_then(|n| LogName::parse(n).ok())
+                .is_some_and(|l| l.nr > nr)
     })
 }
 
@@ -200,7 +244,14 @@ impl Fetcher {
         let shared = Shared::new(None)?;
         let mut name = KVec::new();
         name.extend_from_slice(res, GFP_KERNEL)?;
-        Ok(Fetcher { _worker: Worker::spawn(c_str!("mars_fetch"), &shared, FetchData { res: name }, fetch_thread)? })
+        Ok(Fetcher {
+            _worker: Worker::spawn(
+                c_str!("mars_fetch"),
+                &shared,
+                FetchData { res: name },
+                fetch_thread,
+            )?,
+        })
     }
 }
 
@@ -276,7 +327,11 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
             }
             FetchEnd::Refuse(refusal) => {
                 if told != Some(end) {
-                    pr_warn!("{}: fetch stops: {}\n", BStr::from_bytes(&state.data.res), refusal.message());
+                    pr_warn!(
+                        "{}: fetch stops: {}\n",
+                        BStr::from_bytes(&state.data.res),
+                        refusal.message()
+                    );
                     told = Some(end);
                 }
                 stopper.sleep(context, BACKOFF_MAX_MS);
@@ -287,7 +342,11 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
                 session = None;
                 stopper.clear();
                 if told != Some(other) {
-                    pr_notice!("{}: fetch: {:?}; retrying\n", BStr::from_bytes(&state.data.res), other);
+                    pr_notice!(
+                        "{}: fetch: {:?}; retrying\n",
+                        BStr::from_bytes(&state.data.res),
+                        other
+                    );
                     told = Some(other);
                 }
             }
@@ -306,7 +365,9 @@ fn step<'s>(
     session: &mut Option<Session<'s>>,
     learned: &mut KVec<Learned>,
 ) -> FetchEnd {
-    let Some(me) = tree::own_host() else { return FetchEnd::Idle };
+    let Some(me) = tree::own_host() else {
+        return FetchEnd::Idle;
+    };
     let dir_rel = concat(&[b"resource-", state.data.res.as_slice()]);
     let dir = match tree::mars_path(&dir_rel) {
         Ok(dir) => dir,
@@ -316,7 +377,8 @@ fn step<'s>(
         Ok(snap) => snap,
         Err(e) => return FetchEnd::Local(e),
     };
-    let (Ok(Some(replay)), Ok(me_name), Ok(logs)) = (snap.replay(), snap.me(), snap.log_facts()) else {
+    let (Ok(Some(replay)), Ok(me_name), Ok(logs)) = (snap.replay(), snap.me(), snap.log_facts())
+    else {
         return FetchEnd::Idle;
     };
     // What was learned about logfiles before the replayed one's predecessor is history.
@@ -330,19 +392,42 @@ fn step<'s>(
         }
         *learned = kept;
     }
-    let facts = FetchFacts { me: me_name, logging: false, replaying: replay.log, logs: &logs, chunk_max: RANGE_MAX };
+    let facts = FetchFacts {
+        me: me_name,
+        logging: false,
+        replaying: replay.log,
+        logs: &logs,
+        chunk_max: RANGE_MAX,
+    };
     let (log, from, to, probe) = match fetch_step(&facts) {
         FetchDecision::Fetch { log, from, to } => (log, from, to, false),
         FetchDecision::Refuse(refusal) => return FetchEnd::Refuse(refusal),
         FetchDecision::Idle => {
-            let newest = logs.iter().filter(|l| l.log.origin != me_name && l.log.nr >= replay.log.nr).max_by_key(|l| l.log.nr);
-            let Some(newest) = newest else { return FetchEnd::Idle };
-            (newest.log, newest.local_size, newest.local_size.saturating_add(1), true)
+            let newest = logs
+                .iter()
+                .filter(|l| l.log.origin != me_name && l.log.nr >= replay.log.nr)
+                .max_by_key(|l| l.log.nr);
+            let Some(newest) = newest else {
+                return FetchEnd::Idle;
+            };
+            (
+                newest.log,
+                newest.local_size,
+                newest.local_size.saturating_add(1),
+                true,
+            )
         }
     };
-    let known = logs.iter().find(|l| l.log == log).and_then(|l| l.origin_durable).unwrap_or(0);
+    let known = logs
+        .iter()
+        .find(|l| l.log == log)
+        .and_then(|l| l.origin_durable)
+        .unwrap_or(0);
     let origin = log.origin.as_str().as_bytes();
-    if session.as_ref().is_none_or(|s| s.origin.as_slice() != origin || s.conns.len() != sockets_wanted()) {
+    if session
+        .as_ref()
+        .is_none_or(|s| s.origin.as_slice() != origin || s.conns.len() != sockets_wanted())
+    {
         *session = None;
         stopper.clear();
         match connect(stopper, &me, origin) {
@@ -353,23 +438,35 @@ fn step<'s>(
             }
         }
     }
-    let Some(session) = session.as_mut() else { return FetchEnd::Idle };
+    let Some(session) = session.as_mut() else {
+        return FetchEnd::Idle;
+    };
     let mut name = crate::mars_core::text::FixedBuf::<128>::new();
     if core::fmt::Write::write_fmt(&mut name, format_args!("{}", log)).is_err() {
         return FetchEnd::Local(EINVAL);
     }
     let rel = concat(&[&dir_rel, b"/", name.as_bytes()]);
-    let result = if probe { probe_durable(session, &rel, from).map(|d| (d, false)) } else { fetch_range(session, &rel, from, to) };
+    let result = if probe {
+        probe_durable(session, &rel, from).map(|d| (d, false))
+    } else {
+        fetch_range(session, &rel, from, to)
+    };
     let (durable, appended) = match result {
         Ok(r) => r,
         Err(end) => return end,
     };
     if durable > known {
-        let entry = learned.iter_mut().find(|l| l.nr == log.nr && l.origin.as_slice() == origin);
+        let entry = learned
+            .iter_mut()
+            .find(|l| l.nr == log.nr && l.origin.as_slice() == origin);
         match entry {
             Some(entry) => entry.durable = entry.durable.max(durable),
             None => {
-                let learned_one = Learned { nr: log.nr, origin: concat(&[origin]), durable };
+                let learned_one = Learned {
+                    nr: log.nr,
+                    origin: concat(&[origin]),
+                    durable,
+                };
                 if learned.push(learned_one, GFP_KERNEL).is_err() {
                     return FetchEnd::Local(ENOMEM);
                 }
@@ -382,40 +479,76 @@ fn step<'s>(
         return FetchEnd::Progress;
     }
     // Nothing arrived: go on at once only if the origin has more than was known.
-    if durable > known { FetchEnd::Progress } else { FetchEnd::Idle }
+    if durable > known {
+        FetchEnd::Progress
+    } else {
+        FetchEnd::Idle
+    }
 }
 
 /// The number of parallel connections wanted now.
 fn sockets_wanted() -> usize {
-    usize::try_from(knobs::LOG_FETCH_SOCKETS.get()).unwrap_or(1).clamp(1, super::MAX_THREAD_SOCKETS)
+    usize::try_from(knobs::LOG_FETCH_SOCKETS.get())
+        .unwrap_or(1)
+        .clamp(1, super::MAX_THREAD_SOCKETS)
 }
 
 /// Opens `log_fetch_sockets` connections to `origin` and says `Hello` on each.
-fn connect<'s>(stopper: &'s Stopper, me: &[u8], origin: &[u8]) -> core::result::Result<Session<'s>, FetchEnd> {
-    let Some(ip) = tree::host_ip(origin) else { return Err(FetchEnd::Idle) };
+fn connect<'s>(
+    stopper: &'s Stopper,
+    me: &[u8],
+    origin: &[u8],
+) -> core::result::Result<Session<'s>, FetchEnd> {
+    let Some(ip) = tree::host_ip(origin) else {
+        return Err(FetchEnd::Idle);
+    };
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Log));
     let mut conns = KVec::new();
     for _ in 0..sockets_wanted() {
-        let conn = client::connect(stopper, addr, PortRole::Log, me, origin, REPLY_WAIT_MS).map_err(FetchEnd::from)?;
-        conns.push(conn, GFP_KERNEL).map_err(|_| FetchEnd::Local(ENOMEM))?;
+        let conn = client::connect(stopper, addr, PortRole::Log, me, origin, REPLY_WAIT_MS)
+            .map_err(FetchEnd::from)?;
+        conns
+            .push(conn, GFP_KERNEL)
+            .map_err(|_| FetchEnd::Local(ENOMEM))?;
     }
-    Ok(Session { origin: concat(&[origin]), conns, tag: 0, next_probe: 0 })
+    Ok(Session {
+        origin: concat(&[origin]),
+        conns,
+        tag: 0,
+        next_probe: 0,
+    })
 }
 
 /// Asks the origin for its durable end of the logfile at `rel` with a one-byte read at
 /// `offset` (the local size); the byte is not kept. Returns the durable end (0 when the origin
 /// does not have the logfile).
-fn probe_durable(session: &mut Session<'_>, rel: &[u8], offset: u64) -> core::result::Result<u64, FetchEnd> {
+fn probe_durable(
+    session: &mut Session<'_>,
+    rel: &[u8],
+    offset: u64,
+) -> core::result::Result<u64, FetchEnd> {
     let wire_path = concat(&[b"/mars/", rel]);
     let wire_path = core::str::from_utf8(&wire_path).map_err(|_| FetchEnd::Local(EINVAL))?;
     let n = session.conns.len();
     let i = session.next_probe.checked_rem(n).unwrap_or(0);
     session.next_probe = i.wrapping_add(1);
-    let Some(conn) = session.conns.get_mut(i) else { return Err(FetchEnd::Local(EINVAL)) };
+    let Some(conn) = session.conns.get_mut(i) else {
+        return Err(FetchEnd::Local(EINVAL));
+    };
     session.tag = session.tag.wrapping_add(1);
-    conn.writer.send(&conn.socket, session.tag, &Message::LogRead(LogRead { path: wire_path, offset, max_len: 1 }))?;
+    conn.writer.send(
+        &conn.socket,
+        session.tag,
+        &Message::LogRead(LogRead {
+            path: wire_path,
+            offset,
+            max_len: 1,
+        }),
+    )?;
     let stopper = conn.stopper();
-    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+    let frame = conn
+        .reader
+        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
     match frame.message {
         Message::LogData(data) if data.offset == offset => Ok(data.durable_end),
         Message::LogData(_) => Err(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData))),
@@ -432,12 +565,19 @@ fn probe_durable(session: &mut Session<'_>, rel: &[u8], offset: u64) -> core::re
 /// chunks in order: the copy only ever grows at its end, without buffering. Returns the
 /// largest durable end the origin reported and whether anything was appended; stops early
 /// (without error) when the origin has less than asked for.
-fn fetch_range(session: &mut Session<'_>, rel: &[u8], from: u64, to: u64) -> core::result::Result<(u64, bool), FetchEnd> {
+fn fetch_range(
+    session: &mut Session<'_>,
+    rel: &[u8],
+    from: u64,
+    to: u64,
+) -> core::result::Result<(u64, bool), FetchEnd> {
     let path = tree::mars_path(rel).map_err(FetchEnd::Local)?;
     // The local copy is made when the first data arrive: an empty file of a logfile the origin
     // does not have would look like a second logfile with that number to the replay.
     let mut file = match File::open(path.as_cstr(), OpenMode::Read) {
-        Ok(_) => Some(File::open(path.as_cstr(), OpenMode::ReadWriteCreate).map_err(FetchEnd::Local)?),
+        Ok(_) => {
+            Some(File::open(path.as_cstr(), OpenMode::ReadWriteCreate).map_err(FetchEnd::Local)?)
+        }
         Err(e) if e == ENOENT => None,
         Err(e) => return Err(FetchEnd::Local(e)),
     };
@@ -468,14 +608,22 @@ fn fetch_range(session: &mut Session<'_>, rel: &[u8], from: u64, to: u64) -> cor
                 break;
             }
             let c = (sent % n as u64) as usize;
-            let (Some(conn), Some(flying)) = (session.conns.get_mut(c), in_flight.get_mut(c)) else { break };
+            let (Some(conn), Some(flying)) = (session.conns.get_mut(c), in_flight.get_mut(c))
+            else {
+                break;
+            };
             if *flying >= WINDOW {
                 break;
             }
             let len = (to - start).min(chunk) as u32;
             session.tag = session.tag.wrapping_add(1);
-            let request = LogRead { path: wire_path, offset: start, max_len: len };
-            conn.writer.send(&conn.socket, session.tag, &Message::LogRead(request))?;
+            let request = LogRead {
+                path: wire_path,
+                offset: start,
+                max_len: len,
+            };
+            conn.writer
+                .send(&conn.socket, session.tag, &Message::LogRead(request))?;
             *flying += 1;
             sent += 1;
         }
@@ -487,7 +635,9 @@ fn fetch_range(session: &mut Session<'_>, rel: &[u8], from: u64, to: u64) -> cor
             return Err(FetchEnd::Local(EINVAL));
         };
         let stopper = conn.stopper();
-        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+        let frame = conn
+            .reader
+            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
         *flying -= 1;
         received += 1;
         if outcome.is_some() || short {
@@ -505,10 +655,16 @@ fn fetch_range(session: &mut Session<'_>, rel: &[u8], from: u64, to: u64) -> cor
                 durable = durable.max(data.durable_end);
                 if len > 0 {
                     if file.is_none() {
-                        file = Some(File::open(path.as_cstr(), OpenMode::ReadWriteCreate).map_err(FetchEnd::Local)?);
+                        file = Some(
+                            File::open(path.as_cstr(), OpenMode::ReadWriteCreate)
+                                .map_err(FetchEnd::Local)?,
+                        );
                     }
-                    let Some(file) = file.as_ref() else { return Err(FetchEnd::Local(EINVAL)) };
-                    file.write_all_at(data.data, offset).map_err(FetchEnd::Local)?;
+                    let Some(file) = file.as_ref() else {
+                        return Err(FetchEnd::Local(EINVAL));
+                    };
+                    file.write_all_at(data.data, offset)
+                        .map_err(FetchEnd::Local)?;
                     offset = offset.saturating_add(len);
                     appended = true;
                 }
@@ -516,7 +672,9 @@ fn fetch_range(session: &mut Session<'_>, rel: &[u8], from: u64, to: u64) -> cor
                 // do not continue the copy.
                 short = len < wanted;
             }
-            Message::LogData(_) => outcome = Some(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData))),
+            Message::LogData(_) => {
+                outcome = Some(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData)))
+            }
             Message::Error(error) if error.code == ErrorCode::NotFound => short = true,
             Message::Error(error) => outcome = Some(FetchEnd::Remote(error.code)),
             other => return Err(FetchEnd::Conn(ConnError::Unexpected(other.msg_type()))),

@@ -83,7 +83,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn new(loggers: Option<Arc<Loggers>>) -> Result<Arc<Self>> {
-        Arc::pin_init(pin_init!(Shared { merge_lock <- new_mutex!((), "mars_net_merge"), loggers }), GFP_KERNEL)
+        Arc::pin_init(
+            pin_init!(Shared { merge_lock <- new_mutex!((), "mars_net_merge"), loggers }),
+            GFP_KERNEL,
+        )
     }
 }
 
@@ -140,7 +143,8 @@ impl Stopper {
 
     /// Forgets every installed socket (before the thread drops its own references).
     pub(crate) fn clear(&self) {
-        let mut old: [Option<Arc<Socket>>; MAX_THREAD_SOCKETS] = [const { None }; MAX_THREAD_SOCKETS];
+        let mut old: [Option<Arc<Socket>>; MAX_THREAD_SOCKETS] =
+            [const { None }; MAX_THREAD_SOCKETS];
         core::mem::swap(&mut old, &mut *self.socket.lock());
         drop(old);
     }
@@ -149,7 +153,10 @@ impl Stopper {
     pub(crate) fn remove(&self, socket: &Arc<Socket>) {
         let old = {
             let mut slots = self.socket.lock();
-            slots.iter_mut().find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, socket))).and_then(Option::take)
+            slots
+                .iter_mut()
+                .find(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, socket)))
+                .and_then(Option::take)
         };
         drop(old);
     }
@@ -218,9 +225,16 @@ impl<T: Send + Sync + 'static> Worker<T> {
         body: fn(&WorkerState<T>, &ThreadContext),
     ) -> Result<Self> {
         let stopper = Stopper::new()?;
-        let state = WorkerState { stopper: stopper.clone(), shared: shared.clone(), data };
+        let state = WorkerState {
+            stopper: stopper.clone(),
+            shared: shared.clone(),
+            data,
+        };
         let thread = KThread::spawn(name, state, body)?;
-        Ok(Worker { stopper, _thread: thread })
+        Ok(Worker {
+            stopper,
+            _thread: thread,
+        })
     }
 
     fn stopper(&self) -> &Stopper {
@@ -246,7 +260,9 @@ impl Net {
         MANAGER_WAKEUP.init();
         PENDING.store(0, Ordering::Release);
         let shared = Shared::new(Some(loggers))?;
-        Ok(Net { _manager: KThread::spawn(c_str!("mars_net"), shared, manage)? })
+        Ok(Net {
+            _manager: KThread::spawn(c_str!("mars_net"), shared, manage)?,
+        })
     }
 }
 
@@ -261,9 +277,11 @@ fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     let mut peers: KVec<peer::Peer> = KVec::new();
     let mut listen_error_told = false;
     while !context.should_stop() {
-        for (slot, role) in
-            [(&mut listener, PortRole::Meta), (&mut log_listener, PortRole::Log), (&mut sync_listener, PortRole::Sync)]
-        {
+        for (slot, role) in [
+            (&mut listener, PortRole::Meta),
+            (&mut log_listener, PortRole::Log),
+            (&mut sync_listener, PortRole::Sync),
+        ] {
             if slot.is_some() {
                 continue;
             }
@@ -283,13 +301,22 @@ fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
                 peer.post(bits);
             }
         }
-        MANAGER_WAKEUP.sleep(context, MANAGER_INTERVAL_MS, || PENDING.load(Ordering::Acquire) != 0);
+        MANAGER_WAKEUP.sleep(context, MANAGER_INTERVAL_MS, || {
+            PENDING.load(Ordering::Acquire) != 0
+        });
     }
     // Stop them all at once first, then wait for each (dropping a Worker waits).
     for peer in peers.iter() {
         peer.stop();
     }
-    for listener in [listener.as_ref(), log_listener.as_ref(), sync_listener.as_ref()].into_iter().flatten() {
+    for listener in [
+        listener.as_ref(),
+        log_listener.as_ref(),
+        sync_listener.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         listener.stopper().stop();
     }
     drop(peers);

@@ -82,7 +82,9 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
     };
     let listed = |host: &[u8]| members.iter().any(|(h, _)| h.as_slice() == host);
     if peers.iter().any(|p| !listed(&p.host)) {
-        let Ok(mut kept) = KVec::with_capacity(peers.len(), GFP_KERNEL) else { return };
+        let Ok(mut kept) = KVec::with_capacity(peers.len(), GFP_KERNEL) else {
+            return;
+        };
         let old = core::mem::replace(peers, KVec::new());
         for peer in old.iter() {
             if !listed(&peer.host) {
@@ -95,9 +97,15 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
                 let _ = kept.push(peer, GFP_KERNEL);
             } else {
                 if member {
-                    pr_info!("net: {} left the cluster: no more exchange with it\n", BStr::from_bytes(&peer.host));
+                    pr_info!(
+                        "net: {} left the cluster: no more exchange with it\n",
+                        BStr::from_bytes(&peer.host)
+                    );
                 } else {
-                    pr_info!("net: this host is no member any more: no more exchange with {}\n", BStr::from_bytes(&peer.host));
+                    pr_info!(
+                        "net: this host is no member any more: no more exchange with {}\n",
+                        BStr::from_bytes(&peer.host)
+                    );
                 }
                 drop(peer);
             }
@@ -109,15 +117,26 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
             continue;
         }
         let started = copy(host).and_then(|data_host| {
-            Worker::spawn(c_str!("mars_peer"), shared, PeerData { host: data_host }, run)
+            Worker::spawn(
+                c_str!("mars_peer"),
+                shared,
+                PeerData { host: data_host },
+                run,
+            )
         });
         let pushed = started.and_then(|worker| {
             let host = copy(host)?;
-            peers.push(Peer { host, worker }, GFP_KERNEL).map_err(Into::into)
+            peers
+                .push(Peer { host, worker }, GFP_KERNEL)
+                .map_err(Into::into)
         });
         match pushed {
             Ok(()) => pr_info!("net: exchanging metadata with {}\n", BStr::from_bytes(host)),
-            Err(e) => pr_warn!("net: cannot start the peer thread for {}: {:?}\n", BStr::from_bytes(host), e),
+            Err(e) => pr_warn!(
+                "net: cannot start the peer thread for {}: {:?}\n",
+                BStr::from_bytes(host),
+                e
+            ),
         }
     }
 }
@@ -190,7 +209,9 @@ fn run(state: &WorkerState<PeerData>, context: &ThreadContext) {
             last_end = Some(end);
         }
         let wait = match end {
-            End::Refused(RefuseCode::ForeignCluster | RefuseCode::VersionMismatch | RefuseCode::UnknownPeer)
+            End::Refused(
+                RefuseCode::ForeignCluster | RefuseCode::VersionMismatch | RefuseCode::UnknownPeer,
+            )
             | End::WrongHost => BACKOFF_MAX_MS,
             _ => backoff_ms,
         };
@@ -213,22 +234,31 @@ fn session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: &mut
     }
 }
 
-fn try_session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: &mut bool) -> Result<(), End> {
+fn try_session(
+    state: &WorkerState<PeerData>,
+    context: &ThreadContext,
+    healthy: &mut bool,
+) -> Result<(), End> {
     let stopper = &state.stopper;
     let peer_host = state.data.host.as_slice();
     let me = tree::own_host().ok_or(End::NotReady)?;
     let ip = tree::host_ip(peer_host).ok_or(End::NotReady)?;
     let addr = SocketAddrV4::new(ip.octets, ip.port.unwrap_or(DEFAULT_PORT));
-    let mut conn = client::connect(stopper, addr, PortRole::Meta, &me, peer_host, REPLY_WAIT_MS).map_err(|e| match e {
-        ClientError::Stopping => End::Stop,
-        ClientError::NotReady => End::NotReady,
-        ClientError::Connect(e) => End::Connect(e),
-        ClientError::Refused(code) => End::Refused(code),
-        ClientError::WrongHost => End::WrongHost,
-        ClientError::Conn(e) => End::Conn(e),
-    })?;
+    let mut conn = client::connect(stopper, addr, PortRole::Meta, &me, peer_host, REPLY_WAIT_MS)
+        .map_err(|e| match e {
+            ClientError::Stopping => End::Stop,
+            ClientError::NotReady => End::NotReady,
+            ClientError::Connect(e) => End::Connect(e),
+            ClientError::Refused(code) => End::Refused(code),
+            ClientError::WrongHost => End::WrongHost,
+            ClientError::Conn(e) => End::Conn(e),
+        })?;
     let mut tag: u64 = 0;
-    pr_debug!("net: connected to {} at {}\n", BStr::from_bytes(peer_host), addr);
+    pr_debug!(
+        "net: connected to {} at {}\n",
+        BStr::from_bytes(peer_host),
+        addr
+    );
 
     let mut first = true;
     loop {
@@ -244,7 +274,8 @@ fn try_session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: 
         *healthy = true;
 
         // Until the next pull: the scan interval, or a request; ping meanwhile.
-        let interval_ms = u32::try_from(knobs::SCAN_INTERVAL_SEC.get().saturating_mul(1000)).unwrap_or(u32::MAX);
+        let interval_ms =
+            u32::try_from(knobs::SCAN_INTERVAL_SEC.get().saturating_mul(1000)).unwrap_or(u32::MAX);
         let mut waited_ms: u32 = 0;
         loop {
             if stopper.stopping() || context.should_stop() {
@@ -256,7 +287,11 @@ fn try_session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: 
             let step = PING_INTERVAL_MS.min(interval_ms.saturating_sub(waited_ms));
             let before = real_time();
             stopper.wait(context, step);
-            let slept = real_time().to_nanos().unwrap_or(0).saturating_sub(before.to_nanos().unwrap_or(0)) / 1_000_000;
+            let slept = real_time()
+                .to_nanos()
+                .unwrap_or(0)
+                .saturating_sub(before.to_nanos().unwrap_or(0))
+                / 1_000_000;
             waited_ms = waited_ms.saturating_add(u32::try_from(slept.max(0)).unwrap_or(u32::MAX));
             if stopper.pending.load(Ordering::Acquire) == 0 && waited_ms < interval_ms {
                 ping(&mut conn, &mut tag)?;
@@ -270,13 +305,25 @@ fn try_session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: 
 fn push_own_ip(conn: &mut Conn<'_>, me: &[u8]) -> Result<(), End> {
     let mut rel = FixedBuf::<80>::new();
     write!(rel, "ips/ip-{}", BStr::from_bytes(me)).map_err(|_| End::NotReady)?;
-    let Ok(path) = tree::mars_path(rel.as_bytes()) else { return Ok(()) };
-    let Ok(link) = crate::kapi::vfs::read_link(path.as_cstr()) else { return Ok(()) };
-    let (Ok(path_text), Ok(value)) = (core::str::from_utf8(path.as_bytes()), core::str::from_utf8(&link.value)) else {
+    let Ok(path) = tree::mars_path(rel.as_bytes()) else {
         return Ok(());
     };
-    let push = PushLink { path: path_text, value, stamp: link.mtime };
-    conn.writer.send(&conn.socket, 0, &Message::PushLink(push))?;
+    let Ok(link) = crate::kapi::vfs::read_link(path.as_cstr()) else {
+        return Ok(());
+    };
+    let (Ok(path_text), Ok(value)) = (
+        core::str::from_utf8(path.as_bytes()),
+        core::str::from_utf8(&link.value),
+    ) else {
+        return Ok(());
+    };
+    let push = PushLink {
+        path: path_text,
+        value,
+        stamp: link.mtime,
+    };
+    conn.writer
+        .send(&conn.socket, 0, &Message::PushLink(push))?;
     Ok(())
 }
 
@@ -285,7 +332,9 @@ fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), End> {
     *tag = tag.wrapping_add(1);
     conn.writer.send(&conn.socket, *tag, &Message::Ping)?;
     let stopper = conn.stopper();
-    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+    let frame = conn
+        .reader
+        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
     match frame.message {
         Message::Pong if frame.header.tag == *tag => Ok(()),
         other => Err(End::Conn(ConnError::Unexpected(other.msg_type()))),
@@ -297,26 +346,44 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
     let peer = state.data.host.as_slice();
     let mut resources: KVec<Bytes> = KVec::new();
     let mut stats = PullStats::default();
-    request(conn, tag, &[&b"/mars"[..]], 1, state, &mut stats, &mut |dent| {
-        if dent.kind == crate::mars_core::wire::DentKind::Dir {
-            if let Some(name) = dent.path.strip_prefix("/mars/resource-") {
-                if !name.contains('/') {
-                    let _ = copy(dent.path.as_bytes()).and_then(|p| resources.push(p, GFP_KERNEL).map_err(Into::into));
+    request(
+        conn,
+        tag,
+        &[&b"/mars"[..]],
+        1,
+        state,
+        &mut stats,
+        &mut |dent| {
+            if dent.kind == crate::mars_core::wire::DentKind::Dir {
+                if let Some(name) = dent.path.strip_prefix("/mars/resource-") {
+                    if !name.contains('/') {
+                        let _ = copy(dent.path.as_bytes())
+                            .and_then(|p| resources.push(p, GFP_KERNEL).map_err(Into::into));
+                    }
                 }
             }
-        }
-    })?;
+        },
+    )?;
 
     let mut defaults = FixedBuf::<80>::new();
     let mut actual = FixedBuf::<80>::new();
     write!(defaults, "/mars/defaults-{}", BStr::from_bytes(peer)).map_err(|_| End::NotReady)?;
     write!(actual, "/mars/actual-{}", BStr::from_bytes(peer)).map_err(|_| End::NotReady)?;
     let mut dirs: KVec<&[u8]> = KVec::new();
-    for dir in [&b"/mars/ips"[..], b"/mars/todo-global", b"/mars/defaults", b"/mars/userspace", defaults.as_bytes(), actual.as_bytes()] {
-        dirs.push(dir, GFP_KERNEL).map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
+    for dir in [
+        &b"/mars/ips"[..],
+        b"/mars/todo-global",
+        b"/mars/defaults",
+        b"/mars/userspace",
+        defaults.as_bytes(),
+        actual.as_bytes(),
+    ] {
+        dirs.push(dir, GFP_KERNEL)
+            .map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
     }
     for res in resources.iter() {
-        dirs.push(res.as_slice(), GFP_KERNEL).map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
+        dirs.push(res.as_slice(), GFP_KERNEL)
+            .map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
     }
     // At most MAX_GETENTS_DIRS per request.
     for chunk in dirs.chunks(crate::mars_core::wire::MAX_GETENTS_DIRS) {
@@ -355,14 +422,18 @@ fn request(
     *tag = tag.wrapping_add(1);
     let mut writer = GetEntsWriter::new(conn.writer.buf.as_mut_slice(), depth)?;
     for dir in dirs.iter() {
-        let Ok(text) = core::str::from_utf8(dir) else { continue };
+        let Ok(text) = core::str::from_utf8(dir) else {
+            continue;
+        };
         writer.push(text)?;
     }
     let len = writer.finish(clock::now(), *tag)?;
     conn.writer.send_encoded(&conn.socket, len)?;
     let stopper = conn.stopper();
     loop {
-        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+        let frame = conn
+            .reader
+            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
         if frame.header.tag != *tag {
             return Err(End::Conn(ConnError::Unexpected(frame.message.msg_type())));
         }

@@ -9,15 +9,15 @@
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use crate::clock;
-use crate::kapi::time::real_time;
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
+use crate::kapi::time::real_time;
 use crate::mars_core::tree::{strip_mars_root, Key};
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
 use crate::mars_core::wire::{
-    negotiate, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse, RefuseCode, Welcome, WireError,
-    KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    negotiate, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse, RefuseCode, Welcome,
+    WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use kernel::c_str;
 use kernel::error::code::ENOMEM;
@@ -32,7 +32,10 @@ use super::{notified_by_peer, Worker, WorkerState};
 
 /// Socket timeouts of accepted connections and of the listener: receive (and accept) wakes up
 /// every second to look around, send gives up after 10 s.
-pub(super) const TIMEOUTS: Timeouts = Timeouts { recv_ms: 1000, send_ms: 10_000 };
+pub(super) const TIMEOUTS: Timeouts = Timeouts {
+    recv_ms: 1000,
+    send_ms: 10_000,
+};
 /// The `Hello` must arrive within this time after the connect.
 const HELLO_WAIT_MS: u32 = 10_000;
 /// A client that sent nothing for this long is gone (clients ping every 5 s).
@@ -53,11 +56,18 @@ fn may_log() -> bool {
     let now = real_time().sec;
     let start = LOG_WINDOW_START.load(Ordering::Relaxed);
     if now.saturating_sub(start) >= LOG_WINDOW_SEC
-        && LOG_WINDOW_START.compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        && LOG_WINDOW_START
+            .compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
     {
-        let suppressed = LOG_COUNT.swap(0, Ordering::AcqRel).saturating_sub(LOG_BURST);
+        let suppressed = LOG_COUNT
+            .swap(0, Ordering::AcqRel)
+            .saturating_sub(LOG_BURST);
         if suppressed != 0 {
-            pr_warn!("net: {} more complaints about connections were not logged\n", suppressed);
+            pr_warn!(
+                "net: {} more complaints about connections were not logged\n",
+                suppressed
+            );
         }
     }
     LOG_COUNT.fetch_add(1, Ordering::AcqRel) < LOG_BURST
@@ -98,14 +108,16 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
             stopper.clear();
             bound = None;
             // An address that is not (yet) configured here: listen on any address meanwhile.
-            let attempt = Socket::listen(wanted, TIMEOUTS).map(|s| (wanted, s)).or_else(|e| {
-                if wanted.addr != 0 {
-                    let any = SocketAddrV4::any(wanted.port);
-                    Socket::listen(any, TIMEOUTS).map(|s| (wanted, s))
-                } else {
-                    Err(e)
-                }
-            });
+            let attempt = Socket::listen(wanted, TIMEOUTS)
+                .map(|s| (wanted, s))
+                .or_else(|e| {
+                    if wanted.addr != 0 {
+                        let any = SocketAddrV4::any(wanted.port);
+                        Socket::listen(any, TIMEOUTS).map(|s| (wanted, s))
+                    } else {
+                        Err(e)
+                    }
+                });
             match attempt.and_then(|(addr, s)| Ok((addr, Arc::new(s, GFP_KERNEL)?))) {
                 Ok((addr, socket)) => {
                     if stopper.install(&socket).is_err() {
@@ -126,7 +138,9 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
             }
         }
         reap(&mut handlers);
-        let Some((_, listener)) = bound.as_ref() else { continue };
+        let Some((_, listener)) = bound.as_ref() else {
+            continue;
+        };
         match listener.accept(TIMEOUTS) {
             Ok(socket) => {
                 let from = socket.peer_addr().unwrap_or(SocketAddrV4::any(0));
@@ -134,10 +148,20 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                     pr_warn!("net: too many connections, closing the one from {}\n", from);
                     continue;
                 }
-                let started = Arc::new(socket, GFP_KERNEL).map_err(Error::from).and_then(|socket| {
-                    Worker::spawn(c_str!("mars_serve"), &state.shared, ServeData { socket, from, role }, serve)
-                });
-                match started.and_then(|worker| handlers.push(worker, GFP_KERNEL).map_err(Into::into)) {
+                let started =
+                    Arc::new(socket, GFP_KERNEL)
+                        .map_err(Error::from)
+                        .and_then(|socket| {
+                            Worker::spawn(
+                                c_str!("mars_serve"),
+                                &state.shared,
+                                ServeData { socket, from, role },
+                                serve,
+                            )
+                        });
+                match started
+                    .and_then(|worker| handlers.push(worker, GFP_KERNEL).map_err(Into::into))
+                {
                     Ok(()) => {}
                     Err(e) => pr_warn!("net: cannot serve {}: {:?}\n", from, e),
                 }
@@ -164,13 +188,22 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
 
 /// Drops the threads whose connection ended.
 fn reap(handlers: &mut KVec<Worker<ServeData>>) {
-    if !handlers.iter().any(|h| h.stopper().done.load(core::sync::atomic::Ordering::Acquire)) {
+    if !handlers
+        .iter()
+        .any(|h| h.stopper().done.load(core::sync::atomic::Ordering::Acquire))
+    {
         return;
     }
-    let Ok(mut kept) = KVec::with_capacity(handlers.len(), GFP_KERNEL) else { return };
+    let Ok(mut kept) = KVec::with_capacity(handlers.len(), GFP_KERNEL) else {
+        return;
+    };
     let old = core::mem::replace(handlers, KVec::new());
     for handler in old {
-        if !handler.stopper().done.load(core::sync::atomic::Ordering::Acquire) {
+        if !handler
+            .stopper()
+            .done
+            .load(core::sync::atomic::Ordering::Acquire)
+        {
             // Cannot fail: the capacity suffices.
             let _ = kept.push(handler, GFP_KERNEL);
         }
@@ -200,24 +233,36 @@ fn serve(state: &WorkerState<ServeData>, _context: &ThreadContext) {
             Err(e) => pr_warn!("net: cannot serve {}: {:?}\n", from, e),
         }
     }
-    stopper.done.store(true, core::sync::atomic::Ordering::Release);
+    stopper
+        .done
+        .store(true, core::sync::atomic::Ordering::Release);
 }
 
 /// The handshake, then requests until the connection ends. `peer` receives the client's host
 /// name once its `Hello` arrived.
-fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &mut KVec<u8>) -> Result<(), ConnError> {
+fn serve_connection(
+    conn: &mut Conn<'_>,
+    state: &WorkerState<ServeData>,
+    peer: &mut KVec<u8>,
+) -> Result<(), ConnError> {
     let stopper = conn.stopper();
     let from = state.data.from;
-    let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, HELLO_WAIT_MS)?;
+    let frame = conn
+        .reader
+        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, HELLO_WAIT_MS)?;
     let Message::Hello(hello) = frame.message else {
         return Err(ConnError::Unexpected(frame.message.msg_type()));
     };
     let tag = frame.header.tag;
-    peer.extend_from_slice(hello.host.as_bytes(), GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
+    peer.extend_from_slice(hello.host.as_bytes(), GFP_KERNEL)
+        .map_err(|_| ConnError::Io(ENOMEM))?;
     let me = tree::own_host();
     let uuid = tree::link_value(b"uuid");
     let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok());
-    let (Some(me), Some(local_uuid)) = (me.as_deref().and_then(|m| core::str::from_utf8(m).ok()), uuid_text) else {
+    let (Some(me), Some(local_uuid)) = (
+        me.as_deref().and_then(|m| core::str::from_utf8(m).ok()),
+        uuid_text,
+    ) else {
         let refuse = Refuse {
             code: RefuseCode::ForeignCluster,
             min_version: MIN_PROTOCOL_VERSION,
@@ -226,9 +271,15 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
             message: "this host is no member of a cluster",
         };
         if may_log() {
-            pr_notice!("net: refusing {} ({}): this host is no member of a cluster\n", hello.host, from);
+            pr_notice!(
+                "net: refusing {} ({}): this host is no member of a cluster\n",
+                hello.host,
+                from
+            );
         }
-        return conn.writer.send(&conn.socket, tag, &Message::Refuse(refuse));
+        return conn
+            .writer
+            .send(&conn.socket, tag, &Message::Refuse(refuse));
     };
     let agreement = match negotiate(&hello, state.data.role, local_uuid, KNOWN_FEATURES) {
         Ok(agreement) => agreement,
@@ -258,11 +309,19 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
                 retry_after_ms: 0,
                 message,
             };
-            return conn.writer.send(&conn.socket, tag, &Message::Refuse(refuse));
+            return conn
+                .writer
+                .send(&conn.socket, tag, &Message::Refuse(refuse));
         }
     };
-    let welcome = Welcome { version: agreement.version, features: agreement.features, cluster_uuid: local_uuid, host: me };
-    conn.writer.send(&conn.socket, tag, &Message::Welcome(welcome))?;
+    let welcome = Welcome {
+        version: agreement.version,
+        features: agreement.features,
+        cluster_uuid: local_uuid,
+        host: me,
+    };
+    conn.writer
+        .send(&conn.socket, tag, &Message::Welcome(welcome))?;
     pr_debug!("net: serving {} ({})\n", hello.host, from);
     if state.data.role == PortRole::Log {
         return super::logs::serve_logs(conn, state.shared.loggers.as_deref());
@@ -272,13 +331,17 @@ fn serve_connection(conn: &mut Conn<'_>, state: &WorkerState<ServeData>, peer: &
     }
 
     loop {
-        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, IDLE_MS)?;
+        let frame = conn
+            .reader
+            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, IDLE_MS)?;
         let tag = frame.header.tag;
         match frame.message {
             Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
             Message::Pong => {}
             Message::Notify => notified_by_peer(),
-            Message::GetEnts(request) => answer_get_ents((&mut conn.writer, &conn.socket), tag, &request)?,
+            Message::GetEnts(request) => {
+                answer_get_ents((&mut conn.writer, &conn.socket), tag, &request)?
+            }
             Message::PushLink(push) => apply_push(state, peer, &push),
             // A one-shot fetch from a third host is not implemented: ignoring it is allowed.
             Message::PushCheck(_) => {}
@@ -309,7 +372,9 @@ fn answer_get_ents(
             };
             match batch.push(&dent) {
                 Ok(()) => next = next.saturating_add(1),
-                Err(WireError::CountOverCap | WireError::BufferTooSmall) if batch.count() > 0 => break,
+                Err(WireError::CountOverCap | WireError::BufferTooSmall) if batch.count() > 0 => {
+                    break
+                }
                 // Cannot travel (too big for any batch, invalid): leave it out.
                 Err(_) => next = next.saturating_add(1),
             }
@@ -326,19 +391,33 @@ fn answer_get_ents(
 /// Applies a `PushLink` if it is the sender's own address link (how a joining host makes
 /// itself known); anything else is ignored.
 fn apply_push(state: &WorkerState<ServeData>, peer: &[u8], push: &PushLink<'_>) {
-    let Some(rel) = strip_mars_root(push.path) else { return };
-    let own_ip_link = matches!(Key::parse(rel), Ok(Key::Ip(host)) if host.as_str().as_bytes() == peer);
+    let Some(rel) = strip_mars_root(push.path) else {
+        return;
+    };
+    let own_ip_link =
+        matches!(Key::parse(rel), Ok(Key::Ip(host)) if host.as_str().as_bytes() == peer);
     if !own_ip_link || (IpAddress::parse(push.value).is_err() && push.value != ".deleted") {
         if may_log() {
-            pr_notice!("net: ignoring a push of {} from {}\n", push.path, BStr::from_bytes(peer));
+            pr_notice!(
+                "net: ignoring a push of {} from {}\n",
+                push.path,
+                BStr::from_bytes(peer)
+            );
         }
         return;
     }
-    let Ok(path) = tree::mars_path(rel.as_bytes()) else { return };
+    let Ok(path) = tree::mars_path(rel.as_bytes()) else {
+        return;
+    };
     let _guard = state.shared.merge_lock.lock();
     clock::observe(push.stamp);
     match tree::apply_link(&path, rel, push.value, push.stamp) {
-        Ok(Applied::Written) => pr_info!("net: {} pushed {} = {}\n", BStr::from_bytes(peer), push.path, push.value),
+        Ok(Applied::Written) => pr_info!(
+            "net: {} pushed {} = {}\n",
+            BStr::from_bytes(peer),
+            push.path,
+            push.value
+        ),
         Ok(_) => {}
         Err(e) => pr_warn!("net: cannot apply the push of {}: {:?}\n", push.path, e),
     }

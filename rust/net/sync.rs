@@ -46,11 +46,13 @@ use crate::kapi::vfs;
 use crate::knobs;
 use crate::logger::links::KernelDigester;
 use crate::mars_core::digest::digest32;
-use crate::mars_core::sync::{claim_holds, progress, sums_share, throttle_delay_ms, MismatchRuns, Run, StatusClaim};
+use crate::mars_core::sync::{
+    claim_holds, progress, sums_share, throttle_delay_ms, MismatchRuns, Run, StatusClaim,
+};
 use crate::mars_core::tree_value::HostOrNone;
 use crate::mars_core::wire::{
-    check_resource, DigestAlg, DigestList, ErrorCode, ErrorReply, Message, PortRole, SyncData, SyncRead, SyncSums,
-    SyncSumsRead, DIGEST_LEN, MAX_DATA_CHUNK,
+    check_resource, DigestAlg, DigestList, ErrorCode, ErrorReply, Message, PortRole, SyncData,
+    SyncRead, SyncSums, SyncSumsRead, DIGEST_LEN, MAX_DATA_CHUNK,
 };
 use kernel::c_str;
 use kernel::error::code::{EINVAL, ENOMEM};
@@ -110,10 +112,14 @@ pub(crate) struct DataDevices {
 impl DataDevices {
     /// Creates the registry and publishes it.
     pub(crate) fn new() -> Result<Self> {
-        let registry =
-            KBox::pin_init(pin_init!(DataRegistry { list <- kernel::new_mutex!(KVec::new(), "mars_sync_data") }), GFP_KERNEL)?;
+        let registry = KBox::pin_init(
+            pin_init!(DataRegistry { list <- kernel::new_mutex!(KVec::new(), "mars_sync_data") }),
+            GFP_KERNEL,
+        )?;
         REGISTRY.store(ptr::from_ref(&*registry).cast_mut(), Ordering::Release);
-        Ok(DataDevices { registry: Some(registry) })
+        Ok(DataDevices {
+            registry: Some(registry),
+        })
     }
 }
 
@@ -140,7 +146,9 @@ pub(crate) fn register_data(res: &[u8], data: Arc<dyn Output>) -> Result {
     let old = with_registry(|registry| {
         let mut list = registry.list.lock();
         let old = take_entry(&mut list, res);
-        list.push((name, data), GFP_KERNEL).map(|()| old).map_err(Error::from)
+        list.push((name, data), GFP_KERNEL)
+            .map(|()| old)
+            .map_err(Error::from)
     });
     // Dropped outside the lock.
     match old {
@@ -179,8 +187,15 @@ pub(crate) fn unregister_data(res: &[u8]) {
 }
 
 fn lookup_data(res: &[u8]) -> Option<Arc<dyn Output>> {
-    with_registry(|registry| registry.list.lock().iter().find(|(n, _)| n.as_slice() == res).map(|(_, d)| d.clone()))
-        .flatten()
+    with_registry(|registry| {
+        registry
+            .list
+            .lock()
+            .iter()
+            .find(|(n, _)| n.as_slice() == res)
+            .map(|(_, d)| d.clone())
+    })
+    .flatten()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,7 +236,9 @@ unsafe impl MrefOwner for BlockHandle {
     fn done(self, status: Result) {
         let waiter = self.0.waiter.clone();
         drop(self);
-        waiter.status.store(status.err().map_or(0, |e| e.to_errno()), Ordering::Release);
+        waiter
+            .status
+            .store(status.err().map_or(0, |e| e.to_errno()), Ordering::Release);
         waiter.done.store(true, Ordering::Release);
         waiter.event.wake();
         // `waiter` drops last; freeing it never sleeps.
@@ -266,13 +283,26 @@ impl BlockBuf {
             mref.segments_mut().push(segment, GFP_KERNEL)?;
             left -= piece;
         }
-        mref.prepare(op, pos, u32::try_from(len).map_err(|_| EINVAL)?, Flags::default())?;
+        mref.prepare(
+            op,
+            pos,
+            u32::try_from(len).map_err(|_| EINVAL)?,
+            Flags::default(),
+        )?;
         self.waiter.done.store(false, Ordering::Release);
-        let request = KBox::new(BlockReq { mref, waiter: self.waiter.clone() }, GFP_KERNEL)?;
+        let request = KBox::new(
+            BlockReq {
+                mref,
+                waiter: self.waiter.clone(),
+            },
+            GFP_KERNEL,
+        )?;
         output.io(MrefIo::new(BlockHandle(request)));
         // Every request completes (the brick promises it), so wait in slices until it did.
         while !self.waiter.done.load(Ordering::Acquire) {
-            self.waiter.event.wait(None, 1000, || self.waiter.done.load(Ordering::Acquire));
+            self.waiter
+                .event
+                .wait(None, 1000, || self.waiter.done.load(Ordering::Acquire));
         }
         match self.waiter.status.load(Ordering::Acquire) {
             0 => Ok(()),
@@ -301,7 +331,9 @@ impl BlockBuf {
             let piece = left.min(PageBuf::SIZE);
             let start = index.saturating_mul(PageBuf::SIZE);
             page.with_mut(|bytes| {
-                let Some(dst) = bytes.get_mut(..piece) else { return };
+                let Some(dst) = bytes.get_mut(..piece) else {
+                    return;
+                };
                 match data.and_then(|d| d.get(start..start.saturating_add(piece))) {
                     Some(src) => dst.copy_from_slice(src),
                     None => dst.fill(0),
@@ -319,7 +351,13 @@ impl BlockBuf {
     }
 
     /// Writes `data` (`None`: `len` zero bytes) at `pos`.
-    pub(crate) fn write(&mut self, output: &dyn Output, pos: u64, data: Option<&[u8]>, len: usize) -> Result {
+    pub(crate) fn write(
+        &mut self,
+        output: &dyn Output,
+        pos: u64,
+        data: Option<&[u8]>,
+        len: usize,
+    ) -> Result {
         self.copy_in(data, len);
         self.io(output, Op::Write, pos, len)
     }
@@ -330,10 +368,18 @@ impl BlockBuf {
         let mut mref = Mref::new(0)?;
         mref.prepare(Op::Flush, 0, 0, Flags::default())?;
         self.waiter.done.store(false, Ordering::Release);
-        let request = KBox::new(BlockReq { mref, waiter: self.waiter.clone() }, GFP_KERNEL)?;
+        let request = KBox::new(
+            BlockReq {
+                mref,
+                waiter: self.waiter.clone(),
+            },
+            GFP_KERNEL,
+        )?;
         output.io(MrefIo::new(BlockHandle(request)));
         while !self.waiter.done.load(Ordering::Acquire) {
-            self.waiter.event.wait(None, 1000, || self.waiter.done.load(Ordering::Acquire));
+            self.waiter
+                .event
+                .wait(None, 1000, || self.waiter.done.load(Ordering::Acquire));
         }
         match self.waiter.status.load(Ordering::Acquire) {
             0 => Ok(()),
@@ -370,10 +416,17 @@ fn local_digests(
     out: &mut KVVec<u8>,
 ) -> Result {
     *out = KVVec::new();
-    let span = u64::from(block_size).checked_mul(count as u64).ok_or(EINVAL)?;
+    let span = u64::from(block_size)
+        .checked_mul(count as u64)
+        .ok_or(EINVAL)?;
     let stop = offset.checked_add(span).ok_or(EINVAL)?.min(end);
     // Whole blocks per read.
-    let per_read = (MAX_DATA_CHUNK as u64).checked_div(u64::from(block_size)).unwrap_or(0).max(1).saturating_mul(u64::from(block_size)).max(1);
+    let per_read = (MAX_DATA_CHUNK as u64)
+        .checked_div(u64::from(block_size))
+        .unwrap_or(0)
+        .max(1)
+        .saturating_mul(u64::from(block_size))
+        .max(1);
     let mut pos = offset;
     while pos < stop {
         let len = usize::try_from((stop - pos).min(per_read)).map_err(|_| EINVAL)?;
@@ -394,10 +447,13 @@ type Refusal = (ErrorCode, &'static str);
 pub(super) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(), ConnError> {
     let stopper = conn.stopper();
     let mut buf = BlockBuf::new().map_err(ConnError::Io)?;
-    let mut data = KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
+    let mut data =
+        KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
     let mut sums = KVVec::new();
     loop {
-        let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, SERVE_IDLE_MS)?;
+        let frame = conn
+            .reader
+            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, SERVE_IDLE_MS)?;
         let tag = frame.header.tag;
         match frame.message {
             Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
@@ -406,7 +462,10 @@ pub(super) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(), ConnErr
                 let reply = answer_read(&request, peer, &mut buf, data.as_mut_slice());
                 let message = match &reply {
                     Ok(reply) => Message::SyncData(*reply),
-                    Err((code, message)) => Message::Error(ErrorReply { code: *code, message }),
+                    Err((code, message)) => Message::Error(ErrorReply {
+                        code: *code,
+                        message,
+                    }),
                 };
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
@@ -414,7 +473,10 @@ pub(super) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(), ConnErr
                 let reply = answer_sums(&request, peer, &mut buf, data.as_mut_slice(), &mut sums);
                 let message = match &reply {
                     Ok(reply) => Message::SyncSums(*reply),
-                    Err((code, message)) => Message::Error(ErrorReply { code: *code, message }),
+                    Err((code, message)) => Message::Error(ErrorReply {
+                        code: *code,
+                        message,
+                    }),
                 };
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
@@ -425,7 +487,10 @@ pub(super) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(), ConnErr
 
 /// The data device of `res` for `peer`, if `peer` is a member and the device is attached;
 /// with its size and logical block size.
-fn device_for(res: &str, peer: &[u8]) -> core::result::Result<(Arc<dyn Output>, u64, u64), Refusal> {
+fn device_for(
+    res: &str,
+    peer: &[u8],
+) -> core::result::Result<(Arc<dyn Output>, u64, u64), Refusal> {
     check_resource(res).map_err(|_| (ErrorCode::Invalid, "bad resource name"))?;
     let rel = concat(&[b"resource-", res.as_bytes(), b"/data-", peer]);
     if rel.is_empty() || tree::link_value(&rel).is_none() {
@@ -433,31 +498,47 @@ fn device_for(res: &str, peer: &[u8]) -> core::result::Result<(Arc<dyn Output>, 
     }
     let primary = tree::link_value(&concat(&[b"resource-", res.as_bytes(), b"/primary"]));
     if primary.is_none() || primary != tree::own_host() {
-        return Err((ErrorCode::Denied, "not the designated primary of this resource"));
+        return Err((
+            ErrorCode::Denied,
+            "not the designated primary of this resource",
+        ));
     }
     // A primary in emergency mode serves no sync (the original answers -EMEDIUMTYPE): the
     // client retries and goes on once the emergency is over.
     let mut emergency = concat(&[b"resource-", res.as_bytes(), b"/actual-"]);
     if let Some(me) = tree::own_host() {
         if emergency.extend_from_slice(&me, GFP_KERNEL).is_ok()
-            && emergency.extend_from_slice(b"/has-emergency", GFP_KERNEL).is_ok()
+            && emergency
+                .extend_from_slice(b"/has-emergency", GFP_KERNEL)
+                .is_ok()
             && tree::link_value(&emergency).as_deref() == Some(b"1".as_slice())
         {
-            return Err((ErrorCode::Denied, "the primary is in emergency mode (/mars full): no sync now"));
+            return Err((
+                ErrorCode::Denied,
+                "the primary is in emergency mode (/mars full): no sync now",
+            ));
         }
     }
-    let output = lookup_data(res.as_bytes()).ok_or((ErrorCode::Busy, "data device not attached here"))?;
-    let info = output.info().map_err(|_| (ErrorCode::Busy, "data device not attached here"))?;
+    let output =
+        lookup_data(res.as_bytes()).ok_or((ErrorCode::Busy, "data device not attached here"))?;
+    let info = output
+        .info()
+        .map_err(|_| (ErrorCode::Busy, "data device not attached here"))?;
     Ok((output, info.size, u64::from(info.logical_block_size.max(1))))
 }
 
 fn check_range(offset: u64, len: u64, size: u64, align: u64) -> core::result::Result<(), Refusal> {
-    let end = offset.checked_add(len).ok_or((ErrorCode::Invalid, "range overflows"))?;
+    let end = offset
+        .checked_add(len)
+        .ok_or((ErrorCode::Invalid, "range overflows"))?;
     if end > size {
         return Err((ErrorCode::Invalid, "range beyond the end of the device"));
     }
     if offset.checked_rem(align) != Some(0) || len.checked_rem(align) != Some(0) {
-        return Err((ErrorCode::Invalid, "range not aligned to the logical block size"));
+        return Err((
+            ErrorCode::Invalid,
+            "range not aligned to the logical block size",
+        ));
     }
     Ok(())
 }
@@ -471,15 +552,28 @@ fn answer_read<'b>(
     let (output, size, align) = device_for(request.resource, peer)?;
     let len = request.len as usize;
     check_range(request.offset, u64::from(request.len), size, align)?;
-    let chunk = data.get_mut(..len).ok_or((ErrorCode::Invalid, "too long"))?;
-    buf.read(&*output, request.offset, chunk).map_err(|_| (ErrorCode::Io, "cannot read the data device"))?;
+    let chunk = data
+        .get_mut(..len)
+        .ok_or((ErrorCode::Invalid, "too long"))?;
+    buf.read(&*output, request.offset, chunk)
+        .map_err(|_| (ErrorCode::Io, "cannot read the data device"))?;
     drop(output);
     knobs::SYNC_SERVED_BYTES.fetch_add(request.len.into(), Ordering::Relaxed);
     let chunk: &'b [u8] = chunk;
     if chunk.iter().all(|&b| b == 0) {
-        return Ok(SyncData { offset: request.offset, len: request.len, zero: true, data: &[] });
+        return Ok(SyncData {
+            offset: request.offset,
+            len: request.len,
+            zero: true,
+            data: &[],
+        });
     }
-    Ok(SyncData { offset: request.offset, len: request.len, zero: false, data: chunk })
+    Ok(SyncData {
+        offset: request.offset,
+        len: request.len,
+        zero: false,
+        data: chunk,
+    })
 }
 
 fn answer_sums<'s>(
@@ -490,7 +584,10 @@ fn answer_sums<'s>(
     sums: &'s mut KVVec<u8>,
 ) -> core::result::Result<SyncSums<'s>, Refusal> {
     if request.alg != DigestAlg::Crc32c {
-        return Err((ErrorCode::Unsupported, "only CRC32C block digests are served"));
+        return Err((
+            ErrorCode::Unsupported,
+            "only CRC32C block digests are served",
+        ));
     }
     let (output, size, align) = device_for(request.resource, peer)?;
     let count = usize::from(request.count);
@@ -504,11 +601,25 @@ fn answer_sums<'s>(
         return Err((ErrorCode::Invalid, "range beyond the end of the device"));
     }
     check_range(request.offset, end - request.offset, size, align)?;
-    local_digests(&*output, buf, data, request.offset, end, request.block_size, count, sums)
-        .map_err(|_| (ErrorCode::Io, "cannot read the data device"))?;
+    local_digests(
+        &*output,
+        buf,
+        data,
+        request.offset,
+        end,
+        request.block_size,
+        count,
+        sums,
+    )
+    .map_err(|_| (ErrorCode::Io, "cannot read the data device"))?;
     drop(output);
-    let digests = DigestList::new(DigestAlg::Crc32c, sums.as_slice()).map_err(|_| (ErrorCode::Io, "digests"))?;
-    Ok(SyncSums { offset: request.offset, block_size: request.block_size, digests })
+    let digests = DigestList::new(DigestAlg::Crc32c, sums.as_slice())
+        .map_err(|_| (ErrorCode::Io, "digests"))?;
+    Ok(SyncSums {
+        offset: request.offset,
+        block_size: request.block_size,
+        digests,
+    })
 }
 
 fn concat(parts: &[&[u8]]) -> Bytes {
@@ -542,7 +653,14 @@ impl Syncer {
         let shared = Shared::new(None)?;
         let mut name = KVec::new();
         name.extend_from_slice(res, GFP_KERNEL)?;
-        Ok(Syncer { _worker: Worker::spawn(c_str!("mars_sync"), &shared, SyncJob { res: name, data }, sync_thread)? })
+        Ok(Syncer {
+            _worker: Worker::spawn(
+                c_str!("mars_sync"),
+                &shared,
+                SyncJob { res: name, data },
+                sync_thread,
+            )?,
+        })
     }
 }
 
@@ -629,7 +747,11 @@ fn res_link(res: &[u8], name: &[&[u8]]) -> Option<Bytes> {
 }
 
 fn parse_u64(value: Option<Bytes>) -> Option<u64> {
-    core::str::from_utf8(&value?).ok()?.trim().parse::<u64>().ok()
+    core::str::from_utf8(&value?)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
 }
 
 /// `syncstatus-<me>` of `res` as it is now: its value and stamp (`None`: missing, deleted or
@@ -637,8 +759,15 @@ fn parse_u64(value: Option<Bytes>) -> Option<u64> {
 fn read_claim(res: &[u8], me: &[u8]) -> Option<StatusClaim> {
     let path = tree::mars_path(&concat(&[b"resource-", res, b"/syncstatus-", me])).ok()?;
     let link = vfs::read_link(path.as_cstr()).ok()?;
-    let value = core::str::from_utf8(&link.value).ok()?.trim().parse::<u64>().ok()?;
-    Some(StatusClaim { value, stamp: link.mtime })
+    let value = core::str::from_utf8(&link.value)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(StatusClaim {
+        value,
+        stamp: link.mtime,
+    })
 }
 
 /// Whether `syncstatus-<me>` still holds `claim` (nobody else wrote it meanwhile).
@@ -646,7 +775,9 @@ fn claim_still_holds(res: &[u8], me: &[u8], claim: &StatusClaim) -> bool {
     let current = tree::mars_path(&concat(&[b"resource-", res, b"/syncstatus-", me]))
         .ok()
         .and_then(|path| vfs::read_link(path.as_cstr()).ok());
-    let value = current.as_ref().and_then(|l| core::str::from_utf8(&l.value).ok());
+    let value = current
+        .as_ref()
+        .and_then(|l| core::str::from_utf8(&l.value).ok());
     claim_holds(claim, value, current.as_ref().map(|l| l.mtime))
 }
 
@@ -675,7 +806,10 @@ fn decimal(value: u64) -> crate::mars_core::text::FixedBuf<24> {
 /// Milliseconds since boot (real time is enough for pacing).
 fn now_ms() -> u64 {
     let t = real_time();
-    u64::try_from(t.sec).unwrap_or(0).saturating_mul(1000).saturating_add(u64::from(t.nsec / 1_000_000))
+    u64::try_from(t.sec)
+        .unwrap_or(0)
+        .saturating_mul(1000)
+        .saturating_add(u64::from(t.nsec / 1_000_000))
 }
 
 /// Transfer pacing for the bandwidth limit.
@@ -706,19 +840,34 @@ impl Pace {
 fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
     let stopper = &state.stopper;
     let res = state.data.res.as_slice();
-    let Some(me) = tree::own_host() else { return SyncEnd::Idle };
-    let Some(primary_value) = res_link(res, &[b"primary"]) else { return SyncEnd::Idle };
-    let primary = match core::str::from_utf8(&primary_value).ok().and_then(|p| HostOrNone::parse(p).ok()) {
-        Some(HostOrNone::Host(h)) if h.as_str().as_bytes() != me.as_slice() => concat(&[h.as_str().as_bytes()]),
+    let Some(me) = tree::own_host() else {
+        return SyncEnd::Idle;
+    };
+    let Some(primary_value) = res_link(res, &[b"primary"]) else {
+        return SyncEnd::Idle;
+    };
+    let primary = match core::str::from_utf8(&primary_value)
+        .ok()
+        .and_then(|p| HostOrNone::parse(p).ok())
+    {
+        Some(HostOrNone::Host(h)) if h.as_str().as_bytes() != me.as_slice() => {
+            concat(&[h.as_str().as_bytes()])
+        }
         _ => return SyncEnd::Idle,
     };
-    let Some(size) = parse_u64(res_link(res, &[b"size"])) else { return SyncEnd::Idle };
-    let Some(claim) = read_claim(res, &me) else { return SyncEnd::Idle };
+    let Some(size) = parse_u64(res_link(res, &[b"size"])) else {
+        return SyncEnd::Idle;
+    };
+    let Some(claim) = read_claim(res, &me) else {
+        return SyncEnd::Idle;
+    };
     let start = claim.value;
     if start >= size {
         return SyncEnd::Idle;
     }
-    let Some(ip) = tree::host_ip(&primary) else { return SyncEnd::Idle };
+    let Some(ip) = tree::host_ip(&primary) else {
+        return SyncEnd::Idle;
+    };
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Sync));
     // The `sync_sockets` connections.
     let mut conn = match Bundle::connect(stopper, addr, &me, &primary) {
@@ -735,14 +884,20 @@ fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
         conn.conns.len(),
         start
     );
-    let Ok(res_text) = core::str::from_utf8(res) else { return SyncEnd::Local(EINVAL) };
+    let Ok(res_text) = core::str::from_utf8(res) else {
+        return SyncEnd::Local(EINVAL);
+    };
     let name = BStr::from_bytes(res);
     let claim = match copy(&mut conn, state, context, res_text, &me, claim, size) {
         Ok(claim) => claim,
         Err(end) => return end,
     };
     drop(conn);
-    pr_info!("{}: sync: copy of {} bytes finished, waiting for the primary's replay position\n", name, size - start);
+    pr_info!(
+        "{}: sync: copy of {} bytes finished, waiting for the primary's replay position\n",
+        name,
+        size - start
+    );
     match finish(state, context, res, &me, &primary, size, &claim) {
         Ok(()) => {
             pr_info!("{}: sync finished\n", name);
@@ -755,7 +910,9 @@ fn session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEnd {
 
 /// The number of parallel connections wanted now.
 fn sockets_wanted() -> usize {
-    usize::try_from(knobs::SYNC_SOCKETS.get()).unwrap_or(1).clamp(1, MAX_THREAD_SOCKETS)
+    usize::try_from(knobs::SYNC_SOCKETS.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_THREAD_SOCKETS)
 }
 
 /// The connections of one session to the primary: `sync_sockets` of them, each with its own
@@ -770,11 +927,24 @@ struct Bundle<'s> {
 
 impl<'s> Bundle<'s> {
     /// Opens `sync_sockets` connections to `primary` at `addr` and says `Hello` on each.
-    fn connect(stopper: &'s super::Stopper, addr: SocketAddrV4, me: &[u8], primary: &[u8]) -> core::result::Result<Self, SyncEnd> {
-        let mut bundle = Bundle { conns: KVec::new(), tag: 0, last_sent: [now_ms(); MAX_THREAD_SOCKETS] };
+    fn connect(
+        stopper: &'s super::Stopper,
+        addr: SocketAddrV4,
+        me: &[u8],
+        primary: &[u8],
+    ) -> core::result::Result<Self, SyncEnd> {
+        let mut bundle = Bundle {
+            conns: KVec::new(),
+            tag: 0,
+            last_sent: [now_ms(); MAX_THREAD_SOCKETS],
+        };
         for _ in 0..sockets_wanted() {
-            let conn = client::connect(stopper, addr, PortRole::Sync, me, primary, REPLY_WAIT_MS).map_err(SyncEnd::from)?;
-            bundle.conns.push(conn, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+            let conn = client::connect(stopper, addr, PortRole::Sync, me, primary, REPLY_WAIT_MS)
+                .map_err(SyncEnd::from)?;
+            bundle
+                .conns
+                .push(conn, GFP_KERNEL)
+                .map_err(|_| SyncEnd::Local(ENOMEM))?;
             knobs::SYNC_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         }
         Ok(bundle)
@@ -801,7 +971,9 @@ impl<'s> Bundle<'s> {
         let conn = self.conns.get_mut(c).ok_or(SyncEnd::Local(EINVAL))?;
         let stopper = conn.stopper();
         loop {
-            let frame = conn.reader.read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+            let frame = conn
+                .reader
+                .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
             match frame.message {
                 Message::Pong => continue,
                 Message::Error(error) => return Err(SyncEnd::Remote(error.code)),
@@ -816,7 +988,11 @@ impl<'s> Bundle<'s> {
     fn keepalive(&mut self) -> core::result::Result<(), SyncEnd> {
         let now = now_ms();
         for c in 0..self.conns.len() {
-            if self.last_sent.get(c).is_some_and(|&last| now.saturating_sub(last) >= u64::from(KEEPALIVE_MS)) {
+            if self
+                .last_sent
+                .get(c)
+                .is_some_and(|&last| now.saturating_sub(last) >= u64::from(KEEPALIVE_MS))
+            {
                 self.send(c, &Message::Ping)?;
             }
         }
@@ -849,23 +1025,41 @@ fn window_sums(
     let parts = bundle.conns.len().min(count).max(1);
     let part = |p: usize| -> core::result::Result<(u64, usize), SyncEnd> {
         let (first, blocks) = sums_share(count, parts, p);
-        let offset = (first as u64).checked_mul(u64::from(SUM_BLOCK)).and_then(|o| o.checked_add(pos));
+        let offset = (first as u64)
+            .checked_mul(u64::from(SUM_BLOCK))
+            .and_then(|o| o.checked_add(pos));
         Ok((offset.ok_or(SyncEnd::Local(EINVAL))?, blocks))
     };
     for p in 0..parts {
         let (offset, blocks) = part(p)?;
         let count16 = u16::try_from(blocks).map_err(|_| SyncEnd::Local(EINVAL))?;
-        let request = SyncSumsRead { resource: res, offset, block_size: SUM_BLOCK, count: count16, alg: DigestAlg::Crc32c };
+        let request = SyncSumsRead {
+            resource: res,
+            offset,
+            block_size: SUM_BLOCK,
+            count: count16,
+            alg: DigestAlg::Crc32c,
+        };
         bundle.send(p, &Message::SyncSumsRead(request))?;
     }
     // The local digests while the primary computes its own.
-    local_digests(output, buf, scratch, pos, window_end, SUM_BLOCK, count, local).map_err(SyncEnd::Local)?;
+    local_digests(
+        output, buf, scratch, pos, window_end, SUM_BLOCK, count, local,
+    )
+    .map_err(SyncEnd::Local)?;
     for p in 0..parts {
         let (offset, blocks) = part(p)?;
         bundle.reply(p, |message| match message {
-            Message::SyncSums(sums) if sums.offset == offset && sums.block_size == SUM_BLOCK && sums.digests.len() == blocks => {
-                knobs::SYNC_SUM_BYTES.fetch_add(sums.digests.as_bytes().len() as i64, Ordering::Relaxed);
-                remote.extend_from_slice(sums.digests.as_bytes(), GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))
+            Message::SyncSums(sums)
+                if sums.offset == offset
+                    && sums.block_size == SUM_BLOCK
+                    && sums.digests.len() == blocks =>
+            {
+                knobs::SYNC_SUM_BYTES
+                    .fetch_add(sums.digests.as_bytes().len() as i64, Ordering::Relaxed);
+                remote
+                    .extend_from_slice(sums.digests.as_bytes(), GFP_KERNEL)
+                    .map_err(|_| SyncEnd::Local(ENOMEM))
             }
             Message::SyncSums(_) => Err(SyncEnd::Mismatch),
             other => Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
@@ -889,9 +1083,13 @@ fn copy(
     let stopper = &state.stopper;
     let output = &*state.data.data;
     let mut buf = BlockBuf::new().map_err(SyncEnd::Local)?;
-    let mut scratch = KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+    let mut scratch =
+        KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
     let mut local = KVVec::new();
-    let mut pace = Pace { start_ms: now_ms(), bytes: 0 };
+    let mut pace = Pace {
+        start_ms: now_ms(),
+        bytes: 0,
+    };
     // Resume at a block boundary at or before the persisted progress.
     let mut pos = start - start % u64::from(SUM_BLOCK);
     while pos < size {
@@ -907,8 +1105,20 @@ fn copy(
         let mut runs: KVec<Run> = KVec::new();
         let mut remote = KVVec::new();
         if knobs::DO_FAST_FULLSYNC.get() != 0 {
-            let count = usize::try_from((window_end - pos).div_ceil(u64::from(SUM_BLOCK))).map_err(|_| SyncEnd::Local(EINVAL))?;
-            window_sums(conn, state, res, pos, window_end, count, &mut buf, scratch.as_mut_slice(), &mut local, &mut remote)?;
+            let count = usize::try_from((window_end - pos).div_ceil(u64::from(SUM_BLOCK)))
+                .map_err(|_| SyncEnd::Local(EINVAL))?;
+            window_sums(
+                conn,
+                state,
+                res,
+                pos,
+                window_end,
+                count,
+                &mut buf,
+                scratch.as_mut_slice(),
+                &mut local,
+                &mut remote,
+            )?;
             let (remote_ref, local_ref) = (remote.as_slice(), local.as_slice());
             let mismatches = MismatchRuns::new(
                 pos,
@@ -920,13 +1130,15 @@ fn copy(
                 |i| digest_at(local_ref, i),
             );
             for run in mismatches {
-                runs.push(run, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+                runs.push(run, GFP_KERNEL)
+                    .map_err(|_| SyncEnd::Local(ENOMEM))?;
             }
         } else {
             let mut at = pos;
             while at < window_end {
                 let len = (window_end - at).min(MAX_DATA_CHUNK as u64) as u32;
-                runs.push(Run { offset: at, len }, GFP_KERNEL).map_err(|_| SyncEnd::Local(ENOMEM))?;
+                runs.push(Run { offset: at, len }, GFP_KERNEL)
+                    .map_err(|_| SyncEnd::Local(ENOMEM))?;
                 at = at.saturating_add(u64::from(len));
             }
         }
@@ -943,7 +1155,8 @@ fn copy(
             break;
         }
         let value = decimal(progress(pos, size));
-        write_res_link(res.as_bytes(), &[b"syncstatus-", me], value.as_bytes()).map_err(SyncEnd::Local)?;
+        write_res_link(res.as_bytes(), &[b"syncstatus-", me], value.as_bytes())
+            .map_err(SyncEnd::Local)?;
         // What was written, with the stamp the link got (someone else's write right after
         // ours shows as a different claim: the next check restarts).
         claim = read_claim(res.as_bytes(), me).ok_or(SyncEnd::Restart)?;
@@ -966,7 +1179,9 @@ fn transfer(
 ) -> core::result::Result<(), SyncEnd> {
     let stopper = &state.stopper;
     let output = &*state.data.data;
-    let window = usize::try_from(knobs::SYNC_PARALLEL.get()).unwrap_or(1).clamp(1, MAX_PARALLEL);
+    let window = usize::try_from(knobs::SYNC_PARALLEL.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_PARALLEL);
     let n = bundle.conns.len();
     let conn_of = |i: usize| i.checked_rem(n).ok_or(SyncEnd::Local(EINVAL));
     let mut in_flight = [0usize; MAX_THREAD_SOCKETS];
@@ -975,11 +1190,20 @@ fn transfer(
     while received < runs.len() {
         while let Some(run) = runs.get(sent) {
             let c = conn_of(sent)?;
-            let Some(flying) = in_flight.get_mut(c) else { return Err(SyncEnd::Local(EINVAL)) };
+            let Some(flying) = in_flight.get_mut(c) else {
+                return Err(SyncEnd::Local(EINVAL));
+            };
             if *flying >= window {
                 break;
             }
-            bundle.send(c, &Message::SyncRead(SyncRead { resource: res, offset: run.offset, len: run.len }))?;
+            bundle.send(
+                c,
+                &Message::SyncRead(SyncRead {
+                    resource: res,
+                    offset: run.offset,
+                    len: run.len,
+                }),
+            )?;
             *flying += 1;
             sent += 1;
         }
@@ -990,7 +1214,8 @@ fn transfer(
                 let wire = data.data.len() as u64;
                 knobs::SYNC_DATA_BYTES.fetch_add(wire as i64, Ordering::Relaxed);
                 let content = if data.zero { None } else { Some(data.data) };
-                buf.write(output, run.offset, content, run.len as usize).map_err(SyncEnd::Local)?;
+                buf.write(output, run.offset, content, run.len as usize)
+                    .map_err(SyncEnd::Local)?;
                 knobs::SYNC_COPIED_BYTES.fetch_add(i64::from(run.len), Ordering::Relaxed);
                 Ok(wire)
             }

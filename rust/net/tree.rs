@@ -77,7 +77,9 @@ pub(super) fn other_members(me: &[u8]) -> Result<KVec<(Bytes, IpAddress)>> {
         Err(e) => return Err(e),
     };
     for entry in listing.entries.iter() {
-        let Some(host) = entry.name.strip_prefix(b"ip-") else { continue };
+        let Some(host) = entry.name.strip_prefix(b"ip-") else {
+            continue;
+        };
         if host == me || !is_valid_host_name(host) {
             continue;
         }
@@ -105,7 +107,13 @@ impl OwnedDent {
         if self.kind == DentKind::Symlink {
             check_link_value(value).ok()?;
         }
-        Some(Dent { kind: self.kind, path, value, stamp: self.stamp, size: 0 })
+        Some(Dent {
+            kind: self.kind,
+            path,
+            value,
+            stamp: self.stamp,
+            size: 0,
+        })
     }
 }
 
@@ -133,7 +141,9 @@ fn visit(dir: &PathBuf, depth: u8, out: &mut KVec<OwnedDent>) -> Result {
         if is_skipped_by_scan(&entry.name) {
             continue;
         }
-        let Ok(path) = dir.child(&entry.name) else { continue };
+        let Ok(path) = dir.child(&entry.name) else {
+            continue;
+        };
         let kind = match entry.kind {
             Some(kind) => kind,
             None => match vfs::lstat(path.as_cstr()) {
@@ -144,21 +154,40 @@ fn visit(dir: &PathBuf, depth: u8, out: &mut KVec<OwnedDent>) -> Result {
         match kind {
             FileKind::Symlink => {
                 // Vanished or replaced meanwhile: not an error.
-                let Ok(link) = vfs::read_link(path.as_cstr()) else { continue };
+                let Ok(link) = vfs::read_link(path.as_cstr()) else {
+                    continue;
+                };
                 let stamp = clock::observe(link.mtime);
-                let dent = OwnedDent { kind: DentKind::Symlink, path: bytes(&[path.as_bytes()])?, value: link.value, stamp };
+                let dent = OwnedDent {
+                    kind: DentKind::Symlink,
+                    path: bytes(&[path.as_bytes()])?,
+                    value: link.value,
+                    stamp,
+                };
                 out.push(dent, GFP_KERNEL)?;
             }
             FileKind::Regular => {
-                let Ok(stat) = vfs::lstat(path.as_cstr()) else { continue };
-                let dent =
-                    OwnedDent { kind: DentKind::File, path: bytes(&[path.as_bytes()])?, value: KVec::new(), stamp: stat.mtime };
+                let Ok(stat) = vfs::lstat(path.as_cstr()) else {
+                    continue;
+                };
+                let dent = OwnedDent {
+                    kind: DentKind::File,
+                    path: bytes(&[path.as_bytes()])?,
+                    value: KVec::new(),
+                    stamp: stat.mtime,
+                };
                 out.push(dent, GFP_KERNEL)?;
             }
             FileKind::Dir => {
-                let Ok(stat) = vfs::lstat(path.as_cstr()) else { continue };
-                let dent =
-                    OwnedDent { kind: DentKind::Dir, path: bytes(&[path.as_bytes()])?, value: KVec::new(), stamp: stat.mtime };
+                let Ok(stat) = vfs::lstat(path.as_cstr()) else {
+                    continue;
+                };
+                let dent = OwnedDent {
+                    kind: DentKind::Dir,
+                    path: bytes(&[path.as_bytes()])?,
+                    value: KVec::new(),
+                    stamp: stat.mtime,
+                };
                 out.push(dent, GFP_KERNEL)?;
                 visit(&path, depth.saturating_sub(1), out)?;
             }
@@ -228,7 +257,9 @@ fn make_parents(rel: &str) -> Result<bool> {
 pub(super) fn apply(dent: &Dent<'_>) -> Result<Applied> {
     // Every stamp seen advances the clock (protected against stamps from the future).
     clock::observe(dent.stamp);
-    let Some(rel) = strip_mars_root(dent.path) else { return Ok(Applied::Skipped) };
+    let Some(rel) = strip_mars_root(dent.path) else {
+        return Ok(Applied::Skipped);
+    };
     if !mergeable(rel) {
         return Ok(Applied::Skipped);
     }
@@ -274,8 +305,13 @@ pub(super) fn apply_link(path: &PathBuf, rel: &str, value: &str, stamp: Stamp) -
     };
     let local_stamped = match &local {
         Some((value, mtime, _)) => {
-            let Ok(text) = core::str::from_utf8(value) else { return Ok(Applied::Skipped) };
-            Some(Stamped { value: text, stamp: *mtime })
+            let Ok(text) = core::str::from_utf8(value) else {
+                return Ok(Applied::Skipped);
+            };
+            Some(Stamped {
+                value: text,
+                stamp: *mtime,
+            })
         }
         None => None,
     };

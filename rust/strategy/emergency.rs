@@ -32,7 +32,8 @@ impl Levels {
     /// `actual-<host>/` (which exists: the heartbeat made it). A failed measurement keeps the
     /// last level.
     pub(super) fn round(&mut self, root: &PathBuf, host: &[u8]) -> Space {
-        let measured = File::open(root.as_cstr(), OpenMode::Read).and_then(|dir| dir.filesystem_space());
+        let measured =
+            File::open(root.as_cstr(), OpenMode::Read).and_then(|dir| dir.filesystem_space());
         let (total, free) = match measured {
             Ok(space) => {
                 self.failed = false;
@@ -43,12 +44,17 @@ impl Levels {
                     pr_warn!("cannot measure the free space of {}: {:?}\n", root, e);
                     self.failed = true;
                 }
-                return Space { level: self.level, ..Space::default() };
+                return Space {
+                    level: self.level,
+                    ..Space::default()
+                };
             }
         };
         let shadow = u64::try_from(knobs::LOGGER_MEM_USED.load(Ordering::Relaxed)).unwrap_or(0);
         // Zeros written ahead of running logs are free for them (given back at the cut).
-        let free = free.saturating_add(u64::try_from(knobs::LOG_ZEROS_AHEAD.load(Ordering::Relaxed)).unwrap_or(0));
+        let free = free.saturating_add(
+            u64::try_from(knobs::LOG_ZEROS_AHEAD.load(Ordering::Relaxed)).unwrap_or(0),
+        );
         let thresholds = [
             knobs::REQUIRED_FREE_SPACE_1_MB.get(),
             knobs::REQUIRED_FREE_SPACE_2_MB.get(),
@@ -67,7 +73,11 @@ impl Levels {
                     root
                 );
             } else {
-                pr_notice!("emergency level {} ({})\n", space.level, level_text(space.level));
+                pr_notice!(
+                    "emergency level {} ({})\n",
+                    space.level,
+                    level_text(space.level)
+                );
             }
             self.level = space.level;
         }
@@ -89,7 +99,16 @@ fn publish(root: &PathBuf, host: &[u8], space: &Space) -> Result {
         let mut text = FixedBuf::<24>::new();
         write!(text, "{}", value).map(|()| text).map_err(|_| EINVAL)
     };
-    update_when_necessary(&dir.child(b"emergency")?, number(u64::from(space.level))?.as_bytes())?;
-    update_when_necessary(&dir.child(b"rest-space")?, number(space.rest_mib())?.as_bytes())?;
-    update_when_necessary(&dir.child(b"total-space")?, number(space.total_mib())?.as_bytes())
+    update_when_necessary(
+        &dir.child(b"emergency")?,
+        number(u64::from(space.level))?.as_bytes(),
+    )?;
+    update_when_necessary(
+        &dir.child(b"rest-space")?,
+        number(space.rest_mib())?.as_bytes(),
+    )?;
+    update_when_necessary(
+        &dir.child(b"total-space")?,
+        number(space.total_mib())?.as_bytes(),
+    )
 }

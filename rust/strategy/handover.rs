@@ -23,7 +23,8 @@ use crate::knobs;
 use crate::logger::facts::Snapshot;
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::replica::{
-    release_step, takeover_step, PeerFacts, PrimaryAck, PrimaryFacts, ReleaseDecision, TakeoverDecision, TakeoverFacts,
+    release_step, takeover_step, PeerFacts, PrimaryAck, PrimaryFacts, ReleaseDecision,
+    TakeoverDecision, TakeoverFacts,
 };
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree_value::{HostOrNone, DELETED, NONE_VALUE};
@@ -71,9 +72,15 @@ impl Designation {
                     }
                     None => None,
                 };
-                Ok(Designation { host, stamp: link.mtime })
+                Ok(Designation {
+                    host,
+                    stamp: link.mtime,
+                })
             }
-            Err(e) if e == ENOENT || e == EINVAL => Ok(Designation { host: None, stamp: Stamp::ZERO }),
+            Err(e) if e == ENOENT || e == EINVAL => Ok(Designation {
+                host: None,
+                stamp: Stamp::ZERO,
+            }),
             Err(e) => Err(e),
         }
     }
@@ -87,7 +94,11 @@ impl Designation {
 /// The acknowledgement value of this host.
 pub(super) fn ack_value(logging: bool, designation: &Designation) -> Result<Text> {
     let mut text = Text::new();
-    let host = designation.host.as_deref().and_then(|h| core::str::from_utf8(h).ok()).unwrap_or(NONE_VALUE);
+    let host = designation
+        .host
+        .as_deref()
+        .and_then(|h| core::str::from_utf8(h).ok())
+        .unwrap_or(NONE_VALUE);
     write!(text, "{},{},{}", u8::from(logging), host, designation.stamp).map_err(|_| EINVAL)?;
     Ok(text)
 }
@@ -106,7 +117,11 @@ fn parse_ack(value: &str) -> Option<PrimaryAck<'_>> {
         HostOrNone::Host(h) => Some(h.as_str()),
         HostOrNone::None => None,
     };
-    Some(PrimaryAck { logging, designated, designation_stamp: stamp })
+    Some(PrimaryAck {
+        logging,
+        designated,
+        designation_stamp: stamp,
+    })
 }
 
 /// `release_step` for the running logger: its statistics give what is appended, durable and
@@ -114,7 +129,13 @@ fn parse_ack(value: &str) -> Option<PrimaryAck<'_>> {
 pub(super) fn release(logger: &TransLogger, designated: bool, open_count: u32) -> ReleaseDecision {
     use crate::bricks::trans_logger::STAT_NAMES;
     let stats = logger.stats();
-    let stat = |name: &str| STAT_NAMES.iter().position(|n| *n == name).and_then(|i| stats.get(i).copied()).unwrap_or(0);
+    let stat = |name: &str| {
+        STAT_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| stats.get(i).copied())
+            .unwrap_or(0)
+    };
     let (appended, durable, pending) = (stat("appended"), stat("durable"), stat("pending"));
     let facts = PrimaryFacts {
         designated,
@@ -138,14 +159,23 @@ fn peers(root: &PathBuf, dir: &PathBuf, me: &[u8]) -> Result<KVec<Peer>> {
     let listing = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES)?;
     let now = real_time();
     let interval = knobs::SCAN_INTERVAL_SEC.get();
-    let window = interval.saturating_mul(REACHABLE_INTERVALS).saturating_add(REACHABLE_SLACK_SEC);
+    let window = interval
+        .saturating_mul(REACHABLE_INTERVALS)
+        .saturating_add(REACHABLE_SLACK_SEC);
     let mut out = KVec::new();
     for entry in listing.entries.iter() {
         if entry.kind != Some(FileKind::Symlink) {
             continue;
         }
-        let Some(host) = entry.name.strip_prefix(b"data-") else { continue };
-        if host == me || core::str::from_utf8(host).ok().and_then(|h| crate::mars_core::names::HostName::parse(h).ok()).is_none() {
+        let Some(host) = entry.name.strip_prefix(b"data-") else {
+            continue;
+        };
+        if host == me
+            || core::str::from_utf8(host)
+                .ok()
+                .and_then(|h| crate::mars_core::names::HostName::parse(h).ok())
+                .is_none()
+        {
             continue;
         }
         let member = vfs::read_link(dir.child(&entry.name)?.as_cstr())
@@ -161,20 +191,33 @@ fn peers(root: &PathBuf, dir: &PathBuf, me: &[u8]) -> Result<KVec<Peer>> {
             .and_then(|a| a.child(b"time"))
             .and_then(|t| vfs::read_link(t.as_cstr()))
             .is_ok_and(|l| l.mtime.add_sec(window) >= now);
-        let ack = match dir.child(&actual).and_then(|a| a.child(b"primary-ack")).and_then(|p| vfs::read_link(p.as_cstr())) {
+        let ack = match dir
+            .child(&actual)
+            .and_then(|a| a.child(b"primary-ack"))
+            .and_then(|p| vfs::read_link(p.as_cstr()))
+        {
             Ok(link) => Some(link.value),
             Err(_) => None,
         };
         let mut name = KVec::new();
         name.extend_from_slice(host, GFP_KERNEL)?;
-        out.push(Peer { host: name, reachable, ack }, GFP_KERNEL)?;
+        out.push(
+            Peer {
+                host: name,
+                reachable,
+                ack,
+            },
+            GFP_KERNEL,
+        )?;
     }
     Ok(out)
 }
 
 /// Whether the module started so recently that every peer must be heard first.
 fn just_started(started: Stamp) -> bool {
-    let grace = knobs::SCAN_INTERVAL_SEC.get().saturating_mul(START_GRACE_INTERVALS);
+    let grace = knobs::SCAN_INTERVAL_SEC
+        .get()
+        .saturating_mul(START_GRACE_INTERVALS);
     started.add_sec(grace) >= real_time()
 }
 
@@ -193,8 +236,20 @@ pub(super) fn takeover(
     let mut peer_facts = KVec::with_capacity(peers.len(), GFP_KERNEL)?;
     for p in peers.iter() {
         let host = core::str::from_utf8(&p.host).map_err(|_| EINVAL)?;
-        let ack = p.ack.as_deref().and_then(|a| core::str::from_utf8(a).ok()).and_then(parse_ack);
-        peer_facts.push(PeerFacts { host, reachable: p.reachable, ack, device_open: false }, GFP_KERNEL)?;
+        let ack = p
+            .ack
+            .as_deref()
+            .and_then(|a| core::str::from_utf8(a).ok())
+            .and_then(parse_ack);
+        peer_facts.push(
+            PeerFacts {
+                host,
+                reachable: p.reachable,
+                ack,
+                device_open: false,
+            },
+            GFP_KERNEL,
+        )?;
     }
     let mut why = Text::new();
     let Some(replay) = snap.replay()? else {

@@ -6,8 +6,8 @@
 //! Lamport clock). When the module unloads, the thread sets `alive` to 0 and ends.
 
 mod emergency;
-mod heartbeat;
 mod handover;
+mod heartbeat;
 mod resources;
 mod scan;
 
@@ -20,12 +20,12 @@ use crate::knobs;
 use crate::logger::durable::Loggers;
 use crate::mars_core::names::{is_valid_host_name, MARS_ROOT};
 use heartbeat::AliveLinks;
-use resources::Resources;
 use kernel::c_str;
 use kernel::error::{code::ENOENT, Error};
 use kernel::prelude::*;
 use kernel::str::BStr;
 use kernel::sync::Arc;
+use resources::Resources;
 
 /// The running strategy thread; dropping it stops the thread (promptly, even mid-sleep) and
 /// waits until its last round and farewell are done.
@@ -36,7 +36,9 @@ pub(crate) struct Strategy {
 impl Strategy {
     /// Starts the thread.
     pub(crate) fn start(loggers: Arc<Loggers>) -> Result<Self> {
-        Ok(Strategy { _thread: KThread::spawn(c_str!("mars_main"), loggers, run)? })
+        Ok(Strategy {
+            _thread: KThread::spawn(c_str!("mars_main"), loggers, run)?,
+        })
     }
 }
 
@@ -51,8 +53,9 @@ fn run(loggers: &Arc<Loggers>, context: &ThreadContext) {
         let interval_ms = knobs::SCAN_INTERVAL_SEC.get().saturating_mul(1000);
         let interval_ms = u32::try_from(interval_ms).unwrap_or(u32::MAX);
         // A trigger that arrived during the round is still pending: no sleep then.
-        knobs::TRIGGER_WAKEUP
-            .sleep(context, interval_ms, || knobs::PENDING_TRIGGER.load(Ordering::Acquire) != 0);
+        knobs::TRIGGER_WAKEUP.sleep(context, interval_ms, || {
+            knobs::PENDING_TRIGGER.load(Ordering::Acquire) != 0
+        });
     }
     rounds.farewell();
 }
@@ -144,7 +147,10 @@ impl Rounds {
                 pr_info!("host name {}\n", BStr::from_bytes(name));
                 Some(AliveLinks::new(root, name)?)
             } else {
-                pr_warn!("host name '{}' is not valid for MARS: no alive links\n", BStr::from_bytes(name));
+                pr_warn!(
+                    "host name '{}' is not valid for MARS: no alive links\n",
+                    BStr::from_bytes(name)
+                );
                 None
             };
             let mut host = KVec::new();

@@ -18,22 +18,24 @@ use crate::brick::{set_power, Brick, Output};
 use crate::bricks::bio_brick::BioBrick;
 use crate::bricks::if_brick::IfBrick;
 use crate::bricks::trans_logger::TransLogger;
+use crate::kapi::vfs::{self, FileKind, PathBuf};
 use crate::logger::durable::Loggers;
 use crate::logger::replayer::Replayer;
-use crate::net::logs::Fetcher;
-use crate::net::sync::{register_data, unregister_data, Syncer};
-use crate::kapi::vfs::{self, FileKind, PathBuf};
 use crate::mars_core::emergency::{
-    deletable_logfile, deletes_old_logfiles, may_resume, parse_limit, resource_emergency, sync_allowed, Backoff,
-    ResourceFacts, ResumeBackoff, Space,
+    deletable_logfile, deletes_old_logfiles, may_resume, parse_limit, resource_emergency,
+    sync_allowed, Backoff, ResourceFacts, ResumeBackoff, Space,
 };
+use crate::mars_core::lamport::Stamp;
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
+use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
+use crate::mars_core::strategy::{
+    decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted,
+};
+use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree::LogName;
 use crate::mars_core::tree_value::ReplayLink;
-use crate::mars_core::strategy::{decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted};
-use crate::mars_core::lamport::Stamp;
-use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
-use crate::mars_core::text::FixedBuf;
+use crate::net::logs::Fetcher;
+use crate::net::sync::{register_data, unregister_data, Syncer};
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
 use kernel::error::Error;
 use kernel::prelude::*;
@@ -95,7 +97,12 @@ struct Resource {
 }
 
 impl Resource {
-    fn new(root: &PathBuf, name: &[u8], host: &[u8], loggers: Option<Arc<Loggers>>) -> Result<Self> {
+    fn new(
+        root: &PathBuf,
+        name: &[u8],
+        host: &[u8],
+        loggers: Option<Arc<Loggers>>,
+    ) -> Result<Self> {
         let dir = root.child(&concat(RESOURCE_PREFIX, name)?)?;
         let actual = dir.child(&concat(ACTUAL_DIR_PREFIX.as_bytes(), host)?)?;
         let mut stored = KVec::new();
@@ -144,7 +151,14 @@ impl Resource {
     /// Whether this host should be logging, as `mars_core::replica` decides: a logging host
     /// goes on until `release_step` lets it go; the designated primary starts only when
     /// `takeover_step` allows it. A waiting handover is reported once.
-    fn primary_wanted(&mut self, root: &PathBuf, host: &[u8], wanted: &Wanted<'_>, designation: &Designation, started: Stamp) -> Result<bool> {
+    fn primary_wanted(
+        &mut self,
+        root: &PathBuf,
+        host: &[u8],
+        wanted: &Wanted<'_>,
+        designation: &Designation,
+        started: Stamp,
+    ) -> Result<bool> {
         let designated = designation.names(host);
         let mut why = Text::new();
         let want = if let Some(logger) = &self.logger {
@@ -218,7 +232,11 @@ impl Resource {
         if !sync_allowed(space.level) && wanted.sync {
             // Emergency level 3 or more: no full sync starts or goes on (its progress stays).
             if !self.blocked_sync {
-                pr_notice!("{}: /mars is very full (emergency level {}): no full sync\n", self.name(), space.level);
+                pr_notice!(
+                    "{}: /mars is very full (emergency level {}): no full sync\n",
+                    self.name(),
+                    space.level
+                );
                 self.blocked_sync = true;
             }
             wanted.sync = false;
@@ -230,14 +248,24 @@ impl Resource {
         let designation = Designation::read(&self.dir)?;
         wanted.primary = self.primary_wanted(root, host, &wanted, &designation, started)?;
         let data_path = text(&data).unwrap_or("");
-        self.converge(|running| decide(&wanted, running), data_path, wanted.device_name, host)?;
+        self.converge(
+            |running| decide(&wanted, running),
+            data_path,
+            wanted.device_name,
+            host,
+        )?;
         if let Some(replayer) = &self.replayer {
             // Logfiles or links may have arrived.
             replayer.kick();
         }
         // Not on the designated primary: its old logfiles are what the secondaries fetch.
         let may_delete = wanted.member && !designation.names(host);
-        self.emergency(host, space, text(&limit).and_then(parse_limit).unwrap_or(0), may_delete);
+        self.emergency(
+            host,
+            space,
+            text(&limit).and_then(parse_limit).unwrap_or(0),
+            may_delete,
+        );
         // A host that is no member and runs nothing for the resource writes nothing into it.
         if !wanted.member && self.running() == Running::default() {
             return Ok(());
@@ -252,20 +280,38 @@ impl Resource {
     /// the logfiles its replay no longer needs while /mars is low (level 2 or more).
     fn emergency(&mut self, host: &[u8], space: &Space, limit_percent: u8, may_delete: bool) {
         let stopped = self.logger.as_ref().is_some_and(|l| l.in_emergency());
-        let facts = ResourceFacts { space: *space, had_emergency: self.has_emergency, logger_stopped: stopped, limit_percent };
+        let facts = ResourceFacts {
+            space: *space,
+            had_emergency: self.has_emergency,
+            logger_stopped: stopped,
+            limit_percent,
+        };
         let has = resource_emergency(&facts);
         if has != self.has_emergency {
             if has {
-                pr_warn!("{}: EMERGENCY (emergency level {}, limit {}%)\n", self.name(), space.level, limit_percent);
+                pr_warn!(
+                    "{}: EMERGENCY (emergency level {}, limit {}%)\n",
+                    self.name(),
+                    space.level,
+                    limit_percent
+                );
             } else {
                 pr_notice!("{}: the emergency is over\n", self.name());
             }
             self.has_emergency = has;
         }
         if let Some(logger) = &self.logger {
-            let interval_ms = u64::try_from(crate::knobs::SCAN_INTERVAL_SEC.get()).unwrap_or(5).saturating_mul(1000);
+            let interval_ms = u64::try_from(crate::knobs::SCAN_INTERVAL_SEC.get())
+                .unwrap_or(5)
+                .saturating_mul(1000);
             let now_ms = u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0);
-            let backoff = self.backoff.round(logger.log_failures(), !stopped, space.level, now_ms, interval_ms);
+            let backoff = self.backoff.round(
+                logger.log_failures(),
+                !stopped,
+                space.level,
+                now_ms,
+                interval_ms,
+            );
             if let Backoff::Began(failures, wait_ms) = backoff {
                 pr_warn!(
                     "{}: a log write failed ({} in a row): logging resumes after emergency level 0 for {} s\n",
@@ -276,7 +322,11 @@ impl Resource {
             }
             if has {
                 logger.set_cease(true);
-            } else if may_resume(has, crate::knobs::LOGGER_RESUME.get() != 0, backoff == Backoff::Over) {
+            } else if may_resume(
+                has,
+                crate::knobs::LOGGER_RESUME.get() != 0,
+                backoff == Backoff::Over,
+            ) {
                 logger.set_cease(false);
             }
         } else if may_delete && deletes_old_logfiles(space.level) {
@@ -292,14 +342,26 @@ impl Resource {
     /// the scan interval): nothing here needs them any more, and other hosts fetch a logfile
     /// only from its origin.
     fn delete_old_logfiles(&mut self, host: &[u8]) -> Result {
-        let Some(replay) = self.read(&[&concat(b"replay-", host)?])? else { return Ok(()) };
-        let Some(replay) = text(&Some(replay)).and_then(|v| ReplayLink::parse(v).ok()).map(|r| r.log.nr) else {
+        let Some(replay) = self.read(&[&concat(b"replay-", host)?])? else {
+            return Ok(());
+        };
+        let Some(replay) = text(&Some(replay))
+            .and_then(|v| ReplayLink::parse(v).ok())
+            .map(|r| r.log.nr)
+        else {
             return Ok(());
         };
         let listing = vfs::read_dir(self.dir.as_cstr(), MAX_ROOT_ENTRIES)?;
         let mut doomed: KVec<(u32, FixedBuf<96>)> = KVec::new();
-        for entry in listing.entries.iter().filter(|e| e.kind == Some(FileKind::Regular)) {
-            let Some(log) = core::str::from_utf8(&entry.name).ok().and_then(|n| LogName::parse(n).ok()) else {
+        for entry in listing
+            .entries
+            .iter()
+            .filter(|e| e.kind == Some(FileKind::Regular))
+        {
+            let Some(log) = core::str::from_utf8(&entry.name)
+                .ok()
+                .and_then(|n| LogName::parse(n).ok())
+            else {
                 continue;
             };
             if deletable_logfile([log], replay).is_none() || doomed.len() >= MAX_DELETE_PER_ROUND {
@@ -435,7 +497,10 @@ impl Resource {
             // `primary --force`: no waiting for the old primary; its logfiles are applied as far
             // as they are here (a damaged one up to the damage), then a fresh logfile of this
             // host starts a new branch of the history.
-            pr_notice!("{}: forced failover: starting from the local data\n", self.name());
+            pr_notice!(
+                "{}: forced failover: starting from the local data\n",
+                self.name()
+            );
             logger.set_force(true);
         }
         logger.data_input().connect(lower)?;
@@ -526,12 +591,18 @@ impl Resource {
         update_when_necessary(&self.actual.child(b"is-attached")?, flag(shown.is_attached))?;
         update_when_necessary(&self.actual.child(b"is-primary")?, flag(shown.is_primary))?;
         update_when_necessary(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
-        update_when_necessary(&self.actual.child(b"is-replaying")?, flag(shown.is_replaying))?;
+        update_when_necessary(
+            &self.actual.child(b"is-replaying")?,
+            flag(shown.is_replaying),
+        )?;
         update_when_necessary(&self.actual.child(b"is-copying")?, flag(shown.is_copying))?;
         update_when_necessary(&self.actual.child(b"is-syncing")?, flag(shown.is_syncing))?;
         let stopped = self.logger.as_ref().is_some_and(|l| l.in_emergency());
         update_when_necessary(&self.actual.child(b"is-emergency")?, flag(stopped))?;
-        update_when_necessary(&self.actual.child(b"has-emergency")?, flag(self.has_emergency))?;
+        update_when_necessary(
+            &self.actual.child(b"has-emergency")?,
+            flag(self.has_emergency),
+        )?;
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
         update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())?;
@@ -603,7 +674,9 @@ impl Resources {
     /// does not stop the others; the first error is returned.
     pub(super) fn round(&mut self, root: &PathBuf, host: &[u8], space: &Space) -> Result {
         let listing = vfs::read_dir(root.as_cstr(), MAX_ROOT_ENTRIES)?;
-        let started = *self.started.get_or_insert_with(crate::kapi::time::real_time);
+        let started = *self
+            .started
+            .get_or_insert_with(crate::kapi::time::real_time);
         for resource in self.list.iter_mut().flatten() {
             resource.seen = false;
         }
@@ -616,8 +689,14 @@ impl Resources {
             if entry.kind != Some(FileKind::Dir) || !valid {
                 continue;
             }
-            let known = self.list.iter().position(|r| r.as_ref().is_some_and(|r| r.name.as_slice() == name));
-            let resource = match known.and_then(|index| self.list.get_mut(index)).and_then(Option::as_mut) {
+            let known = self
+                .list
+                .iter()
+                .position(|r| r.as_ref().is_some_and(|r| r.name.as_slice() == name));
+            let resource = match known
+                .and_then(|index| self.list.get_mut(index))
+                .and_then(Option::as_mut)
+            {
                 Some(resource) => resource,
                 None => self.add(Resource::new(root, name, host, self.loggers.clone())?)?,
             };
@@ -664,7 +743,9 @@ impl Resources {
     /// Tears everything down (module unload: no device is open then).
     pub(super) fn shutdown(&mut self) {
         for slot in self.list.iter_mut() {
-            let Some(resource) = slot.as_mut() else { continue };
+            let Some(resource) = slot.as_mut() else {
+                continue;
+            };
             if resource.teardown().is_err() {
                 pr_err!("{}: cannot switch off at unload\n", resource.name());
             }

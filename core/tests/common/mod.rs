@@ -20,7 +20,10 @@ impl Digester for TestMd5 {
 
 /// Hex MD5 of a string, for hand-built expectations.
 pub fn md5_hex(text: &str) -> String {
-    Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The version and replay links of one resource.
@@ -42,16 +45,23 @@ impl Cluster {
     }
 
     pub fn version(&self, host: &str, nr: u32) -> Option<&str> {
-        self.versions.iter().find(|(h, n, _)| h == host && *n == nr).map(|(_, _, v)| v.as_str())
+        self.versions
+            .iter()
+            .find(|(h, n, _)| h == host && *n == nr)
+            .map(|(_, _, v)| v.as_str())
     }
 
     pub fn set_version(&mut self, host: &str, nr: u32, value: &str) {
         self.versions.retain(|(h, n, _)| !(h == host && *n == nr));
-        self.versions.push((host.to_string(), nr, value.to_string()));
+        self.versions
+            .push((host.to_string(), nr, value.to_string()));
     }
 
     pub fn replay(&self, host: &str) -> Option<&str> {
-        self.replays.iter().find(|(h, _)| h == host).map(|(_, v)| v.as_str())
+        self.replays
+            .iter()
+            .find(|(h, _)| h == host)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn set_replay(&mut self, host: &str, value: &str) {
@@ -63,7 +73,8 @@ impl Cluster {
     /// to `pos`: it rewrites its version link for `nr` and its replay link, as the kernel does.
     pub fn advance(&mut self, host: &str, nr: u32, origin: &str, pos: i64) {
         let prev = self.version(host, nr - 1).unwrap_or("").to_string();
-        let link = make_version_link(&TestMd5, nr, HostName::parse(origin).unwrap(), pos, &prev).unwrap();
+        let link =
+            make_version_link(&TestMd5, nr, HostName::parse(origin).unwrap(), pos, &prev).unwrap();
         self.set_version(host, nr, &link.to_string());
         self.set_replay(host, &format!("log-{nr:09}-{origin},{pos},0"));
     }
@@ -80,11 +91,22 @@ impl Cluster {
     }
 
     pub fn entries(&self) -> Vec<VersionEntry<'_>> {
-        self.versions.iter().map(|(h, n, v)| VersionEntry { host: h, nr: *n, value: v }).collect()
+        self.versions
+            .iter()
+            .map(|(h, n, v)| VersionEntry {
+                host: h,
+                nr: *n,
+                value: v,
+            })
+            .collect()
     }
 
     pub fn heads(&self) -> Vec<HostHead<'_>> {
-        let mut heads: Vec<_> = self.replays.iter().map(|(h, v)| HostHead { host: h, replay: v }).collect();
+        let mut heads: Vec<_> = self
+            .replays
+            .iter()
+            .map(|(h, v)| HostHead { host: h, replay: v })
+            .collect();
         heads.sort_by(|a, b| a.host.cmp(b.host));
         heads
     }
@@ -95,6 +117,10 @@ impl Cluster {
 
     /// One host's links as `(nr, value)`.
     pub fn chain_of(&self, host: &str) -> Vec<(u32, &str)> {
-        self.versions.iter().filter(|(h, _, _)| h == host).map(|(_, n, v)| (*n, v.as_str())).collect()
+        self.versions
+            .iter()
+            .filter(|(h, _, _)| h == host)
+            .map(|(_, n, v)| (*n, v.as_str()))
+            .collect()
     }
 }

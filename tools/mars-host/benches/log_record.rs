@@ -49,18 +49,40 @@ fn measure(budget: Duration, bytes: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     // `cargo bench` passes --bench; ignore arguments.
-    let seconds: f64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     let budget = Duration::from_secs_f64(seconds);
-    let payloads: Vec<Vec<u8>> = (0..RECORDS).map(|i| pattern(PAYLOAD, 7 + 2 * i as u64, i as u64)).collect();
+    let payloads: Vec<Vec<u8>> = (0..RECORDS)
+        .map(|i| pattern(PAYLOAD, 7 + 2 * i as u64, i as u64))
+        .collect();
     let mut log = vec![0u8; RECORDS * (PAYLOAD + OVERHEAD)];
-    let opts = EncodeOptions { digests: CrcFlags::CRC32C, compression: CrcFlags::NONE };
+    let opts = EncodeOptions {
+        digests: CrcFlags::CRC32C,
+        compression: CrcFlags::NONE,
+    };
     let total = RECORDS * PAYLOAD;
 
     let encode = || {
         let mut off = 0;
         for (i, p) in payloads.iter().enumerate() {
-            let hdr = RecordHeader { stamp_sec: 1, stamp_nsec: 2, pos: (i * PAYLOAD) as i64, code: 1, seq_nr: i as u32 + 1 };
-            let enc = encode_record(&hdr, black_box(p), &opts, &HostDigester, None, &mut log[off..]).unwrap();
+            let hdr = RecordHeader {
+                stamp_sec: 1,
+                stamp_nsec: 2,
+                pos: (i * PAYLOAD) as i64,
+                code: 1,
+                seq_nr: i as u32 + 1,
+            };
+            let enc = encode_record(
+                &hdr,
+                black_box(p),
+                &opts,
+                &HostDigester,
+                None,
+                &mut log[off..],
+            )
+            .unwrap();
             off += enc.total_len;
         }
         black_box(&log);
@@ -82,7 +104,10 @@ fn main() {
 
     // Re-encode once so `log` holds valid records, then scan it.
     encode();
-    let ctx = ScanContext { digester: &HostDigester, compressor: None };
+    let ctx = ScanContext {
+        digester: &HostDigester,
+        compressor: None,
+    };
     let mut scratch = [0u8; 0];
     let scan_rate = measure(budget, total, || {
         let mut state = ScanState::at(0);
@@ -104,15 +129,33 @@ fn main() {
 
     let digest_rate = measure(budget, total, || {
         for p in &payloads {
-            black_box(mars_core::digest::digest32(DigestAlgo::Crc32c, black_box(p), &HostDigester));
+            black_box(mars_core::digest::digest32(
+                DigestAlgo::Crc32c,
+                black_box(p),
+                &HostDigester,
+            ));
         }
     });
 
     let mb = |r: f64| r / 1e6;
     println!("log record throughput, one core, {RECORDS} records x {PAYLOAD} B payload, CRC32C, best of 5 slices of {:.2} s", seconds / 5.0);
-    println!("  memcpy (payload bytes)      {:>9.0} MB/s", mb(memcpy_rate));
+    println!(
+        "  memcpy (payload bytes)      {:>9.0} MB/s",
+        mb(memcpy_rate)
+    );
     println!("  crc32c alone (crate)        {:>9.0} MB/s", mb(crc_rate));
-    println!("  MARS digest (8 x crc32c)    {:>9.0} MB/s", mb(digest_rate));
-    println!("  encode + checksum           {:>9.0} MB/s   ratio to memcpy {:.2}", mb(encode_rate), encode_rate / memcpy_rate);
-    println!("  scan + verify               {:>9.0} MB/s   ratio to memcpy {:.2}", mb(scan_rate), scan_rate / memcpy_rate);
+    println!(
+        "  MARS digest (8 x crc32c)    {:>9.0} MB/s",
+        mb(digest_rate)
+    );
+    println!(
+        "  encode + checksum           {:>9.0} MB/s   ratio to memcpy {:.2}",
+        mb(encode_rate),
+        encode_rate / memcpy_rate
+    );
+    println!(
+        "  scan + verify               {:>9.0} MB/s   ratio to memcpy {:.2}",
+        mb(scan_rate),
+        scan_rate / memcpy_rate
+    );
 }

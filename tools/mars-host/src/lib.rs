@@ -11,7 +11,9 @@
 
 use mars_core::compress::{Compression, Compressor};
 use mars_core::digest::{CrcFlags, Digester};
-use mars_core::log_record::{encode_record, EncodeError, EncodeOptions, Encoded, RecordHeader, OVERHEAD};
+use mars_core::log_record::{
+    encode_record, EncodeError, EncodeOptions, Encoded, RecordHeader, OVERHEAD,
+};
 
 pub mod vectors;
 
@@ -106,19 +108,31 @@ pub struct MaskedDigester(pub CrcFlags);
 
 impl Digester for MaskedDigester {
     fn crc32c(&self, data: &[u8]) -> Option<u32> {
-        self.0.contains(CrcFlags::CRC32C).then(|| HostDigester.crc32c(data)).flatten()
+        self.0
+            .contains(CrcFlags::CRC32C)
+            .then(|| HostDigester.crc32c(data))
+            .flatten()
     }
 
     fn crc32(&self, data: &[u8]) -> Option<u32> {
-        self.0.contains(CrcFlags::CRC32).then(|| HostDigester.crc32(data)).flatten()
+        self.0
+            .contains(CrcFlags::CRC32)
+            .then(|| HostDigester.crc32(data))
+            .flatten()
     }
 
     fn md5(&self, data: &[u8]) -> Option<[u8; 16]> {
-        self.0.intersects(CrcFlags::MD5.union(CrcFlags::MD5_OLD)).then(|| HostDigester.md5(data)).flatten()
+        self.0
+            .intersects(CrcFlags::MD5.union(CrcFlags::MD5_OLD))
+            .then(|| HostDigester.md5(data))
+            .flatten()
     }
 
     fn sha1(&self, data: &[u8]) -> Option<[u8; 20]> {
-        self.0.contains(CrcFlags::SHA1).then(|| HostDigester.sha1(data)).flatten()
+        self.0
+            .contains(CrcFlags::SHA1)
+            .then(|| HostDigester.sha1(data))
+            .flatten()
     }
 }
 
@@ -191,7 +205,10 @@ impl LogBuilder {
         LogBuilder {
             bytes: Vec::new(),
             offsets: Vec::new(),
-            options: EncodeOptions { digests: CrcFlags::CRC32C, compression: CrcFlags::NONE },
+            options: EncodeOptions {
+                digests: CrcFlags::CRC32C,
+                compression: CrcFlags::NONE,
+            },
             compress: false,
             next_seq: 1,
         }
@@ -220,9 +237,20 @@ impl LogBuilder {
         };
         let start = self.bytes.len();
         self.bytes.resize(start + payload.len() + OVERHEAD, 0);
-        let compressor: Option<&dyn Compressor> = if self.compress { Some(&HostCompressor) } else { None };
+        let compressor: Option<&dyn Compressor> = if self.compress {
+            Some(&HostCompressor)
+        } else {
+            None
+        };
         let out = &mut self.bytes[start..];
-        let encoded = encode_record(&header, payload, &self.options, &HostDigester, compressor, out);
+        let encoded = encode_record(
+            &header,
+            payload,
+            &self.options,
+            &HostDigester,
+            compressor,
+            out,
+        );
         match encoded {
             Ok(enc) => {
                 self.bytes.truncate(start + enc.total_len);
@@ -248,7 +276,11 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ poly } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ poly
+                } else {
+                    crc >> 1
+                };
             }
         }
         crc
@@ -267,14 +299,20 @@ mod tests {
     fn crc32c_is_the_standard_one() {
         assert_eq!(HostDigester.crc32c(b"123456789"), Some(0xe306_9283));
         let data = pattern(1000, 7, 3);
-        assert_eq!(HostDigester.crc32c(&data), Some(!crc_reflected(0x82f6_3b78, !0, &data)));
+        assert_eq!(
+            HostDigester.crc32c(&data),
+            Some(!crc_reflected(0x82f6_3b78, !0, &data))
+        );
     }
 
     #[test]
     fn crc32_is_the_kernel_crypto_one() {
         // crc32_le(0, data), no inversion at either end.
         let data = pattern(1000, 7, 3);
-        assert_eq!(HostDigester.crc32(&data), Some(crc_reflected(0xedb8_8320, 0, &data)));
+        assert_eq!(
+            HostDigester.crc32(&data),
+            Some(crc_reflected(0xedb8_8320, 0, &data))
+        );
         assert_eq!(HostDigester.crc32(b""), Some(0));
         // For comparison, zlib's crc32 of "123456789" is 0xcbf43926; the kernel's differs.
         assert_ne!(HostDigester.crc32(b"123456789"), Some(0xcbf4_3926));
@@ -299,15 +337,27 @@ mod tests {
     fn lz4_round_trip() {
         let data = pattern(4096, 1, 0);
         let mut packed = vec![0u8; 4096];
-        let n = HostCompressor.compress(Compression::Lz4, &data, &mut packed).unwrap();
+        let n = HostCompressor
+            .compress(Compression::Lz4, &data, &mut packed)
+            .unwrap();
         assert!(n < 1000);
         let mut out = vec![0u8; 4096];
-        assert_eq!(HostCompressor.decompress(Compression::Lz4, &packed[..n], &mut out), Some(4096));
+        assert_eq!(
+            HostCompressor.decompress(Compression::Lz4, &packed[..n], &mut out),
+            Some(4096)
+        );
         assert_eq!(out, data);
-        assert_eq!(HostCompressor.compress(Compression::Lzo, &data, &mut packed), None);
+        assert_eq!(
+            HostCompressor.compress(Compression::Lzo, &data, &mut packed),
+            None
+        );
         // Garbage must fail gracefully, and a too-small destination too.
-        assert!(HostCompressor.decompress(Compression::Lz4, &[0xff; 64], &mut out).is_none());
-        assert!(HostCompressor.decompress(Compression::Lz4, &packed[..n], &mut out[..100]).is_none());
+        assert!(HostCompressor
+            .decompress(Compression::Lz4, &[0xff; 64], &mut out)
+            .is_none());
+        assert!(HostCompressor
+            .decompress(Compression::Lz4, &packed[..n], &mut out[..100])
+            .is_none());
     }
 
     pub(crate) fn hex(bytes: &[u8]) -> String {

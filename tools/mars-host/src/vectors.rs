@@ -70,7 +70,10 @@ fn unhex(text: &str) -> Result<Vec<u8>, String> {
 }
 
 fn num<T: std::str::FromStr>(field: Option<&str>, what: &str) -> Result<T, String> {
-    field.ok_or(format!("missing {what}"))?.parse().map_err(|_| format!("bad {what}"))
+    field
+        .ok_or(format!("missing {what}"))?
+        .parse()
+        .map_err(|_| format!("bad {what}"))
 }
 
 /// Parses the vector file.
@@ -85,17 +88,26 @@ pub fn parse(text: &str) -> Result<Vec<Vector>, String> {
         let mut f = line.split_whitespace();
         let kind = f.next().unwrap_or_default();
         let algo_name: String = num(f.next(), "algorithm").map_err(ctx)?;
-        let algo = DigestAlgo::from_name(&algo_name).ok_or_else(|| ctx(format!("unknown algorithm {algo_name}")))?;
+        let algo = DigestAlgo::from_name(&algo_name)
+            .ok_or_else(|| ctx(format!("unknown algorithm {algo_name}")))?;
         match kind {
             "digest" => {
-                let input = (num(f.next(), "len").map_err(ctx)?, num(f.next(), "mul").map_err(ctx)?, num(f.next(), "add").map_err(ctx)?);
+                let input = (
+                    num(f.next(), "len").map_err(ctx)?,
+                    num(f.next(), "mul").map_err(ctx)?,
+                    num(f.next(), "add").map_err(ctx)?,
+                );
                 let digest = unhex(f.next().unwrap_or_default()).map_err(ctx)?;
                 let folded = unhex(f.next().unwrap_or_default()).map_err(ctx)?;
                 out.push(Vector::Digest {
                     algo,
                     input,
-                    digest: digest.try_into().map_err(|_| ctx("digest is not 32 bytes".into()))?,
-                    folded: folded.try_into().map_err(|_| ctx("fold is not 16 bytes".into()))?,
+                    digest: digest
+                        .try_into()
+                        .map_err(|_| ctx("digest is not 32 bytes".into()))?,
+                    folded: folded
+                        .try_into()
+                        .map_err(|_| ctx("fold is not 16 bytes".into()))?,
                 });
             }
             "record" => {
@@ -104,15 +116,31 @@ pub fn parse(text: &str) -> Result<Vec<Vector>, String> {
                     Some("lz4") => Some(Compression::Lz4),
                     other => return Err(ctx(format!("bad compression {other:?}"))),
                 };
-                let input = (num(f.next(), "len").map_err(ctx)?, num(f.next(), "mul").map_err(ctx)?, num(f.next(), "add").map_err(ctx)?);
+                let input = (
+                    num(f.next(), "len").map_err(ctx)?,
+                    num(f.next(), "mul").map_err(ctx)?,
+                    num(f.next(), "add").map_err(ctx)?,
+                );
                 let seq_nr = num(f.next(), "seq").map_err(ctx)?;
                 let stamp_sec = num(f.next(), "sec").map_err(ctx)?;
                 let stamp_nsec = num(f.next(), "nsec").map_err(ctx)?;
                 let pos = num(f.next(), "pos").map_err(ctx)?;
                 let code = num(f.next(), "code").map_err(ctx)?;
                 let bytes = unhex(f.next().unwrap_or_default()).map_err(ctx)?;
-                let header = RecordHeader { stamp_sec, stamp_nsec, pos, code, seq_nr };
-                out.push(Vector::Record { algo, compression, input, header, bytes });
+                let header = RecordHeader {
+                    stamp_sec,
+                    stamp_nsec,
+                    pos,
+                    code,
+                    seq_nr,
+                };
+                out.push(Vector::Record {
+                    algo,
+                    compression,
+                    input,
+                    header,
+                    bytes,
+                });
             }
             other => return Err(ctx(format!("unknown vector kind {other}"))),
         }
@@ -131,10 +159,15 @@ pub fn encode_vector_record(
     header: &RecordHeader,
 ) -> Vec<u8> {
     let payload = pattern(input.0, input.1, input.2);
-    let opts = EncodeOptions { digests: algo.flag(), compression: compression.map_or(Default::default(), |c| c.flag()) };
+    let opts = EncodeOptions {
+        digests: algo.flag(),
+        compression: compression.map_or(Default::default(), |c| c.flag()),
+    };
     let mut out = vec![0u8; payload.len() + OVERHEAD];
-    let compressor: Option<&dyn Compressor> = compression.map(|_| &HostCompressor as &dyn Compressor);
-    let enc = encode_record(header, &payload, &opts, &HostDigester, compressor, &mut out).expect("vector encodes");
+    let compressor: Option<&dyn Compressor> =
+        compression.map(|_| &HostCompressor as &dyn Compressor);
+    let enc = encode_record(header, &payload, &opts, &HostDigester, compressor, &mut out)
+        .expect("vector encodes");
     out.truncate(enc.total_len);
     out
 }
@@ -151,23 +184,103 @@ pub fn generate() -> String {
          #\n\
          # digest ALGO LEN MUL ADD DIGEST32 FOLDED16\n",
     );
-    let inputs: [(usize, u64, u64); 9] =
-        [(1, 7, 3), (3, 7, 3), (8, 7, 3), (9, 7, 3), (31, 7, 3), (64, 7, 3), (512, 7, 3), (4095, 13, 1), (4096, 7, 3)];
+    let inputs: [(usize, u64, u64); 9] = [
+        (1, 7, 3),
+        (3, 7, 3),
+        (8, 7, 3),
+        (9, 7, 3),
+        (31, 7, 3),
+        (64, 7, 3),
+        (512, 7, 3),
+        (4095, 13, 1),
+        (4096, 7, 3),
+    ];
     for algo in DigestAlgo::ALL {
         for input in inputs {
             let data = pattern(input.0, input.1, input.2);
             // MD5 over two halves does not exist for odd lengths.
-            let Some(d) = digest32(algo, &data, &HostDigester) else { continue };
-            let _ = writeln!(s, "digest {} {} {} {} {} {}", algo.name(), input.0, input.1, input.2, hex(&d), hex(&fold(&d)));
+            let Some(d) = digest32(algo, &data, &HostDigester) else {
+                continue;
+            };
+            let _ = writeln!(
+                s,
+                "digest {} {} {} {} {} {}",
+                algo.name(),
+                input.0,
+                input.1,
+                input.2,
+                hex(&d),
+                hex(&fold(&d))
+            );
         }
     }
     s.push_str("#\n# record ALGO COMPRESSION LEN MUL ADD SEQ SEC NSEC POS CODE RECORD\n");
-    let records: [(DigestAlgo, Option<Compression>, (usize, u64, u64), RecordHeader); 5] = [
-        (DigestAlgo::Crc32c, None, (64, 7, 3), RecordHeader { stamp_sec: 1_700_000_000, stamp_nsec: 123_456_789, pos: 4096, code: 1, seq_nr: 1 }),
-        (DigestAlgo::Md5Old, None, (33, 7, 3), RecordHeader { stamp_sec: 1_700_000_001, stamp_nsec: 5, pos: 1 << 33, code: 2, seq_nr: 2 }),
-        (DigestAlgo::Crc32, None, (100, 11, 5), RecordHeader { stamp_sec: 1_700_000_002, stamp_nsec: 999_999_999, pos: 512, code: 1, seq_nr: 3 }),
-        (DigestAlgo::Sha1, None, (48, 7, 3), RecordHeader { stamp_sec: 1_700_000_003, stamp_nsec: 0, pos: 0, code: 1, seq_nr: 4 }),
-        (DigestAlgo::Crc32c, Some(Compression::Lz4), (4096, 1, 0), RecordHeader { stamp_sec: 1_700_000_004, stamp_nsec: 42, pos: 8192, code: 1, seq_nr: 5 }),
+    let records: [(
+        DigestAlgo,
+        Option<Compression>,
+        (usize, u64, u64),
+        RecordHeader,
+    ); 5] = [
+        (
+            DigestAlgo::Crc32c,
+            None,
+            (64, 7, 3),
+            RecordHeader {
+                stamp_sec: 1_700_000_000,
+                stamp_nsec: 123_456_789,
+                pos: 4096,
+                code: 1,
+                seq_nr: 1,
+            },
+        ),
+        (
+            DigestAlgo::Md5Old,
+            None,
+            (33, 7, 3),
+            RecordHeader {
+                stamp_sec: 1_700_000_001,
+                stamp_nsec: 5,
+                pos: 1 << 33,
+                code: 2,
+                seq_nr: 2,
+            },
+        ),
+        (
+            DigestAlgo::Crc32,
+            None,
+            (100, 11, 5),
+            RecordHeader {
+                stamp_sec: 1_700_000_002,
+                stamp_nsec: 999_999_999,
+                pos: 512,
+                code: 1,
+                seq_nr: 3,
+            },
+        ),
+        (
+            DigestAlgo::Sha1,
+            None,
+            (48, 7, 3),
+            RecordHeader {
+                stamp_sec: 1_700_000_003,
+                stamp_nsec: 0,
+                pos: 0,
+                code: 1,
+                seq_nr: 4,
+            },
+        ),
+        (
+            DigestAlgo::Crc32c,
+            Some(Compression::Lz4),
+            (4096, 1, 0),
+            RecordHeader {
+                stamp_sec: 1_700_000_004,
+                stamp_nsec: 42,
+                pos: 8192,
+                code: 1,
+                seq_nr: 5,
+            },
+        ),
     ];
     for (algo, compression, input, header) in records {
         let bytes = encode_vector_record(algo, compression, input, &header);

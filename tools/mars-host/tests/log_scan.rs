@@ -11,13 +11,21 @@ use mars_host::{pattern, HostCompressor, HostDigester, LogBuilder, MaskedDigeste
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
-const CTX: ScanContext<'static> = ScanContext { digester: &HostDigester, compressor: Some(&HostCompressor) };
+const CTX: ScanContext<'static> = ScanContext {
+    digester: &HostDigester,
+    compressor: Some(&HostCompressor),
+};
 
-fn scan_at(bytes: &[u8], state: &mut ScanState, ctx: &ScanContext<'_>) -> Result<Option<(u64, Vec<u8>)>, ScanError> {
+fn scan_at(
+    bytes: &[u8],
+    state: &mut ScanState,
+    ctx: &ScanContext<'_>,
+) -> Result<Option<(u64, Vec<u8>)>, ScanError> {
     let mut scratch = vec![0u8; 32768];
     let start = usize::try_from(state.file_pos).unwrap();
     let window = bytes.get(start..).unwrap_or_default();
-    scan_record(window, true, state, ctx, &mut scratch).map(|r| r.map(|r| (r.offset, r.payload.to_vec())))
+    scan_record(window, true, state, ctx, &mut scratch)
+        .map(|r| r.map(|r| (r.offset, r.payload.to_vec())))
 }
 
 fn first_error(bytes: &[u8]) -> ScanError {
@@ -39,7 +47,8 @@ fn first_error_with(bytes: &[u8], ctx: &ScanContext<'_>) -> ScanError {
 fn three() -> LogBuilder {
     let mut log = LogBuilder::new();
     for (i, len) in [100usize, 200, 300].into_iter().enumerate() {
-        log.push(4096 * i as i64, &pattern(len, 7, i as u64)).unwrap();
+        log.push(4096 * i as i64, &pattern(len, 7, i as u64))
+            .unwrap();
     }
     log
 }
@@ -51,7 +60,11 @@ fn hand_made_record_matches_layout() {
     let mut digest = [0u8; 32];
     // 10 / 8 = 1: seven 1-byte chunks, the last chunk the remaining 3 bytes.
     for i in 0..8 {
-        let piece = if i < 7 { &payload[i..i + 1] } else { &payload[7..] };
+        let piece = if i < 7 {
+            &payload[i..i + 1]
+        } else {
+            &payload[7..]
+        };
         digest[i * 4..i * 4 + 4].copy_from_slice(&crc32c::crc32c(piece).to_le_bytes());
     }
     let mut folded = [0u8; 16];
@@ -83,23 +96,51 @@ fn hand_made_record_matches_layout() {
     rec.extend(folded);
     assert_eq!(rec.len(), 94);
 
-    let header = RecordHeader { stamp_sec: 1_700_000_000, stamp_nsec: 500_000_000, pos: 0x1234_5678, code: 1, seq_nr: 7 };
+    let header = RecordHeader {
+        stamp_sec: 1_700_000_000,
+        stamp_nsec: 500_000_000,
+        pos: 0x1234_5678,
+        code: 1,
+        seq_nr: 7,
+    };
     let mut out = [0u8; 94];
-    let opts = EncodeOptions { digests: CrcFlags::DIGEST_ANY, compression: CrcFlags::NONE };
+    let opts = EncodeOptions {
+        digests: CrcFlags::DIGEST_ANY,
+        compression: CrcFlags::NONE,
+    };
     let enc = encode_record(&header, payload, &opts, &HostDigester, None, &mut out).unwrap();
     assert_eq!(enc.total_len, 94);
     assert_eq!(enc.crc_flags, CrcFlags::CRC32C);
     assert_eq!(out.to_vec(), rec);
 
-    let mut state = ScanState { file_pos: 1000, last_seq_nr: 6, records: 3 };
+    let mut state = ScanState {
+        file_pos: 1000,
+        last_seq_nr: 6,
+        records: 3,
+    };
     let mut scratch = [0u8; 0];
-    let r = scan_record(&rec, true, &mut state, &CTX, &mut scratch).unwrap().unwrap();
+    let r = scan_record(&rec, true, &mut state, &CTX, &mut scratch)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.payload, payload);
     assert_eq!(r.header, header);
     assert_eq!(r.offset, 1000);
-    assert_eq!((r.checksum, r.compression, r.warning), (DigestAlgo::Crc32c, None, None));
-    assert_eq!(state, ScanState { file_pos: 1094, last_seq_nr: 7, records: 4 });
-    assert_eq!(scan_record(&[], true, &mut state, &CTX, &mut scratch), Ok(None));
+    assert_eq!(
+        (r.checksum, r.compression, r.warning),
+        (DigestAlgo::Crc32c, None, None)
+    );
+    assert_eq!(
+        state,
+        ScanState {
+            file_pos: 1094,
+            last_seq_nr: 7,
+            records: 4
+        }
+    );
+    assert_eq!(
+        scan_record(&[], true, &mut state, &CTX, &mut scratch),
+        Ok(None)
+    );
 }
 
 #[test]
@@ -111,13 +152,18 @@ fn every_digest_round_trips_and_readers_follow_flags() {
         assert_eq!(enc.crc_flags, algo.flag());
         let mut state = ScanState::at(0);
         let mut scratch = [0u8; 0];
-        let r = scan_record(&log.bytes, true, &mut state, &CTX, &mut scratch).unwrap().unwrap();
+        let r = scan_record(&log.bytes, true, &mut state, &CTX, &mut scratch)
+            .unwrap()
+            .unwrap();
         assert_eq!(r.checksum, algo);
     }
     // MD5 over two halves cannot digest an odd length: the encoder falls back to MD5_OLD.
     let mut log = LogBuilder::new();
     log.options.digests = CrcFlags::MD5;
-    assert_eq!(log.push(0, &[1, 2, 3]).unwrap().crc_flags, CrcFlags::MD5_OLD);
+    assert_eq!(
+        log.push(0, &[1, 2, 3]).unwrap().crc_flags,
+        CrcFlags::MD5_OLD
+    );
 }
 
 #[test]
@@ -130,7 +176,10 @@ fn compressed_records_round_trip() {
     assert_eq!(enc.crc_flags, CrcFlags::CRC32C.union(CrcFlags::LZ4));
     assert!(enc.total_len < 200, "{enc:?}");
     // Not a multiple of 512: never compressed. Incompressible: kept as is.
-    assert_eq!(log.push(0, &vec![0u8; 1000]).unwrap().crc_flags, CrcFlags::CRC32C);
+    assert_eq!(
+        log.push(0, &vec![0u8; 1000]).unwrap().crc_flags,
+        CrcFlags::CRC32C
+    );
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let noise: Vec<u8> = (0..4096)
         .map(|_| {
@@ -145,11 +194,24 @@ fn compressed_records_round_trip() {
     let mut state = ScanState::at(0);
     let (_, p) = scan_at(&log.bytes, &mut state, &CTX).unwrap().unwrap();
     assert_eq!(p, zeros);
-    assert_eq!(scan_at(&log.bytes, &mut state, &CTX).unwrap().unwrap().1.len(), 1000);
-    assert_eq!(scan_at(&log.bytes, &mut state, &CTX).unwrap().unwrap().1, noise);
+    assert_eq!(
+        scan_at(&log.bytes, &mut state, &CTX)
+            .unwrap()
+            .unwrap()
+            .1
+            .len(),
+        1000
+    );
+    assert_eq!(
+        scan_at(&log.bytes, &mut state, &CTX).unwrap().unwrap().1,
+        noise
+    );
 
     // A reader without LZ4 sees a checksum mismatch, as in the original.
-    let no_lz4 = ScanContext { digester: &HostDigester, compressor: None };
+    let no_lz4 = ScanContext {
+        digester: &HostDigester,
+        compressor: None,
+    };
     let e = first_error_with(&log.bytes, &no_lz4);
     assert_eq!((e.offset, e.kind.name()), (0, "checksum"));
     // A scratch buffer too small for the uncompressed payload is a decompression failure.
@@ -175,7 +237,13 @@ fn every_error_class_is_reached() {
 
     // truncated: the file ends inside the third record.
     let e = check(&log.bytes[..log.bytes.len() - 10], r2, "truncated");
-    assert_eq!(e.kind, ScanErrorKind::Truncated { needed: 300 + OVERHEAD, available: 300 + OVERHEAD - 10 });
+    assert_eq!(
+        e.kind,
+        ScanErrorKind::Truncated {
+            needed: 300 + OVERHEAD,
+            available: 300 + OVERHEAD - 10
+        }
+    );
     check(&log.bytes[..r2 + 20], r2, "truncated"); // inside the header
     check(&log.bytes[..r2 + 5], r2, "truncated"); // inside the magic
 
@@ -220,7 +288,13 @@ fn every_error_class_is_reached() {
         let mut b = log.bytes.clone();
         b[r1 + field..r1 + field + 2].copy_from_slice(&value.to_le_bytes());
         let e = check(&b, r1, "bad-length");
-        assert_eq!(e.kind, ScanErrorKind::BadLength { field: want, value: i32::from(value) });
+        assert_eq!(
+            e.kind,
+            ScanErrorKind::BadLength {
+                field: want,
+                value: i32::from(value)
+            }
+        );
     }
 
     // bad-end-magic, and zero/repeated bytes in its place
@@ -249,7 +323,13 @@ fn every_error_class_is_reached() {
     let mut b = log.bytes.clone();
     b[trailer1 + 16..trailer1 + 20].copy_from_slice(&5u32.to_le_bytes());
     let e = check(&b, r1, "seq-gap");
-    assert_eq!(e.kind, ScanErrorKind::SeqGap { expected: 2, found: 5 });
+    assert_eq!(
+        e.kind,
+        ScanErrorKind::SeqGap {
+            expected: 2,
+            found: 5
+        }
+    );
     assert_eq!(e.record_len, Some(200 + OVERHEAD));
 
     // bad-crc-flags: no digest flag and no crc_old
@@ -258,21 +338,37 @@ fn every_error_class_is_reached() {
     check(&b, r1, "bad-crc-flags");
     // ...or an algorithm the reader lacks (flags stripped, MD5_OLD path, crc_old 0)
     let only_md5 = MaskedDigester(CrcFlags::MD5_OLD);
-    let e = first_error_with(&log.bytes, &ScanContext { digester: &only_md5, compressor: None });
+    let e = first_error_with(
+        &log.bytes,
+        &ScanContext {
+            digester: &only_md5,
+            compressor: None,
+        },
+    );
     assert_eq!((e.offset, e.kind.name()), (0, "bad-crc-flags"));
 
     // checksum: one payload bit
     let mut b = log.bytes.clone();
     b[r1 + 48 + 77] ^= 0x10;
     let e = check(&b, r1, "checksum");
-    assert_eq!(e.kind, ScanErrorKind::Checksum { algo: DigestAlgo::Crc32c });
+    assert_eq!(
+        e.kind,
+        ScanErrorKind::Checksum {
+            algo: DigestAlgo::Crc32c
+        }
+    );
     // ...and an MD5_OLD record
     let mut md5log = LogBuilder::new();
     md5log.options.digests = CrcFlags::NONE;
     md5log.push(0, &pattern(64, 1, 1)).unwrap();
     md5log.bytes[60] ^= 1;
     let e = first_error(&md5log.bytes);
-    assert_eq!(e.kind, ScanErrorKind::Checksum { algo: DigestAlgo::Md5Old });
+    assert_eq!(
+        e.kind,
+        ScanErrorKind::Checksum {
+            algo: DigestAlgo::Md5Old
+        }
+    );
 
     // decompress: an LZ4 record whose compressed bytes are damaged
     let mut zlog = LogBuilder::new();
@@ -289,10 +385,20 @@ fn every_error_class_is_reached() {
     let mut state = ScanState::at(0);
     let mut scratch = [0u8; 0];
     let e = scan_record(&log.bytes[..50], false, &mut state, &CTX, &mut scratch).unwrap_err();
-    assert_eq!(e.kind, ScanErrorKind::NeedMore { needed: 100 + OVERHEAD });
+    assert_eq!(
+        e.kind,
+        ScanErrorKind::NeedMore {
+            needed: 100 + OVERHEAD
+        }
+    );
     assert!(!e.kind.is_defect());
     let e = scan_record(&log.bytes[..3], false, &mut state, &CTX, &mut scratch).unwrap_err();
-    assert_eq!(e.kind, ScanErrorKind::NeedMore { needed: START_OVERHEAD });
+    assert_eq!(
+        e.kind,
+        ScanErrorKind::NeedMore {
+            needed: START_OVERHEAD
+        }
+    );
     let e = scan_record(&[], false, &mut state, &CTX, &mut scratch).unwrap_err();
     assert_eq!(e.kind.name(), "need-more");
     seen.insert("need-more".into());
@@ -310,11 +416,16 @@ fn backward_sequence_is_a_warning() {
     let mut scratch = [0u8; 0];
     let mut warnings = Vec::new();
     let mut off = 0;
-    while let Some(r) = scan_record(&log.bytes[off..], true, &mut state, &CTX, &mut scratch).unwrap() {
+    while let Some(r) =
+        scan_record(&log.bytes[off..], true, &mut state, &CTX, &mut scratch).unwrap()
+    {
         off += r.total_len;
         warnings.push(r.warning);
     }
-    let w = ScanWarning::SeqBackward { expected: 4, found: 2 };
+    let w = ScanWarning::SeqBackward {
+        expected: 4,
+        found: 2,
+    };
     assert_eq!(warnings, vec![None, None, None, Some(w)]);
     assert_eq!((w.name(), w.mars_errno()), ("seq-back", 10011));
     assert_eq!(state.last_seq_nr, 2);
@@ -330,7 +441,10 @@ fn skip_and_resync_after_damage() {
     state.skip(&e, 0);
     assert_eq!(state.file_pos, log.offsets[1] as u64);
     assert_eq!(state.last_seq_nr, 1);
-    assert_eq!(scan_at(&b, &mut state, &CTX).unwrap().unwrap().0, log.offsets[1] as u64);
+    assert_eq!(
+        scan_at(&b, &mut state, &CTX).unwrap().unwrap().0,
+        log.offsets[1] as u64
+    );
 
     // Structural damage: resync to the next start magic.
     let mut b = log.bytes.clone();
@@ -367,8 +481,20 @@ fn digesters_agree_on_available_masks() {
 }
 
 fn arb_header() -> impl Strategy<Value = RecordHeader> {
-    (any::<i64>(), 0i64..1_000_000_000, any::<i64>(), 0i16..3, 1u32..u32::MAX)
-        .prop_map(|(stamp_sec, stamp_nsec, pos, code, seq_nr)| RecordHeader { stamp_sec, stamp_nsec, pos, code, seq_nr })
+    (
+        any::<i64>(),
+        0i64..1_000_000_000,
+        any::<i64>(),
+        0i16..3,
+        1u32..u32::MAX,
+    )
+        .prop_map(|(stamp_sec, stamp_nsec, pos, code, seq_nr)| RecordHeader {
+            stamp_sec,
+            stamp_nsec,
+            pos,
+            code,
+            seq_nr,
+        })
 }
 
 fn arb_algo() -> impl Strategy<Value = CrcFlags> {

@@ -13,30 +13,53 @@ use mars_host::{HostCompressor, HostDigester, MaskedDigester};
 use std::path::PathBuf;
 
 fn vector_text() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(VECTOR_FILE);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(VECTOR_FILE);
     std::fs::read_to_string(path).expect("vector file exists")
 }
 
-fn run(text: &str, digester: &dyn mars_core::digest::Digester, compressor: Option<&dyn Compressor>) -> Result<Checked, Failure> {
+fn run(
+    text: &str,
+    digester: &dyn mars_core::digest::Digester,
+    compressor: Option<&dyn Compressor>,
+) -> Result<Checked, Failure> {
     let mut work = vec![0u8; WORK_LEN];
     check(text, digester, compressor, &mut work)
 }
 
 /// Line number (from 1) of the first line starting with `prefix`.
 fn line_of(text: &str, prefix: &str) -> usize {
-    text.lines().position(|l| l.starts_with(prefix)).expect("line exists") + 1
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .expect("line exists")
+        + 1
 }
 
 #[test]
 fn host_services_pass_the_core_checker() {
     let text = vector_text();
     let vectors = parse(&text).unwrap();
-    let digests = vectors.iter().filter(|v| matches!(v, Vector::Digest { .. })).count();
+    let digests = vectors
+        .iter()
+        .filter(|v| matches!(v, Vector::Digest { .. }))
+        .count();
     let records = vectors.len() - digests;
     let checked = run(&text, &HostDigester, Some(&HostCompressor)).unwrap();
-    assert_eq!(checked, Checked { digests, records, skipped: 0 });
+    assert_eq!(
+        checked,
+        Checked {
+            digests,
+            records,
+            skipped: 0
+        }
+    );
     // tests/qemu/scenarios/digests.sh expects the kernel to report these counts.
-    assert_eq!((digests, records), (40, 5), "update digests.sh when the vector file grows");
+    assert_eq!(
+        (digests, records),
+        (40, 5),
+        "update digests.sh when the vector file grows"
+    );
 }
 
 #[test]
@@ -69,7 +92,13 @@ fn a_wrong_digest_is_reported_with_its_line() {
         })
         .collect();
     let err = run(&damaged, &HostDigester, Some(&HostCompressor)).unwrap_err();
-    assert_eq!(err, Failure { line, kind: FailureKind::Digest(DigestAlgo::Sha1) });
+    assert_eq!(
+        err,
+        Failure {
+            line,
+            kind: FailureKind::Digest(DigestAlgo::Sha1)
+        }
+    );
 }
 
 #[test]
@@ -92,9 +121,17 @@ fn a_damaged_record_is_reported_with_its_line() {
         })
         .collect();
     let err = run(&damaged, &HostDigester, Some(&HostCompressor)).unwrap_err();
-    let kind = FailureKind::Scan(Stage::Stored, ScanErrorKind::Checksum { algo: DigestAlgo::Crc32 });
+    let kind = FailureKind::Scan(
+        Stage::Stored,
+        ScanErrorKind::Checksum {
+            algo: DigestAlgo::Crc32,
+        },
+    );
     assert_eq!(err, Failure { line, kind });
-    assert_eq!(err.to_string(), format!("line {line}: stored record does not scan: checksum"));
+    assert_eq!(
+        err.to_string(),
+        format!("line {line}: stored record does not scan: checksum")
+    );
 }
 
 /// Offers LZ4 but never compresses.
@@ -115,5 +152,11 @@ impl Compressor for Lazy {
 fn a_compressor_that_does_not_compress_fails() {
     let text = vector_text();
     let err = run(&text, &HostDigester, Some(&Lazy)).unwrap_err();
-    assert_eq!(err, Failure { line: line_of(&text, "record crc32c lz4 "), kind: FailureKind::NotCompressed });
+    assert_eq!(
+        err,
+        Failure {
+            line: line_of(&text, "record crc32c lz4 "),
+            kind: FailureKind::NotCompressed
+        }
+    );
 }

@@ -11,7 +11,9 @@ use mars_host::{pattern, HostCompressor, HostDigester};
 use std::path::PathBuf;
 
 fn vector_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(VECTOR_FILE)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(VECTOR_FILE)
 }
 
 #[test]
@@ -21,26 +23,49 @@ fn vector_file_matches_host_implementations() {
         std::fs::write(&path, generate()).unwrap();
     }
     let text = std::fs::read_to_string(&path).expect("vector file exists");
-    assert_eq!(text, generate(), "vector file differs from what mars-host computes");
+    assert_eq!(
+        text,
+        generate(),
+        "vector file differs from what mars-host computes"
+    );
     let vectors = parse(&text).unwrap();
     let (mut digests, mut records) = (0, 0);
     for v in &vectors {
         match v {
-            Vector::Digest { algo, input, digest, folded } => {
+            Vector::Digest {
+                algo,
+                input,
+                digest,
+                folded,
+            } => {
                 let data = pattern(input.0, input.1, input.2);
                 let d = digest32(*algo, &data, &HostDigester).unwrap();
                 assert_eq!(&d, digest, "{algo:?} {input:?}");
                 assert_eq!(&fold(&d), folded);
                 digests += 1;
             }
-            Vector::Record { algo, compression, input, header, bytes } => {
+            Vector::Record {
+                algo,
+                compression,
+                input,
+                header,
+                bytes,
+            } => {
                 if compression.is_none() {
-                    assert_eq!(&encode_vector_record(*algo, *compression, *input, header), bytes);
+                    assert_eq!(
+                        &encode_vector_record(*algo, *compression, *input, header),
+                        bytes
+                    );
                 }
-                let ctx = ScanContext { digester: &HostDigester, compressor: Some(&HostCompressor) };
+                let ctx = ScanContext {
+                    digester: &HostDigester,
+                    compressor: Some(&HostCompressor),
+                };
                 let mut scratch = vec![0u8; 32768];
                 let mut state = ScanState::at(0);
-                let rec = scan_record(bytes, true, &mut state, &ctx, &mut scratch).unwrap().unwrap();
+                let rec = scan_record(bytes, true, &mut state, &ctx, &mut scratch)
+                    .unwrap()
+                    .unwrap();
                 assert_eq!(rec.payload, &pattern(input.0, input.1, input.2)[..]);
                 assert_eq!(rec.header, *header);
                 assert_eq!(rec.checksum, *algo);
@@ -49,7 +74,10 @@ fn vector_file_matches_host_implementations() {
             }
         }
     }
-    assert!(digests >= 40 && records >= 5, "{digests} digests, {records} records");
+    assert!(
+        digests >= 40 && records >= 5,
+        "{digests} digests, {records} records"
+    );
 }
 
 #[test]

@@ -37,8 +37,10 @@ pub(crate) struct CreateClusterArgs {
 pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
     let tree = &ctx.tree;
     if tree.is_dir("ips") && !ctx.options.force {
-        return Err(Fail::refused("cluster is already created")
-            .line(format!("{} exists; use join-cluster on further hosts", tree.path("ips").display())));
+        return Err(Fail::refused("cluster is already created").line(format!(
+            "{} exists; use join-cluster on further hosts",
+            tree.path("ips").display()
+        )));
     }
     if let Some(uuid) = tree.value("uuid") {
         return Err(Fail::refused(format!(
@@ -60,7 +62,10 @@ pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
     ] {
         batch.mkdir(dir);
     }
-    batch.set_link(&format!("actual-{host}/marsadm-version"), MARSADM_FEATURE_VERSION);
+    batch.set_link(
+        &format!("actual-{host}/marsadm-version"),
+        MARSADM_FEATURE_VERSION,
+    );
     let (now, _) = tree.lamport_now()?;
     let uuid = format!("{host}_{now}");
     batch.set_link("uuid", &uuid);
@@ -87,10 +92,13 @@ fn own_ip(ctx: &Ctx, given: Option<&str>) -> Result<String, Fail> {
     } else if let Some(ip) = first_interface_address() {
         (ip.to_string(), "the network interfaces")
     } else {
-        return Err(Fail::refused(format!("Cannot determine my own IP address ({host})"))
-            .line("give it with --ip=<address>"));
+        return Err(
+            Fail::refused(format!("Cannot determine my own IP address ({host})"))
+                .line("give it with --ip=<address>"),
+        );
     };
-    IpAddress::parse(&text).map_err(|e| Fail::refused(format!("IP address '{text}' from {source}: {e}")))?;
+    IpAddress::parse(&text)
+        .map_err(|e| Fail::refused(format!("IP address '{text}' from {source}: {e}")))?;
     if ctx.options.verbose {
         println!("Using IP '{text}' from {source}");
     }
@@ -103,10 +111,13 @@ fn usable(ip: Ipv4Addr) -> bool {
 
 /// The first non-loopback IPv4 address the host name resolves to (`getent hosts`).
 fn resolve(host: &str) -> Option<Ipv4Addr> {
-    (host, 0).to_socket_addrs().ok()?.find_map(|a| match a.ip() {
-        IpAddr::V4(ip) if usable(ip) => Some(ip),
-        _ => None,
-    })
+    (host, 0)
+        .to_socket_addrs()
+        .ok()?
+        .find_map(|a| match a.ip() {
+            IpAddr::V4(ip) if usable(ip) => Some(ip),
+            _ => None,
+        })
 }
 
 /// The first non-loopback IPv4 address of `host` in /etc/hosts, for systems without a
@@ -183,39 +194,61 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
     let peer = &args.peer;
     check_name(peer).map_err(|e| Fail::refused(format!("peer host name '{peer}': {e}")))?;
     if peer == host {
-        return Err(Fail::refused(format!("'{peer}' is this host: give a member of the cluster to join")));
+        return Err(Fail::refused(format!(
+            "'{peer}' is this host: give a member of the cluster to join"
+        )));
     }
     if let Some(uuid) = tree.value("uuid").filter(|u| u != ANY_UUID) {
-        return Err(Fail::refused(format!("this host is already member of the cluster with uuid='{uuid}'"))
-            .line("use leave-cluster and a fresh /mars first to join another cluster"));
+        return Err(Fail::refused(format!(
+            "this host is already member of the cluster with uuid='{uuid}'"
+        ))
+        .line("use leave-cluster and a fresh /mars first to join another cluster"));
     }
     ctx.check_mounted("join a cluster")?;
     if !tree.module_loaded() && !ctx.options.dry_run {
-        return Err(Fail::refused("the mars module is not loaded: join-cluster talks to the peer through it")
-            .line("modprobe mars first"));
+        return Err(Fail::refused(
+            "the mars module is not loaded: join-cluster talks to the peer through it",
+        )
+        .line("modprobe mars first"));
     }
     let peer_ip = match &args.peer_ip {
         Some(ip) => ip.clone(),
         None => resolve(peer)
             .or_else(|| etc_hosts(peer))
             .map(|ip| ip.to_string())
-            .ok_or_else(|| Fail::refused(format!("cannot determine the IP address of '{peer}'")).line("give it as second argument"))?,
+            .ok_or_else(|| {
+                Fail::refused(format!("cannot determine the IP address of '{peer}'"))
+                    .line("give it as second argument")
+            })?,
     };
     let parsed = IpAddress::parse(&peer_ip)
         .map_err(|e| Fail::refused(format!("IP address '{peer_ip}' of '{peer}': {e}")))?;
     let ip = own_ip(ctx, args.ip.as_deref())?;
-    if IpAddress::parse(&ip).is_ok_and(|own| own.octets == parsed.octets && own.port == parsed.port) {
-        return Err(Fail::refused(format!("address '{peer_ip}' of '{peer}' is this host's own address '{ip}'")));
+    if IpAddress::parse(&ip).is_ok_and(|own| own.octets == parsed.octets && own.port == parsed.port)
+    {
+        return Err(Fail::refused(format!(
+            "address '{peer_ip}' of '{peer}' is this host's own address '{ip}'"
+        )));
     }
     if !ctx.options.dry_run && !ctx.options.force {
         check_reachable(ctx, peer, &peer_ip, parsed)?;
     }
 
     let mut batch = Batch::new();
-    for dir in ["ips", "userspace", "defaults", &format!("defaults-{host}"), "todo-global", &format!("actual-{host}")] {
+    for dir in [
+        "ips",
+        "userspace",
+        "defaults",
+        &format!("defaults-{host}"),
+        "todo-global",
+        &format!("actual-{host}"),
+    ] {
         batch.mkdir(dir);
     }
-    batch.set_link(&format!("actual-{host}/marsadm-version"), MARSADM_FEATURE_VERSION);
+    batch.set_link(
+        &format!("actual-{host}/marsadm-version"),
+        MARSADM_FEATURE_VERSION,
+    );
     if tree.link("uuid").is_none() {
         batch.set_link_stamped("uuid", ANY_UUID, PRELIMINARY_STAMP);
     }
@@ -229,9 +262,10 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
     if ctx.options.dry_run {
         return Ok(());
     }
-    let arrived = ctx.wait_for(&format!("the cluster uuid has arrived from {peer} ({peer_ip})"), |t| {
-        t.value("uuid").is_some_and(|u| u != ANY_UUID)
-    });
+    let arrived = ctx.wait_for(
+        &format!("the cluster uuid has arrived from {peer} ({peer_ip})"),
+        |t| t.value("uuid").is_some_and(|u| u != ANY_UUID),
+    );
     if let Err(fail) = arrived {
         if tree.value("uuid").is_some_and(|u| u != ANY_UUID) {
             // It arrived just now.
@@ -241,7 +275,9 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
                 "no cluster answered from {peer} ({peer_ip}) within {} s: nothing changed",
                 ctx.options.timeout
             ))
-            .line(format!("is {peer_ip} the address of a member of the cluster, and is mars loaded there?"))
+            .line(format!(
+                "is {peer_ip} the address of a member of the cluster, and is mars loaded there?"
+            ))
             .line("a host of another cluster refuses us; check the kernel log of both hosts");
             for p in problems {
                 out = out.line(format!("rollback: {p}"));
@@ -268,12 +304,19 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
 fn check_reachable(ctx: &Ctx, peer: &str, peer_ip: &str, ip: IpAddress) -> CmdResult {
     let port = ip.port.unwrap_or(mars_core::version::DEFAULT_PORT);
     let addr = std::net::SocketAddr::from((Ipv4Addr::from(ip.octets), port));
-    let seconds = if ctx.options.timeout >= 0 { ctx.options.timeout.clamp(1, 10) } else { 10 };
+    let seconds = if ctx.options.timeout >= 0 {
+        ctx.options.timeout.clamp(1, 10)
+    } else {
+        10
+    };
     let timeout = std::time::Duration::from_secs(seconds as u64);
     match std::net::TcpStream::connect_timeout(&addr, timeout) {
         Ok(_) => Ok(()),
-        Err(e) => Err(Fail::refused(format!("cannot reach '{peer}' at {addr} ({peer_ip}): {e}"))
-            .line("check the address, the network, and that mars is loaded there; nothing changed")),
+        Err(e) => Err(
+            Fail::refused(format!("cannot reach '{peer}' at {addr} ({peer_ip}): {e}")).line(
+                "check the address, the network, and that mars is loaded there; nothing changed",
+            ),
+        ),
     }
 }
 
@@ -299,11 +342,18 @@ impl JoinUndo {
         .into_iter()
         .filter(|rel| tree.link(rel).is_none())
         .collect();
-        let dirs = ["ips", "userspace", "defaults", &format!("defaults-{host}"), "todo-global", &format!("actual-{host}")]
-            .into_iter()
-            .filter(|d| !tree.is_dir(d))
-            .map(str::to_string)
-            .collect();
+        let dirs = [
+            "ips",
+            "userspace",
+            "defaults",
+            &format!("defaults-{host}"),
+            "todo-global",
+            &format!("actual-{host}"),
+        ]
+        .into_iter()
+        .filter(|d| !tree.is_dir(d))
+        .map(str::to_string)
+        .collect();
         JoinUndo { links, dirs }
     }
 
@@ -339,15 +389,22 @@ pub(crate) fn leave_cluster(ctx: &Ctx) -> CmdResult {
         .into_iter()
         .filter_map(|name| name.strip_prefix("resource-").map(str::to_string))
         .filter(|res| {
-            tree.exists(&format!("resource-{res}/data-{host}")) || tree.exists(&format!("resource-{res}/device-{host}"))
+            tree.exists(&format!("resource-{res}/data-{host}"))
+                || tree.exists(&format!("resource-{res}/device-{host}"))
         })
         .collect();
     if !joined.is_empty() && !ctx.options.force {
-        return Err(Fail::refused(format!("this host is still member of the resource(s) {}", joined.join(", ")))
-            .line("leave every resource first (leave-resource)"));
+        return Err(Fail::refused(format!(
+            "this host is still member of the resource(s) {}",
+            joined.join(", ")
+        ))
+        .line("leave every resource first (leave-resource)"));
     }
     if !tree.exists(&format!("ips/ip-{host}")) {
-        return Err(Fail::refused(format!("host '{host}' is no member of the cluster ({} is missing)", tree.path(&format!("ips/ip-{host}")).display())));
+        return Err(Fail::refused(format!(
+            "host '{host}' is no member of the cluster ({} is missing)",
+            tree.path(&format!("ips/ip-{host}")).display()
+        )));
     }
     let mut batch = Batch::new();
     batch.delete(&format!("ips/ip-{host}"));
@@ -374,12 +431,17 @@ fn other_members(ctx: &Ctx) -> Vec<String> {
 pub(crate) fn wait_cluster(ctx: &Ctx) -> CmdResult {
     let tree = &ctx.tree;
     if !tree.module_loaded() {
-        return Err(Fail::refused("the mars module is not loaded: there is no news from peers"));
+        return Err(Fail::refused(
+            "the mars module is not loaded: there is no news from peers",
+        ));
     }
     let peers = other_members(ctx);
     let (start, _) = tree.lamport_now()?;
     let code = trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL;
-    let heard = |peer: &String| tree.link(&format!("actual-{peer}/time")).is_some_and(|l| l.stamp >= start);
+    let heard = |peer: &String| {
+        tree.link(&format!("actual-{peer}/time"))
+            .is_some_and(|l| l.stamp >= start)
+    };
     let begin = std::time::Instant::now();
     let mut last_trigger: Option<std::time::Instant> = None;
     loop {
@@ -423,15 +485,22 @@ pub(crate) fn set_link(ctx: &Ctx, args: &SetLinkArgs) -> CmdResult {
         .strip_prefix(&format!("{root}/"))
         .unwrap_or(&args.path)
         .to_string();
-    let parsed = mars_core::tree::Key::parse(&rel).map_err(|e| Fail::refused(format!("path '{}': {e}", args.path)))?;
+    let parsed = mars_core::tree::Key::parse(&rel)
+        .map_err(|e| Fail::refused(format!("path '{}': {e}", args.path)))?;
     if parsed.is_transient() || rel.split('/').any(|c| c == "." || c == "..") {
-        return Err(Fail::refused(format!("path '{}' is not a key of the tree", args.path)));
+        return Err(Fail::refused(format!(
+            "path '{}' is not a key of the tree",
+            args.path
+        )));
     }
     mars_core::wire::check_link_value(&args.value)
         .map_err(|e| Fail::refused(format!("value '{}': {e}", args.value)))?;
     if let Some((dir, _)) = rel.rsplit_once('/') {
         if !ctx.tree.is_dir(dir) {
-            return Err(Fail::refused(format!("directory {} does not exist", ctx.tree.path(dir).display())));
+            return Err(Fail::refused(format!(
+                "directory {} does not exist",
+                ctx.tree.path(dir).display()
+            )));
         }
     }
     let mut batch = Batch::new();

@@ -62,7 +62,10 @@ pub(crate) fn seen_before(ctx: &Ctx, now: Stamp, keep_backup_hours: u64) -> Stam
     let mut min = now;
     if !ctx.options.force {
         for peer in peers(ctx) {
-            let heartbeat = ctx.tree.link(&format!("actual-{peer}/time")).map_or(Stamp::ZERO, |l| l.stamp);
+            let heartbeat = ctx
+                .tree
+                .link(&format!("actual-{peer}/time"))
+                .map_or(Stamp::ZERO, |l| l.stamp);
             min = min.min(heartbeat);
         }
         min = min.max(now.add_sec(-hours));
@@ -78,7 +81,11 @@ fn purge_dir(ctx: &Ctx, rel: &str, depth: u32, limit: Stamp, skip: &dyn Fn(&str)
     }
     let mut count = 0;
     for name in ctx.tree.list(rel) {
-        let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let child = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if skip(&child) {
             continue;
         }
@@ -97,11 +104,15 @@ fn purge_dir(ctx: &Ctx, rel: &str, depth: u32, limit: Stamp, skip: &dyn Fn(&str)
 fn unlink_tombstone(ctx: &Ctx, rel: &str, stamp: Stamp) -> bool {
     let path = ctx.tree.path(rel);
     if ctx.options.dry_run {
-        println!("DRY_RUN: would unlink '{}' (deleted at {stamp})", path.display());
+        println!(
+            "DRY_RUN: would unlink '{}' (deleted at {stamp})",
+            path.display()
+        );
         return true;
     }
     // The merge may have replaced it meanwhile.
-    let still = matches!(ctx.tree.entry(rel), Entry::Link(l) if is_tombstone(&l.value) && l.stamp == stamp);
+    let still =
+        matches!(ctx.tree.entry(rel), Entry::Link(l) if is_tombstone(&l.value) && l.stamp == stamp);
     if !still {
         return false;
     }
@@ -143,13 +154,16 @@ pub(crate) fn cron(ctx: &Ctx, args: &CronArgs) -> CmdResult {
     println!("collected {purged} deleted link(s) every peer has seen");
     let mut failed = Vec::new();
     for name in ctx.tree.list("") {
-        let Some(res) = name.strip_prefix("resource-") else { continue };
+        let Some(res) = name.strip_prefix("resource-") else {
+            continue;
+        };
         if !ctx.tree.is_dir(&name) || !ctx.tree.exists(&format!("{name}/data-{host}")) {
             continue;
         }
         println!("resource '{res}':");
-        let result = crate::cmd_log::rotate(ctx, res, args.thresh_logfiles, args.thresh_logsize, true)
-            .and_then(|()| crate::cmd_log::delete_logs(ctx, res));
+        let result =
+            crate::cmd_log::rotate(ctx, res, args.thresh_logfiles, args.thresh_logsize, true)
+                .and_then(|()| crate::cmd_log::delete_logs(ctx, res));
         if let Err(fail) = result {
             for line in &fail.lines {
                 eprintln!("marsadm cron: {res}: {line}");
@@ -160,6 +174,9 @@ pub(crate) fn cron(ctx: &Ctx, args: &CronArgs) -> CmdResult {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Fail::refused(format!("housekeeping failed for: {}", failed.join(", "))))
+        Err(Fail::refused(format!(
+            "housekeeping failed for: {}",
+            failed.join(", ")
+        )))
     }
 }

@@ -50,8 +50,13 @@ pub(crate) fn set_limit(ctx: &Ctx, args: &SetLimitArgs) -> CmdResult {
 /// `get-emergency-limit RES`: prints the limit (0 when unset).
 pub(crate) fn get_limit(ctx: &Ctx, res: &str) -> CmdResult {
     let dir = ctx.member_res(res)?;
-    let value = ctx.tree.value(&format!("{dir}/todo-{}/emergency-limit", ctx.host));
-    let percent = value.as_deref().and_then(mars_core::emergency::parse_limit).unwrap_or(0);
+    let value = ctx
+        .tree
+        .value(&format!("{dir}/todo-{}/emergency-limit", ctx.host));
+    let percent = value
+        .as_deref()
+        .and_then(mars_core::emergency::parse_limit)
+        .unwrap_or(0);
     println!("{percent}");
     Ok(())
 }

@@ -58,7 +58,12 @@ fn logfiles(ctx: &Ctx, dir: &str, origin: Option<&str>) -> Vec<Logfile> {
             }
             let nr = parsed.nr;
             match ctx.tree.entry(&format!("{dir}/{name}")) {
-                Entry::File { len, stamp } => Some(Logfile { name, nr, len, stamp }),
+                Entry::File { len, stamp } => Some(Logfile {
+                    name,
+                    nr,
+                    len,
+                    stamp,
+                }),
                 _ => None,
             }
         })
@@ -77,16 +82,30 @@ fn holds_no_record(path: &std::path::Path, len: u64) -> bool {
         return true;
     }
     let mut head = [0u8; 8];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok_and(|()| head == [0u8; 8])
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == [0u8; 8])
 }
 
 pub(crate) fn log_rotate(ctx: &Ctx, args: &LogRotateArgs) -> CmdResult {
-    rotate(ctx, &args.res, args.thresh_logfiles, args.thresh_logsize, false)
+    rotate(
+        ctx,
+        &args.res,
+        args.thresh_logfiles,
+        args.thresh_logsize,
+        false,
+    )
 }
 
 /// `log-rotate`; from `cron` (`cron`: true) a host that is not the actual primary has
 /// nothing to do and is not told so.
-pub(crate) fn rotate(ctx: &Ctx, res: &str, thresh_logfiles: usize, thresh_logsize: u64, cron: bool) -> CmdResult {
+pub(crate) fn rotate(
+    ctx: &Ctx,
+    res: &str,
+    thresh_logfiles: usize,
+    thresh_logsize: u64,
+    cron: bool,
+) -> CmdResult {
     let dir = ctx.member_res(res)?;
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
@@ -117,7 +136,10 @@ pub(crate) fn rotate(ctx: &Ctx, res: &str, thresh_logfiles: usize, thresh_logsiz
         return ctx.commit(batch);
     };
     if holds_no_record(&ctx.tree.path(&format!("{dir}/{}", last.name)), last.len) {
-        println!("an empty logfile '{}' already exists, nothing to do.", last.name);
+        println!(
+            "an empty logfile '{}' already exists, nothing to do.",
+            last.name
+        );
         return ctx.commit(batch);
     }
     if logs.len() > thresh_logfiles && last.len < thresh_logsize.saturating_mul(1_000_000_000) {
@@ -129,10 +151,17 @@ pub(crate) fn rotate(ctx: &Ctx, res: &str, thresh_logfiles: usize, thresh_logsiz
         );
         return ctx.commit(batch);
     }
-    let next_nr = last.nr.checked_add(1).ok_or_else(|| Fail::refused("logfile numbers are exhausted"))?;
+    let next_nr = last
+        .nr
+        .checked_add(1)
+        .ok_or_else(|| Fail::refused("logfile numbers are exhausted"))?;
     let origin = mars_core::names::HostName::parse(host)
         .map_err(|e| Fail::refused(format!("host name '{host}': {e}")))?;
-    let next = LogName { nr: next_nr, origin }.to_string();
+    let next = LogName {
+        nr: next_nr,
+        origin,
+    }
+    .to_string();
     if tree.exists(&format!("{dir}/{next}")) {
         println!("logfile '{next}' already exists - nothing to do");
         return ctx.commit(batch);
@@ -149,10 +178,16 @@ pub(crate) fn rotate(ctx: &Ctx, res: &str, thresh_logfiles: usize, thresh_logsiz
         if !ctx.options.force {
             return Err(fail);
         }
-        eprintln!("WARNING: {} (continuing AT YOUR RISK because you said --force)", fail.lines[0]);
+        eprintln!(
+            "WARNING: {} (continuing AT YOUR RISK because you said --force)",
+            fail.lines[0]
+        );
     }
     batch.create_file(&format!("{dir}/{next}"));
-    let maxnr = tree.value(&format!("{dir}/maxnr")).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
+    let maxnr = tree
+        .value(&format!("{dir}/maxnr"))
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(0);
     batch.set_link(&format!("{dir}/maxnr"), &maxnr.max(next_nr).to_string());
     ctx.commit(batch)?;
     println!("created new logfile '{next}'");
@@ -169,17 +204,30 @@ pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
     let tree = &ctx.tree;
     // Race prevention as in the original: the replay links first, then the logfiles.
     let mut min_replayed: Option<u32> = None;
-    for name in tree.list(&dir).into_iter().filter(|n| n.starts_with("replay-")) {
-        let Some(value) = tree.value(&format!("{dir}/{name}")) else { continue };
-        let link = ReplayLink::parse(&value)
-            .map_err(|e| Fail::refused(format!("cannot use replay link '{name}' -> '{value}': {e}")))?;
+    for name in tree
+        .list(&dir)
+        .into_iter()
+        .filter(|n| n.starts_with("replay-"))
+    {
+        let Some(value) = tree.value(&format!("{dir}/{name}")) else {
+            continue;
+        };
+        let link = ReplayLink::parse(&value).map_err(|e| {
+            Fail::refused(format!("cannot use replay link '{name}' -> '{value}': {e}"))
+        })?;
         min_replayed = Some(min_replayed.map_or(link.log.nr, |m| m.min(link.log.nr)));
     }
-    let min_replayed =
-        min_replayed.ok_or_else(|| Fail::refused(format!("cannot find any replay symlinks in '{res}'")))?;
+    let min_replayed = min_replayed
+        .ok_or_else(|| Fail::refused(format!("cannot find any replay symlinks in '{res}'")))?;
     // A member without a replay link may still need anything.
-    for member in tree.list(&dir).iter().filter_map(|n| n.strip_prefix("data-")) {
-        if tree.exists(&format!("{dir}/data-{member}")) && !tree.exists(&format!("{dir}/replay-{member}")) {
+    for member in tree
+        .list(&dir)
+        .iter()
+        .filter_map(|n| n.strip_prefix("data-"))
+    {
+        if tree.exists(&format!("{dir}/data-{member}"))
+            && !tree.exists(&format!("{dir}/replay-{member}"))
+        {
             return Err(Fail::refused(format!(
                 "member '{member}' of '{res}' has no replay link: cannot tell which logfiles it still needs"
             )));
@@ -187,7 +235,9 @@ pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
     }
     let logs = logfiles(ctx, &dir, None);
     let Some(newest) = logs.last() else {
-        return Err(Fail::refused(format!("cannot find any logfiles in '{res}'")));
+        return Err(Fail::refused(format!(
+            "cannot find any logfiles in '{res}'"
+        )));
     };
     // Logfiles below this number are replayed everywhere.
     let first_kept = newest.nr.min(min_replayed);
@@ -198,7 +248,10 @@ pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
             break;
         }
         if !ctx.options.force && ctx.is_recent(log.stamp) {
-            println!("logfile '{}' is too recent for deletion (see --window)", log.name);
+            println!(
+                "logfile '{}' is too recent for deletion (see --window)",
+                log.name
+            );
             break;
         }
         batch.delete(&format!("{dir}/{}", log.name));
@@ -227,7 +280,9 @@ pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
         deleted.push(name);
     }
     if deleted.is_empty() {
-        println!("no logfiles are deletable (every member still needs logfile {first_kept} or later).");
+        println!(
+            "no logfiles are deletable (every member still needs logfile {first_kept} or later)."
+        );
         return Ok(());
     }
     ctx.commit(batch)?;

@@ -15,7 +15,8 @@
 use mars_core::log_record::MAX_RECORD_LEN;
 use mars_core::log_recovery::{MAX_TORN_WRITE, MIN_ZERO_TAIL};
 use mars_core::log_scan::{
-    find_start_magic, scan_record, LengthField, Record, ScanContext, ScanError, ScanErrorKind, ScanState,
+    find_start_magic, scan_record, LengthField, Record, ScanContext, ScanError, ScanErrorKind,
+    ScanState,
 };
 use mars_host::{HostCompressor, HostDigester};
 use serde_json::{json, Value};
@@ -148,23 +149,31 @@ fn describe(kind: &ScanErrorKind) -> String {
         ScanErrorKind::Hole { len } => format!("{len} bytes of garbage before the first record"),
         ScanErrorKind::BadMagic { found } => format!("no start magic (found {found:#018x})"),
         ScanErrorKind::Zeroed => "zero bytes where a magic belongs".into(),
-        ScanErrorKind::Repeated { byte } => format!("repeated byte {byte:#04x} where a magic belongs"),
+        ScanErrorKind::Repeated { byte } => {
+            format!("repeated byte {byte:#04x} where a magic belongs")
+        }
         ScanErrorKind::BadVersion { found } => format!("unknown format version {found}"),
         ScanErrorKind::Invalid => "valid flag not set (unfinished write)".into(),
         ScanErrorKind::BadLength { field, value } => {
             let what = match field {
-                LengthField::TotalZero | LengthField::TotalNegative | LengthField::TotalTooSmall => {
-                    "total_len"
-                }
+                LengthField::TotalZero
+                | LengthField::TotalNegative
+                | LengthField::TotalTooSmall => "total_len",
                 LengthField::PayloadLen => "l_len",
                 LengthField::DecompressLen => "l_decompress_len",
             };
             format!("implausible {what} {value} ({})", field.name())
         }
         ScanErrorKind::BadEndMagic { found } => format!("no end magic (found {found:#018x})"),
-        ScanErrorKind::Incomplete { valid_copy } => format!("trailer valid copy is {valid_copy}, not 1"),
-        ScanErrorKind::SeqGap { expected, found } => format!("sequence number {found}, expected {expected}"),
-        ScanErrorKind::BadCrcFlags { flags } => format!("no usable checksum (crc flags {flags:#06x})"),
+        ScanErrorKind::Incomplete { valid_copy } => {
+            format!("trailer valid copy is {valid_copy}, not 1")
+        }
+        ScanErrorKind::SeqGap { expected, found } => {
+            format!("sequence number {found}, expected {expected}")
+        }
+        ScanErrorKind::BadCrcFlags { flags } => {
+            format!("no usable checksum (crc flags {flags:#06x})")
+        }
         ScanErrorKind::Decompress { flags } => {
             format!("payload does not decompress (crc flags {flags:#06x})")
         }
@@ -202,9 +211,18 @@ pub(crate) fn run(args: &LogDumpArgs) -> ExitCode {
 /// Dumps the file; returns the number of defects.
 fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
     let file = File::open(&args.file)?;
-    let mut rd = Reader { file, buf: Vec::new(), start: 0, base: 0, eof: false };
+    let mut rd = Reader {
+        file,
+        buf: Vec::new(),
+        start: 0,
+        base: 0,
+        eof: false,
+    };
     rd.seek(0)?;
-    let ctx = ScanContext { digester: &HostDigester, compressor: Some(&HostCompressor) };
+    let ctx = ScanContext {
+        digester: &HostDigester,
+        compressor: Some(&HostCompressor),
+    };
     let mut scratch = vec![0u8; mars_core::compress::MAX_DECOMPRESS_LEN];
     let mut state = ScanState::at(0);
     let mut defects: Vec<Value> = Vec::new();
@@ -249,7 +267,8 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
                         code_name(r.header.code),
                         r.compression.map_or("-", |c| c.name()),
                         r.checksum.name(),
-                        r.warning.map_or(String::new(), |w| format!("  WARNING {}", w.name())),
+                        r.warning
+                            .map_or(String::new(), |w| format!("  WARNING {}", w.name())),
                     )?;
                 }
                 records += 1;
@@ -272,7 +291,9 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
                 break;
             }
             let eof = rd_len(&args.file)?;
-            if data_end <= err.offset.saturating_add(MAX_TORN_WRITE) && eof.saturating_sub(data_end) >= MIN_ZERO_TAIL {
+            if data_end <= err.offset.saturating_add(MAX_TORN_WRITE)
+                && eof.saturating_sub(data_end) >= MIN_ZERO_TAIL
+            {
                 defect_count += 1;
                 let detail = format!("{}; then {} bytes up to {data_end}, zeros up to EOF: the interrupted last write", describe(&err.kind), data_end - err.offset);
                 if !args.json {
@@ -335,9 +356,17 @@ fn dump(args: &LogDumpArgs, out: &mut impl Write) -> io::Result<u64> {
             "zero_tail": zero_tail_len,
             "first_defect": first,
         });
-        writeln!(out, "\n],\"defects\":{},\"summary\":{}}}", Value::Array(defects), summary)?;
+        writeln!(
+            out,
+            "\n],\"defects\":{},\"summary\":{}}}",
+            Value::Array(defects),
+            summary
+        )?;
     } else {
-        write!(out, "{records} records, {warnings} warnings, {defect_count} defects")?;
+        write!(
+            out,
+            "{records} records, {warnings} warnings, {defect_count} defects"
+        )?;
         if let Some(d) = defects.first() {
             write!(
                 out,
@@ -366,7 +395,12 @@ fn data_end(path: &std::path::Path, from: u64) -> io::Result<u64> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if let Some(i) = buf.get(..n).unwrap_or_default().iter().rposition(|&b| b != 0) {
+        if let Some(i) = buf
+            .get(..n)
+            .unwrap_or_default()
+            .iter()
+            .rposition(|&b| b != 0)
+        {
             end = pos + i as u64 + 1;
         }
         pos += n as u64;

@@ -120,9 +120,14 @@ pub(crate) fn purge_plan(
         if leaving.contains(&host.as_str()) {
             continue;
         }
-        let value = tree.value(&format!("{dir}/replay-{host}")).unwrap_or_default();
-        let link = ReplayLink::parse(&value)
-            .map_err(|e| Fail::refused(format!("cannot use replay link 'replay-{host}' -> '{value}': {e}")))?;
+        let value = tree
+            .value(&format!("{dir}/replay-{host}"))
+            .unwrap_or_default();
+        let link = ReplayLink::parse(&value).map_err(|e| {
+            Fail::refused(format!(
+                "cannot use replay link 'replay-{host}' -> '{value}': {e}"
+            ))
+        })?;
         max_start = max_start.max(link.log.nr);
         needed_logs.insert(link.log.to_string());
         starts.insert(host, link.log.nr);
@@ -130,9 +135,15 @@ pub(crate) fn purge_plan(
     let names = tree.list(dir);
     let mut versions: Vec<(String, bool, String, Option<String>)> = Vec::new();
     for name in &names {
-        let Some((nr, host)) = parse_version_name(name) else { continue };
-        let Some(value) = tree.value(&format!("{dir}/{name}")) else { continue };
-        let head = VersionLink::parse(&value).ok().map(|v| v.head.log.to_string());
+        let Some((nr, host)) = parse_version_name(name) else {
+            continue;
+        };
+        let Some(value) = tree.value(&format!("{dir}/{name}")) else {
+            continue;
+        };
+        let head = VersionLink::parse(&value)
+            .ok()
+            .map(|v| v.head.log.to_string());
         // A host's history: its version links up to its replay link (links beyond it are
         // left over from an earlier life, e.g. before an invalidate).
         let history = starts.get(&host).is_some_and(|&replay| nr <= replay);
@@ -164,8 +175,12 @@ pub(crate) fn purge_plan(
         }
     }
     for name in &names {
-        let Ok(log) = LogName::parse(name) else { continue };
-        let Entry::File { stamp, .. } = tree.entry(&format!("{dir}/{name}")) else { continue };
+        let Ok(log) = LogName::parse(name) else {
+            continue;
+        };
+        let Entry::File { stamp, .. } = tree.entry(&format!("{dir}/{name}")) else {
+            continue;
+        };
         if needed_logs.contains(name) {
             continue;
         }
@@ -175,8 +190,8 @@ pub(crate) fn purge_plan(
             .iter()
             .filter_map(|n| LogName::parse(n).ok())
             .any(|n| n.nr == log.nr && n.origin.as_str() != me);
-        let abandoned =
-            log.origin.as_str() == me && (doubled || abandon_from.is_some_and(|from| log.nr >= from));
+        let abandoned = log.origin.as_str() == me
+            && (doubled || abandon_from.is_some_and(|from| log.nr >= from));
         if !abandoned && !starts.is_empty() && log.nr > max_start {
             continue;
         }
@@ -239,14 +254,20 @@ fn leave_problems(ctx: &Ctx, dir: &str) -> Vec<String> {
         if name.starts_with("delete") || NOT_SWITCHES.contains(&name.as_str()) {
             continue;
         }
-        let on = tree.value(&format!("{todo}/{name}")).is_some_and(|v| v.trim().parse::<i64>().unwrap_or(1) != 0);
+        let on = tree
+            .value(&format!("{todo}/{name}"))
+            .is_some_and(|v| v.trim().parse::<i64>().unwrap_or(1) != 0);
         if on {
             problems.push(format!("switch 'todo-{host}/{name}' is not off"));
         }
     }
     let actual = format!("{dir}/actual-{host}");
     for name in tree.list(&actual) {
-        if !(name.starts_with("is-") || name.starts_with("logfile-") || name == "if-on" || name == "open-count") {
+        if !(name.starts_with("is-")
+            || name.starts_with("logfile-")
+            || name == "if-on"
+            || name == "open-count")
+        {
             continue;
         }
         if indicator(tree, dir, host, &name) {
@@ -263,10 +284,14 @@ pub(crate) fn leave_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let host = ctx.host.as_str();
     ctx.check_mounted("modify any resource info")?;
     let member = tree.exists(&format!("{dir}/data-{host}"));
-    let remains = HOST_KEYS.iter().any(|k| tree.exists(&format!("{dir}/{k}-{host}")));
+    let remains = HOST_KEYS
+        .iter()
+        .any(|k| tree.exists(&format!("{dir}/{k}-{host}")));
     if !member {
         if !remains {
-            return Err(Fail::refused(format!("host '{host}' is no member of resource '{res}': nothing to leave")));
+            return Err(Fail::refused(format!(
+                "host '{host}' is no member of resource '{res}': nothing to leave"
+            )));
         }
         if !ctx.options.force {
             return Err(Fail::refused(format!(
@@ -281,7 +306,10 @@ pub(crate) fn leave_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         if !ctx.options.force {
             return Err(fail);
         }
-        eprintln!("WARNING: {} (continuing, THIS IS RISKY: --force)", fail.lines[0]);
+        eprintln!(
+            "WARNING: {} (continuing, THIS IS RISKY: --force)",
+            fail.lines[0]
+        );
     }
     if ctx.designated_primary(&dir).as_deref() == Some(host) {
         let fail = Fail::refused(format!("operation 'leave-resource' cannot be executed on designated primary '{host}' of '{res}'"))
@@ -294,11 +322,14 @@ pub(crate) fn leave_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let problems = leave_problems(ctx, &dir);
     if !problems.is_empty() {
         if !ctx.options.force {
-            let mut fail = Fail::refused(format!("host '{host}' is still active in resource '{res}'"));
+            let mut fail =
+                Fail::refused(format!("host '{host}' is still active in resource '{res}'"));
             for p in &problems {
                 fail = fail.line(p.clone());
             }
-            return Err(fail.line(format!("run 'marsadm down {res}' first (and close /dev/mars/...)")));
+            return Err(fail.line(format!(
+                "run 'marsadm down {res}' first (and close /dev/mars/...)"
+            )));
         }
         for p in &problems {
             eprintln!("WARNING: {p} (continuing: --force)");
@@ -326,7 +357,9 @@ pub(crate) fn leave_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         batch.delete(&format!("{dir}/{name}"));
     }
     for name in &plan.recent {
-        println!("keeping recent logfile '{name}' (see --window; 'marsadm log-purge-all {res}' later)");
+        println!(
+            "keeping recent logfile '{name}' (see --window; 'marsadm log-purge-all {res}' later)"
+        );
     }
     // Copies of other hosts' logfiles fetched here: nobody fetches them from this host.
     let copies: Vec<String> = tree
@@ -342,12 +375,17 @@ pub(crate) fn leave_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         if ctx.options.dry_run {
             println!("DRY_RUN: would unlink the local copy '{}'", path.display());
         } else if let Err(e) = std::fs::remove_file(&path) {
-            eprintln!("WARNING: cannot unlink the local copy '{}': {e}", path.display());
+            eprintln!(
+                "WARNING: cannot unlink the local copy '{}': {e}",
+                path.display()
+            );
         } else if ctx.options.verbose {
             println!("unlinked the local copy '{}'", path.display());
         }
     }
-    println!("host '{host}' left resource '{res}'; the peers forget it when they pull the deletions");
+    println!(
+        "host '{host}' left resource '{res}'; the peers forget it when they pull the deletions"
+    );
     Ok(())
 }
 

@@ -67,7 +67,9 @@ fn name_fail(what: &str, name: &str, e: NameError) -> Fail {
         NameError::Reserved if name == "all" => {
             fail.line("'all' selects every resource; name a single new resource")
         }
-        NameError::Reserved => fail.line("reserved names are dangerous: they mean something else to marsadm"),
+        NameError::Reserved => {
+            fail.line("reserved names are dangerous: they mean something else to marsadm")
+        }
         _ => fail,
     }
 }
@@ -129,7 +131,8 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
             .list(&dir)
             .into_iter()
             .filter(|n| {
-                (n.starts_with("log-") || n.starts_with("version-")) && n.ends_with(&format!("-{host}"))
+                (n.starts_with("log-") || n.starts_with("version-"))
+                    && n.ends_with(&format!("-{host}"))
             })
             .filter(|n| tree.exists(&format!("{dir}/{n}")))
             .collect();
@@ -144,19 +147,28 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
         }
     }
 
-    let start_nr = match tree.value(&format!("{dir}/maxnr")).and_then(|v| v.parse::<u32>().ok()) {
-        Some(old) if old > 0 => {
-            old.checked_add(REUSE_NR_GAP).filter(|n| *n <= MAX_LOG_NR).ok_or_else(|| {
+    let start_nr = match tree
+        .value(&format!("{dir}/maxnr"))
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        Some(old) if old > 0 => old
+            .checked_add(REUSE_NR_GAP)
+            .filter(|n| *n <= MAX_LOG_NR)
+            .ok_or_else(|| {
                 Fail::refused(format!(
                     "maxnr {old} of the old resource directory leaves no room for new logfiles"
                 ))
-            })?
-        }
+            })?,
         _ => 1,
     };
-    let me = HostName::parse(host).map_err(|e| Fail::refused(format!("host name '{host}': {e}")))?;
-    let log = LogName { nr: start_nr, origin: me };
-    let versions = initial_links(start_nr, me).ok_or_else(|| Fail::refused("bad first logfile number"))?;
+    let me =
+        HostName::parse(host).map_err(|e| Fail::refused(format!("host name '{host}': {e}")))?;
+    let log = LogName {
+        nr: start_nr,
+        origin: me,
+    };
+    let versions =
+        initial_links(start_nr, me).ok_or_else(|| Fail::refused("bad first logfile number"))?;
 
     let mut batch = Batch::new();
     batch.mkdir(&dir);
@@ -170,7 +182,11 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
     batch.set_link(&format!("{dir}/size"), &size.to_string());
     batch.set_link(&format!("{dir}/data-{host}"), &args.device);
     batch.set_link(&format!("{dir}/device-{host}"), appear);
-    for sub in ["userspace".to_string(), format!("{dir}/userspace"), format!("{dir}/defaults")] {
+    for sub in [
+        "userspace".to_string(),
+        format!("{dir}/userspace"),
+        format!("{dir}/defaults"),
+    ] {
         batch.mkdir(&sub);
     }
     for sub in ["defaults", "local", "actual", "todo"] {
@@ -185,8 +201,15 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
     batch.set_link(&format!("{dir}/primary"), host);
     batch.set_link(&format!("{dir}/userspace/last-primary"), host);
     batch.set_link(&format!("{dir}/syncstatus-{host}"), &size.to_string());
-    batch
-        .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
+    batch.set_link(
+        &format!("{dir}/replay-{host}"),
+        &ReplayLink {
+            log,
+            min_pos: 0,
+            dirty_len: 0,
+        }
+        .to_string(),
+    );
     batch.create_file(&format!("{dir}/{log}"));
     for (nr, link) in &versions {
         batch.set_link(&format!("{dir}/version-{nr:09}-{host}"), &link.to_string());
@@ -211,8 +234,17 @@ pub(crate) fn create_resource(ctx: &Ctx, args: &CreateResourceArgs) -> CmdResult
 fn check_device_name_free(ctx: &Ctx, res: &str, appear: &str) -> CmdResult {
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
-    for other in tree.list("").iter().filter_map(|n| n.strip_prefix("resource-")) {
-        if other == res || tree.value(&format!("resource-{other}/device-{host}")).as_deref() != Some(appear) {
+    for other in tree
+        .list("")
+        .iter()
+        .filter_map(|n| n.strip_prefix("resource-"))
+    {
+        if other == res
+            || tree
+                .value(&format!("resource-{other}/device-{host}"))
+                .as_deref()
+                != Some(appear)
+        {
             continue;
         }
         if tree.exists(&format!("resource-{other}/data-{host}")) {
@@ -269,10 +301,14 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
             .line("create it on the primary with 'marsadm create-resource', or wait until the tree arrived ('marsadm wait-cluster')"));
     }
     if ctx.resource_deleted(&dir) {
-        return Err(Fail::refused(format!("resource '{res}' was deleted (delete-resource)")));
+        return Err(Fail::refused(format!(
+            "resource '{res}' was deleted (delete-resource)"
+        )));
     }
     if tree.exists(&format!("{dir}/data-{host}")) {
-        return Err(Fail::refused(format!("host '{host}' is already member of resource '{res}'")));
+        return Err(Fail::refused(format!(
+            "host '{host}' is already member of resource '{res}'"
+        )));
     }
     let size = tree
         .value(&format!("{dir}/size"))
@@ -280,10 +316,14 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
         .filter(|&s| s > 0)
         .ok_or_else(|| Fail::refused(format!("resource '{res}' has no valid size link")))?;
     let primary = ctx.designated_primary(&dir).ok_or_else(|| {
-        Fail::refused(format!("resource '{res}' has no designated primary: cannot join"))
+        Fail::refused(format!(
+            "resource '{res}' has no designated primary: cannot join"
+        ))
     })?;
     if primary == host {
-        return Err(Fail::refused(format!("host '{host}' is the designated primary of '{res}' already")));
+        return Err(Fail::refused(format!(
+            "host '{host}' is the designated primary of '{res}' already"
+        )));
     }
     let device_size = device_size(ctx, &args.device)?;
     if device_size < size {
@@ -299,17 +339,23 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
         .list(&dir)
         .into_iter()
         .filter(|n| tree.exists(&format!("{dir}/{n}")))
-        .filter_map(|n| LogName::parse(&n).ok().filter(|l| l.origin.as_str() == primary).map(|l| l.nr))
+        .filter_map(|n| {
+            LogName::parse(&n)
+                .ok()
+                .filter(|l| l.origin.as_str() == primary)
+                .map(|l| l.nr)
+        })
         .min();
     let current = tree
         .value(&format!("{dir}/replay-{primary}"))
         .and_then(|v| ReplayLink::parse(&v).ok().map(|r| r.log.nr));
-    let oldest = local
-        .into_iter()
-        .chain(current)
-        .min()
-        .ok_or_else(|| Fail::refused(format!("no logfile of primary '{primary}' known in '{res}' yet")))?;
-    let origin = HostName::parse(&primary).map_err(|e| Fail::refused(format!("primary '{primary}': {e}")))?;
+    let oldest = local.into_iter().chain(current).min().ok_or_else(|| {
+        Fail::refused(format!(
+            "no logfile of primary '{primary}' known in '{res}' yet"
+        ))
+    })?;
+    let origin = HostName::parse(&primary)
+        .map_err(|e| Fail::refused(format!("primary '{primary}': {e}")))?;
     let log = LogName { nr: oldest, origin };
 
     let mut batch = Batch::new();
@@ -323,12 +369,23 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     batch.set_link(&format!("{todo}/connect"), "1");
     batch.set_link(&format!("{todo}/sync"), "1");
     batch.set_link(&format!("{todo}/allow-replay"), "1");
-    batch
-        .set_link(&format!("{dir}/replay-{host}"), &ReplayLink { log, min_pos: 0, dirty_len: 0 }.to_string());
+    batch.set_link(
+        &format!("{dir}/replay-{host}"),
+        &ReplayLink {
+            log,
+            min_pos: 0,
+            dirty_len: 0,
+        }
+        .to_string(),
+    );
     // This host's history starts as the primary's (`_fake_versionlink`): its version links of
     // that logfile and the one before are the primary's, so that the links the kernel computes
     // here chain to the primary's, never to a stale own one (a join after a split brain).
-    for nr in [oldest.checked_sub(1), Some(oldest)].into_iter().flatten().filter(|&nr| nr > 0) {
+    for nr in [oldest.checked_sub(1), Some(oldest)]
+        .into_iter()
+        .flatten()
+        .filter(|&nr| nr > 0)
+    {
         let own = format!("{dir}/version-{nr:09}-{host}");
         match tree.value(&format!("{dir}/version-{nr:09}-{primary}")) {
             Some(value) => batch.set_link(&own, &value),
@@ -340,7 +397,10 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
     batch.set_link(&format!("{dir}/syncstatus-{host}"), "0");
     batch.set_link(&format!("{todo}/attach"), "1");
     batch.add_trigger(trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL);
-    println!("joining resource '{res}' (primary '{primary}') with device '{}'", args.device);
+    println!(
+        "joining resource '{res}' (primary '{primary}') with device '{}'",
+        args.device
+    );
     println!(
         "NOTE: a full sync of {size} bytes from '{primary}' onto '{}' follows (fast full sync: only differing blocks are copied)",
         args.device
@@ -352,8 +412,11 @@ pub(crate) fn join_resource(ctx: &Ctx, args: &JoinResourceArgs) -> CmdResult {
 
 /// Checks the backing device and returns its size in bytes.
 fn device_size(ctx: &Ctx, device: &str) -> Result<u64, Fail> {
-    let missing =
-        || Fail::refused(format!("Device argument '{device}' does not exist or is no usable block device."));
+    let missing = || {
+        Fail::refused(format!(
+            "Device argument '{device}' does not exist or is no usable block device."
+        ))
+    };
     let meta = std::fs::metadata(device).map_err(|_| missing())?;
     if meta.file_type().is_block_device() {
         if !device.starts_with('/') {
@@ -361,7 +424,11 @@ fn device_size(ctx: &Ctx, device: &str) -> Result<u64, Fail> {
                 "block device '{device}' must be an absolute path starting with '/'"
             )));
         }
-        let exclusive = OpenOptions::new().read(true).write(true).custom_flags(libc::O_EXCL).open(device);
+        let exclusive = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_EXCL)
+            .open(device);
         let mut file = match exclusive {
             Ok(f) => f,
             Err(e) if ctx.options.force => {
@@ -415,7 +482,11 @@ pub(crate) fn parse_size(arg: &str) -> Result<u64, Fail> {
                 'g' => 3,
                 't' => 4,
                 'p' => 5,
-                _ => return Err(Fail::refused(format!("bad unit suffix '{c}' in size argument '{arg}'"))),
+                _ => {
+                    return Err(Fail::refused(format!(
+                        "bad unit suffix '{c}' in size argument '{arg}'"
+                    )))
+                }
             };
             let base: u64 = if c.is_ascii_uppercase() { 1024 } else { 1000 };
             base.pow(power)
@@ -446,7 +517,16 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_refused() {
-        for bad in ["", "k", "1.5G", "-4096", "4096 ", "1q", "5000", "99999999999999999999P"] {
+        for bad in [
+            "",
+            "k",
+            "1.5G",
+            "-4096",
+            "4096 ",
+            "1q",
+            "5000",
+            "99999999999999999999P",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -43,7 +43,10 @@ use mars_core::replica::{check_handover, HandoverRefusal, PeerFacts};
 use mars_core::tree_value::{DELETED, NONE_VALUE};
 
 fn todo_on(ctx: &Ctx, dir: &str, res: &str, name: &str, command_name: &str) -> CmdResult {
-    let value = ctx.tree.value(&format!("{dir}/todo-{}/{name}", ctx.host)).unwrap_or_default();
+    let value = ctx
+        .tree
+        .value(&format!("{dir}/todo-{}/{name}", ctx.host))
+        .unwrap_or_default();
     if value != "1" {
         return Err(Fail::refused(format!(
             "Cannot execute primary on resource {res}: todo-switch '{command_name}' must be on, but actually has value '{value}'."
@@ -56,14 +59,20 @@ fn todo_on(ctx: &Ctx, dir: &str, res: &str, name: &str, command_name: &str) -> C
 /// `check_sync_finished` for this host.
 fn check_sync_finished(ctx: &Ctx, dir: &str, res: &str) -> CmdResult {
     let host = &ctx.host;
-    let number = |rel: String| ctx.tree.value(&rel).and_then(|v| v.trim().parse::<u64>().ok());
+    let number = |rel: String| {
+        ctx.tree
+            .value(&rel)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
     let size = number(format!("{dir}/size")).unwrap_or(0);
     let synced = number(format!("{dir}/syncstatus-{host}")).unwrap_or(0);
     if size == 0 || synced < size {
         return Err(Fail::refused(format!(
             "Sync has not yet finished on host '{host}' ({synced} of {size} bytes of '{res}')"
         ))
-        .line(format!("Refusing to switch inconsistent host '{host}' to primary"))
+        .line(format!(
+            "Refusing to switch inconsistent host '{host}' to primary"
+        ))
         .line("Please wait until sync has finished and all logfiles have been replayed."));
     }
     Ok(())
@@ -84,11 +93,18 @@ fn designate(ctx: &Ctx, dir: &str, designated: Option<&str>, how: &str) -> CmdRe
     let mut batch = Batch::new();
     batch.set_link(&format!("{dir}/primary"), host);
     if let Some(last) = &last {
-        batch.set_link_stamped(&format!("{dir}/userspace/prev-primary"), &last.value, last.stamp);
+        batch.set_link_stamped(
+            &format!("{dir}/userspace/prev-primary"),
+            &last.value,
+            last.stamp,
+        );
     }
     batch.set_link(&format!("{dir}/userspace/last-primary"), host);
     ctx.commit(batch)?;
-    println!("designated primary changed from '{}' to '{host}'{how}", designated.unwrap_or(NONE_VALUE));
+    println!(
+        "designated primary changed from '{}' to '{host}'{how}",
+        designated.unwrap_or(NONE_VALUE)
+    );
     Ok(())
 }
 
@@ -96,9 +112,10 @@ fn designate(ctx: &Ctx, dir: &str, designated: Option<&str>, how: &str) -> CmdRe
 fn wait_for_device(ctx: &Ctx, dir: &str, res: &str) -> CmdResult {
     let host = ctx.host.as_str();
     let device = ctx.device_name(dir, res);
-    ctx.wait_for(&format!("device '{device}' appears (actual-{host}/if-on = 1)"), |t| {
-        indicator(t, dir, host, "if-on")
-    })?;
+    ctx.wait_for(
+        &format!("device '{device}' appears (actual-{host}/if-on = 1)"),
+        |t| indicator(t, dir, host, "if-on"),
+    )?;
     println!("device '{device}' is present");
     Ok(())
 }
@@ -112,24 +129,34 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         return primary_forced(ctx, args);
     }
     if !tree.module_loaded() {
-        return Err(Fail::refused("cannot switch primary: mars kernel module is not loaded"));
+        return Err(Fail::refused(
+            "cannot switch primary: mars kernel module is not loaded",
+        ));
     }
     let designated = ctx.designated_primary(&dir);
     let last = tree.link(&format!("{dir}/userspace/last-primary"));
-    let previous =
-        designated.clone().or_else(|| last.as_ref().map(|l| l.value.clone())).filter(|p| p != NONE_VALUE);
-    println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
+    let previous = designated
+        .clone()
+        .or_else(|| last.as_ref().map(|l| l.value.clone()))
+        .filter(|p| p != NONE_VALUE);
+    println!(
+        "Current designated primary: {}",
+        designated.as_deref().unwrap_or(NONE_VALUE)
+    );
     if designated.as_deref() != Some(host) {
         check_sync_finished(ctx, &dir, res)?;
     }
     todo_on(ctx, &dir, res, "attach", "attach")?;
     todo_on(ctx, &dir, res, "connect", "fetch")?;
     todo_on(ctx, &dir, res, "allow-replay", "replay")?;
-    let code =
-        tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
+    let code = tree
+        .value(&format!("{dir}/actual-{host}/replay-code"))
+        .and_then(|v| v.trim().parse::<i64>().ok());
     if let Some(code) = code.filter(|c| *c < 0) {
-        return Err(Fail::refused(format!("Logfile replay / recovery stopped with error code {code}."))
-            .line("Won't switch to avoid unnoticed data loss."));
+        return Err(Fail::refused(format!(
+            "Logfile replay / recovery stopped with error code {code}."
+        ))
+        .line("Won't switch to avoid unnoticed data loss."));
     }
 
     if designated.as_deref() == Some(host) {
@@ -153,23 +180,33 @@ fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
     if !tree.module_loaded() {
-        return Err(Fail::refused("cannot switch primary: mars kernel module is not loaded"));
+        return Err(Fail::refused(
+            "cannot switch primary: mars kernel module is not loaded",
+        ));
     }
     let designated = ctx.designated_primary(&dir);
-    println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
+    println!(
+        "Current designated primary: {}",
+        designated.as_deref().unwrap_or(NONE_VALUE)
+    );
     let already = designated.as_deref() == Some(host);
     if !already {
         check_sync_finished(ctx, &dir, res)?;
     }
     todo_on(ctx, &dir, res, "attach", "attach")?;
     todo_on(ctx, &dir, res, "allow-replay", "replay")?;
-    let code =
-        tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
+    let code = tree
+        .value(&format!("{dir}/actual-{host}/replay-code"))
+        .and_then(|v| v.trim().parse::<i64>().ok());
     if let Some(code) = code.filter(|c| *c < 0) {
-        eprintln!("WARNING: Logfile replay / recovery stopped with error code {code}: forced anyway.");
+        eprintln!(
+            "WARNING: Logfile replay / recovery stopped with error code {code}: forced anyway."
+        );
     }
     if let Some(old) = designated.as_deref().filter(|o| *o != host) {
-        let alive = tree.link(&format!("actual-{old}/time")).is_some_and(|t| ctx.is_recent(t.stamp))
+        let alive = tree
+            .link(&format!("actual-{old}/time"))
+            .is_some_and(|t| ctx.is_recent(t.stamp))
             && tree.value(&format!("actual-{old}/alive")).as_deref() == Some("1");
         let count = open_count(ctx, &dir, old);
         if count != 0 {
@@ -182,7 +219,9 @@ fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
             eprintln!("WARNING: '{old}' is alive: you are forcing a SPLIT BRAIN right now.");
             eprintln!("WARNING: a planned handover ('primary' without --force) would avoid it.");
         } else {
-            eprintln!("WARNING: '{old}' is not reachable: its writes since the last transfer here will");
+            eprintln!(
+                "WARNING: '{old}' is not reachable: its writes since the last transfer here will"
+            );
             eprintln!("WARNING: form a SPLIT BRAIN; resolve it later with 'invalidate' on the losing side.");
         }
     }
@@ -223,7 +262,12 @@ fn check_handover_peers(ctx: &Ctx, dir: &str, res: &str, old: Option<&str>) -> C
         .list(dir)
         .into_iter()
         .filter_map(|name| name.strip_prefix("data-").map(str::to_string))
-        .filter(|h| h != host && tree.value(&format!("{dir}/data-{h}")).is_some_and(|v| !v.is_empty() && v != DELETED))
+        .filter(|h| {
+            h != host
+                && tree
+                    .value(&format!("{dir}/data-{h}"))
+                    .is_some_and(|v| !v.is_empty() && v != DELETED)
+        })
         .collect();
     // The old primary is checked also when it is no member (any more).
     if let Some(old) = old.filter(|o| !members.iter().any(|m| m == o)) {
@@ -235,13 +279,23 @@ fn check_handover_peers(ctx: &Ctx, dir: &str, res: &str, old: Option<&str>) -> C
         .iter()
         .map(|h| {
             let reachable = tree.link(&format!("actual-{h}/time")).is_some_and(|t| {
-                ctx.is_recent(t.stamp) && tree.value(&format!("actual-{h}/alive")).as_deref() == Some("1")
+                ctx.is_recent(t.stamp)
+                    && tree.value(&format!("actual-{h}/alive")).as_deref() == Some("1")
             });
-            PeerFacts { host: h, reachable, ack: None, device_open: open_count(ctx, dir, h) != 0 }
+            PeerFacts {
+                host: h,
+                reachable,
+                ack: None,
+                device_open: open_count(ctx, dir, h) != 0,
+            }
         })
         .collect();
     let role = |peer: &str| {
-        if Some(peer) == old { format!("the current primary '{peer}'") } else { format!("member '{peer}'") }
+        if Some(peer) == old {
+            format!("the current primary '{peer}'")
+        } else {
+            format!("member '{peer}'")
+        }
     };
     match check_handover(false, &facts) {
         Ok(()) => Ok(()),
@@ -268,7 +322,10 @@ pub(crate) fn secondary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let host = ctx.host.as_str();
     let rel = format!("{dir}/primary");
     let designated = ctx.designated_primary(&dir);
-    println!("Current designated primary: {}", designated.as_deref().unwrap_or(NONE_VALUE));
+    println!(
+        "Current designated primary: {}",
+        designated.as_deref().unwrap_or(NONE_VALUE)
+    );
     match (&designated, tree.link(&rel)) {
         (Some(old), Some(link)) => {
             let count = open_count(ctx, &dir, old);
@@ -291,18 +348,26 @@ pub(crate) fn secondary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         return Ok(());
     }
     if !tree.module_loaded() {
-        eprintln!("WARNING: Kernel module not loaded: the change will become effective after modprobe");
+        eprintln!(
+            "WARNING: Kernel module not loaded: the change will become effective after modprobe"
+        );
         return Ok(());
     }
     if let Some(old) = designated.as_deref().filter(|o| *o != host) {
-        ctx.wait_for(&format!("host '{old}' reports actual-{old}/is-primary = 0"), |t| {
-            t.value(&format!("{dir}/actual-{old}/is-primary")).as_deref() == Some("0")
-        })?;
+        ctx.wait_for(
+            &format!("host '{old}' reports actual-{old}/is-primary = 0"),
+            |t| {
+                t.value(&format!("{dir}/actual-{old}/is-primary"))
+                    .as_deref()
+                    == Some("0")
+            },
+        )?;
     }
     let device = ctx.device_name(&dir, res);
-    ctx.wait_for(&format!("device '{device}' disappears (actual-{host}/if-on = 0)"), |t| {
-        !indicator(t, &dir, host, "if-on")
-    })?;
+    ctx.wait_for(
+        &format!("device '{device}' disappears (actual-{host}/if-on = 0)"),
+        |t| !indicator(t, &dir, host, "if-on"),
+    )?;
     println!("device '{device}' is no longer present");
     Ok(())
 }

@@ -53,11 +53,17 @@ impl Switches<'_> {
         let rel = format!("{}/todo-{}/{name}", self.dir, self.host);
         let value = if on { "1" } else { "0" };
         if self.tree.value(&rel).as_deref() == Some(value) {
-            self.said.push(format!("{label} on resource {} is already activated", self.res));
+            self.said.push(format!(
+                "{label} on resource {} is already activated",
+                self.res
+            ));
             return;
         }
         self.batch.set_link(&rel, value);
-        self.said.push(format!("successfully started {label} on resource {}", self.res));
+        self.said.push(format!(
+            "successfully started {label} on resource {}",
+            self.res
+        ));
     }
 }
 
@@ -69,21 +75,30 @@ pub(crate) fn indicator(tree: &Tree, dir: &str, host: &str, name: &str) -> bool 
 
 /// Refuses while the device is open (`attach_res_phase0` for detach).
 fn check_not_open(ctx: &Ctx, dir: &str, res: &str) -> CmdResult {
-    let count = ctx.tree.value(&format!("{dir}/actual-{}/open-count", ctx.host));
-    if count.as_deref().is_some_and(|c| c.trim().parse::<i64>().unwrap_or(0) != 0) {
-        return Err(Fail::refused(format!("device '{}' is in use", ctx.device_name(dir, res)))
-            .line("umount or close it first"));
+    let count = ctx
+        .tree
+        .value(&format!("{dir}/actual-{}/open-count", ctx.host));
+    if count
+        .as_deref()
+        .is_some_and(|c| c.trim().parse::<i64>().unwrap_or(0) != 0)
+    {
+        return Err(
+            Fail::refused(format!("device '{}' is in use", ctx.device_name(dir, res)))
+                .line("umount or close it first"),
+        );
     }
     Ok(())
 }
 
 /// `check_sync_startable`: a sync needs a designated primary that is not in emergency mode.
 fn sync_startable(ctx: &Ctx, dir: &str, res: &str) -> Result<(), String> {
-    let primary = ctx
-        .designated_primary(dir)
-        .ok_or_else(|| format!("Cannot start the sync of '{res}' because noone is designated as primary."))?;
+    let primary = ctx.designated_primary(dir).ok_or_else(|| {
+        format!("Cannot start the sync of '{res}' because noone is designated as primary.")
+    })?;
     if primary != ctx.host && indicator(&ctx.tree, dir, &primary, "has-emergency") {
-        return Err(format!("Primary '{primary}' is in emergency mode. Cannot start sync."));
+        return Err(format!(
+            "Primary '{primary}' is in emergency mode. Cannot start sync."
+        ));
     }
     Ok(())
 }
@@ -97,7 +112,14 @@ pub(crate) fn run(ctx: &Ctx, cmd: SwitchCmd, args: &ResArgs) -> CmdResult {
     if off && !ctx.options.force {
         check_not_open(ctx, &dir, res)?;
     }
-    let mut switches = Switches { tree, dir: &dir, host, res, batch: Batch::new(), said: Vec::new() };
+    let mut switches = Switches {
+        tree,
+        dir: &dir,
+        host,
+        res,
+        batch: Batch::new(),
+        said: Vec::new(),
+    };
     match cmd {
         SwitchCmd::Attach => switches.set("attach", true, "attach"),
         SwitchCmd::Detach => switches.set("attach", false, "detach"),
@@ -126,22 +148,33 @@ pub(crate) fn run(ctx: &Ctx, cmd: SwitchCmd, args: &ResArgs) -> CmdResult {
         return Ok(());
     }
     if !tree.module_loaded() {
-        eprintln!("WARNING: Kernel module not loaded: {} will become effective after modprobe", label(cmd));
+        eprintln!(
+            "WARNING: Kernel module not loaded: {} will become effective after modprobe",
+            label(cmd)
+        );
         return Ok(());
     }
     if off {
         // Fetching needs no disk: only `down` stops it.
-        let fetch: &[&str] = if cmd == SwitchCmd::Down { &["is-copying"] } else { &[] };
-        for &name in ["is-attached", "if-on", "is-replaying", "is-syncing"].iter().chain(fetch) {
+        let fetch: &[&str] = if cmd == SwitchCmd::Down {
+            &["is-copying"]
+        } else {
+            &[]
+        };
+        for &name in ["is-attached", "if-on", "is-replaying", "is-syncing"]
+            .iter()
+            .chain(fetch)
+        {
             ctx.wait_for(&format!("actual-{host}/{name} of '{res}' is off"), |t| {
                 !indicator(t, &dir, host, name)
             })?;
         }
         println!("resource '{res}' is detached");
     } else {
-        ctx.wait_for(&format!("actual-{host}/is-attached of '{res}' is on"), |t| {
-            indicator(t, &dir, host, "is-attached")
-        })?;
+        ctx.wait_for(
+            &format!("actual-{host}/is-attached of '{res}' is on"),
+            |t| indicator(t, &dir, host, "is-attached"),
+        )?;
         println!("resource '{res}' is attached");
     }
     Ok(())

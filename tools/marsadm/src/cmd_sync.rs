@@ -58,7 +58,9 @@ pub(crate) fn switch(ctx: &Ctx, cmd: SyncSwitch, args: &ResArgs) -> CmdResult {
     let host = ctx.host.as_str();
     let on = cmd == SyncSwitch::Resume;
     if on && !ctx.options.force && ctx.designated_primary(&dir).is_none() {
-        return Err(Fail::refused(format!("Cannot start the sync of '{res}' because noone is designated as primary.")));
+        return Err(Fail::refused(format!(
+            "Cannot start the sync of '{res}' because noone is designated as primary."
+        )));
     }
     let rel = format!("{dir}/todo-{host}/sync");
     let value = if on { "1" } else { "0" };
@@ -75,7 +77,10 @@ pub(crate) fn switch(ctx: &Ctx, cmd: SyncSwitch, args: &ResArgs) -> CmdResult {
     if on || ctx.options.force || ctx.options.dry_run || !ctx.tree.module_loaded() {
         return Ok(());
     }
-    ctx.wait_for(&format!("actual-{host}/is-syncing of '{res}' is off"), |t| !indicator(t, &dir, host, "is-syncing"))
+    ctx.wait_for(
+        &format!("actual-{host}/is-syncing of '{res}' is off"),
+        |t| !indicator(t, &dir, host, "is-syncing"),
+    )
 }
 
 /// The switches `invalidate` turns off (in this order) and on again (`sync` last).
@@ -104,12 +109,16 @@ fn invalidate_source(ctx: &Ctx, dir: &str, res: &str) -> Result<String, Fail> {
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
     let primary = ctx.designated_primary(dir).ok_or_else(|| {
-        Fail::refused(format!("resource '{res}' has no designated primary: there is nothing to sync from"))
-            .line("designate the surviving side first ('marsadm primary' there)")
+        Fail::refused(format!(
+            "resource '{res}' has no designated primary: there is nothing to sync from"
+        ))
+        .line("designate the surviving side first ('marsadm primary' there)")
     })?;
     if primary == host {
-        return Err(Fail::refused(format!("host '{host}' is the designated primary of '{res}': invalidate a secondary"))
-            .line("the primary's data are the resource's data"));
+        return Err(Fail::refused(format!(
+            "host '{host}' is the designated primary of '{res}': invalidate a secondary"
+        ))
+        .line("the primary's data are the resource's data"));
     }
     if indicator(tree, dir, host, "is-primary") || indicator(tree, dir, host, "if-on") {
         return Err(Fail::refused(format!(
@@ -119,14 +128,18 @@ fn invalidate_source(ctx: &Ctx, dir: &str, res: &str) -> Result<String, Fail> {
         .line("close the device (umount) and wait until this host stepped down ('marsadm view')"));
     }
     if !ctx.options.force {
-        let alive = tree.link(&format!("actual-{primary}/time")).is_some_and(|t| ctx.is_recent(t.stamp))
+        let alive = tree
+            .link(&format!("actual-{primary}/time"))
+            .is_some_and(|t| ctx.is_recent(t.stamp))
             && tree.value(&format!("actual-{primary}/alive")).as_deref() == Some("1");
         if !alive {
             return Err(Fail::refused(format!("primary '{primary}' of '{res}' is not reachable (no recent heartbeat from it)"))
                 .line("invalidate needs the primary: its logfile, version links and data are the new start"));
         }
         if indicator(tree, dir, &primary, "has-emergency") {
-            return Err(Fail::refused(format!("primary '{primary}' is in emergency mode: it serves no sync now")));
+            return Err(Fail::refused(format!(
+                "primary '{primary}' is in emergency mode: it serves no sync now"
+            )));
         }
     }
     Ok(primary)
@@ -139,9 +152,16 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
     let primary = invalidate_source(ctx, dir, res)?;
     let value = tree
         .value(&format!("{dir}/replay-{primary}"))
-        .ok_or_else(|| Fail::refused(format!("the replay link of primary '{primary}' is not known here yet")))?;
-    let current = ReplayLink::parse(&value)
-        .map_err(|e| Fail::refused(format!("the replay link of primary '{primary}' is malformed: {e}")))?;
+        .ok_or_else(|| {
+            Fail::refused(format!(
+                "the replay link of primary '{primary}' is not known here yet"
+            ))
+        })?;
+    let current = ReplayLink::parse(&value).map_err(|e| {
+        Fail::refused(format!(
+            "the replay link of primary '{primary}' is malformed: {e}"
+        ))
+    })?;
     if current.log.origin.as_str() != primary {
         return Err(Fail::refused(format!(
             "primary '{primary}' of '{res}' is not logging yet (its replay link names {})",
@@ -156,7 +176,9 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
     let mut delete: Vec<String> = plan.delete.iter().map(|n| format!("{dir}/{n}")).collect();
     // Own version links beyond the new start (`invalidate_res_phase3`).
     for name in tree.list(dir) {
-        let Some((n, h)) = parse_version_name(&name) else { continue };
+        let Some((n, h)) = parse_version_name(&name) else {
+            continue;
+        };
         if h == host && n > nr && tree.exists(&format!("{dir}/{name}")) {
             delete.push(format!("{dir}/{name}"));
         }
@@ -165,11 +187,17 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
     let actual = format!("{dir}/actual-{host}");
     for name in tree.list(&actual) {
         let rel = format!("{actual}/{name}");
-        if name.starts_with("msg-err-") && tree.link(&rel).is_some_and(|l| !is_tombstone(&l.value)) {
+        if name.starts_with("msg-err-") && tree.link(&rel).is_some_and(|l| !is_tombstone(&l.value))
+        {
             delete.push(rel);
         }
     }
-    let restart = ReplayLink { log: current.log, min_pos: 0, dirty_len: 0 }.to_string();
+    let restart = ReplayLink {
+        log: current.log,
+        min_pos: 0,
+        dirty_len: 0,
+    }
+    .to_string();
     let mut set = vec![
         (format!("{dir}/syncstatus-{host}"), "0".to_string()),
         (format!("{dir}/replay-{host}"), restart.clone()),
@@ -178,7 +206,11 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
     // one of n-1 is what the kernel chains this host's next link to; where the primary has no
     // link (an idle fresh logfile has none yet), the own one goes, so that the kernel chains
     // to the primary's history, never to this host's old one.
-    for p in [nr.checked_sub(1), Some(nr)].into_iter().flatten().filter(|&p| p > 0) {
+    for p in [nr.checked_sub(1), Some(nr)]
+        .into_iter()
+        .flatten()
+        .filter(|&p| p > 0)
+    {
         let own = format!("{dir}/version-{p:09}-{host}");
         match version(p, &primary) {
             Some(value) => set.push((own, value)),
@@ -190,7 +222,14 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
     delete.retain(|d| !set.iter().any(|(rel, _)| rel == d));
     delete.sort();
     delete.dedup();
-    Ok(InvalidatePlan { primary, replay: restart, nr, set, delete, recent: plan.recent })
+    Ok(InvalidatePlan {
+        primary,
+        replay: restart,
+        nr,
+        set,
+        delete,
+        recent: plan.recent,
+    })
 }
 
 /// `invalidate RES`: see the module documentation.
@@ -221,15 +260,23 @@ pub(crate) fn invalidate(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         eprintln!("WARNING: Kernel module not loaded: nothing runs, continuing");
     } else if wait {
         for name in INVALIDATE_QUIET {
-            ctx.wait_for(&format!("actual-{host}/{name} of '{res}' is off"), |t| !indicator(t, &dir, host, name))
-                .map_err(|f| f.line(format!("the switches of '{res}' are off; 'marsadm invalidate {res}' again continues")))?;
+            ctx.wait_for(&format!("actual-{host}/{name} of '{res}' is off"), |t| {
+                !indicator(t, &dir, host, name)
+            })
+            .map_err(|f| {
+                f.line(format!(
+                    "the switches of '{res}' are off; 'marsadm invalidate {res}' again continues"
+                ))
+            })?;
         }
     }
 
     // Step 3: the new start, computed from the tree as it is now.
     let plan = invalidate_plan(ctx, &dir, res).map_err(|f| {
         // The switches are written: not "nothing changed".
-        let mut f = f.line(format!("the switches of '{res}' are off now ('marsadm up {res}' turns them on again)"));
+        let mut f = f.line(format!(
+            "the switches of '{res}' are off now ('marsadm up {res}' turns them on again)"
+        ));
         f.code = crate::fail::EXIT_NOT_CONFIRMED;
         f
     })?;
@@ -242,7 +289,9 @@ pub(crate) fn invalidate(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     }
     batch.add_trigger(trigger::LOCAL | trigger::TO_REMOTE);
     ctx.commit(batch).map_err(|f| {
-        let mut f = f.line(format!("the switches of '{res}' are off now ('marsadm up {res}' turns them on again)"));
+        let mut f = f.line(format!(
+            "the switches of '{res}' are off now ('marsadm up {res}' turns them on again)"
+        ));
         f.code = crate::fail::EXIT_NOT_CONFIRMED;
         f
     })?;
@@ -250,7 +299,9 @@ pub(crate) fn invalidate(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         println!("deleted '{rel}'");
     }
     for name in &plan.recent {
-        println!("keeping recent logfile '{name}' (see --window; 'marsadm log-purge-all {res}' later)");
+        println!(
+            "keeping recent logfile '{name}' (see --window; 'marsadm log-purge-all {res}' later)"
+        );
     }
     println!(
         "invalidated '{res}' on '{host}': replay restarts at {} (the start of logfile {} of '{}'), full sync from '{}' follows",

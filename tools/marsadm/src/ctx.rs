@@ -73,9 +73,17 @@ fn nodename() -> Result<String, Fail> {
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: `uts` is a valid, writable utsname.
     if unsafe { libc::uname(&mut uts) } != 0 {
-        return Err(Fail::refused(format!("uname: {}", std::io::Error::last_os_error())));
+        return Err(Fail::refused(format!(
+            "uname: {}",
+            std::io::Error::last_os_error()
+        )));
     }
-    let bytes: Vec<u8> = uts.nodename.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = uts
+        .nodename
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8(bytes).map_err(|_| Fail::refused("the node name is not UTF-8"))
 }
 
@@ -84,17 +92,25 @@ impl Ctx {
     pub(crate) fn new(options: Options, needs: Needs) -> Result<Ctx, Fail> {
         let tree = Tree::from_env();
         let host = host_name()?;
-        let ctx = Ctx { tree, host, options };
+        let ctx = Ctx {
+            tree,
+            host,
+            options,
+        };
         ctx.preflight(needs)?;
         Ok(ctx)
     }
 
     fn preflight(&self, needs: Needs) -> Result<(), Fail> {
         let root = &self.tree.root;
-        let meta = std::fs::metadata(root)
-            .map_err(|_| Fail::refused(format!("The {} directory does not exist.", root.display())))?;
+        let meta = std::fs::metadata(root).map_err(|_| {
+            Fail::refused(format!("The {} directory does not exist.", root.display()))
+        })?;
         if !meta.is_dir() {
-            return Err(Fail::refused(format!("{} is not a directory", root.display())));
+            return Err(Fail::refused(format!(
+                "{} is not a directory",
+                root.display()
+            )));
         }
         if needs == Needs::Root {
             return Ok(());
@@ -128,8 +144,11 @@ impl Ctx {
         let parent = std::fs::metadata(root.join("..")).map(|m| (m.dev(), m.ino()));
         match (here, parent) {
             (Ok((dev, ino)), Ok((pdev, pino))) if dev != pdev || ino == pino => Ok(()),
-            _ => Err(Fail::refused(format!("{} is not mounted, cannot {what}", root.display()))
-                .line("/mars must be a filesystem of its own (see Documentation/admin-guide.rst)")),
+            _ => Err(
+                Fail::refused(format!("{} is not mounted, cannot {what}", root.display())).line(
+                    "/mars must be a filesystem of its own (see Documentation/admin-guide.rst)",
+                ),
+            ),
         }
     }
 
@@ -139,7 +158,10 @@ impl Ctx {
         let meta = std::fs::metadata(&self.tree.root).ok()?;
         let root = self.tree.root.display();
         if !self.tree.testing && meta.uid() != 0 {
-            return Some(format!("directory {root} has wrong owner uid {}", meta.uid()));
+            return Some(format!(
+                "directory {root} has wrong owner uid {}",
+                meta.uid()
+            ));
         }
         let mode = meta.mode() & 0o7777;
         (mode != 0o700).then(|| format!("directory {root} has wrong permissions 0{mode:o}"))
@@ -148,14 +170,19 @@ impl Ctx {
     /// Gives the tree root owner root and mode 0700, as the original does before every
     /// command; we do it only before a change, so that a refused command changes nothing.
     fn fix_root(&self) -> Result<(), Fail> {
-        let Some(problem) = self.root_problem() else { return Ok(()) };
+        let Some(problem) = self.root_problem() else {
+            return Ok(());
+        };
         let root = &self.tree.root;
         if !self.tree.testing {
-            std::os::unix::fs::chown(root, Some(0), Some(0))
-                .map_err(|e| Fail::refused(format!("{problem}: cannot chown {}: {e}", root.display())))?;
+            std::os::unix::fs::chown(root, Some(0), Some(0)).map_err(|e| {
+                Fail::refused(format!("{problem}: cannot chown {}: {e}", root.display()))
+            })?;
         }
         std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .map_err(|e| Fail::refused(format!("{problem}: cannot chmod {}: {e}", root.display())))?;
+            .map_err(|e| {
+                Fail::refused(format!("{problem}: cannot chmod {}: {e}", root.display()))
+            })?;
         eprintln!("WARNING: {problem}: fixed to owner root, mode 0700, for security reasons.");
         Ok(())
     }
@@ -167,13 +194,17 @@ impl Ctx {
         }
         batch.commit(
             &self.tree,
-            CommitOptions { dry_run: self.options.dry_run, verbose: self.options.verbose },
+            CommitOptions {
+                dry_run: self.options.dry_run,
+                verbose: self.options.verbose,
+            },
         )
     }
 
     /// `resource-<res>`, after checking the name.
     pub(crate) fn res_dir(&self, res: &str) -> Result<String, Fail> {
-        ResourceName::parse(res).map_err(|e| Fail::refused(format!("resource name '{res}': {e}")))?;
+        ResourceName::parse(res)
+            .map_err(|e| Fail::refused(format!("resource name '{res}': {e}")))?;
         Ok(format!("resource-{res}"))
     }
 
@@ -184,14 +215,18 @@ impl Ctx {
             return Err(Fail::refused(format!("resource '{res}' does not exist")));
         }
         if self.resource_deleted(&dir) {
-            return Err(Fail::refused(format!("resource '{res}' does not exist (it was deleted)")));
+            return Err(Fail::refused(format!(
+                "resource '{res}' does not exist (it was deleted)"
+            )));
         }
         Ok(dir)
     }
 
     /// Whether `delete-resource` deleted the resource in `dir` (its `size` is a tombstone).
     pub(crate) fn resource_deleted(&self, dir: &str) -> bool {
-        self.tree.link(&format!("{dir}/size")).is_some_and(|l| mars_core::tree_value::is_tombstone(&l.value))
+        self.tree
+            .link(&format!("{dir}/size"))
+            .is_some_and(|l| mars_core::tree_value::is_tombstone(&l.value))
     }
 
     /// The directory of a resource this host is a member of (`check_res` + `check_res_member`).
@@ -207,7 +242,10 @@ impl Ctx {
             if !self.options.force {
                 return Err(fail.line(format!("Refusing work on resource name '{res}'")));
             }
-            eprintln!("WARNING: {}; continuing on your own risk (--force)", fail.lines.join(" "));
+            eprintln!(
+                "WARNING: {}; continuing on your own risk (--force)",
+                fail.lines.join(" ")
+            );
         }
         self.check_sizes(&dir, res)?;
         Ok(dir)
@@ -215,10 +253,15 @@ impl Ctx {
 
     /// The disk must not be smaller than the resource (`check_sizes`).
     fn check_sizes(&self, dir: &str, res: &str) -> Result<(), Fail> {
-        let physical =
-            self.tree.value(&format!("{dir}/actsize-{}", self.host)).and_then(|v| v.parse::<u64>().ok());
-        let logical =
-            self.tree.value(&format!("{dir}/size")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let physical = self
+            .tree
+            .value(&format!("{dir}/actsize-{}", self.host))
+            .and_then(|v| v.parse::<u64>().ok());
+        let logical = self
+            .tree
+            .value(&format!("{dir}/size"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
         if let Some(physical) = physical {
             if physical < logical && !self.options.force {
                 return Err(Fail::refused(format!(
@@ -233,7 +276,9 @@ impl Ctx {
 
     /// The designated primary of a resource, `None` for `(none)` or a missing link.
     pub(crate) fn designated_primary(&self, dir: &str) -> Option<String> {
-        self.tree.value(&format!("{dir}/primary")).filter(|v| v != NONE_VALUE && !v.is_empty())
+        self.tree
+            .value(&format!("{dir}/primary"))
+            .filter(|v| v != NONE_VALUE && !v.is_empty())
     }
 
     /// `/dev/mars/<name>` of this host (`device_name`).
@@ -248,7 +293,11 @@ impl Ctx {
 
     /// Waits until `ok` holds, polling, for at most `--timeout` seconds (`check_status`).
     /// `what` says what is awaited, for the timeout message.
-    pub(crate) fn wait_for(&self, what: &str, mut ok: impl FnMut(&Tree) -> bool) -> Result<(), Fail> {
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        mut ok: impl FnMut(&Tree) -> bool,
+    ) -> Result<(), Fail> {
         let start = Instant::now();
         let mut told = false;
         loop {
@@ -262,7 +311,9 @@ impl Ctx {
                     self.options.timeout
                 ))
                 .line("The links are written; MARS is asynchronous and may still act on them.")
-                .line("Check with 'marsadm view', wait longer with --timeout, or undo the command."));
+                .line(
+                    "Check with 'marsadm view', wait longer with --timeout, or undo the command.",
+                ));
             }
             if !told {
                 println!("waiting up to {} s until {what}...", self.options.timeout);
@@ -274,7 +325,11 @@ impl Ctx {
 
     /// Whether a stamp lies within `2 * --window` seconds of now (`is_recent`).
     pub(crate) fn is_recent(&self, stamp: mars_core::lamport::Stamp) -> bool {
-        let now = self.tree.lamport_now().map(|(s, _)| s).unwrap_or_else(|_| crate::tree_io::real_time());
+        let now = self
+            .tree
+            .lamport_now()
+            .map(|(s, _)| s)
+            .unwrap_or_else(|_| crate::tree_io::real_time());
         let window = i64::try_from(self.options.window.saturating_mul(2)).unwrap_or(i64::MAX);
         stamp.add_sec(window) >= now
     }

@@ -27,12 +27,18 @@ pub(crate) struct Fail {
 impl Fail {
     /// The command refused to act or failed and changed nothing.
     pub(crate) fn refused(reason: impl Into<String>) -> Fail {
-        Fail { code: EXIT_REFUSED, lines: vec![reason.into()] }
+        Fail {
+            code: EXIT_REFUSED,
+            lines: vec![reason.into()],
+        }
     }
 
     /// The links are written, the kernel has not yet acted on them.
     pub(crate) fn not_confirmed(reason: impl Into<String>) -> Fail {
-        Fail { code: EXIT_NOT_CONFIRMED, lines: vec![reason.into()] }
+        Fail {
+            code: EXIT_NOT_CONFIRMED,
+            lines: vec![reason.into()],
+        }
     }
 
     /// Adds an explanation or a hint.

@@ -59,7 +59,13 @@ struct GlobalArgs {
     #[arg(long, short, global = true)]
     verbose: bool,
     /// Seconds to wait for the kernel to follow a switch; -1 waits forever.
-    #[arg(long, global = true, default_value_t = 600, allow_negative_numbers = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 600,
+        allow_negative_numbers = true,
+        value_name = "SECONDS"
+    )]
     timeout: i64,
     /// Seconds within which a stamp counts as recent (logfiles younger than twice this are
     /// kept; the kernel counts as alive when it reported within twice this).
@@ -237,7 +243,10 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
     }
     let view = model::read(ctx, only);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&model::to_json(&view)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&model::to_json(&view)).unwrap_or_default()
+        );
     } else {
         print!("{}", model::to_text(&view));
     }
@@ -277,7 +286,9 @@ fn run(command: &Command, options: Options) -> CmdResult {
         Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
         Command::LogDelete(args) => cmd_log::log_delete(&ctx, args),
         Command::View(args) => view(&ctx, args),
-        Command::Version | Command::LogDump(_) => Err(Fail::refused("internal: not a tree command")),
+        Command::Version | Command::LogDump(_) => {
+            Err(Fail::refused("internal: not a tree command"))
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use crate::tree_io::{Entry, Tree};
 use mars_core::lamport::Stamp;
 use mars_core::split_brain::{detect_split_brain, double_logfiles, HostHead, PairReport, Verdict};
 use mars_core::tree::LogName;
-use mars_core::version_chain::VersionEntry;
 use mars_core::tree_value::{ReplayLink, NONE_VALUE};
+use mars_core::version_chain::VersionEntry;
 use serde_json::{json, Value};
 
 /// Whether an indicator confirms its switch (attach, primary) or only shows activity that may
@@ -172,7 +172,9 @@ pub(crate) struct SplitBrainView {
 impl SplitBrainView {
     /// Split brain for sure: a forked pair, two logfiles with one number, or a kernel's report.
     pub(crate) fn detected(&self) -> bool {
-        self.pairs.iter().any(|p| p.certain) || !self.double_logfiles.is_empty() || !self.kernel.is_empty()
+        self.pairs.iter().any(|p| p.certain)
+            || !self.double_logfiles.is_empty()
+            || !self.kernel.is_empty()
     }
 
     /// A pair whose histories could not be compared (links missing): the original counts this
@@ -191,7 +193,9 @@ impl SplitBrainView {
             return false;
         }
         let with_primary = |p: &SplitPair| {
-            p.certain && p.hosts.iter().any(|h| h == host) && primary.is_some_and(|pr| p.hosts.iter().any(|h| h == pr))
+            p.certain
+                && p.hosts.iter().any(|h| h == host)
+                && primary.is_some_and(|pr| p.hosts.iter().any(|h| h == pr))
         };
         let own = |name: &String| LogName::parse(name).is_ok_and(|l| l.origin.as_str() == host);
         self.kernel.iter().any(|(h, _)| h == host)
@@ -243,10 +247,25 @@ pub(crate) fn read_split_brain(tree: &Tree, dir: &str) -> SplitBrainView {
             logfiles.push(name.clone());
         }
     }
-    let versions: Vec<VersionEntry<'_>> =
-        versions_owned.iter().map(|(nr, host, value)| VersionEntry { host, nr: *nr, value }).collect();
-    let heads: Vec<HostHead<'_>> = heads_owned.iter().map(|(host, replay)| HostHead { host, replay }).collect();
-    let empty = PairReport { hosts: ["", ""], verdict: Verdict::Consistent, ancestor: None, diverged: [None, None], amount: [0, 0] };
+    let versions: Vec<VersionEntry<'_>> = versions_owned
+        .iter()
+        .map(|(nr, host, value)| VersionEntry {
+            host,
+            nr: *nr,
+            value,
+        })
+        .collect();
+    let heads: Vec<HostHead<'_>> = heads_owned
+        .iter()
+        .map(|(host, replay)| HostHead { host, replay })
+        .collect();
+    let empty = PairReport {
+        hosts: ["", ""],
+        verdict: Verdict::Consistent,
+        ancestor: None,
+        diverged: [None, None],
+        amount: [0, 0],
+    };
     let mut out = vec![empty; heads.len().saturating_mul(heads.len().saturating_sub(1)) / 2];
     let summary = detect_split_brain(versions.as_slice(), &heads, &mut out);
     let show = |p: Option<mars_core::split_brain::Position<'_>>| p.map(|p| p.to_string());
@@ -262,7 +281,9 @@ pub(crate) fn read_split_brain(tree: &Tree, dir: &str) -> SplitBrainView {
         })
         .collect();
     let names: Vec<&str> = logfiles.iter().map(String::as_str).collect();
-    let double_logfiles = double_logfiles(&names).map(|(a, b)| [a.to_string(), b.to_string()]).collect();
+    let double_logfiles = double_logfiles(&names)
+        .map(|(a, b)| [a.to_string(), b.to_string()])
+        .collect();
     let kernel = entries
         .iter()
         .filter_map(|n| n.strip_prefix("actual-"))
@@ -271,7 +292,11 @@ pub(crate) fn read_split_brain(tree: &Tree, dir: &str) -> SplitBrainView {
             (text != "OK").then(|| (h.to_string(), text))
         })
         .collect();
-    SplitBrainView { pairs, double_logfiles, kernel }
+    SplitBrainView {
+        pairs,
+        double_logfiles,
+        kernel,
+    }
 }
 
 /// What `view` shows of this host and its resources.
@@ -291,7 +316,8 @@ pub(crate) struct View {
 }
 
 fn flag(tree: &Tree, rel: &str) -> Option<bool> {
-    tree.value(rel).map(|v| v.trim().parse::<i64>().unwrap_or(0) != 0)
+    tree.value(rel)
+        .map(|v| v.trim().parse::<i64>().unwrap_or(0) != 0)
 }
 
 fn number(tree: &Tree, rel: &str) -> Option<u64> {
@@ -304,7 +330,9 @@ pub(crate) fn read(ctx: &Ctx, only: Option<&str>) -> View {
     let host = &ctx.host;
     let module_loaded = tree.module_loaded();
     let lamport_now = tree.lamport_now().ok().map(|(s, _)| s);
-    let heartbeat = tree.value(&format!("actual-{host}/time")).and_then(|v| Stamp::parse(&v).ok());
+    let heartbeat = tree
+        .value(&format!("actual-{host}/time"))
+        .and_then(|v| Stamp::parse(&v).ok());
     let alive = tree.value(&format!("actual-{host}/alive")).as_deref() == Some("1");
     let kernel_alive = module_loaded && alive && heartbeat.is_some_and(|h| ctx.is_recent(h));
     let names: Vec<String> = match only {
@@ -319,7 +347,10 @@ pub(crate) fn read(ctx: &Ctx, only: Option<&str>) -> View {
             })
             .collect(),
     };
-    let resources = names.iter().map(|r| read_resource(ctx, r, module_loaded, kernel_alive)).collect();
+    let resources = names
+        .iter()
+        .map(|r| read_resource(ctx, r, module_loaded, kernel_alive))
+        .collect();
     let space = SpaceView {
         level: number(tree, &format!("actual-{host}/emergency")).and_then(|l| u8::try_from(l).ok()),
         rest_mib: number(tree, &format!("actual-{host}/rest-space")),
@@ -368,8 +399,9 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         (Some(s), Some(z)) if z > 0 => Some((s.min(z) as f64 * 1000.0 / z as f64).floor() / 10.0),
         _ => None,
     };
-    let replay_code =
-        tree.value(&format!("{dir}/actual-{host}/replay-code")).and_then(|v| v.trim().parse::<i64>().ok());
+    let replay_code = tree
+        .value(&format!("{dir}/actual-{host}/replay-code"))
+        .and_then(|v| v.trim().parse::<i64>().ok());
 
     let switch = |name: &'static str, key: &str, indicator: &str, kind| SwitchState {
         name,
@@ -383,13 +415,20 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         switch("attach", "attach", "is-attached", IndicatorKind::Confirms),
         switch("fetch", "connect", "is-copying", IndicatorKind::Activity),
         switch("sync", "sync", "is-syncing", IndicatorKind::Activity),
-        switch("replay", "allow-replay", "is-replaying", IndicatorKind::Activity),
+        switch(
+            "replay",
+            "allow-replay",
+            "is-replaying",
+            IndicatorKind::Activity,
+        ),
     ];
     switches.push(SwitchState {
         name: "primary",
         switch_key: "primary".to_string(),
         indicator_key: format!("actual-{host}/is-primary"),
-        switch: tree.value(&format!("{dir}/primary")).map(|_| i_am_designated),
+        switch: tree
+            .value(&format!("{dir}/primary"))
+            .map(|_| i_am_designated),
         indicator: actual("is-primary"),
         kind: IndicatorKind::Confirms,
     });
@@ -397,8 +436,9 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
     let attached = actual("is-attached").unwrap_or(false);
     let is_primary = actual("is-primary").unwrap_or(false);
 
-    let disk_error =
-        tree.value(&format!("{dir}/actual-{host}/disk-error")).filter(|v| v.trim() != "0" && !v.is_empty());
+    let disk_error = tree
+        .value(&format!("{dir}/actual-{host}/disk-error"))
+        .filter(|v| v.trim() != "0" && !v.is_empty());
     let disk_state = if let Some(e) = disk_error {
         format!("DiskError[{e}]")
     } else if !member {
@@ -485,7 +525,11 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         .filter_map(|name| {
             let nr = LogName::parse(name).ok()?.nr;
             match tree.entry(&format!("{dir}/{name}")) {
-                Entry::File { len, .. } => Some(LogInfo { name: name.clone(), nr, len }),
+                Entry::File { len, .. } => Some(LogInfo {
+                    name: name.clone(),
+                    nr,
+                    len,
+                }),
                 _ => None,
             }
         })
@@ -672,10 +716,14 @@ fn split_brain_text(r: &ResourceView, out: &mut String) {
         }
     }
     for [a, b] in &s.double_logfiles {
-        out.push_str(&format!("    SPLIT BRAIN: logfiles {a} and {b} have the same number\n"));
+        out.push_str(&format!(
+            "    SPLIT BRAIN: logfiles {a} and {b} have the same number\n"
+        ));
     }
     for (host, text) in &s.kernel {
-        out.push_str(&format!("    SPLIT BRAIN reported by the kernel of '{host}': {text}\n"));
+        out.push_str(&format!(
+            "    SPLIT BRAIN reported by the kernel of '{host}': {text}\n"
+        ));
     }
     if r.forked_here {
         out.push_str(
@@ -704,7 +752,8 @@ pub(crate) fn to_text(view: &View) -> String {
         out.push_str(&format!(
             "WARNING: the kernel has not reported recently (actual-{}/time {})\n",
             view.host,
-            view.heartbeat.map_or("missing".to_string(), |s| s.to_string())
+            view.heartbeat
+                .map_or("missing".to_string(), |s| s.to_string())
         ));
     }
     if view.uuid.is_none() {
@@ -738,17 +787,27 @@ pub(crate) fn to_text(view: &View) -> String {
             r.role,
             r.designated_primary.as_deref().unwrap_or(NONE_VALUE)
         ));
-        out.push_str(&format!("    disk:    {}\n", r.disk.as_deref().unwrap_or("- (not joined)")));
+        out.push_str(&format!(
+            "    disk:    {}\n",
+            r.disk.as_deref().unwrap_or("- (not joined)")
+        ));
         out.push_str(&format!("    device:  {}\n", r.device));
         if let Some(status) = r.sync_status {
-            let percent = r.sync_percent.map_or("?".to_string(), |p| format!("{p:.1}%"));
-            out.push_str(&format!("    sync:    {status} of {size} bytes ({percent})\n"));
+            let percent = r
+                .sync_percent
+                .map_or("?".to_string(), |p| format!("{p:.1}%"));
+            out.push_str(&format!(
+                "    sync:    {status} of {size} bytes ({percent})\n"
+            ));
         }
         if r.member {
             let how = match (&r.sync_pos, r.consistent) {
                 (_, true) => "yes".to_string(),
                 _ if r.forked_here => "no: split brain".to_string(),
-                (Some(pos), false) if r.sync_status.is_some_and(|s| r.size.is_some_and(|z| s >= z)) => {
+                (Some(pos), false)
+                    if r.sync_status
+                        .is_some_and(|s| r.size.is_some_and(|z| s >= z)) =>
+                {
                     format!("not yet: replay must pass syncpos {pos}")
                 }
                 _ => "no: sync not finished".to_string(),
@@ -780,7 +839,12 @@ pub(crate) fn to_text(view: &View) -> String {
                 Some(true) => "on",
                 Some(false) => "off",
             };
-            out.push_str(&format!("    {:<8} {:<6} {}\n", s.name, wish, s.kernel_text()));
+            out.push_str(&format!(
+                "    {:<8} {:<6} {}\n",
+                s.name,
+                wish,
+                s.kernel_text()
+            ));
         }
         for (key, text) in &r.messages {
             out.push_str(&format!("    msg-{key}: {text}\n"));
@@ -816,6 +880,9 @@ fn emergency_text(r: &ResourceView, out: &mut String) {
         ));
     }
     if e.limit_percent > 0 {
-        out.push_str(&format!("    emergency limit: {}% of /mars\n", e.limit_percent));
+        out.push_str(&format!(
+            "    emergency limit: {}% of /mars\n",
+            e.limit_percent
+        ));
     }
 }

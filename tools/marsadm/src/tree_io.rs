@@ -95,7 +95,10 @@ fn stamp_of(meta: &fs::Metadata) -> Stamp {
 /// The real time as a stamp.
 pub(crate) fn real_time() -> Stamp {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => Stamp::new(i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Ok(d) => Stamp::new(
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
         Err(_) => Stamp::ZERO,
     }
 }
@@ -104,10 +107,14 @@ impl Tree {
     /// `/mars` and `/proc/sys/mars`, or `MARS_ROOT` and `MARS_PROC` (for tests).
     pub(crate) fn from_env() -> Tree {
         let root = std::env::var_os("MARS_ROOT").map(PathBuf::from);
-        let proc_dir =
-            std::env::var_os("MARS_PROC").map_or_else(|| PathBuf::from("/proc/sys/mars"), PathBuf::from);
+        let proc_dir = std::env::var_os("MARS_PROC")
+            .map_or_else(|| PathBuf::from("/proc/sys/mars"), PathBuf::from);
         let testing = root.as_deref().is_some_and(|r| r != Path::new("/mars"));
-        Tree { root: root.unwrap_or_else(|| PathBuf::from("/mars")), proc_dir, testing }
+        Tree {
+            root: root.unwrap_or_else(|| PathBuf::from("/mars")),
+            proc_dir,
+            testing,
+        }
     }
 
     /// The absolute path of `rel` (relative to the root; `""` is the root).
@@ -136,7 +143,10 @@ impl Tree {
                 Err(_) => Entry::Missing,
             }
         } else if kind.is_file() {
-            Entry::File { len: meta.len(), stamp: stamp_of(&meta) }
+            Entry::File {
+                len: meta.len(),
+                stamp: stamp_of(&meta),
+            }
         } else if kind.is_dir() {
             Entry::Dir
         } else {
@@ -196,13 +206,22 @@ impl Tree {
             return Ok((real_time(), ClockSource::RealTime));
         }
         let path = self.proc_dir.join("lamport_clock");
-        let text = fs::read_to_string(&path)
-            .map_err(|e| Fail::refused(format!("cannot read the Lamport clock '{}': {e}", path.display())))?;
+        let text = fs::read_to_string(&path).map_err(|e| {
+            Fail::refused(format!(
+                "cannot read the Lamport clock '{}': {e}",
+                path.display()
+            ))
+        })?;
         text.lines()
             .find_map(|line| line.strip_prefix("lamport_now="))
             .and_then(|v| Stamp::parse(v.trim()).ok())
             .map(|s| (s, ClockSource::Kernel))
-            .ok_or_else(|| Fail::refused(format!("'{}' has no valid lamport_now line", path.display())))
+            .ok_or_else(|| {
+                Fail::refused(format!(
+                    "'{}' has no valid lamport_now line",
+                    path.display()
+                ))
+            })
     }
 
     /// Asks the kernel for a round (`_trigger`); a missing module is not an error.
@@ -301,7 +320,11 @@ impl Batch {
 
     fn push(&mut self, rel: &str, value: &str, stamp: Option<Stamp>) {
         self.links.retain(|l| l.rel != rel);
-        self.links.push(PlannedLink { rel: rel.to_string(), value: value.to_string(), stamp });
+        self.links.push(PlannedLink {
+            rel: rel.to_string(),
+            value: value.to_string(),
+            stamp,
+        });
     }
 
     /// Whether the batch changes nothing.
@@ -317,7 +340,11 @@ impl Batch {
             let path = format!("/{}", l.rel);
             path.contains("/primary") || path.contains("/todo-global") || path.contains("/ip")
         });
-        let code = if tell_peers { trigger::LOCAL | trigger::TO_REMOTE } else { trigger::LOCAL };
+        let code = if tell_peers {
+            trigger::LOCAL | trigger::TO_REMOTE
+        } else {
+            trigger::LOCAL
+        };
         code | self.extra_trigger
     }
 
@@ -329,11 +356,17 @@ impl Batch {
         if options.dry_run {
             for dir in &self.dirs {
                 if !tree.is_dir(dir) {
-                    println!("DRY_RUN: would create directory '{}'", tree.path(dir).display());
+                    println!(
+                        "DRY_RUN: would create directory '{}'",
+                        tree.path(dir).display()
+                    );
                 }
             }
             for file in &self.files {
-                println!("DRY_RUN: would create empty file '{}'", tree.path(file).display());
+                println!(
+                    "DRY_RUN: would create empty file '{}'",
+                    tree.path(file).display()
+                );
             }
             for link in &self.links {
                 println!(
@@ -374,7 +407,11 @@ impl Batch {
                 finish(undo);
                 for (rel, value, _) in &links {
                     if options.verbose {
-                        println!("created symlink '{}' -> '{}'", tree.path(rel).display(), value);
+                        println!(
+                            "created symlink '{}' -> '{}'",
+                            tree.path(rel).display(),
+                            value
+                        );
                     }
                 }
                 if let Err(e) = tree.trigger(trigger) {
@@ -384,7 +421,9 @@ impl Batch {
             }
             Err(fail) => {
                 let problems = roll_back(undo);
-                Err(problems.into_iter().fold(fail, |f, p| f.line(format!("rollback: {p}"))))
+                Err(problems
+                    .into_iter()
+                    .fold(fail, |f, p| f.line(format!("rollback: {p}"))))
             }
         }
     }
@@ -447,10 +486,16 @@ impl Batch {
                 }
             };
             let _ = fs::remove_file(&temp);
-            std::os::unix::fs::symlink(&link.value, &temp)
-                .map_err(|e| io_fail(&format!("cannot create symlink -> '{}'", link.value), &temp, e))?;
+            std::os::unix::fs::symlink(&link.value, &temp).map_err(|e| {
+                io_fail(
+                    &format!("cannot create symlink -> '{}'", link.value),
+                    &temp,
+                    e,
+                )
+            })?;
             undo.push(Undo::Temp(temp.clone()));
-            set_link_stamp(&temp, stamp).map_err(|e| io_fail("cannot set the mtime of symlink", &temp, e))?;
+            set_link_stamp(&temp, stamp)
+                .map_err(|e| io_fail("cannot set the mtime of symlink", &temp, e))?;
             written.push((link.rel.clone(), link.value.clone(), stamp, temp));
         }
         let mut result = Vec::new();
@@ -462,7 +507,8 @@ impl Batch {
                 Entry::File { .. } => {
                     let keep = keep_path(&path, pid);
                     let _ = fs::remove_file(&keep);
-                    fs::hard_link(&path, &keep).map_err(|e| io_fail("cannot keep a copy of", &path, e))?;
+                    fs::hard_link(&path, &keep)
+                        .map_err(|e| io_fail("cannot keep a copy of", &path, e))?;
                     Undo::OldFile(path.clone(), keep)
                 }
                 // The original allows replacing a directory by a symlink (`rmdir`); we refuse
@@ -474,7 +520,8 @@ impl Batch {
                     )))
                 }
             };
-            fs::rename(&temp, &path).map_err(|e| io_fail("cannot rename symlink into place", &path, e))?;
+            fs::rename(&temp, &path)
+                .map_err(|e| io_fail("cannot rename symlink into place", &path, e))?;
             // The temporary is now the target.
             undo.retain(|u| !matches!(u, Undo::Temp(t) if *t == temp));
             undo.push(previous);
@@ -490,13 +537,19 @@ fn io_fail(what: &str, path: &Path, e: io::Error) -> Fail {
 
 /// `.tmp.<pid>.<name>` in the directory of `path` (the original's `to_tmp`).
 fn temp_path(path: &Path, pid: u32) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".tmp.{pid}.{name}"))
 }
 
 /// Where a replaced logfile is kept until the commit is done.
 fn keep_path(path: &Path, pid: u32) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".tmp.{pid}.keep.{name}"))
 }
 
@@ -504,13 +557,20 @@ fn keep_path(path: &Path, pid: u32) -> PathBuf {
 pub(crate) fn set_link_stamp(path: &Path, stamp: Stamp) -> io::Result<()> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let time =
-        libc::timespec { tv_sec: stamp.sec as libc::time_t, tv_nsec: libc::c_long::from(stamp.nsec as i32) };
+    let time = libc::timespec {
+        tv_sec: stamp.sec as libc::time_t,
+        tv_nsec: libc::c_long::from(stamp.nsec as i32),
+    };
     let times = [time, time];
     // SAFETY: `c_path` is a valid NUL-terminated string and `times` points to two timespecs,
     // both live for the duration of the call.
     let rc = unsafe {
-        libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     };
     if rc == 0 {
         Ok(())
@@ -566,7 +626,10 @@ mod tests {
             temp_path(Path::new("/mars/resource-r0/primary"), 42),
             Path::new("/mars/resource-r0/.tmp.42.primary")
         );
-        assert_eq!(keep_path(Path::new("/mars/r/log-1"), 7), Path::new("/mars/r/.tmp.7.keep.log-1"));
+        assert_eq!(
+            keep_path(Path::new("/mars/r/log-1"), 7),
+            Path::new("/mars/r/.tmp.7.keep.log-1")
+        );
     }
 
     #[test]
@@ -588,8 +651,11 @@ mod tests {
         batch.set_link("a", "0");
         batch.set_link("b", "1");
         batch.set_link("a", "1");
-        let order: Vec<(&str, &str)> =
-            batch.links.iter().map(|l| (l.rel.as_str(), l.value.as_str())).collect();
+        let order: Vec<(&str, &str)> = batch
+            .links
+            .iter()
+            .map(|l| (l.rel.as_str(), l.value.as_str()))
+            .collect();
         assert_eq!(order, [("b", "1"), ("a", "1")]);
     }
 }

@@ -17,9 +17,20 @@ fn join_cluster_writes_preliminary_links_and_waits_for_the_uuid() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
     let before = f.snapshot();
-    let run = f.run(&["join-cluster", "bravo", &peer, "--ip=10.0.0.1", "--timeout=1", "-v"]);
+    let run = f.run(&[
+        "join-cluster",
+        "bravo",
+        &peer,
+        "--ip=10.0.0.1",
+        "--timeout=1",
+        "-v",
+    ]);
     // The links were written with the preliminary stamp before the wait ...
-    assert!(run.stdout.contains("ips/ip-bravo' -> '127.0.0.1:"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ips/ip-bravo' -> '127.0.0.1:"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("uuid' -> '(any)'"), "{}", run.stdout);
     // Local round, pull from the peers, and tell them (an ips link changed).
     assert_eq!(f.trigger(), "7");
@@ -47,7 +58,13 @@ fn join_cluster_keeps_the_links_once_the_uuid_arrived() {
             }
         }
     });
-    let run = f.run(&["join-cluster", "bravo", &peer, "--ip=10.0.0.1", "--timeout=10"]);
+    let run = f.run(&[
+        "join-cluster",
+        "bravo",
+        &peer,
+        "--ip=10.0.0.1",
+        "--timeout=10",
+    ]);
     merger.join().unwrap();
     run.ok();
     assert_eq!(f.value("uuid"), "bravo_1900000000.000000000");
@@ -67,11 +84,21 @@ fn join_cluster_refuses_a_wrong_or_unreachable_address_and_changes_nothing() {
         l.local_addr().unwrap().port()
     };
     let before = f.snapshot();
-    f.run(&["join-cluster", "bravo", &format!("127.0.0.1:{closed}"), "--ip=10.0.0.1"]).refused("cannot reach 'bravo'");
-    f.run(&["join-cluster", "bravo", "10.0.0.256", "--ip=10.0.0.1"]).refused("IP address '10.0.0.256' of 'bravo'");
-    f.run(&["join-cluster", "bravo", "not-an-ip", "--ip=10.0.0.1"]).refused("IP address 'not-an-ip'");
-    f.run(&["join-cluster", "bravo", "10.0.0.1", "--ip=10.0.0.1"]).refused("this host's own address");
-    f.run(&["join-cluster", "bad.name", "10.0.0.2"]).refused("peer host name 'bad.name'");
+    f.run(&[
+        "join-cluster",
+        "bravo",
+        &format!("127.0.0.1:{closed}"),
+        "--ip=10.0.0.1",
+    ])
+    .refused("cannot reach 'bravo'");
+    f.run(&["join-cluster", "bravo", "10.0.0.256", "--ip=10.0.0.1"])
+        .refused("IP address '10.0.0.256' of 'bravo'");
+    f.run(&["join-cluster", "bravo", "not-an-ip", "--ip=10.0.0.1"])
+        .refused("IP address 'not-an-ip'");
+    f.run(&["join-cluster", "bravo", "10.0.0.1", "--ip=10.0.0.1"])
+        .refused("this host's own address");
+    f.run(&["join-cluster", "bad.name", "10.0.0.2"])
+        .refused("peer host name 'bad.name'");
     assert_eq!(f.snapshot(), before);
     assert_eq!(f.trigger(), "", "no trigger either");
 }
@@ -79,28 +106,35 @@ fn join_cluster_refuses_a_wrong_or_unreachable_address_and_changes_nothing() {
 #[test]
 fn join_cluster_refuses_members_and_itself() {
     let f = Fixture::new("join-refused");
-    f.run(&["join-cluster", "alpha", "10.0.0.1"]).refused("is this host");
+    f.run(&["join-cluster", "alpha", "10.0.0.1"])
+        .refused("is this host");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     let before = f.snapshot();
-    f.run(&["join-cluster", "bravo", "10.0.0.2"]).refused("already member of the cluster");
+    f.run(&["join-cluster", "bravo", "10.0.0.2"])
+        .refused("already member of the cluster");
     assert_eq!(before, f.snapshot());
     let g = Fixture::new("join-unloaded");
     g.unload();
-    g.run(&["join-cluster", "bravo", "10.0.0.2"]).refused("not loaded");
+    g.run(&["join-cluster", "bravo", "10.0.0.2"])
+        .refused("not loaded");
 }
 
 #[test]
 fn leave_cluster_deletes_the_address_unless_member_of_a_resource() {
     let f = Fixture::with_resource("leave-refused");
     let before = f.snapshot();
-    f.run(&["leave-cluster"]).refused("still member of the resource(s) r0");
+    f.run(&["leave-cluster"])
+        .refused("still member of the resource(s) r0");
     assert_eq!(before, f.snapshot());
 
     let g = Fixture::new("leave");
     g.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     g.set_lamport((2_000_000_100, 0));
     g.run(&["leave-cluster"]).ok();
-    assert_eq!(g.link("ips/ip-alpha"), (".deleted".to_string(), (2_000_000_100, 0)));
+    assert_eq!(
+        g.link("ips/ip-alpha"),
+        (".deleted".to_string(), (2_000_000_100, 0))
+    );
     assert!(g.value("uuid").starts_with("alpha_"), "the uuid stays");
     g.run(&["leave-cluster"]).refused("no member");
 }
@@ -110,12 +144,24 @@ fn wait_cluster_waits_for_every_peer_heartbeat() {
     let f = Fixture::new("wait");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     f.put_link("ips/ip-bravo", "10.0.0.2", (1_900_000_000, 0));
-    f.put_link("actual-bravo/time", "1900000000.000000000", (1_900_000_000, 0));
+    f.put_link(
+        "actual-bravo/time",
+        "1900000000.000000000",
+        (1_900_000_000, 0),
+    );
     let run = f.run(&["wait-cluster", "--timeout=1"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("no news within 1 s from: bravo"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no news within 1 s from: bravo"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.trigger(), "11");
-    f.put_link("actual-bravo/time", "2000000001.000000000", (2_000_000_001, 0));
+    f.put_link(
+        "actual-bravo/time",
+        "2000000001.000000000",
+        (2_000_000_001, 0),
+    );
     f.run(&["wait-cluster", "--timeout=1"]).ok();
 }
 
@@ -125,10 +171,16 @@ fn set_link_writes_one_stamped_link() {
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     f.set_lamport((2_000_000_200, 5));
     f.run(&["set-link", "hello", "userspace/greeting"]).ok();
-    assert_eq!(f.link("userspace/greeting"), ("hello".to_string(), (2_000_000_200, 5)));
+    assert_eq!(
+        f.link("userspace/greeting"),
+        ("hello".to_string(), (2_000_000_200, 5))
+    );
     let before = f.snapshot();
-    f.run(&["set-link", "x", "../etc/passwd"]).refused("not a key");
-    f.run(&["set-link", "x", "nodir/key"]).refused("does not exist");
-    f.run(&["set-link", "x", "userspace/.tmp.1.x"]).refused("not a key");
+    f.run(&["set-link", "x", "../etc/passwd"])
+        .refused("not a key");
+    f.run(&["set-link", "x", "nodir/key"])
+        .refused("does not exist");
+    f.run(&["set-link", "x", "userspace/.tmp.1.x"])
+        .refused("not a key");
     assert_eq!(before, f.snapshot());
 }

@@ -16,7 +16,12 @@ fn create_cluster_writes_the_cluster_links() {
     let f = Fixture::new("cluster");
     let run = f.run(&["create-cluster", "--ip=10.0.0.1"]);
     run.ok();
-    assert!(run.stdout.contains(&format!("New cluster UUID is 'alpha_{LAMPORT_TEXT}'")), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("New cluster UUID is 'alpha_{LAMPORT_TEXT}'")),
+        "{}",
+        run.stdout
+    );
     let snap = f.snapshot();
     let expected: BTreeMap<String, String> = [
         ("actual-alpha/marsadm-version", "2.9"),
@@ -29,8 +34,22 @@ fn create_cluster_writes_the_cluster_links() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert_eq!(links(&snap), expected);
-    let dirs: Vec<&str> = snap.iter().filter(|(_, s)| s.kind == 'd').map(|(k, _)| k.as_str()).collect();
-    assert_eq!(dirs, ["actual-alpha", "defaults", "defaults-alpha", "ips", "todo-global", "userspace"]);
+    let dirs: Vec<&str> = snap
+        .iter()
+        .filter(|(_, s)| s.kind == 'd')
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(
+        dirs,
+        [
+            "actual-alpha",
+            "defaults",
+            "defaults-alpha",
+            "ips",
+            "todo-global",
+            "userspace"
+        ]
+    );
     assert_stamped_in_order(
         &f,
         LAMPORT,
@@ -42,7 +61,11 @@ fn create_cluster_writes_the_cluster_links() {
             "ips/ip-alpha",
         ],
     );
-    assert_eq!(f.link("actual-alpha/marsadm-version").1, LAMPORT, "the first link gets lamport_now itself");
+    assert_eq!(
+        f.link("actual-alpha/marsadm-version").1,
+        LAMPORT,
+        "the first link gets lamport_now itself"
+    );
     // An ips link changed: a local round and tell the peers (the original's trigger 2).
     assert_eq!(f.trigger(), "5");
 }
@@ -52,10 +75,12 @@ fn create_cluster_twice_is_refused_and_changes_nothing() {
     let f = Fixture::new("cluster-twice");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     let before = f.snapshot();
-    f.run(&["create-cluster", "--ip=10.0.0.2"]).refused("cluster is already created");
+    f.run(&["create-cluster", "--ip=10.0.0.2"])
+        .refused("cluster is already created");
     assert_eq!(f.snapshot(), before);
     // --force passes the ips check, but an existing uuid is never overridden.
-    f.run(&["create-cluster", "--ip=10.0.0.2", "--force"]).refused("no override is possible");
+    f.run(&["create-cluster", "--ip=10.0.0.2", "--force"])
+        .refused("no override is possible");
     assert_eq!(f.snapshot(), before);
 }
 
@@ -63,7 +88,8 @@ fn create_cluster_twice_is_refused_and_changes_nothing() {
 fn create_cluster_rejects_a_bad_address() {
     let f = Fixture::new("cluster-bad-ip");
     let before = f.snapshot();
-    f.run(&["create-cluster", "--ip=10.0.0.256"]).refused("IP address '10.0.0.256'");
+    f.run(&["create-cluster", "--ip=10.0.0.256"])
+        .refused("IP address '10.0.0.256'");
     assert_eq!(f.snapshot(), before);
 }
 
@@ -71,13 +97,26 @@ fn create_cluster_rejects_a_bad_address() {
 fn without_the_module_the_real_time_stamps_the_links_and_marsadm_says_so() {
     let f = Fixture::new("cluster-no-module");
     f.unload();
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let run = f.run(&["create-cluster", "--ip=10.0.0.1"]);
     run.ok();
-    assert!(run.stderr.contains("not loaded") && run.stderr.contains("real time"), "{}", run.stderr);
-    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(
+        run.stderr.contains("not loaded") && run.stderr.contains("real time"),
+        "{}",
+        run.stderr
+    );
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let (uuid, stamp) = f.link("uuid");
-    assert!(stamp.0 >= before && stamp.0 <= after, "uuid stamped {stamp:?}, not now");
+    assert!(
+        stamp.0 >= before && stamp.0 <= after,
+        "uuid stamped {stamp:?}, not now"
+    );
     assert!(uuid.starts_with("alpha_"));
 }
 
@@ -95,7 +134,10 @@ fn resource_links(size: u64) -> Vec<(&'static str, String)> {
         ("resource-r0/userspace/last-primary", "alpha".into()),
         ("resource-r0/syncstatus-alpha", size.to_string()),
         ("resource-r0/replay-alpha", "log-000000001-alpha,0,0".into()),
-        ("resource-r0/version-000000000-alpha", format!("{ZERO},log-000000000-alpha,0:")),
+        (
+            "resource-r0/version-000000000-alpha",
+            format!("{ZERO},log-000000000-alpha,0:"),
+        ),
         (
             "resource-r0/version-000000001-alpha",
             format!("{ZERO},log-000000001-alpha,0:{ZERO},log-000000000-alpha,0"),
@@ -118,7 +160,11 @@ fn create_resource_writes_the_resource_links() {
     let snap = f.snapshot();
     let mut expected = links(&cluster);
     for (rel, value) in resource_links(DISK_SIZE) {
-        let value = if rel.ends_with("data-alpha") { f.disk_arg().to_string() } else { value };
+        let value = if rel.ends_with("data-alpha") {
+            f.disk_arg().to_string()
+        } else {
+            value
+        };
         expected.insert(rel.to_string(), value);
     }
     assert_eq!(links(&snap), expected);
@@ -140,10 +186,17 @@ fn create_resource_writes_the_resource_links() {
         ]
     );
     let log = &snap["resource-r0/log-000000001-alpha"];
-    assert_eq!((log.kind, log.value.len()), ('f', 0), "the first logfile is an empty regular file");
+    assert_eq!(
+        (log.kind, log.value.len()),
+        ('f', 0),
+        "the first logfile is an empty regular file"
+    );
     let order: Vec<&str> = resource_links(0).iter().map(|(rel, _)| *rel).collect();
     assert_stamped_in_order(&f, lamport, &order);
-    assert!(!snap.keys().any(|k| k.contains(".tmp")), "no temporaries are left");
+    assert!(
+        !snap.keys().any(|k| k.contains(".tmp")),
+        "no temporaries are left"
+    );
     // The original triggers 2 (primary changed) and then 3 (pull and tell everyone).
     assert_eq!(f.trigger(), "15");
 }
@@ -152,13 +205,15 @@ fn create_resource_writes_the_resource_links() {
 fn create_resource_can_use_part_of_the_disk_and_another_device_name() {
     let f = Fixture::new("resource-size");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
-    f.run(&["create-resource", "r0", f.disk_arg(), "data0", "512k"]).ok();
+    f.run(&["create-resource", "r0", f.disk_arg(), "data0", "512k"])
+        .ok();
     assert_eq!(f.value("resource-r0/size"), "512000");
     assert_eq!(f.value("resource-r0/syncstatus-alpha"), "512000");
     assert_eq!(f.value("resource-r0/device-alpha"), "data0");
     let g = Fixture::new("resource-size-option");
     g.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
-    g.run(&["create-resource", "r0", g.disk_arg(), "--size=512K"]).ok();
+    g.run(&["create-resource", "r0", g.disk_arg(), "--size=512K"])
+        .ok();
     assert_eq!(g.value("resource-r0/size"), (512 * 1024).to_string());
 }
 
@@ -168,10 +223,16 @@ fn a_reused_resource_directory_starts_beyond_the_old_logfile_numbers() {
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     f.put_link("resource-r0/maxnr", "7", (1_900_000_000, 0));
     f.run(&["create-resource", "r0", f.disk_arg()]).ok();
-    assert_eq!(f.value("resource-r0/replay-alpha"), "log-000100007-alpha,0,0");
+    assert_eq!(
+        f.value("resource-r0/replay-alpha"),
+        "log-000100007-alpha,0,0"
+    );
     assert_eq!(f.value("resource-r0/skip-check-alpha"), "100007");
     assert_eq!(f.value("resource-r0/maxnr"), "100007");
-    assert_eq!(f.value("resource-r0/version-000100006-alpha"), format!("{ZERO},log-000100006-alpha,0:"));
+    assert_eq!(
+        f.value("resource-r0/version-000100006-alpha"),
+        format!("{ZERO},log-000100006-alpha,0:")
+    );
     assert!(f.path("resource-r0/log-000100007-alpha").is_file());
 }
 
@@ -187,34 +248,72 @@ fn refused_unchanged(f: &Fixture, args: &[&str], pattern: &str) {
 #[test]
 fn create_resource_refuses_bad_input_and_changes_nothing() {
     let f = Fixture::new("resource-guards");
-    refused_unchanged(&f, &["create-resource", "r0", f.disk_arg()], "create-cluster first");
+    refused_unchanged(
+        &f,
+        &["create-resource", "r0", f.disk_arg()],
+        "create-cluster first",
+    );
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     let small = f.dir.join("small.img");
     std::fs::write(&small, vec![0u8; 65536]).unwrap();
     let disk = f.disk_arg();
     let cases: &[(&[&str], &str)] = &[
-        (&["create-resource", "r1", "/nonexistent/disk"], "does not exist"),
-        (&["create-resource", "r1", f.dir.to_str().unwrap()], "no usable block device"),
-        (&["create-resource", "r1", small.to_str().unwrap()], "too small"),
-        (&["create-resource", "bad.name", disk], "disallowed characters"),
+        (
+            &["create-resource", "r1", "/nonexistent/disk"],
+            "does not exist",
+        ),
+        (
+            &["create-resource", "r1", f.dir.to_str().unwrap()],
+            "no usable block device",
+        ),
+        (
+            &["create-resource", "r1", small.to_str().unwrap()],
+            "too small",
+        ),
+        (
+            &["create-resource", "bad.name", disk],
+            "disallowed characters",
+        ),
         (&["create-resource", "r 1", disk], "disallowed characters"),
         (&["create-resource", "", disk], "empty"),
         (&["create-resource", &"a".repeat(64), disk], "too long"),
         (&["create-resource", "none", disk], "reserved"),
         (&["create-resource", "localhost", disk], "reserved"),
         (&["create-resource", "(none)", disk], "reserved"),
-        (&["create-resource", "all", disk], "'all' selects every resource"),
-        (&["create-resource", "r1", disk, "bad.dev"], "device name 'bad.dev'"),
-        (&["create-resource", "r1", disk, "--size=2M"], "larger than the device size"),
-        (&["create-resource", "r1", disk, "--size=5000"], "not a multiple of 4K"),
-        (&["create-resource", "r1", disk, "--size=1x"], "bad unit suffix"),
-        (&["create-resource", "r1", disk, "--size=lots"], "must be a number"),
+        (
+            &["create-resource", "all", disk],
+            "'all' selects every resource",
+        ),
+        (
+            &["create-resource", "r1", disk, "bad.dev"],
+            "device name 'bad.dev'",
+        ),
+        (
+            &["create-resource", "r1", disk, "--size=2M"],
+            "larger than the device size",
+        ),
+        (
+            &["create-resource", "r1", disk, "--size=5000"],
+            "not a multiple of 4K",
+        ),
+        (
+            &["create-resource", "r1", disk, "--size=1x"],
+            "bad unit suffix",
+        ),
+        (
+            &["create-resource", "r1", disk, "--size=lots"],
+            "must be a number",
+        ),
     ];
     for (args, pattern) in cases {
         refused_unchanged(&f, args, pattern);
     }
     f.run(&["create-resource", "r0", disk]).ok();
-    refused_unchanged(&f, &["create-resource", "r0", disk], "already member of resource 'r0'");
+    refused_unchanged(
+        &f,
+        &["create-resource", "r0", disk],
+        "already member of resource 'r0'",
+    );
     refused_unchanged(
         &f,
         &["create-resource", "r1", disk, "r0"],
@@ -228,7 +327,8 @@ fn just_above_64_kib_is_enough() {
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     let disk = f.dir.join("min.img");
     std::fs::write(&disk, vec![0u8; 65536 + 4096]).unwrap();
-    f.run(&["create-resource", "r0", disk.to_str().unwrap()]).ok();
+    f.run(&["create-resource", "r0", disk.to_str().unwrap()])
+        .ok();
     assert_eq!(f.value("resource-r0/size"), "69632");
 }
 
@@ -251,7 +351,8 @@ fn a_failure_while_writing_is_rolled_back() {
     std::fs::create_dir_all(f.path("resource-r0/maxnr")).unwrap();
     let before = f.snapshot();
     f.clear_trigger();
-    f.run(&["create-resource", "r0", f.disk_arg()]).refused("cannot replace");
+    f.run(&["create-resource", "r0", f.disk_arg()])
+        .refused("cannot replace");
     let after = f.snapshot();
     // Directory mtimes move when entries come and go; everything else is as before.
     let strip = |s: &BTreeMap<String, Snap>| -> BTreeMap<String, Snap> {
@@ -266,7 +367,11 @@ fn a_failure_while_writing_is_rolled_back() {
             .collect()
     };
     assert_eq!(strip(&after), strip(&before));
-    assert_eq!(f.link("resource-r0/size").1, (1_900_000_000, 5), "the old value keeps its old stamp");
+    assert_eq!(
+        f.link("resource-r0/size").1,
+        (1_900_000_000, 5),
+        "the old value keeps its old stamp"
+    );
     assert_eq!(f.trigger(), "");
 }
 
@@ -274,15 +379,24 @@ fn a_failure_while_writing_is_rolled_back() {
 fn a_device_in_use_is_refused() {
     let f = Fixture::new("resource-busy");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
-    let Some(dev) = LoopDevice::new(&f, 1 << 20) else { return };
+    let Some(dev) = LoopDevice::new(&f, 1 << 20) else {
+        return;
+    };
     // Another holder of the device, as a mounted filesystem or device mapper would be.
     use std::os::unix::fs::OpenOptionsExt;
-    let holder = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_EXCL).open(&dev.path).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(&dev.path)
+        .unwrap();
     refused_unchanged(&f, &["create-resource", "r0", &dev.path], "exclusive");
     drop(holder);
     let run = f.run(&["create-resource", "r0", &dev.path]);
     run.ok();
-    assert!(run.stdout.contains(&format!("block device '{}': determined size = 1048576 bytes", dev.path)));
+    assert!(run.stdout.contains(&format!(
+        "block device '{}': determined size = 1048576 bytes",
+        dev.path
+    )));
     assert_eq!(f.value("resource-r0/data-alpha"), dev.path);
 }
 
@@ -290,7 +404,9 @@ fn a_device_in_use_is_refused() {
 fn a_too_small_block_device_is_refused() {
     let f = Fixture::new("resource-small-dev");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
-    let Some(dev) = LoopDevice::new(&f, 65536) else { return };
+    let Some(dev) = LoopDevice::new(&f, 65536) else {
+        return;
+    };
     refused_unchanged(&f, &["create-resource", "r0", &dev.path], "too small");
 }
 
@@ -302,8 +418,16 @@ fn dry_run_tells_and_writes_nothing() {
     f.clear_trigger();
     let run = f.run(&["create-resource", "r0", f.disk_arg(), "--dry-run"]);
     run.ok();
-    assert!(run.stdout.contains("DRY_RUN: would create symlink"), "{}", run.stdout);
-    assert!(run.stdout.contains("resource-r0/todo-alpha/attach' -> '1'"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("DRY_RUN: would create symlink"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("resource-r0/todo-alpha/attach' -> '1'"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(f.snapshot(), before);
     assert_eq!(f.trigger(), "");
 }
@@ -316,10 +440,17 @@ fn wrong_permissions_of_the_root_are_fixed_only_by_a_change() {
     let before = f.snapshot();
     let run = f.run(&["attach", "r0"]);
     run.refused("create-cluster first");
-    assert!(run.stderr.contains("wrong permissions 0755"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("wrong permissions 0755"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.snapshot(), before);
     let mode = std::fs::metadata(&f.root).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o755, "a refused command does not even fix the mode");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
-    assert_eq!(std::fs::metadata(&f.root).unwrap().permissions().mode() & 0o7777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&f.root).unwrap().permissions().mode() & 0o7777,
+        0o700
+    );
 }

@@ -18,21 +18,32 @@ fn json(f: &Fixture, args: &[&str]) -> Value {
 #[test]
 fn the_emergency_limit_is_a_percentage_and_bad_values_change_nothing() {
     let f = Fixture::with_resource("emergency-limit");
-    assert_eq!(f.run(&["get-emergency-limit", "r0"]).ok().stdout, "0\n", "unset reads as 0 (off)");
+    assert_eq!(
+        f.run(&["get-emergency-limit", "r0"]).ok().stdout,
+        "0\n",
+        "unset reads as 0 (off)"
+    );
     f.run(&["set-emergency-limit", "r0", "25"]).ok();
     assert_eq!(f.value("resource-r0/todo-alpha/emergency-limit"), "25");
     assert_eq!(f.run(&["get-emergency-limit", "r0"]).ok().stdout, "25\n");
     let before = f.snapshot();
     for bad in ["101", "abc", "", "1.5", "0x10", "1000"] {
-        f.run(&["set-emergency-limit", "r0", bad]).refused("is not a whole number from 0 to 100");
+        f.run(&["set-emergency-limit", "r0", bad])
+            .refused("is not a whole number from 0 to 100");
     }
-    assert_eq!(f.run(&["set-emergency-limit", "r0", "-1"]).code, 2, "a negative number is bad usage");
-    f.run(&["set-emergency-limit", "r9", "10"]).refused("does not exist");
+    assert_eq!(
+        f.run(&["set-emergency-limit", "r0", "-1"]).code,
+        2,
+        "a negative number is bad usage"
+    );
+    f.run(&["set-emergency-limit", "r9", "10"])
+        .refused("does not exist");
     assert_eq!(before, f.snapshot(), "refused commands changed the tree");
     f.run(&["set-emergency-limit", "r0", "0"]).ok();
     assert_eq!(f.value("resource-r0/todo-alpha/emergency-limit"), "0");
     // Another host's view of a resource it is no member of: refused.
-    f.run_as("bravo", &["get-emergency-limit", "r0"]).refused("not yet joined");
+    f.run_as("bravo", &["get-emergency-limit", "r0"])
+        .refused("not yet joined");
 }
 
 #[test]
@@ -56,7 +67,10 @@ fn view_shows_the_level_and_a_primary_in_emergency() {
     assert_eq!(r["emergency"]["logging_stopped"], false);
     assert_eq!(r["repl_state"], "Replicating");
     let text = f.run(&["view"]).ok().stdout.clone();
-    assert!(text.contains("/mars: emergency level 0 (normal), 800 MiB free of 896 MiB"), "{text}");
+    assert!(
+        text.contains("/mars: emergency level 0 (normal), 800 MiB free of 896 MiB"),
+        "{text}"
+    );
     assert!(!text.contains("EMERGENCY"), "{text}");
 
     // Jammed: the kernel stopped logging.
@@ -76,7 +90,10 @@ fn view_shows_the_level_and_a_primary_in_emergency() {
     assert_eq!(r["emergency"]["since"], stamp_text(since));
     assert_eq!(r["emergency"]["limit_percent"], 20);
     let text = f.run(&["view"]).ok().stdout.clone();
-    assert!(text.contains("/mars: emergency level 4 (jammed: logging stopped), 0 MiB free of 896 MiB"), "{text}");
+    assert!(
+        text.contains("/mars: emergency level 4 (jammed: logging stopped), 0 MiB free of 896 MiB"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!(
             "    EMERGENCY: /mars full: logging stopped since {}, secondaries need `marsadm invalidate r0`\n",
@@ -84,12 +101,18 @@ fn view_shows_the_level_and_a_primary_in_emergency() {
         )),
         "{text}"
     );
-    assert!(text.contains("    emergency limit: 20% of /mars\n"), "{text}");
+    assert!(
+        text.contains("    emergency limit: 20% of /mars\n"),
+        "{text}"
+    );
 
     // A secondary sees the primary's emergency.
     f.put_link("resource-r0/data-bravo", "/dev/vdb", LAMPORT);
     let v = json(&f, &["view", "r0", "--json"]);
-    assert!(v["resources"][0]["emergency"]["primary_stopped"].is_null(), "alpha is the primary itself");
+    assert!(
+        v["resources"][0]["emergency"]["primary_stopped"].is_null(),
+        "alpha is the primary itself"
+    );
     let run = f.run_as("bravo", &["view", "r0", "--json"]);
     run.ok();
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -105,8 +128,16 @@ fn help_names_the_emergency_commands() {
     let run = f.run(&["--help"]);
     run.ok();
     for cmd in ["set-emergency-limit", "get-emergency-limit"] {
-        assert!(run.stdout.contains(&format!("  {cmd} ")), "--help lacks {cmd}:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("  {cmd} ")),
+            "--help lacks {cmd}:\n{}",
+            run.stdout
+        );
     }
     let run = f.run(&["set-emergency-limit", "--help"]);
-    assert!(run.stdout.contains("todo-<host>/emergency-limit"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("todo-<host>/emergency-limit"),
+        "{}",
+        run.stdout
+    );
 }

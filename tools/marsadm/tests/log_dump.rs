@@ -12,7 +12,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("marsadm-log-dump-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("marsadm-log-dump-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -25,8 +26,14 @@ impl Drop for TempDir {
 }
 
 fn marsadm(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_marsadm")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_marsadm"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// Writes `bytes` as a logfile and dumps it as JSON.
@@ -34,7 +41,10 @@ fn dump(dir: &TempDir, name: &str, bytes: &[u8]) -> (i32, Value) {
     let path = dir.0.join(name);
     std::fs::write(&path, bytes).unwrap();
     let (code, out) = marsadm(&["log-dump", "--json", path.to_str().unwrap()]);
-    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}")))
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}")),
+    )
 }
 
 /// Ten records of varying size, the 5th one LZ4-compressed.
@@ -47,7 +57,8 @@ fn logfile() -> LogBuilder {
             log.push(8 * 4096, &vec![0u8; 4096]).unwrap();
             log.compress = false;
         } else {
-            log.push(i as i64 * 4096, &pattern(100 + 300 * i as usize, 7, i)).unwrap();
+            log.push(i as i64 * 4096, &pattern(100 + 300 * i as usize, 7, i))
+                .unwrap();
         }
     }
     log
@@ -55,7 +66,10 @@ fn logfile() -> LogBuilder {
 
 fn first_defect(v: &Value) -> (u64, String) {
     let d = &v["summary"]["first_defect"];
-    (d["offset"].as_u64().unwrap(), d["class"].as_str().unwrap().to_string())
+    (
+        d["offset"].as_u64().unwrap(),
+        d["class"].as_str().unwrap().to_string(),
+    )
 }
 
 #[test]
@@ -74,7 +88,10 @@ fn clean_logfile_lists_every_record() {
     assert_eq!(records[4]["compression"], "lz4");
     assert_eq!(records[4]["len"], 4096);
     assert_eq!(v["summary"]["clean"], true);
-    assert_eq!(v["summary"]["end_offset"].as_u64().unwrap(), log.bytes.len() as u64);
+    assert_eq!(
+        v["summary"]["end_offset"].as_u64().unwrap(),
+        log.bytes.len() as u64
+    );
     assert!(v["summary"]["first_defect"].is_null());
 
     // The human form says the same.
@@ -99,19 +116,28 @@ fn zeros_up_to_eof_are_a_zero_tail_not_a_defect() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["records"].as_array().unwrap().len(), 10);
     assert_eq!(v["summary"]["clean"], true);
-    assert_eq!(v["summary"]["end_offset"].as_u64().unwrap(), log.bytes.len() as u64);
+    assert_eq!(
+        v["summary"]["end_offset"].as_u64().unwrap(),
+        log.bytes.len() as u64
+    );
     assert_eq!(v["summary"]["zero_tail"].as_u64().unwrap(), (3 << 20) + 123);
     let path = dir.0.join("log-000000001-a");
     let (code, text) = marsadm(&["log-dump", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(text.contains("zero tail of 3145851 bytes"), "{text}");
-    assert!(text.ends_with("10 records, 0 warnings, 0 defects\n"), "{text}");
+    assert!(
+        text.ends_with("10 records, 0 warnings, 0 defects\n"),
+        "{text}"
+    );
     // Zeros followed by data far beyond stay a defect.
     let last = bytes.len() - 1;
     bytes[last] = 1;
     let (code, v) = dump(&dir, "log-000000001-a", &bytes);
     assert_eq!(code, 1, "{v}");
-    assert_eq!(first_defect(&v), (log.bytes.len() as u64, "zeroed".to_string()));
+    assert_eq!(
+        first_defect(&v),
+        (log.bytes.len() as u64, "zeroed".to_string())
+    );
 }
 
 #[test]
@@ -127,7 +153,10 @@ fn a_torn_last_write_before_zeros_is_one_torn_tail_defect() {
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["records"].as_array().unwrap().len(), 7);
     assert_eq!(v["summary"]["defects"].as_u64(), Some(1));
-    assert_eq!(first_defect(&v), (log.offsets[7] as u64, "torn-tail".to_string()));
+    assert_eq!(
+        first_defect(&v),
+        (log.offsets[7] as u64, "torn-tail".to_string())
+    );
 }
 
 #[test]
@@ -136,12 +165,42 @@ fn each_damage_is_located_and_classified() {
     let log = logfile();
     let off = |i: usize| log.offsets[i];
     let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, usize, &str)> = vec![
-        ("payload bit flip", Box::new(|b: &mut Vec<u8>| b[off(3) + 60] ^= 4), off(3), "checksum"),
-        ("truncated tail", Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 30)), off(9), "truncated"),
-        ("zeroed block", Box::new(|b: &mut Vec<u8>| b[off(6)..off(6) + 512].fill(0)), off(6), "zeroed"),
-        ("repeated 0xff", Box::new(|b: &mut Vec<u8>| b[off(2)..off(2) + 64].fill(0xff)), off(2), "repeated"),
-        ("garbage before first", Box::new(|b: &mut Vec<u8>| b.splice(0..0, [1u8, 2, 3, 4, 5]).for_each(drop)), 0, "hole"),
-        ("unfinished record", Box::new(|b: &mut Vec<u8>| b[off(5) + 9] = 0), off(5), "invalid"),
+        (
+            "payload bit flip",
+            Box::new(|b: &mut Vec<u8>| b[off(3) + 60] ^= 4),
+            off(3),
+            "checksum",
+        ),
+        (
+            "truncated tail",
+            Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 30)),
+            off(9),
+            "truncated",
+        ),
+        (
+            "zeroed block",
+            Box::new(|b: &mut Vec<u8>| b[off(6)..off(6) + 512].fill(0)),
+            off(6),
+            "zeroed",
+        ),
+        (
+            "repeated 0xff",
+            Box::new(|b: &mut Vec<u8>| b[off(2)..off(2) + 64].fill(0xff)),
+            off(2),
+            "repeated",
+        ),
+        (
+            "garbage before first",
+            Box::new(|b: &mut Vec<u8>| b.splice(0..0, [1u8, 2, 3, 4, 5]).for_each(drop)),
+            0,
+            "hole",
+        ),
+        (
+            "unfinished record",
+            Box::new(|b: &mut Vec<u8>| b[off(5) + 9] = 0),
+            off(5),
+            "invalid",
+        ),
         (
             "sequence gap",
             Box::new(|b: &mut Vec<u8>| {
@@ -155,20 +214,36 @@ fn each_damage_is_located_and_classified() {
         ),
         (
             "bad length",
-            Box::new(|b: &mut Vec<u8>| b[off(1) + 10..off(1) + 12].copy_from_slice(&(-3i16).to_le_bytes())),
+            Box::new(|b: &mut Vec<u8>| {
+                b[off(1) + 10..off(1) + 12].copy_from_slice(&(-3i16).to_le_bytes())
+            }),
             off(1),
             "bad-length",
         ),
-        ("end magic", Box::new(|b: &mut Vec<u8>| b[off(2) - 36 + 3] ^= 0x40), off(1), "bad-end-magic"),
+        (
+            "end magic",
+            Box::new(|b: &mut Vec<u8>| b[off(2) - 36 + 3] ^= 0x40),
+            off(1),
+            "bad-end-magic",
+        ),
         // A literal run longer than the input: LZ4 must refuse it.
-        ("compressed bytes", Box::new(|b: &mut Vec<u8>| b[off(4) + 48..off(4) + 50].fill(0xff)), off(4), "decompress"),
+        (
+            "compressed bytes",
+            Box::new(|b: &mut Vec<u8>| b[off(4) + 48..off(4) + 50].fill(0xff)),
+            off(4),
+            "decompress",
+        ),
     ];
     for (what, damage, offset, class) in cases {
         let mut bytes = log.bytes.clone();
         damage(&mut bytes);
         let (code, v) = dump(&dir, "damaged", &bytes);
         assert_eq!(code, 1, "{what}: {v}");
-        assert_eq!(first_defect(&v), (offset as u64, class.to_string()), "{what}: {v}");
+        assert_eq!(
+            first_defect(&v),
+            (offset as u64, class.to_string()),
+            "{what}: {v}"
+        );
         assert_eq!(v["summary"]["clean"], false);
     }
 }
@@ -183,8 +258,14 @@ fn dump_resynchronises_after_garbage() {
     bytes.extend(&log.bytes[log.offsets[3]..]);
     let (code, v) = dump(&dir, "resync", &bytes);
     assert_eq!(code, 1);
-    assert_eq!(first_defect(&v), (log.offsets[3] as u64, "repeated".to_string()));
-    assert_eq!(v["defects"][0]["resume"].as_u64().unwrap(), garbage_end as u64);
+    assert_eq!(
+        first_defect(&v),
+        (log.offsets[3] as u64, "repeated".to_string())
+    );
+    assert_eq!(
+        v["defects"][0]["resume"].as_u64().unwrap(),
+        garbage_end as u64
+    );
     // All ten records are still found, the later ones shifted by the garbage.
     let records = v["records"].as_array().unwrap();
     assert_eq!(records.len(), 10);
@@ -207,7 +288,10 @@ fn large_logfile_streams_through_windows() {
     assert_eq!(code, 1);
     assert_eq!(first_defect(&v), (victim as u64, "checksum".to_string()));
     assert_eq!(v["records"].as_array().unwrap().len(), 699);
-    assert_eq!(v["summary"]["end_offset"].as_u64().unwrap(), bytes.len() as u64);
+    assert_eq!(
+        v["summary"]["end_offset"].as_u64().unwrap(),
+        bytes.len() as u64
+    );
 }
 
 #[test]

@@ -17,7 +17,11 @@ fn primary_fixture(tag: &str) -> Fixture {
 }
 
 fn write_log(f: &Fixture, nr: u32, bytes: usize) {
-    std::fs::write(f.path(&format!("{DIR}/log-{nr:09}-alpha")), vec![7u8; bytes]).unwrap();
+    std::fs::write(
+        f.path(&format!("{DIR}/log-{nr:09}-alpha")),
+        vec![7u8; bytes],
+    )
+    .unwrap();
 }
 
 #[test]
@@ -27,7 +31,12 @@ fn log_rotate_starts_the_next_logfile_when_the_current_one_has_data() {
     let before = f.snapshot();
     let run = f.run(&["log-rotate", "r0"]);
     run.ok();
-    assert!(run.stdout.contains("an empty logfile 'log-000000001-alpha' already exists"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("an empty logfile 'log-000000001-alpha' already exists"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(f.snapshot(), before);
 
     write_log(&f, 1, 4096);
@@ -44,12 +53,21 @@ fn log_rotate_starts_the_next_logfile_when_the_current_one_has_data() {
     f.run(&["log-rotate", "r0"]).ok();
     assert_eq!(f.snapshot(), before);
     // Nor when it holds only the zeros a running logger writes ahead of its records.
-    std::fs::write(f.path(&format!("{DIR}/log-000000002-alpha")), vec![0u8; 1 << 20]).unwrap();
+    std::fs::write(
+        f.path(&format!("{DIR}/log-000000002-alpha")),
+        vec![0u8; 1 << 20],
+    )
+    .unwrap();
     f.put_link(&format!("{DIR}/version-000000002-alpha"), "x", LAMPORT);
     let before = f.snapshot();
     let run = f.run(&["log-rotate", "r0"]);
     run.ok();
-    assert!(run.stdout.contains("an empty logfile 'log-000000002-alpha' already exists"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("an empty logfile 'log-000000002-alpha' already exists"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(f.snapshot(), before);
     // A record at its start: it rotates.
     let mut bytes = vec![0u8; 1 << 20];
@@ -57,7 +75,9 @@ fn log_rotate_starts_the_next_logfile_when_the_current_one_has_data() {
     std::fs::write(f.path(&format!("{DIR}/log-000000002-alpha")), bytes).unwrap();
     f.set_lamport((LAMPORT.0 + 100, 0));
     f.run(&["log-rotate", "r0"]).ok();
-    assert!(f.snapshot().contains_key(&format!("{DIR}/log-000000003-alpha")));
+    assert!(f
+        .snapshot()
+        .contains_key(&format!("{DIR}/log-000000003-alpha")));
 }
 
 #[test]
@@ -65,13 +85,15 @@ fn log_rotate_is_refused_where_it_would_do_harm() {
     let f = Fixture::with_resource("rotate-refused");
     write_log(&f, 1, 4096);
     let before = f.snapshot();
-    f.run(&["log-rotate", "r0"]).refused("I need to be the actual primary");
+    f.run(&["log-rotate", "r0"])
+        .refused("I need to be the actual primary");
     assert_eq!(f.snapshot(), before);
 
     f.put_link(&format!("{DIR}/actual-alpha/is-primary"), "1", LAMPORT);
     std::fs::remove_file(f.path(&format!("{DIR}/version-000000001-alpha"))).unwrap();
     let before = f.snapshot();
-    f.run(&["log-rotate", "r0"]).refused("has no corresponding versionlink");
+    f.run(&["log-rotate", "r0"])
+        .refused("has no corresponding versionlink");
     assert_eq!(f.snapshot(), before);
 }
 
@@ -95,9 +117,17 @@ fn history(tag: &str, replayed: u32) -> Fixture {
     let f = primary_fixture(tag);
     for nr in 1..=3 {
         write_log(&f, nr, 512);
-        f.put_link(&format!("{DIR}/version-{nr:09}-alpha"), &format!("v{nr}"), LAMPORT);
+        f.put_link(
+            &format!("{DIR}/version-{nr:09}-alpha"),
+            &format!("v{nr}"),
+            LAMPORT,
+        );
     }
-    f.put_link(&format!("{DIR}/replay-alpha"), &format!("log-{replayed:09}-alpha,100,0"), LAMPORT);
+    f.put_link(
+        &format!("{DIR}/replay-alpha"),
+        &format!("log-{replayed:09}-alpha,100,0"),
+        LAMPORT,
+    );
     f
 }
 
@@ -116,8 +146,15 @@ fn log_delete_removes_what_every_member_has_replayed() {
     for rel in &deleted {
         assert_eq!(f.value(rel), ".deleted", "{rel}");
     }
-    assert_stamped_in_order(&f, t, &deleted.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(f.path(&format!("{DIR}/log-000000003-alpha")).is_file(), "the newest logfile stays");
+    assert_stamped_in_order(
+        &f,
+        t,
+        &deleted.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(
+        f.path(&format!("{DIR}/log-000000003-alpha")).is_file(),
+        "the newest logfile stays"
+    );
     assert_eq!(
         f.value(&format!("{DIR}/version-000000002-alpha")),
         "v2",
@@ -129,7 +166,11 @@ fn log_delete_removes_what_every_member_has_replayed() {
     let before = f.snapshot();
     let run = f.run(&["log-delete", "r0"]);
     run.ok();
-    assert!(run.stdout.contains("no logfiles are deletable"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("no logfiles are deletable"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(f.snapshot(), before);
 }
 
@@ -137,12 +178,20 @@ fn log_delete_removes_what_every_member_has_replayed() {
 fn log_delete_keeps_what_a_member_still_needs() {
     let f = history("delete-needed", 2);
     // A second member still replays logfile 1.
-    f.put_link(&format!("{DIR}/replay-bravo"), "log-000000001-alpha,0,0", LAMPORT);
+    f.put_link(
+        &format!("{DIR}/replay-bravo"),
+        "log-000000001-alpha,0,0",
+        LAMPORT,
+    );
     let before = f.snapshot();
     f.run(&["log-delete", "r0"]).ok();
     assert_eq!(f.snapshot(), before);
     // Once bravo moved on to logfile 2, logfile 1 goes.
-    f.put_link(&format!("{DIR}/replay-bravo"), "log-000000002-alpha,0,0", LAMPORT);
+    f.put_link(
+        &format!("{DIR}/replay-bravo"),
+        "log-000000002-alpha,0,0",
+        LAMPORT,
+    );
     f.run(&["log-delete", "r0"]).ok();
     assert_eq!(f.value(&format!("{DIR}/log-000000001-alpha")), ".deleted");
     assert!(f.path(&format!("{DIR}/log-000000002-alpha")).is_file());
@@ -153,7 +202,8 @@ fn log_delete_needs_replay_links() {
     let f = history("delete-no-replay", 3);
     std::fs::remove_file(f.path(&format!("{DIR}/replay-alpha"))).unwrap();
     let before = f.snapshot();
-    f.run(&["log-delete", "r0"]).refused("cannot find any replay symlinks");
+    f.run(&["log-delete", "r0"])
+        .refused("cannot find any replay symlinks");
     assert_eq!(f.snapshot(), before);
 }
 
@@ -163,15 +213,21 @@ fn log_delete_is_refused_while_a_member_has_no_replay_link() {
     // bravo is a member (data link) but its replay link is missing: it may need anything.
     f.put_link(&format!("{DIR}/data-bravo"), "/dev/vda", LAMPORT);
     let before = f.snapshot();
-    f.run(&["log-delete", "r0"]).refused("member 'bravo' of 'r0' has no replay link");
-    f.run(&["log-delete-all", "r0"]).refused("member 'bravo' of 'r0' has no replay link");
+    f.run(&["log-delete", "r0"])
+        .refused("member 'bravo' of 'r0' has no replay link");
+    f.run(&["log-delete-all", "r0"])
+        .refused("member 'bravo' of 'r0' has no replay link");
     assert_eq!(f.snapshot(), before);
 }
 
 #[test]
 fn cron_rotates_on_the_primary_and_deletes_what_everyone_replayed() {
     let f = history("cron", 3);
-    f.put_link(&format!("{DIR}/replay-bravo"), "log-000000002-alpha,0,0", LAMPORT);
+    f.put_link(
+        &format!("{DIR}/replay-bravo"),
+        "log-000000002-alpha,0,0",
+        LAMPORT,
+    );
     f.put_link(&format!("{DIR}/data-bravo"), "/dev/vda", LAMPORT);
     f.set_lamport((LAMPORT.0 + 1000, 0));
     f.run(&["cron"]).ok();
@@ -181,7 +237,11 @@ fn cron_rotates_on_the_primary_and_deletes_what_everyone_replayed() {
     assert!(f.path(&format!("{DIR}/log-000000002-alpha")).is_file());
     // A secondary (not the actual primary) does not rotate, and cron says nothing about it.
     let g = history("cron-secondary", 3);
-    g.put_link(&format!("{DIR}/actual-alpha/is-primary"), "0", (LAMPORT.0 + 1, 0));
+    g.put_link(
+        &format!("{DIR}/actual-alpha/is-primary"),
+        "0",
+        (LAMPORT.0 + 1, 0),
+    );
     let run = g.run(&["cron"]);
     run.ok();
     assert!(!g.path(&format!("{DIR}/log-000000004-alpha")).exists());
@@ -196,7 +256,11 @@ fn gc_fixture(tag: &str, heartbeat: Option<i64>) -> Fixture {
     if let Some(ago) = heartbeat {
         f.put_link("actual-bravo/time", "x", (LAMPORT.0 - ago, 0));
     }
-    f.put_link(&format!("{DIR}/todo-alpha/old"), ".deleted", (LAMPORT.0 - 100, 0));
+    f.put_link(
+        &format!("{DIR}/todo-alpha/old"),
+        ".deleted",
+        (LAMPORT.0 - 100, 0),
+    );
     f.put_link("userspace/old", ".deleted", (LAMPORT.0 - 100, 0));
     f
 }
@@ -204,7 +268,11 @@ fn gc_fixture(tag: &str, heartbeat: Option<i64>) -> Fixture {
 fn collected(f: &Fixture) -> bool {
     let gone = |rel: &str| std::fs::symlink_metadata(f.path(rel)).is_err();
     let a = gone(&format!("{DIR}/todo-alpha/old"));
-    assert_eq!(a, gone("userspace/old"), "resource and global tombstones alike");
+    assert_eq!(
+        a,
+        gone("userspace/old"),
+        "resource and global tombstones alike"
+    );
     a
 }
 
@@ -226,7 +294,11 @@ fn cron_collects_a_tombstone_only_once_every_peer_has_seen_it() {
     assert!(!collected(&f), "--dry-run changes nothing");
     let run = f.run(&["cron"]);
     run.ok();
-    assert!(run.stdout.contains("collected 2 deleted link(s)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("collected 2 deleted link(s)"),
+        "{}",
+        run.stdout
+    );
     assert!(collected(&f));
     // Live links are never collected.
     assert_eq!(f.value(&format!("{DIR}/todo-alpha/attach")), "1");
@@ -235,7 +307,10 @@ fn cron_collects_a_tombstone_only_once_every_peer_has_seen_it() {
     f.run(&["cron"]).ok();
     assert!(!collected(&f));
     f.run(&["cron", "--keep-backup-hours=0"]).ok();
-    assert!(collected(&f), "a peer silent for longer than --keep-backup-hours no longer counts");
+    assert!(
+        collected(&f),
+        "a peer silent for longer than --keep-backup-hours no longer counts"
+    );
     // A smaller --window collects earlier.
     let f = gc_fixture("gc-small-window", Some(50));
     f.run(&["cron", "--window=10"]).ok();

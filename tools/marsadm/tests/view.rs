@@ -46,11 +46,26 @@ fn a_fresh_resource_shows_switches_the_kernel_has_not_followed_yet() {
     assert_eq!(r["switches"]["fetch"]["state"], "on-idle");
 
     let text = f.run(&["view"]).stdout;
-    assert!(text.contains("r0 NoAttach UnResponsive NotYetPrimary alpha\n"), "{text}");
-    assert!(text.contains("    attach   on     not yet (actual-alpha/is-attached missing)\n"), "{text}");
-    assert!(text.contains("    primary  on     not yet (actual-alpha/is-primary missing)\n"), "{text}");
-    assert!(text.contains("    replay:  log-000000001-alpha at position 0"), "{text}");
-    assert!(text.contains("WARNING: the kernel has not reported recently"), "{text}");
+    assert!(
+        text.contains("r0 NoAttach UnResponsive NotYetPrimary alpha\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    attach   on     not yet (actual-alpha/is-attached missing)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    primary  on     not yet (actual-alpha/is-primary missing)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    replay:  log-000000001-alpha at position 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("WARNING: the kernel has not reported recently"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -62,7 +77,11 @@ fn a_running_primary_is_up_to_date_and_replicating() {
     for name in ["is-attached", "is-primary", "if-on"] {
         f.put_link(&format!("{d}/{name}"), "1", LAMPORT);
     }
-    f.put_link(&format!("{d}/msg-err-replay-stop"), "1.0 2.0 something broke", LAMPORT);
+    f.put_link(
+        &format!("{d}/msg-err-replay-stop"),
+        "1.0 2.0 something broke",
+        LAMPORT,
+    );
     let v = json(&f, &["view", "r0", "--json"]);
     assert_eq!(v["kernel"]["alive"], true);
     assert_eq!(v["kernel"]["heartbeat"], LAMPORT_TEXT);
@@ -81,8 +100,14 @@ fn a_running_primary_is_up_to_date_and_replicating() {
     assert_eq!(r["disk_state"], "Detaching");
     assert_eq!(r["repl_state"], "NotStarted");
     let text = f.run(&["view", "r0"]).stdout;
-    assert!(text.contains("    attach   off    still on (actual-alpha/is-attached = 1)\n"), "{text}");
-    assert!(text.contains("    msg-err-replay-stop: 1.0 2.0 something broke\n"), "{text}");
+    assert!(
+        text.contains("    attach   off    still on (actual-alpha/is-attached = 1)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    msg-err-replay-stop: 1.0 2.0 something broke\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -91,13 +116,18 @@ fn view_without_module_cluster_or_resource() {
     f.unload();
     let text = f.run(&["view"]);
     text.ok();
-    assert!(text.stdout.contains("WARNING: mars kernel module is not loaded"));
+    assert!(text
+        .stdout
+        .contains("WARNING: mars kernel module is not loaded"));
     assert!(text.stdout.contains("no cluster uuid found"));
-    assert!(text.stdout.contains("I am not member/guest of any resource"));
+    assert!(text
+        .stdout
+        .contains("I am not member/guest of any resource"));
     let v = json(&f, &["view", "--json"]);
     assert_eq!(v["kernel"]["module_loaded"], false);
     assert!(v["resources"].as_array().unwrap().is_empty());
-    f.run(&["view", "r0"]).refused("resource 'r0' does not exist");
+    f.run(&["view", "r0"])
+        .refused("resource 'r0' does not exist");
 }
 
 #[test]
@@ -141,13 +171,27 @@ fn help_names_every_command_and_what_it_writes() {
         "view",
         "log-dump",
     ] {
-        assert!(run.stdout.contains(&format!("  {cmd} ")), "--help lacks {cmd}:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("  {cmd} ")),
+            "--help lacks {cmd}:\n{}",
+            run.stdout
+        );
     }
     assert!(run.stdout.contains("Exit status"), "{}", run.stdout);
     let run = f.run(&["create-resource", "--help"]);
     run.ok();
-    for word in ["exclusively", "64 KiB", "todo-<host>/attach = 1 last", "--size", "[DEVICE_NAME]"] {
-        assert!(run.stdout.contains(word), "create-resource --help lacks {word:?}:\n{}", run.stdout);
+    for word in [
+        "exclusively",
+        "64 KiB",
+        "todo-<host>/attach = 1 last",
+        "--size",
+        "[DEVICE_NAME]",
+    ] {
+        assert!(
+            run.stdout.contains(word),
+            "create-resource --help lacks {word:?}:\n{}",
+            run.stdout
+        );
     }
     let run = f.run(&["create-resource"]);
     assert_eq!(run.code, 2, "missing arguments are a usage error");
@@ -166,13 +210,21 @@ fn two_members(tag: &str) -> Fixture {
         &format!("{a},log-000000001-alpha,2000:{zero},log-000000000-alpha,0"),
         LAMPORT,
     );
-    f.put_link("resource-r0/replay-alpha", "log-000000001-alpha,2000,0", LAMPORT);
+    f.put_link(
+        "resource-r0/replay-alpha",
+        "log-000000001-alpha,2000,0",
+        LAMPORT,
+    );
     f.put_link(
         "resource-r0/version-000000001-bravo",
         &format!("{b},log-000000001-alpha,1000:{zero},log-000000000-alpha,0"),
         LAMPORT,
     );
-    f.put_link("resource-r0/replay-bravo", "log-000000001-alpha,1000,0", LAMPORT);
+    f.put_link(
+        "resource-r0/replay-bravo",
+        "log-000000001-alpha,1000,0",
+        LAMPORT,
+    );
     f
 }
 
@@ -199,7 +251,11 @@ fn a_forced_failover_with_writes_on_both_sides_is_reported_as_split_brain() {
         &format!("{c},log-000000002-bravo,500:{b},log-000000001-alpha,1000"),
         LAMPORT,
     );
-    f.put_link("resource-r0/replay-bravo", "log-000000002-bravo,500,0", LAMPORT);
+    f.put_link(
+        "resource-r0/replay-bravo",
+        "log-000000002-bravo,500,0",
+        LAMPORT,
+    );
     let v = json(&f, &["view", "--json"]);
     let s = &v["resources"][0]["split_brain"];
     assert_eq!(s["detected"], true, "{s}");
@@ -212,31 +268,59 @@ fn a_forced_failover_with_writes_on_both_sides_is_reported_as_split_brain() {
     assert_eq!(pair["diverged"][1]["host"], "bravo");
     assert_eq!(pair["diverged"][1]["since"], "log-000000002-bravo,500");
     let text = f.run(&["view", "r0"]).stdout;
-    assert!(text.contains("SPLIT BRAIN between 'alpha' and 'bravo': common ancestor log-000000001-alpha,1000"), "{text}");
-    assert!(text.contains("marsadm invalidate r0"), "the resolution is named: {text}");
+    assert!(
+        text.contains(
+            "SPLIT BRAIN between 'alpha' and 'bravo': common ancestor log-000000001-alpha,1000"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("marsadm invalidate r0"),
+        "the resolution is named: {text}"
+    );
 
     // Both started a logfile 2, and alpha's kernel stopped its replay: both are reported.
     std::fs::write(f.path("resource-r0/log-000000002-alpha"), b"x").unwrap();
     std::fs::write(f.path("resource-r0/log-000000002-bravo"), b"y").unwrap();
-    f.put_link("resource-r0/actual-alpha/msg-err-splitbrain-detected", "replay stops after log-000000001-alpha", LAMPORT);
+    f.put_link(
+        "resource-r0/actual-alpha/msg-err-splitbrain-detected",
+        "replay stops after log-000000001-alpha",
+        LAMPORT,
+    );
     let s = json(&f, &["view", "--json"])["resources"][0]["split_brain"].clone();
-    assert_eq!(s["double_logfiles"], serde_json::json!([["log-000000002-alpha", "log-000000002-bravo"]]));
+    assert_eq!(
+        s["double_logfiles"],
+        serde_json::json!([["log-000000002-alpha", "log-000000002-bravo"]])
+    );
     assert_eq!(s["kernel"][0]["host"], "alpha");
     let text = f.run(&["view"]).stdout;
-    assert!(text.contains("logfiles log-000000002-alpha and log-000000002-bravo have the same number"), "{text}");
-    assert!(text.contains("reported by the kernel of 'alpha': replay stops after"), "{text}");
+    assert!(
+        text.contains("logfiles log-000000002-alpha and log-000000002-bravo have the same number"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reported by the kernel of 'alpha': replay stops after"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_history_that_cannot_be_compared_is_suspected_not_detected() {
     let f = two_members("view-unknown");
     // bravo names a logfile 3 whose links are gone: its history cannot be walked back.
-    f.put_link("resource-r0/replay-bravo", "log-000000003-bravo,10,0", LAMPORT);
+    f.put_link(
+        "resource-r0/replay-bravo",
+        "log-000000003-bravo,10,0",
+        LAMPORT,
+    );
     let s = json(&f, &["view", "--json"])["resources"][0]["split_brain"].clone();
     assert_eq!(s["detected"], false, "{s}");
     assert_eq!(s["suspected"], true, "{s}");
     assert_eq!(s["pairs"][0]["verdict"], "unknown");
-    assert!(f.run(&["view"]).stdout.contains("POSSIBLE SPLIT BRAIN between 'alpha' and 'bravo'"));
+    assert!(f
+        .run(&["view"])
+        .stdout
+        .contains("POSSIBLE SPLIT BRAIN between 'alpha' and 'bravo'"));
 }
 
 /// The split brain of tests/qemu/scenarios/failover-splitbrain.sh before its resolution:
@@ -251,15 +335,32 @@ fn forced_failover(tag: &str) -> Fixture {
         &format!("{c},log-000000002-bravo,500:{b},log-000000001-alpha,1000"),
         LAMPORT,
     );
-    f.put_link("resource-r0/replay-bravo", "log-000000002-bravo,500,0", LAMPORT);
-    f.put_link("resource-r0/syncstatus-alpha", &DISK_SIZE.to_string(), LAMPORT);
-    f.put_link("resource-r0/syncstatus-bravo", &DISK_SIZE.to_string(), LAMPORT);
+    f.put_link(
+        "resource-r0/replay-bravo",
+        "log-000000002-bravo,500,0",
+        LAMPORT,
+    );
+    f.put_link(
+        "resource-r0/syncstatus-alpha",
+        &DISK_SIZE.to_string(),
+        LAMPORT,
+    );
+    f.put_link(
+        "resource-r0/syncstatus-bravo",
+        &DISK_SIZE.to_string(),
+        LAMPORT,
+    );
     for (host, primary) in [("alpha", "0"), ("bravo", "1")] {
         std::fs::create_dir_all(f.path(&format!("actual-{host}"))).unwrap();
         f.put_link(&format!("actual-{host}/alive"), "1", LAMPORT);
         f.put_link(&format!("actual-{host}/time"), LAMPORT_TEXT, LAMPORT);
         let d = format!("resource-r0/actual-{host}");
-        for (name, value) in [("is-attached", "1"), ("is-replaying", "1"), ("is-copying", "1"), ("is-primary", primary)] {
+        for (name, value) in [
+            ("is-attached", "1"),
+            ("is-replaying", "1"),
+            ("is-copying", "1"),
+            ("is-primary", primary),
+        ] {
             f.put_link(&format!("{d}/{name}"), value, LAMPORT);
         }
         for name in ["attach", "connect", "allow-replay"] {
@@ -271,18 +372,28 @@ fn forced_failover(tag: &str) -> Fixture {
 
 fn status_line(f: &Fixture, host: &str) -> String {
     let text = f.run_as(host, &["view", "r0"]).ok().stdout.clone();
-    text.lines().find(|l| l.starts_with("r0 ")).unwrap_or_else(|| panic!("no status line: {text}")).to_string()
+    text.lines()
+        .find(|l| l.starts_with("r0 "))
+        .unwrap_or_else(|| panic!("no status line: {text}"))
+        .to_string()
 }
 
 #[test]
 fn the_losing_side_of_a_split_brain_shows_it_in_its_status() {
     let f = forced_failover("view-split-status");
     // alpha, the losing side: not "UpToDate Replaying", and not consistent with the primary.
-    assert_eq!(status_line(&f, "alpha"), "r0 SplitBrain ReplayHalted Secondary bravo");
+    assert_eq!(
+        status_line(&f, "alpha"),
+        "r0 SplitBrain ReplayHalted Secondary bravo"
+    );
     let text = f.run_as("alpha", &["view", "r0"]).stdout;
     assert!(text.contains("    consistent: no: split brain\n"), "{text}");
-    assert!(text.contains("SPLIT BRAIN here: the history of this host forked from the primary's"), "{text}");
-    let v: Value = serde_json::from_str(&f.run_as("alpha", &["view", "r0", "--json"]).ok().stdout).unwrap();
+    assert!(
+        text.contains("SPLIT BRAIN here: the history of this host forked from the primary's"),
+        "{text}"
+    );
+    let v: Value =
+        serde_json::from_str(&f.run_as("alpha", &["view", "r0", "--json"]).ok().stdout).unwrap();
     let r = &v["resources"][0];
     assert_eq!(r["disk_state"], "SplitBrain", "{r}");
     assert_eq!(r["repl_state"], "ReplayHalted", "{r}");
@@ -290,31 +401,52 @@ fn the_losing_side_of_a_split_brain_shows_it_in_its_status() {
     assert_eq!(r["split_brain"]["this_host_forked"], true, "{r}");
 
     // bravo, the designated primary, sees the split brain but is not the losing side.
-    assert_eq!(status_line(&f, "bravo"), "r0 UpToDate Replicating Primary bravo");
-    let v: Value = serde_json::from_str(&f.run_as("bravo", &["view", "r0", "--json"]).ok().stdout).unwrap();
+    assert_eq!(
+        status_line(&f, "bravo"),
+        "r0 UpToDate Replicating Primary bravo"
+    );
+    let v: Value =
+        serde_json::from_str(&f.run_as("bravo", &["view", "r0", "--json"]).ok().stdout).unwrap();
     let r = &v["resources"][0];
     assert_eq!(r["split_brain"]["detected"], true, "{r}");
     assert_eq!(r["split_brain"]["this_host_forked"], false, "{r}");
     assert_eq!(r["consistent"], true, "{r}");
-    assert!(!f.run_as("bravo", &["view", "r0"]).stdout.contains("SPLIT BRAIN here"));
+    assert!(!f
+        .run_as("bravo", &["view", "r0"])
+        .stdout
+        .contains("SPLIT BRAIN here"));
 
     // Only the kernel's report (the version links not here yet): the losing side all the same.
     let f = two_members("view-split-kernel");
     f.put_link("resource-r0/primary", "bravo", LAMPORT);
-    f.put_link("resource-r0/syncstatus-alpha", &DISK_SIZE.to_string(), LAMPORT);
+    f.put_link(
+        "resource-r0/syncstatus-alpha",
+        &DISK_SIZE.to_string(),
+        LAMPORT,
+    );
     f.put_link("resource-r0/actual-alpha/is-attached", "1", LAMPORT);
     f.put_link("resource-r0/todo-alpha/allow-replay", "1", LAMPORT);
     f.put_link("resource-r0/todo-alpha/connect", "1", LAMPORT);
     f.put_link("actual-alpha/alive", "1", LAMPORT);
     f.put_link("actual-alpha/time", LAMPORT_TEXT, LAMPORT);
-    assert_eq!(status_line(&f, "alpha"), "r0 UpToDate Replaying Secondary bravo");
-    assert!(status_line(&f, "alpha").starts_with("r0 UpToDate "), "{}", status_line(&f, "alpha"));
+    assert_eq!(
+        status_line(&f, "alpha"),
+        "r0 UpToDate Replaying Secondary bravo"
+    );
+    assert!(
+        status_line(&f, "alpha").starts_with("r0 UpToDate "),
+        "{}",
+        status_line(&f, "alpha")
+    );
     f.put_link(
         "resource-r0/actual-alpha/msg-err-splitbrain-detected",
         "1 2 replay stops after log-000000001-alpha: VERSION MISMATCH: check for SPLIT BRAIN",
         LAMPORT,
     );
-    assert_eq!(status_line(&f, "alpha"), "r0 SplitBrain ReplayHalted Secondary bravo");
+    assert_eq!(
+        status_line(&f, "alpha"),
+        "r0 SplitBrain ReplayHalted Secondary bravo"
+    );
 }
 
 #[test]
@@ -329,10 +461,21 @@ fn a_secondary_that_is_merely_behind_stays_up_to_date_replaying() {
     );
     f.put_link(
         "resource-r0/version-000000001-bravo",
-        &format!("{a},log-000000001-alpha,2000:{},log-000000000-alpha,0", "0".repeat(32)),
+        &format!(
+            "{a},log-000000001-alpha,2000:{},log-000000000-alpha,0",
+            "0".repeat(32)
+        ),
         LAMPORT,
     );
-    let v: Value = serde_json::from_str(&f.run_as("alpha", &["view", "r0", "--json"]).ok().stdout).unwrap();
-    assert_eq!(v["resources"][0]["split_brain"]["detected"], false, "{}", v["resources"][0]);
-    assert_eq!(status_line(&f, "alpha"), "r0 UpToDate Replaying Secondary bravo");
+    let v: Value =
+        serde_json::from_str(&f.run_as("alpha", &["view", "r0", "--json"]).ok().stdout).unwrap();
+    assert_eq!(
+        v["resources"][0]["split_brain"]["detected"], false,
+        "{}",
+        v["resources"][0]
+    );
+    assert_eq!(
+        status_line(&f, "alpha"),
+        "r0 UpToDate Replaying Secondary bravo"
+    );
 }

@@ -134,7 +134,11 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "seed {} FAILED at step {}: {}: {}", self.seed, self.step, self.invariant, self.detail)?;
+        writeln!(
+            f,
+            "seed {} FAILED at step {}: {}: {}",
+            self.seed, self.step, self.invariant, self.detail
+        )?;
         write!(f, "{}", self.trace_tail)
     }
 }
@@ -167,7 +171,13 @@ fn failure(w: &World, seed: u64, invariant: &'static str, detail: String) -> Fai
             tail.push_str(&w.dump(h));
         }
     }
-    Failure { seed, step: w.now, invariant, detail, trace_tail: tail }
+    Failure {
+        seed,
+        step: w.now,
+        invariant,
+        detail,
+        trace_tail: tail,
+    }
 }
 
 /// Runs one seed.
@@ -181,7 +191,11 @@ pub fn run(cfg: &Config) -> Result<Report, Failure> {
     w.begin_settling();
     let mut converged = Err(String::new());
     // After a forced failover the cluster may stay in split brain: no convergence to wait for.
-    let settle = if w.oracle.forced { cfg.settle_steps.min(1000) } else { cfg.settle_steps };
+    let settle = if w.oracle.forced {
+        cfg.settle_steps.min(1000)
+    } else {
+        cfg.settle_steps
+    };
     for _ in 0..settle {
         if let Err(v) = w.step() {
             return Err(failure(&w, cfg.seed, v.invariant, v.detail));
@@ -198,17 +212,31 @@ pub fn run(cfg: &Config) -> Result<Report, Failure> {
     if let Some(pair) = ids.windows(2).find(|p| p[0].0 == p[1].0) {
         let visible = (0..w.hosts.len()).any(|h| w.split_brain_visible(h));
         if w.stats.split_brain_refusals == 0 && !visible {
-            let detail = format!("logfile number {} used by hosts {} and {} unnoticed", pair[0].0, pair[0].1, pair[1].1);
+            let detail = format!(
+                "logfile number {} used by hosts {} and {} unnoticed",
+                pair[0].0, pair[0].1, pair[1].1
+            );
             return Err(failure(&w, cfg.seed, "fork-noticed", detail));
         }
     }
     if let Err(why) = converged {
         if !w.oracle.forced {
-            return Err(failure(&w, cfg.seed, "liveness", format!("no convergence after the faults ended: {why}")));
+            return Err(failure(
+                &w,
+                cfg.seed,
+                "liveness",
+                format!("no convergence after the faults ended: {why}"),
+            ));
         }
     }
     let trace_tail = failure(&w, cfg.seed, "", String::new()).trace_tail;
-    Ok(Report { hosts: w.hosts.len(), steps: w.now, stats: w.stats.clone(), forced: w.oracle.forced, trace_tail })
+    Ok(Report {
+        hosts: w.hosts.len(),
+        steps: w.now,
+        stats: w.stats.clone(),
+        forced: w.oracle.forced,
+        trace_tail,
+    })
 }
 
 /// Parses `A..B` (B exclusive) or a single number.

@@ -88,7 +88,10 @@ impl Oracle {
     }
 
     fn apply_range(&self, image: &mut [u64], id: LogId, from: u64, to: u64) -> Result<(), String> {
-        let log = self.logs.get(&id).ok_or_else(|| format!("history names unknown logfile {id:?}"))?;
+        let log = self
+            .logs
+            .get(&id)
+            .ok_or_else(|| format!("history names unknown logfile {id:?}"))?;
         let first = log.recs.partition_point(|r| r.start < from);
         for r in &log.recs[first..] {
             if r.end() > to {
@@ -100,7 +103,12 @@ impl Oracle {
     }
 
     /// The data image of the history at `at`, for host `host` (cached per host).
-    pub fn image(&mut self, host: usize, at: (LogId, u64), blocks: usize) -> Result<Vec<u64>, String> {
+    pub fn image(
+        &mut self,
+        host: usize,
+        at: (LogId, u64),
+        blocks: usize,
+    ) -> Result<Vec<u64>, String> {
         if let Some((cached_at, image)) = self.cache.get(&host) {
             if *cached_at == at {
                 return Ok(image.clone());

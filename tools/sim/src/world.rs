@@ -12,9 +12,9 @@ use mars_core::logger::version_link;
 use mars_core::merge::{bogus_after, merge, MergeDecision, Stamped};
 use mars_core::names::HostName;
 use mars_core::replica::{
-    check_handover, fetch_step, release_step, replay_step, takeover_step, FetchDecision, FetchFacts, LogFacts,
-    PeerFacts, PrimaryAck, PrimaryFacts, ReleaseDecision, ReplayDecision, ReplayFacts, TakeoverDecision,
-    TakeoverFacts,
+    check_handover, fetch_step, release_step, replay_step, takeover_step, FetchDecision,
+    FetchFacts, LogFacts, PeerFacts, PrimaryAck, PrimaryFacts, ReleaseDecision, ReplayDecision,
+    ReplayFacts, TakeoverDecision, TakeoverFacts,
 };
 use mars_core::tree::LogName;
 use mars_core::tree_value::ReplayLink;
@@ -107,11 +107,20 @@ struct Msg {
 enum Body {
     /// A part of the sender's tree (its own links and the `primary` link) and the durable end
     /// of its own logfiles.
-    Tree { links: Vec<(Key, Key, Stamp)>, sizes: Vec<(LogId, u64)>, stamp: Stamp },
+    Tree {
+        links: Vec<(Key, Key, Stamp)>,
+        sizes: Vec<(LogId, u64)>,
+        stamp: Stamp,
+    },
     /// Asks for `[from, to)` of a logfile.
     FetchReq { log: LogId, from: u64, to: u64 },
     /// The bytes `[from, to)` of a logfile, as records.
-    FetchReply { log: LogId, from: u64, to: u64, recs: Vec<Rec> },
+    FetchReply {
+        log: LogId,
+        from: u64,
+        to: u64,
+        recs: Vec<Rec>,
+    },
 }
 
 /// Counters for the report.
@@ -172,7 +181,9 @@ struct TreeView<'a>(&'a BTreeMap<Key, (Key, Stamp)>);
 
 impl<'a> VersionSource<'a> for TreeView<'a> {
     fn version(&self, nr: u32, host: &str) -> Option<&'a str> {
-        self.0.get(version_key(nr, host).as_str()).map(|(v, _)| &**v)
+        self.0
+            .get(version_key(nr, host).as_str())
+            .map(|(v, _)| &**v)
     }
 }
 
@@ -217,7 +228,10 @@ impl World {
         for i in 0..n {
             let skew = rng.below(1_000_000_000) as i64 - 500_000_000;
             let mut links = BTreeMap::new();
-            links.insert(Key::from("primary"), (Key::from(names[0].as_str()), primary_stamp));
+            links.insert(
+                Key::from("primary"),
+                (Key::from(names[0].as_str()), primary_stamp),
+            );
             let mut logs = BTreeMap::new();
             if i == 0 {
                 logs.insert(first, LogFile::default());
@@ -228,7 +242,10 @@ impl World {
                 logs,
                 disk: vec![0; BLOCKS],
                 replay: (first, 0),
-                clock: LamportClock::resume(primary_stamp, mars_core::lamport::DEFAULT_MAX_FUTURE_SEC),
+                clock: LamportClock::resume(
+                    primary_stamp,
+                    mars_core::lamport::DEFAULT_MAX_FUTURE_SEC,
+                ),
                 skew,
                 logging: (i == 0).then_some(first),
                 device_open: i == 0,
@@ -290,7 +307,10 @@ impl World {
     }
 
     fn log_name(&self, id: LogId) -> LogName<'_> {
-        LogName { nr: id.0, origin: HostName::parse(&self.names[id.1]).expect("host names are valid") }
+        LogName {
+            nr: id.0,
+            origin: HostName::parse(&self.names[id.1]).expect("host names are valid"),
+        }
     }
 
     fn log_text(&self, id: LogId) -> String {
@@ -299,7 +319,12 @@ impl World {
 
     fn write_replay_link(&mut self, h: usize) {
         let (id, pos) = self.hosts[h].replay;
-        let value = ReplayLink { log: self.log_name(id), min_pos: pos as i64, dirty_len: 0 }.to_string();
+        let value = ReplayLink {
+            log: self.log_name(id),
+            min_pos: pos as i64,
+            dirty_len: 0,
+        }
+        .to_string();
         let key = format!("replay-{}", self.names[h]);
         self.set_link(h, &key, &value);
     }
@@ -321,7 +346,10 @@ impl World {
     /// Writes `version-<nr>-<me>` for logfile `id` at `pos`, chained to the own link for nr-1.
     fn write_own_version(&mut self, h: usize, id: LogId, pos: u64) {
         let me = self.names[h].clone();
-        let prev = self.link(h, &version_key(id.0.saturating_sub(1), &me)).map(|(v, _)| v.to_string()).unwrap_or_default();
+        let prev = self
+            .link(h, &version_key(id.0.saturating_sub(1), &me))
+            .map(|(v, _)| v.to_string())
+            .unwrap_or_default();
         let value = match version_link(&HostDigester, self.log_name(id), pos, &prev) {
             Ok(v) => v.to_string(),
             Err(e) => {
@@ -353,9 +381,19 @@ impl World {
         let delay = 1 + self.rng.below(self.cfg.max_delay.max(1));
         if !self.settling && self.rng.chance(self.cfg.duplicate) {
             let again = 1 + self.rng.below(self.cfg.max_delay.max(1) * 2);
-            self.net.push(Msg { from, to, at: self.now + again, body: body.clone() });
+            self.net.push(Msg {
+                from,
+                to,
+                at: self.now + again,
+                body: body.clone(),
+            });
         }
-        self.net.push(Msg { from, to, at: self.now + delay, body });
+        self.net.push(Msg {
+            from,
+            to,
+            at: self.now + delay,
+            body,
+        });
     }
 
     /// The tree message host `h` sends: its own links, the `primary` link, and the durable
@@ -383,7 +421,11 @@ impl World {
                 if !k.ends_with(&suffix) {
                     return false;
                 }
-                match k.strip_prefix("version-").and_then(|r| r.get(..9)).and_then(|n| n.parse::<u32>().ok()) {
+                match k
+                    .strip_prefix("version-")
+                    .and_then(|r| r.get(..9))
+                    .and_then(|n| n.parse::<u32>().ok())
+                {
                     Some(nr) => nr >= floor,
                     None => true,
                 }
@@ -395,11 +437,19 @@ impl World {
             .iter()
             .filter(|(id, _)| id.1 == h)
             .map(|(id, l)| {
-                let reported = if self.cfg.mutation == Mutation::FetchBeyondDurable { l.size } else { l.durable };
+                let reported = if self.cfg.mutation == Mutation::FetchBeyondDurable {
+                    l.size
+                } else {
+                    l.durable
+                };
                 (*id, reported)
             })
             .collect();
-        Body::Tree { links, sizes, stamp: self.hosts[h].clock.last() }
+        Body::Tree {
+            links,
+            sizes,
+            stamp: self.hosts[h].clock.last(),
+        }
     }
 
     fn broadcast_tree(&mut self, h: usize) {
@@ -415,14 +465,28 @@ impl World {
         let h = msg.to;
         self.hosts[h].heard.insert(msg.from, self.now);
         match msg.body {
-            Body::Tree { links, sizes, stamp } => {
+            Body::Tree {
+                links,
+                sizes,
+                stamp,
+            } => {
                 let real = self.real(h);
                 let host = &mut self.hosts[h];
                 host.clock.advance(stamp);
                 let limit = bogus_after(host.clock.read(real), host.clock.max_future_sec());
                 for (k, v, s) in links {
-                    let local = host.links.get(&k).map(|(lv, ls)| Stamped { value: lv, stamp: *ls });
-                    match merge(local, Stamped { value: &v, stamp: s }, limit) {
+                    let local = host.links.get(&k).map(|(lv, ls)| Stamped {
+                        value: lv,
+                        stamp: *ls,
+                    });
+                    match merge(
+                        local,
+                        Stamped {
+                            value: &v,
+                            stamp: s,
+                        },
+                        limit,
+                    ) {
                         MergeDecision::Create | MergeDecision::Replace | MergeDecision::Delete => {
                             host.clock.advance(s);
                             host.links.insert(k, (v, s));
@@ -437,15 +501,36 @@ impl World {
             }
             Body::FetchReq { log, from, to } => {
                 // The server serves what the file has (the fetcher keeps to the durable end).
-                let Some(file) = self.hosts[h].logs.get(&log) else { return };
+                let Some(file) = self.hosts[h].logs.get(&log) else {
+                    return;
+                };
                 let to = to.min(file.size);
                 if from >= to {
                     return;
                 }
-                let recs = file.recs.iter().filter(|r| r.end() > from && r.start < to).copied().collect();
-                self.send(h, msg.from, Body::FetchReply { log, from, to, recs });
+                let recs = file
+                    .recs
+                    .iter()
+                    .filter(|r| r.end() > from && r.start < to)
+                    .copied()
+                    .collect();
+                self.send(
+                    h,
+                    msg.from,
+                    Body::FetchReply {
+                        log,
+                        from,
+                        to,
+                        recs,
+                    },
+                );
             }
-            Body::FetchReply { log, from, to, recs } => {
+            Body::FetchReply {
+                log,
+                from,
+                to,
+                recs,
+            } => {
                 if log.1 == h {
                     return;
                 }
@@ -467,23 +552,41 @@ impl World {
     /// The logfiles host `h` knows of, as `mars_core` facts.
     fn log_facts(&self, h: usize) -> Vec<LogFacts<'_>> {
         let host = &self.hosts[h];
-        let ids: BTreeSet<LogId> = host.logs.keys().chain(host.remote_durable.keys()).copied().collect();
+        let ids: BTreeSet<LogId> = host
+            .logs
+            .keys()
+            .chain(host.remote_durable.keys())
+            .copied()
+            .collect();
         ids.into_iter()
             .map(|id| {
                 let local = host.logs.get(&id);
-                let origin_durable =
-                    if id.1 == h { local.map(|l| l.durable) } else { host.remote_durable.get(&id).copied() };
+                let origin_durable = if id.1 == h {
+                    local.map(|l| l.durable)
+                } else {
+                    host.remote_durable.get(&id).copied()
+                };
                 let mut local_size = local.map_or(0, |l| l.size);
                 if self.cfg.mutation == Mutation::ReplayBeyondFetched && id.1 != h {
                     local_size = local_size.max(origin_durable.unwrap_or(0));
                 }
-                LogFacts { log: self.log_name(id), origin_durable, local_size }
+                LogFacts {
+                    log: self.log_name(id),
+                    origin_durable,
+                    local_size,
+                }
             })
             .collect()
     }
 
     fn id_of(&self, log: LogName<'_>) -> LogId {
-        (log.nr, self.names.iter().position(|n| n == log.origin.as_str()).expect("known host"))
+        (
+            log.nr,
+            self.names
+                .iter()
+                .position(|n| n == log.origin.as_str())
+                .expect("known host"),
+        )
     }
 
     /// One round of host `h`'s strategy.
@@ -526,8 +629,14 @@ impl World {
                 if !self.hosts[h].device_open && !self.settling && self.rng.chance(0.05) {
                     self.hosts[h].device_open = true;
                 }
-                let (size, durable) = (self.hosts[h].logs[&id].size, self.hosts[h].logs[&id].durable);
-                if self.hosts[h].rotate_requested && durable == size && self.hosts[h].replay.1 == durable {
+                let (size, durable) = (
+                    self.hosts[h].logs[&id].size,
+                    self.hosts[h].logs[&id].durable,
+                );
+                if self.hosts[h].rotate_requested
+                    && durable == size
+                    && self.hosts[h].replay.1 == durable
+                {
                     self.hosts[h].rotate_requested = false;
                     self.write_own_version(h, id, durable);
                     let after = (id, durable);
@@ -535,11 +644,15 @@ impl World {
                 }
             }
             ReleaseDecision::Flush => self.flush(h),
-            ReleaseDecision::Wait(mars_core::replica::ReleaseWait::DeviceInUse) if self.settling => {
+            ReleaseDecision::Wait(mars_core::replica::ReleaseWait::DeviceInUse)
+                if self.settling =>
+            {
                 // The operator reads the reason and unmounts.
                 self.hosts[h].device_open = false;
                 let name = self.names[h].clone();
-                self.log(format!("{name}: operator unmounts the device (release waits for it)"));
+                self.log(format!(
+                    "{name}: operator unmounts the device (release waits for it)"
+                ));
             }
             ReleaseDecision::Wait(why) => {
                 if matches!(why, mars_core::replica::ReleaseWait::Writeback) {
@@ -562,7 +675,9 @@ impl World {
 
     /// Makes the current logfile durable, writes its version link, acknowledges the writes.
     fn flush(&mut self, h: usize) {
-        let Some(id) = self.hosts[h].logging else { return };
+        let Some(id) = self.hosts[h].logging else {
+            return;
+        };
         let file = self.hosts[h].logs.get_mut(&id).expect("logging file");
         if file.durable == file.size {
             return;
@@ -570,8 +685,18 @@ impl World {
         let old = file.durable;
         file.durable = file.size;
         let durable = file.durable;
-        let new_recs: Vec<Rec> = file.recs.iter().filter(|r| r.start >= old && r.end() <= durable).copied().collect();
-        self.oracle.logs.entry(id).or_default().recs.extend(new_recs);
+        let new_recs: Vec<Rec> = file
+            .recs
+            .iter()
+            .filter(|r| r.start >= old && r.end() <= durable)
+            .copied()
+            .collect();
+        self.oracle
+            .logs
+            .entry(id)
+            .or_default()
+            .recs
+            .extend(new_recs);
         // The kernel reports positions at intervals: the version link may lag behind the
         // durable end (it is brought up to date at rotation and release).
         if self.settling || self.rng.chance(0.5) {
@@ -579,20 +704,31 @@ impl World {
         }
         let pending = std::mem::take(&mut self.hosts[h].pending);
         for (end, write) in pending {
-            self.oracle.acked.push(Ack { log: id, end, write });
+            self.oracle.acked.push(Ack {
+                log: id,
+                end,
+                write,
+            });
             self.stats.acked += 1;
         }
     }
 
     /// Writes back some durable records to the data disk, in order; moves the replay link.
     fn writeback(&mut self, h: usize) {
-        let Some(id) = self.hosts[h].logging else { return };
+        let Some(id) = self.hosts[h].logging else {
+            return;
+        };
         let from = self.hosts[h].replay.1;
         let limit = self.rng.below(4) + 1;
         let host = &mut self.hosts[h];
         let file = &host.logs[&id];
         let mut pos = from;
-        for r in file.recs.iter().filter(|r| r.start >= from && r.end() <= file.durable).take(limit as usize) {
+        for r in file
+            .recs
+            .iter()
+            .filter(|r| r.start >= from && r.end() <= file.durable)
+            .take(limit as usize)
+        {
             host.disk[r.block] = r.write;
             pos = r.end();
         }
@@ -604,7 +740,9 @@ impl World {
 
     /// The application writes to the primary's device.
     fn app_write(&mut self, h: usize) {
-        let Some(id) = self.hosts[h].logging else { return };
+        let Some(id) = self.hosts[h].logging else {
+            return;
+        };
         if !self.hosts[h].device_open {
             return;
         }
@@ -613,7 +751,12 @@ impl World {
         let write = self.next_write;
         self.next_write += 1;
         let file = self.hosts[h].logs.get_mut(&id).expect("logging file");
-        let rec = Rec { start: file.size, len, block, write };
+        let rec = Rec {
+            start: file.size,
+            len,
+            block,
+            write,
+        };
         file.recs.push(rec);
         file.size += len;
         self.hosts[h].pending.push((rec.end(), write));
@@ -672,11 +815,18 @@ impl World {
         // Replay only what survives a crash: the durable part of the local copy.
         let mut local_size = host.logs.get(&rid).map_or(0, |l| l.durable);
         if self.cfg.mutation == Mutation::ReplayBeyondFetched {
-            local_size = logs.iter().find(|l| self.id_of(l.log) == rid).map_or(0, |l| l.local_size);
+            local_size = logs
+                .iter()
+                .find(|l| self.id_of(l.log) == rid)
+                .map_or(0, |l| l.local_size);
         }
         let facts = ReplayFacts {
             me: HostName::parse(&self.names[h]).expect("valid"),
-            replay: ReplayLink { log: self.log_name(rid), min_pos: pos as i64, dirty_len: 0 },
+            replay: ReplayLink {
+                log: self.log_name(rid),
+                min_pos: pos as i64,
+                dirty_len: 0,
+            },
             local_size,
             logs: &logs,
         };
@@ -708,7 +858,11 @@ impl World {
                     let mut pos = from;
                     let mut n = 0;
                     if let Some(file) = host.logs.get(&rid) {
-                        for r in file.recs.iter().filter(|r| r.start >= from && r.end() <= to && r.end() <= file.size) {
+                        for r in file
+                            .recs
+                            .iter()
+                            .filter(|r| r.start >= from && r.end() <= to && r.end() <= file.size)
+                        {
                             if n == limit {
                                 break;
                             }
@@ -756,19 +910,30 @@ impl World {
         (0..self.hosts.len())
             .filter(|&p| p != h)
             .map(|p| {
-                let ack = host.links.get(ack_key(&self.names[p]).as_str()).and_then(|(v, _)| {
-                    let mut it = v.splitn(3, ',');
-                    let logging = it.next()? == "1";
-                    let designated = it.next()?;
-                    let stamp = Stamp::parse(it.next()?).ok()?;
-                    Some(PrimaryAck {
-                        logging,
-                        designated: (designated != "(none)").then_some(designated),
-                        designation_stamp: stamp,
-                    })
-                });
-                let reachable = host.heard.get(&p).is_some_and(|&t| t + REACHABLE_TICKS >= self.now);
-                PeerFacts { host: &self.names[p], reachable, ack, device_open: self.hosts[p].device_open }
+                let ack = host
+                    .links
+                    .get(ack_key(&self.names[p]).as_str())
+                    .and_then(|(v, _)| {
+                        let mut it = v.splitn(3, ',');
+                        let logging = it.next()? == "1";
+                        let designated = it.next()?;
+                        let stamp = Stamp::parse(it.next()?).ok()?;
+                        Some(PrimaryAck {
+                            logging,
+                            designated: (designated != "(none)").then_some(designated),
+                            designation_stamp: stamp,
+                        })
+                    });
+                let reachable = host
+                    .heard
+                    .get(&p)
+                    .is_some_and(|&t| t + REACHABLE_TICKS >= self.now);
+                PeerFacts {
+                    host: &self.names[p],
+                    reachable,
+                    ack,
+                    device_open: self.hosts[p].device_open,
+                }
             })
             .collect()
     }
@@ -792,7 +957,11 @@ impl World {
                 peers: &peers,
                 // As the kernel's logger: its start recovers an own current logfile.
                 recovers_own: true,
-                replay: ReplayLink { log: self.log_name(rid), min_pos: pos as i64, dirty_len: 0 },
+                replay: ReplayLink {
+                    log: self.log_name(rid),
+                    min_pos: pos as i64,
+                    dirty_len: 0,
+                },
                 logs: &logs,
             };
             match takeover_step(&facts, &TreeView(&host.links)) {
@@ -809,7 +978,11 @@ impl World {
                     // in it) goes to the disk, its version link to its end.
                     let host = &mut self.hosts[h];
                     if let Some(file) = host.logs.get(&after) {
-                        for r in file.recs.iter().filter(|r| r.start >= pos && r.end() <= file.durable) {
+                        for r in file
+                            .recs
+                            .iter()
+                            .filter(|r| r.start >= pos && r.end() <= file.durable)
+                        {
                             host.disk[r.block] = r.write;
                         }
                         pos = pos.max(file.durable);
@@ -842,21 +1015,44 @@ impl World {
     }
 
     /// Host `h` starts logging into the fresh logfile `id`, continuing history at `after`.
-    fn start_log(&mut self, h: usize, id: LogId, after: (LogId, u64), forced: bool) -> Result<(), Violation> {
+    fn start_log(
+        &mut self,
+        h: usize,
+        id: LogId,
+        after: (LogId, u64),
+        forced: bool,
+    ) -> Result<(), Violation> {
         let name = self.names[h].clone();
         let text = self.log_text(id);
-        self.log(format!("{name}: starts logging {text} after {},{}", self.log_text(after.0), after.1));
+        self.log(format!(
+            "{name}: starts logging {text} after {},{}",
+            self.log_text(after.0),
+            after.1
+        ));
         self.stats.logs_started += 1;
         if !self.oracle.forced {
             if let Some(other) = self.oracle.logs.keys().find(|k| k.0 == id.0 && k.1 != h) {
                 let t = self.log_text(*other);
-                return Err(violation("one-primary-per-logfile", format!("{name} starts {text} while {t} exists")));
+                return Err(violation(
+                    "one-primary-per-logfile",
+                    format!("{name} starts {text} while {t} exists"),
+                ));
             }
-            if let Some(p) = (0..self.hosts.len()).find(|&p| p != h && self.hosts[p].logging.is_some()) {
-                return Err(violation("one-primary", format!("{name} starts logging while {} logs", self.names[p])));
+            if let Some(p) =
+                (0..self.hosts.len()).find(|&p| p != h && self.hosts[p].logging.is_some())
+            {
+                return Err(violation(
+                    "one-primary",
+                    format!("{name} starts logging while {} logs", self.names[p]),
+                ));
             }
             // Every acknowledged write is in the history the new logfile continues.
-            if let Some(lost) = self.oracle.acked.iter().find(|a| !self.oracle.in_history(a.log, a.end, after)) {
+            if let Some(lost) = self
+                .oracle
+                .acked
+                .iter()
+                .find(|a| !self.oracle.in_history(a.log, a.end, after))
+            {
                 return Err(violation(
                     "no-lost-ack",
                     format!(
@@ -870,7 +1066,11 @@ impl World {
                 ));
             }
         }
-        self.oracle.logs.entry(id).or_insert(TrueLog { parent: Some(after), recs: Vec::new(), forced });
+        self.oracle.logs.entry(id).or_insert(TrueLog {
+            parent: Some(after),
+            recs: Vec::new(),
+            forced,
+        });
         self.hosts[h].logs.insert(id, LogFile::default());
         self.hosts[h].logging = Some(id);
         self.hosts[h].replay = (id, 0);
@@ -920,9 +1120,19 @@ impl World {
         for p in 0..self.hosts.len() {
             if p != t && self.connected(t, p) {
                 let body = self.tree_message(p);
-                self.receive(Msg { from: p, to: t, at: self.now, body });
+                self.receive(Msg {
+                    from: p,
+                    to: t,
+                    at: self.now,
+                    body,
+                });
                 let body = self.tree_message(t);
-                self.receive(Msg { from: t, to: p, at: self.now, body });
+                self.receive(Msg {
+                    from: t,
+                    to: p,
+                    at: self.now,
+                    body,
+                });
             }
         }
         let result = {
@@ -931,7 +1141,8 @@ impl World {
                 let idx = self.names.iter().position(|n| n == p.host).expect("known");
                 p.reachable = self.connected(t, idx);
             }
-            check_handover(self.is_designated(t), &peers).map_err(|(r, host)| format!("{r:?} {}", host.unwrap_or("")))
+            check_handover(self.is_designated(t), &peers)
+                .map_err(|(r, host)| format!("{r:?} {}", host.unwrap_or("")))
         };
         let name = self.names[t].clone();
         match result {
@@ -988,7 +1199,10 @@ impl World {
                 let a = self.rng.index(n);
                 let b = self.rng.index(n);
                 if a != b {
-                    self.log(format!("partition: {} - {} cut", self.names[a], self.names[b]));
+                    self.log(format!(
+                        "partition: {} - {} cut",
+                        self.names[a], self.names[b]
+                    ));
                     self.cut.insert((a, b));
                     self.cut.insert((b, a));
                 }
@@ -1024,8 +1238,9 @@ impl World {
             self.faults();
             if self.rng.chance(self.cfg.write_rate) {
                 // After a forced failover two hosts may log: the application writes to either.
-                let loggers: Vec<usize> =
-                    (0..self.hosts.len()).filter(|&p| self.hosts[p].up && self.hosts[p].logging.is_some()).collect();
+                let loggers: Vec<usize> = (0..self.hosts.len())
+                    .filter(|&p| self.hosts[p].up && self.hosts[p].logging.is_some())
+                    .collect();
                 if !loggers.is_empty() {
                     let p = loggers[self.rng.index(loggers.len())];
                     for _ in 0..=self.rng.below(2) {
@@ -1071,20 +1286,33 @@ impl World {
     pub fn check(&mut self) -> Result<(), Violation> {
         let n = self.hosts.len();
         if !self.oracle.forced {
-            let loggers: Vec<usize> = (0..n).filter(|&h| self.hosts[h].logging.is_some()).collect();
+            let loggers: Vec<usize> = (0..n)
+                .filter(|&h| self.hosts[h].logging.is_some())
+                .collect();
             if loggers.len() > 1 {
                 let names: Vec<&str> = loggers.iter().map(|&h| self.names[h].as_str()).collect();
-                return Err(violation("one-primary", format!("hosts logging at once: {names:?}")));
+                return Err(violation(
+                    "one-primary",
+                    format!("hosts logging at once: {names:?}"),
+                ));
             }
         }
         for h in 0..n {
             let at = self.hosts[h].replay;
-            let image = self.oracle.image(h, at, BLOCKS).map_err(|e| violation("prefix", e))?;
+            let image = self
+                .oracle
+                .image(h, at, BLOCKS)
+                .map_err(|e| violation("prefix", e))?;
             if image != self.hosts[h].disk {
                 let diff: Vec<String> = (0..BLOCKS)
                     .filter(|&b| image[b] != self.hosts[h].disk[b])
                     .take(4)
-                    .map(|b| format!("block {b}: disk {} history {}", self.hosts[h].disk[b], image[b]))
+                    .map(|b| {
+                        format!(
+                            "block {b}: disk {} history {}",
+                            self.hosts[h].disk[b], image[b]
+                        )
+                    })
                     .collect();
                 return Err(violation(
                     "prefix",
@@ -1117,7 +1345,9 @@ impl World {
     /// Whether the cluster has converged: one primary, designated everywhere, everything
     /// written back, every secondary at the end of the primary's logfile.
     pub fn converged(&self) -> Result<(), String> {
-        let loggers: Vec<usize> = (0..self.hosts.len()).filter(|&h| self.hosts[h].logging.is_some()).collect();
+        let loggers: Vec<usize> = (0..self.hosts.len())
+            .filter(|&h| self.hosts[h].logging.is_some())
+            .collect();
         let [p] = loggers[..] else {
             return Err(format!("{} hosts logging", loggers.len()));
         };
@@ -1128,7 +1358,10 @@ impl World {
         }
         for h in 0..self.hosts.len() {
             if self.designated(h).map(|d| d.0) != Some(self.names[p].clone()) {
-                return Err(format!("{} does not know the designated primary", self.names[h]));
+                return Err(format!(
+                    "{} does not know the designated primary",
+                    self.names[h]
+                ));
             }
             if self.hosts[h].replay != (id, file.durable) {
                 let (rid, pos) = self.hosts[h].replay;
@@ -1171,7 +1404,15 @@ impl World {
     /// Debug dump of one host's knowledge.
     pub fn dump(&self, h: usize) -> String {
         let host = &self.hosts[h];
-        let mut s = format!("{}: logs {:?}\n remote {:?}\n", self.names[h], host.logs.iter().map(|(k, v)| (*k, v.size, v.durable)).collect::<Vec<_>>(), host.remote_durable);
+        let mut s = format!(
+            "{}: logs {:?}\n remote {:?}\n",
+            self.names[h],
+            host.logs
+                .iter()
+                .map(|(k, v)| (*k, v.size, v.durable))
+                .collect::<Vec<_>>(),
+            host.remote_durable
+        );
         for (k, (v, st)) in &host.links {
             let _ = writeln!(s, "  {k} -> {v} @{st}");
         }
@@ -1189,7 +1430,11 @@ impl World {
         let heads: Vec<HostHead<'_>> = self
             .names
             .iter()
-            .filter_map(|n| links.get(format!("replay-{n}").as_str()).map(|(v, _)| HostHead { host: n, replay: v }))
+            .filter_map(|n| {
+                links
+                    .get(format!("replay-{n}").as_str())
+                    .map(|(v, _)| HostHead { host: n, replay: v })
+            })
             .collect();
         let versions: Vec<VersionEntry<'_>> = links
             .iter()

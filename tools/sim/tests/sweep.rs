@@ -51,7 +51,11 @@ fn regression_seeds_stay_fixed() {
     let text = include_str!("regression_seeds.txt");
     let seeds = regression_seeds(text);
     assert!(seeds.len() >= 2, "the regression file lists seeds");
-    for (line, (seed, steps)) in text.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()).zip(seeds) {
+    for (line, (seed, steps)) in text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .zip(seeds)
+    {
         let mut cfg = Config::for_seed(seed, steps);
         if line.split('#').next().unwrap_or("").contains("forced") {
             cfg.forced = 0.003;
@@ -90,8 +94,13 @@ fn a_seed_replays_exactly() {
 fn runs_exercise_the_faults() {
     let r = run(&Config::for_seed(3, STEPS)).expect("seed 3 passes");
     let s = &r.stats;
-    assert!(s.acked > 100 && s.crashes > 0 && s.lost > 0 && s.replayed > 100, "{s:?}");
-    let total: u64 = (0..10).map(|seed| run(&Config::for_seed(seed, STEPS)).map_or(0, |r| r.stats.handovers)).sum();
+    assert!(
+        s.acked > 100 && s.crashes > 0 && s.lost > 0 && s.replayed > 100,
+        "{s:?}"
+    );
+    let total: u64 = (0..10)
+        .map(|seed| run(&Config::for_seed(seed, STEPS)).map_or(0, |r| r.stats.handovers))
+        .sum();
     assert!(total > 3, "handovers happen");
 }
 
@@ -101,7 +110,11 @@ fn caught(mutation: Mutation, invariants: &[&str]) {
         let mut cfg = Config::for_seed(seed, STEPS);
         cfg.mutation = mutation;
         if let Err(f) = run(&cfg) {
-            assert!(invariants.contains(&f.invariant), "{mutation:?} broke {} instead:\n{f}", f.invariant);
+            assert!(
+                invariants.contains(&f.invariant),
+                "{mutation:?} broke {} instead:\n{f}",
+                f.invariant
+            );
             return;
         }
     }
@@ -125,5 +138,8 @@ fn mutation_replay_beyond_fetched_is_caught() {
 
 #[test]
 fn mutation_takeover_without_acks_is_caught() {
-    caught(Mutation::TakeoverWithoutAcks, &["one-primary", "one-primary-per-logfile", "no-lost-ack"]);
+    caught(
+        Mutation::TakeoverWithoutAcks,
+        &["one-primary", "one-primary-per-logfile", "no-lost-ack"],
+    );
 }

@@ -26,7 +26,10 @@ pub type Stamp = (i64, u32);
 
 pub fn add_ns(s: Stamp, n: u32) -> Stamp {
     let total = s.1 + n;
-    (s.0 + i64::from(total / 1_000_000_000), total % 1_000_000_000)
+    (
+        s.0 + i64::from(total / 1_000_000_000),
+        total % 1_000_000_000,
+    )
 }
 
 pub fn stamp_text(s: Stamp) -> String {
@@ -57,13 +60,25 @@ pub struct Run {
 
 impl Run {
     pub fn ok(&self) -> &Run {
-        assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     pub fn refused(&self, pattern: &str) -> &Run {
-        assert_eq!(self.code, 1, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(pattern), "stderr lacks {pattern:?}:\n{}", self.stderr);
+        assert_eq!(
+            self.code, 1,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(pattern),
+            "stderr lacks {pattern:?}:\n{}",
+            self.stderr
+        );
         self
     }
 }
@@ -72,14 +87,20 @@ impl Fixture {
     /// An empty /mars, the module "loaded" with the fake clock, and a 1 MiB disk image.
     pub fn new(tag: &str) -> Fixture {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("marsadm-tree-{tag}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("marsadm-tree-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let root = dir.join("mars");
         let proc_dir = dir.join("proc");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::create_dir_all(&proc_dir).unwrap();
-        let fixture = Fixture { disk: dir.join("disk.img"), dir, root, proc_dir };
+        let fixture = Fixture {
+            disk: dir.join("disk.img"),
+            dir,
+            root,
+            proc_dir,
+        };
         fixture.set_lamport(LAMPORT);
         std::fs::write(fixture.proc_dir.join("trigger"), "").unwrap();
         std::fs::write(&fixture.disk, vec![0u8; DISK_SIZE as usize]).unwrap();
@@ -100,7 +121,10 @@ impl Fixture {
     }
 
     pub fn set_lamport(&self, s: Stamp) {
-        let text = format!("CURRENT_TIME=1700000000.000000000\nlamport_now={}\nCALLS=1\n", stamp_text(s));
+        let text = format!(
+            "CURRENT_TIME=1700000000.000000000\nlamport_now={}\nCALLS=1\n",
+            stamp_text(s)
+        );
         std::fs::write(self.proc_dir.join("lamport_clock"), text).unwrap();
     }
 
@@ -183,10 +207,21 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Snap>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let meta = std::fs::symlink_metadata(&path).unwrap();
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let kind = meta.file_type();
         let (k, value) = if kind.is_symlink() {
-            ('l', std::fs::read_link(&path).unwrap().as_os_str().as_bytes().to_vec())
+            (
+                'l',
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+            )
         } else if kind.is_dir() {
             walk(root, &path, out);
             ('d', Vec::new())
@@ -195,7 +230,12 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Snap>) {
         };
         out.insert(
             rel,
-            Snap { kind: k, mode: meta.mode(), value, mtime: (meta.mtime(), meta.mtime_nsec() as u32) },
+            Snap {
+                kind: k,
+                mode: meta.mode(),
+                value,
+                mtime: (meta.mtime(), meta.mtime_nsec() as u32),
+            },
         );
     }
 }
@@ -227,7 +267,12 @@ pub fn assert_stamped_in_order(f: &Fixture, start: Stamp, rels: &[&str]) {
             stamp_text(start)
         );
         if let Some(p) = prev {
-            assert!(stamp > p, "{rel}: stamp {} is not after {}", stamp_text(stamp), stamp_text(p));
+            assert!(
+                stamp > p,
+                "{rel}: stamp {} is not after {}",
+                stamp_text(stamp),
+                stamp_text(p)
+            );
         }
         prev = Some(stamp);
     }
@@ -244,9 +289,16 @@ impl LoopDevice {
     pub fn new(f: &Fixture, size: u64) -> Option<LoopDevice> {
         let file = f.dir.join(format!("loop-{size}.img"));
         std::fs::write(&file, vec![0u8; size as usize]).ok()?;
-        let out = Command::new("losetup").args(["-f", "--show"]).arg(&file).output().ok()?;
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&file)
+            .output()
+            .ok()?;
         if !out.status.success() {
-            eprintln!("skipping: no loop device ({})", String::from_utf8_lossy(&out.stderr).trim());
+            eprintln!(
+                "skipping: no loop device ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             return None;
         }
         let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
