@@ -3,6 +3,7 @@
 #
 #   make          build mars.ko (against the cached guest kernel) and marsadm
 #   make check    build everything needed and run every test; ends with "N passed, N failed"
+#   make soak     the long forms of io-crash, io-fio-verify and fuzzing (SOAK_* parameters)
 #   make demo     boot a cluster of QEMU guests and show MARS working
 #   make bench    benchmarks, reported as ratios against baselines of the same run
 #   make profile  perf profile of a guest writing to /dev/mars/<res> (PROFILE_JOB=seq|qd1|qd32)
@@ -11,7 +12,7 @@
 # kernel builds, guest images) live in $(MARS_CACHE) = ~/.cache/mars by default.
 
 SHELL := /bin/bash
-.PHONY: all module marsadm setup kernel check check-host check-guest fuzz demo bench profile clean
+.PHONY: all module marsadm setup kernel check check-host check-guest soak fuzz demo bench profile clean
 
 all: module
 
@@ -35,6 +36,9 @@ check-host:
 
 check-guest:
 	scripts/check.sh --guest-only
+
+soak:
+	scripts/soak.sh
 
 fuzz:
 	scripts/fuzz.sh

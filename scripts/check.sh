@@ -21,12 +21,19 @@ mkdir -p "$results"
 count() { # passed failed
 	passed=$((passed + $1)); failed=$((failed + $2))
 }
+# timing NAME SECONDS: one row of the wall-time table printed at the end.
+check_t0=$SECONDS
+: > "$results/timings"
+timing() { printf '%s\t%s\n' "$1" "$2" >> "$results/timings"; }
 
+t0=$SECONDS
 "$MARS_TOP/scripts/build-module.sh" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+timing "setup and build (toolchain, kernel, module, marsadm)" $((SECONDS - t0))
 kbuild=$(mars_kernel_build) || { echo "0 passed, 1 failed"; exit 1; }
 
 if [ "$host" = 1 ]; then
 	log "host tests: cargo test --workspace"
+	t0=$SECONDS
 	(cd "$MARS_TOP" && cargo test --workspace --release 2>&1) | tee "$results/cargo-test.log" |
 		grep -E '^(test result|error|failures:|---- )' || true
 	p=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$results/cargo-test.log" | paste -sd+ | bc)
@@ -35,8 +42,23 @@ if [ "$host" = 1 ]; then
 	grep -q '^error' "$results/cargo-test.log" && f=$((${f:-0} + 1))
 	count "${p:-0}" "${f:-0}"
 	log "cargo: ${p:-0} passed, ${f:-0} failed"
+	timing "cargo test --workspace" $((SECONDS - t0))
+
+	# Lint gates (scripts/lint.sh): rustfmt on every crate, clippy -D warnings.
+	if [ -x "$MARS_TOP/scripts/lint.sh" ]; then
+		t0=$SECONDS
+		"$MARS_TOP/scripts/lint.sh" > "$results/lint.log" 2>&1
+		rc=$?
+		ok=$(grep -c '^lint ok' "$results/lint.log"); bad=$(grep -c '^lint FAILED' "$results/lint.log")
+		[ "$rc" != 0 ] && [ "$bad" = 0 ] && bad=1
+		[ "$bad" != 0 ] && tail -40 "$results/lint.log"
+		grep -E '^lint (ok|FAILED)' "$results/lint.log"
+		count "$ok" "$bad"
+		timing "lint gates" $((SECONDS - t0))
+	fi
 
 	# Tests of the scripts themselves (tests/host/*.sh, KTAP; exit 0 iff every check passed).
+	t0=$SECONDS
 	for t in "$MARS_TOP"/tests/host/*.sh; do
 		n=$(basename "$t" .sh)
 		if "$t" > "$results/host-$n.log" 2>&1; then
@@ -45,9 +67,11 @@ if [ "$host" = 1 ]; then
 			grep '^not ok' "$results/host-$n.log"; log "host test $n: FAILED"; count 0 1
 		fi
 	done
+	timing "host script tests" $((SECONDS - t0))
 
 	if [ -x "$MARS_TOP/scripts/fuzz.sh" ]; then
 		log "bounded fuzzing"
+		t0=$SECONDS
 		"$MARS_TOP/scripts/fuzz.sh" > "$results/fuzz.log" 2>&1
 		rc=$?
 		ok=$(grep -c '^fuzz ok' "$results/fuzz.log"); bad=$(grep -c '^fuzz FAILED' "$results/fuzz.log")
@@ -56,12 +80,15 @@ if [ "$host" = 1 ]; then
 		[ "$bad" != 0 ] && tail -20 "$results/fuzz.log"
 		grep -E '^fuzz (ok|FAILED)' "$results/fuzz.log"
 		count "$ok" "$bad"
+		timing "bounded fuzzing" $((SECONDS - t0))
 	fi
 fi
 
 if [ "$guest" = 1 ]; then
 	initrd=$results/initramfs.cpio
+	t0=$SECONDS
 	"$MARS_TOP/scripts/build-initramfs.sh" "$kbuild" "$initrd" || { count 0 1; echo "$passed passed, $failed failed"; exit 1; }
+	timing "guest image" $((SECONDS - t0))
 	scenarios=()
 	for s in "$MARS_TOP"/tests/qemu/scenarios/*.sh; do
 		n=$(basename "$s" .sh)
@@ -71,6 +98,7 @@ if [ "$guest" = 1 ]; then
 	# The harness must fail a scenario whose guest kernel printed a report, even when every
 	# check passed: prove it before trusting any other result.
 	log "harness self-test: a kernel backtrace must fail a scenario"
+	t0=$SECONDS
 	if "$MARS_TOP/scripts/run-scenario.sh" "$MARS_TOP/tests/qemu/selftest/harness-detects-splat.sh" \
 		"$kbuild/arch/x86/boot/bzImage" "$initrd" "$results" 0 > "$results/selftest.log" 2>&1; then
 		echo "harness self-test: a guest backtrace went unnoticed"; count 0 1
@@ -80,20 +108,76 @@ if [ "$guest" = 1 ]; then
 	else
 		cat "$results/selftest.log"; echo "harness self-test: failed for the wrong reason"; count 0 1
 	fi
+	timing "harness self-test" $((SECONDS - t0))
+
+	# Scenarios run side by side as far as the host's cores allow: a test guest runs on one
+	# vCPU (the test kernel has no ACPI, so QEMU's second vCPU stays offline), so a scenario
+	# weighs as many cores as it boots guests, and one starts when its weight fits into
+	# MARS_CHECK_JOBS (default: the host's cores) beside those running, or when none runs.
+	# Longest first, from the durations of the last run on this machine where known (the
+	# header's timeout otherwise), so that the long ones do not end up alone at the end.
+	cap=${MARS_CHECK_JOBS:-$(nproc)}
+	durations=$MARS_CACHE/results/durations
+	expected() { # SCENARIO: expected seconds
+		local n d
+		n=$(basename "$1" .sh)
+		d=$(awk -v n="$n" '$1 == n { print $2 }' "$durations" 2>/dev/null | tail -1)
+		[ -n "$d" ] || d=$(sed -n 's/^# timeout: *//p' "$1" | head -1)
+		echo "${d:-300}"
+	}
+	weight() { local g; g=$(sed -n 's/^# guests: *//p' "$1" | head -1); echo "${g:-1}"; }
+	mapfile -t queue < <(for s in "${scenarios[@]}"; do echo "$(expected "$s") $s"; done | sort -rn -k1,1 | cut -d' ' -f2-)
 	echo "TAP version 13"
 	echo "1..${#scenarios[@]}"
-	i=0
-	for s in "${scenarios[@]}"; do
+	declare -A job_scenario=() job_weight=() job_start=()
+	load=0 i=0 guest_t0=$SECONDS
+	: > "$results/durations.new"
+	# finish PID: report one finished scenario (its KTAP result numbered in finishing order).
+	finish() { # PID EXIT-CODE
+		local pid=$1 rc=$2 s n
+		s=${job_scenario[$pid]}; n=$(basename "$s" .sh)
 		i=$((i + 1))
-		log "scenario $(basename "$s" .sh)"
-		if "$MARS_TOP/scripts/run-scenario.sh" "$s" "$kbuild/arch/x86/boot/bzImage" "$initrd" "$results" "$i"; then
-			count 1 0
-		else
-			count 0 1
-		fi
+		sed -E "s/^(not )?ok [0-9]+ /\\1ok $i /" "$results/$n.ktap"
+		if [ "$rc" = 0 ]; then count 1 0; else count 0 1; fi
+		timing "$n$([ "$rc" = 0 ] || echo ' (FAILED)')" $((SECONDS - job_start[$pid]))
+		echo "$n $((SECONDS - job_start[$pid]))" >> "$results/durations.new"
+		load=$((load - job_weight[$pid]))
+		unset "job_scenario[$pid]" "job_weight[$pid]" "job_start[$pid]"
+	}
+	while [ ${#queue[@]} -gt 0 ] || [ ${#job_scenario[@]} -gt 0 ]; do
+		started=0
+		for qi in "${!queue[@]}"; do
+			s=${queue[$qi]} w=$(weight "${queue[$qi]}")
+			if [ "$load" = 0 ] || [ $((load + w)) -le "$cap" ]; then
+				n=$(basename "$s" .sh)
+				log "scenario $n (guests: $w, running beside it: ${#job_scenario[@]})"
+				"$MARS_TOP/scripts/run-scenario.sh" "$s" "$kbuild/arch/x86/boot/bzImage" "$initrd" \
+					"$results" 0 > "$results/$n.ktap" 2>&1 &
+				job_scenario[$!]=$s job_weight[$!]=$w job_start[$!]=$SECONDS
+				load=$((load + w))
+				unset "queue[$qi]"
+				queue=("${queue[@]}")
+				started=1
+				break
+			fi
+		done
+		[ "$started" = 1 ] && continue
+		# Nothing fits: wait for one to finish.
+		done_pid=
+		wait -n -p done_pid "${!job_scenario[@]}"
+		rc=$?
+		[ -n "$done_pid" ] && finish "$done_pid" "$rc"
 	done
+	timing "guest scenarios (wall)" $((SECONDS - guest_t0))
+	# Keep the durations for the next run's order (a subset run updates only its scenarios).
+	if [ -s "$results/durations.new" ]; then
+		cat "$durations" "$results/durations.new" 2>/dev/null | awk '{ d[$1] = $2 } END { for (n in d) print n, d[n] }' | sort > "$durations.tmp" && mv "$durations.tmp" "$durations"
+	fi
 fi
 
+echo "# wall time (s)"
+sort -t$'\t' -k2 -rn "$results/timings" | awk -F'\t' '{ printf "#   %-40s %6d\n", $1, $2 }'
+printf '#   %-40s %6d\n' "total (make check)" $((SECONDS - check_t0))
 log "results in $results"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

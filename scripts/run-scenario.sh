@@ -15,7 +15,8 @@
 # of killed boots are kept as <host>.boot<N>.{out,console}; their checks count too.
 # "# crash-hosts: bravo ..." limits the crash boots to those guests (default: every guest).
 # Environment: MARS_ACCEL (default: kvm where a probe guest boots under it, else tcg),
-# MARS_SMP (2), MARS_TIMEOUT (overrides the header's timeout, for long runs), MARS_EXTRA_APPEND
+# MARS_SMP (2), MARS_TIMEOUT (overrides the header's timeout, for long runs), MARS_CRASH_BOOTS
+# (overrides the header's crash-boots; the guests see it as $mars_crash_boots), MARS_EXTRA_APPEND
 # (more kernel command line: name=value pairs reach the scenario as environment variables,
 # e.g. mars_fio_budget=1800 for a long io-fio-verify run).
 set -uo pipefail
@@ -29,7 +30,7 @@ timeout=${MARS_TIMEOUT:-$(header timeout)}; timeout=${timeout:-300}
 data_size=$(header data-disk); data_size=${data_size:-256M}
 mars_size=$(header mars-disk); mars_size=${mars_size:-512M}
 memory=$(header memory); memory=${memory:-1024}
-crash_boots=$(header crash-boots); crash_boots=${crash_boots:-0}
+crash_boots=${MARS_CRASH_BOOTS:-$(header crash-boots)}; crash_boots=${crash_boots:-0}
 crash_hosts=$(header crash-hosts)
 # host_crash_boots HOST: the crash boots of that guest.
 host_crash_boots() {
@@ -76,7 +77,7 @@ launch() {
 	# and panic ("IO-APIC + timer doesn't work"); crash scenarios boot many times.
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
 		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \

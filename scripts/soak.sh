@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# make soak: the long forms of what make check runs short. Parameters (environment):
+#   SOAK_CRASH_POINTS  power failures of io-crash (default 30; make check runs 3)
+#   SOAK_FIO_SECONDS   seconds of io-fio-verify passes (default 1200; make check runs 60)
+#   SOAK_FUZZ_SECONDS  seconds per fuzz target (default 600; make check runs 20)
+#   SOAK_PARTS         which parts to run (default "crash fio fuzz")
+# The two guest parts run side by side (one vCPU each). Ends with the figures of each part
+# (crash points survived, MiB written and verified, fuzz runs) and "N passed, N failed".
+set -uo pipefail
+. "$(dirname "$0")/env.sh"
+
+crash_points=${SOAK_CRASH_POINTS:-30}
+fio_seconds=${SOAK_FIO_SECONDS:-1200}
+fuzz_seconds=${SOAK_FUZZ_SECONDS:-600}
+parts=${SOAK_PARTS:-crash fio fuzz}
+for v in "$crash_points" "$fio_seconds" "$fuzz_seconds"; do
+	[[ "$v" =~ ^[1-9][0-9]{0,5}$ ]] || die "SOAK_* values are whole numbers of 1..999999, not '$v'"
+done
+
+"$MARS_TOP/scripts/build-module.sh" || die "build failed"
+kbuild=$(mars_kernel_build) || exit 1
+results=$MARS_CACHE/results/soak-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$results"
+"$MARS_TOP/scripts/build-initramfs.sh" "$kbuild" "$results/initramfs.cpio" || die "initramfs failed"
+kernel=$kbuild/arch/x86/boot/bzImage
+passed=0 failed=0
+pids=()
+if [[ " $parts " == *" crash "* ]]; then
+	log "io-crash with $crash_points power failures"
+	# About 70 s a crash point on the debug kernel under TCG; generous.
+	MARS_CRASH_BOOTS=$crash_points MARS_TIMEOUT=$((300 + crash_points * 150)) \
+		"$MARS_TOP/scripts/run-scenario.sh" "$MARS_TOP/tests/qemu/scenarios/io-crash.sh" \
+		"$kernel" "$results/initramfs.cpio" "$results" 1 > "$results/io-crash.log" 2>&1 &
+	pids+=("$!:io-crash")
+fi
+if [[ " $parts " == *" fio "* ]]; then
+	log "io-fio-verify for $fio_seconds s"
+	MARS_EXTRA_APPEND="mars_fio_budget=$fio_seconds" MARS_TIMEOUT=$((fio_seconds * 2 + 600)) \
+		"$MARS_TOP/scripts/run-scenario.sh" "$MARS_TOP/tests/qemu/scenarios/io-fio-verify.sh" \
+		"$kernel" "$results/initramfs.cpio" "$results" 2 > "$results/io-fio-verify.log" 2>&1 &
+	pids+=("$!:io-fio-verify")
+fi
+for p in "${pids[@]}"; do
+	if wait "${p%%:*}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+	grep -E '^(not )?ok ' "$results/${p#*:}.log"
+done
+if [[ " $parts " == *" crash "* ]]; then
+	# Each boot after a power failure verifies every acknowledged write: count those checks.
+	echo "# io-crash: $(cat "$results/io-crash/alpha".boot*.out "$results/io-crash/alpha.out" 2>/dev/null |
+		grep -c '^ok .* every acknowledged write reads back') of $crash_points power failures recovered with every acknowledged write intact"
+fi
+if [[ " $parts " == *" fio "* ]]; then
+	grep -h 'MiB written and verified' "$results/io-fio-verify/alpha.out" | sed 's/^/# io-fio-verify: /'
+fi
+if [[ " $parts " == *" fuzz "* ]]; then
+	log "fuzzing, $fuzz_seconds s per target"
+	if FUZZ_SECONDS=$fuzz_seconds "$MARS_TOP/scripts/fuzz.sh" > "$results/fuzz.log" 2>&1; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1)); tail -20 "$results/fuzz.log"
+	fi
+	grep -E '^fuzz (ok|FAILED)|^Done [0-9]+ runs' "$results/fuzz.log" | sed 's/^/# /'
+fi
+log "results in $results"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
