@@ -132,6 +132,19 @@ for i in $(seq 1 "$nguests"); do
 	if [ "${boots[$((i - 1))]}" -le "$(host_crash_boots "$host")" ]; then
 		failed=1; reasons+=("$host: asked to be killed $((${boots[$((i - 1))]} - 1)) of $(host_crash_boots "$host") times")
 	fi
+	# Each boot's KTAP output ends with its plan (lib.sh's ktap_end: the number of checks that
+	# ran): a boot without one, or with fewer results than it, stopped early.
+	for o in "$dir/$host".boot*.out "$out"; do
+		[ -f "$o" ] || continue
+		[ -n "$rc" ] || [ "$o" != "$out" ] || continue
+		plan=$(sed -n '/^=== dmesg ===/q;s/^1\.\.\([0-9][0-9]*\)$/\1/p' "$o" | tail -1)
+		nres=$(sed -n '/^=== dmesg ===/q;p' "$o" | grep -cE '^(not )?ok [0-9]+ ')
+		if [ -z "$plan" ]; then
+			failed=1; reasons+=("$host: $(basename "$o"): no KTAP plan (the scenario stopped early)")
+		elif [ "$plan" != "$nres" ]; then
+			failed=1; reasons+=("$host: $(basename "$o"): plan 1..$plan but $nres results")
+		fi
+	done
 	logs=("$dir/$host".boot*.out "$dir/$host".boot*.console "$dir/$host.console" "$out")
 	logs=($(ls "${logs[@]}" 2>/dev/null))
 	if grep -Eq '^not ok' "${logs[@]}"; then failed=1; reasons+=("$host: failed checks"); fi

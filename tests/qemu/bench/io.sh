@@ -17,7 +17,7 @@
 # >= 0.8 of raw, QD1 latency <= 1.25 of raw. Under TCG the absolute numbers mean little; the
 # ratios are what to compare. 20 s per job.
 . /mars-tests/lib.sh
-ktap_begin 19
+ktap_begin
 
 name=bench
 dev=/dev/mars/$name

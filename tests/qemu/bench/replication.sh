@@ -28,7 +28,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then ktap_begin 15; else ktap_begin 13; fi
+if [ "$h" = alpha ]; then ktap_begin; else ktap_begin; fi
 mb=256
 
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }

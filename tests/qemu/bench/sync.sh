@@ -21,7 +21,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then ktap_begin 8; else ktap_begin 12; fi
+if [ "$h" = alpha ]; then ktap_begin; else ktap_begin; fi
 mb=256
 bytes=$((mb * 1048576))
 

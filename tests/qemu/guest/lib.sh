@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for guest scenarios: KTAP output and checks. Each check prints one KTAP result line;
-# the scenario's exit code is non-zero if any check failed. Source it, call ktap_begin N,
-# run checks, end with ktap_end.
+# the scenario's exit code is non-zero if any check failed. Source it, call ktap_begin, run
+# checks, end with ktap_end, which prints the plan (TAP's trailing plan: computed from the
+# checks that ran, not counted by hand; a scenario that dies early has none).
 
 KTAP_N=0
 KTAP_FAILED=0
 
 ktap_begin() {
 	echo "KTAP version 1"
-	echo "1..$1"
 }
 
 ktap_result() { # ok|fail description
@@ -55,6 +55,7 @@ check_eq() {
 }
 
 ktap_end() {
+	echo "1..$KTAP_N"
 	echo "# $mars_host: $KTAP_N checks, $KTAP_FAILED failed"
 	[ "$KTAP_FAILED" = 0 ]
 }
@@ -74,11 +75,19 @@ wait_reachable() {
 	return 1
 }
 
-# wait_for SECONDS COMMAND...: polls (every 0.1 s) until the command succeeds.
+# wait_for SECONDS COMMAND...: polls (every 0.1 s) until the command succeeds. The one
+# waiting helper of every scenario: no fixed sleeps where an event can be waited for. On a
+# timeout the command runs once more and what it prints is kept as KTAP diagnostics.
 wait_for() {
-	_n=0 _limit=$(($1 * 10)); shift
+	_wf_n=0 _wf_limit=$(($1 * 10)); shift
 	while ! "$@" >/dev/null 2>&1; do
-		_n=$((_n + 1)); [ "$_n" -ge "$_limit" ] && return 1
+		_wf_n=$((_wf_n + 1))
+		if [ "$_wf_n" -ge "$_wf_limit" ]; then
+			_wf_out=$("$@" 2>&1) && return 0
+			_wf_rc=$?
+			[ -n "$_wf_out" ] && printf '%s\n' "$_wf_out" | sed 's/^/# /'
+			return "$_wf_rc"
+		fi
 		sleep 0.1
 	done
 }

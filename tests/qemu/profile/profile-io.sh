@@ -12,7 +12,7 @@
 # default), qd1 or qd32 (4 KiB random writes). Prints the flat profile by symbol, the share of
 # each thread, and the callers of the hottest symbols.
 . /mars-tests/lib.sh
-ktap_begin 5
+ktap_begin
 
 name=prof
 dev=/dev/mars/$name

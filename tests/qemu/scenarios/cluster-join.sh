@@ -23,25 +23,8 @@ others=$(for x in $all; do [ "$x" != "$h" ] && echo "$x"; done)
 stayers=$(for x in $all; do [ "$x" != "$last" ] && echo "$x"; done)
 nothers=$(($(echo "$others" | wc -w)))
 
-# Checks per role (KTAP plan): common 7 + 3 per other host, +1 on all but alpha (deletion);
-# alpha +1 (ping round trip);
-# the last host +8, the others +4 (its leave, the end) and alpha +2 (foreign cluster).
-plan=$((7 + 3 * nothers))
-[ "$h" != alpha ] && plan=$((plan + 1))
-[ "$h" = alpha ] && plan=$((plan + 1))
-if [ "$h" = "$last" ]; then plan=$((plan + 8)); else plan=$((plan + 4)); fi
-[ "$h" = alpha ] && plan=$((plan + 2))
-ktap_begin "$plan"
+ktap_begin
 
-# wait_for SECONDS COMMAND...: polls the command every 0.2 s until it succeeds.
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" 2>/dev/null && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
 # mtime PATH: the mtime of the link itself as sec.nsec.
 mtime() { echo "$(stat -c %Y "$1").$(stat -c %y "$1" | sed -n 's/^[^.]*\.\([0-9]\{9\}\).*/\1/p')"; }
 is_link() { [ -L "$1" ]; }

@@ -31,7 +31,7 @@ lognr() { readlink "$1" | sed -n 's/^log-0*\([0-9][0-9]*\)-.*/\1/p'; }
 no_emergency() { ! marsadm view r0 | grep -q EMERGENCY; }
 
 if [ "$h" = alpha ]; then
-	ktap_begin 27
+	ktap_begin
 	mars_cluster_up
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	check "/dev/mars/r0 appears" wait_for 60 test -b /dev/mars/r0
@@ -95,7 +95,7 @@ if [ "$h" = alpha ]; then
 fi
 
 # --- bravo -------------------------------------------------------------------------------
-ktap_begin 26
+ktap_begin
 mars_cluster_up
 check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda

@@ -26,7 +26,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then ktap_begin 31; peer=bravo; peer_ip=10.77.0.2; else ktap_begin 26; peer=alpha; peer_ip=10.77.0.1; fi
+if [ "$h" = alpha ]; then ktap_begin; peer=bravo; peer_ip=10.77.0.2; else ktap_begin; peer=alpha; peer_ip=10.77.0.1; fi
 
 # region_md5 DEV MIB: checksum of 1 MiB at MIB MiB, read past the page cache.
 region_md5() { dd if="$1" bs=1M skip="$2" count=1 iflag=direct 2>/dev/null | md5sum | cut -c1-32; }

@@ -60,14 +60,14 @@ mount_mars() {
 }
 
 if [ "$mars_boot" = 1 ]; then
-	ktap_begin 8
+	ktap_begin
 	check "make /mars" mkfs.ext4 -q -F /dev/vdb
 	check "mount /mars (writes delayed by $log_delay ms)" mount_mars
 	check_eq "the journal disk is empty" 0 "$(head -c 1048576 "$journal" | tr -d '\0' | wc -c)"
 	check "load the module" mars_logged_device_load
 	check "switch $dev on" mars_logged_device_up "$name" /dev/vda
 else
-	ktap_begin 9
+	ktap_begin
 	check "mount /mars after the power failure (writes delayed by $log_delay ms)" mount_mars
 	echo "# replay link: $(readlink "$res/replay-$host"); logfiles: $(cd "$res" && ls log-* | tr '\n' ' ')"
 	check "load the module" mars_logged_device_load

@@ -11,7 +11,7 @@
 # on the data device. The module then unloads cleanly. The resource is made the way an
 # operator makes it (modprobe mars, create-cluster, create-resource; marsadm down).
 . /mars-tests/lib.sh
-ktap_begin 19
+ktap_begin
 
 name=fs
 dev=/dev/mars/$name

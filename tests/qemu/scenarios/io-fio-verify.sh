@@ -17,7 +17,7 @@
 # A long run (several GiB): MARS_EXTRA_APPEND=mars_fio_budget=SECONDS MARS_TIMEOUT=... (see
 # Documentation/testing.rst).
 . /mars-tests/lib.sh
-ktap_begin 18
+ktap_begin
 
 name=fv
 dev=/dev/mars/$name

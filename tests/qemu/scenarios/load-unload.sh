@@ -7,7 +7,7 @@
 # leak (kmemleak, checked by init after this script) or any lockdep/KFENCE/WARN report (checked
 # by the host in dmesg).
 . /mars-tests/lib.sh
-ktap_begin 3
+ktap_begin
 
 cycles=0
 i=0

@@ -31,7 +31,7 @@ lognr() { readlink "$1" | sed -n 's/^log-0*\([0-9][0-9]*\)-.*/\1/p'; }
 failures() { dmesg | grep -c 'a log write failed'; }
 
 if [ "$h" = alpha ]; then
-	ktap_begin 31
+	ktap_begin
 	mars_cluster_up
 	for i in 1 2 3 4; do write_knob required_free_space_${i}_mb 0; done
 	write_knob logger_resume 0
@@ -106,7 +106,7 @@ if [ "$h" = alpha ]; then
 fi
 
 # --- bravo -------------------------------------------------------------------------------
-ktap_begin 14
+ktap_begin
 mars_cluster_up
 check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda

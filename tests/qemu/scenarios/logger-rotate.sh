@@ -13,7 +13,7 @@
 # A crash while both logfiles are in use loses nothing: recovery replays the rest of the old
 # one and all of the new one, and logging continues in a fresh logfile.
 . /mars-tests/lib.sh
-ktap_begin 37
+ktap_begin
 
 hook=/proc/sys/mars/test_logger
 name=lg
@@ -26,13 +26,6 @@ stat_of() { awk -v n="$name" -v k="$1" '$1 == n { for (i = 2; i <= NF; i++) if (
 replay_link() { readlink "$res/replay-$host"; }
 log_file() { echo "$res/log-$(printf %09d "$1")-$host"; }
 version_link() { readlink "$res/version-$(printf %09d "$1")-$host"; }
-wait_for() {
-	n=0 limit=$(($1 * 10)); shift
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n + 1)); [ "$n" -ge "$limit" ] && return 1
-		sleep 0.1
-	done
-}
 logging_into() { [ "$(stat_of log)" = "$1" ]; }
 link_is() { [ "$(replay_link)" = "$1" ]; }
 same_on_data_device() {

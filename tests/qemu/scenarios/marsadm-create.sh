@@ -11,19 +11,10 @@
 # an existing resource, a second create-cluster) is refused with exit code 1 and a message,
 # leaving every entry of /mars exactly as it was.
 . /mars-tests/lib.sh
-ktap_begin 55
+ktap_begin
 
 h=$mars_host
 res=/mars/resource-r0
-# wait_for SECONDS COMMAND...: polls the command every 0.2 s until it succeeds.
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" 2>/dev/null && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
 lamport_now() { sed -n 's/^lamport_now=//p' /proc/sys/mars/lamport_clock; }
 # mtime PATH: the mtime of the link itself as sec.nsec.
 mtime() { echo "$(stat -c %Y "$1").$(stat -c %y "$1" | sed -n 's/^[^.]*\.\([0-9]\{9\}\).*/\1/p')"; }

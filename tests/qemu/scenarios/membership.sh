@@ -23,7 +23,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then other=bravo; ktap_begin 39; else other=alpha; ktap_begin 43; fi
+if [ "$h" = alpha ]; then other=bravo; ktap_begin; else other=alpha; ktap_begin; fi
 
 say() { marsadm set-link 1 "userspace/$1-$h" >/dev/null; }
 await() { wait_for "${2:-300}" is_link "/mars/userspace/$1-$other"; }

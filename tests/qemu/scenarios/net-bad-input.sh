@@ -13,16 +13,8 @@
 . /mars-tests/lib.sh
 
 h=$mars_host
-if [ "$h" = alpha ]; then ktap_begin 13; else ktap_begin 12; fi
+if [ "$h" = alpha ]; then ktap_begin; else ktap_begin; fi
 
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" 2>/dev/null && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
 is_link() { [ -L "$1" ]; }
 logged() { dmesg | grep -q "$1"; }
 

@@ -14,21 +14,12 @@
 # and down are refused while it is mounted, and the kernel keeps it); and once the resource
 # is down, the data device alone holds the same filesystem.
 . /mars-tests/lib.sh
-ktap_begin 48
+ktap_begin
 
 h=$mars_host
 res=/mars/resource-r0
 dev=/dev/mars/r0
 act=$res/actual-$h
-# wait_for SECONDS COMMAND...: polls every 0.2 s until the command succeeds.
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
 is() { [ "$(readlink "$1")" = "$2" ]; }
 replay_log() { readlink $res/replay-$h | cut -d, -f1; }
 # write_tree DIR: a tree of files of random sizes, and their checksums in /tmp/sums.

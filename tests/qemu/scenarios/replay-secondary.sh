@@ -15,18 +15,10 @@
 # logfile switch in between and unloads the module; then it renames itself "bravo", reloads
 # the module and joins r0 with the second half, as if the logfiles had been fetched.
 . /mars-tests/lib.sh
-ktap_begin 37
+ktap_begin
 
 res=/mars/resource-r0
 half=$(($(cat /sys/block/vda/size) / 2))
-wait_for() {
-	n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; n=$((n - 1))
-	done
-	"$@"
-}
 is() { [ "$(readlink "$1")" = "$2" ]; }
 # unchanged COMMAND...: the command fails and /mars is the same before and after.
 unchanged() {

@@ -14,7 +14,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then ktap_begin 12; else ktap_begin 10; fi
+if [ "$h" = alpha ]; then ktap_begin; else ktap_begin; fi
 
 res_md5() { device_md5 "$1" "$(readlink $res/size)"; }
 # The interface towards bravo, and the cut: every packet on it dropped (netem).

@@ -14,7 +14,7 @@
 
 h=$mars_host
 res=/mars/resource-r0
-if [ "$h" = alpha ]; then ktap_begin 12; else ktap_begin 14; fi
+if [ "$h" = alpha ]; then ktap_begin; else ktap_begin; fi
 size=$((64 * 1048576))
 res_md5() { device_md5 "$1" "$size"; }
 # tree: bravo's view of the resource, for the record.

@@ -8,7 +8,7 @@
 # scripts/check.sh counts this test as passed only when run-scenario.sh reports the kernel
 # report as the reason.
 . /mars-tests/lib.sh
-ktap_begin 1
+ktap_begin
 echo 1 > /proc/sys/kernel/sysrq
 echo l > /proc/sysrq-trigger
 sleep 1
