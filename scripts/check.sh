@@ -24,7 +24,7 @@ count() { # passed failed
 # timing NAME SECONDS: one row of the wall-time table printed at the end.
 check_t0=$SECONDS
 : > "$results/timings"
-timing() { printf '%s\t%s\n' "$1" "$2" >> "$results/timings"; }
+timing() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$results/timings"; }
 
 t0=$SECONDS
 "$MARS_TOP/scripts/build-module.sh" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -75,7 +75,7 @@ if [ "$host" = 1 ]; then
 		"$MARS_TOP/scripts/fuzz.sh" > "$results/fuzz.log" 2>&1
 		rc=$?
 		ok=$(grep -c '^fuzz ok' "$results/fuzz.log"); bad=$(grep -c '^fuzz FAILED' "$results/fuzz.log")
-		# A script failure with no target reported (e.g. cargo-fuzz did not build) is a failure too.
+		# A script failure with no target reported (e.g. the targets did not build) is a failure too.
 		[ "$rc" != 0 ] && [ "$bad" = 0 ] && bad=1
 		[ "$bad" != 0 ] && tail -20 "$results/fuzz.log"
 		grep -E '^fuzz (ok|FAILED)' "$results/fuzz.log"
@@ -110,51 +110,70 @@ if [ "$guest" = 1 ]; then
 	fi
 	timing "harness self-test" $((SECONDS - t0))
 
-	# Scenarios run side by side as far as the host's cores allow: a test guest runs on one
-	# vCPU (the test kernel has no ACPI, so QEMU's second vCPU stays offline), so a scenario
-	# weighs as many cores as it boots guests, and one starts when its weight fits into
-	# MARS_CHECK_JOBS (default: the host's cores) beside those running, or when none runs.
-	# Longest first, from the durations of the last run on this machine where known (the
-	# header's timeout otherwise), so that the long ones do not end up alone at the end.
-	cap=${MARS_CHECK_JOBS:-$(nproc)}
+	# Scenarios run side by side as far as the host's cores allow. Each scenario weighs the
+	# cores its guests keep busy on average (their CPU time over the wall time, from the last
+	# run on this machine, else from tests/qemu/durations, measured and committed; a scenario
+	# missing from both weighs one core per guest). One starts when its weight fits beside
+	# those running into MARS_CHECK_JOBS cores (default: the host's), or when none runs, and
+	# at most MARS_CHECK_GUESTS guests (default 8, 1 GiB each) run at once. Longest first, so
+	# that the long ones do not end up alone at the end.
+	cap=$(( ${MARS_CHECK_JOBS:-$(nproc)} * 100 ))
+	max_guests=${MARS_CHECK_GUESTS:-8}
 	durations=$MARS_CACHE/results/durations
-	expected() { # SCENARIO: expected seconds
-		local n d
-		n=$(basename "$1" .sh)
-		d=$(awk -v n="$n" '$1 == n { print $2 }' "$durations" 2>/dev/null | tail -1)
-		[ -n "$d" ] || d=$(sed -n 's/^# timeout: *//p' "$1" | head -1)
-		echo "${d:-300}"
+	# known SCENARIO-NAME: "wall cpu" of its last measured run, or nothing.
+	known() {
+		local f
+		for f in "$durations" "$MARS_TOP/tests/qemu/durations"; do
+			awk -v n="$1" '$1 == n && $2 > 0 { w = $2 " " $3 } END { if (w != "") print w }' "$f" 2>/dev/null | grep . && return
+		done
 	}
-	weight() { local g; g=$(sed -n 's/^# guests: *//p' "$1" | head -1); echo "${g:-1}"; }
-	mapfile -t queue < <(for s in "${scenarios[@]}"; do echo "$(expected "$s") $s"; done | sort -rn -k1,1 | cut -d' ' -f2-)
+	guests() { local g; g=$(sed -n 's/^# guests: *//p' "$1" | head -1); echo "${g:-1}"; }
+	declare -A expect_wall=() weight=()
+	for s in "${scenarios[@]}"; do
+		n=$(basename "$s" .sh)
+		read -r w c <<<"$(known "$n")"
+		if [ -n "${w:-}" ]; then
+			expect_wall[$n]=$w
+			# average cores in hundredths, at least a quarter of a core
+			weight[$n]=$(( c * 100 / w )); [ "${weight[$n]}" -ge 25 ] || weight[$n]=25
+		else
+			expect_wall[$n]=$(sed -n 's/^# timeout: *//p' "$s" | head -1)
+			weight[$n]=$(( $(guests "$s") * 100 ))
+		fi
+	done
+	mapfile -t queue < <(for s in "${scenarios[@]}"; do n=$(basename "$s" .sh); echo "${expect_wall[$n]:-300} $s"; done |
+		sort -rn -k1,1 | cut -d' ' -f2-)
 	echo "TAP version 13"
 	echo "1..${#scenarios[@]}"
-	declare -A job_scenario=() job_weight=() job_start=()
-	load=0 i=0 guest_t0=$SECONDS
+	declare -A job_scenario=() job_weight=() job_start=() job_guests=()
+	load=0 nguests=0 i=0 guest_t0=$SECONDS
 	: > "$results/durations.new"
-	# finish PID: report one finished scenario (its KTAP result numbered in finishing order).
-	finish() { # PID EXIT-CODE
-		local pid=$1 rc=$2 s n
+	# finish PID EXIT-CODE: report one finished scenario (its KTAP result numbered in
+	# finishing order) and note its wall and CPU time.
+	finish() {
+		local pid=$1 rc=$2 s n line
 		s=${job_scenario[$pid]}; n=$(basename "$s" .sh)
 		i=$((i + 1))
 		sed -E "s/^(not )?ok [0-9]+ /\\1ok $i /" "$results/$n.ktap"
 		if [ "$rc" = 0 ]; then count 1 0; else count 0 1; fi
-		timing "$n$([ "$rc" = 0 ] || echo ' (FAILED)')" $((SECONDS - job_start[$pid]))
-		echo "$n $((SECONDS - job_start[$pid]))" >> "$results/durations.new"
-		load=$((load - job_weight[$pid]))
-		unset "job_scenario[$pid]" "job_weight[$pid]" "job_start[$pid]"
+		line=$(grep -E "^(not )?ok [0-9]+ $n # " "$results/$n.ktap" | tail -1)
+		read -r w c <<<"$(sed -nE 's/.* # ([0-9]+)s cpu ([0-9]+)s$/\1 \2/p' <<<"$line")"
+		timing "$n$([ "$rc" = 0 ] || echo ' (FAILED)')" $((SECONDS - job_start[$pid])) "${c:-}"
+		[ -n "${w:-}" ] && echo "$n $w $c" >> "$results/durations.new"
+		load=$((load - job_weight[$pid])); nguests=$((nguests - job_guests[$pid]))
+		unset "job_scenario[$pid]" "job_weight[$pid]" "job_start[$pid]" "job_guests[$pid]"
 	}
 	while [ ${#queue[@]} -gt 0 ] || [ ${#job_scenario[@]} -gt 0 ]; do
 		started=0
 		for qi in "${!queue[@]}"; do
-			s=${queue[$qi]} w=$(weight "${queue[$qi]}")
-			if [ "$load" = 0 ] || [ $((load + w)) -le "$cap" ]; then
-				n=$(basename "$s" .sh)
-				log "scenario $n (guests: $w, running beside it: ${#job_scenario[@]})"
+			s=${queue[$qi]} n=$(basename "${queue[$qi]}" .sh) g=$(guests "${queue[$qi]}")
+			w=${weight[$n]}
+			if [ "$load" = 0 ] || { [ $((load + w)) -le "$cap" ] && [ $((nguests + g)) -le "$max_guests" ]; }; then
+				log "scenario $n (guests: $g, weight $w/100 cores; running beside it: ${#job_scenario[@]})"
 				"$MARS_TOP/scripts/run-scenario.sh" "$s" "$kbuild/arch/x86/boot/bzImage" "$initrd" \
 					"$results" 0 > "$results/$n.ktap" 2>&1 &
-				job_scenario[$!]=$s job_weight[$!]=$w job_start[$!]=$SECONDS
-				load=$((load + w))
+				job_scenario[$!]=$s job_weight[$!]=$w job_start[$!]=$SECONDS job_guests[$!]=$g
+				load=$((load + w)); nguests=$((nguests + g))
 				unset "queue[$qi]"
 				queue=("${queue[@]}")
 				started=1
@@ -171,13 +190,13 @@ if [ "$guest" = 1 ]; then
 	timing "guest scenarios (wall)" $((SECONDS - guest_t0))
 	# Keep the durations for the next run's order (a subset run updates only its scenarios).
 	if [ -s "$results/durations.new" ]; then
-		cat "$durations" "$results/durations.new" 2>/dev/null | awk '{ d[$1] = $2 } END { for (n in d) print n, d[n] }' | sort > "$durations.tmp" && mv "$durations.tmp" "$durations"
+		cat "$durations" "$results/durations.new" 2>/dev/null | awk '{ d[$1] = $2 " " $3 } END { for (n in d) print n, d[n] }' | sort > "$durations.tmp" && mv "$durations.tmp" "$durations"
 	fi
 fi
 
-echo "# wall time (s)"
-sort -t$'\t' -k2 -rn "$results/timings" | awk -F'\t' '{ printf "#   %-40s %6d\n", $1, $2 }'
-printf '#   %-40s %6d\n' "total (make check)" $((SECONDS - check_t0))
+echo "# wall time (s) of each part; scenarios run side by side, with the guests' CPU time (s)"
+sort -t$'\t' -k2 -rn "$results/timings" | awk -F'\t' '{ printf "#   %-52s %6d %6s\n", $1, $2, $3 }'
+printf '#   %-52s %6d\n' "total (make check)" $((SECONDS - check_t0))
 log "results in $results"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -115,6 +115,11 @@ while :; do
 done
 elapsed=$((SECONDS - start))
 cleanup; trap - EXIT
+wait 2>/dev/null
+# The CPU time the guests used (QEMU processes are our children; every one is reaped now):
+# with the wall time, what make check schedules by (scripts/check.sh).
+times > "$dir/times"   # (not in $(...): a subshell's times are its own)
+cpu=$(tail -1 "$dir/times" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } } END { printf "%d", t }')
 
 # Kernel reports that fail a scenario wherever they appear.
 splat='WARNING:|BUG:|Oops|kernel BUG|general protection fault|possible recursive locking|possible circular locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|KFENCE:|suspected memory leak|UBSAN:|Call Trace:|INFO: task .* blocked|ODEBUG:|list_(add|del) corruption|Kernel panic|self-detected stall|unreferenced object'
@@ -164,10 +169,10 @@ for i in $(seq 1 "$nguests"); do
 	sed -n '/^=== dmesg ===/q;p' "$dir/$host.out" | grep -E '^(ok|not ok|#)' | sed "s/^/    # $host: /"
 done
 if [ "$failed" = 0 ]; then
-	echo "ok $number $name # ${elapsed}s"
+	echo "ok $number $name # ${elapsed}s cpu ${cpu}s"
 else
 	for r in "${reasons[@]}"; do echo "# $name: $r"; done
 	echo "# logs: $dir"
-	echo "not ok $number $name # ${elapsed}s"
+	echo "not ok $number $name # ${elapsed}s cpu ${cpu}s"
 fi
 exit "$failed"
