@@ -230,8 +230,8 @@ fn chunked<const N: usize>(
     let chunk_len = data.len().checked_div(chunks)?;
     let mut rest = data;
     let mut slots = out.chunks_mut(N);
-    for i in 0..chunks {
-        let piece = if i + 1 == chunks {
+    for i in 1..=chunks {
+        let piece = if i == chunks {
             rest
         } else {
             let (piece, tail) = rest.split_at_checked(chunk_len)?;
@@ -434,8 +434,8 @@ mod tests {
             *b = i as u8;
         }
         let f = fold(&d);
-        for i in 0..16 {
-            assert_eq!(f[i], (i as u8) ^ (i as u8 + 16));
+        for (i, &folded) in f.iter().enumerate() {
+            assert_eq!(folded, (i as u8) ^ (i as u8 + 16));
         }
     }
 

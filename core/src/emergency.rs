@@ -32,6 +32,7 @@
 use super::names::HostName;
 use super::tree::{LogName, MAX_LOG_NR};
 use super::tree_value::{Md5Digest, VersionHead, VersionLink};
+use core::num::NonZeroU64;
 
 /// One MiB.
 pub const MIB: u64 = 1 << 20;
@@ -84,7 +85,7 @@ pub fn raw_level(rest: u64, limits: &[u64; 4]) -> u8 {
 pub fn next_level(previous: u8, raw: u8) -> u8 {
     let previous = previous.min(LEVEL_JAMMED);
     if raw < previous {
-        previous - 1
+        previous.saturating_sub(1)
     } else {
         raw.min(LEVEL_JAMMED)
     }
@@ -115,14 +116,14 @@ impl Space {
     /// The free space after the thresholds in percent of `/mars` after the thresholds
     /// (0 when nothing is left).
     pub fn rest_percent(&self) -> u64 {
-        if self.total == 0 {
+        let Some(total) = NonZeroU64::new(self.total) else {
             return 0;
-        }
+        };
         // No 128-bit division (the kernel has no __udivti3).
         let rest = self.rest.min(self.total);
         match rest.checked_mul(100) {
-            Some(scaled) => scaled / self.total,
-            None => rest / (self.total / 100).max(1),
+            Some(scaled) => scaled / total,
+            None => rest / NonZeroU64::new(self.total / 100).unwrap_or(NonZeroU64::MIN),
         }
     }
 }
@@ -192,10 +193,10 @@ pub const BACKOFF_MAX_INTERVALS: u64 = 64;
 /// logging: [`BACKOFF_FIRST_INTERVALS`] scan intervals, twice as long after each further
 /// failure, at most [`BACKOFF_MAX_INTERVALS`]; 0 without a failure.
 pub fn backoff_ms(failures: u32, interval_ms: u64) -> u64 {
-    if failures == 0 {
+    let Some(further) = failures.checked_sub(1) else {
         return 0;
-    }
-    let shift = (failures - 1).min(BACKOFF_MAX_INTERVALS.trailing_zeros());
+    };
+    let shift = further.min(BACKOFF_MAX_INTERVALS.trailing_zeros());
     let intervals = (BACKOFF_FIRST_INTERVALS << shift).min(BACKOFF_MAX_INTERVALS);
     intervals.saturating_mul(interval_ms)
 }

@@ -396,12 +396,15 @@ fn write_frame(
     put(out, h::CODE, &header.code.to_le_bytes())?;
     put(out, 46, &[0; 2])?;
 
-    put(out, trailer + t::MAGIC, &END_MAGIC.to_le_bytes())?;
-    put(out, trailer + t::CRC_OLD, &crc_old.to_le_bytes())?;
-    put(out, trailer + t::VALID_COPY, &[1, 0])?;
-    put(out, trailer + t::CRC_FLAGS, &flags.bits().to_le_bytes())?;
-    put(out, trailer + t::SEQ_NR, &header.seq_nr.to_le_bytes())?;
-    put(out, trailer + t::CRC, crc)?;
+    let trailer = out
+        .get_mut(trailer..total_len)
+        .ok_or(EncodeError::BufferTooSmall)?;
+    put(trailer, t::MAGIC, &END_MAGIC.to_le_bytes())?;
+    put(trailer, t::CRC_OLD, &crc_old.to_le_bytes())?;
+    put(trailer, t::VALID_COPY, &[1, 0])?;
+    put(trailer, t::CRC_FLAGS, &flags.bits().to_le_bytes())?;
+    put(trailer, t::SEQ_NR, &header.seq_nr.to_le_bytes())?;
+    put(trailer, t::CRC, crc)?;
 
     // Last, as in log_finalize(): a reader seeing the flag sees a finished record.
     put(out, h::VALID, &[1])?;

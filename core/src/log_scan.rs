@@ -541,7 +541,7 @@ pub fn scan_record<'a>(
     let valid_copy = read_u8(trailer, t::VALID_COPY).unwrap_or_default();
     if valid_copy != 1 {
         return Err(at.err(
-            trailer_start + t::VALID_COPY,
+            trailer_start.saturating_add(t::VALID_COPY),
             ScanErrorKind::Incomplete { valid_copy },
         ));
     }
@@ -557,7 +557,7 @@ pub fn scan_record<'a>(
         let expected = last.wrapping_add(1);
         if u64::from(seq_nr) > u64::from(last) + 1 {
             return Err(at.err(
-                trailer_start + t::SEQ_NR,
+                trailer_start.saturating_add(t::SEQ_NR),
                 ScanErrorKind::SeqGap {
                     expected,
                     found: seq_nr,
@@ -648,7 +648,7 @@ pub fn scan_record<'a>(
     } else if crc_old != 0 {
         let Some(digest) = digest32(DigestAlgo::Md5Old, payload, ctx.digester) else {
             return Err(at.err(
-                trailer_start + t::CRC_FLAGS,
+                trailer_start.saturating_add(t::CRC_FLAGS),
                 ScanErrorKind::BadCrcFlags {
                     flags: crc_flags.bits(),
                 },
@@ -666,7 +666,7 @@ pub fn scan_record<'a>(
         DigestAlgo::Md5Old
     } else {
         return Err(at.err(
-            trailer_start + t::CRC_FLAGS,
+            trailer_start.saturating_add(t::CRC_FLAGS),
             ScanErrorKind::BadCrcFlags {
                 flags: crc_flags.bits(),
             },

@@ -119,7 +119,7 @@ pub fn record_pieces(pos: u64, len: u64) -> impl Iterator<Item = (u64, u64)> {
             .saturating_add(1)
             .saturating_mul(RECORD_PAYLOAD_MAX);
         let piece_end = boundary.min(end);
-        let piece = (at, piece_end - at);
+        let piece = (at, piece_end.checked_sub(at)?);
         at = piece_end;
         Some(piece)
     })
@@ -129,7 +129,8 @@ pub fn record_pieces(pos: u64, len: u64) -> impl Iterator<Item = (u64, u64)> {
 pub fn overlap(a_pos: u64, a_len: u64, b_pos: u64, b_len: u64) -> Option<(u64, u64, u64)> {
     let start = a_pos.max(b_pos);
     let end = a_pos.saturating_add(a_len).min(b_pos.saturating_add(b_len));
-    (start < end).then(|| (start - a_pos, start - b_pos, end - start))
+    let len = end.checked_sub(start).filter(|&len| len > 0)?;
+    Some((start.checked_sub(a_pos)?, start.checked_sub(b_pos)?, len))
 }
 
 /// The smallest shadow memory limit: one page, so that the logger can always make progress.
@@ -147,7 +148,7 @@ pub fn mem_limit(total_ram: u64, percent: i64, gb: i64, mars_free: Option<u64>) 
     // No 128-bit division: the kernel has no such builtin.
     let by_ram = (total_ram / 100)
         .saturating_mul(percent)
-        .saturating_add(total_ram % 100 * percent / 100);
+        .saturating_add((total_ram % 100).saturating_mul(percent) / 100);
     let mut limit = by_ram.min(gb.saturating_mul(1 << 30));
     if let Some(free) = mars_free {
         limit = limit.min(free / 4);

@@ -168,7 +168,7 @@ pub const ALIVE_TREE: &str = "tree";
 /// Whether raw bytes (e.g. the kernel's node name) are a usable host name: UTF-8 and accepted
 /// by [`check_name`].
 pub fn is_valid_host_name(name: &[u8]) -> bool {
-    core::str::from_utf8(name).map_or(false, |s| check_name(s).is_ok())
+    core::str::from_utf8(name).is_ok_and(|s| check_name(s).is_ok())
 }
 
 /// Prefixes of entries that stay local to a host and are never scanned (as in the original):

@@ -16,6 +16,7 @@
 //! full, [`PositionTracker::push`] says so and the caller throttles its writers until
 //! writebacks complete.
 
+use core::num::NonZeroU64;
 use core::ops::DerefMut;
 
 /// What one slot of the ring holds.
@@ -126,7 +127,7 @@ impl<S: DerefMut<Target = [Slot]>> PositionTracker<S> {
     }
 
     fn index(&self, seq: u64) -> Option<usize> {
-        let len = u64::try_from(self.slots.len()).ok().filter(|&n| n > 0)?;
+        let len = NonZeroU64::new(u64::try_from(self.slots.len()).ok()?)?;
         usize::try_from(seq % len).ok()
     }
 

@@ -275,15 +275,15 @@ pub fn detect_split_brain<'a, 'v: 'a, V: VersionSource<'v> + ?Sized>(
     for (i, a) in heads.iter().enumerate() {
         for b in heads.iter().skip(i.saturating_add(1)) {
             let report = compare_hosts(versions, *a, *b);
-            summary.pairs += 1;
+            summary.pairs = summary.pairs.saturating_add(1);
             match report.verdict {
                 Verdict::Consistent => continue,
-                Verdict::SplitBrain => summary.split += 1,
-                Verdict::Unknown => summary.unknown += 1,
+                Verdict::SplitBrain => summary.split = summary.split.saturating_add(1),
+                Verdict::Unknown => summary.unknown = summary.unknown.saturating_add(1),
             }
             if let Some(slot) = slots.next() {
                 *slot = report;
-                summary.written += 1;
+                summary.written = summary.written.saturating_add(1);
             }
         }
     }

@@ -52,19 +52,38 @@ impl Wanted<'_> {
     }
 }
 
+/// The raw values of the links [`Wanted`] is read from, for one host (`None`: the link is
+/// missing or unreadable). Named fields: seven strings in a row are easily swapped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WantedLinks<'a> {
+    /// `data-<host>`.
+    pub data: Option<&'a str>,
+    /// `todo-<host>/attach`.
+    pub attach: Option<&'a str>,
+    /// `todo-<host>/allow-replay`.
+    pub allow_replay: Option<&'a str>,
+    /// `todo-<host>/connect`.
+    pub connect: Option<&'a str>,
+    /// `primary`.
+    pub primary: Option<&'a str>,
+    /// `size`.
+    pub size: Option<&'a str>,
+    /// `device-<host>`.
+    pub device: Option<&'a str>,
+}
+
 impl<'a> Wanted<'a> {
-    /// Reads the raw link values (`None`: the link is missing or unreadable).
-    pub fn from_links(
-        host: &str,
-        res: &'a str,
-        data: Option<&str>,
-        attach: Option<&str>,
-        allow_replay: Option<&str>,
-        connect: Option<&str>,
-        primary: Option<&str>,
-        size: Option<&str>,
-        device: Option<&'a str>,
-    ) -> Self {
+    /// Reads the raw link values of resource `res` for `host`.
+    pub fn from_links(host: &str, res: &'a str, links: &WantedLinks<'a>) -> Self {
+        let WantedLinks {
+            data,
+            attach,
+            allow_replay,
+            connect,
+            primary,
+            size,
+            device,
+        } = *links;
         let member = data.is_some_and(|d| !d.is_empty() && d != super::tree_value::DELETED);
         let attach = attach.and_then(|v| parse_switch(v).ok()).unwrap_or(false);
         let allow_replay = allow_replay
@@ -464,13 +483,15 @@ mod tests {
         let left = Wanted::from_links(
             "bravo",
             "r0",
-            Some(".deleted"),
-            Some(".deleted"),
-            Some(".deleted"),
-            Some(".deleted"),
-            Some(".deleted"),
-            Some(".deleted"),
-            Some(".deleted"),
+            &WantedLinks {
+                data: Some(".deleted"),
+                attach: Some(".deleted"),
+                allow_replay: Some(".deleted"),
+                connect: Some(".deleted"),
+                primary: Some(".deleted"),
+                size: Some(".deleted"),
+                device: Some(".deleted"),
+            },
         );
         assert!(!left.member && !left.attach && !left.primary && !left.connect);
         let nothing = Running {
@@ -610,13 +631,14 @@ mod tests {
         let w = Wanted::from_links(
             "b",
             "r0",
-            Some("/dev/x"),
-            Some("1"),
-            Some("1"),
-            None,
-            Some("a"),
-            Some("4096"),
-            None,
+            &WantedLinks {
+                data: Some("/dev/x"),
+                attach: Some("1"),
+                allow_replay: Some("1"),
+                primary: Some("a"),
+                size: Some("4096"),
+                ..WantedLinks::default()
+            },
         )
         .with_sync(Some("1"), Some("100"));
         assert!(w.needs_sync() && w.sync && w.other_primary);
@@ -629,13 +651,15 @@ mod tests {
         let w = Wanted::from_links(
             "alpha",
             "r0",
-            Some("/dev/vda"),
-            Some("1"),
-            Some("1"),
-            Some("1"),
-            Some("alpha"),
-            Some("4096"),
-            None,
+            &WantedLinks {
+                data: Some("/dev/vda"),
+                attach: Some("1"),
+                allow_replay: Some("1"),
+                connect: Some("1"),
+                primary: Some("alpha"),
+                size: Some("4096"),
+                ..WantedLinks::default()
+            },
         );
         let all = Wanted {
             member: true,
@@ -653,13 +677,15 @@ mod tests {
         let w = Wanted::from_links(
             "alpha",
             "r0",
-            Some("/dev/vda"),
-            Some("0"),
-            None,
-            Some("0"),
-            Some("(none)"),
-            Some("x"),
-            Some("data"),
+            &WantedLinks {
+                data: Some("/dev/vda"),
+                attach: Some("0"),
+                connect: Some("0"),
+                primary: Some("(none)"),
+                size: Some("x"),
+                device: Some("data"),
+                ..WantedLinks::default()
+            },
         );
         let expected = Wanted {
             attach: false,
@@ -674,13 +700,14 @@ mod tests {
         let w = Wanted::from_links(
             "alpha",
             "r0",
-            Some(".deleted"),
-            Some("junk"),
-            Some("2"),
-            None,
-            Some("bravo"),
-            None,
-            Some(".deleted"),
+            &WantedLinks {
+                data: Some(".deleted"),
+                attach: Some("junk"),
+                allow_replay: Some("2"),
+                primary: Some("bravo"),
+                device: Some(".deleted"),
+                ..WantedLinks::default()
+            },
         );
         let none = Wanted {
             member: false,

@@ -22,6 +22,7 @@
 
 use super::lamport::Stamp;
 use super::tree_value::ReplayLink;
+use core::num::NonZeroUsize;
 
 /// A run of blocks to transfer: byte offset and length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +92,7 @@ where
         if start >= self.end {
             return None;
         }
-        let len = (self.end - start).min(u64::from(self.block_size));
+        let len = self.end.checked_sub(start)?.min(u64::from(self.block_size));
         Some((start, u32::try_from(len).ok()?))
     }
 
@@ -141,11 +142,13 @@ where
 /// Milliseconds to pause so that `bytes` transferred in `elapsed_ms` stay within
 /// `limit_kib` KiB/s (0: no limit).
 pub fn throttle_delay_ms(bytes: u64, elapsed_ms: u64, limit_kib: u64) -> u64 {
-    if limit_kib == 0 {
-        return 0;
-    }
     // Time the bytes may take at the limit: bytes / (limit * 1024) seconds.
-    let allowed_ms = bytes.saturating_mul(1000) / limit_kib.saturating_mul(1024);
+    let Some(allowed_ms) = bytes
+        .saturating_mul(1000)
+        .checked_div(limit_kib.saturating_mul(1024))
+    else {
+        return 0; // limit_kib is 0: no limit
+    };
     allowed_ms.saturating_sub(elapsed_ms)
 }
 
@@ -155,8 +158,8 @@ pub fn throttle_delay_ms(bytes: u64, elapsed_ms: u64, limit_kib: u64) -> u64 {
 /// one longer); with more connections than blocks the last ones get none. `parts` 0 counts
 /// as 1.
 pub fn sums_share(total: usize, parts: usize, index: usize) -> (usize, usize) {
-    let parts = parts.max(1);
-    if index >= parts {
+    let parts = NonZeroUsize::new(parts).unwrap_or(NonZeroUsize::MIN);
+    if index >= parts.get() {
         return (total, 0);
     }
     let base = total / parts;

@@ -304,9 +304,9 @@ impl<'t> Fields<'t> {
 
 fn hex_value(digit: u8) -> Option<u8> {
     match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
+        b'0'..=b'9' => digit.checked_sub(b'0'),
+        b'a'..=b'f' => digit.checked_sub(b'a' - 10),
+        b'A'..=b'F' => digit.checked_sub(b'A' - 10),
         _ => None,
     }
 }

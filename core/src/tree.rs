@@ -81,7 +81,7 @@ pub(crate) fn parse_u64(text: &str) -> Result<u64, TreeError> {
     for b in text.bytes() {
         value = value
             .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .and_then(|v| v.checked_add(u64::from(b.wrapping_sub(b'0'))))
             .ok_or(TreeError::BadNumber)?;
     }
     Ok(value)

@@ -66,11 +66,11 @@ impl Md5Digest {
             return Err(TreeError::BadDigest);
         }
         let mut out = [0u8; 16];
-        // Indexing by pairs rather than `chunks_exact`: the latter's zip leaves an unreachable
-        // division-by-zero path that objtool reports in the kernel build.
-        for (i, slot) in out.iter_mut().enumerate() {
-            let pair = (bytes.get(2 * i), bytes.get(2 * i + 1));
-            let (Some(&hi), Some(&lo)) = pair else {
+        // Two digits at a time rather than `chunks_exact`: the latter's zip leaves an
+        // unreachable division-by-zero path that objtool reports in the kernel build.
+        let mut digits = bytes.iter();
+        for slot in out.iter_mut() {
+            let (Some(&hi), Some(&lo)) = (digits.next(), digits.next()) else {
                 return Err(TreeError::BadDigest);
             };
             *slot = (hex_val(hi)? << 4) | hex_val(lo)?;
@@ -81,10 +81,11 @@ impl Md5Digest {
 
 fn hex_val(b: u8) -> Result<u8, TreeError> {
     match b {
-        b'0'..=b'9' => Ok(b - b'0'),
-        b'a'..=b'f' => Ok(b - b'a' + 10),
-        _ => Err(TreeError::BadDigest),
+        b'0'..=b'9' => b.checked_sub(b'0'),
+        b'a'..=b'f' => b.checked_sub(b'a' - 10),
+        _ => None,
     }
+    .ok_or(TreeError::BadDigest)
 }
 
 impl fmt::Display for Md5Digest {

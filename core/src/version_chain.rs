@@ -257,9 +257,11 @@ pub fn verify_chain(
     for &(nr, value) in links {
         match check_link(digester, links, nr, value) {
             Ok(LinkCheck::Missing) => {}
-            Ok(LinkCheck::Verified) => summary.verified += 1,
-            Ok(LinkCheck::Fake) => summary.fake += 1,
-            Ok(LinkCheck::Unverifiable) => summary.unverifiable += 1,
+            Ok(LinkCheck::Verified) => summary.verified = summary.verified.saturating_add(1),
+            Ok(LinkCheck::Fake) => summary.fake = summary.fake.saturating_add(1),
+            Ok(LinkCheck::Unverifiable) => {
+                summary.unverifiable = summary.unverifiable.saturating_add(1)
+            }
             Err(error) => {
                 if first_fault.is_none_or(|f| nr < f.nr) {
                     first_fault = Some(ChainFault { nr, error });
@@ -339,7 +341,7 @@ pub fn check_sequence_step(
     nr: u32,
     skip_check: Option<&str>,
 ) -> Result<(), SequenceSkip> {
-    let contiguous = nr >= prev && nr - prev <= 1;
+    let contiguous = nr.checked_sub(prev).is_some_and(|step| step <= 1);
     if nr <= 1 || prev == 0 || contiguous {
         return Ok(());
     }

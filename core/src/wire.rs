@@ -351,6 +351,8 @@ impl MsgType {
 }
 
 // Every message type fits into the frame buffer a socket allocates.
+// Evaluated by the compiler: an index out of bounds fails the build, it cannot panic at run time.
+#[allow(clippy::indexing_slicing)]
 const _: () = {
     let all = [
         MsgType::Hello,
@@ -969,12 +971,16 @@ pub fn frame_status(buffered: &[u8]) -> Result<FrameStatus, WireError> {
         return Err(WireError::BadMagic);
     }
     if buffered.len() < HEADER_LEN {
-        return Ok(FrameStatus::NeedMore(HEADER_LEN - buffered.len()));
+        return Ok(FrameStatus::NeedMore(
+            HEADER_LEN.saturating_sub(buffered.len()),
+        ));
     }
     let header = Header::decode(buffered)?;
     let frame_len = header.frame_len();
     if buffered.len() < frame_len {
-        return Ok(FrameStatus::NeedMore(frame_len - buffered.len()));
+        return Ok(FrameStatus::NeedMore(
+            frame_len.saturating_sub(buffered.len()),
+        ));
     }
     Ok(FrameStatus::Complete { header, frame_len })
 }

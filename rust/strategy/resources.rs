@@ -29,7 +29,7 @@ use crate::mars_core::lamport::Stamp;
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
 use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
 use crate::mars_core::strategy::{
-    decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted,
+    decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted, WantedLinks,
 };
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree::LogName;
@@ -217,18 +217,17 @@ impl Resource {
         let sync = self.read(&[&concat(b"todo-", host)?, b"sync"])?;
         let syncstatus = self.read(&[&concat(b"syncstatus-", host)?])?;
         let limit = self.read(&[&concat(b"todo-", host)?, b"emergency-limit"])?;
-        let mut wanted = Wanted::from_links(
-            host_str,
-            res,
-            text(&data),
-            text(&attach),
-            text(&allow_replay),
-            text(&connect),
-            text(&primary),
-            text(&size),
-            text(&device),
-        )
-        .with_sync(text(&sync), text(&syncstatus));
+        let links = WantedLinks {
+            data: text(&data),
+            attach: text(&attach),
+            allow_replay: text(&allow_replay),
+            connect: text(&connect),
+            primary: text(&primary),
+            size: text(&size),
+            device: text(&device),
+        };
+        let mut wanted =
+            Wanted::from_links(host_str, res, &links).with_sync(text(&sync), text(&syncstatus));
         if !sync_allowed(space.level) && wanted.sync {
             // Emergency level 3 or more: no full sync starts or goes on (its progress stays).
             if !self.blocked_sync {

@@ -215,12 +215,14 @@ pub fn generate() -> String {
         }
     }
     s.push_str("#\n# record ALGO COMPRESSION LEN MUL ADD SEQ SEC NSEC POS CODE RECORD\n");
-    let records: [(
+    // Digest, compression, the pattern (length, multiplier, addend) and the header.
+    type RecordVector = (
         DigestAlgo,
         Option<Compression>,
         (usize, u64, u64),
         RecordHeader,
-    ); 5] = [
+    );
+    let records: [RecordVector; 5] = [
         (
             DigestAlgo::Crc32c,
             None,

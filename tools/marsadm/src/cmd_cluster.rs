@@ -459,7 +459,7 @@ pub(crate) fn wait_cluster(ctx: &Ctx) -> CmdResult {
             ))
             .line("check the network and that mars is loaded there"));
         }
-        if last_trigger.map_or(true, |t| t.elapsed().as_secs() >= 2) {
+        if last_trigger.is_none_or(|t| t.elapsed().as_secs() >= 2) {
             tree.trigger(code).map_err(Fail::refused)?;
             last_trigger = Some(std::time::Instant::now());
         }

@@ -68,7 +68,7 @@ fn join_cluster_keeps_the_links_once_the_uuid_arrived() {
     merger.join().unwrap();
     run.ok();
     assert_eq!(f.value("uuid"), "bravo_1900000000.000000000");
-    assert_eq!(f.link(&"ips/ip-bravo".to_string()), (peer.clone(), (1, 0)));
+    assert_eq!(f.link("ips/ip-bravo"), (peer.clone(), (1, 0)));
     // Our own address anew, stamped now, so that the cluster learns it.
     assert_eq!(f.link("ips/ip-alpha"), ("10.0.0.1".to_string(), LAMPORT));
     assert_eq!(f.value("defaults-alpha/sync-limit"), "0");

@@ -215,7 +215,9 @@ fn invalidate_rewrites_nothing_before_the_kernel_stopped() {
 
 #[test]
 fn invalidate_refuses_where_it_is_unsafe_and_changes_nothing() {
-    let cases: [(&str, &dyn Fn(&Fixture), &str); 6] = [
+    // Name, what makes invalidate unsafe, the reason it must give.
+    type Case<'a> = (&'a str, &'a dyn Fn(&Fixture), &'a str);
+    let cases: [Case; 6] = [
         (
             "primary-here",
             &|f: &Fixture| f.put_link("resource-r0/actual-alpha/is-primary", "1", LAMPORT),

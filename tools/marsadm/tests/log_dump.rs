@@ -164,7 +164,8 @@ fn each_damage_is_located_and_classified() {
     let dir = TempDir::new("damage");
     let log = logfile();
     let off = |i: usize| log.offsets[i];
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, usize, &str)> = vec![
+    type Damage<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+    let cases: Vec<(&str, Damage<'_>, usize, &str)> = vec![
         (
             "payload bit flip",
             Box::new(|b: &mut Vec<u8>| b[off(3) + 60] ^= 4),
