@@ -26,7 +26,7 @@ if ! modinfo mars >/dev/null 2>&1; then
 	ktap_skip_all "mars.ko is not installed for $(uname -r)"
 	exit "$KSFT_SKIP"
 fi
-if grep -q '^mars ' /proc/modules; then
+if grep -qs '^mars ' /proc/modules; then
 	ktap_skip_all "mars is loaded already (and may be in use)"
 	exit "$KSFT_SKIP"
 fi
