@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest initramfs: busybox, mars.ko (installed so that `modprobe mars` works) and
 # mars-testing.ko (the MARS_TESTING build), marsadm, the guest init and test library (with its
-# C helpers), every scenario and guest benchmark, and the userspace tools the scenarios need
-# (Debian binaries copied with their shared libraries).
+# C helpers), every scenario and guest benchmark, the mars kselftest installed by the kernel's
+# selftests machinery (/kselftest), and the userspace tools the scenarios need (Debian binaries
+# copied with their shared libraries).
 # Usage: build-initramfs.sh KERNEL_BUILD OUTPUT.cpio
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -35,7 +36,7 @@ copy_bin() {
 }
 # Real tools replace busybox applets of the same name.
 for bin in /sbin/mkfs.ext4 /sbin/e2fsck /sbin/tune2fs /sbin/mke2fs /usr/bin/fio /sbin/tc \
-	/sbin/ip /usr/sbin/dmsetup /sbin/mkfs.xfs /usr/sbin/xfs_repair; do
+	/sbin/ip /usr/sbin/dmsetup /sbin/mkfs.xfs /usr/sbin/xfs_repair /usr/bin/timeout; do
 	rm -f "$root$bin"
 	copy_bin "$bin"
 done
@@ -65,6 +66,9 @@ cp "$MARS_TOP/tests/qemu/guest/lib.sh" "$root/mars-tests/lib.sh"
 cp "$MARS_TOP"/tests/qemu/scenarios/*.sh "$MARS_TOP"/tests/qemu/demo/*.sh "$MARS_TOP"/tests/qemu/selftest/*.sh \
 	"$MARS_TOP"/tests/qemu/bench/*.sh "$root/mars-tests/"
 chmod +x "$root/init" "$root"/mars-tests/*.sh
+# kselftest's runner enforces a test's timeout only with /usr/bin/timeout, and calls it with
+# coreutils' --foreground (busybox's applet lacks it): hence coreutils' timeout above.
+"$MARS_TOP/scripts/build-kselftest.sh" "$root/kselftest"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
 
