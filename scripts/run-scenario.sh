@@ -142,7 +142,7 @@ for i in $(seq 1 "$nguests"); do
 	for o in "$dir/$host".boot*.out "$out"; do
 		[ -f "$o" ] || continue
 		[ -n "$rc" ] || [ "$o" != "$out" ] || continue
-		plan=$(sed -n '/^=== dmesg ===/q;s/^1\.\.\([0-9][0-9]*\)$/\1/p' "$o" | tail -1)
+		plan=$(sed -n '/^=== dmesg ===/q;s/^1\.\.\([0-9][0-9]*\)\r*$/\1/p' "$o" | tail -1)   # (serial lines end in CR LF)
 		nres=$(sed -n '/^=== dmesg ===/q;p' "$o" | grep -cE '^(not )?ok [0-9]+ ')
 		if [ -z "$plan" ]; then
 			failed=1; reasons+=("$host: $(basename "$o"): no KTAP plan (the scenario stopped early)")
