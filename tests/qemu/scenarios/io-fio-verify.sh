@@ -10,7 +10,7 @@
 # 512 B to 1 MiB, 32 in flight, O_DIRECT, each block carrying a CRC32C, and reads them all
 # back (verify_fatal), pass after pass of 64 MiB over a 1 GiB device for about a minute in
 # make check (several GiB in make soak, scripts/soak.sh), while a
-# background loop runs `marsadm log-rotate` every 3 s and `marsadm log-delete` (the logfiles
+# background loop runs `marsadm log-rotate` every second and `marsadm log-delete` (the logfiles
 # every member has replayed), so /mars (512 MiB) never fills. The resource is made the way
 # an operator makes it (modprobe mars, create-cluster, create-resource). After `marsadm down`
 # the data device alone holds what the last passes wrote (fio --verify_only on /dev/vda).
@@ -61,14 +61,14 @@ check "create-resource $name /dev/vda" marsadm create-resource "$name" /dev/vda
 check "$dev appears" wait_for 60 test -b "$dev"
 
 # Rotation: `marsadm log-rotate` (a new empty logfile when the newest is not empty) and
-# `marsadm log-delete` (logfiles replayed everywhere) every 3 s. Counts what it saw in /tmp.
+# `marsadm log-delete` (logfiles replayed everywhere) every second. Counts what it saw in /tmp.
 rotate_loop() {
 	: > /tmp/deleted
 	while [ ! -e /tmp/stop-rotating ]; do
 		marsadm log-rotate "$name" > /dev/null 2>> /tmp/rotate.err
 		marsadm --window=1 log-delete "$name" 2>> /tmp/rotate.err | grep "^deleted 'log-" >> /tmp/deleted
 		echo "$(df -k /mars | awk 'NR == 2 { print $3 }')" >> /tmp/mars-used
-		sleep 3
+		sleep 1
 	done
 }
 rotate_loop &
