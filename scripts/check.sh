@@ -114,10 +114,12 @@ if [ "$guest" = 1 ]; then
 	# cores its guests keep busy on average (their CPU time over the wall time, from the last
 	# run on this machine, else from tests/qemu/durations, measured and committed; a scenario
 	# missing from both weighs one core per guest). One starts when its weight fits beside
-	# those running into MARS_CHECK_JOBS cores (default: the host's), or when none runs, and
+	# those running into MARS_CHECK_JOBS cores (default: the host's and a quarter more: the
+	# weights are averages, and a guest slowed down a little while another one is busy only
+	# waits a little longer), or when none runs, and
 	# at most MARS_CHECK_GUESTS guests (default 8, 1 GiB each) run at once. Longest first, so
 	# that the long ones do not end up alone at the end.
-	cap=$(( ${MARS_CHECK_JOBS:-$(nproc)} * 100 ))
+	if [ -n "${MARS_CHECK_JOBS:-}" ]; then cap=$((MARS_CHECK_JOBS * 100)); else cap=$(($(nproc) * 125)); fi
 	max_guests=${MARS_CHECK_GUESTS:-8}
 	durations=$MARS_CACHE/results/durations
 	# known SCENARIO-NAME: "wall cpu" of its last measured run, or nothing.
@@ -190,7 +192,7 @@ if [ "$guest" = 1 ]; then
 	timing "guest scenarios (wall)" $((SECONDS - guest_t0))
 	# Keep the durations for the next run's order (a subset run updates only its scenarios).
 	if [ -s "$results/durations.new" ]; then
-		cat "$durations" "$results/durations.new" 2>/dev/null | awk '{ d[$1] = $2 " " $3 } END { for (n in d) print n, d[n] }' | sort > "$durations.tmp" && mv "$durations.tmp" "$durations"
+		{ [ -f "$durations" ] && cat "$durations"; cat "$results/durations.new"; } | awk '{ d[$1] = $2 " " $3 } END { for (n in d) print n, d[n] }' | sort > "$durations.tmp" && mv "$durations.tmp" "$durations"
 	fi
 fi
 

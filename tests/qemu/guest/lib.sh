@@ -75,20 +75,26 @@ wait_reachable() {
 	return 1
 }
 
-# wait_for SECONDS COMMAND...: polls (every 0.1 s) until the command succeeds. The one
-# waiting helper of every scenario: no fixed sleeps where an event can be waited for. On a
-# timeout the command runs once more and what it prints is kept as KTAP diagnostics.
+# wait_for SECONDS COMMAND...: polls until the command succeeds, for at least SECONDS of
+# waiting. The one waiting helper of every scenario: no fixed sleeps where an event can be
+# waited for. The pause between polls starts at 0.1 s and doubles up to 1 s: under TCG a
+# poll costs a fork and exec under lockdep (0.03 s of CPU for `test`, 0.2 s for marsadm, a
+# second or more for an md5sum of a device), and a guest polling every 0.1 s for minutes
+# kept a host core busy that the other scenarios of make check need. On a timeout the
+# command runs once more and what it prints is kept as KTAP diagnostics.
 wait_for() {
-	_wf_n=0 _wf_limit=$(($1 * 10)); shift
+	_wf_left=$(($1 * 10)) _wf_pause=1; shift
 	while ! "$@" >/dev/null 2>&1; do
-		_wf_n=$((_wf_n + 1))
-		if [ "$_wf_n" -ge "$_wf_limit" ]; then
+		if [ "$_wf_left" -le 0 ]; then
 			_wf_out=$("$@" 2>&1) && return 0
 			_wf_rc=$?
 			[ -n "$_wf_out" ] && printf '%s\n' "$_wf_out" | sed 's/^/# /'
 			return "$_wf_rc"
 		fi
-		sleep 0.1
+		[ "$_wf_pause" -le "$_wf_left" ] || _wf_pause=$_wf_left
+		sleep "$((_wf_pause / 10)).$((_wf_pause % 10))"
+		_wf_left=$((_wf_left - _wf_pause))
+		_wf_pause=$((_wf_pause * 2)); [ "$_wf_pause" -le 10 ] || _wf_pause=10
 	done
 }
 
