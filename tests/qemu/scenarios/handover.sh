@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 3
 # timeout: 1500
-# data-disk: 128M
+# data-disk: 64M
 # mars-disk: 512M
 #
 # Promise: planned handover moves a filesystem around the cluster without losing a write:

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
 # timeout: 900
-# data-disk: 128M
+# data-disk: 64M
 # mars-disk: 512M
 #
 # Promise: create-cluster on alpha, join-cluster on the others, create-resource on alpha and

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 3
 # timeout: 900
-# data-disk: 128M
+# data-disk: 64M
 # mars-disk: 512M
 #
 # Promise: the promise of replicate-basic with three hosts: both secondaries fetch alpha's

@@ -6,8 +6,9 @@
 # mars-disk: 512M
 #
 # Promise: replication survives a network cut without operator action. While fio writes
-# continuously to /dev/mars/r0 on alpha (random writes, 4 KiB to 64 KiB, direct IO), the
-# network between alpha and bravo is cut for 30 s (every packet dropped) and restored; the
+# continuously to /dev/mars/r0 on alpha (random writes, 4 KiB to 64 KiB, direct IO, for 60 s),
+# the network between alpha and bravo is cut 10 s in for 30 s (every packet dropped) and
+# restored; the
 # writes on alpha never stall or fail, bravo reconnects by itself, catches up and ends
 # byte-identical to alpha's device once alpha is quiesced.
 . /mars-tests/lib.sh
@@ -26,10 +27,10 @@ if [ "$h" = alpha ]; then
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	check "bravo joined" wait_for 240 is_link /mars/userspace/joined-bravo
 	fio --name=load --filename=/dev/mars/r0 --rw=randwrite --bsrange=4k-64k --direct=1 \
-		--ioengine=libaio --iodepth=8 --size=96M --time_based --runtime=100 \
+		--ioengine=libaio --iodepth=8 --size=96M --time_based --runtime=60 \
 		--output=/tmp/fio.out >/dev/null 2>&1 &
 	fio_pid=$!
-	sleep 20
+	sleep 10
 	dev=$(peer_dev)
 	echo "# cutting the network on $dev"
 	check "cut the network to bravo" /sbin/tc qdisc add dev "$dev" root netem loss 100%
