@@ -50,8 +50,8 @@ done
 for src in "$MARS_TOP"/tests/qemu/guest/*.c; do
 	gcc -O2 -Wall -Wextra -Werror -static -pthread -o "$root/usr/bin/$(basename "$src" .c)" "$src"
 done
-copy_bin "$MARS_TOP/target/release/marsadm"
-mv "$root$MARS_TOP/target/release/marsadm" "$root/usr/sbin/marsadm"
+copy_bin "$MARS_TOP/build/marsadm"
+mv "$root$MARS_TOP/build/marsadm" "$root/usr/sbin/marsadm"
 
 cp "$MARS_MODULE_DIR/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
 # The test-only build (same module name "mars"): scenarios that need its hooks insmod it by

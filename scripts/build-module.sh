@@ -52,5 +52,8 @@ else
 	cp "$MARS_MODULE_DIR/testing/mars.ko" "$MARS_MODULE_DIR/mars-testing.ko"
 fi
 log "building marsadm"
-(cd "$MARS_TOP" && cargo build --quiet --release -p marsadm)
-ls -l "$MARS_MODULE_DIR/mars.ko" "$MARS_MODULE_DIR/mars-testing.ko" "$MARS_TOP/target/release/marsadm" >&2
+mkdir -p "$MARS_TOP/build"
+# (CARGO_TARGET_DIR is shared by the clones on this machine: build and copy out ours at once.)
+(cd "$MARS_TOP" && mars_cargo_locked sh -c 'cargo build --quiet --release -p marsadm &&
+	cp "$CARGO_TARGET_DIR/release/marsadm" build/marsadm.new && mv build/marsadm.new build/marsadm')
+ls -l "$MARS_MODULE_DIR/mars.ko" "$MARS_MODULE_DIR/mars-testing.ko" "$MARS_TOP/build/marsadm" >&2

@@ -34,7 +34,8 @@ kbuild=$(mars_kernel_build) || { echo "0 passed, 1 failed"; exit 1; }
 if [ "$host" = 1 ]; then
 	log "host tests: cargo test --workspace"
 	t0=$SECONDS
-	(cd "$MARS_TOP" && cargo test --workspace --release 2>&1) | tee "$results/cargo-test.log" |
+	# (Locked: the integration tests run the shared CARGO_TARGET_DIR's marsadm.)
+	(cd "$MARS_TOP" && mars_cargo_locked cargo test --workspace --release 2>&1) | tee "$results/cargo-test.log" |
 		grep -E '^(test result|error|failures:|---- )' || true
 	p=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$results/cargo-test.log" | paste -sd+ | bc)
 	f=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$results/cargo-test.log" | paste -sd+ | bc)

@@ -54,6 +54,18 @@ mars_kernel_build() {
 # Where mars.ko and mars-testing.ko for the flavour's kernel are (build-module.sh puts them there).
 if [ "$MARS_KERNEL_FLAVOUR" = test ]; then MARS_MODULE_DIR=$MARS_TOP; else MARS_MODULE_DIR=$MARS_TOP/build/$MARS_KERNEL_FLAVOUR; fi
 
+# Cargo builds into the cache as well, one directory for every clone on this machine: a fresh
+# clone (CI's) reuses the compiled dependencies instead of spending minutes on them. Binaries
+# with a fixed name there (marsadm, the fuzz targets, what `cargo test` runs as marsadm) may
+# be another clone's, so the scripts build and copy them out, or test with them, holding
+# the directory's lock (mars_cargo_locked).
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MARS_CACHE/cargo-target}
+# mars_cargo_locked CMD...: runs CMD holding the lock of CARGO_TARGET_DIR.
+mars_cargo_locked() {
+	mkdir -p "$CARGO_TARGET_DIR"
+	flock "$CARGO_TARGET_DIR/.mars-lock" "$@"
+}
+
 # Every kernel and module make gets Debian's rustc/rustdoc and our bindgen.
 KMAKE_VARS="RUSTC=$RUSTC HOSTRUSTC=$RUSTC RUSTDOC=$RUSTDOC BINDGEN=$BINDGEN"
 

@@ -30,7 +30,15 @@ for t in "${targets[@]}"; do
 done
 log "building fuzz targets: ${targets[*]}"
 # --target: the instrumentation flags must not reach build scripts and proc macros.
+# Built into the shared CARGO_TARGET_DIR (env.sh) and copied out to build/fuzz/ at once.
+bin=$MARS_TOP/build/fuzz
+mkdir -p "$bin"
+mkdir -p "$CARGO_TARGET_DIR"
+exec 8>"$CARGO_TARGET_DIR/.mars-lock"
+flock 8
 cargo build --quiet --release --target "$triple" $(printf -- '--bin %s ' "${targets[@]}")
+for t in "${targets[@]}"; do cp "$CARGO_TARGET_DIR/$triple/release/$t" "$bin/$t"; done
+exec 8>&-
 
 failed=()
 for t in "${targets[@]}"; do
@@ -40,7 +48,7 @@ for t in "${targets[@]}"; do
 	[ -d "seeds/$t" ] && dirs+=("seeds/$t")
 	log "fuzzing $t for ${FUZZ_SECONDS}s"
 	mkdir -p "artifacts/$t"
-	if ! "target/$triple/release/$t" -artifact_prefix="artifacts/$t/" "${dirs[@]}" \
+	if ! "$bin/$t" -artifact_prefix="artifacts/$t/" "${dirs[@]}" \
 		-max_total_time="$FUZZ_SECONDS" -print_final_stats=1; then
 		failed+=("$t")
 		echo "fuzz FAILED $t"
