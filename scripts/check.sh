@@ -26,6 +26,21 @@ check_t0=$SECONDS
 : > "$results/timings"
 timing() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$results/timings"; }
 
+# run_counted WORD LABEL SCRIPT: runs a script that prints "WORD ok <name>" or "WORD FAILED
+# <name>" for each of its parts; counts those, and a failing script that named no failed part
+# (it broke before: e.g. the fuzz targets did not build) as one failure.
+run_counted() {
+	local word=$1 label=$2 script=$3 t0=$SECONDS rc ok bad
+	"$script" > "$results/$word.log" 2>&1
+	rc=$?
+	ok=$(grep -c "^$word ok" "$results/$word.log"); bad=$(grep -c "^$word FAILED" "$results/$word.log")
+	[ "$rc" != 0 ] && [ "$bad" = 0 ] && bad=1
+	[ "$bad" != 0 ] && tail -40 "$results/$word.log"
+	grep -E "^$word (ok|FAILED)" "$results/$word.log"
+	count "$ok" "$bad"
+	timing "$label" $((SECONDS - t0))
+}
+
 t0=$SECONDS
 "$MARS_TOP/scripts/build-module.sh" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 timing "setup and build (toolchain, kernel, module, marsadm)" $((SECONDS - t0))
@@ -46,17 +61,7 @@ if [ "$host" = 1 ]; then
 	timing "cargo test --workspace" $((SECONDS - t0))
 
 	# Lint gates (scripts/lint.sh): rustfmt on every crate, clippy -D warnings.
-	if [ -x "$MARS_TOP/scripts/lint.sh" ]; then
-		t0=$SECONDS
-		"$MARS_TOP/scripts/lint.sh" > "$results/lint.log" 2>&1
-		rc=$?
-		ok=$(grep -c '^lint ok' "$results/lint.log"); bad=$(grep -c '^lint FAILED' "$results/lint.log")
-		[ "$rc" != 0 ] && [ "$bad" = 0 ] && bad=1
-		[ "$bad" != 0 ] && tail -40 "$results/lint.log"
-		grep -E '^lint (ok|FAILED)' "$results/lint.log"
-		count "$ok" "$bad"
-		timing "lint gates" $((SECONDS - t0))
-	fi
+	run_counted lint "lint gates" "$MARS_TOP/scripts/lint.sh"
 
 	# Tests of the scripts themselves (tests/host/*.sh, KTAP; exit 0 iff every check passed).
 	t0=$SECONDS
@@ -70,19 +75,8 @@ if [ "$host" = 1 ]; then
 	done
 	timing "host script tests" $((SECONDS - t0))
 
-	if [ -x "$MARS_TOP/scripts/fuzz.sh" ]; then
-		log "bounded fuzzing"
-		t0=$SECONDS
-		"$MARS_TOP/scripts/fuzz.sh" > "$results/fuzz.log" 2>&1
-		rc=$?
-		ok=$(grep -c '^fuzz ok' "$results/fuzz.log"); bad=$(grep -c '^fuzz FAILED' "$results/fuzz.log")
-		# A script failure with no target reported (e.g. the targets did not build) is a failure too.
-		[ "$rc" != 0 ] && [ "$bad" = 0 ] && bad=1
-		[ "$bad" != 0 ] && tail -20 "$results/fuzz.log"
-		grep -E '^fuzz (ok|FAILED)' "$results/fuzz.log"
-		count "$ok" "$bad"
-		timing "bounded fuzzing" $((SECONDS - t0))
-	fi
+	log "bounded fuzzing"
+	run_counted fuzz "bounded fuzzing" "$MARS_TOP/scripts/fuzz.sh"
 fi
 
 if [ "$guest" = 1 ]; then
