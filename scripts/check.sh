@@ -106,9 +106,12 @@ if [ "$guest" = 1 ]; then
 	timing "harness self-test" $((SECONDS - t0))
 
 	# Scenarios run side by side as far as the host's cores allow. Each scenario weighs the
-	# cores its guests keep busy on average (their CPU time over the wall time, from the last
-	# run on this machine, else from tests/qemu/durations, measured and committed; a scenario
-	# missing from both weighs one core per guest). One starts when its weight fits beside
+	# cores its guests keep busy on average (their CPU time over the wall time, from
+	# tests/qemu/durations, measured in a run where every scenario of more than one guest ran
+	# alone; a scenario missing there weighs one core per guest). Not from the last run: a
+	# scenario slowed down beside others shows a lower average, so such figures would pack
+	# the next run tighter still. This run's figures go to durations.new in the results, to be
+	# committed when they are such a run's. One starts when its weight fits beside
 	# those running into MARS_CHECK_JOBS cores (default: the host's and a quarter more: the
 	# weights are averages, and a guest slowed down a little while another one is busy only
 	# waits a little longer), or when none runs, and
@@ -116,13 +119,9 @@ if [ "$guest" = 1 ]; then
 	# that the long ones do not end up alone at the end.
 	if [ -n "${MARS_CHECK_JOBS:-}" ]; then cap=$((MARS_CHECK_JOBS * 100)); else cap=$(($(nproc) * 125)); fi
 	max_guests=${MARS_CHECK_GUESTS:-8}
-	durations=$MARS_CACHE/results/durations
-	# known SCENARIO-NAME: "wall cpu" of its last measured run, or nothing.
+	# known SCENARIO-NAME: "wall cpu" of its measured run, or nothing.
 	known() {
-		local f
-		for f in "$durations" "$MARS_TOP/tests/qemu/durations"; do
-			awk -v n="$1" '$1 == n && $2 > 0 { w = $2 " " $3 } END { if (w != "") print w }' "$f" 2>/dev/null | grep . && return
-		done
+		awk -v n="$1" '$1 == n && $2 > 0 { w = $2 " " $3 } END { if (w != "") print w }' "$MARS_TOP/tests/qemu/durations"
 	}
 	guests() { local g; g=$(sed -n 's/^# guests: *//p' "$1" | head -1); echo "${g:-1}"; }
 	declare -A expect_wall=() weight=()
@@ -185,10 +184,6 @@ if [ "$guest" = 1 ]; then
 		[ -n "$done_pid" ] && finish "$done_pid" "$rc"
 	done
 	timing "guest scenarios (wall)" $((SECONDS - guest_t0))
-	# Keep the durations for the next run's order (a subset run updates only its scenarios).
-	if [ -s "$results/durations.new" ]; then
-		{ [ -f "$durations" ] && cat "$durations"; cat "$results/durations.new"; } | awk '{ d[$1] = $2 " " $3 } END { for (n in d) print n, d[n] }' | sort > "$durations.tmp" && mv "$durations.tmp" "$durations"
-	fi
 fi
 
 echo "# wall time (s) of each part; scenarios run side by side, with the guests' CPU time (s)"
