@@ -10,7 +10,9 @@ use crate::Options;
 use mars_core::lamport::Stamp;
 use mars_core::wire::{Dent, DentKind, DentsWriter, Message, PortRole, WireError};
 use std::collections::BTreeSet;
+use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,9 +95,12 @@ struct Stats {
     handshakes: usize,
     answers: usize,
     entries_sent: usize,
-    /// Answers a member stopped reading (closed or stalled) before their end.
+    /// Answers a member cut: it closed the connection before their end.
     cut: usize,
-    /// Members answered at least one complete pull (two `GetEnts`).
+    /// Answers a member stopped reading (the tool gave up after its timeout).
+    stalled: usize,
+    /// Members that pulled the tree: answered two `GetEnts` completely (one pull), or cut
+    /// an answer.
     served: BTreeSet<String>,
     answers_per_peer: Vec<(String, usize)>,
 }
@@ -134,6 +139,7 @@ pub(crate) fn serve(opts: &Options, tree: Tree) -> Report {
     }
     let tree = Arc::new(tree);
     let stats = Arc::new(Mutex::new(Stats::default()));
+    let stop = Arc::new(AtomicBool::new(false));
     let end = Instant::now() + Duration::from_secs(opts.seconds);
     let mut next_notify = Instant::now();
     let mut workers = Vec::new();
@@ -151,14 +157,16 @@ pub(crate) fn serve(opts: &Options, tree: Tree) -> Report {
         match listener.accept() {
             Ok((stream, _)) => {
                 let (opts, tree, stats) = (opts.clone(), Arc::clone(&tree), Arc::clone(&stats));
+                let stop = Arc::clone(&stop);
                 workers.push(std::thread::spawn(move || {
-                    serve_connection(&opts, &tree, &stats, stream, end)
+                    serve_connection(&opts, &tree, &stats, stream, end, &stop)
                 }));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
     drop(listener);
+    stop.store(true, Ordering::Relaxed);
     for worker in workers {
         let _ = worker.join();
     }
@@ -170,6 +178,7 @@ pub(crate) fn serve(opts: &Options, tree: Tree) -> Report {
             .set("answers", stats.answers)
             .set("entries_sent", stats.entries_sent)
             .set("cut", stats.cut)
+            .set("stalled", stats.stalled)
             .set(
                 "served",
                 if served.is_empty() {
@@ -190,6 +199,7 @@ fn serve_connection(
     stats: &Mutex<Stats>,
     stream: std::net::TcpStream,
     end: Instant,
+    stop: &AtomicBool,
 ) {
     let Ok(mut conn) = Conn::from_stream(stream) else {
         return;
@@ -203,7 +213,9 @@ fn serve_connection(
     if let Ok(mut s) = stats.lock() {
         s.handshakes += 1;
     }
-    while Instant::now() < end {
+    // Wake up every second to notice the end.
+    let _ = conn.stream.set_read_timeout(Some(Duration::from_secs(1)));
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
         let frame = match conn.recv() {
             Ok(frame) => frame,
             Err(e)
@@ -219,16 +231,19 @@ fn serve_connection(
         let tag = frame.tag();
         match frame.message() {
             Some(Message::GetEnts(_)) => {
-                let (sent, complete) = answer(&mut conn, tree, tag);
+                let (sent, end) = answer(&mut conn, tree, tag, end);
                 if let Ok(mut s) = stats.lock() {
                     s.entries_sent += sent;
-                    if complete {
-                        s.answered(&peer);
-                    } else {
-                        s.cut += 1;
+                    match end {
+                        AnswerEnd::Complete => s.answered(&peer),
+                        AnswerEnd::Cut => {
+                            s.cut += 1;
+                            s.served.insert(peer.clone());
+                        }
+                        AnswerEnd::Stalled => s.stalled += 1,
                     }
                 }
-                if !complete {
+                if end != AnswerEnd::Complete {
                     return;
                 }
             }
@@ -238,9 +253,20 @@ fn serve_connection(
     }
 }
 
-/// Sends the whole tree as `Dents` batches answering `tag`; returns the entries sent and
-/// whether the answer went out completely.
-fn answer(conn: &mut Conn, tree: &Tree, tag: u64) -> (usize, bool) {
+/// How sending an answer ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AnswerEnd {
+    /// Every batch went out.
+    Complete,
+    /// The member closed the connection.
+    Cut,
+    /// The member stopped reading, or the tool's time was up.
+    Stalled,
+}
+
+/// Sends the whole tree as `Dents` batches answering `tag`, until `end`; returns the entries
+/// sent and how it ended.
+fn answer(conn: &mut Conn, tree: &Tree, tag: u64, end: Instant) -> (usize, AnswerEnd) {
     let base = now();
     let total = tree.len();
     let mut index = 0usize;
@@ -248,7 +274,7 @@ fn answer(conn: &mut Conn, tree: &Tree, tag: u64) -> (usize, bool) {
     loop {
         let (len, count) = {
             let Ok(mut writer) = DentsWriter::new(conn.buffer()) else {
-                return (sent, false);
+                return (sent, AnswerEnd::Stalled);
             };
             while index < total {
                 let entry = tree.entry(index, base);
@@ -268,7 +294,7 @@ fn answer(conn: &mut Conn, tree: &Tree, tag: u64) -> (usize, bool) {
             let count = writer.count();
             match writer.finish(now(), tag, index < total) {
                 Ok(len) => (len, count),
-                Err(_) => return (sent, false),
+                Err(_) => return (sent, AnswerEnd::Stalled),
             }
         };
         let frame = conn
@@ -276,12 +302,26 @@ fn answer(conn: &mut Conn, tree: &Tree, tag: u64) -> (usize, bool) {
             .get(..len)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        if conn.send_raw(&frame).is_err() {
-            return (sent, false);
+        if let Err(e) = conn.send_raw(&frame) {
+            let cut = matches!(
+                e.kind(),
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+            );
+            return (
+                sent,
+                if cut {
+                    AnswerEnd::Cut
+                } else {
+                    AnswerEnd::Stalled
+                },
+            );
         }
         sent += count;
         if index >= total {
-            return (sent, true);
+            return (sent, AnswerEnd::Complete);
+        }
+        if Instant::now() >= end {
+            return (sent, AnswerEnd::Stalled);
         }
     }
 }
