@@ -89,7 +89,8 @@ mars_up() {
 
 case $h in
 alpha)
-	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > /tmp/secret
+	# The secret file's format: 64 lowercase hex digits and a newline.
+	{ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; echo; } > /tmp/secret
 	mars_up
 	# shellcheck disable=SC2046
 	check "create-cluster" marsadm create-cluster $(secret_opt)
@@ -146,7 +147,7 @@ charlie)
 	wait_for 60 fetch_secret
 	$adv --target alpha --seconds 40 slowloris 64 > /tmp/slowloris 2>&1 &
 	slow=$!
-	wait_for 20 alpha_conns_at_least 60
+	wait_for 10 alpha_conns_at_least 16
 	echo "# $(awk '$3 == "01004D0A:1E61" && $4 == "01"' /proc/net/tcp | wc -l) connections to alpha:7777"
 	say slowloris-on
 	t0=$(date +%s)
@@ -167,7 +168,9 @@ charlie)
 		sh -c '[ "$1" = alpha,bravo ]' - "$(field served "$r")"
 	# shellcheck disable=SC2086
 	attack r $as_member --seconds 60 serve-flood 200000
-	check "alpha and bravo pulled the flood" sh -c '[ "$1" = alpha,bravo ]' - "$(field served "$r")"
+	# The members close the connection at their cap: the tool's writes fail ("cut").
+	check "alpha and bravo cut the flood of 200000 entries" \
+		sh -c '[ "$1" = alpha,bravo ] && [ "$2" -ge 2 ]' - "$(field served "$r")" "$(field cut "$r")"
 	# shellcheck disable=SC2086
 	attack r $as_member --seconds 40 serve-ips 1000
 	# shellcheck disable=SC2086
