@@ -100,7 +100,8 @@ fn ping(conn: &mut Conn, tag: u64) -> io::Result<()> {
 }
 
 /// `push-ip-tombstone` and `push-ip`: a `PushLink` of `/mars/ips/ip-<victim>` with `value`
-/// and a stamp newer than the victim's own link (a second ahead of real time).
+/// and a stamp newer than the victim's own link (a second ahead of real time), then a
+/// `Notify`.
 pub(crate) fn push_ip(opts: &Options, value: &str) -> Report {
     let mut report = Report::default();
     let path = format!("/mars/ips/ip-{}", opts.victim);
@@ -117,6 +118,11 @@ pub(crate) fn push_ip(opts: &Options, value: &str) -> Report {
         return report.set("pushed", "no").error("send", &e).take();
     }
     report.set("pushed", "yes");
+    // A Notify asks the member for a strategy round now: it acts on the new link at once
+    // (stops or starts its peer thread for the victim).
+    if let Err(e) = conn.send(0, &Message::Notify) {
+        return report.error("notify", &e).take();
+    }
     // The Pong says the member read the push (and applied or ignored it) before we close.
     match ping(&mut conn, 2) {
         Ok(()) => report.set("pong", "yes"),
