@@ -208,8 +208,7 @@ pub fn is_dir_key(key: &Key<'_>) -> bool {
         | Key::TodoGlobal { name: None }
         | Key::Userspace { name: None }
         | Key::Actual {
-            indicator: None,
-            ..
+            indicator: None, ..
         }
         | Key::Cache { name: None, .. }
         | Key::Probe { rest: None, .. } => true,

@@ -7,13 +7,11 @@
 
 mod merge_model;
 
-use merge_model::{context, dir, link, owner_host, Fs, Node, Resolver};
 use mars_core::lamport::Stamp;
 use mars_core::merge::KeepReason;
-use mars_core::merge_rules::{
-    decide, Action, Decision, EntryKind, Keep, Local, Received, Refusal,
-};
+use mars_core::merge_rules::{decide, Action, Decision, EntryKind, Keep, Local, Received, Refusal};
 use mars_core::tree::TreeError;
+use merge_model::{context, dir, link, owner_host, Fs, Node, Resolver};
 use proptest::prelude::*;
 
 const ME: &str = "alpha";
@@ -89,13 +87,21 @@ fn unknown_top_level_link_cannot_become_a_directory_on_the_way() {
     let before = fs.outside();
     // An unknown key is a link of a newer version: taken ...
     assert_eq!(
-        fs.apply(&context(ME, PEER), &link("foo", "/etc", 20), Resolver::Following)
-            .decision,
+        fs.apply(
+            &context(ME, PEER),
+            &link("foo", "/etc", 20),
+            Resolver::Following
+        )
+        .decision,
         Some(Decision::Take(Action::CreateLink))
     );
     // ... but never a directory on the way to another key.
     assert_eq!(
-        refused(&mut fs, link("foo/passwd", ".deleted", 30), Resolver::Following),
+        refused(
+            &mut fs,
+            link("foo/passwd", ".deleted", 30),
+            Resolver::Following
+        ),
         Some(Refusal::ParentNotDir)
     );
     assert_eq!(fs.outside(), before);
@@ -167,13 +173,21 @@ fn a_new_member_address_comes_from_any_member_a_known_one_only_from_its_host() {
     let mut fs = Fs::standard(ME);
     let from_third = context(ME, THIRD);
     assert_eq!(
-        fs.apply(&from_third, &link("ips/ip-delta", "10.0.0.4", 20), Resolver::Confined)
-            .decision,
+        fs.apply(
+            &from_third,
+            &link("ips/ip-delta", "10.0.0.4", 20),
+            Resolver::Confined
+        )
+        .decision,
         Some(Decision::Take(Action::CreateLink))
     );
     assert_eq!(
-        fs.apply(&from_third, &link("ips/ip-delta", "10.6.6.6", 30), Resolver::Confined)
-            .decision,
+        fs.apply(
+            &from_third,
+            &link("ips/ip-delta", "10.6.6.6", 30),
+            Resolver::Confined
+        )
+        .decision,
         Some(Decision::Keep(Keep::Relayed))
     );
     assert_eq!(
@@ -186,7 +200,11 @@ fn a_new_member_address_comes_from_any_member_a_known_one_only_from_its_host() {
         Some(Decision::Take(Action::ReplaceLink))
     );
     assert_eq!(
-        refused(&mut fs, link("ips/ip-echo", "evil.example", 30), Resolver::Confined),
+        refused(
+            &mut fs,
+            link("ips/ip-echo", "evil.example", 30),
+            Resolver::Confined
+        ),
         Some(Refusal::BadValue(TreeError::BadIp))
     );
 }
@@ -241,8 +259,14 @@ fn logfile_and_version_tombstones_come_from_any_member() {
 fn shapes_are_checked() {
     let mut fs = Fs::standard(ME);
     for (entry, want) in [
-        (link("resource-r/size", "12x", 30), Refusal::BadValue(TreeError::BadNumber)),
-        (link("resource-r/primary", "a\nb", 30), Refusal::ControlCharacter),
+        (
+            link("resource-r/size", "12x", 30),
+            Refusal::BadValue(TreeError::BadNumber),
+        ),
+        (
+            link("resource-r/primary", "a\nb", 30),
+            Refusal::ControlCharacter,
+        ),
         (
             link("resource-r/data-bravo", "../../etc/shadow", 30),
             Refusal::BadValue(TreeError::BadPath),
@@ -254,12 +278,18 @@ fn shapes_are_checked() {
         (link("resource-r/..", "1", 30), Refusal::NotMergeable),
         (link("resource-r/.tmp-size", "1", 30), Refusal::NotMergeable),
         (link("local-alpha/x", "1", 30), Refusal::NotMergeable),
-        (link("resource-r/todo-bravo", "1", 30), Refusal::LinkAtDirKey),
+        (
+            link("resource-r/todo-bravo", "1", 30),
+            Refusal::LinkAtDirKey,
+        ),
         (link("ips", "/etc", 30), Refusal::LinkAtDirKey),
         (link("userspace", "/etc", 30), Refusal::LinkAtDirKey),
         (dir("resource-r/size", 30), Refusal::DirNotAllowed),
         (dir("ips/ip-bravo", 30), Refusal::DirNotAllowed),
-        (dir("resource-r/log-000000001-alpha", 30), Refusal::DirNotAllowed),
+        (
+            dir("resource-r/log-000000001-alpha", 30),
+            Refusal::DirNotAllowed,
+        ),
     ] {
         assert_eq!(
             fs.apply(&context(ME, PEER), &entry, Resolver::Confined)
@@ -327,8 +357,12 @@ fn cluster_wide_keys_follow_the_lamport_rule_from_any_member() {
     }
     // A new resource from any member: its directory and the switches of its owner.
     assert_eq!(
-        fs.apply(&context(ME, PEER), &dir("resource-s", 5), Resolver::Confined)
-            .decision,
+        fs.apply(
+            &context(ME, PEER),
+            &dir("resource-s", 5),
+            Resolver::Confined
+        )
+        .decision,
         Some(Decision::Take(Action::MakeDir))
     );
     assert_eq!(
@@ -340,7 +374,10 @@ fn cluster_wide_keys_follow_the_lamport_rule_from_any_member() {
         .decision,
         Some(Decision::Take(Action::CreateLink))
     );
-    assert_eq!(fs.nodes.get("/mars/resource-s/todo-bravo"), Some(&Node::Dir));
+    assert_eq!(
+        fs.nodes.get("/mars/resource-s/todo-bravo"),
+        Some(&Node::Dir)
+    );
     // Files are fetched over the log port.
     let file = Received {
         kind: EntryKind::File,
@@ -357,16 +394,59 @@ fn cluster_wide_keys_follow_the_lamport_rule_from_any_member() {
 // Random listings from random peers.
 
 const COMPONENTS: &[&str] = &[
-    "resource-r", "resource-x", "ips", "userspace", "todo-global", "defaults", "foo", "etc",
-    "passwd", "..", ".", ".tmp-x", "local-alpha", "ip-alpha", "ip-bravo", "ip-delta",
-    "data-alpha", "data-bravo", "device-alpha", "todo-alpha", "todo-bravo", "attach",
-    "actual-alpha", "actual-bravo", "alive", "size", "primary", "log-000000001-alpha",
-    "log-000000002-bravo", "version-000000001-alpha", "replay-alpha", "replay-bravo",
-    "defaults-alpha", "uuid",
+    "resource-r",
+    "resource-x",
+    "ips",
+    "userspace",
+    "todo-global",
+    "defaults",
+    "foo",
+    "etc",
+    "passwd",
+    "..",
+    ".",
+    ".tmp-x",
+    "local-alpha",
+    "ip-alpha",
+    "ip-bravo",
+    "ip-delta",
+    "data-alpha",
+    "data-bravo",
+    "device-alpha",
+    "todo-alpha",
+    "todo-bravo",
+    "attach",
+    "actual-alpha",
+    "actual-bravo",
+    "alive",
+    "size",
+    "primary",
+    "log-000000001-alpha",
+    "log-000000002-bravo",
+    "version-000000001-alpha",
+    "replay-alpha",
+    "replay-bravo",
+    "defaults-alpha",
+    "uuid",
 ];
 const VALUES: &[&str] = &[
-    "/etc", "/etc/passwd", "/dev/sda", ".deleted", "1", "0", "10.0.0.9", "../etc", "a\nb",
-    "alpha", "bravo", "(any)", "bravo_3.0", "log-000000001-alpha,0,0", "", "(none)", "foo",
+    "/etc",
+    "/etc/passwd",
+    "/dev/sda",
+    ".deleted",
+    "1",
+    "0",
+    "10.0.0.9",
+    "../etc",
+    "a\nb",
+    "alpha",
+    "bravo",
+    "(any)",
+    "bravo_3.0",
+    "log-000000001-alpha,0,0",
+    "",
+    "(none)",
+    "foo",
 ];
 const PEERS: &[&str] = &[PEER, THIRD, "delta"];
 
@@ -399,8 +479,17 @@ fn check_listing(
         };
         let before = fs.clone();
         fs.apply(&context(ME, peer), &entry, resolver);
-        prop_assert_eq!(&fs.outside(), &outside, "outside /mars touched by {:?}", entry);
-        prop_assert!(fs.links_at_dir_keys().is_empty(), "{:?}", fs.links_at_dir_keys());
+        prop_assert_eq!(
+            &fs.outside(),
+            &outside,
+            "outside /mars touched by {:?}",
+            entry
+        );
+        prop_assert!(
+            fs.links_at_dir_keys().is_empty(),
+            "{:?}",
+            fs.links_at_dir_keys()
+        );
         for (real, node) in fs.nodes.iter() {
             if before.nodes.get(real) == Some(node) {
                 continue;
@@ -412,9 +501,17 @@ fn check_listing(
                 continue;
             };
             let housekeeping = matches!(node, Node::Link(v, _) if v == ".deleted")
-                && rel.rsplit('/').next().is_some_and(|n| n.starts_with("version-"));
+                && rel
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with("version-"));
             let new_address = rel.starts_with("ips/ip-") && !before.nodes.contains_key(real);
-            prop_assert!(owner != ME || housekeeping, "own key {} changed by {}", rel, peer);
+            prop_assert!(
+                owner != ME || housekeeping,
+                "own key {} changed by {}",
+                rel,
+                peer
+            );
             prop_assert!(
                 owner == peer || housekeeping || new_address || matches!(node, Node::Dir),
                 "{}'s key {} changed by {}",

@@ -359,7 +359,11 @@ fn link_of(link: &Path) -> Result<Link> {
 
 /// Creates the directory `path` with permissions `mode`. EEXIST if the name is taken.
 pub(crate) fn mkdir(path: &PathBuf, mode: u16) -> Result {
-    mkdir_in(&Path::directory(path.parent()?.as_cstr())?, path.name(), mode)
+    mkdir_in(
+        &Path::directory(path.parent()?.as_cstr())?,
+        path.name(),
+        mode,
+    )
 }
 
 /// Creates the directory `name` in `dir`.

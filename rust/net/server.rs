@@ -16,8 +16,8 @@ use crate::mars_core::tree::{strip_mars_root, Key};
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
 use crate::mars_core::wire::{
-    negotiate, Dent, DentKind, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse, RefuseCode, Welcome,
-    WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    negotiate, Dent, DentKind, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse,
+    RefuseCode, Welcome, WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use kernel::c_str;
 use kernel::error::code::ENOMEM;

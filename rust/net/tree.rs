@@ -288,7 +288,9 @@ pub(super) fn may_log() -> bool {
             .compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     {
-        let suppressed = LOG_COUNT.swap(0, Ordering::AcqRel).saturating_sub(LOG_BURST);
+        let suppressed = LOG_COUNT
+            .swap(0, Ordering::AcqRel)
+            .saturating_sub(LOG_BURST);
         if suppressed != 0 {
             pr_warn!(
                 "net: {} more entries from peers were refused without a message ({} in all)\n",

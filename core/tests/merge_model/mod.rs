@@ -60,9 +60,12 @@ impl Fs {
         }
         fs.nodes.insert("/etc/passwd".into(), Node::File(t));
         fs.nodes.insert("/dev/sda".into(), Node::File(t));
-        fs.nodes.insert("/mars/uuid".into(), Node::Link("a_1.0".into(), t));
         fs.nodes
-            .insert(format!("/mars/ips/ip-{me}"), Node::Link("10.0.0.1".into(), t));
+            .insert("/mars/uuid".into(), Node::Link("a_1.0".into(), t));
+        fs.nodes.insert(
+            format!("/mars/ips/ip-{me}"),
+            Node::Link("10.0.0.1".into(), t),
+        );
         for dir in [
             "/mars/resource-r".to_string(),
             format!("/mars/resource-r/todo-{me}"),
@@ -77,7 +80,8 @@ impl Fs {
             ("resource-r/primary".to_string(), me.to_string()),
             ("resource-r/size".to_string(), "1000".to_string()),
         ] {
-            fs.nodes.insert(format!("/mars/{key}"), Node::Link(value, t));
+            fs.nodes
+                .insert(format!("/mars/{key}"), Node::Link(value, t));
         }
         fs.nodes.insert(
             format!("/mars/resource-r/log-000000001-{me}"),
@@ -136,7 +140,11 @@ impl Fs {
                 Node::File(_) => return None,
             }
         }
-        Some(if current.is_empty() { "/".into() } else { current })
+        Some(if current.is_empty() {
+            "/".into()
+        } else {
+            current
+        })
     }
 
     /// The real absolute path of the directory `/mars/<rel_dir>` (`rel_dir` may be empty), or
@@ -155,18 +163,6 @@ impl Fs {
                 }
                 (self.nodes.get(&path) == Some(&Node::Dir)).then_some(path)
             }
-        }
-    }
-
-    fn local_of(&self, real: &str) -> Local<'_> {
-        match self.nodes.get(real) {
-            None => Local::Missing,
-            Some(Node::Dir) => Local::Dir,
-            Some(Node::File(stamp)) => Local::File(*stamp),
-            Some(Node::Link(value, stamp)) => Local::Link(Stamped {
-                value,
-                stamp: *stamp,
-            }),
         }
     }
 
@@ -330,27 +326,28 @@ pub fn dir(path: &str, sec: i64) -> Received<'_> {
 /// The host that owns the key at `rel`, if a host does (the suffix of a host-named key).
 pub fn owner_host(rel: &str) -> Option<String> {
     use mars_core::tree::{Key, ResourceKey};
-    Some(match Key::parse(rel).ok()? {
-        Key::Ip(h) => h.as_str().into(),
-        Key::Defaults { host: Some(h), .. } | Key::Actual { host: h, .. } => h.as_str().into(),
-        Key::Resource { key, .. } => match key {
-            ResourceKey::Data(h)
-            | ResourceKey::Device(h)
-            | ResourceKey::ActSize(h)
-            | ResourceKey::Replay(h)
-            | ResourceKey::SyncStatus(h)
-            | ResourceKey::SyncPos(h)
-            | ResourceKey::VerifyStatus(h)
-            | ResourceKey::SkipCheck(h)
-            | ResourceKey::SyncFrom(h)
-            | ResourceKey::Connect(h)
-            | ResourceKey::LogStatus(h)
-            | ResourceKey::Todo { host: h, .. }
-            | ResourceKey::Actual { host: h, .. }
-            | ResourceKey::Version { host: h, .. }
-            | ResourceKey::Defaults { host: Some(h), .. } => h.as_str().into(),
-            _ => return None,
-        },
+    let host = match Key::parse(rel).ok()? {
+        Key::Ip(h) | Key::Defaults { host: Some(h), .. } | Key::Actual { host: h, .. } => h,
+        Key::Resource {
+            key:
+                ResourceKey::Data(h)
+                | ResourceKey::Device(h)
+                | ResourceKey::ActSize(h)
+                | ResourceKey::Replay(h)
+                | ResourceKey::SyncStatus(h)
+                | ResourceKey::SyncPos(h)
+                | ResourceKey::VerifyStatus(h)
+                | ResourceKey::SkipCheck(h)
+                | ResourceKey::SyncFrom(h)
+                | ResourceKey::Connect(h)
+                | ResourceKey::LogStatus(h)
+                | ResourceKey::Todo { host: h, .. }
+                | ResourceKey::Actual { host: h, .. }
+                | ResourceKey::Version { host: h, .. }
+                | ResourceKey::Defaults { host: Some(h), .. },
+            ..
+        } => h,
         _ => return None,
-    })
+    };
+    Some(host.as_str().into())
 }
