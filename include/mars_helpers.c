@@ -121,6 +121,11 @@ struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt)
 	return mnt_idmap(mnt);
 }
 
+struct file *mars_helper_open_dir(const struct path *path)
+{
+	return dentry_open(path, O_RDONLY | O_DIRECTORY, current_cred());
+}
+
 void mars_helper_do_delayed_call(struct delayed_call *call)
 {
 	do_delayed_call(call);

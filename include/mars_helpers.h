@@ -88,6 +88,13 @@ long mars_helper_file_truncate(struct file *file, loff_t len);
 /* mnt_idmap(): the idmapping of a mount. */
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt);
 
+/*
+ * dentry_open(@path, O_RDONLY | O_DIRECTORY, current_cred()): opens a directory already
+ * resolved (by a scoped lookup), so that no second path walk happens. current_cred() is a
+ * macro. Returns the file or an ERR_PTR.
+ */
+struct file *mars_helper_open_dir(const struct path *path);
+
 /* do_delayed_call(): releases what vfs_get_link() handed out. */
 void mars_helper_do_delayed_call(struct delayed_call *call);
 

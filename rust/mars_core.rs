@@ -22,6 +22,8 @@ pub(crate) mod log_scan;
 pub(crate) mod logger;
 #[path = "../core/src/merge.rs"]
 pub(crate) mod merge;
+#[path = "../core/src/merge_rules.rs"]
+pub(crate) mod merge_rules;
 #[path = "../core/src/names.rs"]
 pub(crate) mod names;
 #[path = "../core/src/replay_position.rs"]

@@ -34,6 +34,7 @@ pub mod log_recovery;
 pub mod log_scan;
 pub mod logger;
 pub mod merge;
+pub mod merge_rules;
 pub mod names;
 pub mod replay_position;
 pub mod replica;

@@ -33,12 +33,13 @@ use kernel::sync::Arc;
 use super::client::{self, ClientError};
 use super::conn::{Conn, ConnError};
 use super::server::TIMEOUTS;
-use super::tree::{self, Applied, Bytes};
+use super::tree::{self, Applied, Bytes, MergeBudget};
 use super::{Shared, Worker, WorkerState, NOTIFY_ALL};
 
-/// Most entries merged from one pull (servers answer at most `MAX_ANSWER_ENTRIES` per request,
-/// and a pull makes two requests per 256 resources).
-const MAX_ENTRIES_PER_PULL: usize = 1_000_000;
+/// Most entries merged from one reply: what an honest server answers at most per request
+/// (`MAX_ANSWER_ENTRIES`). A longer reply is cut there (one log line) and the connection
+/// closed.
+const MAX_ENTRIES_PER_REPLY: usize = tree::MAX_ANSWER_ENTRIES;
 /// A reply must come within this time.
 const REPLY_WAIT_MS: u32 = 15_000;
 /// Ping after this much quiet between pulls.
@@ -345,7 +346,7 @@ fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), End> {
 fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Result<(), End> {
     let peer = state.data.host.as_slice();
     let mut resources: KVec<Bytes> = KVec::new();
-    let mut stats = PullStats::default();
+    let mut stats = PullStats::new();
     request(
         conn,
         tag,
@@ -356,7 +357,7 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
         &mut |dent| {
             if dent.kind == crate::mars_core::wire::DentKind::Dir {
                 if let Some(name) = dent.path.strip_prefix("/mars/resource-") {
-                    if !name.contains('/') {
+                    if !name.contains('/') && resources.len() < tree::MAX_RESOURCES {
                         let _ = copy(dent.path.as_bytes())
                             .and_then(|p| resources.push(p, GFP_KERNEL).map_err(Into::into));
                     }
@@ -389,23 +390,35 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
     for chunk in dirs.chunks(crate::mars_core::wire::MAX_GETENTS_DIRS) {
         request(conn, tag, chunk, 2, state, &mut stats, &mut |_| {})?;
     }
-    if stats.written != 0 || stats.errors != 0 {
+    if stats.written != 0 || stats.errors != 0 || stats.budget.refused != 0 {
         pr_debug!(
-            "net: pulled {} entries from {}: {} written, {} failed\n",
+            "net: pulled {} entries from {}: {} written, {} refused, {} failed\n",
             stats.seen,
             BStr::from_bytes(peer),
             stats.written,
+            stats.budget.refused,
             stats.errors
         );
     }
     Ok(())
 }
 
-#[derive(Default)]
 struct PullStats {
     seen: usize,
     written: usize,
     errors: usize,
+    budget: MergeBudget,
+}
+
+impl PullStats {
+    const fn new() -> Self {
+        PullStats {
+            seen: 0,
+            written: 0,
+            errors: 0,
+            budget: MergeBudget::new(),
+        }
+    }
 }
 
 /// Sends one `GetEnts` for `dirs` and merges every entry of the answer; `seen` is called with
@@ -430,6 +443,8 @@ fn request(
     let len = writer.finish(clock::now(), *tag)?;
     conn.writer.send_encoded(&conn.socket, len)?;
     let stopper = conn.stopper();
+    let peer = state.data.host.as_slice();
+    let mut reply_entries: usize = 0;
     loop {
         let frame = conn
             .reader
@@ -445,10 +460,25 @@ fn request(
         {
             let _guard = state.shared.merge_lock.lock();
             for dent in batch.entries.iter() {
+                if reply_entries >= MAX_ENTRIES_PER_REPLY {
+                    // No honest server answers more: the rest is not merged.
+                    if tree::may_log() {
+                        pr_warn!(
+                            "net: {} answered more than {} entries: cut there, closing the connection\n",
+                            BStr::from_bytes(peer),
+                            MAX_ENTRIES_PER_REPLY
+                        );
+                    }
+                    return Err(End::Conn(ConnError::Protocol(WireError::CountOverCap)));
+                }
+                reply_entries = reply_entries.saturating_add(1);
                 stats.seen = stats.seen.saturating_add(1);
                 seen(&dent);
-                match tree::apply(&dent) {
+                match tree::apply(peer, &dent, &mut stats.budget) {
                     Ok(Applied::Written) => stats.written = stats.written.saturating_add(1),
+                    Ok(Applied::Refused) => {
+                        stats.budget.refused = stats.budget.refused.saturating_add(1)
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         if stats.errors == 0 {
@@ -461,10 +491,6 @@ fn request(
         }
         if !batch.more {
             return Ok(());
-        }
-        // A server never answers more than this many entries: one that keeps sending is broken.
-        if stats.seen > MAX_ENTRIES_PER_PULL {
-            return Err(End::Conn(ConnError::Protocol(WireError::CountOverCap)));
         }
     }
 }

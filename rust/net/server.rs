@@ -16,8 +16,8 @@ use crate::mars_core::tree::{strip_mars_root, Key};
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
 use crate::mars_core::wire::{
-    negotiate, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse, RefuseCode, Welcome,
-    WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    negotiate, Dent, DentKind, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse,
+    RefuseCode, Welcome, WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use kernel::c_str;
 use kernel::error::code::ENOMEM;
@@ -406,12 +406,15 @@ fn apply_push(state: &WorkerState<ServeData>, peer: &[u8], push: &PushLink<'_>) 
         }
         return;
     }
-    let Ok(path) = tree::mars_path(rel.as_bytes()) else {
-        return;
+    let dent = Dent {
+        kind: DentKind::Symlink,
+        path: push.path,
+        value: push.value,
+        stamp: push.stamp,
+        size: 0,
     };
     let _guard = state.shared.merge_lock.lock();
-    clock::observe(push.stamp);
-    match tree::apply_link(&path, rel, push.value, push.stamp) {
+    match tree::apply(peer, &dent, &mut tree::MergeBudget::new()) {
         Ok(Applied::Written) => pr_info!(
             "net: {} pushed {} = {}\n",
             BStr::from_bytes(peer),
