@@ -61,11 +61,10 @@ fetch_secret() { wget -q -O /tmp/secret "http://alpha:8080/secret" 2>/dev/null &
 
 echo canary > /etc/mars-canary
 canary_intact() { [ -f /etc/mars-canary ] && [ ! -L /etc/mars-canary ] && [ "$(cat /etc/mars-canary)" = canary ]; }
-# no_link_leaves_mars: every absolute link value under /mars is under /mars/ or /dev/.
+# no_link_leaves_mars: every absolute link value under /mars is under /mars/ or /dev/ (one
+# ls per batch of links, not a readlink per link: a flood may have left thousands).
 no_link_leaves_mars() {
-	_bad=$(find /mars -type l | while read -r _l; do
-		case "$(readlink "$_l")" in /mars/*|/dev/*|[!/]*) ;; *) echo "$_l -> $(readlink "$_l")" ;; esac
-	done)
+	_bad=$(find /mars -type l -exec ls -l {} + | awk -F' -> ' '$2 ~ /^\// && $2 !~ /^\/(mars|dev)\// { n = split($1, f, " "); print f[n] " -> " $2 }')
 	[ -z "$_bad" ] || { echo "$_bad" | head -5; return 1; }
 }
 # clock_sane: the Lamport clock is less than an hour ahead of real time.
