@@ -373,6 +373,57 @@ impl<'a> Transcript<'a> {
     }
 }
 
+/// A copy of a [`Hello`] that outlives the frame buffer it was decoded from (the server reads
+/// the client's `Auth` into the same buffer, and needs the hello for the transcript).
+#[derive(Clone, Copy, Debug)]
+pub struct SavedHello {
+    min_version: u8,
+    max_version: u8,
+    role: PortRole,
+    features: u64,
+    client_nonce: [u8; NONCE_LEN],
+    host: [u8; MAX_HOST_LEN],
+    host_len: usize,
+    uuid: [u8; MAX_UUID_LEN],
+    uuid_len: usize,
+}
+
+impl SavedHello {
+    /// Copies `hello` (whose strings are within their caps: `None` otherwise).
+    pub fn new(hello: &Hello<'_>) -> Option<SavedHello> {
+        let mut host = [0u8; MAX_HOST_LEN];
+        let mut uuid = [0u8; MAX_UUID_LEN];
+        let host_len = concat(&mut host, &[hello.host.as_bytes()]).ok()?;
+        let uuid_len = concat(&mut uuid, &[hello.cluster_uuid.as_bytes()]).ok()?;
+        Some(SavedHello {
+            min_version: hello.min_version,
+            max_version: hello.max_version,
+            role: hello.role,
+            features: hello.features,
+            client_nonce: hello.client_nonce,
+            host,
+            host_len,
+            uuid,
+            uuid_len,
+        })
+    }
+
+    /// The hello again (`None` cannot happen for a copy made by [`SavedHello::new`]).
+    pub fn hello(&self) -> Option<Hello<'_>> {
+        let host = core::str::from_utf8(self.host.get(..self.host_len)?).ok()?;
+        let cluster_uuid = core::str::from_utf8(self.uuid.get(..self.uuid_len)?).ok()?;
+        Some(Hello {
+            min_version: self.min_version,
+            max_version: self.max_version,
+            role: self.role,
+            features: self.features,
+            cluster_uuid,
+            host,
+            client_nonce: self.client_nonce,
+        })
+    }
+}
+
 /// Whether a connection's peer proved that it holds the secret. Only then do the Lamport
 /// stamps of its frames advance the local clock: an unauthenticated sender must not be able
 /// to push the cluster's clock into the future.
@@ -734,6 +785,13 @@ mod tests {
         );
         assert_eq!(precheck_hello(&hello, PortRole::Meta), Ok(2));
         assert!(negotiate(&hello, PortRole::Meta, "c1", KNOWN_FEATURES).is_ok());
+    }
+
+    #[test]
+    fn saved_hello_gives_the_same_hello() {
+        let hello = test_hello([3; 32]);
+        let saved = SavedHello::new(&hello).unwrap();
+        assert_eq!(saved.hello(), Some(hello));
     }
 
     #[test]
