@@ -4,6 +4,8 @@
 //! work mounted here as they do as the `mars-core` crate. Not every item is used by the kernel.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../core/src/auth.rs"]
+pub(crate) mod auth;
 #[path = "../core/src/compress.rs"]
 pub(crate) mod compress;
 #[path = "../core/src/digest.rs"]

@@ -25,6 +25,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod compress;
 pub mod digest;
 pub mod emergency;

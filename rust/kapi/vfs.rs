@@ -156,6 +156,14 @@ pub(crate) struct Stat {
     pub(crate) kind: FileKind,
     /// Its modification time.
     pub(crate) mtime: Stamp,
+    /// Its permission bits (`mode & 0o7777`).
+    pub(crate) perm: u32,
+    /// Its owner (a uid of the initial user namespace).
+    pub(crate) uid: u32,
+    /// Its inode number.
+    pub(crate) ino: u64,
+    /// Its size in bytes.
+    pub(crate) size: u64,
 }
 
 fn stamp_of(ts: bindings::timespec64) -> Stamp {
@@ -218,6 +226,10 @@ impl Path {
         Ok(Stat {
             kind: FileKind::from_mode(u32::from(stat.mode)),
             mtime: stamp_of(stat.mtime),
+            perm: u32::from(stat.mode) & 0o7777,
+            uid: stat.uid.val,
+            ino: stat.ino,
+            size: u64::try_from(stat.size).unwrap_or(0),
         })
     }
 }

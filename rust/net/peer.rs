@@ -161,6 +161,8 @@ enum End {
     Refused(RefuseCode),
     /// The peer answered as another host than the one its address link names.
     WrongHost,
+    /// The peer's proof does not verify: it does not hold our cluster secret.
+    BadProof,
     /// The connection failed or carried something invalid.
     Conn(ConnError),
 }
@@ -201,7 +203,19 @@ fn run(state: &WorkerState<PeerData>, context: &ThreadContext) {
                     "net: {} refused us: foreign cluster (its cluster uuid differs from ours); nothing is exchanged\n",
                     host
                 ),
+                End::Refused(RefuseCode::AuthFailed) => pr_warn!(
+                    "net: {} refused us: authentication failed (do both hosts hold the same /mars/.secret?); nothing is exchanged\n",
+                    host
+                ),
+                End::Refused(RefuseCode::NotMember) => pr_warn!(
+                    "net: {} refused us: our address is not the one its ips/ip-<us> link names\n",
+                    host
+                ),
                 End::Refused(code) => pr_warn!("net: {} refused us: {:?}\n", host, code),
+                End::BadProof => pr_warn!(
+                    "net: the host at the address of {} failed to prove that it holds our cluster secret; nothing is exchanged\n",
+                    host
+                ),
                 End::WrongHost => pr_warn!("net: the address of {} is answered by another host\n", host),
                 End::Connect(e) => pr_info!("net: cannot connect to {}: {:?}\n", host, e),
                 End::Conn(e) => pr_info!("net: connection to {} ended: {}\n", host, e),
@@ -211,9 +225,14 @@ fn run(state: &WorkerState<PeerData>, context: &ThreadContext) {
         }
         let wait = match end {
             End::Refused(
-                RefuseCode::ForeignCluster | RefuseCode::VersionMismatch | RefuseCode::UnknownPeer,
+                RefuseCode::ForeignCluster
+                | RefuseCode::VersionMismatch
+                | RefuseCode::UnknownPeer
+                | RefuseCode::AuthFailed
+                | RefuseCode::NotMember,
             )
-            | End::WrongHost => BACKOFF_MAX_MS,
+            | End::WrongHost
+            | End::BadProof => BACKOFF_MAX_MS,
             _ => backoff_ms,
         };
         // Up to a quarter less, so that hosts do not retry in lockstep.
@@ -252,6 +271,7 @@ fn try_session(
             ClientError::Connect(e) => End::Connect(e),
             ClientError::Refused(code) => End::Refused(code),
             ClientError::WrongHost => End::WrongHost,
+            ClientError::BadProof => End::BadProof,
             ClientError::Conn(e) => End::Conn(e),
         })?;
     let mut tag: u64 = 0;

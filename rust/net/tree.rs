@@ -73,6 +73,18 @@ pub(super) fn host_ip(host: &[u8]) -> Option<IpAddress> {
     IpAddress::parse(core::str::from_utf8(&value).ok()?).ok()
 }
 
+/// Whether `host` is a member of resource `res` here: `resource-<res>/device-<host>` or
+/// `resource-<res>/data-<host>` exists and is not deleted.
+pub(super) fn is_member(res: &[u8], host: &[u8]) -> bool {
+    [b"/device-".as_slice(), b"/data-".as_slice()]
+        .iter()
+        .any(|key| {
+            bytes(&[b"resource-", res, key, host])
+                .ok()
+                .is_some_and(|rel| link_value(&rel).is_some())
+        })
+}
+
 /// The other members: every `ips/ip-<host>` with a valid host name and address, except
 /// `me`.
 pub(super) fn other_members(me: &[u8]) -> Result<KVec<(Bytes, IpAddress)>> {

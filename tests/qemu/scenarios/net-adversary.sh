@@ -51,13 +51,14 @@ attack() {
 	echo "# $adv $*: $_line"
 	eval "$_var=\$_line"
 }
-# secret_opt: the secret option of marsadm and mars-adversary, if this build authenticates.
+# secret_opt: the option that gives marsadm and mars-adversary the cluster secret of this run
+# (lib.sh writes what run-scenario.sh passes), if this build authenticates. charlie uses it
+# only once it plays a compromised member.
 secret_opt() {
-	if marsadm create-cluster --help 2>&1 | grep -q -- --secret-file; then
-		echo "--secret-file /tmp/secret"
+	if [ -s "${MARS_SECRET_FILE:-}" ]; then
+		echo "--secret-file $MARS_SECRET_FILE"
 	fi
 }
-fetch_secret() { wget -q -O /tmp/secret "http://alpha:8080/secret" 2>/dev/null && [ -s /tmp/secret ]; }
 
 echo canary > /etc/mars-canary
 canary_intact() { [ -f /etc/mars-canary ] && [ ! -L /etc/mars-canary ] && [ "$(cat /etc/mars-canary)" = canary ]; }
@@ -88,12 +89,9 @@ mars_up() {
 
 case $h in
 alpha)
-	# The secret file's format: 64 lowercase hex digits and a newline.
-	{ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; echo; } > /tmp/secret
 	mars_up
 	# shellcheck disable=SC2046
 	check "create-cluster" marsadm create-cluster $(secret_opt)
-	cp /tmp/secret /tmp/flags/secret
 	check "bravo joined" wait_for 120 is_link /mars/ips/ip-bravo
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	check "/dev/mars/r0 appears" wait_for 30 test -b /dev/mars/r0
@@ -107,7 +105,6 @@ alpha)
 	;;
 bravo)
 	wait_reachable alpha 60
-	wait_for 60 fetch_secret
 	mars_up
 	# shellcheck disable=SC2046
 	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120 $(secret_opt)
@@ -146,7 +143,6 @@ charlie)
 	# --- 64 slow connections while charlie joins (the module is loaded first: mkfs and the
 	# load are not what is timed).
 	mars_up
-	wait_for 60 fetch_secret
 	$adv --target alpha --seconds 40 slowloris 64 > /tmp/slowloris 2>&1 &
 	slow=$!
 	wait_for 10 alpha_conns_at_least 16

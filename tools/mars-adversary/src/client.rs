@@ -35,9 +35,14 @@ fn open(opts: &Options, id: &Identity, role: PortRole, report: &mut Report) -> R
             return Err(());
         }
     };
-    match handshake::client(&mut conn, id, role) {
-        Ok(Outcome::Welcome { .. }) => {
+    match handshake::client(&mut conn, id, role, now()) {
+        Ok(Outcome::Welcome {
+            server_proof_ok, ..
+        }) => {
             report.set("welcome", "yes");
+            if let Some(ok) = server_proof_ok {
+                report.set("server_proof", if ok { "ok" } else { "bad" });
+            }
             Ok(conn)
         }
         Ok(Outcome::Refused(code)) => {
@@ -67,8 +72,8 @@ pub(crate) fn hello_any(opts: &Options) -> Report {
             return report;
         }
     };
-    match handshake::client(&mut conn, &id, PortRole::Meta) {
-        Ok(Outcome::Welcome { uuid, host }) => {
+    match handshake::client(&mut conn, &id, PortRole::Meta, now()) {
+        Ok(Outcome::Welcome { uuid, host, .. }) => {
             report
                 .set("welcome", "yes")
                 .set("uuid", uuid)
@@ -246,6 +251,7 @@ pub(crate) fn slowloris(opts: &Options, count: usize) -> Report {
             features: mars_core::wire::FEATURE_DIGEST_MD5_OLD,
             cluster_uuid: &id.uuid,
             host: &id.host,
+            client_nonce: [0x5a; mars_core::auth::NONCE_LEN],
         }),
     )
     .unwrap_or(0);
@@ -321,7 +327,7 @@ pub(crate) fn future_stamp(opts: &Options) -> Report {
         Ok(conn) => conn,
         Err(e) => return report.set("welcome", "no").error("connect", &e).take(),
     };
-    match handshake::client_stamped(&mut conn, &id, PortRole::Meta, stamp) {
+    match handshake::client(&mut conn, &id, PortRole::Meta, stamp) {
         Ok(Outcome::Welcome { .. }) => {
             report.set("welcome", "yes");
             let pinged = conn

@@ -11,6 +11,7 @@ mod report;
 mod server;
 
 use handshake::Identity;
+use mars_core::auth::Secret;
 use mars_core::version::DEFAULT_PORT;
 use mars_core::wire::ANY_CLUSTER;
 use server::Tree;
@@ -45,7 +46,7 @@ pub(crate) struct Options {
     pub(crate) port: u16,
     pub(crate) host: String,
     pub(crate) uuid: String,
-    pub(crate) secret: Option<Vec<u8>>,
+    pub(crate) secret: Option<Secret>,
     pub(crate) seconds: u64,
     pub(crate) peers: usize,
     pub(crate) victim: String,
@@ -108,7 +109,8 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
             "--as" => opts.host = value,
             "--uuid" => opts.uuid = value,
             "--secret-file" => {
-                let secret = std::fs::read(&value).map_err(|e| format!("{value}: {e}"))?;
+                let file = std::fs::read(&value).map_err(|e| format!("{value}: {e}"))?;
+                let secret = Secret::parse(&file).map_err(|e| format!("{value}: {e:?}"))?;
                 opts.secret = Some(secret);
             }
             "--seconds" => opts.seconds = number(&value)?.min(MAX_SECONDS),

@@ -336,7 +336,7 @@ fn notify(opts: &Options, host: &str) {
     };
     let _ = conn.stream.set_read_timeout(Some(IO_TIMEOUT));
     if let Ok(handshake::Outcome::Welcome { .. }) =
-        handshake::client(&mut conn, &opts.identity(), PortRole::Meta)
+        handshake::client(&mut conn, &opts.identity(), PortRole::Meta, now())
     {
         let _ = conn.send(0, &Message::Notify);
     }
