@@ -18,9 +18,11 @@
 # * as a compromised member (it joined with the secret, then its module was replaced by the
 #   tool's server on its port 7777, which alpha and bravo pull from): a tree with
 #   /mars/resource-x -> /etc and resource-x/mars-canary changed does not touch
-#   /etc/mars-canary; 200 000 entries are cut at the merge's cap; 1 000 ips/ links are cut
-#   at the cap on members; a member's own keys (data-, replay-, ips/ip-) are not changed by
-#   another host.
+#   /etc/mars-canary; a reply of 200 000 entries is cut at the merge's cap of 20 000 per
+#   reply (the entries are tombstones of keys the members lack, cheap to decide, so
+#   that the cut and not the merge speed is measured); 1 000 ips/ links are cut at the cap
+#   of 64 members; a member's own keys (data-, replay-, ips/ip-) are not changed by another
+#   host.
 # Afterwards on alpha and bravo: the canary file outside /mars is intact, no link under /mars
 # points outside /mars and /dev, ips/ip-alpha is alpha's address, the Lamport clock is within
 # an hour of real time, and a new write on the primary still reaches bravo's device.

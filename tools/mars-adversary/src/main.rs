@@ -30,14 +30,15 @@ client attacks on --target (default alpha):
   future-stamp               frames stamped --days ahead
 server attacks (listen on --port, answer members' pulls):
   serve-escape               /mars/resource-x -> /etc, then resource-x/CANARY changed
-  serve-flood N              N entries /mars/userspace/flood-K
+  serve-flood N              N entries /mars/userspace/flood-K = --value
   serve-ips N                N links /mars/ips/ip-hostK
   serve-own-keys V[,V...]    each victim's data-, replay- and ips/ip- links changed
 options:
   --target HOST  --port BASE (7777)  --as HOST (claimed name, default evil)
   --uuid UUID ((any))  --secret-file F  --seconds S (20)  --peers N (1)
   --victim HOST (alpha)  --to ADDR (10.77.0.3)  --days D (29)  --canary NAME (mars-canary)
-  --res RES (r0, serve-own-keys)  --bytes N (1048576)  --notify HOST[,HOST]";
+  --res RES (r0, serve-own-keys)  --bytes N (1048576)  --notify HOST[,HOST]
+  --value V (.deleted, serve-flood: tombstones of keys the member lacks, cheap to decide)";
 
 /// Command-line options shared by the attacks.
 #[derive(Clone)]
@@ -56,6 +57,7 @@ pub(crate) struct Options {
     pub(crate) resource: String,
     pub(crate) bytes: u64,
     pub(crate) notify: Vec<String>,
+    pub(crate) value: String,
 }
 
 impl Options {
@@ -88,6 +90,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
         resource: "r0".into(),
         bytes: 1 << 20,
         notify: Vec::new(),
+        value: ".deleted".into(),
     };
     let mut rest = Vec::new();
     let mut it = args.iter();
@@ -122,6 +125,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
             "--res" => opts.resource = value,
             "--bytes" => opts.bytes = number(&value)?,
             "--notify" => opts.notify = value.split(',').map(String::from).collect(),
+            "--value" => opts.value = value,
             _ => return Err(format!("unknown option {arg}")),
         }
     }
@@ -155,7 +159,13 @@ fn run(args: &[String]) -> Result<report::Report, String> {
                 canary: opts.canary.clone(),
             },
         ),
-        "serve-flood" => server::serve(&opts, Tree::Flood(count(rest.get(1))?)),
+        "serve-flood" => server::serve(
+            &opts,
+            Tree::Flood {
+                count: count(rest.get(1))?,
+                value: opts.value.clone(),
+            },
+        ),
         "serve-ips" => server::serve(&opts, Tree::Ips(count(rest.get(1))?)),
         "serve-own-keys" => server::serve(
             &opts,

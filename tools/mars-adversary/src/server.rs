@@ -22,8 +22,8 @@ pub(crate) enum Tree {
     /// same with a newer value: a member that follows the link deletes and replaces a file
     /// outside `/mars`.
     Escape { canary: String },
-    /// `/mars/userspace/flood-<k>` = `1` for k below the count.
-    Flood(usize),
+    /// `/mars/userspace/flood-<k>` = the value for k below the count.
+    Flood { count: usize, value: String },
     /// `/mars/ips/ip-host<k>` for k below the count: every one a peer thread on a member that
     /// takes them.
     Ips(usize),
@@ -44,7 +44,7 @@ impl Tree {
     fn len(&self) -> usize {
         match self {
             Tree::Escape { .. } => 3,
-            Tree::Flood(n) | Tree::Ips(n) => *n,
+            Tree::Flood { count, .. } | Tree::Ips(count) => *count,
             Tree::OwnKeys { victims, .. } => victims.len().saturating_mul(3),
         }
     }
@@ -67,7 +67,7 @@ impl Tree {
                     4,
                 ),
             },
-            Tree::Flood(_) => at(format!("/mars/userspace/flood-{index}"), "1", 2),
+            Tree::Flood { value, .. } => at(format!("/mars/userspace/flood-{index}"), value, 2),
             Tree::Ips(_) => {
                 let value = format!("10.78.{}.{}", index / 250, index % 250 + 1);
                 at(format!("/mars/ips/ip-host{index}"), &value, 2)
