@@ -173,6 +173,7 @@ charlie)
 		sh -c '[ "$1" = alpha,bravo ] && [ "$2" -ge 2 ]' - "$(field served "$r")" "$(field cut "$r")"
 	# shellcheck disable=SC2086
 	attack r $as_member --seconds 40 serve-ips 1000
+	check "alpha and bravo pulled the ips/ flood" sh -c '[ "$1" = alpha,bravo ]' - "$(field served "$r")"
 	# shellcheck disable=SC2086
 	attack r $as_member --seconds 40 serve-own-keys alpha,bravo
 	check "alpha and bravo pulled the own-keys tree" sh -c '[ "$1" = alpha,bravo ]' - "$(field served "$r")"
