@@ -297,7 +297,9 @@ impl From<ClientError> for FetchEnd {
             ClientError::Stopping => FetchEnd::Stop,
             ClientError::NotReady => FetchEnd::Idle,
             ClientError::Connect(e) => FetchEnd::Connect(e),
-            ClientError::Refused(_) | ClientError::WrongHost | ClientError::BadProof => FetchEnd::Refused,
+            ClientError::Refused(_) | ClientError::WrongHost | ClientError::BadProof => {
+                FetchEnd::Refused
+            }
             ClientError::Conn(e) => FetchEnd::Conn(e),
         }
     }

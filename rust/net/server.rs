@@ -15,10 +15,10 @@ use crate::clock;
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
 use crate::kapi::time::{real_time, sleep_ms};
+use crate::mars_core::auth::{SavedHello, Transcript};
 use crate::mars_core::tree::{strip_mars_root, Key};
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
-use crate::mars_core::auth::{SavedHello, Transcript};
 use crate::mars_core::wire::{
     negotiate, precheck_hello, refusal_for, Challenge, DentsWriter, GetEnts, Message, PortRole,
     PushLink, Refuse, RefuseCode, Welcome, WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION,
@@ -165,7 +165,10 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                     }
                     continue;
                 }
-                let same_source = handlers.iter().filter(|(addr, _)| *addr == from.addr).count();
+                let same_source = handlers
+                    .iter()
+                    .filter(|(addr, _)| *addr == from.addr)
+                    .count();
                 if same_source >= MAX_CONNECTIONS_PER_SOURCE {
                     if may_log() {
                         pr_warn!(
@@ -191,8 +194,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                     handlers
                         .push((from.addr, worker), GFP_KERNEL)
                         .map_err(Into::into)
-                })
-                {
+                }) {
                     Ok(()) => {}
                     Err(e) => pr_warn!("net: cannot serve {}: {:?}\n", from, e),
                 }
