@@ -50,7 +50,11 @@ impl core::fmt::Display for SecretProblem {
             SecretProblem::NotRegular => f.write_str("not a regular file"),
             SecretProblem::NotRoot => f.write_str("not owned by root"),
             SecretProblem::Mode(mode) => {
-                write!(f, "mode {:04o}: must not be accessible by group or others", mode)
+                write!(
+                    f,
+                    "mode {:04o}: must not be accessible by group or others",
+                    mode
+                )
             }
             SecretProblem::Format(_) => {
                 f.write_str("not exactly 64 lowercase hex digits and a newline")
@@ -116,7 +120,12 @@ impl Cache {
         if seq & 1 != 0
             || self
                 .seq
-                .compare_exchange(seq, seq.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_err()
         {
             return;

@@ -297,7 +297,9 @@ impl From<ClientError> for FetchEnd {
             ClientError::Stopping => FetchEnd::Stop,
             ClientError::NotReady => FetchEnd::Idle,
             ClientError::Connect(e) => FetchEnd::Connect(e),
-            ClientError::Refused(_) | ClientError::WrongHost | ClientError::BadProof => FetchEnd::Refused,
+            ClientError::Refused(_) | ClientError::WrongHost | ClientError::BadProof => {
+                FetchEnd::Refused
+            }
             ClientError::Conn(e) => FetchEnd::Conn(e),
         }
     }
@@ -672,6 +674,11 @@ fn fetch_range(
                     let Some(file) = file.as_ref() else {
                         return Err(FetchEnd::Local(EINVAL));
                     };
+                    if file.size() != offset {
+                        // The replay cut the copy at a damaged record meanwhile: decide again.
+                        short = true;
+                        continue;
+                    }
                     file.write_all_at(data.data, offset)
                         .map_err(FetchEnd::Local)?;
                     offset = offset.saturating_add(len);
