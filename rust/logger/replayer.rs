@@ -15,8 +15,12 @@
 //! * `WriteVersion`: bring the own version link up to the replay position.
 //! * `Switch`: point `replay-<host>` at the start of the next logfile (the version chains
 //!   agree: `version_chain::check_switchover`).
-//! * `Wait` is reported once; `Refuse` (split brain, a damaged record) stops the replay of
-//!   the resource, reported in the kernel log.
+//! * `Wait` is reported once; `Refuse` (split brain) stops the replay of the resource,
+//!   reported in the kernel log and in `actual-<host>/msg-err-splitbrain-detected`.
+//! * A damaged record in a copy fetched from another host is cut off (the copy truncated
+//!   there), so the fetcher copies it again from the origin, up to [`MAX_REFETCHES`] times
+//!   at the same place; then, or in this host's own logfile, the replay stops, reported in
+//!   the kernel log and in `actual-<host>/msg-err-logfile-damaged` (`marsadm view`).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -109,6 +113,37 @@ struct Reported {
     error: Option<Error>,
     /// The replay stands at a hole (reported once).
     hole: bool,
+    /// The damaged record the copy was last cut at, and how often.
+    damage: Damage,
+}
+
+/// How often a fetched copy is cut at a damaged record and fetched again before the replay
+/// gives up (the origin's own copy is then damaged too, or the disk keeps damaging it).
+const MAX_REFETCHES: u32 = 3;
+
+/// Where a fetched copy was last found damaged: logfile number, offset, times cut there.
+#[derive(Default, PartialEq)]
+struct Damage {
+    nr: u32,
+    end: u64,
+    count: u32,
+}
+
+impl Damage {
+    /// How often the copy of logfile `nr` was cut at `end` so far.
+    fn attempts(&self, nr: u32, end: u64) -> u32 {
+        if self.nr == nr && self.end == end {
+            self.count
+        } else {
+            0
+        }
+    }
+
+    /// One more cut at `end` of logfile `nr`.
+    fn note(&mut self, nr: u32, end: u64) {
+        let count = self.attempts(nr, end).saturating_add(1);
+        *self = Damage { nr, end, count };
+    }
 }
 
 fn run(shared: &Arc<Shared>, context: &ThreadContext) {
@@ -183,16 +218,42 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                 let (end, applied) = replay_log(file, from, to, &shared.data)?;
                 shared.applied.fetch_add(applied, Ordering::Relaxed);
                 if let ReplayEnd::Corrupt { end, error } = end {
+                    // What was applied before the damage is recorded.
+                    record_progress(paths, log, end)?;
+                    let attempts = reported.damage.attempts(log.nr, end);
+                    if log.origin != me && attempts < MAX_REFETCHES {
+                        // A copy fetched from the origin: damaged on the way or on this
+                        // host's disk. Cut it there; the fetcher copies the rest again.
+                        pr_warn!(
+                            "{}: the copy of {} is damaged at {} ({:?}): fetching it again from {} (attempt {} of {})\n",
+                            paths.dir(),
+                            log,
+                            end,
+                            error,
+                            log.origin,
+                            attempts.saturating_add(1),
+                            MAX_REFETCHES
+                        );
+                        reported.damage.note(log.nr, end);
+                        let copy = File::open(paths.log(log)?.as_cstr(), OpenMode::ReadWriteCreate)?;
+                        copy.truncate(end)?;
+                        crate::knobs::trigger(crate::knobs::TRIGGER_LOCAL);
+                        return Ok(false);
+                    }
                     pr_err!(
-                        "{}: {} is damaged at {} ({:?}): replay stops\n",
+                        "{}: {} is damaged at {} ({:?}){}: replay stops\n",
                         paths.dir(),
                         log,
                         end,
-                        error
+                        error,
+                        if log.origin != me {
+                            ", also as fetched again from its origin"
+                        } else {
+                            ""
+                        }
                     );
                     shared.halted.store(true, Ordering::Release);
-                    // What was applied before the damage is recorded.
-                    record_progress(paths, log, end)?;
+                    report_damage(paths, log, end, log.origin != me);
                     return Ok(false);
                 }
                 let end = end.end();
@@ -299,14 +360,41 @@ fn report_split_brain(paths: &ResourcePaths, log: LogName<'_>, refusal: Switchov
     }
 }
 
-/// Resets a split-brain message of an earlier replayer to `OK`.
+/// The message key of a damaged logfile in `actual-<host>/`.
+const DAMAGE_MSG: &str = "msg-err-logfile-damaged";
+
+/// Publishes the damaged record the replay stopped at (best effort, as a split brain).
+fn report_damage(paths: &ResourcePaths, log: LogName<'_>, end: u64, fetched: bool) {
+    let written = paths.actual(DAMAGE_MSG).and_then(|path| {
+        let text = links::format_value(&format_args!(
+            "{} {} replay stops: {} is damaged at byte {}{}; run `marsadm invalidate` on this host",
+            crate::kapi::time::real_time(),
+            crate::clock::now(),
+            log,
+            end,
+            if fetched {
+                " on its origin too (fetched again)"
+            } else {
+                ""
+            }
+        ))?;
+        links::write(&path, text.as_bytes())
+    });
+    if let Err(e) = written {
+        pr_notice!("{}: {} not written: {:?}\n", paths.dir(), DAMAGE_MSG, e);
+    }
+}
+
+/// Resets the messages of an earlier replayer (split brain, damaged logfile) to `OK`.
 fn clear_split_brain_msg(paths: &ResourcePaths) {
-    let Ok(path) = paths.actual(SPLIT_BRAIN_MSG) else {
-        return;
-    };
-    if let Ok(Some(value)) = links::read(&path) {
-        if value.as_slice() != b"OK" {
-            let _ = links::write(&path, b"OK");
+    for key in [SPLIT_BRAIN_MSG, DAMAGE_MSG] {
+        let Ok(path) = paths.actual(key) else {
+            continue;
+        };
+        if let Ok(Some(value)) = links::read(&path) {
+            if value.as_slice() != b"OK" {
+                let _ = links::write(&path, b"OK");
+            }
         }
     }
 }

@@ -663,6 +663,11 @@ fn fetch_range(
                     let Some(file) = file.as_ref() else {
                         return Err(FetchEnd::Local(EINVAL));
                     };
+                    if file.size() != offset {
+                        // The replay cut the copy at a damaged record meanwhile: decide again.
+                        short = true;
+                        continue;
+                    }
                     file.write_all_at(data.data, offset)
                         .map_err(FetchEnd::Local)?;
                     offset = offset.saturating_add(len);

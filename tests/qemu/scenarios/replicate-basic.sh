@@ -12,7 +12,8 @@
 # compared), without any further operator action; the secondaries fetched the logfiles over
 # port 7778 over log_fetch_sockets parallel connections (bravo sets 3, others keep the default
 # 2), replayed them, and their version links equal alpha's. (replicate-basic3 runs the same
-# with three hosts.)
+# with three hosts.) With two hosts, a byte damaged in bravo's fetched copy of a logfile is
+# fetched again from alpha: the replay does not stop, and the data still arrive intact.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -47,6 +48,12 @@ if [ "$h" = alpha ]; then
 	for x in $secondaries; do
 		check "$x reports the same data" wait_for 300 is_link "/mars/userspace/same-$x"
 	done
+	if [ "$mars_nguests" = 2 ]; then
+		check "bravo paused its replay" wait_for 60 is_link /mars/userspace/paused-bravo
+		check "write 2 MiB more" dd if=/dev/urandom of=/dev/mars/r0 bs=1M seek=8 count=2 oflag=direct status=none
+		check "publish the new checksum" marsadm set-link "$(res_md5 /dev/mars/r0)" userspace/md5b-alpha
+		check "bravo got the data despite the damaged copy" wait_for 240 is_link /mars/userspace/refetched-bravo
+	fi
 	check "still primary" test -b /dev/mars/r0
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
@@ -73,6 +80,26 @@ else
 	check_eq "version link of logfile 1 equals alpha's" "$(readlink $res/version-000000001-alpha)" "$(readlink $res/version-000000001-$h)"
 	check "replay reached logfile 2" sh -c "readlink $res/replay-$h | grep -q '^log-000000002-alpha,'"
 	check "tell alpha" marsadm set-link 1 "userspace/same-$h"
+	if [ "$mars_nguests" = 2 ]; then
+		# Replay paused, the fetch goes on: the next 2 MiB arrive in the copy and stay there.
+		check "pause the replay" marsadm set-link 0 resource-r0/todo-$h/allow-replay
+		check "replay paused" wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-replaying)\" = 0 ]"
+		replayed=$(readlink $res/replay-$h | cut -d, -f2)
+		copy=$res/$(readlink $res/replay-$h | cut -d, -f1)
+		check "tell alpha" marsadm set-link 1 "userspace/paused-$h"
+		check "alpha's new checksum arrived" wait_for 120 is_link /mars/userspace/md5b-alpha
+		grown() { [ "$(stat -c %s "$copy")" -gt $((replayed + 1048576)) ]; }
+		check "the copy grew by more than 1 MiB" wait_for 120 grown
+		# One byte in the middle of the first new MiB: a record's payload or header, either
+		# way its checksum no longer fits.
+		check "damage one byte of the fetched copy" sh -c "printf '\\377' | dd of=$copy bs=1 seek=$((replayed + 524288)) conv=notrunc status=none"
+		check "resume the replay" marsadm set-link 1 resource-r0/todo-$h/allow-replay
+		want=$(readlink /mars/userspace/md5b-alpha)
+		check "the data device again becomes byte-identical to alpha's" wait_for 240 same
+		check "the kernel fetched the damaged part again" sh -c "dmesg | grep -q 'is damaged at .*fetching it again from alpha'"
+		check "the replay did not stop" sh -c "! dmesg | grep -q 'replay stops'"
+		check "tell alpha" marsadm set-link 1 "userspace/refetched-$h"
+	fi
 	check "down" marsadm down r0
 	check "the data device alone holds alpha's filesystem" e2fsck -fn /dev/vda
 	check "not copying any more" wait_for 20 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 0 ]"
