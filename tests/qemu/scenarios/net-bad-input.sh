@@ -7,7 +7,8 @@
 # connection: random bytes,
 # an HTTP request, headers announcing oversized payloads, truncated frames, garbage after a
 # valid handshake, a frame of the log port, a request for a path outside /mars, a push of a
-# link the sender does not own, a foreign cluster's hello and many connections at once leave
+# link the sender does not own, a request naming a symlink out of /mars, a foreign cluster's
+# hello and many connections at once leave
 # no kernel report, are logged, and the cluster (alpha created it, bravo joined) keeps
 # exchanging links afterwards. A well-formed request from userspace gets its answer.
 . /mars-tests/lib.sh
@@ -34,6 +35,9 @@ check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
 check "modprobe mars" modprobe mars
 if [ "$h" = alpha ]; then
 	check "create-cluster" marsadm create-cluster
+	# A symlink out of /mars (left by an operator or an older version): a GetEnts naming it
+	# must list nothing (the listing never follows a symlink).
+	ln -s /etc /mars/userspace/outside
 else
 	wait_reachable alpha 60
 	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120
@@ -64,6 +68,9 @@ if [ "$h" = bravo ]; then
 	# A well-formed request gets its answer: Welcome, then Dents naming /mars/uuid.
 	out=$({ hello; header 10 0a000000; hex 0101000500; printf /mars; sleep 1; } | timeout 3 nc 10.77.0.1 7777 | od -An -c | tr -d ' \n')
 	check "a well-formed GetEnts from userspace is answered" sh -c 'echo "$1" | grep -q "/mars/uuid"' - "$out"
+	# GetEnts of /mars/userspace/outside (a link to /etc on alpha), depth 1: nothing of /etc.
+	out=$({ hello; header 10 1c000000; hex 0101001700; printf /mars/userspace/outside; sleep 1; } | timeout 3 nc 10.77.0.1 7777 | od -An -c | tr -d ' \n')
+	check "a GetEnts through a symlink is answered with nothing outside /mars" sh -c 'echo "$1" | grep -q alpha && ! echo "$1" | grep -q passwd' - "$out"
 	marsadm set-link done userspace/attack-done
 	check "bravo still exchanges: alpha's link after the attack arrived" wait_for 60 is_link /mars/userspace/after-alpha
 	marsadm set-link x userspace/after-bravo
