@@ -116,6 +116,8 @@ pub enum Keep {
     Relayed,
     /// The `uuid` is fixed once this host belongs to a cluster.
     UuidFixed,
+    /// A directory not made from a peer's listing (made locally, or unknown to this version).
+    NotMade,
 }
 
 /// Why an entry is refused: it is malformed, or the peer may not change it.
@@ -374,17 +376,24 @@ fn decide_dir(
     owner: Owner<'_>,
     local: Local<'_>,
 ) -> Result<Decision, Refusal> {
+    if local == Local::Dir {
+        return Ok(Decision::Keep(Keep::DirExists));
+    }
     if !is_dir_key(key) {
-        return Err(Refusal::DirNotAllowed);
+        // A directory this version does not know (`lost+found`, a newer version's): not
+        // made here, nothing wrong. One at a known link key is malformed.
+        return if is_free_name(key) {
+            Ok(Decision::Keep(Keep::NotMade))
+        } else {
+            Err(Refusal::DirNotAllowed)
+        };
     }
-    match local {
-        Local::Dir => return Ok(Decision::Keep(Keep::DirExists)),
-        Local::Missing => {}
-        _ => return Err(Refusal::LocalNotDir),
+    if local != Local::Missing {
+        return Err(Refusal::LocalNotDir);
     }
-    let name = path.rsplit('/').next().unwrap_or(path);
-    if !may_create_remote_dir(name) {
-        return Err(Refusal::DirNotAllowed);
+    if !may_create_parent(path) {
+        // `ips`, `userspace`, `todo-global`: made locally when the host joins.
+        return Ok(Decision::Keep(Keep::NotMade));
     }
     // A directory holds no value: another host's copy of this host's directories, or a
     // third host's of the peer's, is no attack; they are made locally or by their owner.
@@ -394,6 +403,24 @@ fn decide_dir(
         }
         _ => Ok(Decision::Take(Action::MakeDir)),
     }
+}
+
+/// Whether `key` is a name this version does not interpret (unknown, or inside a free area
+/// such as `userspace/`): a directory there is not made, but is no error either.
+fn is_free_name(key: &Key<'_>) -> bool {
+    matches!(
+        key,
+        Key::Unknown(_)
+            | Key::Userspace { .. }
+            | Key::Defaults { .. }
+            | Key::TodoGlobal { .. }
+            | Key::Resource {
+                key: ResourceKey::Unknown(_)
+                    | ResourceKey::Userspace { .. }
+                    | ResourceKey::Defaults { .. },
+                ..
+            }
+    )
 }
 
 fn decide_link(

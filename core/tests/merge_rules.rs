@@ -298,6 +298,30 @@ fn shapes_are_checked() {
             "{entry:?}"
         );
     }
+    // Directories this version does not make from a peer: no refusal.
+    for entry in [
+        dir("lost+found", 30),
+        dir("ips", 30),
+        dir("resource-r/newer", 30),
+    ] {
+        let local = if entry.path == "ips" {
+            Local::Dir
+        } else {
+            Local::Missing
+        };
+        assert!(
+            matches!(decide(&context(ME, PEER), &entry, local), Decision::Keep(_)),
+            "{entry:?}"
+        );
+    }
+    assert_eq!(
+        decide(
+            &context(ME, PEER),
+            &dir("resource-r/userspace", 30),
+            Local::Missing
+        ),
+        Decision::Take(Action::MakeDir)
+    );
     // A local directory or file where a link is sent stays.
     assert_eq!(
         decide(

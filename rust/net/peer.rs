@@ -7,7 +7,9 @@
 //! address link, and pulls: `GetEnts` of `/mars` (depth 1, which names the resources), then of
 //! `ips`, `todo-global`, `defaults`, `userspace`, the member's own `defaults-<host>` and
 //! `actual-<host>`, and every `resource-*` (depth 2), as the original's peer thread asks for.
-//! Each entry is merged under the Lamport rule. Between pulls it pings every 5 s. After a
+//! Each entry is merged under the rules of `core::merge_rules` (see `tree::apply`), within the
+//! bounds of one pull: at most `MAX_ENTRIES_PER_REPLY` entries per reply, `tree::MAX_RESOURCES`
+//! resources, `tree::MAX_DIRS_PER_PULL` new directories. Between pulls it pings every 5 s. After a
 //! failure it waits 1 s, doubling up to 30 s (a refusal for a foreign cluster waits 30 s at
 //! once), varied by up to a quarter.
 //!

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The local `/mars` tree as the metadata exchange sees it: who we are (host name, cluster
 //! uuid, address), who the other members are (`ips/ip-<host>`), the entries a `GetEnts`
-//! request asks for, and the merge of a peer's entry into the local tree under the Lamport
-//! rule (`core::merge`), written with the atomic symlink replace keeping the peer's mtime.
+//! request asks for, and the merge of a peer's entry into the local tree: decided by
+//! `core::merge_rules` (shape, who may change the key, then the Lamport rule of
+//! `core::merge`), carried out beneath `/mars` without following any symlink
+//! (`kapi::vfs::Beneath`), within the bounds of one pull, with the atomic symlink replace
+//! keeping the peer's mtime. Listings for a peer's `GetEnts` are confined the same way.
 
 use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -388,10 +391,12 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
     };
     match action {
         Action::MakeDir => {
-            if !make_parents(&mars, rel, budget)? || !within_bounds(&mars, rel, budget)? {
+            if !make_parents(&mars, rel, budget)?
+                || !within_bounds(&mars, rel, budget)?
+                || !spend_dir(rel, budget)
+            {
                 return Ok(Applied::Skipped);
             }
-            budget.dirs_left = budget.dirs_left.saturating_sub(1);
             match mars.mkdir(rel.as_bytes(), DIR_MODE) {
                 Ok(()) => Ok(Applied::Written),
                 Err(e) if e == EEXIST => Ok(Applied::Kept),
@@ -463,6 +468,24 @@ fn within_bounds(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<
     Ok(false)
 }
 
+/// Takes one directory from the pull's budget for `/mars/<rel>`; false (logged once per pull)
+/// when it is spent.
+fn spend_dir(rel: &str, budget: &mut MergeBudget) -> bool {
+    if budget.dirs_left == 0 {
+        if !budget.capped && may_log() {
+            pr_warn!(
+                "net: a pull would create more than {} directories: not /mars/{}\n",
+                MAX_DIRS_PER_PULL,
+                rel
+            );
+        }
+        budget.capped = true;
+        return false;
+    }
+    budget.dirs_left = budget.dirs_left.saturating_sub(1);
+    true
+}
+
 /// Makes the missing parent directories of `/mars/<rel>`, beneath `/mars`: each must be a
 /// directory of the layout a merge may create (`merge_rules::may_create_parent`), and the
 /// pull's budget of directories must allow it.
@@ -478,18 +501,9 @@ fn make_parents(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<b
                 if !may_create_parent(dir) || !within_bounds(mars, dir, budget)? {
                     return Ok(false);
                 }
-                if budget.dirs_left == 0 {
-                    if !budget.capped && may_log() {
-                        pr_warn!(
-                            "net: a pull would create more than {} directories: not /mars/{}\n",
-                            MAX_DIRS_PER_PULL,
-                            dir
-                        );
-                    }
-                    budget.capped = true;
+                if !spend_dir(dir, budget) {
                     return Ok(false);
                 }
-                budget.dirs_left = budget.dirs_left.saturating_sub(1);
                 match mars.mkdir(dir.as_bytes(), DIR_MODE) {
                     Ok(()) => {}
                     Err(e) if e == EEXIST => {}

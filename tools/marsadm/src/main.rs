@@ -254,7 +254,24 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
             serde_json::to_string_pretty(&model::to_json(&view)).unwrap_or_default()
         );
     } else {
-        print!("{}", model::to_text(&view));
+        // Names and values come from peers: nothing but newlines and tabs goes out raw.
+        let text = model::to_text(&view);
+        let safe: String = text
+            .split_inclusive('\n')
+            .map(|line| {
+                let (body, end) = match line.strip_suffix('\n') {
+                    Some(body) => (body, "\n"),
+                    None => (line, ""),
+                };
+                let body: String = body
+                    .split('\t')
+                    .map(tree_io::escape_controls)
+                    .collect::<Vec<_>>()
+                    .join("\t");
+                body + end
+            })
+            .collect();
+        print!("{safe}");
     }
     Ok(())
 }
