@@ -49,6 +49,10 @@ pub(super) const HANDSHAKE_DEADLINE_MS: u32 = 10_000;
 const IDLE_MS: u32 = 30_000;
 /// Most connections served at once per port; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
+/// Most of them from addresses that no `ips/ip-<host>` names (strangers, and hosts in the
+/// middle of `join-cluster`): the rest stays free for the members, so that connections from
+/// strangers, however many sources they come from, never keep a member out.
+pub(super) const MAX_STRANGER_CONNECTIONS: usize = 32;
 /// Most connections served at once per port to one source address (a peer needs one on
 /// 7777, and up to `log_fetch_sockets` / `sync_sockets` (at most 8) per resource on
 /// 7778/7779); more are closed at once.
@@ -113,8 +117,9 @@ fn wanted_address(role: PortRole) -> SocketAddrV4 {
 pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
     let stopper = &state.stopper;
     let role = state.data;
-    // Each serving thread with the source address of its connection.
-    let mut handlers: KVec<(u32, Worker<ServeData>)> = KVec::new();
+    // Each serving thread with the source address of its connection and whether that is a
+    // member's address.
+    let mut handlers: KVec<(u32, bool, Worker<ServeData>)> = KVec::new();
     let mut bound: Option<(SocketAddrV4, Arc<Socket>)> = None;
     let mut told: Option<SocketAddrV4> = None;
     while !context.should_stop() && !stopper.stopping() {
@@ -165,9 +170,21 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                     }
                     continue;
                 }
+                let member = tree::is_member_address(from.addr);
+                let strangers = handlers.iter().filter(|(_, member, _)| !member).count();
+                if !member && strangers >= MAX_STRANGER_CONNECTIONS {
+                    if may_log() {
+                        pr_warn!(
+                            "net: too many connections from addresses of no member ({:?}), closing the one from {}\n",
+                            role,
+                            from
+                        );
+                    }
+                    continue;
+                }
                 let same_source = handlers
                     .iter()
-                    .filter(|(addr, _)| *addr == from.addr)
+                    .filter(|(addr, _, _)| *addr == from.addr)
                     .count();
                 if same_source >= MAX_CONNECTIONS_PER_SOURCE {
                     if may_log() {
@@ -192,7 +209,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                         });
                 match started.and_then(|worker| {
                     handlers
-                        .push((from.addr, worker), GFP_KERNEL)
+                        .push((from.addr, member, worker), GFP_KERNEL)
                         .map_err(Into::into)
                 }) {
                     Ok(()) => {}
@@ -212,7 +229,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
         }
     }
     // Shut every connection down at once, then wait for each thread.
-    for (_, handler) in handlers.iter() {
+    for (_, _, handler) in handlers.iter() {
         handler.stopper().stop();
     }
     drop(handlers);
@@ -220,10 +237,10 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
 }
 
 /// Drops the threads whose connection ended.
-fn reap(handlers: &mut KVec<(u32, Worker<ServeData>)>) {
+fn reap(handlers: &mut KVec<(u32, bool, Worker<ServeData>)>) {
     if !handlers
         .iter()
-        .any(|(_, h)| h.stopper().done.load(core::sync::atomic::Ordering::Acquire))
+        .any(|(_, _, h)| h.stopper().done.load(core::sync::atomic::Ordering::Acquire))
     {
         return;
     }
@@ -233,7 +250,7 @@ fn reap(handlers: &mut KVec<(u32, Worker<ServeData>)>) {
     let old = core::mem::replace(handlers, KVec::new());
     for handler in old {
         if !handler
-            .1
+            .2
             .stopper()
             .done
             .load(core::sync::atomic::Ordering::Acquire)

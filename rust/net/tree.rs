@@ -88,6 +88,16 @@ pub(super) fn is_member(res: &[u8], host: &[u8]) -> bool {
         })
 }
 
+/// Whether some `ips/ip-<host>` names the address `addr` (most significant octet first).
+pub(super) fn is_member_address(addr: u32) -> bool {
+    let me = own_host().unwrap_or_default();
+    other_members(&me).is_ok_and(|members| {
+        members
+            .iter()
+            .any(|(_, ip)| u32::from_be_bytes(ip.octets) == addr)
+    })
+}
+
 /// The other members: every `ips/ip-<host>` with a valid host name and address, except
 /// `me`.
 pub(super) fn other_members(me: &[u8]) -> Result<KVec<(Bytes, IpAddress)>> {
