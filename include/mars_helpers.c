@@ -294,3 +294,13 @@ int mars_helper_statfs_space(struct file *file, u64 *total, u64 *avail)
 	*avail = st.f_bavail * st.f_bsize;
 	return err;
 }
+
+int mars_helper_statfs_inodes(struct file *file, u64 *total, u64 *free)
+{
+	struct kstatfs st = {};
+	int err = vfs_statfs(&file->f_path, &st);
+
+	*total = st.f_files;
+	*free = st.f_ffree;
+	return err;
+}

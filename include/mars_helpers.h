@@ -170,4 +170,7 @@ const blk_features_t MARS_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
  */
 int mars_helper_statfs_space(struct file *file, u64 *total, u64 *avail);
 
+/* vfs_statfs() on the filesystem holding @file: its inodes in total and free. */
+int mars_helper_statfs_inodes(struct file *file, u64 *total, u64 *free);
+
 #endif /* MARS_HELPERS_H */

@@ -10,6 +10,7 @@
 use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use crate::clock;
+use crate::kapi::file::{File, OpenMode};
 use crate::kapi::time::real_time;
 use crate::kapi::uts;
 use crate::kapi::vfs::{self, Beneath, FileKind, PathBuf};
@@ -270,11 +271,25 @@ pub(super) const MAX_DIRS_PER_PULL: usize = 256;
 pub(super) const MAX_MEMBERS: usize = 64;
 /// Most resource directories a peer may cause to exist here.
 pub(super) const MAX_RESOURCES: usize = 256;
+/// Most links one pull may create (changes of existing links do not count): the tree of a
+/// large cluster arrives over a few pulls, a flood of cluster-wide keys (`userspace/`,
+/// unknown names) is slowed down to this many per pull.
+pub(super) const MAX_NEW_LINKS_PER_PULL: usize = 4096;
+/// Nothing new (link or directory) is created from peers while /mars has no more than this
+/// share of its inodes free (in percent) or fewer than [`MIN_FREE_INODES`]: peers cannot
+/// fill /mars with entries, whatever they send over time.
+pub(super) const FREE_INODES_RESERVE_PERCENT: u64 = 25;
+/// See [`FREE_INODES_RESERVE_PERCENT`].
+pub(super) const MIN_FREE_INODES: u64 = 1024;
 
 /// What one pull (or one push) may still change, and its counts.
 pub(super) struct MergeBudget {
     /// Directories it may still create.
     pub(super) dirs_left: usize,
+    /// Links it may still create.
+    pub(super) links_left: usize,
+    /// Whether /mars has inodes to spare for peers (asked once per pull, when needed).
+    pub(super) inodes_spare: Option<bool>,
     /// Entries refused so far.
     pub(super) refused: usize,
     /// Whether a bound was reached (logged once per pull).
@@ -286,6 +301,8 @@ impl MergeBudget {
     pub(super) const fn new() -> Self {
         MergeBudget {
             dirs_left: MAX_DIRS_PER_PULL,
+            links_left: MAX_NEW_LINKS_PER_PULL,
+            inodes_spare: None,
             refused: 0,
             capped: false,
         }
@@ -401,7 +418,8 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
     };
     match action {
         Action::MakeDir => {
-            if !make_parents(&mars, rel, budget)?
+            if !inodes_to_spare(rel, budget)
+                || !make_parents(&mars, rel, budget)?
                 || !within_bounds(&mars, rel, budget)?
                 || !spend_dir(rel, budget)
             {
@@ -415,7 +433,10 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
         }
         Action::CreateLink | Action::ReplaceLink | Action::DeleteLink | Action::DeleteFile => {
             if action == Action::CreateLink
-                && (!make_parents(&mars, rel, budget)? || !within_bounds(&mars, rel, budget)?)
+                && (!inodes_to_spare(rel, budget)
+                    || !spend_link(rel, budget)
+                    || !make_parents(&mars, rel, budget)?
+                    || !within_bounds(&mars, rel, budget)?)
             {
                 return Ok(Applied::Skipped);
             }
@@ -476,6 +497,56 @@ fn within_bounds(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<
     }
     budget.capped = true;
     Ok(false)
+}
+
+/// Whether /mars has inodes to spare for a new entry `/mars/<rel>` from a peer (see
+/// [`FREE_INODES_RESERVE_PERCENT`]); asked once per pull, logged once per pull when not.
+fn inodes_to_spare(rel: &str, budget: &mut MergeBudget) -> bool {
+    let spare = *budget.inodes_spare.get_or_insert_with(|| {
+        let inodes = mars_path(b"")
+            .and_then(|root| File::open(root.as_cstr(), OpenMode::Read))
+            .and_then(|root| root.filesystem_inodes());
+        match inodes {
+            // A filesystem that does not count inodes has none to run out of.
+            Ok((0, _)) => true,
+            Ok((total, free)) => {
+                let reserve = (total / 100)
+                    .saturating_mul(FREE_INODES_RESERVE_PERCENT)
+                    .max(MIN_FREE_INODES);
+                free > reserve
+            }
+            Err(_) => false,
+        }
+    });
+    if !spare && !budget.capped && may_log() {
+        pr_warn!(
+            "net: not creating /mars/{} for a peer: /mars has no more than {}% of its inodes free\n",
+            rel,
+            FREE_INODES_RESERVE_PERCENT
+        );
+    }
+    if !spare {
+        budget.capped = true;
+    }
+    spare
+}
+
+/// Takes one link from the pull's budget for `/mars/<rel>`; false (logged once per pull) when
+/// it is spent.
+fn spend_link(rel: &str, budget: &mut MergeBudget) -> bool {
+    if budget.links_left == 0 {
+        if !budget.capped && may_log() {
+            pr_warn!(
+                "net: a pull would create more than {} links: not /mars/{} (the next pull goes on)\n",
+                MAX_NEW_LINKS_PER_PULL,
+                rel
+            );
+        }
+        budget.capped = true;
+        return false;
+    }
+    budget.links_left = budget.links_left.saturating_sub(1);
+    true
 }
 
 /// Takes one directory from the pull's budget for `/mars/<rel>`; false (logged once per pull)
