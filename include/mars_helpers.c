@@ -121,6 +121,11 @@ struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt)
 	return mnt_idmap(mnt);
 }
 
+struct file *mars_helper_open_dir(const struct path *path)
+{
+	return dentry_open(path, O_RDONLY | O_DIRECTORY, current_cred());
+}
+
 void mars_helper_do_delayed_call(struct delayed_call *call)
 {
 	do_delayed_call(call);
@@ -287,5 +292,15 @@ int mars_helper_statfs_space(struct file *file, u64 *total, u64 *avail)
 
 	*total = st.f_blocks * st.f_bsize;
 	*avail = st.f_bavail * st.f_bsize;
+	return err;
+}
+
+int mars_helper_statfs_inodes(struct file *file, u64 *total, u64 *free)
+{
+	struct kstatfs st = {};
+	int err = vfs_statfs(&file->f_path, &st);
+
+	*total = st.f_files;
+	*free = st.f_ffree;
 	return err;
 }

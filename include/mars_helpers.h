@@ -88,6 +88,13 @@ long mars_helper_file_truncate(struct file *file, loff_t len);
 /* mnt_idmap(): the idmapping of a mount. */
 struct mnt_idmap *mars_helper_mnt_idmap(const struct vfsmount *mnt);
 
+/*
+ * dentry_open(@path, O_RDONLY | O_DIRECTORY, current_cred()): opens a directory already
+ * resolved (by a scoped lookup), so that no second path walk happens. current_cred() is a
+ * macro. Returns the file or an ERR_PTR.
+ */
+struct file *mars_helper_open_dir(const struct path *path);
+
 /* do_delayed_call(): releases what vfs_get_link() handed out. */
 void mars_helper_do_delayed_call(struct delayed_call *call);
 
@@ -162,5 +169,8 @@ const blk_features_t MARS_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
  * users (f_bavail, without the root reserve), for the emergency levels.
  */
 int mars_helper_statfs_space(struct file *file, u64 *total, u64 *avail);
+
+/* vfs_statfs() on the filesystem holding @file: its inodes in total and free. */
+int mars_helper_statfs_inodes(struct file *file, u64 *total, u64 *free);
 
 #endif /* MARS_HELPERS_H */

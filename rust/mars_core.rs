@@ -4,6 +4,8 @@
 //! work mounted here as they do as the `mars-core` crate. Not every item is used by the kernel.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../core/src/auth.rs"]
+pub(crate) mod auth;
 #[path = "../core/src/compress.rs"]
 pub(crate) mod compress;
 #[path = "../core/src/digest.rs"]
@@ -22,6 +24,8 @@ pub(crate) mod log_scan;
 pub(crate) mod logger;
 #[path = "../core/src/merge.rs"]
 pub(crate) mod merge;
+#[path = "../core/src/merge_rules.rs"]
+pub(crate) mod merge_rules;
 #[path = "../core/src/names.rs"]
 pub(crate) mod names;
 #[path = "../core/src/replay_position.rs"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest initramfs: busybox, mars.ko (installed so that `modprobe mars` works) and
-# mars-testing.ko (the MARS_TESTING build), marsadm, the guest init and test library (with its
+# mars-testing.ko (the MARS_TESTING build), marsadm, mars-adversary (test only), the guest init and test library (with its
 # C helpers), every scenario and guest benchmark, the mars kselftest installed by the kernel's
 # selftests machinery (/kselftest), and the userspace tools the scenarios need (Debian binaries
 # copied with their shared libraries).
@@ -52,6 +52,9 @@ for src in "$MARS_TOP"/tests/qemu/guest/*.c; do
 done
 copy_bin "$MARS_TOP/build/marsadm"
 mv "$root$MARS_TOP/build/marsadm" "$root/usr/sbin/marsadm"
+# TEST ONLY: the hostile peer of tests/qemu/scenarios/net-adversary.sh (tools/mars-adversary).
+copy_bin "$MARS_TOP/build/mars-adversary"
+mv "$root$MARS_TOP/build/mars-adversary" "$root/usr/bin/mars-adversary"
 
 cp "$MARS_MODULE_DIR/mars.ko" "$root/lib/modules/$krel/extra/mars.ko"
 # The test-only build (same module name "mars"): scenarios that need its hooks insmod it by

@@ -51,9 +51,12 @@ else
 	cp "$MARS_MODULE_DIR/prod/mars.ko" "$MARS_MODULE_DIR/mars.ko"
 	cp "$MARS_MODULE_DIR/testing/mars.ko" "$MARS_MODULE_DIR/mars-testing.ko"
 fi
-log "building marsadm"
+log "building marsadm and mars-adversary (the test-only hostile peer of net-adversary)"
 mkdir -p "$MARS_TOP/build"
 # (CARGO_TARGET_DIR is shared by the clones on this machine: build and copy out ours at once.)
-(cd "$MARS_TOP" && mars_cargo_locked sh -c 'cargo build --quiet --release -p marsadm &&
-	cp "$CARGO_TARGET_DIR/release/marsadm" build/marsadm.new && mv build/marsadm.new build/marsadm')
-ls -l "$MARS_MODULE_DIR/mars.ko" "$MARS_MODULE_DIR/mars-testing.ko" "$MARS_TOP/build/marsadm" >&2
+(cd "$MARS_TOP" && mars_cargo_locked sh -c 'cargo build --quiet --release -p marsadm -p mars-adversary &&
+	for bin in marsadm mars-adversary; do
+		cp "$CARGO_TARGET_DIR/release/$bin" build/$bin.new && mv build/$bin.new build/$bin || exit 1
+	done')
+ls -l "$MARS_MODULE_DIR/mars.ko" "$MARS_MODULE_DIR/mars-testing.ko" "$MARS_TOP/build/marsadm" \
+	"$MARS_TOP/build/mars-adversary" >&2

@@ -60,10 +60,21 @@ if [ "$MARS_KERNEL_FLAVOUR" = test ]; then MARS_MODULE_DIR=$MARS_TOP; else MARS_
 # be another clone's, so the scripts build and copy them out, or test with them, holding
 # the directory's lock (mars_cargo_locked).
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MARS_CACHE/cargo-target}
-# mars_cargo_locked CMD...: runs CMD holding the lock of CARGO_TARGET_DIR.
+# mars_cargo_locked CMD...: runs CMD holding the lock of CARGO_TARGET_DIR. When another clone
+# used the directory last, the fingerprints of the workspace's own crates go first: cargo
+# names a path crate's artifacts by its path relative to the workspace, so every clone shares
+# them, and judges them fresh by file times, so a clone whose sources are older than another
+# clone's build would link that clone's code. The dependencies stay.
 mars_cargo_locked() {
 	mkdir -p "$CARGO_TARGET_DIR"
-	flock "$CARGO_TARGET_DIR/.mars-lock" "$@"
+	MARS_TOP=$MARS_TOP flock "$CARGO_TARGET_DIR/.mars-lock" bash -c '
+		mark=$CARGO_TARGET_DIR/.mars-clone
+		if [ "$(cat "$mark" 2>/dev/null)" != "$MARS_TOP" ]; then
+			find "$CARGO_TARGET_DIR" -path "*/.fingerprint/*" -prune -type d \
+				\( -name "mars-*" -o -name "marsadm-*" \) -exec rm -rf {} +
+			echo "$MARS_TOP" > "$mark"
+		fi
+		exec "$@"' mars_cargo_locked "$@"
 }
 
 # Every kernel and module make gets Debian's rustc/rustdoc and our bindgen.

@@ -56,6 +56,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# One cluster secret per run, for every guest and boot (guests see it as $mars_secret;
+# tests/qemu/guest/lib.sh writes it to $MARS_SECRET_FILE for create-cluster/join-cluster).
+secret=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+
 # Boots guest $1 for the $2-th time; its serial outputs go to <host>[.boot<N>].{console,out}.
 launch() {
 	local i=$1 b=$2 host=${names[$(($1 - 1))]} suffix=""
@@ -77,7 +81,7 @@ launch() {
 	# and panic ("IO-APIC + timer doesn't work"); crash scenarios boot many times.
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
 		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \

@@ -25,6 +25,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod compress;
 pub mod digest;
 pub mod emergency;
@@ -34,6 +35,7 @@ pub mod log_recovery;
 pub mod log_scan;
 pub mod logger;
 pub mod merge;
+pub mod merge_rules;
 pub mod names;
 pub mod replay_position;
 pub mod replica;

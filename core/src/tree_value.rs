@@ -236,6 +236,23 @@ impl fmt::Display for HostOrNone<'_> {
     }
 }
 
+/// Parses the value of `data-<host>`: the backing device or image file, an absolute path
+/// without empty, `.` or `..` components, without control characters, at most
+/// [`MAX_LINK_LEN`] bytes. The kernel opens only such a path.
+pub fn parse_device_path(text: &str) -> Result<&str, TreeError> {
+    let rest = text.strip_prefix('/').ok_or(TreeError::BadPath)?;
+    if text.len() > MAX_LINK_LEN
+        || rest.is_empty()
+        || text.bytes().any(|b| b < 0x20 || b == 0x7f)
+        || rest
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(TreeError::BadPath);
+    }
+    Ok(text)
+}
+
 /// Parses a switch value, `0` or `1`.
 pub fn parse_switch(text: &str) -> Result<bool, TreeError> {
     match text {

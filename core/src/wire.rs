@@ -18,6 +18,7 @@
 //! encodes successfully decodes to the same message, and arbitrary bytes only ever produce a
 //! [`WireError`].
 
+use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::digest::{DigestAlgo, DIGEST_SIZE};
 use super::lamport::{Stamp, NSEC_PER_SEC};
 use super::names::{check_id, NameError, MAX_ID_LEN};
@@ -30,11 +31,11 @@ use core::fmt;
 /// The first four bytes of every frame: ASCII `MARS`.
 pub const MAGIC: [u8; 4] = *b"MARS";
 /// The protocol version this code writes.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// The oldest protocol version this code accepts.
-pub const MIN_PROTOCOL_VERSION: u8 = 1;
+pub const MIN_PROTOCOL_VERSION: u8 = 2;
 /// The newest protocol version this code accepts.
-pub const MAX_PROTOCOL_VERSION: u8 = 1;
+pub const MAX_PROTOCOL_VERSION: u8 = 2;
 
 /// Size of the frame header in bytes.
 pub const HEADER_LEN: usize = 32;
@@ -98,8 +99,10 @@ pub const KNOWN_FEATURES: u64 = FEATURE_DIGEST_MD5_OLD
     | FEATURE_DIGEST_SHA1;
 
 // Fixed parts of payloads, in bytes (see Documentation/protocol.rst for the layouts).
-const HELLO_FIXED: usize = 13;
-const WELCOME_FIXED: usize = 11;
+const HELLO_FIXED: usize = 13 + NONCE_LEN;
+const WELCOME_FIXED: usize = 11 + PROOF_LEN;
+const CHALLENGE_FIXED: usize = NONCE_LEN;
+const AUTH_FIXED: usize = PROOF_LEN;
 const REFUSE_FIXED: usize = 10;
 const ERROR_FIXED: usize = 4;
 const GETENTS_FIXED: usize = 3;
@@ -238,7 +241,7 @@ pub enum MsgType {
     Hello = 0x01,
     /// [`Welcome`]: the server accepts the hello.
     Welcome = 0x02,
-    /// [`Refuse`]: the server refuses the hello and closes.
+    /// [`Refuse`]: the server refuses the hello (or the proof) and closes.
     Refuse = 0x03,
     /// Keepalive probe; answered by [`MsgType::Pong`] with the same tag.
     Ping = 0x04,
@@ -246,6 +249,10 @@ pub enum MsgType {
     Pong = 0x05,
     /// [`ErrorReply`]: a request failed.
     Error = 0x06,
+    /// [`Challenge`]: the server's nonce, answering a [`Hello`].
+    Challenge = 0x07,
+    /// [`Auth`]: the client's proof, answering a [`Challenge`].
+    Auth = 0x08,
     /// [`GetEnts`]: ask for the entries under some `/mars` directories.
     GetEnts = 0x10,
     /// [`Dents`]: one batch of entries answering a [`GetEnts`].
@@ -280,6 +287,8 @@ impl MsgType {
             0x04 => MsgType::Ping,
             0x05 => MsgType::Pong,
             0x06 => MsgType::Error,
+            0x07 => MsgType::Challenge,
+            0x08 => MsgType::Auth,
             0x10 => MsgType::GetEnts,
             0x11 => MsgType::Dents,
             0x12 => MsgType::Notify,
@@ -302,6 +311,8 @@ impl MsgType {
             MsgType::Hello => HELLO_FIXED + MAX_UUID_LEN + MAX_HOST_LEN,
             MsgType::Welcome => WELCOME_FIXED + MAX_UUID_LEN + MAX_HOST_LEN,
             MsgType::Refuse => REFUSE_FIXED + MAX_TEXT_LEN,
+            MsgType::Challenge => CHALLENGE_FIXED,
+            MsgType::Auth => AUTH_FIXED,
             MsgType::Ping | MsgType::Pong | MsgType::Notify => 0,
             MsgType::Error => ERROR_FIXED + MAX_TEXT_LEN,
             MsgType::GetEnts => GETENTS_FIXED + MAX_GETENTS_DIRS * (2 + MAX_PATH_LEN),
@@ -336,7 +347,9 @@ impl MsgType {
             | MsgType::Refuse
             | MsgType::Ping
             | MsgType::Pong
-            | MsgType::Error => None,
+            | MsgType::Error
+            | MsgType::Challenge
+            | MsgType::Auth => None,
             MsgType::GetEnts
             | MsgType::Dents
             | MsgType::Notify
@@ -361,6 +374,8 @@ const _: () = {
         MsgType::Ping,
         MsgType::Pong,
         MsgType::Error,
+        MsgType::Challenge,
+        MsgType::Auth,
         MsgType::GetEnts,
         MsgType::Dents,
         MsgType::Notify,
@@ -418,6 +433,12 @@ pub enum RefuseCode {
     UnknownPeer = 5,
     /// The server is shutting down (module unload, `marsadm` leave).
     ShuttingDown = 6,
+    /// The client's proof did not verify (it does not hold the cluster secret), or the server
+    /// has no valid secret itself. Retrying is pointless until an administrator intervenes.
+    AuthFailed = 7,
+    /// The client's host name is a member whose address link names another address than
+    /// the one the connection comes from.
+    NotMember = 8,
 }
 
 impl RefuseCode {
@@ -430,6 +451,8 @@ impl RefuseCode {
             4 => RefuseCode::Busy,
             5 => RefuseCode::UnknownPeer,
             6 => RefuseCode::ShuttingDown,
+            7 => RefuseCode::AuthFailed,
+            8 => RefuseCode::NotMember,
             _ => return None,
         })
     }
@@ -988,8 +1011,8 @@ pub fn frame_status(buffered: &[u8]) -> Result<FrameStatus, WireError> {
 // ---------------------------------------------------------------------------------------------
 // Handshake messages
 
-/// First frame on every connection, sent by the connecting side. Always encoded as a
-/// version-1 frame; its layout never changes, so any two versions can negotiate.
+/// First frame on every connection, sent by the connecting side (version 2: it carries the
+/// client's nonce for the authentication, see [`super::auth`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hello<'a> {
     /// Oldest protocol version the client speaks (at least 1).
@@ -1004,6 +1027,8 @@ pub struct Hello<'a> {
     pub cluster_uuid: &'a str,
     /// The client's host name.
     pub host: &'a str,
+    /// Fresh random bytes of the client, part of the transcript both proofs cover.
+    pub client_nonce: [u8; NONCE_LEN],
 }
 
 impl Hello<'_> {
@@ -1028,6 +1053,9 @@ pub struct Welcome<'a> {
     pub cluster_uuid: &'a str,
     /// The server's host name.
     pub host: &'a str,
+    /// The server's proof: HMAC-SHA256 under the cluster secret of the server label and the
+    /// transcript ([`super::auth::Transcript::server_proof`]).
+    pub proof: [u8; PROOF_LEN],
 }
 
 impl Welcome<'_> {
@@ -1038,7 +1066,23 @@ impl Welcome<'_> {
     }
 }
 
-/// The server's refusal of a [`Hello`]; the server closes the connection after sending it.
+/// The server's challenge answering a [`Hello`]: nothing about the server but a nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// Fresh random bytes of the server, part of the transcript.
+    pub server_nonce: [u8; NONCE_LEN],
+}
+
+/// The client's answer to a [`Challenge`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Auth {
+    /// HMAC-SHA256 under the cluster secret of the client label and the transcript
+    /// ([`super::auth::Transcript::client_proof`]).
+    pub proof: [u8; PROOF_LEN],
+}
+
+/// The server's refusal of a [`Hello`] or of an [`Auth`]; the server closes the connection
+/// after sending it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refuse<'a> {
     /// Why.
@@ -1087,15 +1131,10 @@ pub fn same_cluster(a: &str, b: &str) -> bool {
     a == b || a == ANY_CLUSTER || b == ANY_CLUSTER
 }
 
-/// Server side of the handshake: decides whether to accept `hello`, which arrived on a port
-/// of `role`, given the local cluster uuid and features. `Ok` is answered with a
-/// [`Welcome`] carrying the agreement, `Err` with a [`Refuse`] carrying the code.
-pub fn negotiate(
-    hello: &Hello<'_>,
-    role: PortRole,
-    local_uuid: &str,
-    local_features: u64,
-) -> Result<Agreement, RefuseCode> {
+/// Server side, before the challenge: the checks that reveal nothing about this host (the
+/// port role and the version range). `Ok` is answered with a [`Challenge`], `Err` with a
+/// [`Refuse`].
+pub fn precheck_hello(hello: &Hello<'_>, role: PortRole) -> Result<u8, RefuseCode> {
     if hello.role != role {
         return Err(RefuseCode::WrongPort);
     }
@@ -1103,6 +1142,30 @@ pub fn negotiate(
     if version < hello.min_version.max(MIN_PROTOCOL_VERSION) {
         return Err(RefuseCode::VersionMismatch);
     }
+    Ok(version)
+}
+
+/// The refusal a server answers a first frame with that does not decode: a frame of an
+/// older or newer protocol version gets [`RefuseCode::VersionMismatch`]; anything else is
+/// not worth an answer (`None`: close).
+pub fn refusal_for(error: WireError) -> Option<RefuseCode> {
+    match error {
+        WireError::UnsupportedVersion(_) => Some(RefuseCode::VersionMismatch),
+        _ => None,
+    }
+}
+
+/// Server side of the handshake, after the client's proof verified: decides whether to
+/// accept `hello`, which arrived on a port of `role`, given the local cluster uuid and
+/// features. `Ok` is answered with a [`Welcome`] carrying the agreement, `Err` with a
+/// [`Refuse`] carrying the code.
+pub fn negotiate(
+    hello: &Hello<'_>,
+    role: PortRole,
+    local_uuid: &str,
+    local_features: u64,
+) -> Result<Agreement, RefuseCode> {
+    let version = precheck_hello(hello, role)?;
     if !same_cluster(hello.cluster_uuid, local_uuid) {
         return Err(RefuseCode::ForeignCluster);
     }
@@ -1703,6 +1766,10 @@ pub enum Message<'a> {
     Welcome(Welcome<'a>),
     /// See [`Refuse`].
     Refuse(Refuse<'a>),
+    /// See [`Challenge`].
+    Challenge(Challenge),
+    /// See [`Auth`].
+    Auth(Auth),
     /// Keepalive probe.
     Ping,
     /// Keepalive answer.
@@ -1740,6 +1807,8 @@ impl<'a> Message<'a> {
             Message::Hello(_) => MsgType::Hello,
             Message::Welcome(_) => MsgType::Welcome,
             Message::Refuse(_) => MsgType::Refuse,
+            Message::Challenge(_) => MsgType::Challenge,
+            Message::Auth(_) => MsgType::Auth,
             Message::Ping => MsgType::Ping,
             Message::Pong => MsgType::Pong,
             Message::Error(_) => MsgType::Error,
@@ -1776,6 +1845,7 @@ impl<'a> Message<'a> {
                 w.u8(m.role as u8)?;
                 w.len_u8(m.cluster_uuid.len())?;
                 w.len_u8(m.host.len())?;
+                w.put(&m.client_nonce)?;
                 w.put(m.cluster_uuid.as_bytes())?;
                 w.put(m.host.as_bytes())
             }
@@ -1785,9 +1855,12 @@ impl<'a> Message<'a> {
                 w.u8(m.version)?;
                 w.len_u8(m.cluster_uuid.len())?;
                 w.len_u8(m.host.len())?;
+                w.put(&m.proof)?;
                 w.put(m.cluster_uuid.as_bytes())?;
                 w.put(m.host.as_bytes())
             }
+            Message::Challenge(m) => w.put(&m.server_nonce),
+            Message::Auth(m) => w.put(&m.proof),
             Message::Refuse(m) => {
                 m.validate()?;
                 w.u16(m.code as u16)?;
@@ -1957,6 +2030,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             if uuid_len > MAX_UUID_LEN || host_len > MAX_HOST_LEN {
                 return Err(WireError::LengthOverCap);
             }
+            let client_nonce = r.array()?;
             let cluster_uuid = r.str(uuid_len)?;
             let host = r.str(host_len)?;
             let m = Hello {
@@ -1966,6 +2040,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
                 features,
                 cluster_uuid,
                 host,
+                client_nonce,
             };
             m.validate()?;
             Message::Hello(m)
@@ -1978,6 +2053,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             if uuid_len > MAX_UUID_LEN || host_len > MAX_HOST_LEN {
                 return Err(WireError::LengthOverCap);
             }
+            let proof = r.array()?;
             let cluster_uuid = r.str(uuid_len)?;
             let host = r.str(host_len)?;
             let m = Welcome {
@@ -1985,6 +2061,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
                 features,
                 cluster_uuid,
                 host,
+                proof,
             };
             m.validate()?;
             Message::Welcome(m)
@@ -2005,6 +2082,10 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             m.validate()?;
             Message::Refuse(m)
         }
+        MsgType::Challenge => Message::Challenge(Challenge {
+            server_nonce: r.array()?,
+        }),
+        MsgType::Auth => Message::Auth(Auth { proof: r.array()? }),
         MsgType::Ping => Message::Ping,
         MsgType::Pong => Message::Pong,
         MsgType::Notify => Message::Notify,

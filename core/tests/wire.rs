@@ -19,7 +19,7 @@ const STAMP: Stamp = Stamp {
     nsec: 123_456_789,
 };
 
-/// Builds a frame by hand: a version-1 header with the given type, flags and the payload's
+/// Builds a frame by hand: a version-2 header with the given type, flags and the payload's
 /// length, stamp `STAMP`, tag 42.
 fn frame(msg_type: u8, flags: u16, payload: &[u8]) -> Vec<u8> {
     frame_with_len(msg_type, flags, payload.len() as u32, payload)
@@ -28,7 +28,7 @@ fn frame(msg_type: u8, flags: u16, payload: &[u8]) -> Vec<u8> {
 fn frame_with_len(msg_type: u8, flags: u16, payload_len: u32, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(b"MARS");
-    f.push(1);
+    f.push(2);
     f.push(msg_type);
     f.extend_from_slice(&flags.to_le_bytes());
     f.extend_from_slice(&payload_len.to_le_bytes());
@@ -76,10 +76,12 @@ impl P {
     fn s8(self, s: &[u8]) -> Self {
         self.u8(s.len() as u8).bytes(s)
     }
-    /// Uuid and host of Hello/Welcome: both 1-byte lengths first, then both strings.
+    /// Uuid and host of Hello/Welcome: both 1-byte lengths first, then the 32-byte nonce
+    /// (Hello) or proof (Welcome), here all 0xee, then both strings.
     fn names(self, uuid: &[u8], host: &[u8]) -> Self {
         self.u8(uuid.len() as u8)
             .u8(host.len() as u8)
+            .bytes(&[0xee; 32])
             .bytes(uuid)
             .bytes(host)
     }
@@ -204,7 +206,7 @@ fn header_bytes_of_a_ping() {
     };
     let expected: [u8; 32] = [
         0x4d, 0x41, 0x52, 0x53, // "MARS"
-        0x01, // version 1
+        0x02, // version 2
         0x04, // type Ping
         0x00, 0x00, // flags
         0x00, 0x00, 0x00, 0x00, // payload length 0
@@ -221,7 +223,7 @@ fn header_bytes_of_a_ping() {
     assert_eq!(
         header,
         Header {
-            version: 1,
+            version: 2,
             msg_type: MsgType::Ping,
             flags: 0,
             payload_len: 0,
@@ -238,27 +240,28 @@ fn header_bytes_of_a_ping() {
 #[test]
 fn hello_bytes() {
     let hello = Hello {
-        min_version: 1,
-        max_version: 1,
+        min_version: 2,
+        max_version: 2,
         role: PortRole::Log,
         features: FEATURE_DIGEST_CRC32C | FEATURE_DIGEST_MD5_OLD,
         cluster_uuid: "(any)",
         host: "alpha",
+        client_nonce: [0x11; 32],
     };
     #[rustfmt::skip]
-    let expected: Vec<u8> = vec![
-        0x4d, 0x41, 0x52, 0x53, 0x01, 0x01, 0x00, 0x00, // magic, v1, Hello, flags 0
-        0x17, 0x00, 0x00, 0x00,                         // payload length 23
+    let mut expected: Vec<u8> = vec![
+        0x4d, 0x41, 0x52, 0x53, 0x02, 0x01, 0x00, 0x00, // magic, v2, Hello, flags 0
+        0x37, 0x00, 0x00, 0x00,                         // payload length 55
         0x02, 0x00, 0x00, 0x00,                         // nsec 2
         0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // sec 1
         0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // tag 7
         0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // features CRC32C | MD5_OLD
-        0x01, 0x01,                                     // versions 1..=1
+        0x02, 0x02,                                     // versions 2..=2
         0x01,                                           // role Log
         0x05, 0x05,                                     // uuid length, host length
-        b'(', b'a', b'n', b'y', b')',
-        b'a', b'l', b'p', b'h', b'a',
     ];
+    expected.extend_from_slice(&[0x11; 32]); // client nonce
+    expected.extend_from_slice(b"(any)alpha");
     let mut buf = [0u8; 128];
     let n = encode_frame(
         &mut buf,
@@ -380,6 +383,8 @@ fn wire_values_are_stable() {
         (MsgType::Ping, 0x04),
         (MsgType::Pong, 0x05),
         (MsgType::Error, 0x06),
+        (MsgType::Challenge, 0x07),
+        (MsgType::Auth, 0x08),
         (MsgType::GetEnts, 0x10),
         (MsgType::Dents, 0x11),
         (MsgType::Notify, 0x12),
@@ -394,8 +399,8 @@ fn wire_values_are_stable() {
     ];
     // The per-type caps listed in Documentation/protocol.rst.
     let caps = [
-        204, 202, 266, 0, 0, 260, 66_051, 167_042, 0, 1_296, 322, 270, 262_168, 76, 262_160, 79,
-        32_783,
+        236, 234, 266, 0, 0, 260, 32, 32, 66_051, 167_042, 0, 1_296, 322, 270, 262_168, 76,
+        262_160, 79, 32_783,
     ];
     for ((t, _), cap) in types.iter().zip(caps) {
         assert_eq!(t.max_payload(), cap, "{t:?}");
@@ -463,7 +468,8 @@ fn bad_magic_is_refused_early() {
 
 #[test]
 fn unsupported_version() {
-    for v in [0u8, 2, 255] {
+    // Version 1 (before authentication) is refused like any unknown version.
+    for v in [0u8, 1, 3, 255] {
         let mut f = frame(0x04, 0, &[]);
         f[4] = v;
         assert_eq!(decode_err(&f), WireError::UnsupportedVersion(v));
@@ -476,7 +482,7 @@ fn unsupported_version() {
 
 #[test]
 fn unknown_type() {
-    for t in [0x00u8, 0x07, 0x15, 0x22, 0x34, 0xff] {
+    for t in [0x00u8, 0x09, 0x15, 0x22, 0x34, 0xff] {
         assert_eq!(decode_err(&frame(t, 0, &[])), WireError::UnknownType(t));
     }
 }
@@ -498,7 +504,7 @@ fn bad_flags() {
         WireError::BadFlags
     );
     let hdr = Header {
-        version: 1,
+        version: 2,
         msg_type: MsgType::Ping,
         flags: FLAG_MORE,
         payload_len: 0,
@@ -887,6 +893,7 @@ fn bad_utf8() {
             .u8(0)
             .u8(1)
             .u8(1)
+            .bytes(&[0; 32])
             .bytes(b"\x80")
             .bytes(b"h")
             .0,
@@ -994,6 +1001,7 @@ fn names_uuids_values_and_texts() {
                 .u8(0)
                 .u8(uuid.len() as u8)
                 .u8(host.len() as u8)
+                .bytes(&[0; 32])
                 .bytes(uuid)
                 .bytes(host)
                 .0,
@@ -1518,13 +1526,14 @@ fn hello<'a>(uuid: &'a str, min: u8, max: u8, role: PortRole, features: u64) -> 
         features,
         cluster_uuid: uuid,
         host: "alpha",
+        client_nonce: [0x11; 32],
     }
 }
 
 #[test]
 fn negotiation() {
     let uuid = "alpha_1700000000.000000000";
-    let h = hello(uuid, 1, 1, PortRole::Meta, KNOWN_FEATURES | 1 << 63);
+    let h = hello(uuid, 2, 2, PortRole::Meta, KNOWN_FEATURES | 1 << 63);
     assert_eq!(
         negotiate(
             &h,
@@ -1533,7 +1542,7 @@ fn negotiation() {
             FEATURE_DIGEST_MD5_OLD | FEATURE_DIGEST_SHA1
         ),
         Ok(Agreement {
-            version: 1,
+            version: 2,
             features: FEATURE_DIGEST_MD5_OLD | FEATURE_DIGEST_SHA1
         })
     );
@@ -1545,37 +1554,43 @@ fn negotiation() {
         negotiate(&h, PortRole::Meta, "other_1", 0),
         Err(RefuseCode::ForeignCluster)
     );
-    // A joining host matches any cluster, in either direction.
+    // A joining host matches any cluster, in either direction (after its proof verified).
     assert!(negotiate(
-        &hello(ANY_CLUSTER, 1, 1, PortRole::Meta, 0),
+        &hello(ANY_CLUSTER, 2, 2, PortRole::Meta, 0),
         PortRole::Meta,
         uuid,
         0
     )
     .is_ok());
     assert!(negotiate(&h, PortRole::Meta, ANY_CLUSTER, 0).is_ok());
-    // A newer peer that still speaks version 1 gets version 1; one that does not is refused.
+    // A newer peer that still speaks version 2 gets version 2; one that does not is refused,
+    // and so is a peer that only speaks version 1.
     assert_eq!(
         negotiate(&hello(uuid, 1, 9, PortRole::Log, 0), PortRole::Log, uuid, 0).map(|a| a.version),
-        Ok(1)
+        Ok(2)
     );
     assert_eq!(
-        negotiate(&hello(uuid, 2, 9, PortRole::Log, 0), PortRole::Log, uuid, 0),
+        negotiate(&hello(uuid, 3, 9, PortRole::Log, 0), PortRole::Log, uuid, 0),
+        Err(RefuseCode::VersionMismatch)
+    );
+    assert_eq!(
+        negotiate(&hello(uuid, 1, 1, PortRole::Log, 0), PortRole::Log, uuid, 0),
         Err(RefuseCode::VersionMismatch)
     );
     assert!(same_cluster("a", "a") && !same_cluster("a", "b") && same_cluster("(any)", "b"));
 
     // Client side.
     let w = Welcome {
-        version: 1,
+        version: 2,
         features: FEATURE_DIGEST_SHA1 | 1 << 40,
         cluster_uuid: uuid,
         host: "beta",
+        proof: [0x33; 32],
     };
     assert_eq!(
         accept_welcome(&w, &h),
         Ok(Agreement {
-            version: 1,
+            version: 2,
             features: FEATURE_DIGEST_SHA1
         })
     );
@@ -1587,11 +1602,40 @@ fn negotiation() {
         accept_welcome(&foreign, &h),
         Err(RefuseCode::ForeignCluster)
     );
-    let newer = Welcome { version: 2, ..w };
+    let newer = Welcome { version: 3, ..w };
     assert_eq!(
-        accept_welcome(&newer, &hello(uuid, 1, 2, PortRole::Meta, 0)),
+        accept_welcome(&newer, &hello(uuid, 2, 3, PortRole::Meta, 0)),
         Err(RefuseCode::VersionMismatch)
     );
+}
+
+#[test]
+fn challenge_and_auth_bytes() {
+    let mut buf = [0u8; 128];
+    let challenge = Message::Challenge(Challenge {
+        server_nonce: [0x22; 32],
+    });
+    let n = encode_frame(&mut buf, STAMP, 42, &challenge).unwrap();
+    assert_eq!(buf[..n], frame(0x07, 0, &[0x22; 32])[..]);
+    assert_eq!(decode_frame(&buf[..n]).unwrap().message, challenge);
+    let auth = Message::Auth(Auth { proof: [0x44; 32] });
+    let n = encode_frame(&mut buf, STAMP, 42, &auth).unwrap();
+    assert_eq!(buf[..n], frame(0x08, 0, &[0x44; 32])[..]);
+    assert_eq!(decode_frame(&buf[..n]).unwrap().message, auth);
+    // Exactly 32 bytes, nothing more or less.
+    assert_eq!(
+        decode_err(&frame(0x07, 0, &[0x22; 31])),
+        WireError::Truncated
+    );
+    assert_eq!(
+        decode_err(&frame(0x08, 0, &[0x44; 33])),
+        WireError::LengthOverCap
+    );
+    // Valid on every port, like the rest of the handshake.
+    assert_eq!(MsgType::Challenge.port_role(), None);
+    assert_eq!(MsgType::Auth.port_role(), None);
+    assert_eq!(RefuseCode::from_u16(7), Some(RefuseCode::AuthFailed));
+    assert_eq!(RefuseCode::from_u16(8), Some(RefuseCode::NotMember));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1683,6 +1727,8 @@ fn owned_dent() -> impl Strategy<Value = OwnedDent> {
 enum Owned {
     Hello(u8, u8, u8, u64, String, String),
     Welcome(u8, u64, String, String),
+    Challenge([u8; 32]),
+    Auth([u8; 32]),
     Refuse(u16, u8, u8, u32, String),
     Ping,
     Pong,
@@ -1716,6 +1762,8 @@ fn owned() -> impl Strategy<Value = Owned> {
         (1..=255u8, any::<u64>(), uuid(), name())
             .prop_map(|(v, f, u, h)| Owned::Welcome(v, f, u, h))
             .boxed(),
+        any::<[u8; 32]>().prop_map(Owned::Challenge).boxed(),
+        any::<[u8; 32]>().prop_map(Owned::Auth).boxed(),
         (1..=6u16, 1..=255u8, any::<u8>(), any::<u32>(), text())
             .prop_map(|(c, min, extra, r, t)| Owned::Refuse(
                 c,
@@ -1791,13 +1839,19 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
             features: *features,
             cluster_uuid: u,
             host: h,
+            client_nonce: [(*features >> 8) as u8; 32],
         })),
         Owned::Welcome(v, features, u, h) => f(&Message::Welcome(Welcome {
             version: *v,
             features: *features,
             cluster_uuid: u,
             host: h,
+            proof: [(*features >> 16) as u8; 32],
         })),
+        Owned::Challenge(nonce) => f(&Message::Challenge(Challenge {
+            server_nonce: *nonce,
+        })),
+        Owned::Auth(proof) => f(&Message::Auth(Auth { proof: *proof })),
         Owned::Refuse(c, min, max, retry, t) => f(&Message::Refuse(Refuse {
             code: RefuseCode::from_u16(*c).unwrap(),
             min_version: *min,

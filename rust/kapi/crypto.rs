@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Synchronous message digests of the kernel crypto API (`crypto_shash`): MD5 and SHA1 for
-//! the log digests, looked up by name as the original MARS does.
+//! the log digests, looked up by name as the original MARS does, and SHA-256 for the
+//! handshake's HMAC (the kernel has no `hmac` template configured; core builds HMAC over it).
 //!
 //! A transform is allocated once (it may sleep and load modules) and then digests whole
 //! buffers with `crypto_shash_tfm_digest`, which puts its descriptor on the stack: no
@@ -73,6 +74,17 @@ impl<const N: usize> Drop for Shash<N> {
         // SAFETY: by the type invariant `tfm` is live, and nothing uses it after drop.
         unsafe { bindings::mars_helper_crypto_free_shash(self.tfm.as_ptr()) };
     }
+}
+
+impl crate::mars_core::auth::Sha256 for Shash<32> {
+    fn sha256(&self, data: &[u8]) -> Option<[u8; 32]> {
+        self.digest(data).ok()
+    }
+}
+
+/// A SHA-256 transform (for [`crate::mars_core::auth`]). Allocates (GFP_KERNEL, may sleep).
+pub(crate) fn sha256() -> Result<Shash<32>> {
+    Shash::<32>::new(kernel::c_str!("sha256"))
 }
 
 /// The MD5 digest of `data` (what the version links need), `None` when the kernel has no MD5

@@ -225,6 +225,17 @@ impl File {
         })?;
         Ok((total, avail))
     }
+
+    /// The inodes of the filesystem holding the file: in total and free (both 0 on a
+    /// filesystem that does not count them).
+    pub(crate) fn filesystem_inodes(&self) -> Result<(u64, u64)> {
+        let (mut total, mut free) = (0u64, 0u64);
+        // SAFETY: the file is open (type invariant); the outputs are valid for writing.
+        to_result(unsafe {
+            helpers::mars_helper_statfs_inodes(self.file.as_ptr(), &mut total, &mut free)
+        })?;
+        Ok((total, free))
+    }
 }
 
 impl Drop for File {

@@ -19,6 +19,7 @@ pub(crate) mod kthread;
 pub(crate) mod lz4;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod mm;
+pub(crate) mod random;
 pub(crate) mod socket;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod sync;

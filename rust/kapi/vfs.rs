@@ -14,7 +14,7 @@ use core::ptr::{self, NonNull};
 use super::bindings as helpers;
 use crate::mars_core::lamport::Stamp;
 use kernel::bindings;
-use kernel::error::code::{EEXIST, EINVAL, ENOENT, ENOMEM};
+use kernel::error::code::{EEXIST, EINVAL, ENOENT, ENOMEM, ENOTDIR, EXDEV};
 use kernel::error::{from_err_ptr, to_result, Error};
 use kernel::ffi::{c_char, c_int, c_long, c_uint};
 use kernel::prelude::*;
@@ -156,6 +156,14 @@ pub(crate) struct Stat {
     pub(crate) kind: FileKind,
     /// Its modification time.
     pub(crate) mtime: Stamp,
+    /// Its permission bits (`mode & 0o7777`).
+    pub(crate) perm: u32,
+    /// Its owner (a uid of the initial user namespace).
+    pub(crate) uid: u32,
+    /// Its inode number.
+    pub(crate) ino: u64,
+    /// Its size in bytes.
+    pub(crate) size: u64,
 }
 
 fn stamp_of(ts: bindings::timespec64) -> Stamp {
@@ -218,6 +226,10 @@ impl Path {
         Ok(Stat {
             kind: FileKind::from_mode(u32::from(stat.mode)),
             mtime: stamp_of(stat.mtime),
+            perm: u32::from(stat.mode) & 0o7777,
+            uid: stat.uid.val,
+            ino: stat.ino,
+            size: u64::try_from(stat.size).unwrap_or(0),
         })
     }
 }
@@ -324,7 +336,11 @@ pub(crate) struct Link {
 /// Reads the symlink `path` (not following it): its value and its mtime. EINVAL if `path` is
 /// no symlink.
 pub(crate) fn read_link(path: &CStr) -> Result<Link> {
-    let link = Path::lookup(path, 0)?;
+    link_of(&Path::lookup(path, 0)?)
+}
+
+/// The value and mtime of the symlink `link` resolves to. EINVAL if it is no symlink.
+fn link_of(link: &Path) -> Result<Link> {
     let stat = link.stat()?;
     if stat.kind != FileKind::Symlink {
         return Err(EINVAL);
@@ -355,9 +371,17 @@ pub(crate) fn read_link(path: &CStr) -> Result<Link> {
 
 /// Creates the directory `path` with permissions `mode`. EEXIST if the name is taken.
 pub(crate) fn mkdir(path: &PathBuf, mode: u16) -> Result {
-    let dir = Path::directory(path.parent()?.as_cstr())?;
-    let lock = DirLock::new(&dir)?;
-    let entry = lock.lookup(path.name())?;
+    mkdir_in(
+        &Path::directory(path.parent()?.as_cstr())?,
+        path.name(),
+        mode,
+    )
+}
+
+/// Creates the directory `name` in `dir`.
+fn mkdir_in(dir: &Path, name: &[u8], mode: u16) -> Result {
+    let lock = DirLock::new(dir)?;
+    let entry = lock.lookup(name)?;
     if entry.inode().is_some() {
         return Err(EEXIST);
     }
@@ -368,9 +392,13 @@ pub(crate) fn mkdir(path: &PathBuf, mode: u16) -> Result {
 
 /// Removes the non-directory `path`. ENOENT if it does not exist.
 pub(crate) fn unlink(path: &PathBuf) -> Result {
-    let dir = Path::directory(path.parent()?.as_cstr())?;
-    let lock = DirLock::new(&dir)?;
-    let entry = lock.lookup(path.name())?;
+    unlink_in(&Path::directory(path.parent()?.as_cstr())?, path.name())
+}
+
+/// Removes the non-directory `name` in `dir`.
+fn unlink_in(dir: &Path, name: &[u8]) -> Result {
+    let lock = DirLock::new(dir)?;
+    let entry = lock.lookup(name)?;
     if entry.inode().is_none() {
         return Err(ENOENT);
     }
@@ -412,6 +440,21 @@ fn set_mtime(idmap: *mut bindings::mnt_idmap, entry: &Dentry, mtime: Stamp) -> R
 /// old object or the new link with its final mtime, never a link without it. As the original
 /// `mars_symlink`: write `.tmp-<name>` beside it, set its mtime, rename it over `path`.
 pub(crate) fn replace_symlink(path: &PathBuf, value: &[u8], mtime: Stamp) -> Result {
+    let dir = Path::directory(path.parent()?.as_cstr())?;
+    replace_symlink_in(&dir, path.name(), value, mtime, Over::Anything)
+}
+
+/// What [`replace_symlink_in`] may rename its new link over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Over {
+    /// Whatever non-directory is there (local writers).
+    Anything,
+    /// Only a symlink or nothing (the merge of a peer's entry).
+    LinksOnly,
+}
+
+/// Makes `name` in `dir` a symlink to `value` with mtime `mtime`, atomically.
+fn replace_symlink_in(dir: &Path, name: &[u8], value: &[u8], mtime: Stamp, over: Over) -> Result {
     if value.is_empty() || value.contains(&0) || value.len() >= PATH_MAX {
         return Err(EINVAL);
     }
@@ -419,23 +462,31 @@ pub(crate) fn replace_symlink(path: &PathBuf, value: &[u8], mtime: Stamp) -> Res
     target.extend_from_slice(value, GFP_KERNEL)?;
     target.push(0, GFP_KERNEL)?;
 
-    let name = path.name();
     let mut tmp_name =
         KVec::with_capacity(TMP_PREFIX.len().saturating_add(name.len()), GFP_KERNEL)?;
     tmp_name.extend_from_slice(TMP_PREFIX, GFP_KERNEL)?;
     tmp_name.extend_from_slice(name, GFP_KERNEL)?;
-    let parent = path.parent()?;
 
     // A leftover of an interrupted update is removed first, as the original does.
-    match unlink(&parent.child(&tmp_name)?) {
+    match unlink_in(dir, &tmp_name) {
         Ok(()) => {}
         Err(e) if e == ENOENT => {}
         Err(e) => return Err(e),
     }
 
-    let dir = Path::directory(parent.as_cstr())?;
     let idmap = dir.idmap();
-    let lock = DirLock::new(&dir)?;
+    let lock = DirLock::new(dir)?;
+    let new = lock.lookup(name)?;
+    if over == Over::LinksOnly {
+        if let Some(inode) = new.inode() {
+            // SAFETY: `new` is a referenced positive dentry looked up under its parent's lock,
+            // which keeps its inode; the type bits of `i_mode` never change.
+            let mode = u32::from(unsafe { (*inode.as_ptr()).i_mode });
+            if FileKind::from_mode(mode) != FileKind::Symlink {
+                return Err(EEXIST);
+            }
+        }
+    }
     let tmp = lock.lookup(&tmp_name)?;
     if tmp.inode().is_some() {
         return Err(EEXIST);
@@ -451,7 +502,6 @@ pub(crate) fn replace_symlink(path: &PathBuf, value: &[u8], mtime: Stamp) -> Res
         )
     })?;
     set_mtime(idmap, &tmp, mtime)?;
-    let new = lock.lookup(name)?;
     let mut rename = bindings::renamedata {
         old_mnt_idmap: idmap,
         old_dir: dir.inode(),
@@ -496,6 +546,17 @@ impl File {
         // SAFETY: `path` is NUL-terminated; filp_open returns a new reference or an ERR_PTR.
         let file = unsafe { bindings::filp_open(path.as_char_ptr(), flags, 0) };
         // INVARIANT: a successful filp_open returns a new reference.
+        Ok(File(NonNull::new(from_err_ptr(file)?).ok_or(ENOENT)?))
+    }
+}
+
+impl File {
+    /// Opens the directory `dir` resolved already (no second path walk).
+    fn open_resolved_directory(dir: &Path) -> Result<Self> {
+        // SAFETY: `dir` holds references to its mount and dentry (type invariant of `Path`),
+        // valid for the call; the helper returns a new file reference or an ERR_PTR.
+        let file = unsafe { helpers::mars_helper_open_dir(&dir.raw) };
+        // INVARIANT: a successful open returns a new reference.
         Ok(File(NonNull::new(from_err_ptr(file)?).ok_or(ENOENT)?))
     }
 }
@@ -571,7 +632,11 @@ unsafe extern "C" fn collect_entry(
 
 /// Lists the directory `path`: at most `max_entries` entries (then `truncated` is set).
 pub(crate) fn read_dir(path: &CStr, max_entries: usize) -> Result<Listing> {
-    let file = File::open_directory(path)?;
+    read_dir_file(File::open_directory(path)?, max_entries)
+}
+
+/// Lists the open directory `file`.
+fn read_dir_file(file: File, max_entries: usize) -> Result<Listing> {
     let mut collector = Collector {
         ctx: bindings::dir_context {
             actor: Some(collect_entry),
@@ -605,4 +670,111 @@ pub(crate) fn read_dir(path: &CStr, max_entries: usize) -> Result<Listing> {
         entries: collector.entries,
         truncated: collector.truncated,
     })
+}
+
+/// A directory beneath which relative paths are resolved without following any symlink, in
+/// any component: the view of `/mars` that input from peers gets. A path naming a symlink
+/// where a directory is expected fails with ELOOP, one leaving the directory (`..`) with
+/// EXDEV; a final symlink is the object itself (never followed). Every operation resolves the
+/// parent this way and then works on the final component under the parent's lock, as the
+/// absolute-path functions above do.
+///
+/// # Invariants
+/// `root` is a directory.
+pub(crate) struct Beneath {
+    root: Path,
+}
+
+/// Whether `e` is what a [`Beneath`] lookup fails with on a symlink or a non-directory on the
+/// way (ELOOP, ENOTDIR) or a way out (EXDEV).
+pub(crate) fn is_blocked_path(e: Error) -> bool {
+    e == EXDEV || e == ENOTDIR || e.to_errno() == -(bindings::ELOOP as c_int)
+}
+
+impl Beneath {
+    /// The directory `path` (absolute, symlinks followed: it is this host's configuration).
+    pub(crate) fn open(path: &CStr) -> Result<Self> {
+        // INVARIANT: looked up with LOOKUP_DIRECTORY.
+        Ok(Beneath {
+            root: Path::directory(path)?,
+        })
+    }
+
+    /// Resolves `rel` (relative, `/`-separated; empty for the root itself) with `flags` plus
+    /// LOOKUP_BENEATH and LOOKUP_NO_SYMLINKS.
+    fn lookup(&self, rel: &[u8], flags: u32) -> Result<Path> {
+        if rel.first() == Some(&b'/') || rel.contains(&0) || rel.len() >= PATH_MAX {
+            return Err(EINVAL);
+        }
+        let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
+        let mut name = KVec::with_capacity(rel.len().saturating_add(1), GFP_KERNEL)?;
+        name.extend_from_slice(rel, GFP_KERNEL)?;
+        name.push(0, GFP_KERNEL)?;
+        let mut raw = bindings::path::default();
+        let flags = flags | helpers::LOOKUP_BENEATH | helpers::LOOKUP_NO_SYMLINKS;
+        // SAFETY: `root` holds references to its dentry and mount for the call; `name` is
+        // NUL-terminated; `raw` is writable, and on success vfs_path_lookup fills it with
+        // references that we own from now on.
+        to_result(unsafe {
+            helpers::vfs_path_lookup(
+                self.root.dentry(),
+                self.root.raw.mnt,
+                name.as_ptr().cast::<c_char>(),
+                flags,
+                &mut raw,
+            )
+        })?;
+        // INVARIANT: the lookup succeeded; it returns positive dentries only.
+        Ok(Path { raw })
+    }
+
+    /// The directory holding the last component of `rel`, and that component.
+    fn parent<'r>(&self, rel: &'r [u8]) -> Result<(Path, &'r [u8])> {
+        let (dir, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(slash) => (
+                rel.get(..slash).ok_or(EINVAL)?,
+                rel.get(slash.saturating_add(1)..).ok_or(EINVAL)?,
+            ),
+            None => (&[][..], rel),
+        };
+        if !is_component(name) {
+            return Err(EINVAL);
+        }
+        Ok((self.lookup(dir, helpers::LOOKUP_DIRECTORY)?, name))
+    }
+
+    /// [`lstat`] of `rel`.
+    pub(crate) fn lstat(&self, rel: &[u8]) -> Result<Stat> {
+        self.lookup(rel, 0)?.stat()
+    }
+
+    /// [`read_link`] of `rel`.
+    pub(crate) fn read_link(&self, rel: &[u8]) -> Result<Link> {
+        link_of(&self.lookup(rel, 0)?)
+    }
+
+    /// [`mkdir`] of `rel`.
+    pub(crate) fn mkdir(&self, rel: &[u8], mode: u16) -> Result {
+        let (dir, name) = self.parent(rel)?;
+        mkdir_in(&dir, name, mode)
+    }
+
+    /// [`unlink`] of `rel`.
+    pub(crate) fn unlink(&self, rel: &[u8]) -> Result {
+        let (dir, name) = self.parent(rel)?;
+        unlink_in(&dir, name)
+    }
+
+    /// [`replace_symlink`] of `rel`, which must be a symlink or missing (EEXIST otherwise:
+    /// a directory or file there is never replaced).
+    pub(crate) fn replace_symlink(&self, rel: &[u8], value: &[u8], mtime: Stamp) -> Result {
+        let (dir, name) = self.parent(rel)?;
+        replace_symlink_in(&dir, name, value, mtime, Over::LinksOnly)
+    }
+
+    /// [`read_dir`] of `rel`.
+    pub(crate) fn read_dir(&self, rel: &[u8], max_entries: usize) -> Result<Listing> {
+        let dir = self.lookup(rel, helpers::LOOKUP_DIRECTORY)?;
+        read_dir_file(File::open_resolved_directory(&dir)?, max_entries)
+    }
 }

@@ -235,7 +235,8 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                             MAX_REFETCHES
                         );
                         reported.damage.note(log.nr, end);
-                        let copy = File::open(paths.log(log)?.as_cstr(), OpenMode::ReadWriteCreate)?;
+                        let copy =
+                            File::open(paths.log(log)?.as_cstr(), OpenMode::ReadWriteCreate)?;
                         copy.truncate(end)?;
                         crate::knobs::trigger(crate::knobs::TRIGGER_LOCAL);
                         return Ok(false);

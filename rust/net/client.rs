@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The client end of a connection, shared by the peer threads (port 7777), the log fetchers
 //! (port 7778) and the sync clients (port 7779): connect to another host's port of a role,
-//! say `Hello` and check the `Welcome` (`Documentation/protocol.rst`, "Handshake").
+//! make the authenticated handshake (`Documentation/protocol.rst`, "Handshake"): `Hello` with
+//! our nonce, `Auth` with our proof over the server's `Challenge`, then check the server's
+//! proof and host name in its `Welcome`.
 //!
 //! A thread with several connections to the same server (parallel sockets) calls
 //! [`connect`] once per connection; each connection makes its own handshake.
 
+use crate::clock;
 use crate::kapi::socket::{Socket, SocketAddrV4};
+use crate::mars_core::auth::Transcript;
 use crate::mars_core::tree_value::ANY_UUID;
 use crate::mars_core::wire::{
-    accept_welcome, Hello, Message, PortRole, RefuseCode, KNOWN_FEATURES, MAX_PROTOCOL_VERSION,
-    MIN_PROTOCOL_VERSION,
+    accept_welcome, Auth, Hello, Message, PortRole, RefuseCode, KNOWN_FEATURES,
+    MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::str::BStr;
 use kernel::sync::Arc;
 
+use super::auth;
 use super::conn::{Conn, ConnError};
 use super::server::TIMEOUTS;
 use super::tree;
@@ -27,7 +32,7 @@ use super::Stopper;
 pub(super) enum ClientError {
     /// The thread is asked to stop.
     Stopping,
-    /// This host's name is not usable (yet).
+    /// This host's name is not usable (yet), or it has no valid cluster secret.
     NotReady,
     /// Connecting failed.
     Connect(Error),
@@ -35,6 +40,8 @@ pub(super) enum ClientError {
     Refused(RefuseCode),
     /// The server answered as another host than the one its address link names.
     WrongHost,
+    /// The server's proof does not verify: it does not hold our cluster secret.
+    BadProof,
     /// The connection failed or carried something invalid.
     Conn(ConnError),
 }
@@ -91,8 +98,10 @@ pub(super) fn connect<'s>(
     Ok(conn)
 }
 
-/// Says `Hello` as host `me` on `conn` (a connection of `role`) and checks the `Welcome`:
-/// the versions and the cluster uuid must fit, and the server must be host `server`.
+/// Says `Hello` as host `me` on `conn` (a connection of `role`), proves that we hold the
+/// cluster secret and checks the `Welcome`: the server's proof must verify, the versions and
+/// the cluster uuid must fit, and the server must be host `server`. Only then are the
+/// server's Lamport stamps observed.
 pub(super) fn handshake(
     conn: &mut Conn<'_>,
     role: PortRole,
@@ -101,6 +110,7 @@ pub(super) fn handshake(
     wait_ms: u32,
 ) -> Result<(), ClientError> {
     let me_text = core::str::from_utf8(me).map_err(|_| ClientError::NotReady)?;
+    let keys = auth::keys().map_err(|_| ClientError::NotReady)?;
     let uuid = tree::link_value(b"uuid");
     let uuid_text = uuid
         .as_deref()
@@ -113,30 +123,53 @@ pub(super) fn handshake(
         features: KNOWN_FEATURES,
         cluster_uuid: uuid_text,
         host: me_text,
+        client_nonce: auth::nonce(),
     };
     conn.writer.send(&conn.socket, 0, &Message::Hello(hello))?;
     let stopper = conn.stopper();
     let frame = conn
         .reader
         .read(&conn.socket, stopper, TIMEOUTS.recv_ms, wait_ms)?;
+    let server_nonce = match frame.message {
+        Message::Challenge(challenge) => challenge.server_nonce,
+        Message::Refuse(refuse) => return Err(refused(server, &refuse)),
+        other => return Err(ClientError::Conn(ConnError::Unexpected(other.msg_type()))),
+    };
+    let transcript = Transcript::new(&hello, &server_nonce);
+    let proof = transcript
+        .client_proof(&keys.sha, &keys.secret)
+        .map_err(|_| ClientError::NotReady)?;
+    conn.writer
+        .send(&conn.socket, 0, &Message::Auth(Auth { proof }))?;
+    let frame = conn
+        .reader
+        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, wait_ms)?;
+    let stamp = frame.header.stamp;
     match frame.message {
         Message::Welcome(welcome) => {
-            accept_welcome(&welcome, &hello).map_err(ClientError::Refused)?;
+            transcript
+                .verify_server(&keys.sha, &keys.secret, &welcome.proof)
+                .map_err(|_| ClientError::BadProof)?;
             if welcome.host.as_bytes() != server {
                 return Err(ClientError::WrongHost);
             }
+            accept_welcome(&welcome, &hello).map_err(ClientError::Refused)?;
+            conn.reader.authenticated();
+            clock::observe(stamp);
             Ok(())
         }
-        Message::Refuse(refuse) => {
-            if !refuse.message.is_empty() {
-                pr_debug!(
-                    "net: {} says: {}\n",
-                    BStr::from_bytes(server),
-                    refuse.message
-                );
-            }
-            Err(ClientError::Refused(refuse.code))
-        }
+        Message::Refuse(refuse) => Err(refused(server, &refuse)),
         other => Err(ClientError::Conn(ConnError::Unexpected(other.msg_type()))),
     }
+}
+
+fn refused(server: &[u8], refuse: &crate::mars_core::wire::Refuse<'_>) -> ClientError {
+    if !refuse.message.is_empty() {
+        pr_debug!(
+            "net: {} says: {}\n",
+            BStr::from_bytes(server),
+            refuse.message
+        );
+    }
+    ClientError::Refused(refuse.code)
 }

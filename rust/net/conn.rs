@@ -6,6 +6,7 @@
 
 use crate::clock;
 use crate::kapi::socket::{is_timeout, Socket};
+use crate::mars_core::auth::PeerAuth;
 use crate::mars_core::wire::{
     decode_frame, encode_frame, frame_status, Frame, FrameStatus, Message, MsgType, PortRole,
     WireError, HEADER_LEN, MAX_FRAME_LEN,
@@ -26,6 +27,8 @@ pub(super) enum ConnError {
     Closed,
     /// Nothing arrived for too long.
     Silent,
+    /// The handshake did not finish before its deadline.
+    TooSlow,
     /// The thread is asked to stop.
     Stopping,
     /// The socket failed.
@@ -47,6 +50,7 @@ impl core::fmt::Display for ConnError {
         match self {
             ConnError::Closed => f.write_str("connection closed by the other side"),
             ConnError::Silent => f.write_str("nothing received for too long"),
+            ConnError::TooSlow => f.write_str("handshake not finished in time"),
             ConnError::Stopping => f.write_str("shutting down"),
             ConnError::Io(e) => write!(f, "socket error {:?}", e),
             ConnError::Protocol(e) => write!(f, "protocol error: {}", e),
@@ -63,12 +67,20 @@ pub(super) const fn frame_len(role: PortRole) -> usize {
     }
 }
 
+/// Milliseconds of the monotonic clock.
+pub(super) fn monotonic_ms() -> u64 {
+    u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
+}
+
 /// Receives frames of one port role into a buffer of [`frame_len`] bytes.
 pub(super) struct FrameReader {
     buf: KVVec<u8>,
     role: PortRole,
     /// Bytes of the current frame received so far.
     filled: usize,
+    /// Whether the other side proved that it holds the cluster secret: only then do the
+    /// stamps of its frames advance the Lamport clock.
+    auth: PeerAuth,
 }
 
 impl FrameReader {
@@ -77,12 +89,18 @@ impl FrameReader {
             buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)?,
             role,
             filled: 0,
+            auth: PeerAuth::new(),
         })
+    }
+
+    /// The other side's proof verified: from now on its stamps advance the Lamport clock.
+    pub(super) fn authenticated(&mut self) {
+        self.auth.authenticate();
     }
 
     /// Reads the next frame, waiting at most `silence_ms` for its bytes (the socket's receive
     /// timeout is the polling step). The frame's type must belong to the reader's port. The
-    /// sender's stamp advances the local Lamport clock.
+    /// sender's stamp advances the local Lamport clock once the sender is authenticated.
     pub(super) fn read<'a>(
         &'a mut self,
         socket: &Socket,
@@ -90,9 +108,25 @@ impl FrameReader {
         step_ms: u32,
         silence_ms: u32,
     ) -> Result<Frame<'a>, ConnError> {
+        self.read_until(socket, stopper, step_ms, silence_ms, None)
+    }
+
+    /// [`FrameReader::read`], and fails with [`ConnError::TooSlow`] once the monotonic clock
+    /// passes `deadline_ms` ([`monotonic_ms`]), however steadily bytes trickle in.
+    pub(super) fn read_until<'a>(
+        &'a mut self,
+        socket: &Socket,
+        stopper: &Stopper,
+        step_ms: u32,
+        silence_ms: u32,
+        deadline_ms: Option<u64>,
+    ) -> Result<Frame<'a>, ConnError> {
         self.filled = 0;
         let mut silent_ms: u32 = 0;
         let frame_len = loop {
+            if deadline_ms.is_some_and(|deadline| monotonic_ms() >= deadline) {
+                return Err(ConnError::TooSlow);
+            }
             let want = match frame_status(self.buf.get(..self.filled).unwrap_or(&[]))? {
                 FrameStatus::Complete { frame_len, .. } => break frame_len,
                 FrameStatus::NeedMore(n) => n,
@@ -145,7 +179,9 @@ impl FrameReader {
                 .get(..frame_len)
                 .ok_or(ConnError::Protocol(WireError::Truncated))?,
         )?;
-        clock::observe(frame.header.stamp);
+        if let Some(stamp) = self.auth.observable(frame.header.stamp) {
+            clock::observe(stamp);
+        }
         Ok(frame)
     }
 }

@@ -67,8 +67,13 @@ const RANGE_MAX: u64 = 16 << 20;
 // ---------------------------------------------------------------------------------------------
 // Server
 
-/// Serves `LogRead` requests on an accepted and welcomed connection until it ends.
-pub(super) fn serve_logs(conn: &mut Conn<'_>, loggers: Option<&Loggers>) -> Result<(), ConnError> {
+/// Serves `LogRead` requests on an accepted and welcomed connection of the authenticated host
+/// `peer` until it ends: only logfiles of resources `peer` is a member of.
+pub(super) fn serve_logs(
+    conn: &mut Conn<'_>,
+    loggers: Option<&Loggers>,
+    peer: &[u8],
+) -> Result<(), ConnError> {
     let stopper = conn.stopper();
     let mut chunk =
         KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
@@ -81,7 +86,7 @@ pub(super) fn serve_logs(conn: &mut Conn<'_>, loggers: Option<&Loggers>) -> Resu
             Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
             Message::Pong => {}
             Message::LogRead(request) => {
-                let reply = answer(&request, chunk.as_mut_slice(), loggers);
+                let reply = answer(&request, chunk.as_mut_slice(), loggers, peer);
                 let message = match &reply {
                     Ok(data) => Message::LogData(*data),
                     Err((code, message)) => Message::Error(ErrorReply {
@@ -101,6 +106,7 @@ fn answer<'b>(
     request: &LogRead<'_>,
     buf: &'b mut [u8],
     loggers: Option<&Loggers>,
+    peer: &[u8],
 ) -> core::result::Result<LogData<'b>, (ErrorCode, &'static str)> {
     let denied = (ErrorCode::Denied, "only logfiles of resources are served");
     let rel = strip_mars_root(request.path).ok_or(denied)?;
@@ -111,6 +117,9 @@ fn answer<'b>(
     else {
         return Err(denied);
     };
+    if !tree::is_member(res.as_str().as_bytes(), peer) {
+        return Err((ErrorCode::Denied, "not a member of this resource"));
+    }
     let dir =
         tree::mars_path(&concat(&[b"resource-", res.as_str().as_bytes()])).map_err(|_| denied)?;
     let path = tree::mars_path(rel.as_bytes()).map_err(|_| denied)?;
@@ -288,7 +297,9 @@ impl From<ClientError> for FetchEnd {
             ClientError::Stopping => FetchEnd::Stop,
             ClientError::NotReady => FetchEnd::Idle,
             ClientError::Connect(e) => FetchEnd::Connect(e),
-            ClientError::Refused(_) | ClientError::WrongHost => FetchEnd::Refused,
+            ClientError::Refused(_) | ClientError::WrongHost | ClientError::BadProof => {
+                FetchEnd::Refused
+            }
             ClientError::Conn(e) => FetchEnd::Conn(e),
         }
     }

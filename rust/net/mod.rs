@@ -13,6 +13,7 @@
 //! started (marsadm, `/proc/sys/mars/trigger`) makes every peer thread send `Notify` and pull,
 //! so a change reaches the peers in one round trip instead of one poll interval.
 
+mod auth;
 mod client;
 mod conn;
 pub(crate) mod logs;

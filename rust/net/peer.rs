@@ -7,7 +7,9 @@
 //! address link, and pulls: `GetEnts` of `/mars` (depth 1, which names the resources), then of
 //! `ips`, `todo-global`, `defaults`, `userspace`, the member's own `defaults-<host>` and
 //! `actual-<host>`, and every `resource-*` (depth 2), as the original's peer thread asks for.
-//! Each entry is merged under the Lamport rule. Between pulls it pings every 5 s. After a
+//! Each entry is merged under the rules of `core::merge_rules` (see `tree::apply`), within the
+//! bounds of one pull: at most `MAX_ENTRIES_PER_REPLY` entries per reply, `tree::MAX_RESOURCES`
+//! resources, `tree::MAX_DIRS_PER_PULL` new directories. Between pulls it pings every 5 s. After a
 //! failure it waits 1 s, doubling up to 30 s (a refusal for a foreign cluster waits 30 s at
 //! once), varied by up to a quarter.
 //!
@@ -33,12 +35,13 @@ use kernel::sync::Arc;
 use super::client::{self, ClientError};
 use super::conn::{Conn, ConnError};
 use super::server::TIMEOUTS;
-use super::tree::{self, Applied, Bytes};
+use super::tree::{self, Applied, Bytes, MergeBudget};
 use super::{Shared, Worker, WorkerState, NOTIFY_ALL};
 
-/// Most entries merged from one pull (servers answer at most `MAX_ANSWER_ENTRIES` per request,
-/// and a pull makes two requests per 256 resources).
-const MAX_ENTRIES_PER_PULL: usize = 1_000_000;
+/// Most entries merged from one reply: what an honest server answers at most per request
+/// (`MAX_ANSWER_ENTRIES`). A longer reply is cut there (one log line) and the connection
+/// closed.
+const MAX_ENTRIES_PER_REPLY: usize = tree::MAX_ANSWER_ENTRIES;
 /// A reply must come within this time.
 const REPLY_WAIT_MS: u32 = 15_000;
 /// Ping after this much quiet between pulls.
@@ -160,6 +163,8 @@ enum End {
     Refused(RefuseCode),
     /// The peer answered as another host than the one its address link names.
     WrongHost,
+    /// The peer's proof does not verify: it does not hold our cluster secret.
+    BadProof,
     /// The connection failed or carried something invalid.
     Conn(ConnError),
 }
@@ -200,7 +205,19 @@ fn run(state: &WorkerState<PeerData>, context: &ThreadContext) {
                     "net: {} refused us: foreign cluster (its cluster uuid differs from ours); nothing is exchanged\n",
                     host
                 ),
+                End::Refused(RefuseCode::AuthFailed) => pr_warn!(
+                    "net: {} refused us: authentication failed (do both hosts hold the same /mars/.secret?); nothing is exchanged\n",
+                    host
+                ),
+                End::Refused(RefuseCode::NotMember) => pr_warn!(
+                    "net: {} refused us: our address is not the one its ips/ip-<us> link names\n",
+                    host
+                ),
                 End::Refused(code) => pr_warn!("net: {} refused us: {:?}\n", host, code),
+                End::BadProof => pr_warn!(
+                    "net: the host at the address of {} failed to prove that it holds our cluster secret; nothing is exchanged\n",
+                    host
+                ),
                 End::WrongHost => pr_warn!("net: the address of {} is answered by another host\n", host),
                 End::Connect(e) => pr_info!("net: cannot connect to {}: {:?}\n", host, e),
                 End::Conn(e) => pr_info!("net: connection to {} ended: {}\n", host, e),
@@ -210,9 +227,14 @@ fn run(state: &WorkerState<PeerData>, context: &ThreadContext) {
         }
         let wait = match end {
             End::Refused(
-                RefuseCode::ForeignCluster | RefuseCode::VersionMismatch | RefuseCode::UnknownPeer,
+                RefuseCode::ForeignCluster
+                | RefuseCode::VersionMismatch
+                | RefuseCode::UnknownPeer
+                | RefuseCode::AuthFailed
+                | RefuseCode::NotMember,
             )
-            | End::WrongHost => BACKOFF_MAX_MS,
+            | End::WrongHost
+            | End::BadProof => BACKOFF_MAX_MS,
             _ => backoff_ms,
         };
         // Up to a quarter less, so that hosts do not retry in lockstep.
@@ -251,6 +273,7 @@ fn try_session(
             ClientError::Connect(e) => End::Connect(e),
             ClientError::Refused(code) => End::Refused(code),
             ClientError::WrongHost => End::WrongHost,
+            ClientError::BadProof => End::BadProof,
             ClientError::Conn(e) => End::Conn(e),
         })?;
     let mut tag: u64 = 0;
@@ -345,7 +368,7 @@ fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), End> {
 fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Result<(), End> {
     let peer = state.data.host.as_slice();
     let mut resources: KVec<Bytes> = KVec::new();
-    let mut stats = PullStats::default();
+    let mut stats = PullStats::new();
     request(
         conn,
         tag,
@@ -356,7 +379,7 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
         &mut |dent| {
             if dent.kind == crate::mars_core::wire::DentKind::Dir {
                 if let Some(name) = dent.path.strip_prefix("/mars/resource-") {
-                    if !name.contains('/') {
+                    if !name.contains('/') && resources.len() < tree::MAX_RESOURCES {
                         let _ = copy(dent.path.as_bytes())
                             .and_then(|p| resources.push(p, GFP_KERNEL).map_err(Into::into));
                     }
@@ -389,23 +412,35 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
     for chunk in dirs.chunks(crate::mars_core::wire::MAX_GETENTS_DIRS) {
         request(conn, tag, chunk, 2, state, &mut stats, &mut |_| {})?;
     }
-    if stats.written != 0 || stats.errors != 0 {
+    if stats.written != 0 || stats.errors != 0 || stats.budget.refused != 0 {
         pr_debug!(
-            "net: pulled {} entries from {}: {} written, {} failed\n",
+            "net: pulled {} entries from {}: {} written, {} refused, {} failed\n",
             stats.seen,
             BStr::from_bytes(peer),
             stats.written,
+            stats.budget.refused,
             stats.errors
         );
     }
     Ok(())
 }
 
-#[derive(Default)]
 struct PullStats {
     seen: usize,
     written: usize,
     errors: usize,
+    budget: MergeBudget,
+}
+
+impl PullStats {
+    const fn new() -> Self {
+        PullStats {
+            seen: 0,
+            written: 0,
+            errors: 0,
+            budget: MergeBudget::new(),
+        }
+    }
 }
 
 /// Sends one `GetEnts` for `dirs` and merges every entry of the answer; `seen` is called with
@@ -430,6 +465,8 @@ fn request(
     let len = writer.finish(clock::now(), *tag)?;
     conn.writer.send_encoded(&conn.socket, len)?;
     let stopper = conn.stopper();
+    let peer = state.data.host.as_slice();
+    let mut reply_entries: usize = 0;
     loop {
         let frame = conn
             .reader
@@ -445,10 +482,25 @@ fn request(
         {
             let _guard = state.shared.merge_lock.lock();
             for dent in batch.entries.iter() {
+                if reply_entries >= MAX_ENTRIES_PER_REPLY {
+                    // No honest server answers more: the rest is not merged.
+                    if tree::may_log() {
+                        pr_warn!(
+                            "net: {} answered more than {} entries: cut there, closing the connection\n",
+                            BStr::from_bytes(peer),
+                            MAX_ENTRIES_PER_REPLY
+                        );
+                    }
+                    return Err(End::Conn(ConnError::Protocol(WireError::CountOverCap)));
+                }
+                reply_entries = reply_entries.saturating_add(1);
                 stats.seen = stats.seen.saturating_add(1);
                 seen(&dent);
-                match tree::apply(&dent) {
+                match tree::apply(peer, &dent, &mut stats.budget) {
                     Ok(Applied::Written) => stats.written = stats.written.saturating_add(1),
+                    Ok(Applied::Refused) => {
+                        stats.budget.refused = stats.budget.refused.saturating_add(1)
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         if stats.errors == 0 {
@@ -461,10 +513,6 @@ fn request(
         }
         if !batch.more {
             return Ok(());
-        }
-        // A server never answers more than this many entries: one that keeps sending is broken.
-        if stats.seen > MAX_ENTRIES_PER_PULL {
-            return Err(End::Conn(ConnError::Protocol(WireError::CountOverCap)));
         }
     }
 }

@@ -1,23 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The server side of port 7777: the listener thread (bound to the address of
+//! The server side of ports 7777/7778/7779: the listener thread (bound to the address of
 //! `/mars/ips/ip-<thishost>`, else to any address) and one `mars_serve` thread per accepted
-//! connection, which checks the peer's `Hello` (cluster uuid, version, port role) and then
-//! answers `GetEnts` with this host's entries, takes `Notify` as a request to pull now, and
-//! applies a peer's `PushLink` of its own address link. A connection that sends anything
-//! malformed or out of place is closed; nothing else is affected.
+//! connection, which makes the authenticated handshake (the peer's `Hello` is checked for
+//! version and port role, answered with a `Challenge`, and its `Auth` proof must verify
+//! before anything about this host is revealed; then its cluster uuid and its address) and
+//! then answers `GetEnts` with this host's entries, takes `Notify` as a request to pull now
+//! (at most one per [`NOTIFY_MIN_INTERVAL_MS`]), and applies a peer's `PushLink` of its own
+//! address link. A connection that sends anything malformed or out of place is closed;
+//! nothing else is affected.
 
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use crate::clock;
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
-use crate::kapi::time::real_time;
+use crate::kapi::time::{real_time, sleep_ms};
+use crate::mars_core::auth::{SavedHello, Transcript};
 use crate::mars_core::tree::{strip_mars_root, Key};
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
 use crate::mars_core::wire::{
-    negotiate, DentsWriter, GetEnts, Message, PortRole, PushLink, Refuse, RefuseCode, Welcome,
-    WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    negotiate, precheck_hello, refusal_for, Challenge, Dent, DentKind, DentsWriter, GetEnts,
+    Message, PortRole, PushLink, Refuse, RefuseCode, Welcome, WireError, KNOWN_FEATURES,
+    MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use kernel::c_str;
 use kernel::error::code::ENOMEM;
@@ -26,7 +31,8 @@ use kernel::prelude::*;
 use kernel::str::BStr;
 use kernel::sync::Arc;
 
-use super::conn::{Conn, ConnError};
+use super::auth;
+use super::conn::{monotonic_ms, Conn, ConnError};
 use super::tree::{self, Applied, OwnedDent};
 use super::{notified_by_peer, Worker, WorkerState};
 
@@ -36,12 +42,24 @@ pub(super) const TIMEOUTS: Timeouts = Timeouts {
     recv_ms: 1000,
     send_ms: 10_000,
 };
-/// The `Hello` must arrive within this time after the connect.
-const HELLO_WAIT_MS: u32 = 10_000;
+/// The whole handshake (`Hello`, `Auth`) must be complete within this time after the
+/// accept, however slowly its bytes trickle in.
+pub(super) const HANDSHAKE_DEADLINE_MS: u32 = 10_000;
 /// A client that sent nothing for this long is gone (clients ping every 5 s).
 const IDLE_MS: u32 = 30_000;
-/// Most connections served at once; more are closed at once.
+/// Most connections served at once per port; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
+/// Most of them from addresses that no `ips/ip-<host>` names (strangers, and hosts in the
+/// middle of `join-cluster`): the rest stays free for the members, so that connections from
+/// strangers, however many sources they come from, never keep a member out.
+pub(super) const MAX_STRANGER_CONNECTIONS: usize = 32;
+/// Most connections served at once per port to one source address (a peer needs one on
+/// 7777, and up to `log_fetch_sockets` / `sync_sockets` (at most 8) per resource on
+/// 7778/7779); more are closed at once.
+pub(super) const MAX_CONNECTIONS_PER_SOURCE: usize = 16;
+/// At most one `Notify` per connection starts a pull within this time; a faster sender
+/// waits (and TCP slows it down), and the pulls it asks for meanwhile coalesce.
+pub(super) const NOTIFY_MIN_INTERVAL_MS: u64 = 200;
 
 /// At most this many complaints about connections are logged per window, so that a flood of
 /// bad connections cannot flood the kernel log ...
@@ -99,7 +117,9 @@ fn wanted_address(role: PortRole) -> SocketAddrV4 {
 pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
     let stopper = &state.stopper;
     let role = state.data;
-    let mut handlers: KVec<Worker<ServeData>> = KVec::new();
+    // Each serving thread with the source address of its connection and whether that is a
+    // member's address.
+    let mut handlers: KVec<(u32, bool, Worker<ServeData>)> = KVec::new();
     let mut bound: Option<(SocketAddrV4, Arc<Socket>)> = None;
     let mut told: Option<SocketAddrV4> = None;
     while !context.should_stop() && !stopper.stopping() {
@@ -145,7 +165,35 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
             Ok(socket) => {
                 let from = socket.peer_addr().unwrap_or(SocketAddrV4::any(0));
                 if handlers.len() >= MAX_CONNECTIONS {
-                    pr_warn!("net: too many connections, closing the one from {}\n", from);
+                    if may_log() {
+                        pr_warn!("net: too many connections, closing the one from {}\n", from);
+                    }
+                    continue;
+                }
+                let member = tree::is_member_address(from.addr);
+                let strangers = handlers.iter().filter(|(_, member, _)| !member).count();
+                if !member && strangers >= MAX_STRANGER_CONNECTIONS {
+                    if may_log() {
+                        pr_warn!(
+                            "net: too many connections from addresses of no member ({:?}), closing the one from {}\n",
+                            role,
+                            from
+                        );
+                    }
+                    continue;
+                }
+                let same_source = handlers
+                    .iter()
+                    .filter(|(addr, _, _)| *addr == from.addr)
+                    .count();
+                if same_source >= MAX_CONNECTIONS_PER_SOURCE {
+                    if may_log() {
+                        pr_warn!(
+                            "net: too many connections from {} ({:?}), closing this one\n",
+                            from,
+                            role
+                        );
+                    }
                     continue;
                 }
                 let started =
@@ -159,9 +207,11 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                                 serve,
                             )
                         });
-                match started
-                    .and_then(|worker| handlers.push(worker, GFP_KERNEL).map_err(Into::into))
-                {
+                match started.and_then(|worker| {
+                    handlers
+                        .push((from.addr, member, worker), GFP_KERNEL)
+                        .map_err(Into::into)
+                }) {
                     Ok(()) => {}
                     Err(e) => pr_warn!("net: cannot serve {}: {:?}\n", from, e),
                 }
@@ -179,7 +229,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
         }
     }
     // Shut every connection down at once, then wait for each thread.
-    for handler in handlers.iter() {
+    for (_, _, handler) in handlers.iter() {
         handler.stopper().stop();
     }
     drop(handlers);
@@ -187,10 +237,10 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
 }
 
 /// Drops the threads whose connection ended.
-fn reap(handlers: &mut KVec<Worker<ServeData>>) {
+fn reap(handlers: &mut KVec<(u32, bool, Worker<ServeData>)>) {
     if !handlers
         .iter()
-        .any(|h| h.stopper().done.load(core::sync::atomic::Ordering::Acquire))
+        .any(|(_, _, h)| h.stopper().done.load(core::sync::atomic::Ordering::Acquire))
     {
         return;
     }
@@ -200,6 +250,7 @@ fn reap(handlers: &mut KVec<Worker<ServeData>>) {
     let old = core::mem::replace(handlers, KVec::new());
     for handler in old {
         if !handler
+            .2
             .stopper()
             .done
             .load(core::sync::atomic::Ordering::Acquire)
@@ -238,8 +289,21 @@ fn serve(state: &WorkerState<ServeData>, _context: &ThreadContext) {
         .store(true, core::sync::atomic::Ordering::Release);
 }
 
+/// Sends a refusal with `code` and `message` (to be logged by the caller).
+fn refuse(conn: &mut Conn<'_>, tag: u64, code: RefuseCode, message: &str) -> Result<(), ConnError> {
+    let refuse = Refuse {
+        code,
+        min_version: MIN_PROTOCOL_VERSION,
+        max_version: MAX_PROTOCOL_VERSION,
+        retry_after_ms: 0,
+        message,
+    };
+    conn.writer
+        .send(&conn.socket, tag, &Message::Refuse(refuse))
+}
+
 /// The handshake, then requests until the connection ends. `peer` receives the client's host
-/// name once its `Hello` arrived.
+/// name once its proof verified.
 fn serve_connection(
     conn: &mut Conn<'_>,
     state: &WorkerState<ServeData>,
@@ -247,15 +311,105 @@ fn serve_connection(
 ) -> Result<(), ConnError> {
     let stopper = conn.stopper();
     let from = state.data.from;
-    let frame = conn
-        .reader
-        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, HELLO_WAIT_MS)?;
-    let Message::Hello(hello) = frame.message else {
-        return Err(ConnError::Unexpected(frame.message.msg_type()));
+    let role = state.data.role;
+    let deadline = monotonic_ms().saturating_add(u64::from(HANDSHAKE_DEADLINE_MS));
+    let (saved, tag) = {
+        let frame = match conn.reader.read_until(
+            &conn.socket,
+            stopper,
+            TIMEOUTS.recv_ms,
+            HANDSHAKE_DEADLINE_MS,
+            Some(deadline),
+        ) {
+            Ok(frame) => frame,
+            Err(ConnError::Protocol(e)) => {
+                // A frame of another protocol version gets told so; nothing else is answered.
+                if let Some(code) = refusal_for(e) {
+                    refuse(conn, 0, code, "no common protocol version")?;
+                }
+                return Err(ConnError::Protocol(e));
+            }
+            Err(e) => return Err(e),
+        };
+        let Message::Hello(hello) = frame.message else {
+            return Err(ConnError::Unexpected(frame.message.msg_type()));
+        };
+        (SavedHello::new(&hello), frame.header.tag)
     };
-    let tag = frame.header.tag;
+    let saved = saved.ok_or(ConnError::Protocol(WireError::LengthOverCap))?;
+    let hello = saved
+        .hello()
+        .ok_or(ConnError::Protocol(WireError::BadUtf8))?;
+    // Before the proof: only what reveals nothing about this host.
+    if let Err(code) = precheck_hello(&hello, role) {
+        let message = match code {
+            RefuseCode::VersionMismatch => "no common protocol version",
+            _ => "wrong port for this role",
+        };
+        if may_log() {
+            pr_warn!("net: refusing {} ({}): {}\n", hello.host, from, message);
+        }
+        return refuse(conn, tag, code, message);
+    }
+    let Ok(keys) = auth::keys() else {
+        // auth::keys() logged why (rate-limited).
+        return refuse(conn, tag, RefuseCode::AuthFailed, "no cluster secret here");
+    };
+    let server_nonce = auth::nonce();
+    conn.writer.send(
+        &conn.socket,
+        tag,
+        &Message::Challenge(Challenge { server_nonce }),
+    )?;
+    let transcript = Transcript::new(&hello, &server_nonce);
+    let proof = {
+        let frame = conn.reader.read_until(
+            &conn.socket,
+            stopper,
+            TIMEOUTS.recv_ms,
+            HANDSHAKE_DEADLINE_MS,
+            Some(deadline),
+        )?;
+        match frame.message {
+            Message::Auth(auth) => auth.proof,
+            other => return Err(ConnError::Unexpected(other.msg_type())),
+        }
+    };
+    if transcript
+        .verify_client(&keys.sha, &keys.secret, &proof)
+        .is_err()
+    {
+        if may_log() {
+            pr_warn!(
+                "net: refusing {} ({}): authentication failed (wrong cluster secret)\n",
+                hello.host,
+                from
+            );
+        }
+        return refuse(conn, tag, RefuseCode::AuthFailed, "authentication failed");
+    }
+    conn.reader.authenticated();
     peer.extend_from_slice(hello.host.as_bytes(), GFP_KERNEL)
         .map_err(|_| ConnError::Io(ENOMEM))?;
+    // The host name must be a joining one, or come from the address its link names.
+    if let Some(ip) = tree::host_ip(hello.host.as_bytes()) {
+        if SocketAddrV4::new(ip.octets, 0).addr != from.addr {
+            if may_log() {
+                pr_warn!(
+                    "net: refusing {} ({}): ips/ip-{} names another address\n",
+                    hello.host,
+                    from,
+                    hello.host
+                );
+            }
+            return refuse(
+                conn,
+                tag,
+                RefuseCode::NotMember,
+                "the address of this host name is another",
+            );
+        }
+    }
     let me = tree::own_host();
     let uuid = tree::link_value(b"uuid");
     let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok());
@@ -263,13 +417,6 @@ fn serve_connection(
         me.as_deref().and_then(|m| core::str::from_utf8(m).ok()),
         uuid_text,
     ) else {
-        let refuse = Refuse {
-            code: RefuseCode::ForeignCluster,
-            min_version: MIN_PROTOCOL_VERSION,
-            max_version: MAX_PROTOCOL_VERSION,
-            retry_after_ms: 0,
-            message: "this host is no member of a cluster",
-        };
         if may_log() {
             pr_notice!(
                 "net: refusing {} ({}): this host is no member of a cluster\n",
@@ -277,11 +424,14 @@ fn serve_connection(
                 from
             );
         }
-        return conn
-            .writer
-            .send(&conn.socket, tag, &Message::Refuse(refuse));
+        return refuse(
+            conn,
+            tag,
+            RefuseCode::ForeignCluster,
+            "this host is no member of a cluster",
+        );
     };
-    let agreement = match negotiate(&hello, state.data.role, local_uuid, KNOWN_FEATURES) {
+    let agreement = match negotiate(&hello, role, local_uuid, KNOWN_FEATURES) {
         Ok(agreement) => agreement,
         Err(code) => {
             let message = match code {
@@ -302,34 +452,30 @@ fn serve_connection(
             } else if logged {
                 pr_warn!("net: refusing {} ({}): {}\n", hello.host, from, message);
             }
-            let refuse = Refuse {
-                code,
-                min_version: MIN_PROTOCOL_VERSION,
-                max_version: MAX_PROTOCOL_VERSION,
-                retry_after_ms: 0,
-                message,
-            };
-            return conn
-                .writer
-                .send(&conn.socket, tag, &Message::Refuse(refuse));
+            return refuse(conn, tag, code, message);
         }
     };
+    let proof = transcript
+        .server_proof(&keys.sha, &keys.secret)
+        .map_err(|_| ConnError::Io(kernel::error::code::EIO))?;
     let welcome = Welcome {
         version: agreement.version,
         features: agreement.features,
         cluster_uuid: local_uuid,
         host: me,
+        proof,
     };
     conn.writer
         .send(&conn.socket, tag, &Message::Welcome(welcome))?;
     pr_debug!("net: serving {} ({})\n", hello.host, from);
     if state.data.role == PortRole::Log {
-        return super::logs::serve_logs(conn, state.shared.loggers.as_deref());
+        return super::logs::serve_logs(conn, state.shared.loggers.as_deref(), peer);
     }
     if state.data.role == PortRole::Sync {
         return super::sync::serve_sync(conn, peer);
     }
 
+    let mut last_notify_ms: Option<u64> = None;
     loop {
         let frame = conn
             .reader
@@ -338,7 +484,18 @@ fn serve_connection(
         match frame.message {
             Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
             Message::Pong => {}
-            Message::Notify => notified_by_peer(),
+            Message::Notify => {
+                // Rate limit: a faster sender waits here (its further frames queue up in TCP).
+                if let Some(last) = last_notify_ms {
+                    let since = monotonic_ms().saturating_sub(last);
+                    if since < NOTIFY_MIN_INTERVAL_MS {
+                        let rest = NOTIFY_MIN_INTERVAL_MS.saturating_sub(since);
+                        sleep_ms(u32::try_from(rest).unwrap_or(0));
+                    }
+                }
+                last_notify_ms = Some(monotonic_ms());
+                notified_by_peer();
+            }
             Message::GetEnts(request) => {
                 answer_get_ents((&mut conn.writer, &conn.socket), tag, &request)?
             }
@@ -406,12 +563,15 @@ fn apply_push(state: &WorkerState<ServeData>, peer: &[u8], push: &PushLink<'_>) 
         }
         return;
     }
-    let Ok(path) = tree::mars_path(rel.as_bytes()) else {
-        return;
+    let dent = Dent {
+        kind: DentKind::Symlink,
+        path: push.path,
+        value: push.value,
+        stamp: push.stamp,
+        size: 0,
     };
     let _guard = state.shared.merge_lock.lock();
-    clock::observe(push.stamp);
-    match tree::apply_link(&path, rel, push.value, push.stamp) {
+    match tree::apply(peer, &dent, &mut tree::MergeBudget::new()) {
         Ok(Applied::Written) => pr_info!(
             "net: {} pushed {} = {}\n",
             BStr::from_bytes(peer),

@@ -700,7 +700,9 @@ impl From<ClientError> for SyncEnd {
             ClientError::Stopping => SyncEnd::Stop,
             ClientError::NotReady => SyncEnd::Idle,
             ClientError::Connect(e) => SyncEnd::Connect(e),
-            ClientError::Refused(_) | ClientError::WrongHost => SyncEnd::Refused,
+            ClientError::Refused(_) | ClientError::WrongHost | ClientError::BadProof => {
+                SyncEnd::Refused
+            }
             ClientError::Conn(e) => SyncEnd::Conn(e),
         }
     }

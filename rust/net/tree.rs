@@ -1,21 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The local `/mars` tree as the metadata exchange sees it: who we are (host name, cluster
 //! uuid, address), who the other members are (`ips/ip-<host>`), the entries a `GetEnts`
-//! request asks for, and the merge of a peer's entry into the local tree under the Lamport
-//! rule (`core::merge`), written with the atomic symlink replace keeping the peer's mtime.
+//! request asks for, and the merge of a peer's entry into the local tree: decided by
+//! `core::merge_rules` (shape, who may change the key, then the Lamport rule of
+//! `core::merge`), carried out beneath `/mars` without following any symlink
+//! (`kapi::vfs::Beneath`), within the bounds of one pull, with the atomic symlink replace
+//! keeping the peer's mtime. Listings for a peer's `GetEnts` are confined the same way.
+
+use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use crate::clock;
+use crate::kapi::file::{File, OpenMode};
+use crate::kapi::time::real_time;
 use crate::kapi::uts;
-use crate::kapi::vfs::{self, FileKind, PathBuf};
+use crate::kapi::vfs::{self, Beneath, FileKind, PathBuf};
 use crate::knobs;
 use crate::mars_core::lamport::Stamp;
-use crate::mars_core::merge::{bogus_after, merge, MergeDecision, Stamped};
-use crate::mars_core::names::{is_skipped_by_scan, is_valid_host_name, MARS_ROOT};
-use crate::mars_core::tree::{is_skipped_name, may_create_remote_dir, strip_mars_root, Key};
+use crate::mars_core::merge::{bogus_after, Stamped};
+use crate::mars_core::merge_rules::{
+    decide, may_create_parent, Action, Decision, EntryKind, Local, MergeContext, Received,
+};
+use crate::mars_core::names::{is_skipped_by_scan, is_valid_host_name, HostName, MARS_ROOT};
+use crate::mars_core::tree::strip_mars_root;
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::wire::{check_link_value, check_path, Dent, DentKind};
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
 use kernel::prelude::*;
+use kernel::str::BStr;
 
 /// Permissions of directories created on behalf of a peer (as the strategy's).
 const DIR_MODE: u16 = 0o700;
@@ -66,6 +77,28 @@ pub(super) fn host_ip(host: &[u8]) -> Option<IpAddress> {
     IpAddress::parse(core::str::from_utf8(&value).ok()?).ok()
 }
 
+/// Whether `host` is a member of resource `res` here: `resource-<res>/device-<host>` or
+/// `resource-<res>/data-<host>` exists and is not deleted.
+pub(super) fn is_member(res: &[u8], host: &[u8]) -> bool {
+    [b"/device-".as_slice(), b"/data-".as_slice()]
+        .iter()
+        .any(|key| {
+            bytes(&[b"resource-", res, key, host])
+                .ok()
+                .is_some_and(|rel| link_value(&rel).is_some())
+        })
+}
+
+/// Whether some `ips/ip-<host>` names the address `addr` (most significant octet first).
+pub(super) fn is_member_address(addr: u32) -> bool {
+    let me = own_host().unwrap_or_default();
+    other_members(&me).is_ok_and(|members| {
+        members
+            .iter()
+            .any(|(_, ip)| u32::from_be_bytes(ip.octets) == addr)
+    })
+}
+
 /// The other members: every `ips/ip-<host>` with a valid host name and address, except
 /// `me`.
 pub(super) fn other_members(me: &[u8]) -> Result<KVec<(Bytes, IpAddress)>> {
@@ -83,9 +116,20 @@ pub(super) fn other_members(me: &[u8]) -> Result<KVec<(Bytes, IpAddress)>> {
         if host == me || !is_valid_host_name(host) {
             continue;
         }
-        if let Some(ip) = host_ip(host) {
-            out.push((bytes(&[host])?, ip), GFP_KERNEL)?;
+        let Some(ip) = host_ip(host) else {
+            continue;
+        };
+        if out.len() >= MAX_MEMBERS {
+            if may_log() {
+                pr_warn!(
+                    "net: more than {} members in /mars/ips: no exchange with {} and beyond\n",
+                    MAX_MEMBERS,
+                    BStr::from_bytes(host)
+                );
+            }
+            break;
         }
+        out.push((bytes(&[host])?, ip), GFP_KERNEL)?;
     }
     Ok(out)
 }
@@ -119,19 +163,37 @@ impl OwnedDent {
 
 /// Collects the entries at most `depth` levels below `dir` (a canonical `/mars` path) into
 /// `out`, skipping what never leaves a host (temporaries, `local-*`, `cache-*`, `probe-*`,
-/// `backup*`, hidden names). A missing directory contributes nothing.
+/// `backup*`, hidden names). A missing directory contributes nothing, and so does one reached
+/// through a symlink: `dir` is resolved beneath `/mars` without following any (a peer asking
+/// for `/mars/resource-x` where that is a link to `/etc` gets nothing).
 pub(super) fn collect(dir: &str, depth: u8, out: &mut KVec<OwnedDent>) -> Result {
-    let path = PathBuf::from_parts(&[dir.as_bytes()])?;
-    visit(&path, depth, out)
+    let Some(rel) = strip_mars_root(dir) else {
+        return Ok(());
+    };
+    visit(&mars_root()?, rel.as_bytes(), depth, out)
 }
 
-fn visit(dir: &PathBuf, depth: u8, out: &mut KVec<OwnedDent>) -> Result {
+/// `/mars`, for lookups beneath it.
+fn mars_root() -> Result<Beneath> {
+    Beneath::open(mars_path(b"")?.as_cstr())
+}
+
+/// `/mars/<rel>` as text.
+fn absolute(rel: &[u8]) -> Result<Bytes> {
+    if rel.is_empty() {
+        bytes(&[MARS_ROOT.as_bytes()])
+    } else {
+        bytes(&[MARS_ROOT.as_bytes(), b"/", rel])
+    }
+}
+
+fn visit(mars: &Beneath, dir: &[u8], depth: u8, out: &mut KVec<OwnedDent>) -> Result {
     if depth == 0 || out.len() >= MAX_ANSWER_ENTRIES {
         return Ok(());
     }
-    let listing = match vfs::read_dir(dir.as_cstr(), MAX_ANSWER_ENTRIES) {
+    let listing = match mars.read_dir(dir, MAX_ANSWER_ENTRIES) {
         Ok(listing) => listing,
-        Err(e) if e == ENOENT || e == kernel::error::code::ENOTDIR => return Ok(()),
+        Err(e) if e == ENOENT || vfs::is_blocked_path(e) => return Ok(()),
         Err(e) => return Err(e),
     };
     for entry in listing.entries.iter() {
@@ -141,55 +203,48 @@ fn visit(dir: &PathBuf, depth: u8, out: &mut KVec<OwnedDent>) -> Result {
         if is_skipped_by_scan(&entry.name) {
             continue;
         }
-        let Ok(path) = dir.child(&entry.name) else {
+        let child = if dir.is_empty() {
+            bytes(&[&entry.name])?
+        } else {
+            bytes(&[dir, b"/", &entry.name])?
+        };
+        let dir = child.as_slice();
+        let Ok(stat) = mars.lstat(dir) else {
             continue;
         };
-        let kind = match entry.kind {
-            Some(kind) => kind,
-            None => match vfs::lstat(path.as_cstr()) {
-                Ok(stat) => stat.kind,
-                Err(_) => continue,
-            },
-        };
-        match kind {
+        match stat.kind {
             FileKind::Symlink => {
                 // Vanished or replaced meanwhile: not an error.
-                let Ok(link) = vfs::read_link(path.as_cstr()) else {
+                let Ok(link) = mars.read_link(dir) else {
                     continue;
                 };
                 let stamp = clock::observe(link.mtime);
                 let dent = OwnedDent {
                     kind: DentKind::Symlink,
-                    path: bytes(&[path.as_bytes()])?,
+                    path: absolute(dir)?,
                     value: link.value,
                     stamp,
                 };
                 out.push(dent, GFP_KERNEL)?;
             }
             FileKind::Regular => {
-                let Ok(stat) = vfs::lstat(path.as_cstr()) else {
-                    continue;
-                };
                 let dent = OwnedDent {
                     kind: DentKind::File,
-                    path: bytes(&[path.as_bytes()])?,
+                    path: absolute(dir)?,
                     value: KVec::new(),
                     stamp: stat.mtime,
                 };
                 out.push(dent, GFP_KERNEL)?;
             }
             FileKind::Dir => {
-                let Ok(stat) = vfs::lstat(path.as_cstr()) else {
-                    continue;
-                };
                 let dent = OwnedDent {
                     kind: DentKind::Dir,
-                    path: bytes(&[path.as_bytes()])?,
+                    path: absolute(dir)?,
                     value: KVec::new(),
                     stamp: stat.mtime,
                 };
                 out.push(dent, GFP_KERNEL)?;
-                visit(&path, depth.saturating_sub(1), out)?;
+                visit(mars, dir, depth.saturating_sub(1), out)?;
             }
             FileKind::Other => {}
         }
@@ -204,129 +259,342 @@ pub(super) enum Applied {
     Written,
     /// Nothing to do (older, equal, or not ours to take).
     Kept,
-    /// The entry is of a kind or place that is never merged.
+    /// The entry is of a kind or place that is never merged, or a bound was reached.
     Skipped,
+    /// The entry is malformed or not the peer's to change (counted and logged).
+    Refused,
 }
 
-/// Whether the path below `/mars` may be merged from a peer at all: it parses as a key, is no
-/// temporary or marker, and no component is local-only or hidden.
-fn mergeable(rel: &str) -> bool {
-    if rel.is_empty() || rel.split('/').any(|c| is_skipped_by_scan(c.as_bytes())) {
-        return false;
-    }
-    let last = rel.rsplit('/').next().unwrap_or(rel);
-    if is_skipped_name(last) {
-        return false;
-    }
-    matches!(Key::parse(rel), Ok(key) if !key.is_transient())
+/// Most directories one pull may create (a new resource makes a handful).
+pub(super) const MAX_DIRS_PER_PULL: usize = 256;
+/// Most members (`ips/ip-*`) this host takes from peers and runs peer threads for.
+pub(super) const MAX_MEMBERS: usize = 64;
+/// Most resource directories a peer may cause to exist here.
+pub(super) const MAX_RESOURCES: usize = 256;
+/// Most links one pull may create (changes of existing links do not count): the tree of a
+/// large cluster arrives over a few pulls, a flood of cluster-wide keys (`userspace/`,
+/// unknown names) is slowed down to this many per pull.
+pub(super) const MAX_NEW_LINKS_PER_PULL: usize = 4096;
+/// Nothing new (link or directory) is created from peers while /mars has no more than this
+/// share of its inodes free (in percent) or fewer than [`MIN_FREE_INODES`]: peers cannot
+/// fill /mars with entries, whatever they send over time.
+pub(super) const FREE_INODES_RESERVE_PERCENT: u64 = 25;
+/// See [`FREE_INODES_RESERVE_PERCENT`].
+pub(super) const MIN_FREE_INODES: u64 = 1024;
+
+/// What one pull (or one push) may still change, and its counts.
+pub(super) struct MergeBudget {
+    /// Directories it may still create.
+    pub(super) dirs_left: usize,
+    /// Links it may still create.
+    pub(super) links_left: usize,
+    /// Whether /mars has inodes to spare for peers (asked once per pull, when needed).
+    pub(super) inodes_spare: Option<bool>,
+    /// Entries refused so far.
+    pub(super) refused: usize,
+    /// Whether a bound was reached (logged once per pull).
+    pub(super) capped: bool,
 }
 
-/// Makes the missing parent directories of `/mars/<rel>`: the top-level one only if a peer may
-/// cause it (`may_create_remote_dir`), deeper ones always (as the original's
-/// `ordered_symlink`).
-fn make_parents(rel: &str) -> Result<bool> {
-    let mut end = 0usize;
-    let mut level = 0u32;
-    while let Some(slash) = rel.get(end..).and_then(|r| r.find('/')) {
-        let dir_end = end.saturating_add(slash);
-        let dir = rel.get(..dir_end).ok_or(EINVAL)?;
-        let name = dir.rsplit('/').next().unwrap_or(dir);
-        let path = mars_path(dir.as_bytes())?;
-        match vfs::lstat(path.as_cstr()) {
-            Ok(stat) if stat.kind == FileKind::Dir => {}
-            Ok(_) => return Ok(false),
-            Err(e) if e == ENOENT => {
-                if level == 0 && !may_create_remote_dir(name) {
-                    return Ok(false);
-                }
-                match vfs::mkdir(&path, DIR_MODE) {
-                    Ok(()) => {}
-                    Err(e) if e == EEXIST => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
+impl MergeBudget {
+    /// The budget of one pull.
+    pub(super) const fn new() -> Self {
+        MergeBudget {
+            dirs_left: MAX_DIRS_PER_PULL,
+            links_left: MAX_NEW_LINKS_PER_PULL,
+            inodes_spare: None,
+            refused: 0,
+            capped: false,
         }
-        end = dir_end.saturating_add(1);
-        level = level.saturating_add(1);
     }
-    Ok(true)
 }
 
-/// Merges one entry of a peer's tree into the local tree. The caller holds the merge lock.
-pub(super) fn apply(dent: &Dent<'_>) -> Result<Applied> {
+/// Entries refused from peers since the module loaded.
+pub(super) static REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Start of the current window of refusal messages (seconds).
+static LOG_WINDOW_START: AtomicI64 = AtomicI64::new(0);
+/// Refusal messages in the current window.
+static LOG_COUNT: AtomicU32 = AtomicU32::new(0);
+/// Length of a window of refusal messages.
+const LOG_WINDOW_SEC: i64 = 60;
+/// Refusal messages logged per window; the rest are counted.
+const LOG_BURST: u32 = 10;
+
+/// Whether a complaint about a peer's entry may be logged now (at most [`LOG_BURST`] per
+/// [`LOG_WINDOW_SEC`]; how many were not is told when the next window opens).
+pub(super) fn may_log() -> bool {
+    let now = real_time().sec;
+    let start = LOG_WINDOW_START.load(Ordering::Relaxed);
+    if now.saturating_sub(start) >= LOG_WINDOW_SEC
+        && LOG_WINDOW_START
+            .compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = LOG_COUNT
+            .swap(0, Ordering::AcqRel)
+            .saturating_sub(LOG_BURST);
+        if suppressed != 0 {
+            pr_warn!(
+                "net: {} more entries from peers were refused without a message ({} in all)\n",
+                suppressed,
+                REFUSED.load(Ordering::Relaxed)
+            );
+        }
+    }
+    LOG_COUNT.fetch_add(1, Ordering::AcqRel) < LOG_BURST
+}
+
+/// This host's and the peer's name as the merge rules take them.
+fn names<'a>(me: &'a [u8], peer: &'a [u8]) -> Option<(HostName<'a>, HostName<'a>)> {
+    let me = HostName::parse(core::str::from_utf8(me).ok()?).ok()?;
+    let peer = HostName::parse(core::str::from_utf8(peer).ok()?).ok()?;
+    Some((me, peer))
+}
+
+/// Merges one entry of `peer`'s tree into the local tree under the rules of
+/// `mars_core::merge_rules`: every path is resolved beneath `/mars` without following any
+/// symlink. The caller holds the merge lock.
+pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> Result<Applied> {
     // Every stamp seen advances the clock (protected against stamps from the future).
     clock::observe(dent.stamp);
     let Some(rel) = strip_mars_root(dent.path) else {
         return Ok(Applied::Skipped);
     };
-    if !mergeable(rel) {
+    let Some(me) = own_host() else {
         return Ok(Applied::Skipped);
-    }
-    let path = mars_path(rel.as_bytes())?;
-    match dent.kind {
-        // Logfiles are fetched over port 7778, not here.
-        DentKind::File => Ok(Applied::Skipped),
-        DentKind::Dir => {
-            match vfs::lstat(path.as_cstr()) {
-                Ok(_) => return Ok(Applied::Kept),
-                Err(e) if e != ENOENT => return Err(e),
-                Err(_) => {}
-            }
-            let name = rel.rsplit('/').next().unwrap_or(rel);
-            if !may_create_remote_dir(name) || !make_parents(rel)? {
+    };
+    let Some((me_name, peer_name)) = names(&me, peer) else {
+        return Ok(Applied::Skipped);
+    };
+    let ctx = MergeContext {
+        me: me_name,
+        peer: peer_name,
+        bogus_after: bogus_after(clock::now(), knobs::MAX_LAMPORT_FUTURE.get()),
+    };
+    let kind = match dent.kind {
+        DentKind::Symlink => EntryKind::Symlink,
+        DentKind::Dir => EntryKind::Dir,
+        DentKind::File => EntryKind::File,
+    };
+    let received = Received {
+        kind,
+        path: rel,
+        value: dent.value,
+        stamp: dent.stamp,
+    };
+    let mars = mars_root()?;
+    let local_value;
+    let local = match mars.lstat(rel.as_bytes()) {
+        Ok(stat) => match stat.kind {
+            FileKind::Dir => Local::Dir,
+            FileKind::Regular => Local::File(stat.mtime),
+            FileKind::Other => Local::Other,
+            FileKind::Symlink => match mars.read_link(rel.as_bytes()) {
+                Ok(link) => {
+                    local_value = link.value;
+                    match core::str::from_utf8(&local_value) {
+                        Ok(value) => Local::Link(Stamped {
+                            value,
+                            stamp: link.mtime,
+                        }),
+                        Err(_) => Local::Other,
+                    }
+                }
+                Err(e) if e == ENOENT => Local::Missing,
+                Err(e) => return Err(e),
+            },
+        },
+        Err(e) if e == ENOENT => Local::Missing,
+        // A symlink or a non-directory on the way: never walked through.
+        Err(e) if vfs::is_blocked_path(e) => {
+            return Ok(refuse(peer, rel, "a component on the way is no directory"));
+        }
+        Err(e) => return Err(e),
+    };
+    let action = match decide(&ctx, &received, local) {
+        Decision::Take(action) => action,
+        Decision::Keep(_) => return Ok(Applied::Kept),
+        Decision::Refuse(refusal) => return Ok(refuse(peer, rel, refusal.message())),
+    };
+    match action {
+        Action::MakeDir => {
+            if !inodes_to_spare(rel, budget)
+                || !make_parents(&mars, rel, budget)?
+                || !within_bounds(&mars, rel, budget)?
+                || !spend_dir(rel, budget)
+            {
                 return Ok(Applied::Skipped);
             }
-            match vfs::mkdir(&path, DIR_MODE) {
+            match mars.mkdir(rel.as_bytes(), DIR_MODE) {
                 Ok(()) => Ok(Applied::Written),
                 Err(e) if e == EEXIST => Ok(Applied::Kept),
                 Err(e) => Err(e),
             }
         }
-        DentKind::Symlink => apply_link(&path, rel, dent.value, dent.stamp),
+        Action::CreateLink | Action::ReplaceLink | Action::DeleteLink | Action::DeleteFile => {
+            if action == Action::CreateLink
+                && (!inodes_to_spare(rel, budget)
+                    || !spend_link(rel, budget)
+                    || !make_parents(&mars, rel, budget)?
+                    || !within_bounds(&mars, rel, budget)?)
+            {
+                return Ok(Applied::Skipped);
+            }
+            if action == Action::DeleteFile {
+                // The parent resolved beneath /mars; the file is unlinked under its lock.
+                mars.unlink(rel.as_bytes())?;
+            }
+            mars.replace_symlink(rel.as_bytes(), dent.value.as_bytes(), dent.stamp)?;
+            Ok(Applied::Written)
+        }
     }
 }
 
-/// Merges the link `/mars/<rel>` = `value` stamped `stamp` from a peer.
-pub(super) fn apply_link(path: &PathBuf, rel: &str, value: &str, stamp: Stamp) -> Result<Applied> {
-    let local = match vfs::lstat(path.as_cstr()) {
-        Err(e) if e == ENOENT => None,
+/// Counts and (rate-limited) logs a refused entry.
+fn refuse(peer: &[u8], rel: &str, why: &str) -> Applied {
+    REFUSED.fetch_add(1, Ordering::Relaxed);
+    if may_log() {
+        pr_warn!(
+            "net: refusing /mars/{} from {}: {}\n",
+            rel,
+            BStr::from_bytes(peer),
+            why
+        );
+    }
+    Applied::Refused
+}
+
+/// Whether creating `rel` keeps the bounds: at most [`MAX_MEMBERS`] addresses in `ips/`, at
+/// most [`MAX_RESOURCES`] resource directories. Logged once per pull when reached.
+fn within_bounds(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<bool> {
+    let (dir, prefix, max): (&[u8], &[u8], usize) = if rel.starts_with("ips/ip-") {
+        (b"ips", b"ip-", MAX_MEMBERS)
+    } else if rel.starts_with("resource-") && !rel.contains('/') {
+        (b"", b"resource-", MAX_RESOURCES)
+    } else {
+        return Ok(true);
+    };
+    let listing = match mars.read_dir(dir, 4096) {
+        Ok(listing) => listing,
+        Err(e) if e == ENOENT => return Ok(true),
         Err(e) => return Err(e),
-        Ok(stat) => match stat.kind {
-            FileKind::Symlink => match vfs::read_link(path.as_cstr()) {
-                Ok(link) => Some((link.value, link.mtime, false)),
-                Err(e) if e == ENOENT => None,
-                Err(e) => return Err(e),
-            },
-            // A local logfile only yields to a newer deletion.
-            FileKind::Regular => Some((bytes(&[b"(file)"])?, stat.mtime, true)),
-            FileKind::Dir | FileKind::Other => return Ok(Applied::Skipped),
-        },
     };
-    let local_stamped = match &local {
-        Some((value, mtime, _)) => {
-            let Ok(text) = core::str::from_utf8(value) else {
-                return Ok(Applied::Skipped);
-            };
-            Some(Stamped {
-                value: text,
-                stamp: *mtime,
-            })
+    let count = listing
+        .entries
+        .iter()
+        .filter(|e| e.name.starts_with(prefix))
+        .count();
+    if count < max && !listing.truncated {
+        return Ok(true);
+    }
+    if !budget.capped && may_log() {
+        pr_warn!(
+            "net: not creating /mars/{}: already {} entries of its kind (at most {})\n",
+            rel,
+            count,
+            max
+        );
+    }
+    budget.capped = true;
+    Ok(false)
+}
+
+/// Whether /mars has inodes to spare for a new entry `/mars/<rel>` from a peer (see
+/// [`FREE_INODES_RESERVE_PERCENT`]); asked once per pull, logged once per pull when not.
+fn inodes_to_spare(rel: &str, budget: &mut MergeBudget) -> bool {
+    let spare = *budget.inodes_spare.get_or_insert_with(|| {
+        let inodes = mars_path(b"")
+            .and_then(|root| File::open(root.as_cstr(), OpenMode::Read))
+            .and_then(|root| root.filesystem_inodes());
+        match inodes {
+            // A filesystem that does not count inodes has none to run out of.
+            Ok((0, _)) => true,
+            Ok((total, free)) => {
+                let reserve = (total / 100)
+                    .saturating_mul(FREE_INODES_RESERVE_PERCENT)
+                    .max(MIN_FREE_INODES);
+                free > reserve
+            }
+            Err(_) => false,
         }
-        None => None,
-    };
-    let limit = bogus_after(clock::now(), knobs::MAX_LAMPORT_FUTURE.get());
-    let decision = merge(local_stamped, Stamped { value, stamp }, limit);
-    let is_file = matches!(local, Some((_, _, true)));
-    match decision {
-        MergeDecision::Keep(_) => return Ok(Applied::Kept),
-        MergeDecision::Replace if is_file => return Ok(Applied::Kept),
-        MergeDecision::Delete if is_file => vfs::unlink(path)?,
-        _ => {}
+    });
+    if !spare && !budget.capped && may_log() {
+        pr_warn!(
+            "net: not creating /mars/{} for a peer: /mars has no more than {}% of its inodes free\n",
+            rel,
+            FREE_INODES_RESERVE_PERCENT
+        );
     }
-    if local.is_none() && !make_parents(rel)? {
-        return Ok(Applied::Skipped);
+    if !spare {
+        budget.capped = true;
     }
-    vfs::replace_symlink(path, value.as_bytes(), stamp)?;
-    Ok(Applied::Written)
+    spare
+}
+
+/// Takes one link from the pull's budget for `/mars/<rel>`; false (logged once per pull) when
+/// it is spent.
+fn spend_link(rel: &str, budget: &mut MergeBudget) -> bool {
+    if budget.links_left == 0 {
+        if !budget.capped && may_log() {
+            pr_warn!(
+                "net: a pull would create more than {} links: not /mars/{} (the next pull goes on)\n",
+                MAX_NEW_LINKS_PER_PULL,
+                rel
+            );
+        }
+        budget.capped = true;
+        return false;
+    }
+    budget.links_left = budget.links_left.saturating_sub(1);
+    true
+}
+
+/// Takes one directory from the pull's budget for `/mars/<rel>`; false (logged once per pull)
+/// when it is spent.
+fn spend_dir(rel: &str, budget: &mut MergeBudget) -> bool {
+    if budget.dirs_left == 0 {
+        if !budget.capped && may_log() {
+            pr_warn!(
+                "net: a pull would create more than {} directories: not /mars/{}\n",
+                MAX_DIRS_PER_PULL,
+                rel
+            );
+        }
+        budget.capped = true;
+        return false;
+    }
+    budget.dirs_left = budget.dirs_left.saturating_sub(1);
+    true
+}
+
+/// Makes the missing parent directories of `/mars/<rel>`, beneath `/mars`: each must be a
+/// directory of the layout a merge may create (`merge_rules::may_create_parent`), and the
+/// pull's budget of directories must allow it.
+fn make_parents(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<bool> {
+    let mut end = 0usize;
+    while let Some(slash) = rel.get(end..).and_then(|r| r.find('/')) {
+        let dir_end = end.saturating_add(slash);
+        let dir = rel.get(..dir_end).ok_or(EINVAL)?;
+        match mars.lstat(dir.as_bytes()) {
+            Ok(stat) if stat.kind == FileKind::Dir => {}
+            Ok(_) => return Ok(false),
+            Err(e) if e == ENOENT => {
+                if !may_create_parent(dir) || !within_bounds(mars, dir, budget)? {
+                    return Ok(false);
+                }
+                if !spend_dir(dir, budget) {
+                    return Ok(false);
+                }
+                match mars.mkdir(dir.as_bytes(), DIR_MODE) {
+                    Ok(()) => {}
+                    Err(e) if e == EEXIST => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) if vfs::is_blocked_path(e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        end = dir_end.saturating_add(1);
+    }
+    Ok(true)
 }

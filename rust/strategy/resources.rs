@@ -33,7 +33,7 @@ use crate::mars_core::strategy::{
 };
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree::LogName;
-use crate::mars_core::tree_value::ReplayLink;
+use crate::mars_core::tree_value::{parse_device_path, ReplayLink};
 use crate::net::logs::Fetcher;
 use crate::net::sync::{register_data, unregister_data, Syncer};
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
@@ -422,7 +422,9 @@ impl Resource {
         match step {
             Step::Stay => Ok(()),
             Step::Attach => {
-                if !data_path.starts_with('/') {
+                // Only this host writes `data-<me>` (peers' copies are refused by the merge
+                // rules); the device opened is still only an absolute path without `..`.
+                if parse_device_path(data_path).is_err() {
                     return Err(EINVAL);
                 }
                 let lower = BioBrick::new(data_path)?;

@@ -24,7 +24,7 @@ mkfs.ext4 -q -F /dev/vdb && mount -t ext4 /dev/vdb /mars && chmod 0700 /mars || 
 modprobe mars || fail "modprobe mars"
 say "$(cat /proc/sys/mars/version); knobs: $(ls /proc/sys/mars | tr '\n' ' ')"
 if [ "$h" = alpha ]; then
-	say "marsadm create-cluster"; marsadm create-cluster >/dev/null || fail "create-cluster"
+	say "marsadm create-cluster"; marsadm create-cluster --secret-file="$MARS_SECRET_FILE" >/dev/null || fail "create-cluster"
 	say "marsadm create-resource demo /dev/vda"; marsadm create-resource demo /dev/vda >/dev/null || fail "create-resource"
 	wait_for 30 test -b /dev/mars/demo || fail "no /dev/mars/demo"
 	say "/dev/mars/demo is here; waiting for bravo to join"
@@ -48,7 +48,7 @@ if [ "$h" = alpha ]; then
 else
 	wait_reachable alpha 60 || fail "alpha unreachable"
 	# Refused (nothing changed) until alpha's module listens: try again.
-	say "marsadm join-cluster alpha"; wait_for 120 marsadm join-cluster alpha --timeout 120 || fail "join-cluster"
+	say "marsadm join-cluster alpha"; wait_for 120 marsadm join-cluster alpha --timeout 120 --secret-file="$MARS_SECRET_FILE" || fail "join-cluster"
 	wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]" || fail "resource demo did not arrive"
 	say "marsadm join-resource demo /dev/vda"
 	out=$(marsadm join-resource demo /dev/vda 2>&1) || fail "join-resource: $out"

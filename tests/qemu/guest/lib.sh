@@ -100,6 +100,14 @@ wait_for() {
 
 # --- A cluster of the guests (alpha creates it, the others join through alpha) ---
 
+# The cluster secret of this run: scripts/run-scenario.sh passes one per run on the kernel
+# command line (mars_secret=<64 hex digits>); every guest's create-cluster and join-cluster
+# take it from this file (mode 0600), so that the guests of a run form one cluster.
+MARS_SECRET_FILE=/run/mars-secret
+if [ -n "${mars_secret:-}" ]; then
+	(umask 077 && printf '%s\n' "$mars_secret" > "$MARS_SECRET_FILE")
+fi
+
 # is_link PATH: PATH is a symlink and no tombstone.
 is_link() { [ -L "$1" ] && [ "$(readlink "$1")" != .deleted ]; }
 
@@ -110,11 +118,12 @@ mars_cluster_up() {
 	check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
 	check "modprobe mars" modprobe mars
 	if [ "$mars_host" = alpha ]; then
-		check "create-cluster" marsadm create-cluster
+		check "create-cluster" marsadm create-cluster --secret-file="$MARS_SECRET_FILE"
 	else
 		wait_reachable alpha 60
 		# Refused (nothing changed) until alpha's module listens: try again.
-		check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120
+		check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120 \
+			--secret-file="$MARS_SECRET_FILE"
 	fi
 	check "every member is known" wait_for 120 mars_all_members_known
 }

@@ -10,9 +10,10 @@
 # change is told to the peers at once (a write on alpha and the answers of the others take a
 # few seconds, not poll intervals). The last host cannot leave while it is member of a
 # resource, then `leave-cluster` works and the others stop exchanging with it. When it comes
-# back with a cluster of its own, alpha refuses it as a foreign cluster (a log line on both
-# sides) and nothing is merged either way. Unloading the module with connections open is
-# prompt. (cluster-join3 runs the same with three hosts.)
+# back with a cluster of its own (and a secret of its own), alpha refuses it: its proof does
+# not verify (a log line on both sides) and nothing is merged either way. Unloading the module with connections open is
+# prompt. A join with a wrong cluster secret is refused and changes nothing. (cluster-join3
+# runs the same with three hosts.)
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -46,10 +47,16 @@ check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
 check "modprobe mars" modprobe mars
 
 if [ "$h" = alpha ]; then
-	check "create-cluster" marsadm create-cluster
+	check "create-cluster" marsadm create-cluster --secret-file="$MARS_SECRET_FILE"
 else
 	wait_reachable alpha 60
-	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120
+	# A wrong secret: alpha refuses the proof (once its module listens), nothing changes here.
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > /tmp/wrong-secret
+	check "join-cluster with a wrong secret is refused" wait_for 120 sh -c \
+		'marsadm join-cluster alpha --secret-file=/tmp/wrong-secret 2>&1 | grep -q "wrong cluster secret: alpha refused the proof; nothing changed"'
+	check "the refused join changed nothing" sh -c '[ ! -e /mars/uuid ] && [ ! -e /mars/.secret ] && [ ! -e /mars/ips ]'
+	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120 \
+		--secret-file="$MARS_SECRET_FILE"
 fi
 check "the cluster uuid is alpha's" sh -c 'readlink /mars/uuid | grep -q "^alpha_[0-9]*\.[0-9]*$"'
 check "every member's address is known here" wait_for 90 all_ips_here
@@ -112,7 +119,7 @@ if [ "$h" = "$last" ]; then
 	check "create-cluster of another cluster" marsadm create-cluster
 	marsadm set-link 10.77.0.1 ips/ip-alpha
 	marsadm set-link secret "userspace/foreign-$h"
-	check "alpha refuses us as a foreign cluster (log line)" wait_for 60 logged "net: alpha refused us: foreign cluster"
+	check "alpha refuses us: our proof does not verify (log line)" wait_for 60 logged "net: alpha refused us: authentication failed"
 	check "nothing of alpha's cluster merged" sh -c \
 		'[ ! -e /mars/actual-alpha ] && [ ! -e /mars/userspace/hello-alpha ] && readlink /mars/uuid | grep -q "^'"$h"'_"'
 	# Stay a little, so that alpha sees the refusal too.
@@ -121,9 +128,12 @@ if [ "$h" = "$last" ]; then
 	told_rmmod
 else
 	check "$last's leave arrived: ips/ip-$last is deleted" wait_for 60 link_is "/mars/ips/ip-$last" .deleted
+	# Refusals of $last so far (its join with a wrong secret): the one to wait for comes later.
+	refused_before=$(dmesg | grep -c "net: refusing $last (.*): authentication failed")
 	check "no more exchange with $last" wait_for 20 logged "net: $last left the cluster"
 	if [ "$h" = alpha ]; then
-		check "$last with another cluster is refused (log line)" wait_for 120 logged "net: refusing $last (.*): foreign cluster"
+		check "$last with another cluster is refused (log line)" wait_for 120 sh -c \
+			"[ \$(dmesg | grep -c 'net: refusing $last (.*): authentication failed') -gt $refused_before ]"
 		check "nothing of $last's cluster merged" sh -c \
 			"[ ! -e /mars/userspace/foreign-$last ] && readlink /mars/uuid | grep -q '^alpha_'"
 	fi

@@ -62,7 +62,7 @@ write_rotate() { write_mib "$1" "$2" && marsadm log-rotate r0; }
 check "mkfs.ext4 and mount /mars" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
 check "modprobe mars" modprobe mars
 if [ "$h" = alpha ]; then
-	check "create-cluster" marsadm create-cluster
+	check "create-cluster" marsadm create-cluster --secret-file="$MARS_SECRET_FILE"
 	check "bravo is known" wait_for 180 is_link /mars/ips/ip-bravo
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	check "/dev/mars/r0 appears" wait_for 30 test -b /dev/mars/r0
@@ -70,12 +70,12 @@ if [ "$h" = alpha ]; then
 else
 	wait_reachable alpha 60
 	check "join-cluster with an unreachable address is refused, nothing changes" \
-		unchanged marsadm join-cluster alpha 10.77.0.9 --timeout 5
+		unchanged marsadm join-cluster alpha 10.77.0.9 --timeout 5 --secret-file="$MARS_SECRET_FILE"
 	check "join-cluster at a port where nothing listens is refused, nothing changes" \
-		unchanged marsadm join-cluster alpha 10.77.0.1:7790
+		unchanged marsadm join-cluster alpha 10.77.0.1:7790 --secret-file="$MARS_SECRET_FILE"
 	check "join-cluster with the own address is refused, nothing changes" \
-		unchanged marsadm join-cluster alpha 10.77.0.2
-	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120
+		unchanged marsadm join-cluster alpha 10.77.0.2 --secret-file="$MARS_SECRET_FILE"
+	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120 --secret-file="$MARS_SECRET_FILE"
 	check "resource r0 arrived" wait_for 120 is $res/primary alpha
 	check "make a 1 MiB device" sh -c "echo '0 2048 linear /dev/vda 0' | dmsetup create small && dmsetup mknodes small"
 	check "join-resource with a too small device is refused, nothing changes" \

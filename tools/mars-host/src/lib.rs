@@ -6,6 +6,8 @@
 //! (lz4_flex, raw LZ4 blocks as the kernel's lib/lz4 reads and writes them). marsadm, the
 //! tests, the fuzzers and the benchmark use them; the kernel module has its own.
 //!
+//! [`HostSha256`] is the SHA-256 of the handshake authentication (`sha2`).
+//!
 //! [`vectors`] reads and writes `core/testdata/digest_vectors.txt`, the test vectors both
 //! sides check against, and [`LogBuilder`] assembles logfiles in memory for tests.
 
@@ -16,6 +18,17 @@ use mars_core::log_record::{
 };
 
 pub mod vectors;
+
+/// SHA-256 from the `sha2` crate, for the handshake's HMAC ([`mars_core::auth`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostSha256;
+
+impl mars_core::auth::Sha256 for HostSha256 {
+    fn sha256(&self, data: &[u8]) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        Some(sha2::Sha256::digest(data).into())
+    }
+}
 
 /// Every digest of the log format, from crates.io crates.
 #[derive(Clone, Copy, Debug, Default)]

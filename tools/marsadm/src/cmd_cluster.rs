@@ -13,12 +13,15 @@
 //! defaults-<host>/sync-limit      0
 //! defaults-<host>/sync-pref-list  (none)
 //! ips/ip-<host>                   <address>
+//! .secret                         the cluster secret (a 0600 file, never replicated)
 //! ```
 //!
-//! Refused when `ips/` exists (unless `--force`) or a `uuid` exists (always).
+//! Refused when `ips/` exists (unless `--force`), a `uuid` exists (always) or a `.secret`
+//! exists (always).
 
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};
+use crate::secret::{self, Check};
 use crate::tree_io::{trigger, Batch, MARSADM_FEATURE_VERSION};
 use mars_core::lamport::Stamp;
 use mars_core::names::check_name;
@@ -32,6 +35,10 @@ pub(crate) struct CreateClusterArgs {
     /// the first address of a non-loopback interface).
     #[arg(long, value_name = "ADDRESS")]
     ip: Option<String>,
+    /// Take the cluster secret from FILE (64 hex digits; - reads standard input) instead of
+    /// making a new one from /dev/urandom. It is stored in /mars/.secret (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<String>,
 }
 
 pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
@@ -47,9 +54,23 @@ pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
             "Cluster was already created with uuid='{uuid}'. For safety reasons, no override is possible at marsadm level."
         )));
     }
+    if tree
+        .path(mars_core::auth::SECRET_FILE)
+        .symlink_metadata()
+        .is_ok()
+    {
+        return Err(Fail::refused(format!(
+            "{} exists: a cluster secret is installed already; not replacing it",
+            tree.path(mars_core::auth::SECRET_FILE).display()
+        )));
+    }
     ctx.check_mounted("create any cluster info")?;
     let ip = own_ip(ctx, args.ip.as_deref())?;
     let host = &ctx.host;
+    let secret = match &args.secret_file {
+        Some(file) => secret::read_arg(file)?,
+        None => secret::generate()?,
+    };
 
     let mut batch = Batch::new();
     for dir in [
@@ -72,7 +93,18 @@ pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
     batch.set_link(&format!("defaults-{host}/sync-limit"), "0");
     batch.set_link(&format!("defaults-{host}/sync-pref-list"), NONE_VALUE);
     batch.set_link(&format!("ips/ip-{host}"), &ip);
-    ctx.commit(batch)?;
+    if ctx.options.dry_run {
+        println!(
+            "would write {} (the cluster secret)",
+            tree.path(mars_core::auth::SECRET_FILE).display()
+        );
+    } else {
+        secret::install(tree, &secret)?;
+    }
+    if let Err(fail) = ctx.commit(batch) {
+        let _ = std::fs::remove_file(tree.path(mars_core::auth::SECRET_FILE));
+        return Err(fail);
+    }
     println!("New cluster UUID is '{uuid}'");
     println!("host '{host}' has IP address '{ip}'");
     Ok(())
@@ -174,6 +206,10 @@ pub(crate) struct JoinClusterArgs {
     /// This host's IPv4 address for the peers (default as for create-cluster).
     #[arg(long, value_name = "ADDRESS")]
     ip: Option<String>,
+    /// The cluster secret (required): a copy of /mars/.secret of a member; - reads standard
+    /// input. Checked against <PEER> before anything changes.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<String>,
 }
 
 /// The stamp of the links a joining host writes before it has heard from the cluster
@@ -204,6 +240,20 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
         ))
         .line("use leave-cluster and a fresh /mars first to join another cluster"));
     }
+    let Some(secret_file) = &args.secret_file else {
+        return Err(Fail::refused(
+            "join-cluster needs the cluster secret: --secret-file=FILE (- reads standard input)",
+        )
+        .line("copy /mars/.secret of a member (as root, e.g. with scp); nothing changed"));
+    };
+    let secret = secret::read_arg(secret_file)?;
+    let installed = secret::installed(tree)?;
+    if installed.as_ref().is_some_and(|s| *s != secret) {
+        return Err(Fail::refused(format!(
+            "{} holds another cluster secret; nothing changed",
+            tree.path(mars_core::auth::SECRET_FILE).display()
+        )));
+    }
     ctx.check_mounted("join a cluster")?;
     if !tree.module_loaded() && !ctx.options.dry_run {
         return Err(Fail::refused(
@@ -230,8 +280,8 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
             "address '{peer_ip}' of '{peer}' is this host's own address '{ip}'"
         )));
     }
-    if !ctx.options.dry_run && !ctx.options.force {
-        check_reachable(ctx, peer, &peer_ip, parsed)?;
+    if !ctx.options.dry_run {
+        check_secret(ctx, peer, &peer_ip, parsed, &secret)?;
     }
 
     let mut batch = Batch::new();
@@ -258,9 +308,19 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
     batch.set_link(&format!("defaults-{host}/sync-pref-list"), NONE_VALUE);
     batch.add_trigger(trigger::FROM_REMOTE);
     let undo = JoinUndo::plan(ctx, peer);
-    ctx.commit(batch)?;
     if ctx.options.dry_run {
+        ctx.commit(batch)?;
         return Ok(());
+    }
+    let wrote_secret = installed.is_none();
+    if wrote_secret {
+        secret::install(tree, &secret)?;
+    }
+    if let Err(fail) = ctx.commit(batch) {
+        if wrote_secret {
+            let _ = std::fs::remove_file(tree.path(mars_core::auth::SECRET_FILE));
+        }
+        return Err(fail);
     }
     let arrived = ctx.wait_for(
         &format!("the cluster uuid has arrived from {peer} ({peer_ip})"),
@@ -270,7 +330,12 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
         if tree.value("uuid").is_some_and(|u| u != ANY_UUID) {
             // It arrived just now.
         } else {
-            let problems = undo.roll_back(ctx);
+            let mut problems = undo.roll_back(ctx);
+            if wrote_secret {
+                if let Err(e) = std::fs::remove_file(tree.path(mars_core::auth::SECRET_FILE)) {
+                    problems.push(format!("'{}': {e}", mars_core::auth::SECRET_FILE));
+                }
+            }
             let mut out = Fail::refused(format!(
                 "no cluster answered from {peer} ({peer_ip}) within {} s: nothing changed",
                 ctx.options.timeout
@@ -300,8 +365,16 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
 }
 
 /// Refuses when nothing answers at the peer's metadata port (connection refused, no route,
-/// no answer within 10 s or `--timeout`): a wrong address must not leave a half-joined tree.
-fn check_reachable(ctx: &Ctx, peer: &str, peer_ip: &str, ip: IpAddress) -> CmdResult {
+/// no answer within 10 s or `--timeout`), or when the peer does not accept our proof of the
+/// cluster secret or cannot prove it itself: a wrong address or a wrong secret must not leave
+/// a half-joined tree.
+fn check_secret(
+    ctx: &Ctx,
+    peer: &str,
+    peer_ip: &str,
+    ip: IpAddress,
+    secret: &mars_core::auth::Secret,
+) -> CmdResult {
     let port = ip.port.unwrap_or(mars_core::version::DEFAULT_PORT);
     let addr = std::net::SocketAddr::from((Ipv4Addr::from(ip.octets), port));
     let seconds = if ctx.options.timeout >= 0 {
@@ -310,8 +383,22 @@ fn check_reachable(ctx: &Ctx, peer: &str, peer_ip: &str, ip: IpAddress) -> CmdRe
         10
     };
     let timeout = std::time::Duration::from_secs(seconds as u64);
-    match std::net::TcpStream::connect_timeout(&addr, timeout) {
-        Ok(_) => Ok(()),
+    let nothing = "nothing changed";
+    match secret::check_with_peer(addr, &ctx.host, peer, secret, timeout) {
+        Ok(Check::Accepted) => Ok(()),
+        Ok(Check::WrongSecret) => Err(Fail::refused(format!(
+            "wrong cluster secret: {peer} refused the proof; {nothing}"
+        ))
+        .line("copy /mars/.secret of a member of the cluster to join")),
+        Ok(Check::BadServerProof) => Err(Fail::refused(format!(
+            "wrong cluster secret: {peer} ({addr}) failed to prove that it holds this secret; {nothing}"
+        ))),
+        Ok(Check::OtherHost(other)) => Err(Fail::refused(format!(
+            "the host at {addr} is '{other}', not '{peer}'; {nothing}"
+        ))),
+        Ok(Check::Refused(code, message)) => Err(Fail::refused(format!(
+            "{peer} ({addr}) refused us: {code:?} {message}; {nothing}"
+        ))),
         Err(e) => Err(
             Fail::refused(format!("cannot reach '{peer}' at {addr} ({peer_ip}): {e}")).line(
                 "check the address, the network, and that mars is loaded there; nothing changed",

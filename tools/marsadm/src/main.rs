@@ -4,7 +4,7 @@
 //! marsadm never talks to the kernel directly except through the `/mars` symlink tree and
 //! `/proc/sys/mars`: it writes links (temporary name, Lamport mtime, rename, trigger) and reads
 //! the kernel's indicators back. Each command group lives in its own file; `tree_io` is the
-//! only writer of the tree.
+//! only writer of the tree's links (`secret` writes the one hidden file, `/mars/.secret`).
 
 mod cmd_cluster;
 mod cmd_cron;
@@ -19,6 +19,7 @@ mod cmd_sync;
 mod ctx;
 mod fail;
 mod model;
+mod secret;
 mod tree_io;
 
 use clap::{Parser, Subcommand};
@@ -79,12 +80,17 @@ enum Command {
     ///
     /// Writes uuid (<host>_<lamport time>), ips/ip-<host>, defaults-<host>/sync-limit (0) and
     /// sync-pref-list ((none)), actual-<host>/marsadm-version, and the directories ips,
-    /// defaults, defaults-<host>, todo-global, userspace, actual-<host>. Refused when the
-    /// cluster exists. /mars must be mounted.
+    /// defaults, defaults-<host>, todo-global, userspace, actual-<host>, and the cluster
+    /// secret /mars/.secret (mode 0600; from --secret-file, else 32 random bytes). Copy that
+    /// file to every host that joins. Refused when the cluster or a secret exists. /mars must
+    /// be mounted.
     CreateCluster(cmd_cluster::CreateClusterArgs),
     /// Become a member of the cluster that <PEER> belongs to (the module must be loaded).
     ///
-    /// Writes uuid = (any), ips/ip-<host> and ips/ip-<peer> with the preliminary stamp 1970+1 s,
+    /// Needs --secret-file=FILE, a copy of a member's /mars/.secret: checks it against <PEER>
+    /// first (an authenticated handshake on its port 7777; a wrong secret changes nothing),
+    /// then writes /mars/.secret, and uuid = (any), ips/ip-<host> and ips/ip-<peer> with the
+    /// preliminary stamp 1970+1 s,
     /// waits until the kernel has pulled the cluster's uuid from the peer, then stamps
     /// ips/ip-<host> anew so that the peer learns this host. Refused when this host already
     /// belongs to a cluster, and (writing nothing) when nothing answers at the peer's address
@@ -248,7 +254,24 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
             serde_json::to_string_pretty(&model::to_json(&view)).unwrap_or_default()
         );
     } else {
-        print!("{}", model::to_text(&view));
+        // Names and values come from peers: nothing but newlines and tabs goes out raw.
+        let text = model::to_text(&view);
+        let safe: String = text
+            .split_inclusive('\n')
+            .map(|line| {
+                let (body, end) = match line.strip_suffix('\n') {
+                    Some(body) => (body, "\n"),
+                    None => (line, ""),
+                };
+                let body: String = body
+                    .split('\t')
+                    .map(tree_io::escape_controls)
+                    .collect::<Vec<_>>()
+                    .join("\t");
+                body + end
+            })
+            .collect();
+        print!("{safe}");
     }
     Ok(())
 }

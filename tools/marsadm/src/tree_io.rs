@@ -137,7 +137,7 @@ impl Tree {
         if kind.is_symlink() {
             match fs::read_link(&path) {
                 Ok(target) => Entry::Link(Link {
-                    value: String::from_utf8_lossy(target.as_os_str().as_bytes()).into_owned(),
+                    value: escape_controls(&String::from_utf8_lossy(target.as_os_str().as_bytes())),
                     stamp: stamp_of(&meta),
                 }),
                 Err(_) => Entry::Missing,
@@ -535,6 +535,24 @@ fn io_fail(what: &str, path: &Path, e: io::Error) -> Fail {
     Fail::refused(format!("{what} '{}': {e}", path.display()))
 }
 
+/// `text` with every control character (C0, DEL, C1) written as `\u{..}`: link values come
+/// from peers, and no value of the layout has one (the kernel refuses them), so one that does
+/// must never reach a terminal as is.
+pub(crate) fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// `.tmp.<pid>.<name>` in the directory of `path` (the original's `to_tmp`).
 fn temp_path(path: &Path, pid: u32) -> PathBuf {
     let name = path
@@ -630,6 +648,24 @@ mod tests {
             keep_path(Path::new("/mars/r/log-1"), 7),
             Path::new("/mars/r/.tmp.7.keep.log-1")
         );
+    }
+
+    #[test]
+    fn link_values_with_control_characters_are_read_escaped() {
+        let dir = std::env::temp_dir().join(format!("marsadm-escape-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("a\x1b[2Jb\nc", dir.join("primary")).unwrap();
+        let tree = Tree {
+            root: dir.clone(),
+            proc_dir: dir.clone(),
+            testing: true,
+        };
+        let value = tree.link("primary").unwrap().value;
+        assert_eq!(value, "a\\u{1b}[2Jb\\u{a}c");
+        assert!(!value.chars().any(char::is_control));
+        assert_eq!(escape_controls("plain /dev/sdb"), "plain /dev/sdb");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `join-cluster` writes the preliminary links (stamped 1970+1 s, so that the cluster's values
-//! win) and waits for the cluster's uuid, and removes them again when none arrives; it refuses
-//! a host that belongs to a cluster already and an address where nothing answers.
+//! `join-cluster` checks the cluster secret against the peer first (a wrong one changes
+//! nothing), writes the secret and the preliminary links (stamped 1970+1 s, so that the
+//! cluster's values win) and waits for the cluster's uuid, and removes them again when none
+//! arrives; it refuses a host that belongs to a cluster already and an address where nothing
+//! answers.
 //! `leave-cluster` deletes this host's address link and refuses while the host is member of a
 //! resource. `wait-cluster` waits for every peer's heartbeat and names the silent ones.
 //! `set-link` writes one link with the Lamport stamp and refuses paths outside the tree.
@@ -9,13 +11,14 @@
 mod common;
 
 use common::*;
+use std::os::unix::fs::PermissionsExt;
 
 #[test]
 fn join_cluster_writes_preliminary_links_and_waits_for_the_uuid() {
     let f = Fixture::new("join");
-    // Something listens at the peer's address, but no cluster answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    // The peer accepts our secret, but its kernel never sends the uuid.
+    let (peer, member) = fake_peer(SECRET_HEX, "bravo");
+    let secret = secret_file(&f, "secret", SECRET_HEX);
     let before = f.snapshot();
     let run = f.run(&[
         "join-cluster",
@@ -24,7 +27,9 @@ fn join_cluster_writes_preliminary_links_and_waits_for_the_uuid() {
         "--ip=10.0.0.1",
         "--timeout=1",
         "-v",
+        &format!("--secret-file={secret}"),
     ]);
+    assert!(member.join().unwrap(), "our proof verified");
     // The links were written with the preliminary stamp before the wait ...
     assert!(
         run.stdout.contains("ips/ip-bravo' -> '127.0.0.1:"),
@@ -42,8 +47,8 @@ fn join_cluster_writes_preliminary_links_and_waits_for_the_uuid() {
 #[test]
 fn join_cluster_keeps_the_links_once_the_uuid_arrived() {
     let f = Fixture::new("join-ok");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (peer, member) = fake_peer(SECRET_HEX, "bravo");
+    let secret = secret_file(&f, "secret", SECRET_HEX);
     // The "kernel" merges the cluster's uuid while marsadm waits.
     let root = f.root.clone();
     let merger = std::thread::spawn(move || {
@@ -64,9 +69,21 @@ fn join_cluster_keeps_the_links_once_the_uuid_arrived() {
         &peer,
         "--ip=10.0.0.1",
         "--timeout=10",
+        &format!("--secret-file={secret}"),
     ]);
     merger.join().unwrap();
     run.ok();
+    assert!(member.join().unwrap());
+    // The secret is installed: mode 0600, the canonical format.
+    let path = f.root.join(".secret");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{SECRET_HEX}\n")
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(f.value("uuid"), "bravo_1900000000.000000000");
     assert_eq!(f.link("ips/ip-bravo"), (peer.clone(), (1, 0)));
     // Our own address anew, stamped now, so that the cluster learns it.
@@ -83,22 +100,55 @@ fn join_cluster_refuses_a_wrong_or_unreachable_address_and_changes_nothing() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let secret = secret_file(&f, "secret", SECRET_HEX);
+    let secret_arg = format!("--secret-file={secret}");
     let before = f.snapshot();
     f.run(&[
         "join-cluster",
         "bravo",
         &format!("127.0.0.1:{closed}"),
         "--ip=10.0.0.1",
+        &secret_arg,
     ])
     .refused("cannot reach 'bravo'");
-    f.run(&["join-cluster", "bravo", "10.0.0.256", "--ip=10.0.0.1"])
-        .refused("IP address '10.0.0.256' of 'bravo'");
-    f.run(&["join-cluster", "bravo", "not-an-ip", "--ip=10.0.0.1"])
-        .refused("IP address 'not-an-ip'");
-    f.run(&["join-cluster", "bravo", "10.0.0.1", "--ip=10.0.0.1"])
-        .refused("this host's own address");
-    f.run(&["join-cluster", "bad.name", "10.0.0.2"])
+    f.run(&[
+        "join-cluster",
+        "bravo",
+        "10.0.0.256",
+        "--ip=10.0.0.1",
+        &secret_arg,
+    ])
+    .refused("IP address '10.0.0.256' of 'bravo'");
+    f.run(&[
+        "join-cluster",
+        "bravo",
+        "not-an-ip",
+        "--ip=10.0.0.1",
+        &secret_arg,
+    ])
+    .refused("IP address 'not-an-ip'");
+    f.run(&[
+        "join-cluster",
+        "bravo",
+        "10.0.0.1",
+        "--ip=10.0.0.1",
+        &secret_arg,
+    ])
+    .refused("this host's own address");
+    f.run(&["join-cluster", "bad.name", "10.0.0.2", &secret_arg])
         .refused("peer host name 'bad.name'");
+    // Without a secret, or with one that is no secret.
+    f.run(&["join-cluster", "bravo", "10.0.0.2", "--ip=10.0.0.1"])
+        .refused("join-cluster needs the cluster secret: --secret-file=FILE");
+    let bad = secret_file(&f, "bad", "0102");
+    f.run(&[
+        "join-cluster",
+        "bravo",
+        "10.0.0.2",
+        "--ip=10.0.0.1",
+        &format!("--secret-file={bad}"),
+    ])
+    .refused("holds no cluster secret");
     assert_eq!(f.snapshot(), before);
     assert_eq!(f.trigger(), "", "no trigger either");
 }
@@ -106,17 +156,56 @@ fn join_cluster_refuses_a_wrong_or_unreachable_address_and_changes_nothing() {
 #[test]
 fn join_cluster_refuses_members_and_itself() {
     let f = Fixture::new("join-refused");
-    f.run(&["join-cluster", "alpha", "10.0.0.1"])
+    let secret = format!("--secret-file={}", secret_file(&f, "secret", SECRET_HEX));
+    f.run(&["join-cluster", "alpha", "10.0.0.1", &secret])
         .refused("is this host");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
     let before = f.snapshot();
-    f.run(&["join-cluster", "bravo", "10.0.0.2"])
+    f.run(&["join-cluster", "bravo", "10.0.0.2", &secret])
         .refused("already member of the cluster");
     assert_eq!(before, f.snapshot());
     let g = Fixture::new("join-unloaded");
     g.unload();
-    g.run(&["join-cluster", "bravo", "10.0.0.2"])
+    g.run(&["join-cluster", "bravo", "10.0.0.2", &secret])
         .refused("not loaded");
+}
+
+#[test]
+fn join_cluster_with_a_wrong_secret_changes_nothing() {
+    let f = Fixture::new("join-wrong-secret");
+    let (peer, member) = fake_peer(SECRET_HEX, "bravo");
+    let wrong = SECRET_HEX.replace("20", "21");
+    let secret = secret_file(&f, "secret", &wrong);
+    let before = f.snapshot();
+    let run = f.run(&[
+        "join-cluster",
+        "bravo",
+        &peer,
+        "--ip=10.0.0.1",
+        &format!("--secret-file={secret}"),
+    ]);
+    assert!(!member.join().unwrap(), "the peer refused the proof");
+    run.refused("wrong cluster secret: bravo refused the proof; nothing changed");
+    assert_eq!(f.snapshot(), before);
+    assert_eq!(f.trigger(), "", "no trigger either");
+}
+
+#[test]
+fn join_cluster_refuses_a_peer_that_is_another_host() {
+    let f = Fixture::new("join-other-host");
+    let (peer, member) = fake_peer(SECRET_HEX, "charlie");
+    let secret = secret_file(&f, "secret", SECRET_HEX);
+    let before = f.snapshot();
+    f.run(&[
+        "join-cluster",
+        "bravo",
+        &peer,
+        "--ip=10.0.0.1",
+        &format!("--secret-file={secret}"),
+    ])
+    .refused("is 'charlie', not 'bravo'");
+    member.join().unwrap();
+    assert_eq!(f.snapshot(), before);
 }
 
 #[test]
@@ -183,4 +272,39 @@ fn set_link_writes_one_stamped_link() {
     f.run(&["set-link", "x", "userspace/.tmp.1.x"])
         .refused("not a key");
     assert_eq!(before, f.snapshot());
+}
+
+#[test]
+fn create_cluster_makes_a_secret_and_never_replaces_one() {
+    let f = Fixture::new("create-secret");
+    f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();
+    let path = f.root.join(".secret");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.len(), 65);
+    assert!(mars_core::auth::Secret::parse(text.as_bytes()).is_ok());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A hidden name: the kernel's tree scan never lists or serves it.
+    assert!(mars_core::names::is_skipped_by_scan(b".secret"));
+
+    // Given secret; an existing one is never replaced, not even with --force.
+    let g = Fixture::new("create-given-secret");
+    let secret = secret_file(&g, "secret", &SECRET_HEX.to_uppercase());
+    g.run(&[
+        "create-cluster",
+        "--ip=10.0.0.1",
+        &format!("--secret-file={secret}"),
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(g.root.join(".secret")).unwrap(),
+        format!("{SECRET_HEX}\n")
+    );
+    std::fs::remove_file(g.root.join("uuid")).unwrap();
+    let before = g.snapshot();
+    g.run(&["create-cluster", "--ip=10.0.0.1", "--force"])
+        .refused("a cluster secret is installed already");
+    assert_eq!(g.snapshot(), before);
 }

@@ -311,3 +311,78 @@ impl Drop for LoopDevice {
         let _ = Command::new("losetup").args(["-d", &self.path]).status();
     }
 }
+
+/// The secret of the test cluster, as the file holds it.
+pub const SECRET_HEX: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+
+/// Writes `hex` into a file in the fixture's directory; returns its path.
+pub fn secret_file(f: &Fixture, name: &str, hex: &str) -> String {
+    let path = f.root.parent().unwrap().join(name);
+    std::fs::write(&path, format!("{hex}\n")).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A member at a local address that answers one handshake as the kernel does: it holds the
+/// secret `hex` and is host `name`. Returns `ip:port` and the thread, which returns what
+/// the client proved (`true`: its proof verified).
+pub fn fake_peer(hex: &str, name: &'static str) -> (String, std::thread::JoinHandle<bool>) {
+    use mars_core::auth::{SavedHello, Secret, Transcript};
+    use mars_core::lamport::Stamp;
+    use mars_core::wire::*;
+    use std::io::{Read, Write};
+    let secret = Secret::parse(format!("{hex}\n").as_bytes()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let thread = std::thread::spawn(move || {
+        let sha = mars_host::HostSha256;
+        let (mut s, _) = listener.accept().unwrap();
+        let read = |s: &mut std::net::TcpStream| {
+            let mut buf = vec![0u8; HEADER_LEN];
+            s.read_exact(&mut buf).unwrap();
+            let header = Header::decode(&buf).unwrap();
+            let mut rest = vec![0u8; header.payload_len as usize];
+            s.read_exact(&mut rest).unwrap();
+            buf.extend_from_slice(&rest);
+            buf
+        };
+        let send = |s: &mut std::net::TcpStream, m: &Message<'_>| {
+            let mut buf = [0u8; 1024];
+            let n = encode_frame(&mut buf, Stamp::new(5, 0), 0, m).unwrap();
+            s.write_all(&buf[..n]).unwrap();
+        };
+        let first = read(&mut s);
+        let Message::Hello(hello) = decode_frame(&first).unwrap().message else {
+            panic!("no hello")
+        };
+        let saved = SavedHello::new(&hello).unwrap();
+        let server_nonce = [0x5a; 32];
+        send(&mut s, &Message::Challenge(Challenge { server_nonce }));
+        let second = read(&mut s);
+        let Message::Auth(auth) = decode_frame(&second).unwrap().message else {
+            panic!("no auth")
+        };
+        let hello = saved.hello().unwrap();
+        let t = Transcript::new(&hello, &server_nonce);
+        if t.verify_client(&sha, &secret, &auth.proof).is_err() {
+            let refuse = Refuse {
+                code: RefuseCode::AuthFailed,
+                min_version: 2,
+                max_version: 2,
+                retry_after_ms: 0,
+                message: "authentication failed",
+            };
+            send(&mut s, &Message::Refuse(refuse));
+            return false;
+        }
+        let welcome = Welcome {
+            version: 2,
+            features: KNOWN_FEATURES,
+            cluster_uuid: "bravo_1900000000.000000000",
+            host: name,
+            proof: t.server_proof(&sha, &secret).unwrap(),
+        };
+        send(&mut s, &Message::Welcome(welcome));
+        true
+    });
+    (addr, thread)
+}
