@@ -14,6 +14,7 @@
 # up to N times; the boot number reaches the scenario as $mars_boot (1, 2, ...). The outputs
 # of killed boots are kept as <host>.boot<N>.{out,console}; their checks count too.
 # "# crash-hosts: bravo ..." limits the crash boots to those guests (default: every guest).
+# "# output: text": the script prints prose, not KTAP (the demo); only its exit code counts.
 # Environment: MARS_ACCEL (default: kvm where a probe guest boots under it, else tcg),
 # MARS_SMP (2), MARS_TIMEOUT (overrides the header's timeout, for long runs), MARS_CRASH_BOOTS
 # (overrides the header's crash-boots; the guests see it as $mars_crash_boots), MARS_EXTRA_APPEND
@@ -32,6 +33,7 @@ mars_size=$(header mars-disk); mars_size=${mars_size:-512M}
 memory=$(header memory); memory=${memory:-1024}
 crash_boots=${MARS_CRASH_BOOTS:-$(header crash-boots)}; crash_boots=${crash_boots:-0}
 crash_hosts=$(header crash-hosts)
+output=$(header output)
 # host_crash_boots HOST: the crash boots of that guest.
 host_crash_boots() {
 	if [ -z "$crash_hosts" ] || [[ " $crash_hosts " == *" $1 "* ]]; then echo "$crash_boots"; else echo 0; fi
@@ -142,9 +144,11 @@ for i in $(seq 1 "$nguests"); do
 		failed=1; reasons+=("$host: asked to be killed $((${boots[$((i - 1))]} - 1)) of $(host_crash_boots "$host") times")
 	fi
 	# Each boot's KTAP output ends with its plan (lib.sh's ktap_end: the number of checks that
-	# ran): a boot without one, or with fewer results than it, stopped early.
+	# ran): a boot without one, or with fewer results than it, stopped early. A script with
+	# the header "# output: text" (the demo) prints prose and is judged by its exit code.
 	for o in "$dir/$host".boot*.out "$out"; do
 		[ -f "$o" ] || continue
+		[ "$output" = text ] && continue
 		[ -n "$rc" ] || [ "$o" != "$out" ] || continue
 		plan=$(sed -n '/^=== dmesg ===/q;s/^1\.\.\([0-9][0-9]*\)\r*$/\1/p' "$o" | tail -1)   # (serial lines end in CR LF)
 		nres=$(sed -n '/^=== dmesg ===/q;p' "$o" | grep -cE '^(not )?ok [0-9]+ ')

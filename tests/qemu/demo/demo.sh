@@ -4,6 +4,7 @@
 # timeout: 900
 # data-disk: 128M
 # mars-disk: 512M
+# output: text
 #
 # The demo (make demo): two MARS hosts on a private network. alpha creates a cluster and a
 # resource, bravo joins both (a fast full sync finds the fresh disks equal); alpha puts a
