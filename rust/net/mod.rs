@@ -16,6 +16,7 @@
 mod auth;
 mod client;
 mod conn;
+mod log_limit;
 pub(crate) mod logs;
 mod peer;
 mod server;

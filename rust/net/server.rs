@@ -9,12 +9,10 @@
 //! address link. A connection that sends anything malformed or out of place is closed;
 //! nothing else is affected.
 
-use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
-
 use crate::clock;
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
-use crate::kapi::time::{real_time, sleep_ms};
+use crate::kapi::time::sleep_ms;
 use crate::mars_core::auth::{SavedHello, Transcript};
 use crate::mars_core::tree::{strip_mars_root, Key};
 use crate::mars_core::tree_value::IpAddress;
@@ -33,6 +31,7 @@ use kernel::sync::Arc;
 
 use super::auth;
 use super::conn::{monotonic_ms, Conn, ConnError};
+use super::log_limit::LogLimit;
 use super::tree::{self, Applied, OwnedDent};
 use super::{notified_by_peer, Worker, WorkerState};
 
@@ -61,34 +60,12 @@ pub(super) const MAX_CONNECTIONS_PER_SOURCE: usize = 16;
 /// waits (and TCP slows it down), and the pulls it asks for meanwhile coalesce.
 pub(super) const NOTIFY_MIN_INTERVAL_MS: u64 = 200;
 
-/// At most this many complaints about connections are logged per window, so that a flood of
-/// bad connections cannot flood the kernel log ...
-const LOG_BURST: u32 = 10;
-/// ... of this many seconds.
-const LOG_WINDOW_SEC: i64 = 10;
-static LOG_WINDOW_START: AtomicI64 = AtomicI64::new(0);
-static LOG_COUNT: AtomicU32 = AtomicU32::new(0);
+/// Complaints about connections: at most 10 lines per 10 s.
+static CONNECTION_LOG: LogLimit = LogLimit::new("complaints about connections", 10, 10);
 
 /// Whether one more complaint about a connection may be logged now.
 fn may_log() -> bool {
-    let now = real_time().sec;
-    let start = LOG_WINDOW_START.load(Ordering::Relaxed);
-    if now.saturating_sub(start) >= LOG_WINDOW_SEC
-        && LOG_WINDOW_START
-            .compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-    {
-        let suppressed = LOG_COUNT
-            .swap(0, Ordering::AcqRel)
-            .saturating_sub(LOG_BURST);
-        if suppressed != 0 {
-            pr_warn!(
-                "net: {} more complaints about connections were not logged\n",
-                suppressed
-            );
-        }
-    }
-    LOG_COUNT.fetch_add(1, Ordering::AcqRel) < LOG_BURST
+    CONNECTION_LOG.allow()
 }
 
 /// What a `mars_serve` thread serves.

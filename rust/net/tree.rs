@@ -7,11 +7,12 @@
 //! (`kapi::vfs::Beneath`), within the bounds of one pull, with the atomic symlink replace
 //! keeping the peer's mtime. Listings for a peer's `GetEnts` are confined the same way.
 
-use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
+use super::log_limit::LogLimit;
 use crate::clock;
 use crate::kapi::file::{File, OpenMode};
-use crate::kapi::time::real_time;
+
 use crate::kapi::uts;
 use crate::kapi::vfs::{self, Beneath, FileKind, PathBuf};
 use crate::knobs;
@@ -311,37 +312,13 @@ impl MergeBudget {
 
 /// Entries refused from peers since the module loaded.
 pub(super) static REFUSED: AtomicU64 = AtomicU64::new(0);
-/// Start of the current window of refusal messages (seconds).
-static LOG_WINDOW_START: AtomicI64 = AtomicI64::new(0);
-/// Refusal messages in the current window.
-static LOG_COUNT: AtomicU32 = AtomicU32::new(0);
-/// Length of a window of refusal messages.
-const LOG_WINDOW_SEC: i64 = 60;
-/// Refusal messages logged per window; the rest are counted.
-const LOG_BURST: u32 = 10;
+/// Complaints about peers' entries: at most 10 lines a minute (all are counted in
+/// [`REFUSED`]).
+static REFUSAL_LOG: LogLimit = LogLimit::new("refusals of peers' entries", 10, 60);
 
-/// Whether a complaint about a peer's entry may be logged now (at most [`LOG_BURST`] per
-/// [`LOG_WINDOW_SEC`]; how many were not is told when the next window opens).
+/// Whether a complaint about a peer's entry may be logged now.
 pub(super) fn may_log() -> bool {
-    let now = real_time().sec;
-    let start = LOG_WINDOW_START.load(Ordering::Relaxed);
-    if now.saturating_sub(start) >= LOG_WINDOW_SEC
-        && LOG_WINDOW_START
-            .compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-    {
-        let suppressed = LOG_COUNT
-            .swap(0, Ordering::AcqRel)
-            .saturating_sub(LOG_BURST);
-        if suppressed != 0 {
-            pr_warn!(
-                "net: {} more entries from peers were refused without a message ({} in all)\n",
-                suppressed,
-                REFUSED.load(Ordering::Relaxed)
-            );
-        }
-    }
-    LOG_COUNT.fetch_add(1, Ordering::AcqRel) < LOG_BURST
+    REFUSAL_LOG.allow()
 }
 
 /// This host's and the peer's name as the merge rules take them.
@@ -531,40 +508,39 @@ fn inodes_to_spare(rel: &str, budget: &mut MergeBudget) -> bool {
     spare
 }
 
-/// Takes one link from the pull's budget for `/mars/<rel>`; false (logged once per pull) when
-/// it is spent.
-fn spend_link(rel: &str, budget: &mut MergeBudget) -> bool {
-    if budget.links_left == 0 {
-        if !budget.capped && may_log() {
+/// Takes one from the pull's budget `left` of `what` (at most `max`) for `/mars/<rel>`;
+/// false (logged once per pull) when it is spent.
+fn spend(left: &mut usize, max: usize, what: &str, rel: &str, capped: &mut bool) -> bool {
+    if *left == 0 {
+        if !*capped && may_log() {
             pr_warn!(
-                "net: a pull would create more than {} links: not /mars/{} (the next pull goes on)\n",
-                MAX_NEW_LINKS_PER_PULL,
+                "net: a pull would create more than {} {}: not /mars/{} (the next pull goes on)\n",
+                max,
+                what,
                 rel
             );
         }
-        budget.capped = true;
+        *capped = true;
         return false;
     }
-    budget.links_left = budget.links_left.saturating_sub(1);
+    *left = left.saturating_sub(1);
     true
 }
 
-/// Takes one directory from the pull's budget for `/mars/<rel>`; false (logged once per pull)
-/// when it is spent.
+/// Takes one link from the pull's budget (see [`spend`]).
+fn spend_link(rel: &str, budget: &mut MergeBudget) -> bool {
+    let MergeBudget {
+        links_left, capped, ..
+    } = budget;
+    spend(links_left, MAX_NEW_LINKS_PER_PULL, "links", rel, capped)
+}
+
+/// Takes one directory from the pull's budget (see [`spend`]).
 fn spend_dir(rel: &str, budget: &mut MergeBudget) -> bool {
-    if budget.dirs_left == 0 {
-        if !budget.capped && may_log() {
-            pr_warn!(
-                "net: a pull would create more than {} directories: not /mars/{}\n",
-                MAX_DIRS_PER_PULL,
-                rel
-            );
-        }
-        budget.capped = true;
-        return false;
-    }
-    budget.dirs_left = budget.dirs_left.saturating_sub(1);
-    true
+    let MergeBudget {
+        dirs_left, capped, ..
+    } = budget;
+    spend(dirs_left, MAX_DIRS_PER_PULL, "directories", rel, capped)
 }
 
 /// Makes the missing parent directories of `/mars/<rel>`, beneath `/mars`: each must be a
