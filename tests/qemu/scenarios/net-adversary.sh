@@ -163,19 +163,19 @@ charlie)
 	check "rmmod mars" rmmod mars
 	as_member="--as charlie $(secret_opt) --notify alpha,bravo --peers 2"
 	# shellcheck disable=SC2086
-	attack r $as_member --seconds 40 serve-escape
+	attack r $as_member --seconds 120 serve-escape
 	check "alpha and bravo pulled the escape tree from the compromised member" \
 		sh -c '[ "$1" = alpha,bravo ]' - "$(field served "$r")"
 	# shellcheck disable=SC2086
-	attack r $as_member --seconds 60 serve-flood 200000
+	attack r $as_member --seconds 240 serve-flood 200000
 	# The members close the connection at their cap: the tool's writes fail ("cut").
 	check "alpha and bravo cut the flood of 200000 entries" \
 		sh -c '[ "$1" = alpha,bravo ] && [ "$2" -ge 2 ]' - "$(field served "$r")" "$(field cut "$r")"
 	# shellcheck disable=SC2086
-	attack r $as_member --seconds 40 serve-ips 1000
+	attack r $as_member --seconds 150 serve-ips 1000
 	check "alpha and bravo pulled the ips/ flood" sh -c '[ "$1" = alpha,bravo ]' - "$(field served "$r")"
 	# shellcheck disable=SC2086
-	attack r $as_member --seconds 40 serve-own-keys alpha,bravo
+	attack r $as_member --seconds 120 serve-own-keys alpha,bravo
 	check "alpha and bravo pulled the own-keys tree" sh -c '[ "$1" = alpha,bravo ]' - "$(field served "$r")"
 	say attacks-done
 	await alpha finished 300

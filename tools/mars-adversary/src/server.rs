@@ -213,8 +213,10 @@ fn serve_connection(
     if let Ok(mut s) = stats.lock() {
         s.handshakes += 1;
     }
-    // Wake up every second to notice the end.
+    // Wake up every second to notice the end. A member merges a reply while it reads it (a
+    // loaded TCG guest: a few hundred entries a second), so a write may block for long.
     let _ = conn.stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = conn.stream.set_write_timeout(Some(Duration::from_secs(60)));
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
         let frame = match conn.recv() {
             Ok(frame) => frame,
