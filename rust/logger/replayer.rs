@@ -368,7 +368,7 @@ const DAMAGE_MSG: &str = "msg-err-logfile-damaged";
 fn report_damage(paths: &ResourcePaths, log: LogName<'_>, end: u64, fetched: bool) {
     let written = paths.actual(DAMAGE_MSG).and_then(|path| {
         let text = links::format_value(&format_args!(
-            "{} {} replay stops: {} is damaged at byte {}{}; run `marsadm invalidate` on this host",
+            "{} {} replay stops: {} is damaged at byte {}{}; run `marsadm invalidate` on this host (if the primary still writes {}: `marsadm log-rotate` there first)",
             crate::kapi::time::real_time(),
             crate::clock::now(),
             log,
@@ -377,7 +377,8 @@ fn report_damage(paths: &ResourcePaths, log: LogName<'_>, end: u64, fetched: boo
                 " on its origin too (fetched again)"
             } else {
                 ""
-            }
+            },
+            log
         ))?;
         links::write(&path, text.as_bytes())
     });

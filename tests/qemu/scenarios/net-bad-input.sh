@@ -10,7 +10,8 @@
 # (a foreign host without the cluster secret) and many connections at once leave no kernel
 # report, are logged, and the cluster (alpha created it, bravo joined) keeps exchanging links
 # afterwards. A hello without the secret learns nothing: the answer is a challenge (no host
-# name, no uuid), and a wrong proof gets a refusal (AuthFailed).
+# name, no uuid), and a wrong proof gets a refusal (AuthFailed). Even a member's GetEnts of a
+# directory that is a symlink out of /mars on alpha (/mars/esc -> /etc) lists nothing.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -84,6 +85,20 @@ if [ "$h" = bravo ]; then
 	out=$({ hello_v1; sleep 1; } | answer 7777)
 	check "a version-1 hello gets a refusal (VersionMismatch)" sh -c \
 		'echo "$1" | grep -q "^4d41525302030000.\{48\}0200"' - "$out"
+	# A member (with the secret) asking for a directory of alpha's that is a symlink out of
+	# /mars gets no entry of it; the same request of a real directory lists entries.
+	check "alpha made /mars/esc -> /etc" wait_for 60 is_link /mars/userspace/esc-made
+	adv() { mars-adversary --target alpha --as bravo --secret-file "$MARS_SECRET_FILE" get-ents "$@"; }
+	out=$(adv /mars/esc 3); echo "# get-ents /mars/esc: $out"
+	check "a GetEnts naming a symlink out of /mars lists nothing" sh -c \
+		'echo "$1" | grep -q "welcome=yes.* answer=.* entries=0 " && ! echo "$1" | grep -q error=' - "$out"
+	out=$(adv /mars/esc/passwd); echo "# get-ents /mars/esc/passwd: $out"
+	check "nor a path through that symlink" sh -c \
+		'echo "$1" | grep -q "welcome=yes.* answer=.* entries=0 " && ! echo "$1" | grep -q error=' - "$out"
+	check "the symlink out of /mars did not spread to bravo" sh -c '[ ! -e /mars/esc ] && [ ! -L /mars/esc ]'
+	out=$(adv /mars/userspace); echo "# get-ents /mars/userspace: $out"
+	check "the same request of a real directory lists its entries, all beneath it" sh -c \
+		'echo "$1" | grep -q " entries=[1-9][0-9]* outside=0"' - "$out"
 	marsadm set-link done userspace/attack-done
 	check "bravo still exchanges: alpha's link after the attack arrived" wait_for 60 is_link /mars/userspace/after-alpha
 	marsadm set-link x userspace/after-bravo
@@ -92,6 +107,8 @@ if [ "$h" = bravo ]; then
 	check "nothing from the attacks in /mars" sh -c '[ ! -e /mars/ips/ip-evil ] && [ ! -e /mars/actual-evil ]'
 	sleep 8
 else
+	check "a symlink /mars/esc -> /etc" ln -s /etc /mars/esc
+	marsadm set-link 1 userspace/esc-made
 	check "the attacks are over" wait_for 200 is_link /mars/userspace/attack-done
 	check "bad frames were logged and their connections closed" logged "net: closing the connection from 10.77.0.2"
 	check "the oversized length was refused before its payload" logged "protocol error: .*cap"

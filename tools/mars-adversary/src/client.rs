@@ -2,13 +2,14 @@
 //! Attacks as a client: the tool connects to a member and asks or pushes what it should not
 //! get or change. Each returns the report of what the member let through.
 
-use crate::conn::{address, now, Conn};
+use crate::conn::{address, now, Conn, Received};
 use crate::handshake::{self, Identity, Outcome};
 use crate::report::Report;
 use crate::Options;
 use mars_core::lamport::Stamp;
 use mars_core::wire::{
-    LogRead, LogTail, Message, PortRole, PushLink, SyncRead, ANY_CLUSTER, MAX_DATA_CHUNK,
+    GetEnts, LogRead, LogTail, Message, PathList, PortRole, PushLink, SyncRead, ANY_CLUSTER,
+    MAX_DATA_CHUNK,
 };
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -136,6 +137,45 @@ pub(crate) fn push_ip(opts: &Options, value: &str) -> Report {
     report
 }
 
+/// What one request got: a frame to look at, or the end of the exchange (recorded in the
+/// report).
+enum Reply {
+    Frame(Received),
+    Ended,
+}
+
+/// Sends `message` and waits for one answer; an IO error, an `Error` answer or an unexpected message ends the exchange and
+/// is recorded in `report` (`error`, `answer`).
+fn request(conn: &mut Conn, tag: u64, message: &Message<'_>, report: &mut Report) -> Reply {
+    if let Err(e) = conn.send(tag, message) {
+        report.error("send", &e);
+        return Reply::Ended;
+    }
+    receive(conn, report)
+}
+
+/// Receives one answer as [`request`] does.
+fn receive(conn: &mut Conn, report: &mut Report) -> Reply {
+    let frame = match conn.recv() {
+        Ok(frame) => frame,
+        Err(e) => {
+            report.error("recv", &e);
+            return Reply::Ended;
+        }
+    };
+    match frame.message() {
+        Some(Message::Error(error)) => {
+            report.set("answer", format!("{:?}", error.code));
+            Reply::Ended
+        }
+        Some(_) => Reply::Frame(frame),
+        None => {
+            report.set("answer", "unexpected");
+            Reply::Ended
+        }
+    }
+}
+
 /// `read-log RES LOGNAME`: `LogRead` of `/mars/resource-RES/LOGNAME` on the log port from
 /// offset 0 until the end; counts the data bytes that arrive.
 pub(crate) fn read_log(opts: &Options, resource: &str, logname: &str) -> Report {
@@ -146,38 +186,22 @@ pub(crate) fn read_log(opts: &Options, resource: &str, logname: &str) -> Report 
         let mut tag = 1u64;
         while received < READ_CAP_BYTES {
             tag += 1;
-            let read = LogRead {
+            let read = Message::LogRead(LogRead {
                 path: &path,
                 offset: received,
                 max_len: MAX_DATA_CHUNK as u32,
-            };
-            if let Err(e) = conn.send(tag, &Message::LogRead(read)) {
-                report.error("send", &e);
+            });
+            let Reply::Frame(frame) = request(&mut conn, tag, &read, &mut report) else {
                 break;
-            }
-            let frame = match conn.recv() {
-                Ok(frame) => frame,
-                Err(e) => {
-                    report.error("recv", &e);
-                    break;
-                }
             };
-            match frame.message() {
-                Some(Message::LogData(data)) => {
-                    received = received.saturating_add(data.data.len() as u64);
-                    if data.tail != LogTail::More || data.data.is_empty() {
-                        report.set("tail", format!("{:?}", data.tail));
-                        break;
-                    }
-                }
-                Some(Message::Error(error)) => {
-                    report.set("answer", format!("{:?}", error.code));
-                    break;
-                }
-                _ => {
-                    report.set("answer", "unexpected");
-                    break;
-                }
+            let Some(Message::LogData(data)) = frame.message() else {
+                report.set("answer", "unexpected");
+                break;
+            };
+            received = received.saturating_add(data.data.len() as u64);
+            if data.tail != LogTail::More || data.data.is_empty() {
+                report.set("tail", format!("{:?}", data.tail));
+                break;
             }
         }
     }
@@ -198,39 +222,58 @@ pub(crate) fn read_sync(opts: &Options, resource: &str) -> Report {
         while offset < wanted {
             tag += 1;
             let len = (wanted - offset).min(MAX_DATA_CHUNK as u64) as u32;
-            let read = SyncRead {
+            let read = Message::SyncRead(SyncRead {
                 resource,
                 offset,
                 len,
-            };
-            if let Err(e) = conn.send(tag, &Message::SyncRead(read)) {
-                report.error("send", &e);
+            });
+            let Reply::Frame(frame) = request(&mut conn, tag, &read, &mut report) else {
                 break;
-            }
-            let frame = match conn.recv() {
-                Ok(frame) => frame,
-                Err(e) => {
-                    report.error("recv", &e);
-                    break;
-                }
             };
-            match frame.message() {
-                Some(Message::SyncData(data)) => {
-                    received = received.saturating_add(u64::from(data.len));
-                    offset = offset.saturating_add(u64::from(len));
-                }
-                Some(Message::Error(error)) => {
-                    report.set("answer", format!("{:?}", error.code));
-                    break;
-                }
-                _ => {
-                    report.set("answer", "unexpected");
-                    break;
-                }
-            }
+            let Some(Message::SyncData(data)) = frame.message() else {
+                report.set("answer", "unexpected");
+                break;
+            };
+            received = received.saturating_add(u64::from(data.len));
+            offset = offset.saturating_add(u64::from(len));
         }
     }
     report.set("bytes_received", received);
+    report
+}
+
+/// `get-ents DIR [DEPTH]`: one `GetEnts` of DIR (a canonical /mars path) on the metadata
+/// port; counts the entries listed (`entries`) and those not beneath DIR (`outside`).
+pub(crate) fn get_ents(opts: &Options, dir: &str, depth: u8) -> Report {
+    let mut report = Report::default();
+    let (mut entries, mut outside) = (0usize, 0usize);
+    if let Ok(mut conn) = open(opts, &opts.identity(), PortRole::Meta, &mut report) {
+        let dirs = [dir];
+        let get = Message::GetEnts(GetEnts {
+            depth,
+            dirs: PathList::from_slice(&dirs),
+        });
+        let mut reply = request(&mut conn, 2, &get, &mut report);
+        let beneath = format!("{}/", dir.trim_end_matches('/'));
+        while let Reply::Frame(frame) = reply {
+            let Some(Message::Dents(batch)) = frame.message() else {
+                report.set("answer", "unexpected");
+                break;
+            };
+            for dent in batch.entries.iter() {
+                entries += 1;
+                if !dent.path.starts_with(&beneath) {
+                    outside += 1;
+                }
+            }
+            if !batch.more {
+                report.set("answer", "Dents");
+                break;
+            }
+            reply = receive(&mut conn, &mut report);
+        }
+    }
+    report.set("entries", entries).set("outside", outside);
     report
 }
 

@@ -28,6 +28,7 @@ client attacks on --target (default alpha):
   slowloris N                N connections trickling a byte a second for --seconds
   notify-flood N             N Notify frames
   future-stamp               frames stamped --days ahead
+  get-ents DIR [DEPTH]       GetEnts of DIR (depth 1): entries listed, and outside DIR
 server attacks (listen on --port, answer members' pulls):
   serve-escape               /mars/resource-x -> /etc, then resource-x/CANARY changed
   serve-flood N              N entries /mars/userspace/flood-K = --value
@@ -153,6 +154,13 @@ fn run(args: &[String]) -> Result<report::Report, String> {
         "slowloris" => client::slowloris(&opts, count(rest.get(1))?),
         "notify-flood" => client::notify_flood(&opts, count(rest.get(1))?),
         "future-stamp" => client::future_stamp(&opts),
+        "get-ents" => client::get_ents(
+            &opts,
+            arg(1)?,
+            rest.get(2)
+                .map_or(Ok(1), |d| d.parse::<u8>())
+                .map_err(|_| "get-ents: DEPTH is not a number 1..255".to_string())?,
+        ),
         "serve-escape" => server::serve(
             &opts,
             Tree::Escape {

@@ -141,8 +141,37 @@ fn invalidate_source(ctx: &Ctx, dir: &str, res: &str) -> Result<String, Fail> {
                 "primary '{primary}' is in emergency mode: it serves no sync now"
             )));
         }
+        damaged_log_not_current(ctx, dir, res, &primary)?;
     }
     Ok(primary)
+}
+
+/// Refuses while this host's replay stopped at a damaged record of the logfile the primary
+/// still writes (`actual-<host>/msg-err-logfile-damaged` names it): the replay after the sync
+/// starts at the beginning of that logfile and would stop there again. A `log-rotate` on the
+/// primary first makes the sync start from the next logfile.
+fn damaged_log_not_current(ctx: &Ctx, dir: &str, res: &str, primary: &str) -> Result<(), Fail> {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    let Some(msg) = tree.value(&format!("{dir}/actual-{host}/msg-err-logfile-damaged")) else {
+        return Ok(());
+    };
+    let Some(value) = tree.value(&format!("{dir}/replay-{primary}")) else {
+        return Ok(());
+    };
+    let Ok(current) = ReplayLink::parse(&value) else {
+        return Ok(());
+    };
+    let log = current.log.to_string();
+    if is_tombstone(&msg) || !msg.split_whitespace().any(|word| word == log) {
+        return Ok(());
+    }
+    Err(Fail::refused(format!(
+        "the replay here stopped at a damaged record of {log}, which primary '{primary}' still writes: a replay after the sync would start in it and stop there again"
+    ))
+    .line(format!(
+        "run 'marsadm log-rotate {res}' on {primary} first; the sync then starts from the next logfile"
+    )))
 }
 
 /// Step 3: the links to rewrite, from the tree as it is now.

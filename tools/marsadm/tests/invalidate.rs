@@ -217,7 +217,7 @@ fn invalidate_rewrites_nothing_before_the_kernel_stopped() {
 fn invalidate_refuses_where_it_is_unsafe_and_changes_nothing() {
     // Name, what makes invalidate unsafe, the reason it must give.
     type Case<'a> = (&'a str, &'a dyn Fn(&Fixture), &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         (
             "primary-here",
             &|f: &Fixture| f.put_link("resource-r0/actual-alpha/is-primary", "1", LAMPORT),
@@ -250,6 +250,17 @@ fn invalidate_refuses_where_it_is_unsafe_and_changes_nothing() {
             "is not logging yet",
         ),
         (
+            "damaged-current-logfile",
+            &|f: &Fixture| {
+                f.put_link(
+                    "resource-r0/actual-alpha/msg-err-logfile-damaged",
+                    "1 2 replay stops: log-000000002-bravo is damaged at byte 300 on its origin too (fetched again); run `marsadm invalidate` on this host",
+                    LAMPORT,
+                )
+            },
+            "run 'marsadm log-rotate r0' on bravo first",
+        ),
+        (
             "no-replay-link",
             &|f: &Fixture| std::fs::remove_file(f.path("resource-r0/replay-bravo")).unwrap(),
             "replay link of primary 'bravo' is not known here yet",
@@ -262,6 +273,16 @@ fn invalidate_refuses_where_it_is_unsafe_and_changes_nothing() {
         f.run(&["invalidate", "r0", "--timeout=1"]).refused(message);
         assert_eq!(f.snapshot(), before, "{tag}");
     }
+    // A damaged record in a logfile the primary no longer writes is no reason to refuse.
+    let f = split_brain("invalidate-damaged-old-logfile");
+    f.put_link(
+        "resource-r0/actual-alpha/msg-err-logfile-damaged",
+        "1 2 replay stops: log-000000001-alpha is damaged at byte 300; run `marsadm invalidate` on this host",
+        LAMPORT,
+    );
+    let before = f.snapshot();
+    f.run(&["invalidate", "r0", "--dry-run"]).ok();
+    assert_eq!(f.snapshot(), before);
     // On the designated primary, and without one.
     let f = split_brain("invalidate-refused-roles");
     let before = f.snapshot();
