@@ -11,7 +11,7 @@ use mars_core::lamport::Stamp;
 use mars_core::merge::KeepReason;
 use mars_core::merge_rules::{decide, Action, Decision, EntryKind, Keep, Local, Received, Refusal};
 use mars_core::tree::TreeError;
-use merge_model::{context, dir, link, owner_host, Fs, Node, Resolver};
+use merge_model::{apply_checked, context, dir, link, Fs, Node, Resolver};
 use proptest::prelude::*;
 
 const ME: &str = "alpha";
@@ -501,49 +501,8 @@ fn check_listing(
             value: VALUES[*value],
             stamp: Stamp::new(*sec, 0),
         };
-        let before = fs.clone();
-        fs.apply(&context(ME, peer), &entry, resolver);
-        prop_assert_eq!(
-            &fs.outside(),
-            &outside,
-            "outside /mars touched by {:?}",
-            entry
-        );
-        prop_assert!(
-            fs.links_at_dir_keys().is_empty(),
-            "{:?}",
-            fs.links_at_dir_keys()
-        );
-        for (real, node) in fs.nodes.iter() {
-            if before.nodes.get(real) == Some(node) {
-                continue;
-            }
-            let Some(rel) = real.strip_prefix("/mars/") else {
-                continue;
-            };
-            let Some(owner) = owner_host(rel) else {
-                continue;
-            };
-            let housekeeping = matches!(node, Node::Link(v, _) if v == ".deleted")
-                && rel
-                    .rsplit('/')
-                    .next()
-                    .is_some_and(|n| n.starts_with("version-"));
-            let new_address = rel.starts_with("ips/ip-") && !before.nodes.contains_key(real);
-            prop_assert!(
-                owner != ME || housekeeping,
-                "own key {} changed by {}",
-                rel,
-                peer
-            );
-            prop_assert!(
-                owner == peer || housekeeping || new_address || matches!(node, Node::Dir),
-                "{}'s key {} changed by {}",
-                owner,
-                rel,
-                peer
-            );
-        }
+        let checked = apply_checked(&mut fs, ME, peer, &entry, resolver, &outside);
+        prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
     }
     Ok(())
 }

@@ -351,3 +351,51 @@ pub fn owner_host(rel: &str) -> Option<String> {
     };
     Some(host.as_str().into())
 }
+
+/// Applies `entry` from `peer` to `fs` (this host `me`) and checks the promises of the merge
+/// against the state before: nothing outside `/mars` differs from `outside`; no symlink at a
+/// directory key; `me`'s keys unchanged (but for tombstones of version links); another host's
+/// keys changed only by that host (but for version-link tombstones, a new `ips/ip-<host>` and
+/// directories). `Err` says which promise broke.
+pub fn apply_checked(
+    fs: &mut Fs,
+    me: &str,
+    peer: &str,
+    entry: &Received<'_>,
+    resolver: Resolver,
+    outside: &BTreeMap<String, Node>,
+) -> Result<(), String> {
+    let before = fs.clone();
+    fs.apply(&context(me, peer), entry, resolver);
+    if &fs.outside() != outside {
+        return Err(format!("outside /mars touched by {entry:?}"));
+    }
+    let at_dir_keys = fs.links_at_dir_keys();
+    if !at_dir_keys.is_empty() {
+        return Err(format!("symlinks at directory keys: {at_dir_keys:?}"));
+    }
+    for (real, node) in fs.nodes.iter() {
+        if before.nodes.get(real) == Some(node) {
+            continue;
+        }
+        let Some(rel) = real.strip_prefix("/mars/") else {
+            continue;
+        };
+        let Some(owner) = owner_host(rel) else {
+            continue;
+        };
+        let housekeeping = matches!(node, Node::Link(v, _) if v == ".deleted")
+            && rel
+                .rsplit('/')
+                .next()
+                .is_some_and(|n| n.starts_with("version-"));
+        let new_address = rel.starts_with("ips/ip-") && !before.nodes.contains_key(real);
+        if owner == me && !housekeeping {
+            return Err(format!("own key {rel} changed by {peer}"));
+        }
+        if owner != peer && !housekeeping && !new_address && !matches!(node, Node::Dir) {
+            return Err(format!("{owner}'s key {rel} changed by {peer}"));
+        }
+    }
+    Ok(())
+}
