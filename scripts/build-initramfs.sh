@@ -36,7 +36,7 @@ copy_bin() {
 }
 # Real tools replace busybox applets of the same name.
 for bin in /sbin/mkfs.ext4 /sbin/e2fsck /sbin/tune2fs /sbin/mke2fs /usr/bin/fio /sbin/tc \
-	/sbin/ip /usr/sbin/dmsetup /sbin/mkfs.xfs /usr/sbin/xfs_repair /usr/bin/timeout; do
+	/sbin/ip /usr/sbin/dmsetup /usr/bin/timeout; do
 	rm -f "$root$bin"
 	copy_bin "$bin"
 done

@@ -9,7 +9,7 @@ set -euo pipefail
 DEB_PACKAGES=(
 	rustc-web rust-web-src libclang-dev linux-source-6.12
 	qemu-system-x86 busybox-static flex bison bc libelf-dev libssl-dev cpio
-	build-essential kmod e2fsprogs xfsprogs fio iproute2 dmsetup drbd-utils
+	build-essential kmod e2fsprogs fio iproute2 dmsetup drbd-utils
 	rsync
 )
 
