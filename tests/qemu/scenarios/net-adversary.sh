@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 3
-# timeout: 420
+# timeout: 900
 # data-disk: 64M
 # mars-disk: 256M
 #
