@@ -138,7 +138,7 @@ fn main() {
     });
 
     let mb = |r: f64| r / 1e6;
-    println!("log record throughput, one core, {RECORDS} records x {PAYLOAD} B payload, CRC32C, best of 5 slices of {:.2} s", seconds / 5.0);
+    println!("log record throughput, one core, {RECORDS} records x {PAYLOAD} B payload, CRC32C ({}), best of 5 slices of {:.2} s", mars_host::crc32c::implementation(), seconds / 5.0);
     println!(
         "  memcpy (payload bytes)      {:>9.0} MB/s",
         mb(memcpy_rate)
