@@ -472,6 +472,24 @@ mod tests {
     }
 
     #[test]
+    fn digest_copy_copies_and_digests_like_mars_digest() {
+        let src: std::vec::Vec<u8> = (0..19u8).collect();
+        for allowed in [CrcFlags::DIGEST_ANY, CrcFlags::MD5, CrcFlags::NONE] {
+            let mut dst = [0u8; 19];
+            assert_eq!(
+                mars_digest_copy(allowed, &src, &mut dst, &Fake),
+                mars_digest(allowed, &src, &Fake)
+            );
+            assert_eq!(&dst[..], &src[..]);
+        }
+        // Lengths must agree.
+        let mut short = [0u8; 18];
+        assert!(mars_digest_copy(CrcFlags::CRC32C, &src, &mut short, &Fake).is_none());
+        assert!(mars_digest_copy(CrcFlags::MD5, &src, &mut short, &Fake).is_none());
+        assert!(Fake.copy_crc32c_8(&mut short, &src).is_none());
+    }
+
+    #[test]
     fn fold_xors_halves() {
         let mut d = [0u8; 32];
         for (i, b) in d.iter_mut().enumerate() {
