@@ -33,7 +33,8 @@
 
 use super::compress::{Compression, Compressor, MAX_DECOMPRESS_LEN};
 use super::digest::{
-    mars_digest, mars_digest_copy, record_checksum, CrcFlags, DigestAlgo, Digester, DIGEST_SIZE, FOLDED_SIZE,
+    mars_digest, mars_digest_copy, record_checksum, CrcFlags, DigestAlgo, Digester, DIGEST_SIZE,
+    FOLDED_SIZE,
 };
 use super::lamport::Stamp;
 

@@ -368,7 +368,10 @@ mod x86 {
         let mut words = bytes.chunks_exact(8);
         let mut state = state;
         for word in words.by_ref() {
-            state = _mm_crc32_u64(state, u64::from_le_bytes(word.try_into().unwrap_or_default()));
+            state = _mm_crc32_u64(
+                state,
+                u64::from_le_bytes(word.try_into().unwrap_or_default()),
+            );
         }
         let mut state = state as u32;
         for &byte in words.remainder() {
@@ -446,7 +449,8 @@ mod tests {
     fn eight_chunks_match_the_reference() {
         let data = random_bytes(5000 + 64, 2);
         for start in [0usize, 1, 3, 8, 17, 31] {
-            for len in (0..=5000).filter(|l| *l < 1200 || l % 37 == 0 || (4088..=4104).contains(l)) {
+            for len in (0..=5000).filter(|l| *l < 1200 || l % 37 == 0 || (4088..=4104).contains(l))
+            {
                 let src = &data[start..start + len];
                 let chunks = mars_core::digest::split8(src).unwrap();
                 let want = chunks.map(reference);
