@@ -114,6 +114,12 @@ fn main() {
         }
     });
 
+    let host_crc_rate = measure(budget, total, || {
+        for p in &payloads {
+            black_box(mars_host::crc32c::crc32c(black_box(p)));
+        }
+    });
+
     let digest_rate = measure(budget, total, || {
         for p in &payloads {
             black_box(mars_core::digest::digest32(
@@ -134,6 +140,10 @@ fn main() {
         mb(memcpy_rate)
     );
     println!("  crc32c alone (crate)        {:>9.0} MB/s", mb(crc_rate));
+    println!(
+        "  crc32c alone (mars-host)    {:>9.0} MB/s",
+        mb(host_crc_rate)
+    );
     println!(
         "  MARS digest (8 x crc32c)    {:>9.0} MB/s",
         mb(digest_rate)
