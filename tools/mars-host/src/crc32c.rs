@@ -39,6 +39,13 @@ const POLY: u32 = 0x1edc_6f41;
 /// Below this many bytes per chunk the SSE4.2 path is as fast as folding (the folding path
 /// needs at least one 32-byte block per chunk, and its reduction costs ~40 cycles).
 const FOLD_MIN_CHUNK: usize = 64;
+/// How many of the 8 chunks of a record go to the `crc32` instruction, the others being
+/// folded with VPCLMULQDQ in the same loop. Measured on AMD Zen 3 (`scripts/bench-core.sh`):
+/// an even split is the fastest, 1.2 times folding all 8.
+const INTEGER_CHUNKS: usize = 4;
+/// The same for [`copy_crc32c_8`], where the vector unit also moves every byte: 2 were 1.06
+/// times as fast as 4 there.
+const INTEGER_CHUNKS_COPY: usize = 2;
 /// Below this many bytes the single-buffer [`crc32c`] leaves the work to the crate.
 const FOLD_MIN_LEN: usize = 256;
 
@@ -124,7 +131,7 @@ pub fn crc32c_8(chunks: [&[u8]; 8]) -> [u32; 8] {
         Kind::Fold if min_len(&chunks) >= FOLD_MIN_CHUNK => {
             // SAFETY: kind() found every feature fold_8 enables; every chunk holds at least
             // FOLD_MIN_CHUNK >= 32 bytes; without a copy, no destination is written.
-            unsafe { x86::fold_8::<false>(chunks, [core::ptr::null_mut(); 8]) }
+            unsafe { x86::fold_8::<false, INTEGER_CHUNKS>(chunks, [core::ptr::null_mut(); 8]) }
         }
         #[cfg(target_arch = "x86_64")]
         Kind::Fold | Kind::Sse42 => {
@@ -156,7 +163,7 @@ pub fn copy_crc32c_8(dst: &mut [u8], src: &[u8]) -> Option<[u32; 8]> {
         // bytes; dsts[k] is valid for writes of chunks[k].len() bytes because dst has src's
         // length and chunk k lies at the same offset in both; dst is a unique borrow, so it
         // overlaps no chunk of src.
-        return Some(unsafe { x86::fold_8::<true>(chunks, dsts) });
+        return Some(unsafe { x86::fold_8::<true, INTEGER_CHUNKS_COPY>(chunks, dsts) });
     }
     dst.copy_from_slice(src);
     Some(crc32c_8(chunks))
@@ -207,30 +214,29 @@ mod x86 {
         out
     }
 
-    /// CRC32C of 8 chunks, all advanced together 32 bytes at a time: chunks 0..4 with the
-    /// `crc32` instruction (integer unit), chunks 4..8 by VPCLMULQDQ folding (vector unit),
+    /// CRC32C of 8 chunks, all advanced together 32 bytes at a time: chunks 0..INTEGER with
+    /// the `crc32` instruction (integer unit), the others by VPCLMULQDQ folding (vector unit),
     /// in the same loop. With `COPY`, each chunk is also stored to `dst[k]` by the loads that
     /// checksum it.
     ///
     /// # Safety
-    /// The CPU supports AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2. Every chunk
-    /// holds at least 32 bytes. With `COPY`, `dst[k]` is valid for writes of
-    /// `chunks[k].len()` bytes and overlaps no chunk; without it, `dst` is not used.
+    /// The CPU supports AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2. Every chunk holds at least 32
+    /// bytes. With `COPY`, `dst[k]` is valid for writes of `chunks[k].len()` bytes and
+    /// overlaps no chunk; without it, `dst` is not used.
     #[target_feature(enable = "avx2,vpclmulqdq,sse4.1,sse4.2")]
-    pub(super) unsafe fn fold_8<const COPY: bool>(
+    pub(super) unsafe fn fold_8<const COPY: bool, const INTEGER: usize>(
         chunks: [&[u8]; 8],
         dst: [*mut u8; 8],
     ) -> [u32; 8] {
-        /// Chunks 0..INTEGER go to the `crc32` instruction, the rest to folding. Measured on
-        /// AMD Zen 3 (`scripts/bench-core.sh`): an even split is the fastest, 1.2 times
-        /// folding all 8 chunks.
-        const INTEGER: usize = 4;
+        const { assert!(INTEGER <= 8) };
         let common = super::min_len(&chunks) / 32 * 32;
         let src = chunks.map(<[u8]>::as_ptr);
-        let mut state = [!0u64; INTEGER];
+        let mut integer = [!0u64; 8];
+        let state = &mut integer[..INTEGER];
         // The initial value !0 goes into the first 4 bytes of each folded chunk.
         let init = _mm256_castsi128_si256(_mm_cvtsi32_si128(-1));
-        let mut acc = [_mm256_setzero_si256(); 8 - INTEGER];
+        let mut folded = [_mm256_setzero_si256(); 8];
+        let acc = &mut folded[..8 - INTEGER];
         for (j, acc) in acc.iter_mut().enumerate() {
             let k = INTEGER + j;
             // SAFETY: 32 <= common <= chunks[k].len() bytes are readable at src[k], and with
@@ -501,8 +507,10 @@ mod tests {
             }
             if kind() == Kind::Fold {
                 // SAFETY: the CPU has the features; every chunk holds >= 32 bytes; no copy.
-                let got = unsafe { x86::fold_8::<false>(chunks, [core::ptr::null_mut(); 8]) };
-                assert_eq!(got, want);
+                let none = [core::ptr::null_mut(); 8];
+                assert_eq!(unsafe { x86::fold_8::<false, 0>(chunks, none) }, want);
+                assert_eq!(unsafe { x86::fold_8::<false, 3>(chunks, none) }, want);
+                assert_eq!(unsafe { x86::fold_8::<false, 8>(chunks, none) }, want);
                 for len in 0..=600 {
                     let data = &data[3..3 + len];
                     // SAFETY: the CPU has the features.
