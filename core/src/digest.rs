@@ -199,6 +199,19 @@ pub trait Digester {
         Some(out)
     }
 
+    /// Copies `src` into `dst` and returns what [`Digester::crc32c_8`] returns for the chunks
+    /// of `src` ([`split8`]): the encoder's copy of a payload into its record and the payload's
+    /// CRC32C digest in one call, so that an implementation may do both in one pass over
+    /// memory. `None` when the lengths differ or CRC32C is not provided (`dst` may then hold
+    /// anything). The default copies, then calls [`Digester::crc32c_8`].
+    fn copy_crc32c_8(&self, dst: &mut [u8], src: &[u8]) -> Option<[u32; 8]> {
+        if dst.len() != src.len() {
+            return None;
+        }
+        dst.copy_from_slice(src);
+        self.crc32c_8(split8(src)?)
+    }
+
     /// The digest bits this implementation provides (`available_digest_mask`). The default
     /// probes every method once with empty input.
     fn available(&self) -> CrcFlags {
@@ -282,12 +295,7 @@ pub fn digest32(
             }
             chunked(data, 2, &mut out, |piece| digester.md5(piece))?;
         }
-        DigestAlgo::Crc32c => {
-            let crcs = digester.crc32c_8(split8(data)?)?;
-            for (slot, crc) in out.chunks_exact_mut(4).zip(crcs) {
-                slot.copy_from_slice(&crc.to_le_bytes());
-            }
-        }
+        DigestAlgo::Crc32c => out = crc_digest(digester.crc32c_8(split8(data)?)?),
         DigestAlgo::Crc32 => {
             chunked(data, 8, &mut out, |piece| {
                 digester.crc32(piece).map(u32::to_le_bytes)
@@ -299,6 +307,15 @@ pub fn digest32(
         }
     }
     Some(out)
+}
+
+/// The 32-byte digest of the 8 chunk CRCs of a [`DigestAlgo::Crc32c`] digest.
+fn crc_digest(crcs: [u32; 8]) -> [u8; DIGEST_SIZE] {
+    let mut out = [0u8; DIGEST_SIZE];
+    for (slot, crc) in out.chunks_exact_mut(4).zip(crcs) {
+        slot.copy_from_slice(&crc.to_le_bytes());
+    }
+    out
 }
 
 /// XOR-folds a 32-byte digest into the 16 bytes a record stores (`fold_crc`).
@@ -340,6 +357,33 @@ pub fn mars_digest(
         }
     }
     digest32(DigestAlgo::Md5Old, data, digester).map(|d| (DigestAlgo::Md5Old, d))
+}
+
+/// [`mars_digest`] of `src`, copying `src` into `dst` on the way: the encoder's copy of a
+/// payload into its record. When CRC32C is chosen, copy and digest are one call
+/// ([`Digester::copy_crc32c_8`]), one pass over memory where the digester can; otherwise the
+/// copy comes first. `None` when the lengths differ or not even MD5 is available (`dst` may
+/// then hold anything).
+pub fn mars_digest_copy(
+    allowed: CrcFlags,
+    src: &[u8],
+    dst: &mut [u8],
+    digester: &dyn Digester,
+) -> Option<(DigestAlgo, [u8; DIGEST_SIZE])> {
+    // CRC32C is the first choice of mars_digest whenever it is usable.
+    if allowed
+        .intersection(digester.available())
+        .contains(CrcFlags::CRC32C)
+    {
+        if let Some(crcs) = digester.copy_crc32c_8(dst, src) {
+            return Some((DigestAlgo::Crc32c, crc_digest(crcs)));
+        }
+    }
+    if dst.len() != src.len() {
+        return None;
+    }
+    dst.copy_from_slice(src);
+    mars_digest(allowed, src, digester)
 }
 
 /// The checksum fields of a record for `digest` computed with `algo`: `(l_crc_old, crc[16])`.
@@ -425,6 +469,24 @@ mod tests {
         struct Nothing;
         impl Digester for Nothing {}
         assert!(mars_digest(CrcFlags::DIGEST_ANY, &[0; 8], &Nothing).is_none());
+    }
+
+    #[test]
+    fn digest_copy_copies_and_digests_like_mars_digest() {
+        let src: std::vec::Vec<u8> = (0..19u8).collect();
+        for allowed in [CrcFlags::DIGEST_ANY, CrcFlags::MD5, CrcFlags::NONE] {
+            let mut dst = [0u8; 19];
+            assert_eq!(
+                mars_digest_copy(allowed, &src, &mut dst, &Fake),
+                mars_digest(allowed, &src, &Fake)
+            );
+            assert_eq!(&dst[..], &src[..]);
+        }
+        // Lengths must agree.
+        let mut short = [0u8; 18];
+        assert!(mars_digest_copy(CrcFlags::CRC32C, &src, &mut short, &Fake).is_none());
+        assert!(mars_digest_copy(CrcFlags::MD5, &src, &mut short, &Fake).is_none());
+        assert!(Fake.copy_crc32c_8(&mut short, &src).is_none());
     }
 
     #[test]

@@ -33,7 +33,8 @@
 
 use super::compress::{Compression, Compressor, MAX_DECOMPRESS_LEN};
 use super::digest::{
-    mars_digest, record_checksum, CrcFlags, DigestAlgo, Digester, DIGEST_SIZE, FOLDED_SIZE,
+    mars_digest, mars_digest_copy, record_checksum, CrcFlags, DigestAlgo, Digester, DIGEST_SIZE,
+    FOLDED_SIZE,
 };
 use super::lamport::Stamp;
 
@@ -209,11 +210,12 @@ fn i16_len(len: usize) -> Result<i16, EncodeError> {
 
 /// Encodes one complete record of `payload` into the front of `out`.
 ///
-/// The digest is taken over `payload` as given; then, if `opts.compression` allows an
-/// algorithm the compressor provides, the payload is compressed and kept compressed only if
-/// the result padded to 8 bytes is shorter. As in the original, only payloads whose length is
-/// a multiple of 512 (and at most [`MAX_DECOMPRESS_LEN`]) are compressed, since a reader
-/// rejects any other decompressed length. The valid flag is written last.
+/// The digest is taken over `payload` as given. If `opts.compression` allows an algorithm the
+/// compressor provides, the payload is compressed and kept compressed only if the result
+/// padded to 8 bytes is shorter. As in the original, only payloads whose length is a multiple
+/// of 512 (and at most [`MAX_DECOMPRESS_LEN`]) are compressed, since a reader rejects any
+/// other decompressed length. An uncompressed payload is copied into the record by the pass
+/// that digests it ([`mars_digest_copy`]). The valid flag is written last.
 pub fn encode_record(
     header: &RecordHeader,
     payload: &[u8],
@@ -230,34 +232,41 @@ pub fn encode_record(
     if out.len() < area_end.saturating_add(END_OVERHEAD) {
         return Err(EncodeError::BufferTooSmall);
     }
-    let (algo, digest) =
-        mars_digest(opts.digests, payload, digester).ok_or(EncodeError::NoDigest)?;
-    let (crc_old, crc) = record_checksum(algo, &digest);
-    let mut flags = algo.flag();
-
     let area = out
         .get_mut(START_OVERHEAD..area_end)
         .ok_or(EncodeError::BufferTooSmall)?;
-    let mut stored = Frame {
-        stored_len: len,
-        padded_len: len,
-        decompress_len: 0,
-    };
     let compressed = compressor.and_then(|c| try_compress(c, opts.compression, payload, area));
-    match compressed {
-        Some((method, clen)) => {
-            stored = Frame {
+    let (algo, digest, stored) = match compressed {
+        Some((_, clen)) => {
+            let stored = Frame {
                 stored_len: clen,
                 padded_len: pad_len(clen),
                 decompress_len: len,
             };
-            flags = flags.union(method.flag());
             if let Some(pad) = area.get_mut(clen..stored.padded_len) {
                 pad.fill(0);
             }
+            let (algo, digest) =
+                mars_digest(opts.digests, payload, digester).ok_or(EncodeError::NoDigest)?;
+            (algo, digest, stored)
         }
-        None => area.copy_from_slice(payload),
-    }
+        None => {
+            // Copy and digest in one pass over the payload (where the digester can).
+            let (algo, digest) = mars_digest_copy(opts.digests, payload, area, digester)
+                .ok_or(EncodeError::NoDigest)?;
+            let stored = Frame {
+                stored_len: len,
+                padded_len: len,
+                decompress_len: 0,
+            };
+            (algo, digest, stored)
+        }
+    };
+    let (crc_old, crc) = record_checksum(algo, &digest);
+    let flags = match compressed {
+        Some((method, _)) => algo.flag().union(method.flag()),
+        None => algo.flag(),
+    };
     let total_len = write_frame(out, header, &stored, flags, crc_old, &crc)?;
     Ok(Encoded {
         total_len,

@@ -2,7 +2,8 @@
 //! mars-host: the userspace side of mars-core's pluggable services.
 //!
 //! mars-core leaves hash functions and compression to its environment. Here they come from
-//! crates.io crates: [`HostDigester`] (crc32c, crc32fast, md-5, sha1) and [`HostCompressor`]
+//! crates.io crates and [`crc32c`]: [`HostDigester`] (CRC32C of the 8 chunks of a record in
+//! one pass, fused with the encoder's copy; crc32fast, md-5, sha1) and [`HostCompressor`]
 //! (lz4_flex, raw LZ4 blocks as the kernel's lib/lz4 reads and writes them). marsadm, the
 //! tests, the fuzzers and the benchmark use them; the kernel module has its own.
 //!
@@ -17,6 +18,7 @@ use mars_core::log_record::{
     encode_record, EncodeError, EncodeOptions, Encoded, RecordHeader, OVERHEAD,
 };
 
+pub mod crc32c;
 pub mod vectors;
 
 /// SHA-256 from the `sha2` crate, for the handshake's HMAC ([`mars_core::auth`]).
@@ -30,7 +32,7 @@ impl mars_core::auth::Sha256 for HostSha256 {
     }
 }
 
-/// Every digest of the log format, from crates.io crates.
+/// Every digest of the log format: CRC32C from [`crc32c`], the others from crates.io crates.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostDigester;
 
@@ -58,60 +60,16 @@ impl Digester for HostDigester {
     }
 
     fn crc32c_8(&self, chunks: [&[u8]; 8]) -> Option<[u32; 8]> {
-        Some(crc32c_8(chunks))
+        Some(crc32c::crc32c_8(chunks))
+    }
+
+    fn copy_crc32c_8(&self, dst: &mut [u8], src: &[u8]) -> Option<[u32; 8]> {
+        crc32c::copy_crc32c_8(dst, src)
     }
 
     fn available(&self) -> CrcFlags {
         CrcFlags::DIGEST_ANY
     }
-}
-
-/// CRC32C of 8 chunks, interleaved on x86_64 with SSE4.2 (one `crc32` instruction has a
-/// latency of 3 cycles but a throughput of 1 per cycle: 8 independent streams keep the unit
-/// busy). Elsewhere, or without SSE4.2, one chunk after the other.
-pub fn crc32c_8(chunks: [&[u8]; 8]) -> [u32; 8] {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("sse4.2") {
-        // SAFETY: the CPU supports SSE4.2, checked just above, which is the only
-        // requirement of the target_feature function.
-        return unsafe { crc32c_8_sse42(chunks) };
-    }
-    chunks.map(crc32c::crc32c)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse4.2")]
-fn crc32c_8_sse42(chunks: [&[u8]; 8]) -> [u32; 8] {
-    let [a, b, c, d, e, f, g, h] = chunks;
-    let [c0, c1, c2, c3] = crc32c_4_sse42([a, b, c, d]);
-    let [c4, c5, c6, c7] = crc32c_4_sse42([e, f, g, h]);
-    [c0, c1, c2, c3, c4, c5, c6, c7]
-}
-
-/// Four streams at a time: enough to cover the instruction's latency, few enough that
-/// states and pointers stay in registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse4.2")]
-fn crc32c_4_sse42(chunks: [&[u8]; 4]) -> [u32; 4] {
-    use std::arch::x86_64::_mm_crc32_u64;
-    let common = chunks.iter().map(|c| c.len()).min().unwrap_or(0) / 8 * 8;
-    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
-    let [a, b, c, d] = chunks.map(|x| x.get(..common).unwrap_or_default().chunks_exact(8));
-    let (mut s0, mut s1, mut s2, mut s3) = (!0u64, !0u64, !0u64, !0u64);
-    // Zipped ChunksExact iterators compile to a loop without bounds checks.
-    for (((wa, wb), wc), wd) in a.zip(b).zip(c).zip(d) {
-        s0 = _mm_crc32_u64(s0, word(wa));
-        s1 = _mm_crc32_u64(s1, word(wb));
-        s2 = _mm_crc32_u64(s2, word(wc));
-        s3 = _mm_crc32_u64(s3, word(wd));
-    }
-    let mut out = [0u32; 4];
-    for ((o, state), chunk) in out.iter_mut().zip([s0, s1, s2, s3]).zip(chunks) {
-        // Undo the running inversion and let the crate finish the tail.
-        let partial = !(state as u32);
-        *o = crc32c::crc32c_append(partial, chunk.get(common..).unwrap_or_default());
-    }
-    out
 }
 
 /// A digester that offers only the algorithms in its mask (to test fallbacks and readers
@@ -304,7 +262,11 @@ mod tests {
         for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 512, 4095, 4096, 4103, 32683] {
             let data = pattern(len, 13, 5);
             let chunks = mars_core::digest::split8(&data).unwrap();
-            assert_eq!(crc32c_8(chunks), chunks.map(crc32c::crc32c), "len {len}");
+            assert_eq!(
+                crc32c::crc32c_8(chunks),
+                chunks.map(::crc32c::crc32c),
+                "len {len}"
+            );
         }
     }
 
