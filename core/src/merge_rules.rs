@@ -11,8 +11,9 @@
 //!
 //! 1. **Shape.** The path parses as a [`Key`], is no temporary, marker or local-only name,
 //!    has no `.`/`..` or hidden component and no control character; a symlink's value parses
-//!    for its key ([`Value::parse`]), has no control character, and `data-<host>` names an
-//!    absolute path without `..`. A symlink never lands on a directory key, a directory never
+//!    for its key ([`Value::parse`]), has no control character and no `..` component, is
+//!    beneath `/mars/` or `/dev/` if absolute ([`value_stays_in_tree`], also for keys whose
+//!    value is free), and `data-<host>` names an absolute path without `..`. A symlink never lands on a directory key, a directory never
 //!    on a link key; a local directory or other object is never replaced by a link, a local
 //!    regular file only by a newer tombstone of a logfile.
 //! 2. **Ownership.** A key named after a host Q (`data-Q`, `replay-Q`, `version-N-Q`,
@@ -145,6 +146,9 @@ pub enum Refusal {
     OwnKey,
     /// A directory on the way is no directory of the layout.
     ParentNotDir,
+    /// A value that, as a symlink target, points outside `/mars` and `/dev`: absolute
+    /// elsewhere, or with a `..` component.
+    ValueLeavesMars,
 }
 
 impl Refusal {
@@ -162,6 +166,7 @@ impl Refusal {
             Refusal::LocalNotDir => "local object is no directory",
             Refusal::OwnKey => "a key of this host: only this host changes it",
             Refusal::ParentNotDir => "a directory on the way is no directory of the layout",
+            Refusal::ValueLeavesMars => "value points outside /mars and /dev",
         }
     }
 }
@@ -326,6 +331,17 @@ pub fn may_create_parent(dir: &str) -> bool {
     is_dir_key(&key) && (dir.contains('/') || may_create_remote_dir(dir))
 }
 
+/// Whether `value`, read as the target of a symlink in `/mars`, stays within `/mars` and
+/// `/dev`: no `..` component, and if absolute, beneath `/mars/` or `/dev/`. Every key's value
+/// must (free ones too: `userspace/`, names of a newer version), so that nothing merged from
+/// a peer leads a tool that follows links out of the tree.
+pub fn value_stays_in_tree(value: &str) -> bool {
+    if value.split('/').any(|component| component == "..") {
+        return false;
+    }
+    !value.starts_with('/') || value.starts_with("/mars/") || value.starts_with("/dev/")
+}
+
 /// Checks a symlink value for its key.
 fn check_value(key: &Key<'_>, value: &str) -> Result<(), Refusal> {
     if has_control(value) {
@@ -437,6 +453,9 @@ fn decide_link(
     let tombstone = is_tombstone(entry.value);
     if owner == Owner::Logfile && !tombstone {
         return Err(Refusal::LogNotTombstone);
+    }
+    if !value_stays_in_tree(entry.value) {
+        return Err(Refusal::ValueLeavesMars);
     }
     let local_link = match local {
         Local::Missing => None,

@@ -89,7 +89,7 @@ fn unknown_top_level_link_cannot_become_a_directory_on_the_way() {
     assert_eq!(
         fs.apply(
             &context(ME, PEER),
-            &link("foo", "/etc", 20),
+            &link("foo", "/mars/resource-r", 20),
             Resolver::Following
         )
         .decision,
@@ -207,6 +207,39 @@ fn a_new_member_address_comes_from_any_member_a_known_one_only_from_its_host() {
         ),
         Some(Refusal::BadValue(TreeError::BadIp))
     );
+}
+
+#[test]
+fn no_value_from_a_peer_points_outside_mars_and_dev() {
+    let mut fs = Fs::standard(ME);
+    // A name this version does not know, and the free userspace/ area: any value, but none
+    // that leads out of the tree.
+    for (path, value) in [
+        ("esc", "/etc"),
+        ("userspace/x", "/etc/passwd"),
+        ("userspace/x", "../../etc"),
+        ("userspace/x", "a/../../etc"),
+        ("userspace/x", "/mars/../etc"),
+        ("resource-r0/unknown-key", "/root"),
+    ] {
+        assert_eq!(
+            refused(&mut fs, link(path, value, 30), Resolver::Confined),
+            Some(Refusal::ValueLeavesMars),
+            "{path} -> {value}"
+        );
+    }
+    for (path, value) in [
+        ("userspace/x", "/mars/resource-r0"),
+        ("userspace/y", "EMERGENCY: /mars full: logging stopped"),
+        ("userspace/z", "..."),
+    ] {
+        assert_eq!(
+            fs.apply(&context(ME, PEER), &link(path, value, 30), Resolver::Confined)
+                .decision,
+            Some(Decision::Take(Action::CreateLink)),
+            "{path} -> {value}"
+        );
+    }
 }
 
 #[test]

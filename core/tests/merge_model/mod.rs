@@ -356,7 +356,8 @@ pub fn owner_host(rel: &str) -> Option<String> {
 /// against the state before: nothing outside `/mars` differs from `outside`; no symlink at a
 /// directory key; `me`'s keys unchanged (but for tombstones of version links); another host's
 /// keys changed only by that host (but for version-link tombstones, a new `ips/ip-<host>` and
-/// directories). `Err` says which promise broke.
+/// directories); no changed link points outside `/mars` and `/dev`. `Err` says which promise
+/// broke.
 pub fn apply_checked(
     fs: &mut Fs,
     me: &str,
@@ -381,6 +382,11 @@ pub fn apply_checked(
         let Some(rel) = real.strip_prefix("/mars/") else {
             continue;
         };
+        if let Node::Link(value, _) = node {
+            if !mars_core::merge_rules::value_stays_in_tree(value) {
+                return Err(format!("{rel} -> {value} points outside /mars, from {peer}"));
+            }
+        }
         let Some(owner) = owner_host(rel) else {
             continue;
         };
