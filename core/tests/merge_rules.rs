@@ -234,8 +234,12 @@ fn no_value_from_a_peer_points_outside_mars_and_dev() {
         ("userspace/z", "..."),
     ] {
         assert_eq!(
-            fs.apply(&context(ME, PEER), &link(path, value, 30), Resolver::Confined)
-                .decision,
+            fs.apply(
+                &context(ME, PEER),
+                &link(path, value, 30),
+                Resolver::Confined
+            )
+            .decision,
             Some(Decision::Take(Action::CreateLink)),
             "{path} -> {value}"
         );

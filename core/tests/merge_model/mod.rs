@@ -384,7 +384,9 @@ pub fn apply_checked(
         };
         if let Node::Link(value, _) = node {
             if !mars_core::merge_rules::value_stays_in_tree(value) {
-                return Err(format!("{rel} -> {value} points outside /mars, from {peer}"));
+                return Err(format!(
+                    "{rel} -> {value} points outside /mars, from {peer}"
+                ));
             }
         }
         let Some(owner) = owner_host(rel) else {
