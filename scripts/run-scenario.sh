@@ -81,9 +81,12 @@ launch() {
 	[ -n "$extra_size" ] && extra=(-drive "file=$dir/$host-extra.img,if=virtio,format=raw,cache=none,aio=threads")
 	# no_timer_check: on a loaded host a TCG guest can fail the IO-APIC timer check at boot
 	# and panic ("IO-APIC + timer doesn't work"); crash scenarios boot many times.
+	# rcu_cpu_stall_timeout=60 (default 21 s): a TCG vCPU starved by a loaded host reported
+	# RCU stalls of 26 and 33 s at boot, in the kernel's own initcalls (drbd_init, devtmpfs;
+	# cold run of 7 Dec 2026 at load 5 on 2 cores). A stall in MARS code still reports after 60 s.
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rcupdate.rcu_cpu_stall_timeout=60 rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
 		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \
