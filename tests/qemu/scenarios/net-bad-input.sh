@@ -32,11 +32,14 @@ hello_v1() { hex "4d415253010100001600000000000000000000000000000001000000000000
 # An Auth with a proof of zeros: nobody's proof.
 bad_auth() { header 08 20000000; head -c 32 /dev/zero; }
 send() { timeout 3 nc 10.77.0.1 7777 >/dev/null 2>&1; true; }
+# The same with 12 s for alpha to answer (a proof is checked after the challenge went out: on
+# a loaded host a TCG guest took longer than 3 s).
+send_slow() { timeout 12 nc 10.77.0.1 7777 >/dev/null 2>&1; true; }
 # The same Hello for the log port (role 1), and sending to it.
 hello_log() { header 01 36000000; hex "01000000000000000202010504${NONCE}"; printf '(any)evil'; }
 send_log() { timeout 3 nc 10.77.0.1 7778 >/dev/null 2>&1; true; }
-# answer PORT: what the server answers to standard input, as hex.
-answer() { timeout 3 nc 10.77.0.1 "$1" | od -An -tx1 | tr -d ' \n'; }
+# answer PORT [SECONDS]: what the server answers to standard input within SECONDS (3), as hex.
+answer() { timeout "${2:-3}" nc 10.77.0.1 "$1" | od -An -tx1 | tr -d ' \n'; }
 
 check "mkfs.ext4 /dev/vdb" mkfs.ext4 -q -F /dev/vdb
 check "mount /dev/vdb on /mars" mount -t ext4 /dev/vdb /mars
@@ -53,7 +56,7 @@ check "wait-cluster" marsadm wait-cluster --timeout 60
 if [ "$h" = bravo ]; then
 	# First what alpha's log must show (it logs at most 10 complaints per 10 s).
 	hello_v1 | send                                                    # a version-1 hello
-	{ hello; sleep 1; bad_auth; sleep 1; } | send                       # a wrong proof
+	{ hello; sleep 2; bad_auth; sleep 8; } | send_slow                  # a wrong proof
 	{ hello; header 13 1c000000; hex 0100000000000000000000000a000200; printf '/mars/uuidxx'; } | send
 	head -c 4096 /dev/urandom | send
 	printf 'GET / HTTP/1.0\r\n\r\n' | send
@@ -79,7 +82,7 @@ if [ "$h" = bravo ]; then
 	check "a GetEnts without the proof gets nothing but the challenge" sh -c \
 		'[ "${#1}" = 128 ] && echo "$1" | grep -q "^4d4152530207"' - "$out"
 	# Challenge (64 bytes), then Refuse: its payload starts with the code, AuthFailed = 7.
-	out=$({ hello; sleep 1; bad_auth; sleep 1; } | answer 7777)
+	out=$({ hello; sleep 2; bad_auth; sleep 8; } | answer 7777 12)
 	check "a wrong proof gets a refusal (AuthFailed)" sh -c \
 		'echo "$1" | grep -q "^4d4152530207.\{116\}4d41525302030000.\{48\}0700"' - "$out"
 	out=$({ hello_v1; sleep 1; } | answer 7777)
