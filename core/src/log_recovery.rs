@@ -184,6 +184,39 @@ pub fn judge_tail(end: ReplayEnd, eof: u64, zero_from: u64) -> ReplayEnd {
     }
 }
 
+/// Judges where the replay of a copy fetched from another host ended. A copy holds what its
+/// origin made durable up to `origin_durable`, which is a record boundary; a record that runs
+/// past the end of a copy holding all of that (`local_size >= origin_durable`) is no record
+/// still being fetched but damage (a length field changed on the way or on either disk):
+/// [`ReplayEnd::Corrupt`], so that the copy is fetched again and, if the origin's own copy is
+/// damaged, the replay stops and says so. Any other end is returned as it is.
+pub fn judge_fetched_end(
+    end: ReplayEnd,
+    origin_durable: Option<u64>,
+    local_size: u64,
+) -> ReplayEnd {
+    match end {
+        ReplayEnd::TruncatedTail { end: at, torn }
+            if origin_durable.is_some_and(|durable| at < durable && local_size >= durable) =>
+        {
+            ReplayEnd::Corrupt {
+                end: at,
+                error: ScanError {
+                    offset: at,
+                    at,
+                    kind: ScanErrorKind::Truncated {
+                        needed: 0,
+                        available: usize::try_from(torn).unwrap_or(usize::MAX),
+                    },
+                    record_len: None,
+                    seq_nr: None,
+                },
+            }
+        }
+        other => other,
+    }
+}
+
 /// What to do after replay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterReplay {
@@ -317,6 +350,27 @@ mod tests {
     use super::super::tree::LogName;
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn a_record_past_the_end_of_a_complete_fetched_copy_is_damage() {
+        let torn = ReplayEnd::TruncatedTail {
+            end: 1000,
+            torn: 300,
+        };
+        // The copy holds all the origin made durable (1300): the record running past it
+        // is damaged.
+        assert!(matches!(
+            judge_fetched_end(torn, Some(1300), 1300),
+            ReplayEnd::Corrupt { end: 1000, .. }
+        ));
+        // More of the logfile is still to be fetched, or the origin's end is unknown: wait.
+        assert_eq!(judge_fetched_end(torn, Some(5000), 1300), torn);
+        assert_eq!(judge_fetched_end(torn, None, 1300), torn);
+        // The origin's durable end at the torn record itself: nothing after it is durable.
+        assert_eq!(judge_fetched_end(torn, Some(1000), 1300), torn);
+        let clean = ReplayEnd::Clean { end: 1300 };
+        assert_eq!(judge_fetched_end(clean, Some(1300), 1300), clean);
+    }
 
     struct Crc;
     impl Digester for Crc {

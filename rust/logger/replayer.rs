@@ -17,7 +17,8 @@
 //!   agree: `version_chain::check_switchover`).
 //! * `Wait` is reported once; `Refuse` (split brain) stops the replay of the resource,
 //!   reported in the kernel log and in `actual-<host>/msg-err-splitbrain-detected`.
-//! * A damaged record in a copy fetched from another host is cut off (the copy truncated
+//! * A damaged record in a copy fetched from another host (also a record that runs past the
+//!   end of a copy holding all its origin made durable: a damaged length) is cut off (the copy truncated
 //!   there), so the fetcher copies it again from the origin, up to [`MAX_REFETCHES`] times
 //!   at the same place; then, or in this host's own logfile, the replay stops, reported in
 //!   the kernel log and in `actual-<host>/msg-err-logfile-damaged` (`marsadm view`).
@@ -31,7 +32,7 @@ use crate::brick::{Input, Output};
 use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::kapi::kthread::{KThread, ThreadContext, WaitEvent};
 use crate::kapi::mm::NoIoScope;
-use crate::mars_core::log_recovery::ReplayEnd;
+use crate::mars_core::log_recovery::{judge_fetched_end, ReplayEnd};
 use crate::mars_core::logger::fresh_replay_link;
 use crate::mars_core::replica::{replay_step, ReplayDecision, ReplayFacts, ReplayRefusal};
 use crate::mars_core::tree::LogName;
@@ -217,6 +218,15 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                 let file = file.as_ref().ok_or(EIO)?;
                 let (end, applied) = replay_log(file, from, to, &shared.data)?;
                 shared.applied.fetch_add(applied, Ordering::Relaxed);
+                let end = if log.origin == me {
+                    end
+                } else {
+                    let origin_durable = logs
+                        .iter()
+                        .find(|l| l.log == log)
+                        .and_then(|l| l.origin_durable);
+                    judge_fetched_end(end, origin_durable, local_size)
+                };
                 if let ReplayEnd::Corrupt { end, error } = end {
                     // What was applied before the damage is recorded.
                     record_progress(paths, log, end)?;
