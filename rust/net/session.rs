@@ -4,8 +4,8 @@
 //! [`client::connect`](super::client::connect), then works), and when it fails, wait before
 //! the next: [`BACKOFF_MIN_MS`], doubling up to the role's maximum, less up to a quarter so
 //! that hosts do not retry in lockstep. A refusal that retrying soon cannot cure (a foreign
-//! cluster, failed authentication, another host or a bad proof at the address) waits the
-//! maximum at once. A session that did useful work starts the backoff over. The loop ends when
+//! cluster, no common version, an unknown host or one at another address, failed
+//! authentication; another host or a bad proof at the address) waits the maximum at once. A session that did useful work starts the backoff over. The loop ends when
 //! the thread is asked to stop through its [`Stopper`] (a stop shuts the sockets down and ends
 //! any wait).
 //!

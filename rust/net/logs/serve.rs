@@ -6,14 +6,12 @@ use crate::kapi::file::{File, OpenMode};
 use crate::kapi::vfs::PathBuf;
 use crate::logger::durable::Loggers;
 use crate::mars_core::tree::{strip_mars_root, Key, LogName, ResourceKey};
-use crate::mars_core::wire::{
-    ErrorCode, ErrorReply, LogData, LogRead, LogTail, Message, MAX_DATA_CHUNK,
-};
+use crate::mars_core::wire::{ErrorCode, LogData, LogRead, LogTail, Message, MAX_DATA_CHUNK};
 use crate::tree::{self, FileKind};
 use kernel::error::code::{EINVAL, ENOENT, ENOMEM};
 use kernel::prelude::*;
 
-use super::super::conn::{Conn, ConnError};
+use super::super::conn::{reply_message, Conn, ConnError, Refusal};
 use super::super::members;
 use super::super::server::TIMEOUTS;
 use super::super::{concat, Bytes};
@@ -43,13 +41,7 @@ pub(in crate::net) fn serve_logs(
             Message::Pong => {}
             Message::LogRead(request) => {
                 let reply = answer(&request, chunk.as_mut_slice(), loggers, peer);
-                let message = match &reply {
-                    Ok(data) => Message::LogData(*data),
-                    Err((code, message)) => Message::Error(ErrorReply {
-                        code: *code,
-                        message,
-                    }),
-                };
+                let message = reply_message(reply.map(Message::LogData));
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
             other => return Err(ConnError::Unexpected(other.msg_type())),
@@ -63,7 +55,7 @@ fn answer<'b>(
     buf: &'b mut [u8],
     loggers: Option<&Loggers>,
     peer: &[u8],
-) -> core::result::Result<LogData<'b>, (ErrorCode, &'static str)> {
+) -> core::result::Result<LogData<'b>, Refusal> {
     let denied = (ErrorCode::Denied, "only logfiles of resources are served");
     let rel = strip_mars_root(request.path).ok_or(denied)?;
     let Ok(Key::Resource {

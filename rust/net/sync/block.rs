@@ -213,6 +213,11 @@ impl BlockBuf {
             u32::try_from(len).map_err(|_| EINVAL)?,
             Flags::default(),
         )?;
+        self.submit(output, mref)
+    }
+
+    /// Starts `mref` on `output` and waits for its completion (the caller is in a NoIo scope).
+    fn submit(&mut self, output: &dyn Output, mref: Mref) -> Result {
         self.waiter.done.store(false, Ordering::Release);
         let request = KBox::new(
             BlockReq {
@@ -291,24 +296,7 @@ impl BlockBuf {
         let _noio = NoIoScope::enter();
         let mut mref = Mref::new(0)?;
         mref.prepare(Op::Flush, 0, 0, Flags::default())?;
-        self.waiter.done.store(false, Ordering::Release);
-        let request = KBox::new(
-            BlockReq {
-                mref,
-                waiter: self.waiter.clone(),
-            },
-            GFP_KERNEL,
-        )?;
-        output.io(MrefIo::new(BlockHandle(request)));
-        while !self.waiter.done.load(Ordering::Acquire) {
-            self.waiter
-                .event
-                .wait(None, 1000, || self.waiter.done.load(Ordering::Acquire));
-        }
-        match self.waiter.status.load(Ordering::Acquire) {
-            0 => Ok(()),
-            errno => Err(Error::from_errno(errno)),
-        }
+        self.submit(output, mref)
     }
 }
 

@@ -13,8 +13,8 @@ use core::sync::atomic::Ordering;
 use crate::brick::Output;
 use crate::knobs;
 use crate::mars_core::wire::{
-    check_resource, DigestAlg, DigestList, ErrorCode, ErrorReply, Message, SyncData, SyncRead,
-    SyncSums, SyncSumsRead, MAX_DATA_CHUNK,
+    check_resource, DigestAlg, DigestList, ErrorCode, Message, SyncData, SyncRead, SyncSums,
+    SyncSumsRead, MAX_DATA_CHUNK,
 };
 use crate::tree;
 use kernel::error::code::ENOMEM;
@@ -22,7 +22,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use super::super::concat;
-use super::super::conn::{Conn, ConnError};
+use super::super::conn::{reply_message, Conn, ConnError, Refusal};
 use super::super::members;
 use super::super::server::TIMEOUTS;
 use super::block::{local_digests, lookup_data, BlockBuf};
@@ -31,8 +31,6 @@ use super::block::{local_digests, lookup_data, BlockBuf};
 pub(crate) const MAX_SUMS_SPAN: u64 = 32 * 1024 * 1024;
 /// A sync client that sent nothing for this long is gone.
 const SERVE_IDLE_MS: u32 = 60_000;
-
-type Refusal = (ErrorCode, &'static str);
 
 /// What a sync connection serves: the client's host name.
 pub(in crate::net) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(), ConnError> {
@@ -51,24 +49,12 @@ pub(in crate::net) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(),
             Message::Pong => {}
             Message::SyncRead(request) => {
                 let reply = answer_read(&request, peer, &mut buf, data.as_mut_slice());
-                let message = match &reply {
-                    Ok(reply) => Message::SyncData(*reply),
-                    Err((code, message)) => Message::Error(ErrorReply {
-                        code: *code,
-                        message,
-                    }),
-                };
+                let message = reply_message(reply.map(Message::SyncData));
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
             Message::SyncSumsRead(request) => {
                 let reply = answer_sums(&request, peer, &mut buf, data.as_mut_slice(), &mut sums);
-                let message = match &reply {
-                    Ok(reply) => Message::SyncSums(*reply),
-                    Err((code, message)) => Message::Error(ErrorReply {
-                        code: *code,
-                        message,
-                    }),
-                };
+                let message = reply_message(reply.map(Message::SyncSums));
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
             other => return Err(ConnError::Unexpected(other.msg_type())),
