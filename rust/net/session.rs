@@ -2,8 +2,8 @@
 //! The client session loop, one for every client role (the metadata pull, the log fetch, the
 //! sync copy): run a session (a role connects and makes the authenticated handshake through
 //! [`client::connect`](super::client::connect), then works), and when it fails, wait before
-//! the next: [`BACKOFF_MIN_MS`], doubling up to the role's maximum, less up to a quarter so
-//! that hosts do not retry in lockstep. A refusal that retrying soon cannot cure (a foreign
+//! the next (`mars_core::retry`): 1 s, doubling up to the role's maximum, less up to a quarter
+//! so that hosts do not retry in lockstep. A refusal that retrying soon cannot cure (a foreign
 //! cluster, no common version, an unknown host or one at another address, failed
 //! authentication; another host or a bad proof at the address) waits the maximum at once. A session that did useful work starts the backoff over. The loop ends when
 //! the thread is asked to stop through its [`Stopper`] (a stop shuts the sockets down and ends
@@ -14,13 +14,11 @@
 
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::time::real_time;
+use crate::mars_core::retry::RetryWait;
 use crate::mars_core::wire::RefuseCode;
 
 use super::client::ClientError;
 use super::Stopper;
-
-/// First wait after a failure; it doubles with every failure after it, up to a role's maximum.
-pub(super) const BACKOFF_MIN_MS: u32 = 1000;
 
 /// What the loop does after a session (or one step of a session) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,12 +60,6 @@ impl Outcome for ClientError {
     }
 }
 
-/// `wait` less up to a quarter of it, varied by the clock's nanoseconds.
-fn with_jitter(wait: u32) -> u32 {
-    let jitter = (real_time().nsec % 1024).saturating_mul(wait / 4) / 1024;
-    wait.saturating_sub(jitter)
-}
-
 /// Runs `session` until the thread is asked to stop, backing off after failures up to
 /// `backoff_max_ms`. `session` sets its argument once it did useful work (the backoff starts
 /// over after it, and its failure is told even if it is the last one told); `tell` logs a
@@ -79,7 +71,7 @@ pub(super) fn run<O: Outcome>(
     mut session: impl FnMut(&mut bool) -> O,
     mut tell: impl FnMut(O),
 ) {
-    let mut backoff_ms = BACKOFF_MIN_MS.min(backoff_max_ms);
+    let mut retry = RetryWait::new(backoff_max_ms);
     let mut told: Option<O> = None;
     while !context.should_stop() && !stopper.stopping() {
         let mut healthy = false;
@@ -88,18 +80,18 @@ pub(super) fn run<O: Outcome>(
             break;
         }
         if healthy {
-            backoff_ms = BACKOFF_MIN_MS.min(backoff_max_ms);
+            retry.reset();
             told = None;
         }
         let wait = match end.next() {
             Next::Stop => break,
             Next::Again => {
-                backoff_ms = BACKOFF_MIN_MS.min(backoff_max_ms);
+                retry.reset();
                 told = None;
                 continue;
             }
             Next::Idle(ms) => {
-                backoff_ms = BACKOFF_MIN_MS.min(backoff_max_ms);
+                retry.reset();
                 ms
             }
             Next::Retry { at_most } => {
@@ -107,9 +99,8 @@ pub(super) fn run<O: Outcome>(
                     tell(end);
                     told = Some(end);
                 }
-                let wait = if at_most { backoff_max_ms } else { backoff_ms };
-                backoff_ms = backoff_ms.saturating_mul(2).min(backoff_max_ms);
-                with_jitter(wait)
+                // The clock's nanoseconds are noise enough to keep hosts out of step.
+                retry.failed(at_most, real_time().nsec)
             }
         };
         stopper.sleep(context, wait);

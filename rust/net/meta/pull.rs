@@ -83,11 +83,11 @@ pub(in crate::net) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
     let member = me
         .as_deref()
         .is_some_and(|me| members::host_ip(me).is_some());
-    let members = match me.as_deref() {
+    let others = match me.as_deref() {
         Some(me) if member => members::other_members(me).unwrap_or_else(|_| KVec::new()),
         _ => KVec::new(),
     };
-    let listed = |host: &[u8]| members.iter().any(|(h, _)| h.as_slice() == host);
+    let listed = |host: &[u8]| others.iter().any(|(h, _)| h.as_slice() == host);
     if peers.iter().any(|p| !listed(&p.host)) {
         let Ok(mut kept) = KVec::with_capacity(peers.len(), GFP_KERNEL) else {
             return;
@@ -119,7 +119,7 @@ pub(in crate::net) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
         }
         *peers = kept;
     }
-    for (host, _) in members.iter() {
+    for (host, _) in others.iter() {
         if peers.iter().any(|p| p.host.as_slice() == host.as_slice()) {
             continue;
         }
