@@ -130,16 +130,16 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
     let stopper = &*state.stopper;
     let res = BStr::from_bytes(&state.data.res);
     let mut learned: KVec<Learned> = KVec::new();
-    let mut session: Option<Session<'_>> = None;
+    let mut connected: Option<Session<'_>> = None;
     session::run(
         stopper,
         context,
         BACKOFF_MAX_MS,
         |_| {
-            let end = step(state, stopper, &mut session, &mut learned);
+            let end = step(state, stopper, &mut connected, &mut learned);
             if matches!(end.next(), Next::Retry { .. }) && !matches!(end, FetchEnd::Refuse(_)) {
                 // The connections may be in any state: start afresh.
-                session = None;
+                connected = None;
                 stopper.clear();
             }
             end
