@@ -100,7 +100,7 @@ impl Snapshot {
             .as_deref()
             .and_then(|v| links::parse_replay(v).ok())
             .map_or(0, |r| r.log.nr.saturating_sub(1));
-        let listing = tree::read_dir(&dir, MAX_DIR_ENTRIES)?;
+        let listing = tree::read_dir(dir, MAX_DIR_ENTRIES)?;
         let mut snap = Snapshot {
             me: owned(me)?,
             replay,

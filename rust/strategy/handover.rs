@@ -157,7 +157,7 @@ struct Peer {
 
 /// The other members of the resource in `dir` (hosts with a `data-<host>` link).
 fn peers(root: &PathBuf, dir: &PathBuf, me: &[u8]) -> Result<KVec<Peer>> {
-    let listing = tree::read_dir(&dir, MAX_DIR_ENTRIES)?;
+    let listing = tree::read_dir(dir, MAX_DIR_ENTRIES)?;
     let now = real_time();
     let interval = knobs::SCAN_INTERVAL_SEC.get();
     let window = interval

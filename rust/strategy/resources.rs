@@ -677,7 +677,7 @@ impl Resources {
     /// One round over the resource directories under `root` for `host`. A failing resource
     /// does not stop the others; the first error is returned.
     pub(super) fn round(&mut self, root: &PathBuf, host: &[u8], space: &Space) -> Result {
-        let listing = tree::read_dir(&root, MAX_ROOT_ENTRIES)?;
+        let listing = tree::read_dir(root, MAX_ROOT_ENTRIES)?;
         let started = *self
             .started
             .get_or_insert_with(crate::kapi::time::real_time);

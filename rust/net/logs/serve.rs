@@ -142,7 +142,7 @@ fn own_durable_end(dir: &PathBuf, log: LogName<'_>) -> u64 {
 
 /// Whether a logfile numbered above `nr` exists in `dir`.
 fn has_later_logfile(dir: &PathBuf, nr: u32) -> bool {
-    let Ok(listing) = tree::read_dir(&dir, MAX_DIR_ENTRIES) else {
+    let Ok(listing) = tree::read_dir(dir, MAX_DIR_ENTRIES) else {
         return false;
     };
     listing.entries.iter().any(|entry| {
