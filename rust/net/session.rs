@@ -15,9 +15,11 @@
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::time::real_time;
 use crate::mars_core::retry::RetryWait;
-use crate::mars_core::wire::RefuseCode;
+use crate::mars_core::wire::{ErrorCode, RefuseCode};
+use kernel::error::Error;
 
 use super::client::ClientError;
+use super::conn::ConnError;
 use super::Stopper;
 
 /// What the loop does after a session (or one step of a session) ended.
@@ -56,6 +58,54 @@ impl Outcome for ClientError {
             | ClientError::WrongHost
             | ClientError::BadProof => Next::Retry { at_most: true },
             _ => Next::Retry { at_most: false },
+        }
+    }
+}
+
+/// How a session of a client that sends requests (the log fetch, the sync copy) ended: the
+/// ends they share, and the role's own reasons `R`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ended<R> {
+    /// The thread is asked to stop.
+    Stop,
+    /// Setting up a connection failed.
+    Client(ClientError),
+    /// A connection failed or carried something invalid.
+    Conn(ConnError),
+    /// The server answered a request with an error.
+    Remote(ErrorCode),
+    /// Something local failed (a file, the device, memory).
+    Local(Error),
+    /// The role's own reason.
+    Role(R),
+}
+
+impl<R> From<ConnError> for Ended<R> {
+    fn from(e: ConnError) -> Self {
+        match e {
+            ConnError::Stopping => Ended::Stop,
+            e => Ended::Conn(e),
+        }
+    }
+}
+
+impl<R> From<ClientError> for Ended<R> {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Stopping => Ended::Stop,
+            ClientError::Conn(e) => Ended::Conn(e),
+            e => Ended::Client(e),
+        }
+    }
+}
+
+impl<R: Outcome> Outcome for Ended<R> {
+    fn next(&self) -> Next {
+        match self {
+            Ended::Stop => Next::Stop,
+            Ended::Client(e) => e.next(),
+            Ended::Role(reason) => reason.next(),
+            Ended::Conn(_) | Ended::Remote(_) | Ended::Local(_) => Next::Retry { at_most: false },
         }
     }
 }

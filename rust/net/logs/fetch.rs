@@ -16,11 +16,11 @@ use kernel::error::code::{EINVAL, ENOENT, ENOMEM};
 use kernel::prelude::*;
 use kernel::str::BStr;
 
-use super::super::client::{self, ClientError};
+use super::super::client;
 use super::super::conn::{Conn, ConnError};
 use super::super::members;
 use super::super::server::{role_port, TIMEOUTS};
-use super::super::session::{self, Next, Outcome};
+use super::super::session::{self, Ended, Next, Outcome};
 use super::super::{concat, Bytes, Shared, Stopper, Worker, WorkerState, MAX_THREAD_SOCKETS};
 
 /// A reply must come within this time.
@@ -65,52 +65,31 @@ impl Fetcher {
 }
 
 /// How one step of a fetch thread ended.
+type FetchEnd = Ended<FetchReason>;
+
+/// The fetch's own ends of a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FetchEnd {
-    Stop,
+enum FetchReason {
     /// Data arrived, or a larger durable end was learned: decide again at once.
     Progress,
     /// Nothing to fetch from anybody now.
     Idle,
     /// `fetch_step` refuses (split brain, a hole, a local copy beyond its origin).
     Refuse(FetchRefusal),
-    /// Setting up a connection failed.
-    Client(ClientError),
-    Conn(ConnError),
-    /// The origin answered a read with an error.
-    Remote(ErrorCode),
-    Local(Error),
 }
 
-impl From<ConnError> for FetchEnd {
-    fn from(e: ConnError) -> Self {
-        match e {
-            ConnError::Stopping => FetchEnd::Stop,
-            e => FetchEnd::Conn(e),
-        }
-    }
-}
+/// Data arrived, or a larger durable end was learned.
+const PROGRESS: FetchEnd = Ended::Role(FetchReason::Progress);
+/// Nothing to fetch from anybody now.
+const IDLE: FetchEnd = Ended::Role(FetchReason::Idle);
 
-impl From<ClientError> for FetchEnd {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Stopping => FetchEnd::Stop,
-            ClientError::Conn(e) => FetchEnd::Conn(e),
-            e => FetchEnd::Client(e),
-        }
-    }
-}
-
-impl Outcome for FetchEnd {
+impl Outcome for FetchReason {
     fn next(&self) -> Next {
         match self {
-            FetchEnd::Stop => Next::Stop,
-            FetchEnd::Progress => Next::Again,
-            FetchEnd::Idle => Next::Idle(POLL_MS),
+            FetchReason::Progress => Next::Again,
+            FetchReason::Idle => Next::Idle(POLL_MS),
             // Only a change of the tree can lift it: look again after the longest wait.
-            FetchEnd::Refuse(_) => Next::Retry { at_most: true },
-            FetchEnd::Client(e) => e.next(),
-            _ => Next::Retry { at_most: false },
+            FetchReason::Refuse(_) => Next::Retry { at_most: true },
         }
     }
 }
@@ -137,7 +116,9 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
         BACKOFF_MAX_MS,
         |_| {
             let end = step(state, stopper, &mut connected, &mut learned);
-            if matches!(end.next(), Next::Retry { .. }) && !matches!(end, FetchEnd::Refuse(_)) {
+            if matches!(end.next(), Next::Retry { .. })
+                && !matches!(end, Ended::Role(FetchReason::Refuse(_)))
+            {
                 // The connections may be in any state: start afresh.
                 connected = None;
                 stopper.clear();
@@ -145,7 +126,7 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
             end
         },
         |end| match end {
-            FetchEnd::Refuse(refusal) => {
+            Ended::Role(FetchReason::Refuse(refusal)) => {
                 pr_warn!("{}: fetch stops: {}\n", res, refusal.message())
             }
             other => pr_notice!("{}: fetch: {:?}; retrying\n", res, other),
@@ -163,7 +144,7 @@ fn step<'s>(
     learned: &mut KVec<Learned>,
 ) -> FetchEnd {
     let Some(me) = members::own_host() else {
-        return FetchEnd::Idle;
+        return IDLE;
     };
     let dir_rel = concat(&[b"resource-", state.data.res.as_slice()]);
     let dir = match tree::path(&dir_rel) {
@@ -176,7 +157,7 @@ fn step<'s>(
     };
     let (Ok(Some(replay)), Ok(me_name), Ok(logs)) = (snap.replay(), snap.me(), snap.log_facts())
     else {
-        return FetchEnd::Idle;
+        return IDLE;
     };
     // What was learned about logfiles before the replayed one's predecessor is history.
     let oldest = replay.log.nr.saturating_sub(1);
@@ -198,14 +179,14 @@ fn step<'s>(
     };
     let (log, from, to, probe) = match fetch_step(&facts) {
         FetchDecision::Fetch { log, from, to } => (log, from, to, false),
-        FetchDecision::Refuse(refusal) => return FetchEnd::Refuse(refusal),
+        FetchDecision::Refuse(refusal) => return Ended::Role(FetchReason::Refuse(refusal)),
         FetchDecision::Idle => {
             let newest = logs
                 .iter()
                 .filter(|l| l.log.origin != me_name && l.log.nr >= replay.log.nr)
                 .max_by_key(|l| l.log.nr);
             let Some(newest) = newest else {
-                return FetchEnd::Idle;
+                return IDLE;
             };
             (
                 newest.log,
@@ -236,7 +217,7 @@ fn step<'s>(
         }
     }
     let Some(session) = session.as_mut() else {
-        return FetchEnd::Idle;
+        return IDLE;
     };
     let mut name = crate::mars_core::text::FixedBuf::<128>::new();
     if core::fmt::Write::write_fmt(&mut name, format_args!("{}", log)).is_err() {
@@ -273,13 +254,13 @@ fn step<'s>(
     if appended {
         // The replay may go on.
         knobs::trigger(knobs::TRIGGER_LOCAL);
-        return FetchEnd::Progress;
+        return PROGRESS;
     }
     // Nothing arrived: go on at once only if the origin has more than was known.
     if durable > known {
-        FetchEnd::Progress
+        PROGRESS
     } else {
-        FetchEnd::Idle
+        IDLE
     }
 }
 
@@ -297,7 +278,7 @@ fn connect<'s>(
     origin: &[u8],
 ) -> core::result::Result<Session<'s>, FetchEnd> {
     let Some(ip) = members::host_ip(origin) else {
-        return Err(FetchEnd::Idle);
+        return Err(IDLE);
     };
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Log));
     let mut conns = KVec::new();

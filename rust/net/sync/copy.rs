@@ -16,21 +16,20 @@ use crate::mars_core::sync::{
 };
 use crate::mars_core::tree_value::HostOrNone;
 use crate::mars_core::wire::{
-    DigestAlg, ErrorCode, Message, PortRole, SyncRead, SyncSumsRead, MAX_DATA_CHUNK,
+    DigestAlg, Message, PortRole, SyncRead, SyncSumsRead, MAX_DATA_CHUNK,
 };
 use crate::tree;
 use kernel::c_str;
 use kernel::error::code::{EINVAL, ENOMEM};
-use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::str::BStr;
 use kernel::sync::Arc;
 
-use super::super::client::{self, ClientError};
+use super::super::client;
 use super::super::conn::{Conn, ConnError};
 use super::super::members;
 use super::super::server::{role_port, TIMEOUTS};
-use super::super::session::{self, Next, Outcome};
+use super::super::session::{self, Ended, Next, Outcome};
 use super::super::{concat, Bytes, Shared, Stopper, Worker, WorkerState, MAX_THREAD_SOCKETS};
 use super::block::{digest_at, local_digests, BlockBuf};
 
@@ -83,53 +82,34 @@ impl Syncer {
 }
 
 /// Why a sync session ended.
+type SyncEnd = Ended<SyncReason>;
+
+/// The sync's own ends of a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SyncEnd {
-    Stop,
+enum SyncReason {
     /// Nothing to do now (finished, or links missing).
     Idle,
     /// `syncstatus-<me>` was changed by someone else: start over from its value.
     Restart,
     /// `sync_sockets` changed: connect anew at once.
     Reconnect,
-    /// Setting up a connection failed.
-    Client(ClientError),
-    Conn(ConnError),
-    Remote(ErrorCode),
-    Local(Error),
     /// The primary sent an answer that does not fit the request.
     Mismatch,
     /// The primary's heartbeat did not come in time after the copy.
     NoHeartbeat,
 }
 
-impl From<ConnError> for SyncEnd {
-    fn from(e: ConnError) -> Self {
-        match e {
-            ConnError::Stopping => SyncEnd::Stop,
-            e => SyncEnd::Conn(e),
-        }
-    }
-}
+/// Nothing to do now.
+const IDLE: SyncEnd = Ended::Role(SyncReason::Idle);
+/// `syncstatus-<me>` was changed by someone else.
+const RESTART: SyncEnd = Ended::Role(SyncReason::Restart);
 
-impl From<ClientError> for SyncEnd {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Stopping => SyncEnd::Stop,
-            ClientError::Conn(e) => SyncEnd::Conn(e),
-            e => SyncEnd::Client(e),
-        }
-    }
-}
-
-impl Outcome for SyncEnd {
+impl Outcome for SyncReason {
     fn next(&self) -> Next {
         match self {
-            SyncEnd::Stop => Next::Stop,
-            SyncEnd::Idle => Next::Idle(IDLE_MS),
-            SyncEnd::Restart | SyncEnd::Reconnect => Next::Again,
-            SyncEnd::Client(e) => e.next(),
-            _ => Next::Retry { at_most: false },
+            SyncReason::Idle => Next::Idle(IDLE_MS),
+            SyncReason::Restart | SyncReason::Reconnect => Next::Again,
+            SyncReason::Mismatch | SyncReason::NoHeartbeat => Next::Retry { at_most: false },
         }
     }
 }
@@ -143,7 +123,7 @@ fn sync_thread(state: &WorkerState<SyncJob>, context: &ThreadContext) {
         BACKOFF_MAX_MS,
         |_| {
             let end = sync_session(state, context);
-            if end == SyncEnd::Restart {
+            if end == RESTART {
                 pr_info!("{}: sync: syncstatus was reset; starting over\n", res);
             }
             end
@@ -248,10 +228,10 @@ fn sync_session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEn
     let stopper = &state.stopper;
     let res = state.data.res.as_slice();
     let Some(me) = members::own_host() else {
-        return SyncEnd::Idle;
+        return IDLE;
     };
     let Some(primary_value) = res_link(res, &[b"primary"]) else {
-        return SyncEnd::Idle;
+        return IDLE;
     };
     let primary = match core::str::from_utf8(&primary_value)
         .ok()
@@ -260,20 +240,20 @@ fn sync_session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEn
         Some(HostOrNone::Host(h)) if h.as_str().as_bytes() != me.as_slice() => {
             concat(&[h.as_str().as_bytes()])
         }
-        _ => return SyncEnd::Idle,
+        _ => return IDLE,
     };
     let Some(size) = parse_u64(res_link(res, &[b"size"])) else {
-        return SyncEnd::Idle;
+        return IDLE;
     };
     let Some(claim) = read_claim(res, &me) else {
-        return SyncEnd::Idle;
+        return IDLE;
     };
     let start = claim.value;
     if start >= size {
-        return SyncEnd::Idle;
+        return IDLE;
     }
     let Some(ip) = members::host_ip(&primary) else {
-        return SyncEnd::Idle;
+        return IDLE;
     };
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Sync));
     // The `sync_sockets` connections.
@@ -309,7 +289,7 @@ fn sync_session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEn
         Ok(()) => {
             pr_info!("{}: sync finished\n", name);
             knobs::trigger(knobs::TRIGGER_LOCAL | 4);
-            SyncEnd::Idle
+            IDLE
         }
         Err(end) => end,
     }
@@ -468,7 +448,7 @@ fn window_sums(
                     .extend_from_slice(sums.digests.as_bytes(), GFP_KERNEL)
                     .map_err(|_| SyncEnd::Local(ENOMEM))
             }
-            Message::SyncSums(_) => Err(SyncEnd::Mismatch),
+            Message::SyncSums(_) => Err(Ended::Role(SyncReason::Mismatch)),
             other => Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
         })?;
     }
@@ -505,7 +485,7 @@ fn copy(
         }
         if conn.conns.len() != sockets_wanted() {
             // `sync_sockets` changed: connect anew (the progress so far is persisted).
-            return Err(SyncEnd::Reconnect);
+            return Err(Ended::Role(SyncReason::Reconnect));
         }
         conn.keepalive()?;
         let window_end = pos.saturating_add(WINDOW).min(size);
@@ -556,7 +536,7 @@ fn copy(
         // is not written here: `syncstatus` = size means finished, which `finish` says once
         // `syncpos` is recorded (after an interruption now, the last window is compared again).
         if !claim_still_holds(res.as_bytes(), me, &claim) {
-            return Err(SyncEnd::Restart);
+            return Err(RESTART);
         }
         if pos >= size {
             break;
@@ -566,7 +546,7 @@ fn copy(
             .map_err(SyncEnd::Local)?;
         // What was written, with the stamp the link got (someone else's write right after
         // ours shows as a different claim: the next check restarts).
-        claim = read_claim(res.as_bytes(), me).ok_or(SyncEnd::Restart)?;
+        claim = read_claim(res.as_bytes(), me).ok_or(RESTART)?;
     }
     Ok(claim)
 }
@@ -626,7 +606,7 @@ fn transfer(
                 knobs::SYNC_COPIED_BYTES.fetch_add(i64::from(run.len), Ordering::Relaxed);
                 Ok(wire)
             }
-            Message::SyncData(_) => Err(SyncEnd::Mismatch),
+            Message::SyncData(_) => Err(Ended::Role(SyncReason::Mismatch)),
             other => Err(SyncEnd::Conn(ConnError::Unexpected(other.msg_type()))),
         })?;
         if let Some(flying) = in_flight.get_mut(c) {
@@ -660,26 +640,26 @@ fn finish(
             return Err(SyncEnd::Stop);
         }
         if !claim_still_holds(res, me, claim) {
-            return Err(SyncEnd::Restart);
+            return Err(RESTART);
         }
         if tree::read_link(time_rel.as_slice()).is_ok_and(|link| link.mtime > end) {
             break;
         }
         if waited >= FINISH_WAIT_MS {
-            return Err(SyncEnd::NoHeartbeat);
+            return Err(Ended::Role(SyncReason::NoHeartbeat));
         }
         // Ask for the peers' news now rather than at the next poll.
         knobs::trigger(2);
         stopper.sleep(context, 500);
         waited = waited.saturating_add(500);
     }
-    let replay = res_link(res, &[b"replay-", primary]).ok_or(SyncEnd::Idle)?;
+    let replay = res_link(res, &[b"replay-", primary]).ok_or(IDLE)?;
     if !claim_still_holds(res, me, claim) {
-        return Err(SyncEnd::Restart);
+        return Err(RESTART);
     }
     write_res_link(res, &[b"syncpos-", me], &replay).map_err(SyncEnd::Local)?;
     if !claim_still_holds(res, me, claim) {
-        return Err(SyncEnd::Restart);
+        return Err(RESTART);
     }
     write_res_link(res, &[b"syncstatus-", me], decimal(size).as_bytes()).map_err(SyncEnd::Local)?;
     Ok(())
