@@ -5,8 +5,8 @@
 //! Layout: `kapi/` wraps raw kernel APIs (the only place with bindings), `mars_core` mounts the
 //! pure core shared with userspace, `knobs` is /proc/sys/mars, `clock` the Lamport clock,
 //! `digest` and `compress` the kernel's hash and compression services for the log format,
-//! `strategy/` the strategy thread that acts on the /mars tree, `net/` the metadata exchange
-//! with the peers.
+//! `tree` the one accessor of the /mars tree, `strategy/` the strategy thread that acts on it,
+//! `net/` the exchange with the peers.
 
 use kernel::prelude::*;
 
@@ -31,6 +31,7 @@ mod strategy;
 mod testing;
 #[cfg(mars_testing)]
 mod testing_logger;
+mod tree;
 
 module! {
     type: Mars,

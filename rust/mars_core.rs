@@ -32,6 +32,8 @@ pub(crate) mod names;
 pub(crate) mod replay_position;
 #[path = "../core/src/replica.rs"]
 pub(crate) mod replica;
+#[path = "../core/src/retry.rs"]
+pub(crate) mod retry;
 #[path = "../core/src/split_brain.rs"]
 pub(crate) mod split_brain;
 #[path = "../core/src/strategy.rs"]

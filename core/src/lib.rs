@@ -39,6 +39,7 @@ pub mod merge_rules;
 pub mod names;
 pub mod replay_position;
 pub mod replica;
+pub mod retry;
 pub mod split_brain;
 pub mod strategy;
 pub mod sync;

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Path operations on the /mars tree, as the strategy thread needs them: read a symlink with
-//! its mtime, replace a symlink atomically with a given mtime (the original's `mars_symlink`:
-//! `.tmp-<name>`, set its mtime, rename over the target), make a directory, unlink, list a
-//! directory, and tell whether a path is the root of a mounted filesystem.
+//! Path operations for the /mars tree (the safe layer under `crate::tree`, which is the only
+//! user of [`Beneath`]): beneath a directory, without following any symlink, read a symlink
+//! with its mtime, replace a symlink atomically with a given mtime (the original's
+//! `mars_symlink`: `.tmp-<name>`, set its mtime, rename over the target), make a directory,
+//! unlink, list a directory and stat; and tell whether an absolute path is the root of a
+//! mounted filesystem. [`PathBuf`] spells absolute paths (for `kapi::file` too).
 //!
-//! Paths are absolute and resolved from the root of the calling task (a kthread resolves from
-//! the initial root). Every operation may sleep and allocates with GFP_KERNEL: call them from
-//! process context only, never on the IO path.
+//! Absolute paths are resolved from the root of the calling task (a kthread resolves from the
+//! initial root). Every operation may sleep and allocates with GFP_KERNEL: call them from
+//! process context only, never on the IO path (except inside a NoIo scope).
 
 use core::fmt;
 use core::ptr::{self, NonNull};
@@ -24,7 +26,7 @@ use kernel::str::{BStr, CStr};
 const PATH_MAX: usize = bindings::PATH_MAX as usize;
 /// Longest name of a directory entry.
 const NAME_MAX: usize = 255;
-/// Prefix of the temporary link that [`replace_symlink`] renames over its target.
+/// Prefix of the temporary link that [`Beneath::replace_symlink`] renames over its target.
 const TMP_PREFIX: &[u8] = b".tmp-";
 
 fn name_too_long() -> Error {
@@ -88,25 +90,6 @@ impl PathBuf {
         // SAFETY: by the type invariant `bytes` ends with its only NUL.
         unsafe { CStr::from_bytes_with_nul_unchecked(&self.bytes) }
     }
-
-    /// The last component (empty for the root).
-    fn name(&self) -> &[u8] {
-        let path = self.as_bytes();
-        path.iter()
-            .rposition(|&b| b == b'/')
-            .and_then(|slash| path.get(slash + 1..))
-            .unwrap_or(&[])
-    }
-
-    /// The directory holding the last component.
-    fn parent(&self) -> Result<PathBuf> {
-        let path = self.as_bytes();
-        match path.iter().rposition(|&b| b == b'/') {
-            Some(0) => Self::from_parts(&[b"/"]),
-            Some(slash) => Self::from_parts(&[path.get(..slash).ok_or(EINVAL)?]),
-            None => Err(EINVAL),
-        }
-    }
 }
 
 impl fmt::Display for PathBuf {
@@ -138,7 +121,7 @@ impl FileKind {
         }
     }
 
-    /// The kind named by a `d_type` (`None` for `DT_UNKNOWN`: ask [`lstat`]).
+    /// The kind named by a `d_type` (`None` for `DT_UNKNOWN`: ask [`Beneath::lstat`]).
     fn from_d_type(d_type: c_uint) -> Option<Self> {
         match d_type {
             bindings::DT_UNKNOWN => None,
@@ -150,7 +133,7 @@ impl FileKind {
     }
 }
 
-/// What [`lstat`] tells.
+/// What [`Beneath::lstat`] tells.
 pub(crate) struct Stat {
     /// The type of the object itself (a symlink is not followed).
     pub(crate) kind: FileKind,
@@ -312,11 +295,6 @@ impl Drop for DirLock<'_> {
     }
 }
 
-/// Stats `path` without following a final symlink.
-pub(crate) fn lstat(path: &CStr) -> Result<Stat> {
-    Path::lookup(path, 0)?.stat()
-}
-
 /// Whether `path` is a directory that is the root of a mounted filesystem. Fails like the
 /// lookup does (e.g. ENOENT, ENOTDIR) when it is no directory.
 pub(crate) fn is_mount_root(path: &CStr) -> Result<bool> {
@@ -331,12 +309,6 @@ pub(crate) struct Link {
     pub(crate) value: KVec<u8>,
     /// The link's own modification time.
     pub(crate) mtime: Stamp,
-}
-
-/// Reads the symlink `path` (not following it): its value and its mtime. EINVAL if `path` is
-/// no symlink.
-pub(crate) fn read_link(path: &CStr) -> Result<Link> {
-    link_of(&Path::lookup(path, 0)?)
 }
 
 /// The value and mtime of the symlink `link` resolves to. EINVAL if it is no symlink.
@@ -369,15 +341,6 @@ fn link_of(link: &Path) -> Result<Link> {
     })
 }
 
-/// Creates the directory `path` with permissions `mode`. EEXIST if the name is taken.
-pub(crate) fn mkdir(path: &PathBuf, mode: u16) -> Result {
-    mkdir_in(
-        &Path::directory(path.parent()?.as_cstr())?,
-        path.name(),
-        mode,
-    )
-}
-
 /// Creates the directory `name` in `dir`.
 fn mkdir_in(dir: &Path, name: &[u8], mode: u16) -> Result {
     let lock = DirLock::new(dir)?;
@@ -388,11 +351,6 @@ fn mkdir_in(dir: &Path, name: &[u8], mode: u16) -> Result {
     // SAFETY: the parent is locked with write access (`lock`); `entry` is a negative dentry
     // of it, looked up under that lock.
     to_result(unsafe { bindings::vfs_mkdir(dir.idmap(), dir.inode(), entry.as_ptr(), mode) })
-}
-
-/// Removes the non-directory `path`. ENOENT if it does not exist.
-pub(crate) fn unlink(path: &PathBuf) -> Result {
-    unlink_in(&Path::directory(path.parent()?.as_cstr())?, path.name())
 }
 
 /// Removes the non-directory `name` in `dir`.
@@ -436,17 +394,9 @@ fn set_mtime(idmap: *mut bindings::mnt_idmap, entry: &Dentry, mtime: Stamp) -> R
     to_result(status)
 }
 
-/// Makes `path` a symlink to `value` whose mtime is `mtime`, atomically: readers see either the
-/// old object or the new link with its final mtime, never a link without it. As the original
-/// `mars_symlink`: write `.tmp-<name>` beside it, set its mtime, rename it over `path`.
-pub(crate) fn replace_symlink(path: &PathBuf, value: &[u8], mtime: Stamp) -> Result {
-    let dir = Path::directory(path.parent()?.as_cstr())?;
-    replace_symlink_in(&dir, path.name(), value, mtime, Over::Anything)
-}
-
 /// What [`replace_symlink_in`] may rename its new link over.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Over {
+pub(crate) enum Over {
     /// Whatever non-directory is there (local writers).
     Anything,
     /// Only a symlink or nothing (the merge of a peer's entry).
@@ -522,7 +472,7 @@ fn replace_symlink_in(dir: &Path, name: &[u8], value: &[u8], mtime: Stamp, over:
 pub(crate) struct DirEntry {
     /// The entry's name.
     pub(crate) name: KVec<u8>,
-    /// Its type, if the filesystem reports it (else use [`lstat`]).
+    /// Its type, if the filesystem reports it (else use [`Beneath::lstat`]).
     pub(crate) kind: Option<FileKind>,
 }
 
@@ -539,16 +489,6 @@ pub(crate) struct Listing {
 /// # Invariants
 /// `0` is a file we hold a reference to.
 struct File(NonNull<bindings::file>);
-
-impl File {
-    fn open_directory(path: &CStr) -> Result<Self> {
-        let flags = (bindings::O_RDONLY | bindings::O_DIRECTORY) as c_int;
-        // SAFETY: `path` is NUL-terminated; filp_open returns a new reference or an ERR_PTR.
-        let file = unsafe { bindings::filp_open(path.as_char_ptr(), flags, 0) };
-        // INVARIANT: a successful filp_open returns a new reference.
-        Ok(File(NonNull::new(from_err_ptr(file)?).ok_or(ENOENT)?))
-    }
-}
 
 impl File {
     /// Opens the directory `dir` resolved already (no second path walk).
@@ -630,11 +570,6 @@ unsafe extern "C" fn collect_entry(
     true
 }
 
-/// Lists the directory `path`: at most `max_entries` entries (then `truncated` is set).
-pub(crate) fn read_dir(path: &CStr, max_entries: usize) -> Result<Listing> {
-    read_dir_file(File::open_directory(path)?, max_entries)
-}
-
 /// Lists the open directory `file`.
 fn read_dir_file(file: File, max_entries: usize) -> Result<Listing> {
     let mut collector = Collector {
@@ -673,11 +608,10 @@ fn read_dir_file(file: File, max_entries: usize) -> Result<Listing> {
 }
 
 /// A directory beneath which relative paths are resolved without following any symlink, in
-/// any component: the view of `/mars` that input from peers gets. A path naming a symlink
+/// any component: how `crate::tree` sees `/mars`. A path naming a symlink
 /// where a directory is expected fails with ELOOP, one leaving the directory (`..`) with
 /// EXDEV; a final symlink is the object itself (never followed). Every operation resolves the
-/// parent this way and then works on the final component under the parent's lock, as the
-/// absolute-path functions above do.
+/// parent this way and then works on the final component under the parent's lock.
 ///
 /// # Invariants
 /// `root` is a directory.
@@ -743,36 +677,45 @@ impl Beneath {
         Ok((self.lookup(dir, helpers::LOOKUP_DIRECTORY)?, name))
     }
 
-    /// [`lstat`] of `rel`.
+    /// Stats `rel` (a final symlink is not followed).
     pub(crate) fn lstat(&self, rel: &[u8]) -> Result<Stat> {
         self.lookup(rel, 0)?.stat()
     }
 
-    /// [`read_link`] of `rel`.
+    /// The value and mtime of the symlink `rel` (not followed). EINVAL if it is no symlink.
     pub(crate) fn read_link(&self, rel: &[u8]) -> Result<Link> {
         link_of(&self.lookup(rel, 0)?)
     }
 
-    /// [`mkdir`] of `rel`.
+    /// Creates the directory `rel` with permissions `mode`. EEXIST if the name is taken.
     pub(crate) fn mkdir(&self, rel: &[u8], mode: u16) -> Result {
         let (dir, name) = self.parent(rel)?;
         mkdir_in(&dir, name, mode)
     }
 
-    /// [`unlink`] of `rel`.
+    /// Removes the non-directory `rel`. ENOENT if it does not exist.
     pub(crate) fn unlink(&self, rel: &[u8]) -> Result {
         let (dir, name) = self.parent(rel)?;
         unlink_in(&dir, name)
     }
 
-    /// [`replace_symlink`] of `rel`, which must be a symlink or missing (EEXIST otherwise:
-    /// a directory or file there is never replaced).
-    pub(crate) fn replace_symlink(&self, rel: &[u8], value: &[u8], mtime: Stamp) -> Result {
+    /// Makes `rel` a symlink to `value` whose mtime is `mtime`, atomically: readers see
+    /// either the old object or the new link with its final mtime, never a link without it.
+    /// As the original `mars_symlink`: write `.tmp-<name>` beside it, set its mtime, rename
+    /// it over `rel`. With [`Over::LinksOnly`] a directory or file there is never replaced
+    /// (EEXIST).
+    pub(crate) fn replace_symlink(
+        &self,
+        rel: &[u8],
+        value: &[u8],
+        mtime: Stamp,
+        over: Over,
+    ) -> Result {
         let (dir, name) = self.parent(rel)?;
-        replace_symlink_in(&dir, name, value, mtime, Over::LinksOnly)
+        replace_symlink_in(&dir, name, value, mtime, over)
     }
 
-    /// [`read_dir`] of `rel`.
+    /// Lists the directory `rel`: at most `max_entries` entries (then `truncated` is set).
     pub(crate) fn read_dir(&self, rel: &[u8], max_entries: usize) -> Result<Listing> {
         let dir = self.lookup(rel, helpers::LOOKUP_DIRECTORY)?;
         read_dir_file(File::open_resolved_directory(&dir)?, max_entries)

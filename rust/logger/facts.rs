@@ -20,12 +20,13 @@
 
 use super::links;
 use crate::kapi::file::{File, OpenMode};
-use crate::kapi::vfs::{self, FileKind, PathBuf};
+use crate::kapi::vfs::PathBuf;
 use crate::mars_core::names::HostName;
 use crate::mars_core::replica::LogFacts;
 use crate::mars_core::tree::LogName;
 use crate::mars_core::tree_value::ReplayLink;
 use crate::mars_core::version_chain::VersionEntry;
+use crate::tree::{self, FileKind};
 use kernel::error::code::{EINVAL, ENOENT};
 use kernel::prelude::*;
 
@@ -99,7 +100,7 @@ impl Snapshot {
             .as_deref()
             .and_then(|v| links::parse_replay(v).ok())
             .map_or(0, |r| r.log.nr.saturating_sub(1));
-        let listing = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES)?;
+        let listing = tree::read_dir(dir, MAX_DIR_ENTRIES)?;
         let mut snap = Snapshot {
             me: owned(me)?,
             replay,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The logger's names in the /mars tree (`/mars/resource-<res>/`: its logfiles, its
 //! `replay-<host>` and `version-NNNNNNNNN-<host>` links) and reading and writing those links.
-//! The values themselves come from `mars_core::logger`.
+//! The values themselves come from `mars_core::logger`; the links are read and written
+//! through the tree accessor (`crate::tree`), so the resource directory must lie in /mars.
 //!
 //! Process context only (VFS calls sleep and allocate); on the IO path inside a NoIo scope.
 
@@ -9,12 +10,13 @@ use core::fmt::{self, Write};
 
 use crate::clock;
 use crate::kapi::crc::crc32c;
-use crate::kapi::vfs::{self, PathBuf};
+use crate::kapi::vfs::PathBuf;
 use crate::mars_core::digest::Digester;
 use crate::mars_core::names::HostName;
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree::LogName;
 use crate::mars_core::tree_value::{ReplayLink, MAX_LINK_LEN};
+use crate::tree;
 use kernel::error::code::{EINVAL, ENOENT};
 use kernel::prelude::*;
 
@@ -109,10 +111,10 @@ impl ResourcePaths {
 
 /// Reads the link at `path`: `None` when there is none (or it is a tombstone).
 pub(crate) fn read(path: &PathBuf) -> Result<Option<KVec<u8>>> {
-    match vfs::read_link(path.as_cstr()) {
+    match tree::read_link(path) {
         Ok(link) => {
             clock::observe(link.mtime);
-            let deleted = link.value.as_slice() == crate::mars_core::tree_value::DELETED.as_bytes();
+            let deleted = tree::is_tombstone(&link.value);
             Ok((!deleted && !link.value.is_empty()).then_some(link.value))
         }
         Err(e) if e == ENOENT => Ok(None),
@@ -122,7 +124,7 @@ pub(crate) fn read(path: &PathBuf) -> Result<Option<KVec<u8>>> {
 
 /// Writes the link at `path` with a fresh Lamport stamp (atomic replace).
 pub(crate) fn write(path: &PathBuf, value: &[u8]) -> Result {
-    vfs::replace_symlink(path, value, clock::tick())
+    tree::write(path, value)
 }
 
 /// Parses a replay link value.

@@ -14,11 +14,11 @@ use crate::kapi::crypto::{self, Shash};
 use crate::kapi::file::{File, OpenMode};
 use crate::kapi::random;
 use crate::kapi::time::real_time;
-use crate::kapi::vfs::{self, FileKind, Stat};
+use crate::kapi::vfs::Stat;
 use crate::mars_core::auth::{Secret, SecretError, NONCE_LEN, SECRET_FILE, SECRET_FILE_LEN};
 use kernel::prelude::*;
 
-use super::tree;
+use crate::tree::{self, FileKind};
 
 /// At most one complaint about a missing or bad secret per this many seconds.
 pub(super) const COMPLAINT_INTERVAL_SEC: i64 = 60;
@@ -163,8 +163,8 @@ fn check_stat(stat: &Stat) -> Result<(), SecretProblem> {
 
 /// The cluster secret: from the cache while the file is unchanged, else read anew.
 fn secret() -> Result<Secret, SecretProblem> {
-    let path = tree::mars_path(SECRET_FILE.as_bytes()).map_err(|_| SecretProblem::Read)?;
-    let stat = vfs::lstat(path.as_cstr()).map_err(|_| SecretProblem::Missing)?;
+    let path = tree::path(SECRET_FILE.as_bytes()).map_err(|_| SecretProblem::Read)?;
+    let stat = tree::lstat(&path).map_err(|_| SecretProblem::Missing)?;
     check_stat(&stat)?;
     if let Some(secret) = CACHE.get(&stat) {
         return Ok(secret);
@@ -179,7 +179,7 @@ fn secret() -> Result<Secret, SecretProblem> {
     buf.fill(0);
     let secret = parsed?;
     // The file must not have changed between the lstat and the read.
-    let again = vfs::lstat(path.as_cstr()).map_err(|_| SecretProblem::Missing)?;
+    let again = tree::lstat(&path).map_err(|_| SecretProblem::Missing)?;
     check_stat(&again)?;
     if again.ino != stat.ino || again.mtime != stat.mtime {
         return Err(SecretProblem::Read);

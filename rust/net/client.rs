@@ -13,9 +13,10 @@ use crate::kapi::socket::{Socket, SocketAddrV4};
 use crate::mars_core::auth::Transcript;
 use crate::mars_core::tree_value::ANY_UUID;
 use crate::mars_core::wire::{
-    accept_welcome, Auth, Hello, Message, PortRole, RefuseCode, KNOWN_FEATURES,
+    accept_welcome, Auth, Hello, Message, PortRole, RefuseCode, WireError, KNOWN_FEATURES,
     MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
+use crate::tree;
 use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::str::BStr;
@@ -24,7 +25,6 @@ use kernel::sync::Arc;
 use super::auth;
 use super::conn::{Conn, ConnError};
 use super::server::TIMEOUTS;
-use super::tree;
 use super::Stopper;
 
 /// Why a connection could not be set up.
@@ -44,6 +44,12 @@ pub(super) enum ClientError {
     BadProof,
     /// The connection failed or carried something invalid.
     Conn(ConnError),
+}
+
+impl From<WireError> for ClientError {
+    fn from(e: WireError) -> Self {
+        ClientError::Conn(ConnError::Protocol(e))
+    }
 }
 
 impl From<ConnError> for ClientError {
@@ -111,7 +117,7 @@ pub(super) fn handshake(
 ) -> Result<(), ClientError> {
     let me_text = core::str::from_utf8(me).map_err(|_| ClientError::NotReady)?;
     let keys = auth::keys().map_err(|_| ClientError::NotReady)?;
-    let uuid = tree::link_value(b"uuid");
+    let uuid = tree::value(b"uuid".as_slice());
     let uuid_text = uuid
         .as_deref()
         .and_then(|u| core::str::from_utf8(u).ok())

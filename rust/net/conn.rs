@@ -8,8 +8,8 @@ use crate::clock;
 use crate::kapi::socket::{is_timeout, Socket};
 use crate::mars_core::auth::PeerAuth;
 use crate::mars_core::wire::{
-    decode_frame, encode_frame, frame_status, Frame, FrameStatus, Message, MsgType, PortRole,
-    WireError, HEADER_LEN, MAX_FRAME_LEN,
+    decode_frame, encode_frame, frame_status, ErrorCode, ErrorReply, Frame, FrameStatus, Message,
+    MsgType, PortRole, WireError, HEADER_LEN, MAX_FRAME_LEN,
 };
 use kernel::error::Error;
 use kernel::prelude::*;
@@ -37,6 +37,14 @@ pub(super) enum ConnError {
     Protocol(WireError),
     /// A valid frame at a point where the protocol does not allow it.
     Unexpected(MsgType),
+}
+
+/// Why a server does not answer one request as asked: the code and message of its `Error`.
+pub(super) type Refusal = (ErrorCode, &'static str);
+
+/// The frame answering a request: its reply, or an `Error` with the refusal.
+pub(super) fn reply_message(reply: Result<Message<'_>, Refusal>) -> Message<'_> {
+    reply.unwrap_or_else(|(code, message)| Message::Error(ErrorReply { code, message }))
 }
 
 impl From<WireError> for ConnError {

@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The metadata exchange between hosts (port 7777, `Documentation/protocol.rst`): a listener
-//! that serves this host's `/mars` tree to peers, and one peer thread per other member listed
-//! in `/mars/ips/`, which pulls that member's tree and merges it under the Lamport rule.
+//! The exchange between hosts (`Documentation/protocol.rst`), by port and role: the metadata
+//! (port 7777, `meta/`: `serve.rs` serves this host's `/mars` tree, `pull.rs` runs one peer
+//! thread per other member listed in `/mars/ips/`, which pulls that member's tree and merges
+//! it under the Lamport rule, `merge.rs`), the logfiles (port 7778, `logs/`: `serve.rs`,
+//! `fetch.rs`) and the full sync (port 7779, `sync/`: `serve.rs`, `copy.rs`).
+//!
+//! Shared by all of them: `server.rs` (the listeners, the accept and the server's side of the
+//! authenticated handshake, then the role's server), `client.rs` (connect and the client's side
+//! of the handshake), `session.rs` (the one client session loop: reconnect with backoff),
+//! `conn.rs` (frames on a connection), `auth.rs` (the cluster secret), `members.rs` (who is
+//! who in `/mars/ips/`), `log_limit.rs` (rate-limited complaints). Every access to the `/mars`
+//! tree goes through `crate::tree`.
 //!
 //! Threads: `mars_net` (the manager: starts and stops peer threads as `/mars/ips/` changes,
-//! and passes on requests to notify or pull), `mars_listen` (accepts connections and starts a
-//! `mars_serve` thread for each), `mars_peer` (one per peer). Every thread that may block on a
+//! and passes on requests to notify or pull), `mars_listen` (one per port: accepts connections
+//! and starts a `mars_serve` thread for each), `mars_peer` (one per peer), and, started by the
+//! strategy, `mars_fetch` and `mars_sync` (one per resource that needs them). Every thread that may block on a
 //! socket is a [`Worker`]: stopping it shuts its socket down first, so unloading the module
 //! never waits for a network timeout.
 //!
@@ -18,10 +28,12 @@ mod client;
 mod conn;
 mod log_limit;
 pub(crate) mod logs;
-mod peer;
+mod members;
+mod merge;
+mod meta;
 mod server;
+mod session;
 pub(crate) mod sync;
-mod tree;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -35,6 +47,24 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::{Arc, Mutex};
+
+/// An owned byte string.
+pub(super) type Bytes = KVec<u8>;
+
+/// The concatenation of `parts`.
+fn bytes(parts: &[&[u8]]) -> Result<Bytes> {
+    let mut out = KVec::new();
+    for part in parts {
+        out.extend_from_slice(part, GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
+/// The concatenation of `parts`, empty when memory runs out (no key of the tree is empty, so
+/// a lookup of it finds nothing).
+fn concat(parts: &[&[u8]]) -> Bytes {
+    bytes(parts).unwrap_or_default()
+}
 
 /// Pending requests for the manager thread.
 static PENDING: AtomicU32 = AtomicU32::new(0);
@@ -276,7 +306,7 @@ fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
     let mut listener = None;
     let mut log_listener = None;
     let mut sync_listener = None;
-    let mut peers: KVec<peer::Peer> = KVec::new();
+    let mut peers: KVec<meta::Peer> = KVec::new();
     let mut listen_error_told = false;
     while !context.should_stop() {
         for (slot, role) in [
@@ -296,7 +326,7 @@ fn manage(shared: &Arc<Shared>, context: &ThreadContext) {
                 Err(_) => {}
             }
         }
-        peer::reconcile(shared, &mut peers);
+        meta::reconcile(shared, &mut peers);
         let bits = PENDING.swap(0, Ordering::AcqRel);
         if bits != 0 {
             for peer in peers.iter() {

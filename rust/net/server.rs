@@ -4,24 +4,20 @@
 //! connection, which makes the authenticated handshake (the peer's `Hello` is checked for
 //! version and port role, answered with a `Challenge`, and its `Auth` proof must verify
 //! before anything about this host is revealed; then its cluster uuid and its address) and
-//! then answers `GetEnts` with this host's entries, takes `Notify` as a request to pull now
-//! (at most one per [`NOTIFY_MIN_INTERVAL_MS`]), and applies a peer's `PushLink` of its own
-//! address link. A connection that sends anything malformed or out of place is closed;
-//! nothing else is affected.
+//! then hands the connection to the server of its port's role: `meta::serve_meta` (7777),
+//! `logs::serve_logs` (7778), `sync::serve_sync` (7779). A connection that sends anything
+//! malformed or out of place is closed; nothing else is affected.
 
-use crate::clock;
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
-use crate::kapi::time::sleep_ms;
 use crate::mars_core::auth::{SavedHello, Transcript};
-use crate::mars_core::tree::{strip_mars_root, Key};
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
 use crate::mars_core::wire::{
-    negotiate, precheck_hello, refusal_for, Challenge, Dent, DentKind, DentsWriter, GetEnts,
-    Message, PortRole, PushLink, Refuse, RefuseCode, Welcome, WireError, KNOWN_FEATURES,
-    MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    negotiate, precheck_hello, refusal_for, Challenge, Message, PortRole, Refuse, RefuseCode,
+    Welcome, WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
+use crate::tree;
 use kernel::c_str;
 use kernel::error::code::ENOMEM;
 use kernel::error::Error;
@@ -32,8 +28,8 @@ use kernel::sync::Arc;
 use super::auth;
 use super::conn::{monotonic_ms, Conn, ConnError};
 use super::log_limit::LogLimit;
-use super::tree::{self, Applied, OwnedDent};
-use super::{notified_by_peer, Worker, WorkerState};
+use super::members;
+use super::{Worker, WorkerState};
 
 /// Socket timeouts of accepted connections and of the listener: receive (and accept) wakes up
 /// every second to look around, send gives up after 10 s.
@@ -44,8 +40,6 @@ pub(super) const TIMEOUTS: Timeouts = Timeouts {
 /// The whole handshake (`Hello`, `Auth`) must be complete within this time after the
 /// accept, however slowly its bytes trickle in.
 pub(super) const HANDSHAKE_DEADLINE_MS: u32 = 10_000;
-/// A client that sent nothing for this long is gone (clients ping every 5 s).
-const IDLE_MS: u32 = 30_000;
 /// Most connections served at once per port; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
 /// Most of them from addresses that no `ips/ip-<host>` names (strangers, and hosts in the
@@ -56,15 +50,12 @@ pub(super) const MAX_STRANGER_CONNECTIONS: usize = 32;
 /// 7777, and up to `log_fetch_sockets` / `sync_sockets` (at most 8) per resource on
 /// 7778/7779); more are closed at once.
 pub(super) const MAX_CONNECTIONS_PER_SOURCE: usize = 16;
-/// At most one `Notify` per connection starts a pull within this time; a faster sender
-/// waits (and TCP slows it down), and the pulls it asks for meanwhile coalesce.
-pub(super) const NOTIFY_MIN_INTERVAL_MS: u64 = 200;
 
 /// Complaints about connections: at most 10 lines per 10 s.
 static CONNECTION_LOG: LogLimit = LogLimit::new("complaints about connections", 10, 10);
 
 /// Whether one more complaint about a connection may be logged now.
-fn may_log() -> bool {
+pub(super) fn may_log() -> bool {
     CONNECTION_LOG.allow()
 }
 
@@ -83,7 +74,7 @@ pub(super) fn role_port(base: Option<u16>, role: PortRole) -> u16 {
 
 /// The address to listen on for `role`: `ips/ip-<thishost>` (its port), else any address.
 fn wanted_address(role: PortRole) -> SocketAddrV4 {
-    let ip = tree::own_host().and_then(|me| tree::host_ip(&me));
+    let ip = members::own_host().and_then(|me| members::host_ip(&me));
     match ip {
         Some(IpAddress { octets, port }) => SocketAddrV4::new(octets, role_port(port, role)),
         None => SocketAddrV4::any(role_port(None, role)),
@@ -147,7 +138,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                     }
                     continue;
                 }
-                let member = tree::is_member_address(from.addr);
+                let member = members::is_member_address(from.addr);
                 let strangers = handlers.iter().filter(|(_, member, _)| !member).count();
                 if !member && strangers >= MAX_STRANGER_CONNECTIONS {
                     if may_log() {
@@ -369,7 +360,7 @@ fn serve_connection(
     peer.extend_from_slice(hello.host.as_bytes(), GFP_KERNEL)
         .map_err(|_| ConnError::Io(ENOMEM))?;
     // The host name must be a joining one, or come from the address its link names.
-    if let Some(ip) = tree::host_ip(hello.host.as_bytes()) {
+    if let Some(ip) = members::host_ip(hello.host.as_bytes()) {
         if SocketAddrV4::new(ip.octets, 0).addr != from.addr {
             if may_log() {
                 pr_warn!(
@@ -387,8 +378,8 @@ fn serve_connection(
             );
         }
     }
-    let me = tree::own_host();
-    let uuid = tree::link_value(b"uuid");
+    let me = members::own_host();
+    let uuid = tree::value(b"uuid".as_slice());
     let uuid_text = uuid.as_deref().and_then(|u| core::str::from_utf8(u).ok());
     let (Some(me), Some(local_uuid)) = (
         me.as_deref().and_then(|m| core::str::from_utf8(m).ok()),
@@ -445,117 +436,9 @@ fn serve_connection(
     conn.writer
         .send(&conn.socket, tag, &Message::Welcome(welcome))?;
     pr_debug!("net: serving {} ({})\n", hello.host, from);
-    if state.data.role == PortRole::Log {
-        return super::logs::serve_logs(conn, state.shared.loggers.as_deref(), peer);
-    }
-    if state.data.role == PortRole::Sync {
-        return super::sync::serve_sync(conn, peer);
-    }
-
-    let mut last_notify_ms: Option<u64> = None;
-    loop {
-        let frame = conn
-            .reader
-            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, IDLE_MS)?;
-        let tag = frame.header.tag;
-        match frame.message {
-            Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
-            Message::Pong => {}
-            Message::Notify => {
-                // Rate limit: a faster sender waits here (its further frames queue up in TCP).
-                if let Some(last) = last_notify_ms {
-                    let since = monotonic_ms().saturating_sub(last);
-                    if since < NOTIFY_MIN_INTERVAL_MS {
-                        let rest = NOTIFY_MIN_INTERVAL_MS.saturating_sub(since);
-                        sleep_ms(u32::try_from(rest).unwrap_or(0));
-                    }
-                }
-                last_notify_ms = Some(monotonic_ms());
-                notified_by_peer();
-            }
-            Message::GetEnts(request) => {
-                answer_get_ents((&mut conn.writer, &conn.socket), tag, &request)?
-            }
-            Message::PushLink(push) => apply_push(state, peer, &push),
-            // A one-shot fetch from a third host is not implemented: ignoring it is allowed.
-            Message::PushCheck(_) => {}
-            other => return Err(ConnError::Unexpected(other.msg_type())),
-        }
-    }
-}
-
-/// Answers a `GetEnts` with as many `Dents` batches as needed.
-fn answer_get_ents(
-    (writer, socket): (&mut super::conn::FrameWriter, &Socket),
-    tag: u64,
-    request: &GetEnts<'_>,
-) -> Result<(), ConnError> {
-    let mut dents: KVec<OwnedDent> = KVec::new();
-    for dir in request.dirs.iter() {
-        if let Err(e) = tree::collect(dir, request.depth, &mut dents) {
-            pr_debug!("net: listing {} for a peer: {:?}\n", dir, e);
-        }
-    }
-    let mut next = 0usize;
-    loop {
-        let mut batch = DentsWriter::new(writer.buf.as_mut_slice())?;
-        while let Some(owned) = dents.get(next) {
-            let Some(dent) = owned.as_dent() else {
-                next = next.saturating_add(1);
-                continue;
-            };
-            match batch.push(&dent) {
-                Ok(()) => next = next.saturating_add(1),
-                Err(WireError::CountOverCap | WireError::BufferTooSmall) if batch.count() > 0 => {
-                    break
-                }
-                // Cannot travel (too big for any batch, invalid): leave it out.
-                Err(_) => next = next.saturating_add(1),
-            }
-        }
-        let more = next < dents.len();
-        let len = batch.finish(clock::now(), tag, more)?;
-        writer.send_encoded(socket, len)?;
-        if !more {
-            return Ok(());
-        }
-    }
-}
-
-/// Applies a `PushLink` if it is the sender's own address link (how a joining host makes
-/// itself known); anything else is ignored.
-fn apply_push(state: &WorkerState<ServeData>, peer: &[u8], push: &PushLink<'_>) {
-    let Some(rel) = strip_mars_root(push.path) else {
-        return;
-    };
-    let own_ip_link =
-        matches!(Key::parse(rel), Ok(Key::Ip(host)) if host.as_str().as_bytes() == peer);
-    if !own_ip_link || (IpAddress::parse(push.value).is_err() && push.value != ".deleted") {
-        if may_log() {
-            pr_notice!(
-                "net: ignoring a push of {} from {}\n",
-                push.path,
-                BStr::from_bytes(peer)
-            );
-        }
-        return;
-    }
-    let dent = Dent {
-        kind: DentKind::Symlink,
-        path: push.path,
-        value: push.value,
-        stamp: push.stamp,
-        size: 0,
-    };
-    let _guard = state.shared.merge_lock.lock();
-    match tree::apply(peer, &dent, &mut tree::MergeBudget::new()) {
-        Ok(Applied::Written) => pr_info!(
-            "net: {} pushed {} = {}\n",
-            BStr::from_bytes(peer),
-            push.path,
-            push.value
-        ),
-        Ok(_) => {}
-        Err(e) => pr_warn!("net: cannot apply the push of {}: {:?}\n", push.path, e),
+    match role {
+        PortRole::Meta => super::meta::serve_meta(conn, &state.shared, peer),
+        PortRole::Log => super::logs::serve_logs(conn, state.shared.loggers.as_deref(), peer),
+        PortRole::Sync => super::sync::serve_sync(conn, peer),
     }
 }

@@ -8,13 +8,13 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
 
-use super::heartbeat::update_when_necessary;
 use crate::kapi::file::{File, OpenMode};
 use crate::kapi::vfs::PathBuf;
 use crate::knobs;
 use crate::mars_core::emergency::{assess, level_text, Space};
 use crate::mars_core::names::ACTUAL_DIR_PREFIX;
 use crate::mars_core::text::FixedBuf;
+use crate::tree::MarsTree;
 use kernel::error::code::EINVAL;
 use kernel::prelude::*;
 
@@ -95,19 +95,20 @@ fn publish(root: &PathBuf, host: &[u8], space: &Space) -> Result {
     dir.extend_from_slice(ACTUAL_DIR_PREFIX.as_bytes(), GFP_KERNEL)?;
     dir.extend_from_slice(host, GFP_KERNEL)?;
     let dir = root.child(&dir)?;
+    let mars = MarsTree::open()?;
     let number = |value: u64| {
         let mut text = FixedBuf::<24>::new();
         write!(text, "{}", value).map(|()| text).map_err(|_| EINVAL)
     };
-    update_when_necessary(
+    mars.update(
         &dir.child(b"emergency")?,
         number(u64::from(space.level))?.as_bytes(),
     )?;
-    update_when_necessary(
+    mars.update(
         &dir.child(b"rest-space")?,
         number(space.rest_mib())?.as_bytes(),
     )?;
-    update_when_necessary(
+    mars.update(
         &dir.child(b"total-space")?,
         number(space.total_mib())?.as_bytes(),
     )

@@ -18,7 +18,7 @@ use core::fmt::Write;
 
 use crate::bricks::trans_logger::TransLogger;
 use crate::kapi::time::real_time;
-use crate::kapi::vfs::{self, FileKind, PathBuf};
+use crate::kapi::vfs::PathBuf;
 use crate::knobs;
 use crate::logger::facts::Snapshot;
 use crate::mars_core::lamport::Stamp;
@@ -28,6 +28,7 @@ use crate::mars_core::replica::{
 };
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree_value::{HostOrNone, DELETED, NONE_VALUE};
+use crate::tree::{self, FileKind};
 use kernel::error::code::{EINVAL, ENOENT};
 use kernel::prelude::*;
 
@@ -55,7 +56,7 @@ pub(super) struct Designation {
 impl Designation {
     /// Reads `dir/primary`.
     pub(super) fn read(dir: &PathBuf) -> Result<Self> {
-        match vfs::read_link(dir.child(b"primary")?.as_cstr()) {
+        match tree::read_link(&dir.child(b"primary")?) {
             Ok(link) => {
                 let host = core::str::from_utf8(&link.value)
                     .ok()
@@ -156,7 +157,7 @@ struct Peer {
 
 /// The other members of the resource in `dir` (hosts with a `data-<host>` link).
 fn peers(root: &PathBuf, dir: &PathBuf, me: &[u8]) -> Result<KVec<Peer>> {
-    let listing = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES)?;
+    let listing = tree::read_dir(dir, MAX_DIR_ENTRIES)?;
     let now = real_time();
     let interval = knobs::SCAN_INTERVAL_SEC.get();
     let window = interval
@@ -178,7 +179,7 @@ fn peers(root: &PathBuf, dir: &PathBuf, me: &[u8]) -> Result<KVec<Peer>> {
         {
             continue;
         }
-        let member = vfs::read_link(dir.child(&entry.name)?.as_cstr())
+        let member = tree::read_link(&dir.child(&entry.name)?)
             .is_ok_and(|l| !l.value.is_empty() && l.value.as_slice() != DELETED.as_bytes());
         if !member {
             continue;
@@ -189,12 +190,12 @@ fn peers(root: &PathBuf, dir: &PathBuf, me: &[u8]) -> Result<KVec<Peer>> {
         let reachable = root
             .child(&actual)
             .and_then(|a| a.child(b"time"))
-            .and_then(|t| vfs::read_link(t.as_cstr()))
+            .and_then(|t| tree::read_link(&t))
             .is_ok_and(|l| l.mtime.add_sec(window) >= now);
         let ack = match dir
             .child(&actual)
             .and_then(|a| a.child(b"primary-ack"))
-            .and_then(|p| vfs::read_link(p.as_cstr()))
+            .and_then(|p| tree::read_link(&p))
         {
             Ok(link) => Some(link.value),
             Err(_) => None,

@@ -9,10 +9,11 @@
 use core::fmt::Write;
 
 use crate::clock;
-use crate::kapi::vfs::{self, PathBuf};
+use crate::kapi::vfs::PathBuf;
 use crate::mars_core::names::{ACTUAL_DIR_PREFIX, ALIVE_ALIVE, ALIVE_TIME, ALIVE_TREE};
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::version::SYMLINK_TREE_VERSION;
+use crate::tree::{self, MarsTree};
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
 use kernel::prelude::*;
 
@@ -45,13 +46,14 @@ impl AliveLinks {
     /// One heartbeat: makes sure the directory exists, stamps `time`, keeps `alive` at 1 and
     /// `tree` at the version this module speaks.
     pub(super) fn beat(&self) -> Result {
-        match vfs::mkdir(&self.dir, DIR_MODE) {
+        let mars = MarsTree::open()?;
+        match mars.mkdir(&self.dir, DIR_MODE) {
             Err(e) if e != EEXIST => return Err(e),
             _ => {}
         }
         // The new stamp must be later than the one it replaces, also when the clock restarted
         // with the module (the scan would only see the old one after this write).
-        match vfs::read_link(self.time.as_cstr()) {
+        match mars.read_link(&self.time) {
             Ok(old) => {
                 clock::observe(old.mtime);
             }
@@ -61,28 +63,13 @@ impl AliveLinks {
         let stamp = clock::tick();
         let mut value = FixedBuf::<32>::new();
         write!(value, "{}", stamp).map_err(|_| EINVAL)?;
-        vfs::replace_symlink(&self.time, value.as_bytes(), stamp)?;
-        update_when_necessary(&self.alive, b"1")?;
-        update_when_necessary(&self.tree, SYMLINK_TREE_VERSION.as_bytes())
+        mars.write_link(&self.time, value.as_bytes(), stamp)?;
+        mars.update(&self.alive, b"1")?;
+        mars.update(&self.tree, SYMLINK_TREE_VERSION.as_bytes())
     }
 
     /// The last word before the module goes away: `alive` becomes 0.
     pub(super) fn farewell(&self) -> Result {
-        update_when_necessary(&self.alive, b"0")
+        tree::update(&self.alive, b"0")
     }
-}
-
-/// Rewrites `link` with `value` and a fresh Lamport mtime, later than the old link's, unless it
-/// already has that value.
-pub(super) fn update_when_necessary(link: &PathBuf, value: &[u8]) -> Result {
-    match vfs::read_link(link.as_cstr()) {
-        Ok(current) if current.value.as_slice() == value => return Ok(()),
-        Ok(current) => {
-            clock::observe(current.mtime);
-        }
-        // A missing link, or something else in its place (EINVAL): replace.
-        Err(e) if e == ENOENT || e == EINVAL => {}
-        Err(e) => return Err(e),
-    }
-    vfs::replace_symlink(link, value, clock::tick())
 }

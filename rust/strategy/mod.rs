@@ -3,7 +3,8 @@
 //! tree into actions. It runs one round every `scan_interval_sec`, or at once when triggered
 //! (`/proc/sys/mars/trigger`, [`knobs::trigger`]), and for now a round is: if /mars is a
 //! mounted filesystem, write this host's alive links, then scan the tree (which advances the
-//! Lamport clock). When the module unloads, the thread sets `alive` to 0 and ends.
+//! Lamport clock). When the module unloads, the thread sets `alive` to 0 and ends. Every key
+//! of the tree is read and written through `crate::tree`.
 
 mod emergency;
 mod handover;
@@ -18,7 +19,8 @@ use crate::kapi::uts;
 use crate::kapi::vfs::{self, PathBuf};
 use crate::knobs;
 use crate::logger::durable::Loggers;
-use crate::mars_core::names::{is_valid_host_name, MARS_ROOT};
+use crate::mars_core::names::is_valid_host_name;
+use crate::tree;
 use heartbeat::AliveLinks;
 use kernel::c_str;
 use kernel::error::{code::ENOENT, Error};
@@ -91,7 +93,7 @@ impl Rounds {
     }
 
     fn try_round(&mut self, trigger: u32) -> Result {
-        let root = PathBuf::from_parts(&[MARS_ROOT.as_bytes()])?;
+        let root = tree::path(b"")?;
         if !self.check_mounted(&root) {
             return Ok(());
         }
@@ -163,7 +165,7 @@ impl Rounds {
     /// Marks this host as gone (`alive` = 0) if /mars is still there.
     fn farewell(&mut self) {
         self.resources.shutdown();
-        let Ok(root) = PathBuf::from_parts(&[MARS_ROOT.as_bytes()]) else {
+        let Ok(root) = tree::path(b"") else {
             return;
         };
         if !matches!(vfs::is_mount_root(root.as_cstr()), Ok(true)) {

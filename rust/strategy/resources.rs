@@ -13,12 +13,11 @@
 use core::fmt::Write;
 
 use super::handover::{ack_value, release, takeover, Designation, Text};
-use super::heartbeat::update_when_necessary;
 use crate::brick::{set_power, Brick, Output};
 use crate::bricks::bio_brick::BioBrick;
 use crate::bricks::if_brick::IfBrick;
 use crate::bricks::trans_logger::TransLogger;
-use crate::kapi::vfs::{self, FileKind, PathBuf};
+use crate::kapi::vfs::PathBuf;
 use crate::logger::durable::Loggers;
 use crate::logger::replayer::Replayer;
 use crate::mars_core::emergency::{
@@ -36,6 +35,7 @@ use crate::mars_core::tree::LogName;
 use crate::mars_core::tree_value::{parse_device_path, ReplayLink};
 use crate::net::logs::Fetcher;
 use crate::net::sync::{register_data, unregister_data, Syncer};
+use crate::tree::{self, FileKind, MarsTree};
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
 use kernel::error::Error;
 use kernel::prelude::*;
@@ -350,7 +350,7 @@ impl Resource {
         else {
             return Ok(());
         };
-        let listing = vfs::read_dir(self.dir.as_cstr(), MAX_ROOT_ENTRIES)?;
+        let listing = tree::read_dir(&self.dir, MAX_ROOT_ENTRIES)?;
         let mut doomed: KVec<(u32, FixedBuf<96>)> = KVec::new();
         for entry in listing
             .entries
@@ -378,7 +378,7 @@ impl Resource {
                 BStr::from_bytes(name.as_bytes()),
                 replay
             );
-            match vfs::unlink(&self.dir.child(name.as_bytes())?) {
+            match tree::unlink(&self.dir.child(name.as_bytes())?) {
                 Err(e) if e != ENOENT => return Err(e),
                 _ => {}
             }
@@ -570,7 +570,7 @@ impl Resource {
         for component in components.iter().skip(1) {
             path = path.child(component)?;
         }
-        match vfs::read_link(path.as_cstr()) {
+        match tree::read_link(&path) {
             Ok(link) if link.value.len() <= MAX_VALUE => Ok(Some(link.value)),
             Ok(_) => Ok(None),
             Err(e) if e == ENOENT || e == EINVAL => Ok(None),
@@ -583,35 +583,38 @@ impl Resource {
     /// once.
     fn publish(&mut self, ack: Option<&[u8]>) -> Result {
         self.published = true;
-        match vfs::mkdir(&self.actual, DIR_MODE) {
+        let mars = MarsTree::open()?;
+        match mars.mkdir(&self.actual, DIR_MODE) {
             Err(e) if e != EEXIST => return Err(e),
             _ => {}
         }
         let shown = indicators(&self.running());
         let flag = |on: bool| if on { b"1".as_slice() } else { b"0".as_slice() };
-        update_when_necessary(&self.actual.child(b"is-attached")?, flag(shown.is_attached))?;
-        update_when_necessary(&self.actual.child(b"is-primary")?, flag(shown.is_primary))?;
-        update_when_necessary(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
-        update_when_necessary(
+        mars.update(&self.actual.child(b"is-attached")?, flag(shown.is_attached))?;
+        mars.update(&self.actual.child(b"is-primary")?, flag(shown.is_primary))?;
+        mars.update(&self.actual.child(b"if-on")?, flag(shown.if_on))?;
+        mars.update(
             &self.actual.child(b"is-replaying")?,
             flag(shown.is_replaying),
         )?;
-        update_when_necessary(&self.actual.child(b"is-copying")?, flag(shown.is_copying))?;
-        update_when_necessary(&self.actual.child(b"is-syncing")?, flag(shown.is_syncing))?;
+        mars.update(&self.actual.child(b"is-copying")?, flag(shown.is_copying))?;
+        mars.update(&self.actual.child(b"is-syncing")?, flag(shown.is_syncing))?;
         let stopped = self.logger.as_ref().is_some_and(|l| l.in_emergency());
-        update_when_necessary(&self.actual.child(b"is-emergency")?, flag(stopped))?;
-        update_when_necessary(
+        mars.update(&self.actual.child(b"is-emergency")?, flag(stopped))?;
+        mars.update(
             &self.actual.child(b"has-emergency")?,
             flag(self.has_emergency),
         )?;
         let mut count = FixedBuf::<16>::new();
         write!(count, "{}", shown.open_count).map_err(|_| EINVAL)?;
-        update_when_necessary(&self.actual.child(b"open-count")?, count.as_bytes())?;
+        mars.update(&self.actual.child(b"open-count")?, count.as_bytes())?;
         if let Some(ack) = ack {
             let link = self.actual.child(b"primary-ack")?;
-            let same = vfs::read_link(link.as_cstr()).is_ok_and(|l| l.value.as_slice() == ack);
+            let same = mars
+                .read_link(&link)
+                .is_ok_and(|l| l.value.as_slice() == ack);
             if !same {
-                update_when_necessary(&link, ack)?;
+                mars.update(&link, ack)?;
                 // Local round, then notify every peer (the new primary waits for this).
                 crate::knobs::trigger(crate::knobs::TRIGGER_LOCAL | 4);
             }
@@ -632,7 +635,7 @@ impl Resource {
     fn publish_emergency_message(&self, stopped: bool) -> Result {
         let msg = self.actual.child(b"msg-err-emergency")?;
         if !stopped {
-            return update_when_necessary(&msg, b"OK");
+            return tree::update(&msg, b"OK");
         }
         // `<real sec.nsec> <lamport sec.nsec> <text>`, as every message.
         let mut text = FixedBuf::<256>::new();
@@ -643,7 +646,7 @@ impl Resource {
             crate::clock::now()
         )
         .map_err(|_| EINVAL)?;
-        update_when_necessary(&msg, text.as_bytes())
+        tree::update(&msg, text.as_bytes())
     }
 }
 
@@ -674,7 +677,7 @@ impl Resources {
     /// One round over the resource directories under `root` for `host`. A failing resource
     /// does not stop the others; the first error is returned.
     pub(super) fn round(&mut self, root: &PathBuf, host: &[u8], space: &Space) -> Result {
-        let listing = vfs::read_dir(root.as_cstr(), MAX_ROOT_ENTRIES)?;
+        let listing = tree::read_dir(root, MAX_ROOT_ENTRIES)?;
         let started = *self
             .started
             .get_or_insert_with(crate::kapi::time::real_time);

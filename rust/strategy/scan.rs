@@ -5,8 +5,9 @@
 //! and workers of the original's `main_classes[]` will consume its result.
 
 use crate::clock;
-use crate::kapi::vfs::{self, FileKind, PathBuf};
+use crate::kapi::vfs::{Listing, PathBuf};
 use crate::mars_core::names::is_skipped_by_scan;
+use crate::tree::{FileKind, MarsTree};
 use kernel::error::Error;
 use kernel::prelude::*;
 
@@ -46,13 +47,14 @@ impl ScanStats {
 /// down is counted in the result.
 pub(super) fn scan(root: &PathBuf) -> Result<ScanStats> {
     let mut stats = ScanStats::default();
-    let listing = vfs::read_dir(root.as_cstr(), MAX_ENTRIES)?;
-    visit(root, listing, 1, &mut stats);
+    let mars = MarsTree::open()?;
+    let listing = mars.read_dir(root, MAX_ENTRIES)?;
+    visit(&mars, root, listing, 1, &mut stats);
     Ok(stats)
 }
 
 /// Looks at the entries of `dir` (at `depth`), descending into subdirectories.
-fn visit(dir: &PathBuf, listing: vfs::Listing, depth: u32, stats: &mut ScanStats) {
+fn visit(mars: &MarsTree, dir: &PathBuf, listing: Listing, depth: u32, stats: &mut ScanStats) {
     stats.truncated |= listing.truncated;
     stats.entries = stats.entries.saturating_add(listing.entries.len());
     for entry in listing.entries.iter() {
@@ -68,7 +70,7 @@ fn visit(dir: &PathBuf, listing: vfs::Listing, depth: u32, stats: &mut ScanStats
         };
         let kind = match entry.kind {
             Some(kind) => kind,
-            None => match vfs::lstat(path.as_cstr()) {
+            None => match mars.lstat(&path) {
                 Ok(stat) => stat.kind,
                 Err(e) => {
                     note_unless_vanished(stats, e);
@@ -77,7 +79,7 @@ fn visit(dir: &PathBuf, listing: vfs::Listing, depth: u32, stats: &mut ScanStats
             },
         };
         match kind {
-            FileKind::Symlink => match vfs::read_link(path.as_cstr()) {
+            FileKind::Symlink => match mars.read_link(&path) {
                 Ok(link) => {
                     stats.links = stats.links.saturating_add(1);
                     if clock::observe(link.mtime) != link.mtime {
@@ -93,8 +95,8 @@ fn visit(dir: &PathBuf, listing: vfs::Listing, depth: u32, stats: &mut ScanStats
                     stats.truncated = true;
                     continue;
                 }
-                match vfs::read_dir(path.as_cstr(), budget) {
-                    Ok(sub) => visit(&path, sub, depth.saturating_add(1), stats),
+                match mars.read_dir(&path, budget) {
+                    Ok(sub) => visit(mars, &path, sub, depth.saturating_add(1), stats),
                     Err(e) => note_unless_vanished(stats, e),
                 }
             }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The client side of port 7777: one `mars_peer` thread per other member of the cluster.
+//! The client side of port 7777: one `mars_peer` thread per other member of the cluster,
+//! run by the client session loop (`net::session`).
 //!
 //! A peer thread connects to the member's address (`/mars/ips/ip-<host>`), says `Hello` with
 //! this host's cluster uuid (`(any)` while joining), and then, every `scan_interval_sec` or at
@@ -7,11 +8,11 @@
 //! address link, and pulls: `GetEnts` of `/mars` (depth 1, which names the resources), then of
 //! `ips`, `todo-global`, `defaults`, `userspace`, the member's own `defaults-<host>` and
 //! `actual-<host>`, and every `resource-*` (depth 2), as the original's peer thread asks for.
-//! Each entry is merged under the rules of `core::merge_rules` (see `tree::apply`), within the
-//! bounds of one pull: at most `MAX_ENTRIES_PER_REPLY` entries per reply, `tree::MAX_RESOURCES`
-//! resources, `tree::MAX_DIRS_PER_PULL` new directories. Between pulls it pings every 5 s. After a
-//! failure it waits 1 s, doubling up to 30 s (a refusal for a foreign cluster waits 30 s at
-//! once), varied by up to a quarter.
+//! Each entry is merged under the rules of `core::merge_rules` (see `merge::apply`), within
+//! the bounds of one pull: at most `MAX_ENTRIES_PER_REPLY` entries per reply,
+//! `merge::MAX_RESOURCES` resources, `merge::MAX_DIRS_PER_PULL` new directories. Between pulls
+//! it pings every 5 s. After a failure it waits 1 s, doubling up to 30 s (a refusal for a
+//! foreign cluster waits 30 s at once), varied by up to a quarter.
 //!
 //! A host runs peer threads only while it is a member itself: its own `ips/ip-<host>` exists.
 
@@ -26,29 +27,30 @@ use crate::knobs;
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::version::DEFAULT_PORT;
 use crate::mars_core::wire::{GetEntsWriter, Message, PortRole, PushLink, RefuseCode, WireError};
+use crate::tree;
 use kernel::c_str;
 use kernel::error::code::ENOMEM;
 use kernel::prelude::*;
 use kernel::str::BStr;
 use kernel::sync::Arc;
 
-use super::client::{self, ClientError};
-use super::conn::{Conn, ConnError};
-use super::server::TIMEOUTS;
-use super::tree::{self, Applied, Bytes, MergeBudget};
-use super::{Shared, Worker, WorkerState, NOTIFY_ALL};
+use super::super::client::{self, ClientError};
+use super::super::conn::{Conn, ConnError};
+use super::super::members;
+use super::super::merge::{self, Applied, MergeBudget};
+use super::super::server::TIMEOUTS;
+use super::super::session;
+use super::super::{bytes, Bytes, Shared, Worker, WorkerState, NOTIFY_ALL};
 
 /// Most entries merged from one reply: what an honest server answers at most per request
 /// (`MAX_ANSWER_ENTRIES`). A longer reply is cut there (one log line) and the connection
 /// closed.
-const MAX_ENTRIES_PER_REPLY: usize = tree::MAX_ANSWER_ENTRIES;
+const MAX_ENTRIES_PER_REPLY: usize = merge::MAX_ANSWER_ENTRIES;
 /// A reply must come within this time.
 const REPLY_WAIT_MS: u32 = 15_000;
 /// Ping after this much quiet between pulls.
 const PING_INTERVAL_MS: u32 = 5000;
-/// First wait after a failure ...
-const BACKOFF_MIN_MS: u32 = 1000;
-/// ... doubling up to this.
+/// Longest wait after failures (the session loop starts at 1 s and doubles).
 const BACKOFF_MAX_MS: u32 = 30_000;
 
 /// What a peer thread works for.
@@ -57,33 +59,35 @@ pub(super) struct PeerData {
 }
 
 /// A running peer thread.
-pub(super) struct Peer {
+pub(in crate::net) struct Peer {
     host: Bytes,
     worker: Worker<PeerData>,
 }
 
 impl Peer {
-    /// Passes request bits ([`NOTIFY_ALL`], [`super::PULL_ALL`]) to the thread.
-    pub(super) fn post(&self, bits: u32) {
+    /// Passes request bits (`NOTIFY_ALL`, `PULL_ALL`) to the thread.
+    pub(in crate::net) fn post(&self, bits: u32) {
         self.worker.stopper().post(bits);
     }
 
     /// Asks the thread to stop without waiting for it (dropping waits).
-    pub(super) fn stop(&self) {
+    pub(in crate::net) fn stop(&self) {
         self.worker.stopper().stop();
     }
 }
 
 /// Brings the set of peer threads in line with `/mars/ips/`: one per other member, none while
 /// this host is no member.
-pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
-    let me = tree::own_host();
-    let member = me.as_deref().is_some_and(|me| tree::host_ip(me).is_some());
-    let members = match me.as_deref() {
-        Some(me) if member => tree::other_members(me).unwrap_or_else(|_| KVec::new()),
+pub(in crate::net) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
+    let me = members::own_host();
+    let member = me
+        .as_deref()
+        .is_some_and(|me| members::host_ip(me).is_some());
+    let others = match me.as_deref() {
+        Some(me) if member => members::other_members(me).unwrap_or_else(|_| KVec::new()),
         _ => KVec::new(),
     };
-    let listed = |host: &[u8]| members.iter().any(|(h, _)| h.as_slice() == host);
+    let listed = |host: &[u8]| others.iter().any(|(h, _)| h.as_slice() == host);
     if peers.iter().any(|p| !listed(&p.host)) {
         let Ok(mut kept) = KVec::with_capacity(peers.len(), GFP_KERNEL) else {
             return;
@@ -115,11 +119,11 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
         }
         *peers = kept;
     }
-    for (host, _) in members.iter() {
+    for (host, _) in others.iter() {
         if peers.iter().any(|p| p.host.as_slice() == host.as_slice()) {
             continue;
         }
-        let started = copy(host).and_then(|data_host| {
+        let started = bytes(&[host]).and_then(|data_host| {
             Worker::spawn(
                 c_str!("mars_peer"),
                 shared,
@@ -128,7 +132,7 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
             )
         });
         let pushed = started.and_then(|worker| {
-            let host = copy(host)?;
+            let host = bytes(&[host])?;
             peers
                 .push(Peer { host, worker }, GFP_KERNEL)
                 .map_err(Into::into)
@@ -144,114 +148,54 @@ pub(super) fn reconcile(shared: &Arc<Shared>, peers: &mut KVec<Peer>) {
     }
 }
 
-fn copy(bytes: &[u8]) -> Result<Bytes> {
-    let mut out = KVec::new();
-    out.extend_from_slice(bytes, GFP_KERNEL)?;
-    Ok(out)
-}
-
-/// How a session with the peer ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum End {
-    /// The thread is asked to stop.
-    Stop,
-    /// This host has no valid name or the peer no valid address.
-    NotReady,
-    /// Connecting failed.
-    Connect(kernel::error::Error),
-    /// The peer refused the handshake.
-    Refused(RefuseCode),
-    /// The peer answered as another host than the one its address link names.
-    WrongHost,
-    /// The peer's proof does not verify: it does not hold our cluster secret.
-    BadProof,
-    /// The connection failed or carried something invalid.
-    Conn(ConnError),
-}
-
-impl From<ConnError> for End {
-    fn from(e: ConnError) -> Self {
-        match e {
-            ConnError::Stopping => End::Stop,
-            e => End::Conn(e),
-        }
-    }
-}
-
-impl From<WireError> for End {
-    fn from(e: WireError) -> Self {
-        End::Conn(ConnError::Protocol(e))
-    }
-}
-
-/// The peer thread: sessions until asked to stop, with backoff between them.
+/// The peer thread: sessions until asked to stop, with the session loop's backoff between
+/// them.
 fn run(state: &WorkerState<PeerData>, context: &ThreadContext) {
-    let stopper = &state.stopper;
     let host = BStr::from_bytes(&state.data.host);
-    let mut backoff_ms = BACKOFF_MIN_MS;
-    let mut last_end: Option<End> = None;
-    while !context.should_stop() && !stopper.stopping() {
-        let mut healthy = false;
-        let end = session(state, context, &mut healthy);
-        if end == End::Stop || stopper.stopping() {
-            break;
-        }
-        if healthy {
-            backoff_ms = BACKOFF_MIN_MS;
-        }
-        if last_end != Some(end) {
+    session::run(
+        &state.stopper,
+        context,
+        BACKOFF_MAX_MS,
+        |healthy| session(state, context, healthy),
+        |end| {
             match end {
-                End::Refused(RefuseCode::ForeignCluster) => pr_warn!(
-                    "net: {} refused us: foreign cluster (its cluster uuid differs from ours); nothing is exchanged\n",
-                    host
-                ),
-                End::Refused(RefuseCode::AuthFailed) => pr_warn!(
-                    "net: {} refused us: authentication failed (do both hosts hold the same /mars/.secret?); nothing is exchanged\n",
-                    host
-                ),
-                End::Refused(RefuseCode::NotMember) => pr_warn!(
-                    "net: {} refused us: our address is not the one its ips/ip-<us> link names\n",
-                    host
-                ),
-                End::Refused(code) => pr_warn!("net: {} refused us: {:?}\n", host, code),
-                End::BadProof => pr_warn!(
-                    "net: the host at the address of {} failed to prove that it holds our cluster secret; nothing is exchanged\n",
-                    host
-                ),
-                End::WrongHost => pr_warn!("net: the address of {} is answered by another host\n", host),
-                End::Connect(e) => pr_info!("net: cannot connect to {}: {:?}\n", host, e),
-                End::Conn(e) => pr_info!("net: connection to {} ended: {}\n", host, e),
-                End::NotReady | End::Stop => {}
+            ClientError::Refused(RefuseCode::ForeignCluster) => pr_warn!(
+                "net: {} refused us: foreign cluster (its cluster uuid differs from ours); nothing is exchanged\n",
+                host
+            ),
+            ClientError::Refused(RefuseCode::AuthFailed) => pr_warn!(
+                "net: {} refused us: authentication failed (do both hosts hold the same /mars/.secret?); nothing is exchanged\n",
+                host
+            ),
+            ClientError::Refused(RefuseCode::NotMember) => pr_warn!(
+                "net: {} refused us: our address is not the one its ips/ip-<us> link names\n",
+                host
+            ),
+            ClientError::Refused(code) => pr_warn!("net: {} refused us: {:?}\n", host, code),
+            ClientError::BadProof => pr_warn!(
+                "net: the host at the address of {} failed to prove that it holds our cluster secret; nothing is exchanged\n",
+                host
+            ),
+            ClientError::WrongHost => {
+                pr_warn!("net: the address of {} is answered by another host\n", host)
             }
-            last_end = Some(end);
+            ClientError::Connect(e) => pr_info!("net: cannot connect to {}: {:?}\n", host, e),
+            ClientError::Conn(e) => pr_info!("net: connection to {} ended: {}\n", host, e),
+            ClientError::NotReady | ClientError::Stopping => {}
         }
-        let wait = match end {
-            End::Refused(
-                RefuseCode::ForeignCluster
-                | RefuseCode::VersionMismatch
-                | RefuseCode::UnknownPeer
-                | RefuseCode::AuthFailed
-                | RefuseCode::NotMember,
-            )
-            | End::WrongHost
-            | End::BadProof => BACKOFF_MAX_MS,
-            _ => backoff_ms,
-        };
-        // Up to a quarter less, so that hosts do not retry in lockstep.
-        let jitter = (real_time().nsec % 1024).saturating_mul(wait / 4) / 1024;
-        stopper.sleep(context, wait.saturating_sub(jitter));
-        backoff_ms = backoff_ms.saturating_mul(2).min(BACKOFF_MAX_MS);
-        if healthy {
-            last_end = None;
-        }
-    }
+        },
+    );
 }
 
 /// One connection to the peer: handshake, then pulls until something fails or the thread is
 /// asked to stop. `healthy` is set once a pull succeeded.
-fn session(state: &WorkerState<PeerData>, context: &ThreadContext, healthy: &mut bool) -> End {
+fn session(
+    state: &WorkerState<PeerData>,
+    context: &ThreadContext,
+    healthy: &mut bool,
+) -> ClientError {
     match try_session(state, context, healthy) {
-        Ok(()) => End::Stop,
+        Ok(()) => ClientError::Stopping,
         Err(end) => end,
     }
 }
@@ -260,22 +204,13 @@ fn try_session(
     state: &WorkerState<PeerData>,
     context: &ThreadContext,
     healthy: &mut bool,
-) -> Result<(), End> {
+) -> Result<(), ClientError> {
     let stopper = &state.stopper;
     let peer_host = state.data.host.as_slice();
-    let me = tree::own_host().ok_or(End::NotReady)?;
-    let ip = tree::host_ip(peer_host).ok_or(End::NotReady)?;
+    let me = members::own_host().ok_or(ClientError::NotReady)?;
+    let ip = members::host_ip(peer_host).ok_or(ClientError::NotReady)?;
     let addr = SocketAddrV4::new(ip.octets, ip.port.unwrap_or(DEFAULT_PORT));
-    let mut conn = client::connect(stopper, addr, PortRole::Meta, &me, peer_host, REPLY_WAIT_MS)
-        .map_err(|e| match e {
-            ClientError::Stopping => End::Stop,
-            ClientError::NotReady => End::NotReady,
-            ClientError::Connect(e) => End::Connect(e),
-            ClientError::Refused(code) => End::Refused(code),
-            ClientError::WrongHost => End::WrongHost,
-            ClientError::BadProof => End::BadProof,
-            ClientError::Conn(e) => End::Conn(e),
-        })?;
+    let mut conn = client::connect(stopper, addr, PortRole::Meta, &me, peer_host, REPLY_WAIT_MS)?;
     let mut tag: u64 = 0;
     pr_debug!(
         "net: connected to {} at {}\n",
@@ -325,13 +260,13 @@ fn try_session(
 
 /// Sends `ips/ip-<me>` to the peer, so that a member that does not know us yet (we are
 /// joining) learns our address and starts pulling from us.
-fn push_own_ip(conn: &mut Conn<'_>, me: &[u8]) -> Result<(), End> {
+fn push_own_ip(conn: &mut Conn<'_>, me: &[u8]) -> Result<(), ClientError> {
     let mut rel = FixedBuf::<80>::new();
-    write!(rel, "ips/ip-{}", BStr::from_bytes(me)).map_err(|_| End::NotReady)?;
-    let Ok(path) = tree::mars_path(rel.as_bytes()) else {
+    write!(rel, "ips/ip-{}", BStr::from_bytes(me)).map_err(|_| ClientError::NotReady)?;
+    let Ok(path) = tree::path(rel.as_bytes()) else {
         return Ok(());
     };
-    let Ok(link) = crate::kapi::vfs::read_link(path.as_cstr()) else {
+    let Ok(link) = tree::read_link(rel.as_bytes()) else {
         return Ok(());
     };
     let (Ok(path_text), Ok(value)) = (
@@ -351,7 +286,7 @@ fn push_own_ip(conn: &mut Conn<'_>, me: &[u8]) -> Result<(), End> {
 }
 
 /// A keepalive round trip.
-fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), End> {
+fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), ClientError> {
     *tag = tag.wrapping_add(1);
     conn.writer.send(&conn.socket, *tag, &Message::Ping)?;
     let stopper = conn.stopper();
@@ -360,12 +295,16 @@ fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), End> {
         .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
     match frame.message {
         Message::Pong if frame.header.tag == *tag => Ok(()),
-        other => Err(End::Conn(ConnError::Unexpected(other.msg_type()))),
+        other => Err(ClientError::Conn(ConnError::Unexpected(other.msg_type()))),
     }
 }
 
 /// One pull: the top level (which names the resources), then the subtrees.
-fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Result<(), End> {
+fn pull(
+    conn: &mut Conn<'_>,
+    tag: &mut u64,
+    state: &WorkerState<PeerData>,
+) -> Result<(), ClientError> {
     let peer = state.data.host.as_slice();
     let mut resources: KVec<Bytes> = KVec::new();
     let mut stats = PullStats::new();
@@ -379,8 +318,8 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
         &mut |dent| {
             if dent.kind == crate::mars_core::wire::DentKind::Dir {
                 if let Some(name) = dent.path.strip_prefix("/mars/resource-") {
-                    if !name.contains('/') && resources.len() < tree::MAX_RESOURCES {
-                        let _ = copy(dent.path.as_bytes())
+                    if !name.contains('/') && resources.len() < merge::MAX_RESOURCES {
+                        let _ = bytes(&[dent.path.as_bytes()])
                             .and_then(|p| resources.push(p, GFP_KERNEL).map_err(Into::into));
                     }
                 }
@@ -390,8 +329,9 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
 
     let mut defaults = FixedBuf::<80>::new();
     let mut actual = FixedBuf::<80>::new();
-    write!(defaults, "/mars/defaults-{}", BStr::from_bytes(peer)).map_err(|_| End::NotReady)?;
-    write!(actual, "/mars/actual-{}", BStr::from_bytes(peer)).map_err(|_| End::NotReady)?;
+    write!(defaults, "/mars/defaults-{}", BStr::from_bytes(peer))
+        .map_err(|_| ClientError::NotReady)?;
+    write!(actual, "/mars/actual-{}", BStr::from_bytes(peer)).map_err(|_| ClientError::NotReady)?;
     let mut dirs: KVec<&[u8]> = KVec::new();
     for dir in [
         &b"/mars/ips"[..],
@@ -402,11 +342,11 @@ fn pull(conn: &mut Conn<'_>, tag: &mut u64, state: &WorkerState<PeerData>) -> Re
         actual.as_bytes(),
     ] {
         dirs.push(dir, GFP_KERNEL)
-            .map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
+            .map_err(|_| ClientError::Conn(ConnError::Io(ENOMEM)))?;
     }
     for res in resources.iter() {
         dirs.push(res.as_slice(), GFP_KERNEL)
-            .map_err(|_| End::Conn(ConnError::Io(ENOMEM)))?;
+            .map_err(|_| ClientError::Conn(ConnError::Io(ENOMEM)))?;
     }
     // At most MAX_GETENTS_DIRS per request.
     for chunk in dirs.chunks(crate::mars_core::wire::MAX_GETENTS_DIRS) {
@@ -453,7 +393,7 @@ fn request(
     state: &WorkerState<PeerData>,
     stats: &mut PullStats,
     seen: &mut dyn FnMut(&crate::mars_core::wire::Dent<'_>),
-) -> Result<(), End> {
+) -> Result<(), ClientError> {
     *tag = tag.wrapping_add(1);
     let mut writer = GetEntsWriter::new(conn.writer.buf.as_mut_slice(), depth)?;
     for dir in dirs.iter() {
@@ -472,31 +412,35 @@ fn request(
             .reader
             .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
         if frame.header.tag != *tag {
-            return Err(End::Conn(ConnError::Unexpected(frame.message.msg_type())));
+            return Err(ClientError::Conn(ConnError::Unexpected(
+                frame.message.msg_type(),
+            )));
         }
         let batch = match frame.message {
             Message::Dents(batch) => batch,
             Message::Error(_) => return Ok(()),
-            other => return Err(End::Conn(ConnError::Unexpected(other.msg_type()))),
+            other => return Err(ClientError::Conn(ConnError::Unexpected(other.msg_type()))),
         };
         {
             let _guard = state.shared.merge_lock.lock();
             for dent in batch.entries.iter() {
                 if reply_entries >= MAX_ENTRIES_PER_REPLY {
                     // No honest server answers more: the rest is not merged.
-                    if tree::may_log() {
+                    if merge::may_log() {
                         pr_warn!(
                             "net: {} answered more than {} entries: cut there, closing the connection\n",
                             BStr::from_bytes(peer),
                             MAX_ENTRIES_PER_REPLY
                         );
                     }
-                    return Err(End::Conn(ConnError::Protocol(WireError::CountOverCap)));
+                    return Err(ClientError::Conn(ConnError::Protocol(
+                        WireError::CountOverCap,
+                    )));
                 }
                 reply_entries = reply_entries.saturating_add(1);
                 stats.seen = stats.seen.saturating_add(1);
                 seen(&dent);
-                match tree::apply(peer, &dent, &mut stats.budget) {
+                match merge::apply(peer, &dent, &mut stats.budget) {
                     Ok(Applied::Written) => stats.written = stats.written.saturating_add(1),
                     Ok(Applied::Refused) => {
                         stats.budget.refused = stats.budget.refused.saturating_add(1)

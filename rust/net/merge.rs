@@ -1,30 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The local `/mars` tree as the metadata exchange sees it: who we are (host name, cluster
-//! uuid, address), who the other members are (`ips/ip-<host>`), the entries a `GetEnts`
-//! request asks for, and the merge of a peer's entry into the local tree: decided by
-//! `core::merge_rules` (shape, who may change the key, then the Lamport rule of
-//! `core::merge`), carried out beneath `/mars` without following any symlink
-//! (`kapi::vfs::Beneath`), within the bounds of one pull, with the atomic symlink replace
-//! keeping the peer's mtime. Listings for a peer's `GetEnts` are confined the same way.
+//! The merge of a peer's entry into the local tree: decided by `core::merge_rules` (shape,
+//! who may change the key, then the Lamport rule of `core::merge`), carried out through the
+//! tree accessor (`crate::tree`, beneath `/mars` without following any symlink), within the
+//! bounds of one pull ([`MergeBudget`]), with the atomic symlink replace keeping the peer's
+//! stamp. Used by the metadata pull (`meta::pull`) and for a peer's push (`meta::serve`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::log_limit::LogLimit;
+use super::members::{own_host, MAX_MEMBERS};
 use crate::clock;
 use crate::kapi::file::{File, OpenMode};
-
-use crate::kapi::uts;
-use crate::kapi::vfs::{self, Beneath, FileKind, PathBuf};
 use crate::knobs;
-use crate::mars_core::lamport::Stamp;
 use crate::mars_core::merge::{bogus_after, Stamped};
 use crate::mars_core::merge_rules::{
     decide, may_create_parent, Action, Decision, EntryKind, Local, MergeContext, Received,
 };
-use crate::mars_core::names::{is_skipped_by_scan, is_valid_host_name, HostName, MARS_ROOT};
+use crate::mars_core::names::HostName;
 use crate::mars_core::tree::strip_mars_root;
-use crate::mars_core::tree_value::IpAddress;
-use crate::mars_core::wire::{check_link_value, check_path, Dent, DentKind};
+use crate::mars_core::wire::{Dent, DentKind};
+use crate::tree::{self, FileKind, MarsTree};
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
 use kernel::prelude::*;
 use kernel::str::BStr;
@@ -33,225 +28,6 @@ use kernel::str::BStr;
 const DIR_MODE: u16 = 0o700;
 /// Most entries one `GetEnts` answer collects.
 pub(super) const MAX_ANSWER_ENTRIES: usize = 20_000;
-
-/// An owned byte string.
-pub(super) type Bytes = KVec<u8>;
-
-fn bytes(parts: &[&[u8]]) -> Result<Bytes> {
-    let mut out = KVec::new();
-    for part in parts {
-        out.extend_from_slice(part, GFP_KERNEL)?;
-    }
-    Ok(out)
-}
-
-/// `/mars/<rel>`.
-pub(super) fn mars_path(rel: &[u8]) -> Result<PathBuf> {
-    if rel.is_empty() {
-        PathBuf::from_parts(&[MARS_ROOT.as_bytes()])
-    } else {
-        PathBuf::from_parts(&[MARS_ROOT.as_bytes(), b"/", rel])
-    }
-}
-
-/// The value of the link `/mars/<rel>`, `None` when missing, not a link, or deleted.
-pub(super) fn link_value(rel: &[u8]) -> Option<Bytes> {
-    let path = mars_path(rel).ok()?;
-    let link = vfs::read_link(path.as_cstr()).ok()?;
-    (link.value.as_slice() != b".deleted").then_some(link.value)
-}
-
-/// This host's name, if it is valid for MARS.
-pub(super) fn own_host() -> Option<Bytes> {
-    let node = uts::node_name();
-    let name = node.as_bytes();
-    if !is_valid_host_name(name) {
-        return None;
-    }
-    bytes(&[name]).ok()
-}
-
-/// The address in `ips/ip-<host>`.
-pub(super) fn host_ip(host: &[u8]) -> Option<IpAddress> {
-    let rel = bytes(&[b"ips/ip-", host]).ok()?;
-    let value = link_value(&rel)?;
-    IpAddress::parse(core::str::from_utf8(&value).ok()?).ok()
-}
-
-/// Whether `host` is a member of resource `res` here: `resource-<res>/device-<host>` or
-/// `resource-<res>/data-<host>` exists and is not deleted.
-pub(super) fn is_member(res: &[u8], host: &[u8]) -> bool {
-    [b"/device-".as_slice(), b"/data-".as_slice()]
-        .iter()
-        .any(|key| {
-            bytes(&[b"resource-", res, key, host])
-                .ok()
-                .is_some_and(|rel| link_value(&rel).is_some())
-        })
-}
-
-/// Whether some `ips/ip-<host>` names the address `addr` (most significant octet first).
-pub(super) fn is_member_address(addr: u32) -> bool {
-    let me = own_host().unwrap_or_default();
-    other_members(&me).is_ok_and(|members| {
-        members
-            .iter()
-            .any(|(_, ip)| u32::from_be_bytes(ip.octets) == addr)
-    })
-}
-
-/// The other members: every `ips/ip-<host>` with a valid host name and address, except
-/// `me`.
-pub(super) fn other_members(me: &[u8]) -> Result<KVec<(Bytes, IpAddress)>> {
-    let mut out = KVec::new();
-    let dir = mars_path(b"ips")?;
-    let listing = match vfs::read_dir(dir.as_cstr(), 1024) {
-        Ok(listing) => listing,
-        Err(e) if e == ENOENT => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in listing.entries.iter() {
-        let Some(host) = entry.name.strip_prefix(b"ip-") else {
-            continue;
-        };
-        if host == me || !is_valid_host_name(host) {
-            continue;
-        }
-        let Some(ip) = host_ip(host) else {
-            continue;
-        };
-        if out.len() >= MAX_MEMBERS {
-            if may_log() {
-                pr_warn!(
-                    "net: more than {} members in /mars/ips: no exchange with {} and beyond\n",
-                    MAX_MEMBERS,
-                    BStr::from_bytes(host)
-                );
-            }
-            break;
-        }
-        out.push((bytes(&[host])?, ip), GFP_KERNEL)?;
-    }
-    Ok(out)
-}
-
-/// An entry answering a `GetEnts`, owned until it is encoded.
-pub(super) struct OwnedDent {
-    kind: DentKind,
-    path: Bytes,
-    value: Bytes,
-    stamp: Stamp,
-}
-
-impl OwnedDent {
-    /// The wire form, `None` if the path or value cannot travel (not UTF-8, too long).
-    pub(super) fn as_dent(&self) -> Option<Dent<'_>> {
-        let path = core::str::from_utf8(&self.path).ok()?;
-        let value = core::str::from_utf8(&self.value).ok()?;
-        check_path(path).ok()?;
-        if self.kind == DentKind::Symlink {
-            check_link_value(value).ok()?;
-        }
-        Some(Dent {
-            kind: self.kind,
-            path,
-            value,
-            stamp: self.stamp,
-            size: 0,
-        })
-    }
-}
-
-/// Collects the entries at most `depth` levels below `dir` (a canonical `/mars` path) into
-/// `out`, skipping what never leaves a host (temporaries, `local-*`, `cache-*`, `probe-*`,
-/// `backup*`, hidden names). A missing directory contributes nothing, and so does one reached
-/// through a symlink: `dir` is resolved beneath `/mars` without following any (a peer asking
-/// for `/mars/resource-x` where that is a link to `/etc` gets nothing).
-pub(super) fn collect(dir: &str, depth: u8, out: &mut KVec<OwnedDent>) -> Result {
-    let Some(rel) = strip_mars_root(dir) else {
-        return Ok(());
-    };
-    visit(&mars_root()?, rel.as_bytes(), depth, out)
-}
-
-/// `/mars`, for lookups beneath it.
-fn mars_root() -> Result<Beneath> {
-    Beneath::open(mars_path(b"")?.as_cstr())
-}
-
-/// `/mars/<rel>` as text.
-fn absolute(rel: &[u8]) -> Result<Bytes> {
-    if rel.is_empty() {
-        bytes(&[MARS_ROOT.as_bytes()])
-    } else {
-        bytes(&[MARS_ROOT.as_bytes(), b"/", rel])
-    }
-}
-
-fn visit(mars: &Beneath, dir: &[u8], depth: u8, out: &mut KVec<OwnedDent>) -> Result {
-    if depth == 0 || out.len() >= MAX_ANSWER_ENTRIES {
-        return Ok(());
-    }
-    let listing = match mars.read_dir(dir, MAX_ANSWER_ENTRIES) {
-        Ok(listing) => listing,
-        Err(e) if e == ENOENT || vfs::is_blocked_path(e) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in listing.entries.iter() {
-        if out.len() >= MAX_ANSWER_ENTRIES {
-            break;
-        }
-        if is_skipped_by_scan(&entry.name) {
-            continue;
-        }
-        let child = if dir.is_empty() {
-            bytes(&[&entry.name])?
-        } else {
-            bytes(&[dir, b"/", &entry.name])?
-        };
-        let dir = child.as_slice();
-        let Ok(stat) = mars.lstat(dir) else {
-            continue;
-        };
-        match stat.kind {
-            FileKind::Symlink => {
-                // Vanished or replaced meanwhile: not an error.
-                let Ok(link) = mars.read_link(dir) else {
-                    continue;
-                };
-                let stamp = clock::observe(link.mtime);
-                let dent = OwnedDent {
-                    kind: DentKind::Symlink,
-                    path: absolute(dir)?,
-                    value: link.value,
-                    stamp,
-                };
-                out.push(dent, GFP_KERNEL)?;
-            }
-            FileKind::Regular => {
-                let dent = OwnedDent {
-                    kind: DentKind::File,
-                    path: absolute(dir)?,
-                    value: KVec::new(),
-                    stamp: stat.mtime,
-                };
-                out.push(dent, GFP_KERNEL)?;
-            }
-            FileKind::Dir => {
-                let dent = OwnedDent {
-                    kind: DentKind::Dir,
-                    path: absolute(dir)?,
-                    value: KVec::new(),
-                    stamp: stat.mtime,
-                };
-                out.push(dent, GFP_KERNEL)?;
-                visit(mars, dir, depth.saturating_sub(1), out)?;
-            }
-            FileKind::Other => {}
-        }
-    }
-    Ok(())
-}
 
 /// What the merge did with one remote entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,8 +44,6 @@ pub(super) enum Applied {
 
 /// Most directories one pull may create (a new resource makes a handful).
 pub(super) const MAX_DIRS_PER_PULL: usize = 256;
-/// Most members (`ips/ip-*`) this host takes from peers and runs peer threads for.
-pub(super) const MAX_MEMBERS: usize = 64;
 /// Most resource directories a peer may cause to exist here.
 pub(super) const MAX_RESOURCES: usize = 256;
 /// Most links one pull may create (changes of existing links do not count): the tree of a
@@ -359,7 +133,7 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
         value: dent.value,
         stamp: dent.stamp,
     };
-    let mars = mars_root()?;
+    let mars = MarsTree::open()?;
     let local_value;
     let local = match mars.lstat(rel.as_bytes()) {
         Ok(stat) => match stat.kind {
@@ -383,7 +157,7 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
         },
         Err(e) if e == ENOENT => Local::Missing,
         // A symlink or a non-directory on the way: never walked through.
-        Err(e) if vfs::is_blocked_path(e) => {
+        Err(e) if tree::is_blocked_path(e) => {
             return Ok(refuse(peer, rel, "a component on the way is no directory"));
         }
         Err(e) => return Err(e),
@@ -421,7 +195,7 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
                 // The parent resolved beneath /mars; the file is unlinked under its lock.
                 mars.unlink(rel.as_bytes())?;
             }
-            mars.replace_symlink(rel.as_bytes(), dent.value.as_bytes(), dent.stamp)?;
+            mars.merge_link(rel, dent.value.as_bytes(), dent.stamp)?;
             Ok(Applied::Written)
         }
     }
@@ -443,7 +217,7 @@ fn refuse(peer: &[u8], rel: &str, why: &str) -> Applied {
 
 /// Whether creating `rel` keeps the bounds: at most [`MAX_MEMBERS`] addresses in `ips/`, at
 /// most [`MAX_RESOURCES`] resource directories. Logged once per pull when reached.
-fn within_bounds(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<bool> {
+fn within_bounds(mars: &MarsTree, rel: &str, budget: &mut MergeBudget) -> Result<bool> {
     let (dir, prefix, max): (&[u8], &[u8], usize) = if rel.starts_with("ips/ip-") {
         (b"ips", b"ip-", MAX_MEMBERS)
     } else if rel.starts_with("resource-") && !rel.contains('/') {
@@ -480,7 +254,7 @@ fn within_bounds(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<
 /// [`FREE_INODES_RESERVE_PERCENT`]); asked once per pull, logged once per pull when not.
 fn inodes_to_spare(rel: &str, budget: &mut MergeBudget) -> bool {
     let spare = *budget.inodes_spare.get_or_insert_with(|| {
-        let inodes = mars_path(b"")
+        let inodes = tree::path(b"")
             .and_then(|root| File::open(root.as_cstr(), OpenMode::Read))
             .and_then(|root| root.filesystem_inodes());
         match inodes {
@@ -546,7 +320,7 @@ fn spend_dir(rel: &str, budget: &mut MergeBudget) -> bool {
 /// Makes the missing parent directories of `/mars/<rel>`, beneath `/mars`: each must be a
 /// directory of the layout a merge may create (`merge_rules::may_create_parent`), and the
 /// pull's budget of directories must allow it.
-fn make_parents(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<bool> {
+fn make_parents(mars: &MarsTree, rel: &str, budget: &mut MergeBudget) -> Result<bool> {
     let mut end = 0usize;
     while let Some(slash) = rel.get(end..).and_then(|r| r.find('/')) {
         let dir_end = end.saturating_add(slash);
@@ -567,7 +341,7 @@ fn make_parents(mars: &Beneath, rel: &str, budget: &mut MergeBudget) -> Result<b
                     Err(e) => return Err(e),
                 }
             }
-            Err(e) if vfs::is_blocked_path(e) => return Ok(false),
+            Err(e) if tree::is_blocked_path(e) => return Ok(false),
             Err(e) => return Err(e),
         }
         end = dir_end.saturating_add(1);

@@ -1,239 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Log shipping over port 7778 (`Documentation/protocol.rst`, "Log fetch messages").
-//!
-//! Server side ([`serve_logs`], in a `mars_serve` thread after the handshake): answers
-//! `LogRead` for logfiles of `/mars/resource-*/` with `LogData`, never beyond the *durable
-//! end*: for a logfile this host writes, the running logger's in-memory durable end
-//! (`logger::durable`), else the position in its own version link (the logger writes it only
-//! after the data are durable, every `logger_report_interval_s` and at every switch); for a
-//! logfile this host fetched from another, its local size (the fetcher syncs each range). A logfile is finished (`Eof`) once a later logfile of the resource exists
-//! here and the durable end is its size.
-//!
-//! Client side ([`Fetcher`], one `mars_fetch` thread per resource of a secondary with
-//! `todo-<host>/connect` on): what to fetch next and up to where is
-//! `mars_core::replica::fetch_step` (the function `tools/sim` checks), over a
-//! `logger::facts::Snapshot` of the resource directory: from the logfile `replay-<host>`
-//! names on, the first one whose local copy is shorter than its origin's durable end; the
-//! range never goes beyond that end. The origin's durable end is the position in its version
-//! link, raised by the `durable_end` of the origin's own recent answers. When nothing is
-//! missing, the thread asks the origin of the newest logfile for its durable end every
-//! 200 ms (a one-byte read). A range is read over `log_fetch_sockets` parallel connections
-//! to the origin (`ips/ip-<origin>`, port + 1), chunk `i` on connection `i mod n`, and
-//! appended in order; the copy is synced once per range (at most 16 MiB), then the strategy
-//! is asked for a round (which lets the replay go on). After any failure it reconnects with
-//! a backoff from 1 s doubling to 30 s.
+//! The client side of port 7778 ([`Fetcher`], one `mars_fetch` thread per resource of a
+//! secondary with `todo-<host>/connect` on), run by the client session loop (`net::session`)
+//! step by step: see `net::logs` for what it fetches and how.
 
 use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::SocketAddrV4;
-use crate::kapi::vfs::{self, FileKind};
 use crate::knobs;
-use crate::logger::durable::Loggers;
 use crate::logger::facts::{Learned, Snapshot};
 use crate::mars_core::replica::{fetch_step, FetchDecision, FetchFacts, FetchRefusal};
-use crate::mars_core::tree::{strip_mars_root, Key, LogName, ResourceKey};
-use crate::mars_core::wire::{
-    ErrorCode, ErrorReply, LogData, LogRead, LogTail, Message, MsgType, PortRole, MAX_DATA_CHUNK,
-};
+use crate::mars_core::wire::{ErrorCode, LogRead, Message, MsgType, PortRole, MAX_DATA_CHUNK};
+use crate::tree;
 use kernel::c_str;
 use kernel::error::code::{EINVAL, ENOENT, ENOMEM};
 use kernel::prelude::*;
 use kernel::str::BStr;
 
-use super::client::{self, ClientError};
-use super::conn::{Conn, ConnError};
-use super::server::{role_port, TIMEOUTS};
-use super::tree::{self, Bytes};
-use super::{Shared, Stopper, Worker, WorkerState};
+use super::super::client;
+use super::super::conn::{Conn, ConnError};
+use super::super::members;
+use super::super::server::{role_port, TIMEOUTS};
+use super::super::session::{self, Ended, Next, Outcome};
+use super::super::{concat, Bytes, Shared, Stopper, Worker, WorkerState, MAX_THREAD_SOCKETS};
 
-/// A fetcher that sent nothing for this long is gone (fetchers poll twice a second).
-const SERVE_IDLE_MS: u32 = 60_000;
 /// A reply must come within this time.
 const REPLY_WAIT_MS: u32 = 15_000;
 /// How often the origin of a logfile that is still being written is asked again.
 const POLL_MS: u32 = 200;
-/// First wait after a failure ...
-const BACKOFF_MIN_MS: u32 = 1000;
-/// ... doubling up to this.
+/// Longest wait after failures (the session loop starts at 1 s and doubles).
 const BACKOFF_MAX_MS: u32 = 30_000;
-/// Entries of a resource directory looked at.
-const MAX_DIR_ENTRIES: usize = 16384;
 /// Reads a fetcher keeps in flight on each connection (the protocol allows 16).
 const WINDOW: usize = 8;
 /// The most bytes one fetch decision asks for (`FetchFacts::chunk_max`): the copy is synced
 /// and the replay told after each range.
 const RANGE_MAX: u64 = 16 << 20;
-
-// ---------------------------------------------------------------------------------------------
-// Server
-
-/// Serves `LogRead` requests on an accepted and welcomed connection of the authenticated host
-/// `peer` until it ends: only logfiles of resources `peer` is a member of.
-pub(super) fn serve_logs(
-    conn: &mut Conn<'_>,
-    loggers: Option<&Loggers>,
-    peer: &[u8],
-) -> Result<(), ConnError> {
-    let stopper = conn.stopper();
-    let mut chunk =
-        KVVec::from_elem(0u8, MAX_DATA_CHUNK, GFP_KERNEL).map_err(|_| ConnError::Io(ENOMEM))?;
-    loop {
-        let frame = conn
-            .reader
-            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, SERVE_IDLE_MS)?;
-        let tag = frame.header.tag;
-        match frame.message {
-            Message::Ping => conn.writer.send(&conn.socket, tag, &Message::Pong)?,
-            Message::Pong => {}
-            Message::LogRead(request) => {
-                let reply = answer(&request, chunk.as_mut_slice(), loggers, peer);
-                let message = match &reply {
-                    Ok(data) => Message::LogData(*data),
-                    Err((code, message)) => Message::Error(ErrorReply {
-                        code: *code,
-                        message,
-                    }),
-                };
-                conn.writer.send(&conn.socket, tag, &message)?;
-            }
-            other => return Err(ConnError::Unexpected(other.msg_type())),
-        }
-    }
-}
-
-/// The answer to one `LogRead`: a chunk read into `buf`, or an error for the reader.
-fn answer<'b>(
-    request: &LogRead<'_>,
-    buf: &'b mut [u8],
-    loggers: Option<&Loggers>,
-    peer: &[u8],
-) -> core::result::Result<LogData<'b>, (ErrorCode, &'static str)> {
-    let denied = (ErrorCode::Denied, "only logfiles of resources are served");
-    let rel = strip_mars_root(request.path).ok_or(denied)?;
-    let Ok(Key::Resource {
-        res,
-        key: ResourceKey::Log(log),
-    }) = Key::parse(rel)
-    else {
-        return Err(denied);
-    };
-    if !tree::is_member(res.as_str().as_bytes(), peer) {
-        return Err((ErrorCode::Denied, "not a member of this resource"));
-    }
-    let dir =
-        tree::mars_path(&concat(&[b"resource-", res.as_str().as_bytes()])).map_err(|_| denied)?;
-    let path = tree::mars_path(rel.as_bytes()).map_err(|_| denied)?;
-    let file = match File::open(path.as_cstr(), OpenMode::Read) {
-        Ok(file) => file,
-        Err(e) if e == ENOENT => return Err((ErrorCode::NotFound, "no such logfile here")),
-        Err(_) => return Err((ErrorCode::Io, "cannot open the logfile")),
-    };
-    let size = file.size();
-    let me = tree::own_host();
-    let own = me.as_deref() == Some(log.origin.as_str().as_bytes());
-    let durable_end = if own {
-        // The running logger's in-memory durable end, else (or if behind) the version link.
-        let live = loggers
-            .and_then(|l| l.durable_end(res.as_str().as_bytes(), log.nr))
-            .unwrap_or(0);
-        size.min(own_durable_end(&dir, log).max(live))
-    } else {
-        size
-    };
-    if request.offset >= durable_end {
-        // Nothing yet (a fetcher reads ahead): an empty chunk says whether more will come.
-        let tail = if durable_end == size && has_later_logfile(&dir, log.nr) {
-            LogTail::Eof
-        } else {
-            LogTail::NotYet
-        };
-        return Ok(LogData {
-            offset: request.offset,
-            durable_end,
-            tail,
-            data: &[],
-        });
-    }
-    let len = usize::try_from(durable_end - request.offset)
-        .unwrap_or(usize::MAX)
-        .min(usize::try_from(request.max_len).unwrap_or(usize::MAX))
-        .min(buf.len());
-    let buf = buf.get_mut(..len).ok_or((ErrorCode::Io, "buffer"))?;
-    let read = file
-        .read_at(buf, request.offset)
-        .map_err(|_| (ErrorCode::Io, "cannot read the logfile"))?;
-    let data = buf.get(..read).unwrap_or_default();
-    let end = request.offset.saturating_add(read as u64);
-    let tail = if end < durable_end {
-        LogTail::More
-    } else if durable_end == size && has_later_logfile(&dir, log.nr) {
-        LogTail::Eof
-    } else {
-        LogTail::NotYet
-    };
-    Ok(LogData {
-        offset: request.offset,
-        durable_end: if read < len { end } else { durable_end },
-        tail,
-        data,
-    })
-}
-
-/// The durable end of this host's logfile `log`: the position in its version link when that
-/// names the logfile, else 0.
-fn own_durable_end(dir: &vfs::PathBuf, log: LogName<'_>) -> u64 {
-    let Ok(name) = version_name(log.nr, log.origin.as_str().as_bytes()) else {
-        return 0;
-    };
-    let Some(value) = dir
-        .child(&name)
-        .ok()
-        .and_then(|p| vfs::read_link(p.as_cstr()).ok())
-    else {
-        return 0;
-    };
-    crate::logger::links::version_pos(&value.value, log)
-        .and_then(|p| u64::try_from(p).ok())
-        .unwrap_or(0)
-}
-
-/// Whether a logfile numbered above `nr` exists in `dir`.
-fn has_later_logfile(dir: &vfs::PathBuf, nr: u32) -> bool {
-    let Ok(listing) = vfs::read_dir(dir.as_cstr(), MAX_DIR_ENTRIES) else {
-        return false;
-    };
-    listing.entries.iter().any(|entry| {
-        entry.kind == Some(FileKind::Regular)
-            && core::str::from_utf8(&entry.name)
-                .ok()
-                .and_then(|n| LogName::parse(n).ok())
-                .is_some_and(|l| l.nr > nr)
-    })
-}
-
-fn concat(parts: &[&[u8]]) -> Bytes {
-    let mut out = KVec::new();
-    for part in parts {
-        if out.extend_from_slice(part, GFP_KERNEL).is_err() {
-            return KVec::new();
-        }
-    }
-    out
-}
-
-/// `version-NNNNNNNNN-<host>`.
-fn version_name(nr: u32, host: &[u8]) -> Result<Bytes> {
-    let mut digits = crate::mars_core::text::FixedBuf::<16>::new();
-    core::fmt::Write::write_fmt(&mut digits, format_args!("{:09}", nr)).map_err(|_| EINVAL)?;
-    let name = concat(&[b"version-", digits.as_bytes(), b"-", host]);
-    if name.is_empty() {
-        return Err(ENOMEM);
-    }
-    Ok(name)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Client
 
 /// What a fetch thread works for.
 pub(crate) struct FetchData {
@@ -265,42 +65,31 @@ impl Fetcher {
 }
 
 /// How one step of a fetch thread ended.
+type FetchEnd = Ended<FetchReason>;
+
+/// The fetch's own ends of a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FetchEnd {
-    Stop,
+enum FetchReason {
     /// Data arrived, or a larger durable end was learned: decide again at once.
     Progress,
     /// Nothing to fetch from anybody now.
     Idle,
     /// `fetch_step` refuses (split brain, a hole, a local copy beyond its origin).
     Refuse(FetchRefusal),
-    Connect(Error),
-    Refused,
-    Conn(ConnError),
-    /// The origin answered a read with an error.
-    Remote(ErrorCode),
-    Local(Error),
 }
 
-impl From<ConnError> for FetchEnd {
-    fn from(e: ConnError) -> Self {
-        match e {
-            ConnError::Stopping => FetchEnd::Stop,
-            e => FetchEnd::Conn(e),
-        }
-    }
-}
+/// Data arrived, or a larger durable end was learned.
+const PROGRESS: FetchEnd = Ended::Role(FetchReason::Progress);
+/// Nothing to fetch from anybody now.
+const IDLE: FetchEnd = Ended::Role(FetchReason::Idle);
 
-impl From<ClientError> for FetchEnd {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Stopping => FetchEnd::Stop,
-            ClientError::NotReady => FetchEnd::Idle,
-            ClientError::Connect(e) => FetchEnd::Connect(e),
-            ClientError::Refused(_) | ClientError::WrongHost | ClientError::BadProof => {
-                FetchEnd::Refused
-            }
-            ClientError::Conn(e) => FetchEnd::Conn(e),
+impl Outcome for FetchReason {
+    fn next(&self) -> Next {
+        match self {
+            FetchReason::Progress => Next::Again,
+            FetchReason::Idle => Next::Idle(POLL_MS),
+            // Only a change of the tree can lift it: look again after the longest wait.
+            FetchReason::Refuse(_) => Next::Retry { at_most: true },
         }
     }
 }
@@ -318,53 +107,31 @@ struct Session<'s> {
 /// The fetch thread: steps until asked to stop.
 fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
     let stopper = &*state.stopper;
-    let mut backoff = BACKOFF_MIN_MS;
-    let mut told: Option<FetchEnd> = None;
+    let res = BStr::from_bytes(&state.data.res);
     let mut learned: KVec<Learned> = KVec::new();
-    let mut session: Option<Session<'_>> = None;
-    while !context.should_stop() && !stopper.stopping() {
-        let end = step(state, stopper, &mut session, &mut learned);
-        match end {
-            FetchEnd::Stop => break,
-            FetchEnd::Progress => {
-                backoff = BACKOFF_MIN_MS;
-                told = None;
-                continue;
-            }
-            FetchEnd::Idle => {
-                backoff = BACKOFF_MIN_MS;
-                stopper.sleep(context, POLL_MS);
-                continue;
-            }
-            FetchEnd::Refuse(refusal) => {
-                if told != Some(end) {
-                    pr_warn!(
-                        "{}: fetch stops: {}\n",
-                        BStr::from_bytes(&state.data.res),
-                        refusal.message()
-                    );
-                    told = Some(end);
-                }
-                stopper.sleep(context, BACKOFF_MAX_MS);
-                continue;
-            }
-            other => {
+    let mut connected: Option<Session<'_>> = None;
+    session::run(
+        stopper,
+        context,
+        BACKOFF_MAX_MS,
+        |_| {
+            let end = step(state, stopper, &mut connected, &mut learned);
+            if matches!(end.next(), Next::Retry { .. })
+                && !matches!(end, Ended::Role(FetchReason::Refuse(_)))
+            {
                 // The connections may be in any state: start afresh.
-                session = None;
+                connected = None;
                 stopper.clear();
-                if told != Some(other) {
-                    pr_notice!(
-                        "{}: fetch: {:?}; retrying\n",
-                        BStr::from_bytes(&state.data.res),
-                        other
-                    );
-                    told = Some(other);
-                }
             }
-        }
-        stopper.sleep(context, backoff);
-        backoff = backoff.saturating_mul(2).min(BACKOFF_MAX_MS);
-    }
+            end
+        },
+        |end| match end {
+            Ended::Role(FetchReason::Refuse(refusal)) => {
+                pr_warn!("{}: fetch stops: {}\n", res, refusal.message())
+            }
+            other => pr_notice!("{}: fetch: {:?}; retrying\n", res, other),
+        },
+    );
 }
 
 /// One decision of `mars_core::replica::fetch_step` and what it asks for: fetch a range of a
@@ -376,11 +143,11 @@ fn step<'s>(
     session: &mut Option<Session<'s>>,
     learned: &mut KVec<Learned>,
 ) -> FetchEnd {
-    let Some(me) = tree::own_host() else {
-        return FetchEnd::Idle;
+    let Some(me) = members::own_host() else {
+        return IDLE;
     };
     let dir_rel = concat(&[b"resource-", state.data.res.as_slice()]);
-    let dir = match tree::mars_path(&dir_rel) {
+    let dir = match tree::path(&dir_rel) {
         Ok(dir) => dir,
         Err(e) => return FetchEnd::Local(e),
     };
@@ -390,7 +157,7 @@ fn step<'s>(
     };
     let (Ok(Some(replay)), Ok(me_name), Ok(logs)) = (snap.replay(), snap.me(), snap.log_facts())
     else {
-        return FetchEnd::Idle;
+        return IDLE;
     };
     // What was learned about logfiles before the replayed one's predecessor is history.
     let oldest = replay.log.nr.saturating_sub(1);
@@ -412,14 +179,14 @@ fn step<'s>(
     };
     let (log, from, to, probe) = match fetch_step(&facts) {
         FetchDecision::Fetch { log, from, to } => (log, from, to, false),
-        FetchDecision::Refuse(refusal) => return FetchEnd::Refuse(refusal),
+        FetchDecision::Refuse(refusal) => return Ended::Role(FetchReason::Refuse(refusal)),
         FetchDecision::Idle => {
             let newest = logs
                 .iter()
                 .filter(|l| l.log.origin != me_name && l.log.nr >= replay.log.nr)
                 .max_by_key(|l| l.log.nr);
             let Some(newest) = newest else {
-                return FetchEnd::Idle;
+                return IDLE;
             };
             (
                 newest.log,
@@ -450,7 +217,7 @@ fn step<'s>(
         }
     }
     let Some(session) = session.as_mut() else {
-        return FetchEnd::Idle;
+        return IDLE;
     };
     let mut name = crate::mars_core::text::FixedBuf::<128>::new();
     if core::fmt::Write::write_fmt(&mut name, format_args!("{}", log)).is_err() {
@@ -487,13 +254,13 @@ fn step<'s>(
     if appended {
         // The replay may go on.
         knobs::trigger(knobs::TRIGGER_LOCAL);
-        return FetchEnd::Progress;
+        return PROGRESS;
     }
     // Nothing arrived: go on at once only if the origin has more than was known.
     if durable > known {
-        FetchEnd::Progress
+        PROGRESS
     } else {
-        FetchEnd::Idle
+        IDLE
     }
 }
 
@@ -501,7 +268,7 @@ fn step<'s>(
 fn sockets_wanted() -> usize {
     usize::try_from(knobs::LOG_FETCH_SOCKETS.get())
         .unwrap_or(1)
-        .clamp(1, super::MAX_THREAD_SOCKETS)
+        .clamp(1, MAX_THREAD_SOCKETS)
 }
 
 /// Opens `log_fetch_sockets` connections to `origin` and says `Hello` on each.
@@ -510,8 +277,8 @@ fn connect<'s>(
     me: &[u8],
     origin: &[u8],
 ) -> core::result::Result<Session<'s>, FetchEnd> {
-    let Some(ip) = tree::host_ip(origin) else {
-        return Err(FetchEnd::Idle);
+    let Some(ip) = members::host_ip(origin) else {
+        return Err(IDLE);
     };
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Log));
     let mut conns = KVec::new();
@@ -582,7 +349,7 @@ fn fetch_range(
     from: u64,
     to: u64,
 ) -> core::result::Result<(u64, bool), FetchEnd> {
-    let path = tree::mars_path(rel).map_err(FetchEnd::Local)?;
+    let path = tree::path(rel).map_err(FetchEnd::Local)?;
     // The local copy is made when the first data arrive: an empty file of a logfile the origin
     // does not have would look like a second logfile with that number to the replay.
     let mut file = match File::open(path.as_cstr(), OpenMode::Read) {
@@ -604,7 +371,7 @@ fn fetch_range(
         return Err(FetchEnd::Local(EINVAL));
     }
     let chunk = MAX_DATA_CHUNK as u64;
-    let mut in_flight = [0usize; super::MAX_THREAD_SOCKETS];
+    let mut in_flight = [0usize; MAX_THREAD_SOCKETS];
     let (mut sent, mut received) = (0u64, 0u64);
     let mut offset = from;
     let mut durable = 0u64;
