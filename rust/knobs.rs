@@ -170,6 +170,11 @@ pub(crate) static SYNC_COPIED_BYTES: AtomicI64 = AtomicI64::new(0);
 pub(crate) static SYNC_SERVED_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Connections this host's sync clients hold open now (`sync_connections`).
 pub(crate) static SYNC_CONNECTIONS: AtomicI64 = AtomicI64::new(0);
+/// Entries of peers' trees the merge rules refused (`net_refused_entries`).
+pub(crate) static NET_REFUSED_ENTRIES: AtomicI64 = AtomicI64::new(0);
+/// Connections this host's servers refused: over a connection cap, or answered with a
+/// refusal in the handshake (`net_refused_connections`).
+pub(crate) static NET_REFUSED_CONNECTIONS: AtomicI64 = AtomicI64::new(0);
 
 /// A read-only counter in /proc/sys/mars.
 struct CounterEntry {
@@ -211,6 +216,14 @@ static SYNC_SERVED_BYTES_ENTRY: CounterEntry = CounterEntry {
 static SYNC_CONNECTIONS_ENTRY: CounterEntry = CounterEntry {
     name: c_str!("sync_connections"),
     counter: &SYNC_CONNECTIONS,
+};
+static NET_REFUSED_ENTRIES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("net_refused_entries"),
+    counter: &NET_REFUSED_ENTRIES,
+};
+static NET_REFUSED_CONNECTIONS_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("net_refused_connections"),
+    counter: &NET_REFUSED_CONNECTIONS,
 };
 
 /// Bytes of shadow memory held by all transaction loggers (shown as `logger_mem_used_kb`).
@@ -355,6 +368,8 @@ pub(crate) fn register() -> Result<Registration> {
             &SYNC_COPIED_BYTES_ENTRY,
             &SYNC_SERVED_BYTES_ENTRY,
             &SYNC_CONNECTIONS_ENTRY,
+            &NET_REFUSED_ENTRIES_ENTRY,
+            &NET_REFUSED_CONNECTIONS_ENTRY,
             #[cfg(mars_testing)]
             &crate::testing::PassthroughEntry,
             #[cfg(mars_testing)]

@@ -5,7 +5,7 @@
 //! bounds of one pull ([`MergeBudget`]), with the atomic symlink replace keeping the peer's
 //! stamp. Used by the metadata pull (`meta::pull`) and for a peer's push (`meta::serve`).
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use super::log_limit::LogLimit;
 use super::members::{own_host, MAX_MEMBERS};
@@ -84,10 +84,8 @@ impl MergeBudget {
     }
 }
 
-/// Entries refused from peers since the module loaded.
-pub(super) static REFUSED: AtomicU64 = AtomicU64::new(0);
 /// Complaints about peers' entries: at most 10 lines a minute (all are counted in
-/// [`REFUSED`]).
+/// `knobs::NET_REFUSED_ENTRIES`).
 static REFUSAL_LOG: LogLimit = LogLimit::new("refusals of peers' entries", 10, 60);
 
 /// Whether a complaint about a peer's entry may be logged now.
@@ -203,7 +201,7 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
 
 /// Counts and (rate-limited) logs a refused entry.
 fn refuse(peer: &[u8], rel: &str, why: &str) -> Applied {
-    REFUSED.fetch_add(1, Ordering::Relaxed);
+    knobs::NET_REFUSED_ENTRIES.fetch_add(1, Ordering::Relaxed);
     if may_log() {
         pr_warn!(
             "net: refusing /mars/{} from {}: {}\n",

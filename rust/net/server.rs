@@ -8,8 +8,11 @@
 //! `logs::serve_logs` (7778), `sync::serve_sync` (7779). A connection that sends anything
 //! malformed or out of place is closed; nothing else is affected.
 
+use core::sync::atomic::Ordering;
+
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::{is_timeout, Socket, SocketAddrV4, Timeouts};
+use crate::knobs;
 use crate::mars_core::auth::{SavedHello, Transcript};
 use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
@@ -133,6 +136,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
             Ok(socket) => {
                 let from = socket.peer_addr().unwrap_or(SocketAddrV4::any(0));
                 if handlers.len() >= MAX_CONNECTIONS {
+                    knobs::NET_REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
                     if may_log() {
                         pr_warn!("net: too many connections, closing the one from {}\n", from);
                     }
@@ -141,6 +145,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                 let member = members::is_member_address(from.addr);
                 let strangers = handlers.iter().filter(|(_, member, _)| !member).count();
                 if !member && strangers >= MAX_STRANGER_CONNECTIONS {
+                    knobs::NET_REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
                     if may_log() {
                         pr_warn!(
                             "net: too many connections from addresses of no member ({:?}), closing the one from {}\n",
@@ -155,6 +160,7 @@ pub(super) fn listen(state: &WorkerState<PortRole>, context: &ThreadContext) {
                     .filter(|(addr, _, _)| *addr == from.addr)
                     .count();
                 if same_source >= MAX_CONNECTIONS_PER_SOURCE {
+                    knobs::NET_REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
                     if may_log() {
                         pr_warn!(
                             "net: too many connections from {} ({:?}), closing this one\n",
@@ -259,6 +265,7 @@ fn serve(state: &WorkerState<ServeData>, _context: &ThreadContext) {
 
 /// Sends a refusal with `code` and `message` (to be logged by the caller).
 fn refuse(conn: &mut Conn<'_>, tag: u64, code: RefuseCode, message: &str) -> Result<(), ConnError> {
+    knobs::NET_REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
     let refuse = Refuse {
         code,
         min_version: MIN_PROTOCOL_VERSION,

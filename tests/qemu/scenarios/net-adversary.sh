@@ -194,6 +194,9 @@ n=$(count_links /mars/userspace 'flood-*')
 check "the flood left at most $cap_entries entries (found $n)" test "$n" -le "$cap_entries"
 n=$(count_links /mars/ips 'ip-*')
 check "the ips/ flood left at most $cap_ips links (found $n)" test "$n" -le "$cap_ips"
+check "the refusals were counted (net_refused_entries, net_refused_connections)" sh -c \
+	'[ "$(cat /proc/sys/mars/net_refused_entries)" -gt 0 ] && [ "$(cat /proc/sys/mars/net_refused_connections)" -gt 0 ]'
+echo "# net_refused_entries $(cat /proc/sys/mars/net_refused_entries), net_refused_connections $(cat /proc/sys/mars/net_refused_connections)"
 check "data-$h is still this host's device" is $res/data-$h /dev/vda
 check "ips/ip-$h is still this host's address" is /mars/ips/ip-$h "10.77.0.$mars_index"
 check "replay-$h was not set by another host" sh -c "[ \"\$(readlink $res/replay-$h)\" != log-000000001-$h,0,0 ]"
