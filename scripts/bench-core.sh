@@ -6,7 +6,9 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$MARS_TOP"
-cargo build --quiet --release -p mars-host --benches
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c "${BENCH_CPU:-0}")
-exec "${pin[@]}" cargo bench --quiet -p mars-host --bench log_record
+# Built on every CPU, measured on one; both under the target directory's lock, which another
+# clone may share (env.sh: mars_cargo_locked).
+mars_cargo_locked bash -c 'cargo build --quiet --release -p mars-host --benches &&
+	exec "$@" cargo bench --quiet -p mars-host --bench log_record' bench-core "${pin[@]}"
