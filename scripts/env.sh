@@ -77,6 +77,19 @@ mars_cargo_locked() {
 		exec "$@"' mars_cargo_locked "$@"
 }
 
+# mars_host_tsc_khz: the host's TSC frequency in kHz (scripts/host/tsc-khz.c, built once
+# into $MARS_TOOLS keyed by its source), or nothing on a host without an invariant TSC.
+mars_host_tsc_khz() {
+	grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo || return 0
+	local src=$MARS_TOP/scripts/host/tsc-khz.c bin
+	bin=$MARS_TOOLS/bin/tsc-khz-$(sha256sum "$src" | cut -c1-12)
+	if [ ! -x "$bin" ]; then
+		mkdir -p "$MARS_TOOLS/bin"
+		cc -O2 -o "$bin.tmp.$$" "$src" && mv "$bin.tmp.$$" "$bin" || { rm -f "$bin.tmp.$$"; return 0; }
+	fi
+	"$bin" || true
+}
+
 # Every kernel and module make gets Debian's rustc/rustdoc and our bindgen.
 KMAKE_VARS="RUSTC=$RUSTC HOSTRUSTC=$RUSTC RUSTDOC=$RUSTDOC BINDGEN=$BINDGEN"
 

@@ -41,6 +41,16 @@ host_crash_boots() {
 extra_size=$(header extra-disk)
 accel=$("$(dirname "$0")/detect-accel.sh" "$kernel" "$initrd")
 smp=${MARS_SMP:-2}
+# Guest clocks under TCG: QEMU gives the guest the host's TSC, and the test kernel has no HPET
+# or ACPI PM timer to calibrate it against; on a loaded host the PIT calibration, the APIC
+# timer check and the clocksource watchdog can fail and leave a guest whose clock runs several
+# times too fast (11 of 166 multi-guest runs of 6-7 Dec 2026). So the guest is told the TSC
+# frequency, measured on the host, and that the TSC is reliable (no watchdog against jiffies).
+clock_append=""
+if [ "$accel" = tcg ] && [ "$(uname -m)" = x86_64 ]; then
+	tsc_khz=$(mars_host_tsc_khz)
+	[ -n "$tsc_khz" ] && clock_append=" tsc_early_khz=$tsc_khz tsc=reliable"
+fi
 names=(alpha bravo charlie delta)
 
 dir=$results/$name
@@ -86,7 +96,7 @@ launch() {
 	# cold run of 7 Dec 2026 at load 5 on 2 cores). A stall in MARS code still reports after 60 s.
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rcupdate.rcu_cpu_stall_timeout=60 rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rcupdate.rcu_cpu_stall_timeout=60 rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret$clock_append${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
 		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \
