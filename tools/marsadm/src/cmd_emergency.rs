@@ -11,12 +11,28 @@ use crate::fail::{CmdResult, Fail};
 use crate::tree_io::{trigger, Batch};
 
 /// Arguments of `set-emergency-limit`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub(crate) struct SetLimitArgs {
-    /// The resource.
+    /// The resource, a comma-separated list of resources, or `all` (every resource this host
+    /// is member of).
     res: String,
     /// Percent of /mars, 0 (off) to 100.
     percent: String,
+}
+
+impl SetLimitArgs {
+    /// The resource argument (a name, a list or `all`).
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+
+    /// These arguments for one resource of the list.
+    pub(crate) fn for_res(&self, res: &str) -> SetLimitArgs {
+        SetLimitArgs {
+            res: res.to_string(),
+            ..self.clone()
+        }
+    }
 }
 
 /// `set-emergency-limit RES PERCENT`.

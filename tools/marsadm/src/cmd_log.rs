@@ -25,9 +25,10 @@ use mars_core::tree::LogName;
 use mars_core::tree_value::ReplayLink;
 
 /// Arguments of `log-rotate`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub(crate) struct LogRotateArgs {
-    /// The resource.
+    /// The resource, a comma-separated list of resources, or `all` (every resource this host
+    /// is member of).
     res: String,
     /// With at least this many logfiles, rotate only once the newest reaches --thresh-logsize.
     #[arg(long, default_value_t = 10, value_name = "NUMBER")]
@@ -35,6 +36,21 @@ pub(crate) struct LogRotateArgs {
     /// See --thresh-logfiles (in GB, 10^9 bytes).
     #[arg(long, default_value_t = 5, value_name = "GB")]
     thresh_logsize: u64,
+}
+
+impl LogRotateArgs {
+    /// The resource argument (a name, a list or `all`).
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+
+    /// These arguments for one resource of the list.
+    pub(crate) fn for_res(&self, res: &str) -> LogRotateArgs {
+        LogRotateArgs {
+            res: res.to_string(),
+            ..self.clone()
+        }
+    }
 }
 
 /// A logfile in a resource directory.

@@ -210,8 +210,23 @@ pub(crate) fn purge_plan(
 /// Arguments of `log-purge-all`.
 #[derive(clap::Args)]
 pub(crate) struct PurgeArgs {
-    /// The resource.
+    /// The resource, a comma-separated list of resources, or `all` (every resource this host
+    /// is member of).
     res: String,
+}
+
+impl PurgeArgs {
+    /// The resource argument (a name, a list or `all`).
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+
+    /// These arguments for one resource of the list.
+    pub(crate) fn for_res(&self, res: &str) -> PurgeArgs {
+        PurgeArgs {
+            res: res.to_string(),
+        }
+    }
 }
 
 pub(crate) fn log_purge_all(ctx: &Ctx, args: &PurgeArgs) -> CmdResult {

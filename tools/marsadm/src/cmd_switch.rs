@@ -24,7 +24,8 @@ use crate::tree_io::{Batch, Tree};
 /// Arguments of the switch commands.
 #[derive(clap::Args)]
 pub(crate) struct ResArgs {
-    /// The resource.
+    /// The resource, a comma-separated list of resources, or `all` (every resource this host
+    /// is member of).
     pub(crate) res: String,
 }
 

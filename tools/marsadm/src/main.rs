@@ -12,6 +12,7 @@ mod cmd_emergency;
 mod cmd_log;
 mod cmd_log_dump;
 mod cmd_member;
+mod cmd_pause;
 mod cmd_resource;
 mod cmd_role;
 mod cmd_switch;
@@ -19,6 +20,7 @@ mod cmd_sync;
 mod ctx;
 mod fail;
 mod model;
+mod res_list;
 mod secret;
 mod tree_io;
 
@@ -72,6 +74,9 @@ struct GlobalArgs {
     /// kept; the kernel counts as alive when it reported within twice this).
     #[arg(long, global = true, default_value_t = 60, value_name = "SECONDS")]
     window: u64,
+    /// With a list of resources or `all`: work on up to N resources at once (all without N).
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "0", value_name = "N")]
+    parallel: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -163,8 +168,10 @@ enum Command {
     GetEmergencyLimit(cmd_switch::ResArgs),
     /// Pause the full sync here (todo-<host>/sync = 0) and wait until it stopped; its progress
     /// is kept in syncstatus-<host>.
+    #[command(visible_alias = "pause-sync-local")]
     PauseSync(cmd_switch::ResArgs),
     /// Resume the full sync here (todo-<host>/sync = 1); it continues at syncstatus-<host>.
+    #[command(visible_alias = "resume-sync-local")]
     ResumeSync(cmd_switch::ResArgs),
     /// Attach the local disk to the resource (todo-<host>/attach = 1) and wait until the
     /// kernel reports it attached.
@@ -179,6 +186,8 @@ enum Command {
     /// Stop the resource here: replay, sync, fetch off and detach, then wait until the kernel
     /// released the disk and stopped fetching. Refused while /dev/mars/<name> is open.
     Down(cmd_switch::ResArgs),
+    #[command(flatten)]
+    Pause(cmd_pause::PauseCommand),
     /// Make this host the designated primary (planned; the resource must be up and in sync).
     ///
     /// Sets resource-<res>/primary to this host (and userspace/last-primary), waits for
@@ -235,7 +244,8 @@ enum Command {
 /// Arguments of `view`.
 #[derive(clap::Args)]
 struct ViewArgs {
-    /// A resource, or `all` (default): every resource this host is member or guest of.
+    /// A resource, a comma-separated list of resources, or `all` (default): every resource
+    /// this host is member or guest of.
     res: Option<String>,
     /// Print one JSON document instead of text.
     #[arg(long)]
@@ -243,11 +253,14 @@ struct ViewArgs {
 }
 
 fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
-    let only = args.res.as_deref().filter(|r| *r != "all");
-    if let Some(res) = only {
+    let only = match args.res.as_deref().filter(|r| *r != "all") {
+        Some(list) => Some(res_list::expand(ctx, list)?),
+        None => None,
+    };
+    for res in only.iter().flatten() {
         ctx.existing_res(res)?;
     }
-    let view = model::read(ctx, only);
+    let view = model::read(ctx, only.as_deref());
     if args.json {
         println!(
             "{}",
@@ -276,7 +289,70 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
     Ok(())
 }
 
-fn run(command: &Command, options: Options) -> CmdResult {
+impl Command {
+    /// The resource argument of a command that takes a list of resources or `all`.
+    fn res_list(&self) -> Option<&str> {
+        match self {
+            Command::LeaveResource(a)
+            | Command::DeleteResource(a)
+            | Command::Invalidate(a)
+            | Command::GetEmergencyLimit(a)
+            | Command::PauseSync(a)
+            | Command::ResumeSync(a)
+            | Command::Attach(a)
+            | Command::Detach(a)
+            | Command::Up(a)
+            | Command::Down(a)
+            | Command::Primary(a)
+            | Command::Secondary(a)
+            | Command::LogDelete(a) => Some(&a.res),
+            Command::SetEmergencyLimit(a) => Some(a.res()),
+            Command::LogRotate(a) => Some(a.res()),
+            Command::LogPurgeAll(a) => Some(a.res()),
+            Command::Pause(c) => Some(c.res()),
+            _ => None,
+        }
+    }
+
+    /// This command for one resource of its list.
+    fn for_res(&self, res: &str) -> Option<Command> {
+        let one = || cmd_switch::ResArgs {
+            res: res.to_string(),
+        };
+        Some(match self {
+            Command::LeaveResource(_) => Command::LeaveResource(one()),
+            Command::DeleteResource(_) => Command::DeleteResource(one()),
+            Command::Invalidate(_) => Command::Invalidate(one()),
+            Command::GetEmergencyLimit(_) => Command::GetEmergencyLimit(one()),
+            Command::PauseSync(_) => Command::PauseSync(one()),
+            Command::ResumeSync(_) => Command::ResumeSync(one()),
+            Command::Attach(_) => Command::Attach(one()),
+            Command::Detach(_) => Command::Detach(one()),
+            Command::Up(_) => Command::Up(one()),
+            Command::Down(_) => Command::Down(one()),
+            Command::Primary(_) => Command::Primary(one()),
+            Command::Secondary(_) => Command::Secondary(one()),
+            Command::LogDelete(_) => Command::LogDelete(one()),
+            Command::SetEmergencyLimit(a) => Command::SetEmergencyLimit(a.for_res(res)),
+            Command::LogRotate(a) => Command::LogRotate(a.for_res(res)),
+            Command::LogPurgeAll(a) => Command::LogPurgeAll(a.for_res(res)),
+            Command::Pause(c) => Command::Pause(c.for_res(res)),
+            _ => return None,
+        })
+    }
+}
+
+fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>) -> CmdResult {
+    if let Some(arg) = command.res_list().filter(|arg| res_list::is_list(arg)) {
+        let names = res_list::expand(&Ctx::new(options, Needs::Cluster)?, arg)?;
+        if names.is_empty() {
+            eprintln!("WARNING: resource qualifier 'all' does not match any resource this host is member of");
+        }
+        return res_list::run_each(&names, name, parallel, |res| match command.for_res(res) {
+            Some(one) => run(&one, options, name, None),
+            None => Err(Fail::refused("internal: no resource list here")),
+        });
+    }
     let needs = match command {
         Command::CreateCluster(_) | Command::JoinCluster(_) => Needs::NoCluster,
         Command::View(_) => Needs::Root,
@@ -304,6 +380,7 @@ fn run(command: &Command, options: Options) -> CmdResult {
         Command::Detach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Detach, args),
         Command::Up(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Up, args),
         Command::Down(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Down, args),
+        Command::Pause(cmd) => cmd_pause::run(&ctx, cmd, cmd.res()),
         Command::Primary(args) => cmd_role::primary(&ctx, args),
         Command::Secondary(args) => cmd_role::secondary(&ctx, args),
         Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
@@ -349,6 +426,7 @@ fn main() -> ExitCode {
         Command::Detach(_) => "detach",
         Command::Up(_) => "up",
         Command::Down(_) => "down",
+        Command::Pause(cmd) => cmd.name(),
         Command::Primary(_) => "primary",
         Command::Secondary(_) => "secondary",
         Command::LogRotate(_) => "log-rotate",
@@ -363,7 +441,7 @@ fn main() -> ExitCode {
         timeout: g.timeout,
         window: g.window,
     };
-    match run(&cli.command, options) {
+    match run(&cli.command, options, name, g.parallel) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fail) => fail.report(name),
     }

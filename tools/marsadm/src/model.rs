@@ -324,8 +324,8 @@ fn number(tree: &Tree, rel: &str) -> Option<u64> {
     tree.value(rel).and_then(|v| v.trim().parse().ok())
 }
 
-/// Reads the view of this host; `only` restricts it to one resource.
-pub(crate) fn read(ctx: &Ctx, only: Option<&str>) -> View {
+/// Reads the view of this host; `only` restricts it to these resources.
+pub(crate) fn read(ctx: &Ctx, only: Option<&[String]>) -> View {
     let tree = &ctx.tree;
     let host = &ctx.host;
     let module_loaded = tree.module_loaded();
@@ -336,7 +336,7 @@ pub(crate) fn read(ctx: &Ctx, only: Option<&str>) -> View {
     let alive = tree.value(&format!("actual-{host}/alive")).as_deref() == Some("1");
     let kernel_alive = module_loaded && alive && heartbeat.is_some_and(|h| ctx.is_recent(h));
     let names: Vec<String> = match only {
-        Some(res) => vec![res.to_string()],
+        Some(names) => names.to_vec(),
         None => tree
             .list("")
             .into_iter()
