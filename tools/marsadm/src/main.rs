@@ -8,6 +8,7 @@
 
 mod cmd_cluster;
 mod cmd_cron;
+mod cmd_drbd;
 mod cmd_emergency;
 mod cmd_log;
 mod cmd_log_dump;
@@ -237,6 +238,8 @@ enum Command {
     View(ViewArgs),
     /// Print the versions of marsadm and of the formats it speaks.
     Version,
+    #[command(flatten)]
+    Drbd(cmd_drbd::DrbdCommand),
     /// List the records of a transaction logfile and report its first defect.
     LogDump(cmd_log_dump::LogDumpArgs),
 }
@@ -310,6 +313,7 @@ impl Command {
             Command::LogRotate(a) => Some(a.res()),
             Command::LogPurgeAll(a) => Some(a.res()),
             Command::Pause(c) => Some(c.res()),
+            Command::Drbd(c) => Some(c.res()),
             _ => None,
         }
     }
@@ -337,6 +341,7 @@ impl Command {
             Command::LogRotate(a) => Command::LogRotate(a.for_res(res)),
             Command::LogPurgeAll(a) => Command::LogPurgeAll(a.for_res(res)),
             Command::Pause(c) => Command::Pause(c.for_res(res)),
+            Command::Drbd(c) => Command::Drbd(c.for_res(res)),
             _ => return None,
         })
     }
@@ -381,6 +386,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::Up(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Up, args),
         Command::Down(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Down, args),
         Command::Pause(cmd) => cmd_pause::run(&ctx, cmd, cmd.res()),
+        Command::Drbd(cmd) => cmd_drbd::run(&ctx, cmd),
         Command::Primary(args) => cmd_role::primary(&ctx, args),
         Command::Secondary(args) => cmd_role::secondary(&ctx, args),
         Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
@@ -427,6 +433,7 @@ fn main() -> ExitCode {
         Command::Up(_) => "up",
         Command::Down(_) => "down",
         Command::Pause(cmd) => cmd.name(),
+        Command::Drbd(cmd) => cmd.name(),
         Command::Primary(_) => "primary",
         Command::Secondary(_) => "secondary",
         Command::LogRotate(_) => "log-rotate",
