@@ -15,7 +15,7 @@
 //! | `cstate`, `dstate`, `status` | `command '<cmd>' on resource '<res>' is not yet implemented` | 1 |
 
 use crate::cmd_switch::{indicator, ResArgs};
-use crate::ctx::Ctx;
+use crate::ctx::{typed_name, Ctx};
 use crate::fail::{CmdResult, Fail};
 use mars_core::tree_value::NONE_VALUE;
 
@@ -53,15 +53,23 @@ pub(crate) enum DrbdCommand {
 }
 
 impl DrbdCommand {
-    /// The command's name in messages (an alias is reported by its first name).
+    /// The command's name in messages: the word typed.
     pub(crate) fn name(&self) -> &'static str {
-        match self {
-            DrbdCommand::Role(_) => "role",
-            DrbdCommand::Syncer(_) => "syncer",
-            DrbdCommand::CreateMd(_) => "create-md",
-            DrbdCommand::Verify(_) => "verify",
-            DrbdCommand::Cstate(_) => "cstate",
-        }
+        typed_name(match self {
+            DrbdCommand::Role(_) => &["role", "state"],
+            DrbdCommand::Syncer(_) => &[
+                "syncer",
+                "check-resize",
+                "get-gi",
+                "show-gi",
+                "outdate",
+                "adjust",
+                "hidden-commands",
+            ],
+            DrbdCommand::CreateMd(_) => &["create-md", "dump-md", "dump", "new-current-uuid"],
+            DrbdCommand::Verify(_) => &["verify", "invalidate-remote"],
+            DrbdCommand::Cstate(_) => &["cstate", "dstate", "status"],
+        })
     }
 
     /// The resource argument (a name, a list or `all`).
@@ -97,7 +105,7 @@ impl DrbdCommand {
 pub(crate) fn run(ctx: &Ctx, cmd: &DrbdCommand) -> CmdResult {
     let res = cmd.res();
     let dir = ctx.member_res(res)?;
-    let name = invoked_name(cmd);
+    let name = cmd.name();
     match cmd {
         DrbdCommand::Role(args) => {
             let peer = args.peer.as_deref().unwrap_or(&ctx.host);
@@ -134,28 +142,4 @@ pub(crate) fn run(ctx: &Ctx, cmd: &DrbdCommand) -> CmdResult {
         ))
         .line("'marsadm view' shows the disk and replication states")),
     }
-}
-
-/// The word the operator typed (clap reports an alias by the command's name): the first
-/// argument that is one of the command's names.
-fn invoked_name(cmd: &DrbdCommand) -> String {
-    let names: &[&str] = match cmd {
-        DrbdCommand::Role(_) => &["role", "state"],
-        DrbdCommand::Syncer(_) => &[
-            "syncer",
-            "check-resize",
-            "get-gi",
-            "show-gi",
-            "outdate",
-            "adjust",
-            "hidden-commands",
-        ],
-        DrbdCommand::CreateMd(_) => &["create-md", "dump-md", "dump", "new-current-uuid"],
-        DrbdCommand::Verify(_) => &["verify", "invalidate-remote"],
-        DrbdCommand::Cstate(_) => &["cstate", "dstate", "status"],
-    };
-    std::env::args()
-        .skip(1)
-        .find(|a| names.contains(&a.as_str()))
-        .unwrap_or_else(|| cmd.name().to_string())
 }

@@ -23,7 +23,7 @@
 //! is refused, changes nothing, and says on which members to run the local command.
 
 use crate::cmd_switch::{indicator, ResArgs};
-use crate::ctx::Ctx;
+use crate::ctx::{typed_name, Ctx};
 use crate::fail::{CmdResult, Fail};
 use crate::tree_io::{trigger, Batch};
 
@@ -89,17 +89,26 @@ const REPLAY: Switch = Switch {
 };
 
 impl PauseCommand {
-    /// The command's name in messages.
+    /// The command's name in messages: the name or alias typed.
     pub(crate) fn name(&self) -> &'static str {
-        match self {
-            PauseCommand::PauseFetch(_) => "pause-fetch",
-            PauseCommand::ResumeFetch(_) => "resume-fetch",
-            PauseCommand::Connect(_) => "connect",
-            PauseCommand::Disconnect(_) => "disconnect",
-            PauseCommand::PauseReplay(_) => "pause-replay",
-            PauseCommand::ResumeReplay(_) => "resume-replay",
-            PauseCommand::Global(_) => "pause-fetch-global",
-        }
+        typed_name(match self {
+            PauseCommand::PauseFetch(_) => &["pause-fetch", "pause-fetch-local"],
+            PauseCommand::ResumeFetch(_) => &["resume-fetch", "resume-fetch-local"],
+            PauseCommand::Connect(_) => &["connect", "connect-local"],
+            PauseCommand::Disconnect(_) => &["disconnect", "disconnect-local"],
+            PauseCommand::PauseReplay(_) => &["pause-replay", "pause-replay-local"],
+            PauseCommand::ResumeReplay(_) => &["resume-replay", "resume-replay-local"],
+            PauseCommand::Global(_) => &[
+                "pause-fetch-global",
+                "resume-fetch-global",
+                "connect-global",
+                "disconnect-global",
+                "pause-replay-global",
+                "resume-replay-global",
+                "pause-sync-global",
+                "resume-sync-global",
+            ],
+        })
     }
 
     /// This command for one resource of its list.
@@ -139,13 +148,13 @@ pub(crate) fn run(ctx: &Ctx, cmd: &PauseCommand, res: &str) -> CmdResult {
         PauseCommand::ResumeFetch(_) | PauseCommand::Connect(_) => (FETCH, true),
         PauseCommand::PauseReplay(_) => (REPLAY, false),
         PauseCommand::ResumeReplay(_) => (REPLAY, true),
-        PauseCommand::Global(_) => return refuse_global(ctx, res),
+        PauseCommand::Global(_) => return refuse_global(ctx, res, cmd.name()),
     };
     set_switch(ctx, res, &switch, on, cmd.name())
 }
 
 /// `-global`: refused, naming the members to run the local command on.
-fn refuse_global(ctx: &Ctx, res: &str) -> CmdResult {
+fn refuse_global(ctx: &Ctx, res: &str, command: &str) -> CmdResult {
     let dir = ctx.existing_res(res)?;
     let members: Vec<String> = ctx
         .tree
@@ -154,9 +163,9 @@ fn refuse_global(ctx: &Ctx, res: &str) -> CmdResult {
         .filter_map(|n| n.strip_prefix("data-").map(str::to_string))
         .filter(|h| ctx.tree.exists(&format!("{dir}/data-{h}")))
         .collect();
-    Err(Fail::refused(
-        "the -global commands are not supported: each member sets its own switches",
-    )
+    Err(Fail::refused(format!(
+        "{command} is not supported: each member sets its own switches"
+    ))
     .line("our kernel takes todo-<host>/ only from <host> itself, so a switch written here for another member would never reach it")
     .line(format!(
         "run the command without -global on each member of '{res}': {}",

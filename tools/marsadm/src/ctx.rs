@@ -43,6 +43,17 @@ pub(crate) enum Needs {
     NoCluster,
 }
 
+/// Which of `names` (a command's name and aliases) the operator typed: the first argument
+/// that is one of them (clap reports an alias by the command's name); the original's messages
+/// name the word typed. `names[0]` when none is found.
+pub(crate) fn typed_name(names: &[&'static str]) -> &'static str {
+    std::env::args()
+        .skip(1)
+        .find_map(|arg| names.iter().copied().find(|n| *n == arg))
+        .or_else(|| names.first().copied())
+        .unwrap_or("")
+}
+
 /// This host's name, checked as the original's `get_checked_utsname` does.
 fn host_name() -> Result<String, Fail> {
     if let Ok(host) = std::env::var("MARS_HOST") {

@@ -72,7 +72,7 @@ fn pause_fetch_writes_only_connect_and_waits_for_the_fetch_to_stop() {
     run.ok();
     assert!(
         run.stdout
-            .contains("pause-fetch on resource r0 is already activated"),
+            .contains("pause-fetch-local on resource r0 is already activated"),
         "{}",
         run.stdout
     );
@@ -91,7 +91,14 @@ fn resume_fetch_and_connect_write_connect_1_without_waiting() {
         f.run(&[pause, "r0"]).ok();
         assert_eq!(f.value(&todo("connect")), "0", "{pause}");
         let before = f.snapshot();
-        f.run(&[resume, "r0"]).ok();
+        let run = f.run(&[resume, "r0"]);
+        run.ok();
+        assert!(
+            run.stdout
+                .contains(&format!("successfully started {resume} on resource r0")),
+            "the word typed: {}",
+            run.stdout
+        );
         assert_eq!(f.value(&todo("connect")), "1", "{resume}");
         assert_eq!(changed(&before, &f.snapshot()), vec![todo("connect")]);
     }
@@ -176,7 +183,7 @@ fn global_variants_are_refused_and_name_the_members() {
         "resume-sync-global",
     ] {
         let run = f.run(&[cmd, "r0"]);
-        run.refused("-global commands are not supported");
+        run.refused(&format!("{cmd} is not supported"));
         assert!(
             run.stderr.contains("each member of 'r0': alpha"),
             "{}",

@@ -192,6 +192,34 @@ fn parallel_runs_every_resource() {
 }
 
 #[test]
+fn parallel_waits_for_the_resources_at_once_and_keeps_its_limit() {
+    let f = cluster("parallel-wait");
+    for res in ["r0", "r2", "r10"] {
+        f.put_link(
+            &format!("resource-{res}/actual-alpha/is-copying"),
+            "1",
+            LAMPORT,
+        );
+    }
+    // Each pause waits 2 s for a fetch that does not stop: 6 s one after the other.
+    let start = std::time::Instant::now();
+    let run = f.run(&["pause-fetch", "all", "--timeout=2", "--parallel"]);
+    let all_at_once = start.elapsed();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        all_at_once < std::time::Duration::from_millis(5500),
+        "--parallel took {all_at_once:?}"
+    );
+    let start = std::time::Instant::now();
+    let run = f.run(&["pause-fetch", "all", "--timeout=2", "--parallel=1"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        start.elapsed() >= std::time::Duration::from_secs(6),
+        "--parallel=1 is one at a time"
+    );
+}
+
+#[test]
 fn commands_with_more_arguments_take_lists_too() {
     let f = cluster("list-args");
     f.run(&["set-emergency-limit", "r0,r10", "30"]).ok();
