@@ -76,7 +76,14 @@ struct GlobalArgs {
     #[arg(long, global = true, default_value_t = 60, value_name = "SECONDS")]
     window: u64,
     /// With a list of resources or `all`: work on up to N resources at once (all without N).
-    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "0", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "0",
+        value_name = "N"
+    )]
     parallel: Option<usize>,
 }
 
