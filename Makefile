@@ -7,12 +7,13 @@
 #   make demo     boot a cluster of QEMU guests and show MARS working
 #   make bench    benchmarks, reported as ratios against baselines of the same run
 #   make profile  perf profile of a guest writing to /dev/mars/<res> (PROFILE_JOB=seq|qd1|qd32)
+#   make install-systemd  install systemd/ (units and marsadm's templates) under $(DESTDIR)
 #
 # Everything installs what it needs first (scripts/setup.sh), idempotently. Caches (toolchain,
 # kernel builds, guest images) live in $(MARS_CACHE) = ~/.cache/mars by default.
 
 SHELL := /bin/bash
-.PHONY: all module marsadm setup kernel check check-host check-guest soak fuzz demo bench profile clean
+.PHONY: all module marsadm setup kernel check check-host check-guest soak fuzz demo bench profile clean install-systemd
 
 all: module
 
@@ -51,6 +52,17 @@ bench:
 
 profile:
 	scripts/profile.sh
+
+# The units (mars.service, mars-trigger.path/.service) go where systemd finds a package's
+# units; the templates where marsadm looks for them (Documentation/systemd.rst).
+PREFIX ?= /usr
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+MARSADM_TEMPLATE_DIR ?= $(PREFIX)/lib/marsadm/systemd-templates
+
+install-systemd:
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(MARSADM_TEMPLATE_DIR)
+	install -m 0644 systemd/units/* $(DESTDIR)$(SYSTEMD_UNIT_DIR)/
+	install -m 0644 systemd/templates/* $(DESTDIR)$(MARSADM_TEMPLATE_DIR)/
 
 clean:
 	-. scripts/env.sh && kb=$$(mars_kernel_build 2>/dev/null) && [ -d "$$kb" ] && $(MAKE) -C "$$kb" M=$(CURDIR) clean

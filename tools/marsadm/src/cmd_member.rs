@@ -16,8 +16,11 @@
 //! log-N-<host>                                     idem, and not modified recently
 //! ```
 //!
-//! and afterwards this host's fetched copies of other hosts' logfiles are unlinked locally
-//! (they are never merged; a tombstone would delete the origin's file everywhere).
+//! and `systemd-want` = `(none)` when it names this host (a non-member cannot run the unit
+//! stack); afterwards this host's fetched copies of other hosts' logfiles are unlinked locally
+//! (they are never merged; a tombstone would delete the origin's file everywhere), and the
+//! systemd units generated here for the resource are stopped and removed
+//! (`cmd_systemd::forget_resource`).
 //!
 //! `marsadm delete-resource <res>` (dangerous; `delete_res_phase1`): once no host is a member
 //! (`data-`, `device-` or `replay-<host>` of any host), tombstones every link and logfile of
@@ -37,11 +40,12 @@
 //! host's needed logfile: the abandoned branch of a split brain, which nobody can replay.
 
 use crate::cmd_switch::{indicator, ResArgs};
+use crate::cmd_systemd;
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};
 use crate::tree_io::{trigger, Batch, Entry};
 use mars_core::tree::LogName;
-use mars_core::tree_value::{is_tombstone, ReplayLink, VersionLink};
+use mars_core::tree_value::{is_tombstone, ReplayLink, VersionLink, NONE_VALUE};
 use std::collections::BTreeSet;
 
 /// The host keys `leave-resource` deletes (`<key>-<host>` in the resource directory).
@@ -383,8 +387,18 @@ pub(crate) fn leave_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         .filter(|n| LogName::parse(n).is_ok_and(|l| l.origin.as_str() != host))
         .filter(|n| matches!(tree.entry(&format!("{dir}/{n}")), Entry::File { .. }))
         .collect();
+    // A host that is no member cannot run the unit stack (Documentation/systemd.rst).
+    let want = format!("{dir}/systemd-want");
+    let want_changes = tree.value(&want).as_deref() == Some(host);
+    if want_changes {
+        batch.set_link(&want, NONE_VALUE);
+    }
     batch.add_trigger(trigger::LOCAL | trigger::TO_REMOTE_ALL);
     ctx.commit(batch)?;
+    if want_changes {
+        crate::systemd_trigger::touch(ctx, &dir);
+    }
+    cmd_systemd::forget_resource(ctx, &dir, res);
     for name in &copies {
         let path = tree.path(&format!("{dir}/{name}"));
         if ctx.options.dry_run {
@@ -440,7 +454,8 @@ pub(crate) fn delete_resource(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     };
     for name in tree.list(&dir) {
         let rel = format!("{dir}/{name}");
-        if name == "maxnr" || name.starts_with(".deleted-") {
+        // `systemd-trigger` is a local file the path units watch, no key.
+        if name == "maxnr" || name == "systemd-trigger" || name.starts_with(".deleted-") {
             continue;
         }
         if tree.is_dir(&rel) {

@@ -30,14 +30,23 @@
 //! fresh logfile with the next number: a new branch of the version chain. Then it waits for
 //! the device and does what `up` does.
 //!
+//! With a unit stack (`systemd-start-unit`/`-stop-unit` set, Documentation/systemd.rst),
+//! systemd closes the device: a planned `primary` first checks everything else, then moves
+//! `systemd-want` here and waits until the old primary's stack closed the device
+//! (`cmd_systemd::move_stack_here`) before it checks again and writes `primary`; `--force`
+//! writes `systemd-want` with `primary`; both wait at the end until the stack has opened the
+//! device here. `secondary` first sets `systemd-want` = `(none)` and waits likewise.
+//!
 //! `secondary` writes `primary` = `(none)` stamped one nanosecond after the link it replaces
 //! (not with the current time): a concurrent `primary` elsewhere, which is stamped with the
 //! current time, wins the merge. It is refused while the device is open on the primary.
 //! Then it waits for the device to disappear.
 
 use crate::cmd_switch::{self, indicator, ResArgs, SwitchCmd};
+use crate::cmd_systemd;
 use crate::ctx::Ctx;
 use crate::fail::{CmdResult, Fail};
+use crate::systemd_trigger;
 use crate::tree_io::Batch;
 use mars_core::replica::{check_handover, HandoverRefusal, PeerFacts};
 use mars_core::tree_value::{DELETED, NONE_VALUE};
@@ -87,11 +96,16 @@ fn open_count(ctx: &Ctx, dir: &str, host: &str) -> i64 {
 
 /// Makes this host the designated primary: `primary`, `userspace/prev-primary` (the old
 /// `last-primary`, value and stamp: a rename) and `userspace/last-primary`, in one batch.
-fn designate(ctx: &Ctx, dir: &str, designated: Option<&str>, how: &str) -> CmdResult {
+/// With `stack` (a forced failover of a resource with a unit stack), `systemd-want` moves
+/// here in the same batch.
+fn designate(ctx: &Ctx, dir: &str, designated: Option<&str>, how: &str, stack: bool) -> CmdResult {
     let host = ctx.host.as_str();
     let last = ctx.tree.link(&format!("{dir}/userspace/last-primary"));
     let mut batch = Batch::new();
     batch.set_link(&format!("{dir}/primary"), host);
+    if stack {
+        batch.set_link(&format!("{dir}/systemd-want"), host);
+    }
     if let Some(last) = &last {
         batch.set_link_stamped(
             &format!("{dir}/userspace/prev-primary"),
@@ -101,6 +115,9 @@ fn designate(ctx: &Ctx, dir: &str, designated: Option<&str>, how: &str) -> CmdRe
     }
     batch.set_link(&format!("{dir}/userspace/last-primary"), host);
     ctx.commit(batch)?;
+    if systemd_trigger::configured(ctx, dir) {
+        systemd_trigger::touch(ctx, dir);
+    }
     println!(
         "designated primary changed from '{}' to '{host}'{how}",
         designated.unwrap_or(NONE_VALUE)
@@ -159,18 +176,35 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         .line("Won't switch to avoid unnoticed data loss."));
     }
 
+    let stack = systemd_trigger::configured(ctx, &dir);
     if designated.as_deref() == Some(host) {
         println!("host '{host}' is already the designated primary of resource '{res}'");
+        if stack {
+            cmd_systemd::move_stack_here(ctx, &dir, res, None)?;
+        }
     } else {
-        check_handover_peers(ctx, &dir, res, previous.as_deref().filter(|p| *p != host))?;
-        designate(ctx, &dir, designated.as_deref(), "")?;
+        let old = previous.as_deref().filter(|p| *p != host);
+        if stack {
+            // Everything but the old primary's open device must allow the handover before
+            // its stack is stopped; systemd there closes the device.
+            check_handover_peers(ctx, &dir, res, old, old)?;
+            cmd_systemd::move_stack_here(ctx, &dir, res, old)?;
+        }
+        if !(stack && ctx.options.dry_run) {
+            check_handover_peers(ctx, &dir, res, old, None)?;
+        }
+        designate(ctx, &dir, designated.as_deref(), "", false)?;
     }
     if ctx.options.dry_run {
         return Ok(());
     }
     wait_for_device(ctx, &dir, res)?;
     // The new switch semantics: a primary is up.
-    cmd_switch::run(ctx, SwitchCmd::Up, args)
+    cmd_switch::run(ctx, SwitchCmd::Up, args)?;
+    if stack {
+        cmd_systemd::wait_stack_here(ctx, &dir, res)?;
+    }
+    Ok(())
 }
 
 /// `primary --force`: see the module documentation.
@@ -234,10 +268,14 @@ fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         ctx.commit(batch)?;
         println!("successfully started pause-fetch-local on resource {res} (forced failover)");
     }
+    let stack = systemd_trigger::configured(ctx, &dir);
     if already {
         println!("host '{host}' is already the designated primary of resource '{res}'");
+        if stack {
+            cmd_systemd::move_stack_here(ctx, &dir, res, None)?;
+        }
     } else {
-        designate(ctx, &dir, designated.as_deref(), " (forced)")?;
+        designate(ctx, &dir, designated.as_deref(), " (forced)", stack)?;
     }
     if ctx.options.dry_run {
         return Ok(());
@@ -245,7 +283,11 @@ fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     wait_for_device(ctx, &dir, res)?;
     // As the original: the primary is up (this also turns fetch on again; a logging primary
     // does not fetch, and a later planned handover needs it on).
-    cmd_switch::run(ctx, SwitchCmd::Up, args)
+    cmd_switch::run(ctx, SwitchCmd::Up, args)?;
+    if stack {
+        cmd_systemd::wait_stack_here(ctx, &dir, res)?;
+    }
+    Ok(())
 }
 
 /// The checks of a planned handover (`mars_core::replica::check_handover`): every other
@@ -255,7 +297,16 @@ fn primary_forced(ctx: &Ctx, args: &ResArgs) -> CmdResult {
 /// writeback, write the final version link, stop logging, acknowledge; `takeover_step` here:
 /// wait for every peer's acknowledgement of this designation and until everything the old
 /// primary logged is fetched and replayed, then start the next logfile).
-fn check_handover_peers(ctx: &Ctx, dir: &str, res: &str, old: Option<&str>) -> CmdResult {
+///
+/// `ignore_open`: a host whose open device does not count (the old primary, whose unit stack
+/// systemd is about to stop).
+fn check_handover_peers(
+    ctx: &Ctx,
+    dir: &str,
+    res: &str,
+    old: Option<&str>,
+    ignore_open: Option<&str>,
+) -> CmdResult {
     let tree = &ctx.tree;
     let host = ctx.host.as_str();
     let mut members: Vec<String> = tree
@@ -286,7 +337,7 @@ fn check_handover_peers(ctx: &Ctx, dir: &str, res: &str, old: Option<&str>) -> C
                 host: h,
                 reachable,
                 ack: None,
-                device_open: open_count(ctx, dir, h) != 0,
+                device_open: open_count(ctx, dir, h) != 0 && Some(h.as_str()) != ignore_open,
             }
         })
         .collect();
@@ -326,10 +377,15 @@ pub(crate) fn secondary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         "Current designated primary: {}",
         designated.as_deref().unwrap_or(NONE_VALUE)
     );
+    let stack = systemd_trigger::configured(ctx, &dir);
     match (&designated, tree.link(&rel)) {
         (Some(old), Some(link)) => {
+            if stack {
+                // systemd on the old primary stops the stack and closes the device.
+                cmd_systemd::stop_stack(ctx, &dir, res, Some(old))?;
+            }
             let count = open_count(ctx, &dir, old);
-            if count != 0 && !ctx.options.force {
+            if count != 0 && !ctx.options.force && !(stack && ctx.options.dry_run) {
                 return Err(Fail::refused(format!(
                     "device '{}' for resource '{res}' is {count} times in use on primary host '{old}'",
                     ctx.device_name(&dir, res)
@@ -340,9 +396,17 @@ pub(crate) fn secondary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
             // One nanosecond after the old value: a concurrent `primary` (stamped now) wins.
             batch.set_link_stamped(&rel, NONE_VALUE, link.stamp.add_nsec(1));
             ctx.commit(batch)?;
+            if stack {
+                systemd_trigger::touch(ctx, &dir);
+            }
             println!("designated primary changed from '{old}' to '{NONE_VALUE}'");
         }
-        _ => println!("resource '{res}' has no designated primary"),
+        _ => {
+            println!("resource '{res}' has no designated primary");
+            if stack {
+                cmd_systemd::stop_stack(ctx, &dir, res, None)?;
+            }
+        }
     }
     if ctx.options.dry_run || ctx.options.force {
         return Ok(());

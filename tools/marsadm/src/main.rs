@@ -18,11 +18,16 @@ mod cmd_resource;
 mod cmd_role;
 mod cmd_switch;
 mod cmd_sync;
+mod cmd_systemd;
 mod ctx;
 mod fail;
 mod model;
 mod res_list;
 mod secret;
+mod systemd_ctl;
+mod systemd_template;
+mod systemd_trigger;
+mod systemd_units;
 mod tree_io;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +42,12 @@ usage; 3 the links are written but the kernel has not confirmed within --timeout
 Environment (for testing only): MARS_ROOT replaces /mars (and skips the checks that only make
 sense for the real /mars: mount point, owner, root user; a regular file may then stand in for a
 block device), MARS_PROC replaces /proc/sys/mars, MARS_HOST replaces the node name.
+
+Environment of the systemd commands: MARS_PATH (template search path, colon-separated),
+SYSTEMD_TARGET_DIR (where units are generated, /run/systemd/system), MARS_SCRIPT_DIR (where
+.script pseudo-units go, /etc/marsadm/systemd-generated-scripts), MARS_LOCK_DIR (the trigger's
+locks, /run/lock/marsadm), MARS_SYSTEMCTL (the systemctl program, for tests). See
+Documentation/systemd.rst.
 
 See marsadm(8) (Documentation/marsadm.8.rst) and Documentation/admin-guide.rst.";
 
@@ -211,6 +222,36 @@ enum Command {
     /// The new value is stamped just after the old one, so a concurrent `primary` on another
     /// host wins. Refused while the device is open. Waits for /dev/mars/<name> to disappear.
     Secondary(cmd_switch::ResArgs),
+    /// Let systemd run a unit stack where the resource is primary (Documentation/systemd.rst).
+    ///
+    /// Writes systemd-start-unit <START> (the top of the stack, started where it should run),
+    /// systemd-stop-unit <STOP> (its bottom, stopped elsewhere; default: <START>) and
+    /// systemd-want = the designated primary, after checking that the templates generate
+    /// them; then runs `systemd-trigger <RES>` here. A marker word (DEFAULT, or any
+    /// capitalised word W) names the unit of the template marked `# W_START` / `# W_STOP`.
+    /// Without <START>: deletes the three links; the stack stops and its units are removed on
+    /// every member.
+    SetSystemdUnit(cmd_systemd::SetUnitArgs),
+    /// Print "<start-unit> <stop-unit>" of a resource (nothing when none are configured).
+    GetSystemdUnit(cmd_switch::ResArgs),
+    /// Move the unit stack: set systemd-want to <HOST> or (none) (stopped everywhere).
+    ///
+    /// Refused for a host without ips/ip-<host> and a resource without units (--force
+    /// overrides). Then waits (--timeout) until the stack has opened the device on <HOST>,
+    /// or, for (none), closed it on every reachable member; --force does not wait.
+    SetSystemdWant(cmd_systemd::SetWantArgs),
+    /// Print systemd-want of a resource (nothing when no units are configured).
+    GetSystemdWant(cmd_switch::ResArgs),
+    /// Bring this host's systemd in line with the tree: generate the units from the
+    /// templates, then start or stop the stack of <RES> (default: every resource of this host,
+    /// in parallel).
+    ///
+    /// Starts systemd-start-unit where systemd-want names this host, this host is the
+    /// designated primary and /dev/mars/<name> is here; elsewhere stops systemd-stop-unit.
+    /// Inside a systemd unit (INVOCATION_ID set) it only queues jobs (systemctl --no-block).
+    SystemdTrigger(TriggerArgs),
+    /// As systemd-trigger, always queueing (systemctl --no-block): for the trigger services.
+    SystemdTriggerExtern(TriggerArgs),
     /// Start a new logfile on the primary when the current one is not empty.
     LogRotate(cmd_log::LogRotateArgs),
     /// Delete the logfiles (and old version links) that every member has replayed.
@@ -260,6 +301,13 @@ struct ViewArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// Arguments of `systemd-trigger` and `systemd-trigger-extern`.
+#[derive(clap::Args)]
+struct TriggerArgs {
+    /// A resource, or `all` (default): every resource this host is member of.
+    res: Option<String>,
 }
 
 fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
@@ -367,7 +415,11 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
     }
     let needs = match command {
         Command::CreateCluster(_) | Command::JoinCluster(_) => Needs::NoCluster,
-        Command::View(_) => Needs::Root,
+        Command::View(_)
+        | Command::GetSystemdUnit(_)
+        | Command::GetSystemdWant(_)
+        | Command::SystemdTrigger(_)
+        | Command::SystemdTriggerExtern(_) => Needs::Root,
         _ => Needs::Cluster,
     };
     let ctx = Ctx::new(options, needs)?;
@@ -398,6 +450,16 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::Secondary(args) => cmd_role::secondary(&ctx, args),
         Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
         Command::LogDelete(args) => cmd_log::log_delete(&ctx, args),
+        Command::SetSystemdUnit(args) => cmd_systemd::set_unit(&ctx, args),
+        Command::GetSystemdUnit(args) => cmd_systemd::get_unit(&ctx, args),
+        Command::SetSystemdWant(args) => cmd_systemd::set_want(&ctx, args),
+        Command::GetSystemdWant(args) => cmd_systemd::get_want(&ctx, args),
+        Command::SystemdTrigger(args) => {
+            systemd_trigger::trigger(&ctx, args.res.as_deref(), false, "systemd-trigger")
+        }
+        Command::SystemdTriggerExtern(args) => {
+            systemd_trigger::trigger(&ctx, args.res.as_deref(), true, "systemd-trigger-extern")
+        }
         Command::View(args) => view(&ctx, args),
         Command::Version | Command::LogDump(_) => {
             Err(Fail::refused("internal: not a tree command"))
@@ -445,6 +507,12 @@ fn main() -> ExitCode {
         Command::Secondary(_) => "secondary",
         Command::LogRotate(_) => "log-rotate",
         Command::LogDelete(_) => "log-delete",
+        Command::SetSystemdUnit(_) => "set-systemd-unit",
+        Command::GetSystemdUnit(_) => "get-systemd-unit",
+        Command::SetSystemdWant(_) => "set-systemd-want",
+        Command::GetSystemdWant(_) => "get-systemd-want",
+        Command::SystemdTrigger(_) => "systemd-trigger",
+        Command::SystemdTriggerExtern(_) => "systemd-trigger-extern",
         Command::View(_) => "view",
     };
     let g = &cli.global;

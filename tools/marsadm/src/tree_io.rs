@@ -224,6 +224,33 @@ impl Tree {
             })
     }
 
+    /// Creates the regular file `rel` if it is missing and sets its times to now: the trigger
+    /// files that systemd path units watch (`resource-<res>/systemd-trigger`).
+    pub(crate) fn touch(&self, rel: &str) -> Result<(), String> {
+        let path = self.path(rel);
+        let fail = |e: io::Error| format!("cannot touch '{}': {e}", path.display());
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(fail)?;
+        // SAFETY: the descriptor belongs to `file`, which lives across the call; a null
+        // `times` means "now" for both times.
+        let rc = unsafe {
+            libc::futimens(
+                std::os::unix::io::AsRawFd::as_raw_fd(&file),
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            return Err(fail(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// Asks the kernel for a round (`_trigger`); a missing module is not an error.
     pub(crate) fn trigger(&self, code: u32) -> Result<(), String> {
         if !self.module_loaded() {

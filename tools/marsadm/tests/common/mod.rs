@@ -136,22 +136,36 @@ impl Fixture {
         self.run_as(HOST, args)
     }
 
-    /// Runs marsadm as another host on the same tree (a tree after the merge).
-    pub fn run_as(&self, host: &str, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_marsadm"))
+    /// marsadm as `host` on this tree, not yet run.
+    pub fn command(&self, host: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_marsadm"));
+        command
             .args(args)
             .env("MARS_ROOT", &self.root)
             .env("MARS_PROC", &self.proc_dir)
-            .env("MARS_HOST", host)
-            .output()
-            .unwrap();
+            .env("MARS_HOST", host);
+        command
+    }
+
+    /// Runs marsadm as another host on the same tree (a tree after the merge).
+    pub fn run_as(&self, host: &str, args: &[&str]) -> Run {
+        Run::of(&mut self.command(host, args))
+    }
+}
+
+impl Run {
+    /// Runs `command` to its end.
+    pub fn of(command: &mut Command) -> Run {
+        let out = command.output().unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
+}
 
+impl Fixture {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
