@@ -4,7 +4,8 @@
 # crate under rust/ with the kernel's .rustfmt.toml) and clippy with warnings as errors on the
 # workspace and on fuzz/ (stable suffices to check it; core's own deny list is in
 # core/src/lib.rs). Prints "lint ok <gate>" or
-# "lint FAILED <gate>" per gate, runs them all, exits non-zero if any failed.
+# "lint FAILED <gate>" per gate, runs them all, exits non-zero if any failed. clippy builds
+# in the shared target directory, so it holds its lock (env.sh: mars_cargo_locked).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$MARS_TOP"
@@ -32,7 +33,7 @@ kernel_fmt() {
 gate "fmt-workspace" cargo fmt --all --check
 gate "fmt-fuzz" bash -c 'cd fuzz && cargo fmt --check'
 gate "fmt-kernel" kernel_fmt
-gate "clippy" cargo clippy --workspace --all-targets -- -D warnings
-gate "clippy-fuzz" bash -c 'cd fuzz && cargo clippy --all-targets -- -D warnings'
+gate "clippy" mars_cargo_locked cargo clippy --workspace --all-targets -- -D warnings
+gate "clippy-fuzz" mars_cargo_locked bash -c 'cd fuzz && cargo clippy --all-targets -- -D warnings'
 
 [ "$failed" = 0 ] || die "lint failed"
