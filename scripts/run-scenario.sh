@@ -86,7 +86,10 @@ launch() {
 	# digest) uses the crc32 instruction (crc32c-intel), which TCG runs as one helper call per
 	# 8 bytes instead of emulating the table loop. Not "max": its fast-string flags (ERMS,
 	# FSRM) make the kernel's memcpy a "rep movsb", which QEMU 7 emulates byte by byte.
+	# MARS_QEMU_CPU overrides the model (make bench: e.g. without sse4.2, the guest's crc32c
+	# is the kernel's table code, which TCG translates instead of calling a helper).
 	local cpu=(-cpu qemu64,+ssse3,+sse4.1,+sse4.2,+pclmulqdq); [ "$accel" = kvm ] && cpu=(-cpu host)
+	[ -n "${MARS_QEMU_CPU:-}" ] && cpu=(-cpu "$MARS_QEMU_CPU")
 	local extra=()
 	[ -n "$extra_size" ] && extra=(-drive "file=$dir/$host-extra.img,if=virtio,format=raw,cache=none,aio=threads")
 	# no_timer_check: on a loaded host a TCG guest can fail the IO-APIC timer check at boot

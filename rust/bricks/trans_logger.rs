@@ -12,12 +12,16 @@
 //! becomes its shadow and computes the record digest ([`Queued::prepare`]): the per-byte work
 //! runs on many CPUs, not on the one logger thread, and not under the batch lock. Those pages
 //! are not counted in the shadow memory limit until the logger takes the write; they are
-//! bounded by the if brick's queue depth. For each piece the logger thread then appends a
-//! record to the open batch of the log writer (a copy of the page and the header around it),
-//! tracks its log position (`PositionTracker`) and indexes the shadow by device position. The write is acknowledged as `logger_completion_semantics` says: right after
-//! the copy, or when the writer reports its last record durable. Durable records are written
-//! back to the data device out of order, adjacent pieces coalesced, a piece only after every
-//! older piece overlapping it. The replay position (`min_pos`) advances as the oldest
+//! bounded by the if brick's queue depth. Then, under the logger's state lock and in queue
+//! order, the submitter itself ([`TransLogger::append_queued`]; the logger thread only for
+//! what is left, e.g. while writers are throttled) appends a record per piece to the open
+//! batch of the log writer (a copy of the page and the header around it), tracks its log
+//! position (`PositionTracker`) and indexes the shadow by device position: no hand-over to
+//! the logger thread on the way to the log. The write is acknowledged as
+//! `logger_completion_semantics` says: right after the copy, or when the writer reports its
+//! last record durable (from the writer thread, which completes such writes directly).
+//! Durable records are written back to the data device out of order, adjacent pieces
+//! coalesced (up to 1 MiB per request), a piece only after every older piece overlapping it. The replay position (`min_pos`) advances as the oldest
 //! pieces complete; the thread publishes it in `replay-<host>` (after flushing the data
 //! device) at most every `logger_report_interval_s`. Reads see the newest data: pieces not
 //! yet written back are copied over what the data device returns. Writers are throttled
@@ -43,9 +47,11 @@
 //! requests, then the thread finishes everything queued, waits until the log is durable and
 //! everything is written back, and publishes the final replay position.
 //!
-//! Contexts: `io` runs in the if brick's worker (process context); the logger thread does
-//! all bookkeeping; completions of own requests only queue them for the thread; reads are
-//! completed (shadows copied) in the data device's completion context.
+//! Contexts: `io` runs in the if brick's worker (process context) and appends writes under
+//! the state lock; the logger thread does the rest of the bookkeeping under the same lock
+//! (writeback, reports, rotation, emergency mode), which it releases while it waits;
+//! completions of own requests only queue them for the thread; reads never take the state
+//! lock and are completed (shadows copied) in the data device's completion context.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -87,7 +93,7 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Writebacks (and flushes) in flight at once.
 const WRITEBACK_IN_FLIGHT: usize = 128;
 /// Pieces coalesced into one writeback at most.
-const WRITEBACK_MAX_PIECES: usize = 64;
+const WRITEBACK_MAX_PIECES: usize = 256;
 /// How long the idle thread sleeps before looking at its report interval again.
 const IDLE_WAIT_MS: u32 = 500;
 
@@ -220,9 +226,11 @@ impl Core {
         self.completions.event().wake();
     }
 
-    /// Queues a write or flush for the logger thread, a write with its pieces prepared
-    /// (unless logging has stopped: in emergency mode writes go to the data device as they are).
-    fn enqueue(&self, io: MrefIo) {
+    /// Queues a write or flush, a write with its pieces prepared (unless logging has stopped:
+    /// in emergency mode writes go to the data device as they are). Returns whether it was
+    /// queued (else it is completed with an error); the caller then takes the queue itself
+    /// or wakes the logger thread ([`Core::kick`]).
+    fn enqueue(&self, io: MrefIo) -> bool {
         let pieces = if io.op() == Op::Write && !self.em.stopped.load(Ordering::Acquire) {
             Queued::prepare(&io)
         } else {
@@ -240,12 +248,18 @@ impl Core {
             }
         };
         match rejected {
-            Some((io, e)) => io.complete(Err(e)),
-            None => {
-                self.incoming_pending.store(true, Ordering::Release);
-                self.wake();
+            Some((io, e)) => {
+                io.complete(Err(e));
+                false
             }
+            None => true,
         }
+    }
+
+    /// Tells the logger thread that the queue needs it.
+    fn kick(&self) {
+        self.incoming_pending.store(true, Ordering::Release);
+        self.wake();
     }
 
     /// Serves a read: from the data device, with the pieces not yet written back copied over
@@ -712,6 +726,10 @@ pub(crate) struct TransLogger {
     /// The running thread; the lock also serialises switching.
     #[pin]
     running: Mutex<Option<Running>>,
+    /// The running thread's state, for submitters that log their writes themselves (set
+    /// while the thread runs; submitters hold this lock while they append).
+    #[pin]
+    appender: Mutex<Option<Arc<LoggerThread>>>,
 }
 
 impl TransLogger {
@@ -753,6 +771,7 @@ impl TransLogger {
                 core,
                 force: AtomicBool::new(false),
                 running <- kernel::new_mutex!(None, "mars_tl_running"),
+                appender <- kernel::new_mutex!(None, "mars_tl_appender"),
             }),
             GFP_KERNEL,
         )
@@ -822,12 +841,43 @@ impl TransLogger {
             }),
             GFP_KERNEL,
         )?;
-        let thread = KThread::spawn(c_str!("mars_logger"), thread, run)?;
+        *self.appender.lock() = Some(thread.clone());
+        let thread = match KThread::spawn(c_str!("mars_logger"), thread, run) {
+            Ok(thread) => thread,
+            Err(e) => {
+                *self.appender.lock() = None;
+                return Err(e);
+            }
+        };
         {
             let _incoming = self.core.incoming.lock();
             self.core.accepting.store(true, Ordering::Release);
         }
         Ok(Running { _thread: thread })
+    }
+
+    /// Logs what is queued in the submitter's context (one thread hand-over less per
+    /// request: the log writer is woken by the append itself), as far as the logger takes
+    /// writes now; what is left (throttled, emergency mode, switching) is the logger
+    /// thread's, which is woken for it.
+    fn append_queued(&self) {
+        // Held throughout, so that switching off (which clears it) waits for us: once the
+        // thread has stopped, no submitter touches its state.
+        let appender = self.appender.lock();
+        let Some(thread) = appender.as_ref() else {
+            drop(appender);
+            return self.core.kick();
+        };
+        // Allocations here must not recurse into block IO: it may be our own device.
+        let _noio = NoIoScope::enter();
+        let mut state = thread.state.lock();
+        state.take_incoming(&self.core);
+        let left = state.held.is_some() || !self.core.incoming.lock().is_empty();
+        drop(state);
+        drop(appender);
+        if left {
+            self.core.kick();
+        }
     }
 
     /// The durable end of logfile `nr` while this logger writes it (for the log server,
@@ -872,7 +922,11 @@ impl Output for TransLogger {
     fn io(&self, io: MrefIo) {
         match io.op() {
             Op::Read => self.core.read(io),
-            Op::Write | Op::Flush => self.core.enqueue(io),
+            Op::Write | Op::Flush => {
+                if self.core.enqueue(io) {
+                    self.append_queued();
+                }
+            }
         }
     }
 }
@@ -909,6 +963,7 @@ impl Brick for TransLogger {
                 let _incoming = self.core.incoming.lock();
                 self.core.accepting.store(false, Ordering::Release);
             }
+            *self.appender.lock() = None;
             // The thread finishes everything queued, then stops; the writer with it.
             drop(running.take());
             self.power.set_led_off(true);
@@ -949,28 +1004,32 @@ fn run(thread: &Arc<LoggerThread>, context: &ThreadContext) {
     // Allocations here must not recurse into block IO: it may be our own device.
     let _noio = NoIoScope::enter();
     let core = &thread.core;
-    let mut state = thread.state.lock();
     loop {
         let stopping = context.should_stop();
         let abandon = stopping && core.abandon.load(Ordering::Acquire);
-        core.incoming_pending.store(false, Ordering::Release);
-        core.durable_changed.store(false, Ordering::Release);
-        state.reap(core);
-        if abandon {
-            state.abandon(core);
-        }
-        state.rotation_step(core);
-        state.emergency_step(core, stopping);
-        state.take_incoming(core);
-        state.start_writebacks(core);
-        let idle = state.is_idle(core);
-        state.report(core, stopping && idle);
-        if !stopping {
-            state.check_rotation();
-        }
-        state.publish_stats(core);
-        if stopping && idle && (state.reported() || abandon) {
-            break;
+        {
+            // Submitters log their writes under this lock too (`append_queued`): it is
+            // released while the thread waits.
+            let mut state = thread.state.lock();
+            core.incoming_pending.store(false, Ordering::Release);
+            core.durable_changed.store(false, Ordering::Release);
+            state.reap(core);
+            if abandon {
+                state.abandon(core);
+            }
+            state.rotation_step(core);
+            state.emergency_step(core, stopping);
+            state.take_incoming(core);
+            state.start_writebacks(core);
+            let idle = state.is_idle(core);
+            state.report(core, stopping && idle);
+            if !stopping {
+                state.check_rotation();
+            }
+            state.publish_stats(core);
+            if stopping && idle && (state.reported() || abandon) {
+                break;
+            }
         }
         let more = || {
             core.incoming_pending.load(Ordering::Acquire)
@@ -986,7 +1045,6 @@ fn run(thread: &Arc<LoggerThread>, context: &ThreadContext) {
                 .wait(Some(context), IDLE_WAIT_MS, more);
         }
     }
-    state.publish_stats(core);
 }
 
 /// Writes the version link of `log` for a durable end of `durable` if it changed; returns

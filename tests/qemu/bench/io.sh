@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 1
-# timeout: 1200
+# timeout: 1800
 # data-disk: 1G
 # mars-disk: 4G
 #
@@ -9,8 +9,10 @@
 # same guest, same run, same disks. fio on /dev/vda first, then the same jobs on
 # /dev/mars/<res> over /dev/vda with its log on /dev/vdb (/mars): sequential 1 MiB writes
 # (throughput), random 4 KiB writes at queue depth 1 (mean latency; also O_DSYNC on the raw device, since the logger
-# acknowledges these O_DIRECT writes only once their log record is durable) and at queue
-# depth 32 (IOPS), all O_DIRECT. Then the DRBD baseline: the same jobs on a single-node DRBD
+# acknowledges these O_DIRECT writes only once their log record is durable; and O_DSYNC on every
+# device) and at queue depth 32 (IOPS), all O_DIRECT; then reads of data not pending in the
+# logger's shadows (after everything is written back): sequential 1 MiB at QD 8, random 4 KiB
+# at QD 1 (mean latency) and QD 32 (IOPS). Then the DRBD baseline: the same jobs on a single-node DRBD
 # 8.4 device (built into the kernel) over /dev/vda with external metadata on /dev/vdb (after
 # /mars is unmounted), Primary without a peer (drbd_up_single in lib.sh). Prints one
 # "# bench:" line per number and the ratios mars/raw and mars/drbd. The aim: sequential
@@ -49,40 +51,66 @@ run_all() { # PREFIX DEVICE
 	check "$1: sequential 1 MiB writes, QD 8" job_cpu "$1-seq" "$2" --rw=write --bs=1M --iodepth=8
 	check "$1: random 4 KiB writes, QD 1" job_cpu "$1-qd1" "$2" --rw=randwrite --bs=4k --iodepth=1 --randrepeat=1
 	check "$1: random 4 KiB writes, QD 32" job_cpu "$1-qd32" "$2" --rw=randwrite --bs=4k --iodepth=32 --randrepeat=1
+	# A durable write costs a FUA/flush on every device: the fairer QD1 comparison.
+	check "$1: random 4 KiB O_DSYNC writes, QD 1" job "$1-qd1-dsync" "$2" --rw=randwrite --bs=4k --iodepth=1 --randrepeat=1 --sync=dsync
 	cat "/tmp/$1-seq.cpu" "/tmp/$1-qd1.cpu" "/tmp/$1-qd32.cpu" 2>/dev/null
+}
+run_reads() { # PREFIX DEVICE (on MARS: nothing pending in the shadows any more)
+	check "$1: sequential 1 MiB reads, QD 8" job_cpu "$1-rseq" "$2" --rw=read --bs=1M --iodepth=8
+	check "$1: random 4 KiB reads, QD 1" job "$1-rqd1" "$2" --rw=randread --bs=4k --iodepth=1 --randrepeat=1
+	check "$1: random 4 KiB reads, QD 32" job "$1-rqd32" "$2" --rw=randread --bs=4k --iodepth=32 --randrepeat=1
+	cat "/tmp/$1-rseq.cpu" 2>/dev/null
 }
 
 echo "# engine $engine, $seconds s per job"
 run_all raw /dev/vda
-# A durable write on the raw device costs a FUA/flush too: the fairer QD1 baseline.
-check "raw: random 4 KiB O_DSYNC writes, QD 1" job raw-qd1-dsync /dev/vda --rw=randwrite --bs=4k --iodepth=1 --randrepeat=1 --sync=dsync
+run_reads raw /dev/vda
 check "load the module" mars_logged_device_load
+# Variants (not the default): mars_bench_semantics=N on the kernel command line
+# (MARS_EXTRA_APPEND) sets logger_completion_semantics, e.g. 0 to see what acknowledging
+# O_DIRECT writes before their records are durable would give.
+if [ -n "${mars_bench_semantics:-}" ]; then
+	check "variant: logger_completion_semantics $mars_bench_semantics" write_knob logger_completion_semantics "$mars_bench_semantics"
+fi
+echo "# bench: note logger_completion_semantics $(cat /proc/sys/mars/logger_completion_semantics), crc32c by $(awk '/^name/ { n = $3 } /^driver/ { d = $3 } /^priority/ && n == "crc32c" && $3 > p { p = $3; best = d } END { print best }' /proc/crypto), cpu $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 check "make and mount /mars on its own disk" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
 check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
 run_all mars "$dev"
 echo "# logger: $(mars_logger_stat "$name" records) records in $(mars_logger_stat "$name" batches) batches, $(mars_logger_stat "$name" writebacks) writebacks"
 check "the logger writes everything back" wait_for 300 mars_written_back "$name"
+echo "# logger before the reads: $(mars_logger_stat "$name" pending) pieces pending writeback"
+run_reads mars "$dev"
 check "switch $dev off" mars_logged_device_down "$name"
 check "unload the module" rmmod mars
 check "unmount /mars" umount /mars
 # DRBD's metadata overwrites the start of /dev/vdb (/mars is gone); its data device is /dev/vda.
 check "DRBD 8.4: /dev/drbd0 over /dev/vda, metadata on /dev/vdb, Primary alone" drbd_up_single /dev/vda /dev/vdb
 run_all drbd /dev/drbd0
+run_reads drbd /dev/drbd0
 echo "# drbd: $(grep '^ *0:' -A1 /proc/drbd | tr -s ' \n' ' ')max request $(cat /sys/block/drbd0/queue/max_sectors_kb) KiB"
 check "switch /dev/drbd0 off" drbd_down
 
 for p in raw mars drbd; do
 	echo "# bench: $p seq-1M-write $(($(field $p-seq 48) / 1024)) MiB/s"
 	echo "# bench: $p randwrite-4k-qd1 mean latency $(field $p-qd1 81) us"
-	[ $p = raw ] && echo "# bench: raw randwrite-4k-qd1 O_DSYNC mean latency $(field raw-qd1-dsync 81) us"
+	echo "# bench: $p randwrite-4k-qd1 O_DSYNC mean latency $(field $p-qd1-dsync 81) us"
 	echo "# bench: $p randwrite-4k-qd32 $(field $p-qd32 49) IOPS"
+	echo "# bench: $p seq-1M-read $(($(field $p-rseq 7) / 1024)) MiB/s"
+	echo "# bench: $p randread-4k-qd1 mean latency $(field $p-rqd1 40) us"
+	echo "# bench: $p randread-4k-qd32 $(field $p-rqd32 8) IOPS"
 done
 echo "# bench: ratio seq-1M-write throughput mars/raw $(ratio "$(field mars-seq 48)" "$(field raw-seq 48)") (aim >= 0.8)"
 echo "# bench: ratio randwrite-4k-qd1 latency mars/raw $(ratio "$(field mars-qd1 81)" "$(field raw-qd1 81)") (aim <= 1.25)"
 echo "# bench: ratio randwrite-4k-qd1 latency mars/raw-O_DSYNC $(ratio "$(field mars-qd1 81)" "$(field raw-qd1-dsync 81)")"
-echo "# bench: ratio randwrite-4k-qd32 IOPS mars/raw $(ratio "$(field mars-qd32 49)" "$(field raw-qd32 49)")"
+echo "# bench: ratio randwrite-4k-qd1 O_DSYNC latency mars/raw $(ratio "$(field mars-qd1-dsync 81)" "$(field raw-qd1-dsync 81)") (aim <= 1.5)"
+echo "# bench: ratio randwrite-4k-qd32 IOPS mars/raw $(ratio "$(field mars-qd32 49)" "$(field raw-qd32 49)") (aim >= 0.8)"
+echo "# bench: ratio seq-1M-read throughput mars/raw $(ratio "$(field mars-rseq 7)" "$(field raw-rseq 7)") (aim >= 0.95)"
+echo "# bench: ratio randread-4k-qd1 latency mars/raw $(ratio "$(field mars-rqd1 40)" "$(field raw-rqd1 40)")"
+echo "# bench: ratio randread-4k-qd32 IOPS mars/raw $(ratio "$(field mars-rqd32 8)" "$(field raw-rqd32 8)") (aim >= 0.95)"
 echo "# bench: ratio seq-1M-write throughput drbd/raw $(ratio "$(field drbd-seq 48)" "$(field raw-seq 48)")"
 echo "# bench: ratio seq-1M-write throughput mars/drbd $(ratio "$(field mars-seq 48)" "$(field drbd-seq 48)")"
 echo "# bench: ratio randwrite-4k-qd1 latency mars/drbd $(ratio "$(field mars-qd1 81)" "$(field drbd-qd1 81)")"
 echo "# bench: ratio randwrite-4k-qd32 IOPS mars/drbd $(ratio "$(field mars-qd32 49)" "$(field drbd-qd32 49)")"
+echo "# bench: ratio randwrite-4k-qd1 O_DSYNC latency mars/drbd $(ratio "$(field mars-qd1-dsync 81)" "$(field drbd-qd1-dsync 81)")"
+echo "# bench: ratio seq-1M-read throughput mars/drbd $(ratio "$(field mars-rseq 7)" "$(field drbd-rseq 7)")"
 ktap_end
