@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 600
+# timeout: 900
 # data-disk: 64M
 # mars-disk: 512M
 #
