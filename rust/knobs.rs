@@ -91,8 +91,6 @@ pub(crate) static MEM_LIMIT_GB: IntKnob = IntKnob::new(c_str!("mem_limit_gb"), 1
 /// Seconds between two updates of the replay and version links of a logging resource.
 pub(crate) static LOGGER_REPORT_INTERVAL_S: IntKnob =
     IntKnob::new(c_str!("logger_report_interval_s"), 2, 1, 3600);
-/// Size of a logfile (GiB, further limited by the size of /mars) at which a primary starts the
-/// next one; 0 = never.
 /// Parallel connections of a log fetch to one origin (port 7778); see
 /// Documentation/knobs.rst. The upper bound is the socket slots of a network thread.
 pub(crate) static LOG_FETCH_SOCKETS: IntKnob = IntKnob::new(
@@ -101,7 +99,17 @@ pub(crate) static LOG_FETCH_SOCKETS: IntKnob = IntKnob::new(
     1,
     crate::net::MAX_THREAD_SOCKETS as i64,
 );
+/// `network_io_timeout`: seconds a log fetch or a metadata pull waits for an answer of its
+/// peer (and for the handshake) before it gives the connection up (0: for ever).
+pub(crate) static NETWORK_IO_TIMEOUT: IntKnob =
+    IntKnob::new(c_str!("network_io_timeout"), 15, 0, 86400);
+/// `log_fetch_speed_limit_kib`: most KiB/s of logfile data this host's fetches receive, all
+/// resources together (0: no limit).
+pub(crate) static LOG_FETCH_SPEED_LIMIT_KIB: IntKnob =
+    IntKnob::new(c_str!("log_fetch_speed_limit_kib"), 0, 0, 1 << 30);
 
+/// Size of a logfile (GiB, further limited by the size of /mars) at which a primary starts the
+/// next one; 0 = never.
 pub(crate) static LOGROT_AUTO_GB: IntKnob = IntKnob::new(c_str!("logrot_auto_gb"), 32, 0, 1 << 20);
 
 /// `required_free_space_<i>_mb`: the emergency thresholds of `/mars` in MiB, each at most 1/32
@@ -168,6 +176,8 @@ pub(crate) static SYNC_SUM_BYTES: AtomicI64 = AtomicI64::new(0);
 pub(crate) static SYNC_COPIED_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Bytes of the data device this host's sync server read for `SyncRead` (`sync_served_bytes`).
 pub(crate) static SYNC_SERVED_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Bytes of logfile data this host's log fetches received and appended (`log_fetch_bytes`).
+pub(crate) static LOG_FETCH_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Connections this host's sync clients hold open now (`sync_connections`).
 pub(crate) static SYNC_CONNECTIONS: AtomicI64 = AtomicI64::new(0);
 /// Entries of peers' trees the merge rules refused (`net_refused_entries`).
@@ -212,6 +222,10 @@ static SYNC_COPIED_BYTES_ENTRY: CounterEntry = CounterEntry {
 static SYNC_SERVED_BYTES_ENTRY: CounterEntry = CounterEntry {
     name: c_str!("sync_served_bytes"),
     counter: &SYNC_SERVED_BYTES,
+};
+static LOG_FETCH_BYTES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("log_fetch_bytes"),
+    counter: &LOG_FETCH_BYTES,
 };
 static SYNC_CONNECTIONS_ENTRY: CounterEntry = CounterEntry {
     name: c_str!("sync_connections"),
@@ -352,6 +366,8 @@ pub(crate) fn register() -> Result<Registration> {
             &LOGGER_REPORT_INTERVAL_S,
             &LOGROT_AUTO_GB,
             &LOG_FETCH_SOCKETS,
+            &LOG_FETCH_SPEED_LIMIT_KIB,
+            &NETWORK_IO_TIMEOUT,
             &LoggerMemUsedEntry,
             &DO_FAST_FULLSYNC,
             &SYNC_SPEED_LIMIT_KIB,
@@ -368,6 +384,7 @@ pub(crate) fn register() -> Result<Registration> {
             &SYNC_COPIED_BYTES_ENTRY,
             &SYNC_SERVED_BYTES_ENTRY,
             &SYNC_CONNECTIONS_ENTRY,
+            &LOG_FETCH_BYTES_ENTRY,
             &NET_REFUSED_ENTRIES_ENTRY,
             &NET_REFUSED_CONNECTIONS_ENTRY,
             #[cfg(mars_testing)]

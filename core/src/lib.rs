@@ -37,6 +37,7 @@ pub mod logger;
 pub mod merge;
 pub mod merge_rules;
 pub mod names;
+pub mod pace;
 pub mod replay_position;
 pub mod replica;
 pub mod retry;

@@ -80,6 +80,19 @@ pub(super) fn monotonic_ms() -> u64 {
     u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
 }
 
+/// How long a client waits for its peer's answer: `network_io_timeout` (0: for ever), in ms.
+pub(super) fn reply_wait_ms() -> u32 {
+    match u32::try_from(crate::knobs::NETWORK_IO_TIMEOUT.get()) {
+        Ok(0) | Err(_) => u32::MAX,
+        Ok(seconds) => seconds.saturating_mul(1000),
+    }
+}
+
+/// Nanoseconds of the monotonic clock.
+pub(super) fn monotonic_ns() -> u64 {
+    u64::try_from(kernel::time::Ktime::ktime_get().to_ns()).unwrap_or(0)
+}
+
 /// Receives frames of one port role into a buffer of [`frame_len`] bytes.
 pub(super) struct FrameReader {
     buf: KVVec<u8>,

@@ -3,11 +3,14 @@
 //! secondary with `todo-<host>/connect` on), run by the client session loop (`net::session`)
 //! step by step: see `net::logs` for what it fetches and how.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::SocketAddrV4;
 use crate::knobs;
 use crate::logger::facts::{Learned, Snapshot};
+use crate::mars_core::pace::pace;
 use crate::mars_core::replica::{fetch_step, FetchDecision, FetchFacts, FetchRefusal};
 use crate::mars_core::wire::{ErrorCode, LogRead, Message, MsgType, PortRole, MAX_DATA_CHUNK};
 use crate::tree;
@@ -17,20 +20,28 @@ use kernel::prelude::*;
 use kernel::str::BStr;
 
 use super::super::client;
-use super::super::conn::{Conn, ConnError};
+use super::super::conn::{monotonic_ns, reply_wait_ms, Conn, ConnError};
 use super::super::members;
 use super::super::server::{role_port, TIMEOUTS};
 use super::super::session::{self, Ended, Next, Outcome};
 use super::super::{concat, Bytes, Shared, Stopper, Worker, WorkerState, MAX_THREAD_SOCKETS};
 
-/// A reply must come within this time.
-const REPLY_WAIT_MS: u32 = 15_000;
 /// How often the origin of a logfile that is still being written is asked again.
 const POLL_MS: u32 = 200;
 /// Longest wait after failures (the session loop starts at 1 s and doubles).
 const BACKOFF_MAX_MS: u32 = 30_000;
 /// Reads a fetcher keeps in flight on each connection (the protocol allows 16).
 const WINDOW: usize = 8;
+/// Reads in flight on each connection under `log_fetch_speed_limit_kib`: the answers wait in
+/// the socket buffers while the fetcher paces, so few of them.
+const LIMITED_WINDOW: usize = 2;
+/// The smallest chunk a read asks for under a speed limit.
+const MIN_LIMITED_CHUNK: u64 = 4096;
+/// When this host's log fetches may go on under `log_fetch_speed_limit_kib` (monotonic ns,
+/// `mars_core::pace`): one for every fetch thread, so the limit bounds them all together.
+static LINK_FREE_NS: AtomicU64 = AtomicU64::new(0);
+/// The limit [`LINK_FREE_NS`] was placed at: a new limit starts afresh.
+static LINK_LIMIT_KIB: AtomicU64 = AtomicU64::new(0);
 /// The most bytes one fetch decision asks for (`FetchFacts::chunk_max`): the copy is synced
 /// and the replay told after each range.
 const RANGE_MAX: u64 = 16 << 20;
@@ -115,7 +126,7 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
         context,
         BACKOFF_MAX_MS,
         |_| {
-            let end = step(state, stopper, &mut connected, &mut learned);
+            let end = step(state, stopper, context, &mut connected, &mut learned);
             if matches!(end.next(), Next::Retry { .. })
                 && !matches!(end, Ended::Role(FetchReason::Refuse(_)))
             {
@@ -140,6 +151,7 @@ fn fetch_thread(state: &WorkerState<FetchData>, context: &ThreadContext) {
 fn step<'s>(
     state: &WorkerState<FetchData>,
     stopper: &'s Stopper,
+    context: &ThreadContext,
     session: &mut Option<Session<'s>>,
     learned: &mut KVec<Learned>,
 ) -> FetchEnd {
@@ -227,7 +239,7 @@ fn step<'s>(
     let result = if probe {
         probe_durable(session, &rel, from).map(|d| (d, false))
     } else {
-        fetch_range(session, &rel, from, to)
+        fetch_range(session, context, &rel, from, to)
     };
     let (durable, appended) = match result {
         Ok(r) => r,
@@ -283,7 +295,7 @@ fn connect<'s>(
     let addr = SocketAddrV4::new(ip.octets, role_port(ip.port, PortRole::Log));
     let mut conns = KVec::new();
     for _ in 0..sockets_wanted() {
-        let conn = client::connect(stopper, addr, PortRole::Log, me, origin, REPLY_WAIT_MS)
+        let conn = client::connect(stopper, addr, PortRole::Log, me, origin, reply_wait_ms())
             .map_err(FetchEnd::from)?;
         conns
             .push(conn, GFP_KERNEL)
@@ -326,7 +338,7 @@ fn probe_durable(
     let stopper = conn.stopper();
     let frame = conn
         .reader
-        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, reply_wait_ms())?;
     match frame.message {
         Message::LogData(data) if data.offset == offset => Ok(data.durable_end),
         Message::LogData(_) => Err(FetchEnd::Conn(ConnError::Unexpected(MsgType::LogData))),
@@ -336,15 +348,65 @@ fn probe_durable(
     }
 }
 
+/// The speed limit of log fetches now, KiB/s (0: none).
+fn speed_limit_kib() -> u64 {
+    u64::try_from(knobs::LOG_FETCH_SPEED_LIMIT_KIB.get()).unwrap_or(0)
+}
+
+/// The bytes one read asks for: `MAX_DATA_CHUNK`; under a speed limit at most a quarter of a
+/// second's worth (at least [`MIN_LIMITED_CHUNK`]), so that the pauses between reads stay short.
+fn chunk_len(limit_kib: u64) -> u64 {
+    let chunk = MAX_DATA_CHUNK as u64;
+    if limit_kib == 0 {
+        return chunk;
+    }
+    (limit_kib.saturating_mul(1024) / 4).clamp(MIN_LIMITED_CHUNK, chunk)
+}
+
+/// Counts `bytes` of logfile data that arrived and, under `log_fetch_speed_limit_kib`, waits
+/// until the link shared by all fetch threads is free for them (`mars_core::pace`).
+fn pace_received(stopper: &Stopper, context: &ThreadContext, bytes: u64) {
+    knobs::LOG_FETCH_BYTES.fetch_add(i64::try_from(bytes).unwrap_or(i64::MAX), Ordering::Relaxed);
+    let limit = speed_limit_kib();
+    if limit == 0 {
+        return;
+    }
+    let now = monotonic_ns();
+    if LINK_LIMIT_KIB.swap(limit, Ordering::AcqRel) != limit {
+        LINK_FREE_NS.store(now, Ordering::Release);
+    }
+    let mut free = LINK_FREE_NS.load(Ordering::Acquire);
+    let paced = loop {
+        let paced = pace(free, now, bytes, limit);
+        match LINK_FREE_NS.compare_exchange_weak(
+            free,
+            paced.free_ns,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => break paced,
+            Err(current) => free = current,
+        }
+    };
+    let wait_ms = paced.wait_ns.div_ceil(1_000_000);
+    if wait_ms > 0 {
+        // A stop ends the wait.
+        stopper.sleep(context, u32::try_from(wait_ms).unwrap_or(u32::MAX));
+    }
+}
+
 /// Copies `[from, to)` of the logfile at `rel` from its origin, appending to the local copy
 /// (which starts at `from`), and syncs the copy. The range is cut into chunks of
-/// `MAX_DATA_CHUNK`; chunk `i` goes to connection `i mod n`, up to [`WINDOW`] in flight on
-/// each. Every connection answers in order, so reading the connections round robin gives the
-/// chunks in order: the copy only ever grows at its end, without buffering. Returns the
-/// largest durable end the origin reported and whether anything was appended; stops early
-/// (without error) when the origin has less than asked for.
+/// `MAX_DATA_CHUNK` (smaller under a speed limit, [`chunk_len`]); chunk `i` goes to connection
+/// `i mod n`, up to [`WINDOW`] in flight on each ([`LIMITED_WINDOW`] under a speed limit).
+/// Every connection answers in order, so reading the connections round robin gives the
+/// chunks in order: the copy only ever grows at its end, without buffering. After each chunk
+/// appended it waits as the speed limit asks ([`pace_received`]). Returns the largest durable
+/// end the origin reported and whether anything was appended; stops early (without error)
+/// when the origin has less than asked for.
 fn fetch_range(
     session: &mut Session<'_>,
+    context: &ThreadContext,
     rel: &[u8],
     from: u64,
     to: u64,
@@ -370,7 +432,9 @@ fn fetch_range(
     if n == 0 {
         return Err(FetchEnd::Local(EINVAL));
     }
-    let chunk = MAX_DATA_CHUNK as u64;
+    let limit = speed_limit_kib();
+    let chunk = chunk_len(limit);
+    let window = if limit == 0 { WINDOW } else { LIMITED_WINDOW };
     let mut in_flight = [0usize; MAX_THREAD_SOCKETS];
     let (mut sent, mut received) = (0u64, 0u64);
     let mut offset = from;
@@ -390,7 +454,7 @@ fn fetch_range(
             else {
                 break;
             };
-            if *flying >= WINDOW {
+            if *flying >= window {
                 break;
             }
             let len = (to - start).min(chunk) as u32;
@@ -415,7 +479,7 @@ fn fetch_range(
         let stopper = conn.stopper();
         let frame = conn
             .reader
-            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, reply_wait_ms())?;
         *flying -= 1;
         received += 1;
         if outcome.is_some() || short {
@@ -450,6 +514,7 @@ fn fetch_range(
                         .map_err(FetchEnd::Local)?;
                     offset = offset.saturating_add(len);
                     appended = true;
+                    pace_received(stopper, context, len);
                 }
                 // Less than asked for: the origin has no more now; the reads after this one
                 // do not continue the copy.

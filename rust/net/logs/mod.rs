@@ -20,7 +20,8 @@
 //! 200 ms (a one-byte read). A range is read over `log_fetch_sockets` parallel connections
 //! to the origin (`ips/ip-<origin>`, port + 1), chunk `i` on connection `i mod n`, and
 //! appended in order; the copy is synced once per range (at most 16 MiB), then the strategy
-//! is asked for a round (which lets the replay go on). After any failure it reconnects with
+//! is asked for a round (which lets the replay go on). `log_fetch_speed_limit_kib` paces the
+//! chunks of all fetch threads together (`mars_core::pace`). After any failure it reconnects with
 //! the session loop's backoff, from 1 s doubling to 30 s.
 
 mod fetch;

@@ -35,7 +35,7 @@ use kernel::str::BStr;
 use kernel::sync::Arc;
 
 use super::super::client::{self, ClientError};
-use super::super::conn::{Conn, ConnError};
+use super::super::conn::{reply_wait_ms, Conn, ConnError};
 use super::super::members;
 use super::super::merge::{self, Applied, MergeBudget};
 use super::super::server::TIMEOUTS;
@@ -46,8 +46,6 @@ use super::super::{bytes, Bytes, Shared, Worker, WorkerState, NOTIFY_ALL};
 /// (`MAX_ANSWER_ENTRIES`). A longer reply is cut there (one log line) and the connection
 /// closed.
 const MAX_ENTRIES_PER_REPLY: usize = merge::MAX_ANSWER_ENTRIES;
-/// A reply must come within this time.
-const REPLY_WAIT_MS: u32 = 15_000;
 /// Ping after this much quiet between pulls.
 const PING_INTERVAL_MS: u32 = 5000;
 /// Longest wait after failures (the session loop starts at 1 s and doubles).
@@ -210,7 +208,14 @@ fn try_session(
     let me = members::own_host().ok_or(ClientError::NotReady)?;
     let ip = members::host_ip(peer_host).ok_or(ClientError::NotReady)?;
     let addr = SocketAddrV4::new(ip.octets, ip.port.unwrap_or(DEFAULT_PORT));
-    let mut conn = client::connect(stopper, addr, PortRole::Meta, &me, peer_host, REPLY_WAIT_MS)?;
+    let mut conn = client::connect(
+        stopper,
+        addr,
+        PortRole::Meta,
+        &me,
+        peer_host,
+        reply_wait_ms(),
+    )?;
     let mut tag: u64 = 0;
     pr_debug!(
         "net: connected to {} at {}\n",
@@ -292,7 +297,7 @@ fn ping(conn: &mut Conn<'_>, tag: &mut u64) -> Result<(), ClientError> {
     let stopper = conn.stopper();
     let frame = conn
         .reader
-        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+        .read(&conn.socket, stopper, TIMEOUTS.recv_ms, reply_wait_ms())?;
     match frame.message {
         Message::Pong if frame.header.tag == *tag => Ok(()),
         other => Err(ClientError::Conn(ConnError::Unexpected(other.msg_type()))),
@@ -410,7 +415,7 @@ fn request(
     loop {
         let frame = conn
             .reader
-            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, REPLY_WAIT_MS)?;
+            .read(&conn.socket, stopper, TIMEOUTS.recv_ms, reply_wait_ms())?;
         if frame.header.tag != *tag {
             return Err(ClientError::Conn(ConnError::Unexpected(
                 frame.message.msg_type(),

@@ -27,6 +27,8 @@ mem_limit_gb 1 1048576
 logger_report_interval_s 1 3600
 logrot_auto_gb 0 1048576
 log_fetch_sockets 1 8
+log_fetch_speed_limit_kib 0 1073741824
+network_io_timeout 0 86400
 do_fast_fullsync 0 1
 sync_speed_limit_kib 0 1073741824
 sync_parallel 1 16

@@ -1,0 +1,84 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# guests: 2
+# timeout: 900
+# data-disk: 64M
+# mars-disk: 512M
+#
+# Promise: log_fetch_speed_limit_kib bounds the rate at which a secondary fetches logfiles,
+# lifting it lets the fetch go faster at once, and network_io_timeout is how long a fetch
+# waits for a silent origin. bravo sets the limit to 200 KiB/s and stops fetching while
+# alpha writes 12 MiB; once bravo fetches again, the logfile data it receives
+# (log_fetch_bytes) between 1 MiB and 3.5 MiB into the fetch come at 150 to 220 KiB/s (the
+# pacing keeps to the limit exactly unless the guest cannot keep up: a slow host may fall
+# below, never above); with the limit lifted (0) the next 4 MiB come at least twice as fast
+# (both measured with the guest's clock, which the pacing uses too). With network_io_timeout
+# 2 and bravo's packets to alpha dropped, the fetch gives its silent connection up within 8 s
+# (the kernel log's `fetch: Conn(Silent)`); once the network is back, bravo's data device
+# becomes byte-identical to alpha's.
+. /mars-tests/lib.sh
+
+h=$mars_host
+res=/mars/resource-r0
+if [ "$h" = alpha ]; then ktap_begin; else ktap_begin; fi
+size=$((64 * 1048576))
+res_md5() { device_md5 "$1" "$size"; }
+limit=200
+
+mars_cluster_up
+
+if [ "$h" = alpha ]; then
+	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
+	check "bravo stopped fetching" wait_for 300 is_link /mars/userspace/paused-bravo
+	check "write 12 MiB" dd if=/dev/urandom of=/dev/mars/r0 bs=1M count=12 oflag=direct status=none
+	check "publish the checksum" marsadm set-link "$(res_md5 /dev/mars/r0)" userspace/md5-alpha
+	check "bravo caught up" wait_for 300 is_link /mars/userspace/same-bravo
+else
+	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
+	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
+	check "the full sync finished" wait_for 300 sh -c "[ \"\$(readlink $res/syncstatus-$h)\" = \"\$(readlink $res/size)\" ]"
+	check "set log_fetch_speed_limit_kib to $limit" write_knob log_fetch_speed_limit_kib "$limit"
+	check "stop fetching" marsadm set-link 0 "resource-r0/todo-$h/connect"
+	check "not copying" wait_for 60 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 0 ]"
+	check "tell alpha" marsadm set-link 1 userspace/paused-bravo
+	check "alpha's checksum arrived" wait_for 300 is_link /mars/userspace/md5-alpha
+	fetched() { cat /proc/sys/mars/log_fetch_bytes; }
+	# sample: the guest's uptime (s) and the bytes fetched so far.
+	sample() { echo "$(cut -d' ' -f1 /proc/uptime) $(fetched)"; }
+	# rate_kib FROM TO: KiB/s between two samples.
+	rate_kib() { echo "$1 $2" | awk '{ printf "%d", ($4 - $2) / ($3 - $1) / 1024 }'; }
+	base=$(fetched)
+	grown() { [ "$(fetched)" -ge $((base + $1)) ]; }
+	check "fetch again" marsadm set-link 1 "resource-r0/todo-$h/connect"
+	check "1 MiB fetched" wait_for 120 grown 1048576
+	s1=$(sample)
+	check "3.5 MiB fetched" wait_for 120 grown 3670016
+	s2=$(sample)
+	limited=$(rate_kib "$s1" "$s2")
+	echo "# limited to $limit KiB/s: $limited KiB/s ($s1 -> $s2)"
+	check "the limited rate is within 150 to 220 KiB/s" sh -c "[ $limited -ge 150 ] && [ $limited -le 220 ]"
+	check "lift the limit" write_knob log_fetch_speed_limit_kib 0
+	s3=$(sample)
+	check "4 MiB more fetched" wait_for 120 grown $((3670016 + 4194304))
+	s4=$(sample)
+	free=$(rate_kib "$s3" "$s4")
+	echo "# without the limit: $free KiB/s ($s3 -> $s4)"
+	check "without the limit at least twice as fast" test "$free" -ge $((2 * limited))
+	# network_io_timeout: bravo's packets to alpha are dropped; with 2 s the fetch gives its
+	# connections up within a few seconds (with the default 15 s it would not within 8 s).
+	check "set network_io_timeout to 2" write_knob network_io_timeout 2
+	dev=$(ip route get 10.77.0.1 | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
+	silences() { dmesg | grep -c 'r0: fetch: Conn(Silent)'; }
+	before=$(silences)
+	gave_up() { [ "$(silences)" -gt "$before" ]; }
+	check "cut bravo's packets to alpha ($dev)" /sbin/tc qdisc add dev "$dev" root netem loss 100%
+	check "the fetch gives up on the silent connection within 8 s" wait_for 8 gave_up
+	check "restore the network" /sbin/tc qdisc del dev "$dev" root
+	check "network_io_timeout back to 15" write_knob network_io_timeout 15
+	want=$(readlink /mars/userspace/md5-alpha)
+	same() { [ "$(res_md5 /dev/vda)" = "$want" ]; }
+	check "the data device becomes byte-identical to alpha's" wait_for 240 same
+	check "tell alpha" marsadm set-link 1 userspace/same-bravo
+fi
+check "rmmod mars" sh -c "marsadm down r0; sleep 2; rmmod mars"
+ktap_end
