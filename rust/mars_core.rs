@@ -43,6 +43,8 @@ pub(crate) mod strategy;
 #[path = "../core/src/sync.rs"]
 #[allow(dead_code)]
 pub(crate) mod sync;
+#[path = "../core/src/systemd_trigger.rs"]
+pub(crate) mod systemd_trigger;
 #[path = "../core/src/test_vectors.rs"]
 pub(crate) mod test_vectors;
 #[path = "../core/src/text.rs"]

@@ -8,7 +8,8 @@
 //! directory is expected fails ([`is_blocked_path`]), and nothing leaves `/mars`. Only `/mars`
 //! itself is looked up as this host configured it (a symlink there is followed). Links are
 //! replaced atomically with their Lamport stamp as mtime (`.tmp-<name>`, then a rename), and
-//! the stamps of local writes come from [`clock::tick`]. A link whose value is
+//! the stamps of local writes come from [`clock::tick`]. Regular files of the tree are only
+//! touched here ([`MarsTree::touch`], the `systemd-trigger` files). A link whose value is
 //! [`DELETED`](crate::mars_core::tree_value::DELETED) is a tombstone ([`is_tombstone`]).
 //!
 //! A key is a path relative to `/mars` (`resource-r0/replay-alpha`, empty for `/mars` itself)
@@ -173,6 +174,13 @@ impl MarsTree {
     /// Creates the directory `key` with permissions `mode`; EEXIST if the name is taken.
     pub(crate) fn mkdir(&self, key: &(impl TreeKey + ?Sized), mode: u16) -> Result {
         self.root.mkdir(key.rel()?, mode)
+    }
+
+    /// Creates the regular file `key` (permissions `mode`) if it is missing and sets its times
+    /// to now, like `touch`: how the kernel wakes systemd path units (`systemd-trigger`).
+    /// EEXIST, changing nothing, when something else than a regular file is there.
+    pub(crate) fn touch(&self, key: &(impl TreeKey + ?Sized), mode: u16) -> Result {
+        self.root.touch(key.rel()?, mode)
     }
 
     /// Removes the non-directory `key`; ENOENT if it does not exist.

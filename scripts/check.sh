@@ -90,6 +90,15 @@ if [ "$guest" = 1 ]; then
 		if [ -n "${SCENARIOS:-}" ] && ! grep -qw "$n" <<<"$SCENARIOS"; then continue; fi
 		scenarios+=("$s")
 	done
+	# The systemd guest image (Debian's systemd from the package registry, cached after the
+	# first time), when a scenario asks for it ("# image: systemd"); run-scenario.sh finds it
+	# beside the base image.
+	if grep -lqx '# image: systemd' "${scenarios[@]}" /dev/null; then
+		t0=$SECONDS
+		"$MARS_TOP/scripts/build-systemd-image.sh" "$initrd" "${initrd%.cpio}-systemd.cpio" ||
+			{ count 0 1; echo "$passed passed, $failed failed"; exit 1; }
+		timing "guest image (systemd)" $((SECONDS - t0))
+	fi
 	# The harness must fail a scenario whose guest kernel printed a report, even when every
 	# check passed: prove it before trusting any other result.
 	log "harness self-test: a kernel backtrace must fail a scenario"

@@ -15,6 +15,9 @@
 # of killed boots are kept as <host>.boot<N>.{out,console}; their checks count too.
 # "# crash-hosts: bravo ..." limits the crash boots to those guests (default: every guest).
 # "# output: text": the script prints prose, not KTAP (the demo); only its exit code counts.
+# "# image: systemd": the guests boot Debian's systemd as PID 1 (scripts/build-systemd-image.sh
+# makes that image from INITRAMFS, as INITRAMFS with -systemd before .cpio, once per run) and
+# run the scenario as a service.
 # Environment: MARS_ACCEL (default: kvm where a probe guest boots under it, else tcg),
 # MARS_SMP (2), MARS_TIMEOUT (overrides the header's timeout, for long runs), MARS_CRASH_BOOTS
 # (overrides the header's crash-boots; the guests see it as $mars_crash_boots), MARS_EXTRA_APPEND
@@ -34,6 +37,20 @@ memory=$(header memory); memory=${memory:-1024}
 crash_boots=${MARS_CRASH_BOOTS:-$(header crash-boots)}; crash_boots=${crash_boots:-0}
 crash_hosts=$(header crash-hosts)
 output=$(header output)
+image=$(header image)
+# The guest's PID 1 and the kernel command line that selects it.
+init_append="rdinit=/init"
+if [ "$image" = systemd ]; then
+	sd_initrd=${initrd%.cpio}-systemd.cpio
+	# Once per run (check.sh builds it up front; several scenarios may start together).
+	(flock 9; [ -f "$sd_initrd" ] || "$(dirname "$0")/build-systemd-image.sh" "$initrd" "$sd_initrd") \
+		9>"$sd_initrd.lock" >&2 || die "the systemd guest image failed"
+	initrd=$sd_initrd
+	# net.ifnames=0: udev keeps the kernel's eth<N> names, which the guest init configures.
+	init_append="rdinit=/lib/systemd/systemd net.ifnames=0"
+elif [ -n "$image" ]; then
+	die "$scenario: unknown image '$image'"
+fi
 # host_crash_boots HOST: the crash boots of that guest.
 host_crash_boots() {
 	if [ -z "$crash_hosts" ] || [[ " $crash_hosts " == *" $1 "* ]]; then echo "$crash_boots"; else echo 0; fi
@@ -99,7 +116,7 @@ launch() {
 	# cold run of 7 Dec 2026 at load 5 on 2 cores). A stall in MARS code still reports after 60 s.
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rcupdate.rcu_cpu_stall_timeout=60 rdinit=/init mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret$clock_append${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rcupdate.rcu_cpu_stall_timeout=60 $init_append$([ "$image" = systemd ] && printf ' systemd.hostname=%s systemd.machine_id=%032x' "$host" "$i") mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret$clock_append${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
 		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \

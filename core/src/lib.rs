@@ -44,6 +44,7 @@ pub mod retry;
 pub mod split_brain;
 pub mod strategy;
 pub mod sync;
+pub mod systemd_trigger;
 pub mod test_vectors;
 pub mod text;
 pub mod tree;

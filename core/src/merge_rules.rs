@@ -25,7 +25,8 @@
 //!    (`log-delete` and `cron` run on any host).
 //! 3. **Cluster-wide keys** (`primary`, `size`, `maxnr`, `systemd-*`, `defaults/`,
 //!    `todo-global/`, `userspace/`, unknown names of a newer version) follow the Lamport rule
-//!    from any member; `uuid` only while this host's is missing or `(any)`.
+//!    from any member; `uuid` only while this host's is missing or `(any)`. The
+//!    `systemd-trigger` files are each host's own (its kernel touches them): never merged.
 //!
 //! A decision is [`Decision::Take`] with what to do, [`Decision::Keep`] (nothing to do, not
 //! suspicious) or [`Decision::Refuse`] with the reason (bad or unauthorised input: counted and
@@ -36,6 +37,7 @@ use core::fmt;
 use super::lamport::Stamp;
 use super::merge::{merge, KeepReason, MergeDecision, Stamped};
 use super::names::{is_skipped_by_scan, HostName};
+use super::systemd_trigger::is_trigger_file;
 use super::tree::{is_skipped_name, may_create_remote_dir, Key, ResourceKey, TreeError};
 use super::tree_value::{is_tombstone, parse_device_path, Value, ANY_UUID};
 
@@ -119,6 +121,9 @@ pub enum Keep {
     UuidFixed,
     /// A directory not made from a peer's listing (made locally, or unknown to this version).
     NotMade,
+    /// A `systemd-trigger` file: every host's kernel touches its own, nothing of a peer's
+    /// (not even the tombstone `delete-resource` leaves) replaces it.
+    Trigger,
 }
 
 /// Why an entry is refused: it is malformed, or the peer may not change it.
@@ -377,6 +382,9 @@ fn decide_inner(
     let owner = owner(&key);
     if owner == Owner::Nobody {
         return Err(Refusal::NotMergeable);
+    }
+    if is_trigger_file(&key) {
+        return Ok(Decision::Keep(Keep::Trigger));
     }
     match entry.kind {
         EntryKind::File => Ok(Decision::Keep(Keep::File)),

@@ -452,6 +452,33 @@ fn cluster_wide_keys_follow_the_lamport_rule_from_any_member() {
     );
 }
 
+#[test]
+fn systemd_trigger_files_are_each_hosts_own() {
+    // The kernel touches its own; a peer's file, link or tombstone (delete-resource) of the
+    // same name changes nothing and is no refusal.
+    for path in ["resource-r/systemd-trigger", "userspace/systemd-trigger"] {
+        for (kind, value) in [
+            (EntryKind::File, ""),
+            (EntryKind::Symlink, ".deleted"),
+            (EntryKind::Symlink, "/mars/uuid"),
+        ] {
+            let entry = Received {
+                kind,
+                path,
+                value,
+                stamp: Stamp::new(100, 0),
+            };
+            for local in [Local::Missing, Local::File(Stamp::new(1, 0))] {
+                assert_eq!(
+                    decide(&context(ME, PEER), &entry, local),
+                    Decision::Keep(Keep::Trigger),
+                    "{path} {kind:?} {value} {local:?}"
+                );
+            }
+        }
+    }
+}
+
 // Random listings from random peers.
 
 const COMPONENTS: &[&str] = &[

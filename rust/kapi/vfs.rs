@@ -3,8 +3,9 @@
 //! user of [`Beneath`]): beneath a directory, without following any symlink, read a symlink
 //! with its mtime, replace a symlink atomically with a given mtime (the original's
 //! `mars_symlink`: `.tmp-<name>`, set its mtime, rename over the target), make a directory,
-//! unlink, list a directory and stat; and tell whether an absolute path is the root of a
-//! mounted filesystem. [`PathBuf`] spells absolute paths (for `kapi::file` too).
+//! unlink, touch a regular file (create it, set its times to now), list a directory and stat;
+//! and tell whether an absolute path is the root of a mounted filesystem. [`PathBuf`] spells
+//! absolute paths (for `kapi::file` too).
 //!
 //! Absolute paths are resolved from the root of the calling task (a kthread resolves from the
 //! initial root). Every operation may sleep and allocates with GFP_KERNEL: call them from
@@ -382,16 +383,67 @@ fn set_mtime(idmap: *mut bindings::mnt_idmap, entry: &Dentry, mtime: Stamp) -> R
         },
         ..Default::default()
     };
-    // SAFETY: `inode` belongs to the referenced positive dentry `entry`; notify_change requires
-    // the inode locked, which we do around it (a child after its locked parent, the usual
-    // order). `attr` is valid for the call.
+    change_attr(idmap, entry, inode, &mut attr)
+}
+
+/// Sets the atime and mtime of the object `entry` to now (and its ctime), like `touch`: a
+/// watcher sees IN_ATTRIB (both times changed, as `utimensat` does). The caller holds write
+/// access to its mount.
+fn touch_times(idmap: *mut bindings::mnt_idmap, entry: &Dentry) -> Result {
+    let inode = entry.inode().ok_or(ENOENT)?;
+    // Without ATTR_ATIME_SET and ATTR_MTIME_SET notify_change() takes the current time.
+    let mut attr = bindings::iattr {
+        ia_valid: bindings::ATTR_ATIME | bindings::ATTR_MTIME | bindings::ATTR_CTIME,
+        ..Default::default()
+    };
+    change_attr(idmap, entry, inode, &mut attr)
+}
+
+/// notify_change() of `attr` on `entry`, whose inode is `inode`, under the inode's lock.
+fn change_attr(
+    idmap: *mut bindings::mnt_idmap,
+    entry: &Dentry,
+    inode: NonNull<bindings::inode>,
+    attr: &mut bindings::iattr,
+) -> Result {
+    // SAFETY: `inode` belongs to the referenced positive dentry `entry` (the callers take it
+    // from `entry`); notify_change requires the inode locked, which we do around it (a child
+    // after its locked parent, the usual order). `attr` is valid for the call.
     let status = unsafe {
         helpers::mars_helper_inode_lock(inode.as_ptr());
-        let status = bindings::notify_change(idmap, entry.as_ptr(), &mut attr, ptr::null_mut());
+        let status = bindings::notify_change(idmap, entry.as_ptr(), attr, ptr::null_mut());
         helpers::mars_helper_inode_unlock(inode.as_ptr());
         status
     };
     to_result(status)
+}
+
+/// Creates the regular file `name` in `dir` (mode `mode`) if it is missing, and sets its
+/// times to now. EEXIST, touching nothing, when something else than a regular file is there
+/// (never through a symlink).
+fn touch_in(dir: &Path, name: &[u8], mode: u16) -> Result {
+    let idmap = dir.idmap();
+    let lock = DirLock::new(dir)?;
+    let entry = lock.lookup(name)?;
+    match entry.inode() {
+        Some(inode) => {
+            // SAFETY: `entry` is a referenced positive dentry looked up under its parent's
+            // lock, which keeps its inode; the type bits of `i_mode` never change.
+            let mode = u32::from(unsafe { (*inode.as_ptr()).i_mode });
+            if FileKind::from_mode(mode) != FileKind::Regular {
+                return Err(EEXIST);
+            }
+        }
+        None => {
+            let mode = u16::try_from(bindings::S_IFREG).map_err(|_| EINVAL)? | (mode & 0o7777);
+            // SAFETY: the parent is locked with write access (`lock`); `entry` is a negative
+            // dentry of it, looked up under that lock. vfs_create() makes it positive.
+            to_result(unsafe {
+                bindings::vfs_create(idmap, dir.inode(), entry.as_ptr(), mode, true)
+            })?;
+        }
+    }
+    touch_times(idmap, &entry)
 }
 
 /// What [`replace_symlink_in`] may rename its new link over.
@@ -713,6 +765,14 @@ impl Beneath {
     ) -> Result {
         let (dir, name) = self.parent(rel)?;
         replace_symlink_in(&dir, name, value, mtime, over)
+    }
+
+    /// Creates the regular file `rel` (permissions `mode`) if it is missing and sets its times
+    /// to now, like `touch` (a watcher of it sees IN_CREATE or IN_ATTRIB). EEXIST, changing
+    /// nothing, when something else than a regular file is there.
+    pub(crate) fn touch(&self, rel: &[u8], mode: u16) -> Result {
+        let (dir, name) = self.parent(rel)?;
+        touch_in(&dir, name, mode)
     }
 
     /// Lists the directory `rel`: at most `max_entries` entries (then `truncated` is set).

@@ -4,6 +4,8 @@
 //! tree accessor (`crate::tree`, beneath `/mars` without following any symlink), within the
 //! bounds of one pull ([`MergeBudget`]), with the atomic symlink replace keeping the peer's
 //! stamp. Used by the metadata pull (`meta::pull`) and for a peer's push (`meta::serve`).
+//! A merged `primary` or `systemd-*` link asks the strategy for a round at once, which wakes
+//! systemd on this host (`strategy::systemd`).
 
 use core::sync::atomic::Ordering;
 
@@ -17,6 +19,7 @@ use crate::mars_core::merge_rules::{
     decide, may_create_parent, Action, Decision, EntryKind, Local, MergeContext, Received,
 };
 use crate::mars_core::names::HostName;
+use crate::mars_core::systemd_trigger::woken_resource;
 use crate::mars_core::tree::strip_mars_root;
 use crate::mars_core::wire::{Dent, DentKind};
 use crate::tree::{self, FileKind, MarsTree};
@@ -194,6 +197,11 @@ pub(super) fn apply(peer: &[u8], dent: &Dent<'_>, budget: &mut MergeBudget) -> R
                 mars.unlink(rel.as_bytes())?;
             }
             mars.merge_link(rel, dent.value.as_bytes(), dent.stamp)?;
+            if woken_resource(rel).is_some() {
+                // The strategy's next scan touches the systemd trigger files: now, not a scan
+                // interval later (a peer's round, which notifies nobody in turn).
+                knobs::trigger(knobs::TRIGGER_FROM_PEER);
+            }
             Ok(Applied::Written)
         }
     }

@@ -3,14 +3,16 @@
 //! tree into actions. It runs one round every `scan_interval_sec`, or at once when triggered
 //! (`/proc/sys/mars/trigger`, [`knobs::trigger`]), and for now a round is: if /mars is a
 //! mounted filesystem, write this host's alive links, then scan the tree (which advances the
-//! Lamport clock). When the module unloads, the thread sets `alive` to 0 and ends. Every key
-//! of the tree is read and written through `crate::tree`.
+//! Lamport clock), wake systemd where a resource's `primary` or `systemd-*` links changed
+//! ([`systemd`]), and run the resources. When the module unloads, the thread sets `alive` to 0
+//! and ends. Every key of the tree is read and written through `crate::tree`.
 
 mod emergency;
 mod handover;
 mod heartbeat;
 mod resources;
 mod scan;
+mod systemd;
 
 use core::sync::atomic::Ordering;
 
@@ -76,6 +78,8 @@ struct Rounds {
     resources: Resources,
     /// The emergency level (free space of /mars).
     levels: emergency::Levels,
+    /// What the last scan saw of the keys that wake systemd.
+    systemd: systemd::Triggers,
 }
 
 impl Rounds {
@@ -100,7 +104,9 @@ impl Rounds {
         if let Some(links) = self.alive_links(&root)? {
             links.beat()?;
         }
-        let stats = scan::scan(&root)?;
+        let mut fingerprints = systemd::Fingerprints::default();
+        let stats = scan::scan(&root, &mut |path, link| fingerprints.note(path, link))?;
+        self.systemd.after_scan(fingerprints, !stats.truncated);
         let resources = match &self.host {
             Some((host, Some(_))) => {
                 let space = self.levels.round(&root, host);

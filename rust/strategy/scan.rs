@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The scan of /mars: walks the tree to a bounded depth and size, reads every symlink, and
 //! advances the Lamport clock with every link mtime seen (protected against stamps too far in
-//! the future, see `clock::observe`). For now that is all the scan is used for; the classes
-//! and workers of the original's `main_classes[]` will consume its result.
+//! the future, see `clock::observe`), and shows every link it read to the caller (the
+//! fingerprints of `systemd`). The classes and workers of the original's `main_classes[]` will
+//! consume its result.
 
 use crate::clock;
-use crate::kapi::vfs::{Listing, PathBuf};
+use crate::kapi::vfs::{Link, Listing, PathBuf};
 use crate::mars_core::names::is_skipped_by_scan;
 use crate::tree::{FileKind, MarsTree};
 use kernel::error::Error;
@@ -43,18 +44,28 @@ impl ScanStats {
     }
 }
 
-/// Scans the tree below `root`. Fails only if `root` itself cannot be listed; trouble further
-/// down is counted in the result.
-pub(super) fn scan(root: &PathBuf) -> Result<ScanStats> {
+/// What the scan shows its caller: every link it read, with its absolute path.
+pub(super) type LinkVisitor<'a> = dyn FnMut(&PathBuf, &Link) + 'a;
+
+/// Scans the tree below `root`, passing every link read to `on_link`. Fails only if `root`
+/// itself cannot be listed; trouble further down is counted in the result.
+pub(super) fn scan(root: &PathBuf, on_link: &mut LinkVisitor<'_>) -> Result<ScanStats> {
     let mut stats = ScanStats::default();
     let mars = MarsTree::open()?;
     let listing = mars.read_dir(root, MAX_ENTRIES)?;
-    visit(&mars, root, listing, 1, &mut stats);
+    visit(&mars, root, listing, 1, &mut stats, on_link);
     Ok(stats)
 }
 
 /// Looks at the entries of `dir` (at `depth`), descending into subdirectories.
-fn visit(mars: &MarsTree, dir: &PathBuf, listing: Listing, depth: u32, stats: &mut ScanStats) {
+fn visit(
+    mars: &MarsTree,
+    dir: &PathBuf,
+    listing: Listing,
+    depth: u32,
+    stats: &mut ScanStats,
+    on_link: &mut LinkVisitor<'_>,
+) {
     stats.truncated |= listing.truncated;
     stats.entries = stats.entries.saturating_add(listing.entries.len());
     for entry in listing.entries.iter() {
@@ -85,6 +96,7 @@ fn visit(mars: &MarsTree, dir: &PathBuf, listing: Listing, depth: u32, stats: &m
                     if clock::observe(link.mtime) != link.mtime {
                         stats.future_links = stats.future_links.saturating_add(1);
                     }
+                    on_link(&path, &link);
                 }
                 Err(e) => note_unless_vanished(stats, e),
             },
@@ -96,7 +108,7 @@ fn visit(mars: &MarsTree, dir: &PathBuf, listing: Listing, depth: u32, stats: &m
                     continue;
                 }
                 match mars.read_dir(&path, budget) {
-                    Ok(sub) => visit(mars, &path, sub, depth.saturating_add(1), stats),
+                    Ok(sub) => visit(mars, &path, sub, depth.saturating_add(1), stats, on_link),
                     Err(e) => note_unless_vanished(stats, e),
                 }
             }
