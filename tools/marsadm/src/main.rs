@@ -21,6 +21,7 @@ mod cmd_sync;
 mod cmd_systemd;
 mod ctx;
 mod fail;
+mod macros;
 mod model;
 mod res_list;
 mod secret;
@@ -292,15 +293,30 @@ enum Command {
     LogDump(cmd_log_dump::LogDumpArgs),
 }
 
-/// Arguments of `view`.
+/// Arguments of `view` and `view-<macro>`.
 #[derive(clap::Args)]
 struct ViewArgs {
     /// A resource, a comma-separated list of resources, or `all` (default): every resource
     /// this host is member or guest of.
     res: Option<String>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
+    /// Arguments of the macro (`%{1}`, `%{2}`, ...; e.g. a peer for `view-is-alive r0 bravo`).
+    #[arg(requires = "res", allow_negative_numbers = true)]
+    macro_args: Vec<String>,
+    /// Print one JSON document instead of text (plain `view` only).
+    #[arg(long, conflicts_with_all = ["macro_text", "view_macro"])]
     json: bool,
+    /// Evaluate TEXT (macro language, see marsadm(8)) per resource instead of a macro.
+    #[arg(long = "macro", value_name = "TEXT")]
+    macro_text: Option<String>,
+    /// The macro of `view-<MACRO>` (set by that command form).
+    #[arg(long, hide = true, value_name = "MACRO")]
+    view_macro: Option<String>,
+    /// Bytes below which progress counts as reached (`*-threshold-reached`, `default`).
+    #[arg(long, default_value_t = 10 << 20, value_name = "BYTES")]
+    threshold: u64,
+    /// Seconds after which `view` warns that a fetch appears stuck.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    stuck_seconds: u64,
 }
 
 /// Arguments of `systemd-trigger` and `systemd-trigger-extern`.
@@ -317,6 +333,21 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
     };
     for res in only.iter().flatten() {
         ctx.existing_res(res)?;
+    }
+    if args.view_macro.is_some() || args.macro_text.is_some() {
+        let all = only.is_none();
+        let resources = match only {
+            Some(list) => list,
+            None => res_list::member_resources(ctx),
+        };
+        let request = macros::Request {
+            name: args.view_macro.as_deref().unwrap_or("default"),
+            text: args.macro_text.as_deref(),
+            args: &args.macro_args,
+            threshold: args.threshold,
+            stuck_seconds: args.stuck_seconds,
+        };
+        return macros::run(ctx, &request, &resources, all);
     }
     let view = model::read(ctx, only.as_deref());
     if args.json {
@@ -467,8 +498,56 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
     }
 }
 
+/// The command line with `view-<macro>` as `view --view-macro=<macro>`, and the options of
+/// `view` given before it (`marsadm --macro=TEXT view`) moved behind it.
+fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let text: Vec<Option<&str>> = argv.iter().map(|a| a.to_str()).collect();
+    let mut k = 1;
+    while k < text.len() {
+        match text[k] {
+            Some("--timeout" | "--window") => k += 2,
+            Some(a) if a.starts_with('-') => k += 1,
+            _ => break,
+        }
+    }
+    let Some(cmd) = text.get(k).copied().flatten() else {
+        return argv;
+    };
+    let name = match cmd.strip_prefix("view") {
+        Some("") => None,
+        Some(rest) => match rest.strip_prefix('-') {
+            Some(name) => Some(name),
+            None => return argv,
+        },
+        None => return argv,
+    };
+    let view_option = |a: &Option<&str>| {
+        a.is_some_and(|a| {
+            ["--macro=", "--threshold=", "--stuck-seconds="]
+                .iter()
+                .any(|p| a.starts_with(p))
+        })
+    };
+    let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(argv.len() + 1);
+    let mut moved = Vec::new();
+    for (i, a) in argv.iter().enumerate().take(k) {
+        if i > 0 && view_option(&text[i]) {
+            moved.push(a.clone());
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out.push("view".into());
+    if let Some(name) = name {
+        out.push(format!("--view-macro={}", if name.is_empty() { "default" } else { name }).into());
+    }
+    out.extend(moved);
+    out.extend(argv.into_iter().skip(k + 1));
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(view_argv(std::env::args_os().collect()));
     let name = match &cli.command {
         Command::Version => {
             println!(
