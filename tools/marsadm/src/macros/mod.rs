@@ -21,6 +21,9 @@ use std::path::PathBuf;
 
 pub(crate) use primitives::PRIMITIVES;
 
+/// The stack of the evaluation: deep enough for [`engine`]'s nesting limit.
+pub(crate) const STACK: usize = 64 << 20;
+
 /// Largest macro file read.
 const MAX_FILE: u64 = 1 << 20;
 
@@ -210,6 +213,17 @@ fn print(text: &str) {
 /// host's) adds the `<name>-header`, `<name>-global` and `<name>-footer` macros when they
 /// exist.
 pub(crate) fn run(ctx: &Ctx, req: &Request<'_>, resources: &[String], all: bool) -> CmdResult {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn_scoped(scope, || run_here(ctx, req, resources, all))
+            .map_err(|e| Fail::refused(format!("cannot start the macro processor: {e}")))?
+            .join()
+            .unwrap_or_else(|_| Err(Fail::refused("the macro processor failed")))
+    })
+}
+
+fn run_here(ctx: &Ctx, req: &Request<'_>, resources: &[String], all: bool) -> CmdResult {
     let mut host = TreeHost {
         prims: prims::Prims {
             ctx,

@@ -181,9 +181,10 @@ impl Prims<'_> {
         self.ctx.tree.link(rel).map(|l| l.stamp.sec as f64)
     }
 
-    /// The length of logfile `nr` as far as it is known here: the position in a version link
-    /// of that number, else the biggest local copy's size (our logfiles are preallocated: their
-    /// size is no log end while a version link exists). `None`: no such logfile.
+    /// The length of logfile `nr`: with `only_files` what the local copy holds (its size, at
+    /// most the log end of a version link: our logfiles are preallocated), else the log end of
+    /// a version link of that number, or without one the biggest copy's size. `None`: no such
+    /// logfile.
     fn log_len(&self, at: &At<'_>, nr: u32, origin: &str, only_files: bool) -> Option<u64> {
         let names = self.ctx.tree.list(&at.dir);
         let prefix_log = format!("log-{nr:09}-");
@@ -200,25 +201,28 @@ impl Prims<'_> {
             }
         }
         let mut version_len: Option<u64> = None;
-        if !only_files || file_len.is_some() {
-            for name in names.iter().filter(|n| n.starts_with(&prefix_version)) {
-                if let Some(v) = self.val(&format!("{}/{name}", at.dir)) {
-                    let pos = v
-                        .split(',')
-                        .skip(1)
-                        .find_map(|p| p.split(':').next().and_then(|d| d.parse::<u64>().ok()));
-                    if let Some(p) = pos {
-                        version_len = Some(version_len.unwrap_or(0).max(p));
-                    }
+        for name in names.iter().filter(|n| n.starts_with(&prefix_version)) {
+            if let Some(v) = self.val(&format!("{}/{name}", at.dir)) {
+                let pos = v
+                    .split(',')
+                    .skip(1)
+                    .find_map(|p| p.split(':').next().and_then(|d| d.parse::<u64>().ok()));
+                if let Some(p) = pos {
+                    version_len = Some(version_len.unwrap_or(0).max(p));
                 }
             }
         }
-        version_len.or(file_len)
+        if only_files {
+            // What is here: the local copy, up to the log end (a preallocated file is longer).
+            file_len.map(|f| version_len.map_or(f, |v| f.min(v)))
+        } else {
+            version_len.or(file_len)
+        }
     }
 
     /// The original's `get_amount`: walks the logfiles from this host's replay position
     /// backwards (`direction` < 0) or forwards; returns (sum, first number, last number).
-    fn amount(&self, at: &At<'_>, direction: i32, only_files: bool, sum_up: bool) -> (u64, u32, u32) {
+    fn amount(&self, at: &At<'_>, direction: i32, only_files: bool) -> (u64, u32, u32) {
         let Some(replay) = self.val(&format!("{}/replay-{}", at.dir, at.host)) else {
             return (0, 0, 0);
         };
@@ -229,11 +233,7 @@ impl Prims<'_> {
         let pos = u64::try_from(link.min_pos).unwrap_or(0);
         let dirty = u64::try_from(link.dirty_len).unwrap_or(0);
         let origin = link.log.origin.as_str().to_string();
-        let mut sum = if direction < 0 || sum_up {
-            if sum_up { pos + dirty } else { pos }
-        } else {
-            dirty
-        };
+        let mut sum = if direction < 0 { pos } else { dirty };
         let mut nr = first;
         let mut last = first;
         let mut level = 0u32;
@@ -587,31 +587,31 @@ impl Prims<'_> {
             }
             "sync-size" => self.val(&format!("{d}/size")).unwrap_or_default(),
             "sync-pos" => self.val(&format!("{d}/syncstatus-{host}")).unwrap_or_default(),
-            "replay-lognr" => self.amount(&at, -1, true, true).1.to_string(),
-            "replay-basenr" => self.amount(&at, -1, true, true).2.to_string(),
-            "fetch-lognr" => self.amount(&at, 1, true, true).2.to_string(),
-            "work-lognr" => self.amount(&at, 1, false, false).2.to_string(),
+            "replay-lognr" => self.amount(&at, -1, true).1.to_string(),
+            "replay-basenr" => self.amount(&at, -1, true).2.to_string(),
+            "fetch-lognr" => self.amount(&at, 1, true).2.to_string(),
+            "work-lognr" => self.amount(&at, 1, false).2.to_string(),
             "replay-logcount" => {
-                let a = self.amount(&at, -1, true, true);
+                let a = self.amount(&at, -1, true);
                 (i64::from(a.1) - i64::from(a.2)).to_string()
             }
             "fetch-logcount" | "work-logcount" => {
                 let last = if name == "fetch-logcount" {
-                    self.amount(&at, 1, true, true).2
+                    self.amount(&at, 1, true).2
                 } else {
-                    self.amount(&at, 1, false, false).2
+                    self.amount(&at, 1, false).2
                 };
-                (i64::from(last) - i64::from(self.amount(&at, -1, true, true).1)).to_string()
+                (i64::from(last) - i64::from(self.amount(&at, -1, true).1)).to_string()
             }
-            "writeback-rest" => self.amount(&at, 1, false, false).0.to_string(),
-            "replay-pos" | "work-pos" => self.amount(&at, -1, false, false).0.to_string(),
+            "writeback-rest" => self.amount(&at, 1, false).0.to_string(),
+            "replay-pos" | "work-pos" => self.amount(&at, -1, false).0.to_string(),
             "replay-size" | "fetch-pos" => {
-                let s0 = self.amount(&at, -1, false, false).0;
-                (s0 + self.amount(&at, 1, true, true).0).to_string()
+                let s0 = self.amount(&at, -1, false).0;
+                (s0 + self.amount(&at, 1, true).0).to_string()
             }
             "fetch-size" | "work-size" => {
-                let s0 = self.amount(&at, -1, false, false).0;
-                (s0 + self.amount(&at, 1, false, false).0).to_string()
+                let s0 = self.amount(&at, -1, false).0;
+                (s0 + self.amount(&at, 1, false).0).to_string()
             }
             "summary-vector" => {
                 let p1 = self.call(env, "replay-pos", &[])?;

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The macro processor of `view`: `view-<macro>` for the original's complex macros (status
+//! words and their precedence, checked step by step: each step adds a condition that outranks
+//! the one before) and for every primitive macro; `--macro=TEXT`; user macro files with
+//! `%let`, `%include`, `%{var}`; values the kernel does not publish are refused, not invented.
+
+mod common;
+
+use common::*;
+
+fn out(f: &Fixture, host: &str, args: &[&str]) -> String {
+    let run = f.run_as(host, args);
+    run.ok();
+    run.stdout.trim_end_matches('\n').to_string()
+}
+
+/// r0 with alpha (primary, alive, attached, logging) and bravo, a member replaying alpha's
+/// logfile 1 (2000 bytes, of which bravo replayed 1000).
+fn two_hosts(tag: &str) -> Fixture {
+    let f = Fixture::with_resource(tag);
+    let d = "resource-r0";
+    for h in ["alpha", "bravo"] {
+        f.put_link(&format!("actual-{h}/alive"), "1", LAMPORT);
+        f.put_link(&format!("actual-{h}/time"), LAMPORT_TEXT, LAMPORT);
+    }
+    for name in ["is-attached", "is-primary", "if-on"] {
+        f.put_link(&format!("{d}/actual-alpha/{name}"), "1", LAMPORT);
+    }
+    std::fs::write(f.path(&format!("{d}/log-000000001-alpha")), vec![7u8; 2000]).unwrap();
+    f.put_link(
+        &format!("{d}/version-000000001-alpha"),
+        "00000000000000000000000000000000,log-000000001-alpha,2000:",
+        LAMPORT,
+    );
+    f.put_link(&format!("{d}/replay-alpha"), "log-000000001-alpha,2000,0", LAMPORT);
+    let disk = f.dir.join("bravo.img");
+    std::fs::write(&disk, vec![0u8; DISK_SIZE as usize]).unwrap();
+    f.put_link(&format!("{d}/data-bravo"), disk.to_str().unwrap(), LAMPORT);
+    f.put_link(&format!("{d}/device-bravo"), "r0", LAMPORT);
+    f.put_link(&format!("{d}/syncstatus-bravo"), &DISK_SIZE.to_string(), LAMPORT);
+    f.put_link(&format!("{d}/replay-bravo"), "log-000000001-alpha,1000,0", LAMPORT);
+    for (k, v) in [("attach", "1"), ("connect", "1"), ("sync", "1"), ("allow-replay", "1")] {
+        f.put_link(&format!("{d}/todo-bravo/{k}"), v, LAMPORT);
+    }
+    f.put_link(&format!("{d}/actual-bravo/is-attached"), "1", LAMPORT);
+    f
+}
+
+#[test]
+fn diskstate_words_in_the_original_precedence() {
+    let f = two_hosts("m-disk");
+    let d = "resource-r0";
+    let state = |host: &str| out(&f, host, &["view-diskstate", "r0"]);
+    assert_eq!(state("alpha"), "UpToDate");
+    // Replayed 1000 of 2000 bytes: outdated by the replay only.
+    assert_eq!(state("bravo"), "OutDated[R]");
+    // Less fetched than the log holds: F too.
+    std::fs::write(f.path(&format!("{d}/log-000000001-alpha")), vec![7u8; 1500]).unwrap();
+    assert_eq!(state("bravo"), "OutDated[FR]");
+    // Sync not finished outranks outdated.
+    f.put_link(&format!("{d}/syncstatus-bravo"), "4096", LAMPORT);
+    assert_eq!(state("bravo"), "InConsistent");
+    // Not attached outranks inconsistent.
+    f.put_link(&format!("{d}/actual-bravo/is-attached"), "0", LAMPORT);
+    assert_eq!(state("bravo"), "NoAttach");
+    // Replay link into a logfile shorter than its position: Orphan outranks NoAttach.
+    f.put_link(&format!("{d}/replay-bravo"), "log-000000001-alpha,1800,0", LAMPORT);
+    assert_eq!(state("bravo"), "Orphan");
+    // A negative replay code outranks Orphan.
+    f.put_link(&format!("{d}/actual-bravo/replay-code"), "-85", LAMPORT);
+    assert!(state("bravo").starts_with("IncompleteLog[-85=[ERESTART:"), "{}", state("bravo"));
+    f.put_link(&format!("{d}/actual-bravo/replay-code"), "-56", LAMPORT);
+    assert!(state("bravo").starts_with("UnInitializedLogRecord[-56="));
+    f.put_link(&format!("{d}/actual-bravo/replay-code"), "-5", LAMPORT);
+    assert!(state("bravo").starts_with("DefectiveLog[-5=[EIO:"));
+    // Switched off outranks the replay code.
+    f.put_link(&format!("{d}/todo-bravo/attach"), "0", LAMPORT);
+    assert_eq!(state("bravo"), "Detached");
+    f.put_link(&format!("{d}/actual-bravo/is-attached"), "1", LAMPORT);
+    assert_eq!(state("bravo"), "Detaching");
+    // The disk is gone: NotPresent outranks the switch.
+    std::fs::remove_file(f.dir.join("bravo.img")).unwrap();
+    assert_eq!(state("bravo"), "NotPresent");
+    // No data link: NotJoined.
+    f.put_link(&format!("{d}/data-bravo"), ".deleted", LAMPORT);
+    assert_eq!(state("bravo"), "NotJoined");
+    // A disk error is printed in front of everything.
+    f.put_link(&format!("{d}/actual-bravo/disk-error"), "-5", LAMPORT);
+    assert!(state("bravo").starts_with("DISK_ERROR=-5[EIO:Input/output_error] NotJoined"));
+    // The primary: emergency mode of the designated primary outranks UpToDate.
+    f.put_link(&format!("{d}/actual-alpha/has-emergency"), "1", LAMPORT);
+    assert_eq!(state("alpha"), "EmergencyMode");
+    // Dirty replay link of the logging primary: WriteBack.
+    f.put_link(&format!("{d}/replay-alpha"), "log-000000001-alpha,1000,1000", LAMPORT);
+    assert_eq!(state("alpha"), "WriteBack[1000 B]");
+    // Designated, not yet primary: Recovery.
+    f.put_link(&format!("{d}/actual-alpha/is-primary"), "0", LAMPORT);
+    assert_eq!(state("alpha"), "Recovery[1000 B]");
+}
+
+#[test]
+fn replstate_words_in_the_original_precedence() {
+    let f = two_hosts("m-repl");
+    let d = "resource-r0";
+    let state = |host: &str| out(&f, host, &["view-replstate", "r0"]);
+    assert_eq!(state("alpha"), "Replicating");
+    assert_eq!(state("bravo"), "Replaying");
+    // The primary's logfile is gone: Orphan.
+    std::fs::remove_file(f.path(&format!("{d}/log-000000001-alpha"))).unwrap();
+    assert_eq!(state("bravo"), "Orphan");
+    f.put_link(&format!("actual-alpha/time"), "1000.000000000", LAMPORT);
+    assert_eq!(state("bravo"), "PrimaryUnreachable");
+    f.put_link(&format!("{d}/primary"), "(none)", LAMPORT);
+    assert_eq!(state("bravo"), "NoPrimaryDesignated");
+    f.put_link(&format!("{d}/todo-bravo/allow-replay"), "0", LAMPORT);
+    assert_eq!(state("bravo"), "PausedReplay");
+    f.put_link(&format!("{d}/todo-bravo/connect"), "0", LAMPORT);
+    assert_eq!(state("bravo"), "PausedFetch");
+    f.put_link(&format!("{d}/actual-bravo/is-syncing"), "1", LAMPORT);
+    assert_eq!(state("bravo"), "Syncing");
+    f.put_link(&format!("{d}/syncstatus-bravo"), "4096", LAMPORT);
+    f.put_link(&format!("{d}/todo-bravo/sync"), "0", LAMPORT);
+    assert_eq!(state("bravo"), "PausedSync");
+    f.put_link(&format!("{d}/todo-bravo/attach"), "0", LAMPORT);
+    assert_eq!(state("bravo"), "NotStarted");
+    f.put_link(&format!("{d}/data-bravo"), ".deleted", LAMPORT);
+    assert_eq!(state("bravo"), "NotJoined");
+    f.put_link(&format!("actual-bravo/time"), "1000.000000000", LAMPORT);
+    assert_eq!(state("bravo"), "UnResponsive");
+    // The designated primary.
+    f.put_link("actual-alpha/time", LAMPORT_TEXT, LAMPORT);
+    f.put_link(&format!("{d}/primary"), "alpha", LAMPORT);
+    f.put_link(&format!("{d}/actual-alpha/is-primary"), "0", LAMPORT);
+    assert_eq!(state("alpha"), "NotYetPrimary");
+    f.put_link(&format!("{d}/actual-alpha/has-emergency"), "1", LAMPORT);
+    assert_eq!(state("alpha"), "EmergencyMode");
+    f.unload();
+    assert_eq!(state("alpha"), "ModuleNotLoaded");
+}
+
+#[test]
+fn flags_role_primarynode_and_the_1and1_forms() {
+    let f = two_hosts("m-flags");
+    let d = "resource-r0";
+    assert_eq!(out(&f, "alpha", &["view-flags", "r0"]), "DCASFR");
+    assert_eq!(out(&f, "bravo", &["view-flags", "r0"]), "dCASFr");
+    assert_eq!(out(&f, "alpha", &["view-role", "r0"]), "Primary");
+    assert_eq!(out(&f, "bravo", &["view-role", "r0"]), "Secondary");
+    assert_eq!(out(&f, "alpha", &["view-todo-role", "r0"]), "Primary");
+    assert_eq!(out(&f, "bravo", &["view-primarynode", "r0"]), "alpha");
+    assert_eq!(out(&f, "bravo", &["view-primarynode-1and1", "r0"]), "alpha");
+    assert_eq!(out(&f, "bravo", &["view-role-1and1", "r0"]), "Secondary");
+    assert_eq!(out(&f, "bravo", &["view-flags-1and1", "r0"]), "-SFR-");
+    assert_eq!(out(&f, "bravo", &["view-diskstate-1and1", "r0"]), "Outdated[R]");
+    assert_eq!(out(&f, "bravo", &["view-replstate-1and1", "r0"]), "Replaying");
+    assert_eq!(out(&f, "bravo", &["view-outdated-flags", "r0"]), "R");
+    // Both primary: the designated one is ForcedPrimary, the other RemainsPrimary.
+    f.put_link(&format!("{d}/actual-bravo/is-primary"), "1", LAMPORT);
+    assert_eq!(out(&f, "alpha", &["view-role", "r0"]), "ForcedPrimary");
+    assert_eq!(out(&f, "bravo", &["view-role", "r0"]), "RemainsPrimary");
+    f.put_link(&format!("{d}/actual-alpha/is-primary"), "0", LAMPORT);
+    assert_eq!(out(&f, "alpha", &["view-role", "r0"]), "NotYetPrimary");
+    f.put_link(&format!("{d}/todo-bravo/sync"), "0", LAMPORT);
+    f.put_link(&format!("{d}/syncstatus-bravo"), "0", LAMPORT);
+    assert_eq!(out(&f, "bravo", &["view-flags", "r0"]), "dcA-Fr");
+    assert_eq!(out(&f, "charlie", &["view-role", "r0"]), "None");
+}
+
+#[test]
+fn default_and_1and1_status_lines_and_progress() {
+    let f = two_hosts("m-default");
+    let text = out(&f, "bravo", &["view-default", "r0"]);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("r0 OutDated[R] Replaying dCASFr Secondary alpha "));
+    let replaying = lines.next().unwrap_or("");
+    assert!(
+        replaying.starts_with("     replaying: [=========>:::::::::]  50.25%  (0/1)KiB  logs: [1]"),
+        "{text}"
+    );
+    assert!(text.contains("       > fetch: 0 B rate: n/a/s remaining: 00:00:00\n"), "{text}");
+    assert!(text.contains("       > replay: 1000 B rate: n/a/s remaining: --:--:--"), "{text}");
+    let text = out(&f, "bravo", &["view-1and1", "r0"]);
+    assert!(text.starts_with("  r0 Outdated[R] Replaying -SFR- Secondary alpha"), "{text}");
+    let text = out(&f, "alpha", &["view-default", "r0"]);
+    assert!(text.starts_with("  LocalDevice /dev/mars/r0 [Opened, "), "{text}");
+    // `view-default all`: the global macros too (the fixture's clock is far ahead: time slip).
+    let text = out(&f, "alpha", &["view-default", "all"]);
+    assert!(text.contains("r0 UpToDate Replicating DCASFR Primary alpha"), "{text}");
+    assert!(text.contains("++++++++++++ Lamport time slip: "), "{text}");
+    // Messages of the resource as the original lists them.
+    f.put_link(
+        "resource-r0/actual-bravo/msg-err-splitbrain-detected",
+        "1000.000000000 1000.000000000 histories forked",
+        LAMPORT,
+    );
+    let text = out(&f, "bravo", &["view", "r0", "--macro=%call{resource-errors}"]);
+    assert_eq!(
+        text,
+        "ERRORS   LNK  (1):\nerr-splitbrain-detected: 1970-01-01 00:16:40 1970-01-01 00:16:40 histories forked"
+    );
+}
+
+#[test]
+fn primitives_report_the_tree_or_refuse() {
+    let f = two_hosts("m-prims");
+    let b = |args: &[&str]| out(&f, "bravo", args);
+    assert_eq!(b(&["view-is-consistent", "r0"]), "1");
+    assert_eq!(b(&["view-is-primary", "r0"]), "0");
+    assert_eq!(b(&["view-is-primary", "r0", "alpha"]), "1");
+    assert_eq!(b(&["view-is-secondary", "r0"]), "1");
+    assert_eq!(b(&["view-nr-primary", "r0"]), "1");
+    assert_eq!(b(&["view-nr-attach", "r0"]), "2");
+    assert_eq!(b(&["view-todo-fetch", "r0"]), "1");
+    assert_eq!(b(&["view-get-primary", "r0"]), "alpha");
+    assert_eq!(b(&["view-actual-primary", "r0"]), "alpha");
+    assert_eq!(b(&["view-is-member", "r0"]), "1");
+    assert_eq!(b(&["view-is-guest", "r0"]), "0");
+    assert_eq!(b(&["view-is-split-brain", "r0"]), "0");
+    assert_eq!(b(&["view-is-alive", "r0"]), "1");
+    assert_eq!(b(&["view-resource-peers", "r0"]), "alpha\nbravo");
+    assert_eq!(b(&["view-count-resource-peers", "r0"]), "2");
+    assert_eq!(b(&["view-sync-size", "r0"]), DISK_SIZE.to_string());
+    assert_eq!(b(&["view-sync-reached", "r0"]), "1");
+    assert_eq!(b(&["view-sync-percent", "r0"]), "100");
+    assert_eq!(b(&["view-replay-pos", "r0"]), "1000");
+    assert_eq!(b(&["view-replay-rest", "r0"]), "1000");
+    assert_eq!(b(&["view-replay-permille", "r0"]), "500.25");
+    assert_eq!(b(&["view-fetch-rest", "r0"]), "0");
+    assert_eq!(b(&["view-replay-vector", "r0"]), "1000:2000");
+    assert_eq!(b(&["view-summary-vector", "r0"]), "1000:2000:2000");
+    assert_eq!(b(&["view-replay-lognr", "r0"]), "1");
+    assert_eq!(b(&["view-fetch-lognr", "r0"]), "1");
+    assert_eq!(b(&["view-occupied-size", "r0"]), "2000");
+    assert_eq!(b(&["view-uuid", "r0"]), format!("alpha_{LAMPORT_TEXT}"));
+    assert_eq!(b(&["view-alive-age", "r0"]), "0");
+    assert_eq!(b(&["view-errno-text", "r0", "-2"]), "[ENOENT:No_such_file_or_directory]");
+    assert_eq!(b(&["view-work-threshold-reached", "r0"]), "1");
+    assert_eq!(b(&["view-work-reached", "r0"]), "0");
+    assert_eq!(b(&["view-cstate", "r0"]), "NYI Please override macro %cstate{}");
+    // What the kernel does not publish is refused with the missing indicator, never 0.
+    for (name, missing) in [
+        ("view-replay-rate", "resource-r0/actual-bravo/amount-replay_rate"),
+        ("view-sync-ops-rate", "resource-r0/actual-bravo/ops-sync_rate"),
+        ("view-device-nrflying", "resource-r0/actual-bravo/if-flying"),
+        ("view-usable-features", "actual-bravo/usable"),
+        ("view-used-log-digest", "actual-bravo/used-log-digest"),
+        ("view-replay-remain", "resource-r0/actual-bravo/amount-replay_rate"),
+    ] {
+        f.run_as("bravo", &[name, "r0"])
+            .refused(&format!("not available: the kernel does not publish {missing}"));
+    }
+    // Published, the rate is used (KiB/s in the tree, bytes/s out).
+    f.put_link("resource-r0/actual-bravo/amount-replay_rate", "100", LAMPORT);
+    assert_eq!(b(&["view-replay-rate", "r0"]), "102400");
+    assert_eq!(b(&["view-replay-remain", "r0"]), "0.009765625");
+}
+
+#[test]
+fn every_primitive_answers_or_says_why_not() {
+    let f = two_hosts("m-every");
+    let list = include_str!("../src/macros/primitives.rs");
+    let names: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"')?.strip_suffix("\","))
+        .collect();
+    assert!(names.len() > 250, "{}", names.len());
+    for name in names {
+        if name == "sleep" {
+            continue;
+        }
+        let run = f.run_as("bravo", &[&format!("view-{name}"), "r0"]);
+        let ok = run.code == 0
+            || run.stderr.contains("not available:")
+            || run.stderr.contains("not implemented in this marsadm's macro processor")
+            || run.stderr.contains("read-only")
+            || run.stderr.contains("is not beneath /mars")
+            || (name.starts_with("syncpos-") && run.stderr.contains("unknown macro"));
+        assert!(ok, "view-{name}: {} {}", run.code, run.stderr);
+        assert!(!run.stderr.contains("panicked"), "view-{name}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn macro_text_files_let_include_and_bad_input() {
+    let f = two_hosts("m-files");
+    let dir = f.dir.join("macros");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mine.tpl"),
+        "/* a comment */%let{who}{%get-primary{}}%{res}: primary %{who} \\\n  %include{diskstate}/%include{is-primary}{alpha}\\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("cstate.tpl"), "Connected").unwrap();
+    let run = |args: &[&str]| {
+        let mut c = f.command("bravo", args);
+        c.env("MARS_PATH", &dir);
+        Run::of(&mut c)
+    };
+    let r = run(&["view-mine", "r0"]);
+    r.ok();
+    assert_eq!(r.stdout, "r0: primary alpha OutDated[R]/1\n");
+    // A file overrides a built-in macro.
+    let r = run(&["view-cstate", "r0"]);
+    r.ok();
+    assert_eq!(r.stdout, "Connected\n");
+    assert!(r.stderr.contains("using macro file"), "{}", r.stderr);
+    // --macro before or after the command.
+    assert_eq!(out(&f, "bravo", &["--macro=%{res}=%replstate{}", "view", "r0"]), "r0=Replaying");
+    assert_eq!(out(&f, "bravo", &["view", "r0", "--macro=%+{%{1}}{1}", "41"]), "42");
+    // Bad input: a clear error, exit 1.
+    f.run_as("bravo", &["view", "r0", "--macro=%nosuch{}"]).refused("unknown macro 'nosuch'");
+    f.run_as("bravo", &["view", "r0", "--macro=%/{1}{0}"]).refused("division by zero");
+    f.run_as("bravo", &["view", "r0", "--macro=%while{1}{x}"]).refused("steps");
+    f.run_as("bravo", &["view-nosuch", "r0"]).refused("cannot find macro 'nosuch'");
+    f.run_as("bravo", &["view-is-primary", "r9"]).refused("does not exist");
+    f.run_as("bravo", &["view", "r0", "--macro=%setlink{a}{b}"]).refused("read-only");
+    // view --json is unchanged by all this.
+    let run = f.run_as("bravo", &["view", "r0", "--json"]);
+    run.ok();
+    assert!(run.stdout.contains("\"repl_state\""), "{}", run.stdout);
+}
