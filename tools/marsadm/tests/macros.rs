@@ -182,7 +182,13 @@ fn default_and_1and1_status_lines_and_progress() {
     let text = out(&f, "bravo", &["view-1and1", "r0"]);
     assert!(text.starts_with("  r0 Outdated[R] Replaying -SFR- Secondary alpha"), "{text}");
     let text = out(&f, "alpha", &["view-default", "r0"]);
-    assert!(text.starts_with("  LocalDevice /dev/mars/r0 [Opened, "), "{text}");
+    assert!(text.starts_with("  LocalDevice /dev/mars/r0 [n/a]\n"), "{text}");
+    f.put_link("resource-r0/actual-alpha/open-count", "0", LAMPORT);
+    let text = out(&f, "alpha", &["view-default", "r0"]);
+    assert!(text.starts_with("  LocalDevice /dev/mars/r0 [Closed]\n"), "{text}");
+    f.put_link("resource-r0/actual-alpha/open-count", "1", LAMPORT);
+    let text = out(&f, "alpha", &["view-default", "r0"]);
+    assert!(text.starts_with("  LocalDevice /dev/mars/r0 [Opened, n/a IOPS]\n"), "{text}");
     // `view-default all`: the global macros too (the fixture's clock is far ahead: time slip).
     let text = out(&f, "alpha", &["view-default", "all"]);
     assert!(text.contains("r0 UpToDate Replicating DCASFR Primary alpha"), "{text}");
@@ -190,13 +196,13 @@ fn default_and_1and1_status_lines_and_progress() {
     // Messages of the resource as the original lists them.
     f.put_link(
         "resource-r0/actual-bravo/msg-err-splitbrain-detected",
-        "1000.000000000 1000.000000000 histories forked",
+        "1000000000.000000000 1000000000.000000000 histories forked, error = -5",
         LAMPORT,
     );
     let text = out(&f, "bravo", &["view", "r0", "--macro=%call{resource-errors}"]);
     assert_eq!(
         text,
-        "ERRORS   LNK  (1):\nerr-splitbrain-detected: 1970-01-01 00:16:40 1970-01-01 00:16:40 histories forked"
+        "ERRORS   LNK  (1):\nerr-splitbrain-detected: 2001-09-09 01:46:40 2001-09-09 01:46:40 histories forked, error = -[EIO:Input/output error]"
     );
 }
 

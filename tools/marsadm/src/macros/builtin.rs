@@ -2,8 +2,8 @@
 //! The complex macros of `marsadm view`, written in the macro language: the original's status
 //! words, their precedence and line layouts (marsadm 0.1astable, `%complex_macros`).
 //!
-//! Differences, on purpose: a rate the kernel does not publish prints `n/a` (the original
-//! prints `0`), and `default-header` prints nothing while the kernel does not publish
+//! Differences, on purpose: a rate or open count the kernel does not publish prints `n/a` (the
+//! original prints `0` and `Closed`), and `default-header` prints nothing while the kernel does not publish
 //! `actual-<host>/usable` (the original's test is the same).
 
 /// `(name, text)` of every built-in complex macro. Texts go through
@@ -62,7 +62,7 @@ pub(crate) const COMPLEX: &[(&str, &str)] = &[
     ),
     (
         "device-stats",
-        r"%if{%device-opened{}}{\
+        r"%if{%eq{%device-opened{}}{}}{n/a}{%if{%device-opened{}}{\
             Opened, \
             %if{%known-device-mounted{}}{%known-device-mountpoint{}%if{%{verbose}}{ %known-device-fstype{} %known-device-mountflags{}}, }\
             %if{%device-error{}}{DEVICE_ERROR=%device-error{}%errno-text{%device-error{}}, }\
@@ -71,7 +71,7 @@ pub(crate) const COMPLEX: &[(&str, &str)] = &[
               , %device-nrflying{} Flying\
               %if{%>{%device-completion-age{}}{%{window}}}{, HANGING age: %human-seconds{%device-completion-age{}}}\
             }\
-        }{Closed}",
+        }{Closed}}",
     ),
     (
         "device-info",

@@ -959,8 +959,22 @@ impl Prims<'_> {
     }
 }
 
-/// `sec.nsec` stamps in a message as `YYYY-MM-DD hh:mm:ss` (UTC), as `%the-pretty-*-msg`.
+/// `sec.nsec` stamps in a message as `YYYY-MM-DD hh:mm:ss` (UTC; the original uses local time)
+/// and `error = -N` with the errno's name and text, as `%{all,the}-pretty-*-msg`.
 fn pretty_stamps(text: &str) -> String {
+    let errno = regex::Regex::new(r"((?:error|status)\s*=?\s*-)([0-9]+)").ok();
+    let text = match errno {
+        Some(re) => re
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                let n: i64 = c[2].parse().unwrap_or(0);
+                match super::errno::ERRNOS.iter().find(|(k, _, _)| *k == n) {
+                    Some((_, name, t)) => format!("{}[{name}:{t}]", &c[1]),
+                    None => c[0].to_string(),
+                }
+            })
+            .into_owned(),
+        None => text.to_string(),
+    };
     text.split(' ')
         .map(|w| match w.split_once('.') {
             Some((s, ns)) if s.len() >= 9 && ns.len() == 9 && s.bytes().all(|c| c.is_ascii_digit()) && ns.bytes().all(|c| c.is_ascii_digit()) => {
