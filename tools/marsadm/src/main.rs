@@ -44,6 +44,8 @@ Environment (for testing only): MARS_ROOT replaces /mars (and skips the checks t
 sense for the real /mars: mount point, owner, root user; a regular file may then stand in for a
 block device), MARS_PROC replaces /proc/sys/mars, MARS_HOST replaces the node name.
 
+Environment of view-<macro>: MARS_PATH (macro file search path, colon-separated), ETC_MARSADM.
+
 Environment of the systemd commands: MARS_PATH (template search path, colon-separated),
 SYSTEMD_TARGET_DIR (where units are generated, /run/systemd/system), MARS_SCRIPT_DIR (where
 .script pseudo-units go, /etc/marsadm/systemd-generated-scripts), MARS_LOCK_DIR (the trigger's
@@ -284,6 +286,13 @@ enum Command {
     /// then disk, device, sync, replay position, logfiles and every switch with what the
     /// kernel reports for it ("not yet" while the kernel has not followed). The losing side
     /// of a split brain shows `SplitBrain ReplayHalted` (not consistent).
+    ///
+    /// `view-<MACRO> [RES] [ARGS]...` evaluates one of the original's macros instead
+    /// (`view-default`, `view-1and1`, `view-replstate`, `view-is-consistent`,
+    /// `view-replay-rest`, ...; marsadm(8), "VIEW MACROS"), `--macro=TEXT` a macro text; a
+    /// file <MACRO>.tpl in $MARS_PATH (or ., ~/.marsadm, /etc/marsadm, /usr/lib/marsadm,
+    /// /usr/local/lib/marsadm) overrides a built-in macro. A value the kernel does not publish
+    /// (rates) is refused with "not available", never made up.
     View(ViewArgs),
     /// Print the versions of marsadm and of the formats it speaks.
     Version,

@@ -320,8 +320,163 @@ fn macro_text_files_let_include_and_bad_input() {
     f.run_as("bravo", &["view-nosuch", "r0"]).refused("cannot find macro 'nosuch'");
     f.run_as("bravo", &["view-is-primary", "r9"]).refused("does not exist");
     f.run_as("bravo", &["view", "r0", "--macro=%setlink{a}{b}"]).refused("read-only");
+    // --help names the command form.
+    let help = f.run(&["view", "--help"]);
+    help.ok();
+    for word in ["view-<MACRO>", "--macro <TEXT>", "MARS_PATH", "not available"] {
+        assert!(help.stdout.contains(word), "view --help lacks {word}:\n{}", help.stdout);
+    }
     // view --json is unchanged by all this.
     let run = f.run_as("bravo", &["view", "r0", "--json"]);
     run.ok();
     assert!(run.stdout.contains("\"repl_state\""), "{}", run.stdout);
+}
+
+/// The original marsadm's command table (113 names).
+const ORIGINAL_COMMANDS: &[&str] = &[
+        "create-uuid",
+        "create-cluster",
+        "join-cluster",
+        "merge-cluster",
+        "merge-cluster-list",
+        "merge-cluster-check",
+        "split-cluster",
+        "leave-cluster",
+        "create-resource",
+        "join-resource",
+        "leave-resource",
+        "delete-resource",
+        "set-systemd-unit",
+        "get-systemd-unit",
+        "set-systemd-want",
+        "get-systemd-want",
+        "set-connect-pref-list",
+        "get-connect-pref-list",
+        "set-global-enabled-log-compressions",
+        "set-global-enabled-net-compressions",
+        "set-global-disabled-log-digests",
+        "set-global-disabled-net-digests",
+        "set-disabled-digests",
+        "log-rotate",
+        "log-delete-one",
+        "log-delete",
+        "log-delete-all",
+        "log-delete-all-replayed",
+        "cron",
+        "log-purge-all",
+        "err-purge-all",
+        "link-purge-all",
+        "fake-sync",
+        "set-link",
+        "get-link",
+        "set-global-sync-limit-value",
+        "get-global-sync-limit-value",
+        "set-sync-limit-value",
+        "get-sync-limit-value",
+        "delete-file",
+        "set-emergency-limit",
+        "get-emergency-limit",
+        "emergency-limit",
+        "cat",
+        "show",
+        "show-errors",
+        "show-state",
+        "mars-state",
+        "show-info",
+        "mars-info",
+        "pause-replay-local",
+        "pause-replay-global",
+        "pause-replay",
+        "resume-replay-local",
+        "resume-replay-global",
+        "resume-replay",
+        "set-replay",
+        "wait-umount",
+        "wait-cluster",
+        "wait-resource",
+        "update-cluster",
+        "activate-guest",
+        "deactivate-guest",
+        "attach",
+        "detach",
+        "resume-fetch-local",
+        "resume-fetch-global",
+        "resume-fetch",
+        "pause-fetch-local",
+        "pause-fetch-global",
+        "pause-fetch",
+        "connect-local",
+        "connect-global",
+        "connect",
+        "disconnect-local",
+        "disconnect-global",
+        "disconnect",
+        "syncer",
+        "up",
+        "down",
+        "primary",
+        "secondary",
+        "invalidate",
+        "invalidate-remote",
+        "resize",
+        "check-resize",
+        "create-md",
+        "get-gi",
+        "show-gi",
+        "dump-md",
+        "outdate",
+        "adjust",
+        "wait-connect",
+        "role",
+        "state",
+        "cstate",
+        "dstate",
+        "status",
+        "dump",
+        "verify",
+        "pause-sync-local",
+        "pause-sync-global",
+        "pause-sync",
+        "resume-sync-local",
+        "resume-sync-global",
+        "resume-sync",
+        "new-current-uuid",
+        "hidden-commands",
+        "lowlevel-ls-host-ips",
+        "lowlevel-set-host-ip",
+        "lowlevel-delete-host",
+        "systemd-trigger",
+        "systemd-trigger-extern",
+];
+
+#[test]
+fn marsadm_8_lists_every_command_and_macro_of_the_original() {
+    let doc = include_str!("../../../Documentation/marsadm.8.rst");
+    let table_rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("``")).collect();
+    for cmd in ORIGINAL_COMMANDS {
+        let row = format!("``{cmd}``");
+        assert!(
+            table_rows.iter().any(|l| l.split_whitespace().next() == Some(row.as_str())),
+            "marsadm.8.rst has no row for the command {cmd}"
+        );
+    }
+    let list = include_str!("../src/macros/primitives.rs");
+    let builtin = include_str!("../src/macros/builtin.rs");
+    let primitives = list
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"')?.strip_suffix("\","));
+    let complex = builtin
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("(\"")?.split('"').next())
+        .chain(builtin.lines().filter_map(|l| {
+            let l = l.trim();
+            (l.starts_with('"') && l.ends_with("\",") && !l.contains(' '))
+                .then(|| l.trim_matches(|c| c == '"' || c == ','))
+        }));
+    let mut n = 0;
+    for name in primitives.chain(complex) {
+        assert!(doc.contains(&format!("``{name}``")), "marsadm.8.rst does not list the macro {name}");
+        n += 1;
+    }
+    assert!(n > 320, "{n} macro names");
 }

@@ -202,11 +202,8 @@ fn print(text: &str) {
             body.join("\t") + end
         })
         .collect();
-    if safe.ends_with('\n') {
-        print!("{safe}");
-    } else {
-        println!("{safe}");
-    }
+    // As the original: one trailing newline removed, one added.
+    println!("{}", safe.strip_suffix('\n').unwrap_or(&safe));
 }
 
 /// `view-<name>` (or `view --macro=TEXT`) for `resources`; `all` (the resources are this
