@@ -548,7 +548,13 @@ fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     }
     out.push("view".into());
     if let Some(name) = name {
-        out.push(format!("--view-macro={}", if name.is_empty() { "default" } else { name }).into());
+        out.push(
+            format!(
+                "--view-macro={}",
+                if name.is_empty() { "default" } else { name }
+            )
+            .into(),
+        );
     }
     out.extend(moved);
     out.extend(argv.into_iter().skip(k + 1));

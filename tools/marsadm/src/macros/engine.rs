@@ -109,17 +109,18 @@ pub(crate) fn strip_comments(text: &str) -> String {
     let mut literal_start = 0;
     while i < b.len() {
         let rest = &text[i..];
-        let skip = if rest.starts_with('#') {
-            Some(rest.find('\n').unwrap_or(rest.len()))
-        } else if rest.starts_with("// ") || rest.starts_with("//\t") {
+        let to_line_end =
+            rest.starts_with('#') || rest.starts_with("// ") || rest.starts_with("//\t");
+        let skip = if to_line_end {
             Some(rest.find('\n').unwrap_or(rest.len()))
         } else if rest.starts_with("/*") {
             Some(rest.find("*/").map_or(rest.len(), |e| e + 2))
-        } else if rest.starts_with("\\\n") {
-            let after = rest[2..]
-                .find(|c: char| !c.is_whitespace())
-                .unwrap_or(rest.len() - 2);
-            Some(2 + after)
+        } else if let Some(after) = rest.strip_prefix("\\\n") {
+            Some(
+                2 + after
+                    .find(|c: char| !c.is_whitespace())
+                    .unwrap_or(after.len()),
+            )
         } else if rest.starts_with('\\') && rest.len() > 1 {
             // An escape: keep it and the escaped character as they are.
             let n = 1 + rest[1..].chars().next().map_or(0, char::len_utf8);
@@ -605,7 +606,8 @@ impl<'h, H: Host> Evaluator<'h, H> {
                     numbers.push(num(&self.eval(a, env)?));
                 }
                 if numbers.is_empty() {
-                    self.host.warn("macro human-numbers: no number arguments given\n");
+                    self.host
+                        .warn("macro human-numbers: no number arguments given\n");
                 }
                 Ok(human_numbers(&unit, &delim, &delim_unit, &numbers))
             }
@@ -844,7 +846,9 @@ impl<'h, H: Host> Evaluator<'h, H> {
                 "-" => acc - v,
                 "*" => acc * v,
                 "/" | "%" if v == 0.0 => {
-                    return fail(format!("macro processor: illegal division by zero in %{op}"))
+                    return fail(format!(
+                        "macro processor: illegal division by zero in %{op}"
+                    ))
                 }
                 "/" => acc / v,
                 "%" => (acc as i64).rem_euclid(v as i64) as f64,
@@ -1032,7 +1036,9 @@ pub(crate) fn sprintf(format: &str, values: &[String]) -> MResult<String> {
         }
         let width: usize = width.parse().unwrap_or(0).min(1000);
         let Some(conv) = chars.next() else {
-            return fail(format!("%sprintf: format '{format}' ends within a conversion"));
+            return fail(format!(
+                "%sprintf: format '{format}' ends within a conversion"
+            ));
         };
         if conv == '%' {
             out.push('%');
@@ -1139,25 +1145,43 @@ mod tests {
         assert_eq!(run("%not{}").unwrap(), "1");
         assert_eq!(run("\\%x\\{\\}\\n").unwrap(), "%x{}\n");
         assert_eq!(run("%let{l}{a,b,c}%{l}{,}{1}%{l}{,}{*}").unwrap(), "bc");
-        assert_eq!(run("%let{i}{0}%while{%<{%{i}}{3}}{%{i}{++}}").unwrap(), "012");
+        assert_eq!(
+            run("%let{i}{0}%while{%<{%{i}}{3}}{%{i}{++}}").unwrap(),
+            "012"
+        );
         assert_eq!(run("%foreach{v}{a b c}{ }{[%{v}]}").unwrap(), "[a][b][c]");
         assert_eq!(run("%twice{ab}").unwrap(), "abab");
         assert_eq!(run("%call{twice}{x}").unwrap(), "xx");
         assert_eq!(run("%let{a}{1}%tmp{%let{a}{2}}%{a}").unwrap(), "1");
-        assert_eq!(run("%sprintf{%5.2f|%-3s|%03d%%}{3.14159}{a}{7}").unwrap(), " 3.14|a  |007%");
+        assert_eq!(
+            run("%sprintf{%5.2f|%-3s|%03d%%}{3.14159}{a}{7}").unwrap(),
+            " 3.14|a  |007%"
+        );
         assert_eq!(run("%subst{a-b-c}{-}{+}{g}").unwrap(), "a+b+c");
         assert_eq!(run("%match{abc}{^a}").unwrap(), "1");
-        assert_eq!(run("%human-numbers{}{ }{ }{1024}{2048}").unwrap(), "1.000 2.000 KiB");
+        assert_eq!(
+            run("%human-numbers{}{ }{ }{1024}{2048}").unwrap(),
+            "1.000 2.000 KiB"
+        );
         assert_eq!(run("%human-numbers{}{}{}{5}").unwrap(), "5 B");
-        assert_eq!(run("%human-seconds{3725}%human-seconds{-1}").unwrap(), "01:02:05--:--:--");
+        assert_eq!(
+            run("%human-seconds{3725}%human-seconds{-1}").unwrap(),
+            "01:02:05--:--:--"
+        );
         assert_eq!(run("%progress{10}{5}{8}{10}").unwrap(), "[====>::..]");
-        assert_eq!(run("%errno-text{-2}").unwrap(), "[ENOENT:No_such_file_or_directory]");
+        assert_eq!(
+            run("%errno-text{-2}").unwrap(),
+            "[ENOENT:No_such_file_or_directory]"
+        );
         assert_eq!(run("x # comment\ny").unwrap(), "x \ny");
         assert_eq!(run("a\\\n   b").unwrap(), "ab");
         assert_eq!(run("%protect{%{x}}").unwrap(), "%{x}");
         assert_eq!(run("a%return{}b").unwrap(), "a");
         assert_eq!(run("%gone{}").unwrap(), "");
-        assert!(run("%nosuch{}").unwrap_err().text().contains("unknown macro 'nosuch'"));
+        assert!(run("%nosuch{}")
+            .unwrap_err()
+            .text()
+            .contains("unknown macro 'nosuch'"));
         assert!(run("%let{i}{0}%while{1}{x}").is_err(), "endless loops end");
         assert_eq!(run("100% sure {x}").unwrap(), "100% sure {x}");
         assert_eq!(fmt_num(100.5 / 3.0), "33.5");

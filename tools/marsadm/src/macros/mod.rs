@@ -45,7 +45,11 @@ pub(crate) struct Request<'a> {
 pub(crate) fn search_path() -> Vec<PathBuf> {
     if let Ok(path) = std::env::var("MARS_PATH") {
         if !path.is_empty() {
-            return path.split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+            return path
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect();
         }
     }
     let mut dirs = vec![PathBuf::from(".")];
@@ -81,7 +85,10 @@ impl TreeHost<'_> {
                 return None;
             }
             if meta.len() > MAX_FILE {
-                eprintln!("WARNING: macro file '{}' is larger than 1 MiB: ignored", path.display());
+                eprintln!(
+                    "WARNING: macro file '{}' is larger than 1 MiB: ignored",
+                    path.display()
+                );
                 return None;
             }
             let text = std::fs::read_to_string(&path).ok()?;
@@ -136,7 +143,12 @@ fn start_env(ctx: &Ctx, req: &Request<'_>, name: &str, res: &str) -> Env {
         ("mars", root.clone()),
         ("host", ctx.host.clone()),
         ("real_host", ctx.host.clone()),
-        ("ip", ctx.tree.value(&format!("ips/ip-{}", ctx.host)).unwrap_or_default()),
+        (
+            "ip",
+            ctx.tree
+                .value(&format!("ips/ip-{}", ctx.host))
+                .unwrap_or_default(),
+        ),
         ("timeout", o.timeout.to_string()),
         ("threshold", req.threshold.to_string()),
         ("window", o.window.to_string()),
@@ -158,7 +170,13 @@ fn start_env(ctx: &Ctx, req: &Request<'_>, name: &str, res: &str) -> Env {
 }
 
 /// Evaluates one macro (or `--macro` text) for one resource (`""`: global).
-fn eval_one(host: &mut TreeHost<'_>, ctx: &Ctx, req: &Request<'_>, name: &str, res: &str) -> Result<String, Fail> {
+fn eval_one(
+    host: &mut TreeHost<'_>,
+    ctx: &Ctx,
+    req: &Request<'_>,
+    name: &str,
+    res: &str,
+) -> Result<String, Fail> {
     let mut env = start_env(ctx, req, name, res);
     let text = match req.text {
         Some(t) if name == req.name => engine::strip_comments(t),
@@ -173,7 +191,9 @@ fn eval_one(host: &mut TreeHost<'_>, ctx: &Ctx, req: &Request<'_>, name: &str, r
                     Err(MacroError::Fail(t)) if t.starts_with("call to unknown macro") => {
                         // An engine function such as errno-text.
                         let text = format!("%primitive-{name}{{%{{1}}}}");
-                        Evaluator::new(host).eval(&text, &mut env).map_err(|e| Fail::refused(e.text()))
+                        Evaluator::new(host)
+                            .eval(&text, &mut env)
+                            .map_err(|e| Fail::refused(e.text()))
                     }
                     Err(e) => Err(Fail::refused(format!("view-{name}: {}", e.text()))),
                 };
@@ -198,7 +218,10 @@ fn print(text: &str) {
                 Some(b) => (b, "\n"),
                 None => (line, ""),
             };
-            let body: Vec<String> = body.split('\t').map(crate::tree_io::escape_controls).collect();
+            let body: Vec<String> = body
+                .split('\t')
+                .map(crate::tree_io::escape_controls)
+                .collect();
             body.join("\t") + end
         })
         .collect();
@@ -229,7 +252,11 @@ fn run_here(ctx: &Ctx, req: &Request<'_>, resources: &[String], all: bool) -> Cm
         dirs: search_path(),
         files: HashMap::new(),
     };
-    let name = if req.name.is_empty() { "default" } else { req.name };
+    let name = if req.name.is_empty() {
+        "default"
+    } else {
+        req.name
+    };
     let req = Request { name, ..*req };
     let extra = |host: &mut TreeHost<'_>, suffix: &str| -> CmdResult {
         let global = format!("{name}-{suffix}");

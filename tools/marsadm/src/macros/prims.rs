@@ -306,7 +306,11 @@ impl Prims<'_> {
         };
         let peer_or = |k: usize, default: &str| -> String {
             let a = arg(k);
-            if a.is_empty() { default.to_string() } else { a.to_string() }
+            if a.is_empty() {
+                default.to_string()
+            } else {
+                a.to_string()
+            }
         };
         let b = |v: bool| if v { "1".to_string() } else { "0".to_string() };
         let list = |v: Vec<String>| v.iter().map(|s| format!("{s}\n")).collect::<String>();
@@ -328,7 +332,11 @@ impl Prims<'_> {
                 let dir = format!("resource-{r}");
                 let data = tree.exists(&format!("{dir}/data-{h}"));
                 let device = tree.exists(&format!("{dir}/device-{h}"));
-                b(if name == "is-member" { data } else { device && !data })
+                b(if name == "is-member" {
+                    data
+                } else {
+                    device && !data
+                })
             }
             "readlink" => {
                 let path = arg(0);
@@ -343,9 +351,7 @@ impl Prims<'_> {
                     None => return refused(format!("%readlink: '{path}' is not beneath /mars")),
                 }
             }
-            "setlink" => {
-                return refused("%setlink: view is read-only here (use marsadm set-link)")
-            }
+            "setlink" => return refused("%setlink: view is read-only here (use marsadm set-link)"),
             "get-primary" => self.primary(&at),
             "todo-primary" => b(!host.is_empty() && self.primary(&at) == host),
             "actual-primary" => self
@@ -365,10 +371,18 @@ impl Prims<'_> {
                 .val(&format!("defaults-{host}/sync-limit"))
                 .unwrap_or_default(),
             "potential-features" => features_text(u64::MAX, true),
-            "implemented-features" | "usable-features" | "implemented-compressions"
-            | "usable-compressions" | "implemented-digests" | "usable-digests" => {
+            "implemented-features"
+            | "usable-features"
+            | "implemented-compressions"
+            | "usable-compressions"
+            | "implemented-digests"
+            | "usable-digests" => {
                 let (op, restrict) = name.split_once('-').unwrap_or((name, ""));
-                let key = if op == "implemented" { "features" } else { "usable" };
+                let key = if op == "implemented" {
+                    "features"
+                } else {
+                    "usable"
+                };
                 let rel = format!("actual-{host}/{key}");
                 let Some(v) = self.val(&rel) else {
                     return unavailable(format!("the kernel does not publish {rel}"));
@@ -384,21 +398,33 @@ impl Prims<'_> {
                 }
                 features_text(flags, true)
             }
-            "enabled-log-compressions" | "enabled-net-compressions" | "disabled-log-digests"
+            "enabled-log-compressions"
+            | "enabled-net-compressions"
+            | "disabled-log-digests"
             | "disabled-net-digests" => {
                 let flags = self
                     .val(&format!("defaults/{name}"))
                     .map_or(0, |v| hex_flags(&v));
-                let mask = if name.ends_with("compressions") { COMPRESS_MASK } else { CHKSUM_MASK };
+                let mask = if name.ends_with("compressions") {
+                    COMPRESS_MASK
+                } else {
+                    CHKSUM_MASK
+                };
                 features_text(flags & mask, false)
             }
-            "used-log-compression" | "used-net-compression" | "used-log-digest"
+            "used-log-compression"
+            | "used-net-compression"
+            | "used-log-digest"
             | "used-net-digest" => {
                 let rel = format!("actual-{host}/{name}");
                 let Some(v) = self.val(&rel) else {
                     return unavailable(format!("the kernel does not publish {rel}"));
                 };
-                let mask = if name.ends_with("compression") { COMPRESS_MASK } else { CHKSUM_MASK };
+                let mask = if name.ends_with("compression") {
+                    COMPRESS_MASK
+                } else {
+                    CHKSUM_MASK
+                };
                 features_text(hex_flags(&v) & mask, false)
             }
             "tree-version" | "features-version" | "version" | "tree" => {
@@ -451,7 +477,9 @@ impl Prims<'_> {
                     b(orphan)
                 }
             }
-            "is-consistent" | "is-almost-consistent" => b(self.consistent(env, &at, name == "is-almost-consistent")?),
+            "is-consistent" | "is-almost-consistent" => {
+                b(self.consistent(env, &at, name == "is-almost-consistent")?)
+            }
             "get-disk" => self.val(&format!("{d}/data-{host}")).unwrap_or_default(),
             "get-device" => {
                 let dev = self
@@ -486,7 +514,9 @@ impl Prims<'_> {
                 Some(v) => v,
                 None => return unavailable(format!("{d}/actual-{host}/open-count is missing")),
             },
-            "device-nrflying" | "device-error" | "device-completion-stamp"
+            "device-nrflying"
+            | "device-error"
+            | "device-completion-stamp"
             | "device-completion-age" => {
                 let key = match name {
                     "device-nrflying" => "if-flying",
@@ -502,7 +532,9 @@ impl Prims<'_> {
                     None => return unavailable(format!("the kernel does not publish {rel}")),
                 }
             }
-            "known-device-mounted" | "known-device-mountpoint" | "known-device-fstype"
+            "known-device-mounted"
+            | "known-device-mountpoint"
+            | "known-device-fstype"
             | "known-device-mountflags" => {
                 if host != self.ctx.host {
                     return Ok(String::new());
@@ -511,7 +543,8 @@ impl Prims<'_> {
                 let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
                 let found = mounts.lines().find_map(|l| {
                     let f: Vec<&str> = l.split_whitespace().collect();
-                    (f.len() >= 4 && f[0] == dev).then(|| (f[1].to_string(), f[2].to_string(), f[3].to_string()))
+                    (f.len() >= 4 && f[0] == dev)
+                        .then(|| (f[1].to_string(), f[2].to_string(), f[3].to_string()))
                 });
                 match (found, name) {
                     (None, _) => String::new(),
@@ -521,9 +554,7 @@ impl Prims<'_> {
                     (Some((_, _, o)), _) => o,
                 }
             }
-            "is-split-brain" | "is-split" => {
-                b(crate::model::read_split_brain(tree, d).detected())
-            }
+            "is-split-brain" | "is-split" => b(crate::model::read_split_brain(tree, d).detected()),
             "is-attach" | "is-sync" | "is-fetch" | "is-replay" | "is-primary" | "is-secondary"
             | "is-emergency" => {
                 let what = &name[3..];
@@ -542,8 +573,12 @@ impl Prims<'_> {
             }
             "does" => b(self.is(&at, arg(0), host)),
             "systemd-unit" => {
-                let start = self.val(&format!("{d}/systemd-start-unit")).unwrap_or_default();
-                let stop = self.val(&format!("{d}/systemd-stop-unit")).unwrap_or_default();
+                let start = self
+                    .val(&format!("{d}/systemd-start-unit"))
+                    .unwrap_or_default();
+                let stop = self
+                    .val(&format!("{d}/systemd-stop-unit"))
+                    .unwrap_or_default();
                 match (start.is_empty(), stop.is_empty()) {
                     (true, _) => String::new(),
                     (false, true) => start,
@@ -586,7 +621,9 @@ impl Prims<'_> {
                 }
             }
             "sync-size" => self.val(&format!("{d}/size")).unwrap_or_default(),
-            "sync-pos" => self.val(&format!("{d}/syncstatus-{host}")).unwrap_or_default(),
+            "sync-pos" => self
+                .val(&format!("{d}/syncstatus-{host}"))
+                .unwrap_or_default(),
             "replay-lognr" => self.amount(&at, -1, true).1.to_string(),
             "replay-basenr" => self.amount(&at, -1, true).2.to_string(),
             "fetch-lognr" => self.amount(&at, 1, true).2.to_string(),
@@ -625,7 +662,11 @@ impl Prims<'_> {
                     .members(&at)
                     .iter()
                     .filter_map(|h| self.val(&format!("{d}/replay-{h}")))
-                    .filter_map(|v| mars_core::tree_value::ReplayLink::parse(&v).ok().map(|l| l.log.nr))
+                    .filter_map(|v| {
+                        mars_core::tree_value::ReplayLink::parse(&v)
+                            .ok()
+                            .map(|l| l.log.nr)
+                    })
                     .min()
                     .unwrap_or(0);
                 let sum: u64 = self
@@ -636,7 +677,12 @@ impl Prims<'_> {
                     .sum();
                 sum.to_string()
             }
-            "occupied-size" => self.logfiles(&at).iter().map(|(_, l)| l).sum::<u64>().to_string(),
+            "occupied-size" => self
+                .logfiles(&at)
+                .iter()
+                .map(|(_, l)| l)
+                .sum::<u64>()
+                .to_string(),
             "disk-size" => {
                 let p = peer_or(0, host);
                 if !tree.exists(&format!("{d}/data-{p}")) {
@@ -651,11 +697,13 @@ impl Prims<'_> {
                     self.val(&format!("{d}/size")).unwrap_or_default()
                 } else {
                     let dev = self.call(env, "get-device", &[])?;
-                    match std::fs::File::open(&dev).and_then(|mut f| {
-                        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))
-                    }) {
+                    match std::fs::File::open(&dev)
+                        .and_then(|mut f| std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)))
+                    {
                         Ok(n) => n.to_string(),
-                        Err(e) => return unavailable(format!("cannot read the size of {dev}: {e}")),
+                        Err(e) => {
+                            return unavailable(format!("cannot read the size of {dev}: {e}"))
+                        }
                     }
                 }
             }
@@ -673,7 +721,8 @@ impl Prims<'_> {
             "real-time" => fmt_num(crate::tree_io::real_time().sec as f64),
             "replay-timestamp" => {
                 let p = peer_or(0, host);
-                self.link_mtime(&format!("{d}/replay-{p}")).map_or("0".into(), fmt_num)
+                self.link_mtime(&format!("{d}/replay-{p}"))
+                    .map_or("0".into(), fmt_num)
             }
             "fetch-timestamp" => {
                 let p = peer_or(0, host);
@@ -685,7 +734,9 @@ impl Prims<'_> {
                     .max();
                 match newest {
                     None => "-1".into(),
-                    Some(n) => self.link_mtime(&format!("{d}/{n}")).map_or("0".into(), fmt_num),
+                    Some(n) => self
+                        .link_mtime(&format!("{d}/{n}"))
+                        .map_or("0".into(), fmt_num),
                 }
             }
             "work-timestamp" => {
@@ -757,7 +808,10 @@ impl Prims<'_> {
             "guest-members" => "guest-peers",
             n => n,
         };
-        let peer = args.first().filter(|a| !a.is_empty()).map_or(at.host, String::as_str);
+        let peer = args
+            .first()
+            .filter(|a| !a.is_empty())
+            .map_or(at.host, String::as_str);
         let is = |dir: &str, h: &str, kind: &str| {
             let data = self.ctx.tree.exists(&format!("{dir}/data-{h}"));
             let device = self.ctx.tree.exists(&format!("{dir}/device-{h}"));
@@ -770,8 +824,15 @@ impl Prims<'_> {
         Some(Ok(match name {
             "cluster-peers" | "configured-peers" => self.cluster_peers(),
             "resource-peers" => {
-                let r = args.first().filter(|a| !a.is_empty()).map_or(at.res, String::as_str);
-                self.members(&At { host: at.host, res: r, dir: format!("resource-{r}") })
+                let r = args
+                    .first()
+                    .filter(|a| !a.is_empty())
+                    .map_or(at.res, String::as_str);
+                self.members(&At {
+                    host: at.host,
+                    res: r,
+                    dir: format!("resource-{r}"),
+                })
             }
             "guest-peers" => self.guests(&at.dir),
             "my-resources" | "my-members" | "my-guests" => {
@@ -815,9 +876,14 @@ impl Prims<'_> {
         if num(&self.call(env, "sync-rest", &[])?) > 0.0 {
             return Ok(false);
         }
-        let replay = self.val(&format!("{}/replay-{}", at.dir, at.host)).unwrap_or_default();
+        let replay = self
+            .val(&format!("{}/replay-{}", at.dir, at.host))
+            .unwrap_or_default();
         let link = mars_core::tree_value::ReplayLink::parse(&replay).ok();
-        if !almost && self.is(at, "primary", at.host) && link.as_ref().is_some_and(|l| l.dirty_len > 0) {
+        if !almost
+            && self.is(at, "primary", at.host)
+            && link.as_ref().is_some_and(|l| l.dirty_len > 0)
+        {
             return Ok(false);
         }
         let Some(link) = link else {
@@ -842,7 +908,13 @@ impl Prims<'_> {
         }
         if !matches!(
             op,
-            "rest" | "reached" | "almost-reached" | "threshold-reached" | "percent" | "permille" | "vector"
+            "rest"
+                | "reached"
+                | "almost-reached"
+                | "threshold-reached"
+                | "percent"
+                | "permille"
+                | "vector"
         ) {
             return None;
         }
@@ -859,13 +931,21 @@ impl Prims<'_> {
                 b((pos / limit).trunc() >= (size / 1000.0).trunc())
             }
             "threshold-reached" => {
-                let t = if arg.is_empty() { self.threshold as f64 } else { num(arg) };
+                let t = if arg.is_empty() {
+                    self.threshold as f64
+                } else {
+                    num(arg)
+                };
                 b(pos + t >= size)
             }
             "reached" => b(pos >= size),
             "percent" | "permille" => {
                 let full = if op == "percent" { 100.0 } else { 1000.0 };
-                let v = if size > 0.0 { (full + 0.5) * pos / size } else { full };
+                let v = if size > 0.0 {
+                    (full + 0.5) * pos / size
+                } else {
+                    full
+                };
                 fmt_num(if v >= full { full } else { v })
             }
             _ => {
@@ -905,11 +985,21 @@ impl Prims<'_> {
         } else {
             format!("{}/actual-{}", at.dir, at.host)
         };
-        let prefix = if specific.is_empty() { "msg-".to_string() } else { format!("msg-{specific}-") };
+        let prefix = if specific.is_empty() {
+            "msg-".to_string()
+        } else {
+            format!("msg-{specific}-")
+        };
         let now = self.lamport_now();
         let mut out = String::new();
         let mut count = 0;
-        for n in self.ctx.tree.list(&dir).into_iter().filter(|n| n.starts_with(&prefix)) {
+        for n in self
+            .ctx
+            .tree
+            .list(&dir)
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+        {
             let Some(val) = self.val(&format!("{dir}/{n}")) else {
                 continue;
             };
@@ -920,7 +1010,11 @@ impl Prims<'_> {
                 // Transient errors (younger than --timeout, 30 s without) are left out.
                 if n.contains("-err-") {
                     let stamp = num(val.split_whitespace().next().unwrap_or(""));
-                    let delta = if self.ctx.options.timeout > 0 { self.ctx.options.timeout as f64 } else { 30.0 };
+                    let delta = if self.ctx.options.timeout > 0 {
+                        self.ctx.options.timeout as f64
+                    } else {
+                        30.0
+                    };
                     if stamp > 0.0 && stamp + delta > now {
                         continue;
                     }
@@ -930,7 +1024,11 @@ impl Prims<'_> {
             out.push_str(&format!("{}: {val}\n", &n[4..]));
             count += 1;
         }
-        Some(if kind == "count" { count.to_string() } else { out })
+        Some(if kind == "count" {
+            count.to_string()
+        } else {
+            out
+        })
     }
 
     /// `get-resource-{fat,err,wrn}[-count]`: lines of the files `<4|3|2>.*.status`.
@@ -950,7 +1048,8 @@ impl Prims<'_> {
         let mut lines = 0;
         for n in self.ctx.tree.list(&at.dir) {
             if n.starts_with(level) && n.ends_with(".status") {
-                let t = std::fs::read_to_string(self.ctx.tree.path(&format!("{}/{n}", at.dir))).unwrap_or_default();
+                let t = std::fs::read_to_string(self.ctx.tree.path(&format!("{}/{n}", at.dir)))
+                    .unwrap_or_default();
                 lines += t.lines().count();
                 text.push_str(&t);
             }
@@ -977,7 +1076,12 @@ fn pretty_stamps(text: &str) -> String {
     };
     text.split(' ')
         .map(|w| match w.split_once('.') {
-            Some((s, ns)) if s.len() >= 9 && ns.len() == 9 && s.bytes().all(|c| c.is_ascii_digit()) && ns.bytes().all(|c| c.is_ascii_digit()) => {
+            Some((s, ns))
+                if s.len() >= 9
+                    && ns.len() == 9
+                    && s.bytes().all(|c| c.is_ascii_digit())
+                    && ns.bytes().all(|c| c.is_ascii_digit()) =>
+            {
                 utc(s.parse().unwrap_or(0))
             }
             _ => w.to_string(),
