@@ -30,6 +30,8 @@ pub(crate) mod merge_rules;
 pub(crate) mod names;
 #[path = "../core/src/pace.rs"]
 pub(crate) mod pace;
+#[path = "../core/src/rate.rs"]
+pub(crate) mod rate;
 #[path = "../core/src/replay_position.rs"]
 pub(crate) mod replay_position;
 #[path = "../core/src/replica.rs"]

@@ -38,6 +38,7 @@ pub mod merge;
 pub mod merge_rules;
 pub mod names;
 pub mod pace;
+pub mod rate;
 pub mod replay_position;
 pub mod replica;
 pub mod retry;

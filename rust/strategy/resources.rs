@@ -26,6 +26,7 @@ use crate::mars_core::emergency::{
 };
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
+use crate::mars_core::rate::RateSampler;
 use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
 use crate::mars_core::strategy::{
     decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted, WantedLinks,
@@ -94,6 +95,10 @@ struct Resource {
     emergency_shown: Option<bool>,
     /// The wait after a failed log write before the logger may resume (no resume storm).
     backoff: ResumeBackoff,
+    /// The measured rate of the full sync (`amount-sync_rate`).
+    sync_rate: RateSampler,
+    /// The measured rate of the replay (`amount-replay_rate`).
+    replay_rate: RateSampler,
 }
 
 impl Resource {
@@ -129,6 +134,8 @@ impl Resource {
             blocked_sync: false,
             emergency_shown: None,
             backoff: ResumeBackoff::default(),
+            sync_rate: RateSampler::new(),
+            replay_rate: RateSampler::new(),
         })
     }
 
@@ -270,7 +277,49 @@ impl Resource {
             return Ok(());
         }
         let ack = ack_value(self.device.is_some(), &designation)?;
-        self.publish(Some(ack.as_bytes()))
+        self.publish(Some(ack.as_bytes()))?;
+        self.publish_rates(host, text(&syncstatus))
+    }
+
+    /// `amount-sync_rate` and `amount-replay_rate` (KiB/s, measured by `mars_core::rate`):
+    /// written when a rate changes, at most once per 10 s each, so a busy resource adds two
+    /// small links per 10 s to the metadata its peers pull.
+    fn publish_rates(&mut self, host: &[u8], syncstatus: Option<&str>) -> Result {
+        let now = u64::try_from(kernel::time::Ktime::ktime_get().to_ns()).unwrap_or(0);
+        let sync = match &self.syncer {
+            Some(_) => syncstatus
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(|pos| (0, pos)),
+            None => None,
+        };
+        let replay = match &self.replayer {
+            Some(_) => {
+                let link = self.read(&[&concat(b"replay-", host)?])?;
+                text(&link)
+                    .and_then(|v| ReplayLink::parse(v).ok())
+                    .and_then(|l| Some((u64::from(l.log.nr), u64::try_from(l.min_pos).ok()?)))
+            }
+            None => None,
+        };
+        let rates = [
+            (
+                self.sync_rate.sample(sync, now),
+                b"amount-sync_rate".as_slice(),
+            ),
+            (
+                self.replay_rate.sample(replay, now),
+                b"amount-replay_rate".as_slice(),
+            ),
+        ];
+        for (rate, name) in rates {
+            let Some(rate) = rate else {
+                continue;
+            };
+            let mut value = FixedBuf::<24>::new();
+            write!(value, "{rate}").map_err(|_| EINVAL)?;
+            tree::update(&self.actual.child(name)?, value.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// Emergency mode of the resource (`mars_core::emergency`): whether it is in emergency;

@@ -342,6 +342,20 @@ fn primitives_report_the_tree_or_refuse() {
     );
     assert_eq!(b(&["view-replay-rate", "r0"]), "102400");
     assert_eq!(b(&["view-replay-remain", "r0"]), "0.009765625");
+    // The sync rate the kernel measures: remaining time and the syncinfo lines.
+    f.put_link("resource-r0/syncstatus-bravo", "0", LAMPORT);
+    f.put_link("resource-r0/actual-bravo/amount-sync_rate", "256", LAMPORT);
+    assert_eq!(b(&["view-sync-rate", "r0"]), "262144");
+    assert_eq!(b(&["view-sync-remain", "r0"]), "4");
+    let text = b(&["view-syncinfo", "r0"]);
+    assert!(
+        text.starts_with("     syncing: [>....................]  0.00%  (0/1)MiB  rate: 256.000 KiB/sec  remaining: 00:00:04 hrs\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("       > sync: 0.000/1.000 MiB rate: 256.000 KiB/sec  remaining: 00:00:04 hrs"),
+        "{text}"
+    );
 }
 
 #[test]

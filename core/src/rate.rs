@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Progress rates for the indicators `actual-<host>/amount-sync_rate` and
+//! `amount-replay_rate` (KiB/s, as the original publishes them and `marsadm view` reads them).
+//!
+//! A rate is measured, never estimated: the strategy feeds the position of a running activity
+//! (sync status, replay position within its logfile) once per round; a rate is the progress
+//! between two samples at least [`RateSampler::INTERVAL_NS`] apart. A position that goes back
+//! or into another logfile (another `key`) starts a new measurement and keeps the last rate
+//! until the next interval is over. An activity that does not run has rate 0. Until the first
+//! interval is measured there is no rate (nothing is published). The result changes at most
+//! once per interval, which bounds the metadata traffic the indicator causes.
+
+/// Measures the rate of one activity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateSampler {
+    /// `(key, position, monotonic ns)` of the start of the current interval.
+    start: Option<(u64, u64, u64)>,
+    /// The rate last returned, KiB/s.
+    shown: Option<u64>,
+}
+
+impl RateSampler {
+    /// Shortest interval a rate is measured over: 10 s.
+    pub const INTERVAL_NS: u64 = 10_000_000_000;
+
+    /// A new sampler without a rate.
+    pub const fn new() -> Self {
+        RateSampler {
+            start: None,
+            shown: None,
+        }
+    }
+
+    /// Feeds one sample: `Some((key, position))` while the activity runs, `None` when it does
+    /// not; `now_ns` is a monotonic clock. Returns the rate in KiB/s when it is to be
+    /// published (it differs from the last one returned).
+    pub fn sample(&mut self, at: Option<(u64, u64)>, now_ns: u64) -> Option<u64> {
+        let rate = match (at, self.start) {
+            (None, _) => {
+                self.start = None;
+                Some(0)
+            }
+            (Some((key, pos)), None) => {
+                self.start = Some((key, pos, now_ns));
+                None
+            }
+            (Some((key, pos)), Some((k0, p0, t0))) => {
+                let elapsed = now_ns.saturating_sub(t0);
+                if key != k0 || pos < p0 || now_ns < t0 {
+                    self.start = Some((key, pos, now_ns));
+                    None
+                } else if elapsed < Self::INTERVAL_NS {
+                    None
+                } else {
+                    self.start = Some((key, pos, now_ns));
+                    // In u64 (no 128-bit division in the kernel): KiB times 1000 over ms.
+                    let kib = pos.saturating_sub(p0) / 1024;
+                    let ms = elapsed / 1_000_000;
+                    Some(kib.saturating_mul(1000).checked_div(ms).unwrap_or(0))
+                }
+            }
+        };
+        match rate {
+            Some(r) if self.shown != Some(r) => {
+                self.shown = Some(r);
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn measures_over_ten_seconds_and_publishes_changes_only() {
+        let mut r = RateSampler::new();
+        assert_eq!(
+            r.sample(Some((0, 0)), 0),
+            None,
+            "no rate before one interval"
+        );
+        assert_eq!(
+            r.sample(Some((0, 5 << 20)), 5 * S),
+            None,
+            "interval not over"
+        );
+        // 10 MiB in 10 s: 1024 KiB/s.
+        assert_eq!(r.sample(Some((0, 10 << 20)), 10 * S), Some(1024));
+        // The same rate again: nothing new to publish.
+        assert_eq!(r.sample(Some((0, 20 << 20)), 20 * S), None);
+        // Slower.
+        assert_eq!(r.sample(Some((0, 25 << 20)), 30 * S), Some(512));
+        // Stopped: 0 at once, then nothing more.
+        assert_eq!(r.sample(None, 31 * S), Some(0));
+        assert_eq!(r.sample(None, 32 * S), None);
+        // Restarted: no rate until an interval is measured.
+        assert_eq!(r.sample(Some((0, 0)), 40 * S), None);
+        assert_eq!(r.sample(Some((0, 1 << 20)), 50 * S), Some(102));
+    }
+
+    #[test]
+    fn another_logfile_or_a_step_back_starts_a_new_measurement() {
+        let mut r = RateSampler::new();
+        r.sample(Some((1, 0)), 0);
+        assert_eq!(r.sample(Some((1, 10 << 20)), 10 * S), Some(1024));
+        // Logfile 2 at position 4096: not 10 MiB - 4096 backwards, a new start.
+        assert_eq!(r.sample(Some((2, 4096)), 15 * S), None);
+        assert_eq!(r.sample(Some((2, 4096 + (20 << 20))), 25 * S), Some(2048));
+        assert_eq!(r.sample(Some((2, 0)), 40 * S), None, "went back");
+        assert_eq!(r.sample(Some((2, 0)), 50 * S), Some(0), "no progress");
+        // A clock that goes back (it does not, monotonic) only restarts.
+        assert_eq!(r.sample(Some((2, 1 << 30)), 1), None);
+    }
+}
