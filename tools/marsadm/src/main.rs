@@ -366,22 +366,7 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
         );
     } else {
         // Names and values come from peers: nothing but newlines and tabs goes out raw.
-        let text = model::to_text(&view);
-        let safe: String = text
-            .split_inclusive('\n')
-            .map(|line| {
-                let (body, end) = match line.strip_suffix('\n') {
-                    Some(body) => (body, "\n"),
-                    None => (line, ""),
-                };
-                let body: String = body
-                    .split('\t')
-                    .map(tree_io::escape_controls)
-                    .collect::<Vec<_>>()
-                    .join("\t");
-                body + end
-            })
-            .collect();
+        let safe = tree_io::escape_output(&model::to_text(&view));
         print!("{safe}");
     }
     Ok(())

@@ -562,6 +562,21 @@ fn io_fail(what: &str, path: &Path, e: io::Error) -> Fail {
     Fail::refused(format!("{what} '{}': {e}", path.display()))
 }
 
+/// `text` for the terminal: every line's control characters escaped
+/// ([`escape_controls`]), newlines and tabs kept.
+pub(crate) fn escape_output(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let (body, end) = match line.strip_suffix('\n') {
+                Some(body) => (body, "\n"),
+                None => (line, ""),
+            };
+            let body: Vec<String> = body.split('\t').map(escape_controls).collect();
+            body.join("\t") + end
+        })
+        .collect()
+}
+
 /// `text` with every control character (C0, DEL, C1) written as `\u{..}`: link values come
 /// from peers, and no value of the layout has one (the kernel refuses them), so one that does
 /// must never reach a terminal as is.

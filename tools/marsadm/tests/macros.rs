@@ -353,7 +353,9 @@ fn primitives_report_the_tree_or_refuse() {
         "{text}"
     );
     assert!(
-        text.ends_with("       > sync: 0.000/1.000 MiB rate: 256.000 KiB/sec  remaining: 00:00:04 hrs"),
+        text.ends_with(
+            "       > sync: 0.000/1.000 MiB rate: 256.000 KiB/sec  remaining: 00:00:04 hrs"
+        ),
         "{text}"
     );
 }

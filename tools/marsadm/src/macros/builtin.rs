@@ -117,10 +117,7 @@ pub(crate) const COMPLEX: &[(&str, &str)] = &[
         "outdated-flags",
         r"%if{%fetch-reached{}}{}{F}%if{%replay-reached{}}{}{R}",
     ),
-    (
-        "outdated-flags-1and1",
-        r"%if{%fetch-reached{}}{}{F}%if{%replay-reached{}}{}{R}",
-    ),
+    ("outdated-flags-1and1", r"%include{outdated-flags}"),
     (
         "replstate",
         r"%elsif{%not{%is-module-loaded{}}}{ModuleNotLoaded}\
@@ -246,13 +243,7 @@ pub(crate) const COMPLEX: &[(&str, &str)] = &[
         %let{remain}{%human-seconds{%sync-remain{}}}\
         \       > sync: %{amount} rate: %{rate}/sec  remaining: %{remain} hrs\n",
     ),
-    (
-        "sync-line-1and1",
-        r"%let{amount}{%human-numbers{}{}{}{%sync-pos{}}{%sync-size{}}}\
-        %let{rate}{%if{%ne{%sync-rate{}}{}}{%human-numbers{}{}{}{%sync-rate{}}}{n/a}}\
-        %let{remain}{%human-seconds{%sync-remain{}}}\
-        \       > sync: %{amount} rate: %{rate}/sec  remaining: %{remain} hrs\n",
-    ),
+    ("sync-line-1and1", r"%include{sync-line}"),
     (
         "fetch-line",
         r"%let{amount}{%human-numbers{}{}{}{%fetch-rest{}}}\

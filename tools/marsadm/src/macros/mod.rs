@@ -211,20 +211,7 @@ fn print(text: &str) {
         return;
     }
     // Values come from peers: nothing but newlines and tabs goes out raw.
-    let safe: String = text
-        .split_inclusive('\n')
-        .map(|line| {
-            let (body, end) = match line.strip_suffix('\n') {
-                Some(b) => (b, "\n"),
-                None => (line, ""),
-            };
-            let body: Vec<String> = body
-                .split('\t')
-                .map(crate::tree_io::escape_controls)
-                .collect();
-            body.join("\t") + end
-        })
-        .collect();
+    let safe = crate::tree_io::escape_output(text);
     // As the original: one trailing newline removed, one added.
     println!("{}", safe.strip_suffix('\n').unwrap_or(&safe));
 }
