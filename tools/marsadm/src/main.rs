@@ -290,6 +290,16 @@ enum Command {
     Drbd(cmd_drbd::DrbdCommand),
     /// List the records of a transaction logfile and report its first defect.
     LogDump(cmd_log_dump::LogDumpArgs),
+    /// Print the shell completion script (for packaging: `make install` generates it).
+    #[command(hide = true)]
+    GenerateCompletion(CompletionArgs),
+}
+
+/// Arguments of the hidden `generate-completion`.
+#[derive(clap::Args)]
+struct CompletionArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
 }
 
 /// Arguments of `view`.
@@ -461,7 +471,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
             systemd_trigger::trigger(&ctx, args.res.as_deref(), true, "systemd-trigger-extern")
         }
         Command::View(args) => view(&ctx, args),
-        Command::Version | Command::LogDump(_) => {
+        Command::Version | Command::LogDump(_) | Command::GenerateCompletion(_) => {
             Err(Fail::refused("internal: not a tree command"))
         }
     }
@@ -481,6 +491,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::LogDump(args) => return cmd_log_dump::run(args),
+        Command::GenerateCompletion(args) => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "marsadm", &mut script);
+            return match std::io::stdout().write_all(&script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            };
+        }
         Command::CreateCluster(_) => "create-cluster",
         Command::JoinCluster(_) => "join-cluster",
         Command::LeaveCluster => "leave-cluster",
