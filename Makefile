@@ -12,13 +12,14 @@
 #                 (install-module, install-tools: the parts; Documentation/install.rst)
 #   make install-systemd  install systemd/ (units and marsadm's templates) under $(DESTDIR)
 #   make deb      the Debian packages mars-dkms and marsadm (dpkg-buildpackage) in build/deb/
+#   make deb-check  make deb, then the packages' tests (tests/deb: DKMS builds mars.ko)
 #
 # Everything installs what it needs first (scripts/setup.sh), idempotently. Caches (toolchain,
 # kernel builds, guest images) live in $(MARS_CACHE) = ~/.cache/mars by default.
 
 SHELL := /bin/bash
 .PHONY: all module marsadm setup kernel check check-host check-guest soak fuzz demo bench profile clean install-systemd \
-	install install-module install-tools deb
+	install install-module install-tools deb deb-check
 
 all: module
 
@@ -80,6 +81,14 @@ install-module:
 
 install-tools:
 	$(INSTALL_VARS) scripts/install.sh tools
+
+deb:
+	scripts/deb.sh
+
+# The packages' own tests (tests/deb/*.sh: DKMS builds the module from mars-dkms in a private
+# DKMS tree); not part of make check, they build the module once more.
+deb-check: deb
+	@rc=0; for t in tests/deb/*.sh; do echo "# $$t"; $$t || rc=1; done; exit $$rc
 
 clean:
 	-. scripts/env.sh && kb=$$(mars_kernel_build 2>/dev/null) && [ -d "$$kb" ] && $(MAKE) -C "$$kb" M=$(CURDIR) clean
