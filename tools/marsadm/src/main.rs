@@ -20,6 +20,7 @@ mod cmd_switch;
 mod cmd_sync;
 mod cmd_systemd;
 mod ctx;
+mod events;
 mod fail;
 mod model;
 mod res_list;
@@ -284,6 +285,14 @@ enum Command {
     /// kernel reports for it ("not yet" while the kernel has not followed). The losing side
     /// of a split brain shows `SplitBrain ReplayHalted` (not consistent).
     View(ViewArgs),
+    /// Stream the state of this host's resources: first as it is, then one line per change.
+    ///
+    /// As `drbdsetup events2`: `exists` lines for every object (host, peer, resource,
+    /// switch, sync, replay, logs, message), then `exists -`, then `create`, `change`
+    /// (identity and the fields that changed) and `destroy` lines as the tree changes;
+    /// woken by inotify on /mars. Ends cleanly when its reader goes away and on SIGINT or
+    /// SIGTERM. See marsadm(8).
+    Events(events::EventsArgs),
     /// Print the versions of marsadm and of the formats it speaks.
     Version,
     #[command(flatten)]
@@ -426,6 +435,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
     let needs = match command {
         Command::CreateCluster(_) | Command::JoinCluster(_) => Needs::NoCluster,
         Command::View(_)
+        | Command::Events(_)
         | Command::GetSystemdUnit(_)
         | Command::GetSystemdWant(_)
         | Command::SystemdTrigger(_)
@@ -471,6 +481,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
             systemd_trigger::trigger(&ctx, args.res.as_deref(), true, "systemd-trigger-extern")
         }
         Command::View(args) => view(&ctx, args),
+        Command::Events(args) => events::events(&ctx, args),
         Command::Version | Command::LogDump(_) | Command::GenerateCompletion(_) => {
             Err(Fail::refused("internal: not a tree command"))
         }
@@ -535,6 +546,7 @@ fn main() -> ExitCode {
         Command::SystemdTrigger(_) => "systemd-trigger",
         Command::SystemdTriggerExtern(_) => "systemd-trigger-extern",
         Command::View(_) => "view",
+        Command::Events(_) => "events",
     };
     let g = &cli.global;
     let options = Options {
