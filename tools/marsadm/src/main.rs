@@ -23,6 +23,7 @@ mod ctx;
 mod events;
 mod fail;
 mod model;
+mod prometheus;
 mod res_list;
 mod secret;
 mod systemd_ctl;
@@ -320,6 +321,9 @@ struct ViewArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
+    /// Print metrics in the Prometheus text exposition format (Documentation/install.rst).
+    #[arg(long, conflicts_with = "json")]
+    prometheus: bool,
 }
 
 /// Arguments of `systemd-trigger` and `systemd-trigger-extern`.
@@ -338,7 +342,9 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
         ctx.existing_res(res)?;
     }
     let view = model::read(ctx, only.as_deref());
-    if args.json {
+    if args.prometheus {
+        print!("{}", prometheus::render(ctx, &view));
+    } else if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&model::to_json(&view)).unwrap_or_default()
