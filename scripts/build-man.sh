@@ -9,13 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 out=${1:-$MARS_TOP/build/man}
 
-if ! command -v rst2man >/dev/null; then
-	[ "$(id -u)" = 0 ] || die "rst2man not found: install python3-docutils (needs root)"
-	log "installing python3-docutils (rst2man)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends python3-docutils
-fi
+mars_apt_install python3-docutils || exit 1
 
 mkdir -p "$out"
 tmp=$(mktemp -d)

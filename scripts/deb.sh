@@ -8,17 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 DEB_PACKAGES=(dpkg-dev debhelper dh-dkms dkms fakeroot lintian python3-docutils kmod rustc-web cargo-web)
-missing=()
-for p in "${DEB_PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing Debian packages: ${missing[*]}"
-	[ "$(id -u)" = 0 ] || die "need root to install packages (missing: ${missing[*]})"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+mars_apt_install "${DEB_PACKAGES[@]}" || exit 1
 
 out=$MARS_TOP/build/deb
 version=$(cd "$MARS_TOP" && dpkg-parsechangelog -S Version)

@@ -10,12 +10,7 @@
 #     artifacts, and a rustc or bindgen that is not the kernel's, each with its message (exit 1).
 # KTAP output.
 set -uo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/scripts/env.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; bad=$((bad + 1)); fi; }
+. "$(dirname "$0")/../lib/ktap.sh"
 
 echo "TAP version 13"
 echo "1..8"

@@ -6,12 +6,7 @@
 # fails with a clear error and installs nothing. Needs what `make` built (make check builds
 # it first). KTAP output.
 set -uo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/scripts/env.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; bad=$((bad + 1)); fi; }
+. "$(dirname "$0")/../lib/ktap.sh"
 
 echo "TAP version 13"
 echo "1..11"

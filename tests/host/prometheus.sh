@@ -7,20 +7,12 @@
 # made by build/marsadm (create-cluster, create-resource) plus the links the kernel and the
 # peers would write. KTAP output.
 set -uo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/scripts/env.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib/ktap.sh"
 
 echo "TAP version 13"
 marsadm=$top/build/marsadm
 [ -x "$marsadm" ] || { echo "Bail out! run make first: no build/marsadm"; exit 1; }
-if ! dpkg-query -W -f='${Status}' python3-prometheus-client 2>/dev/null | grep -q 'install ok installed'; then
-	[ "$(id -u)" = 0 ] || { echo "Bail out! python3-prometheus-client missing (needs root to install)"; exit 1; }
-	export DEBIAN_FRONTEND=noninteractive
-	{ apt-get update -q && apt-get install -y -q --no-install-recommends python3-prometheus-client; } >&2 ||
-		{ echo "Bail out! cannot install python3-prometheus-client"; exit 1; }
-fi
+mars_apt_install python3-prometheus-client >&2 || { echo "Bail out! cannot install python3-prometheus-client"; exit 1; }
 
 now=2000000000.123456789
 export MARS_ROOT=$tmp/mars MARS_PROC=$tmp/proc MARS_HOST=alpha
