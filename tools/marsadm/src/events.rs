@@ -63,6 +63,13 @@ impl Object {
         self
     }
 
+    fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     fn key(&self) -> String {
         let ident: Vec<String> = self.ident.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("{} {}", self.kind, ident.join(" "))
@@ -311,6 +318,60 @@ fn diff(args: &EventsArgs, old: &[Object], new: &[Object]) -> Vec<String> {
     out
 }
 
+/// The progress counter of an object (sync: bytes synced, logs: bytes of logfiles here,
+/// replay: position in its logfile) and what must stay equal for a rate to make sense.
+fn progress(o: &Object) -> Option<(u64, String)> {
+    let (field, within) = match o.kind {
+        "sync" => ("bytes", String::new()),
+        "logs" => ("bytes", String::new()),
+        "replay" => ("position", o.get("logfile")?.to_string()),
+        _ => return None,
+    };
+    Some((o.get(field)?.parse().ok()?, within))
+}
+
+/// Rates of progress: the last value of each counter and when it changed.
+#[derive(Default)]
+struct Rates {
+    marks: BTreeMap<String, (Instant, u64, String)>,
+}
+
+impl Rates {
+    /// Adds `rate` (bytes per second between the last two changes of the counter) to the
+    /// progress objects of `next`; an unchanged counter keeps its rate (`prev`), a counter
+    /// that went back or moved to another logfile starts without one.
+    fn apply(&mut self, prev: &[Object], next: &mut [Object], now: Instant) {
+        for o in next.iter_mut() {
+            let Some((value, within)) = progress(o) else {
+                continue;
+            };
+            let key = o.key();
+            match self.marks.get(&key) {
+                Some((t, old, w)) if *w == within && value > *old => {
+                    let secs = now.duration_since(*t).as_secs_f64();
+                    if secs > 0.0 {
+                        o.fields
+                            .push(("rate", format!("{:.0}", (value - old) as f64 / secs)));
+                    }
+                }
+                Some((_, old, w)) if *w == within && value == *old => {
+                    let rate = prev
+                        .iter()
+                        .find(|p| p.key() == key)
+                        .and_then(|p| p.get("rate"))
+                        .map(str::to_string);
+                    if let Some(rate) = rate {
+                        o.fields.push(("rate", rate));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            self.marks.insert(key, (now, value, within));
+        }
+    }
+}
+
 /// Why the stream ended, or an error.
 enum Stop {
     /// The reader went away or a signal came: a clean end.
@@ -526,7 +587,9 @@ fn stream(ctx: &Ctx, args: &EventsArgs, only: Option<&[String]>) -> Result<(), S
         Some(Watcher::new(&root).map_err(Stop::Failed)?)
     };
     let signals = signal_fd().map_err(Stop::Failed)?;
+    let mut rates = Rates::default();
     let mut state = objects(ctx, &model::read(ctx, only));
+    rates.apply(&[], &mut state, Instant::now());
     let mut lines: Vec<String> = state
         .iter()
         .map(|o| line(args, "exists", o, &o.fields))
@@ -551,7 +614,8 @@ fn stream(ctx: &Ctx, args: &EventsArgs, only: Option<&[String]>) -> Result<(), S
                 watcher.add_tree(&root, 0).map_err(Stop::Failed)?;
             }
         }
-        let next = objects(ctx, &model::read(ctx, only));
+        let mut next = objects(ctx, &model::read(ctx, only));
+        rates.apply(&state, &mut next, Instant::now());
         emit(&diff(args, &state, &next))?;
         state = next;
     }
@@ -568,6 +632,52 @@ mod tests {
             timestamps: false,
             now: false,
         }
+    }
+
+    #[test]
+    fn rates_are_bytes_per_second_between_changes() {
+        let sync = |bytes: u64| {
+            vec![Object::new("sync", vec![("resource", "r0".into())]).field("bytes", bytes)]
+        };
+        let t0 = Instant::now();
+        let mut rates = Rates::default();
+        let mut a = sync(1000);
+        rates.apply(&[], &mut a, t0);
+        assert_eq!(a[0].get("rate"), None, "no rate from one reading");
+        let mut b = sync(5000);
+        rates.apply(&a, &mut b, t0 + Duration::from_secs(2));
+        assert_eq!(b[0].get("rate"), Some("2000"));
+        // Unchanged: the rate stays, so no change line; then the next change measures from
+        // the last one.
+        let mut c = sync(5000);
+        rates.apply(&b, &mut c, t0 + Duration::from_secs(3));
+        assert_eq!(c[0].get("rate"), Some("2000"));
+        assert!(diff(&args(false), &b, &c).is_empty());
+        let mut d = sync(6000);
+        rates.apply(&c, &mut d, t0 + Duration::from_secs(4));
+        assert_eq!(d[0].get("rate"), Some("500"));
+        // Back to the start (an invalidate): no rate until it moves again.
+        let mut e = sync(0);
+        rates.apply(&d, &mut e, t0 + Duration::from_secs(5));
+        assert_eq!(e[0].get("rate"), None);
+        assert_eq!(
+            diff(&args(false), &d, &e),
+            vec!["change sync resource:r0 bytes:0 rate:-"]
+        );
+        // A replay that moves to another logfile has no rate across the switch.
+        let replay = |log: &str, pos: u64| {
+            vec![Object::new("replay", vec![("resource", "r0".into())])
+                .field("logfile", log)
+                .field("position", pos)]
+        };
+        let mut f = replay("log-000000001-a", 100);
+        rates.apply(&[], &mut f, t0);
+        let mut g = replay("log-000000002-a", 200);
+        rates.apply(&f, &mut g, t0 + Duration::from_secs(1));
+        assert_eq!(g[0].get("rate"), None);
+        let mut h = replay("log-000000002-a", 1200);
+        rates.apply(&g, &mut h, t0 + Duration::from_secs(2));
+        assert_eq!(h[0].get("rate"), Some("1000"));
     }
 
     #[test]

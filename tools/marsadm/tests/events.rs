@@ -194,9 +194,17 @@ fn first_the_state_then_every_change_as_it_happens() {
         "log-000000001-alpha,4096,0",
         LAMPORT,
     );
-    ev.expect("change replay resource:r0 position:4096");
+    // The replay moved 4096 bytes in its logfile since the last reading: with its rate.
+    let line = ev
+        .until(|l| l.starts_with("change replay resource:r0 "))
+        .pop()
+        .unwrap();
+    assert!(
+        line.starts_with("change replay resource:r0 position:4096 rate:"),
+        "{line}"
+    );
     std::fs::write(f.path("resource-r0/log-000000002-alpha"), vec![1u8; 100]).unwrap();
-    ev.until(|l| l == "change logs resource:r0 count:2 last:2 bytes:100");
+    ev.until(|l| l.starts_with("change logs resource:r0 count:2 last:2 bytes:100 rate:"));
 }
 
 #[test]
