@@ -90,6 +90,20 @@ mars_host_tsc_khz() {
 	"$bin" || true
 }
 
+# mars_apt_install PKG...: installs those of the Debian packages that are not installed yet
+# (apt-get, as root; a non-root caller gets an error naming them). Idempotent.
+mars_apt_install() {
+	local p missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -gt 0 ] || return 0
+	log "installing Debian packages: ${missing[*]}"
+	[ "$(id -u)" = 0 ] || { echo "error: need root to install packages (missing: ${missing[*]})" >&2; return 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
 # Every kernel and module make gets Debian's rustc/rustdoc and our bindgen.
 KMAKE_VARS="RUSTC=$RUSTC HOSTRUSTC=$RUSTC RUSTDOC=$RUSTDOC BINDGEN=$BINDGEN"
 

@@ -13,17 +13,7 @@ DEB_PACKAGES=(
 	rsync
 )
 
-missing=()
-for p in "${DEB_PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing Debian packages: ${missing[*]}"
-	[ "$(id -u)" = 0 ] || die "need root to install packages (missing: ${missing[*]})"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+mars_apt_install "${DEB_PACKAGES[@]}" || exit 1
 
 if ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 	log "installing bindgen-cli $BINDGEN_VERSION from crates.io"

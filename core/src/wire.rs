@@ -720,9 +720,10 @@ fn range_end(offset: u64, len: u64) -> Result<u64, WireError> {
 // ---------------------------------------------------------------------------------------------
 // Byte reader and writer
 
-/// A cursor over received bytes; every read is bounds-checked.
+/// A cursor over received bytes; every read is bounds-checked. Opaque outside this module
+/// (public only because list items name it in their sealed codec).
 #[derive(Clone, Debug)]
-struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -806,8 +807,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A cursor over an output buffer; every write is bounds-checked.
-struct Writer<'b> {
+/// A cursor over an output buffer; every write is bounds-checked. Opaque outside this
+/// module, as [`Reader`].
+pub struct Writer<'b> {
     buf: &'b mut [u8],
     pos: usize,
 }
@@ -1197,32 +1199,68 @@ pub fn accept_welcome(welcome: &Welcome<'_>, hello: &Hello<'_>) -> Result<Agreem
 // ---------------------------------------------------------------------------------------------
 // Metadata messages
 
-/// A list of `/mars` paths: either decoded from a frame (validated, borrowed) or given by the
-/// sender as a slice (validated when encoded).
+mod sealed {
+    use super::{Reader, WireError, Writer};
+
+    /// How an item of a [`super::WireList`] is read from a frame and written to one, each
+    /// with its validation (private: only this module's item types are lists).
+    pub trait Codec<'a>: Sized {
+        /// Reads and validates one item.
+        fn read(r: &mut Reader<'a>) -> Result<Self, WireError>;
+        /// Validates and writes one item.
+        fn put(&self, w: &mut Writer<'_>) -> Result<(), WireError>;
+    }
+}
+use sealed::Codec;
+
+/// An item of a [`WireList`]: a path or a directory entry.
+pub trait WireItem<'a>: Codec<'a> + Copy + 'a {}
+
+impl<'a> WireItem<'a> for &'a str {}
+impl<'a> WireItem<'a> for Dent<'a> {}
+
+impl<'a> Codec<'a> for &'a str {
+    fn read(r: &mut Reader<'a>) -> Result<Self, WireError> {
+        read_path(r)
+    }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        put_path(w, self)
+    }
+}
+
+/// A list of items: either decoded from a frame (validated, borrowed; the items are read
+/// again lazily when iterated) or given by the sender as a slice (validated when encoded).
 #[derive(Clone, Copy)]
-pub struct PathList<'a> {
-    repr: PathRepr<'a>,
+pub struct WireList<'a, T> {
+    repr: ListRepr<'a, T>,
 }
 
 #[derive(Clone, Copy)]
-enum PathRepr<'a> {
+enum ListRepr<'a, T> {
     Wire { raw: &'a [u8], count: u16 },
-    Slice(&'a [&'a str]),
+    Slice(&'a [T]),
 }
 
-impl<'a> PathList<'a> {
+impl<'a, T: WireItem<'a>> WireList<'a, T> {
     /// A list to send. Validation happens in [`encode_frame`].
-    pub fn from_slice(paths: &'a [&'a str]) -> PathList<'a> {
-        PathList {
-            repr: PathRepr::Slice(paths),
+    pub fn from_slice(items: &'a [T]) -> WireList<'a, T> {
+        WireList {
+            repr: ListRepr::Slice(items),
         }
     }
 
-    /// Number of paths.
+    /// A list decoded from a frame: `count` items in `raw`, each validated by the decoder.
+    fn from_wire(raw: &'a [u8], count: u16) -> WireList<'a, T> {
+        WireList {
+            repr: ListRepr::Wire { raw, count },
+        }
+    }
+
+    /// Number of items.
     pub fn len(&self) -> usize {
         match self.repr {
-            PathRepr::Wire { count, .. } => usize::from(count),
-            PathRepr::Slice(paths) => paths.len(),
+            ListRepr::Wire { count, .. } => usize::from(count),
+            ListRepr::Slice(items) => items.len(),
         }
     }
 
@@ -1231,61 +1269,74 @@ impl<'a> PathList<'a> {
         self.len() == 0
     }
 
-    /// The paths in order.
-    pub fn iter(&self) -> PathIter<'a> {
-        PathIter {
+    /// The items in order.
+    pub fn iter(&self) -> WireIter<'a, T> {
+        WireIter {
             repr: match self.repr {
-                PathRepr::Wire { raw, count } => PathIterRepr::Wire {
+                ListRepr::Wire { raw, count } => IterRepr::Wire {
                     reader: Reader::new(raw),
                     left: count,
                 },
-                PathRepr::Slice(paths) => PathIterRepr::Slice(paths.iter()),
+                ListRepr::Slice(items) => IterRepr::Slice(items.iter()),
             },
+        }
+    }
+
+    /// Writes the items (a decoded list as it came, a slice item by item, validated).
+    fn put_items(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        match self.repr {
+            ListRepr::Wire { raw, .. } => w.put(raw),
+            ListRepr::Slice(items) => items.iter().try_for_each(|item| item.put(w)),
         }
     }
 }
 
-impl PartialEq for PathList<'_> {
+impl<'a, T: WireItem<'a> + PartialEq> PartialEq for WireList<'a, T> {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
-impl Eq for PathList<'_> {}
+impl<'a, T: WireItem<'a> + Eq> Eq for WireList<'a, T> {}
 
-impl fmt::Debug for PathList<'_> {
+impl<'a, T: WireItem<'a> + fmt::Debug> fmt::Debug for WireList<'a, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
 }
 
-/// Iterator over a [`PathList`].
+/// Iterator over a [`WireList`]; yields items lazily from the frame buffer.
 #[derive(Clone, Debug)]
-pub struct PathIter<'a> {
-    repr: PathIterRepr<'a>,
+pub struct WireIter<'a, T> {
+    repr: IterRepr<'a, T>,
 }
 
 #[derive(Clone, Debug)]
-enum PathIterRepr<'a> {
+enum IterRepr<'a, T> {
     Wire { reader: Reader<'a>, left: u16 },
-    Slice(core::slice::Iter<'a, &'a str>),
+    Slice(core::slice::Iter<'a, T>),
 }
 
-impl<'a> Iterator for PathIter<'a> {
-    type Item = &'a str;
+impl<'a, T: WireItem<'a>> Iterator for WireIter<'a, T> {
+    type Item = T;
 
-    fn next(&mut self) -> Option<&'a str> {
+    fn next(&mut self) -> Option<T> {
         match &mut self.repr {
-            PathIterRepr::Wire { reader, left } => {
+            IterRepr::Wire { reader, left } => {
                 *left = left.checked_sub(1)?;
                 // Validated when the frame was decoded; a failure here cannot happen, and
                 // would end the iteration rather than panic.
-                read_path(reader).ok()
+                T::read(reader).ok()
             }
-            PathIterRepr::Slice(paths) => paths.next().copied(),
+            IterRepr::Slice(items) => items.next().copied(),
         }
     }
 }
+
+/// A list of `/mars` paths.
+pub type PathList<'a> = WireList<'a, &'a str>;
+/// Iterator over a [`PathList`].
+pub type PathIter<'a> = WireIter<'a, &'a str>;
 
 fn read_path<'a>(r: &mut Reader<'a>) -> Result<&'a str, WireError> {
     let path = r.str_u16(MAX_PATH_LEN)?;
@@ -1403,94 +1454,19 @@ fn put_dent(w: &mut Writer<'_>, dent: &Dent<'_>) -> Result<(), WireError> {
     w.put(dent.value.as_bytes())
 }
 
-/// A list of directory entries: decoded from a frame (validated, borrowed) or given by the
-/// sender as a slice (validated when encoded).
-#[derive(Clone, Copy)]
-pub struct DentList<'a> {
-    repr: DentRepr<'a>,
-}
-
-#[derive(Clone, Copy)]
-enum DentRepr<'a> {
-    Wire { raw: &'a [u8], count: u16 },
-    Slice(&'a [Dent<'a>]),
-}
-
-impl<'a> DentList<'a> {
-    /// A list to send. Validation happens in [`encode_frame`].
-    pub fn from_slice(dents: &'a [Dent<'a>]) -> DentList<'a> {
-        DentList {
-            repr: DentRepr::Slice(dents),
-        }
+impl<'a> Codec<'a> for Dent<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, WireError> {
+        read_dent(r)
     }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        match self.repr {
-            DentRepr::Wire { count, .. } => usize::from(count),
-            DentRepr::Slice(dents) => dents.len(),
-        }
-    }
-
-    /// Whether the list is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The entries in order.
-    pub fn iter(&self) -> DentIter<'a> {
-        DentIter {
-            repr: match self.repr {
-                DentRepr::Wire { raw, count } => DentIterRepr::Wire {
-                    reader: Reader::new(raw),
-                    left: count,
-                },
-                DentRepr::Slice(dents) => DentIterRepr::Slice(dents.iter()),
-            },
-        }
+    fn put(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        put_dent(w, self)
     }
 }
 
-impl PartialEq for DentList<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for DentList<'_> {}
-
-impl fmt::Debug for DentList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-/// Iterator over a [`DentList`]; yields entries lazily from the frame buffer.
-#[derive(Clone, Debug)]
-pub struct DentIter<'a> {
-    repr: DentIterRepr<'a>,
-}
-
-#[derive(Clone, Debug)]
-enum DentIterRepr<'a> {
-    Wire { reader: Reader<'a>, left: u16 },
-    Slice(core::slice::Iter<'a, Dent<'a>>),
-}
-
-impl<'a> Iterator for DentIter<'a> {
-    type Item = Dent<'a>;
-
-    fn next(&mut self) -> Option<Dent<'a>> {
-        match &mut self.repr {
-            DentIterRepr::Wire { reader, left } => {
-                *left = left.checked_sub(1)?;
-                // Validated when the frame was decoded; see PathIter.
-                read_dent(reader).ok()
-            }
-            DentIterRepr::Slice(dents) => dents.next().copied(),
-        }
-    }
-}
+/// A list of directory entries.
+pub type DentList<'a> = WireList<'a, Dent<'a>>;
+/// Iterator over a [`DentList`].
+pub type DentIter<'a> = WireIter<'a, Dent<'a>>;
 
 /// One batch of entries answering a [`GetEnts`] (port 7777).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1888,10 +1864,7 @@ impl<'a> Message<'a> {
                 }
                 w.u8(m.depth)?;
                 w.len_u16(count)?;
-                match m.dirs.repr {
-                    PathRepr::Wire { raw, .. } => w.put(raw),
-                    PathRepr::Slice(paths) => paths.iter().try_for_each(|p| put_path(w, p)),
-                }
+                m.dirs.put_items(w)
             }
             Message::Dents(m) => {
                 let count = m.entries.len();
@@ -1899,10 +1872,7 @@ impl<'a> Message<'a> {
                     return Err(WireError::CountOverCap);
                 }
                 w.len_u16(count)?;
-                match m.entries.repr {
-                    DentRepr::Wire { raw, .. } => w.put(raw),
-                    DentRepr::Slice(dents) => dents.iter().try_for_each(|d| put_dent(w, d)),
-                }
+                m.entries.put_items(w)
             }
             Message::PushLink(m) => {
                 m.validate()?;
@@ -2112,9 +2082,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let raw = r.since(start)?;
             Message::GetEnts(GetEnts {
                 depth,
-                dirs: PathList {
-                    repr: PathRepr::Wire { raw, count },
-                },
+                dirs: PathList::from_wire(raw, count),
             })
         }
         MsgType::Dents => {
@@ -2129,9 +2097,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let raw = r.since(start)?;
             Message::Dents(Dents {
                 more: header.flags & FLAG_MORE != 0,
-                entries: DentList {
-                    repr: DentRepr::Wire { raw, count },
-                },
+                entries: DentList::from_wire(raw, count),
             })
         }
         MsgType::PushLink => {

@@ -40,8 +40,20 @@ use crate::mars_core::tree_value::ReplayLink;
 use crate::mars_core::version_chain::{make_version_link, SwitchoverRefusal};
 use kernel::c_str;
 use kernel::error::code::{EINVAL, EIO, ENOENT};
+use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, Mutex};
+
+/// Serialises the changes of one resource's fetched logfile copies: the fetcher's check of a
+/// copy's size and the append after it (`net::logs::fetch`), and the replay's cut of a
+/// damaged copy. Without it a cut between the check and the append leaves a gap of zeros
+/// between the cut and the appended data.
+pub(crate) type CopyLock = Arc<Mutex<()>>;
+
+/// A new [`CopyLock`] for one resource.
+pub(crate) fn new_copy_lock() -> Result<CopyLock> {
+    Arc::pin_init(new_mutex!((), "mars_log_copy"), GFP_KERNEL)
+}
 
 /// Milliseconds between two looks at an idle resource.
 const IDLE_MS: u32 = 1000;
@@ -61,6 +73,8 @@ struct Shared {
     applied: AtomicU64,
     /// Replay stopped at a damaged record or a split brain: nothing more is applied.
     halted: AtomicBool,
+    /// Taken to cut a damaged copy (shared with the resource's fetcher).
+    copy_lock: CopyLock,
 }
 
 /// A running replay of one resource; dropping it stops the thread after the current pass.
@@ -71,8 +85,13 @@ pub(crate) struct Replayer {
 
 impl Replayer {
     /// Starts replaying the logfiles of the resource directory `dir` for host `host` onto
-    /// `data`.
-    pub(crate) fn start(dir: &[u8], host: &[u8], data: Arc<dyn Output>) -> Result<Self> {
+    /// `data`; `copy_lock` is the one the resource's fetcher takes.
+    pub(crate) fn start(
+        dir: &[u8],
+        host: &[u8],
+        data: Arc<dyn Output>,
+        copy_lock: CopyLock,
+    ) -> Result<Self> {
         let paths = ResourcePaths::new(dir, host)?;
         let shared = Arc::pin_init(
             pin_init!(Shared {
@@ -82,6 +101,7 @@ impl Replayer {
                 kicked: AtomicBool::new(false),
                 applied: AtomicU64::new(0),
                 halted: AtomicBool::new(false),
+                copy_lock,
             }),
             GFP_KERNEL,
         )?;
@@ -245,6 +265,7 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
                             MAX_REFETCHES
                         );
                         reported.damage.note(log.nr, end);
+                        let _copying = shared.copy_lock.lock();
                         let copy =
                             File::open(paths.log(log)?.as_cstr(), OpenMode::ReadWriteCreate)?;
                         copy.truncate(end)?;

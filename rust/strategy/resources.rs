@@ -19,7 +19,7 @@ use crate::bricks::if_brick::IfBrick;
 use crate::bricks::trans_logger::TransLogger;
 use crate::kapi::vfs::PathBuf;
 use crate::logger::durable::Loggers;
-use crate::logger::replayer::Replayer;
+use crate::logger::replayer::{new_copy_lock, CopyLock, Replayer};
 use crate::mars_core::emergency::{
     deletable_logfile, deletes_old_logfiles, may_resume, parse_limit, resource_emergency,
     sync_allowed, Backoff, ResourceFacts, ResumeBackoff, Space,
@@ -70,6 +70,8 @@ struct Resource {
     replayer: Option<Replayer>,
     /// The fetch of logfiles from their origin on a secondary.
     fetcher: Option<Fetcher>,
+    /// Shared by the replay and the fetch (made when the first of them starts).
+    copy_lock: Option<CopyLock>,
     /// The full sync from the designated primary on a secondary.
     syncer: Option<Syncer>,
     /// Seen in the current round's listing.
@@ -122,6 +124,7 @@ impl Resource {
             device: None,
             replayer: None,
             fetcher: None,
+            copy_lock: None,
             syncer: None,
             seen: true,
             published: false,
@@ -509,7 +512,13 @@ impl Resource {
             Step::StopPrimary => self.stop_primary(),
             Step::StartReplay => {
                 let lower: Arc<dyn Output> = self.lower.clone().ok_or(EINVAL)?;
-                self.replayer = Some(Replayer::start(self.dir.as_bytes(), host, lower)?);
+                let copy_lock = self.copy_lock()?;
+                self.replayer = Some(Replayer::start(
+                    self.dir.as_bytes(),
+                    host,
+                    lower,
+                    copy_lock,
+                )?);
                 Ok(())
             }
             Step::StopReplay => {
@@ -518,7 +527,8 @@ impl Resource {
                 Ok(())
             }
             Step::StartFetch => {
-                self.fetcher = Some(Fetcher::start(&self.name)?);
+                let copy_lock = self.copy_lock()?;
+                self.fetcher = Some(Fetcher::start(&self.name, copy_lock)?);
                 Ok(())
             }
             Step::StartSync => {
@@ -537,6 +547,16 @@ impl Resource {
                 Ok(())
             }
         }
+    }
+
+    /// The resource's [`CopyLock`], made on first use.
+    fn copy_lock(&mut self) -> Result<CopyLock> {
+        if let Some(lock) = self.copy_lock.as_ref() {
+            return Ok(lock.clone());
+        }
+        let lock = new_copy_lock()?;
+        self.copy_lock = Some(lock.clone());
+        Ok(lock)
     }
 
     fn start_primary(&mut self, device_name: &str, host: &[u8]) -> Result {

@@ -10,6 +10,7 @@ use crate::kapi::kthread::ThreadContext;
 use crate::kapi::socket::SocketAddrV4;
 use crate::knobs;
 use crate::logger::facts::{Learned, Snapshot};
+use crate::logger::replayer::CopyLock;
 use crate::mars_core::pace::pace;
 use crate::mars_core::replica::{fetch_step, FetchDecision, FetchFacts, FetchRefusal};
 use crate::mars_core::wire::{ErrorCode, LogRead, Message, MsgType, PortRole, MAX_DATA_CHUNK};
@@ -50,6 +51,9 @@ const RANGE_MAX: u64 = 16 << 20;
 pub(crate) struct FetchData {
     /// The resource name.
     res: Bytes,
+    /// Taken from the check of a copy's size to the end of the append after it (shared with
+    /// the resource's replay, which cuts damaged copies under it).
+    copy_lock: CopyLock,
 }
 
 /// A running fetch of one resource's logfiles; dropping it stops the thread promptly (its
@@ -59,8 +63,9 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    /// Starts fetching the logfiles of resource `res` for this host.
-    pub(crate) fn start(res: &[u8]) -> Result<Self> {
+    /// Starts fetching the logfiles of resource `res` for this host; `copy_lock` is the one
+    /// the resource's replay takes.
+    pub(crate) fn start(res: &[u8], copy_lock: CopyLock) -> Result<Self> {
         let shared = Shared::new(None)?;
         let mut name = KVec::new();
         name.extend_from_slice(res, GFP_KERNEL)?;
@@ -68,7 +73,10 @@ impl Fetcher {
             _worker: Worker::spawn(
                 c_str!("mars_fetch"),
                 &shared,
-                FetchData { res: name },
+                FetchData {
+                    res: name,
+                    copy_lock,
+                },
                 fetch_thread,
             )?,
         })
@@ -239,7 +247,7 @@ fn step<'s>(
     let result = if probe {
         probe_durable(session, &rel, from).map(|d| (d, false))
     } else {
-        fetch_range(session, context, &rel, from, to)
+        fetch_range(session, context, &state.data.copy_lock, &rel, from, to)
     };
     let (durable, appended) = match result {
         Ok(r) => r,
@@ -407,6 +415,7 @@ fn pace_received(stopper: &Stopper, context: &ThreadContext, bytes: u64) {
 fn fetch_range(
     session: &mut Session<'_>,
     context: &ThreadContext,
+    copy_lock: &CopyLock,
     rel: &[u8],
     from: u64,
     to: u64,
@@ -505,6 +514,7 @@ fn fetch_range(
                     let Some(file) = file.as_ref() else {
                         return Err(FetchEnd::Local(EINVAL));
                     };
+                    let copying = copy_lock.lock();
                     if file.size() != offset {
                         // The replay cut the copy at a damaged record meanwhile: decide again.
                         short = true;
@@ -512,6 +522,7 @@ fn fetch_range(
                     }
                     file.write_all_at(data.data, offset)
                         .map_err(FetchEnd::Local)?;
+                    drop(copying);
                     offset = offset.saturating_add(len);
                     appended = true;
                     pace_received(stopper, context, len);

@@ -20,9 +20,11 @@ mod cmd_switch;
 mod cmd_sync;
 mod cmd_systemd;
 mod ctx;
+mod events;
 mod fail;
 mod macros;
 mod model;
+mod prometheus;
 mod res_list;
 mod secret;
 mod systemd_ctl;
@@ -294,12 +296,30 @@ enum Command {
     /// /usr/local/lib/marsadm) overrides a built-in macro. A value the kernel does not publish
     /// (rates) is refused with "not available", never made up.
     View(ViewArgs),
+    /// Stream the state of this host's resources: first as it is, then one line per change.
+    ///
+    /// As `drbdsetup events2`: `exists` lines for every object (host, peer, resource,
+    /// switch, sync, replay, logs, message), then `exists -`, then `create`, `change`
+    /// (identity and the fields that changed) and `destroy` lines as the tree changes;
+    /// woken by inotify on /mars. Ends cleanly when its reader goes away and on SIGINT or
+    /// SIGTERM. See marsadm(8).
+    Events(events::EventsArgs),
     /// Print the versions of marsadm and of the formats it speaks.
     Version,
     #[command(flatten)]
     Drbd(cmd_drbd::DrbdCommand),
     /// List the records of a transaction logfile and report its first defect.
     LogDump(cmd_log_dump::LogDumpArgs),
+    /// Print the shell completion script (for packaging: `make install` generates it).
+    #[command(hide = true)]
+    GenerateCompletion(CompletionArgs),
+}
+
+/// Arguments of the hidden `generate-completion`.
+#[derive(clap::Args)]
+struct CompletionArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
 }
 
 /// Arguments of `view` and `view-<macro>`.
@@ -326,6 +346,9 @@ struct ViewArgs {
     /// Seconds after which `view` warns that a fetch appears stuck.
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     stuck_seconds: u64,
+    /// Print metrics in the Prometheus text exposition format (Documentation/install.rst).
+    #[arg(long, conflicts_with_all = ["json", "macro_text", "view_macro"])]
+    prometheus: bool,
 }
 
 /// Arguments of `systemd-trigger` and `systemd-trigger-extern`.
@@ -359,7 +382,9 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
         return macros::run(ctx, &request, &resources, all);
     }
     let view = model::read(ctx, only.as_deref());
-    if args.json {
+    if args.prometheus {
+        print!("{}", prometheus::render(ctx, &view));
+    } else if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&model::to_json(&view)).unwrap_or_default()
@@ -441,6 +466,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
     let needs = match command {
         Command::CreateCluster(_) | Command::JoinCluster(_) => Needs::NoCluster,
         Command::View(_)
+        | Command::Events(_)
         | Command::GetSystemdUnit(_)
         | Command::GetSystemdWant(_)
         | Command::SystemdTrigger(_)
@@ -486,7 +512,8 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
             systemd_trigger::trigger(&ctx, args.res.as_deref(), true, "systemd-trigger-extern")
         }
         Command::View(args) => view(&ctx, args),
-        Command::Version | Command::LogDump(_) => {
+        Command::Events(args) => events::events(&ctx, args),
+        Command::Version | Command::LogDump(_) | Command::GenerateCompletion(_) => {
             Err(Fail::refused("internal: not a tree command"))
         }
     }
@@ -560,6 +587,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::LogDump(args) => return cmd_log_dump::run(args),
+        Command::GenerateCompletion(args) => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "marsadm", &mut script);
+            return match std::io::stdout().write_all(&script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            };
+        }
         Command::CreateCluster(_) => "create-cluster",
         Command::JoinCluster(_) => "join-cluster",
         Command::LeaveCluster => "leave-cluster",
@@ -593,6 +631,7 @@ fn main() -> ExitCode {
         Command::SystemdTrigger(_) => "systemd-trigger",
         Command::SystemdTriggerExtern(_) => "systemd-trigger-extern",
         Command::View(_) => "view",
+        Command::Events(_) => "events",
     };
     let g = &cli.global;
     let options = Options {

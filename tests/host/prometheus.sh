@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# marsadm view --prometheus: parsed by a real Prometheus parser (prometheus_client's text
+# parser, Debian package python3-prometheus-client, installed here when missing, as root),
+# its values compared with `view --json` of the same tree (tests/host/prometheus_compare.py),
+# the counters with the fake /proc/sys/mars and the peers with their heartbeats. The tree is
+# made by build/marsadm (create-cluster, create-resource) plus the links the kernel and the
+# peers would write. KTAP output.
+set -uo pipefail
+. "$(dirname "$0")/../lib/ktap.sh"
+
+echo "TAP version 13"
+marsadm=$top/build/marsadm
+[ -x "$marsadm" ] || { echo "Bail out! run make first: no build/marsadm"; exit 1; }
+mars_apt_install python3-prometheus-client >&2 || { echo "Bail out! cannot install python3-prometheus-client"; exit 1; }
+
+now=2000000000.123456789
+export MARS_ROOT=$tmp/mars MARS_PROC=$tmp/proc MARS_HOST=alpha
+mkdir -p "$MARS_ROOT" "$MARS_PROC"
+chmod 700 "$MARS_ROOT"
+printf 'CURRENT_TIME=1700000000.000000000\nlamport_now=%s\nCALLS=1\n' "$now" > "$MARS_PROC/lamport_clock"
+: > "$MARS_PROC/trigger"
+# put REL VALUE [STAMP]: a link as the kernel or a peer writes it.
+put() {
+	mkdir -p "$(dirname "$MARS_ROOT/$1")"
+	ln -sfn "$2" "$MARS_ROOT/$1" && touch -h -d "@${3:-$now}" "$MARS_ROOT/$1"
+}
+truncate -s 1M "$tmp/disk0.img"
+truncate -s 4M "$tmp/disk1.img"
+{
+	"$marsadm" create-cluster --ip=10.0.0.1 &&
+		"$marsadm" create-resource r0 "$tmp/disk0.img" &&
+		"$marsadm" create-resource r1 "$tmp/disk1.img"
+} > "$tmp/setup.log" 2>&1 || { cat "$tmp/setup.log"; echo "Bail out! cannot make the tree"; exit 1; }
+put actual-alpha/alive 1
+put actual-alpha/time "$now"
+put actual-alpha/emergency 1
+put actual-alpha/rest-space 1234
+put actual-alpha/total-space 5678
+put ips/ip-bravo 10.0.0.2
+put actual-bravo/time 1999999990.5
+put ips/ip-charlie 10.0.0.3
+put actual-charlie/time 1999990000.0
+# r0: a primary with two logfiles, its replay in the first.
+put resource-r0/actual-alpha/is-attached 1
+put resource-r0/actual-alpha/is-primary 1
+put resource-r0/actual-alpha/msg-err-disk "1.0 2.0 read error"
+head -c 3000 /dev/zero > "$MARS_ROOT/resource-r0/log-000000001-alpha"
+head -c 5000 /dev/zero > "$MARS_ROOT/resource-r0/log-000000002-alpha"
+put resource-r0/replay-alpha log-000000001-alpha,1000,0
+put resource-r0/todo-alpha/emergency-limit 20
+put resource-r0/actual-alpha/is-emergency 1
+# r1: half synced, a split brain reported by bravo's kernel.
+put resource-r1/syncstatus-alpha 2097152
+put resource-r1/actual-bravo/msg-err-splitbrain-detected "split brain"
+# The kernel's statistics.
+echo 12345 > "$MARS_PROC/log_fetch_bytes"
+echo 678 > "$MARS_PROC/sync_data_bytes"
+echo 9 > "$MARS_PROC/sync_sum_bytes"
+echo 4096 > "$MARS_PROC/sync_copied_bytes"
+echo 0 > "$MARS_PROC/sync_served_bytes"
+echo 3 > "$MARS_PROC/net_refused_entries"
+echo 2 > "$MARS_PROC/net_refused_connections"
+echo 1 > "$MARS_PROC/sync_connections"
+
+"$marsadm" view --json > "$tmp/view.json" 2> "$tmp/err" || { cat "$tmp/err"; echo "Bail out! view --json failed"; exit 1; }
+"$marsadm" view --prometheus > "$tmp/metrics.txt" 2> "$tmp/err" ||
+	{ cat "$tmp/err"; echo "Bail out! view --prometheus failed"; exit 1; }
+# Debian's python3, which the package serves (PATH may name another one first).
+/usr/bin/python3 "$top/tests/host/prometheus_compare.py" "$tmp/view.json" "$tmp/metrics.txt" "$MARS_PROC"
