@@ -5,6 +5,10 @@
 # C helpers), every scenario and guest benchmark, the mars kselftest installed by the kernel's
 # selftests machinery (/kselftest), and the userspace tools the scenarios need (Debian binaries
 # copied with their shared libraries).
+# fio is not in OUTPUT.cpio: Debian's fio brings 65 shared libraries (ceph, gluster, ICU; 76 MB
+# of the 94), and every guest paid about 5 s of CPU at boot to unpack them. OUTPUT-fio.cpio
+# is OUTPUT.cpio with fio and its libraries as a second cpio archive on top, for the scenarios
+# and benchmarks with the header "# tools: fio" (scripts/run-scenario.sh picks it).
 # Usage: build-initramfs.sh KERNEL_BUILD OUTPUT.cpio
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -22,20 +26,21 @@ for applet in $(/bin/busybox --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
 
-# Copy a binary and every shared library it needs, at the same paths.
+# Copy a binary and every shared library it needs, at the same paths, into DEST (default: the
+# base image), leaving out libraries the base image has.
 copy_bin() {
-	local bin=$1 lib
+	local bin=$1 dest=${2:-$root} lib
 	[ -e "$bin" ] || die "missing $bin (scripts/setup.sh installs it)"
-	mkdir -p "$root$(dirname "$bin")"
-	cp -L "$bin" "$root$bin"
+	mkdir -p "$dest$(dirname "$bin")"
+	cp -L "$bin" "$dest$bin"
 	for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' | sort -u); do
-		[ -e "$root$lib" ] && continue
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib"
+		[ -e "$root$lib" ] || [ -e "$dest$lib" ] && continue
+		mkdir -p "$dest$(dirname "$lib")"
+		cp -L "$lib" "$dest$lib"
 	done
 }
 # Real tools replace busybox applets of the same name.
-for bin in /sbin/mkfs.ext4 /sbin/e2fsck /sbin/tune2fs /sbin/mke2fs /usr/bin/fio /sbin/tc \
+for bin in /sbin/mkfs.ext4 /sbin/e2fsck /sbin/tune2fs /sbin/mke2fs /sbin/tc \
 	/sbin/ip /usr/sbin/dmsetup /usr/bin/timeout; do
 	rm -f "$root$bin"
 	copy_bin "$bin"
@@ -76,5 +81,13 @@ echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
 
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) > "$out.tmp"
+
+# The fio layer (after everything else: it holds only the libraries the base image lacks).
+fioroot=$root.fio
+mkdir -p "$fioroot"
+trap 'rm -rf "$root" "$fioroot"' EXIT
+copy_bin /usr/bin/fio "$fioroot"
+(cd "$fioroot" && find . -mindepth 1 -print0 | cpio --null -o -H newc --quiet) | cat "$out.tmp" - > "${out%.cpio}-fio.cpio.tmp"
+mv "${out%.cpio}-fio.cpio.tmp" "${out%.cpio}-fio.cpio"
 mv "$out.tmp" "$out"
-log "initramfs $(du -h "$out" | cut -f1) at $out"
+log "initramfs $(du -h "$out" | cut -f1) at $out; with fio $(du -h "${out%.cpio}-fio.cpio" | cut -f1)"

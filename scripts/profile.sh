@@ -27,8 +27,8 @@ for lib in $(ldd "$perf" | grep -o '/[^ ]*' | sort -u); do
 done
 cp "$MARS_TOP/tests/qemu/profile/profile-io.sh" "$root/mars-tests/"
 # A later archive's files replace an earlier one's (the kernel unpacks them in order).
-(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | cat "$results/base.cpio" - > "$results/initramfs.cpio"
-rm -f "$results/base.cpio"
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | cat "$results/base-fio.cpio" - > "$results/initramfs.cpio"
+rm -f "$results/base.cpio" "$results/base-fio.cpio"
 log "profiling the ${PROFILE_JOB:-seq} job"
 MARS_EXTRA_APPEND="mars_profile_job=${PROFILE_JOB:-seq}" "$MARS_TOP/scripts/run-scenario.sh" \
 	"$MARS_TOP/tests/qemu/profile/profile-io.sh" "$KERNEL_BUILD/arch/x86/boot/bzImage" \

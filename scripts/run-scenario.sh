@@ -18,6 +18,9 @@
 # "# image: systemd": the guests boot Debian's systemd as PID 1 (scripts/build-systemd-image.sh
 # makes that image from INITRAMFS, as INITRAMFS with -systemd before .cpio, once per run) and
 # run the scenario as a service.
+# "# tools: fio": the guests boot INITRAMFS with fio added (scripts/build-initramfs.sh makes it
+# as INITRAMFS with -fio before .cpio; where there is none, INITRAMFS is taken to have fio).
+# The base image has no fio: its 65 libraries cost every guest about 5 s of CPU at boot.
 # Environment: MARS_ACCEL (default: kvm where a probe guest boots under it, else tcg),
 # MARS_SMP (2), MARS_TIMEOUT (overrides the header's timeout, for long runs), MARS_CRASH_BOOTS
 # (overrides the header's crash-boots; the guests see it as $mars_crash_boots), MARS_EXTRA_APPEND
@@ -38,6 +41,11 @@ crash_boots=${MARS_CRASH_BOOTS:-$(header crash-boots)}; crash_boots=${crash_boot
 crash_hosts=$(header crash-hosts)
 output=$(header output)
 image=$(header image)
+tools=$(header tools)
+if [[ " $tools " == *" fio "* ]]; then
+	[ "$image" = systemd ] && die "$scenario: the systemd image has no fio"
+	[ -f "${initrd%.cpio}-fio.cpio" ] && initrd=${initrd%.cpio}-fio.cpio
+fi
 # The guest's PID 1 and the kernel command line that selects it.
 init_append="rdinit=/init"
 if [ "$image" = systemd ]; then
@@ -68,6 +76,13 @@ if [ "$accel" = tcg ] && [ "$(uname -m)" = x86_64 ]; then
 	tsc_khz=$(mars_host_tsc_khz)
 	[ -n "$tsc_khz" ] && clock_append=" tsc_early_khz=$tsc_khz tsc=reliable"
 fi
+# Boot-time work no test needs, each a few seconds of a TCG guest's CPU under lockdep and
+# kmemleak: pty.legacy_count=0, no BSD ptys (512 device nodes; everything uses /dev/ptmx);
+# drbd.minor_count=1 where the script does not use DRBD (DRBD, built in for the benchmarks'
+# baselines, preallocates 256 pages per minor of its default 32; the benchmarks keep that).
+# Together 2.3 s of the 9.4 s of CPU a guest took to boot to its init (7 Dec 2026).
+boot_append="pty.legacy_count=0"
+grep -qi drbd "$scenario" || boot_append+=" drbd.minor_count=1"
 names=(alpha bravo charlie delta)
 
 dir=$results/$name
@@ -116,7 +131,7 @@ launch() {
 	# cold run of 7 Dec 2026 at load 5 on 2 cores). A stall in MARS code still reports after 60 s.
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$memory" -smp "$smp" -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rcupdate.rcu_cpu_stall_timeout=60 $init_append$([ "$image" = systemd ] && printf ' systemd.hostname=%s systemd.machine_id=%032x' "$host" "$i") mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret$clock_append${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
+		-append "console=ttyS0 loglevel=6 panic=-1 oops=panic no_timer_check rcupdate.rcu_cpu_stall_timeout=60 $boot_append $init_append$([ "$image" = systemd ] && printf ' systemd.hostname=%s systemd.machine_id=%032x' "$host" "$i") mars_host=$host mars_index=$i mars_nguests=$nguests mars_scenario=$name mars_boot=$b mars_crash_boots=$crash_boots mars_secret=$secret$clock_append${MARS_EXTRA_APPEND:+ $MARS_EXTRA_APPEND}" \
 		-serial "file:$dir/$host$suffix.console" -serial "file:$dir/$host$suffix.out" \
 		-monitor "unix:$dir/$host.monitor,server,nowait" \
 		-drive "file=$dir/$host-data.img,if=virtio,format=raw,cache=none,aio=threads" \

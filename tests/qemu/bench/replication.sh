@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
 # timeout: 2400
+# tools: fio
 # data-disk: 512M
 # mars-disk: 1G
 #

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 1
 # timeout: 1500
+# tools: fio
 # data-disk: 1G
 # mars-disk: 4G
 #

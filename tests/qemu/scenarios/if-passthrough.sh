@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 1
 # timeout: 1800
+# tools: fio
 # data-disk: 256M
 #
 # Promise: /dev/mars/<name>, an if brick wired to a bio brick on /dev/vda (made with the

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
 # timeout: 1500
+# tools: fio
 # data-disk: 64M
 # mars-disk: 64M
 #

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
 # timeout: 1200
+# tools: fio
 # data-disk: 128M
 # mars-disk: 512M
 #
