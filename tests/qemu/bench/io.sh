@@ -8,8 +8,9 @@
 # Benchmark (make bench, not make check): the primary's IO path against the raw data device,
 # same guest, same run, same disks. fio on /dev/vda first, then the same jobs on
 # /dev/mars/<res> over /dev/vda with its log on /dev/vdb (/mars): sequential 1 MiB writes
-# (throughput), random 4 KiB writes at queue depth 1 (mean latency; also O_DSYNC on the raw device, since the logger
-# acknowledges these O_DIRECT writes only once their log record is durable; and O_DSYNC on every
+# (throughput), random 4 KiB writes at queue depth 1 (mean latency; also against O_DSYNC on the
+# raw device, the fair baseline under logger_completion_semantics 1 and 2, which acknowledge
+# these O_DIRECT writes only once their log record is durable; and O_DSYNC, i.e. FUA, on every
 # device) and at queue depth 32 (IOPS), all O_DIRECT; then reads of data not pending in the
 # logger's shadows (after everything is written back): sequential 1 MiB at QD 8, random 4 KiB
 # at QD 1 (mean latency) and QD 32 (IOPS). Then the DRBD baseline: the same jobs on a single-node DRBD
@@ -67,8 +68,8 @@ run_all raw /dev/vda
 run_reads raw /dev/vda
 check "load the module" mars_logged_device_load
 # Variants (not the default): mars_bench_semantics=N on the kernel command line
-# (MARS_EXTRA_APPEND) sets logger_completion_semantics, e.g. 0 to see what acknowledging
-# O_DIRECT writes before their records are durable would give.
+# (MARS_EXTRA_APPEND) sets logger_completion_semantics, e.g. 1 for the original's rule
+# (O_DIRECT writes acknowledged only once their records are durable).
 if [ -n "${mars_bench_semantics:-}" ]; then
 	check "variant: logger_completion_semantics $mars_bench_semantics" write_knob logger_completion_semantics "$mars_bench_semantics"
 fi

@@ -49,8 +49,10 @@ if [ "$mars_boot" = 1 ]; then
 	check "create $name over /dev/vda" hook_write "$name $res /dev/vda"
 	check "pause writeback" hook_write "pause $name"
 	dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null
-	check "write 4 MiB synchronously (64 KiB direct writes, each durable when acknowledged)" \
-		dd if=/tmp/a of="$dev" bs=64k oflag=direct
+	# O_DSYNC: each write carries FUA, durable when acknowledged under every completion
+	# semantics (O_DIRECT alone is, by default, acknowledged once copied: knobs.rst).
+	check "write 4 MiB synchronously (64 KiB O_DIRECT|O_DSYNC writes, each durable when acknowledged)" \
+		dd if=/tmp/a of="$dev" bs=64k oflag=direct,dsync
 	check "keep the expected data on /mars (synced)" sh -c "cp /tmp/a /mars/expected && sync"
 	check_fails "the data device does not have it (only the log does)" same_on_data_device 0 /tmp/a
 	# More writes in flight when the power fails.
