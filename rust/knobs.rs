@@ -72,11 +72,16 @@ pub(crate) static MAX_LAMPORT_FUTURE: IntKnob = IntKnob::new(
 /// Seconds between two scans of /mars by the strategy thread (sooner on trigger).
 pub(crate) static SCAN_INTERVAL_SEC: IntKnob = IntKnob::new(c_str!("scan_interval_sec"), 5, 1, 300);
 
-/// When the transaction logger acknowledges writes: 0 right after copying, 1 (default)
+/// When the transaction logger acknowledges writes: 0 right after copying, 1 (the original's)
 /// non-sync writes early and sync/FUA writes when their log record is durable, 2 every write
-/// when durable (`mars_core::logger::CompletionSemantics`).
-pub(crate) static LOGGER_COMPLETION_SEMANTICS: IntKnob =
-    IntKnob::new(c_str!("logger_completion_semantics"), 1, 0, 2);
+/// when durable, 3 (default, the block layer's rule) FUA writes when durable, the others early
+/// (`mars_core::logger::CompletionSemantics`; flushes always wait).
+pub(crate) static LOGGER_COMPLETION_SEMANTICS: IntKnob = IntKnob::new(
+    c_str!("logger_completion_semantics"),
+    crate::mars_core::logger::CompletionSemantics::DEFAULT.knob_value(),
+    0,
+    crate::mars_core::logger::CompletionSemantics::KNOB_MAX,
+);
 /// How the log writer makes a batch durable: 0 write-back only, 1 fdatasync, 2 fsync.
 pub(crate) static AIO_SYNC_MODE: IntKnob = IntKnob::new(c_str!("aio_sync_mode"), 2, 0, 2);
 /// Shadow memory of all transaction loggers together, in percent of the RAM ...

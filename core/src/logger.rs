@@ -23,23 +23,34 @@ pub enum CompletionSemantics {
     /// a crash loses the writes whose log records were not yet on disk (a suffix of the
     /// history: the device stays consistent, but FUA/sync writes may be lost).
     EarlyAll,
-    /// 1 (default): writes nobody waits for (neither sync nor FUA) early, the others when
-    /// their log record is durable.
+    /// 1 (the original's default): writes nobody waits for (neither sync nor FUA) early, the
+    /// others when their log record is durable.
     EarlyNonSync,
     /// 2: every write when its log record is durable.
     Late,
+    /// 3 (default): the block layer's contract for a disk with a volatile write cache, which
+    /// `/dev/mars/<res>` announces: writes with FUA (and flushes) when their log record is
+    /// durable, every other write early, also `REQ_SYNC` ones (every `O_DIRECT` write), for
+    /// which the flag is a hint about waiting, not a durability request. What was acknowledged
+    /// early is durable once a later flush or FUA write is acknowledged (the log keeps the
+    /// order), as on any disk with a write cache.
+    EarlyNonFua,
 }
 
 impl CompletionSemantics {
-    /// The original's default (1).
-    pub const DEFAULT: CompletionSemantics = CompletionSemantics::EarlyNonSync;
+    /// The default (3): the block layer's rule, not the original's (1), see [`Self::EarlyNonFua`].
+    pub const DEFAULT: CompletionSemantics = CompletionSemantics::EarlyNonFua;
 
-    /// The semantics for a knob value, `None` outside 0..=2.
+    /// The largest knob value.
+    pub const KNOB_MAX: i64 = 3;
+
+    /// The semantics for a knob value, `None` outside 0..=3.
     pub const fn from_knob(value: i64) -> Option<CompletionSemantics> {
         match value {
             0 => Some(CompletionSemantics::EarlyAll),
             1 => Some(CompletionSemantics::EarlyNonSync),
             2 => Some(CompletionSemantics::Late),
+            3 => Some(CompletionSemantics::EarlyNonFua),
             _ => None,
         }
     }
@@ -50,6 +61,7 @@ impl CompletionSemantics {
             CompletionSemantics::EarlyAll => 0,
             CompletionSemantics::EarlyNonSync => 1,
             CompletionSemantics::Late => 2,
+            CompletionSemantics::EarlyNonFua => 3,
         }
     }
 
@@ -72,6 +84,12 @@ impl CompletionSemantics {
             ) => AckPoint::Copied,
             (CompletionSemantics::EarlyNonSync, RequestKind::Write { .. }) => AckPoint::Durable,
             (CompletionSemantics::Late, RequestKind::Write { .. }) => AckPoint::Durable,
+            (CompletionSemantics::EarlyNonFua, RequestKind::Write { fua: false, .. }) => {
+                AckPoint::Copied
+            }
+            (CompletionSemantics::EarlyNonFua, RequestKind::Write { fua: true, .. }) => {
+                AckPoint::Durable
+            }
         }
     }
 }
@@ -378,6 +396,7 @@ mod tests {
             (EarlyAll, [Copied, Copied, Copied, Copied, Durable]),
             (EarlyNonSync, [Copied, Durable, Durable, Durable, Durable]),
             (Late, [Durable, Durable, Durable, Durable, Durable]),
+            (EarlyNonFua, [Copied, Copied, Durable, Durable, Durable]),
         ];
         for (sem, expect) in table {
             let got = [
@@ -390,9 +409,12 @@ mod tests {
             assert_eq!(got, expect, "{sem:?}");
             assert_eq!(CompletionSemantics::from_knob(sem.knob_value()), Some(sem));
         }
-        assert_eq!(CompletionSemantics::from_knob(3), None);
+        assert_eq!(
+            CompletionSemantics::from_knob(CompletionSemantics::KNOB_MAX + 1),
+            None
+        );
         assert_eq!(CompletionSemantics::from_knob(-1), None);
-        assert_eq!(CompletionSemantics::DEFAULT.knob_value(), 1);
+        assert_eq!(CompletionSemantics::DEFAULT.knob_value(), 3);
     }
 
     #[test]

@@ -9,14 +9,16 @@
 # Benchmark (make bench, not make check): the primary's IO path against the raw data device,
 # same guest, same run, same disks. fio on /dev/vda first, then the same jobs on
 # /dev/mars/<res> over /dev/vda with its log on /dev/vdb (/mars): sequential 1 MiB writes
-# (throughput), random 4 KiB writes at queue depth 1 (mean latency; also O_DSYNC on the raw device, since the logger
-# acknowledges these O_DIRECT writes only once their log record is durable; and O_DSYNC on every
+# (throughput), random 4 KiB writes at queue depth 1 (mean latency; also against O_DSYNC on the
+# raw device, the fair baseline under logger_completion_semantics 1 and 2, which acknowledge
+# these O_DIRECT writes only once their log record is durable; and O_DSYNC, i.e. FUA, on every
 # device) and at queue depth 32 (IOPS), all O_DIRECT; then reads of data not pending in the
 # logger's shadows (after everything is written back): sequential 1 MiB at QD 8, random 4 KiB
 # at QD 1 (mean latency) and QD 32 (IOPS). Then the DRBD baseline: the same jobs on a single-node DRBD
 # 8.4 device (built into the kernel) over /dev/vda with external metadata on /dev/vdb (after
 # /mars is unmounted), Primary without a peer (drbd_up_single in lib.sh). Prints one
-# "# bench:" line per number and the ratios mars/raw and mars/drbd. The aim: sequential
+# "# bench:" line per number and the ratios mars/raw and mars/drbd; the MARS write jobs run
+# twice, under the default completion semantics (mars) and under the original's (mars1). The aim: sequential
 # >= 0.8 of raw, QD1 latency <= 1.25 of raw. Under TCG the absolute numbers mean little; the
 # ratios are what to compare. 20 s per job.
 . /mars-tests/lib.sh
@@ -68,8 +70,8 @@ run_all raw /dev/vda
 run_reads raw /dev/vda
 check "load the module" mars_logged_device_load
 # Variants (not the default): mars_bench_semantics=N on the kernel command line
-# (MARS_EXTRA_APPEND) sets logger_completion_semantics, e.g. 0 to see what acknowledging
-# O_DIRECT writes before their records are durable would give.
+# (MARS_EXTRA_APPEND) sets logger_completion_semantics, e.g. 1 for the original's rule
+# (O_DIRECT writes acknowledged only once their records are durable).
 if [ -n "${mars_bench_semantics:-}" ]; then
 	check "variant: logger_completion_semantics $mars_bench_semantics" write_knob logger_completion_semantics "$mars_bench_semantics"
 fi
@@ -79,6 +81,18 @@ check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
 run_all mars "$dev"
 echo "# logger: $(mars_logger_stat "$name" records) records in $(mars_logger_stat "$name" batches) batches, $(mars_logger_stat "$name" writebacks) writebacks"
 check "the logger writes everything back" wait_for 300 mars_written_back "$name"
+# The same write jobs under the original's completion semantics (1: every O_DIRECT write waits
+# for its log record), in the same run, so that the two compare under the same load
+# (mars_bench_compare=0 skips them; not when a variant set the semantics).
+compare=${mars_bench_compare:-1}
+[ -n "${mars_bench_semantics:-}" ] && compare=0
+if [ "$compare" = 1 ]; then
+	sem=$(cat /proc/sys/mars/logger_completion_semantics)
+	check "logger_completion_semantics 1 (the original's rule)" write_knob logger_completion_semantics 1
+	run_all mars1 "$dev"
+	check "logger_completion_semantics back to $sem" write_knob logger_completion_semantics "$sem"
+	check "the logger writes everything back" wait_for 300 mars_written_back "$name"
+fi
 echo "# logger before the reads: $(mars_logger_stat "$name" pending) pieces pending writeback"
 run_reads mars "$dev"
 check "switch $dev off" mars_logged_device_down "$name"
@@ -91,11 +105,14 @@ run_reads drbd /dev/drbd0
 echo "# drbd: $(grep '^ *0:' -A1 /proc/drbd | tr -s ' \n' ' ')max request $(cat /sys/block/drbd0/queue/max_sectors_kb) KiB"
 check "switch /dev/drbd0 off" drbd_down
 
-for p in raw mars drbd; do
+devices="raw mars drbd"
+[ "$compare" = 1 ] && devices="raw mars mars1 drbd"
+for p in $devices; do
 	echo "# bench: $p seq-1M-write $(($(field $p-seq 48) / 1024)) MiB/s"
 	echo "# bench: $p randwrite-4k-qd1 mean latency $(field $p-qd1 81) us"
 	echo "# bench: $p randwrite-4k-qd1 O_DSYNC mean latency $(field $p-qd1-dsync 81) us"
 	echo "# bench: $p randwrite-4k-qd32 $(field $p-qd32 49) IOPS"
+	[ "$p" = mars1 ] && continue # (writes only)
 	echo "# bench: $p seq-1M-read $(($(field $p-rseq 7) / 1024)) MiB/s"
 	echo "# bench: $p randread-4k-qd1 mean latency $(field $p-rqd1 40) us"
 	echo "# bench: $p randread-4k-qd32 $(field $p-rqd32 8) IOPS"
@@ -108,6 +125,12 @@ echo "# bench: ratio randwrite-4k-qd32 IOPS mars/raw $(ratio "$(field mars-qd32 
 echo "# bench: ratio seq-1M-read throughput mars/raw $(ratio "$(field mars-rseq 7)" "$(field raw-rseq 7)") (aim >= 0.95)"
 echo "# bench: ratio randread-4k-qd1 latency mars/raw $(ratio "$(field mars-rqd1 40)" "$(field raw-rqd1 40)")"
 echo "# bench: ratio randread-4k-qd32 IOPS mars/raw $(ratio "$(field mars-rqd32 8)" "$(field raw-rqd32 8)") (aim >= 0.95)"
+if [ "$compare" = 1 ]; then
+	echo "# bench: ratio seq-1M-write throughput mars1/raw $(ratio "$(field mars1-seq 48)" "$(field raw-seq 48)") (semantics 1)"
+	echo "# bench: ratio randwrite-4k-qd1 latency mars1/raw $(ratio "$(field mars1-qd1 81)" "$(field raw-qd1 81)") (semantics 1)"
+	echo "# bench: ratio randwrite-4k-qd1 O_DSYNC latency mars1/raw $(ratio "$(field mars1-qd1-dsync 81)" "$(field raw-qd1-dsync 81)") (semantics 1)"
+	echo "# bench: ratio randwrite-4k-qd32 IOPS mars1/raw $(ratio "$(field mars1-qd32 49)" "$(field raw-qd32 49)") (semantics 1)"
+fi
 echo "# bench: ratio seq-1M-write throughput drbd/raw $(ratio "$(field drbd-seq 48)" "$(field raw-seq 48)")"
 echo "# bench: ratio seq-1M-write throughput mars/drbd $(ratio "$(field mars-seq 48)" "$(field drbd-seq 48)")"
 echo "# bench: ratio randwrite-4k-qd1 latency mars/drbd $(ratio "$(field mars-qd1 81)" "$(field drbd-qd1 81)")"

@@ -10,9 +10,11 @@
  *       at a time, each block carrying (block number, sequence number) and data derived from
  *       both. Before a write it appends an INTENT record to JOURNAL, after the write is
  *       acknowledged as durable an ACK record (see below: a record exists after a crash if
- *       its write returned). "Durable" is what POSIX promises: even
- *       threads write with O_DIRECT|O_DSYNC (the block layer sends FUA, or a flush after the
- *       write), odd threads with O_DIRECT and then fdatasync(2) (a flush).
+ *       its write returned). "Durable" is what POSIX promises, three ways by thread index
+ *       modulo 3: 0 pwrite(2) with O_DIRECT|O_DSYNC (a FUA write, then a flush:
+ *       block/fops.c's generic_write_sync), 1 O_DIRECT and then fdatasync(2) (a flush), 2
+ *       Linux AIO (io_submit) with O_DIRECT|O_DSYNC: a FUA write and nothing after it (the
+ *       kernel syncs only synchronous writes), so only the device's FUA handling keeps it.
  *   ackcheck verify DEV JOURNAL BLOCKS [resolve]
  *       Reads the first BLOCKS blocks of DEV and checks each against the journal: a block last
  *       covered by an acknowledged write must hold exactly that write's data; a block covered
@@ -34,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/aio_abi.h>
+#include <sys/syscall.h>
 
 #define BLOCK 4096
 #define MAX_RUN 16
@@ -170,14 +174,40 @@ struct worker {
 	uint64_t rng;
 };
 
+/* One O_DIRECT|O_DSYNC write through Linux AIO, waited for: a FUA write with no flush. */
+static void aio_write_wait(aio_context_t ctx, int fd, const void *buf, size_t len, off_t at)
+{
+	struct iocb cb = { 0 };
+	struct iocb *cbs[1] = { &cb };
+	struct io_event ev;
+	cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+	cb.aio_fildes = (uint32_t)fd;
+	cb.aio_buf = (uint64_t)(uintptr_t)buf;
+	cb.aio_nbytes = len;
+	cb.aio_offset = at;
+	if (syscall(SYS_io_submit, ctx, 1L, cbs) != 1)
+		die("io_submit");
+	long got;
+	while ((got = syscall(SYS_io_getevents, ctx, 1L, 1L, &ev, NULL)) != 1)
+		if (got >= 0 || errno != EINTR)
+			die("io_getevents");
+	if (ev.res != (int64_t)len) {
+		errno = ev.res < 0 ? (int)-ev.res : EIO;
+		die("device write (aio)");
+	}
+}
+
 static void *run_thread(void *arg)
 {
 	struct worker *w = arg;
-	int sync_each = w->index % 2 == 0;
-	int fd = open(dev_path, O_WRONLY | O_DIRECT | (sync_each ? O_DSYNC : 0));
+	int way = w->index % 3; /* 0 O_DSYNC, 1 fdatasync, 2 AIO with O_DSYNC */
+	int fd = open(dev_path, O_WRONLY | O_DIRECT | (way != 1 ? O_DSYNC : 0));
+	aio_context_t ctx = 0;
 	void *buf;
 	if (fd < 0)
 		die(dev_path);
+	if (way == 2 && syscall(SYS_io_setup, 1L, &ctx) < 0)
+		die("io_setup");
 	if (posix_memalign(&buf, BLOCK, BLOCK * MAX_RUN))
 		die("posix_memalign");
 	for (;;) {
@@ -192,9 +222,11 @@ static void *run_thread(void *arg)
 		for (uint32_t i = 0; i < len; i++)
 			fill((uint64_t *)((char *)buf + i * BLOCK), at + i, seq);
 		append(INTENT, seq, at, len, w->index);
-		if (pwrite(fd, buf, (size_t)len * BLOCK, (off_t)at * BLOCK) != (ssize_t)len * BLOCK)
+		if (way == 2)
+			aio_write_wait(ctx, fd, buf, (size_t)len * BLOCK, (off_t)at * BLOCK);
+		else if (pwrite(fd, buf, (size_t)len * BLOCK, (off_t)at * BLOCK) != (ssize_t)len * BLOCK)
 			die("device write");
-		if (!sync_each && fdatasync(fd) < 0)
+		if (way == 1 && fdatasync(fd) < 0)
 			die("device fdatasync");
 		append(ACK, seq, at, len, w->index);
 	}
