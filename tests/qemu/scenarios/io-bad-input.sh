@@ -20,7 +20,7 @@
 # first check, so a new knob cannot go untested.
 knobs="max_lamport_future 1 315360000
 scan_interval_sec 1 300
-logger_completion_semantics 0 2
+logger_completion_semantics 0 3
 aio_sync_mode 0 2
 mem_limit_percent 0 70
 mem_limit_gb 1 1048576
