@@ -115,8 +115,12 @@ t_start=$(date +%s)
 unit_state() { systemctl show -p ActiveState --value "$1"; }
 # stack_running RES [SERVICE]: the mount (and the service) active, the filesystem mounted.
 stack_running() {
-	[ "$(unit_state mnt-mars-$1.mount)" = active ] && grep -q "^/dev/mars/$1 /mnt/mars/$1 " /proc/mounts &&
-		{ [ -z "${2:-}" ] || [ "$(unit_state "$2")" = active ]; }
+	_ok=0
+	for _u in mnt-mars-$1.mount ${2:-}; do
+		_s=$(unit_state "$_u"); [ "$_s" = active ] || { echo "$_u is $_s"; _ok=1; }
+	done
+	grep -q "^/dev/mars/$1 /mnt/mars/$1 " /proc/mounts || { echo "/dev/mars/$1 is not mounted on /mnt/mars/$1"; _ok=1; }
+	return $_ok
 }
 # stack_stopped RES [SERVICE]: both inactive, nothing mounted on /mnt/mars/RES.
 stack_stopped() {
@@ -149,6 +153,7 @@ handover() {
 	_t0=$(date +%s)
 	marsadm primary "$1" --parallel --timeout 240 || return 1
 	_took=$(($(date +%s) - _t0))
+	echo "$_took" > /run/handover-took
 	echo "took $_took s"
 	[ "$_took" -le 240 ]
 }
@@ -176,7 +181,10 @@ sync_point stack-on-alpha
 move_r0() {
 	if [ "$h" = "$1" ]; then
 		check "$3: primary r0 on $1 (at most 240 s)" handover r0
-		check "$3: the stack of r0 runs on $1" r0_running
+		echo "# primary r0 took $(cat /run/handover-took) s"
+		# primary returns once the mount holds the device: systemd may still be starting the
+		# service.
+		check "$3: the stack of r0 runs on $1" wait_for 60 r0_running
 		check "$3: $2 wrote its last value" wait_for 120 is_link "/mars/userspace/$3-last-$2"
 		check "$3: the counter on $1 has every value $2 wrote, and no gap" \
 			counter_ok "$2" "$(readlink "/mars/userspace/$3-last-$2")"
@@ -206,7 +214,8 @@ round=1 to=bravo from=alpha
 while [ "$round" -le "$rounds" ]; do
 	if [ "$h" = "$to" ]; then
 		check "round $round: primary r1,r2,r3,r4 --parallel on $to (at most 240 s)" handover r1,r2,r3,r4
-		check "round $round: r1..r4 are mounted on $to" four_running
+		echo "# primary r1,r2,r3,r4 took $(cat /run/handover-took) s"
+		check "round $round: r1..r4 are mounted on $to" wait_for 60 four_running
 	else
 		check "round $round: r1..r4 have primary $to" wait_for 400 four_at "$to"
 		check "round $round: r1..r4 are unmounted on $from" four_stopped
