@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # guests: 2
-# timeout: 1500
+# timeout: 2400
 # image: systemd
 # data-disk: 32M
 # mars-disk: 256M
