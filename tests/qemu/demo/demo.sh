@@ -89,8 +89,9 @@ else
 	t0=$(date +%s)
 	out=$(marsadm primary demo --timeout 300 2>&1) || fail "handover: $out"
 	echo "$out" | show
-	say "handover done in $(($(date +%s) - t0)) s; $(unit_line)"
-	mounted || fail "systemd did not mount /dev/mars/demo on bravo"
+	say "handover done in $(($(date +%s) - t0)) s"
+	wait_for 60 mounted || fail "systemd did not mount /dev/mars/demo on bravo"
+	say "$(unit_line)"
 	(cd $mnt && md5sum -c SUMS) | show
 	(cd $mnt && md5sum -c SUMS >/dev/null) || fail "files differ on bravo"
 	say "all of alpha's files are intact on bravo"
