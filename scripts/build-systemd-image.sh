@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the systemd guest image: the busybox initramfs of build-initramfs.sh (mars.ko in
-# /lib/modules/<version>/extra, /usr/sbin/marsadm, the scenarios) plus Debian's systemd booting
+# /lib/modules/<version>/extra, /usr/sbin/marsadm, the scenarios), the units and templates of
+# systemd/ (make install-systemd), plus Debian's systemd booting
 # as PID 1 (the harness passes rdinit=/lib/systemd/systemd for a scenario with the header
 # "# image: systemd"), which runs the scenario as mars-scenario.service.
 #
@@ -134,9 +135,21 @@ for unit in getty@.service serial-getty@.service console-getty.service container
 done
 printf 'PRETTY_NAME="MARS test guest (Debian 12 systemd)"\nNAME="MARS test guest"\nID=debian\nVERSION_ID="12"\n' \
 	> "$etc/os-release"
+# No generators: a test guest has no fstab, gettys, SysV scripts, encrypted or GPT-discovered
+# disks, and systemd runs every generator at boot and again at every daemon-reload (which
+# marsadm's trigger does after it generated units), each a process to start under TCG.
+mkdir -p "$etc/systemd/system-generators"
+for g in "$sysroot"/lib/systemd/system-generators/* "$sysroot"/usr/lib/systemd/system-generators/*; do
+	if [ -e "$g" ]; then ln -sf /dev/null "$etc/systemd/system-generators/${g##*/}"; fi
+done
 # The harness passes each guest its own id (systemd.machine_id=); this one makes the image
 # look installed, so that systemd does not treat every boot as a first boot.
 echo 6d617273746573746775657374000001 > "$etc/machine-id"
+# systemd/ as a package installs it (make install-systemd): mars.service, mars-trigger.path and
+# .service in /usr/lib/systemd/system, the templates in /usr/lib/marsadm/systemd-templates.
+# Nothing is enabled: a scenario starts what it needs once its /mars is mounted.
+make --no-print-directory -s -C "$MARS_TOP" install-systemd DESTDIR="$stage/extra" ||
+	die "make install-systemd failed"
 
 # Names of the base archive: regular files and directories stay the base's.
 export LC_ALL=C

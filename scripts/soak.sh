@@ -4,18 +4,22 @@
 #   SOAK_CRASH_POINTS  power failures of io-crash (default 30; make check runs 3)
 #   SOAK_FIO_SECONDS   seconds of io-fio-verify passes (default 1200; make check runs 60)
 #   SOAK_FUZZ_SECONDS  seconds per fuzz target (default 600; make check runs 20)
-#   SOAK_PARTS         which parts to run (default "crash fio fuzz")
-# The three parts run side by side (a guest runs on one vCPU, libFuzzer on one core). Ends
+#   SOAK_SYSTEMD_ROUNDS  handovers of four resources at once in systemd-trigger (default 10;
+#                      make check runs 1)
+#   SOAK_PARTS         which parts to run (default "crash fio fuzz systemd")
+# The parts run side by side (a guest runs on one vCPU, libFuzzer on one core). Ends
 # with the figures of each part
-# (crash points survived, MiB written and verified, fuzz runs) and "N passed, N failed".
+# (crash points survived, MiB written and verified, fuzz runs, systemd handover rounds) and
+# "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 
 crash_points=${SOAK_CRASH_POINTS:-30}
 fio_seconds=${SOAK_FIO_SECONDS:-1200}
 fuzz_seconds=${SOAK_FUZZ_SECONDS:-600}
-parts=${SOAK_PARTS:-crash fio fuzz}
-for v in "$crash_points" "$fio_seconds" "$fuzz_seconds"; do
+systemd_rounds=${SOAK_SYSTEMD_ROUNDS:-10}
+parts=${SOAK_PARTS:-crash fio fuzz systemd}
+for v in "$crash_points" "$fio_seconds" "$fuzz_seconds" "$systemd_rounds"; do
 	[[ "$v" =~ ^[1-9][0-9]{0,5}$ ]] || die "SOAK_* values are whole numbers of 1..999999, not '$v'"
 done
 
@@ -42,6 +46,14 @@ if [[ " $parts " == *" fio "* ]]; then
 		"$kernel" "$results/initramfs.cpio" "$results" 2 > "$results/io-fio-verify.log" 2>&1 &
 	pids+=("$!:io-fio-verify")
 fi
+if [[ " $parts " == *" systemd "* ]]; then
+	# About 60 s a round of four handovers on the debug kernel under TCG; generous.
+	log "systemd-trigger with $systemd_rounds rounds of four resources handed over at once"
+	MARS_EXTRA_APPEND="mars_systemd_rounds=$systemd_rounds" MARS_TIMEOUT=$((1500 + systemd_rounds * 300)) \
+		"$MARS_TOP/scripts/run-scenario.sh" "$MARS_TOP/tests/qemu/scenarios/systemd-trigger.sh" \
+		"$kernel" "$results/initramfs.cpio" "$results" 3 > "$results/systemd-trigger.log" 2>&1 &
+	pids+=("$!:systemd-trigger")
+fi
 if [[ " $parts " == *" fuzz "* ]]; then
 	# libFuzzer runs one target at a time on one core, beside the guests.
 	log "fuzzing, $fuzz_seconds s per target"
@@ -59,6 +71,10 @@ if [[ " $parts " == *" crash "* ]]; then
 fi
 if [[ " $parts " == *" fio "* ]]; then
 	grep -h 'MiB written and verified' "$results/io-fio-verify/alpha.out" | sed 's/^/# io-fio-verify: /'
+fi
+if [[ " $parts " == *" systemd "* ]]; then
+	echo "# systemd-trigger: $(grep -hc '^ok .* round [0-9]*: primary r1,r2,r3,r4 --parallel' "$results/systemd-trigger/"*.out 2>/dev/null |
+		awk '{ n += $1 } END { print n + 0 }') of $systemd_rounds rounds of four resources handed over at once"
 fi
 if [[ " $parts " == *" fuzz "* ]]; then
 	wait "$fuzz_pid"; rc=$?
