@@ -676,6 +676,23 @@ fn roll_back(undo: Vec<Undo>) -> Vec<String> {
     problems
 }
 
+/// Seconds since the epoch (negative before it) as UTC civil time: `(year, month, day, hour,
+/// minute, second)` (H. Hinnant's days-to-civil algorithm).
+pub(crate) fn utc_civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = secs.div_euclid(86_400);
+    let t = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, t / 3600, t % 3600 / 60, t % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

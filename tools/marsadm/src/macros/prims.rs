@@ -1092,21 +1092,6 @@ fn pretty_stamps(text: &str) -> String {
 
 /// Seconds since the epoch as `YYYY-MM-DD hh:mm:ss` UTC (civil-from-days).
 fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let t = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        t / 3600,
-        (t % 3600) / 60,
-        t % 60
-    )
+    let (year, month, day, hour, minute, second) = crate::tree_io::utc_civil(secs);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
