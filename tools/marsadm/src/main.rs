@@ -14,6 +14,7 @@ mod cmd_log;
 mod cmd_log_dump;
 mod cmd_member;
 mod cmd_pause;
+mod cmd_resize;
 mod cmd_resource;
 mod cmd_role;
 mod cmd_switch;
@@ -257,6 +258,17 @@ enum Command {
     SystemdTrigger(TriggerArgs),
     /// As systemd-trigger, always queueing (systemctl --no-block): for the trigger services.
     SystemdTriggerExtern(TriggerArgs),
+    /// Grow a resource online after the disks of all its members grew (on the primary).
+    ///
+    /// The new size is the minimum of the members' actsize-<host> (the kernel publishes the
+    /// size of each attached data device there), or SIZE if given (not above that minimum).
+    /// Shrinking is refused. Writes syncstatus-<host> = the new size (the primary's data are
+    /// authoritative), then size; the kernel grows /dev/mars/<name> at once and every
+    /// secondary syncs the new range from the primary before it replays again. Waits (until
+    /// --timeout) until /dev/mars/<name> shows the new size. Refused (nothing written) where
+    /// the kernel does not run the resource as primary, without actsize-* links, and while the
+    /// module is not loaded.
+    Resize(cmd_resize::ResizeArgs),
     /// Start a new logfile on the primary when the current one is not empty.
     LogRotate(cmd_log::LogRotateArgs),
     /// Delete the logfiles (and old version links) that every member has replayed.
@@ -416,6 +428,7 @@ impl Command {
             | Command::LogDelete(a) => Some(&a.res),
             Command::SetEmergencyLimit(a) => Some(a.res()),
             Command::LogRotate(a) => Some(a.res()),
+            Command::Resize(a) => Some(a.res()),
             Command::LogPurgeAll(a) => Some(a.res()),
             Command::Pause(c) => Some(c.res()),
             Command::Drbd(c) => Some(c.res()),
@@ -444,6 +457,7 @@ impl Command {
             Command::LogDelete(_) => Command::LogDelete(one()),
             Command::SetEmergencyLimit(a) => Command::SetEmergencyLimit(a.for_res(res)),
             Command::LogRotate(a) => Command::LogRotate(a.for_res(res)),
+            Command::Resize(a) => Command::Resize(a.for_res(res)),
             Command::LogPurgeAll(a) => Command::LogPurgeAll(a.for_res(res)),
             Command::Pause(c) => Command::Pause(c.for_res(res)),
             Command::Drbd(c) => Command::Drbd(c.for_res(res)),
@@ -500,6 +514,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::Primary(args) => cmd_role::primary(&ctx, args),
         Command::Secondary(args) => cmd_role::secondary(&ctx, args),
         Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
+        Command::Resize(args) => cmd_resize::resize(&ctx, args),
         Command::LogDelete(args) => cmd_log::log_delete(&ctx, args),
         Command::SetSystemdUnit(args) => cmd_systemd::set_unit(&ctx, args),
         Command::GetSystemdUnit(args) => cmd_systemd::get_unit(&ctx, args),
@@ -623,6 +638,7 @@ fn main() -> ExitCode {
         Command::Primary(_) => "primary",
         Command::Secondary(_) => "secondary",
         Command::LogRotate(_) => "log-rotate",
+        Command::Resize(_) => "resize",
         Command::LogDelete(_) => "log-delete",
         Command::SetSystemdUnit(_) => "set-systemd-unit",
         Command::GetSystemdUnit(_) => "get-systemd-unit",
