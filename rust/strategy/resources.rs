@@ -287,7 +287,10 @@ impl Resource {
         if !wanted.member && self.running() == Running::default() {
             return Ok(());
         }
-        self.publish_sizes(host, wanted.member)?;
+        // Not an error of the round: the indicators below must not wait for it.
+        if let Err(e) = self.publish_sizes(host, wanted.member) {
+            pr_debug!("{}: sizes not published: {:?}\n", self.name(), e);
+        }
         let ack = ack_value(self.device.is_some(), &designation)?;
         self.publish(Some(ack.as_bytes()))?;
         self.publish_rates(host, text(&syncstatus))
