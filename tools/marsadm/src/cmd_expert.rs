@@ -441,6 +441,13 @@ pub(crate) fn link_purge_all(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     Ok(())
 }
 
+/// `update-cluster [RES]`: the resources named must exist; then `wait-cluster` (which asks
+/// every peer, as the original's `update_cluster` does whatever the resource).
+pub(crate) fn update_cluster(ctx: &Ctx, args: &ShowArgs) -> CmdResult {
+    show_resources(ctx, args.res.as_deref())?;
+    crate::cmd_cluster::wait_cluster(ctx)
+}
+
 /// `create-uuid` (deprecated): writes `uuid` where a very old tree has none; never replaces
 /// one.
 pub(crate) fn create_uuid(ctx: &Ctx) -> CmdResult {

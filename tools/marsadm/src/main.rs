@@ -139,6 +139,10 @@ enum Command {
     /// heartbeat arrived here (actual-<peer>/time), within --timeout.
     #[command(visible_alias = "wait-connect")]
     WaitCluster,
+    /// Fetch the links of every member now: as wait-cluster (it asks every peer for news and
+    /// waits, within --timeout, until each one's heartbeat arrived since). RES is checked,
+    /// then every peer is asked, as in the original.
+    UpdateCluster(cmd_expert::ShowArgs),
     /// Expert: write one link (VALUE, PATH below /mars) with the current Lamport time.
     SetLink(cmd_cluster::SetLinkArgs),
     /// Expert: print the value of one link (PATH below /mars; `.deleted` for a deleted key).
@@ -578,6 +582,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::JoinCluster(args) => cmd_cluster::join_cluster(&ctx, args),
         Command::LeaveCluster => cmd_cluster::leave_cluster(&ctx),
         Command::WaitCluster => cmd_cluster::wait_cluster(&ctx),
+        Command::UpdateCluster(args) => cmd_expert::update_cluster(&ctx, args),
         Command::SetLink(args) => cmd_cluster::set_link(&ctx, args),
         Command::GetLink(args) => cmd_expert::get_link(&ctx, args),
         Command::DeleteFile(args) => cmd_expert::delete_file(&ctx, args),
@@ -724,6 +729,7 @@ fn main() -> ExitCode {
         Command::JoinCluster(_) => "join-cluster",
         Command::LeaveCluster => "leave-cluster",
         Command::WaitCluster => ctx::typed_name(&["wait-cluster", "wait-connect"]),
+        Command::UpdateCluster(_) => "update-cluster",
         Command::SetLink(_) => "set-link",
         Command::GetLink(_) => "get-link",
         Command::DeleteFile(_) => "delete-file",

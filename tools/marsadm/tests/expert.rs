@@ -433,3 +433,30 @@ fn marsadm_8_table_matches_the_commands() {
     }
     assert!(n > 60, "{n} implemented commands");
 }
+
+#[test]
+fn update_cluster_checks_the_resource_and_waits_for_every_peer() {
+    let f = Fixture::with_resource("update-cluster");
+    f.put_link("ips/ip-bravo", "10.0.0.2", (1_900_000_000, 0));
+    f.put_link(
+        "actual-bravo/time",
+        "1900000000.000000000",
+        (1_900_000_000, 0),
+    );
+    f.run(&["update-cluster", "r9"]).refused("does not exist");
+    f.clear_trigger();
+    let run = f.run(&["update-cluster", "r0", "--timeout=1"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("no news within 1 s from: bravo"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.trigger(), "11", "every peer is asked");
+    f.put_link(
+        "actual-bravo/time",
+        "2000000001.000000000",
+        (2_000_000_001, 0),
+    );
+    f.run(&["update-cluster", "--timeout=1"]).ok();
+}
