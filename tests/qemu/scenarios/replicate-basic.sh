@@ -79,6 +79,7 @@ if [ "$h" = alpha ]; then
 	check "write 2 MiB into the new range" dd if=/dev/urandom of=/dev/mars/r1 bs=1M seek=5 count=2 oflag=direct status=none
 	check "publish r1's checksum" marsadm set-link "$(device_md5 /dev/mars/r1 8388608)" userspace/md5-r1
 	check "bravo has the new range" wait_for 300 is_link /mars/userspace/r1-same-bravo
+	check "tell bravo" marsadm set-link 1 userspace/r1-seen-alpha
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	[ "$h" = bravo ] && echo 3 > /proc/sys/mars/log_fetch_sockets
@@ -143,6 +144,8 @@ else
 		same_r1() { [ "$(device_md5 /dev/mapper/r1data 8388608)" = "$want_r1" ]; }
 		check "r1 becomes byte-identical to alpha's, new range included" wait_for 240 same_r1
 		check "tell alpha" marsadm set-link 1 userspace/r1-same-bravo
+		# Stay until alpha has pulled that link: it pulls it from here.
+		check "alpha saw it" wait_for 120 is_link /mars/userspace/r1-seen-alpha
 	fi
 fi
 check "rmmod mars" rmmod mars
