@@ -73,6 +73,167 @@ pub trait Compressor {
     fn decompress(&self, algo: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize>;
 }
 
+/// Decompresses the LZO1X stream `src` into `dst`, as the kernel's `lzo1x_decompress_safe()`
+/// does (the format `lzo1x_1_compress()` writes; the "lzo-rle" variant is not accepted).
+///
+/// Returns the decompressed length, or `None` on a malformed stream, one that does not end
+/// exactly at the end of `src`, or output that does not fit into `dst`. Never panics and never
+/// touches memory outside `src` and `dst`, whatever the input: userspace decodes logfiles with
+/// it (the kernel uses lib/lzo).
+pub fn lzo1x_decompress(src: &[u8], dst: &mut [u8]) -> Option<usize> {
+    Lzo {
+        src,
+        ip: 0,
+        dst,
+        op: 0,
+    }
+    .run()
+}
+
+/// The state of one [`lzo1x_decompress`].
+struct Lzo<'s, 'd> {
+    src: &'s [u8],
+    ip: usize,
+    dst: &'d mut [u8],
+    op: usize,
+}
+
+/// Largest run of zero bytes in a length extension (`MAX_255_COUNT` of the kernel).
+const LZO_MAX_255_COUNT: usize = usize::MAX / 255 - 2;
+/// Distance bias of the 3-byte matches after a literal run (`M2_MAX_OFFSET + 1`).
+const LZO_M2_BIAS: usize = 0x0800 + 1;
+
+impl Lzo<'_, '_> {
+    fn byte(&mut self) -> Option<usize> {
+        let b = *self.src.get(self.ip)?;
+        self.ip = self.ip.checked_add(1)?;
+        Some(usize::from(b))
+    }
+
+    fn le16(&mut self) -> Option<usize> {
+        let lo = self.byte()?;
+        let hi = self.byte()?;
+        Some(lo | (hi << 8))
+    }
+
+    /// A length extension: zero bytes count 255 each, then a non-zero byte; `base` added.
+    fn extended(&mut self, base: usize) -> Option<usize> {
+        let mut zeros = 0usize;
+        while *self.src.get(self.ip)? == 0 {
+            self.ip = self.ip.checked_add(1)?;
+            zeros = zeros.checked_add(1)?;
+            if zeros > LZO_MAX_255_COUNT {
+                return None;
+            }
+        }
+        let last = self.byte()?;
+        zeros
+            .checked_mul(255)?
+            .checked_add(base)?
+            .checked_add(last)
+    }
+
+    fn literals(&mut self, n: usize) -> Option<()> {
+        let end = self.ip.checked_add(n)?;
+        let out_end = self.op.checked_add(n)?;
+        self.dst
+            .get_mut(self.op..out_end)?
+            .copy_from_slice(self.src.get(self.ip..end)?);
+        self.ip = end;
+        self.op = out_end;
+        Some(())
+    }
+
+    /// Copies `len` bytes from `distance` bytes back, byte by byte (the ranges may overlap).
+    fn copy_match(&mut self, distance: usize, len: usize) -> Option<()> {
+        let mut from = self.op.checked_sub(distance)?;
+        let out_end = self.op.checked_add(len)?;
+        if out_end > self.dst.len() {
+            return None;
+        }
+        while self.op < out_end {
+            let b = *self.dst.get(from)?;
+            *self.dst.get_mut(self.op)? = b;
+            self.op = self.op.checked_add(1)?;
+            from = from.checked_add(1)?;
+        }
+        Some(())
+    }
+
+    fn run(mut self) -> Option<usize> {
+        if self.src.len() < 3 {
+            return None;
+        }
+        // state: literals copied by the last instruction (4 = a long literal run).
+        let mut state;
+        let first = *self.src.first()?;
+        if first > 17 {
+            self.ip = 1;
+            let t = usize::from(first) - 17;
+            self.literals(t)?;
+            state = if t < 4 { t } else { 4 };
+        } else {
+            state = 0;
+        }
+        loop {
+            let t = self.byte()?;
+            let (distance, len, next);
+            if t < 16 {
+                if state == 0 {
+                    // A literal run of 4 or more bytes.
+                    let n = if t == 0 { self.extended(15)? } else { t };
+                    self.literals(n.checked_add(3)?)?;
+                    state = 4;
+                    continue;
+                }
+                let h = self.byte()?;
+                next = t & 3;
+                if state != 4 {
+                    // 2 bytes from at most 1 KiB back.
+                    distance = (t >> 2) + (h << 2) + 1;
+                    len = 2;
+                } else {
+                    // 3 bytes from 2..3 KiB back.
+                    distance = (t >> 2) + (h << 2) + LZO_M2_BIAS;
+                    len = 3;
+                }
+            } else if t >= 64 {
+                // M2: 3..8 bytes from at most 2 KiB back.
+                let h = self.byte()?;
+                next = t & 3;
+                distance = ((t >> 2) & 7) + (h << 3) + 1;
+                len = (t >> 5) + 1;
+            } else if t >= 32 {
+                // M3: up to 16 KiB back.
+                len = match t & 31 {
+                    0 => self.extended(31)?.checked_add(2)?,
+                    l => l + 2,
+                };
+                let d = self.le16()?;
+                next = d & 3;
+                distance = (d >> 2) + 1;
+            } else {
+                // M4: 16..48 KiB back, or the end of the stream.
+                len = match t & 7 {
+                    0 => self.extended(7)?.checked_add(2)?,
+                    l => l + 2,
+                };
+                let d = self.le16()?;
+                next = d & 3;
+                let back = ((t & 8) << 11) + (d >> 2);
+                if back == 0 {
+                    // End marker: it has length 3 and ends the input exactly.
+                    return (len == 3 && self.ip == self.src.len()).then_some(self.op);
+                }
+                distance = back.checked_add(0x4000)?;
+            }
+            self.copy_match(distance, len)?;
+            self.literals(next)?;
+            state = next;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
