@@ -54,7 +54,7 @@ struct Mars {
     /// Log digests; the logger will borrow it.
     _digester: digest::KernelDigester,
     /// Log compression; the logger will borrow it.
-    _compressor: compress::KernelCompressor,
+    _compressor: Pin<KBox<compress::KernelCompressor>>,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
     #[cfg(mars_testing)]
@@ -65,7 +65,7 @@ impl kernel::Module for Mars {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let digester = digest::KernelDigester::new();
         let compressor = compress::KernelCompressor::new()?;
-        selftest::run(&digester, &compressor)?;
+        selftest::run(&digester, &*compressor)?;
         #[cfg(mars_testing)]
         let testing = testing::TestHooks::new()?;
         #[cfg(mars_testing)]

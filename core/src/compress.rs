@@ -14,6 +14,9 @@ use super::digest::CrcFlags;
 /// 8 pages of 4 KiB).
 pub const MAX_DECOMPRESS_LEN: usize = 8 * 4096;
 
+/// The deflate level of zlib compression (the original's `zlib_compress_level` default).
+pub const ZLIB_LEVEL: i32 = 3;
+
 /// A compression algorithm of the log format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Compression {
