@@ -106,6 +106,12 @@ const LZO_MAX_255_COUNT: usize = usize::MAX / 255 - 2;
 /// Distance bias of the 3-byte matches after a literal run (`M2_MAX_OFFSET + 1`).
 const LZO_M2_BIAS: usize = 0x0800 + 1;
 
+/// The sum of small terms (every term here is at most a few times 2^16); saturating, so
+/// never an overflow.
+fn sum(terms: &[usize]) -> usize {
+    terms.iter().fold(0usize, |acc, t| acc.saturating_add(*t))
+}
+
 impl Lzo<'_, '_> {
     fn byte(&mut self) -> Option<usize> {
         let b = *self.src.get(self.ip)?;
@@ -130,10 +136,7 @@ impl Lzo<'_, '_> {
             }
         }
         let last = self.byte()?;
-        zeros
-            .checked_mul(255)?
-            .checked_add(base)?
-            .checked_add(last)
+        zeros.checked_mul(255)?.checked_add(base)?.checked_add(last)
     }
 
     fn literals(&mut self, n: usize) -> Option<()> {
@@ -172,7 +175,7 @@ impl Lzo<'_, '_> {
         let first = *self.src.first()?;
         if first > 17 {
             self.ip = 1;
-            let t = usize::from(first) - 17;
+            let t = usize::from(first).saturating_sub(17);
             self.literals(t)?;
             state = if t < 4 { t } else { 4 };
         } else {
@@ -193,37 +196,37 @@ impl Lzo<'_, '_> {
                 next = t & 3;
                 if state != 4 {
                     // 2 bytes from at most 1 KiB back.
-                    distance = (t >> 2) + (h << 2) + 1;
+                    distance = sum(&[t >> 2, h << 2, 1]);
                     len = 2;
                 } else {
                     // 3 bytes from 2..3 KiB back.
-                    distance = (t >> 2) + (h << 2) + LZO_M2_BIAS;
+                    distance = sum(&[t >> 2, h << 2, LZO_M2_BIAS]);
                     len = 3;
                 }
             } else if t >= 64 {
                 // M2: 3..8 bytes from at most 2 KiB back.
                 let h = self.byte()?;
                 next = t & 3;
-                distance = ((t >> 2) & 7) + (h << 3) + 1;
-                len = (t >> 5) + 1;
+                distance = sum(&[(t >> 2) & 7, h << 3, 1]);
+                len = sum(&[t >> 5, 1]);
             } else if t >= 32 {
                 // M3: up to 16 KiB back.
                 len = match t & 31 {
                     0 => self.extended(31)?.checked_add(2)?,
-                    l => l + 2,
+                    l => sum(&[l, 2]),
                 };
                 let d = self.le16()?;
                 next = d & 3;
-                distance = (d >> 2) + 1;
+                distance = sum(&[d >> 2, 1]);
             } else {
                 // M4: 16..48 KiB back, or the end of the stream.
                 len = match t & 7 {
                     0 => self.extended(7)?.checked_add(2)?,
-                    l => l + 2,
+                    l => sum(&[l, 2]),
                 };
                 let d = self.le16()?;
                 next = d & 3;
-                let back = ((t & 8) << 11) + (d >> 2);
+                let back = sum(&[(t & 8) << 11, d >> 2]);
                 if back == 0 {
                     // End marker: it has length 3 and ends the input exactly.
                     return (len == 3 && self.ip == self.src.len()).then_some(self.op);

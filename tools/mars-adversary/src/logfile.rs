@@ -57,7 +57,12 @@ pub(crate) fn compress_log(src: &str, dst: &str) -> Result<Report, String> {
         out.truncate(start + enc.total_len);
         records += 1;
         match Compression::select(enc.crc_flags.intersection(CrcFlags::COMPRESS_ANY)) {
-            Some(c) => counts[Compression::PREFERENCE.iter().position(|p| *p == c).unwrap_or(0)] += 1,
+            Some(c) => {
+                counts[Compression::PREFERENCE
+                    .iter()
+                    .position(|p| *p == c)
+                    .unwrap_or(0)] += 1
+            }
             None => plain += 1,
         }
     }

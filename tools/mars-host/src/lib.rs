@@ -385,7 +385,7 @@ mod tests {
             }
             // Too small an output area for the compressed result.
             assert!(HostCompressor
-                .compress(algo, &noise, &mut vec![0u8; 100])
+                .compress(algo, &noise, &mut [0u8; 100])
                 .is_none());
         }
     }

@@ -216,7 +216,10 @@ fn reader_without_the_algorithm_stops_at_a_checksum_error() {
     assert_eq!(applied, 0);
     match end {
         ReplayEnd::Corrupt { end: 0, error } => {
-            assert!(matches!(error.kind, ScanErrorKind::Checksum { .. }), "{error:?}")
+            assert!(
+                matches!(error.kind, ScanErrorKind::Checksum { .. }),
+                "{error:?}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -243,9 +246,7 @@ fn damaged_compressed_records_are_errors() {
     for algo in Compression::PREFERENCE {
         let packed = pack(algo, &data);
         let flags = 4 | algo.flag().bits();
-        let bad_len = |len: i16| {
-            first_record_error(&raw_record(1, 0, &packed, len, flags, crc))
-        };
+        let bad_len = |len: i16| first_record_error(&raw_record(1, 0, &packed, len, flags, crc));
         // Decompressed length: not a multiple of 512, not larger than the stored length,
         // negative, larger than 32 KiB (i16 allows 32767).
         for len in [4095i16, 100, -4096, 32767, packed.len() as i16] {
@@ -261,8 +262,14 @@ fn damaged_compressed_records_are_errors() {
             );
         }
         // A plausible length that is not what the stream gives.
-        assert!(matches!(bad_len(3584), ScanErrorKind::Decompress { .. }), "{algo:?}");
-        assert!(matches!(bad_len(8192), ScanErrorKind::Decompress { .. }), "{algo:?}");
+        assert!(
+            matches!(bad_len(3584), ScanErrorKind::Decompress { .. }),
+            "{algo:?}"
+        );
+        assert!(
+            matches!(bad_len(8192), ScanErrorKind::Decompress { .. }),
+            "{algo:?}"
+        );
         // A corrupt stream: decompression fails, or the data fail the checksum.
         let mut broken = packed.clone();
         let mid = broken.len() / 2;
@@ -309,9 +316,15 @@ fn encoder_compresses_only_when_it_pays_off() {
             ..RecordHeader::default()
         };
         let mut out = vec![0u8; 4096 + 84];
-        let enc =
-            encode_record(&header, &data, &opts, &HostDigester, Some(&HostCompressor), &mut out)
-                .unwrap();
+        let enc = encode_record(
+            &header,
+            &data,
+            &opts,
+            &HostDigester,
+            Some(&HostCompressor),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(Compression::select(enc.crc_flags), expect);
         let mut state = mars_core::log_scan::ScanState::at(0);
         let mut scratch = vec![0u8; 32768];
