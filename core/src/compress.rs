@@ -60,6 +60,136 @@ impl Compression {
     }
 }
 
+/// The original's symbolic names of the feature bits (`marsadm --help`, `view-potential-features`),
+/// with the bit each names in [`CrcFlags`].
+pub const FEATURE_NAMES: [(&str, CrcFlags); 8] = [
+    ("CHKSUM_MD5_OLD", CrcFlags::MD5_OLD),
+    ("CHKSUM_MD5", CrcFlags::MD5),
+    ("CHKSUM_CRC32C", CrcFlags::CRC32C),
+    ("CHKSUM_CRC32", CrcFlags::CRC32),
+    ("CHKSUM_SHA1", CrcFlags::SHA1),
+    ("COMPRESS_LZO", CrcFlags::LZO),
+    ("COMPRESS_LZ4", CrcFlags::LZ4),
+    ("COMPRESS_ZLIB", CrcFlags::ZLIB),
+];
+
+/// The feature values of `/mars/defaults/` links and marsadm's `set-global-*` commands are
+/// the original's mref flags: [`CrcFlags`] shifted left by this.
+pub const FEATURE_SHIFT: u32 = 16;
+
+/// Why a feature list is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeatureError<'a> {
+    /// A name that is not one of [`FEATURE_NAMES`] nor a number.
+    Unknown(&'a str),
+    /// A feature of the other family (a digest where compressions are asked, or the reverse).
+    WrongKind(&'a str),
+    /// A number with bits that are no feature (the number as given).
+    UnknownBits(&'a str),
+}
+
+impl core::fmt::Display for FeatureError<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FeatureError::Unknown(t) => write!(f, "unknown feature name '{t}'"),
+            FeatureError::WrongKind(t) => write!(f, "'{t}' is not a feature of this kind"),
+            FeatureError::UnknownBits(t) => write!(f, "'{t}' sets bits that are no feature"),
+        }
+    }
+}
+
+/// Parses a feature list as the original's marsadm does (`txt2featuresflags`): names of
+/// [`FEATURE_NAMES`] and numbers (`0x` hex, `0` octal, decimal, in the mref flag space, e.g.
+/// `0x02000000` for LZ4) separated by `|`, blanks around them ignored; an empty list is no
+/// feature. Only features within `kind` (e.g. [`CrcFlags::COMPRESS_ANY`]) are accepted: the
+/// original only insists that digest names start with `CHKSUM_`; we refuse every stray bit.
+pub fn parse_features(text: &str, kind: CrcFlags) -> Result<CrcFlags, FeatureError<'_>> {
+    let mut flags = CrcFlags::NONE;
+    for item in text.split('|').map(str::trim) {
+        if item.is_empty() {
+            continue;
+        }
+        let bits = match FEATURE_NAMES.iter().find(|(name, _)| *name == item) {
+            Some((_, bit)) => *bit,
+            None => {
+                let value = if let Some(hex) = item.strip_prefix("0x") {
+                    u64::from_str_radix(hex, 16)
+                } else if let Some(oct) = item.strip_prefix('0').filter(|o| !o.is_empty()) {
+                    u64::from_str_radix(oct, 8)
+                } else if item.bytes().all(|b| b.is_ascii_digit()) {
+                    item.parse::<u64>()
+                } else {
+                    return Err(FeatureError::Unknown(item));
+                };
+                let value = value.map_err(|_| FeatureError::Unknown(item))?;
+                let low = value & ((1u64 << FEATURE_SHIFT) - 1);
+                let high = u16::try_from(value >> FEATURE_SHIFT)
+                    .map_err(|_| FeatureError::UnknownBits(item))?;
+                let bits = CrcFlags(high);
+                if low != 0
+                    || !CrcFlags::DIGEST_ANY
+                        .union(CrcFlags::COMPRESS_ANY)
+                        .contains(bits)
+                {
+                    return Err(FeatureError::UnknownBits(item));
+                }
+                bits
+            }
+        };
+        if !kind.contains(bits) {
+            return Err(FeatureError::WrongKind(item));
+        }
+        flags = flags.union(bits);
+    }
+    Ok(flags)
+}
+
+/// The value of a `/mars/defaults/` feature link, as the original's marsadm writes it:
+/// `0x%08x` of the mref flags.
+pub struct FeatureValue(pub CrcFlags);
+
+impl core::fmt::Display for FeatureValue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "0x{:08x}", u32::from(self.0.bits()) << FEATURE_SHIFT)
+    }
+}
+
+/// Reads a `/mars/defaults/` feature link value (`0x` and up to 8 hex digits, as the
+/// original's kernel reads it with `sscanf("0x%x")`), keeping only bits of `kind`; `None` for
+/// anything else (the kernel then keeps the default).
+pub fn parse_feature_value(value: &[u8], kind: CrcFlags) -> Option<CrcFlags> {
+    let hex = value.strip_prefix(b"0x")?;
+    if hex.is_empty() || hex.len() > 8 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let text = core::str::from_utf8(hex).ok()?;
+    let bits = u32::from_str_radix(text, 16).ok()?;
+    let high = u16::try_from(bits >> FEATURE_SHIFT).ok()?;
+    Some(CrcFlags(high).intersection(kind))
+}
+
+/// The names of the features in `flags`, `|`-separated (`-` for none), for `view`.
+pub struct FeatureNames(pub CrcFlags);
+
+impl core::fmt::Display for FeatureNames {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (name, bit) in FEATURE_NAMES {
+            if self.0.contains(bit) {
+                if !first {
+                    f.write_str("|")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("-")?;
+        }
+        Ok(())
+    }
+}
+
 /// Compression and decompression, provided by the environment.
 ///
 /// Implementations must never panic and never write outside `dst`.
@@ -256,5 +386,75 @@ mod tests {
         );
         assert_eq!(Compression::select(CrcFlags::CRC32C), None);
         assert_eq!(Compression::Lz4.name(), "lz4");
+    }
+
+    #[test]
+    fn feature_lists_as_the_original_writes_them() {
+        let c = CrcFlags::COMPRESS_ANY;
+        assert_eq!(parse_features("COMPRESS_LZ4", c), Ok(CrcFlags::LZ4));
+        assert_eq!(
+            parse_features(" COMPRESS_LZO | COMPRESS_ZLIB ", c),
+            Ok(CrcFlags::LZO.union(CrcFlags::ZLIB))
+        );
+        assert_eq!(parse_features("0x02000000", c), Ok(CrcFlags::LZ4));
+        assert_eq!(parse_features("33554432", c), Ok(CrcFlags::LZ4));
+        assert_eq!(parse_features("0200000000", c), Ok(CrcFlags::LZ4));
+        assert_eq!(parse_features("", c), Ok(CrcFlags::NONE));
+        assert_eq!(parse_features("0", c), Ok(CrcFlags::NONE));
+        assert_eq!(
+            parse_features("COMPRESS_LZ5", c),
+            Err(FeatureError::Unknown("COMPRESS_LZ5"))
+        );
+        assert_eq!(
+            parse_features("CHKSUM_SHA1", c),
+            Err(FeatureError::WrongKind("CHKSUM_SHA1"))
+        );
+        assert_eq!(
+            parse_features("0x02000001", c),
+            Err(FeatureError::UnknownBits("0x02000001"))
+        );
+        assert_eq!(
+            parse_features("0x80000000", c),
+            Err(FeatureError::UnknownBits("0x80000000"))
+        );
+        assert_eq!(
+            parse_features("0x1ffffffffff", c),
+            Err(FeatureError::UnknownBits("0x1ffffffffff"))
+        );
+        assert!(parse_features("0xzz", c).is_err());
+        assert!(parse_features("lz4", c).is_err());
+        let d = CrcFlags::DIGEST_ANY;
+        assert_eq!(
+            parse_features("CHKSUM_CRC32C|CHKSUM_MD5", d),
+            Ok(CrcFlags::CRC32C.union(CrcFlags::MD5))
+        );
+        assert!(parse_features("COMPRESS_LZ4", d).is_err());
+
+        let v = std::format!("{}", FeatureValue(CrcFlags::LZ4.union(CrcFlags::LZO)));
+        assert_eq!(v, "0x03000000");
+        assert_eq!(
+            parse_feature_value(v.as_bytes(), c),
+            Some(CrcFlags::LZ4.union(CrcFlags::LZO))
+        );
+        assert_eq!(parse_feature_value(b"0x02000000", d), Some(CrcFlags::NONE));
+        assert_eq!(
+            parse_feature_value(b"0x00040000", d),
+            Some(CrcFlags::CRC32C)
+        );
+        for bad in [
+            &b""[..],
+            b"0x",
+            b"02000000",
+            b"0x123456789",
+            b"0x0200000g",
+            b"0x-1",
+        ] {
+            assert_eq!(parse_feature_value(bad, c), None);
+        }
+        assert_eq!(
+            std::format!("{}", FeatureNames(CrcFlags::LZ4.union(CrcFlags::ZLIB))),
+            "COMPRESS_LZ4|COMPRESS_ZLIB"
+        );
+        assert_eq!(std::format!("{}", FeatureNames(CrcFlags::NONE)), "-");
     }
 }
