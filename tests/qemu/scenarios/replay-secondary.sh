@@ -56,6 +56,7 @@ check "the kernel takes it up" wait_for 20 sh -c "dmesg | grep -q 'log compressi
 seq 1 400000 > /tmp/text
 check "write 2.6 MiB of text" sh -c "cp /tmp/text /mnt/t1 && sync"
 check "used-log-compression names LZO" wait_for 20 is /mars/actual-alpha/used-log-compression 16777216
+check_eq "view-used-log-compression shows it" COMPRESS_LZO "$(marsadm view-used-log-compression r0)"
 check "log-rotate" marsadm log-rotate r0
 check "set-global-enabled-log-compressions COMPRESS_ZLIB" marsadm set-global-enabled-log-compressions COMPRESS_ZLIB
 check "the kernel takes it up" wait_for 20 sh -c "dmesg | grep -q 'log compression: enabled 0x0400'"

@@ -42,7 +42,10 @@ pub(crate) fn set_enabled_log_compressions(ctx: &Ctx, args: &FeaturesArgs) -> Cm
         .value(ENABLED_LOG_COMPRESSIONS)
         .and_then(|v| parse_feature_value(v.as_bytes(), CrcFlags::COMPRESS_ANY));
     if current == Some(flags) {
-        println!("enabled log compressions are already {}", FeatureNames(flags));
+        println!(
+            "enabled log compressions are already {}",
+            FeatureNames(flags)
+        );
         return Ok(());
     }
     let mut batch = Batch::new();
