@@ -331,10 +331,12 @@ pub(crate) fn replay_log(
     let mut flying: KVec<Option<(u64, u64)>> = KVec::from_elem(None, REPLAY_IN_FLIGHT, GFP_KERNEL)?;
     let mut failed = false;
     // Compressed records (the original writes them with log compression on) decompress
-    // into `scratch`: LZ4, LZO or zlib.
+    // into `scratch`: LZ4, LZO or zlib. Every digest of the format is checked (the original
+    // writes CRC32, MD5 or SHA1 where the cluster disabled CRC32C).
     let decompressor = KernelDecompressor::new()?;
+    let digester = crate::digest::KernelDigester::new();
     let ctx = ScanContext {
-        digester: &KernelDigester,
+        digester: &digester,
         compressor: Some(&decompressor),
     };
     let mut replayer = Replayer::new(from, to);

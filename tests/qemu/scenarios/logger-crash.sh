@@ -82,7 +82,8 @@ check "remove $name" hook_write "-$name"
 # Compressed records, as the original writes them with log compression on: a crashed logger
 # leaves logfile 1 of resource cz (writeback paused), mars-adversary re-writes it with the
 # payloads compressed by LZO, LZ4 and zlib in turn (mars-host's compressors, not the kernel's),
-# and recovery replays it: the kernel's lib/lzo, lib/lz4 and lib/zlib decompress.
+# and recovery replays it: the kernel's lib/lzo, lib/lz4 and lib/zlib decompress. The digests
+# cycle CRC32C, CRC32, SHA1 and MD5 (what the original writes where CRC32C is disabled).
 cz=/mars/resource-cz
 czlog=$cz/log-000000001-$host
 stat_cz() { awk -v k="$1" '$1 == "cz" { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$hook"; }
@@ -94,9 +95,8 @@ check "crash cz (the log stays as written)" hook_write "!cz"
 check_eq "cz's replay link names the start of logfile 1" "log-000000001-$host,0,0" "$(readlink "$cz/replay-$host")"
 report=$(mars-adversary compress-log "$czlog" /tmp/cz.log)
 echo "# compress-log: $report"
-check "compress-log stored records with each of LZO, LZ4 and zlib" sh -c "
-	echo '$report' | grep -q ' lzo=[1-9]' && echo '$report' | grep -q ' lz4=[1-9]' &&
-	echo '$report' | grep -q ' zlib=[1-9]'"
+check "compress-log stored records with each of LZO, LZ4, zlib and CRC32C, CRC32, SHA1, MD5" sh -c "
+	for k in lzo lz4 zlib crc32c crc32 sha1 md5; do echo '$report' | grep -q \" \$k=[1-9]\" || exit 1; done"
 check "logfile 1 replaced by its compressed copy" sh -c "cp /tmp/cz.log $czlog && sync && test \$(stat -c %s $czlog) -lt 600000"
 check "log-dump reads it: no defect, records compressed" sh -c "
 	marsadm log-dump $czlog | tail -1 | grep -q ' 0 warnings, 0 defects' &&
