@@ -290,7 +290,7 @@ pub fn generate() -> String {
         (
             DigestAlgo::Crc32c,
             Some(Compression::Lzo),
-            (4096, 3, 1),
+            (4096, 1, 3),
             RecordHeader {
                 stamp_sec: 1_700_000_005,
                 stamp_nsec: 43,
@@ -302,7 +302,7 @@ pub fn generate() -> String {
         (
             DigestAlgo::Crc32c,
             Some(Compression::Zlib),
-            (2048, 5, 2),
+            (2048, 1, 5),
             RecordHeader {
                 stamp_sec: 1_700_000_006,
                 stamp_nsec: 44,
