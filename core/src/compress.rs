@@ -5,8 +5,13 @@
 //! uncompressed data) with the first usable of LZO > LZ4 > ZLIB, and keeps the result only if
 //! its length rounded up to 8 is smaller than the original length. The record then stores the
 //! compressed length in `l_len`, the original length in `l_decompress_len`, and the
-//! algorithm's bit in `l_crc_flags`. The kernel plugs in lib/lz4 (and possibly lzo/zlib),
-//! userspace a crate, both through [`Compressor`].
+//! algorithm's bit in `l_crc_flags`. The kernel plugs in lib/lzo, lib/lz4 and lib/zlib,
+//! userspace crates and [`lzo1x_decompress`] (a bounds-checked LZO1X decoder), both through
+//! [`Compressor`].
+//!
+//! Also here: the original's feature lists (`COMPRESS_LZ4|...`, [`parse_features`]) and the
+//! values of the `/mars/defaults/` links that carry them ([`FeatureValue`],
+//! [`parse_feature_value`]).
 
 use super::digest::CrcFlags;
 
