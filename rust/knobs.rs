@@ -40,6 +40,15 @@ impl IntKnob {
     pub(crate) fn get(&self) -> i64 {
         self.value.load(Ordering::Relaxed)
     }
+
+    /// Sets the value; EINVAL (and no change) outside the bounds.
+    fn set(&self, value: i64) -> Result {
+        if value < self.min || value > self.max {
+            return Err(EINVAL);
+        }
+        self.value.store(value, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 impl SysctlEntry for IntKnob {
@@ -53,12 +62,7 @@ impl SysctlEntry for IntKnob {
         write!(out, "{}", self.get())
     }
     fn store(&self, input: &[u8]) -> Result {
-        let value = parse_int(input).map_err(|_| EINVAL)?;
-        if value < self.min || value > self.max {
-            return Err(EINVAL);
-        }
-        self.value.store(value, Ordering::Relaxed);
-        Ok(())
+        self.set(parse_int(input).map_err(|_| EINVAL)?)
     }
 }
 
@@ -164,6 +168,56 @@ static EMERGENCY_LEVEL_ENTRY: CounterEntry = CounterEntry {
     name: c_str!("emergency_mode"),
     counter: &EMERGENCY_LEVEL,
 };
+
+// --- The original's knob names where ours differ (aliases; Documentation/knobs.rst) ---------
+
+/// `required_free_space_<i>_gb`: the original's name of `required_free_space_<i>_mb`, in GiB.
+/// Reads show the MiB value in whole GiB (rounded down); a write of N sets N * 1024 MiB
+/// (EINVAL outside the MiB knob's range).
+struct GbAlias {
+    name: &'static CStr,
+    mb: &'static IntKnob,
+}
+
+impl SysctlEntry for GbAlias {
+    fn name(&self) -> &'static CStr {
+        self.name
+    }
+    fn mode(&self) -> u16 {
+        0o644
+    }
+    fn show(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        write!(out, "{}", self.mb.get() / 1024)
+    }
+    fn store(&self, input: &[u8]) -> Result {
+        let gb = parse_int(input).map_err(|_| EINVAL)?;
+        self.mb.set(gb.checked_mul(1024).ok_or(EINVAL)?)
+    }
+}
+
+static REQUIRED_FREE_SPACE_1_GB: GbAlias = GbAlias {
+    name: c_str!("required_free_space_1_gb"),
+    mb: &REQUIRED_FREE_SPACE_1_MB,
+};
+static REQUIRED_FREE_SPACE_2_GB: GbAlias = GbAlias {
+    name: c_str!("required_free_space_2_gb"),
+    mb: &REQUIRED_FREE_SPACE_2_MB,
+};
+static REQUIRED_FREE_SPACE_3_GB: GbAlias = GbAlias {
+    name: c_str!("required_free_space_3_gb"),
+    mb: &REQUIRED_FREE_SPACE_3_MB,
+};
+static REQUIRED_FREE_SPACE_4_GB: GbAlias = GbAlias {
+    name: c_str!("required_free_space_4_gb"),
+    mb: &REQUIRED_FREE_SPACE_4_MB,
+};
+/// `mars_emergency_mode`: the original's name of `emergency_mode` (read-only here too).
+static MARS_EMERGENCY_MODE_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("mars_emergency_mode"),
+    counter: &EMERGENCY_LEVEL,
+};
+
+// --- end of the aliases ---------------------------------------------------------------------
 
 /// `do_fast_fullsync`: a full sync compares block digests and transfers only blocks that differ.
 pub(crate) static DO_FAST_FULLSYNC: IntKnob = IntKnob::new(c_str!("do_fast_fullsync"), 1, 0, 1);
@@ -395,6 +449,11 @@ pub(crate) fn register() -> Result<Registration> {
             &LOGGER_ALLOW_COMPRESS,
             &ZLIB_COMPRESS_LEVEL,
             &EMERGENCY_LEVEL_ENTRY,
+            &REQUIRED_FREE_SPACE_1_GB,
+            &REQUIRED_FREE_SPACE_2_GB,
+            &REQUIRED_FREE_SPACE_3_GB,
+            &REQUIRED_FREE_SPACE_4_GB,
+            &MARS_EMERGENCY_MODE_ENTRY,
             &SYNC_DATA_BYTES_ENTRY,
             &SYNC_SUM_BYTES_ENTRY,
             &SYNC_COPIED_BYTES_ENTRY,

@@ -10,18 +10,13 @@
 
 use kernel::prelude::*;
 
-// Until the strategy thread instantiates bricks (issue 4, wiring into the strategy), only the
-// MARS_TESTING build uses them; the production build must still compile them.
-#[cfg_attr(not(mars_testing), allow(dead_code, unused_imports))]
 mod brick;
-#[cfg_attr(not(mars_testing), allow(dead_code))]
 mod bricks;
 mod clock;
 mod compress;
 mod digest;
 mod kapi;
 mod knobs;
-#[cfg_attr(not(mars_testing), allow(dead_code))]
 mod logger;
 mod mars_core;
 mod net;

@@ -5,15 +5,17 @@
 //! write-zeroes are not advertised. Wired straight to a bio brick this is a pass-through
 //! device; on a primary it will sit on the trans_logger.
 //!
-//! Switching on creates the device with the size of the input; switching off removes it,
-//! but is refused with EBUSY while it is open (the original's behaviour: the LEDs stay on
-//! and the controller retries). The open count is readable for the strategy.
+//! Switching on creates the device with the size of the input, capped by the resource size
+//! the strategy sets ([`IfBrick::set_size`]); switching off removes it, but is refused with
+//! EBUSY while it is open (the original's behaviour: the LEDs stay on and the controller
+//! retries). The open count is readable for the strategy.
 
 use crate::brick::{Brick, Flags, Input, Mref, MrefIo, MrefOwner, Op, Power};
 use crate::kapi::blk::{BlkOps, Disk, DiskConfig, Request, RequestOp};
 use crate::kapi::errno::{enametoolong, eopnotsupp};
 use crate::knobs;
 use crate::mars_core::names::check_name;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::error::code::EINVAL;
 use kernel::fmt;
 use kernel::prelude::*;
@@ -119,6 +121,8 @@ pub(crate) struct IfBrick {
     disk_name: CString,
     power: Power,
     queue: Arc<IfQueue>,
+    /// The resource size in bytes (the `size` link; 0: not set, the input's size counts).
+    size: AtomicU64,
     /// The device, present while switched on; the lock also serialises switching.
     #[pin]
     disk: Mutex<Option<Disk<IfQueue>>>,
@@ -139,6 +143,7 @@ impl IfBrick {
                 disk_name,
                 power: Power::new(),
                 queue,
+                size: AtomicU64::new(0),
                 disk <- kernel::new_mutex!(None, "mars_if_disk"),
             }),
             GFP_KERNEL,
@@ -161,6 +166,33 @@ impl IfBrick {
     fn disk_name(&self) -> &CStr {
         &self.disk_name
     }
+
+    /// Sets the resource size (the `size` link; 0: none). The device shows the smaller of it
+    /// and the input's size; a device already on grows at once (`resize`), and udev hears of
+    /// it (a change uevent with RESIZE=1). It never shrinks under its users: a smaller size
+    /// (or none) is kept for the next switch-on and `Ok(false)` returned.
+    pub(crate) fn set_size(&self, bytes: u64) -> Result<bool> {
+        let disk = self.disk.lock();
+        let Some(disk) = disk.as_ref() else {
+            self.size.store(bytes, Ordering::Relaxed);
+            return Ok(true);
+        };
+        let old = self.size.load(Ordering::Relaxed);
+        if old != 0 && (bytes == 0 || bytes < old) {
+            return Ok(false);
+        }
+        self.size.store(bytes, Ordering::Relaxed);
+        disk.set_capacity(self.capacity(self.queue.input.info()?.size));
+        Ok(true)
+    }
+
+    /// The device size for an input of `input_size` bytes.
+    fn capacity(&self, input_size: u64) -> u64 {
+        match self.size.load(Ordering::Relaxed) {
+            0 => input_size,
+            size => size.min(input_size),
+        }
+    }
 }
 
 impl Brick for IfBrick {
@@ -174,13 +206,13 @@ impl Brick for IfBrick {
             let info = self.queue.input.info()?;
             if let Some(disk) = disk.as_ref() {
                 // Operational: follow the size of the input.
-                disk.set_capacity(info.size);
+                disk.set_capacity(self.capacity(info.size));
                 return Ok(());
             }
             self.power.set_led_off(false);
             let config = DiskConfig {
                 name: self.disk_name(),
-                capacity: info.size,
+                capacity: self.capacity(info.size),
                 logical_block_size: info.logical_block_size.max(512),
                 queue_depth: QUEUE_DEPTH,
                 max_request_bytes: MAX_REQUEST_BYTES,

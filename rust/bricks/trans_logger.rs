@@ -186,11 +186,13 @@ impl TransLogger {
     }
 
     /// Testing: on the next switch-off, forget everything not written back, as a crash would.
+    #[cfg(mars_testing)]
     pub(crate) fn set_abandon(&self, abandon: bool) {
         self.core.abandon.store(abandon, Ordering::Release);
     }
 
     /// Testing: pause (or resume) writeback; written data stay in the shadows and the log.
+    #[cfg(mars_testing)]
     pub(crate) fn set_writeback_paused(&self, paused: bool) {
         self.core.writeback_paused.store(paused, Ordering::Release);
         self.core.wake();

@@ -514,10 +514,12 @@ impl<T: BlkOps> Disk<T> {
         self.state.opens.load(Ordering::Relaxed) & !DiskState::REMOVING
     }
 
-    /// Changes the size of the device.
+    /// Changes the size of the device (rounded down to whole sectors); when it changed, udev
+    /// hears of it (a change uevent with RESIZE=1).
     pub(crate) fn set_capacity(&self, bytes: u64) {
-        // SAFETY: the gendisk is live by the type invariant; set_capacity is thread-safe.
-        unsafe { bindings::set_capacity(self.gendisk.as_ptr(), bytes / SECTOR_SIZE) };
+        // SAFETY: the gendisk is live by the type invariant; set_capacity_and_notify is
+        // thread-safe (it only sets the capacity and sends a uevent when it changed).
+        unsafe { bindings::set_capacity_and_notify(self.gendisk.as_ptr(), bytes / SECTOR_SIZE) };
     }
 
     /// Removes the device unless it is open (EBUSY, and the disk stays). Waits for requests

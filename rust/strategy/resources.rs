@@ -64,6 +64,10 @@ struct Resource {
     actual: PathBuf,
     lower: Option<Arc<BioBrick>>,
     data_size: u64,
+    /// The resource size (`size`; 0: missing or malformed), for `/dev/mars/<name>`.
+    size: u64,
+    /// A smaller `size` than the device shows was reported (once).
+    shrink_told: bool,
     logger: Option<Arc<TransLogger>>,
     device: Option<Arc<IfBrick>>,
     /// The replay of logfiles on a secondary.
@@ -120,6 +124,8 @@ impl Resource {
             actual,
             lower: None,
             data_size: 0,
+            size: 0,
+            shrink_told: false,
             logger: None,
             device: None,
             replayer: None,
@@ -257,6 +263,8 @@ impl Resource {
         let designation = Designation::read(&self.dir)?;
         wanted.primary = self.primary_wanted(root, host, &wanted, &designation, started)?;
         let data_path = text(&data).unwrap_or("");
+        self.follow_data_size();
+        self.size = wanted.size.unwrap_or(0);
         self.converge(
             |running| decide(&wanted, running),
             data_path,
@@ -279,9 +287,49 @@ impl Resource {
         if !wanted.member && self.running() == Running::default() {
             return Ok(());
         }
+        // Not an error of the round: the indicators below must not wait for it.
+        if let Err(e) = self.publish_sizes(host, wanted.member) {
+            pr_debug!("{}: sizes not published: {:?}\n", self.name(), e);
+        }
         let ack = ack_value(self.device.is_some(), &designation)?;
         self.publish(Some(ack.as_bytes()))?;
         self.publish_rates(host, text(&syncstatus))
+    }
+
+    /// The data device may have grown (or shrunk) since it was attached (`resize`: the
+    /// operator grew every member's disk first): its size is read anew every round.
+    fn follow_data_size(&mut self) {
+        if let Some(lower) = &self.lower {
+            if let Ok(info) = Output::info(&**lower) {
+                self.data_size = info.size;
+            }
+        }
+    }
+
+    /// `actsize-<host>` (the attached data device's size, which `marsadm resize` takes the
+    /// minimum of), and the resource size for `/dev/mars/<name>`: a grown `size` link grows
+    /// the device online.
+    fn publish_sizes(&mut self, host: &[u8], member: bool) -> Result {
+        if let Some(device) = &self.device {
+            let followed = device.set_size(self.size)?;
+            if !followed && !self.shrink_told {
+                pr_warn!(
+                    "{}: size {} is below what the device shows: it keeps its size (no shrink under its users)\n",
+                    self.name(),
+                    self.size
+                );
+            }
+            self.shrink_told = !followed;
+        }
+        if !member || self.lower.is_none() || self.data_size == 0 {
+            return Ok(());
+        }
+        let mut value = FixedBuf::<24>::new();
+        write!(value, "{}", self.data_size).map_err(|_| EINVAL)?;
+        tree::update(
+            &self.dir.child(&concat(b"actsize-", host)?)?,
+            value.as_bytes(),
+        )
     }
 
     /// `amount-sync_rate` and `amount-replay_rate` (KiB/s, measured by `mars_core::rate`):
@@ -578,8 +626,10 @@ impl Resource {
             drop(logger.data_input().disconnect());
             return Err(e);
         }
+        let size = self.size;
         let device = IfBrick::new(device_name).and_then(|device| {
             device.input().connect(logger.clone())?;
+            device.set_size(size)?;
             if let Err(e) = set_power(&*device, true) {
                 drop(device.input().disconnect());
                 return Err(e);

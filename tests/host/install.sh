@@ -53,7 +53,7 @@ ok $? "mars-knobs(7) renders, with the knobs of Documentation/knobs.rst"
 # Complete "marsadm log-" as bash would.
 words=$(bash -c '. "$1"; COMP_WORDS=(marsadm log-); COMP_CWORD=1; _marsadm marsadm log- marsadm; printf "%s\n" "${COMPREPLY[@]}"' _ \
 	"$tmp/root/usr/share/bash-completion/completions/marsadm" | sort | tr '\n' ' ')
-[ "$words" = "log-delete log-dump log-purge-all log-rotate " ]
+[ "$words" = "log-delete log-delete-one log-dump log-purge-all log-rotate " ]
 ok $? "the bash completion completes 'marsadm log-' to the log commands (got: $words)"
 rm -rf "$tmp/root"
 make -s -C "$top" install DESTDIR="$tmp/root" PREFIX=/usr/local > "$tmp/log" 2>&1 &&

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# guests: 2
-# timeout: 360
+# guests: 3
+# timeout: 420
 #
 # Promise: `marsadm create-cluster` on alpha and `marsadm join-cluster alpha` on every other
 # host make one cluster: the joiner gets alpha's uuid, every host learns every member's
@@ -12,8 +12,11 @@
 # resource, then `leave-cluster` works and the others stop exchanging with it. When it comes
 # back with a cluster of its own (and a secret of its own), alpha refuses it: its proof does
 # not verify (a log line on both sides) and nothing is merged either way. Unloading the module with connections open is
-# prompt. A join with a wrong cluster secret is refused and changes nothing. (cluster-join3
-# runs the same with three hosts.)
+# prompt. A join with a wrong cluster secret is refused and changes nothing. Three hosts:
+# alpha creates the cluster, bravo and charlie join through alpha and learn of each other
+# through it; charlie is the one that leaves and comes back; alpha and bravo keep exchanging.
+# (The script works with any number of guests from two; a two-guest run of it was dropped
+# from make check because the three-guest run checks everything it checked.)
 . /mars-tests/lib.sh
 
 h=$mars_host

@@ -37,6 +37,10 @@ required_free_space_1_mb 0 1048576
 required_free_space_2_mb 0 1048576
 required_free_space_3_mb 0 1048576
 required_free_space_4_mb 0 1048576
+required_free_space_1_gb 0 1024
+required_free_space_2_gb 0 1024
+required_free_space_3_gb 0 1024
+required_free_space_4_gb 0 1024
 logger_resume 0 1"
 ktap_begin
 
@@ -47,6 +51,8 @@ writable=$(cd /proc/sys/mars && for f in *; do
 done | sort | tr '\n' ' ')
 check_eq "the table lists every writable knob" "$writable" "$(echo "$knobs" | cut -d' ' -f1 | sort | tr '\n' ' ')"
 
+# refused_perm KNOB VALUE: writing fails (a read-only entry).
+refused_perm() { ! printf '%s\n' "$2" > "/proc/sys/mars/$1" 2>/dev/null; }
 # refused KNOB VALUE: writing the value and a newline, as `echo` does, fails with EINVAL.
 # (dd, not the shell's printf, whose exit status does not always report a failed write.)
 refused() {
@@ -66,6 +72,16 @@ while read -r knob min max; do
 done <<EOF_KNOBS
 $knobs
 EOF_KNOBS
+
+# The original's names: required_free_space_<i>_gb sets the _mb knob in GiB, mars_emergency_mode
+# reads as emergency_mode (Documentation/knobs.rst, "The original's names").
+check "required_free_space_2_gb 3 sets required_free_space_2_mb to 3072" sh -c \
+	"echo 3 > /proc/sys/mars/required_free_space_2_gb && [ \$(cat /proc/sys/mars/required_free_space_2_mb) = 3072 ]"
+check "required_free_space_2_mb 5000 reads as 4 GiB" sh -c \
+	"echo 5000 > /proc/sys/mars/required_free_space_2_mb && [ \$(cat /proc/sys/mars/required_free_space_2_gb) = 4 ]"
+check "back to 2048" write_knob required_free_space_2_mb 2048
+check_eq "mars_emergency_mode reads as emergency_mode" "$(cat /proc/sys/mars/emergency_mode)" "$(cat /proc/sys/mars/mars_emergency_mode)"
+check "mars_emergency_mode is read-only" refused_perm mars_emergency_mode 1
 
 # The write-only trigger takes a bit mask from 1 to 31.
 for bad in 0 32 -1 abc; do

@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# guests: 2
+# guests: 3
 # timeout: 900
 # data-disk: 64M
 # mars-disk: 512M
+# extra-disk: 8M
 #
 # Promise: create-cluster on alpha, join-cluster on the others, create-resource on alpha and
 # join-resource on the others (fresh zeroed disks: the full sync finds them equal) make a replicating cluster: a filesystem
@@ -11,9 +12,15 @@
 # secondary's data device byte-identical once quiesced (checksums of the whole device
 # compared), without any further operator action; the secondaries fetched the logfiles over
 # port 7778 over log_fetch_sockets parallel connections (bravo sets 3, others keep the default
-# 2), replayed them, and their version links equal alpha's. (replicate-basic3 runs the same
-# with three hosts.) With two hosts, a byte damaged in bravo's fetched copy of a logfile is
-# fetched again from alpha: the replay does not stop, and the data still arrive intact.
+# 2), replayed them, and their version links equal alpha's. Three hosts: alpha primary,
+# bravo and charlie secondaries. Then, with bravo's replay paused, 16 bytes damaged in
+# bravo's fetched copy of a logfile are fetched again from alpha: the replay does not stop,
+# and the data still arrive intact. (The script works with two guests too; a two-guest run
+# was dropped from make check because the three-guest run checks everything it checked.)
+# Resize: a second resource r1 (alpha and bravo) on a 4 MiB dm-linear device over /dev/vdc on
+# each host; once both grew it to 8 MiB (a dm table reload, online), each actsize-<host> shows
+# 8 MiB, `marsadm resize r1` on alpha grows /dev/mars/r1 online to 8 MiB (refused before the
+# disks grew), bravo syncs the new range, and 2 MiB written into it arrive byte-identical.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -48,13 +55,30 @@ if [ "$h" = alpha ]; then
 	for x in $secondaries; do
 		check "$x reports the same data" wait_for 300 is_link "/mars/userspace/same-$x"
 	done
-	if [ "$mars_nguests" = 2 ]; then
-		check "bravo paused its replay" wait_for 60 is_link /mars/userspace/paused-bravo
-		check "write 2 MiB more" dd if=/dev/urandom of=/dev/mars/r0 bs=1M seek=8 count=2 oflag=direct status=none
-		check "publish the new checksum" marsadm set-link "$(res_md5 /dev/mars/r0)" userspace/md5b-alpha
-		check "bravo got the data despite the damaged copy" wait_for 240 is_link /mars/userspace/refetched-bravo
-	fi
+	# bravo pauses its replay and damages its fetched copy (below).
+	check "bravo paused its replay" wait_for 60 is_link /mars/userspace/paused-bravo
+	check "write 2 MiB more" dd if=/dev/urandom of=/dev/mars/r0 bs=1M seek=8 count=2 oflag=direct status=none
+	check "publish the new checksum" marsadm set-link "$(res_md5 /dev/mars/r0)" userspace/md5b-alpha
+	check "bravo got the data despite the damaged copy" wait_for 240 is_link /mars/userspace/refetched-bravo
 	check "still primary" test -b /dev/mars/r0
+	# Resize: r1 on alpha and bravo.
+	r1=/mars/resource-r1
+	r1_grown() { [ "$(readlink $r1/actsize-alpha)" = 8388608 ] && [ "$(readlink $r1/actsize-bravo)" = 8388608 ]; }
+	check "r1data: dm-linear over the first 4 MiB of /dev/vdc" sh -c "dmsetup create r1data --table '0 8192 linear /dev/vdc 0' && dmsetup mknodes r1data"
+	check "create-resource r1 /dev/mapper/r1data" marsadm create-resource r1 /dev/mapper/r1data
+	check "/dev/mars/r1 appears" wait_for 30 test -b /dev/mars/r1
+	check "the kernel publishes actsize-alpha" wait_for 30 sh -c "[ \"\$(readlink $r1/actsize-alpha)\" = 4194304 ]"
+	check "bravo joined r1 and synced" wait_for 180 is_link /mars/userspace/r1-joined-bravo
+	check_fails "resize to 8M refused while the disks have 4 MiB" marsadm resize r1 8M
+	check "grow r1data to 8 MiB online" sh -c "dmsetup reload r1data --table '0 16384 linear /dev/vdc 0' && dmsetup resume r1data"
+	check "both actsize links show 8 MiB" wait_for 60 r1_grown
+	check "marsadm resize r1" marsadm resize r1
+	check_eq "/dev/mars/r1 has 8 MiB" 8388608 "$(blockdev --getsize64 /dev/mars/r1)"
+	check "the kernel told of the change" sh -c "dmesg | grep -q 'mars/r1: detected capacity change'"
+	check_fails "shrinking is refused" marsadm resize r1 4M
+	check "write 2 MiB into the new range" dd if=/dev/urandom of=/dev/mars/r1 bs=1M seek=5 count=2 oflag=direct status=none
+	check "publish r1's checksum" marsadm set-link "$(device_md5 /dev/mars/r1 8388608)" userspace/md5-r1
+	check "bravo has the new range" wait_for 300 is_link /mars/userspace/r1-same-bravo
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	[ "$h" = bravo ] && echo 3 > /proc/sys/mars/log_fetch_sockets
@@ -80,7 +104,7 @@ else
 	check_eq "version link of logfile 1 equals alpha's" "$(readlink $res/version-000000001-alpha)" "$(readlink $res/version-000000001-$h)"
 	check "replay reached logfile 2" sh -c "readlink $res/replay-$h | grep -q '^log-000000002-alpha,'"
 	check "tell alpha" marsadm set-link 1 "userspace/same-$h"
-	if [ "$mars_nguests" = 2 ]; then
+	if [ "$h" = bravo ]; then
 		# Replay paused, the fetch goes on: the next 2 MiB arrive in the copy and stay there.
 		check "pause the replay" marsadm set-link 0 resource-r0/todo-$h/allow-replay
 		check "replay paused" wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-replaying)\" = 0 ]"
@@ -103,6 +127,23 @@ else
 	check "down" marsadm down r0
 	check "the data device alone holds alpha's filesystem" e2fsck -fn /dev/vda
 	check "not copying any more" wait_for 20 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 0 ]"
+	if [ "$h" = bravo ]; then
+		r1=/mars/resource-r1
+		r1_synced() { [ "$(readlink $r1/syncstatus-$h)" = "$(readlink $r1/size)" ]; }
+		check "r1data: dm-linear over the first 4 MiB of /dev/vdc" sh -c "dmsetup create r1data --table '0 8192 linear /dev/vdc 0' && dmsetup mknodes r1data"
+		check "resource r1 arrived" wait_for 120 sh -c "[ \"\$(readlink $r1/primary)\" = alpha ]"
+		check "join-resource r1 /dev/mapper/r1data" marsadm join-resource r1 /dev/mapper/r1data
+		check "r1 synced" wait_for 120 r1_synced
+		check "grow r1data to 8 MiB online" sh -c "dmsetup reload r1data --table '0 16384 linear /dev/vdc 0' && dmsetup resume r1data"
+		check "tell alpha" marsadm set-link 1 userspace/r1-joined-bravo
+		check "the size of r1 grows to 8 MiB" wait_for 120 sh -c "[ \"\$(readlink $r1/size)\" = 8388608 ]"
+		check "bravo syncs the new range" wait_for 120 r1_synced
+		check "alpha's checksum of r1 arrived" wait_for 120 is_link /mars/userspace/md5-r1
+		want_r1=$(readlink /mars/userspace/md5-r1)
+		same_r1() { [ "$(device_md5 /dev/mapper/r1data 8388608)" = "$want_r1" ]; }
+		check "r1 becomes byte-identical to alpha's, new range included" wait_for 240 same_r1
+		check "tell alpha" marsadm set-link 1 userspace/r1-same-bravo
+	fi
 fi
 check "rmmod mars" rmmod mars
 ktap_end

@@ -16,7 +16,8 @@
 # alpha fills its disk with random data, creates r0 on it and writes a filesystem; bravo fills
 # its disk with other random data and joins with the sync limited to 1 MiB/s. While the sync
 # runs (replay waits for it) alpha writes more files, then cuts the network for 30 s; the
-# sync continues after the cut from its persisted syncstatus. Then bravo is killed (power
+# sync continues after the cut from its persisted syncstatus; `pause-sync` stops the running
+# copy (nothing copied for 5 s) and `resume-sync` continues it. Then bravo is killed (power
 # failure, crash boot) in the middle of the sync; after the reboot syncstatus is still at
 # least what it was 6 s before the kill (ext4 commits every 5 s) and the kernel copies only
 # the rest. Parallel sockets: bravo sets sync_sockets to 3, and during the copy exactly three
@@ -98,6 +99,14 @@ if [ "$mars_boot" = 1 ]; then
 	check "the network is back" wait_for 300 is_link /mars/userspace/restored
 	check "the sync goes on after the cut, from where it was" wait_for 300 sh -c "[ \$(readlink $res/syncstatus-bravo) -gt $s1 ]"
 	dmesg | grep -E "sync: .*retrying" | tail -3 | sed 's/^/# /'
+	# pause-sync / resume-sync of a running sync: the copy stands still, then goes on.
+	check "pause-sync r0 (the sync is running)" marsadm pause-sync r0
+	check_eq "paused: is-syncing is 0" 0 "$(readlink $res/actual-bravo/is-syncing)"
+	p1=$(copied_bytes)
+	sleep 5
+	check_eq "paused: nothing copied in 5 s" "$p1" "$(copied_bytes)"
+	check "resume-sync r0" marsadm resume-sync r0
+	check "the copy goes on after resume-sync" wait_for 60 sh -c "[ \$(cat /proc/sys/mars/sync_copied_bytes) -gt $p1 ]"
 	s2=$(syncstatus)
 	echo "# syncstatus after the cut: $s2"
 	check "still syncing before the power failure" test "$s2" -lt "$size_bytes"

@@ -111,7 +111,7 @@ pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
 }
 
 /// The address of this host (`_get_ip`): `--ip`, the tree, name resolution, the interfaces.
-fn own_ip(ctx: &Ctx, given: Option<&str>) -> Result<String, Fail> {
+pub(crate) fn own_ip(ctx: &Ctx, given: Option<&str>) -> Result<String, Fail> {
     let host = &ctx.host;
     let (text, source) = if let Some(ip) = given {
         (ip.to_string(), "the command line")

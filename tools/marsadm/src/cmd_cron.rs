@@ -41,9 +41,12 @@ pub(crate) struct CronArgs {
     #[arg(long, default_value_t = 5, value_name = "GB")]
     thresh_logsize: u64,
     /// A peer silent for this long no longer keeps tombstones from being collected.
-    #[arg(long, default_value_t = 168, value_name = "HOURS")]
+    #[arg(long, default_value_t = KEEP_BACKUP_HOURS, value_name = "HOURS")]
     keep_backup_hours: u64,
 }
+
+/// Hours after which a silent peer no longer keeps tombstones (`--keep-backup-hours`).
+pub(crate) const KEEP_BACKUP_HOURS: u64 = 168;
 
 /// The other members of the cluster (`ips/ip-<peer>`, not deleted).
 fn peers(ctx: &Ctx) -> Vec<String> {
@@ -132,6 +135,16 @@ fn unlink_tombstone(ctx: &Ctx, rel: &str, stamp: Stamp) -> bool {
 
 /// Collects the tombstones every peer has seen; returns how many.
 pub(crate) fn purge_links(ctx: &Ctx, keep_backup_hours: u64) -> Result<usize, Fail> {
+    purge(ctx, keep_backup_hours, None)
+}
+
+/// As [`purge_links`], at the top of the tree and in the resource directory `dir` only
+/// (`link-purge-all`).
+pub(crate) fn purge_links_in(ctx: &Ctx, keep_backup_hours: u64, dir: &str) -> Result<usize, Fail> {
+    purge(ctx, keep_backup_hours, Some(dir))
+}
+
+fn purge(ctx: &Ctx, keep_backup_hours: u64, only: Option<&str>) -> Result<usize, Fail> {
     let (now, _) = ctx.tree.lamport_now()?;
     let limit = seen_before(ctx, now, keep_backup_hours);
     let hours = i64::try_from(keep_backup_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
@@ -141,7 +154,10 @@ pub(crate) fn purge_links(ctx: &Ctx, keep_backup_hours: u64) -> Result<usize, Fa
     let mut count = purge_dir(ctx, "", 2, limit, &top_skip);
     count += purge_dir(ctx, "ips", 1, ips_limit, &|_| false);
     for name in ctx.tree.list("") {
-        if name.starts_with("resource-") && ctx.tree.is_dir(&name) {
+        if name.starts_with("resource-")
+            && ctx.tree.is_dir(&name)
+            && only.is_none_or(|dir| dir == name)
+        {
             count += purge_dir(ctx, &name, 2, limit, &|_| false);
         }
     }

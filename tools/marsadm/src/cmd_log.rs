@@ -214,8 +214,19 @@ pub(crate) fn log_delete(ctx: &Ctx, args: &crate::cmd_switch::ResArgs) -> CmdRes
     delete_logs(ctx, &args.res)
 }
 
+/// `log-delete-one`: as `log-delete`, but at most the oldest deletable logfile.
+pub(crate) fn log_delete_one(ctx: &Ctx, args: &crate::cmd_switch::ResArgs) -> CmdResult {
+    delete_logs_limited(ctx, &args.res, true)
+}
+
 /// `log-delete` of one resource.
 pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
+    delete_logs_limited(ctx, res, false)
+}
+
+/// `log-delete` of one resource; with `only_one` at most one logfile (and the version links
+/// below it).
+fn delete_logs_limited(ctx: &Ctx, res: &str, only_one: bool) -> CmdResult {
     let dir = ctx.member_res(res)?;
     let tree = &ctx.tree;
     // Race prevention as in the original: the replay links first, then the logfiles.
@@ -256,7 +267,7 @@ pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
         )));
     };
     // Logfiles below this number are replayed everywhere.
-    let first_kept = newest.nr.min(min_replayed);
+    let mut first_kept = newest.nr.min(min_replayed);
     let mut batch = Batch::new();
     let mut deleted = Vec::new();
     for log in logs.iter().take(logs.len().saturating_sub(1)) {
@@ -272,6 +283,11 @@ pub(crate) fn delete_logs(ctx: &Ctx, res: &str) -> CmdResult {
         }
         batch.delete(&format!("{dir}/{}", log.name));
         deleted.push(log.name.clone());
+        if only_one {
+            // The version links up to this logfile's go with it, no further.
+            first_kept = log.nr.saturating_add(1);
+            break;
+        }
     }
     // One more version link than logfiles stays, for the consistency checks.
     let mut versions: Vec<(u32, String)> = tree

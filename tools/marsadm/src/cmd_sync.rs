@@ -199,7 +199,6 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
         .line("wait until it is primary ('marsadm view' there shows Replicating)"));
     }
     let nr = current.log.nr;
-    let version = |n: u32, h: &str| tree.value(&format!("{dir}/version-{n:09}-{h}"));
 
     let plan = purge_plan(ctx, dir, &[host], false, Some(nr))?;
     let mut delete: Vec<String> = plan.delete.iter().map(|n| format!("{dir}/{n}")).collect();
@@ -231,22 +230,7 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
         (format!("{dir}/syncstatus-{host}"), "0".to_string()),
         (format!("{dir}/replay-{host}"), restart.clone()),
     ];
-    // The primary's links of logfile n and n-1 become this host's (`_fake_versionlink`). The
-    // one of n-1 is what the kernel chains this host's next link to; where the primary has no
-    // link (an idle fresh logfile has none yet), the own one goes, so that the kernel chains
-    // to the primary's history, never to this host's old one.
-    for p in [nr.checked_sub(1), Some(nr)]
-        .into_iter()
-        .flatten()
-        .filter(|&p| p > 0)
-    {
-        let own = format!("{dir}/version-{p:09}-{host}");
-        match version(p, &primary) {
-            Some(value) => set.push((own, value)),
-            None if tree.exists(&own) => delete.push(own),
-            None => {}
-        }
-    }
+    fake_version_links(ctx, dir, &primary, nr, &mut set, &mut delete);
     set.push((format!("{dir}/skip-check-{host}"), nr.to_string()));
     delete.retain(|d| !set.iter().any(|(rel, _)| rel == d));
     delete.sort();
@@ -259,6 +243,35 @@ fn invalidate_plan(ctx: &Ctx, dir: &str, res: &str) -> Result<InvalidatePlan, Fa
         delete,
         recent: plan.recent,
     })
+}
+
+/// The primary's version links of logfile `nr` and `nr - 1` become this host's
+/// (`_fake_versionlink`): added to `set`. The one of `nr - 1` is what the kernel chains this
+/// host's next link to; where the primary has no link (an idle fresh logfile has none yet),
+/// the own one goes (added to `delete`), so that the kernel chains to the primary's history,
+/// never to this host's old one.
+pub(crate) fn fake_version_links(
+    ctx: &Ctx,
+    dir: &str,
+    primary: &str,
+    nr: u32,
+    set: &mut Vec<(String, String)>,
+    delete: &mut Vec<String>,
+) {
+    let tree = &ctx.tree;
+    let host = ctx.host.as_str();
+    for p in [nr.checked_sub(1), Some(nr)]
+        .into_iter()
+        .flatten()
+        .filter(|&p| p > 0)
+    {
+        let own = format!("{dir}/version-{p:09}-{host}");
+        match tree.value(&format!("{dir}/version-{p:09}-{primary}")) {
+            Some(value) => set.push((own, value)),
+            None if tree.exists(&own) => delete.push(own),
+            None => {}
+        }
+    }
 }
 
 /// `invalidate RES`: see the module documentation.

@@ -10,16 +10,21 @@ mod cmd_cluster;
 mod cmd_cron;
 mod cmd_drbd;
 mod cmd_emergency;
+mod cmd_expert;
 mod cmd_features;
 mod cmd_log;
 mod cmd_log_dump;
 mod cmd_member;
+mod cmd_notyet;
 mod cmd_pause;
+mod cmd_replay;
+mod cmd_resize;
 mod cmd_resource;
 mod cmd_role;
 mod cmd_switch;
 mod cmd_sync;
 mod cmd_systemd;
+mod cmd_wait;
 mod ctx;
 mod events;
 mod fail;
@@ -133,9 +138,66 @@ enum Command {
     LeaveCluster,
     /// Ask every peer for news and wait until each one has done a round since and its
     /// heartbeat arrived here (actual-<peer>/time), within --timeout.
+    #[command(visible_alias = "wait-connect")]
     WaitCluster,
+    /// Fetch the links of every member now: as wait-cluster (it asks every peer for news and
+    /// waits, within --timeout, until each one's heartbeat arrived since). RES is checked,
+    /// then every peer is asked, as in the original.
+    UpdateCluster(cmd_expert::ShowArgs),
     /// Expert: write one link (VALUE, PATH below /mars) with the current Lamport time.
     SetLink(cmd_cluster::SetLinkArgs),
+    /// Expert: print the value of one link (PATH below /mars; `.deleted` for a deleted key).
+    GetLink(cmd_expert::GetLinkArgs),
+    /// VERY dangerous, for experts: delete keys (write the tombstone, which spreads to the
+    /// peers). Only below userspace/ (of the cluster or a resource) unless --force.
+    DeleteFile(cmd_expert::PathsArgs),
+    /// Print files or links below /mars with Lamport stamps as UTC times and negative error
+    /// codes after `error`/`status` with their names.
+    Cat(cmd_expert::PathsArgs),
+    /// Deprecated (use view macros): this host's links of the resources, <path>=<value>.
+    Show(cmd_expert::ShowArgs),
+    /// Deprecated: print the kernel's error and warning messages of a resource here
+    /// (actual-<host>/msg-err-*, msg-warn-*); exit 1 when there are some.
+    ShowErrors(cmd_switch::ResArgs),
+    /// Deprecated: one line of state (is_primary, becoming_primary, secondary
+    /// inconsistent/uptodate/outdated) of this host or PEER.
+    #[command(visible_alias = "mars-state")]
+    ShowState(cmd_expert::ShowStateArgs),
+    /// Deprecated: the kernel's indicators of a resource here (actual-<host>/), name=value.
+    #[command(visible_alias = "mars-info")]
+    ShowInfo(cmd_switch::ResArgs),
+    /// Delete this host's error messages of a resource (actual-<host>/msg-err-*).
+    ErrPurgeAll(cmd_switch::ResArgs),
+    /// Collect the deleted links (tombstones) every peer has seen, at the top of the tree and
+    /// in the resource (as cron does).
+    LinkPurgeAll(cmd_switch::ResArgs),
+    /// Deprecated: write the cluster uuid where a very old tree has none (never replaces one).
+    CreateUuid,
+    /// Print "<host> <address>" of every member (ips/ip-*).
+    LowlevelLsHostIps,
+    /// Set this host's address (default: as create-cluster finds it), or the first address of
+    /// a host not known here. A known peer's address is refused: it is the peer's own.
+    LowlevelSetHostIp(cmd_expert::SetHostIpArgs),
+    /// Delete this host's address (as leave-cluster, with its guards); another host's is
+    /// refused: its peers refuse a deletion from here.
+    LowlevelDeleteHost(cmd_expert::DeleteHostArgs),
+    /// Dangerous: declare this host's disk in sync without copying (syncstatus = size).
+    ///
+    /// Switches the sync off (todo-<host>/sync = 0; it stays off), waits until it stopped,
+    /// then writes syncstatus-<host> = size. Only for disks known to be equal.
+    FakeSync(cmd_switch::ResArgs),
+    /// VERY dangerous: restart this host's replay at the start of the designated primary's
+    /// logfile NR (a secondary with the replay paused and stopped; a larger NR than the
+    /// current one needs --force).
+    ///
+    /// Writes replay-<host> = log-<NR>-<primary>,0,0, the primary's version links of NR and
+    /// NR-1 as this host's, and skip-check-<host> = NR.
+    SetReplay(cmd_replay::SetReplayArgs),
+    /// Wait (--timeout) until a switch or indicator of this host has a value, e.g.
+    /// `attach-off`, `fetch`, `is-replaying`, `is-device-off` (see marsadm(8)).
+    WaitResource(cmd_wait::WaitResourceArgs),
+    /// Wait (--timeout) until /dev/mars/<name> is not open on this host any more.
+    WaitUmount(cmd_switch::ResArgs),
     /// Create a new resource on an existing disk, with this host as primary.
     ///
     /// The disk's data become the resource's data; /dev/mars/<device-name> appears on this
@@ -188,6 +250,7 @@ enum Command {
     /// /proc/sys/mars/required_free_space_*_mb) falls below this percentage of /mars, the
     /// resource goes into emergency mode here before /mars is full: as primary it stops
     /// logging, its secondaries stop at a hole. 0 (default) switches the limit off.
+    #[command(visible_alias = "emergency-limit")]
     SetEmergencyLimit(cmd_emergency::SetLimitArgs),
     /// Print this host's emergency limit of a resource in percent (0: off).
     GetEmergencyLimit(cmd_switch::ResArgs),
@@ -268,6 +331,17 @@ enum Command {
     SystemdTrigger(TriggerArgs),
     /// As systemd-trigger, always queueing (systemctl --no-block): for the trigger services.
     SystemdTriggerExtern(TriggerArgs),
+    /// Grow a resource online after the disks of all its members grew (on the primary).
+    ///
+    /// The new size is the minimum of the members' actsize-<host> (the kernel publishes the
+    /// size of each attached data device there), or SIZE if given (not above that minimum).
+    /// Shrinking is refused. Writes syncstatus-<host> = the new size (the primary's data are
+    /// authoritative), then size; the kernel grows /dev/mars/<name> at once and every
+    /// secondary syncs the new range from the primary before it replays again. Waits (until
+    /// --timeout) until /dev/mars/<name> shows the new size. Refused (nothing written) where
+    /// the kernel does not run the resource as primary, without actsize-* links, and while the
+    /// module is not loaded.
+    Resize(cmd_resize::ResizeArgs),
     /// Start a new logfile on the primary when the current one is not empty.
     LogRotate(cmd_log::LogRotateArgs),
     /// Delete the logfiles (and old version links) that every member has replayed.
@@ -276,8 +350,10 @@ enum Command {
     /// never the newest and none modified within twice --window (unless --force), and the
     /// version links below that number minus one. Every host drops its copy when the
     /// deletion arrives. Refused when a member has no replay link.
-    #[command(alias = "log-delete-all")]
+    #[command(alias = "log-delete-all", alias = "log-delete-all-replayed")]
     LogDelete(cmd_switch::ResArgs),
+    /// As log-delete, but at most the oldest deletable logfile (for testing and inspection).
+    LogDeleteOne(cmd_switch::ResArgs),
     /// Dangerous: delete this host's logfiles and version links no member's history needs.
     ///
     /// Left-overs of a split brain, an invalidate or a leave: what no replay link's logfile,
@@ -319,6 +395,8 @@ enum Command {
     Version,
     #[command(flatten)]
     Drbd(cmd_drbd::DrbdCommand),
+    #[command(flatten)]
+    NotYet(cmd_notyet::NotYetCommand),
     /// List the records of a transaction logfile and report its first defect.
     LogDump(cmd_log_dump::LogDumpArgs),
     /// Print the shell completion script (for packaging: `make install` generates it).
@@ -424,9 +502,18 @@ impl Command {
             | Command::Down(a)
             | Command::Primary(a)
             | Command::Secondary(a)
-            | Command::LogDelete(a) => Some(&a.res),
+            | Command::LogDelete(a)
+            | Command::LogDeleteOne(a)
+            | Command::ShowErrors(a)
+            | Command::ShowInfo(a)
+            | Command::ErrPurgeAll(a)
+            | Command::LinkPurgeAll(a)
+            | Command::FakeSync(a)
+            | Command::WaitUmount(a) => Some(&a.res),
+            Command::WaitResource(a) => Some(a.res()),
             Command::SetEmergencyLimit(a) => Some(a.res()),
             Command::LogRotate(a) => Some(a.res()),
+            Command::Resize(a) => Some(a.res()),
             Command::LogPurgeAll(a) => Some(a.res()),
             Command::Pause(c) => Some(c.res()),
             Command::Drbd(c) => Some(c.res()),
@@ -453,8 +540,17 @@ impl Command {
             Command::Primary(_) => Command::Primary(one()),
             Command::Secondary(_) => Command::Secondary(one()),
             Command::LogDelete(_) => Command::LogDelete(one()),
+            Command::LogDeleteOne(_) => Command::LogDeleteOne(one()),
+            Command::ShowErrors(_) => Command::ShowErrors(one()),
+            Command::ShowInfo(_) => Command::ShowInfo(one()),
+            Command::ErrPurgeAll(_) => Command::ErrPurgeAll(one()),
+            Command::LinkPurgeAll(_) => Command::LinkPurgeAll(one()),
+            Command::FakeSync(_) => Command::FakeSync(one()),
+            Command::WaitUmount(_) => Command::WaitUmount(one()),
+            Command::WaitResource(a) => Command::WaitResource(a.for_res(res)),
             Command::SetEmergencyLimit(a) => Command::SetEmergencyLimit(a.for_res(res)),
             Command::LogRotate(a) => Command::LogRotate(a.for_res(res)),
+            Command::Resize(a) => Command::Resize(a.for_res(res)),
             Command::LogPurgeAll(a) => Command::LogPurgeAll(a.for_res(res)),
             Command::Pause(c) => Command::Pause(c.for_res(res)),
             Command::Drbd(c) => Command::Drbd(c.for_res(res)),
@@ -475,8 +571,15 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         });
     }
     let needs = match command {
-        Command::CreateCluster(_) | Command::JoinCluster(_) => Needs::NoCluster,
+        Command::CreateCluster(_) | Command::JoinCluster(_) | Command::CreateUuid => {
+            Needs::NoCluster
+        }
         Command::View(_)
+        | Command::Cat(_)
+        | Command::Show(_)
+        | Command::ShowErrors(_)
+        | Command::ShowState(_)
+        | Command::ShowInfo(_)
         | Command::Events(_)
         | Command::GetSystemdUnit(_)
         | Command::GetSystemdWant(_)
@@ -490,7 +593,26 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::JoinCluster(args) => cmd_cluster::join_cluster(&ctx, args),
         Command::LeaveCluster => cmd_cluster::leave_cluster(&ctx),
         Command::WaitCluster => cmd_cluster::wait_cluster(&ctx),
+        Command::UpdateCluster(args) => cmd_expert::update_cluster(&ctx, args),
         Command::SetLink(args) => cmd_cluster::set_link(&ctx, args),
+        Command::GetLink(args) => cmd_expert::get_link(&ctx, args),
+        Command::DeleteFile(args) => cmd_expert::delete_file(&ctx, args),
+        Command::Cat(args) => cmd_expert::cat(&ctx, args),
+        Command::Show(args) => cmd_expert::show(&ctx, args),
+        Command::ShowErrors(args) => cmd_expert::show_errors(&ctx, args),
+        Command::ShowState(args) => cmd_expert::show_state(&ctx, args),
+        Command::ShowInfo(args) => cmd_expert::show_info(&ctx, args),
+        Command::ErrPurgeAll(args) => cmd_expert::err_purge_all(&ctx, args),
+        Command::LinkPurgeAll(args) => cmd_expert::link_purge_all(&ctx, args),
+        Command::CreateUuid => cmd_expert::create_uuid(&ctx),
+        Command::LowlevelLsHostIps => cmd_expert::ls_host_ips(&ctx),
+        Command::LowlevelSetHostIp(args) => cmd_expert::set_host_ip(&ctx, args),
+        Command::LowlevelDeleteHost(args) => cmd_expert::delete_host(&ctx, args),
+        Command::FakeSync(args) => cmd_replay::fake_sync(&ctx, args),
+        Command::SetReplay(args) => cmd_replay::set_replay(&ctx, args),
+        Command::WaitResource(args) => cmd_wait::wait_resource(&ctx, args),
+        Command::WaitUmount(args) => cmd_wait::wait_umount(&ctx, args),
+        Command::LogDeleteOne(args) => cmd_log::log_delete_one(&ctx, args),
         Command::CreateResource(args) => cmd_resource::create_resource(&ctx, args),
         Command::JoinResource(args) => cmd_resource::join_resource(&ctx, args),
         Command::LeaveResource(args) => cmd_member::leave_resource(&ctx, args),
@@ -514,6 +636,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::Primary(args) => cmd_role::primary(&ctx, args),
         Command::Secondary(args) => cmd_role::secondary(&ctx, args),
         Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
+        Command::Resize(args) => cmd_resize::resize(&ctx, args),
         Command::LogDelete(args) => cmd_log::log_delete(&ctx, args),
         Command::SetSystemdUnit(args) => cmd_systemd::set_unit(&ctx, args),
         Command::GetSystemdUnit(args) => cmd_systemd::get_unit(&ctx, args),
@@ -527,9 +650,10 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         }
         Command::View(args) => view(&ctx, args),
         Command::Events(args) => events::events(&ctx, args),
-        Command::Version | Command::LogDump(_) | Command::GenerateCompletion(_) => {
-            Err(Fail::refused("internal: not a tree command"))
-        }
+        Command::Version
+        | Command::LogDump(_)
+        | Command::GenerateCompletion(_)
+        | Command::NotYet(_) => Err(Fail::refused("internal: not a tree command")),
     }
 }
 
@@ -601,6 +725,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::LogDump(args) => return cmd_log_dump::run(args),
+        Command::NotYet(cmd) => {
+            return cmd_notyet::refuse(cmd).report(cmd.name());
+        }
         Command::GenerateCompletion(args) => {
             use clap::CommandFactory;
             use std::io::Write;
@@ -615,8 +742,27 @@ fn main() -> ExitCode {
         Command::CreateCluster(_) => "create-cluster",
         Command::JoinCluster(_) => "join-cluster",
         Command::LeaveCluster => "leave-cluster",
-        Command::WaitCluster => "wait-cluster",
+        Command::WaitCluster => ctx::typed_name(&["wait-cluster", "wait-connect"]),
+        Command::UpdateCluster(_) => "update-cluster",
         Command::SetLink(_) => "set-link",
+        Command::GetLink(_) => "get-link",
+        Command::DeleteFile(_) => "delete-file",
+        Command::Cat(_) => "cat",
+        Command::Show(_) => "show",
+        Command::ShowErrors(_) => "show-errors",
+        Command::ShowState(_) => ctx::typed_name(&["show-state", "mars-state"]),
+        Command::ShowInfo(_) => ctx::typed_name(&["show-info", "mars-info"]),
+        Command::ErrPurgeAll(_) => "err-purge-all",
+        Command::LinkPurgeAll(_) => "link-purge-all",
+        Command::CreateUuid => "create-uuid",
+        Command::LowlevelLsHostIps => "lowlevel-ls-host-ips",
+        Command::LowlevelSetHostIp(_) => "lowlevel-set-host-ip",
+        Command::LowlevelDeleteHost(_) => "lowlevel-delete-host",
+        Command::FakeSync(_) => "fake-sync",
+        Command::SetReplay(_) => "set-replay",
+        Command::WaitResource(_) => "wait-resource",
+        Command::WaitUmount(_) => "wait-umount",
+        Command::LogDeleteOne(_) => "log-delete-one",
         Command::CreateResource(_) => "create-resource",
         Command::JoinResource(_) => "join-resource",
         Command::LeaveResource(_) => "leave-resource",
@@ -624,7 +770,9 @@ fn main() -> ExitCode {
         Command::LogPurgeAll(_) => "log-purge-all",
         Command::Cron(_) => "cron",
         Command::Invalidate(_) => "invalidate",
-        Command::SetEmergencyLimit(_) => "set-emergency-limit",
+        Command::SetEmergencyLimit(_) => {
+            ctx::typed_name(&["set-emergency-limit", "emergency-limit"])
+        }
         Command::GetEmergencyLimit(_) => "get-emergency-limit",
         Command::SetGlobalEnabledLogCompressions(_) => "set-global-enabled-log-compressions",
         Command::PauseSync(_) => "pause-sync",
@@ -638,6 +786,7 @@ fn main() -> ExitCode {
         Command::Primary(_) => "primary",
         Command::Secondary(_) => "secondary",
         Command::LogRotate(_) => "log-rotate",
+        Command::Resize(_) => "resize",
         Command::LogDelete(_) => "log-delete",
         Command::SetSystemdUnit(_) => "set-systemd-unit",
         Command::GetSystemdUnit(_) => "get-systemd-unit",

@@ -9,7 +9,7 @@
 
 mod builtin;
 mod engine;
-mod errno;
+pub(crate) mod errno;
 mod primitives;
 mod prims;
 
