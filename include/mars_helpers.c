@@ -33,6 +33,59 @@ size_t mars_helper_lz4_mem_compress(void)
 	return LZ4_MEM_COMPRESS;
 }
 
+size_t mars_helper_zlib_inflate_workspacesize(void)
+{
+	return zlib_inflate_workspacesize();
+}
+
+size_t mars_helper_zlib_deflate_workspacesize(void)
+{
+	return zlib_deflate_workspacesize(MAX_WBITS, DEF_MEM_LEVEL);
+}
+
+long mars_helper_zlib_inflate(void *workspace, const void *src, size_t src_len, void *dst, size_t dst_len)
+{
+	struct z_stream_s stream = { .workspace = workspace };
+	int status;
+
+	if (src_len > UINT_MAX || dst_len > UINT_MAX)
+		return -EINVAL;
+	if (zlib_inflateInit(&stream) != Z_OK)
+		return -EINVAL;
+	stream.next_in = src;
+	stream.avail_in = src_len;
+	stream.next_out = dst;
+	stream.avail_out = dst_len;
+	status = zlib_inflate(&stream, Z_FINISH);
+	zlib_inflateEnd(&stream);
+	if (status == Z_STREAM_END)
+		return stream.total_out;
+	/* Z_BUF_ERROR with no room left: the data go on beyond dst_len. */
+	if (status == Z_BUF_ERROR && stream.avail_out == 0)
+		return -ENOSPC;
+	return -EINVAL;
+}
+
+long mars_helper_zlib_deflate(void *workspace, int level, const void *src, size_t src_len, void *dst, size_t dst_len)
+{
+	struct z_stream_s stream = { .workspace = workspace };
+	int status;
+
+	if (src_len > UINT_MAX || dst_len > UINT_MAX)
+		return -EINVAL;
+	if (zlib_deflateInit(&stream, level) != Z_OK)
+		return -EINVAL;
+	stream.next_in = src;
+	stream.avail_in = src_len;
+	stream.next_out = dst;
+	stream.avail_out = dst_len;
+	status = zlib_deflate(&stream, Z_FINISH);
+	zlib_deflateEnd(&stream);
+	if (status == Z_STREAM_END)
+		return stream.total_out;
+	return -ENOSPC;
+}
+
 void mars_helper_init_waitqueue_head(struct wait_queue_head *head)
 {
 	init_waitqueue_head(head);

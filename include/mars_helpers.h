@@ -15,6 +15,8 @@
 #include <linux/crc32.h>
 #include <linux/crc32c.h>
 #include <linux/lz4.h>
+#include <linux/lzo.h>
+#include <linux/zlib.h>
 
 #include <linux/fs.h>
 #include <linux/mount.h>
@@ -37,6 +39,19 @@ unsigned int mars_helper_crypto_shash_digestsize(struct crypto_shash *tfm);
 
 /* LZ4_MEM_COMPRESS: the work memory LZ4_compress_default() needs (a sizeof expression). */
 size_t mars_helper_lz4_mem_compress(void);
+
+/*
+ * zlib in one call per buffer, over a caller-owned workspace (struct z_stream_s stays on the C
+ * side; zlib_inflateInit()/zlib_deflateInit() are macros). Streams with the zlib header, as
+ * the original MARS writes them (zlib_deflateInit(level): window 15 bits, memory level 8).
+ * The workspace sizes are what the calls need. Both return the output length, or a negative
+ * errno: -EINVAL for a malformed stream or one that does not end within @src_len (inflate),
+ * -ENOSPC when the output does not fit into @dst_len.
+ */
+size_t mars_helper_zlib_inflate_workspacesize(void);
+size_t mars_helper_zlib_deflate_workspacesize(void);
+long mars_helper_zlib_inflate(void *workspace, const void *src, size_t src_len, void *dst, size_t dst_len);
+long mars_helper_zlib_deflate(void *workspace, int level, const void *src, size_t src_len, void *dst, size_t dst_len);
 
 /* init_waitqueue_head(): a macro that gives every initialised head one lockdep class. */
 void mars_helper_init_waitqueue_head(struct wait_queue_head *head);
@@ -162,6 +177,8 @@ const blk_mode_t MARS_BLK_OPEN_WRITE = BLK_OPEN_WRITE;
 const blk_features_t MARS_BLK_FEAT_WRITE_CACHE = BLK_FEAT_WRITE_CACHE;
 const blk_features_t MARS_BLK_FEAT_FUA = BLK_FEAT_FUA;
 const blk_features_t MARS_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
+const size_t MARS_LZO1X_1_MEM_COMPRESS = LZO1X_1_MEM_COMPRESS;
+const int MARS_LZO_E_OK = LZO_E_OK;
 #endif
 
 /*

@@ -73,6 +73,15 @@ pub(crate) static MAX_LAMPORT_FUTURE: IntKnob = IntKnob::new(
     1,
     10 * 365 * 24 * 3600,
 );
+// Log compression (issue 17; Documentation/knobs.rst).
+/// Whether this host compresses log records when the cluster enabled log compression
+/// (`/mars/defaults/enabled-log-compressions`): the original's `logger_allow_compress`.
+pub(crate) static LOGGER_ALLOW_COMPRESS: IntKnob =
+    IntKnob::new(c_str!("logger_allow_compress"), 1, 0, 1);
+/// Deflate level of zlib log compression (the original's `zlib_compress_level`).
+pub(crate) static ZLIB_COMPRESS_LEVEL: IntKnob =
+    IntKnob::new(c_str!("zlib_compress_level"), 3, 1, 9);
+
 /// Seconds between two scans of /mars by the strategy thread (sooner on trigger).
 pub(crate) static SCAN_INTERVAL_SEC: IntKnob = IntKnob::new(c_str!("scan_interval_sec"), 5, 1, 300);
 
@@ -437,6 +446,8 @@ pub(crate) fn register() -> Result<Registration> {
             &REQUIRED_FREE_SPACE_3_MB,
             &REQUIRED_FREE_SPACE_4_MB,
             &LOGGER_RESUME,
+            &LOGGER_ALLOW_COMPRESS,
+            &ZLIB_COMPRESS_LEVEL,
             &EMERGENCY_LEVEL_ENTRY,
             &REQUIRED_FREE_SPACE_1_GB,
             &REQUIRED_FREE_SPACE_2_GB,

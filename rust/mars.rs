@@ -48,19 +48,23 @@ struct Mars {
     _sysctl: kapi::sysctl::Registration,
     /// Log digests; the logger will borrow it.
     _digester: digest::KernelDigester,
-    /// Log compression; the logger will borrow it.
-    _compressor: compress::KernelCompressor,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
     #[cfg(mars_testing)]
     _testing_logger: testing_logger::LoggerTestHooks,
+    /// The log writers' access to the compressor (`compress::install`), cleared after every
+    /// logger above is gone.
+    _compressor_installed: compress::Installed,
+    /// Log compression; last, so that it outlives every user.
+    _compressor: Pin<KBox<compress::KernelCompressor>>,
 }
 
 impl kernel::Module for Mars {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let digester = digest::KernelDigester::new();
         let compressor = compress::KernelCompressor::new()?;
-        selftest::run(&digester, &compressor)?;
+        selftest::run(&digester, &*compressor)?;
+        let compressor_installed = compress::install(&compressor);
         #[cfg(mars_testing)]
         let testing = testing::TestHooks::new()?;
         #[cfg(mars_testing)]
@@ -79,11 +83,12 @@ impl kernel::Module for Mars {
             _data_devices: data_devices,
             _sysctl: sysctl,
             _digester: digester,
-            _compressor: compressor,
             #[cfg(mars_testing)]
             _testing: testing,
             #[cfg(mars_testing)]
             _testing_logger: testing_logger,
+            _compressor_installed: compressor_installed,
+            _compressor: compressor,
         })
     }
 }

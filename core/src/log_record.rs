@@ -344,6 +344,66 @@ fn check_payload_len(len: usize) -> Result<(), EncodeError> {
     }
 }
 
+/// Seals a record whose payload the caller compressed beforehand ([`compress_payload`] of
+/// exactly the payload of `decompress_len` bytes that `algo`/`digest` were computed over):
+/// copies `compressed` to `out[START_OVERHEAD..]`, pads it with zeros to a multiple of 8 and
+/// writes header and trailer around it with `method`'s bit, the valid flag last. The log
+/// writer's path when log compression is on; `out` must hold `pad_len(compressed.len()) + 84`
+/// bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn seal_compressed_record(
+    header: &RecordHeader,
+    compressed: &[u8],
+    method: Compression,
+    decompress_len: usize,
+    algo: DigestAlgo,
+    digest: &[u8; DIGEST_SIZE],
+    out: &mut [u8],
+) -> Result<Encoded, EncodeError> {
+    let clen = compressed.len();
+    check_payload_len(clen)?;
+    let padded = pad_len(clen);
+    // What a reader accepts (see `try_compress`).
+    if padded >= decompress_len
+        || decompress_len > MAX_DECOMPRESS_LEN
+        || !decompress_len.is_multiple_of(DECOMPRESS_GRANULE)
+    {
+        return Err(EncodeError::PayloadTooLarge);
+    }
+    let area = payload_area(padded, out.len())?;
+    let area = out.get_mut(area).ok_or(EncodeError::BufferTooSmall)?;
+    let (data, pad) = area.split_at_mut(clen);
+    data.copy_from_slice(compressed);
+    pad.fill(0);
+    let (crc_old, crc) = record_checksum(algo, digest);
+    let flags = algo.flag().union(method.flag());
+    let frame = Frame {
+        stored_len: clen,
+        padded_len: padded,
+        decompress_len,
+    };
+    let total_len = write_frame(out, header, &frame, flags, crc_old, &crc)?;
+    Ok(Encoded {
+        total_len,
+        crc_flags: flags,
+        stored_len: clen,
+    })
+}
+
+/// Compresses `payload` into `dst` with the preferred algorithm of `allowed` that
+/// `compressor` provides, as the original's `log_compress()`: only a payload whose length is
+/// a multiple of 512 and at most [`MAX_DECOMPRESS_LEN`], and only if the result padded to 8
+/// bytes is shorter than the payload. Returns the algorithm and the compressed length in
+/// `dst`; `None` = store the payload uncompressed.
+pub fn compress_payload(
+    compressor: &dyn Compressor,
+    allowed: CrcFlags,
+    payload: &[u8],
+    dst: &mut [u8],
+) -> Option<(Compression, usize)> {
+    try_compress(compressor, allowed, payload, dst)
+}
+
 /// Compresses `payload` into `area` if allowed, possible and worth it.
 fn try_compress(
     compressor: &dyn Compressor,
@@ -523,6 +583,83 @@ mod tests {
         let (algo, digest) = mars_digest(CrcFlags::NONE, &[0x43u8; 33], &Md5Only).unwrap();
         seal_record_digested(&hdr, 33, algo, &digest, &mut digested).unwrap();
         assert_ne!(out, digested);
+    }
+
+    /// A "compressor" that halves runs of equal bytes: enough to check the framing.
+    struct Halver;
+    impl Compressor for Halver {
+        fn available(&self) -> CrcFlags {
+            CrcFlags::LZ4
+        }
+        fn compress(&self, _: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize> {
+            let n = src.len() / 2;
+            dst.get_mut(..n)?.copy_from_slice(src.get(..n)?);
+            Some(n)
+        }
+        fn decompress(&self, _: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize> {
+            let n = src.len() * 2;
+            let out = dst.get_mut(..n)?;
+            out[..src.len()].copy_from_slice(src);
+            out[src.len()..].copy_from_slice(src);
+            Some(n)
+        }
+    }
+
+    #[test]
+    fn sealing_a_compressed_payload_equals_encoding_it() {
+        let hdr = RecordHeader::new(Stamp { sec: 7, nsec: 8 }, 8192, CODE_WRITE_NEW, 3);
+        let payload = [0x5au8; 1024];
+        let opts = EncodeOptions {
+            digests: CrcFlags::MD5,
+            compression: CrcFlags::LZ4,
+        };
+        let mut want = [0u8; 1024 + OVERHEAD];
+        let enc = encode_record(&hdr, &payload, &opts, &Md5Only, Some(&Halver), &mut want).unwrap();
+        assert!(enc.crc_flags.contains(CrcFlags::LZ4));
+        assert_eq!(enc.total_len, 512 + OVERHEAD);
+
+        let mut packed = [0u8; 1024];
+        let (method, n) =
+            compress_payload(&Halver, CrcFlags::COMPRESS_ANY, &payload, &mut packed).unwrap();
+        assert_eq!((method, n), (Compression::Lz4, 512));
+        let (algo, digest) = mars_digest(CrcFlags::MD5, &payload, &Md5Only).unwrap();
+        let mut got = [0xeeu8; 1024 + OVERHEAD];
+        let sealed =
+            seal_compressed_record(&hdr, &packed[..n], method, 1024, algo, &digest, &mut got)
+                .unwrap();
+        assert_eq!(sealed, enc);
+        assert_eq!(got[..enc.total_len], want[..enc.total_len]);
+        // Lengths a reader would reject are refused.
+        for (clen, dlen) in [(512usize, 512usize), (512, 1000), (100, 40960)] {
+            assert_eq!(
+                seal_compressed_record(
+                    &hdr,
+                    &packed[..clen],
+                    method,
+                    dlen,
+                    algo,
+                    &digest,
+                    &mut got
+                ),
+                Err(EncodeError::PayloadTooLarge)
+            );
+        }
+        assert_eq!(
+            seal_compressed_record(
+                &hdr,
+                &packed[..512],
+                method,
+                1024,
+                algo,
+                &digest,
+                &mut got[..500]
+            ),
+            Err(EncodeError::BufferTooSmall)
+        );
+        // Not worth it, not allowed, or a length the reader rejects: no compression.
+        assert!(compress_payload(&Halver, CrcFlags::ZLIB, &payload, &mut packed).is_none());
+        assert!(compress_payload(&Halver, CrcFlags::LZ4, &payload[..1000], &mut packed).is_none());
+        assert!(compress_payload(&Halver, CrcFlags::LZ4, &payload[..8], &mut packed).is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub(crate) mod errno;
 pub(crate) mod file;
 pub(crate) mod kthread;
 pub(crate) mod lz4;
+pub(crate) mod lzo;
 #[cfg_attr(not(mars_testing), allow(dead_code))]
 pub(crate) mod mm;
 pub(crate) mod random;
@@ -27,3 +28,4 @@ pub(crate) mod sysctl;
 pub(crate) mod time;
 pub(crate) mod uts;
 pub(crate) mod vfs;
+pub(crate) mod zlib;

@@ -15,6 +15,7 @@
 use super::links::{self, KernelDigester, ResourcePaths};
 use super::own_io::{Completions, OwnIo};
 use crate::brick::Input;
+use crate::compress::KernelDecompressor;
 use crate::kapi::errno::eilseq;
 use crate::kapi::file::{File, OpenMode, SyncMode};
 use crate::mars_core::log_record::MAX_RECORD_LEN;
@@ -329,9 +330,14 @@ pub(crate) fn replay_log(
     // In-flight writes: their ranges, so overlapping records go in log order.
     let mut flying: KVec<Option<(u64, u64)>> = KVec::from_elem(None, REPLAY_IN_FLIGHT, GFP_KERNEL)?;
     let mut failed = false;
+    // Compressed records (the original writes them with log compression on) decompress
+    // into `scratch`: LZ4, LZO or zlib. Every digest of the format is checked (the original
+    // writes CRC32, MD5 or SHA1 where the cluster disabled CRC32C).
+    let decompressor = KernelDecompressor::new()?;
+    let digester = crate::digest::KernelDigester::new();
     let ctx = ScanContext {
-        digester: &KernelDigester,
-        compressor: None,
+        digester: &digester,
+        compressor: Some(&decompressor),
     };
     let mut replayer = Replayer::new(from, to);
     let (mut buf_start, mut buf_len) = (from, 0usize);

@@ -16,13 +16,14 @@ mod systemd;
 
 use core::sync::atomic::Ordering;
 
+use crate::compress;
 use crate::kapi::kthread::{KThread, ThreadContext};
 use crate::kapi::uts;
 use crate::kapi::vfs::{self, PathBuf};
 use crate::knobs;
 use crate::logger::durable::Loggers;
 use crate::mars_core::names::is_valid_host_name;
-use crate::tree;
+use crate::tree::{self, MarsTree};
 use heartbeat::AliveLinks;
 use kernel::c_str;
 use kernel::error::{code::ENOENT, Error};
@@ -103,6 +104,13 @@ impl Rounds {
         }
         if let Some(links) = self.alive_links(&root)? {
             links.beat()?;
+        }
+        // Log compression: the cluster's setting in, what this host used out.
+        if let Some((host, Some(_))) = &self.host {
+            if let Err(e) = MarsTree::open().and_then(|mars| compress::strategy_round(&mars, host))
+            {
+                pr_debug!("log compression settings: {:?}\n", e);
+            }
         }
         let mut fingerprints = systemd::Fingerprints::default();
         let stats = scan::scan(&root, &mut |path, link| fingerprints.note(path, link))?;

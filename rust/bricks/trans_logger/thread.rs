@@ -532,11 +532,17 @@ impl State {
             CODE_WRITE_NEW,
             seq_nr,
         );
-        let record_len = len_bytes.checked_add(OVERHEAD).ok_or(EINVAL)?;
+        // Log compression (issue 17): a shorter record when enabled and it pays off.
+        let packed = crate::compress::PackedPayload::of(&page, len_bytes)?;
+        let stored_len = packed.as_ref().map_or(len_bytes, |p| p.stored_len());
+        let record_len = stored_len.checked_add(OVERHEAD).ok_or(EINVAL)?;
         let (end, ()) = self
             .log
             .writer
             .append(record_len, |room, _file_pos| {
+                if let Some(packed) = &packed {
+                    return packed.seal(&header, len_bytes, algo, &digest, room);
+                }
                 let payload = room
                     .get_mut(START_OVERHEAD..START_OVERHEAD + len_bytes)
                     .ok_or(EINVAL)?;

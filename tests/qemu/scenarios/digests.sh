@@ -5,14 +5,14 @@
 #
 # Promise: mars.ko computes the same log digests as userspace and reads and writes the same
 # records. At every load the module checks its kernel-side digests (lib crc32c and crc32_le,
-# crypto md5 and sha1) and LZ4 against core/testdata/digest_vectors.txt, the file the
+# crypto md5 and sha1) and LZO, LZ4 and zlib (compression and decompression) against core/testdata/digest_vectors.txt, the file the
 # userspace tests check mars-host against, with the same checker; it refuses to load on any
 # mismatch and reports the count when all agree. The counts here follow the vector file
 # (tools/mars-host/tests/vector_checker.rs asserts them on the host side).
 . /mars-tests/lib.sh
 ktap_begin
 
-expected='mars: self-test: 45 digest vectors and records agree with userspace$'
+expected='mars: self-test: 47 digest vectors and records agree with userspace$'
 
 uptime_cs() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}"; }
 t0=$(uptime_cs)

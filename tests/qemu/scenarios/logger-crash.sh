@@ -11,7 +11,8 @@
 # so they exist only in the logfile, keeps more writes in flight, and is killed. Boot 2
 # recovers: the replay link still names logfile 1 at position 0, recovery replays it onto the
 # data device (stopping cleanly at a torn tail, if the kill left one), the data device then
-# holds every acknowledged write, and logging continues in a fresh logfile 2.
+# holds every acknowledged write, and logging continues in a fresh logfile 2. Then a logfile
+# with compressed records (LZO, LZ4, zlib), as the original writes them, is recovered as well.
 . /mars-tests/lib.sh
 
 hook=/proc/sys/mars/test_logger
@@ -77,5 +78,33 @@ check "at least the 1024 acknowledged records were replayed" test "$(stat_of rep
 check "the data device holds every acknowledged write" same_on_data_device 0 /mars/expected
 check_eq "logging continues in logfile 2" "log-000000002-$host,0,0" "$(readlink "$res/replay-$host")"
 check "remove $name" hook_write "-$name"
+
+# Compressed records, as the original writes them with log compression on: a crashed logger
+# leaves logfile 1 of resource cz (writeback paused), mars-adversary re-writes it with the
+# payloads compressed by LZO, LZ4 and zlib in turn (mars-host's compressors, not the kernel's),
+# and recovery replays it: the kernel's lib/lzo, lib/lz4 and lib/zlib decompress. The digests
+# cycle CRC32C, CRC32, SHA1 and MD5 (what the original writes where CRC32C is disabled).
+cz=/mars/resource-cz
+czlog=$cz/log-000000001-$host
+stat_cz() { awk -v k="$1" '$1 == "cz" { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$hook"; }
+seq 1 300000 | head -c 1048576 > /tmp/text
+check "create cz over /dev/vda, writeback paused" sh -c "mkdir $cz && printf 'cz $cz /dev/vda\n' > $hook && printf 'pause cz\n' > $hook"
+check "write 1 MiB of text at 16 MiB, fsync" dd if=/tmp/text of=/dev/mars/cz bs=64k seek=256 oflag=direct conv=fsync
+check_fails "the data device does not have it (only the log does)" same_on_data_device 4096 /tmp/text
+check "crash cz (the log stays as written)" hook_write "!cz"
+check_eq "cz's replay link names the start of logfile 1" "log-000000001-$host,0,0" "$(readlink "$cz/replay-$host")"
+report=$(mars-adversary compress-log "$czlog" /tmp/cz.log)
+echo "# compress-log: $report"
+check "compress-log stored records with each of LZO, LZ4, zlib and CRC32C, CRC32, SHA1, MD5" sh -c "
+	for k in lzo lz4 zlib crc32c crc32 sha1 md5; do echo '$report' | grep -q \" \$k=[1-9]\" || exit 1; done"
+check "logfile 1 replaced by its compressed copy" sh -c "cp /tmp/cz.log $czlog && sync && test \$(stat -c %s $czlog) -lt 900000"
+check "log-dump reads it: no defect, records compressed" sh -c "
+	marsadm log-dump $czlog | tail -1 | grep -q ' 0 warnings, 0 defects' &&
+	marsadm log-dump $czlog | grep -q lzo"
+check "create cz again: recovery replays the compressed logfile" hook_write "cz $cz /dev/vda"
+echo "# $(stat_cz replayed) compressed-log records replayed"
+check "all 256 records were replayed" test "$(stat_cz replayed)" -ge 256
+check "the data device holds the text" same_on_data_device 4096 /tmp/text
+check "remove cz" hook_write "-cz"
 check "rmmod" rmmod mars
 ktap_end

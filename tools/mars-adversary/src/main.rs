@@ -7,6 +7,7 @@
 mod client;
 mod conn;
 mod handshake;
+mod logfile;
 mod report;
 mod server;
 
@@ -34,6 +35,9 @@ server attacks (listen on --port, answer members' pulls):
   serve-flood N              N entries /mars/userspace/flood-K = --value
   serve-ips N                N links /mars/ips/ip-hostK
   serve-own-keys V[,V...]    each victim's data-, replay- and ips/ip- links changed
+logfiles (no network):
+  compress-log SRC DST       logfile SRC re-written as DST, payloads compressed as the
+                             original does (LZO, LZ4, zlib in turn; mars-host's compressors)
 options:
   --target HOST  --port BASE (7777)  --as HOST (claimed name, default evil)
   --uuid UUID ((any))  --secret-file F  --seconds S (20)  --peers N (1)
@@ -182,6 +186,7 @@ fn run(args: &[String]) -> Result<report::Report, String> {
                 victims: arg(1)?.split(',').map(String::from).collect(),
             },
         ),
+        "compress-log" => logfile::compress_log(arg(1)?, arg(2)?)?,
         _ => return Err(USAGE.to_string()),
     })
 }

@@ -4,7 +4,8 @@
 //! mars-core leaves hash functions and compression to its environment. Here they come from
 //! crates.io crates and [`crc32c`]: [`HostDigester`] (CRC32C of the 8 chunks of a record in
 //! one pass, fused with the encoder's copy; crc32fast, md-5, sha1) and [`HostCompressor`]
-//! (lz4_flex, raw LZ4 blocks as the kernel's lib/lz4 reads and writes them). marsadm, the
+//! (lz4_flex for raw LZ4 blocks as the kernel's lib/lz4 reads and writes them, miniz_oxide
+//! for zlib, mars-core and lzokay-native for LZO1X). marsadm, the
 //! tests, the fuzzers and the benchmark use them; the kernel module has its own.
 //!
 //! [`HostSha256`] is the SHA-256 of the handshake authentication (`sha2`).
@@ -12,7 +13,7 @@
 //! [`vectors`] reads and writes `core/testdata/digest_vectors.txt`, the test vectors both
 //! sides check against, and [`LogBuilder`] assembles logfiles in memory for tests.
 
-use mars_core::compress::{Compression, Compressor};
+use mars_core::compress::{lzo1x_decompress, Compression, Compressor};
 use mars_core::digest::{CrcFlags, Digester};
 use mars_core::log_record::{
     encode_record, EncodeError, EncodeOptions, Encoded, RecordHeader, OVERHEAD,
@@ -107,13 +108,39 @@ impl Digester for MaskedDigester {
     }
 }
 
-/// LZ4 (raw block format) from lz4_flex. LZO and zlib are not provided.
+/// Every compression of the log format: LZ4 (raw block format) from lz4_flex, zlib (a zlib
+/// stream, level [`ZLIB_LEVEL`]) from miniz_oxide, LZO1X: decompressed by mars-core's
+/// [`lzo1x_decompress`], compressed by lzokay-native (its output is LZO1X, which the
+/// kernel's `lzo1x_decompress_safe()` reads).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostCompressor;
 
+/// The deflate level of zlib compression (the original's `zlib_compress_level` default).
+pub const ZLIB_LEVEL: u8 = 3;
+
+/// Copies `packed` into the front of `dst` if it fits.
+fn copy_out(packed: &[u8], dst: &mut [u8]) -> Option<usize> {
+    dst.get_mut(..packed.len())?.copy_from_slice(packed);
+    Some(packed.len())
+}
+
+/// Inflates the zlib stream `src` into `dst`; the stream must end (with a good Adler-32)
+/// within `src` and its output fit into `dst`.
+pub fn zlib_decompress(src: &[u8], dst: &mut [u8]) -> Option<usize> {
+    use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+    use miniz_oxide::inflate::TINFLStatus;
+    let mut state = DecompressorOxide::new();
+    let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+    match decompress(&mut state, src, dst, 0, flags) {
+        (TINFLStatus::Done, _, written) => Some(written),
+        _ => None,
+    }
+}
+
 impl Compressor for HostCompressor {
     fn available(&self) -> CrcFlags {
-        CrcFlags::LZ4
+        CrcFlags::COMPRESS_ANY
     }
 
     fn compress(&self, algo: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize> {
@@ -122,17 +149,21 @@ impl Compressor for HostCompressor {
                 // lz4_flex wants room for the worst case; the record only has room for less.
                 let mut tmp = vec![0u8; lz4_flex::block::get_maximum_output_size(src.len())];
                 let n = lz4_flex::block::compress_into(src, &mut tmp).ok()?;
-                dst.get_mut(..n)?.copy_from_slice(tmp.get(..n)?);
-                Some(n)
+                copy_out(tmp.get(..n)?, dst)
             }
-            _ => None,
+            Compression::Lzo => copy_out(&lzokay_native::compress(src).ok()?, dst),
+            Compression::Zlib => copy_out(
+                &miniz_oxide::deflate::compress_to_vec_zlib(src, ZLIB_LEVEL),
+                dst,
+            ),
         }
     }
 
     fn decompress(&self, algo: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize> {
         match algo {
             Compression::Lz4 => lz4_flex::block::decompress_into(src, dst).ok(),
-            _ => None,
+            Compression::Lzo => lzo1x_decompress(src, dst),
+            Compression::Zlib => zlib_decompress(src, dst),
         }
     }
 }
@@ -309,30 +340,54 @@ mod tests {
     }
 
     #[test]
-    fn lz4_round_trip() {
-        let data = pattern(4096, 1, 0);
-        let mut packed = vec![0u8; 4096];
-        let n = HostCompressor
-            .compress(Compression::Lz4, &data, &mut packed)
-            .unwrap();
-        assert!(n < 1000);
-        let mut out = vec![0u8; 4096];
-        assert_eq!(
-            HostCompressor.decompress(Compression::Lz4, &packed[..n], &mut out),
-            Some(4096)
-        );
-        assert_eq!(out, data);
-        assert_eq!(
-            HostCompressor.compress(Compression::Lzo, &data, &mut packed),
-            None
-        );
-        // Garbage must fail gracefully, and a too-small destination too.
-        assert!(HostCompressor
-            .decompress(Compression::Lz4, &[0xff; 64], &mut out)
-            .is_none());
-        assert!(HostCompressor
-            .decompress(Compression::Lz4, &packed[..n], &mut out[..100])
-            .is_none());
+    fn every_compression_round_trips() {
+        // Compressible text-like data and incompressible noise.
+        let text: Vec<u8> = b"replicated block devices over long distances\n"
+            .iter()
+            .cycle()
+            .take(4096)
+            .copied()
+            .collect();
+        let mut noise = vec![0u8; 4096];
+        let mut x = 0x1234_5678u32;
+        for b in noise.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        for algo in Compression::PREFERENCE {
+            for (data, small) in [(&text, true), (&pattern(4096, 1, 0), true), (&noise, false)] {
+                let mut packed = vec![0u8; 8192];
+                let n = HostCompressor.compress(algo, data, &mut packed).unwrap();
+                if small {
+                    assert!(n < 1000, "{algo:?}: {n}");
+                }
+                let mut out = vec![0u8; 4096];
+                assert_eq!(
+                    HostCompressor.decompress(algo, &packed[..n], &mut out),
+                    Some(4096),
+                    "{algo:?}"
+                );
+                assert_eq!(&out, data, "{algo:?}");
+                // Too small a destination, a cut stream and garbage fail gracefully.
+                assert!(HostCompressor
+                    .decompress(algo, &packed[..n], &mut out[..100])
+                    .is_none());
+                assert_ne!(
+                    HostCompressor.decompress(algo, &packed[..n - 1], &mut out),
+                    Some(4096),
+                    "{algo:?}"
+                );
+                assert!(HostCompressor
+                    .decompress(algo, &[0xff; 64], &mut out)
+                    .is_none());
+            }
+            // Too small an output area for the compressed result.
+            assert!(HostCompressor
+                .compress(algo, &noise, &mut [0u8; 100])
+                .is_none());
+        }
     }
 
     pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -13,7 +13,7 @@
 //! `DIGEST32` is the 32-byte MARS digest of the input with `ALGO` (md5old, md5, crc32c,
 //! crc32, sha1), `FOLDED16` its 16-byte fold, both in hex. A `record` line holds a complete
 //! encoded record (hex) of that payload, encoded with only `ALGO` allowed and `COMPRESSION`
-//! (`none` or `lz4`), with the given sequence number, stamp, device position and code.
+//! (`none`, `lzo`, `lz4` or `zlib`), with the given sequence number, stamp, device position and code.
 //! Uncompressed records must be reproduced byte for byte; compressed ones depend on the
 //! compressor's choices and must only scan back to the payload.
 
@@ -113,8 +113,12 @@ pub fn parse(text: &str) -> Result<Vec<Vector>, String> {
             "record" => {
                 let compression = match f.next() {
                     Some("none") => None,
-                    Some("lz4") => Some(Compression::Lz4),
-                    other => return Err(ctx(format!("bad compression {other:?}"))),
+                    other => Some(
+                        Compression::PREFERENCE
+                            .into_iter()
+                            .find(|c| Some(c.name()) == other)
+                            .ok_or_else(|| ctx(format!("bad compression {other:?}")))?,
+                    ),
                 };
                 let input = (
                     num(f.next(), "len").map_err(ctx)?,
@@ -222,7 +226,7 @@ pub fn generate() -> String {
         (usize, u64, u64),
         RecordHeader,
     );
-    let records: [RecordVector; 5] = [
+    let records: [RecordVector; 7] = [
         (
             DigestAlgo::Crc32c,
             None,
@@ -281,6 +285,30 @@ pub fn generate() -> String {
                 pos: 8192,
                 code: 1,
                 seq_nr: 5,
+            },
+        ),
+        (
+            DigestAlgo::Crc32c,
+            Some(Compression::Lzo),
+            (4096, 1, 3),
+            RecordHeader {
+                stamp_sec: 1_700_000_005,
+                stamp_nsec: 43,
+                pos: 12288,
+                code: 1,
+                seq_nr: 6,
+            },
+        ),
+        (
+            DigestAlgo::Crc32c,
+            Some(Compression::Zlib),
+            (2048, 1, 5),
+            RecordHeader {
+                stamp_sec: 1_700_000_006,
+                stamp_nsec: 44,
+                pos: 16384,
+                code: 1,
+                seq_nr: 7,
             },
         ),
     ];

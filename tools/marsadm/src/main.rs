@@ -11,6 +11,7 @@ mod cmd_cron;
 mod cmd_drbd;
 mod cmd_emergency;
 mod cmd_expert;
+mod cmd_features;
 mod cmd_log;
 mod cmd_log_dump;
 mod cmd_member;
@@ -253,6 +254,16 @@ enum Command {
     SetEmergencyLimit(cmd_emergency::SetLimitArgs),
     /// Print this host's emergency limit of a resource in percent (0: off).
     GetEmergencyLimit(cmd_switch::ResArgs),
+    /// Tell the whole cluster which compressions to use for logfiles
+    /// (defaults/enabled-log-compressions).
+    ///
+    /// FEATURES: COMPRESS_LZO, COMPRESS_LZ4, COMPRESS_ZLIB (or the original's numbers), separated
+    /// by |; empty: off (the default). Each host with /proc/sys/mars/logger_allow_compress = 1
+    /// compresses the records it logs from its next strategy round on with the first of
+    /// LZO, LZ4, zlib in the list, keeping a record compressed only when that pays off;
+    /// actual-<host>/used-log-compression shows what it used last. Every host must read the
+    /// algorithm (this one reads all three).
+    SetGlobalEnabledLogCompressions(cmd_features::FeaturesArgs),
     /// Pause the full sync here (todo-<host>/sync = 0) and wait until it stopped; its progress
     /// is kept in syncstatus-<host>.
     #[command(visible_alias = "pause-sync-local")]
@@ -611,6 +622,9 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::Invalidate(args) => cmd_sync::invalidate(&ctx, args),
         Command::SetEmergencyLimit(args) => cmd_emergency::set_limit(&ctx, args),
         Command::GetEmergencyLimit(args) => cmd_emergency::get_limit(&ctx, &args.res),
+        Command::SetGlobalEnabledLogCompressions(args) => {
+            cmd_features::set_enabled_log_compressions(&ctx, args)
+        }
         Command::PauseSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Pause, args),
         Command::ResumeSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Resume, args),
         Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
@@ -760,6 +774,7 @@ fn main() -> ExitCode {
             ctx::typed_name(&["set-emergency-limit", "emergency-limit"])
         }
         Command::GetEmergencyLimit(_) => "get-emergency-limit",
+        Command::SetGlobalEnabledLogCompressions(_) => "set-global-enabled-log-compressions",
         Command::PauseSync(_) => "pause-sync",
         Command::ResumeSync(_) => "resume-sync",
         Command::Attach(_) => "attach",
