@@ -197,7 +197,10 @@ pub(crate) fn add_progress(ctx: &Ctx, view: &mut View) {
             .map(|w| {
                 let get = |name: &str| {
                     crate::macros::primitive(ctx, &r.name, &format!("{w}-{name}")).and_then(|v| {
-                        let n: f64 = v.trim().parse().map_err(|_| format!("'{v}' is no number"))?;
+                        let n: f64 = v
+                            .trim()
+                            .parse()
+                            .map_err(|_| format!("'{v}' is no number"))?;
                         Ok(if n > 0.0 { n.round() as u64 } else { 0 })
                     })
                 };

@@ -485,7 +485,11 @@ fn a_secondary_that_is_merely_behind_stays_up_to_date_replaying() {
 fn behind(tag: &str) -> Fixture {
     let f = two_members(tag);
     let size: u64 = f.value("resource-r0/size").parse().unwrap();
-    f.put_link("resource-r0/syncstatus-bravo", &(size / 2).to_string(), LAMPORT);
+    f.put_link(
+        "resource-r0/syncstatus-bravo",
+        &(size / 2).to_string(),
+        LAMPORT,
+    );
     std::fs::write(f.path("resource-r0/log-000000001-alpha"), vec![0u8; 1500]).unwrap();
     f
 }
@@ -527,7 +531,10 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
     assert!(eta < 60, "{eta}");
     assert!(sync.ends_with(&format!("ETA {eta}s")), "{sync}");
     let replay = line("replay", &text);
-    assert!(replay.ends_with("rate 0 KiB/s, ETA unknown (no progress)"), "{replay}");
+    assert!(
+        replay.ends_with("rate 0 KiB/s, ETA unknown (no progress)"),
+        "{replay}"
+    );
     assert!(line("fetch", &text).contains("amount-file_rate"));
     let run = f.run_as("bravo", &["view", "r0", "--json"]);
     let p: Value = serde_json::from_str(&run.ok().stdout).unwrap();
@@ -540,16 +547,29 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
     assert_eq!(p["replay"]["eta_seconds"], Value::Null, "{p}");
     assert_eq!(p["fetch"]["rest_bytes"], 500, "{p}");
     assert_eq!(p["fetch"]["rate_bytes_per_second"], Value::Null, "{p}");
-    assert!(p["fetch"]["rate_missing"].as_str().unwrap().contains("amount-file_rate"), "{p}");
+    assert!(
+        p["fetch"]["rate_missing"]
+            .as_str()
+            .unwrap()
+            .contains("amount-file_rate"),
+        "{p}"
+    );
 
     // Synced and caught up: no sync line; fetch and replay done.
     f.put_link("resource-r0/syncstatus-bravo", &size.to_string(), LAMPORT);
     std::fs::write(f.path("resource-r0/log-000000001-alpha"), vec![0u8; 2000]).unwrap();
-    f.put_link("resource-r0/replay-bravo", "log-000000001-alpha,2000,0", LAMPORT);
+    f.put_link(
+        "resource-r0/replay-bravo",
+        "log-000000001-alpha,2000,0",
+        LAMPORT,
+    );
     let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
     assert!(!text.contains("sync:    0 bytes to go"), "{text}");
     assert!(line("replay", &text).ends_with("done"), "{text}");
-    assert!(line("fetch", &text).starts_with("fetch:   0 bytes to go"), "{text}");
+    assert!(
+        line("fetch", &text).starts_with("fetch:   0 bytes to go"),
+        "{text}"
+    );
     // The designated primary shows neither fetch nor replay.
     let text = f.run(&["view", "r0"]).ok().stdout.clone();
     assert!(!text.contains("to go"), "{text}");
