@@ -66,10 +66,9 @@ Description: MARS replicated block devices: kernel module for Linux $kver
  mars-dkms package $version against that kernel's build tree, for machines
  that cannot build it themselves (no compiler or no Rust toolchain).
 EOF
-# depmod for that kernel after install and removal: kmod's, by its path (a busybox shell as
-# /bin/sh would run its own depmod applet, which writes no modules.dep.bin for kmod's modprobe).
+# depmod for that kernel after install and removal.
 for script in postinst postrm; do
-	printf '#!/bin/sh\nset -e\nif [ -d /lib/modules/%s ]; then /sbin/depmod -a %s; fi\n' "$kver" "$kver" > "$root/DEBIAN/$script"
+	printf '#!/bin/sh\nset -e\nif [ -d /lib/modules/%s ]; then depmod -a %s; fi\n' "$kver" "$kver" > "$root/DEBIAN/$script"
 	chmod 0755 "$root/DEBIAN/$script"
 done
 (cd "$root" && find lib usr -type f -exec md5sum {} + | sort -k2) > "$root/DEBIAN/md5sums"

@@ -61,12 +61,12 @@ no_failed() { systemctl list-units --failed --no-legend --plain; [ -z "$(systemc
 check "no unit failed" no_failed
 
 # --- 0. MARS from its Debian packages, nothing of the harness's copies ---
-# (kmod's depmod and modinfo by their paths: busybox's shell runs its own applets first.)
+# (kmod's modinfo by its path: busybox's shell runs its own modinfo applet first.)
 kver=$(uname -r)
 debs=/var/cache/mars/debs
 check "remove the harness's marsadm, mars.ko, units and templates" sh -c "rm -f /usr/sbin/marsadm \
 	/lib/modules/$kver/extra/mars.ko /lib/modules/$kver/extra/mars-testing.ko /usr/lib/systemd/system/mars* &&
-	rm -rf /usr/lib/marsadm && /sbin/depmod -a && systemctl daemon-reload && ! command -v marsadm && ! /sbin/modinfo -n mars"
+	rm -rf /usr/lib/marsadm && depmod -a && systemctl daemon-reload && ! command -v marsadm && ! /sbin/modinfo -n mars"
 check "dpkg -i marsadm and mars-modules-$kver" sh -c "dpkg -i $debs/marsadm_*.deb $debs/mars-modules-${kver}_*.deb 2>&1"
 installed() { for p in "$@"; do [ "$(dpkg-query -W -f='${Status}' "$p")" = "install ok installed" ] || return 1; done; }
 check "dpkg: both installed" installed marsadm "mars-modules-$kver"
