@@ -382,9 +382,7 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
         return macros::run(ctx, &request, &resources, all);
     }
     let mut view = model::read(ctx, only.as_deref());
-    if !args.prometheus {
-        model::add_progress(ctx, &mut view);
-    }
+    model::add_progress(ctx, &mut view);
     if args.prometheus {
         print!("{}", prometheus::render(ctx, &view));
     } else if args.json {

@@ -175,8 +175,8 @@ fn human_duration(s: u64) -> String {
     }
 }
 
-/// Fills in the rates, lag and ETA of every member resource of `view` (`view` and
-/// `view --json`; not `events`, which reads the tree at every change). The amounts and rates
+/// Fills in the rates, lag and ETA of every member resource of `view` (`view`, `--json`,
+/// `--prometheus`; not `events`, which reads the tree at every change). The amounts and rates
 /// are the view macros' primitives (`sync-rest`, `fetch-rest`, `replay-rest`, `sync-rate`,
 /// `fetch-rate`, `replay-rate`: the original's definitions); a rate the kernel does not
 /// publish stays missing, never estimated. The sync is shown while it is not complete, fetch
