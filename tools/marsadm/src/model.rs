@@ -149,8 +149,8 @@ impl Progress {
     /// The line of `view` (without the indentation).
     fn text(&self) -> String {
         let rest = match &self.rest {
-            Ok(r) => format!("{r} bytes to go"),
-            Err(e) => format!("unknown amount to go ({e})"),
+            Ok(r) => format!("{r} bytes"),
+            Err(e) => format!("unknown ({e})"),
         };
         let rate = match &self.rate {
             Ok(r) => format!("rate {} KiB/s", r / 1024),
@@ -162,7 +162,10 @@ impl Progress {
             (None, Ok(_), Ok(_)) => "ETA unknown (no progress)".to_string(),
             (None, _, _) => "ETA unknown".to_string(),
         };
-        format!("{:<8} {rest}, {rate}, {eta}", format!("{}:", self.what))
+        format!(
+            "{:<12} {rest}, {rate}, {eta}",
+            format!("{} lag:", self.what)
+        )
     }
 }
 

@@ -354,7 +354,7 @@ fn resource(m: &mut Metrics, host: &str, r: &ResourceView) {
             m.add(
                 "mars_resource_progress_rest_bytes",
                 "gauge",
-                "Bytes this host's sync, fetch or replay still has to do (view's \"to go\").",
+                "Bytes this host's sync, fetch or replay still has to do (view's lag).",
                 l(),
                 rest as f64,
             );

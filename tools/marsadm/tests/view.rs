@@ -503,7 +503,7 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
     let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
     let line = |what: &str, text: &str| -> String {
         text.lines()
-            .find(|l| l.trim_start().starts_with(&format!("{what}: ")) && l.contains("to go"))
+            .find(|l| l.trim_start().starts_with(&format!("{what} lag: ")))
             .unwrap_or_else(|| panic!("no {what} progress line in:\n{text}"))
             .trim()
             .to_string()
@@ -517,9 +517,9 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
         assert!(l.contains(&indicator), "{l}");
         assert!(l.ends_with("ETA unknown"), "{l}");
     }
-    assert!(line("sync", &text).starts_with(&format!("sync:    {rest} bytes to go,")));
-    assert!(line("fetch", &text).starts_with("fetch:   500 bytes to go,"));
-    assert!(line("replay", &text).starts_with("replay:  500 bytes to go,"));
+    assert!(line("sync", &text).starts_with(&format!("sync lag:    {rest} bytes,")));
+    assert!(line("fetch", &text).starts_with("fetch lag:   500 bytes,"));
+    assert!(line("replay", &text).starts_with("replay lag:  500 bytes,"));
 
     // The kernel publishes the sync and replay rates (KiB/s); fetch's stays missing.
     f.put_link("resource-r0/actual-bravo/amount-sync_rate", "64", LAMPORT);
@@ -564,13 +564,13 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
         LAMPORT,
     );
     let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
-    assert!(!text.contains("sync:    0 bytes to go"), "{text}");
+    assert!(!text.contains("sync lag:"), "{text}");
     assert!(line("replay", &text).ends_with("done"), "{text}");
     assert!(
-        line("fetch", &text).starts_with("fetch:   0 bytes to go"),
+        line("fetch", &text).starts_with("fetch lag:   0 bytes,"),
         "{text}"
     );
     // The designated primary shows neither fetch nor replay.
     let text = f.run(&["view", "r0"]).ok().stdout.clone();
-    assert!(!text.contains("to go"), "{text}");
+    assert!(!text.contains(" lag: "), "{text}");
 }
