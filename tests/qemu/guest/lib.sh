@@ -378,6 +378,13 @@ events_expect() {
 	check "events $_en: $_ed" events_in_order "/tmp/events-$_en.json" "$@"
 }
 
+# events_wait NAME SECONDS DESCRIPTION STEP...: as events_expect while the recorder runs, waiting
+# up to SECONDS for the steps to arrive.
+events_wait() {
+	_en=$1 _es=$2 _ed=$3; shift 3
+	check "events $_en: $_ed" wait_for "$_es" events_in_order "/tmp/events-$_en.json" "$@"
+}
+
 # events_sigpipe: `marsadm events | head -n 1` returns within 60 s (the stream notices that
 # its reader went away and ends), and marsadm exits 0. One KTAP check.
 events_pipe_ends() {
