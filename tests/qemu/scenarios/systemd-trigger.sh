@@ -61,20 +61,23 @@ no_failed() { systemctl list-units --failed --no-legend --plain; [ -z "$(systemc
 check "no unit failed" no_failed
 
 # --- 0. MARS from its Debian packages, nothing of the harness's copies ---
-# (kmod's modinfo by its path: busybox's shell runs its own modinfo applet first.)
+# The guest's shell is busybox's, and with /proc mounted it runs its own applets before any
+# program of the same name in PATH: dpkg (busybox has a small dpkg of its own) is called by its
+# path; depmod, modinfo and modprobe are busybox's here, and so is the depmod the package's
+# postinst runs (modules.dep, which they all read).
 kver=$(uname -r)
 debs=/var/cache/mars/debs
 check "remove the harness's marsadm, mars.ko, units and templates" sh -c "rm -f /usr/sbin/marsadm \
 	/lib/modules/$kver/extra/mars.ko /lib/modules/$kver/extra/mars-testing.ko /usr/lib/systemd/system/mars* &&
-	rm -rf /usr/lib/marsadm && depmod -a && systemctl daemon-reload && ! command -v marsadm && ! /sbin/modinfo -n mars"
-check "dpkg -i marsadm and mars-modules-$kver" sh -c "dpkg -i $debs/marsadm_*.deb $debs/mars-modules-${kver}_*.deb 2>&1"
-installed() { for p in "$@"; do [ "$(dpkg-query -W -f='${Status}' "$p")" = "install ok installed" ] || return 1; done; }
+	rm -rf /usr/lib/marsadm && depmod -a && systemctl daemon-reload && ! command -v marsadm && ! modinfo -n mars"
+check "dpkg -i marsadm and mars-modules-$kver" sh -c "/usr/bin/dpkg -i $debs/marsadm_*.deb $debs/mars-modules-${kver}_*.deb 2>&1"
+installed() { for p in "$@"; do [ "$(/usr/bin/dpkg-query -W -f='${Status}' "$p")" = "install ok installed" ] || return 1; done; }
 check "dpkg: both installed" installed marsadm "mars-modules-$kver"
-owned_by() { _o=$(dpkg -S "$2" 2>&1) && [ "${_o%%:*}" = "$1" ] || { echo "$2: $_o"; return 1; }; }
+owned_by() { _o=$(/usr/bin/dpkg -S "$2" 2>&1) && [ "${_o%%:*}" = "$1" ] || { echo "$2: $_o"; return 1; }; }
 check "marsadm is the package's /usr/sbin/marsadm" sh -c '[ "$(command -v marsadm)" = /usr/sbin/marsadm ]'
 check "dpkg -S /usr/sbin/marsadm: marsadm" owned_by marsadm /usr/sbin/marsadm
 check "modprobe finds the package's mars.ko (DKMS's updates/dkms)" sh -c \
-	"[ \"\$(/sbin/modinfo -n mars)\" = /lib/modules/$kver/updates/dkms/mars.ko ]"
+	"case \"\$(modinfo -n mars)\" in /lib/modules/$kver/updates/dkms/mars.ko | updates/dkms/mars.ko) ;; *) modinfo -n mars; exit 1 ;; esac"
 check "dpkg -S mars.ko: mars-modules-$kver" owned_by "mars-modules-$kver" "/lib/modules/$kver/updates/dkms/mars.ko"
 fragment_owned() { owned_by marsadm "$(systemctl show -p FragmentPath --value "$1")"; }
 units_owned() { for u in mars.service mars-trigger.path mars-cron.timer mars-cron.service; do fragment_owned "$u" || return 1; done; }
