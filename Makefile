@@ -13,13 +13,15 @@
 #   make install-systemd  install systemd/ (units and marsadm's templates) under $(DESTDIR)
 #   make deb      the Debian packages mars-dkms and marsadm (dpkg-buildpackage) in build/deb/
 #   make deb-check  make deb, then the packages' tests (tests/deb: DKMS builds mars.ko)
+#   make deb-module  after make deb: mars-modules-<kver>, mars.ko built by DKMS for the guest
+#                 kernel (KDIR=<kernel build tree> for another), as a binary package
 #
 # Everything installs what it needs first (scripts/setup.sh), idempotently. Caches (toolchain,
 # kernel builds, guest images) live in $(MARS_CACHE) = ~/.cache/mars by default.
 
 SHELL := /bin/bash
 .PHONY: all module marsadm setup kernel check check-host check-guest soak fuzz demo bench profile clean install-systemd \
-	install install-module install-tools deb deb-check
+	install install-module install-tools deb deb-check deb-module
 
 all: module
 
@@ -87,6 +89,9 @@ deb:
 
 # The packages' own tests (tests/deb/*.sh: DKMS builds the module from mars-dkms in a private
 # DKMS tree); not part of make check, they build the module once more.
+deb-module:
+	scripts/deb-module.sh $(KDIR)
+
 deb-check: deb
 	@rc=0; for t in tests/deb/*.sh; do echo "# $$t"; $$t || rc=1; done; exit $$rc
 

@@ -16,6 +16,16 @@
 # libraries, copied from this machine, are the ones its programs were built against) and
 # replaces its busybox applets (symlinks) with the real programs of the same name.
 #
+# The image is also a Debian system to install MARS's packages in: dpkg (with a status file
+# naming the packages the image holds: those unpacked here, and libc6 and libgcc-s1, whose
+# libraries the base copied from this machine) and Debian's tar (dpkg-deb calls it with options
+# busybox's lacks), perl-base and init-system-helpers (which the
+# maintainer scripts of debhelper call to enable units), kmod (depmod, modprobe), and in
+# /var/cache/mars/debs the packages of this tree: marsadm and mars-dkms (scripts/deb.sh, with
+# build/marsadm instead of building marsadm once more, no lintian) and mars-modules-<kver>
+# (scripts/deb-module.sh: DKMS builds mars.ko from mars-dkms against the guest kernel's build
+# tree). tests/qemu/scenarios/systemd-trigger.sh installs them with dpkg.
+#
 # Usage: build-systemd-image.sh BASE.cpio OUTPUT.cpio
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -33,6 +43,7 @@ SYSTEMD_PACKAGES=(
 	libgpg-error0 libip4tc2 libkmod2 liblz4-1 liblzma5 libmount1 libpam0g libpcre2-8-0
 	libseccomp2 libselinux1 libssl3 libzstd1 libsmartcols1 zlib1g libudev1 libsystemd0
 	libp11-kit0 libffi8
+	dpkg tar libbz2-1.0 libmd0 perl-base init-system-helpers kmod
 )
 # What is pruned from the unpacked packages (paths relative to the root).
 SYSTEMD_PRUNE=(
@@ -41,7 +52,7 @@ SYSTEMD_PRUNE=(
 	lib/udev/hwdb.d usr/lib/udev/hwdb.d usr/lib/x86_64-linux-gnu/cryptsetup
 )
 # Bump when the way the root is made changes (part of the cache key).
-SYSTEMD_ROOT_REV=1
+SYSTEMD_ROOT_REV=2
 key=$(printf '%s\n' "$SYSTEMD_ROOT_REV" "${SYSTEMD_PACKAGES[@]}" "${SYSTEMD_PRUNE[@]}" | sha256sum | cut -c1-12)
 cache=$MARS_CACHE/systemd/$key
 sysroot=$cache/root
@@ -86,6 +97,24 @@ make_sysroot() {
 			die "apt-get download ${SYSTEMD_PACKAGES[*]} failed"
 	fi
 	for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$sysroot"; done
+	# dpkg's database: every package unpacked here as installed (its control fields, its
+	# files list), and libc6 and libgcc-s1 as on this machine.
+	local db=$cache/dpkg name
+	rm -rf "$db"
+	mkdir -p "$db/info"
+	for deb in "$debs"/*.deb; do
+		name=$(dpkg-deb -f "$deb" Package)
+		[ "$(dpkg-deb -f "$deb" Multi-Arch)" = same ] && name=$name:$(dpkg-deb -f "$deb" Architecture)
+		dpkg-deb -f "$deb" | sed '1a Status: install ok installed'
+		echo
+		dpkg-deb -c "$deb" | awk '{ p = $6; sub(/^\./, "", p); sub(/\/$/, "", p); print (p == "" ? "/." : p) }' \
+			> "$db/info/$name.list"
+	done > "$db/status"
+	for name in libc6 libgcc-s1; do
+		dpkg-query -s "$name:amd64" >> "$db/status" && echo >> "$db/status" ||
+			die "$name is not installed here"
+		cp "/var/lib/dpkg/info/$name:amd64.list" "$db/info/"
+	done
 	local p
 	for p in "${SYSTEMD_PRUNE[@]}"; do rm -rf "${sysroot:?}/$p"; done
 	# Programs that need libraries we do not ship (cryptsetup, fdisk, ...): nothing a test
@@ -150,6 +179,17 @@ echo 6d617273746573746775657374000001 > "$etc/machine-id"
 # Nothing is enabled: a scenario starts what it needs once its /mars is mounted.
 make --no-print-directory -s -C "$MARS_TOP" install-systemd DESTDIR="$stage/extra" ||
 	die "make install-systemd failed"
+# dpkg's database, the programs dpkg wants in PATH that no package here brings (ldconfig, a
+# static program of this machine's libc-bin), and this tree's packages.
+mkdir -p "$stage/extra/var/lib/dpkg/updates" "$stage/extra/var/lib/dpkg/triggers" "$stage/extra/var/log" \
+	"$stage/extra/var/cache/mars/debs" "$stage/extra/sbin"
+cp -a "$cache/dpkg/." "$stage/extra/var/lib/dpkg/"
+: > "$stage/extra/var/lib/dpkg/available"
+cp -L /sbin/ldconfig "$stage/extra/sbin/ldconfig"
+"$MARS_TOP/scripts/deb.sh" --marsadm "$MARS_TOP/build/marsadm" --no-lintian || die "make deb failed"
+"$MARS_TOP/scripts/deb-module.sh" || die "the module package failed"
+cp "$MARS_TOP"/build/deb/marsadm_*.deb "$MARS_TOP"/build/deb/mars-modules-*.deb \
+	"$stage/extra/var/cache/mars/debs/"
 
 # Names of the base archive: regular files and directories stay the base's.
 export LC_ALL=C

@@ -52,6 +52,7 @@ put resource-r0/todo-alpha/emergency-limit 20
 put resource-r0/actual-alpha/is-emergency 1
 # r1: half synced, a split brain reported by bravo's kernel.
 put resource-r1/syncstatus-alpha 2097152
+put resource-r1/actual-alpha/amount-sync_rate 1024
 put resource-r1/actual-bravo/msg-err-splitbrain-detected "split brain"
 # The kernel's statistics.
 echo 12345 > "$MARS_PROC/log_fetch_bytes"

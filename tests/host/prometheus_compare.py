@@ -114,6 +114,10 @@ for r in view["resources"]:
     expect("mars_resource_split_brain_suspected", sb["suspected"], **lab)
     expect("mars_resource_split_brain_here", sb["this_host_forked"], **lab)
     expect("mars_resource_messages", len(r["messages"]), **lab)
+    for what, p in r["progress"].items():
+        expect("mars_resource_progress_rest_bytes", p["rest_bytes"], activity=what, **lab)
+        expect("mars_resource_progress_rate_bytes_per_second", p["rate_bytes_per_second"], activity=what, **lab)
+        expect("mars_resource_progress_eta_seconds", p["eta_seconds"], activity=what, **lab)
 
 missing = sorted(set(want) - set(got))
 extra = sorted(set(got) - set(want))
@@ -138,6 +142,10 @@ ok(val("mars_resource_split_brain", resource="r1", host=host) == 1, "r1 shows th
 ok(val("mars_resource_emergency_logging_stopped", resource="r0", host=host) == 1
    and val("mars_emergency_level", host=host) == 1, "the emergency of r0 and the level of /mars")
 ok(val("mars_resource_messages", resource="r0", host=host) == 1, "r0's error message is counted")
+ok(val("mars_resource_progress_rest_bytes", resource="r1", host=host, activity="sync") == 2097152
+   and val("mars_resource_progress_rate_bytes_per_second", resource="r1", host=host, activity="sync") == 1048576
+   and val("mars_resource_progress_eta_seconds", resource="r1", host=host, activity="sync") == 2,
+   "r1's sync: 2 MiB to go at the kernel's 1024 KiB/s, 2 s")
 ok(val("mars_resource_info", resource="r0", host=host, role="Primary", disk_state="UpToDate",
        repl_state="EmergencyMode", designated_primary=host) == 1, "r0's states as labels")
 

@@ -294,3 +294,105 @@ drbd_in_sync() { [ "$($DRBDSETUP dstate 0)" = UpToDate/UpToDate ]; }
 
 # drbd_down: /dev/drbd0 and the resource gone (disconnected, detached).
 drbd_down() { $DRBDSETUP down bench && ! grep -q '^ *0: cs:' /proc/drbd; }
+
+# --- marsadm events: the stream recorded during a scenario ---
+# A scenario records `marsadm events --json` in the background while it acts (handover,
+# network cut, sync, emergency) and checks at the end that the stream carried the expected
+# changes in their order. Only `change`/`create` lines count as steps (the initial `exists`
+# lines tell nothing about what happened afterwards): a stream that stops delivering fails.
+
+# events_start NAME [ARGS...]: `marsadm events --json ARGS` into /tmp/events-NAME.json
+# (stderr into .err) in the background; returns once the initial state is out (`exists -`).
+# One KTAP check. The recorder runs until events_stop NAME.
+events_start() {
+	_en=$1; shift
+	marsadm events --json "$@" > "/tmp/events-$_en.json" 2> "/tmp/events-$_en.err" &
+	echo $! > "/tmp/events-$_en.pid"
+	check "events $_en: marsadm events --json${*:+ $*} started" \
+		wait_for 60 grep -q '^{"event":"exists","type":"-"}$' "/tmp/events-$_en.json"
+}
+
+# events_ended PID: the process is gone or a zombie (ended, not yet waited for).
+events_ended() { [ ! -e "/proc/$1/stat" ] || awk '{ exit $3 != "Z" }' "/proc/$1/stat" 2>/dev/null; }
+
+# events_stop NAME: Ctrl-C (SIGINT) ends the recorder within 30 s, with exit status 0 and
+# nothing on stderr. One KTAP check.
+events_stop() {
+	_ep=$(cat "/tmp/events-$1.pid")
+	kill -INT "$_ep"
+	if wait_for 30 events_ended "$_ep"; then
+		wait "$_ep"; _erc=$?
+	else
+		kill -KILL "$_ep"; wait "$_ep"; _erc=timeout
+	fi
+	echo "# events $1: $(grep -c '"event":"change"' "/tmp/events-$1.json") change lines, $(wc -l < "/tmp/events-$1.json") in all"
+	check "events $1: SIGINT ends the stream cleanly (exit $_erc, nothing on stderr)" \
+		sh -c "[ '$_erc' = 0 ] && ! [ -s /tmp/events-$1.err ] || { cat /tmp/events-$1.err; exit 1; }"
+}
+
+# events_in_order FILE STEP...: each STEP matches a `change` or `create` line of FILE at or
+# after the line of the step before (steps met by one line are simultaneous as far as the
+# stream can tell). A STEP is space-separated conditions on the line's fields: key=value
+# (equal), key=* (present, not "-": a removed field), key~ERE (value matches). On failure it
+# prints the first step not met and the stream's change lines (the last 40).
+events_in_order() {
+	_ef=$1; shift
+	printf '%s\n' "$@" > "$_ef.steps"
+	awk 'function value(line, key,   at, rest) {
+			at = index(line, "\"" key "\":\"")
+			if (at == 0) return "\001"
+			rest = substr(line, at + length(key) + 4)
+			return substr(rest, 1, index(rest, "\"") - 1)
+		}
+		function matches(line, step,   nc, c, ci, k, v, op, want) {
+			nc = split(step, c, " ")
+			for (ci = 1; ci <= nc; ci++) {
+				if (match(c[ci], /[=~]/) == 0) return 0
+				k = substr(c[ci], 1, RSTART - 1); op = substr(c[ci], RSTART, 1); want = substr(c[ci], RSTART + 1)
+				v = value(line, k)
+				if (v == "\001") return 0
+				if (op == "~") { if (v !~ want) return 0 }
+				else if (want == "*") { if (v == "-") return 0 }
+				else if (v != want) return 0
+			}
+			return 1
+		}
+		FNR == NR { steps[++nsteps] = $0; next }
+		{ ev = value($0, "event") }
+		ev != "change" && ev != "create" { next }
+		{ while (met < nsteps && matches($0, steps[met + 1])) { met++; print "# step " met " met by line " FNR ": " $0 } }
+		END {
+			if (met == nsteps) exit 0
+			print "# step " met + 1 " not met: " steps[met + 1]
+			exit 1
+		}' "$_ef.steps" "$_ef" || {
+		echo "# the change lines of $_ef (the last 40):"
+		grep -v '"event":"exists"' "$_ef" | tail -n 40 | sed 's/^/#   /'
+		return 1
+	}
+}
+
+# events_expect NAME DESCRIPTION STEP...: a KTAP check of events_in_order on the recording.
+events_expect() {
+	_en=$1 _ed=$2; shift 2
+	check "events $_en: $_ed" events_in_order "/tmp/events-$_en.json" "$@"
+}
+
+# events_wait NAME SECONDS DESCRIPTION STEP...: as events_expect while the recorder runs, waiting
+# up to SECONDS for the steps to arrive.
+events_wait() {
+	_en=$1 _es=$2 _ed=$3; shift 3
+	check "events $_en: $_ed" wait_for "$_es" events_in_order "/tmp/events-$_en.json" "$@"
+}
+
+# events_sigpipe: `marsadm events | head -n 1` returns within 60 s (the stream notices that
+# its reader went away and ends), and marsadm exits 0. One KTAP check.
+events_pipe_ends() {
+	rm -f /tmp/events-pipe.rc
+	timeout 60 sh -c '{ marsadm events; echo $? > /tmp/events-pipe.rc; } | head -n 1' > /dev/null ||
+		{ echo "it did not end within 60 s"; return 1; }
+	[ "$(cat /tmp/events-pipe.rc 2>/dev/null)" = 0 ] || { echo "marsadm events exited with '$(cat /tmp/events-pipe.rc 2>/dev/null)'"; return 1; }
+}
+events_sigpipe() {
+	check "marsadm events | head -n 1 ends, marsadm exit 0" events_pipe_ends
+}

@@ -19,6 +19,9 @@
 # frees /mars on alpha, the level falls back to 0 and alpha logs again after the hole;
 # `marsadm invalidate` on bravo syncs it, and it ends byte-identical to alpha, also with data
 # written after the emergency; `view` shows no emergency any more.
+# Both hosts record `marsadm events --json` throughout (tests/qemu/guest/lib.sh, events_*):
+# alpha's stream shows the level rising, logging stopping, the emergency ending and the level
+# back at 0; bravo's shows the primary's emergency and its end. Ctrl-C ends them with exit 0.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -38,6 +41,7 @@ if [ "$h" = alpha ]; then
 	check "/dev/mars/r0 appears" wait_for 60 test -b /dev/mars/r0
 	check "an empty /mars is at emergency level 0" wait_for 30 link_is /mars/actual-alpha/emergency 0
 	check "bravo joined, synced, and stopped fetching" wait_for 600 is_link /mars/userspace/ready-bravo
+	events_start emergency
 	# cron's log rotation, as in production (there every few minutes).
 	(while [ ! -e /tmp/stop-rotate ]; do marsadm log-rotate r0 --thresh-logfiles 100000 >/dev/null 2>&1; sleep 2; done) &
 	fio --name=fill --filename=/dev/mars/r0 --rw=randwrite --bsrange=4k-256k --direct=1 --ioengine=libaio \
@@ -90,6 +94,12 @@ if [ "$h" = alpha ]; then
 	marsadm set-link "$sum" userspace/md5-alpha
 	check "bravo ends byte-identical" wait_for 900 is_link /mars/userspace/same-bravo
 	check "view shows no emergency" wait_for 60 no_emergency
+	events_stop emergency
+	events_expect emergency "the level rises, logging stops, the emergency ends" \
+		"type=host name=alpha emergency-level~^[1-4]\$" "type=resource name=r0 emergency=logging-stopped" \
+		"type=resource name=r0 emergency=no"
+	events_expect emergency "the level rises and falls back to 0" \
+		"type=host name=alpha emergency-level~^[1-4]\$" "type=host name=alpha emergency-level=0"
 	check "rmmod mars" rmmod mars
 	ktap_end
 	exit
@@ -104,6 +114,7 @@ check "the initial full sync finishes" wait_for 600 synced
 check "replaying" wait_for 120 link_is $res/actual-bravo/is-replaying 1
 check "fetch off (alpha's logfiles cannot be deleted now)" marsadm set-link 0 resource-r0/todo-bravo/connect
 check "fetch stopped" wait_for 60 link_is $res/actual-bravo/is-copying 0
+events_start emergency
 marsadm set-link 1 userspace/ready-bravo
 check "alpha is jammed" wait_for 900 is_link /mars/userspace/jammed-alpha
 check "alpha's emergency arrived here" wait_for 60 link_is $res/actual-alpha/has-emergency 1
@@ -131,5 +142,8 @@ check "bravo's device becomes byte-identical to alpha's" wait_for 600 same
 marsadm set-link 1 userspace/same-bravo
 check "view shows no emergency" wait_for 60 no_emergency
 marsadm view r0 | sed 's/^/# /'
+events_stop emergency
+events_expect emergency "the primary's emergency arrives and ends" \
+	"type=resource name=r0 emergency=primary-stopped:alpha" "type=resource name=r0 emergency=no"
 check "rmmod mars" sh -c "sleep 5; rmmod mars"
 ktap_end

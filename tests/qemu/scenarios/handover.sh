@@ -12,6 +12,9 @@
 # files, unmounts and hands on. `marsadm primary` is refused while the device is still
 # mounted on the current primary, and `secondary`/`primary` on a host that is not up to date
 # waits rather than switching early. At the end every data device is byte-identical.
+# Every host records `marsadm events --json r0` throughout; its stream shows each handover
+# it took part in, in order: the new designation, then the kernel's role (tests/qemu/guest/lib.sh,
+# events_*); Ctrl-C (SIGINT) ends the recorder with exit 0.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -55,6 +58,7 @@ else
 	marsadm set-link 1 "userspace/joined-$h"
 fi
 check "wait-cluster" marsadm wait-cluster --timeout 120
+events_start handover r0
 
 turn=0
 for p in $order; do
@@ -104,5 +108,16 @@ else
 	check "the data device becomes byte-identical to alpha's" wait_for 300 same
 	same && marsadm set-link 1 "userspace/same-$h"
 fi
+events_stop handover
+# The handovers as this host's stream shows them: the designation moves, then the kernel's role.
+r0_is() { echo "type=resource name=r0 $*"; }
+case $h in
+alpha) events_expect handover "alpha hands over to bravo and takes over from charlie" \
+	"$(r0_is primary=bravo)" "$(r0_is role=Secondary)" "$(r0_is primary=charlie)" "$(r0_is primary=alpha)" "$(r0_is role=Primary)" ;;
+bravo) events_expect handover "bravo takes over from alpha and hands over to charlie" \
+	"$(r0_is primary=bravo)" "$(r0_is role=Primary)" "$(r0_is primary=charlie)" "$(r0_is role=Secondary)" ;;
+*) events_expect handover "charlie takes over from bravo and hands over to alpha" \
+	"$(r0_is primary=charlie)" "$(r0_is role=Primary)" "$(r0_is primary=alpha)" "$(r0_is role=Secondary)" ;;
+esac
 check "rmmod mars" sh -c "sleep 5; rmmod mars"
 ktap_end

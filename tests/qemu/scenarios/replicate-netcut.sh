@@ -12,6 +12,10 @@
 # restored; the
 # writes on alpha never stall or fail, bravo reconnects by itself, catches up and ends
 # byte-identical to alpha's device once alpha is quiesced.
+# Both hosts record `marsadm events --json --window 10` (a peer counts as connected while its
+# heartbeat is at most 20 s old) across the cut: each stream shows the peer disconnected, then
+# connected again, and on bravo the replay moving on after that; Ctrl-C ends the recorder with
+# exit 0, and `marsadm events | head -n 1` ends by itself (tests/qemu/guest/lib.sh, events_*).
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -27,6 +31,7 @@ mars_cluster_up
 if [ "$h" = alpha ]; then
 	check "create-resource r0 /dev/vda" marsadm create-resource r0 /dev/vda
 	check "bravo joined" wait_for 240 is_link /mars/userspace/joined-bravo
+	events_start netcut --window 10
 	fio --name=load --filename=/dev/mars/r0 --rw=randwrite --bsrange=4k-64k --direct=1 \
 		--ioengine=libaio --iodepth=8 --size=96M --time_based --runtime=60 \
 		--output=/tmp/fio.out >/dev/null 2>&1 &
@@ -50,6 +55,7 @@ else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
 	check "fetching" wait_for 30 sh -c "[ \"\$(readlink $res/actual-$h/is-copying)\" = 1 ]"
+	events_start netcut --window 10
 	marsadm set-link 1 userspace/joined-bravo
 	check "alpha's checksum arrived after the cut" wait_for 400 is_link /mars/userspace/md5-alpha
 	want=$(readlink /mars/userspace/md5-alpha)
@@ -57,6 +63,16 @@ else
 	check "the data device catches up and becomes byte-identical" wait_for 300 same
 	same && marsadm set-link 1 userspace/same-bravo
 	dmesg | grep -E "fetch: .*retrying|net: " | tail -5 | sed 's/^/# /'
+fi
+events_stop netcut
+if [ "$h" = alpha ]; then
+	events_expect netcut "bravo disconnected during the cut, connected after it" \
+		"type=peer name=bravo connection=disconnected" "type=peer name=bravo connection=connected"
+else
+	events_expect netcut "alpha disconnected during the cut, connected after it, the replay moves on" \
+		"type=peer name=alpha connection=disconnected" "type=peer name=alpha connection=connected" \
+		"type=replay resource=r0 position=*"
+	events_sigpipe
 fi
 check "rmmod mars" sh -c "sleep 5; rmmod mars"
 ktap_end

@@ -28,6 +28,12 @@
 # with identical devices moves (almost) no data over the wire (counter
 # /proc/sys/mars/sync_data_bytes), and with three 64 KiB blocks changed on bravo moves about
 # those three blocks; the devices are identical again afterwards.
+# bravo records `marsadm events --json` in each boot (tests/qemu/guest/lib.sh, events_*): in
+# the first (with --window 10: a peer counts as connected while its heartbeat is at most 20 s
+# old) the stream shows the sync starting, its rate, alpha disconnected during the cut and
+# connected after it, and the sync moving on; in the second the module loading, the sync
+# finishing, the replica becoming consistent, and the invalidate's sync from 0 to the end.
+# Ctrl-C ends each recording with exit 0.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -83,6 +89,7 @@ if [ "$mars_boot" = 1 ]; then
 		[ \"\$(cat /proc/sys/mars/sync_speed_limit_kib) \$(cat /proc/sys/mars/sync_parallel) \$(cat /proc/sys/mars/do_fast_fullsync) \$(cat /proc/sys/mars/sync_sockets)\" = '0 4 1 2' ]"
 	check "limit the sync to 1 MiB/s" write_knob sync_speed_limit_kib 1024
 	check "sync over 3 connections" write_knob sync_sockets 3
+	events_start sync1 --window 10
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
 	check_eq "join asks for a full sync" 0 "$(syncstatus)"
 	check "syncing" wait_for 60 sh -c "[ \"\$(readlink $res/actual-bravo/is-syncing)\" = 1 ]"
@@ -99,6 +106,12 @@ if [ "$mars_boot" = 1 ]; then
 	check "the network is back" wait_for 300 is_link /mars/userspace/restored
 	check "the sync goes on after the cut, from where it was" wait_for 300 sh -c "[ \$(readlink $res/syncstatus-bravo) -gt $s1 ]"
 	dmesg | grep -E "sync: .*retrying" | tail -3 | sed 's/^/# /'
+	# (The sync may have passed a window between s1 and the cut: its stream must show it move
+	# after the reconnection, the next window at most.)
+	events_wait sync1 120 "the sync starts with a rate, goes on after the reconnection" \
+		"type=resource name=r0 repl=Syncing" "type=sync resource=r0 rate=*" \
+		"type=peer name=alpha connection=disconnected" "type=peer name=alpha connection=connected" \
+		"type=sync resource=r0 bytes=*"
 	# pause-sync / resume-sync of a running sync: the copy stands still, then goes on.
 	check "pause-sync r0 (the sync is running)" marsadm pause-sync r0
 	check_eq "paused: is-syncing is 0" 0 "$(readlink $res/actual-bravo/is-syncing)"
@@ -112,6 +125,7 @@ if [ "$mars_boot" = 1 ]; then
 	check "still syncing before the power failure" test "$s2" -lt "$size_bytes"
 	# Where the sync was, for the next boot, on a disk of the test's own.
 	check "note it" sh -c "printf '%s\\n' $s2 | dd of=/dev/vdc bs=512 count=1 conv=sync,fsync"
+	events_stop sync1
 	sleep 6
 	echo "# power failure at syncstatus $(syncstatus)"
 	ktap_end
@@ -125,6 +139,7 @@ s2=$(dd if=/dev/vdc bs=512 count=1 2>/dev/null | tr -d '\0' | head -1)
 s3=$(syncstatus)
 echo "# syncstatus noted before the power failure: $s2; after: $s3"
 check "syncstatus survived the power failure (resume, not restart)" test "$s3" -gt 0 -a "$s3" -ge "$s2"
+events_start sync2
 check "modprobe mars" modprobe mars
 check "the sync resumes and finishes" wait_for 400 synced
 copied=$(dmesg | sed -n 's/.*r0: sync: copy of \([0-9]*\) bytes finished.*/\1/p' | tail -1)
@@ -147,6 +162,10 @@ check "no sync limit" write_knob sync_speed_limit_kib 0
 d0=$(data_bytes) c0=$(copied_bytes) s0=$(cat /proc/sys/mars/sync_sum_bytes)
 check "invalidate with identical devices" marsadm invalidate r0
 check "the sync finishes" wait_for 300 synced
+events_stop sync2
+events_expect sync2 "the module loads, the sync finishes, consistent; invalidate syncs from 0 to the end" \
+	"type=host name=bravo module=loaded" "type=sync resource=r0 percent=100.0" \
+	"type=resource name=r0 consistent=yes" "type=sync resource=r0 bytes=0" "type=sync resource=r0 percent=100.0"
 d1=$(data_bytes) c1=$(copied_bytes) s1=$(cat /proc/sys/mars/sync_sum_bytes)
 echo "# fast full sync of identical devices ($size_bytes bytes): $((d1 - d0)) data bytes and $((s1 - s0)) checksum bytes received, $((c1 - c0)) bytes written"
 check "identical devices: (almost) nothing moved" test $((d1 - d0)) -le 65536 -a $((c1 - c0)) -le 65536 -a $((s1 - s0)) -gt 0

@@ -7,7 +7,15 @@
 # mars-disk: 256M
 #
 # Promise: the application stack follows the primary, driven by systemd (Debian's systemd as
-# PID 1, the systemd guest image, with systemd/ installed as a package installs it).
+# PID 1, the systemd guest image), with MARS installed from its Debian packages only.
+#
+# 0. The packages: the harness's copies of marsadm, mars.ko and the units are removed, then
+#    `dpkg -i` installs marsadm_*.deb and mars-modules-<kver>_*.deb (mars.ko built on the host
+#    by DKMS from the mars-dkms package against this kernel's build tree: scripts/deb-module.sh;
+#    scripts/build-systemd-image.sh puts both into the image). Everything below uses what they
+#    installed: /usr/sbin/marsadm, mars.ko from /lib/modules/<kver>/updates/dkms (modprobe), the
+#    units in /lib/systemd/system and the templates in /usr/lib/marsadm; the package enabled and
+#    started mars-cron.timer, which runs `marsadm cron` (2 min after boot, then every 5 min).
 #
 # r0 (on /dev/vda) gets `marsadm set-systemd-unit r0 mars-counter-r0.service
 # mnt-mars-r0.mount`: the shipped mount template (/dev/mars/r0 on /mnt/mars/r0) and an
@@ -51,10 +59,32 @@ booted() { case $(systemctl is-system-running) in running | degraded) ;; *) retu
 check "systemd finished booting" wait_for 300 booted
 no_failed() { systemctl list-units --failed --no-legend --plain; [ -z "$(systemctl list-units --failed --no-legend)" ]; }
 check "no unit failed" no_failed
-check "mars.ko is installed as a package installs it" test -f "/lib/modules/$(uname -r)/extra/mars.ko"
-check "marsadm is /usr/sbin/marsadm" test -x /usr/sbin/marsadm
-check "make install-systemd's units and templates are installed" test -f /usr/lib/systemd/system/mars-trigger.path \
-	-a -f "/usr/lib/marsadm/systemd-templates/mnt-mars-@escvar{res}.mount"
+
+# --- 0. MARS from its Debian packages, nothing of the harness's copies ---
+# The guest's shell is busybox's, and with /proc mounted it runs its own applets before any
+# program of the same name in PATH: dpkg (busybox has a small dpkg of its own) is called by its
+# path; depmod, modinfo and modprobe are busybox's here, and so is the depmod the package's
+# postinst runs (modules.dep, which they all read).
+kver=$(uname -r)
+debs=/var/cache/mars/debs
+check "remove the harness's marsadm, mars.ko, units and templates" sh -c "rm -f /usr/sbin/marsadm \
+	/lib/modules/$kver/extra/mars.ko /lib/modules/$kver/extra/mars-testing.ko /usr/lib/systemd/system/mars* &&
+	rm -rf /usr/lib/marsadm && depmod -a && systemctl daemon-reload && ! command -v marsadm && ! modinfo -n mars"
+check "dpkg -i marsadm and mars-modules-$kver" sh -c "/usr/bin/dpkg -i $debs/marsadm_*.deb $debs/mars-modules-${kver}_*.deb 2>&1"
+installed() { for p in "$@"; do [ "$(/usr/bin/dpkg-query -W -f='${Status}' "$p")" = "install ok installed" ] || return 1; done; }
+check "dpkg: both installed" installed marsadm "mars-modules-$kver"
+owned_by() { _o=$(/usr/bin/dpkg -S "$2" 2>&1) && [ "${_o%%:*}" = "$1" ] || { echo "$2: $_o"; return 1; }; }
+check "marsadm is the package's /usr/sbin/marsadm" sh -c '[ "$(command -v marsadm)" = /usr/sbin/marsadm ]'
+check "dpkg -S /usr/sbin/marsadm: marsadm" owned_by marsadm /usr/sbin/marsadm
+check "modprobe finds the package's mars.ko (DKMS's updates/dkms)" sh -c \
+	"case \"\$(modinfo -n mars)\" in /lib/modules/$kver/updates/dkms/mars.ko | updates/dkms/mars.ko) ;; *) modinfo -n mars; exit 1 ;; esac"
+check "dpkg -S mars.ko: mars-modules-$kver" owned_by "mars-modules-$kver" "/lib/modules/$kver/updates/dkms/mars.ko"
+fragment_owned() { owned_by marsadm "$(systemctl show -p FragmentPath --value "$1")"; }
+units_owned() { for u in mars.service mars-trigger.path mars-cron.timer mars-cron.service; do fragment_owned "$u" || return 1; done; }
+check "systemd loads the package's units" units_owned
+check "the templates are the package's" owned_by marsadm "/usr/lib/marsadm/systemd-templates/mnt-mars-@escvar{res}.mount"
+check "the package enabled and started mars-cron.timer" sh -c \
+	'[ "$(systemctl is-enabled mars-cron.timer)" = enabled ] && [ "$(systemctl is-active mars-cron.timer)" = active ]'
 
 # --- The cluster: r0 on /dev/vda, r1..r4 on loop devices of 8 MiB (files in /run) ---
 mars_cluster_up
@@ -270,6 +300,17 @@ check "no unit failed" no_failed
 echo "# the last lines of the counter file here:"
 tail -n 3 /mnt/mars/r0/counter 2>/dev/null | sed 's/^/#   /'
 
+# The housekeeping timer the package enabled has run `marsadm cron` (with the cluster there:
+# its condition /mars/ips held) and it succeeded.
+cron_ran() {
+	[ "$(systemctl show -p LastTriggerUSecMonotonic --value mars-cron.timer)" != 0 ] &&
+		[ "$(systemctl show -p ExecMainStartTimestampMonotonic --value mars-cron.service)" != 0 ] &&
+		[ "$(systemctl show -p ExecMainStatus --value mars-cron.service)" = 0 ] &&
+		[ "$(systemctl show -p Result --value mars-cron.service)" = success ] ||
+		{ systemctl status --no-pager mars-cron.timer mars-cron.service; return 1; }
+}
+check "mars-cron.timer ran marsadm cron, which succeeded" wait_for 420 cron_ran
+journalctl -b --no-pager -u mars-cron.service | tail -n 4 | sed 's/^/# /'
 # Stay up until the peer saw everything, then unload.
 sync_point done 300
 check "stop the watchers and the stacks" sh -c 'systemctl stop "mars-*trigger.path" &&

@@ -470,7 +470,8 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
         };
         return macros::run(ctx, &request, &resources, all);
     }
-    let view = model::read(ctx, only.as_deref());
+    let mut view = model::read(ctx, only.as_deref());
+    model::add_progress(ctx, &mut view);
     if args.prometheus {
         print!("{}", prometheus::render(ctx, &view));
     } else if args.json {

@@ -117,6 +117,104 @@ pub(crate) struct ResourceView {
     pub(crate) forked_here: bool,
     /// Emergency mode (/mars full).
     pub(crate) emergency: EmergencyView,
+    /// Rates, lag and ETA of sync, fetch and replay ([`add_progress`]; empty until then).
+    pub(crate) progress: Vec<Progress>,
+}
+
+/// How far one activity (sync, fetch, replay) of this host is behind, how fast it goes (the
+/// rate the kernel publishes), and when it will be done at that rate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// `sync`, `fetch` or `replay`.
+    pub(crate) what: &'static str,
+    /// Bytes still to do: sync: to copy; fetch: of the primary's logfiles not here yet;
+    /// replay: of the logfiles here not replayed yet. `Err`: why unknown.
+    pub(crate) rest: Result<u64, String>,
+    /// Bytes per second from the kernel's indicator (`actual-<host>/amount-<what>_rate`).
+    /// `Err`: the kernel does not publish it (the message names the indicator).
+    pub(crate) rate: Result<u64, String>,
+}
+
+impl Progress {
+    /// Seconds until done at the published rate: `None` without a rate, or with rate 0 while
+    /// something is left; `Some(0)` when nothing is left.
+    pub(crate) fn eta_seconds(&self) -> Option<u64> {
+        match (&self.rest, &self.rate) {
+            (Ok(0), _) => Some(0),
+            (Ok(rest), Ok(rate)) if *rate > 0 => Some(rest.div_ceil(*rate)),
+            _ => None,
+        }
+    }
+
+    /// The line of `view` (without the indentation).
+    fn text(&self) -> String {
+        let rest = match &self.rest {
+            Ok(r) => format!("{r} bytes"),
+            Err(e) => format!("unknown ({e})"),
+        };
+        let rate = match &self.rate {
+            Ok(r) => format!("rate {} KiB/s", r / 1024),
+            Err(e) => format!("no rate: {e}"),
+        };
+        let eta = match (self.eta_seconds(), &self.rest, &self.rate) {
+            (Some(0), _, _) => "done".to_string(),
+            (Some(s), _, _) => format!("ETA {}", human_duration(s)),
+            (None, Ok(_), Ok(_)) => "ETA unknown (no progress)".to_string(),
+            (None, _, _) => "ETA unknown".to_string(),
+        };
+        format!(
+            "{:<12} {rest}, {rate}, {eta}",
+            format!("{} lag:", self.what)
+        )
+    }
+}
+
+/// `1h02m03s`, `2m05s`, `7s`.
+fn human_duration(s: u64) -> String {
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m{sec:02}s"),
+        (h, min, sec) => format!("{h}h{min:02}m{sec:02}s"),
+    }
+}
+
+/// Fills in the rates, lag and ETA of every member resource of `view` (`view`, `--json`,
+/// `--prometheus`; not `events`, which reads the tree at every change). The amounts and rates
+/// are the view macros' primitives (`sync-rest`, `fetch-rest`, `replay-rest`, `sync-rate`,
+/// `fetch-rate`, `replay-rate`: the original's definitions); a rate the kernel does not
+/// publish stays missing, never estimated. The sync is shown while it is not complete, fetch
+/// and replay on every member but the designated primary.
+pub(crate) fn add_progress(ctx: &Ctx, view: &mut View) {
+    for r in view.resources.iter_mut().filter(|r| r.member) {
+        let synced = matches!((r.sync_status, r.size), (Some(s), Some(z)) if s >= z);
+        let primary = r.designated_primary.as_deref() == Some(ctx.host.as_str());
+        let mut what: Vec<&'static str> = Vec::new();
+        if !synced {
+            what.push("sync");
+        }
+        if !primary {
+            what.extend(["fetch", "replay"]);
+        }
+        r.progress = what
+            .into_iter()
+            .map(|w| {
+                let get = |name: &str| {
+                    crate::macros::primitive(ctx, &r.name, &format!("{w}-{name}")).and_then(|v| {
+                        let n: f64 = v
+                            .trim()
+                            .parse()
+                            .map_err(|_| format!("'{v}' is no number"))?;
+                        Ok(if n > 0.0 { n.round() as u64 } else { 0 })
+                    })
+                };
+                Progress {
+                    what: w,
+                    rest: get("rest"),
+                    rate: get("rate"),
+                }
+            })
+            .collect();
+    }
 }
 
 /// Emergency mode of a resource as this host sees it.
@@ -592,6 +690,7 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         split_brain,
         forked_here,
         emergency,
+        progress: Vec::new(),
     }
 }
 
@@ -669,6 +768,12 @@ fn resource_json(r: &ResourceView) -> Value {
             "limit_percent": r.emergency.limit_percent,
             "primary_stopped": r.emergency.primary_stopped,
         },
+        "progress": r.progress.iter().map(|p| (p.what.to_string(), json!({
+            "rest_bytes": p.rest.as_ref().ok(),
+            "rate_bytes_per_second": p.rate.as_ref().ok(),
+            "rate_missing": p.rate.as_ref().err(),
+            "eta_seconds": p.eta_seconds(),
+        }))).collect::<serde_json::Map<String, Value>>(),
     })
 }
 
@@ -821,6 +926,9 @@ pub(crate) fn to_text(view: &View) -> String {
             )),
             (None, Some(e)) => out.push_str(&format!("    replay:  unreadable: {e}\n")),
             (None, None) => {}
+        }
+        for p in &r.progress {
+            out.push_str(&format!("    {}\n", p.text()));
         }
         if let (Some(first), Some(last)) = (r.logfiles.first(), r.logfiles.last()) {
             let bytes: u64 = r.logfiles.iter().map(|l| l.len).sum();

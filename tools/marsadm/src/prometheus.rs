@@ -342,6 +342,42 @@ fn resource(m: &mut Metrics, host: &str, r: &ResourceView) {
             lag as f64,
         );
     }
+    // Rates, lag and ETA as `view` shows them (model::add_progress): a rate the kernel does not
+    // publish, and so an ETA that cannot be known, is left out, not exported as 0.
+    for p in &r.progress {
+        let l = || {
+            let mut l = labels();
+            l.push(("activity", p.what.to_string()));
+            l
+        };
+        if let Ok(rest) = p.rest {
+            m.add(
+                "mars_resource_progress_rest_bytes",
+                "gauge",
+                "Bytes this host's sync, fetch or replay still has to do (view's lag).",
+                l(),
+                rest as f64,
+            );
+        }
+        if let Ok(rate) = p.rate {
+            m.add(
+                "mars_resource_progress_rate_bytes_per_second",
+                "gauge",
+                "Rate of the sync, fetch or replay as the kernel publishes it (actual-<host>/amount-*_rate).",
+                l(),
+                rate as f64,
+            );
+        }
+        if let Some(eta) = p.eta_seconds() {
+            m.add(
+                "mars_resource_progress_eta_seconds",
+                "gauge",
+                "Seconds until the sync, fetch or replay is done at the published rate.",
+                l(),
+                eta as f64,
+            );
+        }
+    }
     m.add(
         "mars_resource_logfiles",
         "gauge",

@@ -479,3 +479,98 @@ fn a_secondary_that_is_merely_behind_stays_up_to_date_replaying() {
         "r0 UpToDate Replaying Secondary bravo"
     );
 }
+
+/// bravo, a member behind alpha: its sync half done, alpha's logfile 1 fetched up to 1500 of
+/// the 2000 bytes alpha's version link names, replayed up to 1000.
+fn behind(tag: &str) -> Fixture {
+    let f = two_members(tag);
+    let size: u64 = f.value("resource-r0/size").parse().unwrap();
+    f.put_link(
+        "resource-r0/syncstatus-bravo",
+        &(size / 2).to_string(),
+        LAMPORT,
+    );
+    std::fs::write(f.path("resource-r0/log-000000001-alpha"), vec![0u8; 1500]).unwrap();
+    f
+}
+
+#[test]
+fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_missing() {
+    let f = behind("view-rates");
+    let size: u64 = f.value("resource-r0/size").parse().unwrap();
+    let rest = size - size / 2;
+    // No rate published yet: the amounts, and which indicator is missing; no ETA invented.
+    let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
+    let line = |what: &str, text: &str| -> String {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{what} lag: ")))
+            .unwrap_or_else(|| panic!("no {what} progress line in:\n{text}"))
+            .trim()
+            .to_string()
+    };
+    for what in ["sync", "fetch", "replay"] {
+        let l = line(what, &text);
+        let indicator = format!(
+            "resource-r0/actual-bravo/amount-{}_rate",
+            if what == "fetch" { "file" } else { what }
+        );
+        assert!(l.contains(&indicator), "{l}");
+        assert!(l.ends_with("ETA unknown"), "{l}");
+    }
+    assert!(line("sync", &text).starts_with(&format!("sync lag:    {rest} bytes,")));
+    assert!(line("fetch", &text).starts_with("fetch lag:   500 bytes,"));
+    assert!(line("replay", &text).starts_with("replay lag:  500 bytes,"));
+
+    // The kernel publishes the sync and replay rates (KiB/s); fetch's stays missing.
+    f.put_link("resource-r0/actual-bravo/amount-sync_rate", "64", LAMPORT);
+    f.put_link("resource-r0/actual-bravo/amount-replay_rate", "0", LAMPORT);
+    let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
+    let eta = rest.div_ceil(64 * 1024);
+    let sync = line("sync", &text);
+    assert!(sync.contains("rate 64 KiB/s"), "{sync}");
+    assert!(eta < 60, "{eta}");
+    assert!(sync.ends_with(&format!("ETA {eta}s")), "{sync}");
+    let replay = line("replay", &text);
+    assert!(
+        replay.ends_with("rate 0 KiB/s, ETA unknown (no progress)"),
+        "{replay}"
+    );
+    assert!(line("fetch", &text).contains("amount-file_rate"));
+    let run = f.run_as("bravo", &["view", "r0", "--json"]);
+    let p: Value = serde_json::from_str(&run.ok().stdout).unwrap();
+    let p = &p["resources"][0]["progress"];
+    assert_eq!(p["sync"]["rest_bytes"], rest, "{p}");
+    assert_eq!(p["sync"]["rate_bytes_per_second"], 64 * 1024, "{p}");
+    assert_eq!(p["sync"]["eta_seconds"], eta, "{p}");
+    assert_eq!(p["replay"]["rest_bytes"], 500, "{p}");
+    assert_eq!(p["replay"]["rate_bytes_per_second"], 0, "{p}");
+    assert_eq!(p["replay"]["eta_seconds"], Value::Null, "{p}");
+    assert_eq!(p["fetch"]["rest_bytes"], 500, "{p}");
+    assert_eq!(p["fetch"]["rate_bytes_per_second"], Value::Null, "{p}");
+    assert!(
+        p["fetch"]["rate_missing"]
+            .as_str()
+            .unwrap()
+            .contains("amount-file_rate"),
+        "{p}"
+    );
+
+    // Synced and caught up: no sync line; fetch and replay done.
+    f.put_link("resource-r0/syncstatus-bravo", &size.to_string(), LAMPORT);
+    std::fs::write(f.path("resource-r0/log-000000001-alpha"), vec![0u8; 2000]).unwrap();
+    f.put_link(
+        "resource-r0/replay-bravo",
+        "log-000000001-alpha,2000,0",
+        LAMPORT,
+    );
+    let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
+    assert!(!text.contains("sync lag:"), "{text}");
+    assert!(line("replay", &text).ends_with("done"), "{text}");
+    assert!(
+        line("fetch", &text).starts_with("fetch lag:   0 bytes,"),
+        "{text}"
+    );
+    // The designated primary shows neither fetch nor replay.
+    let text = f.run(&["view", "r0"]).ok().stdout.clone();
+    assert!(!text.contains(" lag: "), "{text}");
+}

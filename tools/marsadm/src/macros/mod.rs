@@ -273,3 +273,16 @@ fn run_here(ctx: &Ctx, req: &Request<'_>, resources: &[String], all: bool) -> Cm
         None => Ok(()),
     }
 }
+
+/// The primitive `name` (`sync-rest`, `replay-rate`, ...) of `res` on this host, as the view
+/// macros evaluate it (for `view`'s rates, lag and ETA: one definition for both). `Err` says
+/// why there is no value, e.g. which indicator the kernel does not publish.
+pub(crate) fn primitive(ctx: &Ctx, res: &str, name: &str) -> Result<String, String> {
+    let prims = prims::Prims { ctx, threshold: 0 };
+    let mut env = Env::default();
+    env.set("host", ctx.host.as_str());
+    env.set("res", res);
+    prims.call(&env, name, &[]).map_err(|e| match e {
+        MacroError::Unavailable(t) | MacroError::Fail(t) => t,
+    })
+}
