@@ -41,6 +41,8 @@ required_free_space_1_gb 0 1024
 required_free_space_2_gb 0 1024
 required_free_space_3_gb 0 1024
 required_free_space_4_gb 0 1024
+logger_allow_compress 0 1
+zlib_compress_level 1 9
 logger_resume 0 1"
 ktap_begin
 

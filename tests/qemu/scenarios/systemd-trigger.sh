@@ -116,12 +116,17 @@ cat > /run/mars-counter <<'EOF'
 #!/bin/sh
 # mars-counter RES: appends "<n> <host>" to /mnt/mars/RES/counter once a second, n continuing
 # from the file's last line; /run/mars-counter-RES.last is the last n written (the witness).
+# Each line is fsynced, as an application that wants its appends to survive a crash must do:
+# after a forced failover the new primary holds a crash image of the old one's device, and
+# ext4 may show an append that was not fsynced as a line of NULs there (i_size committed
+# before the data of a block already allocated).
 f=/mnt/mars/$1/counter h=$(hostname)
 n=$(tail -n 1 "$f" 2>/dev/null | cut -d' ' -f1)
 n=${n:-0}
 while :; do
 	n=$((n + 1))
 	echo "$n $h" >> "$f" || exit 1
+	sync "$f" || exit 1
 	echo "$n" > "/run/mars-counter-$1.last"
 	sleep 1
 done
