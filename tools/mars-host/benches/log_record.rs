@@ -227,7 +227,7 @@ fn main() {
         );
         let memcpy = rate(Row::Memcpy);
         let line = |label: &str, row: Row, ratio: bool| {
-            let Some(r) = rate(row) else { return None };
+            let r = rate(row)?;
             let ratio = memcpy.filter(|_| ratio).map(|m| r / m);
             match ratio {
                 Some(x) => println!(
