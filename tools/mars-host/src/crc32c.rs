@@ -61,9 +61,6 @@ const FOLD512_MIN_CHUNK: usize = 64;
 /// [`INTEGER_CHUNKS`] of the AVX-512 path. Measured on AMD Zen 4 (`scripts/bench-core.sh`,
 /// 7 Dec 2026): 1 and 2 are equal within the noise, 3 is 0.9 times as fast, 0 0.9 times.
 const INTEGER_CHUNKS_512: usize = 1;
-/// [`INTEGER_CHUNKS_COPY`] of the AVX-512 path: folding all 8 was the fastest, 1.03 times 1
-/// or 2 and 1.1 times 3 (the `crc32` instruction's chunks must be copied by extra stores).
-const INTEGER_CHUNKS_COPY_512: usize = 0;
 /// Below this many bytes the single-buffer [`crc32c`] leaves the work to the crate.
 const FOLD_MIN_LEN: usize = 256;
 
@@ -186,8 +183,8 @@ pub fn crc32c_split8(data: &[u8]) -> Option<[u32; 8]> {
     #[cfg(target_arch = "x86_64")]
     if kind() == Kind::Fold512 && data.len() / 8 >= FOLD512_MIN_CHUNK {
         // SAFETY: kind() found every feature chunkwise_512 enables; every chunk holds at least
-        // 64 bytes.
-        return Some(unsafe { x86::chunkwise_512(data) });
+        // 64 bytes; without a copy, the destination is not used.
+        return Some(unsafe { x86::chunkwise_512::<false>(data, &mut []) });
     }
     mars_core::digest::split8(data).map(crc32c_8)
 }
@@ -202,9 +199,9 @@ pub fn copy_crc32c_8(dst: &mut [u8], src: &[u8]) -> Option<[u32; 8]> {
     }
     #[cfg(target_arch = "x86_64")]
     if kind() == Kind::Fold512 && src.len() / 8 >= FOLD512_MIN_CHUNK {
-        // SAFETY: kind() found every feature split8_512 enables; every chunk holds at least
+        // SAFETY: kind() found every feature chunkwise_512 enables; every chunk holds at least
         // 64 bytes; dst has src's length.
-        return Some(unsafe { x86::split8_512::<true, INTEGER_CHUNKS_COPY_512>(src, dst) });
+        return Some(unsafe { x86::chunkwise_512::<true>(src, dst) });
     }
     let chunks = mars_core::digest::split8(src)?;
     #[cfg(target_arch = "x86_64")]
@@ -460,110 +457,22 @@ mod x86 {
         out
     }
 
-    /// [`fold_8_512`] of the 8 chunks of one buffer as `mars_core::digest::split8` cuts it
-    /// (`len / 8` bytes each, the last one takes the remainder): every chunk is addressed
-    /// from one pointer and the stride, which leaves the registers to the work instead of 16
-    /// pointers and lengths. With `COPY`, `dst` receives a copy of `src`.
-    ///
-    /// # Safety
-    /// The CPU supports AVX-512F, AVX-512VL, AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2.
-    /// `src.len() / 8 >= 64`. With `COPY`, `dst.len() == src.len()`; without it, `dst` is not
-    /// used.
-    #[target_feature(enable = "avx512f,avx512vl,avx2,vpclmulqdq,sse4.1,sse4.2")]
-    pub(super) unsafe fn split8_512<const COPY: bool, const INTEGER: usize>(
-        src: &[u8],
-        dst: &mut [u8],
-    ) -> [u32; 8] {
-        const { assert!(INTEGER <= 8) };
-        let len = src.len();
-        let stride = len / 8;
-        let common = stride / 64 * 64;
-        let from = src.as_ptr();
-        let to = dst.as_mut_ptr();
-        let mut integer = [!0u64; 8];
-        let state = &mut integer[..INTEGER];
-        let init = _mm512_castsi128_si512(_mm_cvtsi32_si128(-1));
-        let mut folded = [_mm512_setzero_si512(); 8];
-        let acc = &mut folded[..8 - INTEGER];
-        let keys = _mm512_set_epi64(
-            K512.1, K512.0, K512.1, K512.0, K512.1, K512.0, K512.1, K512.0,
-        );
-        // Block `offset` of chunk k is at k * stride + offset; every block read below lies
-        // within the first 8 * stride <= len bytes, as offset + 64 <= common <= stride.
-        let mut offset = 0;
-        while offset < common {
-            for (k, state) in state.iter_mut().enumerate() {
-                let at = k * stride + offset;
-                // SAFETY: at + 64 <= len bytes are readable at from, and with COPY writable
-                // at to (dst has src's length).
-                unsafe {
-                    for word in 0..8 {
-                        let value = from.add(at + 8 * word).cast::<u64>().read_unaligned();
-                        if COPY {
-                            to.add(at + 8 * word).cast::<u64>().write_unaligned(value);
-                        }
-                        *state = _mm_crc32_u64(*state, value);
-                    }
-                }
-            }
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let at = (INTEGER + j) * stride + offset;
-                // SAFETY: as above.
-                unsafe {
-                    let v = _mm512_loadu_si512(from.add(at).cast());
-                    if COPY {
-                        _mm512_storeu_si512(to.add(at).cast(), v);
-                    }
-                    // The initial value !0 goes into the first 4 bytes of each chunk.
-                    *acc = if offset == 0 {
-                        _mm512_xor_si512(v, init)
-                    } else {
-                        fold512(*acc, v, keys)
-                    };
-                }
-            }
-            offset += 64;
-        }
-        let keys = _mm256_set_epi64x(K256.1, K256.0, K256.1, K256.0);
-        let mut out = [0u32; 8];
-        for (k, out) in out.iter_mut().enumerate() {
-            let start = k * stride + common;
-            let end = if k == 7 { len } else { (k + 1) * stride };
-            let rest = src.get(start..end).unwrap_or_default();
-            if COPY {
-                if let Some(to) = dst.get_mut(start..end) {
-                    to.copy_from_slice(rest);
-                }
-            }
-            // A folded chunk's 64 bytes of accumulator, its lower half folded onto its upper
-            // half, are a message with the CRC of the chunk so far: the crc32 instruction
-            // reduces them, from a zero state.
-            let state = match (state.get(k), acc.get(k.wrapping_sub(INTEGER))) {
-                (Some(&state), _) => state,
-                (None, Some(&acc)) => {
-                    let low = _mm512_castsi512_si256(acc);
-                    let high = _mm512_extracti64x4_epi64::<1>(acc);
-                    crc_block(0, fold256(low, high, keys))
-                }
-                (None, None) => 0,
-            };
-            *out = !crc_bytes(state, rest);
-        }
-        out
-    }
-
-    /// The 8 chunks of `data` as `mars_core::digest::split8` cuts it, one chunk after the
-    /// other, each with 4 accumulators of 512 bits over consecutive 64-byte blocks (folded by
-    /// 2048 bits per step, then into one another by 512): one stream through memory, which
-    /// the hardware prefetcher follows, instead of 8 at once. Without a copy this is 1.1
-    /// times as fast as [`split8_512`] (`scripts/bench-core.sh`, the digest of a record in
-    /// the log); with the copy it was slower (0.94), so the encoder keeps [`split8_512`].
+    /// CRC32C of the 8 chunks of `data` as `mars_core::digest::split8` cuts it (`len / 8`
+    /// bytes each, the last one takes the remainder), one chunk after the other, each with 4
+    /// accumulators of 512 bits over consecutive 64-byte blocks, folded by 2048 bits per step
+    /// and at the end into one another by 512: one stream through memory (two with `COPY`),
+    /// which the hardware prefetchers follow, instead of 8 (16) at once. With `COPY`, `dst`
+    /// receives a copy of `data`, stored by the loads that checksum it. In
+    /// `scripts/bench-core.sh` this was 1.1 times as fast as advancing the 8 chunks together
+    /// (as [`fold_8_512`] does) for the digest alone, and 1.28 times for the fused copy.
     ///
     /// # Safety
     /// The CPU supports AVX-512F, AVX-512VL, AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2;
-    /// `data.len() / 8 >= 64`.
+    /// `data.len() / 8 >= 64`. With `COPY`, `dst.len() == data.len()`; without it, `dst` is
+    /// not used.
     #[target_feature(enable = "avx512f,avx512vl,avx2,vpclmulqdq,sse4.1,sse4.2")]
-    pub(super) unsafe fn chunkwise_512(data: &[u8]) -> [u32; 8] {
+    pub(super) unsafe fn chunkwise_512<const COPY: bool>(data: &[u8], dst: &mut [u8]) -> [u32; 8] {
+        let to = dst.as_mut_ptr();
         let len = data.len();
         let stride = len / 8;
         let init = _mm512_castsi128_si512(_mm_cvtsi32_si128(-1));
@@ -583,8 +492,15 @@ mod x86 {
             let blocks = chunk.len() / 64 * 64;
             let at = chunk.as_ptr();
             // SAFETY: every offset passed is at most blocks - 64, so the 64 bytes read lie
-            // within the chunk.
-            let load = |offset: usize| unsafe { _mm512_loadu_si512(at.add(offset).cast()) };
+            // within the chunk, and with COPY the 64 bytes written within dst[start..end]
+            // (dst has data's length).
+            let load = |offset: usize| unsafe {
+                let v = _mm512_loadu_si512(at.add(offset).cast());
+                if COPY {
+                    _mm512_storeu_si512(to.add(start + offset).cast(), v);
+                }
+                v
+            };
             let mut offset;
             let mut acc;
             if groups > 0 {
@@ -613,6 +529,11 @@ mod x86 {
             let low = _mm512_castsi512_si256(acc);
             let high = _mm512_extracti64x4_epi64::<1>(acc);
             let rest = chunk.get(blocks..).unwrap_or_default();
+            if COPY && !rest.is_empty() {
+                if let Some(to) = dst.get_mut(start + blocks..end) {
+                    to.copy_from_slice(rest);
+                }
+            }
             *out = !crc_bytes(crc_block(0, fold256(low, high, k256)), rest);
         }
         out
@@ -842,28 +763,31 @@ mod tests {
                     assert_eq!(x86::fold_8_512::<false, 3>(chunks, none), want);
                     assert_eq!(x86::fold_8_512::<false, 8>(chunks, none), want);
                 }
-                // SAFETY: as below.
-                unsafe {
-                    assert_eq!(x86::chunkwise_512(&data), want);
+                for integer in [0, 3] {
+                    let mut dst = vec![0u8; data.len()];
+                    let base = dst.as_mut_ptr();
+                    let dsts: [*mut u8; 8] =
+                        core::array::from_fn(|k| base.wrapping_add(k * (data.len() / 8)));
+                    // SAFETY: as above; dsts[k] is writable for chunks[k].len() bytes (chunk k
+                    // lies at the same offset in dst as in data) and overlaps no chunk.
+                    let got = unsafe {
+                        match integer {
+                            0 => x86::fold_8_512::<true, 0>(chunks, dsts),
+                            _ => x86::fold_8_512::<true, 3>(chunks, dsts),
+                        }
+                    };
+                    assert_eq!(got, want);
+                    assert_eq!(dst, data);
                 }
-                // split8_512: the chunks of `data` (4103 bytes: 512 each, the last 519).
-                // SAFETY: the CPU has the features; every chunk holds >= 64 bytes; with COPY,
-                // dst has data's length.
+                // The chunks of `data`: 4103 bytes, 512 each, the last 519.
+                let mut dst = vec![0u8; data.len()];
+                // SAFETY: the CPU has the features; every chunk holds >= 64 bytes; dst has
+                // data's length.
                 unsafe {
-                    assert_eq!(x86::split8_512::<false, 0>(&data, &mut []), want);
-                    assert_eq!(x86::split8_512::<false, 2>(&data, &mut []), want);
-                    assert_eq!(x86::split8_512::<false, 8>(&data, &mut []), want);
-                    for integer in [0, 3, 8] {
-                        let mut dst = vec![0u8; data.len()];
-                        let got = match integer {
-                            0 => x86::split8_512::<true, 0>(&data, &mut dst),
-                            3 => x86::split8_512::<true, 3>(&data, &mut dst),
-                            _ => x86::split8_512::<true, 8>(&data, &mut dst),
-                        };
-                        assert_eq!(got, want, "{integer}");
-                        assert_eq!(dst, data, "{integer}");
-                    }
+                    assert_eq!(x86::chunkwise_512::<false>(&data, &mut []), want);
+                    assert_eq!(x86::chunkwise_512::<true>(&data, &mut dst), want);
                 }
+                assert_eq!(dst, data);
                 for len in 0..=600 {
                     let data = &data[3..3 + len];
                     // SAFETY: the CPU has the features.
@@ -875,12 +799,16 @@ mod tests {
     }
 }
 
-/// The harness that chose [`INTEGER_CHUNKS_512`] and [`INTEGER_CHUNKS_COPY_512`]: every split of
-/// the AVX-512 kernels on `RECS` (default 256) records of 4 KiB, copied into a log-like buffer
-/// at a few alignments, next to `memcpy`; best of many passes, MB/s. Not a check (no
-/// assertion): run it by hand on the machine to tune,
-/// `cargo test --release -p mars-host --lib timing -- --ignored --nocapture`.
-/// `scripts/bench-core.sh` is what measures the record path.
+/// A harness for tuning the AVX-512 kernels by hand: on `RECS` (default 256) records of 4 KiB,
+/// copied into a log-like buffer at a few alignments, the 8 chunks advanced together
+/// ([`x86::fold_8_512`], with 0 to 3 of them by the `crc32` instruction) and one after the
+/// other ([`x86::chunkwise_512`]), with and without the copy, next to `memcpy`; best of many
+/// passes, MB/s. Not a check (no assertion):
+/// `cargo test --release -p mars-host --lib timing -- --ignored --nocapture`. It repeats one
+/// pass over the same data, which stays warm, and so may misjudge what streams through
+/// memory: an earlier version (with a strided kernel for the 8 chunks together, since
+/// removed) put the chunkwise fused copy at 0.94 of it, `scripts/bench-core.sh` (the rows
+/// taking turns) at 1.28. The bench decides.
 #[cfg(all(test, target_arch = "x86_64"))]
 mod timing {
     use super::*;
@@ -927,48 +855,45 @@ mod timing {
             });
             println!("stride {stride} +{off}: memcpy {:.0}", mb(t));
             macro_rules! row {
-                ($copy:expr, $n:expr) => {{
+                ($what:expr, $copy:expr, $f:expr) => {{
                     let t = best(passes, || {
                         for (r, s) in srcs.iter().enumerate() {
                             let area = &mut out[at(r)..at(r) + 4096];
+                            let (src, dst): (&[u8], &mut [u8]) =
+                                if $copy { (s, area) } else { (area, &mut []) };
                             // SAFETY: the CPU has the features (kind()); 512-byte chunks;
-                            // area has the source's length.
-                            black_box(unsafe {
-                                if $copy {
-                                    x86::split8_512::<true, $n>(s, area)
-                                } else {
-                                    x86::split8_512::<false, $n>(area, &mut [])
-                                }
-                            });
+                            // with a copy, dst has the source's length.
+                            black_box(unsafe { $f(src, dst) });
                         }
                         black_box(&out);
                     });
-                    let what = if $copy {
+                    let copy = if $copy {
                         "copy + digest"
                     } else {
                         "digest in place"
                     };
-                    println!("stride {stride} +{off}: {what}, {} crc32: {:.0}", $n, mb(t));
+                    println!("stride {stride} +{off}: {copy}, {}: {:.0}", $what, mb(t));
                 }};
             }
-            row!(false, 0);
-            row!(false, 1);
-            row!(false, 2);
-            row!(false, 3);
-            row!(true, 0);
-            row!(true, 1);
-            row!(true, 2);
-            row!(true, 3);
-            let t = best(passes, || {
-                for r in 0..recs {
-                    // SAFETY: the CPU has the features (kind()); 512-byte chunks.
-                    black_box(unsafe { x86::chunkwise_512(&out[at(r)..at(r) + 4096]) });
-                }
-            });
-            println!(
-                "stride {stride} +{off}: digest in place, chunkwise: {:.0}",
-                mb(t)
-            );
+            macro_rules! together {
+                ($copy:expr, $n:expr) => {
+                    |src: &[u8], dst: &mut [u8]| {
+                        let chunks = mars_core::digest::split8(src).unwrap_or_default();
+                        let base = dst.as_mut_ptr();
+                        let dsts: [*mut u8; 8] =
+                            core::array::from_fn(|k| base.wrapping_add(k * (src.len() / 8)));
+                        x86::fold_8_512::<$copy, $n>(chunks, dsts)
+                    }
+                };
+            }
+            row!("8 together, 0 crc32", false, together!(false, 0));
+            row!("8 together, 1 crc32", false, together!(false, 1));
+            row!("8 together, 2 crc32", false, together!(false, 2));
+            row!("8 together, 3 crc32", false, together!(false, 3));
+            row!("chunkwise", false, x86::chunkwise_512::<false>);
+            row!("8 together, 0 crc32", true, together!(true, 0));
+            row!("8 together, 2 crc32", true, together!(true, 2));
+            row!("chunkwise", true, x86::chunkwise_512::<true>);
         }
     }
 }
