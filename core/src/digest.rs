@@ -201,8 +201,9 @@ pub trait Digester {
 
     /// What [`Digester::crc32c_8`] returns for the chunks of `data` ([`split8`]): the 8 CRCs of
     /// a [`DigestAlgo::Crc32c`] digest of `data`. The default splits `data` and calls
-    /// [`Digester::crc32c_8`]; an implementation may override it to walk the 8 chunks of the
-    /// one buffer with one pointer and a stride.
+    /// [`Digester::crc32c_8`]; an implementation may override it to walk the one buffer in its
+    /// own way (the host's: chunk after chunk, each with several wide accumulators). The
+    /// reader's check of a record ([`mars_digest_folded`]) and [`digest32`] call it.
     fn crc32c_split8(&self, data: &[u8]) -> Option<[u32; 8]> {
         self.crc32c_8(split8(data)?)
     }
