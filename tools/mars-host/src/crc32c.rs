@@ -31,8 +31,9 @@
 //! * **Portable**: the `crc32c` crate (itself SSE4.2 with 3-way interleaving and a table
 //!   shift where present, tables elsewhere).
 //!
-//! The single-buffer [`crc32c`] folds 8 streams of one buffer with VPCLMULQDQ when it is long
-//! enough, else it is the crate's.
+//! The single-buffer [`crc32c`] folds one buffer with VPCLMULQDQ when it is long enough (with
+//! AVX-512 as each chunk above, else 8 streams in 4 256-bit registers), else it is the
+//! crate's.
 //!
 //! On the AMD EPYC (Zen 4) of the development machine, the 8 chunks of a 4 KiB record run at
 //! about 0.95 of `memcpy` speed (AVX-512 path), encoding a record (copy with checksum) at
@@ -143,7 +144,13 @@ pub fn implementation() -> &'static str {
 /// CRC32C of `data` (initial value `!0`, final inversion).
 pub fn crc32c(data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= FOLD_MIN_LEN && matches!(kind(), Kind::Fold | Kind::Fold512) {
+    if data.len() >= FOLD_MIN_LEN && kind() == Kind::Fold512 {
+        // SAFETY: kind() found every feature one_512 enables; data holds at least
+        // FOLD_MIN_LEN >= 64 bytes.
+        return unsafe { x86::one_512(data) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if data.len() >= FOLD_MIN_LEN && kind() == Kind::Fold {
         // SAFETY: kind() found every feature fold_one enables.
         return unsafe { x86::fold_one(data) };
     }
@@ -464,7 +471,10 @@ mod x86 {
     /// which the hardware prefetchers follow, instead of 8 (16) at once. With `COPY`, `dst`
     /// receives a copy of `data`, stored by the loads that checksum it. In
     /// `scripts/bench-core.sh` this was 1.1 times as fast as advancing the 8 chunks together
-    /// (as [`fold_8_512`] does) for the digest alone, and 1.28 times for the fused copy.
+    /// (as [`fold_8_512`] does) for the digest alone, and 1.28 times for the fused copy. The
+    /// copy's stores stay in this function's loop on purpose: calling a per-chunk function
+    /// with them let LLVM turn them into a `memcpy` and load every block twice, which halved
+    /// the encoder's speed (the bench shows it: `memmove` in `BENCH_ONLY=encode`'s profile).
     ///
     /// # Safety
     /// The CPU supports AVX-512F, AVX-512VL, AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2;
@@ -537,6 +547,61 @@ mod x86 {
             *out = !crc_bytes(crc_block(0, fold256(low, high, k256)), rest);
         }
         out
+    }
+
+    /// CRC32C of one buffer, as [`chunkwise_512`] computes each chunk (the single-buffer
+    /// [`super::crc32c`]): 4 accumulators of 512 bits over consecutive 64-byte blocks, folded
+    /// by 2048 bits per step and at the end into one another by 512, the last 0..63 bytes with
+    /// the `crc32` instruction.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F, AVX-512VL, AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2;
+    /// `data.len() >= 64`.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,vpclmulqdq,sse4.1,sse4.2")]
+    pub(super) unsafe fn one_512(data: &[u8]) -> u32 {
+        let init = _mm512_castsi128_si512(_mm_cvtsi32_si128(-1));
+        let k2048 = _mm512_set_epi64(
+            K2048.1, K2048.0, K2048.1, K2048.0, K2048.1, K2048.0, K2048.1, K2048.0,
+        );
+        let k512 = _mm512_set_epi64(
+            K512.1, K512.0, K512.1, K512.0, K512.1, K512.0, K512.1, K512.0,
+        );
+        let k256 = _mm256_set_epi64x(K256.1, K256.0, K256.1, K256.0);
+        let groups = data.len() / 256 * 256;
+        let blocks = data.len() / 64 * 64;
+        let at = data.as_ptr();
+        // SAFETY: every offset passed is at most blocks - 64, so the 64 bytes read lie within
+        // data.
+        let load = |offset: usize| unsafe { _mm512_loadu_si512(at.add(offset).cast()) };
+        let mut offset;
+        let mut acc;
+        if groups > 0 {
+            let mut a = [load(0), load(64), load(128), load(192)];
+            // The initial value !0 goes into the first 4 bytes.
+            a[0] = _mm512_xor_si512(a[0], init);
+            offset = 256;
+            while offset < groups {
+                for (j, a) in a.iter_mut().enumerate() {
+                    *a = fold512(*a, load(offset + 64 * j), k2048);
+                }
+                offset += 256;
+            }
+            acc = fold512(fold512(fold512(a[0], a[1], k512), a[2], k512), a[3], k512);
+        } else {
+            // 64 <= data.len() < 256, so blocks >= 64.
+            acc = _mm512_xor_si512(load(0), init);
+            offset = 64;
+        }
+        while offset < blocks {
+            acc = fold512(acc, load(offset), k512);
+            offset += 64;
+        }
+        let rest = data.get(blocks..).unwrap_or_default();
+        // The accumulator, its lower half folded onto its upper half, is a message with the
+        // CRC of data so far.
+        let low = _mm512_castsi512_si256(acc);
+        let high = _mm512_extracti64x4_epi64::<1>(acc);
+        !crc_bytes(crc_block(0, fold256(low, high, k256)), rest)
     }
 
     /// Each 128-bit lane of `acc` multiplied forward by the distance of `keys`, plus `next`.
@@ -792,6 +857,13 @@ mod tests {
                     let data = &data[3..3 + len];
                     // SAFETY: the CPU has the features.
                     assert_eq!(unsafe { x86::fold_one(data) }, reference(data), "len {len}");
+                }
+            }
+            if kind() == Kind::Fold512 {
+                for len in (64..=1100).chain([4000, 4098]) {
+                    let data = &data[5..5 + len];
+                    // SAFETY: the CPU has the features; len >= 64.
+                    assert_eq!(unsafe { x86::one_512(data) }, reference(data), "len {len}");
                 }
             }
         }
