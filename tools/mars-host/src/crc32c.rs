@@ -3,29 +3,28 @@
 //! costs little more than copying it.
 //!
 //! A record's digest is the CRC32C of 8 chunks of the payload (`mars_core::digest::split8`),
-//! so the work is 8 independent CRCs of `len / 8` bytes, not one long one. Three
-//! implementations, the best the CPU has chosen at run time:
+//! so the work is 8 independent CRCs of `len / 8` bytes, not one long one. The
+//! implementation is chosen at run time, the best the CPU has (`MARS_HOST_CRC32C` may ask
+//! for a lesser one, see [`implementation`]):
 //!
-//! * **SSE4.2 + AVX-512 + VPCLMULQDQ** (x86_64 with AVX-512F and VL as well): as the next,
-//!   with one 512-bit accumulator per folded chunk, advanced 64 bytes per step, and the
-//!   three-way XOR of a fold in one `vpternlogq`. On AMD Zen 4 a VPCLMULQDQ on a zmm
-//!   register costs about what one on a ymm register does (measured: 0.80 against 0.85 ns
-//!   per instruction, throughput-bound), so this halves the vector unit's work per byte. For
-//!   the 8 chunks of one buffer as `split8` cuts them, the fused copy ([`copy_crc32c_8`])
-//!   advances all 8 together, each addressed from one pointer and the stride, and folds them
-//!   all; the digest alone ([`crc32c_split8`]) takes the chunks one after the other, 4
-//!   accumulators per chunk, one stream through memory.
-//! * **SSE4.2 + AVX2 + VPCLMULQDQ** (x86_64 with all of them): the 8 chunks advanced
-//!   together, 32 bytes of each per step; 4 of them with the `crc32` instruction (integer
-//!   unit), the other 4 by carry-less multiplication, one 256-bit accumulator per chunk
-//!   folded forward by 256 bits per step ("Fast CRC Computation for Generic Polynomials Using
-//!   PCLMULQDQ", Gopal et al., Intel 2009; the Linux kernel's `arch/x86/lib/
-//!   crc-pclmul-template.S` is the same method), so that both units work at once. An
-//!   accumulator is congruent to the chunk so far, so the `crc32` instruction over its 32
-//!   bytes (from a zero state, the initial value being folded in already) gives the chunk's
-//!   CRC: no Barrett reduction. The copy of [`copy_crc32c_8`] is done by the same loads: each
-//!   32 bytes are stored to the destination as they are checksummed, so copy and checksum
-//!   are one pass over memory.
+//! * **AVX-512 + VPCLMULQDQ** (x86_64 with AVX-512F and VL, AVX2, SSE4.2): carry-less
+//!   multiplication folding ("Fast CRC Computation for Generic Polynomials Using
+//!   PCLMULQDQ", Gopal et al., Intel 2009; the Linux kernel's
+//!   `arch/x86/lib/crc-pclmul-template.S` is the same method) on 512-bit registers. On AMD
+//!   Zen 4 a VPCLMULQDQ on a zmm register costs about what one on a ymm register does
+//!   (measured: 0.80 against 0.85 ns per instruction, throughput-bound), so this halves the
+//!   vector unit's work per byte; the three-way XOR of a fold is one `vpternlogq`. The 8
+//!   chunks of one buffer ([`crc32c_split8`] for a reader, [`copy_crc32c_8`] for the
+//!   encoder) are done one after the other, each with 4 accumulators over consecutive
+//!   64-byte blocks: one stream through memory (two with the copy), which the hardware
+//!   prefetchers follow. The encoder's copy is stored by the loads that checksum it, so copy
+//!   and checksum are one pass over memory. An accumulator is congruent to the chunk so far,
+//!   so the `crc32` instruction over its bytes (from a zero state, the initial value being
+//!   folded in already) gives the chunk's CRC: no Barrett reduction.
+//! * **AVX2 + VPCLMULQDQ**: the same with 256-bit registers for the chunks of one buffer.
+//!   For 8 chunks anywhere ([`crc32c_8`]) the 8 advance together, 32 bytes of each per step,
+//!   some with the `crc32` instruction (integer unit) and the others folded (vector unit), so
+//!   that both units work at once (with AVX-512: 64 bytes per step, 512-bit accumulators).
 //! * **SSE4.2**: the `crc32` instruction, 4 chunks interleaved (one instruction has a latency
 //!   of 3 cycles but a throughput of 1 per cycle).
 //! * **Portable**: the `crc32c` crate (itself SSE4.2 with 3-way interleaving and a table
@@ -35,9 +34,9 @@
 //! AVX-512 as each chunk above, else 8 streams in 4 256-bit registers), else it is the
 //! crate's.
 //!
-//! On the AMD EPYC (Zen 4) of the development machine, the 8 chunks of a 4 KiB record run at
-//! about 0.95 of `memcpy` speed (AVX-512 path), encoding a record (copy with checksum) at
-//! about 0.6 and scanning it (parse and verify) at about 0.8 (`scripts/bench-core.sh`;
+//! On the AMD EPYC (Zen 4) of the development machine, the 8-chunk digest of a 4 KiB record
+//! runs at about 1.05 times `memcpy`, encoding a record (copy with checksum) at about 0.76 of
+//! `memcpy` and scanning it (parse and verify) at about 0.88 (`scripts/bench-core.sh`;
 //! `Documentation/testing.rst` has the figures).
 //!
 //! The fold constants are computed at compile time from the polynomial (see [`fold_key`]); a
@@ -98,9 +97,9 @@ const K2048: (i64, i64) = (fold_key(2048 + 32, POLY), fold_key(2048 - 32, POLY))
 /// Fold by 1024 bits (8 lanes in 4 registers over the next 128 bytes of one buffer).
 const K1024: (i64, i64) = (fold_key(1024 + 32, POLY), fold_key(1024 - 32, POLY));
 
-/// Which implementation this CPU gets. `is_x86_feature_detected!` caches what it found, so
-/// asking costs a load and a test per feature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which implementation this CPU gets, in increasing order of what it needs: a kind is only
+/// ever chosen when the CPU has every feature of it and of the kinds before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Portable,
     #[cfg(target_arch = "x86_64")]
@@ -111,7 +110,8 @@ enum Kind {
     Fold512,
 }
 
-fn kind() -> Kind {
+/// The best kind the CPU supports.
+fn detect() -> Kind {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
@@ -128,7 +128,29 @@ fn kind() -> Kind {
     Kind::Portable
 }
 
-/// The name of the implementation this CPU uses (for benchmarks and reports).
+/// The kind in use: what the CPU supports, or less when the environment variable
+/// `MARS_HOST_CRC32C` names a lesser one (`portable`, `sse4.2`, `avx2`; to measure or test
+/// the fallbacks on a CPU that has more). Never more than the CPU supports: the `unsafe`
+/// calls below rely on it. Decided once.
+fn kind() -> Kind {
+    static KIND: std::sync::OnceLock<Kind> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| {
+        let detected = detect();
+        let wanted = match std::env::var("MARS_HOST_CRC32C").as_deref() {
+            Ok("portable") => Kind::Portable,
+            #[cfg(target_arch = "x86_64")]
+            Ok("sse4.2") => Kind::Sse42,
+            #[cfg(target_arch = "x86_64")]
+            Ok("avx2") => Kind::Fold,
+            _ => detected,
+        };
+        wanted.min(detected)
+    })
+}
+
+/// The name of the implementation in use (for benchmarks and reports). The environment
+/// variable `MARS_HOST_CRC32C` (`portable`, `sse4.2`, `avx2`) chooses a lesser one than the
+/// CPU allows, to measure or test the fallbacks; it never chooses more.
 pub fn implementation() -> &'static str {
     match kind() {
         Kind::Portable => "portable",
@@ -193,6 +215,12 @@ pub fn crc32c_split8(data: &[u8]) -> Option<[u32; 8]> {
         // 64 bytes; without a copy, the destination is not used.
         return Some(unsafe { x86::chunkwise_512::<false>(data, &mut []) });
     }
+    #[cfg(target_arch = "x86_64")]
+    if kind() == Kind::Fold && data.len() / 8 >= FOLD_MIN_CHUNK {
+        // SAFETY: kind() found every feature chunkwise_256 enables; every chunk holds at least
+        // FOLD_MIN_CHUNK >= 32 bytes; without a copy, the destination is not used.
+        return Some(unsafe { x86::chunkwise_256::<false>(data, &mut []) });
+    }
     mars_core::digest::split8(data).map(crc32c_8)
 }
 
@@ -209,6 +237,12 @@ pub fn copy_crc32c_8(dst: &mut [u8], src: &[u8]) -> Option<[u32; 8]> {
         // SAFETY: kind() found every feature chunkwise_512 enables; every chunk holds at least
         // 64 bytes; dst has src's length.
         return Some(unsafe { x86::chunkwise_512::<true>(src, dst) });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if kind() == Kind::Fold && src.len() / 8 >= FOLD_MIN_CHUNK {
+        // SAFETY: kind() found every feature chunkwise_256 enables; every chunk holds at least
+        // FOLD_MIN_CHUNK >= 32 bytes; dst has src's length.
+        return Some(unsafe { x86::chunkwise_256::<true>(src, dst) });
     }
     let chunks = mars_core::digest::split8(src)?;
     #[cfg(target_arch = "x86_64")]
@@ -613,6 +647,78 @@ mod x86 {
         _mm512_ternarylogic_epi64::<0x96>(next, low, high)
     }
 
+    /// [`chunkwise_512`] with AVX2 only: 4 accumulators of 256 bits per chunk over
+    /// consecutive 32-byte blocks, folded by 1024 bits per step and at the end into one
+    /// another by 256. Measured on the AMD Zen 4 of the development machine with the AVX-512
+    /// path switched off (`MARS_HOST_CRC32C=avx2 scripts/bench-core.sh`): encode + checksum
+    /// 0.59 of `memcpy` against 0.52-0.54 for [`fold_8`] (the 8 chunks together, 2 of them by
+    /// the `crc32` instruction), scan + verify the same (0.60). A CPU without AVX-512 may
+    /// weigh the two units differently.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2; `data.len() / 8 >= 32`. With
+    /// `COPY`, `dst.len() == data.len()`; without it, `dst` is not used.
+    #[target_feature(enable = "avx2,vpclmulqdq,sse4.1,sse4.2")]
+    pub(super) unsafe fn chunkwise_256<const COPY: bool>(data: &[u8], dst: &mut [u8]) -> [u32; 8] {
+        let to = dst.as_mut_ptr();
+        let len = data.len();
+        let stride = len / 8;
+        let init = _mm256_castsi128_si256(_mm_cvtsi32_si128(-1));
+        let k1024 = _mm256_set_epi64x(K1024.1, K1024.0, K1024.1, K1024.0);
+        let k256 = _mm256_set_epi64x(K256.1, K256.0, K256.1, K256.0);
+        let mut out = [0u32; 8];
+        for (k, out) in out.iter_mut().enumerate() {
+            let start = k * stride;
+            let end = if k == 7 { len } else { start + stride };
+            let chunk = data.get(start..end).unwrap_or_default();
+            let groups = chunk.len() / 128 * 128;
+            let blocks = chunk.len() / 32 * 32;
+            let at = chunk.as_ptr();
+            // SAFETY: every offset passed is at most blocks - 32, so the 32 bytes read lie
+            // within the chunk, and with COPY the 32 bytes written within dst[start..end]
+            // (dst has data's length).
+            let load = |offset: usize| unsafe {
+                let v = _mm256_loadu_si256(at.add(offset).cast());
+                if COPY {
+                    _mm256_storeu_si256(to.add(start + offset).cast(), v);
+                }
+                v
+            };
+            let mut offset;
+            let mut acc;
+            if groups > 0 {
+                let mut a = [load(0), load(32), load(64), load(96)];
+                // The initial value !0 goes into the first 4 bytes of the chunk.
+                a[0] = _mm256_xor_si256(a[0], init);
+                offset = 128;
+                while offset < groups {
+                    for (j, a) in a.iter_mut().enumerate() {
+                        *a = fold256(*a, load(offset + 32 * j), k1024);
+                    }
+                    offset += 128;
+                }
+                acc = fold256(fold256(fold256(a[0], a[1], k256), a[2], k256), a[3], k256);
+            } else {
+                // 32 <= chunk.len() < 128, so blocks >= 32.
+                acc = _mm256_xor_si256(load(0), init);
+                offset = 32;
+            }
+            while offset < blocks {
+                acc = fold256(acc, load(offset), k256);
+                offset += 32;
+            }
+            let rest = chunk.get(blocks..).unwrap_or_default();
+            if COPY && !rest.is_empty() {
+                if let Some(to) = dst.get_mut(start + blocks..end) {
+                    to.copy_from_slice(rest);
+                }
+            }
+            // The accumulator is a message with the CRC of the chunk so far.
+            *out = !crc_bytes(crc_block(0, acc), rest);
+        }
+        out
+    }
+
     /// CRC32C of one buffer: 8 streams of 16 bytes in 4 registers, folded 128 bytes at a
     /// time; the last 0..128 bytes with the `crc32` instruction.
     ///
@@ -858,6 +964,14 @@ mod tests {
                     // SAFETY: the CPU has the features.
                     assert_eq!(unsafe { x86::fold_one(data) }, reference(data), "len {len}");
                 }
+                let mut dst = vec![0u8; data.len()];
+                // SAFETY: the CPU has the features; every chunk holds >= 32 bytes; dst has
+                // data's length.
+                unsafe {
+                    assert_eq!(x86::chunkwise_256::<false>(&data, &mut []), want);
+                    assert_eq!(x86::chunkwise_256::<true>(&data, &mut dst), want);
+                }
+                assert_eq!(dst, data);
             }
             if kind() == Kind::Fold512 {
                 for len in (64..=1100).chain([4000, 4098]) {
@@ -966,6 +1080,21 @@ mod timing {
             row!("8 together, 0 crc32", true, together!(true, 0));
             row!("8 together, 2 crc32", true, together!(true, 2));
             row!("chunkwise", true, x86::chunkwise_512::<true>);
+            macro_rules! together256 {
+                ($copy:expr, $n:expr) => {
+                    |src: &[u8], dst: &mut [u8]| {
+                        let chunks = mars_core::digest::split8(src).unwrap_or_default();
+                        let base = dst.as_mut_ptr();
+                        let dsts: [*mut u8; 8] =
+                            core::array::from_fn(|k| base.wrapping_add(k * (src.len() / 8)));
+                        x86::fold_8::<$copy, $n>(chunks, dsts)
+                    }
+                };
+            }
+            row!("AVX2: 8 together, 4 crc32", false, together256!(false, 4));
+            row!("AVX2: chunkwise", false, x86::chunkwise_256::<false>);
+            row!("AVX2: 8 together, 2 crc32", true, together256!(true, 2));
+            row!("AVX2: chunkwise", true, x86::chunkwise_256::<true>);
         }
     }
 }
