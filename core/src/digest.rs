@@ -199,6 +199,15 @@ pub trait Digester {
         Some(out)
     }
 
+    /// What [`Digester::crc32c_8`] returns for the chunks of `data` ([`split8`]): the 8 CRCs of
+    /// a [`DigestAlgo::Crc32c`] digest of `data`. The default splits `data` and calls
+    /// [`Digester::crc32c_8`]; an implementation may override it to walk the one buffer in its
+    /// own way (the host's: chunk after chunk, each with several wide accumulators). The
+    /// reader's check of a record ([`mars_digest_folded`]) and [`digest32`] call it.
+    fn crc32c_split8(&self, data: &[u8]) -> Option<[u32; 8]> {
+        self.crc32c_8(split8(data)?)
+    }
+
     /// Copies `src` into `dst` and returns what [`Digester::crc32c_8`] returns for the chunks
     /// of `src` ([`split8`]): the encoder's copy of a payload into its record and the payload's
     /// CRC32C digest in one call, so that an implementation may do both in one pass over
@@ -295,7 +304,7 @@ pub fn digest32(
             }
             chunked(data, 2, &mut out, |piece| digester.md5(piece))?;
         }
-        DigestAlgo::Crc32c => out = crc_digest(digester.crc32c_8(split8(data)?)?),
+        DigestAlgo::Crc32c => out = crc_digest(digester.crc32c_split8(data)?),
         DigestAlgo::Crc32 => {
             chunked(data, 8, &mut out, |piece| {
                 digester.crc32(piece).map(u32::to_le_bytes)
@@ -324,6 +333,17 @@ pub fn fold(digest: &[u8; DIGEST_SIZE]) -> [u8; FOLDED_SIZE] {
     let (low, high) = digest.split_at(FOLDED_SIZE);
     for ((o, a), b) in out.iter_mut().zip(low).zip(high) {
         *o = a ^ b;
+    }
+    out
+}
+
+/// [`fold`] of the [`DigestAlgo::Crc32c`] digest whose 8 chunk CRCs are `crcs`, computed from
+/// the CRCs without building the 32 bytes first.
+pub fn fold_crc32c(crcs: [u32; 8]) -> [u8; FOLDED_SIZE] {
+    let [a, b, c, d, e, f, g, h] = crcs;
+    let mut out = [0u8; FOLDED_SIZE];
+    for (slot, word) in out.chunks_exact_mut(4).zip([a ^ e, b ^ f, c ^ g, d ^ h]) {
+        slot.copy_from_slice(&word.to_le_bytes());
     }
     out
 }
@@ -357,6 +377,26 @@ pub fn mars_digest(
         }
     }
     digest32(DigestAlgo::Md5Old, data, digester).map(|d| (DigestAlgo::Md5Old, d))
+}
+
+/// [`mars_digest`] of `data` with its digest folded ([`fold`]): what a reader compares with the
+/// 16 bytes a record stores. Same choice of algorithm, same result; when CRC32C is chosen the
+/// fold is taken from the 8 chunk CRCs directly ([`fold_crc32c`]).
+pub fn mars_digest_folded(
+    allowed: CrcFlags,
+    data: &[u8],
+    digester: &dyn Digester,
+) -> Option<(DigestAlgo, [u8; FOLDED_SIZE])> {
+    // CRC32C is the first choice of mars_digest whenever it is usable.
+    if allowed
+        .intersection(digester.available())
+        .contains(CrcFlags::CRC32C)
+    {
+        if let Some(crcs) = digester.crc32c_split8(data) {
+            return Some((DigestAlgo::Crc32c, fold_crc32c(crcs)));
+        }
+    }
+    mars_digest(allowed, data, digester).map(|(algo, digest)| (algo, fold(&digest)))
 }
 
 /// [`mars_digest`] of `src`, copying `src` into `dst` on the way: the encoder's copy of a
@@ -487,6 +527,55 @@ mod tests {
         assert!(mars_digest_copy(CrcFlags::CRC32C, &src, &mut short, &Fake).is_none());
         assert!(mars_digest_copy(CrcFlags::MD5, &src, &mut short, &Fake).is_none());
         assert!(Fake.copy_crc32c_8(&mut short, &src).is_none());
+    }
+
+    #[test]
+    fn folded_digest_is_the_fold_of_mars_digest() {
+        /// CRC32C, but "fails" (None) on 7 bytes.
+        struct Picky;
+        impl Digester for Picky {
+            fn crc32c(&self, data: &[u8]) -> Option<u32> {
+                (data.len() != 7).then(|| Fake.crc32c(data)).flatten()
+            }
+            fn md5(&self, data: &[u8]) -> Option<[u8; 16]> {
+                Fake.md5(data)
+            }
+        }
+        for len in [0usize, 3, 19, 56, 64, 4096] {
+            let data: std::vec::Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+            for allowed in [
+                CrcFlags::DIGEST_ANY,
+                CrcFlags::CRC32C,
+                CrcFlags::MD5,
+                CrcFlags::NONE,
+            ] {
+                for digester in [&Fake as &dyn Digester, &Picky] {
+                    let want = mars_digest(allowed, &data, digester).map(|(a, d)| (a, fold(&d)));
+                    assert_eq!(mars_digest_folded(allowed, &data, digester), want, "{len}");
+                }
+            }
+        }
+        // 56 bytes = 8 chunks of 7: Picky fails CRC32C, so MD5 is chosen by both.
+        let data = [5u8; 56];
+        assert_eq!(
+            mars_digest_folded(CrcFlags::DIGEST_ANY, &data, &Picky).map(|(a, _)| a),
+            Some(DigestAlgo::Md5)
+        );
+    }
+
+    #[test]
+    fn fold_of_crcs_is_the_fold_of_the_digest() {
+        let crcs = [
+            0x0102_0304,
+            0xa0b0_c0d0,
+            0xdead_beef,
+            7,
+            0x1111_2222,
+            0x8000_0001,
+            0xffff_ffff,
+            0x0f0f_0f0f,
+        ];
+        assert_eq!(fold_crc32c(crcs), fold(&crc_digest(crcs)));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! offset, records are not aligned), and [`ScanState::skip`] moves the state past the damage.
 
 use super::compress::{Compression, Compressor, MAX_DECOMPRESS_LEN};
-use super::digest::{digest32, mars_digest, CrcFlags, DigestAlgo, Digester, FOLDED_SIZE};
+use super::digest::{digest32, mars_digest_folded, CrcFlags, DigestAlgo, Digester, FOLDED_SIZE};
 use super::log_record::{
     header_offset as h, trailer_offset as t, RecordHeader, DECOMPRESS_GRANULE, END_MAGIC,
     END_OVERHEAD, FORMAT_VERSION, OVERHEAD, START_MAGIC, START_OVERHEAD,
@@ -639,10 +639,10 @@ pub fn scan_record<'a>(
     // Checksum.
     let new_digests = check_flags.intersection(CrcFlags::DIGEST_ANY.difference(CrcFlags::MD5_OLD));
     let checksum = if !new_digests.is_empty() {
-        let computed = mars_digest(new_digests, payload, ctx.digester);
+        let computed = mars_digest_folded(new_digests, payload, ctx.digester);
         let algo = computed.map_or(super::digest::select_digest(new_digests), |(a, _)| a);
         match computed {
-            Some((_, digest)) if super::digest::fold(&digest) == crc => algo,
+            Some((_, folded)) if folded == crc => algo,
             _ => return Err(at.err(START_OVERHEAD, ScanErrorKind::Checksum { algo })),
         }
     } else if crc_old != 0 {

@@ -3,7 +3,11 @@
 //! encode (copy + digest + header/trailer) and scan (parse + verify), each next to a plain
 //! memcpy of the same payload bytes measured in the same run. Run with
 //! `scripts/bench-core.sh` (or `cargo bench -p mars-host --bench log_record`).
-//! `BENCH_SECONDS` (default 1) sets the time per row.
+//! `BENCH_SECONDS` (default 1) sets the time per row, `BENCH_RUNS` (default 1) how many times
+//! the whole table is measured (with more than one, a last line gives the spread of the two
+//! ratios), and `BENCH_ONLY=<row>` (`memcpy`, `crate`, `host`, `digest`, `digest-log`,
+//! `encode`, `scan`) runs that row alone, for a profiler (`perf record`); the others then
+//! print nothing and there are no ratios.
 //!
 //! A pass (one row's work on all records) takes well under a millisecond. The rows take turns,
 //! one pass each, for the whole run, and each row's figure is its 1st percentile pass time
@@ -13,7 +17,7 @@
 //! row alike, so the ratios measure the code, not the moment a row happened to run.
 
 use mars_core::digest::{CrcFlags, DigestAlgo};
-use mars_core::log_record::{encode_record, EncodeOptions, RecordHeader, OVERHEAD};
+use mars_core::log_record::{encode_record, EncodeOptions, RecordHeader, OVERHEAD, START_OVERHEAD};
 use mars_core::log_scan::{scan_record, ScanContext, ScanState};
 use mars_host::{pattern, HostDigester};
 use std::hint::black_box;
@@ -29,18 +33,35 @@ enum Row {
     CrcCrate,
     CrcHost,
     Digest,
+    DigestLog,
     Encode,
     Scan,
 }
 
-const ROWS: [Row; 6] = [
+const ROWS: [Row; 7] = [
     Row::Memcpy,
     Row::CrcCrate,
     Row::CrcHost,
     Row::Digest,
+    Row::DigestLog,
     Row::Encode,
     Row::Scan,
 ];
+
+impl Row {
+    /// The name `BENCH_ONLY` selects the row by.
+    fn name(self) -> &'static str {
+        match self {
+            Row::Memcpy => "memcpy",
+            Row::CrcCrate => "crate",
+            Row::CrcHost => "host",
+            Row::Digest => "digest",
+            Row::DigestLog => "digest-log",
+            Row::Encode => "encode",
+            Row::Scan => "scan",
+        }
+    }
+}
 
 /// The records' payloads and the buffers the passes write.
 struct Bench {
@@ -80,6 +101,18 @@ impl Bench {
                         black_box(p),
                         &HostDigester,
                     ));
+                }
+            }
+            Row::DigestLog => {
+                // The payloads where the scan finds them: unaligned, in the encoder's output.
+                let mut off = START_OVERHEAD;
+                for _ in 0..RECORDS {
+                    black_box(mars_core::digest::digest32(
+                        DigestAlgo::Crc32c,
+                        black_box(&self.log[off..off + PAYLOAD]),
+                        &HostDigester,
+                    ));
+                    off += PAYLOAD + OVERHEAD;
                 }
             }
             Row::Encode => self.encode(),
@@ -133,12 +166,27 @@ impl Bench {
     }
 }
 
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
 fn main() {
     // `cargo bench` passes --bench; ignore arguments.
-    let seconds: f64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let seconds: f64 = env("BENCH_SECONDS").unwrap_or(1.0);
+    let runs: usize = env::<usize>("BENCH_RUNS").unwrap_or(1).max(1);
+    let only: Option<String> = env("BENCH_ONLY");
+    if let Some(only) = only
+        .as_deref()
+        .filter(|o| !ROWS.iter().any(|r| r.name() == *o))
+    {
+        let names: Vec<&str> = ROWS.iter().map(|r| r.name()).collect();
+        eprintln!(
+            "BENCH_ONLY={only}: no such row (rows: {})",
+            names.join(", ")
+        );
+        std::process::exit(2);
+    }
+    let measured = |row: Row| only.as_deref().is_none_or(|only| only == row.name());
     let mut bench = Bench {
         payloads: (0..RECORDS)
             .map(|i| pattern(PAYLOAD, 7 + 2 * i as u64, i as u64))
@@ -152,51 +200,66 @@ fn main() {
             bench.pass(row);
         }
     }
-    let mut passes: [Vec<Duration>; ROWS.len()] = Default::default();
-    let start = Instant::now();
-    let budget = Duration::from_secs_f64(seconds) * ROWS.len() as u32;
-    while start.elapsed() < budget {
-        for (row, passes) in ROWS.into_iter().zip(&mut passes) {
-            let pass = Instant::now();
-            bench.pass(row);
-            passes.push(pass.elapsed());
+    let rows = ROWS.into_iter().filter(|&r| measured(r)).count() as u32;
+    let mut ratios = Vec::new();
+    for _ in 0..runs {
+        let mut passes: [Vec<Duration>; ROWS.len()] = Default::default();
+        let start = Instant::now();
+        let budget = Duration::from_secs_f64(seconds) * rows;
+        while start.elapsed() < budget {
+            for (row, passes) in ROWS.into_iter().zip(&mut passes) {
+                if measured(row) {
+                    let pass = Instant::now();
+                    bench.pass(row);
+                    passes.push(pass.elapsed());
+                }
+            }
+        }
+        let typical = passes.map(|mut passes| {
+            passes.sort_unstable();
+            passes.get(passes.len() / 100).copied()
+        });
+        let rate =
+            |row: Row| typical[row as usize].map(|t| (RECORDS * PAYLOAD) as f64 / t.as_secs_f64());
+        println!(
+            "log record throughput, one core, {RECORDS} records x {PAYLOAD} B payload, CRC32C ({}), 1st percentile of passes taking turns for {seconds:.2} s per row",
+            mars_host::crc32c::implementation()
+        );
+        let memcpy = rate(Row::Memcpy);
+        let line = |label: &str, row: Row, ratio: bool| {
+            let r = rate(row)?;
+            let ratio = memcpy.filter(|_| ratio).map(|m| r / m);
+            match ratio {
+                Some(x) => println!(
+                    "  {label:<28}{:>9.0} MB/s   ratio to memcpy {x:.2}",
+                    r / 1e6
+                ),
+                None => println!("  {label:<28}{:>9.0} MB/s", r / 1e6),
+            }
+            ratio
+        };
+        line("memcpy (payload bytes)", Row::Memcpy, false);
+        line("crc32c alone (crate)", Row::CrcCrate, false);
+        line("crc32c alone (mars-host)", Row::CrcHost, false);
+        line("MARS digest (8 x crc32c)", Row::Digest, false);
+        line("MARS digest, in the log", Row::DigestLog, false);
+        let encode = line("encode + checksum", Row::Encode, true);
+        let scan = line("scan + verify", Row::Scan, true);
+        if let (Some(e), Some(s)) = (encode, scan) {
+            ratios.push((e, s));
         }
     }
-    let typical = passes.map(|mut passes| {
-        passes.sort_unstable();
-        passes[passes.len() / 100]
-    });
-    let rate = |row: Row| (RECORDS * PAYLOAD) as f64 / typical[row as usize].as_secs_f64();
-    let mb = |row: Row| rate(row) / 1e6;
-    let memcpy = rate(Row::Memcpy);
-    println!(
-        "log record throughput, one core, {RECORDS} records x {PAYLOAD} B payload, CRC32C ({}), 1st percentile of passes taking turns for {seconds:.2} s per row",
-        mars_host::crc32c::implementation()
-    );
-    println!(
-        "  memcpy (payload bytes)      {:>9.0} MB/s",
-        mb(Row::Memcpy)
-    );
-    println!(
-        "  crc32c alone (crate)        {:>9.0} MB/s",
-        mb(Row::CrcCrate)
-    );
-    println!(
-        "  crc32c alone (mars-host)    {:>9.0} MB/s",
-        mb(Row::CrcHost)
-    );
-    println!(
-        "  MARS digest (8 x crc32c)    {:>9.0} MB/s",
-        mb(Row::Digest)
-    );
-    println!(
-        "  encode + checksum           {:>9.0} MB/s   ratio to memcpy {:.2}",
-        mb(Row::Encode),
-        rate(Row::Encode) / memcpy
-    );
-    println!(
-        "  scan + verify               {:>9.0} MB/s   ratio to memcpy {:.2}",
-        mb(Row::Scan),
-        rate(Row::Scan) / memcpy
-    );
+    if ratios.len() > 1 {
+        let spread = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            let mid = v[v.len() / 2];
+            format!("{:.2} / {mid:.2} / {:.2}", v[0], v[v.len() - 1])
+        };
+        println!(
+            "ratios to memcpy over {} runs, min / median / max: encode + checksum {}, scan + verify {}",
+            ratios.len(),
+            spread(ratios.iter().map(|r| r.0).collect()),
+            spread(ratios.iter().map(|r| r.1).collect())
+        );
+    }
 }

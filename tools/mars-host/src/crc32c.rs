@@ -3,31 +3,41 @@
 //! costs little more than copying it.
 //!
 //! A record's digest is the CRC32C of 8 chunks of the payload (`mars_core::digest::split8`),
-//! so the work is 8 independent CRCs of `len / 8` bytes, not one long one. Three
-//! implementations, the best the CPU has chosen at run time:
+//! so the work is 8 independent CRCs of `len / 8` bytes, not one long one. The
+//! implementation is chosen at run time, the best the CPU has (`MARS_HOST_CRC32C` may ask
+//! for a lesser one, see [`implementation`]):
 //!
-//! * **SSE4.2 + AVX2 + VPCLMULQDQ** (x86_64 with all of them): the 8 chunks advanced
-//!   together, 32 bytes of each per step; 4 of them with the `crc32` instruction (integer
-//!   unit), the other 4 by carry-less multiplication, one 256-bit accumulator per chunk
-//!   folded forward by 256 bits per step ("Fast CRC Computation for Generic Polynomials Using
-//!   PCLMULQDQ", Gopal et al., Intel 2009; the Linux kernel's `arch/x86/lib/
-//!   crc-pclmul-template.S` is the same method), so that both units work at once. An
-//!   accumulator is congruent to the chunk so far, so the `crc32` instruction over its 32
-//!   bytes (from a zero state, the initial value being folded in already) gives the chunk's
-//!   CRC: no Barrett reduction. The copy of [`copy_crc32c_8`] is done by the same loads: each
-//!   32 bytes are stored to the destination as they are checksummed, so copy and checksum
-//!   are one pass over memory.
+//! * **AVX-512 + VPCLMULQDQ** (x86_64 with AVX-512F and VL, AVX2, SSE4.2): carry-less
+//!   multiplication folding ("Fast CRC Computation for Generic Polynomials Using
+//!   PCLMULQDQ", Gopal et al., Intel 2009; the Linux kernel's
+//!   `arch/x86/lib/crc-pclmul-template.S` is the same method) on 512-bit registers. On AMD
+//!   Zen 4 a VPCLMULQDQ on a zmm register costs about what one on a ymm register does
+//!   (measured: 0.80 against 0.85 ns per instruction, throughput-bound), so this halves the
+//!   vector unit's work per byte; the three-way XOR of a fold is one `vpternlogq`. The 8
+//!   chunks of one buffer ([`crc32c_split8`] for a reader, [`copy_crc32c_8`] for the
+//!   encoder) are done one after the other, each with 4 accumulators over consecutive
+//!   64-byte blocks: one stream through memory (two with the copy), which the hardware
+//!   prefetchers follow. The encoder's copy is stored by the loads that checksum it, so copy
+//!   and checksum are one pass over memory. An accumulator is congruent to the chunk so far,
+//!   so the `crc32` instruction over its bytes (from a zero state, the initial value being
+//!   folded in already) gives the chunk's CRC: no Barrett reduction.
+//! * **AVX2 + VPCLMULQDQ**: the same with 256-bit registers for the chunks of one buffer.
+//!   For 8 chunks anywhere ([`crc32c_8`]) the 8 advance together, 32 bytes of each per step,
+//!   some with the `crc32` instruction (integer unit) and the others folded (vector unit), so
+//!   that both units work at once (with AVX-512: 64 bytes per step, 512-bit accumulators).
 //! * **SSE4.2**: the `crc32` instruction, 4 chunks interleaved (one instruction has a latency
 //!   of 3 cycles but a throughput of 1 per cycle).
 //! * **Portable**: the `crc32c` crate (itself SSE4.2 with 3-way interleaving and a table
 //!   shift where present, tables elsewhere).
 //!
-//! The single-buffer [`crc32c`] folds 8 streams of one buffer with VPCLMULQDQ when it is long
-//! enough, else it is the crate's.
+//! The single-buffer [`crc32c`] folds one buffer with VPCLMULQDQ when it is long enough (with
+//! AVX-512 as each chunk above, else 8 streams in 4 256-bit registers), else it is the
+//! crate's.
 //!
-//! On the AMD EPYC (Zen 3) of the development machine, the 8 chunks of a 4 KiB record run at
-//! about 0.7 of `memcpy` speed, and encoding a record (copy with checksum) at about 0.56
-//! (`scripts/bench-core.sh`; `Documentation/testing.rst` has the figures).
+//! On the AMD EPYC (Zen 4) of the development machine, the 8-chunk digest of a 4 KiB record
+//! runs at about 1.05 times `memcpy`, encoding a record (copy with checksum) at about 0.76 of
+//! `memcpy` and scanning it (parse and verify) at about 0.88 (`scripts/bench-core.sh`;
+//! `Documentation/testing.rst` has the figures).
 //!
 //! The fold constants are computed at compile time from the polynomial (see [`fold_key`]); a
 //! test checks that the same generator gives the published constants of CRC32 (IEEE).
@@ -46,6 +56,11 @@ const INTEGER_CHUNKS: usize = 4;
 /// The same for [`copy_crc32c_8`], where the vector unit also moves every byte: 2 were 1.06
 /// times as fast as 4 there.
 const INTEGER_CHUNKS_COPY: usize = 2;
+/// [`FOLD_MIN_CHUNK`] of the AVX-512 path (it needs one 64-byte block per chunk).
+const FOLD512_MIN_CHUNK: usize = 64;
+/// [`INTEGER_CHUNKS`] of the AVX-512 path. Measured on AMD Zen 4 (`scripts/bench-core.sh`,
+/// 7 Dec 2026): 1 and 2 are equal within the noise, 3 is 0.9 times as fast, 0 0.9 times.
+const INTEGER_CHUNKS_512: usize = 1;
 /// Below this many bytes the single-buffer [`crc32c`] leaves the work to the crate.
 const FOLD_MIN_LEN: usize = 256;
 
@@ -75,25 +90,35 @@ const fn fold_key(n: u32, poly: u32) -> i64 {
 
 /// Fold by 256 bits (a 256-bit accumulator over the next 32 bytes of its chunk).
 const K256: (i64, i64) = (fold_key(256 + 32, POLY), fold_key(256 - 32, POLY));
+/// Fold by 512 bits (a 512-bit accumulator over the next 64 bytes of its chunk).
+const K512: (i64, i64) = (fold_key(512 + 32, POLY), fold_key(512 - 32, POLY));
+/// Fold by 2048 bits.
+const K2048: (i64, i64) = (fold_key(2048 + 32, POLY), fold_key(2048 - 32, POLY));
 /// Fold by 1024 bits (8 lanes in 4 registers over the next 128 bytes of one buffer).
 const K1024: (i64, i64) = (fold_key(1024 + 32, POLY), fold_key(1024 - 32, POLY));
 
-/// Which implementation this CPU gets. `is_x86_feature_detected!` caches what it found, so
-/// asking costs a load and a test per feature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which implementation this CPU gets, in increasing order of what it needs: a kind is only
+/// ever chosen when the CPU has every feature of it and of the kinds before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Sse42,
     #[cfg(target_arch = "x86_64")]
     Fold,
+    #[cfg(target_arch = "x86_64")]
+    Fold512,
 }
 
-fn kind() -> Kind {
+/// The best kind the CPU supports.
+fn detect() -> Kind {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
         if has!("avx2") && has!("vpclmulqdq") && has!("sse4.1") && has!("sse4.2") {
+            if has!("avx512f") && has!("avx512vl") {
+                return Kind::Fold512;
+            }
             return Kind::Fold;
         }
         if has!("sse4.2") {
@@ -103,7 +128,29 @@ fn kind() -> Kind {
     Kind::Portable
 }
 
-/// The name of the implementation this CPU uses (for benchmarks and reports).
+/// The kind in use: what the CPU supports, or less when the environment variable
+/// `MARS_HOST_CRC32C` names a lesser one (`portable`, `sse4.2`, `avx2`; to measure or test
+/// the fallbacks on a CPU that has more). Never more than the CPU supports: the `unsafe`
+/// calls below rely on it. Decided once.
+fn kind() -> Kind {
+    static KIND: std::sync::OnceLock<Kind> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| {
+        let detected = detect();
+        let wanted = match std::env::var("MARS_HOST_CRC32C").as_deref() {
+            Ok("portable") => Kind::Portable,
+            #[cfg(target_arch = "x86_64")]
+            Ok("sse4.2") => Kind::Sse42,
+            #[cfg(target_arch = "x86_64")]
+            Ok("avx2") => Kind::Fold,
+            _ => detected,
+        };
+        wanted.min(detected)
+    })
+}
+
+/// The name of the implementation in use (for benchmarks and reports). The environment
+/// variable `MARS_HOST_CRC32C` (`portable`, `sse4.2`, `avx2`) chooses a lesser one than the
+/// CPU allows, to measure or test the fallbacks; it never chooses more.
 pub fn implementation() -> &'static str {
     match kind() {
         Kind::Portable => "portable",
@@ -111,11 +158,19 @@ pub fn implementation() -> &'static str {
         Kind::Sse42 => "sse4.2",
         #[cfg(target_arch = "x86_64")]
         Kind::Fold => "sse4.2+avx2+vpclmulqdq",
+        #[cfg(target_arch = "x86_64")]
+        Kind::Fold512 => "sse4.2+avx512+vpclmulqdq",
     }
 }
 
 /// CRC32C of `data` (initial value `!0`, final inversion).
 pub fn crc32c(data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if data.len() >= FOLD_MIN_LEN && kind() == Kind::Fold512 {
+        // SAFETY: kind() found every feature one_512 enables; data holds at least
+        // FOLD_MIN_LEN >= 64 bytes.
+        return unsafe { x86::one_512(data) };
+    }
     #[cfg(target_arch = "x86_64")]
     if data.len() >= FOLD_MIN_LEN && kind() == Kind::Fold {
         // SAFETY: kind() found every feature fold_one enables.
@@ -128,18 +183,45 @@ pub fn crc32c(data: &[u8]) -> u32 {
 pub fn crc32c_8(chunks: [&[u8]; 8]) -> [u32; 8] {
     match kind() {
         #[cfg(target_arch = "x86_64")]
-        Kind::Fold if min_len(&chunks) >= FOLD_MIN_CHUNK => {
+        Kind::Fold512 if min_len(&chunks) >= FOLD512_MIN_CHUNK => {
+            // SAFETY: kind() found every feature fold_8_512 enables; every chunk holds at
+            // least FOLD512_MIN_CHUNK >= 64 bytes; without a copy, no destination is written.
+            unsafe {
+                x86::fold_8_512::<false, INTEGER_CHUNKS_512>(chunks, [core::ptr::null_mut(); 8])
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kind::Fold | Kind::Fold512 if min_len(&chunks) >= FOLD_MIN_CHUNK => {
             // SAFETY: kind() found every feature fold_8 enables; every chunk holds at least
             // FOLD_MIN_CHUNK >= 32 bytes; without a copy, no destination is written.
             unsafe { x86::fold_8::<false, INTEGER_CHUNKS>(chunks, [core::ptr::null_mut(); 8]) }
         }
         #[cfg(target_arch = "x86_64")]
-        Kind::Fold | Kind::Sse42 => {
+        Kind::Fold | Kind::Fold512 | Kind::Sse42 => {
             // SAFETY: both kinds include SSE4.2.
             unsafe { x86::sse42_8(chunks) }
         }
         Kind::Portable => chunks.map(::crc32c::crc32c),
     }
+}
+
+/// The CRC32C of each of the 8 chunks of `data` that make a record's digest
+/// (`mars_core::digest::split8`: `len / 8` bytes each, the last one takes the remainder).
+/// `None` only if `split8` refuses `data` (it never does).
+pub fn crc32c_split8(data: &[u8]) -> Option<[u32; 8]> {
+    #[cfg(target_arch = "x86_64")]
+    if kind() == Kind::Fold512 && data.len() / 8 >= FOLD512_MIN_CHUNK {
+        // SAFETY: kind() found every feature chunkwise_512 enables; every chunk holds at least
+        // 64 bytes; without a copy, the destination is not used.
+        return Some(unsafe { x86::chunkwise_512::<false>(data, &mut []) });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if kind() == Kind::Fold && data.len() / 8 >= FOLD_MIN_CHUNK {
+        // SAFETY: kind() found every feature chunkwise_256 enables; every chunk holds at least
+        // FOLD_MIN_CHUNK >= 32 bytes; without a copy, the destination is not used.
+        return Some(unsafe { x86::chunkwise_256::<false>(data, &mut []) });
+    }
+    mars_core::digest::split8(data).map(crc32c_8)
 }
 
 /// Copies `src` into `dst` and returns the CRC32C of each of the 8 chunks of `src` that make a
@@ -150,9 +232,21 @@ pub fn copy_crc32c_8(dst: &mut [u8], src: &[u8]) -> Option<[u32; 8]> {
     if dst.len() != src.len() {
         return None;
     }
+    #[cfg(target_arch = "x86_64")]
+    if kind() == Kind::Fold512 && src.len() / 8 >= FOLD512_MIN_CHUNK {
+        // SAFETY: kind() found every feature chunkwise_512 enables; every chunk holds at least
+        // 64 bytes; dst has src's length.
+        return Some(unsafe { x86::chunkwise_512::<true>(src, dst) });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if kind() == Kind::Fold && src.len() / 8 >= FOLD_MIN_CHUNK {
+        // SAFETY: kind() found every feature chunkwise_256 enables; every chunk holds at least
+        // FOLD_MIN_CHUNK >= 32 bytes; dst has src's length.
+        return Some(unsafe { x86::chunkwise_256::<true>(src, dst) });
+    }
     let chunks = mars_core::digest::split8(src)?;
     #[cfg(target_arch = "x86_64")]
-    if kind() == Kind::Fold && min_len(&chunks) >= FOLD_MIN_CHUNK {
+    if matches!(kind(), Kind::Fold | Kind::Fold512) && min_len(&chunks) >= FOLD_MIN_CHUNK {
         // Chunk k starts at k * (len / 8) in src, and so in dst.
         let chunk_len = src.len() / 8;
         let base = dst.as_mut_ptr();
@@ -177,7 +271,7 @@ fn min_len(chunks: &[&[u8]; 8]) -> usize {
 mod x86 {
     //! The x86_64 kernels. Each is an `unsafe fn` because it needs the CPU features in its
     //! `#[target_feature]` list; the callers above check them with `kind()`.
-    use super::{K1024, K256};
+    use super::{K1024, K2048, K256, K512};
     use std::arch::x86_64::*;
 
     /// CRC32C of 8 chunks, 4 at a time with the `crc32` instruction.
@@ -301,6 +395,326 @@ mod x86 {
                 (None, None) => 0,
             };
             *out = !crc_bytes(state, rest);
+        }
+        out
+    }
+
+    /// [`fold_8`] with AVX-512: each folded chunk has a 512-bit accumulator and advances 64
+    /// bytes per step (one VPCLMULQDQ on a zmm register costs about what one on a ymm
+    /// register does on AMD Zen 4, so this halves the vector unit's work per byte), and the
+    /// three-way XOR of a fold is one `vpternlogq`. At the end a 512-bit accumulator is folded
+    /// into 256 bits and reduced by the `crc32` instruction like [`fold_8`]'s.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F, AVX-512VL, AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2. Every chunk
+    /// holds at least 64 bytes. With `COPY`, `dst[k]` is valid for writes of
+    /// `chunks[k].len()` bytes and overlaps no chunk; without it, `dst` is not used.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,vpclmulqdq,sse4.1,sse4.2")]
+    pub(super) unsafe fn fold_8_512<const COPY: bool, const INTEGER: usize>(
+        chunks: [&[u8]; 8],
+        dst: [*mut u8; 8],
+    ) -> [u32; 8] {
+        const { assert!(INTEGER <= 8) };
+        let common = super::min_len(&chunks) / 64 * 64;
+        let src = chunks.map(<[u8]>::as_ptr);
+        let mut integer = [!0u64; 8];
+        let state = &mut integer[..INTEGER];
+        // The initial value !0 goes into the first 4 bytes of each folded chunk.
+        let init = _mm512_castsi128_si512(_mm_cvtsi32_si128(-1));
+        let mut folded = [_mm512_setzero_si512(); 8];
+        let acc = &mut folded[..8 - INTEGER];
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let k = INTEGER + j;
+            // SAFETY: 64 <= common <= chunks[k].len() bytes are readable at src[k], and with
+            // COPY writable at dst[k] (the caller's promise).
+            unsafe {
+                let v = _mm512_loadu_si512(src[k].cast());
+                if COPY {
+                    _mm512_storeu_si512(dst[k].cast(), v);
+                }
+                *acc = _mm512_xor_si512(v, init);
+            }
+        }
+        let keys = _mm512_set_epi64(
+            K512.1, K512.0, K512.1, K512.0, K512.1, K512.0, K512.1, K512.0,
+        );
+        let mut offset = 0;
+        while offset < common {
+            for (k, state) in state.iter_mut().enumerate() {
+                // SAFETY: offset + 64 <= common <= chunks[k].len(), as above.
+                unsafe {
+                    let at = src[k].add(offset);
+                    if COPY {
+                        let v = _mm512_loadu_si512(at.cast());
+                        _mm512_storeu_si512(dst[k].add(offset).cast(), v);
+                    }
+                    for word in 0..8 {
+                        let word = at.add(8 * word).cast::<u64>().read_unaligned();
+                        *state = _mm_crc32_u64(*state, word);
+                    }
+                }
+            }
+            // The first 64 bytes of the folded chunks are in acc already.
+            if offset > 0 {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let k = INTEGER + j;
+                    // SAFETY: as above.
+                    unsafe {
+                        let v = _mm512_loadu_si512(src[k].add(offset).cast());
+                        if COPY {
+                            _mm512_storeu_si512(dst[k].add(offset).cast(), v);
+                        }
+                        *acc = fold512(*acc, v, keys);
+                    }
+                }
+            }
+            offset += 64;
+        }
+        let keys = _mm256_set_epi64x(K256.1, K256.0, K256.1, K256.0);
+        let mut out = [0u32; 8];
+        for (k, (out, chunk)) in out.iter_mut().zip(chunks).enumerate() {
+            let rest = chunk.get(common..).unwrap_or_default();
+            if COPY && !rest.is_empty() {
+                // SAFETY: dst[k] is writable for chunk.len() = common + rest.len() bytes and
+                // overlaps no chunk (the caller's promise).
+                unsafe {
+                    core::ptr::copy_nonoverlapping(rest.as_ptr(), dst[k].add(common), rest.len())
+                };
+            }
+            // A folded chunk's 64 bytes of accumulator, its lower half folded onto its upper
+            // half, are a message with the CRC of the chunk so far: the crc32 instruction
+            // reduces them, from a zero state.
+            let state = match (state.get(k), acc.get(k.wrapping_sub(INTEGER))) {
+                (Some(&state), _) => state,
+                (None, Some(&acc)) => {
+                    let low = _mm512_castsi512_si256(acc);
+                    let high = _mm512_extracti64x4_epi64::<1>(acc);
+                    crc_block(0, fold256(low, high, keys))
+                }
+                (None, None) => 0,
+            };
+            *out = !crc_bytes(state, rest);
+        }
+        out
+    }
+
+    /// CRC32C of the 8 chunks of `data` as `mars_core::digest::split8` cuts it (`len / 8`
+    /// bytes each, the last one takes the remainder), one chunk after the other, each with 4
+    /// accumulators of 512 bits over consecutive 64-byte blocks, folded by 2048 bits per step
+    /// and at the end into one another by 512: one stream through memory (two with `COPY`),
+    /// which the hardware prefetchers follow, instead of 8 (16) at once. With `COPY`, `dst`
+    /// receives a copy of `data`, stored by the loads that checksum it. In
+    /// `scripts/bench-core.sh` this was 1.1 times as fast as advancing the 8 chunks together
+    /// (as [`fold_8_512`] does) for the digest alone, and 1.28 times for the fused copy. The
+    /// copy's stores stay in this function's loop on purpose: calling a per-chunk function
+    /// with them let LLVM turn them into a `memcpy` and load every block twice, which halved
+    /// the encoder's speed (the bench shows it: `memmove` in `BENCH_ONLY=encode`'s profile).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F, AVX-512VL, AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2;
+    /// `data.len() / 8 >= 64`. With `COPY`, `dst.len() == data.len()`; without it, `dst` is
+    /// not used.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,vpclmulqdq,sse4.1,sse4.2")]
+    pub(super) unsafe fn chunkwise_512<const COPY: bool>(data: &[u8], dst: &mut [u8]) -> [u32; 8] {
+        let to = dst.as_mut_ptr();
+        let len = data.len();
+        let stride = len / 8;
+        let init = _mm512_castsi128_si512(_mm_cvtsi32_si128(-1));
+        let k2048 = _mm512_set_epi64(
+            K2048.1, K2048.0, K2048.1, K2048.0, K2048.1, K2048.0, K2048.1, K2048.0,
+        );
+        let k512 = _mm512_set_epi64(
+            K512.1, K512.0, K512.1, K512.0, K512.1, K512.0, K512.1, K512.0,
+        );
+        let k256 = _mm256_set_epi64x(K256.1, K256.0, K256.1, K256.0);
+        let mut out = [0u32; 8];
+        for (k, out) in out.iter_mut().enumerate() {
+            let start = k * stride;
+            let end = if k == 7 { len } else { start + stride };
+            let chunk = data.get(start..end).unwrap_or_default();
+            let groups = chunk.len() / 256 * 256;
+            let blocks = chunk.len() / 64 * 64;
+            let at = chunk.as_ptr();
+            // SAFETY: every offset passed is at most blocks - 64, so the 64 bytes read lie
+            // within the chunk, and with COPY the 64 bytes written within dst[start..end]
+            // (dst has data's length).
+            let load = |offset: usize| unsafe {
+                let v = _mm512_loadu_si512(at.add(offset).cast());
+                if COPY {
+                    _mm512_storeu_si512(to.add(start + offset).cast(), v);
+                }
+                v
+            };
+            let mut offset;
+            let mut acc;
+            if groups > 0 {
+                let mut a = [load(0), load(64), load(128), load(192)];
+                // The initial value !0 goes into the first 4 bytes of the chunk.
+                a[0] = _mm512_xor_si512(a[0], init);
+                offset = 256;
+                while offset < groups {
+                    for (j, a) in a.iter_mut().enumerate() {
+                        *a = fold512(*a, load(offset + 64 * j), k2048);
+                    }
+                    offset += 256;
+                }
+                acc = fold512(fold512(fold512(a[0], a[1], k512), a[2], k512), a[3], k512);
+            } else {
+                // 64 <= chunk.len() < 256, so blocks >= 64.
+                acc = _mm512_xor_si512(load(0), init);
+                offset = 64;
+            }
+            while offset < blocks {
+                acc = fold512(acc, load(offset), k512);
+                offset += 64;
+            }
+            // The accumulator, its lower half folded onto its upper half, is a message with
+            // the CRC of the chunk so far.
+            let low = _mm512_castsi512_si256(acc);
+            let high = _mm512_extracti64x4_epi64::<1>(acc);
+            let rest = chunk.get(blocks..).unwrap_or_default();
+            if COPY && !rest.is_empty() {
+                if let Some(to) = dst.get_mut(start + blocks..end) {
+                    to.copy_from_slice(rest);
+                }
+            }
+            *out = !crc_bytes(crc_block(0, fold256(low, high, k256)), rest);
+        }
+        out
+    }
+
+    /// CRC32C of one buffer, as [`chunkwise_512`] computes each chunk (the single-buffer
+    /// [`super::crc32c`]): 4 accumulators of 512 bits over consecutive 64-byte blocks, folded
+    /// by 2048 bits per step and at the end into one another by 512, the last 0..63 bytes with
+    /// the `crc32` instruction.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F, AVX-512VL, AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2;
+    /// `data.len() >= 64`.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,vpclmulqdq,sse4.1,sse4.2")]
+    pub(super) unsafe fn one_512(data: &[u8]) -> u32 {
+        let init = _mm512_castsi128_si512(_mm_cvtsi32_si128(-1));
+        let k2048 = _mm512_set_epi64(
+            K2048.1, K2048.0, K2048.1, K2048.0, K2048.1, K2048.0, K2048.1, K2048.0,
+        );
+        let k512 = _mm512_set_epi64(
+            K512.1, K512.0, K512.1, K512.0, K512.1, K512.0, K512.1, K512.0,
+        );
+        let k256 = _mm256_set_epi64x(K256.1, K256.0, K256.1, K256.0);
+        let groups = data.len() / 256 * 256;
+        let blocks = data.len() / 64 * 64;
+        let at = data.as_ptr();
+        // SAFETY: every offset passed is at most blocks - 64, so the 64 bytes read lie within
+        // data.
+        let load = |offset: usize| unsafe { _mm512_loadu_si512(at.add(offset).cast()) };
+        let mut offset;
+        let mut acc;
+        if groups > 0 {
+            let mut a = [load(0), load(64), load(128), load(192)];
+            // The initial value !0 goes into the first 4 bytes.
+            a[0] = _mm512_xor_si512(a[0], init);
+            offset = 256;
+            while offset < groups {
+                for (j, a) in a.iter_mut().enumerate() {
+                    *a = fold512(*a, load(offset + 64 * j), k2048);
+                }
+                offset += 256;
+            }
+            acc = fold512(fold512(fold512(a[0], a[1], k512), a[2], k512), a[3], k512);
+        } else {
+            // 64 <= data.len() < 256, so blocks >= 64.
+            acc = _mm512_xor_si512(load(0), init);
+            offset = 64;
+        }
+        while offset < blocks {
+            acc = fold512(acc, load(offset), k512);
+            offset += 64;
+        }
+        let rest = data.get(blocks..).unwrap_or_default();
+        // The accumulator, its lower half folded onto its upper half, is a message with the
+        // CRC of data so far.
+        let low = _mm512_castsi512_si256(acc);
+        let high = _mm512_extracti64x4_epi64::<1>(acc);
+        !crc_bytes(crc_block(0, fold256(low, high, k256)), rest)
+    }
+
+    /// Each 128-bit lane of `acc` multiplied forward by the distance of `keys`, plus `next`.
+    #[inline]
+    #[target_feature(enable = "avx512f,vpclmulqdq")]
+    fn fold512(acc: __m512i, next: __m512i, keys: __m512i) -> __m512i {
+        let low = _mm512_clmulepi64_epi128::<0x00>(acc, keys);
+        let high = _mm512_clmulepi64_epi128::<0x11>(acc, keys);
+        _mm512_ternarylogic_epi64::<0x96>(next, low, high)
+    }
+
+    /// [`chunkwise_512`] with AVX2 only: 4 accumulators of 256 bits per chunk over
+    /// consecutive 32-byte blocks, folded by 1024 bits per step and at the end into one
+    /// another by 256. Measured on the AMD Zen 4 of the development machine with the AVX-512
+    /// path switched off (`MARS_HOST_CRC32C=avx2 scripts/bench-core.sh`): encode + checksum
+    /// 0.59 of `memcpy` against 0.52-0.54 for [`fold_8`] (the 8 chunks together, 2 of them by
+    /// the `crc32` instruction), scan + verify the same (0.60). A CPU without AVX-512 may
+    /// weigh the two units differently.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2, VPCLMULQDQ, SSE4.1 and SSE4.2; `data.len() / 8 >= 32`. With
+    /// `COPY`, `dst.len() == data.len()`; without it, `dst` is not used.
+    #[target_feature(enable = "avx2,vpclmulqdq,sse4.1,sse4.2")]
+    pub(super) unsafe fn chunkwise_256<const COPY: bool>(data: &[u8], dst: &mut [u8]) -> [u32; 8] {
+        let to = dst.as_mut_ptr();
+        let len = data.len();
+        let stride = len / 8;
+        let init = _mm256_castsi128_si256(_mm_cvtsi32_si128(-1));
+        let k1024 = _mm256_set_epi64x(K1024.1, K1024.0, K1024.1, K1024.0);
+        let k256 = _mm256_set_epi64x(K256.1, K256.0, K256.1, K256.0);
+        let mut out = [0u32; 8];
+        for (k, out) in out.iter_mut().enumerate() {
+            let start = k * stride;
+            let end = if k == 7 { len } else { start + stride };
+            let chunk = data.get(start..end).unwrap_or_default();
+            let groups = chunk.len() / 128 * 128;
+            let blocks = chunk.len() / 32 * 32;
+            let at = chunk.as_ptr();
+            // SAFETY: every offset passed is at most blocks - 32, so the 32 bytes read lie
+            // within the chunk, and with COPY the 32 bytes written within dst[start..end]
+            // (dst has data's length).
+            let load = |offset: usize| unsafe {
+                let v = _mm256_loadu_si256(at.add(offset).cast());
+                if COPY {
+                    _mm256_storeu_si256(to.add(start + offset).cast(), v);
+                }
+                v
+            };
+            let mut offset;
+            let mut acc;
+            if groups > 0 {
+                let mut a = [load(0), load(32), load(64), load(96)];
+                // The initial value !0 goes into the first 4 bytes of the chunk.
+                a[0] = _mm256_xor_si256(a[0], init);
+                offset = 128;
+                while offset < groups {
+                    for (j, a) in a.iter_mut().enumerate() {
+                        *a = fold256(*a, load(offset + 32 * j), k1024);
+                    }
+                    offset += 128;
+                }
+                acc = fold256(fold256(fold256(a[0], a[1], k256), a[2], k256), a[3], k256);
+            } else {
+                // 32 <= chunk.len() < 128, so blocks >= 32.
+                acc = _mm256_xor_si256(load(0), init);
+                offset = 32;
+            }
+            while offset < blocks {
+                acc = fold256(acc, load(offset), k256);
+                offset += 32;
+            }
+            let rest = chunk.get(blocks..).unwrap_or_default();
+            if COPY && !rest.is_empty() {
+                if let Some(to) = dst.get_mut(start + blocks..end) {
+                    to.copy_from_slice(rest);
+                }
+            }
+            // The accumulator is a message with the CRC of the chunk so far.
+            *out = !crc_bytes(crc_block(0, acc), rest);
         }
         out
     }
@@ -505,19 +919,182 @@ mod tests {
                 // SAFETY: the CPU has SSE4.2.
                 assert_eq!(unsafe { x86::sse42_8(chunks) }, want);
             }
-            if kind() == Kind::Fold {
+            if matches!(kind(), Kind::Fold | Kind::Fold512) {
                 // SAFETY: the CPU has the features; every chunk holds >= 32 bytes; no copy.
                 let none = [core::ptr::null_mut(); 8];
                 assert_eq!(unsafe { x86::fold_8::<false, 0>(chunks, none) }, want);
                 assert_eq!(unsafe { x86::fold_8::<false, 3>(chunks, none) }, want);
                 assert_eq!(unsafe { x86::fold_8::<false, 8>(chunks, none) }, want);
+            }
+            if kind() == Kind::Fold512 {
+                let none = [core::ptr::null_mut(); 8];
+                // SAFETY: the CPU has the features; every chunk holds >= 64 bytes; no copy.
+                unsafe {
+                    assert_eq!(x86::fold_8_512::<false, 0>(chunks, none), want);
+                    assert_eq!(x86::fold_8_512::<false, 3>(chunks, none), want);
+                    assert_eq!(x86::fold_8_512::<false, 8>(chunks, none), want);
+                }
+                for integer in [0, 3] {
+                    let mut dst = vec![0u8; data.len()];
+                    let base = dst.as_mut_ptr();
+                    let dsts: [*mut u8; 8] =
+                        core::array::from_fn(|k| base.wrapping_add(k * (data.len() / 8)));
+                    // SAFETY: as above; dsts[k] is writable for chunks[k].len() bytes (chunk k
+                    // lies at the same offset in dst as in data) and overlaps no chunk.
+                    let got = unsafe {
+                        match integer {
+                            0 => x86::fold_8_512::<true, 0>(chunks, dsts),
+                            _ => x86::fold_8_512::<true, 3>(chunks, dsts),
+                        }
+                    };
+                    assert_eq!(got, want);
+                    assert_eq!(dst, data);
+                }
+                // The chunks of `data`: 4103 bytes, 512 each, the last 519.
+                let mut dst = vec![0u8; data.len()];
+                // SAFETY: the CPU has the features; every chunk holds >= 64 bytes; dst has
+                // data's length.
+                unsafe {
+                    assert_eq!(x86::chunkwise_512::<false>(&data, &mut []), want);
+                    assert_eq!(x86::chunkwise_512::<true>(&data, &mut dst), want);
+                }
+                assert_eq!(dst, data);
                 for len in 0..=600 {
                     let data = &data[3..3 + len];
                     // SAFETY: the CPU has the features.
                     assert_eq!(unsafe { x86::fold_one(data) }, reference(data), "len {len}");
                 }
+                let mut dst = vec![0u8; data.len()];
+                // SAFETY: the CPU has the features; every chunk holds >= 32 bytes; dst has
+                // data's length.
+                unsafe {
+                    assert_eq!(x86::chunkwise_256::<false>(&data, &mut []), want);
+                    assert_eq!(x86::chunkwise_256::<true>(&data, &mut dst), want);
+                }
+                assert_eq!(dst, data);
+            }
+            if kind() == Kind::Fold512 {
+                for len in (64..=1100).chain([4000, 4098]) {
+                    let data = &data[5..5 + len];
+                    // SAFETY: the CPU has the features; len >= 64.
+                    assert_eq!(unsafe { x86::one_512(data) }, reference(data), "len {len}");
+                }
             }
         }
         assert_eq!(chunks.map(::crc32c::crc32c), want);
+    }
+}
+
+/// A harness for tuning the AVX-512 kernels by hand: on `RECS` (default 256) records of 4 KiB,
+/// copied into a log-like buffer at a few alignments, the 8 chunks advanced together
+/// ([`x86::fold_8_512`], with 0 to 3 of them by the `crc32` instruction) and one after the
+/// other ([`x86::chunkwise_512`]), with and without the copy, next to `memcpy`; best of many
+/// passes, MB/s. Not a check (no assertion):
+/// `cargo test --release -p mars-host --lib timing -- --ignored --nocapture`. It repeats one
+/// pass over the same data, which stays warm, and so may misjudge what streams through
+/// memory: an earlier version (with a strided kernel for the 8 chunks together, since
+/// removed) put the chunkwise fused copy at 0.94 of it, `scripts/bench-core.sh` (the rows
+/// taking turns) at 1.28. The bench decides.
+#[cfg(all(test, target_arch = "x86_64"))]
+mod timing {
+    use super::*;
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    fn best(passes: usize, mut f: impl FnMut()) -> f64 {
+        let mut best = f64::MAX;
+        for _ in 0..passes {
+            let t = Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        best
+    }
+
+    #[test]
+    #[ignore]
+    fn kernels() {
+        if kind() != Kind::Fold512 {
+            println!("no AVX-512 kernels on this CPU");
+            return;
+        }
+        let recs: usize = std::env::var("RECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256)
+            .max(1);
+        let passes = (300 * 256 / recs).max(10);
+        let srcs: Vec<Vec<u8>> = (0..recs)
+            .map(|r| (0..4096).map(|i| (i * 7 + r) as u8).collect())
+            .collect();
+        let mut out = vec![0u8; recs * 4180 + 256];
+        let mb = |t: f64| (recs * 4096) as f64 / t / 1e6;
+        let base = out.as_ptr().align_offset(64);
+        // (record stride, payload offset): 4180 and 48 as in a log of 4 KiB records.
+        for (stride, off) in [(4160usize, 0usize), (4160, 48), (4180, 48)] {
+            let at = |r: usize| base + off + r * stride;
+            let t = best(passes, || {
+                for (r, s) in srcs.iter().enumerate() {
+                    out[at(r)..at(r) + 4096].copy_from_slice(black_box(s));
+                }
+                black_box(&out);
+            });
+            println!("stride {stride} +{off}: memcpy {:.0}", mb(t));
+            macro_rules! row {
+                ($what:expr, $copy:expr, $f:expr) => {{
+                    let t = best(passes, || {
+                        for (r, s) in srcs.iter().enumerate() {
+                            let area = &mut out[at(r)..at(r) + 4096];
+                            let (src, dst): (&[u8], &mut [u8]) =
+                                if $copy { (s, area) } else { (area, &mut []) };
+                            // SAFETY: the CPU has the features (kind()); 512-byte chunks;
+                            // with a copy, dst has the source's length.
+                            black_box(unsafe { $f(src, dst) });
+                        }
+                        black_box(&out);
+                    });
+                    let copy = if $copy {
+                        "copy + digest"
+                    } else {
+                        "digest in place"
+                    };
+                    println!("stride {stride} +{off}: {copy}, {}: {:.0}", $what, mb(t));
+                }};
+            }
+            macro_rules! together {
+                ($copy:expr, $n:expr) => {
+                    |src: &[u8], dst: &mut [u8]| {
+                        let chunks = mars_core::digest::split8(src).unwrap_or_default();
+                        let base = dst.as_mut_ptr();
+                        let dsts: [*mut u8; 8] =
+                            core::array::from_fn(|k| base.wrapping_add(k * (src.len() / 8)));
+                        x86::fold_8_512::<$copy, $n>(chunks, dsts)
+                    }
+                };
+            }
+            row!("8 together, 0 crc32", false, together!(false, 0));
+            row!("8 together, 1 crc32", false, together!(false, 1));
+            row!("8 together, 2 crc32", false, together!(false, 2));
+            row!("8 together, 3 crc32", false, together!(false, 3));
+            row!("chunkwise", false, x86::chunkwise_512::<false>);
+            row!("8 together, 0 crc32", true, together!(true, 0));
+            row!("8 together, 2 crc32", true, together!(true, 2));
+            row!("chunkwise", true, x86::chunkwise_512::<true>);
+            macro_rules! together256 {
+                ($copy:expr, $n:expr) => {
+                    |src: &[u8], dst: &mut [u8]| {
+                        let chunks = mars_core::digest::split8(src).unwrap_or_default();
+                        let base = dst.as_mut_ptr();
+                        let dsts: [*mut u8; 8] =
+                            core::array::from_fn(|k| base.wrapping_add(k * (src.len() / 8)));
+                        x86::fold_8::<$copy, $n>(chunks, dsts)
+                    }
+                };
+            }
+            row!("AVX2: 8 together, 4 crc32", false, together256!(false, 4));
+            row!("AVX2: chunkwise", false, x86::chunkwise_256::<false>);
+            row!("AVX2: 8 together, 2 crc32", true, together256!(true, 2));
+            row!("AVX2: chunkwise", true, x86::chunkwise_256::<true>);
+        }
     }
 }

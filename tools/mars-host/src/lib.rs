@@ -64,6 +64,10 @@ impl Digester for HostDigester {
         Some(crc32c::crc32c_8(chunks))
     }
 
+    fn crc32c_split8(&self, data: &[u8]) -> Option<[u32; 8]> {
+        crc32c::crc32c_split8(data)
+    }
+
     fn copy_crc32c_8(&self, dst: &mut [u8], src: &[u8]) -> Option<[u32; 8]> {
         crc32c::copy_crc32c_8(dst, src)
     }
