@@ -22,15 +22,19 @@ ktap_result() { # ok|fail description
 }
 
 # check DESCRIPTION COMMAND...: passes when the command succeeds; its output is kept as
-# KTAP diagnostics on failure.
+# KTAP diagnostics on failure. A check that took 5 s or more says so (with the guest's uptime
+# at its end), so a scenario's output shows where its time went.
 check() {
 	desc=$1; shift
+	read -r _ck_t0 _ < /proc/uptime
 	if out=$("$@" 2>&1); then
 		ktap_result ok "$desc"
 	else
 		echo "$out" | sed 's/^/# /'
 		ktap_result fail "$desc"
 	fi
+	read -r _ck_t1 _ < /proc/uptime
+	[ $((${_ck_t1%.*} - ${_ck_t0%.*})) -lt 5 ] || echo "# took $((${_ck_t1%.*} - ${_ck_t0%.*})) s (uptime ${_ck_t1%.*} s)"
 }
 
 # check_fails DESCRIPTION COMMAND...: passes when the command fails.
