@@ -126,10 +126,11 @@ if [ "$guest" = 1 ]; then
 
 	# Scenarios run side by side as far as the host's cores allow. Each scenario weighs the
 	# cores its guests keep busy on average (their CPU time over the wall time, from
-	# tests/qemu/durations, measured in a run where every scenario of more than one guest ran
-	# alone; a scenario missing there weighs one core per guest). Not from the last run: a
-	# scenario slowed down beside others shows a lower average, so such figures would pack
-	# the next run tighter still. This run's figures go to durations.new in the results, to be
+	# tests/qemu/durations, measured in a run that packed scenarios loosely, at most two at a
+	# time; a scenario missing there weighs one core per guest). Not from the last run: the
+	# CPU time of a guest that waits for host cores grows (its polls run longer), so the
+	# figures of a tightly packed run weigh long scenarios too heavy and leave them to run
+	# alone at the end. This run's figures go to durations.new in the results, to be
 	# committed when they are such a run's. One starts when its weight fits beside
 	# those running into MARS_CHECK_JOBS cores (default: the host's and a quarter more: the
 	# weights are averages, and a guest slowed down a little while another one is busy only
