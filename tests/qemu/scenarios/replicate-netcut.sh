@@ -7,7 +7,9 @@
 # mars-disk: 512M
 #
 # Promise: replication survives a network cut without operator action. While fio writes
-# continuously to /dev/mars/r0 on alpha (random writes, 4 KiB to 64 KiB, direct IO, for 60 s),
+# continuously to /dev/mars/r0 on alpha (random writes, 4 KiB to 64 KiB, direct IO, for 60 s,
+# at most 3 MiB/s: about 180 MiB of log; unlimited, an idle host wrote 440 MiB into the 512 MiB
+# /mars, alpha went into emergency mode and bravo could not catch up),
 # the network between alpha and bravo is cut 10 s in for 30 s (every packet dropped) and
 # restored; the
 # writes on alpha never stall or fail, bravo reconnects by itself, catches up and ends
@@ -33,7 +35,7 @@ if [ "$h" = alpha ]; then
 	check "bravo joined" wait_for 240 is_link /mars/userspace/joined-bravo
 	events_start netcut --window 10
 	fio --name=load --filename=/dev/mars/r0 --rw=randwrite --bsrange=4k-64k --direct=1 \
-		--ioengine=libaio --iodepth=8 --size=96M --time_based --runtime=60 \
+		--ioengine=libaio --iodepth=8 --size=96M --time_based --runtime=60 --rate=3m \
 		--output=/tmp/fio.out >/dev/null 2>&1 &
 	fio_pid=$!
 	sleep 10
