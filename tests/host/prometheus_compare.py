@@ -118,6 +118,9 @@ for r in view["resources"]:
         expect("mars_resource_progress_rest_bytes", p["rest_bytes"], activity=what, **lab)
         expect("mars_resource_progress_rate_bytes_per_second", p["rate_bytes_per_second"], activity=what, **lab)
         expect("mars_resource_progress_eta_seconds", p["eta_seconds"], activity=what, **lab)
+    for peer, f in r["fetched"].items():
+        expect("mars_resource_fetched_bytes_total", f["bytes"], peer=peer, **lab)
+        expect("mars_resource_fetch_rate_bytes_per_second", f["rate_bytes_per_second"], peer=peer, **lab)
 
 missing = sorted(set(want) - set(got))
 extra = sorted(set(got) - set(want))
@@ -126,7 +129,8 @@ ok(not extra, f"nothing is exported that view --json lacks (extra: {extra})")
 wrong = [(key, got[key], v) for key, v in want.items()
          if key in got and abs(got[key] - v) > 1e-9 * max(1.0, abs(v))]
 ok(not wrong, f"the values equal view --json's (differing: {wrong})")
-ok(all(types.get(n) == "counter" for n in counters.values()), "the _total metrics are counters")
+ok(all(t == "counter" for n, t in types.items() if n.endswith("_total"))
+   and all(types.get(n) == "counter" for n in counters.values()), "the _total metrics are counters")
 ok(all(t == "gauge" for n, t in types.items() if not n.endswith("_total")), "the others are gauges")
 
 
@@ -146,6 +150,13 @@ ok(val("mars_resource_progress_rest_bytes", resource="r1", host=host, activity="
    and val("mars_resource_progress_rate_bytes_per_second", resource="r1", host=host, activity="sync") == 1048576
    and val("mars_resource_progress_eta_seconds", resource="r1", host=host, activity="sync") == 2,
    "r1's sync: 2 MiB to go at the kernel's 1024 KiB/s, 2 s")
+ok(val("mars_resource_fetched_bytes_total", resource="r0", host=host, peer="bravo") == 123456789
+   and val("mars_resource_fetch_rate_bytes_per_second", resource="r0", host=host, peer="bravo") == 300 * 1024
+   and val("mars_resource_fetched_bytes_total", resource="r0", host=host, peer="alpha") == 4096
+   and val("mars_resource_fetch_rate_bytes_per_second", resource="r0", host=host, peer="alpha") == 0,
+   "r0's fetch totals and rates per member, from actual-<peer>/amount-file_bytes and amount-file_rate")
+ok(val("mars_resource_progress_rate_bytes_per_second", resource="r1", host=host, activity="fetch") == 50 * 1024,
+   "r1's fetch rate in the progress is the kernel's amount-file_rate (50 KiB/s)")
 ok(val("mars_resource_info", resource="r0", host=host, role="Primary", disk_state="UpToDate",
        repl_state="EmergencyMode", designated_primary=host) == 1, "r0's states as labels")
 

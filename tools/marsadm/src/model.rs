@@ -119,6 +119,37 @@ pub(crate) struct ResourceView {
     pub(crate) emergency: EmergencyView,
     /// Rates, lag and ETA of sync, fetch and replay ([`add_progress`]; empty until then).
     pub(crate) progress: Vec<Progress>,
+    /// What each member's kernel publishes about its fetch (members without either
+    /// indicator are left out).
+    pub(crate) fetched: Vec<MemberFetch>,
+}
+
+/// The fetch indicators one member's kernel publishes for a resource
+/// (`actual-<member>/amount-file_bytes` and `amount-file_rate`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MemberFetch {
+    pub(crate) host: String,
+    /// Bytes of logfile data the member fetched for the resource (a total).
+    pub(crate) bytes: Option<u64>,
+    /// Its fetch rate, bytes per second (the indicator is KiB/s).
+    pub(crate) rate: Option<u64>,
+}
+
+/// Reads the fetch indicators of every member of the resource in `dir`.
+fn read_fetched(tree: &Tree, dir: &str, members: &[String]) -> Vec<MemberFetch> {
+    members
+        .iter()
+        .filter_map(|m| {
+            let bytes = number(tree, &format!("{dir}/actual-{m}/amount-file_bytes"));
+            let rate = number(tree, &format!("{dir}/actual-{m}/amount-file_rate"))
+                .map(|kib| kib.saturating_mul(1024));
+            (bytes.is_some() || rate.is_some()).then(|| MemberFetch {
+                host: m.clone(),
+                bytes,
+                rate,
+            })
+        })
+        .collect()
 }
 
 /// How far one activity (sync, fetch, replay) of this host is behind, how fast it goes (the
@@ -633,12 +664,13 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         })
         .collect();
     logfiles.sort_by(|a, b| (a.nr, &a.name).cmp(&(b.nr, &b.name)));
-    let members = entries
+    let members: Vec<String> = entries
         .iter()
         .filter_map(|n| n.strip_prefix("data-"))
         .filter(|h| tree.exists(&format!("{dir}/data-{h}")))
         .map(str::to_string)
         .collect();
+    let fetched = read_fetched(tree, &dir, &members);
     let messages = tree
         .list(&format!("{dir}/actual-{host}"))
         .into_iter()
@@ -691,6 +723,7 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         forked_here,
         emergency,
         progress: Vec::new(),
+        fetched,
     }
 }
 
@@ -773,6 +806,10 @@ fn resource_json(r: &ResourceView) -> Value {
             "rate_bytes_per_second": p.rate.as_ref().ok(),
             "rate_missing": p.rate.as_ref().err(),
             "eta_seconds": p.eta_seconds(),
+        }))).collect::<serde_json::Map<String, Value>>(),
+        "fetched": r.fetched.iter().map(|f| (f.host.clone(), json!({
+            "bytes": f.bytes,
+            "rate_bytes_per_second": f.rate,
         }))).collect::<serde_json::Map<String, Value>>(),
     })
 }
@@ -929,6 +966,11 @@ pub(crate) fn to_text(view: &View) -> String {
         }
         for p in &r.progress {
             out.push_str(&format!("    {}\n", p.text()));
+        }
+        for f in &r.fetched {
+            let bytes = f.bytes.map_or("?".to_string(), |b| b.to_string());
+            let rate = f.rate.map_or("no rate".to_string(), |r| format!("rate {} KiB/s", r / 1024));
+            out.push_str(&format!("    fetched: {} {bytes} bytes, {rate}\n", f.host));
         }
         if let (Some(first), Some(last)) = (r.logfiles.first(), r.logfiles.last()) {
             let bytes: u64 = r.logfiles.iter().map(|l| l.len).sum();

@@ -378,6 +378,33 @@ fn resource(m: &mut Metrics, host: &str, r: &ResourceView) {
             );
         }
     }
+    // Per member (label `peer`, this host included): what its kernel publishes about its
+    // fetch (actual-<peer>/amount-file_bytes, amount-file_rate).
+    for f in &r.fetched {
+        let l = || {
+            let mut l = labels();
+            l.push(("peer", f.host.clone()));
+            l
+        };
+        if let Some(bytes) = f.bytes {
+            m.add(
+                "mars_resource_fetched_bytes_total",
+                "counter",
+                "Bytes of logfile data the member (peer) fetched for the resource, as its kernel publishes them (actual-<peer>/amount-file_bytes).",
+                l(),
+                bytes as f64,
+            );
+        }
+        if let Some(rate) = f.rate {
+            m.add(
+                "mars_resource_fetch_rate_bytes_per_second",
+                "gauge",
+                "Fetch rate of the member (peer) for the resource, as its kernel publishes it (actual-<peer>/amount-file_rate).",
+                l(),
+                rate as f64,
+            );
+        }
+    }
     m.add(
         "mars_resource_logfiles",
         "gauge",
