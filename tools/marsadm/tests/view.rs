@@ -555,6 +555,30 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
         "{p}"
     );
 
+    // The kernel publishes the fetch rate and its total: the fetch line uses the rate, and
+    // one line per member says what it fetched.
+    f.put_link("resource-r0/actual-bravo/amount-file_rate", "4", LAMPORT);
+    f.put_link("resource-r0/actual-bravo/amount-file_bytes", "1500", LAMPORT);
+    let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
+    assert_eq!(
+        line("fetch", &text),
+        "fetch lag:   500 bytes, rate 4 KiB/s, ETA 1s",
+        "{text}"
+    );
+    assert!(
+        text.contains("\n    fetched: bravo 1500 bytes, rate 4 KiB/s\n"),
+        "{text}"
+    );
+    let run = f.run_as("bravo", &["view", "r0", "--json"]);
+    let r: Value = serde_json::from_str(&run.ok().stdout).unwrap();
+    let r = &r["resources"][0];
+    assert_eq!(r["progress"]["fetch"]["rate_bytes_per_second"], 4096, "{r}");
+    assert_eq!(r["progress"]["fetch"]["rate_missing"], Value::Null, "{r}");
+    assert_eq!(r["progress"]["fetch"]["eta_seconds"], 1, "{r}");
+    assert_eq!(r["fetched"]["bravo"]["bytes"], 1500, "{r}");
+    assert_eq!(r["fetched"]["bravo"]["rate_bytes_per_second"], 4096, "{r}");
+    assert_eq!(r["fetched"].as_object().map(|m| m.len()), Some(1), "{r}");
+
     // Synced and caught up: no sync line; fetch and replay done.
     f.put_link("resource-r0/syncstatus-bravo", &size.to_string(), LAMPORT);
     std::fs::write(f.path("resource-r0/log-000000001-alpha"), vec![0u8; 2000]).unwrap();
