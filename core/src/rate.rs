@@ -159,10 +159,18 @@ mod tests {
         assert_eq!(t.sample(0, false, 0), Some(0), "the first value at once");
         assert_eq!(t.sample(0, true, S), None, "unchanged");
         assert_eq!(t.sample(4096, true, 2 * S), None, "too soon");
-        assert_eq!(t.sample(8192, true, 10 * S), Some(8192), "10 s after the last write");
+        assert_eq!(
+            t.sample(8192, true, 10 * S),
+            Some(8192),
+            "10 s after the last write"
+        );
         assert_eq!(t.sample(9000, true, 19 * S), None, "too soon again");
         assert_eq!(t.sample(9000, true, 20 * S), Some(9000), "10 s over");
-        assert_eq!(t.sample(9500, false, 13 * S), Some(9500), "stopped: the final value at once");
+        assert_eq!(
+            t.sample(9500, false, 21 * S),
+            Some(9500),
+            "stopped: the final value at once"
+        );
         assert_eq!(t.sample(9500, false, 30 * S), None, "nothing new");
     }
 }

@@ -969,7 +969,9 @@ pub(crate) fn to_text(view: &View) -> String {
         }
         for f in &r.fetched {
             let bytes = f.bytes.map_or("?".to_string(), |b| b.to_string());
-            let rate = f.rate.map_or("no rate".to_string(), |r| format!("rate {} KiB/s", r / 1024));
+            let rate = f.rate.map_or("no rate".to_string(), |r| {
+                format!("rate {} KiB/s", r / 1024)
+            });
             out.push_str(&format!("    fetched: {} {bytes} bytes, {rate}\n", f.host));
         }
         if let (Some(first), Some(last)) = (r.logfiles.first(), r.logfiles.last()) {

@@ -558,7 +558,11 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
     // The kernel publishes the fetch rate and its total: the fetch line uses the rate, and
     // one line per member says what it fetched.
     f.put_link("resource-r0/actual-bravo/amount-file_rate", "4", LAMPORT);
-    f.put_link("resource-r0/actual-bravo/amount-file_bytes", "1500", LAMPORT);
+    f.put_link(
+        "resource-r0/actual-bravo/amount-file_bytes",
+        "1500",
+        LAMPORT,
+    );
     let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
     assert_eq!(
         line("fetch", &text),
