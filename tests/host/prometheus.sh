@@ -61,6 +61,9 @@ put resource-r0/actual-alpha/amount-file_bytes 4096
 put resource-r0/actual-alpha/amount-file_rate 0
 put resource-r0/actual-bravo/amount-file_bytes 123456789
 put resource-r0/actual-bravo/amount-file_rate 300
+put resource-r0/syncstatus-bravo 4096
+put resource-r0/replay-bravo log-000000002-alpha,1234,0
+put resource-r0/actual-bravo/amount-replay_rate 20
 # r1: bravo designated, alpha fetches at 50 KiB/s (the fetch line of view uses this rate).
 put resource-r1/primary bravo
 put resource-r1/actual-alpha/amount-file_rate 50

@@ -119,37 +119,83 @@ pub(crate) struct ResourceView {
     pub(crate) emergency: EmergencyView,
     /// Rates, lag and ETA of sync, fetch and replay ([`add_progress`]; empty until then).
     pub(crate) progress: Vec<Progress>,
-    /// What each member's kernel publishes about its fetch (members without either
-    /// indicator are left out).
-    pub(crate) fetched: Vec<MemberFetch>,
+    /// Every member's progress as its links and its kernel's indicators say ([`read_peers`]).
+    pub(crate) peers: Vec<MemberProgress>,
 }
 
-/// The fetch indicators one member's kernel publishes for a resource
-/// (`actual-<member>/amount-file_bytes` and `amount-file_rate`).
+/// One member's progress for a resource, from the tree this host holds: its sync status
+/// (`syncstatus-<member>`), its replay link (`replay-<member>`) and what its kernel publishes
+/// (`actual-<member>/amount-file_bytes` and the `amount-*_rate` indicators).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct MemberFetch {
+pub(crate) struct MemberProgress {
     pub(crate) host: String,
+    /// Bytes of the device the member's full sync has copied (= size when in sync).
+    pub(crate) sync_bytes: Option<u64>,
+    /// The logfile number and position of the member's replay.
+    pub(crate) replay: Option<(u32, i64)>,
     /// Bytes of logfile data the member fetched for the resource (a total).
-    pub(crate) bytes: Option<u64>,
-    /// Its fetch rate, bytes per second (the indicator is KiB/s).
-    pub(crate) rate: Option<u64>,
+    pub(crate) fetched_bytes: Option<u64>,
+    /// The member's published rates, bytes per second (the indicators are KiB/s), of `sync`,
+    /// `fetch` and `replay`; `None` where it publishes none.
+    pub(crate) rates: [(&'static str, Option<u64>); 3],
 }
 
-/// Reads the fetch indicators of every member of the resource in `dir`.
-fn read_fetched(tree: &Tree, dir: &str, members: &[String]) -> Vec<MemberFetch> {
+/// Reads the progress of every member of the resource in `dir`.
+fn read_peers(tree: &Tree, dir: &str, members: &[String]) -> Vec<MemberProgress> {
     members
         .iter()
-        .filter_map(|m| {
-            let bytes = number(tree, &format!("{dir}/actual-{m}/amount-file_bytes"));
-            let rate = number(tree, &format!("{dir}/actual-{m}/amount-file_rate"))
-                .map(|kib| kib.saturating_mul(1024));
-            (bytes.is_some() || rate.is_some()).then(|| MemberFetch {
+        .map(|m| {
+            let rate = |name: &str| {
+                number(tree, &format!("{dir}/actual-{m}/amount-{name}_rate"))
+                    .map(|kib| kib.saturating_mul(1024))
+            };
+            MemberProgress {
                 host: m.clone(),
-                bytes,
-                rate,
-            })
+                sync_bytes: number(tree, &format!("{dir}/syncstatus-{m}")),
+                replay: tree
+                    .value(&format!("{dir}/replay-{m}"))
+                    .and_then(|v| ReplayLink::parse(&v).ok().map(|l| (l.log.nr, l.min_pos))),
+                fetched_bytes: number(tree, &format!("{dir}/actual-{m}/amount-file_bytes")),
+                rates: [
+                    ("sync", rate("sync")),
+                    ("fetch", rate("file")),
+                    ("replay", rate("replay")),
+                ],
+            }
         })
         .collect()
+}
+
+impl MemberProgress {
+    /// The published rate of `what` (`sync`, `fetch`, `replay`).
+    pub(crate) fn rate(&self, what: &str) -> Option<u64> {
+        self.rates
+            .iter()
+            .find(|(w, _)| *w == what)
+            .and_then(|(_, r)| *r)
+    }
+
+    /// The line of `view` (without the indentation): `member <host>: sync <n> bytes, replay
+    /// <nr>:<pos>, fetched <n> bytes; rates (KiB/s) sync <r>, fetch <r>, replay <r>`, `-` for
+    /// what the tree does not hold.
+    fn text(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let replay = self
+            .replay
+            .map_or("-".to_string(), |(nr, pos)| format!("{nr}:{pos}"));
+        let rates: Vec<String> = self
+            .rates
+            .iter()
+            .map(|(w, r)| format!("{w} {}", opt(r.map(|r| r / 1024))))
+            .collect();
+        format!(
+            "member {}: sync {} bytes, replay {replay}, fetched {} bytes; rates (KiB/s) {}",
+            self.host,
+            opt(self.sync_bytes),
+            opt(self.fetched_bytes),
+            rates.join(", ")
+        )
+    }
 }
 
 /// How far one activity (sync, fetch, replay) of this host is behind, how fast it goes (the
@@ -670,7 +716,7 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         .filter(|h| tree.exists(&format!("{dir}/data-{h}")))
         .map(str::to_string)
         .collect();
-    let fetched = read_fetched(tree, &dir, &members);
+    let peers = read_peers(tree, &dir, &members);
     let messages = tree
         .list(&format!("{dir}/actual-{host}"))
         .into_iter()
@@ -723,7 +769,7 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         forked_here,
         emergency,
         progress: Vec::new(),
-        fetched,
+        peers,
     }
 }
 
@@ -807,9 +853,13 @@ fn resource_json(r: &ResourceView) -> Value {
             "rate_missing": p.rate.as_ref().err(),
             "eta_seconds": p.eta_seconds(),
         }))).collect::<serde_json::Map<String, Value>>(),
-        "fetched": r.fetched.iter().map(|f| (f.host.clone(), json!({
-            "bytes": f.bytes,
-            "rate_bytes_per_second": f.rate,
+        "peers": r.peers.iter().map(|p| (p.host.clone(), json!({
+            "sync_bytes": p.sync_bytes,
+            "replay_logfile_number": p.replay.map(|(nr, _)| nr),
+            "replay_position_bytes": p.replay.map(|(_, pos)| pos),
+            "fetched_bytes": p.fetched_bytes,
+            "rate_bytes_per_second": p.rates.iter().map(|(w, r)| (w.to_string(), json!(r)))
+                .collect::<serde_json::Map<String, Value>>(),
         }))).collect::<serde_json::Map<String, Value>>(),
     })
 }
@@ -967,12 +1017,8 @@ pub(crate) fn to_text(view: &View) -> String {
         for p in &r.progress {
             out.push_str(&format!("    {}\n", p.text()));
         }
-        for f in &r.fetched {
-            let bytes = f.bytes.map_or("?".to_string(), |b| b.to_string());
-            let rate = f.rate.map_or("no rate".to_string(), |r| {
-                format!("rate {} KiB/s", r / 1024)
-            });
-            out.push_str(&format!("    fetched: {} {bytes} bytes, {rate}\n", f.host));
+        for p in &r.peers {
+            out.push_str(&format!("    {}\n", p.text()));
         }
         if let (Some(first), Some(last)) = (r.logfiles.first(), r.logfiles.last()) {
             let bytes: u64 = r.logfiles.iter().map(|l| l.len).sum();

@@ -378,15 +378,40 @@ fn resource(m: &mut Metrics, host: &str, r: &ResourceView) {
             );
         }
     }
-    // Per member (label `peer`, this host included): what its kernel publishes about its
-    // fetch (actual-<peer>/amount-file_bytes, amount-file_rate).
-    for f in &r.fetched {
+    // Per member (label `peer`, this host included): its progress as the tree here holds it
+    // (syncstatus-<peer>, replay-<peer>) and what its kernel publishes (actual-<peer>/...).
+    for p in &r.peers {
         let l = || {
             let mut l = labels();
-            l.push(("peer", f.host.clone()));
+            l.push(("peer", p.host.clone()));
             l
         };
-        if let Some(bytes) = f.bytes {
+        if let Some(bytes) = p.sync_bytes {
+            m.add(
+                "mars_resource_peer_sync_bytes",
+                "gauge",
+                "Full sync progress of the member (peer): bytes copied (syncstatus-<peer>; = size when in sync).",
+                l(),
+                bytes as f64,
+            );
+        }
+        if let Some((nr, pos)) = p.replay {
+            m.add(
+                "mars_resource_peer_replay_logfile_number",
+                "gauge",
+                "Number of the logfile the member's (peer's) replay is in (replay-<peer>).",
+                l(),
+                f64::from(nr),
+            );
+            m.add(
+                "mars_resource_peer_replay_position_bytes",
+                "gauge",
+                "Position of the member's (peer's) replay in that logfile (replay-<peer>).",
+                l(),
+                pos as f64,
+            );
+        }
+        if let Some(bytes) = p.fetched_bytes {
             m.add(
                 "mars_resource_fetched_bytes_total",
                 "counter",
@@ -395,14 +420,18 @@ fn resource(m: &mut Metrics, host: &str, r: &ResourceView) {
                 bytes as f64,
             );
         }
-        if let Some(rate) = f.rate {
-            m.add(
-                "mars_resource_fetch_rate_bytes_per_second",
-                "gauge",
-                "Fetch rate of the member (peer) for the resource, as its kernel publishes it (actual-<peer>/amount-file_rate).",
-                l(),
-                rate as f64,
-            );
+        for (what, rate) in &p.rates {
+            if let Some(rate) = rate {
+                let mut labels = l();
+                labels.push(("activity", what.to_string()));
+                m.add(
+                    "mars_resource_peer_rate_bytes_per_second",
+                    "gauge",
+                    "Rate of the member's (peer's) sync, fetch or replay, as its kernel publishes it (actual-<peer>/amount-{sync,file,replay}_rate).",
+                    labels,
+                    *rate as f64,
+                );
+            }
         }
     }
     m.add(
