@@ -422,7 +422,7 @@ fn pace_received(stopper: &Stopper, context: &ThreadContext, fetched: &AtomicU64
 fn fetch_range(
     session: &mut Session<'_>,
     context: &ThreadContext,
-    data: &FetchData,
+    work: &FetchData,
     rel: &[u8],
     from: u64,
     to: u64,
@@ -521,7 +521,7 @@ fn fetch_range(
                     let Some(file) = file.as_ref() else {
                         return Err(FetchEnd::Local(EINVAL));
                     };
-                    let copying = data.copy_lock.lock();
+                    let copying = work.copy_lock.lock();
                     if file.size() != offset {
                         // The replay cut the copy at a damaged record meanwhile: decide again.
                         short = true;
@@ -532,7 +532,7 @@ fn fetch_range(
                     drop(copying);
                     offset = offset.saturating_add(len);
                     appended = true;
-                    pace_received(stopper, context, &data.fetched, len);
+                    pace_received(stopper, context, &work.fetched, len);
                 }
                 // Less than asked for: the origin has no more now; the reads after this one
                 // do not continue the copy.
