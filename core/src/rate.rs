@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Progress rates for the indicators `actual-<host>/amount-sync_rate` and
-//! `amount-replay_rate` (KiB/s, as the original publishes them and `marsadm view` reads them).
+//! Progress rates for the indicators `actual-<host>/amount-sync_rate`, `amount-replay_rate`
+//! and `amount-file_rate` (the fetch; KiB/s, as the original publishes them and `marsadm view`
+//! reads them), and when to publish a running total ([`TotalPublisher`], `amount-file_bytes`).
 //!
 //! A rate is measured, never estimated: the strategy feeds the position of a running activity
 //! (sync status, replay position within its logfile) once per round; a rate is the progress
@@ -70,6 +71,41 @@ impl RateSampler {
     }
 }
 
+/// Decides when a running total (bytes fetched) is written to the tree: at once the first
+/// time, then when it changed and at least [`RateSampler::INTERVAL_NS`] passed since the last
+/// write, and at once when the activity stopped (so the final value does not wait). A busy
+/// activity thus adds one small link per 10 s to the metadata its peers pull.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TotalPublisher {
+    /// `(value, monotonic ns)` of the last write.
+    shown: Option<(u64, u64)>,
+}
+
+impl TotalPublisher {
+    /// A publisher that has written nothing yet.
+    pub const fn new() -> Self {
+        TotalPublisher { shown: None }
+    }
+
+    /// Feeds the current `total`; `running` whether the activity runs; `now_ns` a monotonic
+    /// clock. Returns the value to write now, if any.
+    pub fn sample(&mut self, total: u64, running: bool, now_ns: u64) -> Option<u64> {
+        let due = match self.shown {
+            None => true,
+            Some((v, _)) if v == total => false,
+            Some((_, t)) => {
+                !running || now_ns < t || now_ns.saturating_sub(t) >= RateSampler::INTERVAL_NS
+            }
+        };
+        if due {
+            self.shown = Some((total, now_ns));
+            Some(total)
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +151,26 @@ mod tests {
         assert_eq!(r.sample(Some((2, 0)), 50 * S), Some(0), "no progress");
         // A clock that goes back (it does not, monotonic) only restarts.
         assert_eq!(r.sample(Some((2, 1 << 30)), 1), None);
+    }
+
+    #[test]
+    fn a_total_is_written_first_then_at_most_every_ten_seconds_and_when_stopped() {
+        let mut t = TotalPublisher::new();
+        assert_eq!(t.sample(0, false, 0), Some(0), "the first value at once");
+        assert_eq!(t.sample(0, true, S), None, "unchanged");
+        assert_eq!(t.sample(4096, true, 2 * S), None, "too soon");
+        assert_eq!(
+            t.sample(8192, true, 10 * S),
+            Some(8192),
+            "10 s after the last write"
+        );
+        assert_eq!(t.sample(9000, true, 19 * S), None, "too soon again");
+        assert_eq!(t.sample(9000, true, 20 * S), Some(9000), "10 s over");
+        assert_eq!(
+            t.sample(9500, false, 21 * S),
+            Some(9500),
+            "stopped: the final value at once"
+        );
+        assert_eq!(t.sample(9500, false, 30 * S), None, "nothing new");
     }
 }

@@ -26,7 +26,7 @@ use crate::mars_core::emergency::{
 };
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
-use crate::mars_core::rate::RateSampler;
+use crate::mars_core::rate::{RateSampler, TotalPublisher};
 use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
 use crate::mars_core::strategy::{
     decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted, WantedLinks,
@@ -37,6 +37,7 @@ use crate::mars_core::tree_value::{parse_device_path, ReplayLink};
 use crate::net::logs::Fetcher;
 use crate::net::sync::{register_data, unregister_data, Syncer};
 use crate::tree::{self, FileKind, MarsTree};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::error::code::{EEXIST, EINVAL, ENOENT};
 use kernel::error::Error;
 use kernel::prelude::*;
@@ -105,6 +106,16 @@ struct Resource {
     sync_rate: RateSampler,
     /// The measured rate of the replay (`amount-replay_rate`).
     replay_rate: RateSampler,
+    /// Bytes of logfile data the fetch threads of this resource appended here; continues the
+    /// published `amount-file_bytes` (read at the first publication), so the total grows
+    /// across fetch threads, module loads and reboots.
+    fetched: Arc<AtomicU64>,
+    /// The published total was read and added to `fetched`.
+    fetched_base: bool,
+    /// When `amount-file_bytes` is written.
+    fetched_total: TotalPublisher,
+    /// The measured rate of the fetch (`amount-file_rate`).
+    fetch_rate: RateSampler,
 }
 
 impl Resource {
@@ -145,6 +156,10 @@ impl Resource {
             backoff: ResumeBackoff::default(),
             sync_rate: RateSampler::new(),
             replay_rate: RateSampler::new(),
+            fetched: Arc::new(AtomicU64::new(0), GFP_KERNEL)?,
+            fetched_base: false,
+            fetched_total: TotalPublisher::new(),
+            fetch_rate: RateSampler::new(),
         })
     }
 
@@ -332,9 +347,11 @@ impl Resource {
         )
     }
 
-    /// `amount-sync_rate` and `amount-replay_rate` (KiB/s, measured by `mars_core::rate`):
-    /// written when a rate changes, at most once per 10 s each, so a busy resource adds two
-    /// small links per 10 s to the metadata its peers pull.
+    /// `amount-sync_rate`, `amount-replay_rate` and `amount-file_rate` (the fetch; KiB/s,
+    /// measured by `mars_core::rate`): written when a rate changes, at most once per 10 s
+    /// each; and `amount-file_bytes`, the bytes fetched for the resource (a total, written
+    /// when it changed at most once per 10 s, and when the fetch stops). A busy resource adds
+    /// at most four small links per 10 s to the metadata its peers pull.
     fn publish_rates(&mut self, host: &[u8], syncstatus: Option<&str>) -> Result {
         let now = u64::try_from(kernel::time::Ktime::ktime_get().to_ns()).unwrap_or(0);
         let sync = match &self.syncer {
@@ -352,6 +369,20 @@ impl Resource {
             }
             None => None,
         };
+        if !self.fetched_base {
+            // What earlier fetches (before a module load, a reboot) published is the base.
+            let link = self.read(&[
+                &concat(ACTUAL_DIR_PREFIX.as_bytes(), host)?,
+                b"amount-file_bytes",
+            ])?;
+            if let Some(before) = text(&link).and_then(|v| v.trim().parse::<u64>().ok()) {
+                self.fetched.fetch_add(before, Ordering::Relaxed);
+            }
+            self.fetched_base = true;
+        }
+        let fetched = self.fetched.load(Ordering::Relaxed);
+        let fetching = self.fetcher.is_some();
+        let fetch = fetching.then_some((0, fetched));
         let rates = [
             (
                 self.sync_rate.sample(sync, now),
@@ -360,6 +391,14 @@ impl Resource {
             (
                 self.replay_rate.sample(replay, now),
                 b"amount-replay_rate".as_slice(),
+            ),
+            (
+                self.fetch_rate.sample(fetch, now),
+                b"amount-file_rate".as_slice(),
+            ),
+            (
+                self.fetched_total.sample(fetched, fetching, now),
+                b"amount-file_bytes".as_slice(),
             ),
         ];
         for (rate, name) in rates {
@@ -576,7 +615,7 @@ impl Resource {
             }
             Step::StartFetch => {
                 let copy_lock = self.copy_lock()?;
-                self.fetcher = Some(Fetcher::start(&self.name, copy_lock)?);
+                self.fetcher = Some(Fetcher::start(&self.name, copy_lock, self.fetched.clone())?);
                 Ok(())
             }
             Step::StartSync => {

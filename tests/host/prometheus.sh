@@ -54,6 +54,20 @@ put resource-r0/actual-alpha/is-emergency 1
 put resource-r1/syncstatus-alpha 2097152
 put resource-r1/actual-alpha/amount-sync_rate 1024
 put resource-r1/actual-bravo/msg-err-splitbrain-detected "split brain"
+# r0: bravo is a member too; both kernels publish their fetch (alpha's counter from an
+# earlier time as secondary, bravo fetching at 300 KiB/s).
+put resource-r0/data-bravo /dev/vdb
+put resource-r0/actual-alpha/amount-file_bytes 4096
+put resource-r0/actual-alpha/amount-file_rate 0
+put resource-r0/actual-bravo/amount-file_bytes 123456789
+put resource-r0/actual-bravo/amount-file_rate 300
+put resource-r0/syncstatus-bravo 4096
+put resource-r0/replay-bravo log-000000002-alpha,1234,0
+put resource-r0/actual-bravo/amount-replay_rate 20
+# r1: bravo designated, alpha fetches at 50 KiB/s (the fetch line of view uses this rate).
+put resource-r1/primary bravo
+put resource-r1/actual-alpha/amount-file_rate 50
+put resource-r1/actual-alpha/amount-file_bytes 777
 # The kernel's statistics.
 echo 12345 > "$MARS_PROC/log_fetch_bytes"
 echo 678 > "$MARS_PROC/sync_data_bytes"

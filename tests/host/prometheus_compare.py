@@ -118,6 +118,13 @@ for r in view["resources"]:
         expect("mars_resource_progress_rest_bytes", p["rest_bytes"], activity=what, **lab)
         expect("mars_resource_progress_rate_bytes_per_second", p["rate_bytes_per_second"], activity=what, **lab)
         expect("mars_resource_progress_eta_seconds", p["eta_seconds"], activity=what, **lab)
+    for peer, p in r["peers"].items():
+        expect("mars_resource_peer_sync_bytes", p["sync_bytes"], peer=peer, **lab)
+        expect("mars_resource_peer_replay_logfile_number", p["replay_logfile_number"], peer=peer, **lab)
+        expect("mars_resource_peer_replay_position_bytes", p["replay_position_bytes"], peer=peer, **lab)
+        expect("mars_resource_fetched_bytes_total", p["fetched_bytes"], peer=peer, **lab)
+        for what, rate in p["rate_bytes_per_second"].items():
+            expect("mars_resource_peer_rate_bytes_per_second", rate, peer=peer, activity=what, **lab)
 
 missing = sorted(set(want) - set(got))
 extra = sorted(set(got) - set(want))
@@ -126,7 +133,8 @@ ok(not extra, f"nothing is exported that view --json lacks (extra: {extra})")
 wrong = [(key, got[key], v) for key, v in want.items()
          if key in got and abs(got[key] - v) > 1e-9 * max(1.0, abs(v))]
 ok(not wrong, f"the values equal view --json's (differing: {wrong})")
-ok(all(types.get(n) == "counter" for n in counters.values()), "the _total metrics are counters")
+ok(all(t == "counter" for n, t in types.items() if n.endswith("_total"))
+   and all(types.get(n) == "counter" for n in counters.values()), "the _total metrics are counters")
 ok(all(t == "gauge" for n, t in types.items() if not n.endswith("_total")), "the others are gauges")
 
 
@@ -146,6 +154,19 @@ ok(val("mars_resource_progress_rest_bytes", resource="r1", host=host, activity="
    and val("mars_resource_progress_rate_bytes_per_second", resource="r1", host=host, activity="sync") == 1048576
    and val("mars_resource_progress_eta_seconds", resource="r1", host=host, activity="sync") == 2,
    "r1's sync: 2 MiB to go at the kernel's 1024 KiB/s, 2 s")
+ok(val("mars_resource_fetched_bytes_total", resource="r0", host=host, peer="bravo") == 123456789
+   and val("mars_resource_peer_rate_bytes_per_second", resource="r0", host=host, peer="bravo", activity="fetch") == 300 * 1024
+   and val("mars_resource_fetched_bytes_total", resource="r0", host=host, peer="alpha") == 4096
+   and val("mars_resource_peer_rate_bytes_per_second", resource="r0", host=host, peer="alpha", activity="fetch") == 0,
+   "r0's fetch totals and rates per member, from actual-<peer>/amount-file_bytes and amount-file_rate")
+ok(val("mars_resource_peer_sync_bytes", resource="r0", host=host, peer="bravo") == 4096
+   and val("mars_resource_peer_replay_logfile_number", resource="r0", host=host, peer="bravo") == 2
+   and val("mars_resource_peer_replay_position_bytes", resource="r0", host=host, peer="bravo") == 1234
+   and val("mars_resource_peer_rate_bytes_per_second", resource="r0", host=host, peer="bravo", activity="replay") == 20 * 1024
+   and val("mars_resource_peer_rate_bytes_per_second", resource="r0", host=host, peer="bravo", activity="sync") is None,
+   "bravo's sync and replay progress and its replay rate in r0; no sync rate it does not publish")
+ok(val("mars_resource_progress_rate_bytes_per_second", resource="r1", host=host, activity="fetch") == 50 * 1024,
+   "r1's fetch rate in the progress is the kernel's amount-file_rate (50 KiB/s)")
 ok(val("mars_resource_info", resource="r0", host=host, role="Primary", disk_state="UpToDate",
        repl_state="EmergencyMode", designated_primary=host) == 1, "r0's states as labels")
 

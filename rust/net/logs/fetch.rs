@@ -19,6 +19,7 @@ use kernel::c_str;
 use kernel::error::code::{EINVAL, ENOENT, ENOMEM};
 use kernel::prelude::*;
 use kernel::str::BStr;
+use kernel::sync::Arc;
 
 use super::super::client;
 use super::super::conn::{monotonic_ns, reply_wait_ms, Conn, ConnError};
@@ -54,6 +55,9 @@ pub(crate) struct FetchData {
     /// Taken from the check of a copy's size to the end of the append after it (shared with
     /// the resource's replay, which cuts damaged copies under it).
     copy_lock: CopyLock,
+    /// Bytes of logfile data fetched and appended for the resource, kept by the strategy
+    /// across fetch threads (it publishes `amount-file_bytes` and `amount-file_rate`).
+    fetched: Arc<AtomicU64>,
 }
 
 /// A running fetch of one resource's logfiles; dropping it stops the thread promptly (its
@@ -64,8 +68,8 @@ pub(crate) struct Fetcher {
 
 impl Fetcher {
     /// Starts fetching the logfiles of resource `res` for this host; `copy_lock` is the one
-    /// the resource's replay takes.
-    pub(crate) fn start(res: &[u8], copy_lock: CopyLock) -> Result<Self> {
+    /// the resource's replay takes; the bytes appended are added to `fetched`.
+    pub(crate) fn start(res: &[u8], copy_lock: CopyLock, fetched: Arc<AtomicU64>) -> Result<Self> {
         let shared = Shared::new(None)?;
         let mut name = KVec::new();
         name.extend_from_slice(res, GFP_KERNEL)?;
@@ -76,6 +80,7 @@ impl Fetcher {
                 FetchData {
                     res: name,
                     copy_lock,
+                    fetched,
                 },
                 fetch_thread,
             )?,
@@ -247,7 +252,7 @@ fn step<'s>(
     let result = if probe {
         probe_durable(session, &rel, from).map(|d| (d, false))
     } else {
-        fetch_range(session, context, &state.data.copy_lock, &rel, from, to)
+        fetch_range(session, context, &state.data, &rel, from, to)
     };
     let (durable, appended) = match result {
         Ok(r) => r,
@@ -371,10 +376,12 @@ fn chunk_len(limit_kib: u64) -> u64 {
     (limit_kib.saturating_mul(1024) / 4).clamp(MIN_LIMITED_CHUNK, chunk)
 }
 
-/// Counts `bytes` of logfile data that arrived and, under `log_fetch_speed_limit_kib`, waits
-/// until the link shared by all fetch threads is free for them (`mars_core::pace`).
-fn pace_received(stopper: &Stopper, context: &ThreadContext, bytes: u64) {
+/// Counts `bytes` of logfile data that arrived (`log_fetch_bytes` and the resource's
+/// `fetched`) and, under `log_fetch_speed_limit_kib`, waits until the link shared by all fetch
+/// threads is free for them (`mars_core::pace`).
+fn pace_received(stopper: &Stopper, context: &ThreadContext, fetched: &AtomicU64, bytes: u64) {
     knobs::LOG_FETCH_BYTES.fetch_add(i64::try_from(bytes).unwrap_or(i64::MAX), Ordering::Relaxed);
+    fetched.fetch_add(bytes, Ordering::Relaxed);
     let limit = speed_limit_kib();
     if limit == 0 {
         return;
@@ -415,7 +422,7 @@ fn pace_received(stopper: &Stopper, context: &ThreadContext, bytes: u64) {
 fn fetch_range(
     session: &mut Session<'_>,
     context: &ThreadContext,
-    copy_lock: &CopyLock,
+    work: &FetchData,
     rel: &[u8],
     from: u64,
     to: u64,
@@ -514,7 +521,7 @@ fn fetch_range(
                     let Some(file) = file.as_ref() else {
                         return Err(FetchEnd::Local(EINVAL));
                     };
-                    let copying = copy_lock.lock();
+                    let copying = work.copy_lock.lock();
                     if file.size() != offset {
                         // The replay cut the copy at a damaged record meanwhile: decide again.
                         short = true;
@@ -525,7 +532,7 @@ fn fetch_range(
                     drop(copying);
                     offset = offset.saturating_add(len);
                     appended = true;
-                    pace_received(stopper, context, len);
+                    pace_received(stopper, context, &work.fetched, len);
                 }
                 // Less than asked for: the origin has no more now; the reads after this one
                 // do not continue the copy.

@@ -16,6 +16,11 @@
 # 2 and bravo's packets to alpha dropped, the fetch gives its silent connection up within 8 s
 # (the kernel log's `fetch: Conn(Silent)`); once the network is back, bravo's data device
 # becomes byte-identical to alpha's.
+# Bravo's kernel publishes its fetch (Documentation/tree.rst): during the limited fetch
+# actual-bravo/amount-file_rate comes to 100 to 220 KiB/s and `marsadm view` shows it on the
+# fetch line; at the end actual-bravo/amount-file_bytes equals log_fetch_bytes (one resource)
+# and is at least the 12 MiB written, and alpha's `view --prometheus` shows that total as
+# mars_resource_fetched_bytes_total{peer="bravo"}.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -33,6 +38,13 @@ if [ "$h" = alpha ]; then
 	check "write 12 MiB" dd if=/dev/urandom of=/dev/mars/r0 bs=1M count=12 oflag=direct status=none
 	check "publish the checksum" marsadm set-link "$(res_md5 /dev/mars/r0)" userspace/md5-alpha
 	check "bravo caught up" wait_for 300 is_link /mars/userspace/same-bravo
+	# Bravo's total as alpha's metrics show it, once it arrived here (at least the 12 MiB).
+	bravo_fetched() {
+		marsadm view r0 --prometheus | awk -v want=$((12 * 1048576)) '
+			/^mars_resource_fetched_bytes_total\{/ && /peer="bravo"/ { v = $NF }
+			END { exit !(v != "" && v >= want) }'
+	}
+	check "alpha's metrics show bravo's fetched bytes (>= 12 MiB)" wait_for 60 bravo_fetched
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
@@ -57,9 +69,17 @@ else
 	limited=$(rate_kib "$s1" "$s2")
 	echo "# limited to $limit KiB/s: $limited KiB/s ($s1 -> $s2)"
 	check "the limited rate is within 150 to 220 KiB/s" sh -c "[ $limited -ge 150 ] && [ $limited -le 220 ]"
+	# The kernel's own measurement of the limited fetch (KiB/s over at least 10 s).
+	file_rate() { readlink "$res/actual-$h/amount-file_rate"; }
+	rate_plausible() { r=$(file_rate) && [ "$r" -ge 100 ] && [ "$r" -le 220 ]; }
+	check "the kernel publishes the fetch rate: 100 to 220 KiB/s" wait_for 20 rate_plausible
+	echo "# amount-file_rate: $(file_rate) KiB/s"
+	check "view shows the published fetch rate" sh -c "marsadm view r0 | grep 'fetch lag:.*, rate [1-9][0-9]* KiB/s'"
 	check "lift the limit" write_knob log_fetch_speed_limit_kib 0
 	s3=$(sample)
-	check "4 MiB more fetched" wait_for 120 grown $((3670016 + 4194304))
+	b3=$(fetched)
+	grown3() { [ "$(fetched)" -ge $((b3 + $1)) ]; }
+	check "4 MiB more fetched" wait_for 120 grown3 4194304
 	s4=$(sample)
 	free=$(rate_kib "$s3" "$s4")
 	echo "# without the limit: $free KiB/s ($s3 -> $s4)"
@@ -78,6 +98,13 @@ else
 	want=$(readlink /mars/userspace/md5-alpha)
 	same() { [ "$(res_md5 /dev/vda)" = "$want" ]; }
 	check "the data device becomes byte-identical to alpha's" wait_for 240 same
+	# The kernel's total for the resource: everything this host fetched (one resource here),
+	# published within 10 s after its last change.
+	file_bytes() { readlink "$res/actual-$h/amount-file_bytes"; }
+	total_matches() { [ "$(file_bytes)" = "$(fetched)" ]; }
+	check "amount-file_bytes equals log_fetch_bytes" wait_for 30 total_matches
+	echo "# amount-file_bytes: $(file_bytes), log_fetch_bytes: $(fetched)"
+	check "amount-file_bytes is at least the 12 MiB written" test "$(file_bytes)" -ge $((12 * 1048576))
 	check "tell alpha" marsadm set-link 1 userspace/same-bravo
 fi
 check "rmmod mars" sh -c "marsadm down r0; sleep 2; rmmod mars"

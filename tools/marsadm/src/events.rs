@@ -199,6 +199,20 @@ fn objects(ctx: &Ctx, view: &View) -> Vec<Object> {
                     .field("bytes", r.logfiles.iter().map(|l| l.len).sum::<u64>()),
             );
         }
+        // This host's fetch as its kernel publishes it (amount-file_bytes, amount-file_rate):
+        // the kernel's own total and rate, not measured by the stream.
+        if let Some(p) = r.peers.iter().find(|p| p.host == view.host) {
+            let mut fetch = Object::new("fetch", vec![res()]);
+            if let Some(bytes) = p.fetched_bytes {
+                fetch = fetch.field("bytes", bytes);
+            }
+            if let Some(rate) = p.rate("fetch") {
+                fetch = fetch.field("rate", rate);
+            }
+            if !fetch.fields.is_empty() {
+                out.push(fetch);
+            }
+        }
         for (key, text) in &r.messages {
             out.push(Object::new("message", vec![res(), ("key", key.clone())]).field("text", text));
         }

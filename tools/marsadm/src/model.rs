@@ -119,6 +119,83 @@ pub(crate) struct ResourceView {
     pub(crate) emergency: EmergencyView,
     /// Rates, lag and ETA of sync, fetch and replay ([`add_progress`]; empty until then).
     pub(crate) progress: Vec<Progress>,
+    /// Every member's progress as its links and its kernel's indicators say ([`read_peers`]).
+    pub(crate) peers: Vec<MemberProgress>,
+}
+
+/// One member's progress for a resource, from the tree this host holds: its sync status
+/// (`syncstatus-<member>`), its replay link (`replay-<member>`) and what its kernel publishes
+/// (`actual-<member>/amount-file_bytes` and the `amount-*_rate` indicators).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MemberProgress {
+    pub(crate) host: String,
+    /// Bytes of the device the member's full sync has copied (= size when in sync).
+    pub(crate) sync_bytes: Option<u64>,
+    /// The logfile number and position of the member's replay.
+    pub(crate) replay: Option<(u32, i64)>,
+    /// Bytes of logfile data the member fetched for the resource (a total).
+    pub(crate) fetched_bytes: Option<u64>,
+    /// The member's published rates, bytes per second (the indicators are KiB/s), of `sync`,
+    /// `fetch` and `replay`; `None` where it publishes none.
+    pub(crate) rates: [(&'static str, Option<u64>); 3],
+}
+
+/// Reads the progress of every member of the resource in `dir`.
+fn read_peers(tree: &Tree, dir: &str, members: &[String]) -> Vec<MemberProgress> {
+    members
+        .iter()
+        .map(|m| {
+            let rate = |name: &str| {
+                number(tree, &format!("{dir}/actual-{m}/amount-{name}_rate"))
+                    .map(|kib| kib.saturating_mul(1024))
+            };
+            MemberProgress {
+                host: m.clone(),
+                sync_bytes: number(tree, &format!("{dir}/syncstatus-{m}")),
+                replay: tree
+                    .value(&format!("{dir}/replay-{m}"))
+                    .and_then(|v| ReplayLink::parse(&v).ok().map(|l| (l.log.nr, l.min_pos))),
+                fetched_bytes: number(tree, &format!("{dir}/actual-{m}/amount-file_bytes")),
+                rates: [
+                    ("sync", rate("sync")),
+                    ("fetch", rate("file")),
+                    ("replay", rate("replay")),
+                ],
+            }
+        })
+        .collect()
+}
+
+impl MemberProgress {
+    /// The published rate of `what` (`sync`, `fetch`, `replay`).
+    pub(crate) fn rate(&self, what: &str) -> Option<u64> {
+        self.rates
+            .iter()
+            .find(|(w, _)| *w == what)
+            .and_then(|(_, r)| *r)
+    }
+
+    /// The line of `view` (without the indentation): `member <host>: sync <n> bytes, replay
+    /// <nr>:<pos>, fetched <n> bytes; rates (KiB/s) sync <r>, fetch <r>, replay <r>`, `-` for
+    /// what the tree does not hold.
+    fn text(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let replay = self
+            .replay
+            .map_or("-".to_string(), |(nr, pos)| format!("{nr}:{pos}"));
+        let rates: Vec<String> = self
+            .rates
+            .iter()
+            .map(|(w, r)| format!("{w} {}", opt(r.map(|r| r / 1024))))
+            .collect();
+        format!(
+            "member {}: sync {} bytes, replay {replay}, fetched {} bytes; rates (KiB/s) {}",
+            self.host,
+            opt(self.sync_bytes),
+            opt(self.fetched_bytes),
+            rates.join(", ")
+        )
+    }
 }
 
 /// How far one activity (sync, fetch, replay) of this host is behind, how fast it goes (the
@@ -633,12 +710,13 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         })
         .collect();
     logfiles.sort_by(|a, b| (a.nr, &a.name).cmp(&(b.nr, &b.name)));
-    let members = entries
+    let members: Vec<String> = entries
         .iter()
         .filter_map(|n| n.strip_prefix("data-"))
         .filter(|h| tree.exists(&format!("{dir}/data-{h}")))
         .map(str::to_string)
         .collect();
+    let peers = read_peers(tree, &dir, &members);
     let messages = tree
         .list(&format!("{dir}/actual-{host}"))
         .into_iter()
@@ -691,6 +769,7 @@ fn read_resource(ctx: &Ctx, res: &str, module_loaded: bool, kernel_alive: bool) 
         forked_here,
         emergency,
         progress: Vec::new(),
+        peers,
     }
 }
 
@@ -773,6 +852,14 @@ fn resource_json(r: &ResourceView) -> Value {
             "rate_bytes_per_second": p.rate.as_ref().ok(),
             "rate_missing": p.rate.as_ref().err(),
             "eta_seconds": p.eta_seconds(),
+        }))).collect::<serde_json::Map<String, Value>>(),
+        "peers": r.peers.iter().map(|p| (p.host.clone(), json!({
+            "sync_bytes": p.sync_bytes,
+            "replay_logfile_number": p.replay.map(|(nr, _)| nr),
+            "replay_position_bytes": p.replay.map(|(_, pos)| pos),
+            "fetched_bytes": p.fetched_bytes,
+            "rate_bytes_per_second": p.rates.iter().map(|(w, r)| (w.to_string(), json!(r)))
+                .collect::<serde_json::Map<String, Value>>(),
         }))).collect::<serde_json::Map<String, Value>>(),
     })
 }
@@ -928,6 +1015,9 @@ pub(crate) fn to_text(view: &View) -> String {
             (None, None) => {}
         }
         for p in &r.progress {
+            out.push_str(&format!("    {}\n", p.text()));
+        }
+        for p in &r.peers {
             out.push_str(&format!("    {}\n", p.text()));
         }
         if let (Some(first), Some(last)) = (r.logfiles.first(), r.logfiles.last()) {

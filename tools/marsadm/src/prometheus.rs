@@ -378,6 +378,62 @@ fn resource(m: &mut Metrics, host: &str, r: &ResourceView) {
             );
         }
     }
+    // Per member (label `peer`, this host included): its progress as the tree here holds it
+    // (syncstatus-<peer>, replay-<peer>) and what its kernel publishes (actual-<peer>/...).
+    for p in &r.peers {
+        let l = || {
+            let mut l = labels();
+            l.push(("peer", p.host.clone()));
+            l
+        };
+        if let Some(bytes) = p.sync_bytes {
+            m.add(
+                "mars_resource_peer_sync_bytes",
+                "gauge",
+                "Full sync progress of the member (peer): bytes copied (syncstatus-<peer>; = size when in sync).",
+                l(),
+                bytes as f64,
+            );
+        }
+        if let Some((nr, pos)) = p.replay {
+            m.add(
+                "mars_resource_peer_replay_logfile_number",
+                "gauge",
+                "Number of the logfile the member's (peer's) replay is in (replay-<peer>).",
+                l(),
+                f64::from(nr),
+            );
+            m.add(
+                "mars_resource_peer_replay_position_bytes",
+                "gauge",
+                "Position of the member's (peer's) replay in that logfile (replay-<peer>).",
+                l(),
+                pos as f64,
+            );
+        }
+        if let Some(bytes) = p.fetched_bytes {
+            m.add(
+                "mars_resource_fetched_bytes_total",
+                "counter",
+                "Bytes of logfile data the member (peer) fetched for the resource, as its kernel publishes them (actual-<peer>/amount-file_bytes).",
+                l(),
+                bytes as f64,
+            );
+        }
+        for (what, rate) in &p.rates {
+            if let Some(rate) = rate {
+                let mut labels = l();
+                labels.push(("activity", what.to_string()));
+                m.add(
+                    "mars_resource_peer_rate_bytes_per_second",
+                    "gauge",
+                    "Rate of the member's (peer's) sync, fetch or replay, as its kernel publishes it (actual-<peer>/amount-{sync,file,replay}_rate).",
+                    labels,
+                    *rate as f64,
+                );
+            }
+        }
+    }
     m.add(
         "mars_resource_logfiles",
         "gauge",

@@ -205,6 +205,22 @@ fn first_the_state_then_every_change_as_it_happens() {
     );
     std::fs::write(f.path("resource-r0/log-000000002-alpha"), vec![1u8; 100]).unwrap();
     ev.until(|l| l.starts_with("change logs resource:r0 count:2 last:2 bytes:100 rate:"));
+
+    // The kernel publishes this host's fetch: its total and its rate (KiB/s: bytes/s out).
+    f.put_link(
+        "resource-r0/actual-alpha/amount-file_bytes",
+        "8192",
+        LAMPORT,
+    );
+    ev.expect("create fetch resource:r0 bytes:8192");
+    f.put_link("resource-r0/actual-alpha/amount-file_rate", "200", LAMPORT);
+    ev.expect("change fetch resource:r0 rate:204800");
+    f.put_link(
+        "resource-r0/actual-alpha/amount-file_bytes",
+        "16384",
+        LAMPORT,
+    );
+    ev.expect("change fetch resource:r0 bytes:16384");
 }
 
 #[test]

@@ -342,6 +342,16 @@ fn primitives_report_the_tree_or_refuse() {
     );
     assert_eq!(b(&["view-replay-rate", "r0"]), "102400");
     assert_eq!(b(&["view-replay-remain", "r0"]), "0.009765625");
+    // The fetch rate (`amount-file_rate`, the original's name); `work-*` combine fetch and
+    // replay: the larger rate, the sum of the remains.
+    f.run_as("bravo", &["view-work-rate", "r0"]).refused(
+        "not available: the kernel does not publish resource-r0/actual-bravo/amount-file_rate",
+    );
+    f.put_link("resource-r0/actual-bravo/amount-file_rate", "50", LAMPORT);
+    assert_eq!(b(&["view-fetch-rate", "r0"]), "51200");
+    assert_eq!(b(&["view-fetch-remain", "r0"]), "0");
+    assert_eq!(b(&["view-work-rate", "r0"]), "102400");
+    assert_eq!(b(&["view-work-remain", "r0"]), "0.009765625");
     // The sync rate the kernel measures: remaining time and the syncinfo lines.
     f.put_link("resource-r0/syncstatus-bravo", "0", LAMPORT);
     f.put_link("resource-r0/actual-bravo/amount-sync_rate", "256", LAMPORT);

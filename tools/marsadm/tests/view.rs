@@ -555,6 +555,56 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
         "{p}"
     );
 
+    // The kernel publishes the fetch rate and its total: the fetch line uses the rate, and
+    // one line per member says what it fetched.
+    f.put_link("resource-r0/actual-bravo/amount-file_rate", "4", LAMPORT);
+    f.put_link(
+        "resource-r0/actual-bravo/amount-file_bytes",
+        "1500",
+        LAMPORT,
+    );
+    let text = f.run_as("bravo", &["view", "r0"]).ok().stdout.clone();
+    assert_eq!(
+        line("fetch", &text),
+        "fetch lag:   500 bytes, rate 4 KiB/s, ETA 1s",
+        "{text}"
+    );
+    // One line per member: its sync and replay progress, its total fetched and its rates.
+    assert!(
+        text.contains(&format!(
+            "\n    member bravo: sync {} bytes, replay 1:1000, fetched 1500 bytes; rates (KiB/s) sync 64, fetch 4, replay 0\n",
+            size / 2
+        )),
+        "{text}"
+    );
+    // alpha (in sync, replayed to 2000) publishes no indicators in this tree: "-".
+    assert!(
+        text.contains(&format!(
+            "\n    member alpha: sync {size} bytes, replay 1:2000, fetched - bytes; rates (KiB/s) sync -, fetch -, replay -\n"
+        )),
+        "{text}"
+    );
+    let run = f.run_as("bravo", &["view", "r0", "--json"]);
+    let r: Value = serde_json::from_str(&run.ok().stdout).unwrap();
+    let r = &r["resources"][0];
+    assert_eq!(r["progress"]["fetch"]["rate_bytes_per_second"], 4096, "{r}");
+    assert_eq!(r["progress"]["fetch"]["rate_missing"], Value::Null, "{r}");
+    assert_eq!(r["progress"]["fetch"]["eta_seconds"], 1, "{r}");
+    let b = &r["peers"]["bravo"];
+    assert_eq!(b["fetched_bytes"], 1500, "{r}");
+    assert_eq!(b["sync_bytes"], size / 2, "{r}");
+    assert_eq!(b["replay_logfile_number"], 1, "{r}");
+    assert_eq!(b["replay_position_bytes"], 1000, "{r}");
+    assert_eq!(b["rate_bytes_per_second"]["fetch"], 4096, "{r}");
+    assert_eq!(b["rate_bytes_per_second"]["sync"], 64 * 1024, "{r}");
+    assert_eq!(b["rate_bytes_per_second"]["replay"], 0, "{r}");
+    assert_eq!(r["peers"]["alpha"]["fetched_bytes"], Value::Null, "{r}");
+    assert_eq!(
+        r["peers"]["alpha"]["rate_bytes_per_second"]["fetch"],
+        Value::Null,
+        "{r}"
+    );
+
     // Synced and caught up: no sync line; fetch and replay done.
     f.put_link("resource-r0/syncstatus-bravo", &size.to_string(), LAMPORT);
     std::fs::write(f.path("resource-r0/log-000000001-alpha"), vec![0u8; 2000]).unwrap();
