@@ -31,10 +31,6 @@ use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 /// Arguments of `create-cluster`.
 #[derive(clap::Args)]
 pub(crate) struct CreateClusterArgs {
-    /// This host's IPv4 address for the peers (default: what the host name resolves to, else
-    /// the first address of a non-loopback interface).
-    #[arg(long, value_name = "ADDRESS")]
-    ip: Option<String>,
     /// Take the cluster secret from FILE (64 hex digits; - reads standard input) instead of
     /// making a new one from /dev/urandom. It is stored in /mars/.secret (mode 0600).
     #[arg(long, value_name = "FILE")]
@@ -65,7 +61,7 @@ pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
         )));
     }
     ctx.check_mounted("create any cluster info")?;
-    let ip = own_ip(ctx, args.ip.as_deref())?;
+    let ip = own_ip(ctx, None)?;
     let host = &ctx.host;
     let secret = match &args.secret_file {
         Some(file) => secret::read_arg(file)?,
@@ -115,6 +111,8 @@ pub(crate) fn own_ip(ctx: &Ctx, given: Option<&str>) -> Result<String, Fail> {
     let host = &ctx.host;
     let (text, source) = if let Some(ip) = given {
         (ip.to_string(), "the command line")
+    } else if let Some(ip) = crate::ctx::known_ip(host, host) {
+        (ip, "the command line")
     } else if let Some(ip) = ctx.tree.value(&format!("ips/ip-{host}")) {
         (ip, "the tree")
     } else if let Some(ip) = resolve(host) {
@@ -142,7 +140,7 @@ fn usable(ip: Ipv4Addr) -> bool {
 }
 
 /// The first non-loopback IPv4 address the host name resolves to (`getent hosts`).
-fn resolve(host: &str) -> Option<Ipv4Addr> {
+pub(crate) fn resolve(host: &str) -> Option<Ipv4Addr> {
     (host, 0)
         .to_socket_addrs()
         .ok()?
@@ -154,7 +152,7 @@ fn resolve(host: &str) -> Option<Ipv4Addr> {
 
 /// The first non-loopback IPv4 address of `host` in /etc/hosts, for systems without a
 /// working resolver (minimal initramfs).
-fn etc_hosts(host: &str) -> Option<Ipv4Addr> {
+pub(crate) fn etc_hosts(host: &str) -> Option<Ipv4Addr> {
     let text = std::fs::read_to_string("/etc/hosts").ok()?;
     text.lines().find_map(|line| {
         let line = line.split('#').next().unwrap_or("");
@@ -203,9 +201,6 @@ pub(crate) struct JoinClusterArgs {
     peer: String,
     /// The member's IPv4 address (default: what its name resolves to, or /etc/hosts).
     peer_ip: Option<String>,
-    /// This host's IPv4 address for the peers (default as for create-cluster).
-    #[arg(long, value_name = "ADDRESS")]
-    ip: Option<String>,
     /// The cluster secret (required): a copy of /mars/.secret of a member; - reads standard
     /// input. Checked against <PEER> before anything changes.
     #[arg(long, value_name = "FILE")]
@@ -261,8 +256,12 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
         )
         .line("modprobe mars first"));
     }
-    let peer_ip = match &args.peer_ip {
-        Some(ip) => ip.clone(),
+    let peer_ip = match args
+        .peer_ip
+        .clone()
+        .or_else(|| crate::ctx::known_ip(peer, host))
+    {
+        Some(ip) => ip,
         None => resolve(peer)
             .or_else(|| etc_hosts(peer))
             .map(|ip| ip.to_string())
@@ -273,7 +272,7 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
     };
     let parsed = IpAddress::parse(&peer_ip)
         .map_err(|e| Fail::refused(format!("IP address '{peer_ip}' of '{peer}': {e}")))?;
-    let ip = own_ip(ctx, args.ip.as_deref())?;
+    let ip = own_ip(ctx, None)?;
     if IpAddress::parse(&ip).is_ok_and(|own| own.octets == parsed.octets && own.port == parsed.port)
     {
         return Err(Fail::refused(format!(

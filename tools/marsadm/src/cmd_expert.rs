@@ -504,11 +504,14 @@ pub(crate) fn set_host_ip(ctx: &Ctx, args: &SetHostIpArgs) -> CmdResult {
     let ip = match (&args.ip, peer == ctx.host) {
         (Some(ip), _) => ip.clone(),
         (None, true) => crate::cmd_cluster::own_ip(ctx, None)?,
-        (None, false) => {
-            return Err(Fail::refused(format!(
-                "give the address of the new host '{peer}'"
-            )))
-        }
+        (None, false) => match crate::ctx::known_ip(peer, &ctx.host) {
+            Some(ip) => ip,
+            None => {
+                return Err(Fail::refused(format!(
+                    "give the address of the new host '{peer}' (or --ip-{peer}=<address>)"
+                )))
+            }
+        },
     };
     let parsed =
         IpAddress::parse(&ip).map_err(|e| Fail::refused(format!("address '{ip}': {e}")))?;
