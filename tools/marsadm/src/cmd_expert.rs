@@ -46,6 +46,21 @@ pub(crate) struct ShowStateArgs {
     peer: Option<String>,
 }
 
+impl ShowStateArgs {
+    /// The resource argument (a list or `all` before expansion).
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+
+    /// The same arguments for one resource of a list.
+    pub(crate) fn for_res(&self, res: &str) -> ShowStateArgs {
+        ShowStateArgs {
+            res: res.to_string(),
+            peer: self.peer.clone(),
+        }
+    }
+}
+
 /// Arguments of `lowlevel-set-host-ip`.
 #[derive(clap::Args)]
 pub(crate) struct SetHostIpArgs {

@@ -78,10 +78,10 @@ struct Cli {
 #[derive(clap::Args)]
 struct GlobalArgs {
     /// Skip safety checks (and do not wait for the kernel). Dangerous: try --dry-run first.
-    #[arg(long, global = true)]
+    #[arg(long, short = 'f', global = true)]
     force: bool,
     /// Do not modify the tree; tell what would be written.
-    #[arg(long, global = true)]
+    #[arg(long, short = 'd', global = true)]
     dry_run: bool,
     /// Tell every link written and the Lamport time used.
     #[arg(long, short, global = true)]
@@ -140,6 +140,18 @@ struct GlobalArgs {
     /// when it exists (not with MARS_ROOT set, in tests).
     #[arg(long, global = true, value_name = "PATH")]
     logger: Option<String>,
+    /// Accepted for the original's scripts and ignored: marsadm never uses ssh or rsync.
+    #[arg(long, global = true)]
+    no_ssh: bool,
+    /// Accepted and ignored (see --no-ssh).
+    #[arg(long, global = true, value_name = "PORT")]
+    ssh_port: Option<u16>,
+    /// Accepted and ignored (see --no-ssh).
+    #[arg(long, global = true, value_name = "OPTIONS", allow_hyphen_values = true)]
+    ssh_opts: Option<String>,
+    /// Accepted and ignored, as by the original (obsolete).
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
+    max_deletions: Option<i64>,
 }
 
 /// `--threshold`: a size as the original's `get_size` takes it (a fraction is allowed).
@@ -610,6 +622,8 @@ impl Command {
             | Command::GetSystemdWant(a)
             | Command::WaitUmount(a) => Some(&a.res),
             Command::SetSystemdUnit(a) => Some(&a.res),
+            Command::ShowState(a) => Some(a.res()),
+            Command::SetReplay(a) => Some(a.res()),
             Command::SetSystemdWant(a) => Some(&a.res),
             Command::WaitResource(a) => Some(a.res()),
             Command::SetEmergencyLimit(a) => Some(a.res()),
@@ -649,6 +663,8 @@ impl Command {
             Command::FakeSync(_) => Command::FakeSync(one()),
             Command::WaitUmount(_) => Command::WaitUmount(one()),
             Command::ActivateGuest(_) => Command::ActivateGuest(one()),
+            Command::ShowState(a) => Command::ShowState(a.for_res(res)),
+            Command::SetReplay(a) => Command::SetReplay(a.for_res(res)),
             Command::DeactivateGuest(_) => Command::DeactivateGuest(one()),
             Command::GetSystemdUnit(_) => Command::GetSystemdUnit(one()),
             Command::GetSystemdWant(_) => Command::GetSystemdWant(one()),
@@ -726,6 +742,21 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         if names.is_empty() {
             eprintln!("WARNING: resource qualifier 'all' does not match any resource this host is member of");
         }
+        // As the original: with a unit stack on one of them, the resources go in parallel
+        // unless the operator chose otherwise (each waits for systemd).
+        let parallel = match parallel {
+            None if !options.singlestep && names.len() > 1 => {
+                let ctx = Ctx::new(options, Needs::Cluster)?;
+                let stack = names
+                    .iter()
+                    .any(|r| systemd_trigger::configured(&ctx, &format!("resource-{r}")));
+                if stack && options.verbose {
+                    println!("Systemd is activated, acting like --parallel=0");
+                }
+                stack.then_some(0)
+            }
+            other => other,
+        };
         return res_list::run_each(&names, name, parallel, |res| match command.for_res(res) {
             Some(one) => run(&one, options, name, None),
             None => Err(Fail::refused("internal: no resource list here")),
@@ -836,7 +867,7 @@ fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         match text[k] {
             Some(
                 "--timeout" | "--window" | "--host" | "--ip" | "--threshold" | "--stuck-seconds"
-                | "--logger",
+                | "--logger" | "--ssh-port" | "--ssh-opts" | "--max-deletions",
             ) => k += 2,
             Some(a) if a.starts_with('-') => k += 1,
             _ => break,
