@@ -33,7 +33,7 @@ fn host_option_refuses_changes_in_another_hosts_name() {
     let f = cluster("hostwrite");
     let before = f.snapshot();
     f.run(&["--host=bravo", "pause-sync", "r0", "--force"])
-        .refused("would change the tree in the name of host 'bravo', but this is 'alpha'");
+        .refused("'pause-sync' would change the tree in the name of host 'bravo', but this is 'alpha'");
     f.run(&["--host=bravo", "set-link", "x", "userspace/x"])
         .refused("in the name of host 'bravo'");
     assert_eq!(f.snapshot(), before, "nothing written");
