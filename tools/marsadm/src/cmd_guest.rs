@@ -25,8 +25,10 @@ pub(crate) fn activate_guest(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let dir = ctx.res_dir(res)?;
     crate::cmd_cluster::wait_cluster(ctx)?;
     if !ctx.tree.is_dir(&dir) || ctx.resource_deleted(&dir) {
-        return Err(Fail::refused(format!("Could not get resource name '{res}'"))
-            .line("no member of the cluster knows it (create-resource first)"));
+        return Err(
+            Fail::refused(format!("Could not get resource name '{res}'"))
+                .line("no member of the cluster knows it (create-resource first)"),
+        );
     }
     println!("resource '{res}' is known here; every host receives the links of every resource, no guest link is needed");
     Ok(())
@@ -43,11 +45,7 @@ pub(crate) fn deactivate_guest(ctx: &Ctx, args: &ResArgs) -> CmdResult {
         )));
     }
     let host = &ctx.host;
-    let present = |rel: &str| {
-        ctx.tree
-            .value(rel)
-            .is_some_and(|v| !is_tombstone(&v))
-    };
+    let present = |rel: &str| ctx.tree.value(rel).is_some_and(|v| !is_tombstone(&v));
     if present(&format!("{dir}/data-{host}")) || present(&format!("{dir}/replay-{host}")) {
         return Err(Fail::refused(format!(
             "peer '{host}' is a storage member of resource '{res}'"

@@ -69,7 +69,10 @@ fn local_listing(ctx: &Ctx) -> Listing {
         let Some(host) = name.strip_prefix("ip-") else {
             continue;
         };
-        if let Some(ip) = tree.value(&format!("ips/{name}")).filter(|v| !is_tombstone(v)) {
+        if let Some(ip) = tree
+            .value(&format!("ips/{name}"))
+            .filter(|v| !is_tombstone(v))
+        {
             out.members.insert(host.to_string(), ip);
         }
     }
@@ -115,7 +118,11 @@ fn peer_address(ctx: &Ctx, peer: &str, given: Option<&str>) -> Result<IpAddress,
                 .value(&format!("ips/ip-{peer}"))
                 .filter(|v| !is_tombstone(v))
         })
-        .or_else(|| resolve(peer).or_else(|| etc_hosts(peer)).map(|ip| ip.to_string()))
+        .or_else(|| {
+            resolve(peer)
+                .or_else(|| etc_hosts(peer))
+                .map(|ip| ip.to_string())
+        })
         .ok_or_else(|| {
             Fail::refused(format!("Cannot determine the IP address of peer '{peer}'"))
                 .line("give it on the command line (second argument or --ip-<peer>=<address>)")
@@ -326,7 +333,10 @@ pub(crate) fn merge_cluster(ctx: &Ctx, args: &MergeArgs) -> CmdResult {
             .filter(|h| !here.members.contains_key(*h) && **h != ctx.host),
     );
     if missing.is_empty() {
-        println!("Nothing to do: every member of the cluster of '{}' is known here.", args.peer);
+        println!(
+            "Nothing to do: every member of the cluster of '{}' is known here.",
+            args.peer
+        );
         return Ok(());
     }
     println!("MERGE '{}'", args.peer);
@@ -382,7 +392,11 @@ pub(crate) fn peer_groups(ctx: &Ctx) -> Vec<Vec<String>> {
             let before = group.len();
             for set in &sets {
                 if !set.is_disjoint(&group) {
-                    group.extend(set.iter().filter(|h| listing.members.contains_key(*h)).cloned());
+                    group.extend(
+                        set.iter()
+                            .filter(|h| listing.members.contains_key(*h))
+                            .cloned(),
+                    );
                 }
             }
             if group.len() == before {

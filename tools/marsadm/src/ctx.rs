@@ -185,7 +185,9 @@ impl Ctx {
                     "Host '{host}' does not exist in {}",
                     self.tree.path("ips").display()
                 ))
-                .line("When you know what you are doing, you may fix any typos and then use --force"));
+                .line(
+                    "When you know what you are doing, you may fix any typos and then use --force",
+                ));
             }
             eprintln!("WARNING: host '{host}' does not exist in ips/ - hopefully you know what you are doing via --force");
         }

@@ -147,7 +147,12 @@ struct GlobalArgs {
     #[arg(long, global = true, value_name = "PORT")]
     ssh_port: Option<u16>,
     /// Accepted and ignored (see --no-ssh).
-    #[arg(long, global = true, value_name = "OPTIONS", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "OPTIONS",
+        allow_hyphen_values = true
+    )]
     ssh_opts: Option<String>,
     /// Accepted and ignored, as by the original (obsolete).
     #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
@@ -691,34 +696,34 @@ impl Command {
     /// Whether the command only reads the tree (it may trigger the kernel and wait): the
     /// commands that work with `--host=<other>`.
     fn only_reads(&self) -> bool {
-        match self {
+        matches!(
+            self,
             Command::View(_)
-            | Command::Events(_)
-            | Command::Cat(_)
-            | Command::Show(_)
-            | Command::ShowErrors(_)
-            | Command::ShowState(_)
-            | Command::ShowInfo(_)
-            | Command::GetLink(_)
-            | Command::GetEmergencyLimit(_)
-            | Command::GetSystemdUnit(_)
-            | Command::GetSystemdWant(_)
-            | Command::LowlevelLsHostIps
-            | Command::WaitResource(_)
-            | Command::WaitUmount(_)
-            | Command::WaitCluster
-            | Command::UpdateCluster(_)
-            | Command::ActivateGuest(_)
-            | Command::MergeClusterList
-            | Command::MergeClusterCheck(_)
-            | Command::SplitCluster
-            | Command::Version
-            | Command::LogDump(_)
-            | Command::GenerateCompletion(_)
-            | Command::NotYet(_)
-            | Command::Drbd(_) => true,
-            _ => false,
-        }
+                | Command::Events(_)
+                | Command::Cat(_)
+                | Command::Show(_)
+                | Command::ShowErrors(_)
+                | Command::ShowState(_)
+                | Command::ShowInfo(_)
+                | Command::GetLink(_)
+                | Command::GetEmergencyLimit(_)
+                | Command::GetSystemdUnit(_)
+                | Command::GetSystemdWant(_)
+                | Command::LowlevelLsHostIps
+                | Command::WaitResource(_)
+                | Command::WaitUmount(_)
+                | Command::WaitCluster
+                | Command::UpdateCluster(_)
+                | Command::ActivateGuest(_)
+                | Command::MergeClusterList
+                | Command::MergeClusterCheck(_)
+                | Command::SplitCluster
+                | Command::Version
+                | Command::LogDump(_)
+                | Command::GenerateCompletion(_)
+                | Command::NotYet(_)
+                | Command::Drbd(_)
+        )
     }
 
     /// The name of the one new resource of `create-resource` and `join-resource`.
@@ -884,11 +889,7 @@ fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         },
         None => return argv,
     };
-    let view_option = |a: &Option<&str>| {
-        a.is_some_and(|a| {
-            a.starts_with("--macro=")
-        })
-    };
+    let view_option = |a: &Option<&str>| a.is_some_and(|a| a.starts_with("--macro="));
     let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(argv.len() + 1);
     let mut moved = Vec::new();
     for (i, a) in argv.iter().enumerate().take(k) {
@@ -915,7 +916,9 @@ fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
 
 /// Takes the `--ip-<peer>=<address>` options out of the command line (clap knows no option
 /// names made of a prefix and a host name); exits with status 2 on a bad one.
-fn take_peer_ips(argv: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Vec<(String, String)>) {
+fn take_peer_ips(
+    argv: Vec<std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Vec<(String, String)>) {
     let mut rest = Vec::with_capacity(argv.len());
     let mut ips = Vec::new();
     let mut options_end = false;
@@ -1135,7 +1138,11 @@ fn main() -> ExitCode {
             .report(name);
     }
     let line: Vec<String> = std::env::args().skip(1).collect();
-    syslog(logger.as_deref(), name, &format!("marsadm {}", line.join(" ")));
+    syslog(
+        logger.as_deref(),
+        name,
+        &format!("marsadm {}", line.join(" ")),
+    );
     match run(&cli.command, options, name, parallel) {
         Ok(()) => {
             syslog(logger.as_deref(), name, "EXIT 0");

@@ -181,7 +181,9 @@ pub(crate) fn handshake(
     let frame = decode_frame(&buf[..len]).map_err(|e| std::io::Error::other(format!("{e}")))?;
     let server_nonce = match frame.message {
         Message::Challenge(c) => c.server_nonce,
-        Message::Refuse(r) if r.code == RefuseCode::AuthFailed => return Ok((Check::WrongSecret, stream)),
+        Message::Refuse(r) if r.code == RefuseCode::AuthFailed => {
+            return Ok((Check::WrongSecret, stream))
+        }
         Message::Refuse(r) => return Ok((Check::Refused(r.code, r.message.to_string()), stream)),
         other => {
             return Err(std::io::Error::other(format!(

@@ -18,11 +18,24 @@ fn cluster(tag: &str) -> Fixture {
 #[test]
 fn host_option_reads_as_the_other_host() {
     let f = cluster("hostread");
-    f.put_link("resource-r0/todo-bravo/emergency-limit", "42", (1_900_000_000, 0));
+    f.put_link(
+        "resource-r0/todo-bravo/emergency-limit",
+        "42",
+        (1_900_000_000, 0),
+    );
     let run = f.run(&["get-emergency-limit", "r0", "--host=bravo"]);
     run.ok();
-    assert!(run.stdout.contains("ATTENTION: acting as if I were host 'bravo'"), "{}", run.stdout);
-    assert!(run.stdout.lines().any(|l| l.trim() == "42"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ATTENTION: acting as if I were host 'bravo'"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.lines().any(|l| l.trim() == "42"),
+        "{}",
+        run.stdout
+    );
     // Before the command too; a macro evaluated as bravo.
     let run = f.run(&["--host=bravo", "view-todo-attach", "r0"]);
     run.ok();
@@ -33,12 +46,20 @@ fn host_option_refuses_changes_in_another_hosts_name() {
     let f = cluster("hostwrite");
     let before = f.snapshot();
     f.run(&["--host=bravo", "pause-sync", "r0", "--force"])
-        .refused("'pause-sync' would change the tree in the name of host 'bravo', but this is 'alpha'");
+        .refused(
+            "'pause-sync' would change the tree in the name of host 'bravo', but this is 'alpha'",
+        );
     f.run(&["--host=bravo", "set-link", "x", "userspace/x"])
         .refused("in the name of host 'bravo'");
     assert_eq!(f.snapshot(), before, "nothing written");
     // --dry-run tells what would be written.
-    let run = f.run(&["--host=bravo", "--dry-run", "set-emergency-limit", "r0", "5"]);
+    let run = f.run(&[
+        "--host=bravo",
+        "--dry-run",
+        "set-emergency-limit",
+        "r0",
+        "5",
+    ]);
     assert!(
         run.stdout.contains("todo-bravo/emergency-limit"),
         "{}\n{}",
@@ -57,10 +78,15 @@ fn host_option_needs_a_member_unless_forced() {
     let before = f.snapshot();
     f.run(&["--host=zulu", "view", "r0"])
         .refused("Host 'zulu' does not exist");
-    f.run(&["--host=bad.name", "view", "r0"]).refused("--host=bad.name");
+    f.run(&["--host=bad.name", "view", "r0"])
+        .refused("--host=bad.name");
     let run = f.run(&["--host=zulu", "--force", "view-todo-attach", "r0"]);
     run.ok();
-    assert!(run.stderr.contains("hopefully you know what you are doing"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hopefully you know what you are doing"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.snapshot(), before);
 }
 
@@ -75,9 +101,12 @@ fn ip_options_give_addresses() {
     let run = g.run(&["create-cluster", "--ip-alpha=10.8.8.8"]);
     run.ok();
     assert_eq!(g.value("ips/ip-alpha"), "10.8.8.8");
-    assert!(run.stderr.contains("Using IP '10.8.8.8' from command line for 'alpha'"));
+    assert!(run
+        .stderr
+        .contains("Using IP '10.8.8.8' from command line for 'alpha'"));
     // A new host's first address.
-    f.run(&["lowlevel-set-host-ip", "bravo", "--ip-bravo=10.9.9.10"]).ok();
+    f.run(&["lowlevel-set-host-ip", "bravo", "--ip-bravo=10.9.9.10"])
+        .ok();
     assert_eq!(f.value("ips/ip-bravo"), "10.9.9.10");
     // Bad ones: usage errors, nothing changed.
     let before = f.snapshot();
@@ -120,13 +149,20 @@ fn primary_refuses_while_another_member_syncs_unless_ignore_sync() {
     assert_eq!(f.snapshot(), before, "nothing written");
     // With --ignore-sync that check passes (the handover then waits for alpha, which does
     // not answer here: exit 3 or another refusal, but not this one).
-    let run = f.run_as("charlie", &["--ignore-sync", "primary", "r0", "--timeout=0"]);
+    let run = f.run_as(
+        "charlie",
+        &["--ignore-sync", "primary", "r0", "--timeout=0"],
+    );
     assert!(
         !run.stderr.contains("First wait for sync finished"),
         "{}",
         run.stderr
     );
-    assert!(run.stdout.contains("Allowing handover in cases of sync"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Allowing handover in cases of sync"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -149,7 +185,13 @@ fn singlestep_needs_a_terminal_and_turns_off_parallel() {
     run.refused("standard input is no tty");
     assert_eq!(f.snapshot(), before);
     // --parallel given later turns --singlestep off.
-    let run = f.run(&["--singlestep", "--parallel", "pause-sync", "r0", "--timeout=0"]);
+    let run = f.run(&[
+        "--singlestep",
+        "--parallel",
+        "pause-sync",
+        "r0",
+        "--timeout=0",
+    ]);
     assert_ne!(run.code, 1, "{}", run.stderr);
     assert_eq!(f.value("resource-r0/todo-alpha/sync"), "0");
 }
@@ -182,7 +224,11 @@ fn in_terminal(f: &Fixture, args: &str, input: &str) -> Run {
 
 #[test]
 fn singlestep_asks_before_each_step() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("script(1) missing: skipped");
         return;
     }
@@ -191,28 +237,37 @@ fn singlestep_asks_before_each_step() {
     // One RETURN: the batch is written, then the wait asks and the input ends there.
     let run = in_terminal(&f, "--singlestep pause-sync r0 --timeout=0", "\n");
     assert!(
-        run.stdout.contains("DEBUGGING: type RETURN for starting phase 1: write the links"),
+        run.stdout
+            .contains("DEBUGGING: type RETURN for starting phase 1: write the links"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("DEBUGGING: continue phase 1"), "{}", run.stdout);
-    assert_eq!(f.value("resource-r0/todo-alpha/sync"), "0");
     assert!(
-        run.stdout.contains("phase 2: wait until"),
+        run.stdout.contains("DEBUGGING: continue phase 1"),
         "{}",
         run.stdout
     );
+    assert_eq!(f.value("resource-r0/todo-alpha/sync"), "0");
+    assert!(run.stdout.contains("phase 2: wait until"), "{}", run.stdout);
 }
 
 #[test]
 fn singlestep_stops_before_the_first_step_at_end_of_input() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         return;
     }
     let f = cluster("steps0");
     let before = f.snapshot();
     let run = in_terminal(&f, "--singlestep pause-sync r0 --timeout=0", "");
-    assert!(run.stdout.contains("stopped before phase 1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("stopped before phase 1"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(f.snapshot(), before);
 }
 
@@ -230,12 +285,23 @@ fn threshold_and_stuck_seconds_are_global_with_size_suffixes() {
         assert_eq!(run.stdout.trim(), want, "{arg}");
     }
     // Before the command, and --stuck-seconds likewise.
-    let run = f.run(&["--threshold=3k", "--stuck-seconds=77", "view", "r0", "--macro=%{threshold} %{stuck-seconds}"]);
+    let run = f.run(&[
+        "--threshold=3k",
+        "--stuck-seconds=77",
+        "view",
+        "r0",
+        "--macro=%{threshold} %{stuck-seconds}",
+    ]);
     run.ok();
     assert_eq!(run.stdout.trim(), "3000 77");
     // Accepted after any command (the original takes every option everywhere).
-    f.run(&["get-emergency-limit", "r0", "--threshold=1M", "--stuck-seconds=5"])
-        .ok();
+    f.run(&[
+        "get-emergency-limit",
+        "r0",
+        "--threshold=1M",
+        "--stuck-seconds=5",
+    ])
+    .ok();
     let run = f.run(&["view", "r0", "--threshold=1x"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
@@ -259,10 +325,16 @@ fn logger_gets_the_command_line_and_the_outcome() {
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines[0].starts_with("-t marsadm (cmd: get-emergency-limit) marsadm "), "{text}");
+    assert!(
+        lines[0].starts_with("-t marsadm (cmd: get-emergency-limit) marsadm "),
+        "{text}"
+    );
     assert!(lines[0].ends_with("get-emergency-limit r0"), "{text}");
     assert_eq!(lines[1], "-t marsadm (cmd: get-emergency-limit) EXIT 0");
-    assert!(lines[3].contains("EXIT 1: resource 'r9' does not exist"), "{text}");
+    assert!(
+        lines[3].contains("EXIT 1: resource 'r9' does not exist"),
+        "{text}"
+    );
     // Not executable: refused.
     let before = f.snapshot();
     f.run(&["--logger=/nonexistent/logger", "pause-sync", "r0"])

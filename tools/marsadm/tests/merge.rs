@@ -105,7 +105,9 @@ fn listing_peer(
                 };
                 w.push(&dent).unwrap();
             }
-            let n = w.finish(Stamp::new(5, 0), frame.header.tag, i == 0).unwrap();
+            let n = w
+                .finish(Stamp::new(5, 0), frame.header.tag, i == 0)
+                .unwrap();
             s.write_all(&buf[..n]).unwrap();
         }
         true
@@ -119,8 +121,12 @@ const BRAVO_UUID: &str = "charlie_1900000000.000000000";
 fn cluster(tag: &str) -> Fixture {
     let f = Fixture::new(tag);
     let secret = secret_file(&f, "secret", SECRET_HEX);
-    f.run(&["create-cluster", "--ip=10.0.0.1", &format!("--secret-file={secret}")])
-        .ok();
+    f.run(&[
+        "create-cluster",
+        "--ip=10.0.0.1",
+        &format!("--secret-file={secret}"),
+    ])
+    .ok();
     f.run(&["create-resource", "r0", f.disk_arg()]).ok();
     f
 }
@@ -154,20 +160,42 @@ fn merge_cluster_list_prints_uuid_addresses_and_resources() {
 #[test]
 fn merge_cluster_check_finds_common_resources_and_changes_nothing() {
     let f = cluster("mcheck");
-    let (addr, peer) = listing_peer(SECRET_HEX, "charlie", BRAVO_UUID, other_cluster("r0", BRAVO_UUID));
+    let (addr, peer) = listing_peer(
+        SECRET_HEX,
+        "charlie",
+        BRAVO_UUID,
+        other_cluster("r0", BRAVO_UUID),
+    );
     let before = f.snapshot();
     let run = f.run(&["merge-cluster-check", "charlie", &addr]);
     run.refused("cannot merge cluster 'charlie' due to 1 conflicts");
-    assert!(run.stderr.contains("common resource 'r0'"), "{}", run.stderr);
-    assert!(run.stdout.contains("new peer 'delta' ip='10.0.0.4'"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("common resource 'r0'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("new peer 'delta' ip='10.0.0.4'"),
+        "{}",
+        run.stdout
+    );
     assert!(peer.join().unwrap(), "the listing was asked for");
     assert_eq!(f.snapshot(), before);
 
     // Disjoint names: the check passes (exit 0), still nothing written.
-    let (addr, peer) = listing_peer(SECRET_HEX, "charlie", BRAVO_UUID, other_cluster("r7", BRAVO_UUID));
+    let (addr, peer) = listing_peer(
+        SECRET_HEX,
+        "charlie",
+        BRAVO_UUID,
+        other_cluster("r7", BRAVO_UUID),
+    );
     let run = f.run(&["merge-cluster-check", "charlie", &addr]);
     run.ok();
-    assert!(run.stdout.contains("has a different UUID"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("has a different UUID"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("disjoint"), "{}", run.stdout);
     assert!(peer.join().unwrap());
     assert_eq!(f.snapshot(), before);
@@ -176,10 +204,21 @@ fn merge_cluster_check_finds_common_resources_and_changes_nothing() {
 #[test]
 fn merge_cluster_check_takes_the_address_from_ip_peer_option() {
     let f = cluster("mcheckip");
-    let (addr, peer) = listing_peer(SECRET_HEX, "charlie", BRAVO_UUID, other_cluster("r7", BRAVO_UUID));
-    let run = f.run(&["merge-cluster-check", "charlie", &format!("--ip-charlie={addr}")]);
+    let (addr, peer) = listing_peer(
+        SECRET_HEX,
+        "charlie",
+        BRAVO_UUID,
+        other_cluster("r7", BRAVO_UUID),
+    );
+    let run = f.run(&[
+        "merge-cluster-check",
+        "charlie",
+        &format!("--ip-charlie={addr}"),
+    ]);
     run.ok();
-    assert!(run.stderr.contains(&format!("Using IP '{addr}' from command line for 'charlie'")));
+    assert!(run.stderr.contains(&format!(
+        "Using IP '{addr}' from command line for 'charlie'"
+    )));
     assert!(peer.join().unwrap());
 }
 
@@ -188,11 +227,21 @@ fn merge_cluster_refuses_another_secret_and_another_uuid() {
     let f = cluster("mrefuse");
     let before = f.snapshot();
     let other = "ff".repeat(32);
-    let (addr, peer) = listing_peer(&other, "charlie", BRAVO_UUID, other_cluster("r7", BRAVO_UUID));
+    let (addr, peer) = listing_peer(
+        &other,
+        "charlie",
+        BRAVO_UUID,
+        other_cluster("r7", BRAVO_UUID),
+    );
     f.run(&["merge-cluster", "charlie", &addr])
         .refused("holds another cluster secret");
     assert!(!peer.join().unwrap());
-    let (addr, peer) = listing_peer(SECRET_HEX, "charlie", BRAVO_UUID, other_cluster("r7", BRAVO_UUID));
+    let (addr, peer) = listing_peer(
+        SECRET_HEX,
+        "charlie",
+        BRAVO_UUID,
+        other_cluster("r7", BRAVO_UUID),
+    );
     f.run(&["merge-cluster", "charlie", &addr])
         .refused("not possible with this kernel");
     assert!(peer.join().unwrap());
@@ -229,14 +278,27 @@ fn split_cluster_prints_the_groups_and_refuses_to_split() {
     let before = f.snapshot();
     let run = f.run(&["split-cluster"]);
     run.refused("cannot split the cluster into these 2 groups");
-    assert!(run.stdout.contains("#1: alpha => alpha,bravo"), "{}", run.stdout);
-    assert!(run.stdout.contains("#2: charlie => charlie"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("#1: alpha => alpha,bravo"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("#2: charlie => charlie"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(f.snapshot(), before);
     // One group: nothing to do.
     f.put_link("resource-r5/data-bravo", "/dev/z", (1_900_000_000, 0));
     let run = f.run(&["split-cluster"]);
     run.ok();
-    assert!(run.stdout.contains("Nothing to do: there are only 1 group(s)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Nothing to do: there are only 1 group(s)"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -280,6 +342,7 @@ fn create_and_join_resource_refuse_a_list() {
         .refused("you must explicitly name a single new resource");
     f.run(&["join-resource", "r1,r2", f.disk_arg()])
         .refused("you must explicitly name a single new resource");
-    f.run(&["join-resource", "all", f.disk_arg()]).refused("'all'");
+    f.run(&["join-resource", "all", f.disk_arg()])
+        .refused("'all'");
     assert_eq!(f.snapshot(), before);
 }

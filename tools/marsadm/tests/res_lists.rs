@@ -279,7 +279,11 @@ fn commands_with_further_arguments_take_lists_too() {
     let run = f.run(&["set-replay", "r0,r2", "1"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(order(&run.stdout), ["r0", "r2"]);
-    assert!(run.stderr.contains("2 of 2 resources did not succeed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2 of 2 resources did not succeed"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.snapshot(), before);
     // activate-guest of every resource this host is member of.
     let run = f.run(&["activate-guest", "all"]);
@@ -294,16 +298,35 @@ fn commands_with_further_arguments_take_lists_too() {
 fn a_unit_stack_makes_a_list_parallel_as_in_the_original() {
     let f = cluster("stack-parallel");
     let run = f.run(&["pause-sync", "r0,r2", "--verbose", "--timeout=0"]);
-    assert!(!run.stdout.contains("acting like --parallel=0"), "{}", run.stdout);
-    f.put_link("resource-r2/systemd-start-unit", "mnt-r2.mount", (1_900_000_000, 0));
+    assert!(
+        !run.stdout.contains("acting like --parallel=0"),
+        "{}",
+        run.stdout
+    );
+    f.put_link(
+        "resource-r2/systemd-start-unit",
+        "mnt-r2.mount",
+        (1_900_000_000, 0),
+    );
     let run = f.run(&["resume-sync", "r0,r2", "--verbose", "--timeout=0"]);
     assert!(
-        run.stdout.contains("Systemd is activated, acting like --parallel=0"),
+        run.stdout
+            .contains("Systemd is activated, acting like --parallel=0"),
         "{}",
         run.stdout
     );
     // --singlestep (no terminal here: refused before anything) keeps it sequential; an
     // explicit --parallel=1 is kept.
-    let run = f.run(&["resume-sync", "r0,r2", "--verbose", "--parallel=1", "--timeout=0"]);
-    assert!(!run.stdout.contains("acting like --parallel=0"), "{}", run.stdout);
+    let run = f.run(&[
+        "resume-sync",
+        "r0,r2",
+        "--verbose",
+        "--parallel=1",
+        "--timeout=0",
+    ]);
+    assert!(
+        !run.stdout.contains("acting like --parallel=0"),
+        "{}",
+        run.stdout
+    );
 }
