@@ -25,7 +25,7 @@ use crate::secret::{self, Check};
 use crate::tree_io::{trigger, Batch, MARSADM_FEATURE_VERSION};
 use mars_core::lamport::Stamp;
 use mars_core::names::check_name;
-use mars_core::tree_value::{IpAddress, ANY_UUID, NONE_VALUE};
+use mars_core::tree_value::{is_tombstone, IpAddress, ANY_UUID, NONE_VALUE};
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 
 /// Arguments of `create-cluster`.
@@ -515,13 +515,45 @@ fn other_members(ctx: &Ctx) -> Vec<String> {
 /// the start, i.e. every peer has done a round after it heard from us and we have pulled it
 /// since. Fails with exit code 3 naming the peers not heard from within `--timeout`.
 pub(crate) fn wait_cluster(ctx: &Ctx) -> CmdResult {
+    wait_peers(ctx, other_members(ctx))
+}
+
+/// Arguments of `wait-cluster`.
+#[derive(clap::Args)]
+pub(crate) struct WaitClusterArgs {
+    /// Wait only for the other members of this resource (data- or device- link); a list or
+    /// `all`: every member of the cluster (as the original).
+    res: Option<String>,
+}
+
+/// `marsadm wait-cluster [<res>]`: as [`wait_cluster`], for the other members of `<res>`
+/// only when one resource is given.
+pub(crate) fn wait_cluster_cmd(ctx: &Ctx, args: &WaitClusterArgs) -> CmdResult {
+    let Some(res) = args.res.as_deref().filter(|r| !crate::res_list::is_list(r)) else {
+        if let Some(list) = args.res.as_deref().filter(|r| *r != "all") {
+            crate::res_list::expand(ctx, list)?;
+        }
+        return wait_cluster(ctx);
+    };
+    let dir = ctx.existing_res(res)?;
+    let peers: Vec<String> = other_members(ctx)
+        .into_iter()
+        .filter(|h| {
+            [format!("{dir}/data-{h}"), format!("{dir}/device-{h}")]
+                .iter()
+                .any(|rel| ctx.tree.value(rel).is_some_and(|v| !is_tombstone(&v)))
+        })
+        .collect();
+    wait_peers(ctx, peers)
+}
+
+fn wait_peers(ctx: &Ctx, peers: Vec<String>) -> CmdResult {
     let tree = &ctx.tree;
     if !tree.module_loaded() {
         return Err(Fail::refused(
             "the mars module is not loaded: there is no news from peers",
         ));
     }
-    let peers = other_members(ctx);
     let (start, _) = tree.lamport_now()?;
     let code = trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL;
     let heard = |peer: &String| {

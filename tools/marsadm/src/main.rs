@@ -231,8 +231,10 @@ enum Command {
     LeaveCluster,
     /// Ask every peer for news and wait until each one has done a round since and its
     /// heartbeat arrived here (actual-<peer>/time), within --timeout.
+    ///
+    /// With RES: only the other members of that resource (data- or device- link).
     #[command(visible_alias = "wait-connect")]
-    WaitCluster,
+    WaitCluster(cmd_cluster::WaitClusterArgs),
     /// Merge the cluster that <PEER> belongs to with this one (same cluster secret needed).
     ///
     /// Checks first, over an authenticated session with <PEER> (as merge-cluster-check).
@@ -712,7 +714,7 @@ impl Command {
                 | Command::LowlevelLsHostIps
                 | Command::WaitResource(_)
                 | Command::WaitUmount(_)
-                | Command::WaitCluster
+                | Command::WaitCluster(_)
                 | Command::UpdateCluster(_)
                 | Command::ActivateGuest(_)
                 | Command::MergeClusterList
@@ -792,7 +794,7 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::CreateCluster(args) => cmd_cluster::create_cluster(&ctx, args),
         Command::JoinCluster(args) => cmd_cluster::join_cluster(&ctx, args),
         Command::LeaveCluster => cmd_cluster::leave_cluster(&ctx),
-        Command::WaitCluster => cmd_cluster::wait_cluster(&ctx),
+        Command::WaitCluster(args) => cmd_cluster::wait_cluster_cmd(&ctx, args),
         Command::MergeCluster(args) => cmd_merge::merge_cluster(&ctx, args),
         Command::MergeClusterCheck(args) => cmd_merge::merge_cluster_check(&ctx, args),
         Command::MergeClusterList => cmd_merge::merge_cluster_list(&ctx),
@@ -1031,7 +1033,7 @@ fn main() -> ExitCode {
         Command::CreateCluster(_) => "create-cluster",
         Command::JoinCluster(_) => "join-cluster",
         Command::LeaveCluster => "leave-cluster",
-        Command::WaitCluster => ctx::typed_name(&["wait-cluster", "wait-connect"]),
+        Command::WaitCluster(_) => ctx::typed_name(&["wait-cluster", "wait-connect"]),
         Command::UpdateCluster(_) => "update-cluster",
         Command::MergeCluster(_) => "merge-cluster",
         Command::MergeClusterCheck(_) => "merge-cluster-check",
