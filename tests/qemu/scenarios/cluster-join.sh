@@ -6,7 +6,9 @@
 # Promise: `marsadm create-cluster` on alpha and `marsadm join-cluster alpha` on every other
 # host make one cluster: the joiner gets alpha's uuid, every host learns every member's
 # address, and `marsadm wait-cluster` succeeds. A link written on any host shows up on every
-# other host within seconds with the same value and the same mtime (its Lamport stamp); a
+# other host within seconds with the same value and the same mtime (its Lamport stamp);
+# merge-cluster-check against a member finds the same uuid (it reads alpha's tree over an
+# authenticated session), merge-cluster has nothing to do, merge-cluster-list lists all; a
 # change is told to the peers at once (a write on alpha and the answers of the others take a
 # few seconds, not poll intervals). The last host cannot leave while it is member of a
 # resource, then `leave-cluster` works and the others stop exchanging with it. When it comes
@@ -64,6 +66,16 @@ fi
 check "the cluster uuid is alpha's" sh -c 'readlink /mars/uuid | grep -q "^alpha_[0-9]*\.[0-9]*$"'
 check "every member's address is known here" wait_for 90 all_ips_here
 check "wait-cluster" marsadm wait-cluster --timeout 60
+if [ "$h" != alpha ]; then
+	# merge-cluster-check asks alpha's kernel over an authenticated session (GetEnts).
+	check "merge-cluster-check alpha: the same cluster" sh -c \
+		'marsadm merge-cluster-check alpha | grep -q "has the same UUID"'
+	check "merge-cluster alpha: every member known, nothing to do" sh -c \
+		'marsadm merge-cluster alpha | grep -q "Nothing to do"'
+	check "merge-cluster-list names alpha's uuid and every member" sh -c \
+		'marsadm merge-cluster-list > /tmp/mcl && grep -q "^UUID: alpha_" /tmp/mcl &&
+		[ $(grep -c "^/mars/ips/ip-" /tmp/mcl) -eq '"$mars_nguests"' ]'
+fi
 
 # Every host writes a hello link, then tells its value and mtime in a second link.
 marsadm set-link "from-$h" "userspace/hello-$h"

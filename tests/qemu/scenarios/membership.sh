@@ -10,7 +10,8 @@
 #   unreachable address, a port where nothing listens, or the host's own address;
 #   join-resource of an unknown resource or with a too small device; create-resource of an
 #   existing resource name; leave-resource while switches are on or on the primary;
-#   delete-resource while members are left.
+#   delete-resource while members are left; deactivate-guest of a storage member; a change
+#   in another host's name (--host=alpha on bravo), which reads fine (view-is-primary).
 # * Log housekeeping (`marsadm cron` on alpha): a logfile a lagging secondary (bravo, replay
 #   paused) still needs is NOT deleted; once bravo has replayed it, it is deleted on alpha and
 #   bravo's fetched copy disappears too; the tombstone is collected once bravo has seen it
@@ -77,6 +78,15 @@ else
 		unchanged marsadm join-cluster alpha 10.77.0.2 --secret-file="$MARS_SECRET_FILE"
 	check "join-cluster alpha" wait_for 120 marsadm join-cluster alpha --timeout 120 --secret-file="$MARS_SECRET_FILE"
 	check "resource r0 arrived" wait_for 120 is $res/primary alpha
+	# Not a member yet: activate-guest only makes sure r0 is known (it asks alpha for news);
+	# there is no guest link to delete; acting as alpha reads alpha's state, changes nothing.
+	check "activate-guest r0 (writes no guest link)" sh -c \
+		"marsadm activate-guest r0 --timeout 60 && [ ! -e $res/device-bravo ]"
+	check "deactivate-guest r0: nothing to do" sh -c "marsadm deactivate-guest r0 | grep -q 'no guest'"
+	check "view as alpha with --host: alpha is primary" wait_for 60 sh -c \
+		"[ \"\$(marsadm --host=alpha view-is-primary r0 2>/dev/null | tail -n 1)\" = 1 ]"
+	check "a change in alpha's name is refused, nothing changes" \
+		unchanged marsadm --host=alpha pause-sync r0
 	check "make a 1 MiB device" sh -c "echo '0 2048 linear /dev/vda 0' | dmsetup create small && dmsetup mknodes small"
 	check "join-resource with a too small device is refused, nothing changes" \
 		unchanged marsadm join-resource r0 /dev/mapper/small
@@ -89,6 +99,8 @@ else
 	check "the full sync finished" wait_for 400 synced
 	check "replaying" wait_for 60 is $res/actual-bravo/is-replaying 1
 	check "leave-resource while up is refused, nothing changes" unchanged marsadm leave-resource r0
+	check "deactivate-guest of a storage member is refused, nothing changes" \
+		unchanged marsadm deactivate-guest r0
 	# Lag behind: keep fetching, stop replaying.
 	check "pause the replay" marsadm set-link 0 resource-r0/todo-bravo/allow-replay
 	check "replay stopped" wait_for 30 is $res/actual-bravo/is-replaying 0

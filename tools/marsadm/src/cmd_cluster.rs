@@ -25,16 +25,12 @@ use crate::secret::{self, Check};
 use crate::tree_io::{trigger, Batch, MARSADM_FEATURE_VERSION};
 use mars_core::lamport::Stamp;
 use mars_core::names::check_name;
-use mars_core::tree_value::{IpAddress, ANY_UUID, NONE_VALUE};
+use mars_core::tree_value::{is_tombstone, IpAddress, ANY_UUID, NONE_VALUE};
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 
 /// Arguments of `create-cluster`.
 #[derive(clap::Args)]
 pub(crate) struct CreateClusterArgs {
-    /// This host's IPv4 address for the peers (default: what the host name resolves to, else
-    /// the first address of a non-loopback interface).
-    #[arg(long, value_name = "ADDRESS")]
-    ip: Option<String>,
     /// Take the cluster secret from FILE (64 hex digits; - reads standard input) instead of
     /// making a new one from /dev/urandom. It is stored in /mars/.secret (mode 0600).
     #[arg(long, value_name = "FILE")]
@@ -65,7 +61,7 @@ pub(crate) fn create_cluster(ctx: &Ctx, args: &CreateClusterArgs) -> CmdResult {
         )));
     }
     ctx.check_mounted("create any cluster info")?;
-    let ip = own_ip(ctx, args.ip.as_deref())?;
+    let ip = own_ip(ctx, None)?;
     let host = &ctx.host;
     let secret = match &args.secret_file {
         Some(file) => secret::read_arg(file)?,
@@ -115,6 +111,8 @@ pub(crate) fn own_ip(ctx: &Ctx, given: Option<&str>) -> Result<String, Fail> {
     let host = &ctx.host;
     let (text, source) = if let Some(ip) = given {
         (ip.to_string(), "the command line")
+    } else if let Some(ip) = crate::ctx::known_ip(host, host) {
+        (ip, "the command line")
     } else if let Some(ip) = ctx.tree.value(&format!("ips/ip-{host}")) {
         (ip, "the tree")
     } else if let Some(ip) = resolve(host) {
@@ -142,7 +140,7 @@ fn usable(ip: Ipv4Addr) -> bool {
 }
 
 /// The first non-loopback IPv4 address the host name resolves to (`getent hosts`).
-fn resolve(host: &str) -> Option<Ipv4Addr> {
+pub(crate) fn resolve(host: &str) -> Option<Ipv4Addr> {
     (host, 0)
         .to_socket_addrs()
         .ok()?
@@ -154,7 +152,7 @@ fn resolve(host: &str) -> Option<Ipv4Addr> {
 
 /// The first non-loopback IPv4 address of `host` in /etc/hosts, for systems without a
 /// working resolver (minimal initramfs).
-fn etc_hosts(host: &str) -> Option<Ipv4Addr> {
+pub(crate) fn etc_hosts(host: &str) -> Option<Ipv4Addr> {
     let text = std::fs::read_to_string("/etc/hosts").ok()?;
     text.lines().find_map(|line| {
         let line = line.split('#').next().unwrap_or("");
@@ -203,9 +201,6 @@ pub(crate) struct JoinClusterArgs {
     peer: String,
     /// The member's IPv4 address (default: what its name resolves to, or /etc/hosts).
     peer_ip: Option<String>,
-    /// This host's IPv4 address for the peers (default as for create-cluster).
-    #[arg(long, value_name = "ADDRESS")]
-    ip: Option<String>,
     /// The cluster secret (required): a copy of /mars/.secret of a member; - reads standard
     /// input. Checked against <PEER> before anything changes.
     #[arg(long, value_name = "FILE")]
@@ -261,8 +256,12 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
         )
         .line("modprobe mars first"));
     }
-    let peer_ip = match &args.peer_ip {
-        Some(ip) => ip.clone(),
+    let peer_ip = match args
+        .peer_ip
+        .clone()
+        .or_else(|| crate::ctx::known_ip(peer, host))
+    {
+        Some(ip) => ip,
         None => resolve(peer)
             .or_else(|| etc_hosts(peer))
             .map(|ip| ip.to_string())
@@ -273,7 +272,7 @@ pub(crate) fn join_cluster(ctx: &Ctx, args: &JoinClusterArgs) -> CmdResult {
     };
     let parsed = IpAddress::parse(&peer_ip)
         .map_err(|e| Fail::refused(format!("IP address '{peer_ip}' of '{peer}': {e}")))?;
-    let ip = own_ip(ctx, args.ip.as_deref())?;
+    let ip = own_ip(ctx, None)?;
     if IpAddress::parse(&ip).is_ok_and(|own| own.octets == parsed.octets && own.port == parsed.port)
     {
         return Err(Fail::refused(format!(
@@ -516,13 +515,45 @@ fn other_members(ctx: &Ctx) -> Vec<String> {
 /// the start, i.e. every peer has done a round after it heard from us and we have pulled it
 /// since. Fails with exit code 3 naming the peers not heard from within `--timeout`.
 pub(crate) fn wait_cluster(ctx: &Ctx) -> CmdResult {
+    wait_peers(ctx, other_members(ctx))
+}
+
+/// Arguments of `wait-cluster`.
+#[derive(clap::Args)]
+pub(crate) struct WaitClusterArgs {
+    /// Wait only for the other members of this resource (data- or device- link); a list or
+    /// `all`: every member of the cluster (as the original).
+    res: Option<String>,
+}
+
+/// `marsadm wait-cluster [<res>]`: as [`wait_cluster`], for the other members of `<res>`
+/// only when one resource is given.
+pub(crate) fn wait_cluster_cmd(ctx: &Ctx, args: &WaitClusterArgs) -> CmdResult {
+    let Some(res) = args.res.as_deref().filter(|r| !crate::res_list::is_list(r)) else {
+        if let Some(list) = args.res.as_deref().filter(|r| *r != "all") {
+            crate::res_list::expand(ctx, list)?;
+        }
+        return wait_cluster(ctx);
+    };
+    let dir = ctx.existing_res(res)?;
+    let peers: Vec<String> = other_members(ctx)
+        .into_iter()
+        .filter(|h| {
+            [format!("{dir}/data-{h}"), format!("{dir}/device-{h}")]
+                .iter()
+                .any(|rel| ctx.tree.value(rel).is_some_and(|v| !is_tombstone(&v)))
+        })
+        .collect();
+    wait_peers(ctx, peers)
+}
+
+fn wait_peers(ctx: &Ctx, peers: Vec<String>) -> CmdResult {
     let tree = &ctx.tree;
     if !tree.module_loaded() {
         return Err(Fail::refused(
             "the mars module is not loaded: there is no news from peers",
         ));
     }
-    let peers = other_members(ctx);
     let (start, _) = tree.lamport_now()?;
     let code = trigger::LOCAL | trigger::FROM_REMOTE | trigger::TO_REMOTE_ALL;
     let heard = |peer: &String| {

@@ -46,6 +46,21 @@ pub(crate) struct ShowStateArgs {
     peer: Option<String>,
 }
 
+impl ShowStateArgs {
+    /// The resource argument (a list or `all` before expansion).
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+
+    /// The same arguments for one resource of a list.
+    pub(crate) fn for_res(&self, res: &str) -> ShowStateArgs {
+        ShowStateArgs {
+            res: res.to_string(),
+            peer: self.peer.clone(),
+        }
+    }
+}
+
 /// Arguments of `lowlevel-set-host-ip`.
 #[derive(clap::Args)]
 pub(crate) struct SetHostIpArgs {
@@ -504,11 +519,14 @@ pub(crate) fn set_host_ip(ctx: &Ctx, args: &SetHostIpArgs) -> CmdResult {
     let ip = match (&args.ip, peer == ctx.host) {
         (Some(ip), _) => ip.clone(),
         (None, true) => crate::cmd_cluster::own_ip(ctx, None)?,
-        (None, false) => {
-            return Err(Fail::refused(format!(
-                "give the address of the new host '{peer}'"
-            )))
-        }
+        (None, false) => match crate::ctx::known_ip(peer, &ctx.host) {
+            Some(ip) => ip,
+            None => {
+                return Err(Fail::refused(format!(
+                    "give the address of the new host '{peer}' (or --ip-{peer}=<address>)"
+                )))
+            }
+        },
     };
     let parsed =
         IpAddress::parse(&ip).map_err(|e| Fail::refused(format!("address '{ip}': {e}")))?;

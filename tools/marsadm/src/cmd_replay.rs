@@ -31,6 +31,21 @@ pub(crate) struct SetReplayArgs {
     nr: String,
 }
 
+impl SetReplayArgs {
+    /// The resource argument (a list or `all` before expansion).
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+
+    /// The same arguments for one resource of a list.
+    pub(crate) fn for_res(&self, res: &str) -> SetReplayArgs {
+        SetReplayArgs {
+            res: res.to_string(),
+            nr: self.nr.clone(),
+        }
+    }
+}
+
 /// `fake-sync RES`.
 pub(crate) fn fake_sync(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     let res = args.res.as_str();

@@ -457,6 +457,20 @@ fn device_size(ctx: &Ctx, device: &str) -> Result<u64, Fail> {
     Err(missing())
 }
 
+impl CreateResourceArgs {
+    /// The resource named.
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+}
+
+impl JoinResourceArgs {
+    /// The resource named.
+    pub(crate) fn res(&self) -> &str {
+        &self.res
+    }
+}
+
 /// Parses a size argument (`get_size`): a number with an optional unit suffix, lowercase in
 /// powers of 1000, uppercase in powers of 1024, and a multiple of 4096.
 pub(crate) fn parse_size(arg: &str) -> Result<u64, Fail> {

@@ -87,6 +87,58 @@ fn check_sync_finished(ctx: &Ctx, dir: &str, res: &str) -> CmdResult {
     Ok(())
 }
 
+/// The original's `check_sync_finished` for the other secondaries (more than two members):
+/// a handover while one of them still syncs restarts its sync from the new primary, so it
+/// is refused unless `--ignore-sync` (or `--force`); a member not heard from within twice
+/// `--window` does not count.
+fn check_others_synced(ctx: &Ctx, dir: &str, res: &str, old: Option<&str>) -> CmdResult {
+    let tree = &ctx.tree;
+    let members: Vec<String> = tree
+        .list(dir)
+        .into_iter()
+        .filter_map(|n| n.strip_prefix("data-").map(str::to_string))
+        .filter(|h| {
+            tree.value(&format!("{dir}/data-{h}"))
+                .is_some_and(|v| !mars_core::tree_value::is_tombstone(&v))
+        })
+        .collect();
+    if members.len() <= 2 {
+        return Ok(());
+    }
+    let allow = ctx.options.force || ctx.options.ignore_sync;
+    if allow {
+        println!(
+            "Allowing handover in cases of sync: force={} ignore_sync={}",
+            u8::from(ctx.options.force),
+            u8::from(ctx.options.ignore_sync)
+        );
+    }
+    let number = |rel: String| tree.value(&rel).and_then(|v| v.trim().parse::<u64>().ok());
+    let size = number(format!("{dir}/size")).unwrap_or(0);
+    for peer in &members {
+        if *peer == ctx.host || Some(peer.as_str()) == old {
+            continue;
+        }
+        let alive = tree
+            .link(&format!("actual-{peer}/time"))
+            .or_else(|| tree.link(&format!("{dir}/actual-{peer}/time")))
+            .is_some_and(|l| ctx.is_recent(l.stamp));
+        let synced = number(format!("{dir}/syncstatus-{peer}")).unwrap_or(0);
+        if synced >= size && size > 0 {
+            continue;
+        }
+        eprintln!("WARNING: Sync has not yet finished on host '{peer}' ({synced} of {size} bytes)");
+        eprintln!("WARNING: Changing the primary role during sync is dangerous for data consistency on host '{peer}'!");
+        if !allow && alive {
+            return Err(Fail::refused(format!(
+                "First wait for sync finished on '{peer}' before primary handover of '{res}', or use --ignore-sync"
+            ))
+            .line("HINT: consider the option --ignore-sync if you are sure that you want to restart the sync"));
+        }
+    }
+    Ok(())
+}
+
 fn open_count(ctx: &Ctx, dir: &str, host: &str) -> i64 {
     ctx.tree
         .value(&format!("{dir}/actual-{host}/open-count"))
@@ -162,6 +214,7 @@ pub(crate) fn primary(ctx: &Ctx, args: &ResArgs) -> CmdResult {
     );
     if designated.as_deref() != Some(host) {
         check_sync_finished(ctx, &dir, res)?;
+        check_others_synced(ctx, &dir, res, previous.as_deref())?;
     }
     todo_on(ctx, &dir, res, "attach", "attach")?;
     todo_on(ctx, &dir, res, "connect", "fetch")?;

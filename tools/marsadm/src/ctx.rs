@@ -22,13 +22,63 @@ pub(crate) struct Options {
     pub(crate) timeout: i64,
     /// `--window`: seconds within which a stamp counts as recent.
     pub(crate) window: u64,
+    /// `--ignore-sync`: `primary` hands over while another member still syncs.
+    pub(crate) ignore_sync: bool,
+    /// `--singlestep`: ask before each step (a batch written, a wait) of a command.
+    pub(crate) singlestep: bool,
+    /// `--threshold`: bytes below which progress counts as reached (macros).
+    pub(crate) threshold: u64,
+    /// `--stuck-seconds`: seconds after which `view` warns about a stuck fetch or replay.
+    pub(crate) stuck_seconds: u64,
+}
+
+/// The global options that are no plain values, set once by `main` before any command runs.
+#[derive(Debug, Default)]
+pub(crate) struct Globals {
+    /// `--host=<host>`: act as if on this host.
+    pub(crate) host: Option<String>,
+    /// `--ip-<peer>=<address>` (`None`: `--ip=<address>`, this host's), checked addresses.
+    pub(crate) ips: Vec<(Option<String>, String)>,
+}
+
+static GLOBALS: std::sync::OnceLock<Globals> = std::sync::OnceLock::new();
+
+/// Sets the global options (once; later calls change nothing).
+pub(crate) fn set_globals(globals: Globals) {
+    let _ = GLOBALS.set(globals);
+}
+
+fn globals() -> &'static Globals {
+    GLOBALS.get_or_init(Globals::default)
+}
+
+/// The address given for `host` on the command line: `--ip-<host>=`, or `--ip=` for `me`
+/// (the host this command acts as). The last one given wins, as in the original.
+pub(crate) fn known_ip(host: &str, me: &str) -> Option<String> {
+    globals()
+        .ips
+        .iter()
+        .rev()
+        .find(|(peer, _)| peer.as_deref().unwrap_or(me) == host)
+        .map(|(_, ip)| ip.clone())
+}
+
+/// Counts the steps of `--singlestep`.
+static STEP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether standard input is a terminal (`--singlestep` needs one).
+pub(crate) fn stdin_is_tty() -> bool {
+    // SAFETY: isatty has no preconditions; 0 is a valid descriptor number.
+    unsafe { libc::isatty(0) == 1 }
 }
 
 /// A command's environment.
 pub(crate) struct Ctx {
     pub(crate) tree: Tree,
-    /// This host's name (`uname -n`, or `MARS_HOST` in tests).
+    /// This host's name (`uname -n`, or `MARS_HOST` in tests; `--host` replaces it).
     pub(crate) host: String,
+    /// The real host name when `--host` names another host.
+    pub(crate) real_host: Option<String>,
     pub(crate) options: Options,
 }
 
@@ -102,14 +152,89 @@ impl Ctx {
     /// Sets up the environment and runs the checks the original runs before every command.
     pub(crate) fn new(options: Options, needs: Needs) -> Result<Ctx, Fail> {
         let tree = Tree::from_env();
-        let host = host_name()?;
+        let real = host_name()?;
+        let (host, real_host) = match globals().host.as_ref() {
+            Some(other) if *other != real => (other.clone(), Some(real)),
+            _ => (real, None),
+        };
         let ctx = Ctx {
             tree,
             host,
+            real_host,
             options,
         };
         ctx.preflight(needs)?;
+        ctx.check_acting_host()?;
         Ok(ctx)
+    }
+
+    /// With `--host=<other>`: the original's `check_id` of that name (it must be a member,
+    /// unless `--force`) and its warnings.
+    fn check_acting_host(&self) -> Result<(), Fail> {
+        let Some(real) = &self.real_host else {
+            return Ok(());
+        };
+        let host = &self.host;
+        let known = self
+            .tree
+            .value(&format!("ips/ip-{host}"))
+            .is_some_and(|v| !mars_core::tree_value::is_tombstone(&v));
+        if !known {
+            if !self.options.force {
+                return Err(Fail::refused(format!(
+                    "Host '{host}' does not exist in {}",
+                    self.tree.path("ips").display()
+                ))
+                .line(
+                    "When you know what you are doing, you may fix any typos and then use --force",
+                ));
+            }
+            eprintln!("WARNING: host '{host}' does not exist in ips/ - hopefully you know what you are doing via --force");
+        }
+        println!("ATTENTION: acting as if I were host '{host}' (this is '{real}')");
+        eprintln!("WARNING: some commands require local knowledge not available here.");
+        eprintln!("WARNING: thus something may fail or go wrong - use this at your risk!");
+        Ok(())
+    }
+
+    /// Refuses a change of the tree while acting as another host (`--host`): the keys of
+    /// host X are taken from X only, so links written here in X's name would never reach X
+    /// and would show a wrong state here (see marsadm(8), DIFFERENCES).
+    pub(crate) fn refuse_acting_as_other(&self, command: &str) -> Result<(), Fail> {
+        match &self.real_host {
+            Some(real) if !self.options.dry_run => Err(Fail::refused(format!(
+                "'{command}' would change the tree in the name of host '{}', but this is '{real}'",
+                self.host
+            ))
+            .line(format!(
+                "the peers take the keys of '{}' from '{}' only: run the command there",
+                self.host, self.host
+            ))
+            .line("--host=<other> works for commands that only read (view, show, wait-*, get-*, ...), and with --dry-run")),
+            _ => Ok(()),
+        }
+    }
+
+    /// `--singlestep`: tells the step about to start and waits for RETURN on the terminal;
+    /// refuses (the step not started) at the end of the input.
+    pub(crate) fn step(&self, what: &str) -> Result<(), Fail> {
+        if !self.options.singlestep {
+            return Ok(());
+        }
+        use std::io::Write;
+        let nr = STEP.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        print!("DEBUGGING: type RETURN for starting phase {nr}: {what}: ");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(n) if n > 0 => {
+                println!("DEBUGGING: continue phase {nr}: {what}");
+                Ok(())
+            }
+            _ => Err(Fail::refused(format!(
+                "DEBUGGING: end of input: stopped before phase {nr} ({what})"
+            ))),
+        }
     }
 
     fn preflight(&self, needs: Needs) -> Result<(), Fail> {
@@ -200,6 +325,10 @@ impl Ctx {
 
     /// Applies a batch with the global options.
     pub(crate) fn commit(&self, batch: Batch) -> Result<(), Fail> {
+        if !batch.is_empty() {
+            self.refuse_acting_as_other("this command")?;
+            self.step("write the links of this step")?;
+        }
         if !self.options.dry_run && !batch.is_empty() {
             self.fix_root()?;
         }
@@ -309,6 +438,9 @@ impl Ctx {
         what: &str,
         mut ok: impl FnMut(&Tree) -> bool,
     ) -> Result<(), Fail> {
+        if !ok(&self.tree) {
+            self.step(&format!("wait until {what}"))?;
+        }
         let start = Instant::now();
         let mut told = false;
         loop {

@@ -12,9 +12,11 @@ mod cmd_drbd;
 mod cmd_emergency;
 mod cmd_expert;
 mod cmd_features;
+mod cmd_guest;
 mod cmd_log;
 mod cmd_log_dump;
 mod cmd_member;
+mod cmd_merge;
 mod cmd_notyet;
 mod cmd_pause;
 mod cmd_replay;
@@ -76,10 +78,10 @@ struct Cli {
 #[derive(clap::Args)]
 struct GlobalArgs {
     /// Skip safety checks (and do not wait for the kernel). Dangerous: try --dry-run first.
-    #[arg(long, global = true)]
+    #[arg(long, short = 'f', global = true)]
     force: bool,
     /// Do not modify the tree; tell what would be written.
-    #[arg(long, global = true)]
+    #[arg(long, short = 'd', global = true)]
     dry_run: bool,
     /// Tell every link written and the Lamport time used.
     #[arg(long, short, global = true)]
@@ -107,6 +109,97 @@ struct GlobalArgs {
         value_name = "N"
     )]
     parallel: Option<usize>,
+    /// Ask on the terminal before each step of the command (each batch of links written and
+    /// each wait): a debugging aid. Turns off --parallel (the later of the two wins).
+    #[arg(long, global = true)]
+    singlestep: bool,
+    /// Act as if on cluster member HOST: commands that only read (view, show, wait-*, get-*)
+    /// show what this host knows of HOST; commands that change the tree are refused (a
+    /// host's keys are taken from that host only) unless with --dry-run.
+    #[arg(long = "host", id = "acting_host", global = true, value_name = "HOST")]
+    host: Option<String>,
+    /// This host's address (create-cluster, join-cluster, lowlevel-set-host-ip); as
+    /// --ip-<host>=ADDRESS. --ip-<peer>=ADDRESS gives the address of <peer> (join-cluster,
+    /// merge-cluster, merge-cluster-check, lowlevel-set-host-ip), in place of the tree or
+    /// name resolution.
+    #[arg(long = "ip", id = "global_ip", global = true, value_name = "ADDRESS")]
+    ip: Option<String>,
+    /// primary: hand over even while another member (not this host) still syncs.
+    #[arg(long, global = true)]
+    ignore_sync: bool,
+    /// Bytes below which progress counts as reached (view macros `*-threshold-reached`,
+    /// `default`); a number with an optional suffix k, m, g, t, p (powers of 1000) or K, M, G,
+    /// T, P (powers of 1024).
+    #[arg(long, global = true, default_value = "10M", value_parser = parse_threshold, value_name = "BYTES")]
+    threshold: u64,
+    /// Seconds of silence after which view macros warn about a stuck fetch or replay.
+    #[arg(long, global = true, default_value_t = 3600, value_name = "SECONDS")]
+    stuck_seconds: u64,
+    /// The syslog messenger: every command but view, version and log-dump logs its command
+    /// line and its outcome with `PATH -t marsadm`; empty: no syslog. Default /usr/bin/logger
+    /// when it exists (not with MARS_ROOT set, in tests).
+    #[arg(long, global = true, value_name = "PATH")]
+    logger: Option<String>,
+    /// Accepted for the original's scripts and ignored: marsadm never uses ssh or rsync.
+    #[arg(long, global = true)]
+    no_ssh: bool,
+    /// Accepted and ignored (see --no-ssh).
+    #[arg(long, global = true, value_name = "PORT")]
+    ssh_port: Option<u16>,
+    /// Accepted and ignored (see --no-ssh).
+    #[arg(
+        long,
+        global = true,
+        value_name = "OPTIONS",
+        allow_hyphen_values = true
+    )]
+    ssh_opts: Option<String>,
+    /// Accepted and ignored, as by the original (obsolete).
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
+    max_deletions: Option<i64>,
+}
+
+/// `--threshold`: a size as the original's `get_size` takes it (a fraction is allowed).
+fn parse_threshold(arg: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("'{arg}' must be a number, optionally followed by a suffix [kKmMgGtTpP] (lowercase: powers of 1000, uppercase: powers of 1024)")
+    };
+    let (number, unit) = match arg.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&arg[..i], Some(c)),
+        _ => (arg, None),
+    };
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let power = match unit.map(|c| c.to_ascii_lowercase()) {
+        None => 0,
+        Some('k') => 1,
+        Some('m') => 2,
+        Some('g') => 3,
+        Some('t') => 4,
+        Some('p') => 5,
+        Some(_) => return Err(bad()),
+    };
+    let base: u128 = if unit.is_some_and(|c| c.is_ascii_uppercase()) {
+        1024
+    } else {
+        1000
+    };
+    let factor = base.pow(power);
+    let int: u128 = int.parse().map_err(|_| bad())?;
+    let mut value = int.checked_mul(factor).ok_or_else(bad)?;
+    if !frac.is_empty() {
+        let digits = frac.len().min(18) as u32;
+        let frac: u128 = frac[..digits as usize].parse().map_err(|_| bad())?;
+        value = value
+            .checked_add(frac.saturating_mul(factor) / 10u128.pow(digits))
+            .ok_or_else(bad)?;
+    }
+    u64::try_from(value).map_err(|_| bad())
 }
 
 #[derive(Subcommand)]
@@ -138,8 +231,34 @@ enum Command {
     LeaveCluster,
     /// Ask every peer for news and wait until each one has done a round since and its
     /// heartbeat arrived here (actual-<peer>/time), within --timeout.
+    ///
+    /// With RES: only the other members of that resource (data- or device- link).
     #[command(visible_alias = "wait-connect")]
-    WaitCluster,
+    WaitCluster(cmd_cluster::WaitClusterArgs),
+    /// Merge the cluster that <PEER> belongs to with this one (same cluster secret needed).
+    ///
+    /// Checks first, over an authenticated session with <PEER> (as merge-cluster-check).
+    /// With the same cluster uuid on both sides it writes the addresses of the peer's
+    /// members unknown here and asks every peer for news. With different uuids it refuses:
+    /// the kernels exchange nothing across cluster uuids, and a host keeps its uuid.
+    MergeCluster(cmd_merge::MergeArgs),
+    /// Check whether the cluster of <PEER> could be merged: print both uuids and every
+    /// resource name found in both clusters (exit 1 if any). Writes nothing.
+    MergeClusterCheck(cmd_merge::MergeArgs),
+    /// Print this host's cluster uuid, its address links and its resource directories.
+    MergeClusterList,
+    /// Deprecated, for experts: print the groups of members that share resources; refused
+    /// when there is more than one (each host's address is taken from that host only, so no
+    /// host can remove the others' addresses).
+    SplitCluster,
+    /// Make resource <RES> known here: as update-cluster, then succeed when it is known.
+    ///
+    /// Writes nothing: every host receives every resource's links anyway (the original's
+    /// guest link device-<host> would mean membership here).
+    ActivateGuest(cmd_switch::ResArgs),
+    /// Stop being a guest of <RES>: deletes device-<host> left by the original's
+    /// activate-guest; refused on a storage member (data-<host> or replay-<host>).
+    DeactivateGuest(cmd_switch::ResArgs),
     /// Fetch the links of every member now: as wait-cluster (it asks every peer for news and
     /// waits, within --timeout, until each one's heartbeat arrived since). RES is checked,
     /// then every peer is asked, as in the original.
@@ -429,12 +548,6 @@ struct ViewArgs {
     /// The macro of `view-<MACRO>` (set by that command form).
     #[arg(long, hide = true, value_name = "MACRO")]
     view_macro: Option<String>,
-    /// Bytes below which progress counts as reached (`*-threshold-reached`, `default`).
-    #[arg(long, default_value_t = 10 << 20, value_name = "BYTES")]
-    threshold: u64,
-    /// Seconds after which `view` warns that a fetch appears stuck.
-    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
-    stuck_seconds: u64,
     /// Print metrics in the Prometheus text exposition format (Documentation/install.rst).
     #[arg(long, conflicts_with_all = ["json", "macro_text", "view_macro"])]
     prometheus: bool,
@@ -465,8 +578,8 @@ fn view(ctx: &Ctx, args: &ViewArgs) -> CmdResult {
             name: args.view_macro.as_deref().unwrap_or("default"),
             text: args.macro_text.as_deref(),
             args: &args.macro_args,
-            threshold: args.threshold,
-            stuck_seconds: args.stuck_seconds,
+            threshold: ctx.options.threshold,
+            stuck_seconds: ctx.options.stuck_seconds,
         };
         return macros::run(ctx, &request, &resources, all);
     }
@@ -510,7 +623,15 @@ impl Command {
             | Command::ErrPurgeAll(a)
             | Command::LinkPurgeAll(a)
             | Command::FakeSync(a)
+            | Command::ActivateGuest(a)
+            | Command::DeactivateGuest(a)
+            | Command::GetSystemdUnit(a)
+            | Command::GetSystemdWant(a)
             | Command::WaitUmount(a) => Some(&a.res),
+            Command::SetSystemdUnit(a) => Some(&a.res),
+            Command::ShowState(a) => Some(a.res()),
+            Command::SetReplay(a) => Some(a.res()),
+            Command::SetSystemdWant(a) => Some(&a.res),
             Command::WaitResource(a) => Some(a.res()),
             Command::SetEmergencyLimit(a) => Some(a.res()),
             Command::LogRotate(a) => Some(a.res()),
@@ -548,6 +669,21 @@ impl Command {
             Command::LinkPurgeAll(_) => Command::LinkPurgeAll(one()),
             Command::FakeSync(_) => Command::FakeSync(one()),
             Command::WaitUmount(_) => Command::WaitUmount(one()),
+            Command::ActivateGuest(_) => Command::ActivateGuest(one()),
+            Command::ShowState(a) => Command::ShowState(a.for_res(res)),
+            Command::SetReplay(a) => Command::SetReplay(a.for_res(res)),
+            Command::DeactivateGuest(_) => Command::DeactivateGuest(one()),
+            Command::GetSystemdUnit(_) => Command::GetSystemdUnit(one()),
+            Command::GetSystemdWant(_) => Command::GetSystemdWant(one()),
+            Command::SetSystemdUnit(a) => Command::SetSystemdUnit(cmd_systemd::SetUnitArgs {
+                res: res.to_string(),
+                start: a.start.clone(),
+                stop: a.stop.clone(),
+            }),
+            Command::SetSystemdWant(a) => Command::SetSystemdWant(cmd_systemd::SetWantArgs {
+                res: res.to_string(),
+                host: a.host.clone(),
+            }),
             Command::WaitResource(a) => Command::WaitResource(a.for_res(res)),
             Command::SetEmergencyLimit(a) => Command::SetEmergencyLimit(a.for_res(res)),
             Command::LogRotate(a) => Command::LogRotate(a.for_res(res)),
@@ -558,14 +694,76 @@ impl Command {
             _ => return None,
         })
     }
+
+    /// Whether the command only reads the tree (it may trigger the kernel and wait): the
+    /// commands that work with `--host=<other>`.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::View(_)
+                | Command::Events(_)
+                | Command::Cat(_)
+                | Command::Show(_)
+                | Command::ShowErrors(_)
+                | Command::ShowState(_)
+                | Command::ShowInfo(_)
+                | Command::GetLink(_)
+                | Command::GetEmergencyLimit(_)
+                | Command::GetSystemdUnit(_)
+                | Command::GetSystemdWant(_)
+                | Command::LowlevelLsHostIps
+                | Command::WaitResource(_)
+                | Command::WaitUmount(_)
+                | Command::WaitCluster(_)
+                | Command::UpdateCluster(_)
+                | Command::ActivateGuest(_)
+                | Command::MergeClusterList
+                | Command::MergeClusterCheck(_)
+                | Command::SplitCluster
+                | Command::Version
+                | Command::LogDump(_)
+                | Command::GenerateCompletion(_)
+                | Command::NotYet(_)
+                | Command::Drbd(_)
+        )
+    }
+
+    /// The name of the one new resource of `create-resource` and `join-resource`.
+    fn new_res(&self) -> Option<&str> {
+        match self {
+            Command::CreateResource(a) => Some(a.res()),
+            Command::JoinResource(a) => Some(a.res()),
+            _ => None,
+        }
+    }
 }
 
 fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>) -> CmdResult {
+    if let Some(arg) = command.new_res().filter(|arg| arg.contains(',')) {
+        return Err(Fail::refused(format!(
+            "Cannot combine command '{name}' with '{arg}': you must explicitly name a single new resource"
+        )));
+    }
     if let Some(arg) = command.res_list().filter(|arg| res_list::is_list(arg)) {
         let names = res_list::expand(&Ctx::new(options, Needs::Cluster)?, arg)?;
         if names.is_empty() {
             eprintln!("WARNING: resource qualifier 'all' does not match any resource this host is member of");
         }
+        // As the original: with a unit stack on one of them, the resources go in parallel
+        // unless the operator chose otherwise (each waits for systemd).
+        let parallel = match parallel {
+            None if !options.singlestep && names.len() > 1 => {
+                let ctx = Ctx::new(options, Needs::Cluster)?;
+                let stack = names
+                    .iter()
+                    .any(|r| systemd_trigger::configured(&ctx, &format!("resource-{r}")));
+                if stack && options.verbose {
+                    println!("Systemd is activated, acting like --parallel=0");
+                }
+                stack.then_some(0)
+            }
+            other => other,
+        };
         return res_list::run_each(&names, name, parallel, |res| match command.for_res(res) {
             Some(one) => run(&one, options, name, None),
             None => Err(Fail::refused("internal: no resource list here")),
@@ -589,11 +787,20 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         _ => Needs::Cluster,
     };
     let ctx = Ctx::new(options, needs)?;
+    if !command.only_reads() {
+        ctx.refuse_acting_as_other(name)?;
+    }
     match command {
         Command::CreateCluster(args) => cmd_cluster::create_cluster(&ctx, args),
         Command::JoinCluster(args) => cmd_cluster::join_cluster(&ctx, args),
         Command::LeaveCluster => cmd_cluster::leave_cluster(&ctx),
-        Command::WaitCluster => cmd_cluster::wait_cluster(&ctx),
+        Command::WaitCluster(args) => cmd_cluster::wait_cluster_cmd(&ctx, args),
+        Command::MergeCluster(args) => cmd_merge::merge_cluster(&ctx, args),
+        Command::MergeClusterCheck(args) => cmd_merge::merge_cluster_check(&ctx, args),
+        Command::MergeClusterList => cmd_merge::merge_cluster_list(&ctx),
+        Command::SplitCluster => cmd_merge::split_cluster(&ctx),
+        Command::ActivateGuest(args) => cmd_guest::activate_guest(&ctx, args),
+        Command::DeactivateGuest(args) => cmd_guest::deactivate_guest(&ctx, args),
         Command::UpdateCluster(args) => cmd_expert::update_cluster(&ctx, args),
         Command::SetLink(args) => cmd_cluster::set_link(&ctx, args),
         Command::GetLink(args) => cmd_expert::get_link(&ctx, args),
@@ -665,7 +872,10 @@ fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let mut k = 1;
     while k < text.len() {
         match text[k] {
-            Some("--timeout" | "--window") => k += 2,
+            Some(
+                "--timeout" | "--window" | "--host" | "--ip" | "--threshold" | "--stuck-seconds"
+                | "--logger" | "--ssh-port" | "--ssh-opts" | "--max-deletions",
+            ) => k += 2,
             Some(a) if a.starts_with('-') => k += 1,
             _ => break,
         }
@@ -681,13 +891,7 @@ fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         },
         None => return argv,
     };
-    let view_option = |a: &Option<&str>| {
-        a.is_some_and(|a| {
-            ["--macro=", "--threshold=", "--stuck-seconds="]
-                .iter()
-                .any(|p| a.starts_with(p))
-        })
-    };
+    let view_option = |a: &Option<&str>| a.is_some_and(|a| a.starts_with("--macro="));
     let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(argv.len() + 1);
     let mut moved = Vec::new();
     for (i, a) in argv.iter().enumerate().take(k) {
@@ -712,8 +916,94 @@ fn view_argv(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     out
 }
 
+/// Takes the `--ip-<peer>=<address>` options out of the command line (clap knows no option
+/// names made of a prefix and a host name); exits with status 2 on a bad one.
+fn take_peer_ips(
+    argv: Vec<std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Vec<(String, String)>) {
+    let mut rest = Vec::with_capacity(argv.len());
+    let mut ips = Vec::new();
+    let mut options_end = false;
+    for arg in argv {
+        let text = arg.to_str().unwrap_or("");
+        if options_end || text == "--" {
+            options_end = true;
+            rest.push(arg);
+            continue;
+        }
+        let Some(spec) = text.strip_prefix("--ip-") else {
+            rest.push(arg);
+            continue;
+        };
+        let usage = |why: String| -> ! {
+            eprintln!("error: {text}: {why}");
+            eprintln!("usage: --ip-<peer>=<address>, e.g. --ip-bravo=10.0.0.2");
+            std::process::exit(2)
+        };
+        let Some((peer, ip)) = spec.split_once('=') else {
+            usage("no '=<address>'".to_string())
+        };
+        if let Err(e) = mars_core::names::check_name(peer) {
+            usage(format!("host name '{peer}': {e}"));
+        }
+        if let Err(e) = mars_core::tree_value::IpAddress::parse(ip) {
+            usage(format!("address '{ip}': {e}"));
+        }
+        ips.push((peer.to_string(), ip.to_string()));
+    }
+    (rest, ips)
+}
+
+/// Which of `--parallel` and `--singlestep` comes last (each turns the other off, as in
+/// the original): `true` when `--singlestep` does.
+fn singlestep_last(argv: &[std::ffi::OsString]) -> bool {
+    argv.iter()
+        .take_while(|a| a.to_str() != Some("--"))
+        .filter_map(|a| a.to_str())
+        .filter(|a| *a == "--singlestep" || *a == "--parallel" || a.starts_with("--parallel="))
+        .last()
+        .is_some_and(|a| a == "--singlestep")
+}
+
+/// `--logger`: the messenger, unless syslogging is off.
+fn logger_path(given: Option<&str>, testing: bool) -> Result<Option<String>, Fail> {
+    match given {
+        Some("") => Ok(None),
+        Some(path) => {
+            use std::os::unix::fs::PermissionsExt;
+            let ok = std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+            if !ok {
+                return Err(Fail::refused(format!(
+                    "--logger={path}: no executable file (give an empty value to switch syslogging off)"
+                )));
+            }
+            Ok(Some(path.to_string()))
+        }
+        None if testing => Ok(None),
+        None => Ok(Some("/usr/bin/logger")
+            .filter(|p| std::path::Path::new(p).is_file())
+            .map(str::to_string)),
+    }
+}
+
+/// Sends `text` to syslog with `logger -t marsadm` (as the original's `llog`); failures are
+/// ignored: syslog is a courtesy.
+fn syslog(logger: Option<&str>, name: &str, text: &str) {
+    if let Some(logger) = logger {
+        let _ = std::process::Command::new(logger)
+            .args(["-t", "marsadm", &format!("(cmd: {name}) {text}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(view_argv(std::env::args_os().collect()));
+    let (argv, peer_ips) = take_peer_ips(std::env::args_os().collect());
+    let singlestep = singlestep_last(&argv);
+    let cli = Cli::parse_from(view_argv(argv));
     let name = match &cli.command {
         Command::Version => {
             println!(
@@ -743,8 +1033,14 @@ fn main() -> ExitCode {
         Command::CreateCluster(_) => "create-cluster",
         Command::JoinCluster(_) => "join-cluster",
         Command::LeaveCluster => "leave-cluster",
-        Command::WaitCluster => ctx::typed_name(&["wait-cluster", "wait-connect"]),
+        Command::WaitCluster(_) => ctx::typed_name(&["wait-cluster", "wait-connect"]),
         Command::UpdateCluster(_) => "update-cluster",
+        Command::MergeCluster(_) => "merge-cluster",
+        Command::MergeClusterCheck(_) => "merge-cluster-check",
+        Command::MergeClusterList => "merge-cluster-list",
+        Command::SplitCluster => "split-cluster",
+        Command::ActivateGuest(_) => "activate-guest",
+        Command::DeactivateGuest(_) => "deactivate-guest",
         Command::SetLink(_) => "set-link",
         Command::GetLink(_) => "get-link",
         Command::DeleteFile(_) => "delete-file",
@@ -799,15 +1095,68 @@ fn main() -> ExitCode {
         Command::Events(_) => "events",
     };
     let g = &cli.global;
+    let singlestep = g.singlestep && (singlestep || g.parallel.is_none());
+    let parallel = if singlestep { None } else { g.parallel };
     let options = Options {
         force: g.force,
         dry_run: g.dry_run,
         verbose: g.verbose,
         timeout: g.timeout,
         window: g.window,
+        ignore_sync: g.ignore_sync,
+        singlestep,
+        threshold: g.threshold,
+        stuck_seconds: g.stuck_seconds,
     };
-    match run(&cli.command, options, name, g.parallel) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(fail) => fail.report(name),
+    let testing = std::env::var_os("MARS_ROOT").is_some();
+    let logger = match logger_path(g.logger.as_deref(), testing) {
+        Ok(logger) => logger.filter(|_| !matches!(cli.command, Command::View(_))),
+        Err(fail) => return fail.report(name),
+    };
+    if let Some(host) = &g.host {
+        if let Err(e) = mars_core::names::check_name(host) {
+            return Fail::refused(format!("--host={host}: {e}")).report(name);
+        }
+    }
+    for (peer, ip) in &peer_ips {
+        eprintln!("Using IP '{ip}' from command line for '{peer}'.");
+    }
+    let mut ips: Vec<(Option<String>, String)> = peer_ips
+        .into_iter()
+        .map(|(peer, ip)| (Some(peer), ip))
+        .collect();
+    if let Some(ip) = &g.ip {
+        if let Err(e) = mars_core::tree_value::IpAddress::parse(ip) {
+            return Fail::refused(format!("IP address '{ip}' from --ip: {e}")).report(name);
+        }
+        ips.push((None, ip.clone()));
+    }
+    ctx::set_globals(ctx::Globals {
+        host: g.host.clone(),
+        ips,
+    });
+    if singlestep && !ctx::stdin_is_tty() {
+        return Fail::refused("DEBUGGING: standard input is no tty (--singlestep asks on it)")
+            .report(name);
+    }
+    let line: Vec<String> = std::env::args().skip(1).collect();
+    syslog(
+        logger.as_deref(),
+        name,
+        &format!("marsadm {}", line.join(" ")),
+    );
+    match run(&cli.command, options, name, parallel) {
+        Ok(()) => {
+            syslog(logger.as_deref(), name, "EXIT 0");
+            ExitCode::SUCCESS
+        }
+        Err(fail) => {
+            syslog(
+                logger.as_deref(),
+                name,
+                &format!("EXIT {}: {}", fail.code, fail.lines.join(" / ")),
+            );
+            fail.report(name)
+        }
     }
 }

@@ -116,7 +116,7 @@ pub(crate) enum Check {
     Refused(RefuseCode, String),
 }
 
-fn send(stream: &mut TcpStream, message: &Message<'_>) -> std::io::Result<()> {
+pub(crate) fn send(stream: &mut TcpStream, message: &Message<'_>) -> std::io::Result<()> {
     let mut buf = [0u8; 512];
     let len = encode_frame(&mut buf, crate::tree_io::real_time(), 0, message)
         .or_else(|_| encode_frame(&mut buf, Stamp::ZERO, 0, message))
@@ -125,7 +125,7 @@ fn send(stream: &mut TcpStream, message: &Message<'_>) -> std::io::Result<()> {
 }
 
 /// Reads one frame into `buf`; returns its length.
-fn receive(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+pub(crate) fn receive(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     buf.clear();
     buf.resize(HEADER_LEN, 0);
     stream.read_exact(buf)?;
@@ -150,6 +150,18 @@ pub(crate) fn check_with_peer(
     secret: &Secret,
     timeout: Duration,
 ) -> std::io::Result<Check> {
+    handshake(addr, me, peer, secret, timeout).map(|(check, _)| check)
+}
+
+/// As [`check_with_peer`]; also returns the connection, authenticated when the check is
+/// [`Check::Accepted`] (then the caller may send requests on it: `merge-cluster-check`).
+pub(crate) fn handshake(
+    addr: SocketAddr,
+    me: &str,
+    peer: &str,
+    secret: &Secret,
+    timeout: Duration,
+) -> std::io::Result<(Check, TcpStream)> {
     let sha = HostSha256;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
@@ -169,8 +181,10 @@ pub(crate) fn check_with_peer(
     let frame = decode_frame(&buf[..len]).map_err(|e| std::io::Error::other(format!("{e}")))?;
     let server_nonce = match frame.message {
         Message::Challenge(c) => c.server_nonce,
-        Message::Refuse(r) if r.code == RefuseCode::AuthFailed => return Ok(Check::WrongSecret),
-        Message::Refuse(r) => return Ok(Check::Refused(r.code, r.message.to_string())),
+        Message::Refuse(r) if r.code == RefuseCode::AuthFailed => {
+            return Ok((Check::WrongSecret, stream))
+        }
+        Message::Refuse(r) => return Ok((Check::Refused(r.code, r.message.to_string()), stream)),
         other => {
             return Err(std::io::Error::other(format!(
                 "unexpected {:?} instead of a challenge",
@@ -185,21 +199,22 @@ pub(crate) fn check_with_peer(
     send(&mut stream, &Message::Auth(Auth { proof }))?;
     let len = receive(&mut stream, &mut buf)?;
     let frame = decode_frame(&buf[..len]).map_err(|e| std::io::Error::other(format!("{e}")))?;
-    match frame.message {
+    let check = match frame.message {
         Message::Welcome(w) => {
             if transcript.verify_server(&sha, secret, &w.proof).is_err() {
-                Ok(Check::BadServerProof)
+                Check::BadServerProof
             } else if w.host != peer {
-                Ok(Check::OtherHost(w.host.to_string()))
+                Check::OtherHost(w.host.to_string())
             } else {
-                Ok(Check::Accepted)
+                Check::Accepted
             }
         }
-        Message::Refuse(r) if r.code == RefuseCode::AuthFailed => Ok(Check::WrongSecret),
-        Message::Refuse(r) => Ok(Check::Refused(r.code, r.message.to_string())),
+        Message::Refuse(r) if r.code == RefuseCode::AuthFailed => Check::WrongSecret,
+        Message::Refuse(r) => Check::Refused(r.code, r.message.to_string()),
         other => Err(std::io::Error::other(format!(
             "unexpected {:?} instead of a welcome",
             other.msg_type()
-        ))),
-    }
+        )))?,
+    };
+    Ok((check, stream))
 }

@@ -255,6 +255,41 @@ fn wait_cluster_waits_for_every_peer_heartbeat() {
 }
 
 #[test]
+fn wait_cluster_with_a_resource_waits_for_its_members_only() {
+    let f = Fixture::with_resource("wait-res");
+    // bravo is silent and no member of r0; charlie is a member and heard from.
+    f.put_link("ips/ip-bravo", "10.0.0.2", (1_900_000_000, 0));
+    f.put_link("ips/ip-charlie", "10.0.0.3", (1_900_000_000, 0));
+    f.put_link("resource-r0/data-charlie", "/dev/x", (1_900_000_000, 0));
+    f.put_link("actual-charlie/time", "1", (2_000_000_001, 0));
+    let run = f.run(&["wait-cluster", "r0", "--timeout=1"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("1 peer(s) heard from: charlie"),
+        "{}",
+        run.stdout
+    );
+    // The whole cluster (no resource, a list, all): bravo is missing.
+    for args in [
+        &["wait-cluster"][..],
+        &["wait-connect", "all"],
+        &["wait-cluster", "r0,r0x"],
+    ] {
+        let mut a = args.to_vec();
+        a.push("--timeout=1");
+        let run = f.run(&a);
+        if args.len() == 2 && args[1] == "r0,r0x" {
+            run.refused("resource 'r0x' does not exist");
+            continue;
+        }
+        assert_eq!(run.code, 3, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("from: bravo"), "{}", run.stderr);
+    }
+    f.run(&["wait-cluster", "r9", "--timeout=1"])
+        .refused("resource 'r9' does not exist");
+}
+
+#[test]
 fn set_link_writes_one_stamped_link() {
     let f = Fixture::new("set-link");
     f.run(&["create-cluster", "--ip=10.0.0.1"]).ok();

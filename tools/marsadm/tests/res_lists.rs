@@ -260,10 +260,73 @@ fn create_and_join_take_one_new_resource_only() {
     let f = cluster("create-list");
     let before = f.snapshot();
     f.run(&["create-resource", "r3,r4", f.disk_arg()])
-        .refused("disallowed characters");
+        .refused("you must explicitly name a single new resource");
     f.run(&["create-resource", "all", f.disk_arg()])
         .refused("reserved");
     f.run(&["join-resource", "r9,r0", f.disk_arg()])
-        .refused("disallowed characters");
+        .refused("you must explicitly name a single new resource");
     assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn commands_with_further_arguments_take_lists_too() {
+    let f = cluster("more-args");
+    let run = f.run(&["show-state", "r2,r0"]);
+    run.ok();
+    assert_eq!(order(&run.stdout), ["r2", "r0"]);
+    // set-replay checks each resource on its own: alpha is primary of each, refused twice.
+    let before = f.snapshot();
+    let run = f.run(&["set-replay", "r0,r2", "1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(order(&run.stdout), ["r0", "r2"]);
+    assert!(
+        run.stderr.contains("2 of 2 resources did not succeed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.snapshot(), before);
+    // activate-guest of every resource this host is member of.
+    let run = f.run(&["activate-guest", "all"]);
+    run.ok();
+    assert_eq!(order(&run.stdout), ["r0", "r2", "r10"]);
+    let run = f.run(&["get-systemd-unit", "r0,r10"]);
+    run.ok();
+    assert_eq!(order(&run.stdout), ["r0", "r10"]);
+}
+
+#[test]
+fn a_unit_stack_makes_a_list_parallel_as_in_the_original() {
+    let f = cluster("stack-parallel");
+    let run = f.run(&["pause-sync", "r0,r2", "--verbose", "--timeout=0"]);
+    assert!(
+        !run.stdout.contains("acting like --parallel=0"),
+        "{}",
+        run.stdout
+    );
+    f.put_link(
+        "resource-r2/systemd-start-unit",
+        "mnt-r2.mount",
+        (1_900_000_000, 0),
+    );
+    let run = f.run(&["resume-sync", "r0,r2", "--verbose", "--timeout=0"]);
+    assert!(
+        run.stdout
+            .contains("Systemd is activated, acting like --parallel=0"),
+        "{}",
+        run.stdout
+    );
+    // --singlestep (no terminal here: refused before anything) keeps it sequential; an
+    // explicit --parallel=1 is kept.
+    let run = f.run(&[
+        "resume-sync",
+        "r0,r2",
+        "--verbose",
+        "--parallel=1",
+        "--timeout=0",
+    ]);
+    assert!(
+        !run.stdout.contains("acting like --parallel=0"),
+        "{}",
+        run.stdout
+    );
 }
