@@ -423,7 +423,9 @@ const SHIFT: u32 = 16;
 /// back to MD5_OLD, as the original does: every digest can be disabled for logs, yet a record
 /// always carries one.
 pub fn log_digests(usable: CrcFlags, disabled: CrcFlags) -> CrcFlags {
-    usable.difference(disabled).intersection(CrcFlags::DIGEST_ANY)
+    usable
+        .difference(disabled)
+        .intersection(CrcFlags::DIGEST_ANY)
 }
 
 /// The digests a comparison over the network (fast full sync) may use on this host:
@@ -651,8 +653,8 @@ mod tests {
         );
         // mars_digest follows the mask: with CRC32C disabled a record gets MD5 from Fake
         // (which has no CRC32).
-        let (algo, _) = mars_digest(log_digests(all, CrcFlags::CRC32C), &[1, 2, 3, 4], &Fake)
-            .unwrap();
+        let (algo, _) =
+            mars_digest(log_digests(all, CrcFlags::CRC32C), &[1, 2, 3, 4], &Fake).unwrap();
         assert_eq!(algo, DigestAlgo::Md5);
     }
 
@@ -661,9 +663,15 @@ mod tests {
         let all = CrcFlags::DIGEST_ANY;
         assert_eq!(net_digests(all, all), CrcFlags::MD5_OLD);
         assert_eq!(net_digests(all, CrcFlags::CRC32C), CrcFlags(0x1b));
-        assert_eq!(net_digests(CrcFlags::CRC32C, CrcFlags::NONE), CrcFlags::CRC32C);
+        assert_eq!(
+            net_digests(CrcFlags::CRC32C, CrcFlags::NONE),
+            CrcFlags::CRC32C
+        );
         // Compression bits never count as digests.
-        assert_eq!(net_digests(CrcFlags(0x0704), CrcFlags::NONE), CrcFlags::CRC32C);
+        assert_eq!(
+            net_digests(CrcFlags(0x0704), CrcFlags::NONE),
+            CrcFlags::CRC32C
+        );
     }
 
     #[test]
@@ -707,7 +715,10 @@ mod tests {
             CrcFlags::CRC32C.union(CrcFlags::MD5_OLD)
         );
         // An old peer (features version 2) offers MD5_OLD only.
-        assert_eq!(FeaturesLink::peer_mask(b"2,2,0x001f0000"), CrcFlags::MD5_OLD);
+        assert_eq!(
+            FeaturesLink::peer_mask(b"2,2,0x001f0000"),
+            CrcFlags::MD5_OLD
+        );
     }
 
     #[test]

@@ -18,7 +18,6 @@ use crate::logger::log_writer::{DurableSink, LogWriter};
 use crate::logger::own_io::{OwnIo, Purpose};
 use crate::logger::ring::Ring;
 use crate::logger::shadow::{read_segments, Shadow, ShadowSlot, SHADOW_BYTES};
-use crate::mars_core::digest::{mars_digest, CrcFlags};
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::log_record::{
     seal_record_digested, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD,
@@ -518,7 +517,7 @@ impl State {
                     .with(|bytes| {
                         bytes
                             .get(..len_bytes)
-                            .and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester))
+                            .and_then(|data| crate::digest::log_digest(data))
                     })
                     .ok_or(EINVAL)?;
                 Piece { page, algo, digest }

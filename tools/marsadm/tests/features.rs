@@ -86,12 +86,19 @@ fn outside_a_cluster_it_is_refused() {
 fn disabled_digests_as_the_original_writes_them() {
     let f = Fixture::with_resource("digests");
     for (cmd, link) in [
-        ("set-global-disabled-log-digests", "defaults/disabled-log-digests"),
-        ("set-global-disabled-net-digests", "defaults/disabled-net-digests"),
+        (
+            "set-global-disabled-log-digests",
+            "defaults/disabled-log-digests",
+        ),
+        (
+            "set-global-disabled-net-digests",
+            "defaults/disabled-net-digests",
+        ),
     ] {
         f.run(&[cmd, "CHKSUM_CRC32C"]).ok();
         assert_eq!(f.value(link), "0x00040000");
-        f.run(&[cmd, "CHKSUM_CRC32C | CHKSUM_CRC32|CHKSUM_SHA1"]).ok();
+        f.run(&[cmd, "CHKSUM_CRC32C | CHKSUM_CRC32|CHKSUM_SHA1"])
+            .ok();
         assert_eq!(f.value(link), "0x001c0000");
         let run = f.run(&[cmd, "CHKSUM_SHA1|CHKSUM_CRC32|CHKSUM_CRC32C"]);
         assert!(run.ok().stdout.contains("already"), "{}", run.stdout);
@@ -130,7 +137,11 @@ fn disabled_digests_as_the_original_writes_them() {
     ]);
     assert!(run.ok().stdout.contains("plain MD5"), "{}", run.stdout);
     let run = f.run(&["set-global-disabled-net-digests", "CHKSUM_MD5_OLD"]);
-    assert!(run.ok().stdout.contains("always stays usable"), "{}", run.stdout);
+    assert!(
+        run.ok().stdout.contains("always stays usable"),
+        "{}",
+        run.stdout
+    );
 
     // view's primitives read what the kernel published.
     f.put_link("actual-alpha/used-log-digest", "524288", LAMPORT);
