@@ -10,7 +10,7 @@
 //! | MD5    | crypto API "md5", `crypto_shash_tfm_digest` |
 //! | SHA1   | crypto API "sha1", `crypto_shash_tfm_digest` |
 //!
-//! Digest choice (issue 17, the original's rules, Documentation/admin-guide.rst "Digests"):
+//! Digest choice (issue 17, the original's rules, Documentation/tree.rst, "Digest links"):
 //! the module's digester is installed at load ([`install`]) for the log writers and fast full
 //! sync. Each strategy round ([`strategy_round`]) reads the cluster-wide settings
 //! `defaults/disabled-log-digests` and `defaults/disabled-net-digests` (marsadm
