@@ -730,4 +730,60 @@ mod tests {
         assert_eq!(used_value(Some(DigestAlgo::Crc32)), 524288);
         assert_eq!(used_value(Some(DigestAlgo::Sha1)), 1048576);
     }
+
+    #[test]
+    fn sync_digest_is_agreed_in_the_handshake() {
+        use super::super::wire::{accept_welcome, negotiate, DigestAlg, Hello, PortRole, Welcome};
+        let all = CrcFlags::DIGEST_ANY;
+        let offer = |disabled: CrcFlags| u64::from(net_digests(all, disabled).bits());
+        let agree = |client: u64, server: u64| {
+            let hello = Hello {
+                min_version: 2,
+                max_version: 2,
+                role: PortRole::Sync,
+                features: client,
+                cluster_uuid: "alpha_1700000000.000000000",
+                host: "bravo",
+                client_nonce: [0x11; 32],
+            };
+            let server_side =
+                negotiate(&hello, PortRole::Sync, "alpha_1700000000.000000000", server).unwrap();
+            let welcome = Welcome {
+                version: server_side.version,
+                features: server_side.features,
+                cluster_uuid: "alpha_1700000000.000000000",
+                host: "alpha",
+                proof: [0; 32],
+            };
+            let client_side = accept_welcome(&welcome, &hello).unwrap();
+            // Both ends know the same agreement.
+            assert_eq!(client_side.features, server_side.features);
+            DigestAlg::preferred(client_side.features)
+        };
+        assert_eq!(
+            agree(offer(CrcFlags::NONE), offer(CrcFlags::NONE)),
+            Some(DigestAlg::Crc32c)
+        );
+        // Either end disabling CRC32C is enough.
+        assert_eq!(
+            agree(offer(CrcFlags::CRC32C), offer(CrcFlags::NONE)),
+            Some(DigestAlg::Crc32)
+        );
+        assert_eq!(
+            agree(offer(CrcFlags::NONE), offer(CrcFlags::CRC32C)),
+            Some(DigestAlg::Crc32)
+        );
+        // Disjoint settings: the first neither disabled.
+        assert_eq!(
+            agree(
+                offer(CrcFlags::CRC32C.union(CrcFlags::MD5)),
+                offer(CrcFlags::CRC32)
+            ),
+            Some(DigestAlg::Sha1)
+        );
+        // Everything disabled on both ends: MD5_OLD stays.
+        assert_eq!(agree(offer(all), offer(all)), Some(DigestAlg::Md5Old));
+        // A peer offering garbage bits (and no digest) agrees on nothing.
+        assert_eq!(agree(1 << 40, offer(CrcFlags::NONE)), None);
+    }
 }
