@@ -61,11 +61,7 @@ impl Queued {
                     read_segments(io.segments(), offset, bytes.get_mut(..len).ok_or(EINVAL)?)
                 })?;
                 let (algo, digest) = page
-                    .with(|bytes| {
-                        bytes
-                            .get(..len)
-                            .and_then(|data| crate::digest::log_digest(data))
-                    })
+                    .with(|bytes| bytes.get(..len).and_then(crate::digest::log_digest))
                     .ok_or(EINVAL)?;
                 pieces.push(Piece { page, algo, digest }, GFP_KERNEL)?;
                 offset = offset.saturating_add(len as u64);

@@ -514,11 +514,7 @@ impl State {
                     )
                 })?;
                 let (algo, digest) = page
-                    .with(|bytes| {
-                        bytes
-                            .get(..len_bytes)
-                            .and_then(|data| crate::digest::log_digest(data))
-                    })
+                    .with(|bytes| bytes.get(..len_bytes).and_then(crate::digest::log_digest))
                     .ok_or(EINVAL)?;
                 Piece { page, algo, digest }
             }
