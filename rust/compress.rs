@@ -170,13 +170,16 @@ impl Drop for Installed {
     }
 }
 
-/// The compressions log records may use now: the cluster's setting, if this host's
-/// `logger_allow_compress` allows it.
+/// The compressions log records may use now: the cluster's setting, restricted to what every
+/// member offers (`crate::digest::usable`, the original's `usable_compression_mask`), if this
+/// host's `logger_allow_compress` allows it.
 pub(crate) fn log_compressions() -> CrcFlags {
     if knobs::LOGGER_ALLOW_COMPRESS.get() == 0 {
         return CrcFlags::NONE;
     }
-    CrcFlags(ENABLED_LOG.load(Ordering::Relaxed)).intersection(CrcFlags::COMPRESS_ANY)
+    CrcFlags(ENABLED_LOG.load(Ordering::Relaxed))
+        .intersection(CrcFlags::COMPRESS_ANY)
+        .intersection(crate::digest::usable())
 }
 
 /// Compresses a log record's `payload` into `dst` if log compression is on and it pays off

@@ -46,12 +46,15 @@ struct Mars {
     /// The attached data devices the sync server reads; after the strategy and net threads.
     _data_devices: net::sync::DataDevices,
     _sysctl: kapi::sysctl::Registration,
-    /// Log digests; the logger will borrow it.
-    _digester: digest::KernelDigester,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
     #[cfg(mars_testing)]
     _testing_logger: testing_logger::LoggerTestHooks,
+    /// The log writers' and the sync's access to the digester (`digest::install`), cleared
+    /// after every logger and sync above is gone.
+    _digester_installed: digest::Installed,
+    /// Log and sync digests.
+    _digester: KBox<digest::KernelDigester>,
     /// The log writers' access to the compressor (`compress::install`), cleared after every
     /// logger above is gone.
     _compressor_installed: compress::Installed,
@@ -61,9 +64,10 @@ struct Mars {
 
 impl kernel::Module for Mars {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let digester = digest::KernelDigester::new();
+        let digester = KBox::new(digest::KernelDigester::new(), GFP_KERNEL)?;
         let compressor = compress::KernelCompressor::new()?;
-        selftest::run(&digester, &*compressor)?;
+        selftest::run(&*digester, &*compressor)?;
+        let digester_installed = digest::install(&digester);
         let compressor_installed = compress::install(&compressor);
         #[cfg(mars_testing)]
         let testing = testing::TestHooks::new()?;
@@ -82,11 +86,12 @@ impl kernel::Module for Mars {
             _strategy: strategy,
             _data_devices: data_devices,
             _sysctl: sysctl,
-            _digester: digester,
             #[cfg(mars_testing)]
             _testing: testing,
             #[cfg(mars_testing)]
             _testing_logger: testing_logger,
+            _digester_installed: digester_installed,
+            _digester: digester,
             _compressor_installed: compressor_installed,
             _compressor: compressor,
         })

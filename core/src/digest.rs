@@ -440,6 +440,127 @@ pub fn record_checksum(algo: DigestAlgo, digest: &[u8; DIGEST_SIZE]) -> (u32, [u
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Digest choice (the original's feature masks, ../shared/research/mars.md §8.3)
+
+/// The features version this implementation publishes in `actual-<host>/features` (the
+/// original's `OPTIONAL_FEATURES_VERSION`).
+pub const FEATURES_VERSION: u32 = 4;
+/// The strategy version published next to it (the original's `OPTIONAL_STRATEGY_VERSION`:
+/// alive links in `actual-<host>/`, join-cluster).
+pub const STRATEGY_VERSION: u32 = 5;
+/// Peers announcing a features version below this offer no digest but MD5_OLD (the
+/// original's rule).
+pub const MIN_DIGEST_FEATURES_VERSION: u32 = 3;
+/// Largest version number accepted in a features link (anything larger is garbage).
+const MAX_VERSION: u32 = 1_000_000;
+/// The feature links carry the original's mref flags: [`CrcFlags`] shifted left by this
+/// (the same as `super::compress::FEATURE_SHIFT`).
+const SHIFT: u32 = 16;
+
+/// The digests a log record may use: `usable & ~disabled` (the original's
+/// `usable_digest_mask & ~disabled_log_digests`). When that is empty, [`mars_digest`] falls
+/// back to MD5_OLD, as the original does: every digest can be disabled for logs, yet a record
+/// always carries one.
+pub fn log_digests(usable: CrcFlags, disabled: CrcFlags) -> CrcFlags {
+    usable
+        .difference(disabled)
+        .intersection(CrcFlags::DIGEST_ANY)
+}
+
+/// The digests a comparison over the network (fast full sync) may use on this host:
+/// `usable & ~disabled`, where MD5_OLD cannot be disabled (the original's
+/// `make_defaults`: "at least one digest must remain usable").
+pub fn net_digests(usable: CrcFlags, disabled: CrcFlags) -> CrcFlags {
+    usable
+        .difference(disabled.difference(CrcFlags::MD5_OLD))
+        .intersection(CrcFlags::DIGEST_ANY)
+}
+
+/// The value of `actual-<host>/features` (what the host's kernel offers) and of
+/// `actual-<host>/usable` (what the whole cluster offers): `<features version>,<strategy
+/// version>,0x<mask>` with the mask in the original's mref flags (`0x%08x`), digest and
+/// compression bits ORed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeaturesLink {
+    /// The features version.
+    pub features_version: u32,
+    /// The strategy version.
+    pub strategy_version: u32,
+    /// Digest and compression bits.
+    pub mask: CrcFlags,
+}
+
+impl core::fmt::Display for FeaturesLink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{},{},0x{:08x}",
+            self.features_version,
+            self.strategy_version,
+            u32::from(self.mask.bits()) << SHIFT
+        )
+    }
+}
+
+impl FeaturesLink {
+    /// Parses a features or usable link value. Strict: two decimal versions (at most
+    /// 1000000) and `0x` with 1 to 8 hex digits, nothing else; bits of the mask that are no
+    /// digest or compression of this implementation are dropped (a newer peer's features).
+    /// `None` for anything else.
+    pub fn parse(value: &[u8]) -> Option<FeaturesLink> {
+        let text = core::str::from_utf8(value).ok()?;
+        let mut fields = text.split(',');
+        let (features, strategy, mask) = (fields.next()?, fields.next()?, fields.next()?);
+        if fields.next().is_some() {
+            return None;
+        }
+        let version = |t: &str| -> Option<u32> {
+            if t.is_empty() || t.len() > 7 || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            t.parse::<u32>().ok().filter(|v| *v <= MAX_VERSION)
+        };
+        let hex = mask.strip_prefix("0x")?;
+        if hex.is_empty() || hex.len() > 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bits = u32::from_str_radix(hex, 16).ok()?;
+        let high = u16::try_from(bits >> SHIFT).ok()?;
+        Some(FeaturesLink {
+            features_version: version(features)?,
+            strategy_version: version(strategy)?,
+            mask: CrcFlags(high).intersection(CrcFlags::DIGEST_ANY.union(CrcFlags::COMPRESS_ANY)),
+        })
+    }
+
+    /// The digest and compression bits a peer with this `features` link contributes to the
+    /// cluster's usable mask, as the original counts them: a features version below
+    /// [`MIN_DIGEST_FEATURES_VERSION`] or an unreadable link offers nothing but MD5_OLD;
+    /// MD5_OLD is always counted as offered.
+    pub fn peer_mask(value: &[u8]) -> CrcFlags {
+        match FeaturesLink::parse(value) {
+            Some(link) if link.features_version >= MIN_DIGEST_FEATURES_VERSION => {
+                link.mask.union(CrcFlags::MD5_OLD)
+            }
+            _ => CrcFlags::MD5_OLD,
+        }
+    }
+}
+
+/// The value of `actual-<host>/used-log-digest` and `used-net-digest`: the original's mref
+/// flag of the digest in decimal (`0` when none was used since the module loaded).
+pub fn used_value(algo: Option<DigestAlgo>) -> u32 {
+    algo.map_or(0, |a| u32::from(a.flag().bits()) << SHIFT)
+}
+
+/// The digest a log record gets when `usable` digests are offered by the cluster and
+/// `disabled` ones are disabled for logs (before [`mars_digest`] skips one the data does not
+/// suit, such as MD5 of an odd length).
+pub fn chosen_log_digest(usable: CrcFlags, disabled: CrcFlags) -> DigestAlgo {
+    select_digest(log_digests(usable, disabled))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,5 +717,162 @@ mod tests {
             assert_eq!(DigestAlgo::from_name(a.name()), Some(a));
         }
         assert_eq!(DigestAlgo::from_name("crc64"), None);
+    }
+
+    #[test]
+    fn log_digest_choice_skips_disabled_ones() {
+        let all = CrcFlags::DIGEST_ANY;
+        assert_eq!(chosen_log_digest(all, CrcFlags::NONE), DigestAlgo::Crc32c);
+        assert_eq!(chosen_log_digest(all, CrcFlags::CRC32C), DigestAlgo::Crc32);
+        assert_eq!(
+            chosen_log_digest(all, CrcFlags::CRC32C.union(CrcFlags::CRC32)),
+            DigestAlgo::Md5
+        );
+        assert_eq!(
+            chosen_log_digest(all, CrcFlags(0x0e)), // MD5, CRC32C, CRC32
+            DigestAlgo::Sha1
+        );
+        // Everything disabled: MD5_OLD, as the original's mars_digest falls back to it.
+        assert_eq!(chosen_log_digest(all, all), DigestAlgo::Md5Old);
+        assert_eq!(log_digests(all, all), CrcFlags::NONE);
+        // A digest the cluster does not offer is not chosen either.
+        assert_eq!(
+            chosen_log_digest(CrcFlags(0x1b), CrcFlags::NONE), // without CRC32C
+            DigestAlgo::Crc32
+        );
+        // mars_digest follows the mask: with CRC32C disabled a record gets MD5 from Fake
+        // (which has no CRC32).
+        let (algo, _) =
+            mars_digest(log_digests(all, CrcFlags::CRC32C), &[1, 2, 3, 4], &Fake).unwrap();
+        assert_eq!(algo, DigestAlgo::Md5);
+    }
+
+    #[test]
+    fn net_digests_keep_md5_old() {
+        let all = CrcFlags::DIGEST_ANY;
+        assert_eq!(net_digests(all, all), CrcFlags::MD5_OLD);
+        assert_eq!(net_digests(all, CrcFlags::CRC32C), CrcFlags(0x1b));
+        assert_eq!(
+            net_digests(CrcFlags::CRC32C, CrcFlags::NONE),
+            CrcFlags::CRC32C
+        );
+        // Compression bits never count as digests.
+        assert_eq!(
+            net_digests(CrcFlags(0x0704), CrcFlags::NONE),
+            CrcFlags::CRC32C
+        );
+    }
+
+    #[test]
+    fn features_links_round_trip_and_refuse_garbage() {
+        let link = FeaturesLink {
+            features_version: FEATURES_VERSION,
+            strategy_version: STRATEGY_VERSION,
+            mask: CrcFlags(0x071f),
+        };
+        let text = std::format!("{link}");
+        assert_eq!(text, "4,5,0x071f0000");
+        assert_eq!(FeaturesLink::parse(text.as_bytes()), Some(link));
+        // The original's value of a host without SHA1 and compression.
+        assert_eq!(
+            FeaturesLink::parse(b"4,5,0x000f0000").map(|l| l.mask),
+            Some(CrcFlags(0x0f))
+        );
+        // Bits of a newer peer are dropped, low bits too.
+        assert_eq!(
+            FeaturesLink::parse(b"5,6,0x80040001").map(|l| l.mask),
+            Some(CrcFlags::CRC32C)
+        );
+        for bad in [
+            &b""[..],
+            b"4,5",
+            b"4,5,0x",
+            b"4,5,071f0000",
+            b"4,5,0x071f0000,1",
+            b"4,-5,0x1",
+            b"4, 5,0x1",
+            b"99999999,5,0x1",
+            b"4,5,0x1234567890",
+            b"4,5,0xzz",
+            b"\xff,5,0x1",
+        ] {
+            assert_eq!(FeaturesLink::parse(bad), None, "{bad:?}");
+            assert_eq!(FeaturesLink::peer_mask(bad), CrcFlags::MD5_OLD);
+        }
+        assert_eq!(
+            FeaturesLink::peer_mask(b"4,5,0x00040000"),
+            CrcFlags::CRC32C.union(CrcFlags::MD5_OLD)
+        );
+        // An old peer (features version 2) offers MD5_OLD only.
+        assert_eq!(
+            FeaturesLink::peer_mask(b"2,2,0x001f0000"),
+            CrcFlags::MD5_OLD
+        );
+    }
+
+    #[test]
+    fn used_values_are_the_original_flags_in_decimal() {
+        assert_eq!(used_value(None), 0);
+        assert_eq!(used_value(Some(DigestAlgo::Md5Old)), 65536);
+        assert_eq!(used_value(Some(DigestAlgo::Md5)), 131072);
+        assert_eq!(used_value(Some(DigestAlgo::Crc32c)), 262144);
+        assert_eq!(used_value(Some(DigestAlgo::Crc32)), 524288);
+        assert_eq!(used_value(Some(DigestAlgo::Sha1)), 1048576);
+    }
+
+    #[test]
+    fn sync_digest_is_agreed_in_the_handshake() {
+        use super::super::wire::{accept_welcome, negotiate, DigestAlg, Hello, PortRole, Welcome};
+        let all = CrcFlags::DIGEST_ANY;
+        let offer = |disabled: CrcFlags| u64::from(net_digests(all, disabled).bits());
+        let agree = |client: u64, server: u64| {
+            let hello = Hello {
+                min_version: 2,
+                max_version: 2,
+                role: PortRole::Sync,
+                features: client,
+                cluster_uuid: "alpha_1700000000.000000000",
+                host: "bravo",
+                client_nonce: [0x11; 32],
+            };
+            let server_side =
+                negotiate(&hello, PortRole::Sync, "alpha_1700000000.000000000", server).unwrap();
+            let welcome = Welcome {
+                version: server_side.version,
+                features: server_side.features,
+                cluster_uuid: "alpha_1700000000.000000000",
+                host: "alpha",
+                proof: [0; 32],
+            };
+            let client_side = accept_welcome(&welcome, &hello).unwrap();
+            // Both ends know the same agreement.
+            assert_eq!(client_side.features, server_side.features);
+            DigestAlg::preferred(client_side.features)
+        };
+        assert_eq!(
+            agree(offer(CrcFlags::NONE), offer(CrcFlags::NONE)),
+            Some(DigestAlg::Crc32c)
+        );
+        // Either end disabling CRC32C is enough.
+        assert_eq!(
+            agree(offer(CrcFlags::CRC32C), offer(CrcFlags::NONE)),
+            Some(DigestAlg::Crc32)
+        );
+        assert_eq!(
+            agree(offer(CrcFlags::NONE), offer(CrcFlags::CRC32C)),
+            Some(DigestAlg::Crc32)
+        );
+        // Disjoint settings: the first neither disabled.
+        assert_eq!(
+            agree(
+                offer(CrcFlags::CRC32C.union(CrcFlags::MD5)),
+                offer(CrcFlags::CRC32)
+            ),
+            Some(DigestAlg::Sha1)
+        );
+        // Everything disabled on both ends: MD5_OLD stays.
+        assert_eq!(agree(offer(all), offer(all)), Some(DigestAlg::Md5Old));
+        // A peer offering garbage bits (and no digest) agrees on nothing.
+        assert_eq!(agree(1 << 40, offer(CrcFlags::NONE)), None);
     }
 }

@@ -126,7 +126,8 @@ pub(super) fn handshake(
         min_version: MIN_PROTOCOL_VERSION,
         max_version: MAX_PROTOCOL_VERSION,
         role,
-        features: KNOWN_FEATURES,
+        // The digests we offer for fast full sync, minus those disabled for the network.
+        features: crate::digest::net_features() & KNOWN_FEATURES,
         cluster_uuid: uuid_text,
         host: me_text,
         client_nonce: auth::nonce(),
@@ -159,7 +160,8 @@ pub(super) fn handshake(
             if welcome.host.as_bytes() != server {
                 return Err(ClientError::WrongHost);
             }
-            accept_welcome(&welcome, &hello).map_err(ClientError::Refused)?;
+            let agreement = accept_welcome(&welcome, &hello).map_err(ClientError::Refused)?;
+            conn.features = agreement.features;
             conn.reader.authenticated();
             clock::observe(stamp);
             Ok(())

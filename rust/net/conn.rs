@@ -247,6 +247,9 @@ pub(super) struct Conn<'s> {
     pub(super) reader: FrameReader,
     pub(super) writer: FrameWriter,
     stopper: &'s Stopper,
+    /// The feature bits both ends agreed on in the handshake (0 until then): the digests fast
+    /// full sync may use on this connection.
+    pub(super) features: u64,
 }
 
 impl<'s> Conn<'s> {
@@ -261,6 +264,7 @@ impl<'s> Conn<'s> {
             reader: FrameReader::new(role)?,
             writer: FrameWriter::new(role)?,
             stopper,
+            features: 0,
         })
     }
 

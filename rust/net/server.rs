@@ -18,7 +18,7 @@ use crate::mars_core::tree_value::IpAddress;
 use crate::mars_core::version::DEFAULT_PORT;
 use crate::mars_core::wire::{
     negotiate, precheck_hello, refusal_for, Challenge, Message, PortRole, Refuse, RefuseCode,
-    Welcome, WireError, KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    Welcome, WireError, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use crate::tree;
 use kernel::c_str;
@@ -406,7 +406,7 @@ fn serve_connection(
             "this host is no member of a cluster",
         );
     };
-    let agreement = match negotiate(&hello, role, local_uuid, KNOWN_FEATURES) {
+    let agreement = match negotiate(&hello, role, local_uuid, crate::digest::net_features()) {
         Ok(agreement) => agreement,
         Err(code) => {
             let message = match code {
@@ -442,6 +442,7 @@ fn serve_connection(
     };
     conn.writer
         .send(&conn.socket, tag, &Message::Welcome(welcome))?;
+    conn.features = agreement.features;
     pr_debug!("net: serving {} ({})\n", hello.host, from);
     match role {
         PortRole::Meta => super::meta::serve_meta(conn, &state.shared, peer),

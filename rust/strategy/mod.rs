@@ -111,6 +111,13 @@ impl Rounds {
             {
                 pr_debug!("log compression settings: {:?}\n", e);
             }
+            // Digest choice: the disabled digests in, what the cluster offers and what this
+            // host used out (before the resources: a logger starts with the settings read).
+            if let Err(e) =
+                MarsTree::open().and_then(|mars| crate::digest::strategy_round(&mars, host))
+            {
+                pr_debug!("digest settings: {:?}\n", e);
+            }
         }
         let mut fingerprints = systemd::Fingerprints::default();
         let stats = scan::scan(&root, &mut |path, link| fingerprints.note(path, link))?;

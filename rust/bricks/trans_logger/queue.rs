@@ -9,12 +9,11 @@ use super::aspects::ReadAspect;
 use super::STAT_COUNT;
 use crate::brick::{Input, MrefIo, Op};
 use crate::kapi::mm::{NoIoScope, PageBuf};
-use crate::logger::links::KernelDigester;
 use crate::logger::log_writer::DurableSink;
 use crate::logger::own_io::Completions;
 use crate::logger::ring::Ring;
 use crate::logger::shadow::{read_segments, Index};
-use crate::mars_core::digest::{mars_digest, CrcFlags, DigestAlgo, DIGEST_SIZE};
+use crate::mars_core::digest::{DigestAlgo, DIGEST_SIZE};
 use crate::mars_core::logger::record_pieces;
 use kernel::error::code::{EBUSY, EINVAL, EIO, ENOMEM, ENXIO};
 use kernel::prelude::*;
@@ -62,11 +61,7 @@ impl Queued {
                     read_segments(io.segments(), offset, bytes.get_mut(..len).ok_or(EINVAL)?)
                 })?;
                 let (algo, digest) = page
-                    .with(|bytes| {
-                        bytes
-                            .get(..len)
-                            .and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester))
-                    })
+                    .with(|bytes| bytes.get(..len).and_then(crate::digest::log_digest))
                     .ok_or(EINVAL)?;
                 pieces.push(Piece { page, algo, digest }, GFP_KERNEL)?;
                 offset = offset.saturating_add(len as u64);

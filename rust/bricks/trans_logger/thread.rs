@@ -18,7 +18,6 @@ use crate::logger::log_writer::{DurableSink, LogWriter};
 use crate::logger::own_io::{OwnIo, Purpose};
 use crate::logger::ring::Ring;
 use crate::logger::shadow::{read_segments, Shadow, ShadowSlot, SHADOW_BYTES};
-use crate::mars_core::digest::{mars_digest, CrcFlags};
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::log_record::{
     seal_record_digested, RecordHeader, CODE_WRITE_NEW, OVERHEAD, START_OVERHEAD,
@@ -515,11 +514,7 @@ impl State {
                     )
                 })?;
                 let (algo, digest) = page
-                    .with(|bytes| {
-                        bytes
-                            .get(..len_bytes)
-                            .and_then(|data| mars_digest(CrcFlags::CRC32C, data, &KernelDigester))
-                    })
+                    .with(|bytes| bytes.get(..len_bytes).and_then(crate::digest::log_digest))
                     .ok_or(EINVAL)?;
                 Piece { page, algo, digest }
             }

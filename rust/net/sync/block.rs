@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! What both ends of a sync need of the local data devices: the registry of the devices this
 //! host has attached ([`register_data`], which the sync server serves from), synchronous block
-//! IO through a brick's output ([`BlockBuf`]) and the CRC32C digests of a range of blocks
-//! ([`local_digests`]).
+//! IO through a brick's output ([`BlockBuf`]) and the digests of a range of blocks
+//! ([`local_digests`], with the digest the connection agreed on).
 
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
@@ -10,8 +10,6 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 use crate::brick::{Flags, Mref, MrefIo, MrefOwner, Op, Output};
 use crate::kapi::kthread::WaitEvent;
 use crate::kapi::mm::{NoIoScope, PageBuf};
-use crate::logger::links::KernelDigester;
-use crate::mars_core::digest::digest32;
 use crate::mars_core::wire::{DigestAlg, DIGEST_LEN, MAX_DATA_CHUNK};
 use kernel::error::code::EINVAL;
 use kernel::error::Error;
@@ -306,18 +304,19 @@ pub(super) fn digest_at(list: &[u8], i: usize) -> Option<&[u8]> {
     list.get(from..from.checked_add(DIGEST_LEN)?)
 }
 
-/// The 32-byte CRC32C digest of every `block`-sized piece of `data`, appended to `out`.
-fn digest_blocks(data: &[u8], block: usize, out: &mut KVVec<u8>) -> Result {
+/// The 32-byte `alg` digest of every `block`-sized piece of `data`, appended to `out`.
+fn digest_blocks(alg: DigestAlg, data: &[u8], block: usize, out: &mut KVVec<u8>) -> Result {
     for piece in data.chunks(block.max(1)) {
-        let digest = digest32(DigestAlg::Crc32c.algo(), piece, &KernelDigester).ok_or(EINVAL)?;
+        let digest = crate::digest::net_digest(alg, piece).ok_or(EINVAL)?;
         out.extend_from_slice(&digest, GFP_KERNEL)?;
     }
     Ok(())
 }
 
-/// The digests of `count` blocks of `block_size` bytes from `offset` of `output` (the last
-/// block cut at `end`), read through `buf` and `data` (a chunk-sized scratch area).
+/// The `alg` digests of `count` blocks of `block_size` bytes from `offset` of `output` (the
+/// last block cut at `end`), read through `buf` and `data` (a chunk-sized scratch area).
 pub(super) fn local_digests(
+    alg: DigestAlg,
     output: &dyn Output,
     buf: &mut BlockBuf,
     data: &mut [u8],
@@ -344,7 +343,7 @@ pub(super) fn local_digests(
         let len = usize::try_from((stop - pos).min(per_read)).map_err(|_| EINVAL)?;
         let chunk = data.get_mut(..len).ok_or(EINVAL)?;
         buf.read(output, pos, chunk)?;
-        digest_blocks(chunk, block_size as usize, out)?;
+        digest_blocks(alg, chunk, block_size as usize, out)?;
         pos = pos.saturating_add(len as u64);
     }
     Ok(())

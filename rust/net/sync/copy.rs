@@ -265,11 +265,12 @@ fn sync_session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEn
         }
     };
     pr_info!(
-        "{}: sync: connected to {} over {} connections, copying from byte {}\n",
+        "{}: sync: connected to {} over {} connections, copying from byte {}, block digest {}\n",
         BStr::from_bytes(res),
         BStr::from_bytes(&primary),
         conn.conns.len(),
-        start
+        start,
+        conn.alg.map_or("none agreed", |alg| alg.algo().name())
     );
     let Ok(res_text) = core::str::from_utf8(res) else {
         return SyncEnd::Local(EINVAL);
@@ -307,6 +308,10 @@ fn sockets_wanted() -> usize {
 /// them in connection order; each connection answers its requests in order.
 struct Bundle<'s> {
     conns: KVec<Conn<'s>>,
+    /// The block digest of fast full sync: the preferred one every connection agreed on in
+    /// its handshake (offered by both ends, disabled by neither); `None`: no common digest,
+    /// every block is transferred.
+    alg: Option<DigestAlg>,
     tag: u64,
     /// When a request last went out on each connection ([`now_ms`]).
     last_sent: [u64; MAX_THREAD_SOCKETS],
@@ -322,6 +327,7 @@ impl<'s> Bundle<'s> {
     ) -> core::result::Result<Self, SyncEnd> {
         let mut bundle = Bundle {
             conns: KVec::new(),
+            alg: None,
             tag: 0,
             last_sent: [now_ms(); MAX_THREAD_SOCKETS],
         };
@@ -334,6 +340,11 @@ impl<'s> Bundle<'s> {
                 .map_err(|_| SyncEnd::Local(ENOMEM))?;
             knobs::SYNC_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         }
+        let agreed = bundle
+            .conns
+            .iter()
+            .fold(u64::MAX, |features, conn| features & conn.features);
+        bundle.alg = DigestAlg::preferred(agreed);
         Ok(bundle)
     }
 
@@ -397,6 +408,7 @@ impl Drop for Bundle<'_> {
 /// shared among the connections ([`sums_share`]: the primary reads the parts in parallel),
 /// computes the local digests meanwhile into `local`, and collects the primary's into `remote`.
 fn window_sums(
+    alg: DigestAlg,
     bundle: &mut Bundle<'_>,
     state: &WorkerState<SyncJob>,
     res: &str,
@@ -425,13 +437,13 @@ fn window_sums(
             offset,
             block_size: SUM_BLOCK,
             count: count16,
-            alg: DigestAlg::Crc32c,
+            alg,
         };
         bundle.send(p, &Message::SyncSumsRead(request))?;
     }
     // The local digests while the primary computes its own.
     local_digests(
-        output, buf, scratch, pos, window_end, SUM_BLOCK, count, local,
+        alg, output, buf, scratch, pos, window_end, SUM_BLOCK, count, local,
     )
     .map_err(SyncEnd::Local)?;
     for p in 0..parts {
@@ -439,6 +451,7 @@ fn window_sums(
         bundle.reply(p, |message| match message {
             Message::SyncSums(sums)
                 if sums.offset == offset
+                    && sums.digests.alg() == alg
                     && sums.block_size == SUM_BLOCK
                     && sums.digests.len() == blocks =>
             {
@@ -491,10 +504,15 @@ fn copy(
         let window_end = pos.saturating_add(WINDOW).min(size);
         let mut runs: KVec<Run> = KVec::new();
         let mut remote = KVVec::new();
-        if knobs::DO_FAST_FULLSYNC.get() != 0 {
+        let fast = match conn.alg {
+            Some(alg) if knobs::DO_FAST_FULLSYNC.get() != 0 => Some(alg),
+            _ => None,
+        };
+        if let Some(alg) = fast {
             let count = usize::try_from((window_end - pos).div_ceil(u64::from(SUM_BLOCK)))
                 .map_err(|_| SyncEnd::Local(EINVAL))?;
             window_sums(
+                alg,
                 conn,
                 state,
                 res,

@@ -6,16 +6,21 @@
 //! block of a range) from the data device this host has attached, through its bio brick
 //! ([`register_data`], `block.rs`). Only a member of the resource (`data-<host>` names a device) is
 //! served; ranges must lie inside the device and be aligned to its logical block size, and a
-//! checksum request may cover at most [`serve::MAX_SUMS_SPAN`] bytes. Anything else is answered with
+//! checksum request may cover at most [`serve::MAX_SUMS_SPAN`] bytes and must name a digest
+//! both ends agreed on in the handshake. Anything else is answered with
 //! an `Error`; a malformed frame closes the connection.
 //!
 //! Client side (`copy.rs`, [`Syncer`], one `mars_sync` thread per resource of a secondary whose
 //! sync is due, started and stopped by the strategy, run by the client session loop
 //! `net::session`): copies `[syncstatus-<me>, size)` of the designated primary's device onto
 //! the local data device, window by window
-//! ([`copy::WINDOW`] bytes). With `do_fast_fullsync` on it first asks for the primary's CRC32C
+//! ([`copy::WINDOW`] bytes). With `do_fast_fullsync` on it first asks for the primary's
 //! digests of the window's 64 KiB blocks, computes the local ones meanwhile, and transfers
-//! only the blocks that differ (`mars_core::sync`). It holds `sync_sockets` connections to
+//! only the blocks that differ (`mars_core::sync`). The digest is the first of CRC32C, CRC32,
+//! MD5, SHA1, MD5_OLD that every connection agreed on in its handshake (each end offers what
+//! it computes minus `defaults/disabled-net-digests`, `crate::digest::net_features`); the
+//! server answers only a digest agreed on its connection. Without a common digest every
+//! block is transferred. It holds `sync_sockets` connections to
 //! the primary (`Bundle`): the window's digest request is shared among them, and the runs
 //! to transfer go round robin over them, up to `sync_parallel` reads in flight on each;
 //! `sync_speed_limit_kib` bounds the data rate of all of them together. After each window the local

@@ -5,16 +5,17 @@
 //! attached, through its bio brick (`block::register_data`). Only a member of the resource
 //! (`data-<host>` names a device) is served, and only by the designated primary, not in
 //! emergency mode; ranges must lie inside the device and be aligned to its logical block size,
-//! and a checksum request may cover at most [`MAX_SUMS_SPAN`] bytes. Anything else is answered
-//! with an `Error`; a malformed frame closes the connection.
+//! and a checksum request may cover at most [`MAX_SUMS_SPAN`] bytes and must name a digest
+//! both ends agreed on in the handshake (`Conn::features`). Anything else is answered with an
+//! `Error`; a malformed frame closes the connection.
 
 use core::sync::atomic::Ordering;
 
 use crate::brick::Output;
 use crate::knobs;
 use crate::mars_core::wire::{
-    check_resource, DigestAlg, DigestList, ErrorCode, Message, SyncData, SyncRead, SyncSums,
-    SyncSumsRead, MAX_DATA_CHUNK,
+    check_resource, DigestList, ErrorCode, Message, SyncData, SyncRead, SyncSums, SyncSumsRead,
+    MAX_DATA_CHUNK,
 };
 use crate::tree;
 use kernel::error::code::ENOMEM;
@@ -53,7 +54,15 @@ pub(in crate::net) fn serve_sync(conn: &mut Conn<'_>, peer: &[u8]) -> Result<(),
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
             Message::SyncSumsRead(request) => {
-                let reply = answer_sums(&request, peer, &mut buf, data.as_mut_slice(), &mut sums);
+                let agreed = conn.features;
+                let reply = answer_sums(
+                    &request,
+                    agreed,
+                    peer,
+                    &mut buf,
+                    data.as_mut_slice(),
+                    &mut sums,
+                );
                 let message = reply_message(reply.map(Message::SyncSums));
                 conn.writer.send(&conn.socket, tag, &message)?;
             }
@@ -153,17 +162,20 @@ fn answer_read<'b>(
     })
 }
 
+/// Answers a checksum request with digests of the algorithm it names, which must be one of
+/// the `agreed` features of the connection (offered by both ends, disabled by neither).
 fn answer_sums<'s>(
     request: &SyncSumsRead<'_>,
+    agreed: u64,
     peer: &[u8],
     buf: &mut BlockBuf,
     data: &mut [u8],
     sums: &'s mut KVVec<u8>,
 ) -> core::result::Result<SyncSums<'s>, Refusal> {
-    if request.alg != DigestAlg::Crc32c {
+    if agreed & request.alg.feature_bit() == 0 {
         return Err((
             ErrorCode::Unsupported,
-            "only CRC32C block digests are served",
+            "digest not agreed on this connection",
         ));
     }
     let (output, size, align) = device_for(request.resource, peer)?;
@@ -179,6 +191,7 @@ fn answer_sums<'s>(
     }
     check_range(request.offset, end - request.offset, size, align)?;
     local_digests(
+        request.alg,
         &*output,
         buf,
         data,
@@ -190,8 +203,8 @@ fn answer_sums<'s>(
     )
     .map_err(|_| (ErrorCode::Io, "cannot read the data device"))?;
     drop(output);
-    let digests = DigestList::new(DigestAlg::Crc32c, sums.as_slice())
-        .map_err(|_| (ErrorCode::Io, "digests"))?;
+    let digests =
+        DigestList::new(request.alg, sums.as_slice()).map_err(|_| (ErrorCode::Io, "digests"))?;
     Ok(SyncSums {
         offset: request.offset,
         block_size: request.block_size,

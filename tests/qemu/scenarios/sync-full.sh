@@ -27,7 +27,11 @@
 # of the whole device) and `marsadm view` reports it consistent. Fast full sync: `invalidate`
 # with identical devices moves (almost) no data over the wire (counter
 # /proc/sys/mars/sync_data_bytes), and with three 64 KiB blocks changed on bravo moves about
-# those three blocks; the devices are identical again afterwards.
+# those three blocks; the devices are identical again afterwards. Digest choice: with CRC32C
+# and CRC32 disabled for the network (`set-global-disabled-net-digests`, a bad list refused
+# first) both ends agree on MD5 in the handshake, alpha serves MD5 digests (its
+# used-net-digest) and the identical devices still move nothing; with none disabled the next
+# sync uses CRC32C again.
 # bravo records `marsadm events --json` in each boot (tests/qemu/guest/lib.sh, events_*): in
 # the first (with --window 10: a peer counts as connected while its heartbeat is at most 20 s
 # old) the stream shows the sync starting, its rate, alpha disconnected during the cut and
@@ -159,9 +163,21 @@ marsadm view r0 | sed 's/^/# /'
 
 # --- fast full sync ------------------------------------------------------------------------
 check "no sync limit" write_knob sync_speed_limit_kib 0
+check "set-global-disabled-net-digests with a bad name is refused, no link written" \
+	sh -c "! marsadm set-global-disabled-net-digests CHKSUM_CRC64 && test ! -e /mars/defaults/disabled-net-digests"
+# (Not CRC32 alone: the kernel's CRC32 of a zero block is 0, and an all-zero digest is never
+# trusted, so its zero blocks would be rewritten.)
+check "set-global-disabled-net-digests 'CHKSUM_CRC32C|CHKSUM_CRC32'" marsadm set-global-disabled-net-digests "CHKSUM_CRC32C|CHKSUM_CRC32"
+check_eq "defaults/disabled-net-digests as the original writes it" 0x000c0000 "$(readlink /mars/defaults/disabled-net-digests)"
+check "the kernel takes it up" wait_for 20 sh -c "dmesg | grep 'digests: disabled' | tail -1 | grep -q 'for the network 0x000c'"
 d0=$(data_bytes) c0=$(copied_bytes) s0=$(cat /proc/sys/mars/sync_sum_bytes)
 check "invalidate with identical devices" marsadm invalidate r0
 check "the sync finishes" wait_for 300 synced
+dmesg | grep "r0: sync: connected to" | tail -1 | sed 's/^/# /'
+check "both ends agreed on MD5 (CRC32C and CRC32 disabled)" sh -c "dmesg | grep 'r0: sync: connected to' | tail -1 | grep -q 'block digest md5\$'"
+check "bravo's used-net-digest names MD5" wait_for 20 sh -c "[ \"\$(readlink /mars/actual-bravo/used-net-digest)\" = 131072 ]"
+check "alpha served MD5 digests (its used-net-digest)" wait_for 30 sh -c "[ \"\$(readlink /mars/actual-alpha/used-net-digest)\" = 131072 ]"
+check_eq "view-used-net-digest shows it" CHKSUM_MD5 "$(marsadm view-used-net-digest r0)"
 events_stop sync2
 events_expect sync2 "the module loads, the sync finishes, consistent; invalidate syncs from 0 to the end" \
 	"type=host name=bravo module=loaded" "type=sync resource=r0 percent=100.0" \
@@ -169,10 +185,13 @@ events_expect sync2 "the module loads, the sync finishes, consistent; invalidate
 d1=$(data_bytes) c1=$(copied_bytes) s1=$(cat /proc/sys/mars/sync_sum_bytes)
 echo "# fast full sync of identical devices ($size_bytes bytes): $((d1 - d0)) data bytes and $((s1 - s0)) checksum bytes received, $((c1 - c0)) bytes written"
 check "identical devices: (almost) nothing moved" test $((d1 - d0)) -le 65536 -a $((c1 - c0)) -le 65536 -a $((s1 - s0)) -gt 0
+check "set-global-disabled-net-digests '' (none)" marsadm set-global-disabled-net-digests ""
+check "the kernel takes it up" wait_for 20 sh -c "dmesg | grep 'digests: disabled' | tail -1 | grep -q 'for the network 0x0000'"
 check "down, change three 64 KiB blocks, invalidate, up" sh -c "marsadm down r0 &&
 	for off in 16 272 640; do dd if=/dev/urandom of=/dev/vda bs=64k count=1 seek=\$off oflag=direct 2>/dev/null || exit 1; done &&
 	marsadm invalidate r0 && marsadm up r0"
 check "the sync finishes" wait_for 300 synced
+check "with none disabled: CRC32C" sh -c "dmesg | grep 'r0: sync: connected to' | tail -1 | grep -q 'block digest crc32c\$'"
 d2=$(data_bytes) c2=$(copied_bytes)
 echo "# fast full sync with 3 changed 64 KiB blocks: $((d2 - d1)) data bytes received, $((c2 - c1)) bytes written"
 check "three changed blocks: about three blocks moved" test $((c2 - c1)) -ge 196608 -a $((c2 - c1)) -le 393216 -a $((d2 - d1)) -le $((c2 - c1))

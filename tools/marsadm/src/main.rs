@@ -383,6 +383,21 @@ enum Command {
     /// actual-<host>/used-log-compression shows what it used last. Every host must read the
     /// algorithm (this one reads all three).
     SetGlobalEnabledLogCompressions(cmd_features::FeaturesArgs),
+    /// Tell the whole cluster which digests not to use for logfiles
+    /// (defaults/disabled-log-digests).
+    ///
+    /// FEATURES: CHKSUM_CRC32C, CHKSUM_CRC32, CHKSUM_MD5, CHKSUM_SHA1, CHKSUM_MD5_OLD,
+    /// separated by |; empty: none disabled (the default). Each host logs with the first of
+    /// CRC32C, CRC32, MD5, SHA1 that every host offers and the list does not disable; with all
+    /// disabled, plain MD5 (as the original). actual-<host>/used-log-digest shows it.
+    SetGlobalDisabledLogDigests(cmd_features::DigestsArgs),
+    /// Tell the whole cluster which digests not to use for fast full sync
+    /// (defaults/disabled-net-digests).
+    ///
+    /// FEATURES as for set-global-disabled-log-digests. Both ends of a sync connection agree
+    /// on the first of CRC32C, CRC32, MD5, SHA1, MD5_OLD that both offer and neither has
+    /// disabled; MD5_OLD cannot be disabled. actual-<host>/used-net-digest shows it.
+    SetGlobalDisabledNetDigests(cmd_features::DigestsArgs),
     /// Pause the full sync here (todo-<host>/sync = 0) and wait until it stopped; its progress
     /// is kept in syncstatus-<host>.
     #[command(visible_alias = "pause-sync-local")]
@@ -833,6 +848,12 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::SetGlobalEnabledLogCompressions(args) => {
             cmd_features::set_enabled_log_compressions(&ctx, args)
         }
+        Command::SetGlobalDisabledLogDigests(args) => {
+            cmd_features::set_disabled_log_digests(&ctx, args)
+        }
+        Command::SetGlobalDisabledNetDigests(args) => {
+            cmd_features::set_disabled_net_digests(&ctx, args)
+        }
         Command::PauseSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Pause, args),
         Command::ResumeSync(args) => cmd_sync::switch(&ctx, cmd_sync::SyncSwitch::Resume, args),
         Command::Attach(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Attach, args),
@@ -1072,6 +1093,8 @@ fn main() -> ExitCode {
         }
         Command::GetEmergencyLimit(_) => "get-emergency-limit",
         Command::SetGlobalEnabledLogCompressions(_) => "set-global-enabled-log-compressions",
+        Command::SetGlobalDisabledLogDigests(_) => "set-global-disabled-log-digests",
+        Command::SetGlobalDisabledNetDigests(_) => "set-global-disabled-net-digests",
         Command::PauseSync(_) => "pause-sync",
         Command::ResumeSync(_) => "resume-sync",
         Command::Attach(_) => "attach",
