@@ -17,63 +17,18 @@ fn listing_peer(
     uuid: &'static str,
     entries: Vec<(String, String)>,
 ) -> (String, std::thread::JoinHandle<bool>) {
-    use mars_core::auth::{SavedHello, Secret, Transcript};
     use mars_core::lamport::Stamp;
     use mars_core::wire::*;
-    use std::io::{Read, Write};
-    let secret = Secret::parse(format!("{hex}\n").as_bytes()).unwrap();
+    use std::io::Write;
+    let hex = hex.to_string();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
     let thread = std::thread::spawn(move || {
-        let sha = mars_host::HostSha256;
         let (mut s, _) = listener.accept().unwrap();
-        let read = |s: &mut std::net::TcpStream| -> Option<Vec<u8>> {
-            let mut buf = vec![0u8; HEADER_LEN];
-            s.read_exact(&mut buf).ok()?;
-            let header = Header::decode(&buf).unwrap();
-            let mut rest = vec![0u8; header.payload_len as usize];
-            s.read_exact(&mut rest).ok()?;
-            buf.extend_from_slice(&rest);
-            Some(buf)
-        };
-        let send = |s: &mut std::net::TcpStream, m: &Message<'_>| {
-            let mut buf = [0u8; 1024];
-            let n = encode_frame(&mut buf, Stamp::new(5, 0), 0, m).unwrap();
-            s.write_all(&buf[..n]).unwrap();
-        };
-        let first = read(&mut s).unwrap();
-        let Message::Hello(hello) = decode_frame(&first).unwrap().message else {
-            panic!("no hello")
-        };
-        let saved = SavedHello::new(&hello).unwrap();
-        let server_nonce = [0x5a; 32];
-        send(&mut s, &Message::Challenge(Challenge { server_nonce }));
-        let second = read(&mut s).unwrap();
-        let Message::Auth(auth) = decode_frame(&second).unwrap().message else {
-            panic!("no auth")
-        };
-        let hello = saved.hello().unwrap();
-        let t = Transcript::new(&hello, &server_nonce);
-        if t.verify_client(&sha, &secret, &auth.proof).is_err() {
-            let refuse = Refuse {
-                code: RefuseCode::AuthFailed,
-                min_version: 2,
-                max_version: 2,
-                retry_after_ms: 0,
-                message: "authentication failed",
-            };
-            send(&mut s, &Message::Refuse(refuse));
+        if !answer_handshake(&mut s, &hex, name, uuid) {
             return false;
         }
-        let welcome = Welcome {
-            version: 2,
-            features: KNOWN_FEATURES,
-            cluster_uuid: uuid,
-            host: name,
-            proof: t.server_proof(&sha, &secret).unwrap(),
-        };
-        send(&mut s, &Message::Welcome(welcome));
-        let Some(request) = read(&mut s) else {
+        let Some(request) = read_frame(&mut s) else {
             return false;
         };
         let frame = decode_frame(&request).unwrap();

@@ -336,67 +336,80 @@ pub fn secret_file(f: &Fixture, name: &str, hex: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// One frame from `s` (header and payload), or `None` when the stream ends.
+pub fn read_frame(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = vec![0u8; mars_core::wire::HEADER_LEN];
+    s.read_exact(&mut buf).ok()?;
+    let header = mars_core::wire::Header::decode(&buf).unwrap();
+    let mut rest = vec![0u8; header.payload_len as usize];
+    s.read_exact(&mut rest).ok()?;
+    buf.extend_from_slice(&rest);
+    Some(buf)
+}
+
+/// Sends `m` on `s` as one frame.
+pub fn send_frame(s: &mut std::net::TcpStream, m: &mars_core::wire::Message<'_>) {
+    use std::io::Write;
+    let mut buf = [0u8; 1024];
+    let n = mars_core::wire::encode_frame(&mut buf, mars_core::lamport::Stamp::new(5, 0), 0, m)
+        .unwrap();
+    s.write_all(&buf[..n]).unwrap();
+}
+
+/// Answers the handshake on `s` as the kernel does, holding the secret `hex`, as host `name`
+/// of the cluster `uuid`: `Welcome` when the client's proof verifies (returns `true`),
+/// `Refuse` otherwise (`false`).
+pub fn answer_handshake(s: &mut std::net::TcpStream, hex: &str, name: &str, uuid: &str) -> bool {
+    use mars_core::auth::{SavedHello, Secret, Transcript};
+    use mars_core::wire::*;
+    let secret = Secret::parse(format!("{hex}\n").as_bytes()).unwrap();
+    let sha = mars_host::HostSha256;
+    let first = read_frame(s).unwrap();
+    let Message::Hello(hello) = decode_frame(&first).unwrap().message else {
+        panic!("no hello")
+    };
+    let saved = SavedHello::new(&hello).unwrap();
+    let server_nonce = [0x5a; 32];
+    send_frame(s, &Message::Challenge(Challenge { server_nonce }));
+    let second = read_frame(s).unwrap();
+    let Message::Auth(auth) = decode_frame(&second).unwrap().message else {
+        panic!("no auth")
+    };
+    let hello = saved.hello().unwrap();
+    let t = Transcript::new(&hello, &server_nonce);
+    if t.verify_client(&sha, &secret, &auth.proof).is_err() {
+        let refuse = Refuse {
+            code: RefuseCode::AuthFailed,
+            min_version: 2,
+            max_version: 2,
+            retry_after_ms: 0,
+            message: "authentication failed",
+        };
+        send_frame(s, &Message::Refuse(refuse));
+        return false;
+    }
+    let welcome = Welcome {
+        version: 2,
+        features: KNOWN_FEATURES,
+        cluster_uuid: uuid,
+        host: name,
+        proof: t.server_proof(&sha, &secret).unwrap(),
+    };
+    send_frame(s, &Message::Welcome(welcome));
+    true
+}
+
 /// A member at a local address that answers one handshake as the kernel does: it holds the
 /// secret `hex` and is host `name`. Returns `ip:port` and the thread, which returns what
 /// the client proved (`true`: its proof verified).
 pub fn fake_peer(hex: &str, name: &'static str) -> (String, std::thread::JoinHandle<bool>) {
-    use mars_core::auth::{SavedHello, Secret, Transcript};
-    use mars_core::lamport::Stamp;
-    use mars_core::wire::*;
-    use std::io::{Read, Write};
-    let secret = Secret::parse(format!("{hex}\n").as_bytes()).unwrap();
+    let hex = hex.to_string();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
     let thread = std::thread::spawn(move || {
-        let sha = mars_host::HostSha256;
         let (mut s, _) = listener.accept().unwrap();
-        let read = |s: &mut std::net::TcpStream| {
-            let mut buf = vec![0u8; HEADER_LEN];
-            s.read_exact(&mut buf).unwrap();
-            let header = Header::decode(&buf).unwrap();
-            let mut rest = vec![0u8; header.payload_len as usize];
-            s.read_exact(&mut rest).unwrap();
-            buf.extend_from_slice(&rest);
-            buf
-        };
-        let send = |s: &mut std::net::TcpStream, m: &Message<'_>| {
-            let mut buf = [0u8; 1024];
-            let n = encode_frame(&mut buf, Stamp::new(5, 0), 0, m).unwrap();
-            s.write_all(&buf[..n]).unwrap();
-        };
-        let first = read(&mut s);
-        let Message::Hello(hello) = decode_frame(&first).unwrap().message else {
-            panic!("no hello")
-        };
-        let saved = SavedHello::new(&hello).unwrap();
-        let server_nonce = [0x5a; 32];
-        send(&mut s, &Message::Challenge(Challenge { server_nonce }));
-        let second = read(&mut s);
-        let Message::Auth(auth) = decode_frame(&second).unwrap().message else {
-            panic!("no auth")
-        };
-        let hello = saved.hello().unwrap();
-        let t = Transcript::new(&hello, &server_nonce);
-        if t.verify_client(&sha, &secret, &auth.proof).is_err() {
-            let refuse = Refuse {
-                code: RefuseCode::AuthFailed,
-                min_version: 2,
-                max_version: 2,
-                retry_after_ms: 0,
-                message: "authentication failed",
-            };
-            send(&mut s, &Message::Refuse(refuse));
-            return false;
-        }
-        let welcome = Welcome {
-            version: 2,
-            features: KNOWN_FEATURES,
-            cluster_uuid: "bravo_1900000000.000000000",
-            host: name,
-            proof: t.server_proof(&sha, &secret).unwrap(),
-        };
-        send(&mut s, &Message::Welcome(welcome));
-        true
+        answer_handshake(&mut s, &hex, name, "bravo_1900000000.000000000")
     });
     (addr, thread)
 }
