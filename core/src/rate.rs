@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Progress rates for the indicators `actual-<host>/amount-sync_rate`, `amount-replay_rate`
 //! and `amount-file_rate` (the fetch; KiB/s, as the original publishes them and `marsadm view`
-//! reads them), and when to publish a running total ([`TotalPublisher`], `amount-file_bytes`).
+//! reads them), when to publish a running total ([`TotalPublisher`], `amount-file_bytes`,
+//! `amount-log_bytes`), and the bytes a logger appended ([`AppendCounter`]).
 //!
 //! A rate is measured, never estimated: the strategy feeds the position of a running activity
 //! (sync status, replay position within its logfile) once per round; a rate is the progress
@@ -106,11 +107,70 @@ impl TotalPublisher {
     }
 }
 
+/// Counts the bytes a logger appends to its logfiles (`amount-log_bytes`) from the logger's
+/// per-logfile statistics, sampled once per round: the logfile number and the bytes appended
+/// to it so far. The first sample of a logger is the base (what it found on disk was counted
+/// before, or is not this logger's); a later sample in the same logfile adds its growth; a
+/// sample in a newer logfile adds the rest of the old one (up to its `final_end`, as the
+/// logger last made it durable) and what the new one holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppendCounter {
+    /// `(logfile number, bytes appended)` of the last sample.
+    last: Option<(u32, u64)>,
+}
+
+impl AppendCounter {
+    /// A counter without a sample (a logger that just started).
+    pub const fn new() -> Self {
+        AppendCounter { last: None }
+    }
+
+    /// The logfile of the last sample.
+    pub fn logfile(&self) -> Option<u32> {
+        self.last.map(|(nr, _)| nr)
+    }
+
+    /// Feeds one sample; `final_end` is the end of the previous logfile when the logger has
+    /// moved on (`None`: unknown, its last sample counts as its end). Returns the bytes
+    /// appended since the last sample.
+    pub fn sample(&mut self, nr: u32, appended: u64, final_end: Option<u64>) -> u64 {
+        let added = match self.last {
+            None => 0,
+            Some((n, a)) if n == nr => appended.saturating_sub(a),
+            Some((n, a)) if n < nr => final_end
+                .unwrap_or(a)
+                .saturating_sub(a)
+                .saturating_add(appended),
+            // An older logfile: another logger's numbering; start anew.
+            Some(_) => 0,
+        };
+        self.last = Some((nr, appended));
+        added
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn append_counter_adds_growth_across_logfiles() {
+        let mut c = AppendCounter::new();
+        assert_eq!(c.sample(3, 1000, None), 0, "the first sample is the base");
+        assert_eq!(c.sample(3, 1500, None), 500);
+        assert_eq!(c.sample(3, 1500, None), 0);
+        // Rotated: the rest of logfile 3 (to its end 1800) and 200 bytes of logfile 4.
+        assert_eq!(c.sample(4, 200, Some(1800)), 300 + 200);
+        // Rotated with the old end unknown: the last sample counts as its end.
+        assert_eq!(c.sample(5, 100, None), 100);
+        // Two rotations between samples lose the middle logfile: counted as its end unknown.
+        assert_eq!(c.sample(7, 50, Some(100)), 50);
+        // A logfile number that goes back starts anew.
+        assert_eq!(c.sample(1, 4096, None), 0);
+        assert_eq!(c.sample(1, 8192, None), 4096);
+    }
 
     #[test]
     fn measures_over_ten_seconds_and_publishes_changes_only() {

@@ -264,7 +264,7 @@ fn start_log(paths: &ResourcePaths, nr: u32, replayed: u64) -> Result<LogStart> 
 /// records) within `MAX_TORN_WRITE`, it is the torn last write, never acknowledged
 /// (`mars_core::log_recovery::judge_tail`).
 fn replay_judged(file: &File, from: u64, to: u64, data: &Input) -> Result<(ReplayEnd, u64)> {
-    let (end, applied) = replay_log(file, from, to, data)?;
+    let (end, applied, _) = replay_log(file, from, to, data)?;
     match end {
         ReplayEnd::Corrupt { end: at, .. } => Ok((
             judge_tail(end, to, zero_suffix_start(file, at, to)?),
@@ -316,20 +316,22 @@ fn cut_torn_tail(paths: &ResourcePaths, log: LogName<'_>, file: &File, end: &Rep
     Ok(())
 }
 
-/// Replays `[from, to)` of `file` onto `data`, then flushes `data`. Returns how the log ended
-/// and how many records were applied.
+/// Replays `[from, to)` of `file` onto `data`, then flushes `data`. Returns how the log ended,
+/// how many records were applied, and the newest Lamport stamp (seconds) among them (0 when
+/// none was applied; a stamp is taken on the origin when the write entered its logger).
 pub(crate) fn replay_log(
     file: &File,
     from: u64,
     to: u64,
     data: &Input,
-) -> Result<(ReplayEnd, u64)> {
+) -> Result<(ReplayEnd, u64, i64)> {
     let completions = Completions::new(REPLAY_IN_FLIGHT)?;
     let mut buf = KVVec::from_elem(0u8, WINDOW, GFP_KERNEL)?;
     let mut scratch = KVVec::from_elem(0u8, MAX_RECORD_LEN, GFP_KERNEL)?;
     // In-flight writes: their ranges, so overlapping records go in log order.
     let mut flying: KVec<Option<(u64, u64)>> = KVec::from_elem(None, REPLAY_IN_FLIGHT, GFP_KERNEL)?;
     let mut failed = false;
+    let mut newest_stamp = 0i64;
     // Compressed records (the original writes them with log compression on) decompress
     // into `scratch`: LZ4, LZO or zlib. Every digest of the format is checked (the original
     // writes CRC32, MD5 or SHA1 where the cluster disabled CRC32C).
@@ -349,6 +351,7 @@ pub(crate) fn replay_log(
             ReplayStep::Apply(record) => {
                 let pos = u64::try_from(record.header.pos).map_err(|_| EIO)?;
                 let len = record.payload.len() as u64;
+                newest_stamp = newest_stamp.max(record.header.stamp_sec);
                 // Wait until no overlapping write is in flight and there is room for one more.
                 while flying
                     .iter()
@@ -394,7 +397,7 @@ pub(crate) fn replay_log(
         pr_err!("replay: writing to the data device failed\n");
         return Err(EIO);
     }
-    Ok((end, replayer.applied()))
+    Ok((end, replayer.applied(), newest_stamp))
 }
 
 /// Waits for one completion and books it.

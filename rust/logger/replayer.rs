@@ -23,7 +23,7 @@
 //!   at the same place; then, or in this host's own logfile, the replay stops, reported in
 //!   the kernel log and in `actual-<host>/msg-err-logfile-damaged` (`marsadm view`).
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use super::facts::Snapshot;
 use super::links::{self, KernelDigester, ResourcePaths};
@@ -71,6 +71,9 @@ struct Shared {
     kicked: AtomicBool,
     /// Records applied since the start.
     applied: AtomicU64,
+    /// The newest Lamport stamp (seconds) of a record applied since the start; 0 before the
+    /// first (the strategy publishes it as `actual-<host>/replay-stamp`).
+    newest_stamp: AtomicI64,
     /// Replay stopped at a damaged record or a split brain: nothing more is applied.
     halted: AtomicBool,
     /// Taken to cut a damaged copy (shared with the resource's fetcher).
@@ -100,6 +103,7 @@ impl Replayer {
                 kick <- WaitEvent::new(),
                 kicked: AtomicBool::new(false),
                 applied: AtomicU64::new(0),
+                newest_stamp: AtomicI64::new(0),
                 halted: AtomicBool::new(false),
                 copy_lock,
             }),
@@ -111,6 +115,12 @@ impl Replayer {
             shared,
             _thread: thread,
         })
+    }
+
+    /// The newest Lamport stamp (seconds) of a record this replay applied, if any: the replica
+    /// holds every write its origin logged up to that time.
+    pub(crate) fn newest_stamp(&self) -> Option<i64> {
+        Some(self.shared.newest_stamp.load(Ordering::Relaxed)).filter(|s| *s > 0)
     }
 
     /// Asks for a pass now (something changed in the tree).
@@ -236,8 +246,9 @@ fn pass(shared: &Shared, reported: &mut Reported) -> Result<bool> {
         match replay_step(&facts, &versions[..]) {
             ReplayDecision::Apply { from, to } => {
                 let file = file.as_ref().ok_or(EIO)?;
-                let (end, applied) = replay_log(file, from, to, &shared.data)?;
+                let (end, applied, stamp) = replay_log(file, from, to, &shared.data)?;
                 shared.applied.fetch_add(applied, Ordering::Relaxed);
+                shared.newest_stamp.fetch_max(stamp, Ordering::Relaxed);
                 let end = if log.origin == me {
                     end
                 } else {

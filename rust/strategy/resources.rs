@@ -26,7 +26,7 @@ use crate::mars_core::emergency::{
 };
 use crate::mars_core::lamport::Stamp;
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
-use crate::mars_core::rate::{RateSampler, TotalPublisher};
+use crate::mars_core::rate::{AppendCounter, RateSampler, TotalPublisher};
 use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
 use crate::mars_core::strategy::{
     decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted, WantedLinks,
@@ -116,6 +116,17 @@ struct Resource {
     fetched_total: TotalPublisher,
     /// The measured rate of the fetch (`amount-file_rate`).
     fetch_rate: RateSampler,
+    /// Bytes this host's loggers appended to the resource's logfiles (`amount-log_bytes`); like
+    /// `fetched`, it continues the published total (read at the first publication).
+    logged: u64,
+    /// The published `amount-log_bytes` was read and added to `logged`.
+    logged_base: bool,
+    /// The running logger's growth, sampled once per round.
+    appends: AppendCounter,
+    /// When `amount-log_bytes` is written.
+    logged_total: TotalPublisher,
+    /// `replay-stamp` as last written, and when (monotonic ns).
+    stamp_shown: Option<(i64, u64)>,
 }
 
 impl Resource {
@@ -160,6 +171,11 @@ impl Resource {
             fetched_base: false,
             fetched_total: TotalPublisher::new(),
             fetch_rate: RateSampler::new(),
+            logged: 0,
+            logged_base: false,
+            appends: AppendCounter::new(),
+            logged_total: TotalPublisher::new(),
+            stamp_shown: None,
         })
     }
 
@@ -408,6 +424,79 @@ impl Resource {
             let mut value = FixedBuf::<24>::new();
             write!(value, "{rate}").map_err(|_| EINVAL)?;
             tree::update(&self.actual.child(name)?, value.as_bytes())?;
+        }
+        self.publish_logged(host, now)?;
+        self.publish_replay_stamp(now)
+    }
+
+    /// `amount-log_bytes`: the bytes this host's loggers appended to the resource's logfiles,
+    /// a total across logfiles, loggers, module loads and reboots (written like
+    /// `amount-file_bytes`: when it changed, at most once per 10 s, and when logging stops).
+    /// A host that never logged for the resource writes nothing.
+    fn publish_logged(&mut self, host: &[u8], now: u64) -> Result {
+        if !self.logged_base {
+            let link = self.read(&[
+                &concat(ACTUAL_DIR_PREFIX.as_bytes(), host)?,
+                b"amount-log_bytes",
+            ])?;
+            if let Some(before) = text(&link).and_then(|v| v.trim().parse::<u64>().ok()) {
+                self.logged = self.logged.saturating_add(before);
+            }
+            self.logged_base = true;
+        }
+        match &self.logger {
+            Some(logger) => {
+                use crate::bricks::trans_logger::STAT_NAMES;
+                let stats = logger.stats();
+                let stat = |name: &str| {
+                    STAT_NAMES
+                        .iter()
+                        .position(|n| *n == name)
+                        .and_then(|i| stats.get(i).copied())
+                        .unwrap_or(0)
+                };
+                let nr = u32::try_from(stat("log")).unwrap_or(u32::MAX);
+                let final_end = self
+                    .appends
+                    .logfile()
+                    .filter(|old| *old != nr)
+                    .and_then(|old| logger.durable_end(old));
+                let added = self.appends.sample(nr, stat("appended"), final_end);
+                self.logged = self.logged.saturating_add(added);
+            }
+            None => self.appends = AppendCounter::new(),
+        }
+        let logging = self.logger.is_some();
+        if !logging && self.logged == 0 {
+            return Ok(());
+        }
+        if let Some(total) = self.logged_total.sample(self.logged, logging, now) {
+            let mut value = FixedBuf::<24>::new();
+            write!(value, "{total}").map_err(|_| EINVAL)?;
+            tree::update(&self.actual.child(b"amount-log_bytes")?, value.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// `replay-stamp`: the newest Lamport stamp (seconds) of a record the replay applied here,
+    /// taken on the origin when the write entered its logger: this replica holds every write
+    /// logged up to then (`marsadm view`'s replay lag in seconds). Written when it changed, at
+    /// most once per 2 s.
+    fn publish_replay_stamp(&mut self, now: u64) -> Result {
+        const EVERY_NS: u64 = 2_000_000_000;
+        let Some(stamp) = self.replayer.as_ref().and_then(Replayer::newest_stamp) else {
+            return Ok(());
+        };
+        let due = match self.stamp_shown {
+            None => true,
+            Some((s, _)) if s == stamp => false,
+            Some((_, t)) => now < t || now.saturating_sub(t) >= EVERY_NS,
+        };
+        if due {
+            let mut value = FixedBuf::<24>::new();
+            write!(value, "{stamp}").map_err(|_| EINVAL)?;
+            tree::update(&self.actual.child(b"replay-stamp")?, value.as_bytes())?;
+            self.stamp_shown = Some((stamp, now));
         }
         Ok(())
     }

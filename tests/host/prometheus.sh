@@ -27,10 +27,14 @@ put() {
 }
 truncate -s 1M "$tmp/disk0.img"
 truncate -s 4M "$tmp/disk1.img"
+truncate -s 1M "$tmp/disk2.img"
+truncate -s 1M "$tmp/disk3.img"
 {
 	"$marsadm" create-cluster --ip=10.0.0.1 &&
 		"$marsadm" create-resource r0 "$tmp/disk0.img" &&
-		"$marsadm" create-resource r1 "$tmp/disk1.img"
+		"$marsadm" create-resource r1 "$tmp/disk1.img" &&
+		"$marsadm" create-resource r2 "$tmp/disk2.img" &&
+		"$marsadm" create-resource r3 "$tmp/disk3.img"
 } > "$tmp/setup.log" 2>&1 || { cat "$tmp/setup.log"; echo "Bail out! cannot make the tree"; exit 1; }
 put actual-alpha/alive 1
 put actual-alpha/time "$now"
@@ -68,6 +72,31 @@ put resource-r0/actual-bravo/amount-replay_rate 20
 put resource-r1/primary bravo
 put resource-r1/actual-alpha/amount-file_rate 50
 put resource-r1/actual-alpha/amount-file_bytes 777
+# Bytes logged: alpha logged 8000 bytes of r0.
+put resource-r0/actual-alpha/amount-log_bytes 8000
+# r2: alpha primary, its logger appended up to 2000 (1500 written back, 500 dirty; the file
+# is longer: zeros written ahead); bravo replayed all of it (lag 0 whatever its stamp says),
+# charlie is behind at 10, its newest replayed record 100 s old (lag 100 s).
+put resource-r2/data-bravo /dev/vdc
+put resource-r2/data-charlie /dev/vdc
+head -c 8192 /dev/zero > "$MARS_ROOT/resource-r2/log-000000001-alpha"
+put resource-r2/replay-alpha log-000000001-alpha,1500,500
+put resource-r2/replay-bravo log-000000001-alpha,2000,0
+put resource-r2/actual-bravo/replay-stamp 1999000000
+put resource-r2/replay-charlie log-000000001-alpha,10,0
+put resource-r2/actual-charlie/replay-stamp 1999999900
+# r3: bravo designated, alpha (this host) and charlie secondaries; alpha has fetched and
+# replayed all bravo's log (its lag is the age of bravo's last heartbeat); charlie is behind
+# but this host is no primary to judge it.
+put resource-r3/primary bravo
+put resource-r3/data-bravo /dev/vdd
+put resource-r3/data-charlie /dev/vdd
+head -c 1000 /dev/zero > "$MARS_ROOT/resource-r3/log-000000001-bravo"
+put resource-r3/version-000000001-bravo "00000000000000000000000000000000,log-000000001-bravo,1000:"
+put resource-r3/replay-alpha log-000000001-bravo,1000,0
+put resource-r3/actual-alpha/replay-stamp 1999999000
+put resource-r3/replay-charlie log-000000001-bravo,10,0
+put resource-r3/actual-charlie/replay-stamp 1999990000
 # The kernel's statistics.
 echo 12345 > "$MARS_PROC/log_fetch_bytes"
 echo 678 > "$MARS_PROC/sync_data_bytes"

@@ -123,6 +123,8 @@ for r in view["resources"]:
         expect("mars_resource_peer_replay_logfile_number", p["replay_logfile_number"], peer=peer, **lab)
         expect("mars_resource_peer_replay_position_bytes", p["replay_position_bytes"], peer=peer, **lab)
         expect("mars_resource_fetched_bytes_total", p["fetched_bytes"], peer=peer, **lab)
+        expect("mars_resource_logged_bytes_total", p["logged_bytes"], peer=peer, **lab)
+        expect("mars_resource_peer_replay_lag_seconds", p["replay_lag_seconds"], peer=peer, **lab)
         for what, rate in p["rate_bytes_per_second"].items():
             expect("mars_resource_peer_rate_bytes_per_second", rate, peer=peer, activity=what, **lab)
 
@@ -165,6 +167,17 @@ ok(val("mars_resource_peer_sync_bytes", resource="r0", host=host, peer="bravo") 
    and val("mars_resource_peer_rate_bytes_per_second", resource="r0", host=host, peer="bravo", activity="replay") == 20 * 1024
    and val("mars_resource_peer_rate_bytes_per_second", resource="r0", host=host, peer="bravo", activity="sync") is None,
    "bravo's sync and replay progress and its replay rate in r0; no sync rate it does not publish")
+ok(val("mars_resource_logged_bytes_total", resource="r0", host=host, peer="alpha") == 8000
+   and val("mars_resource_logged_bytes_total", resource="r0", host=host, peer="bravo") is None,
+   "r0's bytes logged per member, from actual-<peer>/amount-log_bytes (bravo never logged)")
+ok(val("mars_resource_peer_replay_lag_seconds", resource="r2", host=host, peer="charlie") == 100
+   and val("mars_resource_peer_replay_lag_seconds", resource="r2", host=host, peer="alpha") is None,
+   "on r2's primary alpha, charlie (behind, its newest replayed record stamped 100 s ago) lags 100 s; none for the primary")
+ok(val("mars_resource_peer_replay_lag_seconds", resource="r2", host=host, peer="bravo") == 0,
+   "on r2's primary alpha, bravo replayed all alpha's logger appended (not the zeros after it): lag 0")
+ok(val("mars_resource_peer_replay_lag_seconds", resource="r3", host=host, peer="alpha") == 10
+   and val("mars_resource_peer_replay_lag_seconds", resource="r3", host=host, peer="charlie") is None,
+   "secondary alpha of r3, nothing left to fetch or replay: lag = age of bravo's heartbeat in whole seconds (10 s); none for another secondary")
 ok(val("mars_resource_progress_rate_bytes_per_second", resource="r1", host=host, activity="fetch") == 50 * 1024,
    "r1's fetch rate in the progress is the kernel's amount-file_rate (50 KiB/s)")
 ok(val("mars_resource_info", resource="r0", host=host, role="Primary", disk_state="UpToDate",

@@ -20,7 +20,12 @@
 # actual-bravo/amount-file_rate comes to 100 to 220 KiB/s and `marsadm view` shows it on the
 # fetch line; at the end actual-bravo/amount-file_bytes equals log_fetch_bytes (one resource)
 # and is at least the 12 MiB written, and alpha's `view --prometheus` shows that total as
-# mars_resource_fetched_bytes_total{peer="bravo"}.
+# mars_resource_fetched_bytes_total{peer="bravo"}. Alpha's kernel publishes the bytes its
+# logger appended (actual-alpha/amount-log_bytes, >= the 12 MiB written), its metrics show
+# them as mars_resource_logged_bytes_total{peer="alpha"} and, once bravo caught up, bravo's
+# replay lag in seconds as 0. Bravo's replay lag in seconds (from actual-bravo/replay-stamp,
+# the origin's stamp of the newest record replayed) is at least 10 s while it is behind in the
+# limited fetch (alpha wrote before bravo fetched again), and at most 30 s once caught up.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -29,6 +34,11 @@ if [ "$h" = alpha ]; then ktap_begin; else ktap_begin; fi
 size=$((64 * 1048576))
 res_md5() { device_md5 "$1" "$size"; }
 limit=200
+# metric NAME PEER: the value of r0's metric NAME{peer="PEER"} in this host's view (empty if none).
+metric() {
+	marsadm view r0 --prometheus | awk -v n="$1" -v p="peer=\"$2\"" '
+		index($0, n "{") == 1 && index($0, p) { v = $NF } END { print v }'
+}
 
 mars_cluster_up
 
@@ -45,6 +55,13 @@ if [ "$h" = alpha ]; then
 			END { exit !(v != "" && v >= want) }'
 	}
 	check "alpha's metrics show bravo's fetched bytes (>= 12 MiB)" wait_for 60 bravo_fetched
+	logged() { v=$(readlink $res/actual-$h/amount-log_bytes) && [ "$v" -ge $((12 * 1048576)) ]; }
+	check "alpha's kernel publishes amount-log_bytes >= the 12 MiB written" wait_for 30 logged
+	echo "# amount-log_bytes: $(readlink $res/actual-$h/amount-log_bytes)"
+	logged_metric() { v=$(metric mars_resource_logged_bytes_total alpha) && [ -n "$v" ] && [ "$v" -ge $((12 * 1048576)) ]; }
+	check "alpha's metrics show the bytes it logged" logged_metric
+	bravo_lag_zero() { [ "$(metric mars_resource_peer_replay_lag_seconds bravo)" = 0 ]; }
+	check "alpha's metrics show bravo's replay lag: 0 s once caught up" wait_for 60 bravo_lag_zero
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
@@ -75,6 +92,9 @@ else
 	check "the kernel publishes the fetch rate: 100 to 220 KiB/s" wait_for 20 rate_plausible
 	echo "# amount-file_rate: $(file_rate) KiB/s"
 	check "view shows the published fetch rate" sh -c "marsadm view r0 | grep 'fetch lag:.*, rate [1-9][0-9]* KiB/s'"
+	lag_behind() { v=$(metric mars_resource_peer_replay_lag_seconds bravo) && [ -n "$v" ] && [ "$v" -ge 10 ] && [ "$v" -le 900 ]; }
+	check "behind in the limited fetch, the replay lag is 10 to 900 s" wait_for 30 lag_behind
+	echo "# replay lag while behind: $(metric mars_resource_peer_replay_lag_seconds bravo) s"
 	check "lift the limit" write_knob log_fetch_speed_limit_kib 0
 	s3=$(sample)
 	b3=$(fetched)
@@ -105,6 +125,9 @@ else
 	check "amount-file_bytes equals log_fetch_bytes" wait_for 30 total_matches
 	echo "# amount-file_bytes: $(file_bytes), log_fetch_bytes: $(fetched)"
 	check "amount-file_bytes is at least the 12 MiB written" test "$(file_bytes)" -ge $((12 * 1048576))
+	lag_small() { v=$(metric mars_resource_peer_replay_lag_seconds bravo) && [ -n "$v" ] && [ "$v" -le 30 ]; }
+	check "caught up, the replay lag is at most 30 s" wait_for 60 lag_small
+	echo "# replay lag caught up: $(metric mars_resource_peer_replay_lag_seconds bravo) s"
 	check "tell alpha" marsadm set-link 1 userspace/same-bravo
 fi
 check "rmmod mars" sh -c "marsadm down r0; sleep 2; rmmod mars"

@@ -135,6 +135,16 @@ pub(crate) struct MemberProgress {
     pub(crate) replay: Option<(u32, i64)>,
     /// Bytes of logfile data the member fetched for the resource (a total).
     pub(crate) fetched_bytes: Option<u64>,
+    /// Bytes the member's loggers appended to the resource's logfiles (a total,
+    /// `actual-<member>/amount-log_bytes`).
+    pub(crate) logged_bytes: Option<u64>,
+    /// The newest Lamport stamp (s) of a record the member's replay applied
+    /// (`actual-<member>/replay-stamp`).
+    pub(crate) replay_stamp: Option<i64>,
+    /// How far (seconds, an upper bound) the member's replica is behind the designated
+    /// primary ([`add_progress`], [`replay_lag_seconds`]): known for this host, and for every
+    /// member on the designated primary.
+    pub(crate) replay_lag_seconds: Option<u64>,
     /// The member's published rates, bytes per second (the indicators are KiB/s), of `sync`,
     /// `fetch` and `replay`; `None` where it publishes none.
     pub(crate) rates: [(&'static str, Option<u64>); 3],
@@ -156,6 +166,12 @@ fn read_peers(tree: &Tree, dir: &str, members: &[String]) -> Vec<MemberProgress>
                     .value(&format!("{dir}/replay-{m}"))
                     .and_then(|v| ReplayLink::parse(&v).ok().map(|l| (l.log.nr, l.min_pos))),
                 fetched_bytes: number(tree, &format!("{dir}/actual-{m}/amount-file_bytes")),
+                logged_bytes: number(tree, &format!("{dir}/actual-{m}/amount-log_bytes")),
+                replay_stamp: tree
+                    .value(&format!("{dir}/actual-{m}/replay-stamp"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .filter(|s: &i64| *s > 0),
+                replay_lag_seconds: None,
                 rates: [
                     ("sync", rate("sync")),
                     ("fetch", rate("file")),
@@ -176,8 +192,8 @@ impl MemberProgress {
     }
 
     /// The line of `view` (without the indentation): `member <host>: sync <n> bytes, replay
-    /// <nr>:<pos>, fetched <n> bytes; rates (KiB/s) sync <r>, fetch <r>, replay <r>`, `-` for
-    /// what the tree does not hold.
+    /// <nr>:<pos>, fetched <n> bytes, logged <n> bytes; rates (KiB/s) sync <r>, fetch <r>,
+    /// replay <r>`, `-` for what the tree does not hold, then `; replay lag <t>` where known.
     fn text(&self) -> String {
         let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         let replay = self
@@ -188,11 +204,15 @@ impl MemberProgress {
             .iter()
             .map(|(w, r)| format!("{w} {}", opt(r.map(|r| r / 1024))))
             .collect();
+        let lag = self.replay_lag_seconds.map_or(String::new(), |s| {
+            format!("; replay lag {}", human_duration(s))
+        });
         format!(
-            "member {}: sync {} bytes, replay {replay}, fetched {} bytes; rates (KiB/s) {}",
+            "member {}: sync {} bytes, replay {replay}, fetched {} bytes, logged {} bytes; rates (KiB/s) {}{lag}",
             self.host,
             opt(self.sync_bytes),
             opt(self.fetched_bytes),
+            opt(self.logged_bytes),
             rates.join(", ")
         )
     }
@@ -291,6 +311,79 @@ pub(crate) fn add_progress(ctx: &Ctx, view: &mut View) {
                 }
             })
             .collect();
+        add_lag_seconds(ctx, r, primary);
+    }
+}
+
+/// The replay lag in seconds, an upper bound: `now` minus the time up to which the replica is
+/// known to hold every write the primary logged. While it is `behind` (logfile data it has not
+/// replayed), that is the newest stamp its replay applied (`stamp`: the records before it are
+/// applied); when it is not behind, the time the knowledge of "not behind" is from (`known_at`:
+/// now on the designated primary, which holds the whole log; elsewhere the primary's last
+/// heartbeat here). `None` where that is unknown. After an idle time, the first write shows
+/// the idle time for the moment until it is replayed (the stamp is that old).
+pub(crate) fn replay_lag_seconds(
+    behind: Option<bool>,
+    stamp: Option<i64>,
+    known_at: Option<f64>,
+    now: f64,
+) -> Option<u64> {
+    let since = match behind? {
+        true => stamp? as f64,
+        false => known_at?,
+    };
+    Some((now - since).max(0.0).floor() as u64)
+}
+
+/// Fills in [`MemberProgress::replay_lag_seconds`] for this host (a secondary: behind while its
+/// fetch or replay has bytes to do) and, on the designated primary, for every other member
+/// (behind while its replay link is before the end of the log its logger appended).
+fn add_lag_seconds(ctx: &Ctx, r: &mut ResourceView, primary_here: bool) {
+    let number = |name: &str| -> Option<f64> {
+        crate::macros::primitive(ctx, &r.name, name)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let Some(now) = number("time") else {
+        return;
+    };
+    // The primary's last heartbeat here (its `alive-timestamp`; -1 or 0: unknown).
+    let heard = number("alive-timestamp").filter(|t| *t > 0.0);
+    let mine = if primary_here || r.designated_primary.is_none() {
+        None
+    } else {
+        let rest = |what: &str| {
+            r.progress
+                .iter()
+                .find(|p| p.what == what)
+                .and_then(|p| p.rest.as_ref().ok().copied())
+        };
+        let behind = match (rest("fetch"), rest("replay")) {
+            (Some(f), Some(p)) => Some(f > 0 || p > 0),
+            _ => None,
+        };
+        Some(behind)
+    };
+    let designated = r.designated_primary.clone();
+    // On the designated primary, the end of the log: its logger's replay link says how far it
+    // appended (`min_pos + dirty_len`; the logfile itself is longer, zeros written ahead).
+    let log_end = r
+        .replay
+        .as_ref()
+        .filter(|_| primary_here)
+        .map(|p| (p.nr, p.min_pos.saturating_add(p.dirty_len.max(0))));
+    for p in r.peers.iter_mut() {
+        if designated.as_deref() == Some(p.host.as_str()) {
+            continue;
+        }
+        p.replay_lag_seconds = if p.host == ctx.host {
+            mine.and_then(|behind| replay_lag_seconds(behind, p.replay_stamp, heard, now))
+        } else if let Some(end) = log_end {
+            let behind = p.replay.map(|at| at < end);
+            replay_lag_seconds(behind, p.replay_stamp, Some(now), now)
+        } else {
+            None
+        };
     }
 }
 
@@ -858,6 +951,9 @@ fn resource_json(r: &ResourceView) -> Value {
             "replay_logfile_number": p.replay.map(|(nr, _)| nr),
             "replay_position_bytes": p.replay.map(|(_, pos)| pos),
             "fetched_bytes": p.fetched_bytes,
+            "logged_bytes": p.logged_bytes,
+            "replay_stamp": p.replay_stamp,
+            "replay_lag_seconds": p.replay_lag_seconds,
             "rate_bytes_per_second": p.rates.iter().map(|(w, r)| (w.to_string(), json!(r)))
                 .collect::<serde_json::Map<String, Value>>(),
         }))).collect::<serde_json::Map<String, Value>>(),

@@ -420,6 +420,24 @@ fn resource(m: &mut Metrics, host: &str, r: &ResourceView) {
                 bytes as f64,
             );
         }
+        if let Some(bytes) = p.logged_bytes {
+            m.add(
+                "mars_resource_logged_bytes_total",
+                "counter",
+                "Bytes the member's (peer's) loggers appended to the resource's logfiles, as its kernel publishes them (actual-<peer>/amount-log_bytes).",
+                l(),
+                bytes as f64,
+            );
+        }
+        if let Some(secs) = p.replay_lag_seconds {
+            m.add(
+                "mars_resource_peer_replay_lag_seconds",
+                "gauge",
+                "How far the member's (peer's) replica is behind the designated primary, an upper bound: now minus the time up to which it holds every write logged (for this host, and on the designated primary for every member).",
+                l(),
+                secs as f64,
+            );
+        }
         for (what, rate) in &p.rates {
             if let Some(rate) = rate {
                 let mut labels = l();

@@ -572,7 +572,7 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
     // One line per member: its sync and replay progress, its total fetched and its rates.
     assert!(
         text.contains(&format!(
-            "\n    member bravo: sync {} bytes, replay 1:1000, fetched 1500 bytes; rates (KiB/s) sync 64, fetch 4, replay 0\n",
+            "\n    member bravo: sync {} bytes, replay 1:1000, fetched 1500 bytes, logged - bytes; rates (KiB/s) sync 64, fetch 4, replay 0\n",
             size / 2
         )),
         "{text}"
@@ -580,7 +580,7 @@ fn view_shows_rates_lag_and_eta_from_the_kernels_indicators_and_says_which_are_m
     // alpha (in sync, replayed to 2000) publishes no indicators in this tree: "-".
     assert!(
         text.contains(&format!(
-            "\n    member alpha: sync {size} bytes, replay 1:2000, fetched - bytes; rates (KiB/s) sync -, fetch -, replay -\n"
+            "\n    member alpha: sync {size} bytes, replay 1:2000, fetched - bytes, logged - bytes; rates (KiB/s) sync -, fetch -, replay -\n"
         )),
         "{text}"
     );
