@@ -515,7 +515,15 @@ fn other_members(ctx: &Ctx) -> Vec<String> {
 /// the start, i.e. every peer has done a round after it heard from us and we have pulled it
 /// since. Fails with exit code 3 naming the peers not heard from within `--timeout`.
 pub(crate) fn wait_cluster(ctx: &Ctx) -> CmdResult {
-    wait_peers(ctx, other_members(ctx))
+    let peers = other_members(ctx);
+    wait_peers(ctx, &peers)?;
+    println!("{} peer(s) heard from: {}", peers.len(), peers.join(", "));
+    Ok(())
+}
+
+/// As [`wait_cluster`], silent when it succeeds (the macro `%wait-cluster{}`).
+pub(crate) fn wait_cluster_quiet(ctx: &Ctx) -> CmdResult {
+    wait_peers(ctx, &other_members(ctx))
 }
 
 /// Arguments of `wait-cluster`.
@@ -544,10 +552,12 @@ pub(crate) fn wait_cluster_cmd(ctx: &Ctx, args: &WaitClusterArgs) -> CmdResult {
                 .any(|rel| ctx.tree.value(rel).is_some_and(|v| !is_tombstone(&v)))
         })
         .collect();
-    wait_peers(ctx, peers)
+    wait_peers(ctx, &peers)?;
+    println!("{} peer(s) heard from: {}", peers.len(), peers.join(", "));
+    Ok(())
 }
 
-fn wait_peers(ctx: &Ctx, peers: Vec<String>) -> CmdResult {
+fn wait_peers(ctx: &Ctx, peers: &[String]) -> CmdResult {
     let tree = &ctx.tree;
     if !tree.module_loaded() {
         return Err(Fail::refused(
@@ -565,7 +575,6 @@ fn wait_peers(ctx: &Ctx, peers: Vec<String>) -> CmdResult {
     loop {
         let missing: Vec<&String> = peers.iter().filter(|p| !heard(p)).collect();
         if missing.is_empty() {
-            println!("{} peer(s) heard from: {}", peers.len(), peers.join(", "));
             return Ok(());
         }
         if ctx.options.timeout >= 0 && begin.elapsed().as_secs_f64() >= ctx.options.timeout as f64 {

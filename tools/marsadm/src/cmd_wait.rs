@@ -132,18 +132,24 @@ fn holds(tree: &Tree, dir: &str, host: &str, condition: &Condition) -> bool {
 
 /// `wait-resource RES CONDITION`.
 pub(crate) fn wait_resource(ctx: &Ctx, args: &WaitResourceArgs) -> CmdResult {
-    let condition = parse_condition(&args.condition)?;
-    let dir = ctx.member_res(&args.res)?;
-    let host = ctx.host.clone();
-    ctx.wait_for(
-        &format!("'{}' holds for '{}' on '{host}'", args.condition, args.res),
-        |tree| holds(tree, &dir, &host, &condition),
-    )?;
+    wait_condition(ctx, &args.res, &args.condition)?;
     println!(
-        "OK, '{}' holds for '{}' on '{host}'",
-        args.condition, args.res
+        "OK, '{}' holds for '{}' on '{}'",
+        args.condition, args.res, ctx.host
     );
     Ok(())
+}
+
+/// Waits (up to `--timeout`) until `condition` holds for `res` on this host, silent when it
+/// holds (`wait-resource`; the macros `%wait-resource{}` and `%wait-{is,todo}-<what>-{on,off}{}`).
+pub(crate) fn wait_condition(ctx: &Ctx, res: &str, condition: &str) -> CmdResult {
+    let parsed = parse_condition(condition)?;
+    let dir = ctx.member_res(res)?;
+    let host = ctx.host.clone();
+    ctx.wait_for(
+        &format!("'{condition}' holds for '{res}' on '{host}'"),
+        |tree| holds(tree, &dir, &host, &parsed),
+    )
 }
 
 /// `wait-umount RES`: until `/dev/mars/<name>` is open nowhere on this host

@@ -383,8 +383,15 @@ fn every_primitive_answers_or_says_why_not() {
         if name == "sleep" {
             continue;
         }
-        let run = f.run_as("bravo", &[&format!("view-{name}"), "r0"]);
+        // --timeout=0: the macros that wait give up at once.
+        let run = f.run_as("bravo", &["--timeout=0", &format!("view-{name}"), "r0"]);
+        let waits = name.starts_with("wait") || name == "timeout";
         let ok = run.code == 0
+            || (waits
+                && (run.stderr.contains("has not confirmed")
+                    || run.stderr.contains("Timeout reached")
+                    || run.stderr.contains("mars module is not loaded")
+                    || run.stderr.contains("does not exist")))
             || run.stderr.contains("not available:")
             || run
                 .stderr
@@ -399,6 +406,117 @@ fn every_primitive_answers_or_says_why_not() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn glob_and_wait_macros() {
+    let f = two_hosts("m-glob");
+    // get-glob: the matching paths beneath /mars, sorted, joined by the delimiter.
+    assert_eq!(
+        out(
+            &f,
+            "bravo",
+            &[
+                "view",
+                "r0",
+                "--macro=%get-glob{/mars/resource-r0/data-*}{}{,}"
+            ]
+        ),
+        "/mars/resource-r0/data-alpha,/mars/resource-r0/data-bravo"
+    );
+    assert_eq!(
+        out(
+            &f,
+            "bravo",
+            &[
+                "view",
+                "r0",
+                "--macro=%foreach-glob{/mars/resource-r0/todo-{alpha,bravo}}{p}{[%{p}]}"
+            ]
+        ),
+        "[/mars/resource-r0/todo-alpha][/mars/resource-r0/todo-bravo]"
+    );
+    // A deleted key is no match.
+    f.put_link("resource-r0/data-bravo", ".deleted", LAMPORT);
+    assert_eq!(
+        out(
+            &f,
+            "bravo",
+            &[
+                "view",
+                "r0",
+                "--macro=%get-glob{/mars/resource-r0/data-*}{}{,}"
+            ]
+        ),
+        "/mars/resource-r0/data-alpha"
+    );
+    let disk = f.dir.join("bravo.img");
+    f.put_link("resource-r0/data-bravo", disk.to_str().unwrap(), LAMPORT);
+    f.run_as(
+        "bravo",
+        &["view", "r0", "--macro=%get-glob{/etc/pass?d}{}{,}"],
+    )
+    .refused("not beneath /mars");
+    f.run_as(
+        "bravo",
+        &["view", "r0", "--macro=%get-glob{/mars/../etc}{}{,}"],
+    )
+    .refused("'..'");
+    // The waits: one that holds returns at once, silently.
+    f.put_link("resource-r0/todo-bravo/attach", "1", LAMPORT);
+    assert_eq!(
+        out(
+            &f,
+            "bravo",
+            &[
+                "--timeout=5",
+                "view",
+                "r0",
+                "--macro=x%wait-todo-attach-on{}y"
+            ]
+        ),
+        "xy"
+    );
+    assert_eq!(
+        out(
+            &f,
+            "bravo",
+            &[
+                "--timeout=5",
+                "view",
+                "r0",
+                "--macro=%wait-resource{todo-attach-on}ok"
+            ]
+        ),
+        "ok"
+    );
+    // One that does not hold fails after --timeout, naming the condition.
+    let start = std::time::Instant::now();
+    f.run_as(
+        "bravo",
+        &[
+            "--timeout=1",
+            "view",
+            "r0",
+            "--macro=%wait-todo-attach-off{}",
+        ],
+    )
+    .refused("'todo-attach-off' holds for 'r0'");
+    assert!(start.elapsed().as_secs_f64() >= 1.0);
+    // timeout: the sleeps of one call use up --timeout, then "Timeout reached.".
+    let start = std::time::Instant::now();
+    f.run_as(
+        "bravo",
+        &[
+            "--timeout=1",
+            "view",
+            "r0",
+            "--macro=%timeout{5}%timeout{5}",
+        ],
+    )
+    .refused("Timeout reached.");
+    let took = start.elapsed().as_secs_f64();
+    assert!((1.0..4.0).contains(&took), "{took}");
 }
 
 #[test]

@@ -58,6 +58,10 @@ pub(crate) trait Host {
     }
     /// A warning (`%warn{}`, odd macro text): printed to stderr.
     fn warn(&mut self, text: &str);
+    /// The paths that match a glob pattern (`%get-glob{}`, `%foreach-glob{}`), sorted.
+    fn glob(&mut self, pattern: &str) -> MResult<Vec<String>> {
+        fail(format!("%get-glob: no paths to match '{pattern}' here"))
+    }
 }
 
 /// The variables of one evaluation scope.
@@ -713,6 +717,27 @@ impl<'h, H: Host> Evaluator<'h, H> {
                     env.set(&var, value);
                     if !self.loop_body(args.get(3).copied().unwrap_or(""), env, &mut out)? {
                         break;
+                    }
+                }
+                Ok(out)
+            }
+            // The original's `get-glob{<pattern>}{<unused>}{<delimiter>}` and
+            // `foreach-glob{<pattern>}{<variable>}{<body>}` (`lamport_glob`: the matching
+            // paths, sorted, without deleted keys).
+            "get-glob" | "foreach-glob" => {
+                let pattern = self.arg(args, 0, env)?;
+                let paths = self.host.glob(&pattern)?;
+                let mut out = String::new();
+                if canon == "get-glob" {
+                    let delim = self.arg(args, 2, env)?;
+                    out = paths.join(&delim);
+                } else {
+                    let var = self.arg(args, 1, env)?;
+                    for path in paths {
+                        env.set(&var, &path);
+                        if !self.loop_body(args.get(2).copied().unwrap_or(""), env, &mut out)? {
+                            break;
+                        }
                     }
                 }
                 Ok(out)

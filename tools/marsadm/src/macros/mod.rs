@@ -123,6 +123,10 @@ impl Host for TreeHost<'_> {
         is_primitive(name)
     }
 
+    fn glob(&mut self, pattern: &str) -> MResult<Vec<String>> {
+        tree_glob(&self.prims.ctx.tree, pattern)
+    }
+
     fn warn(&mut self, text: &str) {
         eprint!("WARNING: {}", crate::tree_io::escape_controls(text));
         if !text.ends_with('\n') {
@@ -235,6 +239,7 @@ fn run_here(ctx: &Ctx, req: &Request<'_>, resources: &[String], all: bool) -> Cm
         prims: prims::Prims {
             ctx,
             threshold: req.threshold,
+            timeout_left: std::cell::Cell::new(None),
         },
         dirs: search_path(),
         files: HashMap::new(),
@@ -278,11 +283,239 @@ fn run_here(ctx: &Ctx, req: &Request<'_>, resources: &[String], all: bool) -> Cm
 /// macros evaluate it (for `view`'s rates, lag and ETA: one definition for both). `Err` says
 /// why there is no value, e.g. which indicator the kernel does not publish.
 pub(crate) fn primitive(ctx: &Ctx, res: &str, name: &str) -> Result<String, String> {
-    let prims = prims::Prims { ctx, threshold: 0 };
+    let prims = prims::Prims {
+        ctx,
+        threshold: 0,
+        timeout_left: std::cell::Cell::new(None),
+    };
     let mut env = Env::default();
     env.set("host", ctx.host.as_str());
     env.set("res", res);
     prims.call(&env, name, &[]).map_err(|e| match e {
         MacroError::Unavailable(t) | MacroError::Fail(t) => t,
     })
+}
+
+/// Most paths a glob pattern may yield, and most patterns its braces may expand to.
+const GLOB_MAX: usize = 10_000;
+
+/// `%get-glob{}`: the paths beneath /mars (or the tree's root) matching `pattern` (`*`, `?`,
+/// `[...]` within a component, `{a,b}` anywhere), sorted, without deleted keys (`.deleted`),
+/// as the original's `lamport_glob`. Unlike the original (Perl's `glob` anywhere), only the
+/// tree is searched: other paths are refused, as `%readlink{}` refuses them.
+pub(crate) fn tree_glob(tree: &crate::tree_io::Tree, pattern: &str) -> MResult<Vec<String>> {
+    let root = tree.root.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    for pat in brace_expand(pattern)? {
+        let (prefix, rel) = match pat.strip_prefix(&root) {
+            Some(rel) => (root.clone(), rel.to_string()),
+            None => match pat.strip_prefix("/mars") {
+                Some(rel) => ("/mars".to_string(), rel.to_string()),
+                None => {
+                    return Err(MacroError::Fail(format!(
+                        "%get-glob: '{pattern}' is not beneath /mars"
+                    )))
+                }
+            },
+        };
+        if !(rel.is_empty() || rel.starts_with('/')) {
+            return Err(MacroError::Fail(format!(
+                "%get-glob: '{pattern}' is not beneath /mars"
+            )));
+        }
+        let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+        if parts.contains(&"..") {
+            return Err(MacroError::Fail(format!(
+                "%get-glob: '{pattern}' contains '..'"
+            )));
+        }
+        let mut found: Vec<String> = vec![String::new()];
+        for part in &parts {
+            let mut next = Vec::new();
+            for dir in &found {
+                let join = |name: &str| {
+                    if dir.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{dir}/{name}")
+                    }
+                };
+                if !part.contains(['*', '?', '[']) {
+                    let rel = join(part);
+                    if !matches!(tree.entry(&rel), crate::tree_io::Entry::Missing) {
+                        next.push(rel);
+                    }
+                    continue;
+                }
+                for name in tree.list(dir) {
+                    if (!name.starts_with('.') || part.starts_with('.')) && glob_match(part, &name)
+                    {
+                        next.push(join(&name));
+                    }
+                }
+            }
+            if next.len() > GLOB_MAX {
+                return Err(MacroError::Fail(format!(
+                    "%get-glob: '{pattern}' matches more than {GLOB_MAX} paths"
+                )));
+            }
+            found = next;
+        }
+        for rel in found.into_iter().filter(|r| !r.is_empty()) {
+            if tree.exists(&rel) {
+                out.push(format!("{prefix}/{rel}"));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// `{a,b}` expanded (nested braces too), as the shell's and Perl's `glob` expand them.
+fn brace_expand(pattern: &str) -> MResult<Vec<String>> {
+    let mut todo = vec![pattern.to_string()];
+    let mut done = Vec::new();
+    while let Some(p) = todo.pop() {
+        let Some(open) = p.find('{') else {
+            done.push(p);
+            continue;
+        };
+        // The matching close brace and the top-level commas between.
+        let (mut depth, mut close, mut commas) = (0usize, None, Vec::new());
+        for (i, c) in p.char_indices().skip_while(|(i, _)| *i < open) {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(i);
+                        break;
+                    }
+                }
+                ',' if depth == 1 => commas.push(i),
+                _ => {}
+            }
+        }
+        let Some(close) = close else {
+            done.push(p);
+            continue;
+        };
+        let mut bounds = vec![open];
+        bounds.extend(commas);
+        bounds.push(close);
+        for w in bounds.windows(2) {
+            todo.push(format!(
+                "{}{}{}",
+                &p[..open],
+                &p[w[0] + 1..w[1]],
+                &p[close + 1..]
+            ));
+        }
+        if todo.len() + done.len() > GLOB_MAX {
+            return Err(MacroError::Fail(format!(
+                "%get-glob: '{pattern}' expands to more than {GLOB_MAX} patterns"
+            )));
+        }
+    }
+    Ok(done)
+}
+
+/// Whether `name` matches one path component's pattern: `*`, `?`, `[abc]`, `[a-z]`, `[!a]`.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut pi, mut ni) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(pi + 1),
+            Some('[') => class_match(&p, pi, n[ni]),
+            Some(c) if *c == n[ni] => Some(pi + 1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                ni += 1;
+            }
+            (None, Some((sp, sn))) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Matches `c` against the class starting at `p[at] == '['`: the index after the class, or
+/// `None` (no match, or no closing `]`: then `[` is no class and matches itself).
+fn class_match(p: &[char], at: usize, c: char) -> Option<usize> {
+    let mut i = at + 1;
+    let negate = matches!(p.get(i), Some('!') | Some('^'));
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    while let Some(&x) = p.get(i) {
+        if x == ']' && !first {
+            return (hit != negate).then_some(i + 1);
+        }
+        first = false;
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|e| *e != ']') {
+            if (x..=p[i + 2]).contains(&c) {
+                hit = true;
+            }
+            i += 3;
+        } else {
+            if x == c {
+                hit = true;
+            }
+            i += 1;
+        }
+    }
+    (c == '[').then_some(at + 1)
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::{brace_expand, glob_match};
+
+    #[test]
+    fn components_match_as_the_shell_matches() {
+        assert!(glob_match("resource-*", "resource-r0"));
+        assert!(glob_match("*", "x"));
+        assert!(!glob_match("resource-*", "ips"));
+        assert!(glob_match("log-*-alpha", "log-000000001-alpha"));
+        assert!(!glob_match("log-*-alpha", "log-000000001-bravo"));
+        assert!(glob_match("r?", "r1"));
+        assert!(!glob_match("r?", "r10"));
+        assert!(glob_match("r[0-2]", "r1"));
+        assert!(!glob_match("r[0-2]", "r3"));
+        assert!(glob_match("r[!0-2]", "r3"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(glob_match("[", "["));
+    }
+
+    #[test]
+    fn braces_expand() {
+        let mut v = brace_expand("/mars/{a,b{1,2}}/x").unwrap();
+        v.sort();
+        assert_eq!(v, ["/mars/a/x", "/mars/b1/x", "/mars/b2/x"]);
+        assert_eq!(brace_expand("/mars/{a").unwrap(), ["/mars/{a"]);
+        assert!(
+            brace_expand(&"{a,b}".repeat(20)).is_err(),
+            "2^20 patterns are refused"
+        );
+    }
 }

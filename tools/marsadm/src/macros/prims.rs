@@ -63,6 +63,8 @@ pub(crate) struct Prims<'a> {
     pub(crate) ctx: &'a Ctx,
     /// `--threshold` in bytes.
     pub(crate) threshold: u64,
+    /// What `%timeout{}` may still sleep in this call (of `--timeout`; `None`: not started).
+    pub(crate) timeout_left: std::cell::Cell<Option<f64>>,
 }
 
 struct At<'e> {
@@ -789,14 +791,67 @@ impl Prims<'_> {
                 if let Some(v) = self.resource_files(&at, name) {
                     return Ok(v);
                 }
-                if name.starts_with("wait-") || name == "timeout" || name.ends_with("-glob") {
-                    return refused(format!(
-                        "%{name}: not implemented in this marsadm's macro processor (Documentation/marsadm.8.rst)"
-                    ));
+                if let Some(v) = self.waits(&at, name, args) {
+                    return v;
                 }
                 return Err(MacroError::Fail(format!("call to unknown macro '{name}'")));
             }
         })
+    }
+
+    /// The macros that wait, as the original's: `wait-{is,todo}-<what>-{on,off}` and
+    /// `wait-resource{<condition>}` (`wait_cond`: what `marsadm wait-resource` waits for, up to
+    /// `--timeout`, failing the macro after it), `wait-cluster` (news from every other member),
+    /// `timeout{<s>}` (`sleep_timeout`: sleeps, at most 3600 s at once, and fails with "Timeout
+    /// reached." once the sleeps of this marsadm call used up `--timeout`; with a negative
+    /// `--timeout` it only sleeps). They print nothing when they succeed.
+    fn waits(&self, at: &At<'_>, name: &str, args: &[String]) -> Option<MResult<String>> {
+        let fail =
+            |e: crate::fail::Fail| MacroError::Fail(format!("%{name}: {}", e.lines.join("; ")));
+        let condition = match name {
+            "wait" | "wait-resource" => Some(args.first().cloned().unwrap_or_default()),
+            n if n.starts_with("wait-is-") || n.starts_with("wait-todo-") => {
+                Some(n["wait-".len()..].to_string())
+            }
+            _ => None,
+        };
+        if let Some(condition) = condition {
+            return Some(
+                crate::cmd_wait::wait_condition(self.ctx, at.res, &condition)
+                    .map(|()| String::new())
+                    .map_err(fail),
+            );
+        }
+        match name {
+            "wait-cluster" => Some(
+                crate::cmd_cluster::wait_cluster_quiet(self.ctx)
+                    .map(|()| String::new())
+                    .map_err(fail),
+            ),
+            "timeout" => {
+                let want = args
+                    .first()
+                    .and_then(|a| a.trim().parse::<f64>().ok())
+                    .filter(|s| *s > 0.0)
+                    .unwrap_or(1.0)
+                    .min(3600.0);
+                let limit = self.ctx.options.timeout;
+                if limit < 0 {
+                    std::thread::sleep(std::time::Duration::from_secs_f64(want));
+                    return Some(Ok(String::new()));
+                }
+                let left = self.timeout_left.get().unwrap_or(limit as f64);
+                if left <= 0.0 {
+                    self.timeout_left.set(None);
+                    return Some(refused("Timeout reached."));
+                }
+                let sleep = want.min(left);
+                std::thread::sleep(std::time::Duration::from_secs_f64(sleep));
+                self.timeout_left.set(Some(left - sleep));
+                Some(Ok(String::new()))
+            }
+            _ => None,
+        }
     }
 
     /// Lists of names: `cluster-peers`, `resource-peers`, `guest-peers`, the deprecated
