@@ -145,7 +145,7 @@ mod tests {
             Some(n)
         }
         fn decompress(&self, algo: Compression, src: &[u8], dst: &mut [u8]) -> Option<usize> {
-            if !self.0.contains(algo.flag()) || src.len() % 2 != 0 {
+            if !self.0.contains(algo.flag()) || !src.len().is_multiple_of(2) {
                 return None;
             }
             let mut n = 0;

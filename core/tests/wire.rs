@@ -2110,19 +2110,37 @@ fn packed_data_frames() {
     let n = encode_frame(&mut out, STAMP, 42, &Message::LogData(m)).unwrap();
     assert_eq!(&out[..n], &ok[..]);
     // Unknown algorithm code, and one that is two codes at once.
-    assert_eq!(decode_err(&log(4 | 2, 0, 200, &packed)), WireError::UnknownCode);
-    assert_eq!(decode_err(&log(4 | 2, 3, 200, &packed)), WireError::UnknownCode);
+    assert_eq!(
+        decode_err(&log(4 | 2, 0, 200, &packed)),
+        WireError::UnknownCode
+    );
+    assert_eq!(
+        decode_err(&log(4 | 2, 3, 200, &packed)),
+        WireError::UnknownCode
+    );
     // The announced plain length is capped before anything else is looked at.
     assert_eq!(
         decode_err(&log(4 | 2, 2, MAX_DATA_CHUNK as u32 + 1, &packed)),
         WireError::LengthOverCap
     );
-    assert_eq!(decode_err(&log(4 | 2, 2, u32::MAX, &packed)), WireError::LengthOverCap);
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, u32::MAX, &packed)),
+        WireError::LengthOverCap
+    );
     // Compression that does not pay off (data + 5 >= plain) is no valid frame.
-    assert_eq!(decode_err(&log(4 | 2, 2, 105, &packed)), WireError::Inconsistent);
-    assert!(decode_frame(&log(4 | 2, 2, 106, &[0xaa; 100])).is_err()); // beyond durable end
-    assert_eq!(decode_err(&log(4 | 2, 2, 201, &packed)), WireError::Inconsistent);
-    assert_eq!(decode_err(&log(4 | 2, 2, 200, b"")), WireError::Inconsistent);
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, 105, &packed)),
+        WireError::Inconsistent
+    );
+    assert!(decode_frame(&log(4 | 2, 2, 106, &[0xaa; 100])).is_err()); // NOT_YET before the durable end
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, 201, &packed)),
+        WireError::Inconsistent
+    );
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, 200, b"")),
+        WireError::Inconsistent
+    );
     // The plain length decides the tail: a chunk of 106 bytes before the end says More.
     let short = frame(
         0x21,
@@ -2144,7 +2162,13 @@ fn packed_data_frames() {
         frame(
             0x31,
             0,
-            &P::default().u64(0).u32(len).u32(flags).u8(alg).bytes(data).0,
+            &P::default()
+                .u64(0)
+                .u32(len)
+                .u32(flags)
+                .u8(alg)
+                .bytes(data)
+                .0,
         )
     };
     let ok = sync(2, 4096, 4, &packed);
@@ -2163,8 +2187,14 @@ fn packed_data_frames() {
     let n = encode_frame(&mut out, STAMP, 42, &Message::SyncData(m)).unwrap();
     assert_eq!(&out[..n], &ok[..]);
     assert_eq!(decode_err(&sync(3, 4096, 4, &packed)), WireError::BadFlags); // ZERO and PACKED
-    assert_eq!(decode_err(&sync(2, 4096, 8, &packed)), WireError::UnknownCode);
-    assert_eq!(decode_err(&sync(2, 105, 2, &packed)), WireError::Inconsistent);
+    assert_eq!(
+        decode_err(&sync(2, 4096, 8, &packed)),
+        WireError::UnknownCode
+    );
+    assert_eq!(
+        decode_err(&sync(2, 105, 2, &packed)),
+        WireError::Inconsistent
+    );
     assert_eq!(decode_err(&sync(2, 4096, 2, b"")), WireError::Inconsistent);
     assert_eq!(
         decode_err(&sync(2, MAX_DATA_CHUNK as u32 + 1, 2, &packed)),

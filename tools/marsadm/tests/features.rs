@@ -191,8 +191,11 @@ fn enabled_net_compressions_as_the_original_writes_them() {
     assert_eq!(f.value(NET), "0x02000000");
     // Log compression is another link: untouched.
     assert!(f.snapshot().iter().all(|(k, _)| !k.contains("enabled-log")));
-    f.run(&["set-global-enabled-net-compressions", "0x01000000|COMPRESS_ZLIB"])
-        .ok();
+    f.run(&[
+        "set-global-enabled-net-compressions",
+        "0x01000000|COMPRESS_ZLIB",
+    ])
+    .ok();
     assert_eq!(f.value(NET), "0x05000000");
     let before = f.snapshot();
     for (bad, why) in [
