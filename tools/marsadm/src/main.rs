@@ -390,8 +390,8 @@ enum Command {
     /// ends of each new log fetch (port 7778) and sync (port 7779) connection agree on the
     /// enabled compressions every host offers; the sending host compresses each data frame
     /// with the first of LZO, LZ4, zlib agreed, keeping it compressed only when that pays off.
-    /// actual-<host>/used-net-compression shows what a host used last. Running connections
-    /// keep what they agreed until they reconnect.
+    /// actual-<host>/used-net-compression shows what a host used last. Running log fetches
+    /// and syncs connect anew to agree on the new setting.
     SetGlobalEnabledNetCompressions(cmd_features::FeaturesArgs),
     /// Tell the whole cluster which digests not to use for logfiles
     /// (defaults/disabled-log-digests).
