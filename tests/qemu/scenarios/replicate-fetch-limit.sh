@@ -29,7 +29,9 @@
 # used-net-compression (view shows it), and 4 MiB of random data cost at most 1 % more than
 # their size; then bravo zeroes the 8 MiB of text on its device and a fast full sync
 # (invalidate) copies them back compressed (sync_wire_bytes less than half of
-# sync_data_bytes). Each time bravo's device ends byte-identical to alpha's.
+# sync_data_bytes). Each time bravo's device ends byte-identical to alpha's. The TCP tuning
+# knob tcp_tuning_1_replication_traffic/tcp_keepidle = 600 gives the fetch connections made
+# after it a keepalive timer beyond 10 s (/proc/net/tcp).
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -152,9 +154,20 @@ else
 	w1=$(wire) f1=$(fetched)
 	echo "# text, compression off: $((f1 - f0)) bytes of logfile fetched, $((w1 - w0)) bytes on the wire"
 	check "text without compression: at least its size on the wire" test $((w1 - w0)) -ge $((f1 - f0)) -a $((f1 - f0)) -ge 4194304
+	# The log fetch's keepalive (tcp_tuning_1_replication_traffic/), applied to the connections
+	# made from now on: with 600 s the keepalive timer of a new connection (/proc/net/tcp,
+	# timer 2, in 1/100 s) is far beyond the default 4 s.
+	check "tcp_keepidle of log fetch connections: 600 s" write_knob tcp_tuning_1_replication_traffic/tcp_keepidle 600
 	check "tell alpha" marsadm set-link 1 userspace/nc0-bravo
 	lz4_fetch() { dmesg | grep 'r0: fetch: connected to alpha' | tail -1 | grep -q 'compression lz4'; }
 	check "the fetch reconnected and agreed on LZ4" wait_for 60 lz4_fetch
+	keepalive_long() {
+		awk '$3 == "01004D0A:1E62" && $4 == "01" { print $6 }' /proc/net/tcp | while IFS=: read -r tr when; do
+			[ "$tr" = 02 ] && [ $((0x$when)) -gt 1000 ] && echo long
+		done | grep -q long
+	}
+	check "the new fetch connections have a keepalive timer beyond 10 s (tcp_keepidle 600)" wait_for 30 keepalive_long
+	check "tcp_keepidle back to 4" write_knob tcp_tuning_1_replication_traffic/tcp_keepidle 4
 	w1=$(wire) f1=$(fetched)
 	check "tell alpha" marsadm set-link 1 userspace/nc-lz4-bravo
 	check "alpha's checksum arrived" wait_for 120 is_link /mars/userspace/md5-nc1
