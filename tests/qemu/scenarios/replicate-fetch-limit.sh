@@ -80,7 +80,7 @@ if [ "$h" = alpha ]; then
 	check "bravo has it" wait_for 120 is_link /mars/userspace/nc1-bravo
 	check "used-net-compression names LZ4" wait_for 20 sh -c "[ \"\$(readlink /mars/actual-alpha/used-net-compression)\" = 33554432 ]"
 	check_eq "view-used-net-compression shows it" COMPRESS_LZ4 "$(marsadm view-used-net-compression r0)"
-	check "marsadm view shows it" sh -c "marsadm view r0 | grep -q 'used-net-compression=\"COMPRESS_LZ4\"'"
+	check "view-default-header shows it" sh -c "marsadm view-default-header r0 | grep -q 'used-net-compression=\"COMPRESS_LZ4\"'"
 	check "write 2 MiB of random data, compression on" dd if=/dev/urandom of=/dev/mars/r0 bs=1M seek=28 count=2 oflag=direct status=none
 	check "publish the checksum" publish md5-nc2
 	check "bravo synced the text back and is identical" wait_for 300 is_link /mars/userspace/nc-sync-bravo

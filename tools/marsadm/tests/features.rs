@@ -223,6 +223,13 @@ fn enabled_net_compressions_as_the_original_writes_them() {
             .trim(),
         "COMPRESS_LZ4"
     );
+    // The header of `view` (the original's default-header macro) shows it.
+    f.put_link("actual-alpha/usable", "4,5,0x071b0000", LAMPORT);
+    let view = f.run(&["view-default-header", "r0"]).ok().stdout.clone();
+    assert!(
+        view.contains("used-net-compression=\"COMPRESS_LZ4\""),
+        "{view}"
+    );
     f.run(&["set-global-enabled-net-compressions", ""]).ok();
     assert_eq!(f.value(NET), "0x00000000");
 }
