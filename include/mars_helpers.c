@@ -231,6 +231,7 @@ unsigned int mars_helper_bdev_logical_block_size(struct block_device *bdev)
 #include <linux/in.h>
 #include <linux/tcp.h>
 #include <net/sock.h>
+#include <net/ip.h>
 #include <net/net_namespace.h>
 
 int mars_helper_sock_create_tcp(struct socket **res)
@@ -260,6 +261,11 @@ void mars_helper_sock_tune_stream(struct socket *sock, int keepidle, int keepint
 	tcp_sock_set_keepidle(sock->sk, keepidle);
 	tcp_sock_set_keepintvl(sock->sk, keepintvl);
 	tcp_sock_set_keepcnt(sock->sk, keepcnt);
+}
+
+void mars_helper_sock_set_tos(struct socket *sock, int tos)
+{
+	ip_sock_set_tos(sock->sk, tos);
 }
 
 static void mars_sockaddr_ipv4(struct sockaddr_in *sin, u32 addr, u16 port)

@@ -147,6 +147,8 @@ int mars_helper_sock_create_tcp(struct socket **res);
 void mars_helper_sock_set_timeouts(struct socket *sock, unsigned int rcv_ms, unsigned int snd_ms);
 void mars_helper_sock_set_reuseaddr(struct socket *sock);
 void mars_helper_sock_tune_stream(struct socket *sock, int keepidle, int keepintvl, int keepcnt);
+/* ip_sock_set_tos(): the IPv4 type of service of the socket's packets. */
+void mars_helper_sock_set_tos(struct socket *sock, int tos);
 int mars_helper_sock_bind_ipv4(struct socket *sock, u32 addr, u16 port);
 int mars_helper_sock_listen(struct socket *sock, int backlog);
 /* kernel_accept(); the new socket is *newsock (blocking, bounded by the rcv timeout). */

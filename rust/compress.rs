@@ -199,6 +199,16 @@ pub(crate) fn compress_log_payload(payload: &[u8], dst: &mut [u8]) -> Option<(Co
     Some(packed)
 }
 
+/// Calls `f` with the module's compressor, `None` while none is installed (network
+/// compression's zlib, `crate::net::pack`). May sleep (zlib's mutex) if `f` uses zlib.
+pub(crate) fn with_module<R>(f: impl FnOnce(&KernelCompressor) -> R) -> Option<R> {
+    let raw = MODULE_COMPRESSOR.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer was stored by `install` from the pinned compressor the
+    // module keeps until after every network thread stopped, and is cleared before it goes
+    // away; the reference does not leave this call.
+    unsafe { raw.as_ref() }.map(f)
+}
+
 /// A log record's payload, compressed (the log writer's side of log compression).
 pub(crate) struct PackedPayload {
     page: PageBuf,
@@ -282,5 +292,7 @@ pub(crate) fn strategy_round(mars: &MarsTree, host: &[u8]) -> Result {
     .map_err(|_| EINVAL)?;
     let mut value = FixedBuf::<16>::new();
     write!(value, "{}", used).map_err(|_| EINVAL)?;
-    mars.update(key.as_str(), value.as_bytes())
+    mars.update(key.as_str(), value.as_bytes())?;
+    // Network compression's setting and indicator (issue 17), in the same round.
+    crate::net::pack::strategy_round(mars, host)
 }

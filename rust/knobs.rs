@@ -8,6 +8,7 @@ use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use crate::clock;
 use crate::kapi::kthread::Wakeup;
+use crate::kapi::socket::StreamTuning;
 use crate::kapi::sysctl::{Registration, SysctlEntry};
 use crate::mars_core::lamport::DEFAULT_MAX_FUTURE_SEC;
 use crate::mars_core::text::parse_int;
@@ -235,6 +236,50 @@ pub(crate) static SYNC_SOCKETS: IntKnob = IntKnob::new(
     crate::net::MAX_THREAD_SOCKETS as i64,
 );
 
+/// The original's `tcp_tuning_<n>_<role>_traffic/` directory of one port role: the IP type of
+/// service and the TCP keepalive of its connections (applied to each new connection,
+/// `crate::net`; Documentation/knobs.rst, "TCP tuning").
+pub(crate) struct TcpTuning {
+    dir: &'static CStr,
+    ip_tos: IntKnob,
+    keepidle: IntKnob,
+    keepintvl: IntKnob,
+    keepcnt: IntKnob,
+}
+
+impl TcpTuning {
+    const fn new(dir: &'static CStr, ip_tos: i64) -> Self {
+        TcpTuning {
+            dir,
+            ip_tos: IntKnob::new(c_str!("ip_tos"), ip_tos, 0, 255),
+            // The kernel's bounds (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
+            keepidle: IntKnob::new(c_str!("tcp_keepidle"), 4, 1, 32767),
+            keepintvl: IntKnob::new(c_str!("tcp_keepintvl"), 3, 1, 32767),
+            keepcnt: IntKnob::new(c_str!("tcp_keepcnt"), 3, 1, 127),
+        }
+    }
+
+    /// The settings for a new connection now.
+    pub(crate) fn stream(&self) -> StreamTuning {
+        let int = |knob: &IntKnob| i32::try_from(knob.get()).unwrap_or(1);
+        StreamTuning {
+            ip_tos: int(&self.ip_tos),
+            keepidle: int(&self.keepidle),
+            keepintvl: int(&self.keepintvl),
+            keepcnt: int(&self.keepcnt),
+        }
+    }
+}
+
+/// The TCP tuning of the metadata (port 7777, IPTOS_LOWDELAY), log fetch (7778,
+/// IPTOS_RELIABILITY) and sync (7779, IPTOS_MINCOST) connections, indexed by `PortRole`, with
+/// the original's defaults.
+pub(crate) static TCP_TUNING: [TcpTuning; 3] = [
+    TcpTuning::new(c_str!("mars/tcp_tuning_0_meta_traffic"), 0x10),
+    TcpTuning::new(c_str!("mars/tcp_tuning_1_replication_traffic"), 0x04),
+    TcpTuning::new(c_str!("mars/tcp_tuning_2_sync_traffic"), 0x02),
+];
+
 /// Bytes of block data this host's sync clients received (`sync_data_bytes`).
 pub(crate) static SYNC_DATA_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Bytes of block digests this host's sync clients received (`sync_sum_bytes`).
@@ -246,6 +291,12 @@ pub(crate) static SYNC_COPIED_BYTES: AtomicI64 = AtomicI64::new(0);
 pub(crate) static SYNC_SERVED_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Bytes of logfile data this host's log fetches received and appended (`log_fetch_bytes`).
 pub(crate) static LOG_FETCH_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Bytes of `LogData` frames this host received, header included, as they travelled
+/// (compressed or not): `log_fetch_wire_bytes`.
+pub(crate) static LOG_FETCH_WIRE_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Bytes of `SyncData` frames this host received, header included, as they travelled
+/// (compressed or not): `sync_wire_bytes`.
+pub(crate) static SYNC_WIRE_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Connections this host's sync clients hold open now (`sync_connections`).
 pub(crate) static SYNC_CONNECTIONS: AtomicI64 = AtomicI64::new(0);
 /// Entries of peers' trees the merge rules refused (`net_refused_entries`).
@@ -294,6 +345,14 @@ static SYNC_SERVED_BYTES_ENTRY: CounterEntry = CounterEntry {
 static LOG_FETCH_BYTES_ENTRY: CounterEntry = CounterEntry {
     name: c_str!("log_fetch_bytes"),
     counter: &LOG_FETCH_BYTES,
+};
+static LOG_FETCH_WIRE_BYTES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("log_fetch_wire_bytes"),
+    counter: &LOG_FETCH_WIRE_BYTES,
+};
+static SYNC_WIRE_BYTES_ENTRY: CounterEntry = CounterEntry {
+    name: c_str!("sync_wire_bytes"),
+    counter: &SYNC_WIRE_BYTES,
 };
 static SYNC_CONNECTIONS_ENTRY: CounterEntry = CounterEntry {
     name: c_str!("sync_connections"),
@@ -416,9 +475,36 @@ impl SysctlEntry for TriggerEntry {
     }
 }
 
-/// Creates /proc/sys/mars with every entry (and readies the trigger's wake-up first).
-pub(crate) fn register() -> Result<Registration> {
+/// The registered /proc/sys/mars and its subdirectories; unregistered on drop (the
+/// subdirectories first).
+pub(crate) struct Sysctl {
+    _tcp_tuning: KVec<Registration>,
+    _mars: Registration,
+}
+
+/// Creates /proc/sys/mars with every entry and its `tcp_tuning_*` subdirectories (and readies
+/// the trigger's wake-up first).
+pub(crate) fn register() -> Result<Sysctl> {
     TRIGGER_WAKEUP.init();
+    let mars = register_top()?;
+    let mut tcp_tuning = KVec::with_capacity(TCP_TUNING.len(), GFP_KERNEL)?;
+    for tuning in TCP_TUNING.iter() {
+        let entries: [&'static dyn SysctlEntry; 4] = [
+            &tuning.ip_tos,
+            &tuning.keepidle,
+            &tuning.keepintvl,
+            &tuning.keepcnt,
+        ];
+        tcp_tuning.push(Registration::register(tuning.dir, &entries)?, GFP_KERNEL)?;
+    }
+    Ok(Sysctl {
+        _tcp_tuning: tcp_tuning,
+        _mars: mars,
+    })
+}
+
+/// Creates /proc/sys/mars with every entry.
+fn register_top() -> Result<Registration> {
     Registration::register(
         c_str!("mars"),
         &[
@@ -460,6 +546,8 @@ pub(crate) fn register() -> Result<Registration> {
             &SYNC_SERVED_BYTES_ENTRY,
             &SYNC_CONNECTIONS_ENTRY,
             &LOG_FETCH_BYTES_ENTRY,
+            &LOG_FETCH_WIRE_BYTES_ENTRY,
+            &SYNC_WIRE_BYTES_ENTRY,
             &NET_REFUSED_ENTRIES_ENTRY,
             &NET_REFUSED_CONNECTIONS_ENTRY,
             #[cfg(mars_testing)]

@@ -45,7 +45,7 @@ struct Mars {
     _strategy: strategy::Strategy,
     /// The attached data devices the sync server reads; after the strategy and net threads.
     _data_devices: net::sync::DataDevices,
-    _sysctl: kapi::sysctl::Registration,
+    _sysctl: knobs::Sysctl,
     #[cfg(mars_testing)]
     _testing: testing::TestHooks,
     #[cfg(mars_testing)]

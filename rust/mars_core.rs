@@ -28,6 +28,8 @@ pub(crate) mod merge;
 pub(crate) mod merge_rules;
 #[path = "../core/src/names.rs"]
 pub(crate) mod names;
+#[path = "../core/src/net_pack.rs"]
+pub(crate) mod net_pack;
 #[path = "../core/src/pace.rs"]
 pub(crate) mod pace;
 #[path = "../core/src/rate.rs"]

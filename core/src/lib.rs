@@ -37,6 +37,7 @@ pub mod logger;
 pub mod merge;
 pub mod merge_rules;
 pub mod names;
+pub mod net_pack;
 pub mod pace;
 pub mod rate;
 pub mod replay_position;

@@ -19,6 +19,7 @@
 //! [`WireError`].
 
 use super::auth::{NONCE_LEN, PROOF_LEN};
+use super::compress::Compression;
 use super::digest::{DigestAlgo, DIGEST_SIZE};
 use super::lamport::{Stamp, NSEC_PER_SEC};
 use super::names::{check_id, NameError, MAX_ID_LEN};
@@ -90,13 +91,23 @@ pub const FEATURE_DIGEST_CRC32C: u64 = DigestAlg::Crc32c as u64;
 pub const FEATURE_DIGEST_CRC32: u64 = DigestAlg::Crc32 as u64;
 /// Feature bit: the host can compute SHA-1 block digests.
 pub const FEATURE_DIGEST_SHA1: u64 = DigestAlg::Sha1 as u64;
-/// Every feature bit this version knows; others are ignored by negotiation. The digest bits
-/// equal the digest bits of the log format's `l_crc_flags`.
+/// Feature bit: the host offers LZO1X network compression of data frames.
+pub const FEATURE_COMPRESS_LZO: u64 = 0x100;
+/// Feature bit: the host offers LZ4 network compression of data frames.
+pub const FEATURE_COMPRESS_LZ4: u64 = 0x200;
+/// Feature bit: the host offers zlib network compression of data frames.
+pub const FEATURE_COMPRESS_ZLIB: u64 = 0x400;
+/// The compression feature bits.
+pub const FEATURE_COMPRESS_ANY: u64 =
+    FEATURE_COMPRESS_LZO | FEATURE_COMPRESS_LZ4 | FEATURE_COMPRESS_ZLIB;
+/// Every feature bit this version knows; others are ignored by negotiation. The digest and
+/// compression bits equal those of the log format's `l_crc_flags`.
 pub const KNOWN_FEATURES: u64 = FEATURE_DIGEST_MD5_OLD
     | FEATURE_DIGEST_MD5
     | FEATURE_DIGEST_CRC32C
     | FEATURE_DIGEST_CRC32
-    | FEATURE_DIGEST_SHA1;
+    | FEATURE_DIGEST_SHA1
+    | FEATURE_COMPRESS_ANY;
 
 // Fixed parts of payloads, in bytes (see Documentation/protocol.rst for the layouts).
 const HELLO_FIXED: usize = 13 + NONCE_LEN;
@@ -119,7 +130,14 @@ const SYNC_SUMS_FIXED: usize = 15;
 
 const LOG_FLAG_EOF: u32 = 1 << 0;
 const LOG_FLAG_NOT_YET: u32 = 1 << 1;
+const LOG_FLAG_PACKED: u32 = 1 << 2;
 const SYNC_FLAG_ZERO: u32 = 1 << 0;
+const SYNC_FLAG_PACKED: u32 = 1 << 1;
+
+/// Bytes a compressed data section costs on top of its compressed bytes in a [`LogData`]
+/// (algorithm and decompressed length); a [`SyncData`] needs only the algorithm byte. A
+/// sender compresses only when the compressed bytes plus this are fewer than the plain ones.
+pub const PACK_OVERHEAD: usize = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -598,6 +616,76 @@ pub enum LogTail {
     NotYet,
     /// The chunk reaches the end of a finished logfile: nothing will ever follow.
     Eof,
+}
+
+/// How the data bytes of a [`LogData`] or [`SyncData`] travel (network compression,
+/// negotiated per connection by the `FEATURE_COMPRESS_*` bits; `super::net_pack`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Packing {
+    /// The data bytes are the data.
+    Plain,
+    /// The data bytes are compressed with `alg`; they decompress to exactly `len` bytes.
+    ///
+    /// # Invariants
+    /// `len` is at most [`MAX_DATA_CHUNK`], and the compressed bytes plus
+    /// [`PACK_OVERHEAD`] are fewer than `len` (compression is kept only when it pays off).
+    Compressed {
+        /// The algorithm.
+        alg: Compression,
+        /// The decompressed length.
+        len: u32,
+    },
+}
+
+impl Packing {
+    /// The wire value of a compression algorithm: its feature bit shifted down by 8
+    /// (1 LZO, 2 LZ4, 4 zlib).
+    pub const fn alg_code(alg: Compression) -> u8 {
+        match alg {
+            Compression::Lzo => 1,
+            Compression::Lz4 => 2,
+            Compression::Zlib => 4,
+        }
+    }
+
+    /// The algorithm of wire value `code`.
+    pub fn alg_from_code(code: u8) -> Option<Compression> {
+        Compression::PREFERENCE
+            .into_iter()
+            .find(|alg| Packing::alg_code(*alg) == code)
+    }
+
+    /// The feature bit of a compression algorithm.
+    pub const fn feature_bit(alg: Compression) -> u64 {
+        (Packing::alg_code(alg) as u64) << 8
+    }
+
+    /// Length of the data once unpacked, given `wire_len` bytes on the wire.
+    pub fn plain_len(self, wire_len: usize) -> usize {
+        match self {
+            Packing::Plain => wire_len,
+            Packing::Compressed { len, .. } => len as usize,
+        }
+    }
+
+    /// Checks the invariant of [`Packing::Compressed`] for `wire_len` compressed bytes.
+    fn check(self, wire_len: usize) -> Result<(), WireError> {
+        match self {
+            Packing::Plain => Ok(()),
+            Packing::Compressed { len, .. } => {
+                if len as usize > MAX_DATA_CHUNK {
+                    return Err(WireError::LengthOverCap);
+                }
+                let cost = wire_len
+                    .checked_add(PACK_OVERHEAD)
+                    .ok_or(WireError::LengthOverCap)?;
+                if wire_len == 0 || cost >= len as usize {
+                    return Err(WireError::Inconsistent);
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1544,16 +1632,25 @@ pub struct LogData<'a> {
     pub durable_end: u64,
     /// What follows this chunk.
     pub tail: LogTail,
-    /// The data, at most [`MAX_DATA_CHUNK`] bytes, borrowing the frame.
+    /// How `data` travels: plain or compressed.
+    pub packing: Packing,
+    /// The data as it travels (compressed if `packing` says so), at most [`MAX_DATA_CHUNK`]
+    /// bytes, borrowing the frame.
     pub data: &'a [u8],
 }
 
 impl LogData<'_> {
+    /// Length of the data once unpacked.
+    pub fn plain_len(&self) -> usize {
+        self.packing.plain_len(self.data.len())
+    }
+
     fn validate(&self) -> Result<(), WireError> {
         if self.data.len() > MAX_DATA_CHUNK {
             return Err(WireError::LengthOverCap);
         }
-        let end = range_end(self.offset, self.data.len() as u64)?;
+        self.packing.check(self.data.len())?;
+        let end = range_end(self.offset, self.plain_len() as u64)?;
         if !self.data.is_empty() && end > self.durable_end {
             return Err(WireError::Inconsistent);
         }
@@ -1602,7 +1699,10 @@ pub struct SyncData<'a> {
     pub len: u32,
     /// The range reads as zeros; no data bytes are sent.
     pub zero: bool,
-    /// The data (empty if `zero`), borrowing the frame.
+    /// How `data` travels: plain or compressed (never with `zero`; a compressed range
+    /// decompresses to `len` bytes).
+    pub packing: Packing,
+    /// The data as it travels (empty if `zero`), borrowing the frame.
     pub data: &'a [u8],
 }
 
@@ -1610,9 +1710,19 @@ impl SyncData<'_> {
     fn validate(&self) -> Result<(), WireError> {
         check_data_len(self.len)?;
         range_end(self.offset, u64::from(self.len))?;
-        let expected = if self.zero { 0 } else { self.len as usize };
-        if self.data.len() != expected {
-            return Err(WireError::Inconsistent);
+        match self.packing {
+            Packing::Plain => {
+                let expected = if self.zero { 0 } else { self.len as usize };
+                if self.data.len() != expected {
+                    return Err(WireError::Inconsistent);
+                }
+            }
+            Packing::Compressed { len, .. } => {
+                if self.zero || len != self.len {
+                    return Err(WireError::Inconsistent);
+                }
+                self.packing.check(self.data.len())?;
+            }
         }
         Ok(())
     }
@@ -1900,14 +2010,21 @@ impl<'a> Message<'a> {
             }
             Message::LogData(m) => {
                 m.validate()?;
-                let flags = match m.tail {
+                let mut flags = match m.tail {
                     LogTail::More => 0,
                     LogTail::NotYet => LOG_FLAG_NOT_YET,
                     LogTail::Eof => LOG_FLAG_EOF,
                 };
+                if let Packing::Compressed { .. } = m.packing {
+                    flags |= LOG_FLAG_PACKED;
+                }
                 w.u64(m.offset)?;
                 w.u64(m.durable_end)?;
                 w.u32(flags)?;
+                if let Packing::Compressed { alg, len } = m.packing {
+                    w.u8(Packing::alg_code(alg))?;
+                    w.u32(len)?;
+                }
                 w.len_u32(m.data.len())?;
                 w.put(m.data)
             }
@@ -1922,7 +2039,13 @@ impl<'a> Message<'a> {
                 m.validate()?;
                 w.u64(m.offset)?;
                 w.u32(m.len)?;
-                w.u32(if m.zero { SYNC_FLAG_ZERO } else { 0 })?;
+                match m.packing {
+                    Packing::Plain => w.u32(if m.zero { SYNC_FLAG_ZERO } else { 0 })?,
+                    Packing::Compressed { alg, .. } => {
+                        w.u32(SYNC_FLAG_PACKED)?;
+                        w.u8(Packing::alg_code(alg))?;
+                    }
+                }
                 w.put(m.data)
             }
             Message::SyncSumsRead(m) => {
@@ -2146,11 +2269,21 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let offset = r.u64()?;
             let durable_end = r.u64()?;
             let flags = r.u32()?;
-            let tail = match flags {
+            let tail = match flags & !LOG_FLAG_PACKED {
                 0 => LogTail::More,
                 LOG_FLAG_NOT_YET => LogTail::NotYet,
                 LOG_FLAG_EOF => LogTail::Eof,
                 _ => return Err(WireError::BadFlags),
+            };
+            let packing = if flags & LOG_FLAG_PACKED != 0 {
+                let alg = Packing::alg_from_code(r.u8()?).ok_or(WireError::UnknownCode)?;
+                let len = r.u32()?;
+                if len as usize > MAX_DATA_CHUNK {
+                    return Err(WireError::LengthOverCap);
+                }
+                Packing::Compressed { alg, len }
+            } else {
+                Packing::Plain
             };
             let data_len = r.u32()? as usize;
             if data_len > MAX_DATA_CHUNK {
@@ -2161,6 +2294,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
                 offset,
                 durable_end,
                 tail,
+                packing,
                 data,
             };
             m.validate()?;
@@ -2182,9 +2316,13 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
             let offset = r.u64()?;
             let len = r.u32()?;
             let flags = r.u32()?;
-            let zero = match flags {
-                0 => false,
-                SYNC_FLAG_ZERO => true,
+            let (zero, packing) = match flags {
+                0 => (false, Packing::Plain),
+                SYNC_FLAG_ZERO => (true, Packing::Plain),
+                SYNC_FLAG_PACKED => {
+                    let alg = Packing::alg_from_code(r.u8()?).ok_or(WireError::UnknownCode)?;
+                    (false, Packing::Compressed { alg, len })
+                }
                 _ => return Err(WireError::BadFlags),
             };
             check_data_len(len)?;
@@ -2194,6 +2332,7 @@ pub fn decode_message<'a>(header: &Header, payload: &'a [u8]) -> Result<Message<
                 offset,
                 len,
                 zero,
+                packing,
                 data,
             };
             m.validate()?;

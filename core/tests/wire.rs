@@ -283,6 +283,7 @@ fn log_data_bytes() {
         offset: 4096,
         durable_end: 4100,
         tail: LogTail::NotYet,
+        packing: Packing::Plain,
         data: b"abcd",
     };
     #[rustfmt::skip]
@@ -423,7 +424,8 @@ fn wire_values_are_stable() {
     assert_eq!(PortRole::Sync.port(u16::MAX), None);
     assert_eq!(MsgType::LogRead.port_role(), Some(PortRole::Log));
     assert_eq!(MsgType::Ping.port_role(), None);
-    assert_eq!(KNOWN_FEATURES, 0x1f);
+    assert_eq!(KNOWN_FEATURES, 0x71f);
+    assert_eq!(FEATURE_COMPRESS_ANY, 0x700);
     assert_eq!(
         DigestAlg::preferred(KNOWN_FEATURES),
         Some(DigestAlg::Crc32c)
@@ -830,11 +832,13 @@ fn length_over_cap() {
         offset: 0,
         durable_end: MAX_DATA_CHUNK as u64,
         tail: LogTail::Eof,
+        packing: Packing::Plain,
         data: &data[..MAX_DATA_CHUNK],
     };
     check_roundtrip(&Message::LogData(ok), STAMP, 1);
     let over = LogData {
         durable_end: data.len() as u64,
+        packing: Packing::Plain,
         data: &data,
         ..ok
     };
@@ -846,11 +850,13 @@ fn length_over_cap() {
         offset: 0,
         len: MAX_DATA_CHUNK as u32,
         zero: false,
+        packing: Packing::Plain,
         data: &data[..MAX_DATA_CHUNK],
     };
     check_roundtrip(&Message::SyncData(ok), STAMP, 1);
     let over = SyncData {
         len: data.len() as u32,
+        packing: Packing::Plain,
         data: &data,
         ..ok
     };
@@ -1306,7 +1312,7 @@ fn inconsistent_fields() {
     assert_eq!(decode_err(&log(0, 9, 2, b"abc")), WireError::Inconsistent); // NOT_YET before the end
     assert_eq!(decode_err(&log(5, 9, 0, b"")), WireError::Inconsistent); // empty More
     assert_eq!(decode_err(&log(0, 3, 3, b"abc")), WireError::BadFlags); // both flags
-    assert_eq!(decode_err(&log(0, 3, 4, b"abc")), WireError::BadFlags);
+    assert_eq!(decode_err(&log(0, 3, 8, b"abc")), WireError::BadFlags);
     assert!(decode_frame(&log(0, 9, 0, b"abc")).is_ok());
     assert!(decode_frame(&log(0, 3, 1, b"abc")).is_ok());
     assert!(decode_frame(&log(9, 9, 2, b"")).is_ok());
@@ -1327,13 +1333,14 @@ fn inconsistent_fields() {
     };
     assert_eq!(decode_err(&sync(4, 0, b"abc")), WireError::Inconsistent);
     assert_eq!(decode_err(&sync(4, 1, b"abcd")), WireError::Inconsistent);
-    assert_eq!(decode_err(&sync(4, 2, b"abcd")), WireError::BadFlags);
+    assert_eq!(decode_err(&sync(4, 4, b"abcd")), WireError::BadFlags);
     assert!(decode_frame(&sync(4, 1, b"")).is_ok());
     assert!(decode_frame(&sync(4, 0, b"abcd")).is_ok());
     let zero_with_data = SyncData {
         offset: 0,
         len: 1,
         zero: true,
+        packing: Packing::Plain,
         data: b"x",
     };
     assert_eq!(
@@ -1916,6 +1923,7 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
                 offset,
                 durable_end,
                 tail,
+                packing: Packing::Plain,
                 data,
             }))
         }
@@ -1930,6 +1938,7 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
                     offset: *offset,
                     len: *len,
                     zero: true,
+                    packing: Packing::Plain,
                     data: &[],
                 }))
             } else if data.is_empty() {
@@ -1937,6 +1946,7 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
                     offset: *offset,
                     len: 1,
                     zero: false,
+                    packing: Packing::Plain,
                     data: &[0],
                 }))
             } else {
@@ -1945,6 +1955,7 @@ fn with_message<R>(owned: &Owned, f: impl FnOnce(&Message<'_>) -> R) -> R {
                     offset: *offset,
                     len,
                     zero: false,
+                    packing: Packing::Plain,
                     data,
                 }))
             }
@@ -2056,4 +2067,178 @@ fn max_size_dent_batches_fit_a_frame() {
         dirs: PathList::from_slice(&paths),
     });
     check_roundtrip(&msg, STAMP, 3);
+}
+
+/// Compressed data sections (network compression): layout, round trip and the caps a
+/// receiver relies on before it decompresses anything.
+#[test]
+fn packed_data_frames() {
+    use mars_core::compress::Compression;
+    let packed = [0xaau8; 100];
+    // LogData: offset, durable end, flags (PACKED | NOT_YET), alg, plain length, data length.
+    let log = |flags: u32, alg: u8, plain: u32, data: &[u8]| {
+        frame(
+            0x21,
+            0,
+            &P::default()
+                .u64(4096)
+                .u64(4096 + 200)
+                .u32(flags)
+                .u8(alg)
+                .u32(plain)
+                .u32(data.len() as u32)
+                .bytes(data)
+                .0,
+        )
+    };
+    let ok = log(4 | 2, 2, 200, &packed);
+    let f = decode_frame(&ok).unwrap();
+    let Message::LogData(m) = f.message else {
+        panic!("not LogData")
+    };
+    assert_eq!(
+        m.packing,
+        Packing::Compressed {
+            alg: Compression::Lz4,
+            len: 200
+        }
+    );
+    assert_eq!(m.plain_len(), 200);
+    assert_eq!(m.tail, LogTail::NotYet);
+    assert_eq!(m.data, &packed[..]);
+    let mut out = vec![0u8; MAX_FRAME_LEN];
+    let n = encode_frame(&mut out, STAMP, 42, &Message::LogData(m)).unwrap();
+    assert_eq!(&out[..n], &ok[..]);
+    // Unknown algorithm code, and one that is two codes at once.
+    assert_eq!(
+        decode_err(&log(4 | 2, 0, 200, &packed)),
+        WireError::UnknownCode
+    );
+    assert_eq!(
+        decode_err(&log(4 | 2, 3, 200, &packed)),
+        WireError::UnknownCode
+    );
+    // The announced plain length is capped before anything else is looked at.
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, MAX_DATA_CHUNK as u32 + 1, &packed)),
+        WireError::LengthOverCap
+    );
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, u32::MAX, &packed)),
+        WireError::LengthOverCap
+    );
+    // Compression that does not pay off (data + 5 >= plain) is no valid frame.
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, 105, &packed)),
+        WireError::Inconsistent
+    );
+    assert!(decode_frame(&log(4 | 2, 2, 106, &[0xaa; 100])).is_err()); // NOT_YET before the durable end
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, 201, &packed)),
+        WireError::Inconsistent
+    );
+    assert_eq!(
+        decode_err(&log(4 | 2, 2, 200, b"")),
+        WireError::Inconsistent
+    );
+    // The plain length decides the tail: a chunk of 106 bytes before the end says More.
+    let short = frame(
+        0x21,
+        0,
+        &P::default()
+            .u64(4096)
+            .u64(4096 + 200)
+            .u32(4)
+            .u8(1)
+            .u32(106)
+            .u32(100)
+            .bytes(&packed)
+            .0,
+    );
+    assert!(decode_frame(&short).is_ok());
+
+    // SyncData: offset, len, flags PACKED, alg, data.
+    let sync = |flags: u32, len: u32, alg: u8, data: &[u8]| {
+        frame(
+            0x31,
+            0,
+            &P::default()
+                .u64(0)
+                .u32(len)
+                .u32(flags)
+                .u8(alg)
+                .bytes(data)
+                .0,
+        )
+    };
+    let ok = sync(2, 4096, 4, &packed);
+    let f = decode_frame(&ok).unwrap();
+    let Message::SyncData(m) = f.message else {
+        panic!("not SyncData")
+    };
+    assert_eq!(
+        m.packing,
+        Packing::Compressed {
+            alg: Compression::Zlib,
+            len: 4096
+        }
+    );
+    assert!(!m.zero);
+    let n = encode_frame(&mut out, STAMP, 42, &Message::SyncData(m)).unwrap();
+    assert_eq!(&out[..n], &ok[..]);
+    assert_eq!(decode_err(&sync(3, 4096, 4, &packed)), WireError::BadFlags); // ZERO and PACKED
+    assert_eq!(
+        decode_err(&sync(2, 4096, 8, &packed)),
+        WireError::UnknownCode
+    );
+    assert_eq!(
+        decode_err(&sync(2, 105, 2, &packed)),
+        WireError::Inconsistent
+    );
+    assert_eq!(decode_err(&sync(2, 4096, 2, b"")), WireError::Inconsistent);
+    assert_eq!(
+        decode_err(&sync(2, MAX_DATA_CHUNK as u32 + 1, 2, &packed)),
+        WireError::LengthOverCap
+    );
+    // Encoding refuses what decoding refuses.
+    let bad = SyncData {
+        offset: 0,
+        len: 4096,
+        zero: true,
+        packing: Packing::Compressed {
+            alg: Compression::Lz4,
+            len: 4096,
+        },
+        data: &packed,
+    };
+    assert_eq!(
+        encode_frame(&mut out, STAMP, 1, &Message::SyncData(bad)),
+        Err(WireError::Inconsistent)
+    );
+    let mismatch = SyncData {
+        zero: false,
+        packing: Packing::Compressed {
+            alg: Compression::Lz4,
+            len: 4000,
+        },
+        ..bad
+    };
+    assert_eq!(
+        encode_frame(&mut out, STAMP, 1, &Message::SyncData(mismatch)),
+        Err(WireError::Inconsistent)
+    );
+    // The largest packed frames fit the caps of their types.
+    let big = vec![1u8; MAX_DATA_CHUNK - PACK_OVERHEAD - 1];
+    let m = LogData {
+        offset: 0,
+        durable_end: MAX_DATA_CHUNK as u64,
+        tail: LogTail::NotYet,
+        packing: Packing::Compressed {
+            alg: Compression::Lzo,
+            len: MAX_DATA_CHUNK as u32,
+        },
+        data: &big,
+    };
+    let n = encode_frame(&mut out, STAMP, 1, &Message::LogData(m)).unwrap();
+    assert!(decode_frame(&out[..n]).is_ok());
 }

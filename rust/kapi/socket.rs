@@ -64,6 +64,20 @@ pub(crate) struct Timeouts {
     pub(crate) send_ms: u32,
 }
 
+/// Settings of a connection the administrator may tune (the original's
+/// `tcp_tuning_<n>_<role>_traffic/` knobs): see [`Socket::tune`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamTuning {
+    /// IPv4 type of service (0 .. 255).
+    pub(crate) ip_tos: c_int,
+    /// Keepalive: first probe after this many idle seconds (1 .. 32767), ...
+    pub(crate) keepidle: c_int,
+    /// ... then every this many seconds (1 .. 32767), ...
+    pub(crate) keepintvl: c_int,
+    /// ... dead after this many unanswered probes (1 .. 127).
+    pub(crate) keepcnt: c_int,
+}
+
 /// Keepalive of connections: first probe after this many idle seconds, ...
 const KEEPIDLE_SEC: c_int = 4;
 /// ... then every this many seconds, ...
@@ -126,6 +140,22 @@ impl Socket {
                 KEEPCNT,
             )
         };
+    }
+
+    /// Applies `tuning` to a connection: TCP_NODELAY and keepalive on (as on every
+    /// connection), the keepalive timing and the IP type of service of `tuning`. Values out
+    /// of the kernel's ranges are ignored by it (the knobs are range-checked before).
+    pub(crate) fn tune(&self, tuning: StreamTuning) {
+        // SAFETY: `sock` is a valid TCP socket (type invariant); the helpers only set options.
+        unsafe {
+            helpers::mars_helper_sock_tune_stream(
+                self.sock.as_ptr(),
+                tuning.keepidle,
+                tuning.keepintvl,
+                tuning.keepcnt,
+            );
+            helpers::mars_helper_sock_set_tos(self.sock.as_ptr(), tuning.ip_tos);
+        }
     }
 
     /// A socket listening on `addr` (SO_REUSEADDR, so a restarted module can bind again at

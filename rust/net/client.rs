@@ -13,8 +13,8 @@ use crate::kapi::socket::{Socket, SocketAddrV4};
 use crate::mars_core::auth::Transcript;
 use crate::mars_core::tree_value::ANY_UUID;
 use crate::mars_core::wire::{
-    accept_welcome, Auth, Hello, Message, PortRole, RefuseCode, WireError, KNOWN_FEATURES,
-    MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
+    accept_welcome, Auth, Hello, Message, PortRole, RefuseCode, WireError, FEATURE_COMPRESS_ANY,
+    KNOWN_FEATURES, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION,
 };
 use crate::tree;
 use kernel::error::Error;
@@ -126,8 +126,9 @@ pub(super) fn handshake(
         min_version: MIN_PROTOCOL_VERSION,
         max_version: MAX_PROTOCOL_VERSION,
         role,
-        // The digests we offer for fast full sync, minus those disabled for the network.
-        features: crate::digest::net_features() & KNOWN_FEATURES,
+        // The digests we offer for fast full sync, minus those disabled for the network, and
+        // the network compressions the cluster enabled.
+        features: (crate::digest::net_features() | super::pack::offered()) & KNOWN_FEATURES,
         cluster_uuid: uuid_text,
         host: me_text,
         client_nonce: auth::nonce(),
@@ -161,7 +162,8 @@ pub(super) fn handshake(
                 return Err(ClientError::WrongHost);
             }
             let agreement = accept_welcome(&welcome, &hello).map_err(ClientError::Refused)?;
-            conn.features = agreement.features;
+            conn.offered = hello.features & FEATURE_COMPRESS_ANY;
+            conn.agree(agreement.features, false)?;
             conn.reader.authenticated();
             clock::observe(stamp);
             Ok(())

@@ -7,6 +7,7 @@
 use crate::clock;
 use crate::kapi::socket::{is_timeout, Socket};
 use crate::mars_core::auth::PeerAuth;
+use crate::mars_core::net_pack::UnpackError;
 use crate::mars_core::wire::{
     decode_frame, encode_frame, frame_status, ErrorCode, ErrorReply, Frame, FrameStatus, Message,
     MsgType, PortRole, WireError, HEADER_LEN, MAX_FRAME_LEN,
@@ -15,6 +16,7 @@ use kernel::error::Error;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+use super::pack::{unpack_message, Packer, Unpacker};
 use super::Stopper;
 
 /// The largest frame a metadata connection carries: a full `Dents` batch.
@@ -37,6 +39,8 @@ pub(super) enum ConnError {
     Protocol(WireError),
     /// A valid frame at a point where the protocol does not allow it.
     Unexpected(MsgType),
+    /// A compressed data frame that is refused (algorithm not agreed, bad length, corrupt).
+    Unpack(UnpackError),
 }
 
 /// Why a server does not answer one request as asked: the code and message of its `Error`.
@@ -63,6 +67,7 @@ impl core::fmt::Display for ConnError {
             ConnError::Io(e) => write!(f, "socket error {:?}", e),
             ConnError::Protocol(e) => write!(f, "protocol error: {}", e),
             ConnError::Unexpected(t) => write!(f, "protocol error: unexpected {:?} frame", t),
+            ConnError::Unpack(e) => write!(f, "protocol error: {}", e),
         }
     }
 }
@@ -102,6 +107,8 @@ pub(super) struct FrameReader {
     /// Whether the other side proved that it holds the cluster secret: only then do the
     /// stamps of its frames advance the Lamport clock.
     auth: PeerAuth,
+    /// Decompression of data frames, once a compression was agreed (client side).
+    unpacker: Option<KBox<Unpacker>>,
 }
 
 impl FrameReader {
@@ -111,6 +118,7 @@ impl FrameReader {
             role,
             filled: 0,
             auth: PeerAuth::new(),
+            unpacker: None,
         })
     }
 
@@ -200,33 +208,61 @@ impl FrameReader {
                 .get(..frame_len)
                 .ok_or(ConnError::Protocol(WireError::Truncated))?,
         )?;
+        count_wire(frame.header.msg_type, frame_len);
         if let Some(stamp) = self.auth.observable(frame.header.stamp) {
             clock::observe(stamp);
         }
-        Ok(frame)
+        // A compressed data frame is refused before its sender's data reach anybody.
+        let message = unpack_message(self.unpacker.as_deref_mut(), frame.message)
+            .map_err(ConnError::Unpack)?;
+        Ok(Frame {
+            header: frame.header,
+            message,
+        })
     }
+}
+
+/// Counts a data frame received (`log_fetch_wire_bytes`, `sync_wire_bytes`): the bytes that
+/// travelled, header included, compressed or not.
+fn count_wire(msg_type: MsgType, frame_len: usize) {
+    let counter = match msg_type {
+        MsgType::LogData => &crate::knobs::LOG_FETCH_WIRE_BYTES,
+        MsgType::SyncData => &crate::knobs::SYNC_WIRE_BYTES,
+        _ => return,
+    };
+    counter.fetch_add(
+        i64::try_from(frame_len).unwrap_or(i64::MAX),
+        core::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 /// Builds frames to send in a buffer of [`frame_len`] bytes.
 pub(super) struct FrameWriter {
     pub(super) buf: KVVec<u8>,
+    /// Compression of data frames, once a compression was agreed (server side).
+    packer: Option<KBox<Packer>>,
 }
 
 impl FrameWriter {
     pub(super) fn new(role: PortRole) -> Result<Self> {
         Ok(FrameWriter {
             buf: KVVec::from_elem(0u8, frame_len(role), GFP_KERNEL)?,
+            packer: None,
         })
     }
 
-    /// Encodes and sends one message with the current Lamport reading.
+    /// Encodes and sends one message with the current Lamport reading; a data frame goes
+    /// compressed when a compression was agreed and it pays off.
     pub(super) fn send(
         &mut self,
         socket: &Socket,
         tag: u64,
         message: &Message<'_>,
     ) -> Result<(), ConnError> {
-        let len = encode_frame(self.buf.as_mut_slice(), clock::now(), tag, message)?;
+        let FrameWriter { buf, packer } = self;
+        let packed = packer.as_deref_mut().and_then(|p| p.pack(message));
+        let message = packed.as_ref().unwrap_or(message);
+        let len = encode_frame(buf.as_mut_slice(), clock::now(), tag, message)?;
         self.send_encoded(socket, len)
     }
 
@@ -248,8 +284,12 @@ pub(super) struct Conn<'s> {
     pub(super) writer: FrameWriter,
     stopper: &'s Stopper,
     /// The feature bits both ends agreed on in the handshake (0 until then): the digests fast
-    /// full sync may use on this connection.
+    /// full sync may use on this connection, and the network compressions.
     pub(super) features: u64,
+    /// The compression feature bits this end offered in its handshake, and when the
+    /// handshake completed ([`monotonic_ms`]): see `net::pack::outdated`.
+    pub(super) offered: u64,
+    pub(super) agreed_ms: u64,
 }
 
 impl<'s> Conn<'s> {
@@ -259,17 +299,37 @@ impl<'s> Conn<'s> {
         stopper: &'s Stopper,
         role: PortRole,
     ) -> Result<Self> {
+        if let Some(tuning) = crate::knobs::TCP_TUNING.get(role as usize) {
+            socket.tune(tuning.stream());
+        }
         Ok(Conn {
             socket,
             reader: FrameReader::new(role)?,
             writer: FrameWriter::new(role)?,
             stopper,
             features: 0,
+            offered: 0,
+            agreed_ms: 0,
         })
     }
 
     pub(super) fn stopper(&self) -> &'s Stopper {
         self.stopper
+    }
+
+    /// Keeps the feature bits both ends agreed on in the handshake; with a compression among
+    /// them, the server compresses its data frames and the client accepts them compressed
+    /// (`net::pack`). May sleep (allocates the buffers).
+    pub(super) fn agree(&mut self, features: u64, server: bool) -> Result<(), ConnError> {
+        let oom = |_| ConnError::Io(kernel::error::code::ENOMEM);
+        self.features = features;
+        self.agreed_ms = monotonic_ms();
+        if server {
+            self.writer.packer = Packer::new(features).map_err(oom)?;
+        } else {
+            self.reader.unpacker = Unpacker::new(features).map_err(oom)?;
+        }
+        Ok(())
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) mod logs;
 mod members;
 mod merge;
 mod meta;
+pub(crate) mod pack;
 mod server;
 mod session;
 pub(crate) mod sync;

@@ -406,7 +406,12 @@ fn serve_connection(
             "this host is no member of a cluster",
         );
     };
-    let agreement = match negotiate(&hello, role, local_uuid, crate::digest::net_features()) {
+    let agreement = match negotiate(
+        &hello,
+        role,
+        local_uuid,
+        crate::digest::net_features() | super::pack::offered(),
+    ) {
         Ok(agreement) => agreement,
         Err(code) => {
             let message = match code {
@@ -442,7 +447,7 @@ fn serve_connection(
     };
     conn.writer
         .send(&conn.socket, tag, &Message::Welcome(welcome))?;
-    conn.features = agreement.features;
+    conn.agree(agreement.features, true)?;
     pr_debug!("net: serving {} ({})\n", hello.host, from);
     match role {
         PortRole::Meta => super::meta::serve_meta(conn, &state.shared, peer),

@@ -227,14 +227,26 @@ fn step<'s>(
         .and_then(|l| l.origin_durable)
         .unwrap_or(0);
     let origin = log.origin.as_str().as_bytes();
-    if session
-        .as_ref()
-        .is_none_or(|s| s.origin.as_slice() != origin || s.conns.len() != sockets_wanted())
-    {
+    if session.as_ref().is_none_or(|s| {
+        s.origin.as_slice() != origin
+            || s.conns.len() != sockets_wanted()
+            || s.conns.iter().any(super::super::pack::outdated)
+    }) {
         *session = None;
         stopper.clear();
         match connect(stopper, &me, origin) {
-            Ok(s) => *session = Some(s),
+            Ok(s) => {
+                pr_info!(
+                    "{}: fetch: connected to {} over {} connections, compression {}\n",
+                    BStr::from_bytes(&state.data.res),
+                    BStr::from_bytes(origin),
+                    s.conns.len(),
+                    s.conns
+                        .first()
+                        .map_or("none", |c| super::super::pack::agreed_name(c.features))
+                );
+                *session = Some(s)
+            }
             Err(end) => {
                 stopper.clear();
                 return end;

@@ -6,7 +6,9 @@ use crate::kapi::file::{File, OpenMode};
 use crate::kapi::vfs::PathBuf;
 use crate::logger::durable::Loggers;
 use crate::mars_core::tree::{strip_mars_root, Key, LogName, ResourceKey};
-use crate::mars_core::wire::{ErrorCode, LogData, LogRead, LogTail, Message, MAX_DATA_CHUNK};
+use crate::mars_core::wire::{
+    ErrorCode, LogData, LogRead, LogTail, Message, Packing, MAX_DATA_CHUNK,
+};
 use crate::tree::{self, FileKind};
 use kernel::error::code::{EINVAL, ENOENT, ENOMEM};
 use kernel::prelude::*;
@@ -98,6 +100,7 @@ fn answer<'b>(
             offset: request.offset,
             durable_end,
             tail,
+            packing: Packing::Plain,
             data: &[],
         });
     }
@@ -122,6 +125,7 @@ fn answer<'b>(
         offset: request.offset,
         durable_end: if read < len { end } else { durable_end },
         tail,
+        packing: Packing::Plain,
         data,
     })
 }

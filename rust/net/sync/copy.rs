@@ -265,12 +265,15 @@ fn sync_session(state: &WorkerState<SyncJob>, context: &ThreadContext) -> SyncEn
         }
     };
     pr_info!(
-        "{}: sync: connected to {} over {} connections, copying from byte {}, block digest {}\n",
+        "{}: sync: connected to {} over {} connections, copying from byte {}, block digest {}, compression {}\n",
         BStr::from_bytes(res),
         BStr::from_bytes(&primary),
         conn.conns.len(),
         start,
-        conn.alg.map_or("none agreed", |alg| alg.algo().name())
+        conn.alg.map_or("none agreed", |alg| alg.algo().name()),
+        conn.conns
+            .first()
+            .map_or("none", |c| super::super::pack::agreed_name(c.features))
     );
     let Ok(res_text) = core::str::from_utf8(res) else {
         return SyncEnd::Local(EINVAL);
@@ -496,8 +499,11 @@ fn copy(
         if context.should_stop() || stopper.stopping() {
             return Err(SyncEnd::Stop);
         }
-        if conn.conns.len() != sockets_wanted() {
-            // `sync_sockets` changed: connect anew (the progress so far is persisted).
+        if conn.conns.len() != sockets_wanted()
+            || conn.conns.iter().any(super::super::pack::outdated)
+        {
+            // `sync_sockets` or the network compression changed: connect anew (the progress
+            // so far is persisted).
             return Err(Ended::Role(SyncReason::Reconnect));
         }
         conn.keepalive()?;

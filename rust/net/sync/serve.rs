@@ -14,8 +14,8 @@ use core::sync::atomic::Ordering;
 use crate::brick::Output;
 use crate::knobs;
 use crate::mars_core::wire::{
-    check_resource, DigestList, ErrorCode, Message, SyncData, SyncRead, SyncSums, SyncSumsRead,
-    MAX_DATA_CHUNK,
+    check_resource, DigestList, ErrorCode, Message, Packing, SyncData, SyncRead, SyncSums,
+    SyncSumsRead, MAX_DATA_CHUNK,
 };
 use crate::tree;
 use kernel::error::code::ENOMEM;
@@ -151,6 +151,7 @@ fn answer_read<'b>(
             offset: request.offset,
             len: request.len,
             zero: true,
+            packing: Packing::Plain,
             data: &[],
         });
     }
@@ -158,6 +159,7 @@ fn answer_read<'b>(
         offset: request.offset,
         len: request.len,
         zero: false,
+        packing: Packing::Plain,
         data: chunk,
     })
 }

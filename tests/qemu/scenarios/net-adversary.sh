@@ -15,6 +15,8 @@
 #   alpha's logfile (port 7778) or device (port 7779), even naming itself bravo; a frame
 #   stamped 29 days ahead does not move a member's Lamport clock; a Notify flood is refused;
 #   64 connections trickling a byte a second do not keep a host from joining.
+# * as a member that joined with the secret: a sync checksum request (port 7779) with a
+#   digest its handshake did not agree on is refused (`Unsupported`) and digests nothing.
 # * as a compromised member (it joined with the secret, then its module was replaced by the
 #   tool's server on its port 7777, which alpha and bravo pull from): a tree with
 #   /mars/resource-x -> /etc and resource-x/mars-canary changed does not touch
@@ -158,6 +160,11 @@ charlie)
 	wait $slow
 	echo "# $adv slowloris 64: $(cat /tmp/slowloris)"
 	check "charlie knows every member" wait_for 60 mars_all_members_known
+	# As a member (with the secret): digests its Hello did not offer are not computed for it.
+	# shellcheck disable=SC2046
+	attack r --as charlie $(secret_opt) sums-not-agreed r0
+	check "a SyncSumsRead with a digest not agreed (SHA1, MD5) is refused, nothing digested, the connection stays usable" \
+		sh -c '[ "$1" = 2 ] && [ "$2" = 0 ] && [ "$3" = yes ]' - "$(field unsupported "$r")" "$(field digests "$r")" "$(field usable "$r")"
 
 	# --- A compromised member: charlie's module is replaced by the tool's server.
 	check "rmmod mars" rmmod mars

@@ -26,6 +26,17 @@
 # replay lag in seconds as 0. Bravo's replay lag in seconds (from actual-bravo/replay-stamp,
 # the origin's stamp of the newest record replayed) is at least 10 s while it is behind in the
 # limited fetch (alpha wrote before bravo fetched again), and at most 30 s once caught up.
+# Network compression (issue 17): `set-global-enabled-net-compressions` refuses bad lists
+# (no link written) and writes the original's value; 2 MiB of text fetched without
+# compression cost at least their size on the wire (log_fetch_wire_bytes against
+# log_fetch_bytes); with COMPRESS_LZ4 enabled on alpha bravo's fetch reconnects with LZ4
+# (kernel log), 4 MiB of text cost less than half their size on the wire, alpha publishes
+# used-net-compression (view shows it), and 2 MiB of random data cost at most 1 % more than
+# their size; then bravo zeroes the 4 MiB of text on its device and a fast full sync
+# (invalidate) copies them back compressed (sync_wire_bytes less than half of
+# sync_data_bytes). Each time bravo's device ends byte-identical to alpha's. The TCP tuning
+# knob tcp_tuning_1_replication_traffic/tcp_keepidle = 600 gives the fetch connections made
+# after it a keepalive timer beyond 10 s (/proc/net/tcp).
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -62,6 +73,34 @@ if [ "$h" = alpha ]; then
 	check "alpha's metrics show the bytes it logged" logged_metric
 	bravo_lag_zero() { [ "$(metric mars_resource_peer_replay_lag_seconds bravo)" = 0 ]; }
 	check "alpha's metrics show bravo's replay lag: 0 s once caught up" wait_for 60 bravo_lag_zero
+	# --- Network compression.
+	nc_link=/mars/defaults/enabled-net-compressions
+	check "set-global-enabled-net-compressions with an unknown name is refused, no link written" \
+		sh -c "! marsadm set-global-enabled-net-compressions COMPRESS_LZ5 && test ! -e $nc_link"
+	check "set-global-enabled-net-compressions with a digest is refused, no link written" \
+		sh -c "! marsadm set-global-enabled-net-compressions CHKSUM_CRC32C && test ! -e $nc_link"
+	check "set-global-enabled-net-compressions with stray bits is refused, no link written" \
+		sh -c "! marsadm set-global-enabled-net-compressions 0x02000001 && test ! -e $nc_link"
+	# text MIB SEEK_MIB: writes MIB MiB of repeating text at SEEK_MIB MiB.
+	text() { yes "MARS network compression: a line of text that repeats, $1 at $2" | head -c $(($1 * 1048576)) |
+		dd of=/dev/mars/r0 bs=1M seek="$2" iflag=fullblock oflag=direct status=none; }
+	publish() { marsadm set-link "$(res_md5 /dev/mars/r0)" "userspace/$1"; }
+	check "bravo is ready" wait_for 120 is_link /mars/userspace/nc-ready-bravo
+	check "write 2 MiB of text, compression off" text 2 16
+	check "publish the checksum" publish md5-nc0
+	check "bravo has it" wait_for 120 is_link /mars/userspace/nc0-bravo
+	check "set-global-enabled-net-compressions COMPRESS_LZ4" marsadm set-global-enabled-net-compressions COMPRESS_LZ4
+	check_eq "defaults/enabled-net-compressions as the original writes it" 0x02000000 "$(readlink $nc_link)"
+	check "bravo's fetch agreed on LZ4" wait_for 90 is_link /mars/userspace/nc-lz4-bravo
+	check "write 4 MiB of text" text 4 20
+	check "publish the checksum" publish md5-nc1
+	check "bravo has it" wait_for 120 is_link /mars/userspace/nc1-bravo
+	check "used-net-compression names LZ4" wait_for 20 sh -c "[ \"\$(readlink /mars/actual-alpha/used-net-compression)\" = 33554432 ]"
+	check_eq "view-used-net-compression shows it" COMPRESS_LZ4 "$(marsadm view-used-net-compression r0)"
+	check "view-default-header shows it" sh -c "marsadm view-default-header r0 | grep -q 'used-net-compression=\"COMPRESS_LZ4\"'"
+	check "write 2 MiB of random data, compression on" dd if=/dev/urandom of=/dev/mars/r0 bs=1M seek=28 count=2 oflag=direct status=none
+	check "publish the checksum" publish md5-nc2
+	check "bravo synced the text back and is identical" wait_for 300 is_link /mars/userspace/nc-sync-bravo
 else
 	check "resource r0 arrived" wait_for 120 sh -c "[ \"\$(readlink $res/primary)\" = alpha ]"
 	check "join-resource r0 /dev/vda" marsadm join-resource r0 /dev/vda
@@ -129,6 +168,56 @@ else
 	check "caught up, the replay lag is at most 30 s" wait_for 60 lag_small
 	echo "# replay lag caught up: $(metric mars_resource_peer_replay_lag_seconds bravo) s"
 	check "tell alpha" marsadm set-link 1 userspace/same-bravo
+	# --- Network compression.
+	wire() { cat /proc/sys/mars/log_fetch_wire_bytes; }
+	same_as() { [ "$(res_md5 /dev/vda)" = "$(readlink "/mars/userspace/$1")" ]; }
+	w0=$(wire) f0=$(fetched)
+	check "tell alpha" marsadm set-link 1 userspace/nc-ready-bravo
+	check "alpha's checksum arrived" wait_for 120 is_link /mars/userspace/md5-nc0
+	check "2 MiB of text arrived" wait_for 120 same_as md5-nc0
+	w1=$(wire) f1=$(fetched)
+	echo "# text, compression off: $((f1 - f0)) bytes of logfile fetched, $((w1 - w0)) bytes on the wire"
+	check "text without compression: at least its size on the wire" test $((w1 - w0)) -ge $((f1 - f0)) -a $((f1 - f0)) -ge 2097152
+	# The log fetch's keepalive (tcp_tuning_1_replication_traffic/), applied to the connections
+	# made from now on: with 600 s the keepalive timer of a new connection (/proc/net/tcp,
+	# timer 2, in 1/100 s) is far beyond the default 4 s.
+	check "tcp_keepidle of log fetch connections: 600 s" write_knob tcp_tuning_1_replication_traffic/tcp_keepidle 600
+	check "tell alpha" marsadm set-link 1 userspace/nc0-bravo
+	lz4_fetch() { dmesg | grep 'r0: fetch: connected to alpha' | tail -1 | grep -q 'compression lz4'; }
+	check "the fetch reconnected and agreed on LZ4" wait_for 60 lz4_fetch
+	keepalive_long() {
+		awk '$3 == "01004D0A:1E62" && $4 == "01" { print $6 }' /proc/net/tcp | while IFS=: read -r tr when; do
+			[ "$tr" = 02 ] && [ $((0x$when)) -gt 1000 ] && echo long
+		done | grep -q long
+	}
+	check "the new fetch connections have a keepalive timer beyond 10 s (tcp_keepidle 600)" wait_for 30 keepalive_long
+	check "tcp_keepidle back to 4" write_knob tcp_tuning_1_replication_traffic/tcp_keepidle 4
+	w1=$(wire) f1=$(fetched)
+	check "tell alpha" marsadm set-link 1 userspace/nc-lz4-bravo
+	check "alpha's checksum arrived" wait_for 120 is_link /mars/userspace/md5-nc1
+	check "4 MiB of text arrived" wait_for 120 same_as md5-nc1
+	w2=$(wire) f2=$(fetched)
+	echo "# text, LZ4: $((f2 - f1)) bytes of logfile fetched, $((w2 - w1)) bytes on the wire"
+	check "text with LZ4: less than half its size on the wire" test $((2 * (w2 - w1))) -lt $((f2 - f1)) -a $((f2 - f1)) -ge 4194304
+	check "tell alpha" marsadm set-link 1 userspace/nc1-bravo
+	check "alpha's checksum arrived" wait_for 120 is_link /mars/userspace/md5-nc2
+	check "2 MiB of random data arrived" wait_for 120 same_as md5-nc2
+	w3=$(wire) f3=$(fetched)
+	echo "# random data, LZ4 on: $((f3 - f2)) bytes of logfile fetched, $((w3 - w2)) bytes on the wire"
+	check "random data with LZ4 on: at most 1 % over its size on the wire" test $((100 * (w3 - w2))) -le $((101 * (f3 - f2))) -a $((f3 - f2)) -ge 2097152
+	sync_wire() { cat /proc/sys/mars/sync_wire_bytes; }
+	sync_data() { cat /proc/sys/mars/sync_data_bytes; }
+	sw0=$(sync_wire) sd0=$(sync_data)
+	synced() { [ "$(readlink $res/syncstatus-$h)" = "$(readlink $res/size)" ]; }
+	check "down, zero the 4 MiB of text, invalidate, up" sh -c "marsadm down r0 &&
+		dd if=/dev/zero of=/dev/vda bs=1M seek=20 count=4 oflag=direct status=none && marsadm invalidate r0 && marsadm up r0"
+	check "the sync finishes" wait_for 300 synced
+	check "the sync agreed on LZ4" sh -c "dmesg | grep 'r0: sync: connected to alpha' | tail -1 | grep -q 'compression lz4'"
+	sw1=$(sync_wire) sd1=$(sync_data)
+	echo "# fast full sync, LZ4: $((sd1 - sd0)) bytes of block data, $((sw1 - sw0)) bytes on the wire"
+	check "the synced text cost less than half its size on the wire" test $((2 * (sw1 - sw0))) -lt $((sd1 - sd0)) -a $((sd1 - sd0)) -ge 4194304
+	check "the device becomes byte-identical to alpha's" wait_for 240 same_as md5-nc2
+	check "tell alpha" marsadm set-link 1 userspace/nc-sync-bravo
 fi
 check "rmmod mars" sh -c "marsadm down r0; sleep 2; rmmod mars"
 ktap_end

@@ -8,8 +8,8 @@ use crate::report::Report;
 use crate::Options;
 use mars_core::lamport::Stamp;
 use mars_core::wire::{
-    GetEnts, LogRead, LogTail, Message, PathList, PortRole, PushLink, SyncRead, ANY_CLUSTER,
-    MAX_DATA_CHUNK,
+    DigestAlg, ErrorCode, GetEnts, LogRead, LogTail, Message, PathList, PortRole, PushLink,
+    SyncRead, SyncSumsRead, ANY_CLUSTER, MAX_DATA_CHUNK,
 };
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -239,6 +239,57 @@ pub(crate) fn read_sync(opts: &Options, resource: &str) -> Report {
         }
     }
     report.set("bytes_received", received);
+    report
+}
+
+/// `sums-not-agreed RES`: on one sync connection (whose `Hello` offered MD5_OLD and CRC32C
+/// only), a `SyncSumsRead` of RES's first 16 blocks of 64 KiB with SHA1 and one with MD5,
+/// digests the handshake did not agree. Counts the answers refused as `Unsupported`
+/// (`unsupported`) and the digests received (`digests`); the connection must stay usable
+/// (`usable`: a `Ping` after them is answered).
+pub(crate) fn sums_not_agreed(opts: &Options, resource: &str) -> Report {
+    let mut report = Report::default();
+    let (mut unsupported, mut digests) = (0usize, 0usize);
+    if let Ok(mut conn) = open(opts, &opts.identity(), PortRole::Sync, &mut report) {
+        for (tag, alg) in [(2u64, DigestAlg::Sha1), (3, DigestAlg::Md5)] {
+            let sums = Message::SyncSumsRead(SyncSumsRead {
+                resource,
+                offset: 0,
+                block_size: 65536,
+                count: 16,
+                alg,
+            });
+            if let Err(e) = conn.send(tag, &sums) {
+                report.error("send", &e);
+                break;
+            }
+            match conn.recv() {
+                Ok(frame) => match frame.message() {
+                    Some(Message::Error(error)) if error.code == ErrorCode::Unsupported => {
+                        unsupported += 1
+                    }
+                    Some(Message::SyncSums(s)) => digests += s.digests.len(),
+                    Some(other) => {
+                        report.set("answer", format!("{:?}", other.msg_type()));
+                    }
+                    None => {
+                        report.set("answer", "unexpected");
+                    }
+                },
+                Err(e) => {
+                    report.error("recv", &e);
+                    break;
+                }
+            }
+        }
+        let usable = conn.send(4, &Message::Ping).is_ok()
+            && conn
+                .recv()
+                .is_ok_and(|frame| matches!(frame.message(), Some(Message::Pong)));
+        report.set("usable", if usable { "yes" } else { "no" });
+    }
+    report.set("unsupported", unsupported);
+    report.set("digests", digests);
     report
 }
 

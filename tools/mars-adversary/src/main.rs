@@ -26,6 +26,8 @@ client attacks on --target (default alpha):
   push-ip                    PushLink ips/ip-VICTIM = --to ADDR
   read-log RES LOGNAME       LogRead of /mars/resource-RES/LOGNAME: bytes received
   read-sync RES              SyncRead of the first --bytes of RES: bytes received
+  sums-not-agreed RES        SyncSumsRead of RES with digests the handshake did not agree
+                             (SHA1, MD5): answers refused as unsupported, digests received
   slowloris N                N connections trickling a byte a second for --seconds
   notify-flood N             N Notify frames
   future-stamp               frames stamped --days ahead
@@ -155,6 +157,7 @@ fn run(args: &[String]) -> Result<report::Report, String> {
         "push-ip" => client::push_ip(&opts, &opts.to),
         "read-log" => client::read_log(&opts, arg(1)?, arg(2)?),
         "read-sync" => client::read_sync(&opts, arg(1)?),
+        "sums-not-agreed" => client::sums_not_agreed(&opts, arg(1)?),
         "slowloris" => client::slowloris(&opts, count(rest.get(1))?),
         "notify-flood" => client::notify_flood(&opts, count(rest.get(1))?),
         "future-stamp" => client::future_stamp(&opts),

@@ -9,6 +9,12 @@
 //!   record compressed only when that pays off; `actual-<host>/used-log-compression` shows what
 //!   was used last. The features are the original's names (`COMPRESS_LZO`, `COMPRESS_LZ4`,
 //!   `COMPRESS_ZLIB`) or numbers, separated by `|`; an empty list switches compression off.
+//! * `set-global-enabled-net-compressions <features>`: `defaults/enabled-net-compressions`.
+//!   Both ends of every new log fetch (port 7778) and sync (port 7779) connection offer the
+//!   enabled compressions every member offers and agree on the intersection; the sender
+//!   compresses each data frame with the first of LZO > LZ4 > zlib agreed, keeping it
+//!   compressed only when that pays off; `actual-<host>/used-net-compression` shows what was
+//!   used last. Same features and syntax as for logs.
 //! * `set-global-disabled-log-digests <features>`: `defaults/disabled-log-digests`. The log
 //!   writer takes the first of CRC32C, CRC32, MD5, SHA1 the whole cluster offers
 //!   (`actual-<host>/usable`) that is not in the list; with all of them disabled, plain MD5
@@ -29,12 +35,14 @@ use mars_core::digest::CrcFlags;
 
 /// The link of the cluster-wide log compression.
 pub(crate) const ENABLED_LOG_COMPRESSIONS: &str = "defaults/enabled-log-compressions";
+/// The link of the cluster-wide network compression (log fetch and sync data).
+pub(crate) const ENABLED_NET_COMPRESSIONS: &str = "defaults/enabled-net-compressions";
 /// The link of the digests disabled for logfiles.
 pub(crate) const DISABLED_LOG_DIGESTS: &str = "defaults/disabled-log-digests";
 /// The link of the digests disabled for comparisons over the network (fast full sync).
 pub(crate) const DISABLED_NET_DIGESTS: &str = "defaults/disabled-net-digests";
 
-/// Arguments of `set-global-enabled-log-compressions`.
+/// Arguments of `set-global-enabled-{log,net}-compressions`.
 #[derive(clap::Args, Clone)]
 pub(crate) struct FeaturesArgs {
     /// `|`-separated list of COMPRESS_LZO, COMPRESS_LZ4, COMPRESS_ZLIB (or their numbers, e.g.
@@ -60,6 +68,19 @@ pub(crate) fn set_enabled_log_compressions(ctx: &Ctx, args: &FeaturesArgs) -> Cm
         CrcFlags::COMPRESS_ANY,
         flags,
         "enabled log compressions",
+    )
+}
+
+/// `set-global-enabled-net-compressions FEATURES`.
+pub(crate) fn set_enabled_net_compressions(ctx: &Ctx, args: &FeaturesArgs) -> CmdResult {
+    let flags = parse_features(&args.features, CrcFlags::COMPRESS_ANY)
+        .map_err(|e| Fail::refused(format!("features '{}': {e}", args.features)))?;
+    set_link(
+        ctx,
+        ENABLED_NET_COMPRESSIONS,
+        CrcFlags::COMPRESS_ANY,
+        flags,
+        "enabled net compressions",
     )
 }
 

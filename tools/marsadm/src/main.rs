@@ -383,6 +383,16 @@ enum Command {
     /// actual-<host>/used-log-compression shows what it used last. Every host must read the
     /// algorithm (this one reads all three).
     SetGlobalEnabledLogCompressions(cmd_features::FeaturesArgs),
+    /// Tell the whole cluster which compressions to use on the network for logfile fetch and
+    /// full sync data (defaults/enabled-net-compressions).
+    ///
+    /// FEATURES as for set-global-enabled-log-compressions; empty: off (the default). Both
+    /// ends of each new log fetch (port 7778) and sync (port 7779) connection agree on the
+    /// enabled compressions every host offers; the sending host compresses each data frame
+    /// with the first of LZO, LZ4, zlib agreed, keeping it compressed only when that pays off.
+    /// actual-<host>/used-net-compression shows what a host used last. Running log fetches
+    /// and syncs connect anew to agree on the new setting.
+    SetGlobalEnabledNetCompressions(cmd_features::FeaturesArgs),
     /// Tell the whole cluster which digests not to use for logfiles
     /// (defaults/disabled-log-digests).
     ///
@@ -848,6 +858,9 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::SetGlobalEnabledLogCompressions(args) => {
             cmd_features::set_enabled_log_compressions(&ctx, args)
         }
+        Command::SetGlobalEnabledNetCompressions(args) => {
+            cmd_features::set_enabled_net_compressions(&ctx, args)
+        }
         Command::SetGlobalDisabledLogDigests(args) => {
             cmd_features::set_disabled_log_digests(&ctx, args)
         }
@@ -1093,6 +1106,7 @@ fn main() -> ExitCode {
         }
         Command::GetEmergencyLimit(_) => "get-emergency-limit",
         Command::SetGlobalEnabledLogCompressions(_) => "set-global-enabled-log-compressions",
+        Command::SetGlobalEnabledNetCompressions(_) => "set-global-enabled-net-compressions",
         Command::SetGlobalDisabledLogDigests(_) => "set-global-disabled-log-digests",
         Command::SetGlobalDisabledNetDigests(_) => "set-global-disabled-net-digests",
         Command::PauseSync(_) => "pause-sync",

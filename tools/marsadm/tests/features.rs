@@ -181,3 +181,55 @@ fn disabled_digests_outside_a_cluster_are_refused() {
     }
     assert_eq!(before, f.snapshot());
 }
+
+#[test]
+fn enabled_net_compressions_as_the_original_writes_them() {
+    const NET: &str = "defaults/enabled-net-compressions";
+    let f = Fixture::with_resource("net-compressions");
+    f.run(&["set-global-enabled-net-compressions", "COMPRESS_LZ4"])
+        .ok();
+    assert_eq!(f.value(NET), "0x02000000");
+    // Log compression is another link: untouched.
+    assert!(f.snapshot().iter().all(|(k, _)| !k.contains("enabled-log")));
+    f.run(&[
+        "set-global-enabled-net-compressions",
+        "0x01000000|COMPRESS_ZLIB",
+    ])
+    .ok();
+    assert_eq!(f.value(NET), "0x05000000");
+    let before = f.snapshot();
+    for (bad, why) in [
+        ("COMPRESS_LZ5", "unknown feature name 'COMPRESS_LZ5'"),
+        ("CHKSUM_MD5", "'CHKSUM_MD5' is not a feature of this kind"),
+        ("0x02000001", "'0x02000001' sets bits that are no feature"),
+        ("0x80000000", "sets bits that are no feature"),
+    ] {
+        f.run(&["set-global-enabled-net-compressions", bad])
+            .refused(why);
+    }
+    assert_eq!(before, f.snapshot(), "refused commands changed the tree");
+    assert_eq!(
+        f.run(&["view-enabled-net-compressions", "r0"])
+            .ok()
+            .stdout
+            .trim(),
+        "COMPRESS_LZO|COMPRESS_ZLIB"
+    );
+    f.put_link("actual-alpha/used-net-compression", "33554432", LAMPORT);
+    assert_eq!(
+        f.run(&["view-used-net-compression", "r0"])
+            .ok()
+            .stdout
+            .trim(),
+        "COMPRESS_LZ4"
+    );
+    // The header of `view` (the original's default-header macro) shows it.
+    f.put_link("actual-alpha/usable", "4,5,0x071b0000", LAMPORT);
+    let view = f.run(&["view-default-header", "r0"]).ok().stdout.clone();
+    assert!(
+        view.contains("used-net-compression=\"COMPRESS_LZ4\""),
+        "{view}"
+    );
+    f.run(&["set-global-enabled-net-compressions", ""]).ok();
+    assert_eq!(f.value(NET), "0x00000000");
+}
