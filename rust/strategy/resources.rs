@@ -34,7 +34,7 @@ use crate::mars_core::strategy::{
 };
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree::LogName;
-use crate::mars_core::tree_value::{parse_device_path, ReplayLink};
+use crate::mars_core::tree_value::{parse_device_path, ReplayLink, DELETED};
 use crate::net::logs::Fetcher;
 use crate::net::sync::{register_data, unregister_data, Syncer};
 use crate::tree::{self, FileKind, MarsTree};
@@ -955,7 +955,7 @@ impl Resources {
     }
 
     /// This host's limit on concurrent full syncs, `defaults-<host>/sync-limit` (0: none;
-    /// missing: none; malformed: none, reported once).
+    /// missing or deleted: none; malformed: none, reported once).
     fn sync_limit(&mut self, root: &PathBuf, host: &[u8]) -> u32 {
         let link = concat(b"defaults-", host)
             .and_then(|dir| root.child(&dir))
@@ -964,6 +964,9 @@ impl Resources {
         let Ok(link) = link else {
             return 0;
         };
+        if link.value.as_slice() == DELETED.as_bytes() {
+            return 0;
+        }
         let parsed = core::str::from_utf8(&link.value)
             .ok()
             .and_then(parse_sync_limit);
