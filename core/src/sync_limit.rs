@@ -98,7 +98,17 @@ mod tests {
         assert_eq!(parse_sync_limit(" 12\n"), Some(12));
         assert_eq!(parse_sync_limit("4096"), Some(MAX_SYNC_LIMIT));
         for bad in [
-            "", " ", "-1", "+1", "4097", "0x10", "1e3", "1 2", "abc", "(none)", "99999999999999",
+            "",
+            " ",
+            "-1",
+            "+1",
+            "4097",
+            "0x10",
+            "1e3",
+            "1 2",
+            "abc",
+            "(none)",
+            "99999999999999",
         ] {
             assert_eq!(parse_sync_limit(bad), None, "{bad:?}");
         }

@@ -28,10 +28,10 @@ use crate::mars_core::lamport::Stamp;
 use crate::mars_core::names::{check_name, ACTUAL_DIR_PREFIX};
 use crate::mars_core::rate::{RateSampler, TotalPublisher};
 use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
-use crate::mars_core::sync_limit::{parse_sync_limit, Admission, SyncSlots, MAX_SYNC_LIMIT};
 use crate::mars_core::strategy::{
     decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted, WantedLinks,
 };
+use crate::mars_core::sync_limit::{parse_sync_limit, Admission, SyncSlots, MAX_SYNC_LIMIT};
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree::LogName;
 use crate::mars_core::tree_value::{parse_device_path, ReplayLink, DELETED};

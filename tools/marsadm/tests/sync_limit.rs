@@ -53,7 +53,17 @@ fn bad_sync_limits_are_refused_and_change_nothing() {
     f.put_link("ips/ip-bravo", "10.0.0.2", LAMPORT);
     let before = f.snapshot();
     for bad in [
-        "-1", "4097", "abc", "", " ", "0x10", "1e3", "+1", "1,2", "2 3", "99999999999999999999",
+        "-1",
+        "4097",
+        "abc",
+        "",
+        " ",
+        "0x10",
+        "1e3",
+        "+1",
+        "1,2",
+        "2 3",
+        "99999999999999999999",
     ] {
         f.run(&["set-global-sync-limit-value", bad])
             .refused("is not a whole number from 0 (no limit) to 4096");
