@@ -39,7 +39,7 @@
 # finishing, the replica becoming consistent, and the invalidate's sync from 0 to the end.
 # Ctrl-C ends each recording with exit 0.
 # Sync limit: bad values of set-global-sync-limit-value are refused and change nothing; with
-# the limit 1 (defaults-bravo/sync-limit) bravo joins r2, then r1 (alpha made both on 8 MiB
+# the limit 1 (defaults-bravo/sync-limit) bravo joins r2, then r1 (alpha made both on 4 MiB
 # loop devices of random data; the sync limited to 512 KiB/s): r1, first in name order, takes
 # the slot, r2 stops and waits (msg-inf-sync-start says why, view shows it); sampled every
 # 0.5 s from then on, never both sync at once and r2 syncs only once r1 finished; both end
@@ -81,8 +81,8 @@ if [ "$h" = alpha ]; then
 	echo "# alpha's device: $sum"
 	check "publish the checksum" marsadm set-link "$sum" userspace/md5-alpha
 	check "bravo asks for r1 and r2" wait_for 900 is_link /mars/userspace/want-r12
-	check "create r1, r2 on 8 MiB loop devices of random data" sh -c "for i in 1 2; do
-		dd if=/dev/urandom of=/run/r\$i.img bs=1M count=8 2>/dev/null && losetup /dev/loop\$i /run/r\$i.img &&
+	check "create r1, r2 on 4 MiB loop devices of random data" sh -c "for i in 1 2; do
+		dd if=/dev/urandom of=/run/r\$i.img bs=1M count=4 2>/dev/null && losetup /dev/loop\$i /run/r\$i.img &&
 		marsadm create-resource r\$i /dev/loop\$i && marsadm set-link \$(md5sum < /dev/loop\$i | cut -c1-32) userspace/md5-r\$i || exit 1
 	done"
 	check "bravo finished" wait_for 900 is_link /mars/userspace/done-bravo
@@ -219,7 +219,7 @@ check "bad sync limits are refused, nothing written" sh -c "for v in -1 4097 abc
 check "set-global-sync-limit-value 1" marsadm set-global-sync-limit-value 1
 check_eq "get-global-sync-limit-value" 1 "$(marsadm get-global-sync-limit-value)"
 check "limit the sync to 512 KiB/s" write_knob sync_speed_limit_kib 512
-check "8 MiB loop devices of zeros" sh -c "for i in 1 2; do truncate -s 8M /run/r\$i.img && losetup /dev/loop\$i /run/r\$i.img || exit 1; done"
+check "4 MiB loop devices of zeros" sh -c "for i in 1 2; do truncate -s 4M /run/r\$i.img && losetup /dev/loop\$i /run/r\$i.img || exit 1; done"
 check "join-resource r2" marsadm join-resource r2 /dev/loop2
 check "r2 syncs" wait_for 60 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/is-syncing)\" = 1 ]"
 check "join-resource r1" marsadm join-resource r1 /dev/loop1
