@@ -41,9 +41,9 @@
 # Sync limit: bad values of set-global-sync-limit-value are refused and change nothing; with
 # the limit 1 (defaults-bravo/sync-limit) bravo joins r2, then r1 (alpha made both on 4 MiB
 # loop devices of random data; the sync limited to 512 KiB/s): r1, first in name order, takes
-# the slot, r2 stops and waits (msg-inf-sync-start says why, view shows it); sampled every
-# 0.5 s from then on, never both sync at once and r2 syncs only once r1 finished; both end
-# byte-identical to alpha's.
+# the slot, r2 stops unfinished and waits (msg-inf-sync-start says why, view shows it);
+# sampled every 0.5 s from then on, never both sync at once, r1 syncs alone while r2 waits,
+# and r2 syncs only once r1 finished; both end byte-identical to alpha's.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -224,21 +224,26 @@ check "join-resource r2" marsadm join-resource r2 /dev/loop2
 check "r2 syncs" wait_for 60 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/is-syncing)\" = 1 ]"
 check "join-resource r1" marsadm join-resource r1 /dev/loop1
 check "r1 syncs (first in name order)" wait_for 30 sh -c "[ \"\$(readlink /mars/resource-r1/actual-bravo/is-syncing)\" = 1 ]"
-check "r2 stops and waits" wait_for 30 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/is-syncing)\" = 0 ]"
+size1=$(rl r1 size) size2=$(rl r2 size)
+check "r2 stops and waits, unfinished" wait_for 30 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/is-syncing)\" = 0 ] &&
+	[ \"\$(readlink /mars/resource-r2/syncstatus-bravo)\" -lt $size2 ]"
 check "r2's msg-inf-sync-start says why" wait_for 10 sh -c \
 	"readlink /mars/resource-r2/actual-bravo/msg-inf-sync-start | grep -q 'do not start sync due to global synclimit 1'"
 check "view r2 shows it" sh -c "marsadm view r2 | grep -q 'msg-inf-sync-start: .*global synclimit 1'"
-size1=$(rl r1 size) size2=$(rl r2 size) bad=0 n=0
+bad=0 n=0 alone=0 after=0
 while [ $n -lt 600 ]; do
 	a=$(rl r1 actual-bravo/is-syncing) b=$(rl r2 actual-bravo/is-syncing) d1=$(rl r1 syncstatus-bravo) d2=$(rl r2 syncstatus-bravo)
 	if [ "$a$b" = 11 ]; then bad=$((bad + 1)); echo "# sample $n: r1 and r2 sync at once"; fi
 	if [ "$b" = 1 ] && [ "$d1" != "$size1" ]; then bad=$((bad + 1)); echo "# sample $n: r2 syncs, r1 at $d1 of $size1"; fi
+	[ "$a$b" = 10 ] && [ "$d2" -lt "$size2" ] && alone=$((alone + 1))
+	[ "$b" = 1 ] && [ "$d1" = "$size1" ] && after=$((after + 1))
 	[ "$d1" = "$size1" ] && [ "$d2" = "$size2" ] && break
 	n=$((n + 1))
 	sleep 0.5
 done
-echo "# $n samples until both synced"
+echo "# $n samples until both synced: r1 syncing while r2 waited in $alone, r2 syncing after r1 finished in $after"
 check_eq "limit 1: never two syncs at once, r2 only after r1 finished" 0 "$bad"
+check "r1 synced alone while r2 waited, then r2 synced" test "$alone" -gt 0 -a "$after" -gt 0
 check "both synced" test "$(rl r1 syncstatus-bravo) $(rl r2 syncstatus-bravo)" = "$size1 $size2"
 check "r2's message is OK again" wait_for 10 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/msg-inf-sync-start)\" = OK ]"
 check "r1 and r2 byte-identical to alpha's" wait_for 60 sh -c "for i in 1 2; do
