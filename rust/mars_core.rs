@@ -47,6 +47,8 @@ pub(crate) mod strategy;
 #[path = "../core/src/sync.rs"]
 #[allow(dead_code)]
 pub(crate) mod sync;
+#[path = "../core/src/sync_limit.rs"]
+pub(crate) mod sync_limit;
 #[path = "../core/src/systemd_trigger.rs"]
 pub(crate) mod systemd_trigger;
 #[path = "../core/src/test_vectors.rs"]

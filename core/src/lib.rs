@@ -46,6 +46,7 @@ pub mod retry;
 pub mod split_brain;
 pub mod strategy;
 pub mod sync;
+pub mod sync_limit;
 pub mod systemd_trigger;
 pub mod test_vectors;
 pub mod text;

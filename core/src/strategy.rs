@@ -126,6 +126,13 @@ impl<'a> Wanted<'a> {
             && !self.primary
             && matches!((self.syncstatus, self.size), (Some(done), Some(size)) if done < size)
     }
+
+    /// A full sync should run (or go on): an attached member, the sync due and switched on,
+    /// a designated primary elsewhere to sync from. What the sync limit of the host counts
+    /// (`sync_limit`).
+    pub fn wants_sync(&self) -> bool {
+        self.member && self.attach && self.needs_sync() && self.sync && self.other_primary
+    }
 }
 
 /// What the bricks of the resource on this host are doing.
@@ -250,7 +257,7 @@ pub fn decide(wanted: &Wanted<'_>, running: &Running) -> Decision {
     let need_sync = wanted.needs_sync();
     // Sync and replay never run together; replay waits until the sync finished.
     let want_replay = want_attached && !wanted.primary && wanted.allow_replay && !need_sync;
-    let want_sync = want_attached && need_sync && wanted.sync && wanted.other_primary;
+    let want_sync = wanted.wants_sync();
     // Fetching needs no attached disk, only membership.
     let want_fetch = wanted.member && !wanted.primary && wanted.connect;
     let step = |step| Decision {

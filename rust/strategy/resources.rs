@@ -31,9 +31,10 @@ use crate::mars_core::replica::{ReleaseDecision, ReleaseWait};
 use crate::mars_core::strategy::{
     decide, decide_teardown, indicators, Blocked, Decision, Running, Step, Wanted, WantedLinks,
 };
+use crate::mars_core::sync_limit::{parse_sync_limit, Admission, SyncSlots, MAX_SYNC_LIMIT};
 use crate::mars_core::text::FixedBuf;
 use crate::mars_core::tree::LogName;
-use crate::mars_core::tree_value::{parse_device_path, ReplayLink};
+use crate::mars_core::tree_value::{parse_device_path, ReplayLink, DELETED};
 use crate::net::logs::Fetcher;
 use crate::net::sync::{register_data, unregister_data, Syncer};
 use crate::tree::{self, FileKind, MarsTree};
@@ -97,6 +98,11 @@ struct Resource {
     has_emergency: bool,
     /// A wanted sync is held back by the emergency level (reported once).
     blocked_sync: bool,
+    /// The sync waits for a slot of the host's sync limit: the limit (this round).
+    sync_wait: Option<u32>,
+    /// What `msg-inf-sync-start` says now: the limit waited for, or `Some(None)` for `OK`
+    /// (`None`: not looked at since the module loaded).
+    sync_wait_shown: Option<Option<u32>>,
     /// The emergency message last published (`msg-err-emergency`): whether logging had
     /// stopped (`None` before the first).
     emergency_shown: Option<bool>,
@@ -163,6 +169,8 @@ impl Resource {
             loggers,
             has_emergency: false,
             blocked_sync: false,
+            sync_wait: None,
+            sync_wait_shown: None,
             emergency_shown: None,
             backoff: ResumeBackoff::default(),
             sync_rate: RateSampler::new(),
@@ -250,7 +258,14 @@ impl Resource {
     }
 
     /// Reads the tree, takes the steps, publishes the indicators.
-    fn round(&mut self, root: &PathBuf, host: &[u8], started: Stamp, space: &Space) -> Result {
+    fn round(
+        &mut self,
+        root: &PathBuf,
+        host: &[u8],
+        started: Stamp,
+        space: &Space,
+        slots: &mut SyncSlots,
+    ) -> Result {
         let host_str = core::str::from_utf8(host).map_err(|_| EINVAL)?;
         let name = concat(&self.name, b"")?;
         let res = core::str::from_utf8(&name).map_err(|_| EINVAL)?;
@@ -293,6 +308,22 @@ impl Resource {
         self.forced = wanted.forced();
         let designation = Designation::read(&self.dir)?;
         wanted.primary = self.primary_wanted(root, host, &wanted, &designation, started)?;
+        // The host's limit on concurrent full syncs: of the resources that want one, the first
+        // N in name order sync, the others wait (a running one stops; its progress stays).
+        self.sync_wait = match slots.admit(wanted.wants_sync()) {
+            Admission::Wait { limit } => {
+                if self.sync_wait.is_none() {
+                    pr_notice!(
+                        "{}: full sync waits: {} resource(s) of this host sync at once (sync-limit)\n",
+                        self.name(),
+                        limit
+                    );
+                }
+                wanted.sync = false;
+                Some(limit)
+            }
+            Admission::Sync | Admission::NotWanted => None,
+        };
         let data_path = text(&data).unwrap_or("");
         self.follow_data_size();
         self.size = wanted.size.unwrap_or(0);
@@ -324,6 +355,13 @@ impl Resource {
         }
         let ack = ack_value(self.device.is_some(), &designation)?;
         self.publish(Some(ack.as_bytes()))?;
+        if self.sync_wait_shown != Some(self.sync_wait) {
+            // Not an error of the round (a long link may not fit on a full /mars).
+            match self.publish_sync_wait(host) {
+                Ok(()) => self.sync_wait_shown = Some(self.sync_wait),
+                Err(e) => pr_debug!("{}: msg-inf-sync-start not written: {:?}\n", self.name(), e),
+            }
+        }
         self.publish_rates(host, text(&syncstatus))
     }
 
@@ -878,6 +916,30 @@ impl Resource {
         Ok(())
     }
 
+    /// Writes `msg-inf-sync-start` (the original's key): why the full sync waits, or `OK` (a
+    /// missing message stays missing).
+    fn publish_sync_wait(&self, host: &[u8]) -> Result {
+        let msg = self.actual.child(b"msg-inf-sync-start")?;
+        let Some(limit) = self.sync_wait else {
+            return match tree::read_link(&msg) {
+                Ok(link) if link.value.as_slice() != b"OK" => tree::update(&msg, b"OK"),
+                _ => Ok(()),
+            };
+        };
+        // `<real sec.nsec> <lamport sec.nsec> <text>`, as every message.
+        let mut text = FixedBuf::<256>::new();
+        write!(
+            text,
+            "{} {} do not start sync due to global synclimit {} (defaults-{}/sync-limit; resources sync in name order)",
+            crate::kapi::time::real_time(),
+            crate::clock::now(),
+            limit,
+            BStr::from_bytes(host)
+        )
+        .map_err(|_| EINVAL)?;
+        tree::update(&msg, text.as_bytes())
+    }
+
     /// Writes `msg-err-emergency`: why logging stopped, or `OK`.
     fn publish_emergency_message(&self, stopped: bool) -> Result {
         let msg = self.actual.child(b"msg-err-emergency")?;
@@ -918,13 +980,20 @@ pub(super) struct Resources {
     loggers: Option<Arc<Loggers>>,
     /// When the first round ran (the takeover's grace period after a start).
     started: Option<Stamp>,
+    /// The malformed `defaults-<host>/sync-limit` value reported last (reported once).
+    bad_limit: Option<KVec<u8>>,
 }
 
 impl Resources {
     /// One round over the resource directories under `root` for `host`. A failing resource
     /// does not stop the others; the first error is returned.
     pub(super) fn round(&mut self, root: &PathBuf, host: &[u8], space: &Space) -> Result {
-        let listing = tree::read_dir(root, MAX_ROOT_ENTRIES)?;
+        let mut listing = tree::read_dir(root, MAX_ROOT_ENTRIES)?;
+        // In name order: the preference order of the sync limit.
+        listing
+            .entries
+            .sort_unstable_by(|a, b| a.name.as_slice().cmp(b.name.as_slice()));
+        let mut slots = SyncSlots::new(self.sync_limit(root, host));
         let started = *self
             .started
             .get_or_insert_with(crate::kapi::time::real_time);
@@ -952,7 +1021,7 @@ impl Resources {
                 None => self.add(Resource::new(root, name, host, self.loggers.clone())?)?,
             };
             resource.seen = true;
-            if let Err(e) = resource.round(root, host, started, space) {
+            if let Err(e) = resource.round(root, host, started, space, &mut slots) {
                 first_error.get_or_insert(e);
             }
         }
@@ -972,6 +1041,42 @@ impl Resources {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// This host's limit on concurrent full syncs, `defaults-<host>/sync-limit` (0: none;
+    /// missing or deleted: none; malformed: none, reported once).
+    fn sync_limit(&mut self, root: &PathBuf, host: &[u8]) -> u32 {
+        let link = concat(b"defaults-", host)
+            .and_then(|dir| root.child(&dir))
+            .and_then(|dir| dir.child(b"sync-limit"))
+            .and_then(|path| tree::read_link(&path));
+        let Ok(link) = link else {
+            return 0;
+        };
+        if link.value.as_slice() == DELETED.as_bytes() {
+            return 0;
+        }
+        let parsed = core::str::from_utf8(&link.value)
+            .ok()
+            .and_then(parse_sync_limit);
+        match parsed {
+            Some(limit) => {
+                self.bad_limit = None;
+                limit
+            }
+            None => {
+                if self.bad_limit.as_deref() != Some(link.value.as_slice()) {
+                    pr_warn!(
+                        "defaults-{}/sync-limit '{}' is no number from 0 to {}: no sync limit\n",
+                        BStr::from_bytes(host),
+                        BStr::from_bytes(&link.value),
+                        MAX_SYNC_LIMIT
+                    );
+                    self.bad_limit = Some(link.value);
+                }
+                0
+            }
+        }
     }
 
     /// The registry the loggers started here go into.

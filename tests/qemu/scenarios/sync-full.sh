@@ -38,6 +38,12 @@
 # connected after it, and the sync moving on; in the second the module loading, the sync
 # finishing, the replica becoming consistent, and the invalidate's sync from 0 to the end.
 # Ctrl-C ends each recording with exit 0.
+# Sync limit: bad values of set-global-sync-limit-value are refused and change nothing; with
+# the limit 1 (defaults-bravo/sync-limit) bravo joins r2, then r1 (alpha made both on 4 MiB
+# loop devices of random data; the sync limited to 512 KiB/s): r1, first in name order, takes
+# the slot, r2 stops unfinished and waits (msg-inf-sync-start says why, view shows it);
+# sampled every 0.5 s from then on, never both sync at once, r1 syncs alone while r2 waits,
+# and r2 syncs only once r1 finished; both end byte-identical to alpha's.
 . /mars-tests/lib.sh
 
 h=$mars_host
@@ -74,6 +80,11 @@ if [ "$h" = alpha ]; then
 	sum=$(res_md5 /dev/mars/r0)
 	echo "# alpha's device: $sum"
 	check "publish the checksum" marsadm set-link "$sum" userspace/md5-alpha
+	check "bravo asks for r1 and r2" wait_for 900 is_link /mars/userspace/want-r12
+	check "create r1, r2 on 4 MiB loop devices of random data" sh -c "for i in 1 2; do
+		dd if=/dev/urandom of=/run/r\$i.img bs=1M count=4 2>/dev/null && losetup /dev/loop\$i /run/r\$i.img &&
+		marsadm create-resource r\$i /dev/loop\$i && marsadm set-link \$(md5sum < /dev/loop\$i | cut -c1-32) userspace/md5-r\$i || exit 1
+	done"
 	check "bravo finished" wait_for 900 is_link /mars/userspace/done-bravo
 	echo "# alpha served $(cat /proc/sys/mars/sync_served_bytes) bytes of block data"
 	check "rmmod mars" rmmod mars
@@ -196,6 +207,49 @@ d2=$(data_bytes) c2=$(copied_bytes)
 echo "# fast full sync with 3 changed 64 KiB blocks: $((d2 - d1)) data bytes received, $((c2 - c1)) bytes written"
 check "three changed blocks: about three blocks moved" test $((c2 - c1)) -ge 196608 -a $((c2 - c1)) -le 393216 -a $((d2 - d1)) -le $((c2 - c1))
 check "identical again" wait_for 300 same
+
+# --- sync limit ----------------------------------------------------------------------------
+rl() { readlink "/mars/resource-$1/$2"; }
+marsadm set-link 1 userspace/want-r12
+check "r1 and r2 arrived" wait_for 120 sh -c "[ \"\$(readlink /mars/resource-r1/primary)\" = alpha ] &&
+	[ \"\$(readlink /mars/resource-r2/primary)\" = alpha ]"
+check "bad sync limits are refused, nothing written" sh -c "for v in -1 4097 abc 0x1 1,2 ''; do
+	! marsadm set-global-sync-limit-value \"\$v\" 2>/dev/null || exit 1; done &&
+	[ \"\$(readlink /mars/defaults-bravo/sync-limit)\" = 0 ]"
+check "set-global-sync-limit-value 1" marsadm set-global-sync-limit-value 1
+check_eq "get-global-sync-limit-value" 1 "$(marsadm get-global-sync-limit-value)"
+check "limit the sync to 512 KiB/s" write_knob sync_speed_limit_kib 512
+check "4 MiB loop devices of zeros" sh -c "for i in 1 2; do truncate -s 4M /run/r\$i.img && losetup /dev/loop\$i /run/r\$i.img || exit 1; done"
+check "join-resource r2" marsadm join-resource r2 /dev/loop2
+check "r2 syncs" wait_for 60 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/is-syncing)\" = 1 ]"
+check "join-resource r1" marsadm join-resource r1 /dev/loop1
+check "r1 syncs (first in name order)" wait_for 30 sh -c "[ \"\$(readlink /mars/resource-r1/actual-bravo/is-syncing)\" = 1 ]"
+size1=$(rl r1 size) size2=$(rl r2 size)
+check "r2 stops and waits, unfinished" wait_for 30 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/is-syncing)\" = 0 ] &&
+	[ \"\$(readlink /mars/resource-r2/syncstatus-bravo)\" -lt $size2 ]"
+check "r2's msg-inf-sync-start says why" wait_for 10 sh -c \
+	"readlink /mars/resource-r2/actual-bravo/msg-inf-sync-start | grep -q 'do not start sync due to global synclimit 1'"
+check "view r2 shows it" sh -c "marsadm view r2 | grep -q 'msg-inf-sync-start: .*global synclimit 1'"
+bad=0 n=0 alone=0 after=0
+while [ $n -lt 600 ]; do
+	a=$(rl r1 actual-bravo/is-syncing) b=$(rl r2 actual-bravo/is-syncing) d1=$(rl r1 syncstatus-bravo) d2=$(rl r2 syncstatus-bravo)
+	if [ "$a$b" = 11 ]; then bad=$((bad + 1)); echo "# sample $n: r1 and r2 sync at once"; fi
+	if [ "$b" = 1 ] && [ "$d1" != "$size1" ]; then bad=$((bad + 1)); echo "# sample $n: r2 syncs, r1 at $d1 of $size1"; fi
+	[ "$a$b" = 10 ] && [ "$d2" -lt "$size2" ] && alone=$((alone + 1))
+	[ "$b" = 1 ] && [ "$d1" = "$size1" ] && after=$((after + 1))
+	[ "$d1" = "$size1" ] && [ "$d2" = "$size2" ] && break
+	n=$((n + 1))
+	sleep 0.5
+done
+echo "# $n samples until both synced: r1 syncing while r2 waited in $alone, r2 syncing after r1 finished in $after"
+check_eq "limit 1: never two syncs at once, r2 only after r1 finished" 0 "$bad"
+check "r1 synced alone while r2 waited, then r2 synced" test "$alone" -gt 0 -a "$after" -gt 0
+check "both synced" test "$(rl r1 syncstatus-bravo) $(rl r2 syncstatus-bravo)" = "$size1 $size2"
+check "r2's message is OK again" wait_for 10 sh -c "[ \"\$(readlink /mars/resource-r2/actual-bravo/msg-inf-sync-start)\" = OK ]"
+check "r1 and r2 byte-identical to alpha's" wait_for 60 sh -c "for i in 1 2; do
+	[ \"\$(md5sum < /dev/loop\$i | cut -c1-32)\" = \"\$(readlink /mars/userspace/md5-r\$i)\" ] || exit 1; done"
+check "set-global-sync-limit-value 0, no speed limit" sh -c "marsadm set-global-sync-limit-value 0 &&
+	echo 0 > /proc/sys/mars/sync_speed_limit_kib"
 marsadm set-link 1 userspace/done-bravo
 check "rmmod mars" sh -c "sleep 5; rmmod mars"
 ktap_end

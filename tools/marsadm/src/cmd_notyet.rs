@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Commands of the original whose kernel side does not exist here yet: marsadm knows them
-//! and refuses them with the reason (exit 1, nothing written), instead of "unrecognized
+//! Commands of the original that have no kernel side, here or there: marsadm knows them and
+//! refuses them with the reason (exit 1, nothing written), instead of "unrecognized
 //! subcommand".
 //!
-//! | commands | why not yet |
+//! | commands | why refused |
 //! |----------|-------------|
-//! | `set-global-sync-limit-value`, `get-global-sync-limit-value`, `set-sync-limit-value`, `get-sync-limit-value` | the kernel does not limit how many resources sync at once: `defaults-<host>/sync-limit` (written by `create-cluster`) is not read |
-//! | `set-connect-pref-list`, `get-connect-pref-list` | the kernel fetches logfiles only from their origin (the designated primary) and has no preference list of peers to fetch from |
+//! | `set-disabled-digests` | per-resource digests: the original hides the command as not yet implemented ("verbose 99 # NYI"), and its kernel never reads the `resource-<res>/defaults/disabled-digests` it would write; nor does this one. The cluster-wide `set-global-disabled-log-digests` / `-net-digests` work |
 
 use crate::ctx::typed_name;
 use crate::fail::Fail;
 
-/// Arguments of the not-yet commands: whatever the original took.
+/// Arguments of the refused commands: whatever the original took.
 #[derive(clap::Args)]
 pub(crate) struct AnyArgs {
     /// The original's arguments (ignored).
@@ -19,33 +18,19 @@ pub(crate) struct AnyArgs {
     args: Vec<String>,
 }
 
-/// The not-yet commands (flattened into marsadm's command list).
+/// The refused commands (flattened into marsadm's command list).
 #[derive(clap::Subcommand)]
 pub(crate) enum NotYetCommand {
-    /// Not yet: the kernel does not limit how many resources sync at once
-    /// (defaults-<host>/sync-limit is not read).
-    #[command(visible_aliases = [
-        "get-global-sync-limit-value", "set-sync-limit-value", "get-sync-limit-value",
-    ])]
-    SetGlobalSyncLimitValue(AnyArgs),
-    /// Not yet: the kernel fetches logfiles from their origin only (no preference list).
-    #[command(visible_alias = "get-connect-pref-list")]
-    SetConnectPrefList(AnyArgs),
+    /// Refused: per-resource digests are not implemented (nor in the original, which hides
+    /// the command); use set-global-disabled-log-digests / set-global-disabled-net-digests.
+    SetDisabledDigests(AnyArgs),
 }
 
 impl NotYetCommand {
     /// The command's name in messages: the word typed.
     pub(crate) fn name(&self) -> &'static str {
         typed_name(match self {
-            NotYetCommand::SetGlobalSyncLimitValue(_) => &[
-                "set-global-sync-limit-value",
-                "get-global-sync-limit-value",
-                "set-sync-limit-value",
-                "get-sync-limit-value",
-            ],
-            NotYetCommand::SetConnectPrefList(_) => {
-                &["set-connect-pref-list", "get-connect-pref-list"]
-            }
+            NotYetCommand::SetDisabledDigests(_) => &["set-disabled-digests"],
         })
     }
 }
@@ -53,12 +38,9 @@ impl NotYetCommand {
 /// The refusal.
 pub(crate) fn refuse(cmd: &NotYetCommand) -> Fail {
     let why = match cmd {
-        NotYetCommand::SetGlobalSyncLimitValue(_) => {
-            "the kernel does not limit how many resources sync at once here (defaults-<host>/sync-limit is not read); every resource syncs when its sync switch is on"
-        }
-        NotYetCommand::SetConnectPrefList(_) => {
-            "the kernel fetches logfiles from their origin (the designated primary) only and keeps no preference list of peers"
+        NotYetCommand::SetDisabledDigests(_) => {
+            "per-resource digests are not implemented: the original hides this command as not yet implemented, and no kernel reads resource-<res>/defaults/disabled-digests; use set-global-disabled-log-digests or set-global-disabled-net-digests (the whole cluster)"
         }
     };
-    Fail::refused("not yet implemented in this MARS").line(why)
+    Fail::refused("not implemented in this MARS").line(why)
 }

@@ -7,6 +7,7 @@
 //! only writer of the tree's links (`secret` writes the one hidden file, `/mars/.secret`).
 
 mod cmd_cluster;
+mod cmd_connect_pref;
 mod cmd_cron;
 mod cmd_drbd;
 mod cmd_emergency;
@@ -25,6 +26,7 @@ mod cmd_resource;
 mod cmd_role;
 mod cmd_switch;
 mod cmd_sync;
+mod cmd_sync_limit;
 mod cmd_systemd;
 mod cmd_wait;
 mod ctx;
@@ -541,6 +543,10 @@ enum Command {
     Drbd(cmd_drbd::DrbdCommand),
     #[command(flatten)]
     NotYet(cmd_notyet::NotYetCommand),
+    #[command(flatten)]
+    SyncLimit(cmd_sync_limit::SyncLimitCommand),
+    #[command(flatten)]
+    ConnectPref(cmd_connect_pref::ConnectPrefCommand),
     /// List the records of a transaction logfile and report its first defect.
     LogDump(cmd_log_dump::LogDumpArgs),
     /// Print the shell completion script (for packaging: `make install` generates it).
@@ -750,7 +756,11 @@ impl Command {
                 | Command::GenerateCompletion(_)
                 | Command::NotYet(_)
                 | Command::Drbd(_)
-        )
+        ) || match self {
+            Command::SyncLimit(c) => c.only_reads(),
+            Command::ConnectPref(c) => c.only_reads(),
+            _ => false,
+        }
     }
 
     /// The name of the one new resource of `create-resource` and `join-resource`.
@@ -875,6 +885,8 @@ fn run(command: &Command, options: Options, name: &str, parallel: Option<usize>)
         Command::Down(args) => cmd_switch::run(&ctx, cmd_switch::SwitchCmd::Down, args),
         Command::Pause(cmd) => cmd_pause::run(&ctx, cmd, cmd.res()),
         Command::Drbd(cmd) => cmd_drbd::run(&ctx, cmd),
+        Command::SyncLimit(cmd) => cmd_sync_limit::run(&ctx, cmd),
+        Command::ConnectPref(cmd) => cmd_connect_pref::run(&ctx, cmd),
         Command::Primary(args) => cmd_role::primary(&ctx, args),
         Command::Secondary(args) => cmd_role::secondary(&ctx, args),
         Command::LogRotate(args) => cmd_log::log_rotate(&ctx, args),
@@ -1117,6 +1129,8 @@ fn main() -> ExitCode {
         Command::Down(_) => "down",
         Command::Pause(cmd) => cmd.name(),
         Command::Drbd(cmd) => cmd.name(),
+        Command::SyncLimit(cmd) => cmd.name(),
+        Command::ConnectPref(cmd) => cmd.name(),
         Command::Primary(_) => "primary",
         Command::Secondary(_) => "secondary",
         Command::LogRotate(_) => "log-rotate",

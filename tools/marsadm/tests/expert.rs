@@ -376,21 +376,8 @@ fn log_delete_one_deletes_at_most_one_logfile() {
 fn commands_without_kernel_support_say_why() {
     let f = Fixture::with_resource("not-yet");
     let before = f.snapshot();
-    for args in [
-        &["set-global-sync-limit-value", "2"][..],
-        &["get-global-sync-limit-value"],
-        &["set-sync-limit-value", "2"],
-        &["get-sync-limit-value"],
-    ] {
-        f.run(args)
-            .refused("does not limit how many resources sync at once");
-    }
-    for args in [
-        &["set-connect-pref-list", "r0", "bravo"][..],
-        &["get-connect-pref-list", "r0"],
-    ] {
-        f.run(args).refused("no preference list");
-    }
+    f.run(&["set-disabled-digests", "r0", "CHKSUM_MD5"])
+        .refused("no kernel reads resource-<res>/defaults/disabled-digests");
     assert_eq!(before, f.snapshot());
     // emergency-limit is set-emergency-limit.
     f.run(&["emergency-limit", "r0", "20"]).ok();
