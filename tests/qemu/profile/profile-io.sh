@@ -10,8 +10,9 @@
 # fio writes to /dev/mars/<res> (log on /dev/vdb, data on /dev/vda), as perf's software
 # cpu-clock samples of every CPU with call graphs. PROFILE_JOB (passed as mars_profile_job on
 # the kernel command line by scripts/profile.sh) is seq (1 MiB sequential writes, QD 8, the
-# default), qd1 or qd32 (4 KiB random writes). Prints the flat profile by symbol, the share of
-# each thread, and the callers of the hottest symbols.
+# default), qd1 or qd32 (4 KiB random writes); PROFILE_KNOBS (mars_profile_knobs) sets knobs
+# first. Prints the flat profile by symbol, the share of each thread, and the callers of the
+# hottest symbols.
 . /mars-tests/lib.sh
 ktap_begin
 
@@ -25,6 +26,11 @@ qd32) args="--rw=randwrite --bs=4k --iodepth=32" ;;
 esac
 check "load the module" mars_logged_device_load
 check "make and mount /mars on its own disk" sh -c "mkfs.ext4 -q -F /dev/vdb && mkdir -p /mars && mount -t ext4 /dev/vdb /mars"
+# PROFILE_KNOBS="name=value,..." (mars_profile_knobs): knobs set before the device is made,
+# e.g. aio_sync_mode=0 to see what the log writer's flushes cost.
+for kv in $(echo "${mars_profile_knobs:-}" | tr ',' ' '); do
+	check "knob ${kv%%=*} = ${kv#*=}" write_knob "${kv%%=*}" "${kv#*=}"
+done
 check "switch $dev on over /dev/vda" mars_logged_device_up "$name" /dev/vda
 # shellcheck disable=SC2086
 fio --name=prof --filename="$dev" --direct=1 --ioengine=libaio --size=900M --time_based --runtime=30 \
