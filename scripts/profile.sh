@@ -4,7 +4,8 @@
 # bench kernel flavour (env.sh) with perf added to its initramfs (a second cpio archive:
 # Debian's linux-perf with its libraries) and runs tests/qemu/profile/profile-io.sh, which
 # samples every CPU with perf while fio writes to /dev/mars/<res>. PROFILE_JOB = seq (default),
-# qd1 or qd32. Not a test: it prints a profile, it asserts only that the run worked.
+# qd1 or qd32; PROFILE_KNOBS="aio_sync_mode=0,..." sets knobs in the guest before the device
+# is made. Not a test: it prints a profile, it asserts only that the run worked.
 set -euo pipefail
 export MARS_KERNEL_FLAVOUR=${MARS_KERNEL_FLAVOUR:-bench}
 . "$(dirname "$0")/env.sh"
@@ -30,7 +31,7 @@ cp "$MARS_TOP/tests/qemu/profile/profile-io.sh" "$root/mars-tests/"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | cat "$results/base-fio.cpio" - > "$results/initramfs.cpio"
 rm -f "$results/base.cpio" "$results/base-fio.cpio"
 log "profiling the ${PROFILE_JOB:-seq} job"
-MARS_EXTRA_APPEND="mars_profile_job=${PROFILE_JOB:-seq}" "$MARS_TOP/scripts/run-scenario.sh" \
+MARS_EXTRA_APPEND="mars_profile_job=${PROFILE_JOB:-seq}${PROFILE_KNOBS:+ mars_profile_knobs=$PROFILE_KNOBS}" "$MARS_TOP/scripts/run-scenario.sh" \
 	"$MARS_TOP/tests/qemu/profile/profile-io.sh" "$KERNEL_BUILD/arch/x86/boot/bzImage" \
 	"$results/initramfs.cpio" "$results" 1 > "$results/profile.log" || true
 sed -n 's/^ *# alpha: //p' "$results/profile.log" | grep -v '^ok ' || true
