@@ -57,7 +57,16 @@ check "systemd is PID 1" sh -c '[ "$(cat /proc/1/comm)" = systemd ]'
 # The scenario itself runs as mars-scenario.service, so the boot job is done or nearly.
 booted() { case $(systemctl is-system-running) in running | degraded) ;; *) return 1 ;; esac; }
 check "systemd finished booting" wait_for 300 booted
-no_failed() { systemctl list-units --failed --no-legend --plain; [ -z "$(systemctl list-units --failed --no-legend)" ]; }
+# no_failed: no unit failed; else the failed ones and the end of their journal are printed.
+no_failed() {
+	failed=$(systemctl list-units --failed --no-legend --plain | cut -d' ' -f1)
+	[ -z "$failed" ] && return 0
+	for u in $failed; do
+		echo "$u:"
+		journalctl -u "$u" --no-pager -n 25 -o short-monotonic 2>&1 | sed 's/^/    /'
+	done
+	return 1
+}
 check "no unit failed" no_failed
 
 # --- 0. MARS from its Debian packages, nothing of the harness's copies ---
