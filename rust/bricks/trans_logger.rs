@@ -309,6 +309,16 @@ impl TransLogger {
         self.core.em.stopped.load(Ordering::Acquire)
     }
 
+    /// One statistic by its name in [`STAT_NAMES`] (0 for an unknown name).
+    pub(crate) fn stat(&self, name: &str) -> u64 {
+        let stats = self.stats();
+        STAT_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| stats.get(i).copied())
+            .unwrap_or(0)
+    }
+
     /// What the logger thread last published about itself.
     pub(crate) fn stats(&self) -> [u64; STAT_COUNT] {
         let mut out = [0; STAT_COUNT];

@@ -128,15 +128,7 @@ fn parse_ack(value: &str) -> Option<PrimaryAck<'_>> {
 /// `release_step` for the running logger: its statistics give what is appended, durable and
 /// written back (everything durable is written back when no writeback is pending).
 pub(super) fn release(logger: &TransLogger, designated: bool, open_count: u32) -> ReleaseDecision {
-    use crate::bricks::trans_logger::STAT_NAMES;
-    let stats = logger.stats();
-    let stat = |name: &str| {
-        STAT_NAMES
-            .iter()
-            .position(|n| *n == name)
-            .and_then(|i| stats.get(i).copied())
-            .unwrap_or(0)
-    };
+    let stat = |name: &str| logger.stat(name);
     let (appended, durable, pending) = (stat("appended"), stat("durable"), stat("pending"));
     let facts = PrimaryFacts {
         designated,

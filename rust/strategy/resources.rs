@@ -484,15 +484,7 @@ impl Resource {
         }
         match &self.logger {
             Some(logger) => {
-                use crate::bricks::trans_logger::STAT_NAMES;
-                let stats = logger.stats();
-                let stat = |name: &str| {
-                    STAT_NAMES
-                        .iter()
-                        .position(|n| *n == name)
-                        .and_then(|i| stats.get(i).copied())
-                        .unwrap_or(0)
-                };
+                let stat = |name: &str| logger.stat(name);
                 let nr = u32::try_from(stat("log")).unwrap_or(u32::MAX);
                 let final_end = self
                     .appends
